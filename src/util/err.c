@@ -29,7 +29,9 @@ int kiln_err_wrap(int rc, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err_buf, sizeof(old));
-	snprintf(err_buf, sizeof(err_buf), "%s: %s", prefix, old);
+	/* Truncation is acceptable: the message stays one bounded line. */
+	if (snprintf(err_buf, sizeof(err_buf), "%s: %s", prefix, old) < 0)
+		err_buf[0] = '\0';
 	return rc;
 }
 
