@@ -20,7 +20,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 BOOT_SRC := $(sort $(wildcard src/boot/*.c)) src/util/err.c
 BOOT_OBJ := $(BOOT_SRC:%.c=$(B)/%.o)
 
-BINS     := $(B)/kiln $(B)/kilnd $(B)/kiln-init $(B)/kiln-bootstrap
+BINS     := $(B)/kiln $(B)/kiln-init $(B)/kiln-bootstrap
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -33,7 +33,8 @@ deps:
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/libkiln.a: $(LIB_OBJ)
 	@rm -f $@

@@ -114,12 +114,15 @@ static int convert_list(struct conv *c, yaml_node_t *n, const struct kiln_field 
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
 		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-		char sub[256];
+		char sub[1024];
 		json_t *v = NULL;
 		int rc;
 
-		snprintf(sub, sizeof(sub), "%s[%zu]", where,
-			 (size_t)(it - n->data.sequence.items.start));
+		if (snprintf(sub, sizeof(sub), "%s[%zu]", where,
+			     (size_t)(it - n->data.sequence.items.start)) >= (int)sizeof(sub)) {
+			json_decref(arr);
+			return bad(c, item, where, "nested too deeply");
+		}
 		if (f->type == KF_OBJLIST)
 			rc = convert_obj(c, item, f->sub, sub, &v);
 		else if (item->type != YAML_SCALAR_NODE)
@@ -188,13 +191,15 @@ static int convert_pairs(struct conv *c, yaml_node_t *n, const struct kiln_field
 		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
 		const struct kiln_field *f;
-		char sub[256];
+		char sub[1024];
 		json_t *jv = NULL;
 		int rc;
 
 		if (k->type != YAML_SCALAR_NODE)
 			return bad(c, k, where, "keys must be plain strings");
-		snprintf(sub, sizeof(sub), "%s%s%s", where, *where ? "." : "", scalar(k));
+		if (snprintf(sub, sizeof(sub), "%s%s%s", where, *where ? "." : "", scalar(k)) >=
+		    (int)sizeof(sub))
+			return bad(c, k, where, "key too long");
 		f = find_field(fields, scalar(k));
 		if (!f)
 			return bad(c, k, sub, "unknown key");

@@ -64,7 +64,8 @@ struct eif_pcrs {
  */
 int eif_read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs) KILN_MUST;
 
-/* Copy section i's data into a fresh buffer (for small sections: cmdline, metadata, signature). */
+/* Copy section i's data into a fresh buffer, NUL-terminated (for small sections:
+ * cmdline, metadata, signature); more than max_len bytes is an error. */
 int eif_read_section(int fd, const struct eif_info *info, unsigned i, uint8_t **data,
 		     size_t max_len) KILN_MUST;
 

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln: the command-line front end (build, describe-eif, pcr, attest). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build/build.h"
+#include "cli/cli.h"
+#include "util/cleanup.h"
+
+static int usage(FILE *f)
+{
+	fputs("usage: kiln COMMAND [OPTIONS]\n"
+	      "\n"
+	      "Build and inspect enclave images (EIF):\n"
+	      "  build IMAGE -o FILE.eif   container image -> reproducible EIF\n"
+	      "  describe-eif FILE         header, sections, CRC, PCRs, metadata (JSON)\n"
+	      "  pcr FILE                  recompute the PCRs of an EIF\n"
+	      "Attestation:\n"
+	      "  attest verify DOC         verify an attestation document\n"
+	      "  attest show DOC           print a decoded attestation document\n"
+	      "\n"
+	      "IMAGE is docker-archive:FILE or oci:DIR[:TAG].\n"
+	      "Run 'kiln COMMAND --help' for a command's options.\n",
+	      f);
+	return f == stderr ? 2 : 0;
+}
+
+static const struct kiln_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "build", kiln_cmd_build },
+	{ "describe-eif", kiln_cmd_describe_eif },
+	{ "pcr", kiln_cmd_pcr },
+	{ "attest", kiln_cmd_attest },
+	{ NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+		return usage(stdout);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("kiln %s\n", KILN_VERSION);
+		return 0;
+	}
+	for (const struct kiln_command *c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[1]))
+			return c->fn(argc - 1, argv + 1);
+	fprintf(stderr, "kiln: unknown command '%s' (see 'kiln --help')\n", argv[1]);
+	return 2;
+}

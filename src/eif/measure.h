@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Streaming PCR0/1/2 computation shared by the EIF reader and writer. */
+#ifndef KILN_EIF_MEASURE_H
+#define KILN_EIF_MEASURE_H
+
+#include <openssl/evp.h>
+
+#include "eif/eif.h"
+
+/*
+ * Which sections feed which PCR (DESIGN.md section 4): kernel and cmdline go
+ * to PCR0 and PCR1, ramdisk 0 to PCR0 and PCR1, later ramdisks to PCR0 and
+ * PCR2; metadata and signature are not measured here.
+ */
+struct eif_measure {
+	EVP_MD_CTX *ctx[3]; /* PCR0, PCR1, PCR2 */
+	unsigned mask;      /* bit i: the current section feeds ctx[i] */
+	unsigned ramdisks;  /* ramdisk sections seen so far */
+};
+
+int eif_measure_init(struct eif_measure *m) KILN_MUST;
+/* Start a section of the given type (selects the PCRs it feeds). */
+void eif_measure_begin(struct eif_measure *m, uint16_t type);
+int eif_measure_update(struct eif_measure *m, const void *buf, size_t len) KILN_MUST;
+/* PCR0/1/2 into pcrs (has_pcr8 untouched); m stays usable. */
+int eif_measure_final(const struct eif_measure *m, struct eif_pcrs *pcrs) KILN_MUST;
+void eif_measure_free(struct eif_measure *m);
+
+/* out = SHA384(48 zero bytes || SHA384(data)): a PCR extended once with data. */
+int eif_pcr_of(const void *data, size_t len, uint8_t out[KILN_SHA384_LEN]) KILN_MUST;
+
+#endif

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One layer: decompress, hash, parse its tar, stage contents, apply to the tree. */
+/*
+ * How this works. Two libarchive readers form a pipeline over one pass of
+ * the blob. The outer reader ("raw" format, any supported compression)
+ * pulls the stored bytes with pread and hashes them (the blob digest); its
+ * output, the uncompressed tar stream, feeds the inner tar reader through a
+ * tap that hashes it (the diff_id). Whatever the tar reader leaves unread
+ * after its end marker is drained through the tap, so both digests cover
+ * every byte. Regular file contents are appended to the staging file.
+ */
+#include "image/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+
+/* The stored bytes: pread from the blob, hashed on the way. */
+struct raw_src {
+	struct img_blob blob;
+	uint64_t pos;
+	EVP_MD_CTX *md;
+	unsigned char *buf;
+};
+
+/* The uncompressed tar stream: read from the outer reader, hashed. */
+struct tap {
+	struct archive *outer;
+	EVP_MD_CTX *md;
+	bool eof;
+};
+
+struct layer_ctx {
+	struct kiln_image *img;
+	const struct img_layer *l;
+	struct raw_src raw;
+	struct tap tap;
+	struct archive *outer, *inner;
+};
+
+static ssize_t raw_read(struct archive *a, void *arg, const void **out)
+{
+	struct raw_src *r = arg;
+	uint64_t left = r->blob.size - r->pos;
+	size_t n = left < IMG_CHUNK ? (size_t)left : IMG_CHUNK;
+
+	if (n == 0)
+		return 0;
+	if (img_pread_full(r->blob.fd, r->buf, n, r->blob.off + r->pos) < 0) {
+		archive_set_error(a, EIO, "%s", kiln_errmsg());
+		return -1;
+	}
+	EVP_DigestUpdate(r->md, r->buf, n);
+	r->pos += n;
+	*out = r->buf;
+	return (ssize_t)n;
+}
+
+static ssize_t tap_read(struct archive *a, void *arg, const void **out)
+{
+	struct tap *t = arg;
+	const void *p;
+	size_t size = 0;
+	la_int64_t off;
+	int r;
+
+	while (!t->eof && size == 0) {
+		r = archive_read_data_block(t->outer, &p, &size, &off);
+		if (r == ARCHIVE_EOF) {
+			t->eof = true;
+			return 0;
+		}
+		if (r < ARCHIVE_OK) {
+			archive_set_error(a, archive_errno(t->outer) > 0 ? archive_errno(t->outer) : EIO,
+					  "%s", archive_error_string(t->outer));
+			return -1;
+		}
+	}
+	if (size)
+		EVP_DigestUpdate(t->md, p, size);
+	*out = p;
+	return (ssize_t)size;
+}
+
+static int lib_err(struct archive *a, const char *what)
+{
+	const char *s = archive_error_string(a);
+	int e = archive_errno(a);
+
+	return kiln_err(e > 0 ? e : EIO, "%s: %s", what, s ? s : "unknown libarchive error");
+}
+
+static int open_outer(struct layer_ctx *c)
+{
+	struct archive_entry *ent;
+	struct archive *a = archive_read_new();
+
+	c->outer = a;
+	c->tap.outer = a;
+	if (!a)
+		return kiln_err(ENOMEM, "out of memory");
+	/* Only in-process decoders: never spawn an external program on hostile input. */
+	if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_bzip2(a) != ARCHIVE_OK ||
+	    archive_read_support_filter_xz(a) != ARCHIVE_OK ||
+	    archive_read_support_format_raw(a) != ARCHIVE_OK ||
+	    archive_read_support_format_empty(a) != ARCHIVE_OK)
+		return lib_err(a, "libarchive setup");
+	if (archive_read_open2(a, &c->raw, NULL, raw_read, NULL, NULL) != ARCHIVE_OK)
+		return lib_err(a, "decompress");
+	switch (archive_read_next_header(a, &ent)) {
+	case ARCHIVE_OK:
+		return 0;
+	case ARCHIVE_EOF:
+		c->tap.eof = true; /* an empty blob: an empty layer */
+		return 0;
+	default:
+		return lib_err(a, "decompress");
+	}
+}
+
+static int open_inner(struct layer_ctx *c)
+{
+	struct archive *a = archive_read_new();
+
+	c->inner = a;
+	if (!a)
+		return kiln_err(ENOMEM, "out of memory");
+	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    archive_read_support_format_empty(a) != ARCHIVE_OK)
+		return lib_err(a, "libarchive setup");
+	if (archive_read_open(a, &c->tap, NULL, tap_read, NULL) != ARCHIVE_OK)
+		return lib_err(a, "tar");
+	return 0;
+}
+
+/* Append a regular file's bytes to the staging file. */
+static int stage_data(struct layer_ctx *c, struct archive_entry *ent, struct img_entry *e)
+{
+	struct kiln_image *img = c->img;
+	uint64_t base = img->stage_end, size = (uint64_t)archive_entry_size(ent), end = 0;
+	const void *p;
+	size_t n;
+	la_int64_t off;
+	int r;
+
+	if (archive_entry_size(ent) < 0)
+		return kiln_err(EBADMSG, "negative size");
+	while ((r = archive_read_data_block(c->inner, &p, &n, &off)) == ARCHIVE_OK) {
+		if (off < 0 || (uint64_t)off > size || n > size - (uint64_t)off)
+			return kiln_err(EBADMSG, "data beyond the entry's size");
+		for (size_t done = 0; done < n;) {
+			ssize_t w = pwrite(img->stage_fd, (const char *)p + done, n - done,
+					   (off_t)(base + (uint64_t)off + done));
+
+			if (w < 0 && errno != EINTR)
+				return kiln_err(errno, "staging file: %s", strerror(errno));
+			done += w > 0 ? (size_t)w : 0;
+		}
+		if ((uint64_t)off + n > end)
+			end = (uint64_t)off + n;
+	}
+	if (r != ARCHIVE_EOF)
+		return lib_err(c->inner, "data");
+	if (end < size && ftruncate(img->stage_fd, (off_t)(base + size)) < 0)
+		return kiln_err(errno, "staging file: %s", strerror(errno));
+	e->data_off = base;
+	e->size = size;
+	img->stage_end = base + size;
+	return 0;
+}
+
+static int read_xattrs(struct archive_entry *ent, struct img_entry *e)
+{
+	const char *name;
+	const void *value;
+	size_t size, total = 0, n = (size_t)archive_entry_xattr_reset(ent);
+
+	if (n == 0)
+		return 0;
+	if (n > IMG_XATTRS_MAX)
+		return kiln_err(E2BIG, "too many xattrs (%zu)", n);
+	e->xattrs = calloc(n, sizeof(*e->xattrs));
+	if (!e->xattrs)
+		return kiln_err(ENOMEM, "out of memory");
+	while (e->n_xattrs < n && archive_entry_xattr_next(ent, &name, &value, &size) == ARCHIVE_OK) {
+		struct kiln_xattr *x = &e->xattrs[e->n_xattrs++];
+
+		total += size;
+		if (total > IMG_XATTR_BYTES)
+			return kiln_err(E2BIG, "xattrs too large");
+		x->name = strdup(name);
+		x->value = malloc(size ? size : 1);
+		if (!x->name || !x->value)
+			return kiln_err(ENOMEM, "out of memory");
+		memcpy(x->value, value, size);
+		x->len = size;
+	}
+	return 0;
+}
+
+static void free_xattrs(struct img_entry *e)
+{
+	for (size_t i = 0; e->xattrs && i < e->n_xattrs; i++) {
+		free(e->xattrs[i].name);
+		free(e->xattrs[i].value);
+	}
+	free(e->xattrs);
+}
+
+static int skip_special(struct layer_ctx *c, const char *path, const char *what)
+{
+	fprintf(stderr, "kiln: warning: layer %u: entry %s: %s skipped\n", c->l->index, path, what);
+	c->img->warnings++;
+	return 0;
+}
+
+/* Fill e from the tar header by type; *skip set for entries kiln drops. */
+static int classify(struct layer_ctx *c, struct archive_entry *ent, struct img_entry *e,
+		    bool *skip)
+{
+	unsigned type = archive_entry_filetype(ent);
+
+	e->hardlink = archive_entry_hardlink(ent);
+	if (e->hardlink)
+		return strlen(e->hardlink) > IMG_PATH_MAX ? kiln_err(ENAMETOOLONG, "link too long") : 0;
+	e->mode = type | (archive_entry_perm(ent) & 07777);
+	switch (type) {
+	case AE_IFREG:
+		return stage_data(c, ent, e);
+	case AE_IFDIR:
+		return 0;
+	case AE_IFLNK:
+		e->link_target = archive_entry_symlink(ent);
+		if (!e->link_target)
+			return kiln_err(EBADMSG, "symlink without a target");
+		return strlen(e->link_target) > IMG_PATH_MAX
+			       ? kiln_err(ENAMETOOLONG, "symlink target too long")
+			       : 0;
+	case AE_IFCHR:
+	case AE_IFBLK:
+		*skip = true;
+		return skip_special(c, e->path, "device node");
+	case AE_IFIFO:
+		*skip = true;
+		return skip_special(c, e->path, "fifo");
+	case AE_IFSOCK:
+		*skip = true;
+		return skip_special(c, e->path, "socket");
+	default:
+		return kiln_err(EBADMSG, "unsupported entry type 0%o", type);
+	}
+}
+
+static int one_entry(struct layer_ctx *c, struct archive_entry *ent)
+{
+	struct img_entry e = { .path = archive_entry_pathname(ent) };
+	la_int64_t uid = archive_entry_uid(ent), gid = archive_entry_gid(ent);
+	bool skip = false;
+	int rc;
+
+	if (!e.path || !*e.path)
+		return kiln_err(EBADMSG, "entry without a path");
+	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX)
+		return kiln_err_wrap(kiln_err(ERANGE, "uid/gid out of range"), "entry %.300s",
+				     e.path);
+	e.uid = (uint32_t)uid;
+	e.gid = (uint32_t)gid;
+	rc = classify(c, ent, &e, &skip);
+	if (rc == 0 && !skip)
+		rc = read_xattrs(ent, &e);
+	if (rc == 0 && !skip)
+		rc = img_tree_apply(c->img->tree, &e);
+	free_xattrs(&e);
+	return rc < 0 ? kiln_err_wrap(rc, "entry %.300s", e.path) : 0;
+}
+
+static int walk_entries(struct layer_ctx *c)
+{
+	struct archive_entry *ent;
+	char last[320] = "";
+	int r, rc;
+
+	for (;;) {
+		r = archive_read_next_header(c->inner, &ent);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r < ARCHIVE_WARN)
+			return lib_err(c->inner, *last ? last : "tar");
+		rc = one_entry(c, ent);
+		if (rc < 0)
+			return rc;
+		snprintf(last, sizeof(last), "after entry %.300s", archive_entry_pathname(ent));
+	}
+}
+
+/* Hash the rest of both streams, then compare against the expected digests. */
+static int drain(struct layer_ctx *c)
+{
+	const void *p;
+
+	while (!c->tap.eof)
+		if (tap_read(c->inner, &c->tap, &p) < 0)
+			return lib_err(c->inner, "decompress");
+	while (c->raw.pos < c->raw.blob.size)
+		if (raw_read(c->outer, &c->raw, &p) < 0)
+			return lib_err(c->outer, "read");
+	return 0;
+}
+
+static int digest_cmp(EVP_MD_CTX *md, const char *want, const char *what)
+{
+	unsigned char out[32];
+	img_digest got;
+
+	if (!EVP_DigestFinal_ex(md, out, NULL))
+		return kiln_err(EIO, "sha256 failed");
+	img_digest_hex(out, got);
+	if (strcmp(got, want) != 0)
+		return kiln_err(EBADMSG, "%s digest mismatch: got %s, want %s", what, got, want);
+	return 0;
+}
+
+/* When parsing failed, a wrong blob digest is the better explanation. */
+static int blame_blob(struct layer_ctx *c, int rc)
+{
+	const void *p;
+
+	if (!c->l->blob_digest)
+		return rc;
+	while (c->raw.pos < c->raw.blob.size)
+		if (raw_read(c->outer, &c->raw, &p) < 0)
+			return rc;
+	return digest_cmp(c->raw.md, c->l->blob_digest, "blob") < 0 ? -EBADMSG : rc;
+}
+
+static int run(struct layer_ctx *c)
+{
+	int rc;
+
+	rc = open_outer(c);
+	if (rc == 0)
+		rc = open_inner(c);
+	if (rc == 0)
+		rc = walk_entries(c);
+	if (rc == 0)
+		rc = drain(c);
+	if (rc < 0)
+		return blame_blob(c, rc);
+	if (c->l->blob_digest && (rc = digest_cmp(c->raw.md, c->l->blob_digest, "blob")) < 0)
+		return rc;
+	return digest_cmp(c->tap.md, c->l->diff_id, "uncompressed (diff_id)");
+}
+
+int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
+{
+	struct layer_ctx c = { .img = img, .l = l, .raw.blob = l->blob };
+	char sd[20];
+	int rc = 0;
+
+	c.raw.md = EVP_MD_CTX_new();
+	c.tap.md = EVP_MD_CTX_new();
+	c.raw.buf = malloc(IMG_CHUNK);
+	if (!c.raw.md || !c.tap.md || !c.raw.buf ||
+	    !EVP_DigestInit_ex(c.raw.md, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(c.tap.md, EVP_sha256(), NULL))
+		rc = kiln_err(ENOMEM, "out of memory");
+	img_tree_layer(img->tree, l->index);
+	if (rc == 0)
+		rc = run(&c);
+	if (c.inner)
+		archive_read_free(c.inner);
+	if (c.outer)
+		archive_read_free(c.outer);
+	EVP_MD_CTX_free(c.raw.md);
+	EVP_MD_CTX_free(c.tap.md);
+	free(c.raw.buf);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "layer %u (%s)", l->index,
+				     img_digest_short(l->blob_digest ? l->blob_digest : l->diff_id, sd));
+	return 0;
+}

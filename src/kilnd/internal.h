@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kilnd internals shared by its files: the daemon, enclaves, connections. */
+#ifndef KILN_KILND_INTERNAL_H
+#define KILN_KILND_INTERNAL_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "chan/addr.h"
+#include "chan/frame.h"
+#include "kilnd/kilnd.h"
+
+#define KD_REQ_MAX (64 * 1024)		/* one CLI request line */
+#define KD_OUT_HIGH (256 * 1024)	/* stop reading history above this */
+#define KD_OUT_MAX (8u << 20)		/* a follower this far behind is dropped */
+#define KD_HIST_FILES 4
+
+struct kd;
+struct kd_watch;
+typedef void (*kd_fn)(struct kd *d, struct kd_watch *w, uint32_t events);
+
+/* An fd in the epoll set; epoll's data.ptr points here. fd < 0: closed. */
+struct kd_watch {
+	int fd;
+	uint32_t events;
+	kd_fn fn;
+};
+
+struct kd_buf {
+	char *p;
+	size_t len, cap;
+};
+
+enum kd_state { KD_STARTING, KD_RUNNING, KD_EXITED, KD_STOPPED };
+
+struct kd_enclave {
+	struct kd_enclave *next;
+	int dead;			/* forgotten: freed after this loop turn */
+	char name[KILN_NAME_MAX + 1];
+	char id[13];
+	int nitro;			/* mode: 0 sim, 1 nitro */
+	char chan_dir[KILN_CHAN_PATH_MAX];
+	uint32_t cid;
+	enum kd_state state;
+	int exit_code, signal;		/* -1: unknown / none */
+	uint64_t started_ns, ended_ns;
+	int64_t cpus, memory_mib;
+	char *eif;
+	int pid;			/* runtime-side process, 0: none */
+	uint32_t init_pid;
+	char pcr0[KILN_PCR_HEX + 1];
+	uint64_t last_seq, dropped, missing;
+	int heartbeat;			/* the boot heartbeat was seen */
+	int stop_requested;
+	int64_t stop_deadline;		/* monotonic ms, 0: none */
+	struct kd_watch ctl_listen, hb_listen, pidfd;
+	struct kd_conn *ctl;		/* the live control connection */
+	int log_fd;
+	uint64_t log_size;
+};
+
+enum kd_conn_kind { KD_CONN_CTL, KD_CONN_HB, KD_CONN_CLIENT };
+enum kd_client_mode { KD_IDLE, KD_LOGS, KD_STOPWAIT };
+
+struct kd_conn {
+	struct kd_watch w;		/* first: epoll data points at it */
+	struct kd_conn *next;
+	int dead;
+	enum kd_conn_kind kind;
+	struct kd_enclave *e;
+	struct kd_buf in, out;
+	struct kiln_frame_dec *dec;	/* CTL */
+	int hello;			/* CTL: HELLO received */
+	/* CLIENT */
+	enum kd_client_mode mode;
+	int follow, close_after;
+	uint64_t since;
+	FILE *hist[KD_HIST_FILES];
+	int nhist, ihist;
+};
+
+struct kd {
+	int epfd;
+	struct kd_watch sock, sig;
+	struct kd_watch vsock_ctl, vsock_hb;	/* nitro: shared by all enclaves */
+	char state_dir[PATH_MAX];
+	char sock_path[KILN_CHAN_PATH_MAX];
+	uint64_t log_max;
+	struct kd_enclave *enclaves;
+	struct kd_conn *conns;
+	int quit;
+};
+
+/* loop.c */
+int kd_watch_add(struct kd *d, struct kd_watch *w, int fd, uint32_t events, kd_fn fn) KILN_MUST;
+void kd_watch_mod(struct kd *d, struct kd_watch *w, uint32_t events);
+void kd_watch_close(struct kd *d, struct kd_watch *w);
+void kd_log(const char *fmt, ...) KILN_PRINTF(1, 2);
+uint64_t kd_now_ns(void);
+int64_t kd_mono_ms(void);
+struct kd_conn *kd_conn_new(struct kd *d, int fd, enum kd_conn_kind kind, kd_fn fn);
+void kd_conn_close(struct kd *d, struct kd_conn *c);
+int kd_buf_add(struct kd_buf *b, const void *p, size_t n) KILN_MUST;
+void kd_buf_drop(struct kd_buf *b, size_t n);
+
+/* enclave.c */
+const char *kd_state_name(enum kd_state s);
+int kd_state_final(enum kd_state s);
+struct kd_enclave *kd_enclave_find(struct kd *d, const char *name);
+json_t *kd_enclave_json(const struct kd_enclave *e);
+int kd_enclave_register(struct kd *d, json_t *req, struct kd_enclave **out) KILN_MUST;
+int kd_enclave_persist(struct kd *d, struct kd_enclave *e) KILN_MUST;
+int kd_enclave_load_all(struct kd *d) KILN_MUST;
+void kd_enclave_set_state(struct kd *d, struct kd_enclave *e, enum kd_state s);
+void kd_enclave_stop(struct kd *d, struct kd_enclave *e, unsigned timeout_s);
+int kd_enclave_forget(struct kd *d, struct kd_enclave *e) KILN_MUST;
+void kd_enclave_tick(struct kd *d);
+void kd_enclave_free(struct kd *d, struct kd_enclave *e);
+int kd_enclave_listen(struct kd *d, struct kd_enclave *e) KILN_MUST;
+
+/* chan.c: control and heartbeat connections */
+void kd_chan_accept_ctl(struct kd *d, struct kd_watch *w, uint32_t events);
+void kd_chan_accept_hb(struct kd *d, struct kd_watch *w, uint32_t events);
+int kd_chan_send_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned timeout_ms) KILN_MUST;
+
+/* logstore.c */
+int kd_logs_open(struct kd *d, struct kd_enclave *e) KILN_MUST;
+void kd_logs_close(struct kd_enclave *e);
+/* Append one record (a JSON object) and push it to followers. */
+void kd_logs_append(struct kd *d, struct kd_enclave *e, json_t *rec);
+/* A kilnd event line in the enclave's log (stream "kilnd"). */
+void kd_logs_event(struct kd *d, struct kd_enclave *e, const char *event, json_t *extra,
+		   const char *fmt, ...) KILN_PRINTF(5, 6);
+json_t *kd_logs_record(const struct kiln_log *l, uint16_t flags);
+int kd_logs_paths(struct kd *d, const char *name, char *cur, char *old, size_t len) KILN_MUST;
+/* Bytes as a JSON string, invalid UTF-8 replaced by U+FFFD. */
+json_t *kd_json_bytes(const uint8_t *p, size_t n);
+
+/* api.c: CLI clients */
+void kd_api_accept(struct kd *d, struct kd_watch *w, uint32_t events);
+/* The enclave reached a final state: end followers and stop waiters. */
+void kd_api_enclave_ended(struct kd *d, struct kd_enclave *e);
+/* A record was appended: push it to live followers. */
+void kd_api_push(struct kd *d, struct kd_enclave *e, const char *line, size_t n);
+/* The current log was rotated: readers still in history mode add the new file. */
+void kd_api_rotated(struct kd *d, struct kd_enclave *e, const char *path);
+void kd_api_free_client(struct kd_conn *c);
+
+#endif

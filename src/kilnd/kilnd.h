@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kilnd: the parent-side daemon (CLI socket, enclave channels, logs, state). */
+#ifndef KILN_KILND_KILND_H
+#define KILN_KILND_KILND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define KILND_LOG_MAX_DEFAULT (16u << 20)
+
+struct kilnd_opts {
+	const char *state_dir;	/* NULL: kilnd_default_state_dir() */
+	const char *socket;	/* NULL: STATE/kilnd.sock */
+	uint64_t log_max;	/* per-enclave log cap in bytes (0: default) */
+};
+
+/* /run/kiln as root, else $XDG_RUNTIME_DIR/kiln; written into buf. */
+int kilnd_default_state_dir(char *buf, size_t len) KILN_MUST;
+/* Serve until SIGTERM/SIGINT; 0 on a clean shutdown. */
+int kilnd_run(const struct kilnd_opts *opts) KILN_MUST;
+/* no_new_privs and a capability set cut to what kilnd uses. */
+int kilnd_drop_privileges(void) KILN_MUST;
+
+#endif

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Launch an EIF on AWS Nitro Enclaves through /dev/nitro_enclaves, without nitro-cli. */
+#ifndef KILN_NITRO_NITRO_H
+#define KILN_NITRO_NITRO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+/*
+ * How a launch works (the kernel uapi linux/nitro_enclaves.h, as nitro-cli
+ * does it in src/enclave_proc/resource_manager.rs):
+ *
+ *   1. check the request: memory a multiple of 2 MiB and >= 4 x EIF size;
+ *   2. open /dev/nitro_enclaves, NE_CREATE_VM -> enclave fd + slot uid,
+ *      close the device fd (the enclave fd lives on its own);
+ *   3. NE_GET_IMAGE_LOAD_INFO {flags NE_EIF_IMAGE} -> memory_offset;
+ *   4. mmap hugepages (1 GiB first, then 2 MiB) until the memory is covered;
+ *   5. copy the whole EIF into the regions, taken back to back in the order
+ *      they are handed to the driver, starting at memory_offset;
+ *   6. NE_SET_USER_MEMORY_REGION {0, size, addr} per region;
+ *   7. NE_ADD_VCPU per CPU (id 0: the driver picks from the CPU pool);
+ *   8. listen on vsock port 9000, then NE_START_ENCLAVE {flags, cid} -> cid;
+ *   9. accept the enclave's heartbeat (it sends 0xB7, we echo it) within
+ *      nitro-cli's timeout: 90 s per started 6 GiB of EIF.
+ * Any failure closes the enclave fd (which terminates the enclave) and unmaps
+ * the memory. On success the enclave runs for as long as the caller keeps
+ * the enclave fd and the memory, i.e. until kiln_nitro_terminate() or exit.
+ *
+ * Every system call goes through struct kiln_nitro_ops so that unit tests
+ * drive this exact sequence against a fake device.
+ */
+
+#define KILN_NITRO_DEVICE "/dev/nitro_enclaves"
+#define KILN_NITRO_HEARTBEAT_PORT 9000u
+#define KILN_NITRO_HEARTBEAT_BYTE 0xB7
+#define KILN_NITRO_CONSOLE_PORT_OFFSET 10000u
+#define KILN_NITRO_EIF_MEM_RATIO 4u
+#define KILN_NITRO_PAGE_2M (UINT64_C(2) << 20)
+#define KILN_NITRO_PAGE_1G (UINT64_C(1) << 30)
+
+/*
+ * The system underneath a launch. Each call returns 0 (or a count / fd where
+ * said) or a negative errno; none records a message, the caller does.
+ * ctx is passed back untouched (NULL for the real ops).
+ */
+struct kiln_nitro_ops {
+	void *ctx;
+	/* Open /dev/nitro_enclaves read-write. */
+	int (*open_dev)(void *ctx, int *fd);
+	/* ioctl(2): the non-negative result or -errno (NE_ERR_* included). */
+	int (*ioctl)(void *ctx, int fd, unsigned long request, void *arg);
+	/* Map one anonymous hugepage of page_size (2 MiB or 1 GiB) bytes. */
+	int (*map_hugepage)(void *ctx, uint64_t page_size, void **addr);
+	int (*unmap)(void *ctx, void *addr, uint64_t len);
+	int (*close)(void *ctx, int fd);
+	/* Listening vsock stream socket bound to (cid, port). */
+	int (*vsock_listen)(void *ctx, uint32_t cid, uint32_t port, int *fd);
+	/* Wait up to timeout_ms for a connection: 0, -ETIMEDOUT or -errno. */
+	int (*vsock_accept)(void *ctx, int lfd, int timeout_ms, int *fd, uint32_t *peer_cid);
+	int (*vsock_connect)(void *ctx, uint32_t cid, uint32_t port, int *fd);
+	/* Read up to len bytes within timeout_ms: count (0 = EOF), -ETIMEDOUT, -errno. */
+	ssize_t (*read)(void *ctx, int fd, void *buf, size_t len, int timeout_ms);
+	ssize_t (*write)(void *ctx, int fd, const void *buf, size_t len);
+	/* A monotonic clock in milliseconds. */
+	uint64_t (*now_ms)(void *ctx);
+};
+
+extern const struct kiln_nitro_ops kiln_nitro_real_ops;
+
+struct kiln_nitro_launch {
+	const char *eif_path;
+	uint64_t memory_mib;	    /* multiple of 2, >= 4 x EIF size */
+	unsigned cpus;		    /* vCPUs, >= 1 */
+	const uint32_t *cpu_ids;    /* NULL: the driver picks; else cpus ids */
+	bool debug;		    /* NE_ENCLAVE_DEBUG_MODE: console, zero PCRs */
+	uint64_t cid;		    /* 0: the hypervisor picks */
+	uint32_t heartbeat_timeout_ms; /* 0: nitro-cli's rule */
+};
+
+struct kiln_nitro_region {
+	void *addr;
+	uint64_t size;
+};
+
+/* A running enclave and everything that keeps it alive. */
+struct kiln_nitro_enclave {
+	int enclave_fd;		/* -1 when not running */
+	uint64_t cid;
+	uint64_t slot_uid;
+	uint64_t memory_mib;	/* what the regions add up to */
+	unsigned ncpus;
+	uint32_t *cpu_ids;	/* as chosen by the driver */
+	struct kiln_nitro_region *regions;
+	size_t nregions;
+	const struct kiln_nitro_ops *ops;
+};
+
+/* 0 when /dev/nitro_enclaves can be opened read-write; else -errno and why. */
+int kiln_nitro_available(void) KILN_MUST;
+
+/*
+ * Run req->eif_path as an enclave and wait until it has booted. On success
+ * *out owns the enclave; on failure nothing is left behind and *out reads as
+ * not running. Errors may be -NE_ERR_* (>= 256) straight from the driver.
+ */
+int kiln_nitro_launch(const struct kiln_nitro_ops *ops, const struct kiln_nitro_launch *req,
+		      struct kiln_nitro_enclave *out) KILN_MUST;
+
+/* Close the enclave fd (the driver stops the enclave) and free its memory.
+ * Safe on a zeroed or already terminated enclave. */
+int kiln_nitro_terminate(struct kiln_nitro_enclave *enc);
+
+/* Connect to a debug-mode enclave's console: vsock CID 0, port cid + 10000. */
+int kiln_nitro_console_connect(const struct kiln_nitro_ops *ops, uint64_t cid, int *fd) KILN_MUST;
+
+/* nitro-cli's boot timeout: 90 s for every started 6 GiB of EIF. */
+uint32_t kiln_nitro_heartbeat_timeout_ms(uint64_t eif_size);
+
+/* A readable explanation (with the fix, where there is one) of an NE_ERR_*
+ * code, or NULL for anything else. */
+const char *kiln_nitro_strerror(int ne_err);
+
+#endif

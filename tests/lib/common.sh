@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers for integration tests and scripts: temp dirs, buildah, asserts.
+set -euo pipefail
+KILN_ROOT=${KILN_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export PATH=$KILN_ROOT/build:$PATH
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/kiln-test.XXXXXX")
+_cleanups=()
+on_exit() { local f; for f in "${_cleanups[@]}"; do eval "$f" || true; done; rm -rf "$T"; }
+trap on_exit EXIT
+defer() { _cleanups+=("$1"); }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"; }
+assert_contains() { grep -qF -- "$2" <<<"$1" || fail "${3:-missing text}: '$2' not in: $1"; }
+# Run a command that must fail; its stderr must contain $1.
+assert_fails_with() {
+	local want=$1; shift
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	[ $rc -ne 0 ] || fail "expected failure of: $*"
+	grep -qF -- "$want" <<<"$out" || fail "error of '$*' lacks '$want': $out"
+}
+
+# buildah with private vfs storage under $T, so tests never touch the host's.
+bah() {
+	buildah --root "$T/storage" --runroot "$T/run" --storage-driver vfs "$@"
+}
+
+# A FROM scratch working container with busybox-static at /bin/busybox and
+# the usual applet links; prints the container name.
+busybox_container() {
+	local c
+	c=$(bah from scratch)
+	bah copy "$c" /bin/busybox /bin/busybox >/dev/null
+	local mnt
+	mnt=$(bah mount "$c")
+	for a in sh echo cat ls env id pwd sleep true false printf mkdir rm wc head sha256sum; do
+		ln -sf busybox "$mnt/bin/$a"
+	done
+	bah umount "$c" >/dev/null
+	echo "$c"
+}
+
+# Commit container $1 as image $2 and write it as docker-archive $3 and OCI dir $4.
+save_image() {
+	local c=$1 name=$2 dar=$3 oci=$4
+	bah commit -q "$c" "$name" >/dev/null
+	[ -z "$dar" ] || bah push -q "$name" "docker-archive:$dar:$name:latest" >/dev/null
+	[ -z "$oci" ] || bah push -q "$name" "oci:$oci:latest" >/dev/null
+}
