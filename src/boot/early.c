@@ -30,11 +30,11 @@ int boot_mount_devtmpfs(const char *target)
 
 	if (rc < 0)
 		return rc;
-	if (mount("devtmpfs", target, "devtmpfs", MS_NOSUID | MS_NOEXEC, NULL) < 0 &&
+	if (mount("dev", target, "devtmpfs", MS_NOSUID | MS_NOEXEC, NULL) < 0 &&
 	    errno != EBUSY) {
 		int e = errno;
 
-		return kiln_err(e, "mount devtmpfs on %s: %s", target, strerror(e));
+		return kiln_err(e, "mount dev (devtmpfs) on %s: %s", target, strerror(e));
 	}
 	return 0;
 }

@@ -45,8 +45,11 @@ int cpio_reader_new_mem(const void *buf, size_t len, const struct cpio_limits *l
 /*
  * The next entry: 1 with *e filled, 0 at the trailer, or a negative errno.
  * Unread data of the previous entry is skipped. Names are checked: not
- * empty, not absolute, no ".." component; types are the seven POSIX ones;
- * only regular files and symlinks (target < 4096 bytes) carry data.
+ * empty, not absolute, no ".." component ("." and "./x" are allowed, the
+ * caller still resolves names safely under its root); types are the seven
+ * POSIX ones; only regular files and symlinks (target < 4096 bytes) carry
+ * data. Hard links are entries with nlink > 1 and equal ino; as in the
+ * kernel's initramfs unpacker, any one of them may carry the data.
  */
 int cpio_next(struct cpio_reader *r, struct cpio_rentry *e) KILN_MUST;
 /* Read the current entry's data; *got = 0 once it is all read. */

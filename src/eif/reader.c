@@ -164,11 +164,12 @@ struct pass {
 static int stream_section(struct pass *p, const struct eif_section *s)
 {
 	uint64_t off = s->offset + EIF_SECTION_HEADER_SIZE, left = s->size;
+	uint8_t *keep = NULL; /* where this section's data is kept, if it is */
 	int rc;
 
 	if (s->type == EIF_SECTION_SIGNATURE) {
-		p->sig = malloc(s->size ? (size_t)s->size : 1);
-		if (!p->sig)
+		keep = p->sig = malloc(s->size ? (size_t)s->size : 1);
+		if (!keep)
 			return kiln_err(ENOMEM, "out of memory reading the signature section");
 		p->sig_len = (size_t)s->size;
 	}
@@ -183,8 +184,8 @@ static int stream_section(struct pass *p, const struct eif_section *s)
 		rc = eif_measure_update(&p->m, p->buf, n);
 		if (rc < 0)
 			return rc;
-		if (p->sig)
-			memcpy(p->sig + (s->size - left), p->buf, n);
+		if (keep)
+			memcpy(keep + (s->size - left), p->buf, n);
 		off += n;
 		left -= n;
 	}

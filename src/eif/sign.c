@@ -584,6 +584,22 @@ static int parse_protected(struct cose *cs)
 	return rc;
 }
 
+/* Skip the unprotected header, which must be a map. */
+static int skip_map(struct kiln_cursor *c)
+{
+	size_t at = c->pos;
+	uint8_t major;
+	uint64_t arg;
+	int rc = cb_head(c, &major, &arg);
+
+	if (rc == 0 && major != 5)
+		rc = kiln_err(EBADMSG, "COSE unprotected header is not a map");
+	if (rc < 0)
+		return rc;
+	c->pos = at;
+	return cb_skip(c, 1);
+}
+
 static int parse_cose(const uint8_t *buf, size_t len, struct cose *cs)
 {
 	struct kiln_cursor c = kiln_cursor_make(buf, len);
@@ -597,10 +613,8 @@ static int parse_cose(const uint8_t *buf, size_t len, struct cose *cs)
 		rc = kiln_err(EBADMSG, "not a COSE_Sign1 array");
 	if (rc == 0)
 		rc = cb_bstr(&c, &cs->prot, &cs->prot_len);
-	if (rc == 0 && (c.pos >= c.len || c.buf[c.pos] >> 5 != 5))
-		rc = kiln_err(EBADMSG, "COSE unprotected header is not a map");
 	if (rc == 0)
-		rc = cb_skip(&c, 1);
+		rc = skip_map(&c);
 	if (rc == 0)
 		rc = cb_bstr(&c, &cs->payload, &cs->payload_len);
 	if (rc == 0)

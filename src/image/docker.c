@@ -173,6 +173,7 @@ static int maybe_decompress(struct outer *o, const char *tmpdir, int *tmpfd)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
+	uint64_t size = 0;
 	int rc = 0;
 
 	if (!a)
@@ -188,8 +189,10 @@ static int maybe_decompress(struct outer *o, const char *tmpdir, int *tmpfd)
 		rc = kiln_err(EBADMSG, "archive: %s", archive_error_string(a));
 	else if (archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE &&
 		 (rc = *tmpfd = img_tmpfile(tmpdir)) >= 0 &&
-		 (rc = copy_out(a, *tmpfd, &o->size)) == 0)
+		 (rc = copy_out(a, *tmpfd, &size)) == 0) {
 		o->fd = *tmpfd;
+		o->size = size;
+	}
 	archive_read_free(a);
 	return rc < 0 ? rc : 0;
 }

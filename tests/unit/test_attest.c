@@ -3,6 +3,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/sha.h>
+#include <openssl/ec.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -459,6 +462,204 @@ TEST(test_parse_errors)
 		  "critical");
 }
 
+/* ---- Synthetic documents signed by a throwaway CA, for checks real documents cannot reach. */
+
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
+		       long nb_s, long na_s, bool ca)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	static long serial = 100;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(x, name);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	X509_gmtime_adj(X509_getm_notBefore(x), nb_s);
+	X509_gmtime_adj(X509_getm_notAfter(x), na_s);
+	X509_set_pubkey(x, key);
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+				  ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage,
+				  ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	X509_sign(x, issuer_key ? issuer_key : key, EVP_sha384());
+	X509_NAME_free(name);
+	return x;
+}
+
+static void enc_cert(struct kiln_cbor_enc *e, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+
+	kiln_cbor_enc_bytes(e, der, (size_t)n);
+	OPENSSL_free(der);
+}
+
+/* A COSE_Sign1 attestation document with the given alg, signer and chain (root first). */
+static uint8_t *make_doc(int64_t alg, EVP_PKEY *signer, X509 *leaf, X509 **bundle, size_t nb,
+			 uint64_t ts_ms, size_t *len)
+{
+	struct kiln_cbor_enc e;
+	uint8_t *prot, *payload, *tbs, *out, md[48], sig[96], zero[48] = { 0 };
+	size_t prot_len, payload_len, tbs_len;
+	unsigned char *der = NULL;
+	size_t der_len = 0;
+	ECDSA_SIG *es;
+	EVP_PKEY_CTX *ctx;
+	const unsigned char *p;
+
+	kiln_cbor_enc_init(&e);
+	kiln_cbor_enc_map(&e, 1);
+	kiln_cbor_enc_int(&e, 1);
+	kiln_cbor_enc_int(&e, alg);
+	if (kiln_cbor_enc_finish(&e, &prot, &prot_len) < 0)
+		return NULL;
+	kiln_cbor_enc_map(&e, 9);
+	kiln_cbor_enc_text_z(&e, "module_id");
+	kiln_cbor_enc_text_z(&e, "i-synthetic-enc0");
+	kiln_cbor_enc_text_z(&e, "digest");
+	kiln_cbor_enc_text_z(&e, "SHA384");
+	kiln_cbor_enc_text_z(&e, "timestamp");
+	kiln_cbor_enc_uint(&e, ts_ms);
+	kiln_cbor_enc_text_z(&e, "pcrs");
+	kiln_cbor_enc_map(&e, 1);
+	kiln_cbor_enc_uint(&e, 0);
+	kiln_cbor_enc_bytes(&e, zero, sizeof(zero));
+	kiln_cbor_enc_text_z(&e, "certificate");
+	enc_cert(&e, leaf);
+	kiln_cbor_enc_text_z(&e, "cabundle");
+	kiln_cbor_enc_array(&e, nb);
+	for (size_t i = 0; i < nb; i++)
+		enc_cert(&e, bundle[i]);
+	kiln_cbor_enc_text_z(&e, "public_key");
+	kiln_cbor_enc_null(&e);
+	kiln_cbor_enc_text_z(&e, "user_data");
+	kiln_cbor_enc_null(&e);
+	kiln_cbor_enc_text_z(&e, "nonce");
+	kiln_cbor_enc_bytes(&e, "abc", 3);
+	if (kiln_cbor_enc_finish(&e, &payload, &payload_len) < 0)
+		return NULL;
+	kiln_cbor_enc_array(&e, 4);
+	kiln_cbor_enc_text_z(&e, "Signature1");
+	kiln_cbor_enc_bytes(&e, prot, prot_len);
+	kiln_cbor_enc_bytes(&e, NULL, 0);
+	kiln_cbor_enc_bytes(&e, payload, payload_len);
+	if (kiln_cbor_enc_finish(&e, &tbs, &tbs_len) < 0)
+		return NULL;
+	SHA384(tbs, tbs_len, md);
+	ctx = EVP_PKEY_CTX_new(signer, NULL);
+	EVP_PKEY_sign_init(ctx);
+	EVP_PKEY_sign(ctx, NULL, &der_len, md, sizeof(md));
+	der = OPENSSL_malloc(der_len);
+	EVP_PKEY_sign(ctx, der, &der_len, md, sizeof(md));
+	EVP_PKEY_CTX_free(ctx);
+	p = der;
+	es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+	BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 48);
+	BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 48, 48);
+	ECDSA_SIG_free(es);
+	OPENSSL_free(der);
+	kiln_cbor_enc_array(&e, 4);
+	kiln_cbor_enc_bytes(&e, prot, prot_len);
+	kiln_cbor_enc_map(&e, 0);
+	kiln_cbor_enc_bytes(&e, payload, payload_len);
+	kiln_cbor_enc_bytes(&e, sig, sizeof(sig));
+	free(prot);
+	free(payload);
+	free(tbs);
+	return kiln_cbor_enc_finish(&e, &out, len) < 0 ? NULL : out;
+}
+
+static char *cert_pem(X509 *x)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *pem;
+	long n;
+
+	PEM_write_bio_X509(bio, x);
+	n = BIO_get_mem_data(bio, &data);
+	pem = strndup(data, (size_t)n);
+	BIO_free(bio);
+	return pem;
+}
+
+TEST(test_synthetic_chain)
+{
+	const long H = 3600, D = 86400;
+	EVP_PKEY *kr = EVP_EC_gen("P-384"), *k1 = EVP_EC_gen("P-384"), *k2 = EVP_EC_gen("P-384");
+	EVP_PKEY *kl = EVP_EC_gen("P-384"), *k256 = EVP_EC_gen("P-256");
+	X509 *root = make_cert("root", kr, NULL, NULL, -100 * D, 100 * D, true);
+	X509 *i1 = make_cert("i1", k1, root, kr, -10 * D, 2 * H, true); /* expires soon */
+	X509 *i2 = make_cert("i2", k2, i1, k1, -5 * D, 5 * D, true);
+	X509 *leaf = make_cert("leaf", kl, i2, k2, -1 * H, 3 * H, false);
+	X509 *leaf256 = make_cert("leaf256", k256, i2, k2, -1 * H, 3 * H, false);
+	X509 *stray = make_cert("stray", k1, root, kr, -10 * D, 10 * D, true);
+	X509 *good[] = { root, i1, i2 }, *swapped[] = { root, i2, i1 },
+	     *extra[] = { root, stray, i1, i2 };
+	char *pem = cert_pem(root);
+	struct kiln_attest_verifier *v;
+	int64_t now = (int64_t)time(NULL) * 1000;
+	uint64_t hits, misses;
+	uint8_t *b;
+	size_t n;
+
+	CHECK(kiln_attest_verifier_new(pem, strlen(pem), &v) == 0);
+
+	b = make_doc(-35, kl, leaf, good, 3, (uint64_t)now, &n);
+	CHECK(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL) == 0);
+	CHECK(verify_copy(v, b, n, now + 1 * H * 1000, NULL) == 0); /* cache hit */
+	kiln_attest_verifier_stats(v, &hits, &misses);
+	CHECK(hits == 1 && misses == 1);
+	/* Inside the leaf's window but after i1 expired: the cached window is the intersection. */
+	CHECK_ERR(verify_copy(v, b, n, now + 2 * H * 1000 + 60000, NULL),
+		  "certificate chain: certificate has expired at cabundle[1]");
+	/* The AWS root does not accept it. */
+	CHECK_ERR(verify_copy(aws, b, n, KILN_ATTEST_AT_DOC, NULL), "not the pinned root");
+	free(b);
+
+	b = make_doc(-7, kl, leaf, good, 3, (uint64_t)now, &n);
+	CHECK_ERR(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL),
+		  "protected header: alg -7, want ES384 (-35)");
+	free(b);
+	b = make_doc(-35, k1, leaf, good, 3, (uint64_t)now, &n); /* signed by the wrong key */
+	CHECK_ERR(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL), "signature invalid");
+	free(b);
+	b = make_doc(-35, kl, leaf, swapped, 3, (uint64_t)now, &n);
+	CHECK_ERR(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL), "not in chain order");
+	free(b);
+	b = make_doc(-35, kl, leaf, extra, 4, (uint64_t)now, &n);
+	CHECK_ERR(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL), "does not use every cabundle");
+	free(b);
+	b = make_doc(-35, kl, leaf, good, 2, (uint64_t)now, &n); /* i2 missing */
+	CHECK_ERR(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL),
+		  "unable to get local issuer certificate at certificate (leaf)");
+	free(b);
+	b = make_doc(-35, k256, leaf256, good, 3, (uint64_t)now, &n);
+	CHECK_ERR(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL), "leaf key is not EC P-384");
+	free(b);
+	b = make_doc(-35, kl, i2, good, 3, (uint64_t)now, &n); /* a CA as leaf, wrong key */
+	CHECK(verify_copy(v, b, n, KILN_ATTEST_AT_DOC, NULL) < 0);
+	free(b);
+
+	kiln_attest_verifier_free(v);
+	free(pem);
+	X509 *all[] = { root, i1, i2, leaf, leaf256, stray };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		X509_free(all[i]);
+	EVP_PKEY *keys[] = { kr, k1, k2, kl, k256 };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		EVP_PKEY_free(keys[i]);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < NFIX; i++)
@@ -480,6 +681,7 @@ int main(void)
 	RUN(test_truncation);
 	RUN(test_cache_never_admits_tampered);
 	RUN(test_parse_errors);
+	RUN(test_synthetic_chain);
 	kiln_attest_verifier_free(aws);
 	for (size_t i = 0; i < NFIX; i++)
 		free(docs[i].buf);

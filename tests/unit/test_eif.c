@@ -362,6 +362,61 @@ TEST(test_truncation_and_garbage)
 	free(img);
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+/* Hand-craft an EIF (table and CRC right) from n sections; returns its length. */
+static size_t craft(uint8_t *out, int n, const uint16_t *types, const char *const *data)
+{
+	size_t pos = EIF_HEADER_SIZE;
+
+	memset(out, 0, EIF_HEADER_SIZE);
+	memcpy(out, EIF_MAGIC, 4);
+	out[5] = EIF_VERSION;
+	out[27] = (uint8_t)n;
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(data[i]);
+
+		put_be64(out + 28 + 8 * i, pos);
+		put_be64(out + 28 + 256 + 8 * i, len);
+		memset(out + pos, 0, 12);
+		out[pos + 1] = (uint8_t)types[i];
+		put_be64(out + pos + 4, len);
+		memcpy(out + pos + 12, data[i], len);
+		pos += 12 + len;
+	}
+	fix_crc(out, pos);
+	return pos;
+}
+
+TEST(test_crafted)
+{
+	static const uint16_t t1[] = { EIF_SECTION_KERNEL, EIF_SECTION_SIGNATURE,
+				       EIF_SECTION_RAMDISK };
+	static const char *const d1[] = { "k", "\x80", "ramdisk data longer than the signature" };
+	static const char *const d2[] = { "k", "\x81\xa0", "r" };
+	static const char *const d3[] = { "k", "\x81\xa2\x73signing_certificate\x41x\x69signature\x40", "r" };
+	struct eif_info info;
+	struct eif_pcrs p;
+	uint8_t buf[4096];
+	size_t len;
+
+	/* the signature section need not be last; nothing after it is kept */
+	len = craft(buf, 3, t1, d1);
+	CHECK_ERR(read_mem(buf, len, &info, &p), "not a non-empty CBOR array");
+	CHECK(read_mem(buf, len, &info, NULL) == 0);
+	len = craft(buf, 3, t1, d2);
+	CHECK_ERR(read_mem(buf, len, &info, &p), "lacks signing_certificate");
+	len = craft(buf, 3, t1, d3);
+	CHECK_ERR(read_mem(buf, len, &info, &p), "not a PEM X.509 certificate");
+	/* no sections at all is a valid (useless) image */
+	len = craft(buf, 0, t1, d1);
+	CHECK(read_mem(buf, len, &info, &p) == 0 && info.num_sections == 0 && !p.has_pcr8);
+}
+
 static int count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -706,6 +761,7 @@ int main(void)
 	RUN(test_measurements_json);
 	RUN(test_corruption);
 	RUN(test_truncation_and_garbage);
+	RUN(test_crafted);
 	RUN(test_writer_atomic_and_misuse);
 	RUN(test_sign_p384);
 	RUN(test_sign_curves_and_mismatch);

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kilnd's side of the enclave channels: control frames (7000) and the heartbeat (9000). */
+#include "kilnd/internal.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+/*
+ * How this works: every byte on these connections comes from the enclave
+ * side, which kilnd does not trust either (a compromised app can write
+ * anything to its own log stream, but only kiln-init holds the channel). The
+ * control stream goes through the bounded frame decoder; any error closes
+ * that one connection with a logged line, and other enclaves carry on.
+ */
+
+#define CTL_READ 16384
+
+static struct kd_enclave *by_cid(struct kd *d, uint32_t cid)
+{
+	for (struct kd_enclave *e = d->enclaves; e; e = e->next)
+		if (!e->dead && e->nitro && e->cid == cid && !kd_state_final(e->state))
+			return e;
+	return NULL;
+}
+
+/* Which enclave a new connection belongs to: by listener (sim) or peer CID (nitro). */
+static struct kd_enclave *owner(struct kd *d, struct kd_watch *w, size_t off,
+				const struct sockaddr_vm *peer)
+{
+	if (w == &d->vsock_ctl || w == &d->vsock_hb)
+		return by_cid(d, peer->svm_cid);
+	return (struct kd_enclave *)((char *)w - off);
+}
+
+static void ctl_fail(struct kd *d, struct kd_conn *c, const char *why)
+{
+	if (c->e) {
+		kd_log("enclave %s: control channel: %s; closing it", c->e->name, why);
+		kd_logs_event(d, c->e, "control-error", NULL,
+			      "control channel closed: %s", why);
+	} else {
+		kd_log("control channel: %s; closing it", why);
+	}
+	kd_conn_close(d, c);
+}
+
+static void ctl_flush(struct kd *d, struct kd_conn *c)
+{
+	while (c->out.len) {
+		ssize_t n = send(c->w.fd, c->out.p, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			ctl_fail(d, c, strerror(errno));
+			return;
+		}
+		kd_buf_drop(&c->out, (size_t)n);
+	}
+	kd_watch_mod(d, &c->w, c->out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+static int ctl_send(struct kd *d, struct kd_conn *c, const struct kiln_frame *f)
+{
+	uint8_t buf[64];
+	size_t len;
+	int rc = kiln_frame_encode(f, buf, sizeof(buf), &len);
+
+	if (rc == 0)
+		rc = kd_buf_add(&c->out, buf, len);
+	if (rc == 0)
+		ctl_flush(d, c);
+	return rc;
+}
+
+int kd_chan_send_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned timeout_ms)
+{
+	struct kiln_frame f = { .type = KILN_FRAME_STOP };
+
+	if (!e->ctl)
+		return kiln_err(ENOTCONN, "enclave %s: no control channel", e->name);
+	f.u.stop.signal = (uint8_t)sig;
+	f.u.stop.timeout_ms = timeout_ms;
+	return ctl_send(d, e->ctl, &f);
+}
+
+static int on_hello(struct kd *d, struct kd_conn *c, const struct kiln_hello *h)
+{
+	struct kd_enclave *e = c->e;
+	struct kiln_frame ack = { .type = KILN_FRAME_ACK };
+
+	if (c->hello)
+		return kiln_err(EPROTO, "second HELLO");
+	if (strcmp(h->name, e->name))
+		return kiln_err(EPROTO, "HELLO names enclave \"%s\"", h->name);
+	if (e->ctl && e->ctl != c) {
+		kd_logs_event(d, e, "reconnect", NULL, "new control connection replaces the old one");
+		kd_conn_close(d, e->ctl);
+	}
+	c->hello = 1;
+	e->ctl = c;
+	e->init_pid = h->init_pid;
+	if (h->pcr0[0])
+		memcpy(e->pcr0, h->pcr0, sizeof(e->pcr0));
+	kd_logs_event(d, e, "hello", NULL, "kiln-init connected (pid %u, protocol %u)",
+		      h->init_pid, (unsigned)h->max_version);
+	if (kd_enclave_persist(d, e) < 0)
+		kd_log("%s", kiln_errmsg());
+	ack.u.ack.type = KILN_FRAME_HELLO;
+	ack.u.ack.value = e->last_seq + 1;
+	return ctl_send(d, c, &ack);
+}
+
+static void on_log(struct kd *d, struct kd_enclave *e, const struct kiln_frame *f)
+{
+	const struct kiln_log *l = &f->u.log;
+
+	if (l->seq <= e->last_seq)
+		return; /* a resend after reconnecting: already stored */
+	if (l->seq > e->last_seq + 1) {
+		json_t *x = json_pack("{s:I}", "count", (json_int_t)(l->seq - e->last_seq - 1));
+
+		e->missing += l->seq - e->last_seq - 1;
+		kd_logs_event(d, e, "missing", x, "%llu log lines missing (seq %llu..%llu)",
+			      (unsigned long long)(l->seq - e->last_seq - 1),
+			      (unsigned long long)e->last_seq + 1, (unsigned long long)l->seq - 1);
+	}
+	e->last_seq = l->seq;
+	kd_logs_append(d, e, kd_logs_record(l, f->flags));
+}
+
+static void on_status(struct kd *d, struct kd_enclave *e, const struct kiln_status *s)
+{
+	if (kd_state_final(e->state))
+		return;
+	switch (s->state) {
+	case KILN_STATE_STARTING:
+		kd_enclave_set_state(d, e, KD_STARTING);
+		break;
+	case KILN_STATE_RUNNING:
+		kd_enclave_set_state(d, e, KD_RUNNING);
+		break;
+	case KILN_STATE_EXITED:
+		e->exit_code = s->signal ? -1 : s->exit_code;
+		e->signal = s->signal ? s->signal : -1;
+		kd_enclave_set_state(d, e, KD_EXITED);
+		break;
+	default:
+		break;
+	}
+}
+
+static int on_frame(struct kd *d, struct kd_conn *c, const struct kiln_frame *f)
+{
+	struct kd_enclave *e = c->e;
+
+	if (f->type != KILN_FRAME_HELLO && !c->hello)
+		return kiln_err(EPROTO, "%s before HELLO", kiln_frame_type_name(f->type));
+	switch (f->type) {
+	case KILN_FRAME_HELLO:
+		return on_hello(d, c, &f->u.hello);
+	case KILN_FRAME_LOG:
+		on_log(d, e, f);
+		return 0;
+	case KILN_FRAME_STATUS:
+		on_status(d, e, &f->u.status);
+		return 0;
+	case KILN_FRAME_DROPPED:
+		e->dropped += f->u.dropped.count;
+		kd_logs_event(d, e, "dropped", json_pack("{s:I}", "count",
+							 (json_int_t)f->u.dropped.count),
+			      "kiln-init dropped %llu log lines while disconnected",
+			      (unsigned long long)f->u.dropped.count);
+		return 0;
+	case KILN_FRAME_ACK:
+		if (f->u.ack.type == KILN_FRAME_STOP)
+			kd_logs_event(d, e, "stop-ack", NULL, "kiln-init acknowledged STOP");
+		return 0;
+	default:
+		return kiln_err(EPROTO, "unexpected %s frame from the enclave",
+				kiln_frame_type_name(f->type));
+	}
+}
+
+/* Feed what was read; handle every complete frame. */
+static int ctl_input(struct kd *d, struct kd_conn *c, const uint8_t *p, size_t n)
+{
+	struct kiln_frame f;
+	size_t used;
+	int rc;
+
+	while (n) {
+		rc = kiln_frame_dec_feed(c->dec, p, n, &used);
+		if (rc < 0)
+			return rc;
+		p += used;
+		n -= used;
+		while ((rc = kiln_frame_dec_next(c->dec, &f)) == 1) {
+			rc = on_frame(d, c, &f);
+			if (rc < 0 || c->dead || !c->e)
+				return rc;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void on_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
+{
+	struct kd_conn *c = (struct kd_conn *)w;
+	uint8_t buf[CTL_READ];
+	ssize_t n;
+
+	if (events & EPOLLOUT)
+		ctl_flush(d, c);
+	if (c->dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (c->e && c->e->ctl == c)
+			kd_logs_event(d, c->e, "disconnect", NULL, "control channel closed by %s",
+				      n == 0 ? "the enclave" : strerror(errno));
+		kd_conn_close(d, c);
+		return;
+	}
+	if (!c->e) {
+		kd_conn_close(d, c);
+		return;
+	}
+	if (ctl_input(d, c, buf, (size_t)n) < 0)
+		ctl_fail(d, c, kiln_errmsg());
+}
+
+static int accept_one(struct kd *d, struct kd_watch *w, struct sockaddr_vm *peer)
+{
+	socklen_t len = sizeof(*peer);
+	int fd;
+
+	memset(peer, 0, sizeof(*peer));
+	do {
+		fd = accept4(w->fd, (struct sockaddr *)peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0 && errno != EAGAIN && errno != ECONNABORTED)
+		kd_log("accept: %s", strerror(errno));
+	return fd;
+}
+
+void kd_chan_accept_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
+{
+	struct sockaddr_vm peer;
+	int fd;
+
+	while ((fd = accept_one(d, w, &peer)) >= 0) {
+		struct kd_enclave *e = owner(d, w, offsetof(struct kd_enclave, ctl_listen), &peer);
+		struct kd_conn *c;
+
+		if (!e) {
+			kd_log("control connection from unknown cid %u refused", peer.svm_cid);
+			close(fd);
+			continue;
+		}
+		c = kd_conn_new(d, fd, KD_CONN_CTL, on_ctl);
+		if (!c)
+			continue;
+		c->e = e;
+		c->dec = malloc(sizeof(*c->dec));
+		if (!c->dec) {
+			ctl_fail(d, c, "out of memory");
+			continue;
+		}
+		kiln_frame_dec_init(c->dec);
+	}
+}
+
+static void on_hb(struct kd *d, struct kd_watch *w, uint32_t events)
+{
+	struct kd_conn *c = (struct kd_conn *)w;
+	uint8_t b = 0;
+	ssize_t n = recv(w->fd, &b, 1, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == 1 && b == 0xB7 && c->e) {
+		if (send(w->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+			kd_log("enclave %s: heartbeat echo: %s", c->e->name, strerror(errno));
+		c->e->heartbeat = 1;
+		kd_logs_event(d, c->e, "heartbeat", NULL, "boot heartbeat");
+	} else if (n == 1 && c->e) {
+		kd_log("enclave %s: heartbeat byte 0x%02x, expected 0xb7; closing", c->e->name, b);
+	}
+	kd_conn_close(d, c);
+}
+
+void kd_chan_accept_hb(struct kd *d, struct kd_watch *w, uint32_t events)
+{
+	struct sockaddr_vm peer;
+	int fd;
+
+	while ((fd = accept_one(d, w, &peer)) >= 0) {
+		struct kd_enclave *e = owner(d, w, offsetof(struct kd_enclave, hb_listen), &peer);
+		struct kd_conn *c;
+
+		if (!e) {
+			kd_log("heartbeat from unknown cid %u refused", peer.svm_cid);
+			close(fd);
+			continue;
+		}
+		c = kd_conn_new(d, fd, KD_CONN_HB, on_hb);
+		if (c)
+			c->e = e;
+	}
+}
