@@ -4,20 +4,35 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "eif/eif.h"
 #include "eif/sign.h"
 
+/*
+ * The stored CRC is patched to the right value so that mutations get past it
+ * to the section and signature parsing (the CRC compare is unit-tested).
+ */
 static void fuzz_image(const uint8_t *data, size_t size)
 {
 	struct eif_info info;
 	struct eif_pcrs pcrs;
+	uint8_t crc[4];
 	int fd = memfd_create("fuzz-eif", MFD_CLOEXEC);
 
 	if (fd < 0)
 		abort();
 	if (write(fd, data, size) != (ssize_t)size)
 		abort();
+	if (size >= EIF_HEADER_SIZE) {
+		uLong c = crc32(crc32(0L, data, EIF_CRC_OFFSET), data + EIF_HEADER_SIZE,
+				(uInt)(size - EIF_HEADER_SIZE));
+
+		for (int i = 0; i < 4; i++)
+			crc[i] = (uint8_t)(c >> (24 - 8 * i));
+		if (pwrite(fd, crc, 4, EIF_CRC_OFFSET) != 4)
+			abort();
+	}
 	if (eif_read_info(fd, &info, &pcrs) == 0) {
 		char *json = eif_measurements_json(&pcrs);
 
