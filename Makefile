@@ -38,23 +38,29 @@ $(B)/%.o: %.c
 
 $(B)/libkiln.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR $@"
+	@ar rcs $@ $^
 
 $(B)/kiln: $(B)/cmd/kiln/main.o $(B)/libkiln.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/kilnd: $(B)/cmd/kilnd/main.o $(B)/libkiln.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/kiln-init: $(B)/cmd/kiln-init/main.o $(B)/libkiln.a
-	$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS)
+	@echo "  LD $@"
+	@$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS)
 
 $(B)/kiln-bootstrap: $(B)/cmd/kiln-bootstrap/main.o $(BOOT_OBJ)
-	$(CC) -static $(LDFLAGS) -o $@ $^
+	@echo "  LD $@"
+	@$(CC) -static $(LDFLAGS) -o $@ $^
 
 $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libkiln.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libkiln.a $(LIBS)
+	@echo "  LD $@"
+	@$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libkiln.a $(LIBS)
 
 check: deps all
 	@tests/run

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "eif/eif.h"
+#include "util/async_digest.h"
 
 /*
  * Which sections feed which PCR (DESIGN.md section 4): kernel and cmdline go
@@ -16,6 +17,7 @@ struct eif_measure {
 	EVP_MD_CTX *ctx[3]; /* PCR0, PCR1, PCR2 */
 	unsigned mask;      /* bit i: the current section feeds ctx[i] */
 	unsigned ramdisks;  /* ramdisk sections seen so far */
+	struct kiln_async_digest *async; /* hashes PCR1/PCR2 on a second core */
 };
 
 int eif_measure_init(struct eif_measure *m) KILN_MUST;
@@ -23,7 +25,7 @@ int eif_measure_init(struct eif_measure *m) KILN_MUST;
 void eif_measure_begin(struct eif_measure *m, uint16_t type);
 int eif_measure_update(struct eif_measure *m, const void *buf, size_t len) KILN_MUST;
 /* PCR0/1/2 into pcrs (has_pcr8 untouched); m stays usable. */
-int eif_measure_final(const struct eif_measure *m, struct eif_pcrs *pcrs) KILN_MUST;
+int eif_measure_final(struct eif_measure *m, struct eif_pcrs *pcrs) KILN_MUST;
 void eif_measure_free(struct eif_measure *m);
 
 /* out = SHA384(48 zero bytes || SHA384(data)): a PCR extended once with data. */
