@@ -20,13 +20,16 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 BOOT_SRC := $(sort $(wildcard src/boot/*.c)) src/util/err.c
 BOOT_OBJ := $(BOOT_SRC:%.c=$(B)/%.o)
 
-BINS     := $(B)/kiln $(B)/kiln-init $(B)/kiln-bootstrap
+BINS     := $(B)/kiln $(B)/kilnd $(B)/kiln-init $(B)/kiln-bootstrap
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+# Test-only programs (image dumpers, protocol peers) used by integration tests.
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
 .PHONY: all deps check demo bench stress fuzz clean
-all: $(BINS) $(TESTS)
+all: $(BINS) $(TESTS) $(TOOLS)
 
 deps:
 	@scripts/deps
@@ -61,6 +64,11 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libkiln.a
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"
 	@$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libkiln.a $(LIBS)
+
+$(B)/tools/%: tests/tools/%.c $(B)/libkiln.a
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(B)/libkiln.a $(LIBS)
 
 check: deps all
 	@tests/run

@@ -89,6 +89,8 @@ static int check_log(const struct kiln_frame *f)
 		return bad(f, "stream %u is not 1 (stdout) or 2 (stderr)", l->stream);
 	if (l->seq == 0)
 		return bad(f, "seq 0: sequence numbers start at 1");
+	if (l->seq > INT64_MAX || l->ts_ns > INT64_MAX)
+		return bad(f, "seq or timestamp above 2^63-1");
 	if (l->len > KILN_FRAME_PAYLOAD_MAX - LOG_FIXED)
 		return bad(f, "line of %zu bytes is too long", l->len);
 	if (l->len && !l->line)

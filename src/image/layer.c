@@ -215,9 +215,23 @@ static void free_xattrs(struct img_entry *e)
 	free(e->xattrs);
 }
 
+/* Hostile names may hold control bytes: messages stay one printable line. */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < size; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static int skip_special(struct layer_ctx *c, const char *path, const char *what)
 {
-	fprintf(stderr, "kiln: warning: layer %u: entry %s: %s skipped\n", c->l->index, path, what);
+	char p[320];
+
+	fprintf(stderr, "kiln: warning: layer %u: entry %s: %s skipped\n", c->l->index,
+		printable(path, p, sizeof(p)), what);
 	c->img->warnings++;
 	return 0;
 }
@@ -382,8 +396,12 @@ int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
 	EVP_MD_CTX_free(c.raw.md);
 	EVP_MD_CTX_free(c.tap.md);
 	free(c.raw.buf);
-	if (rc < 0)
-		return kiln_err_wrap(rc, "layer %u (%s)", l->index,
-				     img_digest_short(l->blob_digest ? l->blob_digest : l->diff_id, sd));
+	if (rc < 0) {
+		char msg[1024];
+
+		printable(kiln_errmsg(), msg, sizeof(msg));
+		return kiln_err(-rc, "layer %u (%s): %s", l->index,
+				img_digest_short(l->blob_digest ? l->blob_digest : l->diff_id, sd), msg);
+	}
 	return 0;
 }

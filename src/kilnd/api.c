@@ -324,20 +324,31 @@ static void pump(struct kd *d, struct kd_conn *c)
 	flush(d, c);
 	if (c->dead)
 		return;
-	if (!c->out.len && c->close_after) {
+	if (!c->out.len && (c->close_after || (c->rd_eof && c->mode == KD_IDLE))) {
 		kd_conn_close(d, c);
 		return;
 	}
 	busy = c->out.len || (c->mode == KD_LOGS && !history_done(c));
-	kd_watch_mod(d, &c->w, (c->close_after ? 0 : EPOLLIN) | (busy ? EPOLLOUT : 0));
+	kd_watch_mod(d, &c->w, (c->close_after || c->rd_eof ? 0 : EPOLLIN) |
+			       (busy ? EPOLLOUT : 0));
 }
 
 /* ---- input ---- */
 
+/*
+ * Handle complete request lines while the connection is idle. A request can
+ * finish synchronously and call back here (stop of an enclave that ends at
+ * once), so each line leaves the buffer before it is handled and the
+ * "dispatching" flag keeps the loop from nesting.
+ */
 static void process_input(struct kd *d, struct kd_conn *c)
 {
+	if (c->dispatching)
+		return;
+	c->dispatching = 1;
 	while (c->mode == KD_IDLE && !c->close_after && !c->dead) {
-		char *nl = memchr(c->in.p, '\n', c->in.len);
+		char *nl = c->in.len ? memchr(c->in.p, '\n', c->in.len) : NULL;
+		char *line;
 		size_t n;
 
 		if (!nl) {
@@ -346,12 +357,16 @@ static void process_input(struct kd *d, struct kd_conn *c)
 				reply_err(c);
 				c->close_after = 1;
 			}
-			return;
+			break;
 		}
 		n = (size_t)(nl - c->in.p);
-		handle_line(d, c, c->in.p, n);
+		line = strndup(c->in.p, n);
 		kd_buf_drop(&c->in, n + 1);
+		if (line)
+			handle_line(d, c, line, n);
+		free(line);
 	}
+	c->dispatching = 0;
 }
 
 static void on_client(struct kd *d, struct kd_watch *w, uint32_t events)
@@ -368,7 +383,7 @@ static void on_client(struct kd *d, struct kd_watch *w, uint32_t events)
 				kd_conn_close(d, c);
 				return;
 			}
-			c->close_after = 1;
+			c->rd_eof = 1;
 		} else if (n > 0 && kd_buf_add(&c->in, buf, (size_t)n) < 0) {
 			c->close_after = 1;
 		}

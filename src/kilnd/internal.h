@@ -75,7 +75,7 @@ struct kd_conn {
 	int hello;			/* CTL: HELLO received */
 	/* CLIENT */
 	enum kd_client_mode mode;
-	int follow, close_after;
+	int follow, close_after, rd_eof, dispatching;
 	uint64_t since;
 	FILE *hist[KD_HIST_FILES];
 	int nhist, ihist;

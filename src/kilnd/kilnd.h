@@ -14,6 +14,7 @@ struct kilnd_opts {
 	const char *state_dir;	/* NULL: kilnd_default_state_dir() */
 	const char *socket;	/* NULL: STATE/kilnd.sock */
 	uint64_t log_max;	/* per-enclave log cap in bytes (0: default) */
+	int ready_fd;		/* >= 0: one byte written here once serving, then closed */
 };
 
 /* /run/kiln as root, else $XDG_RUNTIME_DIR/kiln; written into buf. */

@@ -325,6 +325,9 @@ int kilnd_run(const struct kilnd_opts *opts)
 
 	if (rc == 0) {
 		kd_log("serving %s (state %s)", d.sock_path, d.state_dir);
+		if (opts->ready_fd >= 0 && (write(opts->ready_fd, "R", 1) != 1 ||
+					    close(opts->ready_fd) < 0))
+			kd_log("readiness pipe: %s", strerror(errno));
 		run_loop(&d);
 	}
 	shutdown_all(&d);

@@ -24,8 +24,8 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# The dump tool: the Makefile's build/tests/image_dump, else built here from source.
-DUMP=$ROOT/build/tests/image_dump
+# The dump tool: the Makefile's build/tools/image_dump, else built here from source.
+DUMP=$ROOT/build/tools/image_dump
 if [ ! -x "$DUMP" ]; then
 	DUMP=$W/image_dump
 	gcc -std=gnu17 -O1 -D_GNU_SOURCE -I"$ROOT/src" -o "$DUMP" "$ROOT/tests/tools/image_dump.c" \

@@ -308,7 +308,7 @@ TEST(frame_hello_rejections)
 TEST(frame_body_rejections)
 {
 	uint8_t log[17] = { 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
-	uint8_t st[3] = { 3, 0, 0 };
+	uint8_t st[4] = { 3, 0, 0, 0 };
 	uint8_t dr[8] = { 0 }, stop[5] = { 15, 0, 0, 0, 0 }, ack[9] = { 1 };
 
 	CHECK(rejects_payload(2, log, 16, "malformed payload"));
@@ -319,6 +319,13 @@ TEST(frame_body_rejections)
 	log[0] = 1;
 	log[16] = 0;
 	CHECK(rejects_payload(2, log, 17, "seq 0"));
+	log[16] = 1;
+	log[9] = 0x80;
+	CHECK(rejects_payload(2, log, 17, "seq or timestamp above 2^63-1"));
+	log[9] = 0;
+	log[1] = 0x80;
+	CHECK(rejects_payload(2, log, 17, "seq or timestamp above 2^63-1"));
+	log[1] = 0;
 
 	CHECK(rejects_payload(3, st, 2, "malformed payload"));
 	CHECK(rejects_payload(3, st, 4, "1 trailing payload bytes"));
@@ -412,7 +419,7 @@ TEST(decoder_incremental)
 TEST(decoder_full_buffer)
 {
 	static struct kiln_frame_dec d;
-	static uint8_t big[KILN_FRAME_MAX * 2];
+	static uint8_t big[KILN_FRAME_MAX * 3];
 	struct kiln_frame f = { .type = KILN_FRAME_LOG }, g;
 	size_t len, used, off = 0;
 	int got = 0, rc;

@@ -525,6 +525,7 @@ TEST(test_hostile_paths)
 	check_hostile(L("l e -> /../etc", "f e/x x"), "entry e/x", "path escapes root via symlink");
 	check_hostile(L("l a -> b", "l b -> a", "f a/x x"), "entry a/x", "too many levels");
 	check_hostile(L("f x 1", "f x 2"), "entry x", "duplicate entry");
+	check_hostile(L("f ../a\nb x"), "entry ../a?b", "escapes root"); /* one line */
 	check_hostile(L("f lower/.wh.."), "entry lower/.wh..", "invalid whiteout");
 	for (int i = 0; i < 300; i++)
 		strcat(deep, "d/");

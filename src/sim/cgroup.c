@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* CPU and memory limits of a sim enclave: a cgroup child kiln/NAME, v2 or v1. */
+#include "sim/sim.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+
+/*
+ * cgroup v2 is used when its mount offers the cpu and memory controllers
+ * (a pure v2 host); otherwise the v1 hierarchies of cpu, cpuset and memory
+ * (a v1 or hybrid host, where the unified mount has no controllers). The
+ * hierarchies are found in /proc/self/mountinfo, not assumed at
+ * /sys/fs/cgroup/<name>, so co-mounted controllers ("cpu,cpuacct") work.
+ */
+#define CFS_PERIOD_US 100000ull
+
+static const char *const v1_ctrls[] = { "cpu", "cpuset", "memory" };
+
+static int write_file(const char *dir, const char *file, const char *val)
+{
+	char path[4400];
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(val);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, len) != (ssize_t)len)
+		return kiln_err(errno, "write %s to %s: %s", val, path, strerror(errno));
+	return 0;
+}
+
+static int read_line(const char *dir, const char *file, char *buf, size_t len)
+{
+	char path[4400];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, (int)len, f))
+		return kiln_err(errno ? errno : EIO, "read %s: %s", path, strerror(errno));
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* True when the comma-separated list has word. */
+static bool has_word(const char *list, const char *word, const char *seps)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; *p;) {
+		size_t m = strcspn(p, seps);
+
+		if (m == n && !strncmp(p, word, n))
+			return true;
+		p += m;
+		p += *p != '\0';
+	}
+	return false;
+}
+
+/*
+ * The mount point of the cgroup hierarchy with fstype (cgroup or cgroup2)
+ * and, for v1, controller ctrl among its super options.
+ */
+static int find_mount(const char *fstype, const char *ctrl, char *out, size_t len)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+
+	if (!f)
+		return kiln_err(errno, "/proc/self/mountinfo: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[2048], type[64], opts[1024];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %2047s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s %*s %1023s", type, opts) != 2)
+			continue;
+		if (strcmp(type, fstype) || (ctrl && !has_word(opts, ctrl, ",")))
+			continue;
+		snprintf(out, len, "%s", mnt);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Make a directory of cg; recorded first so a later failure removes it. */
+static int cg_mkdir(struct kiln_sim_cgroup *cg, const char *base, const char *name)
+{
+	char *dir = cg->dirs[cg->ndirs];
+	char parent[4200];
+
+	snprintf(parent, sizeof(parent), "%s/kiln", base);
+	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+		return kiln_err(errno, "cgroup %s: %s", parent, strerror(errno));
+	snprintf(dir, sizeof(cg->dirs[0]), "%s/%s", parent, name);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return kiln_err(errno, "cgroup %s: %s", dir, strerror(errno));
+	cg->ndirs++;
+	return 0;
+}
+
+/* The first n CPUs of a cpuset list such as "0-3,8". */
+static void first_cpus(const char *list, unsigned n, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (const char *p = list; *p && n;) {
+		char *end;
+		unsigned long lo = strtoul(p, &end, 10), hi = lo;
+
+		if (*end == '-')
+			hi = strtoul(end + 1, &end, 10);
+		for (unsigned long c = lo; c <= hi && n; c++, n--)
+			used += (size_t)snprintf(out + used, len - used, "%s%lu", used ? "," : "",
+						 c);
+		p = *end == ',' ? end + 1 : end + strlen(end);
+		if (used >= len)
+			break;
+	}
+}
+
+/* v1 cpuset: a new group starts with no CPUs or memory nodes; copy them down. */
+static int cpuset_init(const char *base, const char *dir, unsigned cpus)
+{
+	char parent[4200], mems[1024], all[1024], some[1024];
+	int rc;
+
+	snprintf(parent, sizeof(parent), "%s/kiln", base);
+	rc = read_line(base, "cpuset.mems", mems, sizeof(mems));
+	if (rc == 0)
+		rc = read_line(base, "cpuset.cpus", all, sizeof(all));
+	if (rc == 0)
+		rc = write_file(parent, "cpuset.mems", mems);
+	if (rc == 0)
+		rc = write_file(parent, "cpuset.cpus", all);
+	if (rc < 0)
+		return rc;
+	first_cpus(all, cpus, some, sizeof(some));
+	rc = write_file(dir, "cpuset.mems", mems);
+	return rc ? rc : write_file(dir, "cpuset.cpus", some);
+}
+
+static int v1_limits(const char *ctrl, const char *base, const char *dir, unsigned cpus,
+		     uint64_t memory_mib)
+{
+	char v[64];
+	int rc;
+
+	if (!strcmp(ctrl, "cpu")) {
+		snprintf(v, sizeof(v), "%llu", CFS_PERIOD_US);
+		rc = write_file(dir, "cpu.cfs_period_us", v);
+		snprintf(v, sizeof(v), "%llu", cpus * CFS_PERIOD_US);
+		return rc ? rc : write_file(dir, "cpu.cfs_quota_us", v);
+	}
+	if (!strcmp(ctrl, "cpuset"))
+		return cpuset_init(base, dir, cpus);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)(memory_mib << 20));
+	return write_file(dir, "memory.limit_in_bytes", v);
+}
+
+static int setup_v1(const char *name, unsigned cpus, uint64_t memory_mib,
+		    struct kiln_sim_cgroup *cg)
+{
+	char base[KILN_SIM_CG_MAX][2048];
+	unsigned found = 0;
+
+	for (unsigned i = 0; i < KILN_SIM_CG_MAX; i++) {
+		base[i][0] = '\0';
+		found += find_mount("cgroup", v1_ctrls[i], base[i], sizeof(base[i])) == 0;
+	}
+	if (!found)
+		return kiln_err(ENOENT, "no cgroup v1 cpu, cpuset or memory hierarchy is mounted");
+	cg->kind = KILN_SIM_CG_V1;
+	for (unsigned i = 0; i < KILN_SIM_CG_MAX; i++) {
+		int rc;
+
+		if (!base[i][0])
+			continue;
+		rc = cg_mkdir(cg, base[i], name);
+		if (rc == 0)
+			rc = v1_limits(v1_ctrls[i], base[i], cg->dirs[cg->ndirs - 1], cpus,
+				       memory_mib);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int setup_v2(const char *base, const char *name, unsigned cpus, uint64_t memory_mib,
+		    struct kiln_sim_cgroup *cg)
+{
+	char parent[2100], v[64];
+	int rc;
+
+	snprintf(parent, sizeof(parent), "%s/kiln", base);
+	cg->kind = KILN_SIM_CG_V2;
+	/* Already enabled is fine; a real failure shows when the limits are written. */
+	(void)!write_file(base, "cgroup.subtree_control", "+cpu +memory");
+	rc = cg_mkdir(cg, base, name);
+	if (rc == 0)
+		(void)!write_file(parent, "cgroup.subtree_control", "+cpu +memory");
+	if (rc == 0) {
+		snprintf(v, sizeof(v), "%llu %llu", cpus * CFS_PERIOD_US, CFS_PERIOD_US);
+		rc = write_file(cg->dirs[0], "cpu.max", v);
+	}
+	if (rc == 0) {
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)(memory_mib << 20));
+		rc = write_file(cg->dirs[0], "memory.max", v);
+	}
+	return rc;
+}
+
+static bool v2_usable(char *base, size_t len)
+{
+	char ctrls[1024];
+
+	return find_mount("cgroup2", NULL, base, len) == 0 &&
+	       read_line(base, "cgroup.controllers", ctrls, sizeof(ctrls)) == 0 &&
+	       has_word(ctrls, "cpu", " ") && has_word(ctrls, "memory", " ");
+}
+
+int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
+			   struct kiln_sim_cgroup *cg)
+{
+	char base[2048];
+	int rc;
+
+	memset(cg, 0, sizeof(*cg));
+	if (v2_usable(base, sizeof(base)))
+		rc = setup_v2(base, name, cpus, memory_mib, cg);
+	else
+		rc = setup_v1(name, cpus, memory_mib, cg);
+	if (rc < 0) {
+		kiln_sim_cgroup_remove(cg);
+		cg->kind = KILN_SIM_CG_NONE;
+	}
+	return rc;
+}
+
+int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	for (unsigned i = 0; i < cg->ndirs; i++) {
+		int rc = write_file(cg->dirs[i], "cgroup.procs", v);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg)
+{
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+	for (unsigned i = 0; i < cg->ndirs; i++)
+		for (int tries = 0; rmdir(cg->dirs[i]) < 0 && errno == EBUSY && tries < 200;
+		     tries++)
+			nanosleep(&tick, NULL);
+	cg->ndirs = 0;
+}

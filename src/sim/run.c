@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The sim monitor: checks, state, kilnd, cgroup, the enclave's clone, its wait and cleanup. */
+#include "sim/sim.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "eif/eif.h"
+#include "nitro/nitro.h"
+#include "util/cleanup.h"
+
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
+#define MSG_MAX 1024
+
+/* struct clone_args of clone3(2), version 0 (64 bytes). */
+struct clone_args0 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+struct monitor {
+	const struct kiln_sim_opts *o;
+	char state_dir[4096];
+	char name[64];
+	char id[KILN_SIM_ID_LEN + 1];
+	int eif_fd;
+	struct eif_info info;
+	uint64_t memory_mib;
+	unsigned cpus;
+	bool userns;
+	struct kiln_sim_state st;
+	struct kiln_sim_cgroup cg;
+	int report_fd;	/* -d: to the process waiting in the foreground; else -1 */
+	int sig_fd;
+	sigset_t old_mask;
+	pid_t child;
+};
+
+/* Signals the monitor passes on to the enclave's PID 1. */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+/* A notice on stderr, or through the report pipe once detached. */
+static void KILN_PRINTF(2, 3) say(const struct monitor *m, const char *fmt, ...)
+{
+	char line[MSG_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	if (write(m->report_fd >= 0 ? m->report_fd : STDERR_FILENO, line, (size_t)n) < 0)
+		return; /* nowhere left to say it */
+}
+
+/* ---- checks before anything is created ---- */
+
+static int open_eif(struct monitor *m)
+{
+	const char *path = m->o->eif_path;
+	struct stat st;
+	int rc;
+
+	m->eif_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->eif_fd < 0)
+		return kiln_err(errno, "EIF %s: %s", path,
+				errno == ENOENT ? "not found" : strerror(errno));
+	if (fstat(m->eif_fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return kiln_err(EINVAL, "EIF %s: not a regular file", path);
+	rc = eif_read_info(m->eif_fd, &m->info, NULL);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "corrupt EIF %s", path);
+	return 0;
+}
+
+/* nitro-cli's rule: memory >= 4 x the EIF size. */
+static int choose_resources(struct monitor *m)
+{
+	uint64_t eif_mib = (m->info.file_size + (1u << 20) - 1) >> 20;
+	uint64_t need = (KILN_NITRO_EIF_MEM_RATIO * m->info.file_size + (1u << 20) - 1) >> 20;
+
+	m->memory_mib = m->o->memory_mib ? m->o->memory_mib : m->info.default_mem >> 20;
+	if (!m->memory_mib)
+		m->memory_mib = need > 512 ? need : 512;
+	m->cpus = m->o->cpus ? m->o->cpus : (unsigned)m->info.default_cpus;
+	if (!m->cpus)
+		m->cpus = 2;
+	if (m->cpus > 1024)
+		return kiln_err(EINVAL, "--cpus %u: at most 1024", m->cpus);
+	if (m->memory_mib < need)
+		return kiln_err(ENOMEM, "not enough memory: %llu MiB requested, an enclave needs at "
+				"least 4 x the EIF size (%llu MiB) = %llu MiB; use --memory %llu",
+				(unsigned long long)m->memory_mib, (unsigned long long)eif_mib,
+				(unsigned long long)need, (unsigned long long)need);
+	return 0;
+}
+
+static int choose_name(struct monitor *m)
+{
+	if (!m->o->name)
+		return kiln_sim_default_name(m->o->eif_path, m->name, sizeof(m->name));
+	if (strlen(m->o->name) >= sizeof(m->name))
+		return kiln_err(EINVAL, "enclave name longer than %zu characters",
+				sizeof(m->name) - 1);
+	snprintf(m->name, sizeof(m->name), "%s", m->o->name);
+	return 0;
+}
+
+/* ---- -d: the foreground process waits for "ok ID" or an error, then exits ---- */
+
+/* Returns 1 in the foreground process (with *code), 0 in the detached monitor. */
+static int detach(struct monitor *m, int *code)
+{
+	int p[2], null;
+	char buf[MSG_MAX + 1];
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+
+	fflush(NULL);
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
+		return kiln_err(errno, "detach: %s", strerror(errno));
+	if (pid == 0) {
+		close(p[0]);
+		m->report_fd = p[1];
+		setsid();
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int fd = 0; null >= 0 && fd < 3; fd++)
+			dup2(null, fd);
+		if (null > 2)
+			close(null);
+		return 0;
+	}
+	close(p[1]);
+	while (len < MSG_MAX && (n = read(p[0], buf + len, MSG_MAX - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	close(p[0]);
+	buf[len] = '\0';
+	*code = 1;
+	for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		if (!strncmp(line, "ok ", 3)) {
+			printf("%s\n", line + 3);
+			*code = 0;
+		} else if (!strncmp(line, "error ", 6)) {
+			fprintf(stderr, "kiln: run: %s\n", line + 6);
+		} else {
+			fprintf(stderr, "%s\n", line);
+		}
+	}
+	if (*code && !strstr(buf, "error "))
+		fprintf(stderr, "kiln: run: the enclave monitor ended during setup\n");
+	return 1;
+}
+
+/* ---- kilnd ---- */
+
+static void new_id(char id[KILN_SIM_ID_LEN + 1])
+{
+	uint8_t r[KILN_SIM_ID_LEN / 2] = { 0 };
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		memset(r, 0, sizeof(r)); /* an all-zero id still works locally */
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(id + 2 * i, 3, "%02x", r[i]);
+}
+
+/* Register with kilnd (started when missing); running without one is fine. */
+static int join_kilnd(struct monitor *m)
+{
+	struct kiln_sim_register req = {
+		.name = m->name, .chan_dir = m->st.chan, .eif = m->o->eif_path,
+		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
+	};
+	char abs[4096];
+	int rc;
+
+	new_id(m->id);
+	if (m->o->no_kilnd)
+		return 0;
+	if (realpath(m->o->eif_path, abs))
+		req.eif = abs;
+	rc = kiln_sim_ensure_kilnd(m->state_dir, m->o->kilnd_path);
+	if (rc == -ENOENT) {
+		say(m, "kiln: notice: no kilnd found; running without logs or `kiln ps`");
+		return 0;
+	}
+	if (rc == 0)
+		rc = kiln_sim_kilnd_register(m->state_dir, &req, m->id);
+	if (rc == -EEXIST)
+		return kiln_err(EEXIST, "enclave name \"%s\" is already in use (%s)", m->name,
+				kiln_errmsg());
+	if (rc < 0)
+		say(m, "kiln: notice: running without kilnd: %s", kiln_errmsg());
+	return 0;
+}
+
+/* ---- the enclave process ---- */
+
+static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
+{
+	struct kiln_sim_enclave e = {
+		.name = m->name, .root = m->st.root, .chan = m->st.chan, .eif_fd = m->eif_fd,
+		.info = &m->info, .memory_mib = m->memory_mib, .userns = m->userns,
+		.debug = m->o->debug,
+	};
+	char msg[MSG_MAX];
+	int32_t rc;
+	char go;
+
+	sigprocmask(SIG_SETMASK, &m->old_mask, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (read(go_fd, &go, 1) != 1)
+		_exit(1); /* the monitor died or gave up */
+	close(go_fd);
+	setsid(); /* no controlling terminal: the monitor forwards signals */
+	rc = kiln_sim_enclave_exec(&e);
+	memcpy(msg, &rc, sizeof(rc));
+	snprintf(msg + sizeof(rc), sizeof(msg) - sizeof(rc), "%s", kiln_errmsg());
+	if (write(err_fd, msg, sizeof(rc) + strlen(msg + sizeof(rc))) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		return kiln_err(errno, "user namespace: write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* The caller becomes root of the enclave's user namespace, and nobody else exists. */
+static int map_ids(pid_t pid)
+{
+	char map[64];
+	int rc;
+
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)geteuid());
+	rc = write_proc(pid, "uid_map", map);
+	if (rc == 0)
+		rc = write_proc(pid, "setgroups", "deny");
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)getegid());
+	return rc ? rc : write_proc(pid, "gid_map", map);
+}
+
+/* Read the child's setup error: 0 when exec closed the pipe without one. */
+static int read_child_error(int fd)
+{
+	char msg[MSG_MAX + 1];
+	size_t len = 0;
+	int32_t rc;
+	ssize_t n;
+
+	while (len < MSG_MAX && (n = read(fd, msg + len, MSG_MAX - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kiln_err(errno, "reading the enclave's status: %s", strerror(errno));
+		len += (size_t)n;
+	}
+	if (len < sizeof(rc))
+		return 0;
+	msg[len] = '\0';
+	memcpy(&rc, msg, sizeof(rc));
+	return kiln_err(rc < 0 ? -rc : EIO, "%s", msg + sizeof(rc));
+}
+
+static int block_signals(struct monitor *m)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&set, forwarded[i]);
+	if (sigprocmask(SIG_BLOCK, &set, &m->old_mask) < 0)
+		return kiln_err(errno, "sigprocmask: %s", strerror(errno));
+	m->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	return m->sig_fd < 0 ? kiln_err(errno, "signalfd: %s", strerror(errno)) : 0;
+}
+
+/* Release the child: ids, cgroup, "go"; then wait for its exec or its error. */
+static int release(struct monitor *m, int go_fd, int err_fd)
+{
+	int rc = m->userns ? map_ids(m->child) : 0;
+
+	if (rc == 0 && m->cg.kind != KILN_SIM_CG_NONE)
+		rc = kiln_sim_cgroup_add(&m->cg, m->child);
+	if (rc == 0 && write(go_fd, "g", 1) != 1)
+		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
+	close(go_fd);
+	if (rc == 0)
+		rc = read_child_error(err_fd);
+	close(err_fd);
+	if (rc < 0) {
+		kill(m->child, SIGKILL);
+		waitpid(m->child, NULL, 0);
+		m->child = -1;
+	}
+	return rc;
+}
+
+static int spawn(struct monitor *m)
+{
+	struct clone_args0 args = { .flags = NS_FLAGS, .exit_signal = SIGCHLD };
+	int go[2], err[2], rc;
+
+	if (m->userns)
+		args.flags |= CLONE_NEWUSER;
+	rc = block_signals(m);
+	if (rc < 0)
+		return rc;
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		return kiln_err(errno, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	m->child = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (m->child == 0) {
+		close(go[1]);
+		close(err[0]);
+		child_main(m, go[0], err[1]);
+	}
+	close(go[0]);
+	close(err[1]);
+	if (m->child < 0) {
+		int e = errno;
+
+		close(go[1]);
+		close(err[0]);
+		return kiln_sim_ns_explain(args.flags, e);
+	}
+	return release(m, go[1], err[0]);
+}
+
+/* Forward signals until the enclave's PID 1 exits; its status as an exit code. */
+static int supervise(struct monitor *m)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		int status;
+		pid_t p;
+
+		if (read(m->sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+			if (errno == EINTR)
+				continue;
+			return kiln_err(errno, "signalfd: %s", strerror(errno));
+		}
+		if (si.ssi_signo != SIGCHLD) {
+			if (m->child > 0)
+				kill(m->child, (int)si.ssi_signo);
+			continue;
+		}
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (p != m->child)
+				continue;
+			m->child = -1;
+			if (m->o->debug)
+				say(m, "kiln: sim: enclave %s ended (wait status 0x%x)", m->name,
+				    status);
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+	}
+}
+
+static void cleanup(struct monitor *m)
+{
+	if (m->child > 0) {
+		kill(m->child, SIGKILL);
+		waitpid(m->child, NULL, 0);
+	}
+	kiln_sim_cgroup_remove(&m->cg);
+	kiln_sim_state_close(&m->st);
+	if (m->sig_fd >= 0)
+		close(m->sig_fd);
+	if (m->eif_fd >= 0)
+		close(m->eif_fd);
+	if (m->report_fd >= 0)
+		close(m->report_fd);
+}
+
+static int prepare(struct monitor *m)
+{
+	int rc = kiln_sim_state_open(m->state_dir, m->name, &m->st);
+
+	if (rc == 0)
+		rc = join_kilnd(m);
+	if (rc < 0)
+		return rc;
+	if (kiln_sim_cgroup_create(m->name, m->cpus, m->memory_mib, &m->cg) < 0)
+		say(m, "kiln: notice: no CPU or memory limits for this enclave (cgroup v2 and "
+		       "v1 both unusable: %s)", kiln_errmsg());
+	return 0;
+}
+
+int kiln_sim_run(const struct kiln_sim_opts *o)
+{
+	struct monitor m = { .o = o, .eif_fd = -1, .report_fd = -1, .sig_fd = -1, .child = -1,
+			     .st = { .lock_fd = -1 } };
+	int rc, code = 0;
+
+	m.userns = geteuid() != 0;
+	if (o->state_dir)
+		snprintf(m.state_dir, sizeof(m.state_dir), "%s", o->state_dir);
+	rc = o->state_dir ? 0 : kiln_sim_state_dir(m.state_dir, sizeof(m.state_dir));
+	if (rc == 0)
+		rc = open_eif(&m);
+	if (rc == 0)
+		rc = choose_resources(&m);
+	if (rc == 0)
+		rc = choose_name(&m);
+	if (rc == 0 && o->detach) {
+		rc = detach(&m, &code);
+		if (rc == 1) {
+			close(m.eif_fd);
+			return code;
+		}
+	}
+	if (rc == 0)
+		rc = prepare(&m);
+	if (rc == 0)
+		rc = spawn(&m);
+	if (rc == 0 && o->detach) {
+		say(&m, "ok %s", m.id);
+		close(m.report_fd);
+		m.report_fd = -1;
+	}
+	if (rc == 0)
+		code = supervise(&m);
+	if (rc < 0 && m.report_fd >= 0)
+		say(&m, "error %s", kiln_errmsg());
+	cleanup(&m);
+	return rc < 0 ? rc : code;
+}

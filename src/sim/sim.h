@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The sim runtime: an EIF run in namespaces on any Linux machine, without Nitro. */
+#ifndef KILN_SIM_SIM_H
+#define KILN_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+/*
+ * How `kiln run --sim` works (DESIGN.md section 6):
+ *
+ *   monitor (the kiln process, like conmon)       enclave (clone3: new mount, PID,
+ *   -------------------------------------         net, UTS, IPC [+ user] namespaces)
+ *   validate the EIF, memory >= 4 x EIF size
+ *   lock STATE/sim/NAME, make root/ and chan/
+ *   register with kilnd (it listens in chan/)
+ *   cgroup child with the cpu/memory limits
+ *   clone3 ------------------------------------>  wait for "go" (EOF: monitor died)
+ *   uid/gid map (user namespace), cgroup.procs
+ *   "go" -------------------------------------->  private mounts, tmpfs on root/ (size =
+ *                                                 memory), unpack ramdisk1..N there,
+ *                                                 lo up, hostname, /proc /sys(ro) /dev
+ *                                                 /dev/pts /dev/shm /run /tmp, chan/ at
+ *                                                 /run/kiln-chan, pivot_root, exec cmd
+ *   <-- error pipe: a message, or EOF on exec --  as PID 1 with env + KILN_CHAN
+ *   forward signals, wait, exit status
+ *   remove cgroup, chan/, root/, lock
+ *
+ * Every mount is made inside the enclave's own mount namespace, so the kernel
+ * frees all of them (and the tmpfs holding the rootfs) when the enclave's
+ * last process exits, even if the monitor is SIGKILLed. The enclave gets
+ * PR_SET_PDEATHSIG(SIGKILL), so it never outlives its monitor.
+ */
+
+/* Where the channel directory appears inside the enclave. */
+#define KILN_SIM_CHAN_MOUNT "/run/kiln-chan"
+/* The variable kiln-init reads to find the channels in sim. */
+#define KILN_SIM_CHAN_ENV "KILN_CHAN=unix:" KILN_SIM_CHAN_MOUNT
+#define KILN_SIM_ID_LEN 12
+
+struct kiln_sim_opts {
+	const char *eif_path;
+	const char *name;	/* NULL: derived from the EIF file name */
+	const char *state_dir;	/* NULL: kiln_sim_state_dir() */
+	const char *kilnd_path;	/* NULL: kilnd beside the kiln executable, then PATH */
+	uint64_t memory_mib;	/* 0: the EIF's default */
+	unsigned cpus;		/* 0: the EIF's default */
+	bool debug;		/* print each setup step */
+	bool detach;		/* -d: print the id and run in the background */
+	bool no_kilnd;		/* neither start nor register with kilnd */
+};
+
+/*
+ * Run the EIF and return the process exit code: the app's (128 + signal
+ * when killed), or with detach 0 once it has started. Setup failures return
+ * a negative errno with one clear line in kiln_errmsg().
+ */
+int kiln_sim_run(const struct kiln_sim_opts *opts) KILN_MUST;
+
+/* --- state.c: STATE/sim/NAME, locked by the running monitor --- */
+
+/* $KILN_STATE_DIR, else /run/kiln as root, else $XDG_RUNTIME_DIR/kiln. */
+int kiln_sim_state_dir(char *buf, size_t len) KILN_MUST;
+
+/* A valid enclave name from an EIF path ("dir/app.eif" -> "app-1a2b3c"). */
+int kiln_sim_default_name(const char *eif_path, char *buf, size_t len) KILN_MUST;
+
+struct kiln_sim_state {
+	char dir[4096];	 /* STATE/sim/NAME */
+	char root[4200]; /* DIR/root: the tmpfs mount point (inside the enclave only) */
+	char chan[4200]; /* DIR/chan: the AF_UNIX channel directory */
+	int lock_fd;	 /* flock()ed for the monitor's lifetime */
+};
+
+/* Create and lock STATE/sim/NAME; -EBUSY "name already in use" when locked.
+ * Leftovers of a monitor that was killed are cleaned first. */
+int kiln_sim_state_open(const char *state_dir, const char *name,
+			struct kiln_sim_state *st) KILN_MUST;
+/* Remove everything kiln_sim_state_open() created; safe to call twice. */
+void kiln_sim_state_close(struct kiln_sim_state *st);
+
+/* --- unpack.c: ramdisks -> a directory --- */
+
+/*
+ * Unpack the customer ramdisks (ramdisk1..N, in order, as the kernel would)
+ * of a validated EIF into dirfd, through the bounds-checked cpio reader.
+ * Names are resolved beneath dirfd without following symlinks; ownership is
+ * kept where the caller may chown (else the files stay the caller's).
+ */
+struct eif_info;
+int kiln_sim_unpack(int eif_fd, const struct eif_info *info, int dirfd) KILN_MUST;
+
+/* --- bootfiles.c: the ramdisk's cmd and env files --- */
+
+#define KILN_SIM_FILE_MAX (1024 * 1024)
+#define KILN_SIM_LINES_MAX 4096
+
+/* NULL-terminated vector of NUL-terminated lines; v[i] point into buf. */
+struct kiln_sim_lines {
+	char *buf;
+	char **v;
+	size_t n;
+};
+
+/* cmd: one argv element per line, at least one, argv[0] not empty. */
+int kiln_sim_parse_cmd(const char *buf, size_t len, struct kiln_sim_lines *out) KILN_MUST;
+/* env: NAME=VALUE per line; empty lines skipped; anything else is an error. */
+int kiln_sim_parse_env(const char *buf, size_t len, struct kiln_sim_lines *out) KILN_MUST;
+/* Set entry ("NAME=value"): replace NAME's value when present, else append.
+ * entry is not copied and must outlive env. */
+int kiln_sim_env_set(struct kiln_sim_lines *env, const char *entry) KILN_MUST;
+/* Add entry unless NAME is present. */
+int kiln_sim_env_default(struct kiln_sim_lines *env, const char *entry) KILN_MUST;
+void kiln_sim_lines_free(struct kiln_sim_lines *l);
+
+/* --- cgroup.c: cpu and memory limits --- */
+
+enum kiln_sim_cg_kind { KILN_SIM_CG_NONE, KILN_SIM_CG_V1, KILN_SIM_CG_V2 };
+
+#define KILN_SIM_CG_MAX 3
+struct kiln_sim_cgroup {
+	enum kiln_sim_cg_kind kind;
+	char dirs[KILN_SIM_CG_MAX][4200]; /* one per v1 controller, or one v2 dir */
+	unsigned ndirs;
+};
+
+/*
+ * Create the cgroup child kiln/NAME with cpu.max = cpus x 100 ms per 100 ms
+ * (v1: cfs_quota_us/cfs_period_us, cpuset of cpus CPUs) and memory.max =
+ * memory_mib (v1: memory.limit_in_bytes). Fails (kind NONE, why in
+ * kiln_errmsg()) when neither hierarchy can be used; the caller says so.
+ */
+int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
+			   struct kiln_sim_cgroup *cg) KILN_MUST;
+/* Move pid into every directory of cg. */
+int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid) KILN_MUST;
+/* rmdir every directory (retrying while the last tasks exit). */
+void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg);
+
+/* --- enclave.c: the process inside the namespaces --- */
+
+struct kiln_sim_enclave {
+	const char *name;	/* hostname */
+	const char *root;	/* tmpfs mount point */
+	const char *chan;	/* bind-mounted at KILN_SIM_CHAN_MOUNT */
+	int eif_fd;
+	const struct eif_info *info;
+	uint64_t memory_mib;	/* tmpfs size */
+	bool userns;		/* running as a mapped root in a user namespace */
+	bool debug;
+	int console_fd;		/* -1: no terminal, /dev/console is /dev/null */
+};
+
+/*
+ * In the enclave child after "go": build the enclave's filesystem and exec
+ * its cmd as PID 1. Returns only on failure (negative errno, message set).
+ */
+int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e) KILN_MUST;
+
+/* --- nsprobe.c --- */
+
+/* Explain why the namespaces in flags cannot be created here: which one, and
+ * the sysctl or privilege behind it. Always returns a negative errno. */
+int kiln_sim_ns_explain(unsigned long flags, int clone_errno) KILN_MUST;
+
+/* --- kilnd_client.c: the register op of kilnd's CLI protocol --- */
+
+struct kiln_sim_register {
+	const char *name;
+	const char *chan_dir;
+	const char *eif;
+	unsigned cpus;
+	uint64_t memory_mib;
+	pid_t pid;		/* the monitor: kilnd watches it */
+};
+
+/* STATE/kilnd.sock into buf. */
+int kiln_sim_kilnd_socket(const char *state_dir, char *buf, size_t len) KILN_MUST;
+/*
+ * Send {"op":"register",...} on STATE/kilnd.sock and read the reply line.
+ * 0 with the id kilnd assigned; -ENOENT/-ECONNREFUSED when no kilnd serves
+ * the socket; kilnd's own error (e.g. the name in use) as -EEXIST/-EINVAL.
+ */
+int kiln_sim_kilnd_register(const char *state_dir, const struct kiln_sim_register *req,
+			    char id[KILN_SIM_ID_LEN + 1]) KILN_MUST;
+/*
+ * Make sure a kilnd serves STATE/kilnd.sock: when none answers, start
+ * kilnd --state-dir STATE (it detaches and returns once serving). 0 when one
+ * serves; -ENOENT when no kilnd executable is found (the caller then runs
+ * without one).
+ */
+int kiln_sim_ensure_kilnd(const char *state_dir, const char *kilnd_path) KILN_MUST;
+
+#endif

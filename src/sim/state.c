@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The sim's per-enclave runtime directory STATE/sim/NAME and its name lock. */
+#include "sim/sim.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chan/frame.h"
+#include "util/cleanup.h"
+
+/*
+ * STATE/sim/NAME/{lock, root/, chan/}. The monitor holds an exclusive
+ * flock on lock for its whole life, so a second `kiln run --name NAME` sees
+ * the name in use, and a directory whose lock is free is a leftover of a
+ * killed monitor (its mounts died with the enclave's mount namespace): it
+ * is cleaned and reused. Removal unlinks lock while still holding it; an
+ * opener that raced with that sees a different inode and retries.
+ */
+
+int kiln_sim_state_dir(char *buf, size_t len)
+{
+	const char *env = getenv("KILN_STATE_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (env && *env)
+		n = snprintf(buf, len, "%s", env);
+	else if (geteuid() == 0)
+		n = snprintf(buf, len, "/run/kiln");
+	else if (xdg && *xdg)
+		n = snprintf(buf, len, "%s/kiln", xdg);
+	else
+		return kiln_err(ENOENT, "XDG_RUNTIME_DIR is not set; pass --state-dir");
+	if (n < 0 || (size_t)n >= len)
+		return kiln_err(ENAMETOOLONG, "state directory path too long");
+	return 0;
+}
+
+int kiln_sim_default_name(const char *eif_path, char *buf, size_t len)
+{
+	const char *base = strrchr(eif_path, '/');
+	char stem[40];
+	size_t n = 0;
+	uint8_t r[3];
+
+	base = base ? base + 1 : eif_path;
+	for (const char *p = base; *p && strcmp(p, ".eif") && n < sizeof(stem) - 1; p++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || (n && (c == '_' || c == '.' || c == '-'));
+
+		stem[n++] = ok ? c : (n ? '-' : 'e');
+	}
+	stem[n] = '\0';
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return kiln_err(EIO, "getrandom failed");
+	snprintf(buf, len, "%s-%02x%02x%02x", n ? stem : "enclave", r[0], r[1], r[2]);
+	return kiln_name_check(buf);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof(tmp), "%s", path);
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return kiln_err(ENAMETOOLONG, "path too long: %s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return kiln_err(errno, "mkdir %s: %s", tmp, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return kiln_err(errno, "mkdir %s: %s", tmp, strerror(errno));
+	return 0;
+}
+
+/* Remove the plain files and sockets in dir (a channel directory), then dir. */
+static void remove_dir_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Open and lock DIR/lock: 0, -EBUSY when held, -EAGAIN when it was removed meanwhile. */
+static int take_lock(struct kiln_sim_state *st, const char *name)
+{
+	char path[4300];
+	struct stat a, b;
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/lock", st->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return kiln_err(errno, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ?
+			kiln_err(EBUSY, "enclave name \"%s\" is already in use", name) :
+			kiln_err(errno, "flock %s: %s", path, strerror(errno));
+	if (fstat(fd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino)
+		return -EAGAIN;
+	st->lock_fd = KILN_STEAL_FD(fd);
+	return 0;
+}
+
+int kiln_sim_state_open(const char *state_dir, const char *name, struct kiln_sim_state *st)
+{
+	int n, rc;
+
+	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
+	rc = kiln_name_check(name);
+	if (rc < 0)
+		return rc;
+	n = snprintf(st->dir, sizeof(st->dir), "%s/sim/%s", state_dir, name);
+	if (n < 0 || (size_t)n >= sizeof(st->dir))
+		return kiln_err(ENAMETOOLONG, "state directory path too long");
+	snprintf(st->root, sizeof(st->root), "%s/root", st->dir);
+	snprintf(st->chan, sizeof(st->chan), "%s/chan", st->dir);
+	for (int tries = 0; tries < 10; tries++) {
+		rc = mkdir_p(st->dir, 0700);
+		if (rc == 0)
+			rc = take_lock(st, name);
+		if (rc != -EAGAIN)
+			break;
+	}
+	if (rc == -EAGAIN)
+		rc = kiln_err(EBUSY, "enclave name \"%s\": lock keeps changing", name);
+	if (rc < 0)
+		return rc;
+	/* A killed monitor's leftovers: the mount point and stale sockets. */
+	rmdir(st->root);
+	remove_dir_files(st->chan);
+	if (mkdir(st->root, 0700) < 0 || mkdir(st->chan, 0700) < 0) {
+		rc = kiln_err(errno, "%s: %s", st->dir, strerror(errno));
+		kiln_sim_state_close(st);
+	}
+	return rc;
+}
+
+void kiln_sim_state_close(struct kiln_sim_state *st)
+{
+	char path[4300];
+
+	if (st->lock_fd < 0)
+		return;
+	rmdir(st->root);
+	remove_dir_files(st->chan);
+	snprintf(path, sizeof(path), "%s/lock", st->dir);
+	unlink(path);
+	rmdir(st->dir);
+	close(st->lock_fd);
+	st->lock_fd = -1;
+}

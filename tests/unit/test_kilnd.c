@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kilnd internals: register validation, state persistence round trip, UTF-8 repair. */
+#include "t.h"
+
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kilnd/internal.h"
+
+static char tmp[64];
+
+static void setup(struct kd *d)
+{
+	char p[PATH_MAX + 64];
+
+	memset(d, 0, sizeof(*d));
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->sock.fd = d->sig.fd = d->vsock_ctl.fd = d->vsock_hb.fd = -1;
+	d->log_max = KILND_LOG_MAX_DEFAULT;
+	snprintf(d->state_dir, sizeof(d->state_dir), "%s/state", tmp);
+	mkdir(d->state_dir, 0700);
+	snprintf(p, sizeof(p), "%s/enclaves", d->state_dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/logs", d->state_dir);
+	mkdir(p, 0700);
+}
+
+static void teardown(struct kd *d)
+{
+	while (d->enclaves) {
+		struct kd_enclave *e = d->enclaves;
+
+		d->enclaves = e->next;
+		kd_enclave_free(d, e);
+	}
+	close(d->epfd);
+}
+
+/* Register from a JSON text built with printf (the channel dir is passed as %s). */
+static int KILN_PRINTF(3, 4) reg(struct kd *d, struct kd_enclave **e, const char *fmt, ...)
+{
+	char buf[1024];
+	json_t *req;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	req = json_loads(buf, 0, NULL);
+	if (!req)
+		return kiln_err(EINVAL, "test JSON: %s", buf);
+	rc = kd_enclave_register(d, req, e);
+	json_decref(req);
+	return rc;
+}
+
+TEST(register_validation)
+{
+	struct kd d;
+	struct kd_enclave *e = NULL;
+
+	setup(&d);
+	CHECK_ERR(reg(&d, &e, "{\"op\":\"register\",\"mode\":\"sim\",\"chan_dir\":\"%s\"}", tmp),
+		  "\"name\" (a string) is required");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"-x\",\"mode\":\"sim\",\"chan_dir\":\"%s\"}", tmp),
+		  "character 1 not allowed");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"qemu\",\"chan_dir\":\"%s\"}", tmp),
+		  "\"mode\" must be \"sim\" or \"nitro\"");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"chan_dir\":\"%s\"}", tmp), "\"mode\" must be");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"rel%s\"}", tmp),
+		  "absolute path");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"cid\":5}", tmp),
+		  "\"cid\" is for nitro mode");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"nitro\",\"cid\":3}"),
+		  "\"cid\" must be an integer in [4,");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"nitro\",\"cid\":\"5\"}"),
+		  "\"cid\" must be an integer");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"nitro\",\"cid\":5,\"chan_dir\":\"%s\"}", tmp),
+		  "\"chan_dir\" is for sim mode");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"cpus\":0}", tmp),
+		  "\"cpus\" must be an integer in [1,");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"pid\":-4}", tmp),
+		  "\"pid\" must be");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"eif\":1}", tmp),
+		  "\"eif\" must be a string");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"x\":1}", tmp),
+		  "unknown key \"x\"");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\","
+			      "\"pid\":2147483647}", tmp),
+		  "is not running");
+	CHECK(d.enclaves == NULL);
+	CHECK(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"cpus\":2}", tmp) == 0);
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\"}", tmp),
+		  "already registered (starting)");
+	teardown(&d);
+}
+
+TEST(state_roundtrip)
+{
+	struct kd d, d2;
+	struct kd_enclave *e = NULL, *r;
+	char p[PATH_MAX + 64];
+
+	setup(&d);
+	CHECK(reg(&d, &e, "{\"name\":\"web.1\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"cpus\":4,"
+		      "\"memory_mib\":2048,\"eif\":\"/x/app.eif\",\"pid\":1}", tmp) == 0);
+	if (!e) {
+		teardown(&d);
+		return;
+	}
+	e->last_seq = 77;
+	e->exit_code = 3;
+	kd_enclave_set_state(&d, e, KD_EXITED);
+	snprintf(p, sizeof(p), "%s/enclaves/web.1.json.tmp", d.state_dir);
+	CHECK(access(p, F_OK) < 0); /* written atomically: no tmp left */
+	setup(&d2);
+	/* Debris in the directory is skipped with a message, not fatal. */
+	snprintf(p, sizeof(p), "%s/enclaves/other.json", d.state_dir);
+	FILE *f = fopen(p, "w");
+	if (f) {
+		fputs("{\"name\":\"web.1\"}", f);
+		fclose(f);
+	}
+	CHECK(kd_enclave_load_all(&d2) == 0);
+	r = kd_enclave_find(&d2, "web.1");
+	CHECK(r && !strcmp(r->id, e->id) && r->state == KD_EXITED && r->exit_code == 3 &&
+	      r->last_seq == 77 && r->cpus == 4 && r->memory_mib == 2048 && r->pid == 1 &&
+	      r->eif && !strcmp(r->eif, "/x/app.eif") && !strcmp(r->chan_dir, tmp));
+	CHECK(kd_enclave_find(&d2, "other") == NULL);
+	unlink(p);
+	CHECK(kd_enclave_forget(&d2, r) == 0);
+	teardown(&d2);
+	teardown(&d);
+}
+
+static int bytes_are(const char *in, size_t n, const char *want)
+{
+	json_t *s = kd_json_bytes((const uint8_t *)in, n);
+	int ok = s && json_string_length(s) == strlen(want) &&
+		 !memcmp(json_string_value(s), want, strlen(want));
+
+	if (!ok)
+		fprintf(stderr, "got \"%s\"\n", s ? json_string_value(s) : "(null)");
+	json_decref(s);
+	return ok;
+}
+
+TEST(utf8_repair)
+{
+	json_t *s;
+
+	CHECK(bytes_are("plain", 5, "plain"));
+	CHECK(bytes_are("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5", 14,
+			"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5"));
+	CHECK(bytes_are("a\xff" "b", 3, "a\xef\xbf\xbd" "b"));
+	CHECK(bytes_are("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd"));	  /* overlong */
+	CHECK(bytes_are("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")); /* surrogate */
+	CHECK(bytes_are("\xf4\x90\x80\x80", 4,
+			"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")); /* > U+10FFFF */
+	CHECK(bytes_are("\xe2\x82", 2, "\xef\xbf\xbd\xef\xbf\xbd"));	  /* truncated */
+	s = kd_json_bytes((const uint8_t *)"a\0b", 3);
+	CHECK(s && json_string_length(s) == 3);
+	json_decref(s);
+}
+
+TEST(default_state_dir)
+{
+	char buf[64];
+
+	if (geteuid() == 0) {
+		CHECK(kilnd_default_state_dir(buf, sizeof(buf)) == 0 && !strcmp(buf, "/run/kiln"));
+		return;
+	}
+	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+	CHECK(kilnd_default_state_dir(buf, sizeof(buf)) == 0 &&
+	      !strcmp(buf, "/run/user/1000/kiln"));
+	unsetenv("XDG_RUNTIME_DIR");
+	CHECK_ERR(kilnd_default_state_dir(buf, sizeof(buf)), "pass --state-dir");
+}
+
+int main(void)
+{
+	char cmd[128];
+	int rc;
+
+	snprintf(tmp, sizeof(tmp), "/tmp/kiln-kilnd-XXXXXX");
+	if (!mkdtemp(tmp))
+		return 1;
+	RUN(register_validation);
+	RUN(state_roundtrip);
+	RUN(utf8_repair);
+	RUN(default_state_dir);
+	rc = t_done();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		return 1;
+	return rc;
+}
