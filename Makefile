@@ -83,13 +83,25 @@ stress: deps all
 	@tests/run --stress
 
 # libFuzzer targets, built with clang and ASan/UBSan over the library sources.
-FUZZ_FLAGS := -g -O1 -std=gnu17 -D_GNU_SOURCE -DKILN_VERSION=\"$(VERSION)\" -Isrc \
-	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -g -O1 -std=gnu17 -D_GNU_SOURCE -DKILN_VERSION=\"$(VERSION)\" -Isrc \
+	       -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzz-obj/%.o)
+FUZZERS  := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
+.SECONDARY: $(FUZZ_OBJ)
+
+$(B)/fuzz-obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC [fuzz] $<"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ $@"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+
 fuzz: deps
-	@mkdir -p $(B)/fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  echo "  FUZZ $$n"; \
-	  clang $(FUZZ_FLAGS) -o $(B)/fuzz/$$n $$f $(LIB_SRC) $(LIBS) || exit 1; done
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@echo "fuzzers in $(B)/fuzz: run e.g. $(B)/fuzz/fuzz_eif -max_total_time=60"
 
 clean:
 	rm -rf $(B)
