@@ -20,6 +20,8 @@ static int usage(FILE *f)
 	      "  build IMAGE -o FILE.eif   container image -> reproducible EIF\n"
 	      "  describe-eif FILE         header, sections, CRC, PCRs, metadata (JSON)\n"
 	      "  pcr FILE                  recompute the PCRs of an EIF\n"
+	      "Run enclaves:\n"
+	      "  run [--sim|--nitro] FILE  start an enclave from an EIF\n"
 	      "Attestation:\n"
 	      "  attest verify DOC         verify an attestation document\n"
 	      "  attest show DOC           print a decoded attestation document\n"
@@ -38,6 +40,7 @@ static const struct kiln_command {
 	{ "describe-eif", kiln_cmd_describe_eif },
 	{ "pcr", kiln_cmd_pcr },
 	{ "attest", kiln_cmd_attest },
+	{ "run", kiln_cmd_run },
 	{ NULL, NULL },
 };
 

@@ -7,6 +7,7 @@ int kiln_cmd_build(int argc, char **argv);
 int kiln_cmd_describe_eif(int argc, char **argv);
 int kiln_cmd_pcr(int argc, char **argv);
 int kiln_cmd_attest(int argc, char **argv);
+int kiln_cmd_run(int argc, char **argv);
 
 /* Print "kiln: CMD: <last error>" and return exit code 1. */
 int kiln_cli_fail(const char *cmd);

@@ -21,11 +21,13 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
+#include "util/async_digest.h"
+
 /* The stored bytes: pread from the blob, hashed on the way. */
 struct raw_src {
 	struct img_blob blob;
 	uint64_t pos;
-	EVP_MD_CTX *md;
+	EVP_MD_CTX *md;     /* NULL: the stored bytes need no digest of their own */
 	unsigned char *buf;
 };
 
@@ -33,6 +35,7 @@ struct raw_src {
 struct tap {
 	struct archive *outer;
 	EVP_MD_CTX *md;
+	struct kiln_async_digest *ad; /* hashes on the second core while we parse */
 	bool eof;
 };
 
@@ -56,7 +59,8 @@ static ssize_t raw_read(struct archive *a, void *arg, const void **out)
 		archive_set_error(a, EIO, "%s", kiln_errmsg());
 		return -1;
 	}
-	EVP_DigestUpdate(r->md, r->buf, n);
+	if (r->md)
+		EVP_DigestUpdate(r->md, r->buf, n);
 	r->pos += n;
 	*out = r->buf;
 	return (ssize_t)n;
@@ -82,8 +86,10 @@ static ssize_t tap_read(struct archive *a, void *arg, const void **out)
 			return -1;
 		}
 	}
-	if (size)
-		EVP_DigestUpdate(t->md, p, size);
+	if (size && kiln_async_digest_update(t->ad, t->md, p, size) < 0) {
+		archive_set_error(a, EIO, "sha256 failed");
+		return -1;
+	}
 	*out = p;
 	return (ssize_t)size;
 }
@@ -346,13 +352,22 @@ static int digest_cmp(EVP_MD_CTX *md, const char *want, const char *what)
 static int blame_blob(struct layer_ctx *c, int rc)
 {
 	const void *p;
+	int bad;
 
 	if (!c->l->blob_digest)
 		return rc;
+	if (!c->raw.md) {
+		/* Not hashed on the way (blob digest == diff_id): hash it now. */
+		c->raw.md = EVP_MD_CTX_new();
+		if (!c->raw.md || !EVP_DigestInit_ex(c->raw.md, EVP_sha256(), NULL))
+			return rc;
+		c->raw.pos = 0;
+	}
 	while (c->raw.pos < c->raw.blob.size)
 		if (raw_read(c->outer, &c->raw, &p) < 0)
 			return rc;
-	return digest_cmp(c->raw.md, c->l->blob_digest, "blob") < 0 ? -EBADMSG : rc;
+	bad = digest_cmp(c->raw.md, c->l->blob_digest, "blob") < 0;
+	return bad ? -EBADMSG : rc;
 }
 
 static int run(struct layer_ctx *c)
@@ -368,9 +383,13 @@ static int run(struct layer_ctx *c)
 		rc = drain(c);
 	if (rc < 0)
 		return blame_blob(c, rc);
-	if (c->l->blob_digest && (rc = digest_cmp(c->raw.md, c->l->blob_digest, "blob")) < 0)
+	rc = kiln_async_digest_sync(c->tap.ad);
+	if (rc < 0)
 		return rc;
-	return digest_cmp(c->tap.md, c->l->diff_id, "uncompressed (diff_id)");
+	if (c->raw.md && (rc = digest_cmp(c->raw.md, c->l->blob_digest, "blob")) < 0)
+		return rc;
+	/* An uncompressed blob's digest is its diff_id: hashed once, checked once. */
+	return digest_cmp(c->tap.md, c->l->diff_id, c->raw.md ? "uncompressed (diff_id)" : "layer");
 }
 
 int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
@@ -379,12 +398,14 @@ int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
 	char sd[20];
 	int rc = 0;
 
-	c.raw.md = EVP_MD_CTX_new();
+	bool raw_digest = l->blob_digest && (!l->diff_id || strcmp(l->blob_digest, l->diff_id));
+
+	c.raw.md = raw_digest ? EVP_MD_CTX_new() : NULL;
 	c.tap.md = EVP_MD_CTX_new();
 	c.raw.buf = malloc(IMG_CHUNK);
-	if (!c.raw.md || !c.tap.md || !c.raw.buf ||
-	    !EVP_DigestInit_ex(c.raw.md, EVP_sha256(), NULL) ||
-	    !EVP_DigestInit_ex(c.tap.md, EVP_sha256(), NULL))
+	if ((raw_digest && (!c.raw.md || !EVP_DigestInit_ex(c.raw.md, EVP_sha256(), NULL))) ||
+	    !c.tap.md || !c.raw.buf || !EVP_DigestInit_ex(c.tap.md, EVP_sha256(), NULL) ||
+	    kiln_async_digest_new(&c.tap.ad) < 0)
 		rc = kiln_err(ENOMEM, "out of memory");
 	img_tree_layer(img->tree, l->index);
 	if (rc == 0)
@@ -393,6 +414,7 @@ int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
 		archive_read_free(c.inner);
 	if (c.outer)
 		archive_read_free(c.outer);
+	kiln_async_digest_free(c.tap.ad);
 	EVP_MD_CTX_free(c.raw.md);
 	EVP_MD_CTX_free(c.tap.md);
 	free(c.raw.buf);

@@ -23,13 +23,24 @@
 
 static const char *const v1_ctrls[] = { "cpu", "cpuset", "memory" };
 
+/* buf = a/b, or -ENAMETOOLONG. */
+static int join(char *buf, size_t len, const char *a, const char *b)
+{
+	int n = snprintf(buf, len, "%s/%s", a, b);
+
+	if (n < 0 || (size_t)n >= len)
+		return kiln_err(ENAMETOOLONG, "cgroup path too long: %s/%s", a, b);
+	return 0;
+}
+
 static int write_file(const char *dir, const char *file, const char *val)
 {
-	char path[4400];
+	char path[sizeof(((struct kiln_sim_cgroup *)0)->dirs[0]) + 64];
 	_cleanup_close_ int fd = -1;
 	size_t len = strlen(val);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (join(path, sizeof(path), dir, file) < 0)
+		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, val, len) != (ssize_t)len)
 		return kiln_err(errno, "write %s to %s: %s", val, path, strerror(errno));
@@ -38,10 +49,11 @@ static int write_file(const char *dir, const char *file, const char *val)
 
 static int read_line(const char *dir, const char *file, char *buf, size_t len)
 {
-	char path[4400];
+	char path[sizeof(((struct kiln_sim_cgroup *)0)->dirs[0]) + 64];
 	_cleanup_fclose_ FILE *f = NULL;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (join(path, sizeof(path), dir, file) < 0)
+		return -ENAMETOOLONG;
 	f = fopen(path, "re");
 	if (!f || !fgets(buf, (int)len, f))
 		return kiln_err(errno ? errno : EIO, "read %s: %s", path, strerror(errno));
@@ -95,12 +107,13 @@ static int find_mount(const char *fstype, const char *ctrl, char *out, size_t le
 static int cg_mkdir(struct kiln_sim_cgroup *cg, const char *base, const char *name)
 {
 	char *dir = cg->dirs[cg->ndirs];
-	char parent[4200];
+	char parent[sizeof(cg->dirs[0])];
 
-	snprintf(parent, sizeof(parent), "%s/kiln", base);
+	if (join(parent, sizeof(parent), base, "kiln") < 0 ||
+	    join(dir, sizeof(cg->dirs[0]), parent, name) < 0)
+		return -ENAMETOOLONG;
 	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
 		return kiln_err(errno, "cgroup %s: %s", parent, strerror(errno));
-	snprintf(dir, sizeof(cg->dirs[0]), "%s/%s", parent, name);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return kiln_err(errno, "cgroup %s: %s", dir, strerror(errno));
 	cg->ndirs++;
@@ -131,11 +144,12 @@ static void first_cpus(const char *list, unsigned n, char *out, size_t len)
 /* v1 cpuset: a new group starts with no CPUs or memory nodes; copy them down. */
 static int cpuset_init(const char *base, const char *dir, unsigned cpus)
 {
-	char parent[4200], mems[1024], all[1024], some[1024];
-	int rc;
+	char parent[sizeof(((struct kiln_sim_cgroup *)0)->dirs[0])], mems[1024], all[1024],
+		some[1024];
+	int rc = join(parent, sizeof(parent), base, "kiln");
 
-	snprintf(parent, sizeof(parent), "%s/kiln", base);
-	rc = read_line(base, "cpuset.mems", mems, sizeof(mems));
+	if (rc == 0)
+		rc = read_line(base, "cpuset.mems", mems, sizeof(mems));
 	if (rc == 0)
 		rc = read_line(base, "cpuset.cpus", all, sizeof(all));
 	if (rc == 0)
@@ -198,10 +212,11 @@ static int setup_v1(const char *name, unsigned cpus, uint64_t memory_mib,
 static int setup_v2(const char *base, const char *name, unsigned cpus, uint64_t memory_mib,
 		    struct kiln_sim_cgroup *cg)
 {
-	char parent[2100], v[64];
-	int rc;
+	char parent[sizeof(cg->dirs[0])], v[64];
+	int rc = join(parent, sizeof(parent), base, "kiln");
 
-	snprintf(parent, sizeof(parent), "%s/kiln", base);
+	if (rc < 0)
+		return rc;
 	cg->kind = KILN_SIM_CG_V2;
 	/* Already enabled is fine; a real failure shows when the limits are written. */
 	(void)!write_file(base, "cgroup.subtree_control", "+cpu +memory");

@@ -15,6 +15,7 @@
 #include "sim/sim.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,6 +372,9 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 	if (path && setenv("PATH", path, 1) < 0)
 		return sys_err("setenv", "PATH");
 	step(e, cmd.v[0]);
+	/* Only stdio crosses into the enclave (the error pipe closes on exec). */
+	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+		return sys_err("close_range", "fds");
 	execvpe(cmd.v[0], cmd.v, env.v);
 	err = errno;
 	rc = kiln_err(err, "exec %s (the EIF's cmd): %s", cmd.v[0], strerror(err));

@@ -3,6 +3,7 @@
 #include "sim/sim.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +70,29 @@ static void KILN_PRINTF(2, 3) say(const struct monitor *m, const char *fmt, ...)
 
 /* ---- checks before anything is created ---- */
 
+/* --state-dir, $KILN_STATE_DIR or the default; made absolute (kilnd needs that). */
+static int choose_state_dir(struct monitor *m)
+{
+	char dir[sizeof(m->state_dir)], cwd[2048];
+	int n, rc = 0;
+
+	if (m->o->state_dir)
+		snprintf(dir, sizeof(dir), "%s", m->o->state_dir);
+	else
+		rc = kiln_sim_state_dir(dir, sizeof(dir));
+	if (rc < 0)
+		return rc;
+	if (dir[0] == '/')
+		n = snprintf(m->state_dir, sizeof(m->state_dir), "%s", dir);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(m->state_dir, sizeof(m->state_dir), "%s/%s", cwd, dir);
+	else
+		return kiln_err(errno, "getcwd: %s", strerror(errno));
+	if (n < 0 || (size_t)n >= sizeof(m->state_dir))
+		return kiln_err(ENAMETOOLONG, "state directory path too long");
+	return 0;
+}
+
 static int open_eif(struct monitor *m)
 {
 	const char *path = m->o->eif_path;
@@ -90,7 +114,6 @@ static int open_eif(struct monitor *m)
 /* nitro-cli's rule: memory >= 4 x the EIF size. */
 static int choose_resources(struct monitor *m)
 {
-	uint64_t eif_mib = (m->info.file_size + (1u << 20) - 1) >> 20;
 	uint64_t need = (KILN_NITRO_EIF_MEM_RATIO * m->info.file_size + (1u << 20) - 1) >> 20;
 
 	m->memory_mib = m->o->memory_mib ? m->o->memory_mib : m->info.default_mem >> 20;
@@ -103,9 +126,10 @@ static int choose_resources(struct monitor *m)
 		return kiln_err(EINVAL, "--cpus %u: at most 1024", m->cpus);
 	if (m->memory_mib < need)
 		return kiln_err(ENOMEM, "not enough memory: %llu MiB requested, an enclave needs at "
-				"least 4 x the EIF size (%llu MiB) = %llu MiB; use --memory %llu",
-				(unsigned long long)m->memory_mib, (unsigned long long)eif_mib,
-				(unsigned long long)need, (unsigned long long)need);
+				"least 4 x the EIF size (%.1f MiB), %llu MiB; use --memory %llu",
+				(unsigned long long)m->memory_mib,
+				(double)m->info.file_size / (1 << 20), (unsigned long long)need,
+				(unsigned long long)need);
 	return 0;
 }
 
@@ -241,32 +265,6 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 	_exit(1);
 }
 
-static int write_proc(pid_t pid, const char *file, const char *text)
-{
-	char path[64];
-	_cleanup_close_ int fd = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		return kiln_err(errno, "user namespace: write %s: %s", path, strerror(errno));
-	return 0;
-}
-
-/* The caller becomes root of the enclave's user namespace, and nobody else exists. */
-static int map_ids(pid_t pid)
-{
-	char map[64];
-	int rc;
-
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)geteuid());
-	rc = write_proc(pid, "uid_map", map);
-	if (rc == 0)
-		rc = write_proc(pid, "setgroups", "deny");
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)getegid());
-	return rc ? rc : write_proc(pid, "gid_map", map);
-}
-
 /* Read the child's setup error: 0 when exec closed the pipe without one. */
 static int read_child_error(int fd)
 {
@@ -306,8 +304,12 @@ static int block_signals(struct monitor *m)
 /* Release the child: ids, cgroup, "go"; then wait for its exec or its error. */
 static int release(struct monitor *m, int go_fd, int err_fd)
 {
-	int rc = m->userns ? map_ids(m->child) : 0;
+	bool full = true;
+	int rc = m->userns ? kiln_sim_map_ids(m->child, &full) : 0;
 
+	if (rc == 0 && !full)
+		say(m, "kiln: notice: no /etc/subuid range for you: only your own id is mapped "
+		       "(to root), so the image must run as root");
 	if (rc == 0 && m->cg.kind != KILN_SIM_CG_NONE)
 		rc = kiln_sim_cgroup_add(&m->cg, m->child);
 	if (rc == 0 && write(go_fd, "g", 1) != 1)
@@ -338,6 +340,8 @@ static int spawn(struct monitor *m)
 		return kiln_err(errno, "pipe: %s", strerror(errno));
 	fflush(NULL);
 	m->child = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (m->child < 0 && errno == ENOSYS) /* before Linux 5.3; all-zero args: fork-like */
+		m->child = (pid_t)syscall(SYS_clone, args.flags | SIGCHLD, 0, 0, 0, 0);
 	if (m->child == 0) {
 		close(go[1]);
 		close(err[0]);
@@ -422,9 +426,7 @@ int kiln_sim_run(const struct kiln_sim_opts *o)
 	int rc, code = 0;
 
 	m.userns = geteuid() != 0;
-	if (o->state_dir)
-		snprintf(m.state_dir, sizeof(m.state_dir), "%s", o->state_dir);
-	rc = o->state_dir ? 0 : kiln_sim_state_dir(m.state_dir, sizeof(m.state_dir));
+	rc = choose_state_dir(&m);
 	if (rc == 0)
 		rc = open_eif(&m);
 	if (rc == 0)

@@ -161,6 +161,15 @@ struct kiln_sim_enclave {
  */
 int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e) KILN_MUST;
 
+/* --- idmap.c --- */
+
+/*
+ * Write the user namespace maps of pid (an ordinary user's enclave): the
+ * caller as root plus its /etc/subuid and /etc/subgid ranges through
+ * newuidmap/newgidmap (*full), else the caller alone as root.
+ */
+int kiln_sim_map_ids(pid_t pid, bool *full) KILN_MUST;
+
 /* --- nsprobe.c --- */
 
 /* Explain why the namespaces in flags cannot be created here: which one, and

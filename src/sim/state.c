@@ -17,7 +17,7 @@
 
 /*
  * STATE/sim/NAME/{lock, root/, chan/}. The monitor holds an exclusive
- * flock on lock for its whole life, so a second `kiln run --name NAME` sees
+ * flock on lock (which holds its pid) for its whole life, so a second `kiln run --name NAME` sees
  * the name in use, and a directory whose lock is free is a leftover of a
  * killed monitor (its mounts died with the enclave's mount namespace): it
  * is cleaned and reused. Removal unlinks lock while still holding it; an
@@ -56,7 +56,8 @@ int kiln_sim_default_name(const char *eif_path, char *buf, size_t len)
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			  (c >= '0' && c <= '9') || (n && (c == '_' || c == '.' || c == '-'));
 
-		stem[n++] = ok ? c : (n ? '-' : 'e');
+		stem[n] = ok ? c : (n ? '-' : 'e');
+		n++;
 	}
 	stem[n] = '\0';
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -103,9 +104,10 @@ static void remove_dir_files(const char *dir)
 /* Open and lock DIR/lock: 0, -EBUSY when held, -EAGAIN when it was removed meanwhile. */
 static int take_lock(struct kiln_sim_state *st, const char *name)
 {
-	char path[4300];
+	char path[4300], pid[16];
 	struct stat a, b;
 	_cleanup_close_ int fd = -1;
+	int n;
 
 	snprintf(path, sizeof(path), "%s/lock", st->dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -117,6 +119,9 @@ static int take_lock(struct kiln_sim_state *st, const char *name)
 			kiln_err(errno, "flock %s: %s", path, strerror(errno));
 	if (fstat(fd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino)
 		return -EAGAIN;
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || write(fd, pid, (size_t)n) != n)
+		return kiln_err(errno, "%s: %s", path, strerror(errno));
 	st->lock_fd = KILN_STEAL_FD(fd);
 	return 0;
 }
