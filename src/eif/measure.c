@@ -42,15 +42,21 @@ void eif_measure_begin(struct eif_measure *m, uint16_t type)
 	}
 }
 
-int eif_measure_update(struct eif_measure *m, const void *buf, size_t len)
+int eif_measure_update(struct eif_measure *m, const void *buf, size_t len, uLong *crc)
 {
-	/* PCR0 inline; PCR1 or PCR2 (whichever is live) on the worker. */
+	EVP_MD_CTX *second = (m->mask & 2u) ? m->ctx[1] : (m->mask & 4u) ? m->ctx[2] : NULL;
+
+	/* PCR0 inline; PCR1 or PCR2 (whichever is live) and the CRC on the worker. */
 	if ((m->mask & 1u) && EVP_DigestUpdate(m->ctx[0], buf, len) != 1)
 		return kiln_err(EIO, "SHA-384 update failed");
-	for (int i = 1; i < 3; i++)
-		if ((m->mask & (1u << i)) && kiln_async_digest_update(m->async, m->ctx[i], buf, len) < 0)
-			return kiln_err(EIO, "SHA-384 update failed");
+	if (kiln_async_digest_update(m->async, second, crc, buf, len) < 0)
+		return kiln_err(EIO, "SHA-384 update failed");
 	return 0;
+}
+
+int eif_measure_sync(struct eif_measure *m)
+{
+	return kiln_async_digest_sync(m->async);
 }
 
 /* out = SHA384(zeros || digest) */

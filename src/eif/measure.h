@@ -23,7 +23,10 @@ struct eif_measure {
 int eif_measure_init(struct eif_measure *m) KILN_MUST;
 /* Start a section of the given type (selects the PCRs it feeds). */
 void eif_measure_begin(struct eif_measure *m, uint16_t type);
-int eif_measure_update(struct eif_measure *m, const void *buf, size_t len) KILN_MUST;
+/* Hash buf into the live PCRs and, when crc is not NULL, into *crc (on the worker). */
+int eif_measure_update(struct eif_measure *m, const void *buf, size_t len, uLong *crc) KILN_MUST;
+/* Wait until queued work is done: call before reading a CRC passed above. */
+int eif_measure_sync(struct eif_measure *m) KILN_MUST;
 /* PCR0/1/2 into pcrs (has_pcr8 untouched); m stays usable. */
 int eif_measure_final(struct eif_measure *m, struct eif_pcrs *pcrs) KILN_MUST;
 void eif_measure_free(struct eif_measure *m);

@@ -180,8 +180,7 @@ static int stream_section(struct pass *p, const struct eif_section *s)
 		rc = pread_full(p->fd, p->buf, n, off);
 		if (rc < 0)
 			return rc;
-		p->crc = crc32(p->crc, p->buf, (uInt)n);
-		rc = eif_measure_update(&p->m, p->buf, n);
+		rc = eif_measure_update(&p->m, p->buf, n, &p->crc);
 		if (rc < 0)
 			return rc;
 		if (keep)
@@ -205,7 +204,9 @@ static int read_sections(struct pass *p, struct eif_info *info, const struct tab
 			rc = check_section_header(i, raw, t, s, &seen);
 		if (rc < 0)
 			return rc;
-		p->crc = crc32(p->crc, raw, sizeof(raw));
+		/* Through the same queue as the data, so the CRC stays in file order. */
+		if (kiln_async_digest_update(p->m.async, NULL, &p->crc, raw, sizeof(raw)) < 0)
+			return kiln_err(EIO, "CRC update failed");
 		rc = stream_section(p, s);
 		if (rc < 0)
 			return rc;
@@ -248,6 +249,8 @@ int eif_read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs)
 	}
 	p.crc = crc32(0L, hdr, EIF_CRC_OFFSET);
 	rc = read_sections(&p, info, &t);
+	if (rc == 0)
+		rc = eif_measure_sync(&p.m);
 	if (rc < 0)
 		goto out;
 	info->crc_computed = (uint32_t)p.crc;

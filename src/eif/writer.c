@@ -266,19 +266,12 @@ int eif_writer_write(struct eif_writer *w, const void *buf, size_t len)
 		return rc;
 	if (!w->in_section)
 		return kiln_err(EINVAL, "EIF write outside a section");
-	rc = eif_measure_update(&w->m, buf, len);
+	rc = eif_measure_update(&w->m, p, len, &w->sec_crc);
 	if (rc == 0)
-		rc = emit(w, buf, len);
+		rc = emit(w, p, len);
 	if (rc < 0)
 		return fail(w, rc);
 	w->sizes[w->num] += len;
-	while (len) {
-		uInt n = len > UINT_MAX ? UINT_MAX : (uInt)len;
-
-		w->sec_crc = crc32(w->sec_crc, p, n);
-		p += n;
-		len -= n;
-	}
 	return 0;
 }
 
@@ -309,6 +302,8 @@ int eif_writer_end(struct eif_writer *w)
 	put_be(hdr + 2, 0, 2);
 	put_be(hdr + 4, size, 8);
 	rc = patch(w, w->offsets[w->num], hdr, sizeof(hdr));
+	if (rc == 0)
+		rc = eif_measure_sync(&w->m); /* w->sec_crc is final only now */
 	if (rc < 0)
 		return rc;
 	c = crc32_combine(crc32(0L, hdr, sizeof(hdr)), w->sec_crc, (z_off_t)size);

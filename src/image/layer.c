@@ -86,7 +86,7 @@ static ssize_t tap_read(struct archive *a, void *arg, const void **out)
 			return -1;
 		}
 	}
-	if (size && kiln_async_digest_update(t->ad, t->md, p, size) < 0) {
+	if (size && kiln_async_digest_update(t->ad, t->md, NULL, p, size) < 0) {
 		archive_set_error(a, EIO, "sha256 failed");
 		return -1;
 	}

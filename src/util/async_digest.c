@@ -11,6 +11,7 @@
 
 struct chunk {
 	EVP_MD_CTX *ctx;
+	uLong *crc;
 	size_t len;
 	unsigned char *buf;
 };
@@ -35,7 +36,11 @@ static void *worker(void *arg)
 		if (!ad->busy)
 			break;
 		pthread_mutex_unlock(&ad->lock);
-		bool ok = EVP_DigestUpdate(ad->job.ctx, ad->job.buf, ad->job.len) == 1;
+		bool ok = !ad->job.ctx ||
+			  EVP_DigestUpdate(ad->job.ctx, ad->job.buf, ad->job.len) == 1;
+
+		if (ad->job.crc)
+			*ad->job.crc = crc32_z(*ad->job.crc, ad->job.buf, ad->job.len);
 		pthread_mutex_lock(&ad->lock);
 		ad->failed |= !ok;
 		ad->busy = false;
@@ -88,14 +93,17 @@ int kiln_async_digest_new(struct kiln_async_digest **out)
 	return 0;
 }
 
-int kiln_async_digest_update(struct kiln_async_digest *ad, EVP_MD_CTX *ctx, const void *buf,
-			     size_t len)
+int kiln_async_digest_update(struct kiln_async_digest *ad, EVP_MD_CTX *ctx, uLong *crc,
+			     const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 
-	if (ad->fill.len && ad->fill.ctx != ctx)
+	if (!ctx && !crc)
+		return 0;
+	if (ad->fill.len && (ad->fill.ctx != ctx || ad->fill.crc != crc))
 		submit(ad);
 	ad->fill.ctx = ctx;
+	ad->fill.crc = crc;
 	while (len) {
 		size_t n = CHUNK - ad->fill.len < len ? CHUNK - ad->fill.len : len;
 
@@ -106,6 +114,7 @@ int kiln_async_digest_update(struct kiln_async_digest *ad, EVP_MD_CTX *ctx, cons
 		if (ad->fill.len == CHUNK) {
 			submit(ad);
 			ad->fill.ctx = ctx;
+			ad->fill.crc = crc;
 		}
 	}
 	return 0;

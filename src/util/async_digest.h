@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <stddef.h>
+#include <zlib.h>
 
 #include "util/err.h"
 
@@ -14,13 +15,14 @@
  * are copied into one of two 1 MiB buffers and the worker feeds them to
  * their context while the caller fills the other. Updates to any context
  * are applied in call order. Call kiln_async_digest_sync() before reading
- * a context (EVP_DigestFinal, EVP_MD_CTX_copy).
+ * a context (EVP_DigestFinal, EVP_MD_CTX_copy) or a CRC.
  */
 struct kiln_async_digest;
 
 int kiln_async_digest_new(struct kiln_async_digest **out) KILN_MUST;
-int kiln_async_digest_update(struct kiln_async_digest *ad, EVP_MD_CTX *ctx, const void *buf,
-			     size_t len) KILN_MUST;
+/* Queue buf for ctx and/or the running CRC-32 *crc (either may be NULL). */
+int kiln_async_digest_update(struct kiln_async_digest *ad, EVP_MD_CTX *ctx, uLong *crc,
+			     const void *buf, size_t len) KILN_MUST;
 /* Wait until every queued update is applied; reports a failed update. */
 int kiln_async_digest_sync(struct kiln_async_digest *ad) KILN_MUST;
 void kiln_async_digest_free(struct kiln_async_digest *ad);
