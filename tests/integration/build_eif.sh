@@ -88,6 +88,21 @@ echo '{"team": "kiln", "n": 1}' >"$T/md.json"
 kiln build -q "docker-archive:$T/demo.tar" --metadata "$T/md.json" -o "$T/m.eif" >/dev/null
 assert_eq "$(kiln describe-eif "$T/m.eif" | jq -r .Metadata.CustomMetadata.team)" kiln "CustomMetadata"
 
+# An AWS-style blobs directory (bzImage, cmdline, init, nsm.ko) is used
+# whole: its cmdline, and ramdisk0 = dev/ + init + nsm.ko from it.
+mkdir "$T/blobs"
+cp /var/lib/kiln/kernel/vmlinuz "$T/blobs/bzImage"
+cp "$KILN_ROOT/build/kiln-bootstrap" "$T/blobs/init"
+printf 'not really a module' >"$T/blobs/nsm.ko"
+printf 'console=ttyS0 custom.flag=1\n' >"$T/blobs/cmdline"
+kiln build -q "docker-archive:$T/demo.tar" --blobs "$T/blobs" -o "$T/aws.eif" >/dev/null
+eif_sections "$T/aws.eif" "$T/awssec"
+assert_eq "$(cat "$T/awssec/cmdline")" "console=ttyS0 custom.flag=1" "blobs cmdline"
+assert_eq "$(cpio -it --quiet <"$T/awssec/ramdisk0" | tr '\n' ' ')" "dev init nsm.ko " "blobs ramdisk0"
+rm "$T/blobs/nsm.ko"
+assert_fails_with "lacks bzImage, init or nsm.ko" kiln build -q "docker-archive:$T/demo.tar" --blobs "$T/blobs" -o "$T/x.eif"
+assert_fails_with "--kernel /nonexistent: not found" kiln build -q "docker-archive:$T/demo.tar" --kernel /nonexistent -o "$T/x.eif"
+
 # Corrupt EIFs are refused with the reason.
 cp "$T/a.eif" "$T/bad.eif"
 printf 'X' | dd of="$T/bad.eif" bs=1 seek=5000 conv=notrunc 2>/dev/null
@@ -97,6 +112,24 @@ assert_fails_with "trunc.eif" kiln pcr "$T/trunc.eif"
 printf 'XXXX' | dd of="$T/magic.eif" bs=1 conv=notrunc 2>/dev/null; cat "$T/a.eif" >>"$T/magic.eif"
 printf 'JUNK' | dd of="$T/magic.eif" bs=1 conv=notrunc 2>/dev/null
 assert_fails_with "magic" kiln pcr "$T/magic.eif"
+
+# A hostile docker-archive (a layer entry "../../escape") is refused with an
+# error naming the layer and the entry; nothing is written anywhere.
+mkdir -p "$T/hostile/work/sub" && cd "$T/hostile/work/sub"
+echo pwned >../escape
+tar --format=gnu -P -cf "$T/hostile/layer.tar" ../escape
+cd "$KILN_ROOT"
+diff_id=sha256:$(sha256sum "$T/hostile/layer.tar" | cut -d' ' -f1)
+printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/x"]},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+	"$diff_id" >"$T/hostile/config.json"
+cfg=$(sha256sum "$T/hostile/config.json" | cut -d' ' -f1)
+mv "$T/hostile/config.json" "$T/hostile/$cfg.json"
+printf '[{"Config":"%s.json","RepoTags":["evil:1"],"Layers":["layer.tar"]}]' "$cfg" >"$T/hostile/manifest.json"
+(cd "$T/hostile" && tar -cf ../evil.tar manifest.json "$cfg.json" layer.tar)
+assert_fails_with "layer 1" kiln build -q "docker-archive:$T/evil.tar" -o "$T/empty/evil.eif"
+out=$(kiln build -q "docker-archive:$T/evil.tar" -o "$T/empty/evil.eif" 2>&1 || true)
+assert_contains "$out" "escape" "hostile error names the entry"
+assert_eq "$(echo "$out" | wc -l)" 1 "hostile error is one line"
 
 # Failures leave nothing behind: a corrupted layer, no output file, no temp files.
 mkdir "$T/empty"
