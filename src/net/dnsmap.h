@@ -24,7 +24,7 @@ void kiln_dnsmap_free(struct kiln_dnsmap *m);
 int kiln_dnsmap_add(struct kiln_dnsmap *m, const struct kiln_ip *ip, const char *name,
 		    uint32_t ttl_s, uint64_t now_ms) KILN_MUST;
 /*
- * Fill names[0..max) with the live names of ip (most recent first) and
+ * Fill names[0..max) with the live names of ip (in no set order) and
  * return how many there are (may exceed max). The pointers stay valid until
  * the next add or lookup.
  */

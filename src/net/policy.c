@@ -150,6 +150,8 @@ int kiln_rule_parse(const char *text, struct kiln_rule *r)
 	int rc;
 
 	memset(r, 0, sizeof(*r));
+	if (!*text)
+		return kiln_err(EINVAL, "egress rule '': empty rule");
 	if (strlen(text) > RULE_TEXT_MAX)
 		return kiln_err(EINVAL, "egress rule longer than %d bytes", RULE_TEXT_MAX);
 	strcpy(buf, text);

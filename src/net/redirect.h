@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Transparent egress interception: iptables-legacy nat REDIRECT, original destination, routes. */
+#ifndef KILN_NET_REDIRECT_H
+#define KILN_NET_REDIRECT_H
+
+#include <stdint.h>
+
+#include "net/ip.h"
+#include "util/err.h"
+
+/*
+ * Append to the nat table's OUTPUT chain (family 4 or 6) the rule
+ *   iptables  -t nat -A OUTPUT -p tcp ! -d 127.0.0.0/8 -j REDIRECT --to-ports PORT
+ *   ip6tables -t nat -A OUTPUT -p tcp ! -d ::1/128     -j REDIRECT --to-ports PORT
+ * byte for byte as the iptables-legacy CLI builds it, through the raw
+ * get/setsockopt interface (no libiptc, no binary). Returns 1 when added,
+ * 0 when the identical rule is already there, or a negative errno
+ * (-ENOENT: no legacy nat table for this family in the kernel).
+ * Needs CAP_NET_ADMIN in the network namespace.
+ */
+int kiln_redirect_install(int family, uint16_t port) KILN_MUST;
+/* 1 when that exact rule is in nat OUTPUT, 0 when not, or a negative errno. */
+int kiln_redirect_present(int family, uint16_t port) KILN_MUST;
+
+/*
+ * The destination a redirected TCP connection was originally sent to
+ * (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST on the accepted socket).
+ */
+int kiln_original_dst(int fd, struct kiln_ip *ip, uint16_t *port) KILN_MUST;
+
+/* Bring the loopback interface up (SIOCSIFFLAGS). */
+int kiln_lo_up(void) KILN_MUST;
+/*
+ * "ip route add default dev lo" for family 4 or 6 through rtnetlink, so
+ * that connect() to any address reaches the nat OUTPUT hook instead of
+ * failing with ENETUNREACH. An existing default route is left alone (0).
+ */
+int kiln_route_default_lo(int family) KILN_MUST;
+
+#endif

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Splice-or-copy relay with half-close propagation, driven by edge-triggered epoll. */
+#include "net/relay.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+
+/*
+ * How this works: each direction is a small state machine
+ *   OPEN (reading and writing) -> EOF seen (draining what is queued)
+ *   -> DONE (shutdown(SHUT_WR) sent to the writer side)
+ * with its bytes queued either in a pipe (splice: socket -> pipe -> socket,
+ * no copy through user memory) or in a user buffer. A step alternates
+ * "drain queue to the writer" and "fill queue from the reader" until
+ * neither makes progress, which with edge-triggered epoll is exactly the
+ * condition under which a later event is guaranteed. If splice is refused
+ * for a socket type (EINVAL, e.g. vsock on older kernels) while the pipe is
+ * empty, that direction switches to the buffer for good.
+ */
+
+#define DEFAULT_BUF (256 * 1024)
+#define SPLICE_CHUNK (1 << 20)
+
+struct dir {
+	int from, to;
+	int pipe[2];
+	size_t queued;		/* bytes in the pipe or buffer */
+	uint8_t *buf;
+	size_t head;		/* buffer: first queued byte */
+	bool splice, eof, done;
+	uint64_t bytes;
+};
+
+struct kiln_relay {
+	int fd[2];
+	struct dir d[2];
+	size_t buf_size, pipe_size;
+	uint32_t idle_ms;
+	uint64_t last_ms;
+};
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return kiln_err(errno, "relay: fcntl: %s", strerror(errno));
+	return 0;
+}
+
+int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_ms,
+		   struct kiln_relay **out)
+{
+	struct kiln_relay *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r) {
+		close(a);
+		close(b);
+		return kiln_err(ENOMEM, "out of memory");
+	}
+	r->fd[0] = a;
+	r->fd[1] = b;
+	for (int i = 0; i < 2; i++) {
+		r->d[i].from = r->fd[i];
+		r->d[i].to = r->fd[1 - i];
+		r->d[i].pipe[0] = r->d[i].pipe[1] = -1;
+		r->d[i].splice = !(o && o->no_splice);
+	}
+	r->buf_size = o && o->buf_size ? o->buf_size : DEFAULT_BUF;
+	r->pipe_size = o ? o->pipe_size : 0;
+	r->idle_ms = o ? o->idle_ms : 0;
+	r->last_ms = now_ms;
+	if ((rc = set_nonblock(a)) < 0 || (rc = set_nonblock(b)) < 0) {
+		kiln_relay_close(r, false);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+static void close_pipe(struct dir *d)
+{
+	for (int i = 0; i < 2; i++)
+		if (d->pipe[i] >= 0) {
+			close(d->pipe[i]);
+			d->pipe[i] = -1;
+		}
+}
+
+static int open_pipe(struct kiln_relay *r, struct dir *d)
+{
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return kiln_err(errno, "relay: pipe: %s", strerror(errno));
+	if (r->pipe_size)
+		(void)fcntl(d->pipe[0], F_SETPIPE_SZ, (int)r->pipe_size); /* best effort */
+	return 0;
+}
+
+/* > 0 bytes moved, 0 would block, < 0 error. */
+static ssize_t drain(struct dir *d)
+{
+	ssize_t n;
+
+	if (d->splice)
+		n = splice(d->pipe[0], NULL, d->to, NULL, d->queued,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	else
+		n = send(d->to, d->buf + d->head, d->queued, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && errno == ENOTSOCK && !d->splice)
+		n = write(d->to, d->buf + d->head, d->queued);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : kiln_err(errno, "relay: write: %s", strerror(errno));
+	d->queued -= (size_t)n;
+	d->head = d->queued ? d->head + (size_t)n : 0;
+	d->bytes += (uint64_t)n;
+	return n;
+}
+
+/* > 0 bytes read, 0 would block or EOF (d->eof set), < 0 error. */
+static ssize_t fill(struct kiln_relay *r, struct dir *d)
+{
+	ssize_t n;
+	int rc;
+
+	if (d->splice && d->pipe[0] < 0 && (rc = open_pipe(r, d)) < 0)
+		return rc;
+	if (d->splice) {
+		n = splice(d->from, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0 && errno == EINVAL && d->queued == 0) {
+			/* this socket type cannot splice: use the buffer from now on */
+			d->splice = false;
+			close_pipe(d);
+			return fill(r, d);
+		}
+	} else {
+		if (!d->buf && !(d->buf = malloc(r->buf_size)))
+			return kiln_err(ENOMEM, "out of memory");
+		n = read(d->from, d->buf + d->head + d->queued, r->buf_size - d->head - d->queued);
+	}
+	if (n < 0)
+		return errno == EAGAIN ? 0 : kiln_err(errno, "relay: read: %s", strerror(errno));
+	if (n == 0)
+		d->eof = true;
+	d->queued += (size_t)n;
+	return n;
+}
+
+static bool has_room(const struct kiln_relay *r, const struct dir *d)
+{
+	/* A pipe reports "full" itself with EAGAIN; the buffer refills once empty. */
+	return d->splice || d->head + d->queued < r->buf_size;
+}
+
+static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
+{
+	for (bool progress = true; progress && !d->done;) {
+		ssize_t n;
+
+		progress = false;
+		if (d->queued) {
+			n = drain(d);
+			if (n < 0)
+				return (int)n;
+			progress = n > 0;
+		}
+		if (!d->eof && has_room(r, d)) {
+			n = fill(r, d);
+			if (n < 0)
+				return (int)n;
+			progress = progress || n > 0 || d->eof;
+		}
+		if (d->eof && !d->queued) {
+			if (shutdown(d->to, SHUT_WR) < 0 && errno != ENOTCONN)
+				return kiln_err(errno, "relay: shutdown: %s", strerror(errno));
+			d->done = true;
+			close_pipe(d);
+			free(d->buf);
+			d->buf = NULL;
+		}
+		*moved = *moved || progress;
+	}
+	return 0;
+}
+
+int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms)
+{
+	bool moved = false;
+	int rc;
+
+	for (int i = 0; i < 2; i++) {
+		rc = step_dir(r, &r->d[i], &moved);
+		if (rc < 0)
+			return kiln_err_wrap(rc, "%s", i == 0 ? "a->b" : "b->a");
+	}
+	if (moved)
+		r->last_ms = now_ms;
+	return r->d[0].done && r->d[1].done ? 0 : 1;
+}
+
+int kiln_relay_fd(const struct kiln_relay *r, int which)
+{
+	return r->fd[which ? 1 : 0];
+}
+
+uint64_t kiln_relay_deadline(const struct kiln_relay *r)
+{
+	return r->idle_ms ? r->last_ms + r->idle_ms : UINT64_MAX;
+}
+
+void kiln_relay_stats(const struct kiln_relay *r, struct kiln_relay_stats *s)
+{
+	for (int i = 0; i < 2; i++) {
+		s->bytes[i] = r->d[i].bytes;
+		s->spliced[i] = r->d[i].splice && r->d[i].bytes > 0;
+		s->closed[i] = r->d[i].done;
+	}
+}
+
+void kiln_relay_close(struct kiln_relay *r, bool reset)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (!r)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (reset)
+			(void)setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(r->fd[i]);
+		close_pipe(&r->d[i]);
+		free(r->d[i].buf);
+	}
+	free(r);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int kiln_relay_run(int a, int b, const struct kiln_relay_opts *o)
+{
+	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct kiln_relay *r;
+	int rc;
+
+	if (ep < 0) {
+		close(a);
+		close(b);
+		return kiln_err(errno, "epoll_create1: %s", strerror(errno));
+	}
+	rc = kiln_relay_new(a, b, o, now_ms(), &r);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < 2; i++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					  .data.ptr = r };
+
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, kiln_relay_fd(r, i), &ev) < 0) {
+			rc = kiln_err(errno, "epoll_ctl: %s", strerror(errno));
+			kiln_relay_close(r, true);
+			return rc;
+		}
+	}
+	while ((rc = kiln_relay_step(r, now_ms())) == 1) {
+		struct epoll_event ev[2];
+		uint64_t dl = kiln_relay_deadline(r), t = now_ms();
+		int timeout = dl == UINT64_MAX ? -1 : dl <= t ? 0 : (int)(dl - t);
+
+		if (dl != UINT64_MAX && dl <= t) {
+			rc = kiln_err(ETIMEDOUT, "relay: idle for %u ms", o->idle_ms);
+			break;
+		}
+		if (epoll_wait(ep, ev, 2, timeout) < 0 && errno != EINTR) {
+			rc = kiln_err(errno, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+	}
+	kiln_relay_close(r, rc < 0);
+	return rc;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Bidirectional byte relay between two stream sockets, one state machine per flow. */
+#ifndef KILN_NET_RELAY_H
+#define KILN_NET_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/*
+ * A relay owns two connected stream sockets (TCP, vsock, AF_UNIX) and
+ * moves bytes both ways: with splice(2) through a pipe per direction when
+ * the kernel supports it for that socket pair, else read/write through a
+ * buffer of at most buf_size bytes per direction, allocated on first use.
+ * EOF on one side becomes shutdown(SHUT_WR) on the other once everything
+ * read has been written; the relay is finished when both directions are.
+ *
+ * Driving it: register both fds (kiln_relay_fd) in an epoll set with
+ * EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET and the relay as data, and call
+ * kiln_relay_step() on any event. A step moves bytes until every direction
+ * would block, so edge-triggered wake-ups are never lost. Callers must
+ * ignore SIGPIPE. Idle flows: compare kiln_relay_deadline() with the clock
+ * and close expired ones with reset. No threads, no timers inside.
+ */
+struct kiln_relay_opts {
+	bool no_splice;		/* force the read/write path */
+	size_t buf_size;	/* read/write buffer per direction; 0 = 256 KiB */
+	size_t pipe_size;	/* F_SETPIPE_SZ for splice pipes; 0 = kernel default */
+	uint32_t idle_ms;	/* 0 = no idle timeout */
+};
+
+struct kiln_relay_stats {
+	uint64_t bytes[2];	/* [0]: fd a -> b, [1]: fd b -> a */
+	bool spliced[2];	/* direction used splice */
+	bool closed[2];		/* direction finished (EOF relayed) */
+};
+
+struct kiln_relay;
+
+/*
+ * Take ownership of a and b (made non-blocking). On failure the fds are
+ * still closed. now_ms is a monotonic clock reading.
+ */
+int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_ms,
+		   struct kiln_relay **out) KILN_MUST;
+/*
+ * Move bytes. 1: still running; 0: both directions finished (close
+ * normally); < 0: an error on either side (message set): close with reset.
+ */
+int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms) KILN_MUST;
+/* fd 0 (a) or 1 (b). */
+int kiln_relay_fd(const struct kiln_relay *r, int which);
+/* When the flow becomes idle-expired (UINT64_MAX: never). */
+uint64_t kiln_relay_deadline(const struct kiln_relay *r);
+void kiln_relay_stats(const struct kiln_relay *r, struct kiln_relay_stats *s);
+/*
+ * Close both sockets and free r. reset = true makes TCP sockets send RST
+ * (SO_LINGER 0), so an error on one side reaches the other promptly.
+ */
+void kiln_relay_close(struct kiln_relay *r, bool reset);
+
+/* Blocking convenience: relay a <-> b to the end on a private epoll (tests, tools). */
+int kiln_relay_run(int a, int b, const struct kiln_relay_opts *o) KILN_MUST;
+
+#endif

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The relay over real sockets: 100 MB each way with sha256, half-close, RST, idle timeout, many flows. */
+#include "t.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/relay.h"
+
+#define BIG (100u * 1024 * 1024)
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A connected TCP pair over loopback: *c (client), *s (accepted). */
+static int tcp_pair(int *c, int *s)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	*c = socket(AF_INET, SOCK_STREAM, 0);
+	if (*c < 0 || connect(*c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -1;
+	*s = accept(l, NULL, NULL);
+	close(l);
+	return *s < 0 ? -1 : 0;
+}
+
+struct relay_job {
+	int a, b, rc;
+	char msg[256];	/* the relay thread's error message (kiln_err is per thread) */
+	struct kiln_relay_opts o;
+	pthread_t t;
+};
+
+static void *relay_thread(void *p)
+{
+	struct relay_job *j = p;
+
+	j->rc = kiln_relay_run(j->a, j->b, &j->o);
+	snprintf(j->msg, sizeof(j->msg), "%s", kiln_errmsg());
+	return NULL;
+}
+
+static void relay_start(struct relay_job *j, int a, int b, const struct kiln_relay_opts *o)
+{
+	j->a = a;
+	j->b = b;
+	j->o = o ? *o : (struct kiln_relay_opts){ 0 };
+	pthread_create(&j->t, NULL, relay_thread, j);
+}
+
+static int relay_join(struct relay_job *j)
+{
+	pthread_join(j->t, NULL);
+	if (j->rc < 0)
+		kiln_err(-j->rc, "%s", j->msg);
+	return j->rc;
+}
+
+/* Deterministic pseudo-random stream. */
+static void fill_pattern(uint8_t *buf, size_t n, uint64_t *state)
+{
+	for (size_t i = 0; i < n; i++) {
+		*state = *state * 6364136223846793005ull + 1442695040888963407ull;
+		buf[i] = (uint8_t)(*state >> 56);
+	}
+}
+
+struct sender {
+	int fd;
+	uint8_t md[32];
+	pthread_t t;
+};
+
+static void *send_big(void *p)
+{
+	struct sender *s = p;
+	static uint8_t buf[1 << 16];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t st = 42;
+	size_t left = BIG;
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (left) {
+		size_t n = left < sizeof(buf) ? left : sizeof(buf), off = 0;
+
+		fill_pattern(buf, n, &st);
+		EVP_DigestUpdate(ctx, buf, n);
+		while (off < n) {
+			ssize_t w = write(s->fd, buf + off, n - off);
+
+			if (w <= 0)
+				goto out;
+			off += (size_t)w;
+		}
+		left -= n;
+	}
+	shutdown(s->fd, SHUT_WR);
+out:
+	EVP_DigestFinal_ex(ctx, s->md, NULL);
+	EVP_MD_CTX_free(ctx);
+	return NULL;
+}
+
+/* Echo everything until EOF, then half-close: the far end of the relay. */
+static void *echo(void *p)
+{
+	int fd = *(int *)p;
+	static uint8_t buf[1 << 16];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, buf + off, (size_t)(n - off));
+
+			if (w <= 0)
+				return NULL;
+			off += w;
+		}
+	shutdown(fd, SHUT_WR);
+	return NULL;
+}
+
+static void big_transfer(bool no_splice)
+{
+	struct kiln_relay_opts o = { .no_splice = no_splice };
+	struct relay_job j;
+	struct sender snd;
+	pthread_t et;
+	int c, a, u[2];
+	uint8_t buf[1 << 16], md[32];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t total = 0, t0 = mono_ms();
+	ssize_t n;
+
+	CHECK(tcp_pair(&c, &a) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+	relay_start(&j, a, u[0], &o);
+	pthread_create(&et, NULL, echo, &u[1]);
+	snd.fd = c;
+	pthread_create(&snd.t, NULL, send_big, &snd);
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while ((n = read(c, buf, sizeof(buf))) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, md, NULL);
+	EVP_MD_CTX_free(ctx);
+	pthread_join(snd.t, NULL);
+	pthread_join(et, NULL);
+	CHECK(n == 0);
+	CHECK(relay_join(&j) == 0);
+	CHECK(total == BIG);
+	CHECK(!memcmp(md, snd.md, 32));
+	fprintf(stderr, "  %s: 100 MB each way through TCP<->unix relay in %llu ms\n",
+		no_splice ? "read/write" : "splice", (unsigned long long)(mono_ms() - t0));
+	close(c);
+	close(u[1]);
+}
+
+TEST(transfer_100mb_splice)
+{
+	big_transfer(false);
+}
+
+TEST(transfer_100mb_copy)
+{
+	big_transfer(true);
+}
+
+/* Client half-closes after its request; the server still answers. */
+TEST(half_close)
+{
+	struct relay_job j;
+	int c, a, s, b;
+	char buf[64];
+	ssize_t n;
+
+	CHECK(tcp_pair(&c, &a) == 0);
+	CHECK(tcp_pair(&b, &s) == 0);
+	relay_start(&j, a, b, NULL);
+	CHECK(write(c, "request", 7) == 7);
+	CHECK(shutdown(c, SHUT_WR) == 0);
+	n = read(s, buf, sizeof(buf));
+	CHECK(n == 7 && !memcmp(buf, "request", 7));
+	CHECK(read(s, buf, sizeof(buf)) == 0); /* the FIN arrived */
+	usleep(50 * 1000);
+	CHECK(write(s, "reply", 5) == 5); /* the other direction is still open */
+	n = read(c, buf, sizeof(buf));
+	CHECK(n == 5 && !memcmp(buf, "reply", 5));
+	CHECK(shutdown(s, SHUT_WR) == 0);
+	CHECK(read(c, buf, sizeof(buf)) == 0);
+	CHECK(relay_join(&j) == 0);
+	close(c);
+	close(s);
+}
+
+/* The server resets; the client sees a reset too, promptly. */
+TEST(rst_propagation)
+{
+	struct linger lg = { 1, 0 };
+	struct relay_job j;
+	int c, a, s, b;
+	char buf[16];
+	uint64_t t0;
+
+	CHECK(tcp_pair(&c, &a) == 0);
+	CHECK(tcp_pair(&b, &s) == 0);
+	relay_start(&j, a, b, NULL);
+	CHECK(write(c, "x", 1) == 1);
+	CHECK(read(s, buf, 1) == 1);
+	t0 = mono_ms();
+	CHECK(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+	close(s);
+	CHECK_ERR(relay_join(&j), "Connection reset");
+	errno = 0;
+	CHECK(read(c, buf, sizeof(buf)) < 0 && errno == ECONNRESET);
+	CHECK(mono_ms() - t0 < 1000);
+	close(c);
+}
+
+TEST(idle_timeout)
+{
+	struct kiln_relay_opts o = { .idle_ms = 200 };
+	struct relay_job j;
+	int c, a, s, b;
+	char buf[4];
+	uint64_t t0 = mono_ms(), dt;
+
+	CHECK(tcp_pair(&c, &a) == 0);
+	CHECK(tcp_pair(&b, &s) == 0);
+	relay_start(&j, a, b, &o);
+	CHECK_ERR(relay_join(&j), "idle for 200 ms");
+	dt = mono_ms() - t0;
+	CHECK(dt >= 200 && dt < 1000);
+	errno = 0;
+	CHECK(read(c, buf, sizeof(buf)) < 0 && errno == ECONNRESET);
+	close(c);
+	close(s);
+}
+
+/* Many flows on one edge-triggered epoll, one state machine each. */
+TEST(many_flows_one_loop)
+{
+	enum { N = 300, MSG = 3000 };
+	static int far[N], near[N];
+	static struct kiln_relay *r[N];
+	int ep = epoll_create1(0), live = 0, finished = 0;
+	uint8_t msg[MSG], got[MSG + 1];
+
+	memset(msg, 'k', sizeof(msg));
+	for (int i = 0; i < N; i++) {
+		int p[2], q[2];
+
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, p) == 0);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0);
+		near[i] = p[0];
+		far[i] = q[1];
+		CHECK(kiln_relay_new(p[1], q[0], NULL, mono_ms(), &r[i]) == 0);
+		for (int k = 0; k < 2; k++) {
+			struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+						  .data.u32 = (uint32_t)i };
+
+			CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, kiln_relay_fd(r[i], k), &ev) == 0);
+		}
+		CHECK(write(near[i], msg, MSG) == MSG);
+		CHECK(shutdown(near[i], SHUT_WR) == 0);
+		CHECK(shutdown(far[i], SHUT_WR) == 0);
+		live++;
+	}
+	while (live) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(ep, ev, 64, 2000);
+
+		CHECK(n > 0);
+		if (n <= 0)
+			break;
+		for (int e = 0; e < n; e++) {
+			int i = (int)ev[e].data.u32, rc;
+
+			if (!r[i])
+				continue;
+			rc = kiln_relay_step(r[i], mono_ms());
+			CHECK(rc >= 0);
+			if (rc <= 0) {
+				struct kiln_relay_stats st;
+
+				kiln_relay_stats(r[i], &st);
+				CHECK(st.bytes[0] == MSG && st.bytes[1] == 0 && st.spliced[0]);
+				CHECK(st.closed[0] && st.closed[1]);
+				kiln_relay_close(r[i], rc < 0);
+				r[i] = NULL;
+				live--;
+				finished += rc == 0;
+			}
+		}
+	}
+	CHECK(finished == N);
+	for (int i = 0; i < N; i++) {
+		size_t have = 0;
+		ssize_t n;
+
+		while ((n = read(far[i], got + have, sizeof(got) - have)) > 0)
+			have += (size_t)n;
+		CHECK(have == MSG && !memcmp(got, msg, MSG));
+		CHECK(read(near[i], got, 1) == 0);
+		close(far[i]);
+		close(near[i]);
+	}
+	close(ep);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	RUN(half_close);
+	RUN(rst_propagation);
+	RUN(idle_timeout);
+	RUN(many_flows_one_loop);
+	RUN(transfer_100mb_splice);
+	RUN(transfer_100mb_copy);
+	return t_done();
+}
