@@ -15,6 +15,7 @@
 #include "nsm/nsm.h"
 #include "util/cleanup.h"
 #include "util/cursor.h"
+#include "util/io.h"
 
 /*
  * How this works: the handler reads at most 8 KiB until the blank line,
@@ -393,32 +394,6 @@ static bool peer_is_loopback(int fd)
 	return false;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		int n;
-
-		if (left <= 0)
-			return kiln_err(ETIMEDOUT, "attestation API: client timed out");
-		n = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return kiln_err(errno, "attestation API: poll: %s", strerror(errno));
-	}
-}
-
 /* Read until the blank line; *len is the head length (through CRLFCRLF), or 0 if too large. */
 static int read_head(int fd, uint8_t *buf, size_t *len, int64_t deadline)
 {
@@ -427,7 +402,7 @@ static int read_head(int fd, uint8_t *buf, size_t *len, int64_t deadline)
 	while (have < KILN_ATTEST_API_HEAD_MAX) {
 		size_t from = have > 3 ? have - 3 : 0;
 		ssize_t n;
-		int rc = wait_fd(fd, POLLIN, deadline);
+		int rc = kiln_wait_fd(fd, POLLIN, deadline, "attestation API client");
 
 		if (rc < 0)
 			return rc;
@@ -447,26 +422,6 @@ static int read_head(int fd, uint8_t *buf, size_t *len, int64_t deadline)
 			}
 	}
 	*len = 0;
-	return 0;
-}
-
-static int send_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
-{
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		int rc;
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return kiln_err(errno, "attestation API: send: %s", strerror(errno));
-		rc = wait_fd(fd, POLLOUT, deadline);
-		if (rc < 0)
-			return rc;
-	}
 	return 0;
 }
 
@@ -502,7 +457,7 @@ static void answer(const uint8_t *head, size_t len, kiln_attest_api_doc_fn fn, v
 int kiln_attest_api_handle(int fd, kiln_attest_api_doc_fn fn, void *ctx, int timeout_ms,
 			   int *status)
 {
-	int64_t deadline = now_ms() + (timeout_ms < 0 ? KILN_ATTEST_API_TIMEOUT_MS : timeout_ms);
+	int64_t deadline = kiln_now_ms() + (timeout_ms < 0 ? KILN_ATTEST_API_TIMEOUT_MS : timeout_ms);
 	_cleanup_free_ uint8_t *head = NULL;
 	_cleanup_free_ uint8_t *doc = NULL;
 	_cleanup_free_ uint8_t *resp = NULL;
@@ -521,7 +476,7 @@ int kiln_attest_api_handle(int fd, kiln_attest_api_doc_fn fn, void *ctx, int tim
 	answer(head, len, fn, ctx, &code, reason, sizeof(reason), &doc, &doc_len);
 	rc = kiln_attest_api_response(code, reason, doc, doc_len, &resp, &resp_len);
 	if (rc == 0)
-		rc = send_all(fd, resp, resp_len, deadline);
+		rc = kiln_write_all(fd, resp, resp_len, deadline, "attestation API");
 	if (rc < 0)
 		return rc;
 	shutdown(fd, SHUT_WR);

@@ -10,78 +10,16 @@
 #include <unistd.h>
 
 #include "util/cursor.h"
+#include "util/io.h"
 
 #define HDR 4
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for events on fd until the deadline (< 0: none). */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int left, n;
-
-	for (;;) {
-		left = -1;
-		if (deadline >= 0) {
-			int64_t d = deadline - now_ms();
-
-			if (d <= 0)
-				return kiln_err(ETIMEDOUT, "nsm stream: timed out");
-			left = d > 60000 ? 60000 : (int)d;
-		}
-		n = poll(&p, 1, left);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return kiln_err(errno, "nsm stream: poll: %s", strerror(errno));
-	}
-}
-
-static int64_t deadline_of(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
-{
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		int rc;
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, p, len);
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return kiln_err(errno, "nsm stream: write: %s", strerror(errno));
-		rc = wait_fd(fd, POLLOUT, deadline);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
 
 /* Read exactly len bytes; *got says how many arrived before EOF. */
 static int read_all(int fd, uint8_t *p, size_t len, size_t *got, int64_t deadline)
 {
 	*got = 0;
 	while (*got < len) {
-		int rc = wait_fd(fd, POLLIN, deadline);
+		int rc = kiln_wait_fd(fd, POLLIN, deadline, "nsm stream");
 		ssize_t n;
 
 		if (rc < 0)
@@ -101,7 +39,7 @@ static int read_all(int fd, uint8_t *p, size_t len, size_t *got, int64_t deadlin
 
 int kiln_nsm_stream_write(int fd, const uint8_t *msg, size_t len, size_t max, int timeout_ms)
 {
-	int64_t deadline = deadline_of(timeout_ms);
+	int64_t deadline = kiln_deadline(timeout_ms);
 	uint8_t hdr[HDR];
 	int rc;
 
@@ -111,13 +49,13 @@ int kiln_nsm_stream_write(int fd, const uint8_t *msg, size_t len, size_t max, in
 	hdr[1] = (uint8_t)(len >> 16);
 	hdr[2] = (uint8_t)(len >> 8);
 	hdr[3] = (uint8_t)len;
-	rc = write_all(fd, hdr, HDR, deadline);
-	return rc < 0 ? rc : write_all(fd, msg, len, deadline);
+	rc = kiln_write_all(fd, hdr, HDR, deadline, "nsm stream");
+	return rc < 0 ? rc : kiln_write_all(fd, msg, len, deadline, "nsm stream");
 }
 
 int kiln_nsm_stream_read(int fd, uint8_t *buf, size_t max, size_t *len, int timeout_ms)
 {
-	int64_t deadline = deadline_of(timeout_ms);
+	int64_t deadline = kiln_deadline(timeout_ms);
 	uint8_t hdr[HDR];
 	struct kiln_cursor c = kiln_cursor_make(hdr, HDR);
 	uint32_t n;

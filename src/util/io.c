@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* poll()-based waits and full writes with a deadline, for non-blocking fds. */
+#include "util/io.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t kiln_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t kiln_deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : kiln_now_ms() + timeout_ms;
+}
+
+int kiln_wait_fd(int fd, short events, int64_t deadline, const char *what)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	for (;;) {
+		int left = -1, n;
+
+		if (deadline >= 0) {
+			int64_t d = deadline - kiln_now_ms();
+
+			if (d <= 0)
+				return kiln_err(ETIMEDOUT, "%s: timed out", what);
+			left = d > 60000 ? 60000 : (int)d;
+		}
+		n = poll(&p, 1, left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return kiln_err(errno, "%s: poll: %s", what, strerror(errno));
+	}
+}
+
+int kiln_write_all(int fd, const void *buf, size_t len, int64_t deadline, const char *what)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int rc;
+
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return kiln_err(errno, "%s: write: %s", what, strerror(errno));
+		rc = kiln_wait_fd(fd, POLLOUT, deadline, what);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Deadline-bounded socket I/O shared by the small servers and clients. */
+#ifndef KILN_UTIL_IO_H
+#define KILN_UTIL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t kiln_now_ms(void);
+/* now + timeout_ms, or -1 (no deadline) when timeout_ms < 0. */
+int64_t kiln_deadline(int timeout_ms);
+/* Wait for poll events on fd until deadline (< 0: forever); -ETIMEDOUT after. */
+int kiln_wait_fd(int fd, short events, int64_t deadline, const char *what) KILN_MUST;
+/* Write all len bytes (send with MSG_NOSIGNAL; plain write on non-sockets). */
+int kiln_write_all(int fd, const void *buf, size_t len, int64_t deadline,
+		   const char *what) KILN_MUST;
+
+#endif
