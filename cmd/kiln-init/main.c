@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kiln-init: the enclave half of kiln; for now, runs the image's process as Docker would. */
+/* kiln-init: the enclave half of kiln; runs the image's process and carries its output to the parent. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "chan/addr.h"
+#include "chan/frame.h"
 #include "init/config.h"
+#include "init/logring.h"
 #include "init/supervise.h"
 #include "init/user.h"
 #include "init/xattrs.h"
@@ -13,9 +17,19 @@
 /*
  * Started by the bootstrap init (AWS's or kiln-bootstrap) as the enclave's
  * command, inside the image's root: apply recorded xattrs, resolve USER,
- * run ENTRYPOINT+CMD with Env and WorkingDir, and exit with its status.
+ * run ENTRYPOINT+CMD with Env and WorkingDir, send its output to the parent
+ * on the control channel, and exit with its status.
  * Usage: kiln-init [CONFIG]   (default /.kiln/config.json)
+ *
+ * The parent: vsock:3:7000 on Nitro. In sim, KILN_CHAN=unix:DIR names the
+ * channel directory the runtime bind-mounts (sockets named by port), and
+ * kiln-init is PID 1 with no bootstrap before it, so it also sends the boot
+ * heartbeat. The enclave name in HELLO must be the one the runtime
+ * registered with kilnd: KILN_NAME when set, else in sim the hostname (the
+ * runtime sets it to the enclave name), else kiln.yaml's name.
  */
+
+#define HEARTBEAT_MS 500
 
 static _Noreturn void die(const char *what)
 {
@@ -46,10 +60,70 @@ static void app_env(struct kiln_init_config *cfg, const struct kiln_user *u)
 		die("environment");
 }
 
+/* The channel directory in sim (KILN_CHAN=unix:DIR), or NULL on Nitro. */
+static const char *chan_dir(void)
+{
+	const char *v = getenv("KILN_CHAN");
+
+	if (!v || !*v)
+		return NULL;
+	if (strncmp(v, "unix:", 5) || v[5] != '/') {
+		fprintf(stderr, "kiln-init: warning: KILN_CHAN=%s is not unix:/DIR; using vsock\n", v);
+		return NULL;
+	}
+	return v + 5;
+}
+
+static int parent_addr(const char *dir, uint32_t port, struct kiln_chan_addr *a)
+{
+	struct kiln_chan_addr v = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_PARENT, .port = port };
+
+	return kiln_chan_addr_resolve(&v, dir, a);
+}
+
+static void enclave_name(const struct kiln_init_config *cfg, const char *dir, char *buf,
+			 size_t len)
+{
+	const char *env = getenv("KILN_NAME");
+
+	if (env && kiln_name_check(env) == 0) {
+		snprintf(buf, len, "%s", env);
+		return;
+	}
+	if (dir && gethostname(buf, len) == 0 && kiln_name_check(buf) == 0)
+		return;
+	snprintf(buf, len, "%s", cfg->name && kiln_name_check(cfg->name) == 0 ? cfg->name : "app");
+}
+
+/* The boot heartbeat (0xB7 there and back) when there is no bootstrap to send it. */
+static void heartbeat(const char *dir)
+{
+	struct kiln_chan_addr a;
+	struct pollfd p;
+	uint8_t b = 0xB7;
+	int fd;
+
+	if (parent_addr(dir, KILN_PORT_HEARTBEAT, &a) < 0)
+		return;
+	fd = kiln_chan_connect(&a, HEARTBEAT_MS, 0);
+	if (fd < 0)
+		return; /* no parent: running without kilnd */
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (write(fd, &b, 1) != 1 || poll(&p, 1, HEARTBEAT_MS) != 1 || read(fd, &b, 1) != 1 ||
+	    b != 0xB7)
+		fprintf(stderr, "kiln-init: warning: no heartbeat answer from the parent\n");
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : KILN_INIT_CONFIG_PATH;
+	const char *dir = chan_dir();
+	struct kiln_supervise_opts so = { .log_buffer = KILN_LOGRING_DEFAULT,
+					  .flush_ms = KILN_FLUSH_MS };
 	struct kiln_init_config cfg;
+	struct kiln_chan_addr ctl;
+	char name[KILN_NAME_MAX + 1];
 	struct kiln_user user;
 	struct kiln_app app;
 	int code = 0;
@@ -65,9 +139,16 @@ int main(int argc, char **argv)
 		die("user");
 	app_env(&cfg, &user);
 	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user };
+	enclave_name(&cfg, dir, name, sizeof(name));
+	if (parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
+		die("control channel");
+	so.control = &ctl;
+	so.name = name;
+	if (dir && getpid() == 1)
+		heartbeat(dir);
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
-	if (kiln_supervise(&app, &code) < 0)
+	if (kiln_supervise(&app, &so, &code) < 0)
 		die("supervise");
 	kiln_init_config_free(&cfg);
 	return code;

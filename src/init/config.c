@@ -23,6 +23,7 @@ void kiln_init_config_free(struct kiln_init_config *c)
 	free_list(c->env);
 	free(c->workdir);
 	free(c->user);
+	free(c->name);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -82,6 +83,7 @@ static int opt_string(const json_t *root, const char *key, const char *def, char
 static int from_json(const json_t *root, struct kiln_init_config *c)
 {
 	const json_t *env = json_object_get(root, "env");
+	const json_t *cfg = json_object_get(root, "config");
 	size_t n;
 	int rc;
 
@@ -106,6 +108,10 @@ static int from_json(const json_t *root, struct kiln_init_config *c)
 		rc = kiln_err(EINVAL, "workdir: \"%s\" is not absolute", c->workdir);
 	if (rc == 0)
 		rc = opt_string(root, "user", "", &c->user);
+	if (rc == 0 && json_is_string(json_object_get(cfg, "name"))) {
+		c->name = strdup(json_string_value(json_object_get(cfg, "name")));
+		rc = c->name ? 0 : kiln_err(ENOMEM, "out of memory");
+	}
 	return rc;
 }
 

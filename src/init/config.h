@@ -18,8 +18,9 @@
  *    "env": ["K=V", ...],                 optional, default []
  *    "workdir": "/",                      optional, absolute, default "/"
  *    "user": "uid[:gid]" | "name[:group]"} optional, default "" (root)
- * Other top-level keys are ignored: the file also carries the rest of the
- * enclave's configuration for the fuller kiln-init.
+ * plus "config": the whole kiln.yaml as JSON, of which only "name" is read
+ * here (optional). Other top-level keys are ignored: the file also carries
+ * the rest of the enclave's configuration for the fuller kiln-init.
  */
 struct kiln_init_config {
 	char **argv;   /* NULL-terminated */
@@ -27,6 +28,7 @@ struct kiln_init_config {
 	size_t nenv;
 	char *workdir;
 	char *user;
+	char *name;    /* "config": {"name": ...} (kiln.yaml's name), or NULL */
 };
 
 int kiln_init_config_parse(const char *text, size_t len, struct kiln_init_config *out) KILN_MUST;

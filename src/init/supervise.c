@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kiln-init's supervisor: start the app as its user, forward signals, reap everything. */
+/* Start the app: its user, groups, workdir, environment, and stdout/stderr on pipes. */
 #include "init/supervise.h"
 
 #include <fcntl.h>
@@ -15,21 +15,11 @@
 #include <unistd.h>
 
 /*
- * How this works: the signals kiln-init handles stay blocked and are taken
- * synchronously with sigwaitinfo(), so there are no handlers and no races
- * between a SIGCHLD and the wait loop. The child restores the default mask
- * and dispositions before exec, so the app starts with a clean slate.
+ * The child restores the default signal mask and dispositions (kiln-init
+ * blocks the signals it handles and ignores SIGPIPE) before exec, so the
+ * app starts with a clean slate and only stdio: its stdout and stderr are
+ * the write ends of two pipes kiln-init reads.
  */
-
-static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
-
-static void handled_set(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGCHLD);
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-		sigaddset(set, forwarded[i]);
-}
 
 static _Noreturn void child_fail(const char *what, const char *arg, int e)
 {
@@ -75,17 +65,40 @@ static void become_user(const struct kiln_user *u)
 		child_fail("setuid", id, errno);
 }
 
-static _Noreturn void exec_app(const struct kiln_app *app)
+/* Create the workdir and its parents as Docker does (0755, as root). */
+static int mkdir_p(const char *path)
+{
+	char p[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(p, path, n + 1);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static _Noreturn void exec_app(const struct kiln_app *app, int out_w, int err_w)
 {
 	const char *path = env_path(app->env);
 	sigset_t none;
 
+	if (dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0)
+		_exit(126);
 	sigemptyset(&none);
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-		signal(forwarded[i], SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP, RT internals */
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (mkdir(app->workdir, 0755) < 0 && errno != EEXIST)
+	if (mkdir_p(app->workdir) < 0)
 		fprintf(stderr, "kiln-init: warning: mkdir %s: %s\n", app->workdir, strerror(errno));
 	become_user(app->user);
 	if (chdir(app->workdir) < 0)
@@ -97,7 +110,7 @@ static _Noreturn void exec_app(const struct kiln_app *app)
 	child_fail("exec", app->argv[0], errno);
 }
 
-static int exit_code(int status)
+int kiln_exit_code(int status)
 {
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -106,71 +119,45 @@ static int exit_code(int status)
 	return 255;
 }
 
-/* Reap every child that has exited; true once the app is among them. */
-static bool reap(pid_t app, int *code)
+/* A pipe for one output stream: a bigger buffer when allowed, the read end non-blocking. */
+static int out_pipe(int p[2])
 {
-	bool done = false;
-	int status;
-	pid_t p;
-
-	while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (p == app) {
-			*code = exit_code(status);
-			done = true;
-		}
-	}
-	return done;
-}
-
-static int wait_for(pid_t app, const sigset_t *set, int *code)
-{
-	for (;;) {
-		siginfo_t si;
-		int sig = sigwaitinfo(set, &si);
-
-		if (sig < 0 && errno == EINTR)
-			continue;
-		if (sig < 0) {
-			int e = errno;
-
-			return kiln_err(e, "sigwaitinfo: %s", strerror(e));
-		}
-		if (sig == SIGCHLD) {
-			if (reap(app, code))
-				return 0;
-			continue;
-		}
-		if (kill(app, sig) < 0 && errno != ESRCH)
-			fprintf(stderr, "kiln-init: warning: forward signal %d: %s\n", sig,
-				strerror(errno));
-	}
-}
-
-int kiln_supervise(const struct kiln_app *app, int *code)
-{
-	sigset_t set, old;
-	pid_t pid;
-	int rc;
-
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		fprintf(stderr, "kiln-init: warning: PR_SET_CHILD_SUBREAPER: %s\n", strerror(errno));
-	handled_set(&set);
-	if (sigprocmask(SIG_BLOCK, &set, &old) < 0) {
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return kiln_err(errno, "pipe: %s", strerror(errno));
+	fcntl(p[0], F_SETPIPE_SZ, 1 << 20); /* fewer wakeups; the default 64 KiB also works */
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
 		int e = errno;
 
-		return kiln_err(e, "sigprocmask: %s", strerror(e));
+		close(p[0]);
+		close(p[1]);
+		return kiln_err(e, "pipe: %s", strerror(e));
 	}
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
+	return 0;
+}
 
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		return kiln_err(e, "fork: %s", strerror(e));
+int kiln_app_start(const struct kiln_app *app, pid_t *pid, int out[2])
+{
+	int o[2], e[2], rc = out_pipe(o);
+
+	if (rc == 0 && (rc = out_pipe(e)) < 0) {
+		close(o[0]);
+		close(o[1]);
 	}
-	if (pid == 0)
-		exec_app(app);
-	rc = wait_for(pid, &set, code);
-	reap(pid, code); /* zombies that exited along with the app */
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc;
+	if (rc < 0)
+		return rc;
+	*pid = fork();
+	if (*pid == 0)
+		exec_app(app, o[1], e[1]);
+	close(o[1]);
+	close(e[1]);
+	if (*pid < 0) {
+		int err = errno;
+
+		close(o[0]);
+		close(e[0]);
+		return kiln_err(err, "fork: %s", strerror(err));
+	}
+	out[0] = o[0];
+	out[1] = e[0];
+	return 0;
 }

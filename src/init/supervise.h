@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kiln-init's supervisor: start the app as its user, forward signals, reap everything. */
+/* kiln-init's supervisor: start the app as its user, forward signals, reap everything, carry its output. */
 #ifndef KILN_INIT_SUPERVISE_H
 #define KILN_INIT_SUPERVISE_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "chan/addr.h"
 #include "init/user.h"
 #include "util/err.h"
+
+#define KILN_FLUSH_MS 5000 /* after the app exits: the longest wait for the parent */
 
 struct kiln_app {
 	char *const *argv;   /* argv[0] is looked up in env's PATH */
@@ -13,12 +19,31 @@ struct kiln_app {
 	const struct kiln_user *user;
 };
 
+struct kiln_supervise_opts {
+	const struct kiln_chan_addr *control; /* the parent's control channel; NULL: none */
+	const char *name;		      /* enclave name for HELLO */
+	size_t log_buffer;		      /* bytes of log lines kept for the parent */
+	int flush_ms;			      /* bounded wait for the parent at the end */
+};
+
 /*
- * Become a child subreaper, start app, forward SIGTERM, SIGINT, SIGHUP,
- * SIGUSR1 and SIGUSR2 to it and reap every child (orphans included) until
- * it exits. *code is its exit status, or 128 + signal when it was killed;
- * 127 (not found) or 126 when it could not be started.
+ * Start the app with its stdout and stderr on pipes, with stdin inherited.
+ * Its pid goes to *pid; the read ends (CLOEXEC) to out[0] and out[1].
  */
-int kiln_supervise(const struct kiln_app *app, int *code) KILN_MUST;
+int kiln_app_start(const struct kiln_app *app, pid_t *pid, int out[2]) KILN_MUST;
+/* A wait status as an exit code: the status, or 128 + signal. */
+int kiln_exit_code(int status);
+
+/*
+ * Become a child subreaper, start app, and run one poll loop until it has
+ * exited and its output is delivered: forward SIGTERM, SIGINT, SIGHUP,
+ * SIGUSR1 and SIGUSR2 to it, reap every child (orphans included), copy its
+ * output to the console and, line by line, to the parent over the control
+ * channel (reconnecting as needed), obey the parent's STOP. *code is the
+ * app's exit status, or 128 + signal when it was killed; 127 (not found) or
+ * 126 when it could not be started.
+ */
+int kiln_supervise(const struct kiln_app *app, const struct kiln_supervise_opts *o,
+		   int *code) KILN_MUST;
 
 #endif
