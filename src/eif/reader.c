@@ -158,6 +158,7 @@ struct pass {
 	struct eif_measure m;
 	uint8_t *sig; /* the signature section's data, if any */
 	size_t sig_len;
+	bool measure; /* false: CRC only (the caller wants no PCRs) */
 };
 
 /* Stream one section's data through the CRC and the PCRs. */
@@ -173,7 +174,8 @@ static int stream_section(struct pass *p, const struct eif_section *s)
 			return kiln_err(ENOMEM, "out of memory reading the signature section");
 		p->sig_len = (size_t)s->size;
 	}
-	eif_measure_begin(&p->m, s->type);
+	if (p->measure)
+		eif_measure_begin(&p->m, s->type);
 	while (left) {
 		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
 
@@ -217,7 +219,7 @@ static int read_sections(struct pass *p, struct eif_info *info, const struct tab
 int eif_read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs)
 {
 	uint8_t hdr[EIF_HEADER_SIZE];
-	struct pass p = { .fd = fd };
+	struct pass p = { .fd = fd, .measure = pcrs != NULL };
 	struct table t;
 	struct stat st;
 	int rc;

@@ -371,6 +371,12 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 			path = env.v[i] + 5;
 	if (path && setenv("PATH", path, 1) < 0)
 		return sys_err("setenv", "PATH");
+	/*
+	 * The monitor attaches us to the cgroup while we unpack (a cgroup v1
+	 * migration costs ~15 ms); nothing of the image runs before it is done.
+	 */
+	if (read(e->limits_fd, &(char){ 0 }, 1) != 1)
+		return kiln_err(EPIPE, "the monitor did not apply the resource limits");
 	step(e, cmd.v[0]);
 	/* Only stdio crosses into the enclave (the error pipe closes on exec). */
 	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)

@@ -45,6 +45,8 @@ struct monitor {
 	int sig_fd;
 	sigset_t old_mask;
 	pid_t child;
+	bool registered;	/* with kilnd: it is told how the enclave ended */
+	int wait_status;	/* PID 1's, once it has exited */
 };
 
 /* Signals the monitor passes on to the enclave's PID 1. */
@@ -214,6 +216,7 @@ static int join_kilnd(struct monitor *m)
 	struct kiln_sim_register req = {
 		.name = m->name, .chan_dir = m->st.chan, .eif = m->o->eif_path,
 		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
+		.kill_signal = KILN_SIM_KILL_SIGNAL, .debug = m->o->debug,
 	};
 	char abs[4096];
 	int rc;
@@ -231,10 +234,10 @@ static int join_kilnd(struct monitor *m)
 	if (rc == 0)
 		rc = kiln_sim_kilnd_register(m->state_dir, &req, m->id);
 	if (rc == -EEXIST)
-		return kiln_err(EEXIST, "enclave name \"%s\" is already in use (%s)", m->name,
-				kiln_errmsg());
+		return kiln_err(EEXIST, "name %s is in use by a running enclave", m->name);
 	if (rc < 0)
 		say(m, "kiln: notice: running without kilnd: %s", kiln_errmsg());
+	m->registered = rc == 0;
 	return 0;
 }
 
@@ -245,7 +248,7 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 	struct kiln_sim_enclave e = {
 		.name = m->name, .root = m->st.root, .chan = m->st.chan, .eif_fd = m->eif_fd,
 		.info = &m->info, .memory_mib = m->memory_mib, .userns = m->userns,
-		.debug = m->o->debug,
+		.debug = m->o->debug, .limits_fd = go_fd,
 	};
 	char msg[MSG_MAX];
 	int32_t rc;
@@ -255,7 +258,6 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (read(go_fd, &go, 1) != 1)
 		_exit(1); /* the monitor died or gave up */
-	close(go_fd);
 	setsid(); /* no controlling terminal: the monitor forwards signals */
 	rc = kiln_sim_enclave_exec(&e);
 	memcpy(msg, &rc, sizeof(rc));
@@ -293,6 +295,7 @@ static int block_signals(struct monitor *m)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, KILN_SIM_KILL_SIGNAL);
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaddset(&set, forwarded[i]);
 	if (sigprocmask(SIG_BLOCK, &set, &m->old_mask) < 0)
@@ -310,9 +313,12 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	if (rc == 0 && !full)
 		say(m, "kiln: notice: no /etc/subuid range for you: only your own id is mapped "
 		       "(to root), so the image must run as root");
+	/* "g": ids are mapped, set up; "l": limits apply, exec the cmd. */
+	if (rc == 0 && write(go_fd, "g", 1) != 1)
+		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
 	if (rc == 0 && m->cg.kind != KILN_SIM_CG_NONE)
 		rc = kiln_sim_cgroup_add(&m->cg, m->child);
-	if (rc == 0 && write(go_fd, "g", 1) != 1)
+	if (rc == 0 && write(go_fd, "l", 1) != 1)
 		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
 	close(go_fd);
 	if (rc == 0)

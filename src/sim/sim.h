@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -153,6 +154,7 @@ struct kiln_sim_enclave {
 	bool userns;		/* running as a mapped root in a user namespace */
 	bool debug;
 	int console_fd;		/* -1: no terminal, /dev/console is /dev/null */
+	int limits_fd;		/* one byte arrives here once the cgroup limits apply */
 };
 
 /*
@@ -185,7 +187,12 @@ struct kiln_sim_register {
 	unsigned cpus;
 	uint64_t memory_mib;
 	pid_t pid;		/* the monitor: kilnd watches it */
+	int kill_signal;	/* kilnd sends it to pid when a stop times out */
+	bool debug;
 };
+
+/* The signal the monitor takes as "kill the enclave now" (kilnd's stop timeout). */
+#define KILN_SIM_KILL_SIGNAL (SIGRTMIN + 2)
 
 /* STATE/kilnd.sock into buf. */
 int kiln_sim_kilnd_socket(const char *state_dir, char *buf, size_t len) KILN_MUST;
@@ -196,6 +203,13 @@ int kiln_sim_kilnd_socket(const char *state_dir, char *buf, size_t len) KILN_MUS
  */
 int kiln_sim_kilnd_register(const char *state_dir, const struct kiln_sim_register *req,
 			    char id[KILN_SIM_ID_LEN + 1]) KILN_MUST;
+/*
+ * Tell kilnd how the enclave ended (PID 1's wait status as exit code / signal),
+ * before the monitor exits: kilnd then has the exit code even when kiln-init
+ * could not report it. Best effort; the message says why when it fails.
+ */
+int kiln_sim_kilnd_exited(const char *state_dir, const char *name, const char *id,
+			  int wait_status) KILN_MUST;
 /*
  * Make sure a kilnd serves STATE/kilnd.sock: when none answers, start
  * kilnd --state-dir STATE (it detaches and returns once serving). 0 when one
