@@ -64,6 +64,21 @@ struct eif_pcrs {
  */
 int eif_read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs) KILN_MUST;
 
+/*
+ * Only the structural checks of eif_read_info (header, section table,
+ * bounds): no data read, no CRC (crc_computed stays 0), no PCRs.
+ */
+int eif_read_layout(int fd, struct eif_info *info) KILN_MUST;
+
+/*
+ * eif_read_info with memory: a full check that passed is recorded in
+ * cache_dir under the file's identity (device, inode, size, mtime, ctime);
+ * while the file is unchanged, later calls check only the layout and take
+ * the CRC and PCRs from the record. pcrs may be NULL.
+ */
+int eif_read_info_cached(int fd, const char *cache_dir, struct eif_info *info,
+			 struct eif_pcrs *pcrs) KILN_MUST;
+
 /* Copy section i's data into a fresh buffer, NUL-terminated (for small sections:
  * cmdline, metadata, signature); more than max_len bytes is an error. */
 int eif_read_section(int fd, const struct eif_info *info, unsigned i, uint8_t **data,

@@ -159,6 +159,7 @@ struct pass {
 	uint8_t *sig; /* the signature section's data, if any */
 	size_t sig_len;
 	bool measure; /* false: CRC only (the caller wants no PCRs) */
+	bool layout_only; /* true: section headers only, no data, no CRC */
 };
 
 /* Stream one section's data through the CRC and the PCRs. */
@@ -206,6 +207,8 @@ static int read_sections(struct pass *p, struct eif_info *info, const struct tab
 			rc = check_section_header(i, raw, t, s, &seen);
 		if (rc < 0)
 			return rc;
+		if (p->layout_only)
+			continue;
 		/* Through the same queue as the data, so the CRC stays in file order. */
 		if (kiln_async_digest_update(p->m.async, NULL, &p->crc, raw, sizeof(raw)) < 0)
 			return kiln_err(EIO, "CRC update failed");
@@ -216,10 +219,10 @@ static int read_sections(struct pass *p, struct eif_info *info, const struct tab
 	return 0;
 }
 
-int eif_read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs)
+static int read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs, bool layout_only)
 {
 	uint8_t hdr[EIF_HEADER_SIZE];
-	struct pass p = { .fd = fd, .measure = pcrs != NULL };
+	struct pass p = { .fd = fd, .measure = pcrs != NULL, .layout_only = layout_only };
 	struct table t;
 	struct stat st;
 	int rc;
@@ -253,7 +256,7 @@ int eif_read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs)
 	rc = read_sections(&p, info, &t);
 	if (rc == 0)
 		rc = eif_measure_sync(&p.m);
-	if (rc < 0)
+	if (rc < 0 || layout_only)
 		goto out;
 	info->crc_computed = (uint32_t)p.crc;
 	if (info->crc_computed != info->crc_stored) {
@@ -274,6 +277,16 @@ out:
 	free(p.buf);
 	eif_measure_free(&p.m);
 	return rc;
+}
+
+int eif_read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs)
+{
+	return read_info(fd, info, pcrs, false);
+}
+
+int eif_read_layout(int fd, struct eif_info *info)
+{
+	return read_info(fd, info, NULL, true);
 }
 
 int eif_read_section(int fd, const struct eif_info *info, unsigned i, uint8_t **data,

@@ -107,7 +107,11 @@ static int open_eif(struct monitor *m)
 				errno == ENOENT ? "not found" : strerror(errno));
 	if (fstat(m->eif_fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return kiln_err(EINVAL, "EIF %s: not a regular file", path);
-	rc = eif_read_info(m->eif_fd, &m->info, NULL);
+	char cache[sizeof(m->state_dir) + 16];
+
+	/* Re-running an unchanged EIF skips re-reading it (see check_cache.c). */
+	snprintf(cache, sizeof(cache), "%s/eif-cache", m->state_dir);
+	rc = eif_read_info_cached(m->eif_fd, m->state_dir[0] ? cache : NULL, &m->info, NULL);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "corrupt EIF %s", path);
 	return 0;
@@ -379,14 +383,19 @@ static int supervise(struct monitor *m)
 			return kiln_err(errno, "signalfd: %s", strerror(errno));
 		}
 		if (si.ssi_signo != SIGCHLD) {
+			/* kilnd's stop timeout: the enclave goes, the monitor cleans up. */
+			int sig = (int)si.ssi_signo == KILN_SIM_KILL_SIGNAL ? SIGKILL
+									    : (int)si.ssi_signo;
+
 			if (m->child > 0)
-				kill(m->child, (int)si.ssi_signo);
+				kill(m->child, sig);
 			continue;
 		}
 		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (p != m->child)
 				continue;
 			m->child = -1;
+			m->wait_status = status;
 			if (m->o->debug)
 				say(m, "kiln: sim: enclave %s ended (wait status 0x%x)", m->name,
 				    status);
@@ -457,6 +466,9 @@ int kiln_sim_run(const struct kiln_sim_opts *o)
 	}
 	if (rc == 0)
 		code = supervise(&m);
+	if (rc == 0 && code >= 0 && m.registered &&
+	    kiln_sim_kilnd_exited(m.state_dir, m.name, m.id, m.wait_status) < 0 && o->debug)
+		say(&m, "kiln: notice: could not tell kilnd the exit status: %s", kiln_errmsg());
 	if (rc < 0 && m.report_fd >= 0)
 		say(&m, "error %s", kiln_errmsg());
 	cleanup(&m);
