@@ -2,6 +2,7 @@
 /* Remember EIFs that passed a full check, keyed by file identity. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,16 +85,21 @@ static int load_record(const char *path, const struct stat *st, uint32_t *crc,
 	return 0;
 }
 
+/* Changed too recently for its timestamps to prove later changes. */
+static bool racy(const struct stat *st)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec - st->st_mtim.tv_sec <= RACY_S || now.tv_sec - st->st_ctim.tv_sec <= RACY_S;
+}
+
 static void save_record(const char *path, const struct stat *st, uint32_t crc,
 			const struct eif_pcrs *pcrs)
 {
 	char tmp[4200], id[96], h[4][2 * KILN_SHA384_LEN + 1];
-	struct timespec now;
 	FILE *f;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (now.tv_sec - st->st_mtim.tv_sec <= RACY_S || now.tv_sec - st->st_ctim.tv_sec <= RACY_S)
-		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 	f = fopen(tmp, "wex");
 	if (!f)
@@ -120,7 +126,7 @@ int eif_read_info_cached(int fd, const char *cache_dir, struct eif_info *info,
 	uint32_t crc;
 	int rc;
 
-	if (!cache_dir || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (!cache_dir || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || racy(&st))
 		return eif_read_info(fd, info, pcrs);
 	record_path(cache_dir, &st, path, sizeof(path));
 	if (load_record(path, &st, &crc, &cached) == 0) {
