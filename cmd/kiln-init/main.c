@@ -10,6 +10,7 @@
 #include "chan/frame.h"
 #include "init/config.h"
 #include "init/logring.h"
+#include "init/net.h"
 #include "init/supervise.h"
 #include "init/user.h"
 #include "init/xattrs.h"
@@ -146,6 +147,8 @@ int main(int argc, char **argv)
 	so.name = name;
 	if (dir && getpid() == 1)
 		heartbeat(dir);
+	if (kiln_init_net_start(path, dir) < 0)
+		die("network");
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	if (kiln_supervise(&app, &so, &code) < 0)

@@ -22,6 +22,11 @@ static int usage(FILE *f)
 	      "  pcr FILE                  recompute the PCRs of an EIF\n"
 	      "Run enclaves:\n"
 	      "  run [--sim|--nitro] FILE  start an enclave from an EIF\n"
+	      "  ps [--all] [--json]       list enclaves (kilnd)\n"
+	      "  logs [-f] NAME            an enclave's stdout and stderr\n"
+	      "  stop [--timeout S] NAME   stop an enclave (signal, then kill)\n"
+	      "  rm NAME                   forget a finished enclave and its logs\n"
+	      "  console NAME              a debug-mode enclave's console\n"
 	      "Attestation:\n"
 	      "  attest verify DOC         verify an attestation document\n"
 	      "  attest show DOC           print a decoded attestation document\n"
@@ -41,6 +46,11 @@ static const struct kiln_command {
 	{ "pcr", kiln_cmd_pcr },
 	{ "attest", kiln_cmd_attest },
 	{ "run", kiln_cmd_run },
+	{ "ps", kiln_cmd_ps },
+	{ "logs", kiln_cmd_logs },
+	{ "stop", kiln_cmd_stop },
+	{ "rm", kiln_cmd_rm },
+	{ "console", kiln_cmd_console },
 	{ NULL, NULL },
 };
 

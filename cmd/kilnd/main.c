@@ -13,12 +13,17 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kilnd [--state-dir DIR] [--socket PATH] [--foreground]\n"
-		   "             [--log-max BYTES] [--version]\n"
+		   "             [--log-max BYTES] [--resolver IP[:PORT]]...\n"
+		   "             [--egress-deny RULE[,RULE...]] [--version]\n"
 		   "  --state-dir DIR  state, logs and the CLI socket (default /run/kiln as root,\n"
 		   "                   else $XDG_RUNTIME_DIR/kiln)\n"
 		   "  --socket PATH    CLI socket (default STATE/kilnd.sock)\n"
 		   "  --foreground     do not detach (systemd, tests)\n"
-		   "  --log-max BYTES  per-enclave log cap before rotation (default 16 MiB)\n");
+		   "  --log-max BYTES  per-enclave log cap before rotation (default 16 MiB)\n"
+		   "  --resolver IP[:PORT]  DNS server for enclaves' queries (repeatable, up to 4;\n"
+		   "                   default: the nameservers of /etc/resolv.conf)\n"
+		   "  --egress-deny RULES  egress destinations refused for every enclave, in the\n"
+		   "                   egress policy syntax (10.0.0.0/8,169.254.169.254:80, ...)\n");
 }
 
 static int parse_size(const char *s, uint64_t *v)
@@ -36,13 +41,18 @@ static int parse_size(const char *s, uint64_t *v)
 	return 0;
 }
 
+#define RESOLVERS_MAX 4
+
 static int parse_args(int argc, char **argv, struct kilnd_opts *o, int *fg)
 {
+	static const char *resolvers[RESOLVERS_MAX];
 	static const struct option longs[] = {
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-max", required_argument, NULL, 'l' },
+		{ "resolver", required_argument, NULL, 'r' },
+		{ "egress-deny", required_argument, NULL, 'e' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -58,6 +68,15 @@ static int parse_args(int argc, char **argv, struct kilnd_opts *o, int *fg)
 			if (parse_size(optarg, &o->log_max) < 0)
 				return 2;
 			break;
+		case 'r':
+			if (o->n_resolvers == RESOLVERS_MAX) {
+				fprintf(stderr, "kilnd: at most %d --resolver\n", RESOLVERS_MAX);
+				return 2;
+			}
+			resolvers[o->n_resolvers++] = optarg;
+			o->resolvers = resolvers;
+			break;
+		case 'e': o->egress_deny = optarg; break;
 		case 'V': printf("kilnd %s\n", KILN_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kiln run: start an EIF as an enclave, on Nitro or in the sim. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "nitro/nitro.h"
+#include "net/portmap.h"
 #include "sim/sim.h"
 
 /* As docker and podman: the runtime's own failures are 125, the app's codes pass through. */
@@ -24,11 +26,16 @@ static int run_usage(FILE *f)
 	      "  --name NAME       enclave name (default: the EIF's name and a suffix)\n"
 	      "  --cpus N          vCPUs (default: the EIF's default)\n"
 	      "  --memory MIB      memory in MiB, at least 4 x the EIF size (default: EIF's)\n"
-	      "  --debug           debug mode (sim: print each setup step)\n"
+	      "  --debug           debug mode (sim: print each setup step; Nitro: console,\n"
+	      "                    zero PCRs); needed by `kiln console`\n"
+	      "  --cid N           Nitro: the enclave's vsock CID (default: the hypervisor's)\n"
 	      "  -d, --detach      run in the background and print the enclave id\n"
 	      "  --state-dir DIR   runtime state (default /run/kiln as root,\n"
 	      "                    else $XDG_RUNTIME_DIR/kiln; or $KILN_STATE_DIR)\n"
 	      "  --no-kilnd        neither start nor register with kilnd\n"
+	      "  -p, --publish [HOSTIP:]HOSTPORT:ENCLAVEPORT\n"
+	      "                    kilnd listens on HOSTPORT and forwards each connection to\n"
+	      "                    ENCLAVEPORT inside (repeatable; default HOSTIP: all)\n"
 	      "The exit code is the app's (128 + signal when killed); 125 when kiln\n"
 	      "itself fails.\n",
 	      f);
@@ -51,7 +58,27 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *v)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_mode *mode)
+/* -p: checked here, sent to kilnd as text (kiln_sim_register). */
+static int add_port(struct kiln_sim_opts *o, const char *spec)
+{
+	static const char *ports[KILN_PORTMAP_MAX];
+	struct kiln_portmap m;
+
+	if (kiln_portmap_parse(spec, &m) < 0) {
+		fprintf(stderr, "kiln: run: -p: %s\n", kiln_errmsg());
+		return -1;
+	}
+	if (o->n_ports == KILN_PORTMAP_MAX) {
+		fprintf(stderr, "kiln: run: -p: at most %d mappings\n", KILN_PORTMAP_MAX);
+		return -1;
+	}
+	ports[o->n_ports++] = spec;
+	o->ports = ports;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_mode *mode,
+		      uint64_t *cid)
 {
 	static const struct option longs[] = {
 		{ "sim", no_argument, NULL, 'S' },
@@ -63,13 +90,15 @@ static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_m
 		{ "detach", no_argument, NULL, 'd' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "no-kilnd", no_argument, NULL, 'K' },
+		{ "cid", required_argument, NULL, 'C' },
+		{ "publish", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "dh", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "dhp:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'S': *mode = MODE_SIM; break;
 		case 'N': *mode = MODE_NITRO; break;
@@ -87,6 +116,14 @@ static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_m
 		case 'd': o->detach = true; break;
 		case 's': o->state_dir = optarg; break;
 		case 'K': o->no_kilnd = true; break;
+		case 'p':
+			if (add_port(o, optarg) < 0)
+				return 2;
+			break;
+		case 'C':
+			if (parse_u64("--cid", optarg, UINT32_MAX - 1, cid) < 0)
+				return 2;
+			break;
 		case 'h': return run_usage(stdout);
 		default: return run_usage(stderr);
 		}
@@ -111,17 +148,103 @@ static int pick_mode(enum run_mode *mode)
 	}
 	if (*mode == MODE_SIM)
 		return 0;
-	if (kiln_nitro_available() < 0)
+	return kiln_nitro_available() < 0 ? -1 : 0;
+}
+
+/* ---- --nitro ---- */
+
+/* kilnd's state dir (absolute) and a running kilnd; NULL state: run without one. */
+static int nitro_kilnd(const struct kiln_sim_opts *o, char *state, size_t len, bool *use)
+{
+	char dir[4096], cwd[2048];
+	int rc = 0;
+
+	*use = false;
+	if (o->no_kilnd)
+		return 0;
+	if (o->state_dir)
+		snprintf(dir, sizeof(dir), "%s", o->state_dir);
+	else
+		rc = kiln_sim_state_dir(dir, sizeof(dir));
+	if (rc < 0)
+		return rc;
+	if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		rc = snprintf(state, len, "%s/%s", cwd, dir) >= (int)len ? -1 : 0;
+	else
+		rc = snprintf(state, len, "%s", dir) >= (int)len ? -1 : 0;
+	if (rc < 0)
+		return kiln_err(ENAMETOOLONG, "state directory path too long");
+	rc = kiln_sim_ensure_kilnd(state, o->kilnd_path);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "kiln: notice: no kilnd found; running without logs or `kiln ps`\n");
+		return 0;
+	}
+	*use = rc == 0;
+	return rc;
+}
+
+/* -d: the child runs the enclave; the parent prints its id or its error. */
+static int nitro_detached(struct kiln_nitro_run *r)
+{
+	char buf[1024] = "";
+	int p[2], rc;
+	ssize_t n;
+	pid_t pid;
+
+	fflush(NULL);
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
+		return kiln_err(errno, "detach: %s", strerror(errno));
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		r->report_fd = p[1];
+		rc = kiln_nitro_run(&kiln_nitro_real_ops, r);
+		if (rc < 0)
+			dprintf(p[1], "error %s\n", kiln_errmsg());
+		_exit(rc < 0 ? RUN_FAILED : rc);
+	}
+	close(p[1]);
+	n = read(p[0], buf, sizeof(buf) - 1);
+	close(p[0]);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (!strncmp(buf, "ok ", 3)) {
+		printf("%s\n", buf + 3);
+		return 0;
+	}
+	return kiln_err(EIO, "%s", !strncmp(buf, "error ", 6) ? buf + 6 :
+				   "the enclave process ended during the launch");
+}
+
+static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
+{
+	struct kiln_nitro_run r = { .eif_path = o->eif_path, .memory_mib = o->memory_mib,
+				    .cpus = o->cpus, .cid = cid, .debug = o->debug,
+				    .report_fd = -1 };
+	char name[64], state[4200];
+	bool use_kilnd;
+	int rc;
+
+	if (o->name)
+		snprintf(name, sizeof(name), "%s", o->name);
+	else if (kiln_sim_default_name(o->eif_path, name, sizeof(name)) < 0)
 		return -1;
-	kiln_err(ENOSYS, "Nitro launch from kiln run is not wired yet; use --sim");
-	return -1;
+	r.name = name;
+	rc = nitro_kilnd(o, state, sizeof(state), &use_kilnd);
+	if (rc < 0)
+		return rc;
+	r.state_dir = use_kilnd ? state : NULL;
+	if (o->detach)
+		return nitro_detached(&r);
+	return kiln_nitro_run(&kiln_nitro_real_ops, &r);
 }
 
 int kiln_cmd_run(int argc, char **argv)
 {
 	struct kiln_sim_opts o = { 0 };
 	enum run_mode mode = MODE_AUTO;
-	int rc = parse_args(argc, argv, &o, &mode);
+	uint64_t cid = 0;
+	int rc = parse_args(argc, argv, &o, &mode, &cid);
 
 	if (rc >= 0)
 		return rc;
@@ -129,7 +252,11 @@ int kiln_cmd_run(int argc, char **argv)
 		fprintf(stderr, "kiln: run: %s\n", kiln_errmsg());
 		return RUN_FAILED;
 	}
-	rc = kiln_sim_run(&o);
+	if (cid && mode != MODE_NITRO) {
+		fprintf(stderr, "kiln: run: --cid is for --nitro\n");
+		return RUN_FAILED;
+	}
+	rc = mode == MODE_NITRO ? run_nitro(&o, cid) : kiln_sim_run(&o);
 	if (rc < 0) {
 		fprintf(stderr, "kiln: run: %s\n", kiln_errmsg());
 		return RUN_FAILED;

@@ -2,6 +2,7 @@
 /* kilnd's CLI protocol: JSON-lines requests and responses on STATE/kilnd.sock. */
 #include "kilnd/internal.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -69,8 +70,9 @@ static int op_register(struct kd *d, struct kd_conn *c, json_t *req)
 	if (rc < 0)
 		return rc;
 	if (e->nitro) {
+		/* The runtime answers the heartbeat itself (see listen_nitro()). */
 		snprintf(ctl, sizeof(ctl), "vsock:%u:%u", KILN_CID_PARENT, KILN_PORT_CONTROL);
-		snprintf(hb, sizeof(hb), "vsock:%u:%u", KILN_CID_PARENT, KILN_PORT_HEARTBEAT);
+		snprintf(hb, sizeof(hb), "runtime");
 	} else {
 		if (kiln_chan_addr_in_dir(e->chan_dir, KILN_PORT_CONTROL, &a) == 0)
 			snprintf(ctl, sizeof(ctl), "unix:%s", a.path);
@@ -120,7 +122,7 @@ static int need_enclave(struct kd *d, json_t *req, struct kd_enclave **e)
 	if (!name)
 		return kiln_err(EINVAL, "\"name\" (a string) is required");
 	*e = kd_enclave_find(d, name);
-	return *e ? 0 : kiln_err(ENOENT, "no enclave named \"%s\"", name);
+	return *e ? 0 : kiln_err(ENOENT, "no such enclave: %s", name);
 }
 
 static int opt_uint(json_t *req, const char *k, json_int_t max, json_int_t *v)
@@ -178,20 +180,70 @@ static int op_logs(struct kd *d, struct kd_conn *c, json_t *req)
 static int op_stop(struct kd *d, struct kd_conn *c, json_t *req)
 {
 	struct kd_enclave *e;
-	json_int_t timeout = STOP_TIMEOUT_DEFAULT;
+	json_int_t timeout = STOP_TIMEOUT_DEFAULT, sig = SIGTERM;
 	int rc = need_enclave(d, req, &e);
 
 	if (rc == 0)
 		rc = opt_uint(req, "timeout", STOP_TIMEOUT_MAX, &timeout);
+	if (rc == 0)
+		rc = opt_uint(req, "signal", 64, &sig);
+	if (rc == 0 && sig == 0)
+		rc = kiln_err(EINVAL, "\"signal\" must be in [1, 64]");
 	if (rc < 0)
 		return rc;
-	if (kd_state_final(e->state)) {
+	if (kd_enclave_gone(e)) {
 		queue(c, outcome(e, ok()));
 		return 0;
 	}
 	c->e = e;
 	c->mode = KD_STOPWAIT; /* before stopping: the stop may end it at once */
-	kd_enclave_stop(d, e, (unsigned)timeout);
+	if (!kd_state_final(e->state))
+		kd_enclave_stop(d, e, (int)sig, (unsigned)timeout);
+	return 0;
+}
+
+/* The runtime's report: {"op":"exited","name":N,"id":ID,"exit_code":C | "signal":S}. */
+static int op_exited(struct kd *d, struct kd_conn *c, json_t *req)
+{
+	struct kd_enclave *e;
+	const char *id = json_string_value(json_object_get(req, "id"));
+	json_int_t code = -1, sig = -1;
+	int rc = need_enclave(d, req, &e);
+
+	if (rc == 0 && (!id || strcmp(id, e->id)))
+		rc = kiln_err(ESRCH, "enclave %s has id %s, not %s", e->name, e->id,
+			      id ? id : "(none)");
+	if (rc == 0)
+		rc = opt_uint(req, "exit_code", 255, &code);
+	if (rc == 0)
+		rc = opt_uint(req, "signal", 64, &sig);
+	if (rc == 0 && (code >= 0) == (sig >= 0))
+		rc = kiln_err(EINVAL, "exactly one of \"exit_code\" and \"signal\" is required");
+	if (rc < 0)
+		return rc;
+	kd_enclave_exited(d, e, (int)code, (int)sig);
+	queue(c, outcome(e, ok()));
+	return 0;
+}
+
+/* The nitro runtime saw the boot heartbeat (kilnd does not listen on 9000 there). */
+static int op_heartbeat(struct kd *d, struct kd_conn *c, json_t *req)
+{
+	struct kd_enclave *e;
+	int rc = need_enclave(d, req, &e);
+
+	if (rc == 0 && !e->nitro)
+		rc = kiln_err(EINVAL, "enclave %s: in sim kilnd answers the heartbeat itself",
+			      e->name);
+	if (rc < 0)
+		return rc;
+	if (!e->heartbeat) {
+		e->heartbeat = 1;
+		kd_logs_event(d, e, "heartbeat", NULL, "boot heartbeat (answered by the runtime)");
+		if (kd_enclave_persist(d, e) < 0)
+			kd_log("%s", kiln_errmsg());
+	}
+	queue(c, ok());
 	return 0;
 }
 
@@ -225,6 +277,10 @@ static int dispatch(struct kd *d, struct kd_conn *c, json_t *req)
 		return op_stop(d, c, req);
 	if (!strcmp(op, "forget"))
 		return op_forget(d, c, req);
+	if (!strcmp(op, "exited"))
+		return op_exited(d, c, req);
+	if (!strcmp(op, "heartbeat"))
+		return op_heartbeat(d, c, req);
 	return kiln_err(EINVAL, "unknown op \"%s\"", op);
 }
 
@@ -413,7 +469,7 @@ void kd_api_enclave_ended(struct kd *d, struct kd_enclave *e)
 	for (struct kd_conn *c = d->conns; c; c = c->next) {
 		if (c->dead || c->kind != KD_CONN_CLIENT || c->e != e)
 			continue;
-		if (c->mode == KD_STOPWAIT) {
+		if (c->mode == KD_STOPWAIT && kd_enclave_gone(e)) {
 			queue(c, outcome(e, ok()));
 			c->mode = KD_IDLE;
 			process_input(d, c);

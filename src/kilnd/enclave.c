@@ -14,7 +14,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kilnd/net.h"
 #include "util/cleanup.h"
+
+/* How long kiln-init, then the runtime, get beyond a stop's timeout. */
+#define STOP_GRACE_MS 3000
 
 static const char *const state_names[] = { "starting", "running", "exited", "stopped" };
 
@@ -53,6 +57,7 @@ void kd_enclave_free(struct kd *d, struct kd_enclave *e)
 	kd_watch_close(d, &e->hb_listen);
 	kd_watch_close(d, &e->pidfd);
 	kd_logs_close(e);
+	kd_net_encl_free(d->net, e->net);
 	free(e->eif);
 	free(e);
 }
@@ -107,6 +112,9 @@ json_t *kd_enclave_json(const struct kd_enclave *e)
 	set_new(o, "dropped", json_integer((json_int_t)e->dropped));
 	set_new(o, "missing", json_integer((json_int_t)e->missing));
 	set_new(o, "heartbeat", json_boolean(e->heartbeat));
+	set_new(o, "debug", json_boolean(e->debug));
+	set_new(o, "kill_signal", json_integer(e->kill_signal ? e->kill_signal : SIGKILL));
+	set_new(o, "ports", kd_net_encl_ports_json(e->net));
 	set_new(o, "connected", json_boolean(e->ctl != NULL));
 	return o;
 }
@@ -167,8 +175,10 @@ static void on_pid_exit(struct kd *d, struct kd_watch *w, uint32_t events)
 	struct kd_enclave *e = (struct kd_enclave *)((char *)w - offsetof(struct kd_enclave, pidfd));
 
 	kd_watch_close(d, w);
-	if (kd_state_final(e->state))
+	if (kd_state_final(e->state)) {
+		kd_api_enclave_ended(d, e); /* now gone: stop waiters get their answer */
 		return;
+	}
 	kd_logs_event(d, e, "pid-exit", NULL, "runtime pid %d exited", e->pid);
 	kd_enclave_set_state(d, e, e->stop_requested ? KD_STOPPED : KD_EXITED);
 }
@@ -207,27 +217,29 @@ static int listen_sim(struct kd *d, struct kd_enclave *e)
 	return rc;
 }
 
-/* Nitro: one vsock listener per port for all enclaves; peers are told apart by CID. */
+/*
+ * Nitro: one vsock control listener for all enclaves; peers are told apart by
+ * CID. kilnd does not listen on the heartbeat port 9000 in nitro mode: the
+ * runtime (kiln_nitro_launch) must listen there itself before
+ * NE_START_ENCLAVE, as nitro-cli does, and reports the heartbeat with the
+ * "heartbeat" op. Two listeners on one vsock port would race for the byte.
+ */
 static int listen_nitro(struct kd *d)
 {
-	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY };
-	int rc = 0;
+	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY,
+				    .port = KILN_PORT_CONTROL };
 
-	if (d->vsock_ctl.fd < 0) {
-		a.port = KILN_PORT_CONTROL;
-		rc = listen_at(d, &d->vsock_ctl, &a, kd_chan_accept_ctl);
-	}
-	if (rc == 0 && d->vsock_hb.fd < 0) {
-		a.port = KILN_PORT_HEARTBEAT;
-		rc = listen_at(d, &d->vsock_hb, &a, kd_chan_accept_hb);
-	}
-	return rc;
+	if (d->vsock_ctl.fd >= 0)
+		return 0;
+	return listen_at(d, &d->vsock_ctl, &a, kd_chan_accept_ctl);
 }
 
 int kd_enclave_listen(struct kd *d, struct kd_enclave *e)
 {
 	int rc = e->nitro ? listen_nitro(d) : listen_sim(d, e);
 
+	if (rc == 0)
+		rc = kd_net_encl_listen(d->net, e->net, e->name, e->nitro, e->cid, e->chan_dir);
 	if (rc == 0 && e->pid > 0 && e->pidfd.fd < 0)
 		rc = watch_pid(d, e);
 	return rc < 0 ? kiln_err_wrap(rc, "enclave %s", e->name) : 0;
@@ -245,7 +257,13 @@ static void unlisten(struct kd *d, struct kd_enclave *e)
 		unlink(a.path);
 	kd_watch_close(d, &e->ctl_listen);
 	kd_watch_close(d, &e->hb_listen);
-	kd_watch_close(d, &e->pidfd);
+	kd_net_encl_unlisten(d->net, e->net);
+	/* The pidfd stays: a stop is answered once the runtime has cleaned up too. */
+}
+
+int kd_enclave_gone(const struct kd_enclave *e)
+{
+	return kd_state_final(e->state) && e->pidfd.fd < 0;
 }
 
 void kd_enclave_set_state(struct kd *d, struct kd_enclave *e, enum kd_state s)
@@ -255,7 +273,10 @@ void kd_enclave_set_state(struct kd *d, struct kd_enclave *e, enum kd_state s)
 	e->state = s;
 	if (kd_state_final(s)) {
 		e->ended_ns = kd_now_ns();
-		e->stop_deadline = 0;
+		/* A stop is answered once the runtime has exited too; one that
+		 * lingers after its enclave ended is killed after the grace time. */
+		e->stop_deadline = e->stop_requested && e->pidfd.fd >= 0 ?
+			kd_mono_ms() + STOP_GRACE_MS : 0;
 		unlisten(d, e);
 		kd_logs_event(d, e, "state", NULL, "enclave %s", kd_state_name(s));
 	}
@@ -268,7 +289,8 @@ void kd_enclave_set_state(struct kd *d, struct kd_enclave *e, enum kd_state s)
 /* ---- register ---- */
 
 static const char *const reg_keys[] = { "op", "name", "mode", "chan_dir", "cid", "cpus",
-					"memory_mib", "eif", "pid", NULL };
+					"memory_mib", "eif", "pid", "debug", "kill_signal", "ports",
+					NULL };
 
 static int reg_unknown_keys(json_t *req)
 {
@@ -342,8 +364,8 @@ static int reg_mode(struct kd_enclave *e, json_t *req)
 
 static int reg_fields(struct kd_enclave *e, json_t *req)
 {
-	json_t *eif = json_object_get(req, "eif");
-	int64_t pid = 0;
+	json_t *eif = json_object_get(req, "eif"), *debug = json_object_get(req, "debug");
+	int64_t pid = 0, kill_signal = SIGKILL;
 	int rc = reg_unknown_keys(req);
 
 	if (rc == 0)
@@ -354,18 +376,30 @@ static int reg_fields(struct kd_enclave *e, json_t *req)
 		rc = reg_int(req, "memory_mib", 1, INT64_C(1) << 40, &e->memory_mib);
 	if (rc == 0)
 		rc = reg_int(req, "pid", 1, INT32_MAX, &pid);
+	if (rc == 0)
+		rc = reg_int(req, "kill_signal", 1, 64, &kill_signal);
+	if (rc == 0)
+		rc = kd_net_encl_parse(json_object_get(req, "ports"), &e->net);
+	if (rc == 0 && debug && !json_is_boolean(debug))
+		rc = kiln_err(EINVAL, "register: \"debug\" must be true or false");
 	if (rc == 0 && eif && !json_is_string(eif))
 		rc = kiln_err(EINVAL, "register: \"eif\" must be a string");
 	if (rc == 0 && eif)
 		e->eif = strdup(json_string_value(eif));
 	e->pid = (int)pid;
+	e->kill_signal = (int)kill_signal;
+	e->debug = json_is_true(debug);
 	return rc;
 }
 
-static int reg_name(struct kd *d, struct kd_enclave *e, json_t *req)
+/*
+ * Name reuse: a running (or starting) enclave keeps its name. A finished one
+ * is replaced: *old is returned and forgotten (record and logs) once the new
+ * registration is known to be valid, as `podman run --replace` does.
+ */
+static int reg_name(struct kd *d, struct kd_enclave *e, json_t *req, struct kd_enclave **old)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
-	struct kd_enclave *old;
 	int rc;
 
 	if (!name)
@@ -373,15 +407,23 @@ static int reg_name(struct kd *d, struct kd_enclave *e, json_t *req)
 	rc = kiln_name_check(name);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "register");
-	old = kd_enclave_find(d, name);
-	if (old && !kd_state_final(old->state))
-		return kiln_err(EEXIST, "enclave %s is already registered (%s)", name,
-				kd_state_name(old->state));
-	if (old)
-		return kiln_err(EEXIST, "enclave %s exists (%s); forget it first", name,
-				kd_state_name(old->state));
+	*old = kd_enclave_find(d, name);
+	if (*old && !kd_state_final((*old)->state))
+		return kiln_err(EEXIST, "name %s is in use by a running enclave (%s, id %s)", name,
+				kd_state_name((*old)->state), (*old)->id);
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	return 0;
+}
+
+/* "exited (3)", "exited (signal 9)", "stopped": for the replacement note. */
+static void outcome_text(const struct kd_enclave *e, char *buf, size_t len)
+{
+	if (e->exit_code >= 0)
+		snprintf(buf, len, "%s (%d)", kd_state_name(e->state), e->exit_code);
+	else if (e->signal >= 0)
+		snprintf(buf, len, "%s (signal %d)", kd_state_name(e->state), e->signal);
+	else
+		snprintf(buf, len, "%s", kd_state_name(e->state));
 }
 
 static int new_id(char id[13])
@@ -406,12 +448,13 @@ static int nitro_cid_taken(struct kd *d, const struct kd_enclave *e)
 
 int kd_enclave_register(struct kd *d, json_t *req, struct kd_enclave **out)
 {
-	struct kd_enclave *e = enclave_new();
+	struct kd_enclave *e = enclave_new(), *old = NULL;
+	char old_id[sizeof(e->id)] = "", old_outcome[64] = "";
 	int rc;
 
 	if (!e)
 		return kiln_err(ENOMEM, "out of memory");
-	rc = reg_name(d, e, req);
+	rc = reg_name(d, e, req, &old);
 	if (rc == 0)
 		rc = reg_fields(e, req);
 	if (rc == 0 && e->nitro)
@@ -419,6 +462,11 @@ int kd_enclave_register(struct kd *d, json_t *req, struct kd_enclave **out)
 	if (rc == 0)
 		rc = new_id(e->id);
 	e->started_ns = kd_now_ns();
+	if (rc == 0 && old) {
+		snprintf(old_id, sizeof(old_id), "%s", old->id);
+		outcome_text(old, old_outcome, sizeof(old_outcome));
+		rc = kd_enclave_forget(d, old);
+	}
 	if (rc == 0)
 		rc = kd_logs_open(d, e);
 	if (rc == 0)
@@ -433,6 +481,9 @@ int kd_enclave_register(struct kd *d, json_t *req, struct kd_enclave **out)
 	d->enclaves = e;
 	kd_logs_event(d, e, "registered", NULL, "registered (%s, id %s)",
 		      e->nitro ? "nitro" : "sim", e->id);
+	if (old_id[0])
+		kd_logs_event(d, e, "replaced", NULL, "replaces the finished enclave %s (id %s, %s)",
+			      e->name, old_id, old_outcome);
 	*out = e;
 	return 0;
 }
@@ -444,19 +495,39 @@ static int pid_alive(int pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-void kd_enclave_stop(struct kd *d, struct kd_enclave *e, unsigned timeout_s)
+/*
+ * Stop: sig (SIGTERM unless asked otherwise) goes to the app through
+ * kiln-init's STOP, which also carries the timeout after which kiln-init
+ * SIGKILLs the app itself; kilnd waits STOP_GRACE_MS longer for that. With
+ * no control channel the signal goes to the runtime pid, which forwards it.
+ * Past the deadline: the runtime's kill_signal (the sim monitor then kills
+ * the enclave and reports the exit), and STOP_GRACE_MS later SIGKILL.
+ * A second stop request joins the first one and never extends its deadline.
+ */
+void kd_enclave_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned timeout_s)
 {
+	int64_t deadline = kd_mono_ms() + (int64_t)timeout_s * 1000;
+
+	if (e->stop_requested) {
+		if (deadline < e->stop_deadline && e->stop_phase == 0)
+			e->stop_deadline = deadline;
+		return;
+	}
 	e->stop_requested = 1;
-	e->stop_deadline = kd_mono_ms() + (int64_t)timeout_s * 1000;
-	if (e->ctl && kd_chan_send_stop(d, e, SIGTERM, timeout_s * 1000) == 0) {
-		kd_logs_event(d, e, "stop", NULL, "sent STOP (SIGTERM, %u s) to kiln-init",
+	e->stop_deadline = deadline;
+	if (e->ctl && kd_chan_send_stop(d, e, sig, timeout_s * 1000) == 0) {
+		kd_logs_event(d, e, "stop", NULL, "sent STOP (signal %d, %u s) to kiln-init", sig,
 			      timeout_s);
+		e->stop_deadline += STOP_GRACE_MS;
 		return;
 	}
 	if (pid_alive(e->pid)) {
-		kd_logs_event(d, e, "stop", NULL, "no control channel: SIGTERM to runtime pid %d",
-			      e->pid);
-		kill(e->pid, SIGTERM);
+		/* SIGKILL for the app means "kill the enclave", not its runtime. */
+		int rsig = sig == SIGKILL && e->kill_signal ? e->kill_signal : sig;
+
+		kd_logs_event(d, e, "stop", NULL,
+			      "no control channel: signal %d to runtime pid %d", rsig, e->pid);
+		kill(e->pid, rsig);
 		return;
 	}
 	kd_enclave_set_state(d, e, KD_STOPPED);
@@ -464,12 +535,34 @@ void kd_enclave_stop(struct kd *d, struct kd_enclave *e, unsigned timeout_s)
 
 static void stop_expired(struct kd *d, struct kd_enclave *e)
 {
+	int sig = e->kill_signal ? e->kill_signal : SIGKILL;
+
+	if (e->stop_phase == 0 && sig != SIGKILL && pid_alive(e->pid)) {
+		kd_logs_event(d, e, "kill", NULL, "stop timeout: signal %d (kill the enclave) to "
+			      "runtime pid %d", sig, e->pid);
+		kill(e->pid, sig);
+		e->stop_phase = 1;
+		e->stop_deadline = kd_mono_ms() + STOP_GRACE_MS;
+		return;
+	}
 	if (pid_alive(e->pid)) {
 		kd_logs_event(d, e, "kill", NULL, "stop timeout: SIGKILL to runtime pid %d",
 			      e->pid);
 		kill(e->pid, SIGKILL);
 	}
+	e->stop_phase = 2;
 	kd_enclave_set_state(d, e, KD_STOPPED);
+}
+
+void kd_enclave_exited(struct kd *d, struct kd_enclave *e, int code, int sig)
+{
+	if (kd_state_final(e->state))
+		return; /* kiln-init's STATUS came first: it knows best */
+	e->exit_code = code;
+	e->signal = sig;
+	kd_logs_event(d, e, "runtime-exit", NULL, "the runtime reports the enclave ended (%s %d)",
+		      code >= 0 ? "exit code" : "signal", code >= 0 ? code : sig);
+	kd_enclave_set_state(d, e, KD_EXITED);
 }
 
 void kd_enclave_tick(struct kd *d)
@@ -477,8 +570,18 @@ void kd_enclave_tick(struct kd *d)
 	int64_t now = kd_mono_ms();
 
 	for (struct kd_enclave *e = d->enclaves; e; e = e->next) {
-		if (e->dead || kd_state_final(e->state))
+		if (e->dead)
 			continue;
+		if (kd_state_final(e->state)) {
+			if (e->stop_deadline && now >= e->stop_deadline && pid_alive(e->pid)) {
+				kd_logs_event(d, e, "kill", NULL, "runtime pid %d still running after "
+					      "its enclave ended: SIGKILL", e->pid);
+				kill(e->pid, SIGKILL);
+			}
+			if (e->stop_deadline && now >= e->stop_deadline)
+				e->stop_deadline = 0;
+			continue;
+		}
 		if (e->stop_deadline && now >= e->stop_deadline)
 			stop_expired(d, e);
 		else if (e->pid > 0 && e->pidfd.fd < 0 && !pid_alive(e->pid))
@@ -558,6 +661,11 @@ static void load_fields(struct kd_enclave *e, json_t *o)
 	e->dropped = (uint64_t)load_int(o, "dropped", 0);
 	e->missing = (uint64_t)load_int(o, "missing", 0);
 	e->heartbeat = json_is_true(json_object_get(o, "heartbeat"));
+	e->debug = json_is_true(json_object_get(o, "debug"));
+	kd_net_encl_load(json_object_get(o, "ports"), &e->net);
+	e->kill_signal = (int)load_int(o, "kill_signal", SIGKILL);
+	if (e->kill_signal < 1 || e->kill_signal > 64)
+		e->kill_signal = SIGKILL;
 }
 
 /* Running enclaves whose runtime is still alive get their channels back. */

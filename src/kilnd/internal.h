@@ -53,12 +53,16 @@ struct kd_enclave {
 	char pcr0[KILN_PCR_HEX + 1];
 	uint64_t last_seq, dropped, missing;
 	int heartbeat;			/* the boot heartbeat was seen */
+	int debug;			/* started in debug mode (has a console) */
+	int kill_signal;		/* sent to pid when a stop times out (0: SIGKILL) */
 	int stop_requested;
+	int stop_phase;			/* 0 asked, 1 kill_signal sent, 2 SIGKILL sent */
 	int64_t stop_deadline;		/* monotonic ms, 0: none */
 	struct kd_watch ctl_listen, hb_listen, pidfd;
 	struct kd_conn *ctl;		/* the live control connection */
 	int log_fd;
 	uint64_t log_size;
+	struct kd_net_encl *net;	/* egress, DNS, ingress listeners (kilnd/net.h) */
 };
 
 enum kd_conn_kind { KD_CONN_CTL, KD_CONN_HB, KD_CONN_CLIENT };
@@ -91,6 +95,7 @@ struct kd {
 	struct kd_enclave *enclaves;
 	struct kd_conn *conns;
 	int quit;
+	struct kd_net *net;		/* the networking thread (kilnd/net.h) */
 };
 
 /* loop.c */
@@ -108,13 +113,17 @@ void kd_buf_drop(struct kd_buf *b, size_t n);
 /* enclave.c */
 const char *kd_state_name(enum kd_state s);
 int kd_state_final(enum kd_state s);
+/* Final, and the runtime pid (if any) has exited: nothing of it is left. */
+int kd_enclave_gone(const struct kd_enclave *e);
 struct kd_enclave *kd_enclave_find(struct kd *d, const char *name);
 json_t *kd_enclave_json(const struct kd_enclave *e);
 int kd_enclave_register(struct kd *d, json_t *req, struct kd_enclave **out) KILN_MUST;
 int kd_enclave_persist(struct kd *d, struct kd_enclave *e) KILN_MUST;
 int kd_enclave_load_all(struct kd *d) KILN_MUST;
 void kd_enclave_set_state(struct kd *d, struct kd_enclave *e, enum kd_state s);
-void kd_enclave_stop(struct kd *d, struct kd_enclave *e, unsigned timeout_s);
+void kd_enclave_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned timeout_s);
+/* The runtime's report of how the enclave ended (op "exited"). */
+void kd_enclave_exited(struct kd *d, struct kd_enclave *e, int code, int sig);
 int kd_enclave_forget(struct kd *d, struct kd_enclave *e) KILN_MUST;
 void kd_enclave_tick(struct kd *d);
 void kd_enclave_free(struct kd *d, struct kd_enclave *e);

@@ -15,6 +15,9 @@ struct kilnd_opts {
 	const char *socket;	/* NULL: STATE/kilnd.sock */
 	uint64_t log_max;	/* per-enclave log cap in bytes (0: default) */
 	int ready_fd;		/* >= 0: one byte written here once serving, then closed */
+	const char *const *resolvers; /* --resolver IP[:PORT] (none: /etc/resolv.conf) */
+	size_t n_resolvers;
+	const char *egress_deny; /* --egress-deny RULE[,RULE...]: refused for every enclave */
 };
 
 /* /run/kiln as root, else $XDG_RUNTIME_DIR/kiln; written into buf. */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kilnd/net.h"
 #include "util/cleanup.h"
 
 #define TICK_MS 250
@@ -276,6 +277,8 @@ static int init(struct kd *d, const struct kilnd_opts *o)
 	if (rc == 0)
 		rc = setup_socket(d);
 	if (rc == 0)
+		rc = kd_net_start(&d->net, o);
+	if (rc == 0)
 		rc = kd_enclave_load_all(d);
 	return rc;
 }
@@ -290,6 +293,8 @@ static void shutdown_all(struct kd *d)
 		e->dead = 1;
 	}
 	sweep(d);
+	kd_net_stop(d->net);
+	d->net = NULL;
 	if (d->sock.fd >= 0)
 		unlink(d->sock_path);
 	kd_watch_close(d, &d->sock);

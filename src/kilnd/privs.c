@@ -11,12 +11,13 @@
 
 /*
  * kilnd needs: CAP_KILL (the runtime pid it stops may belong to another
- * user) and CAP_DAC_OVERRIDE (channel directories made by the runtime).
+ * user), CAP_DAC_OVERRIDE (channel directories made by the runtime) and
+ * CAP_NET_BIND_SERVICE (ingress host ports below 1024).
  * Everything else leaves the bounding, permitted, effective and ambient
  * sets; no_new_privs stops exec from gaining any back. Unprivileged, only
  * no_new_privs applies. Seccomp is a later stage (see docs/protocol.md).
  */
-static const int keep[] = { CAP_KILL, CAP_DAC_OVERRIDE };
+static const int keep[] = { CAP_KILL, CAP_DAC_OVERRIDE, CAP_NET_BIND_SERVICE };
 
 static int kept(int cap)
 {

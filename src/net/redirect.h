@@ -36,5 +36,13 @@ int kiln_lo_up(void) KILN_MUST;
  * failing with ENETUNREACH. An existing default route is left alone (0).
  */
 int kiln_route_default_lo(int family) KILN_MUST;
+/*
+ * "ip addr add IP/32 (or /128) dev lo". An enclave needs one IPv4 address
+ * that is not loopback on lo: connections the nat rule redirects would
+ * otherwise have the source 127.0.0.1 and a non-loopback destination,
+ * and the kernel drops the listener's replies to them. An existing
+ * address is left alone (0).
+ */
+int kiln_lo_addr_add(const struct kiln_ip *ip) KILN_MUST;
 
 #endif

@@ -91,3 +91,45 @@ int kiln_route_default_lo(int family)
 		return kiln_err(-rc, "route: default dev lo (IPv%d): %s", family, strerror(-rc));
 	return 0;
 }
+
+struct addr_req {
+	struct nlmsghdr nh;
+	struct ifaddrmsg ifa;
+	struct rtattr local_attr;
+	uint8_t local[16];
+};
+
+int kiln_lo_addr_add(const struct kiln_ip *ip)
+{
+	_cleanup_close_ int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	struct addr_req req;
+	unsigned idx = if_nametoindex("lo");
+	size_t alen = kiln_ip_len(ip);
+	int rc;
+
+	if (ip->family != 4 && ip->family != 6)
+		return kiln_err(EINVAL, "address: bad family %d", ip->family);
+	if (s < 0)
+		return kiln_err(errno, "netlink socket: %s", strerror(errno));
+	if (!idx)
+		return kiln_err(ENODEV, "address: no lo interface");
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifa)) + RTA_LENGTH(alen);
+	req.nh.nlmsg_type = RTM_NEWADDR;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	req.nh.nlmsg_seq = 1;
+	req.ifa.ifa_family = ip->family == 4 ? AF_INET : AF_INET6;
+	req.ifa.ifa_prefixlen = (uint8_t)(alen * 8);
+	req.ifa.ifa_flags = ip->family == 6 ? IFA_F_NODAD : 0;
+	req.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	req.ifa.ifa_index = idx;
+	req.local_attr.rta_len = (unsigned short)RTA_LENGTH(alen);
+	req.local_attr.rta_type = IFA_LOCAL;
+	memcpy(req.local, ip->a, alen);
+	rc = nl_request(s, &req, req.nh.nlmsg_len);
+	if (rc == -EEXIST)
+		return 0;
+	if (rc < 0)
+		return kiln_err(-rc, "address: add to lo: %s", strerror(-rc));
+	return 0;
+}

@@ -429,6 +429,11 @@ int kiln_nitro_launch(const struct kiln_nitro_ops *ops, const struct kiln_nitro_
 		rc = listen_heartbeat(ops, &lfd);
 	if (rc == 0)
 		rc = start(&enc, req);
+	if (rc == 0 && req->started) {
+		rc = req->started(req->started_arg, enc.cid);
+		if (rc < 0)
+			kiln_err_wrap(rc, "enclave CID %" PRIu64 " was terminated", enc.cid);
+	}
 	if (rc == 0) {
 		uint32_t t = req->heartbeat_timeout_ms ? req->heartbeat_timeout_ms
 						       : kiln_nitro_heartbeat_timeout_ms(eif_size);

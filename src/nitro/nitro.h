@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -79,6 +80,14 @@ struct kiln_nitro_launch {
 	bool debug;		    /* NE_ENCLAVE_DEBUG_MODE: console, zero PCRs */
 	uint64_t cid;		    /* 0: the hypervisor picks */
 	uint32_t heartbeat_timeout_ms; /* 0: nitro-cli's rule */
+	/*
+	 * Optional: called once NE_START_ENCLAVE has returned the CID, before
+	 * the heartbeat wait (kiln run registers the enclave with kilnd here,
+	 * so that kilnd knows the CID before kiln-init connects). A negative
+	 * return (message set) terminates the enclave and fails the launch.
+	 */
+	int (*started)(void *arg, uint64_t cid);
+	void *started_arg;
 };
 
 struct kiln_nitro_region {
@@ -116,6 +125,32 @@ int kiln_nitro_terminate(struct kiln_nitro_enclave *enc);
 
 /* Connect to a debug-mode enclave's console: vsock CID 0, port cid + 10000. */
 int kiln_nitro_console_connect(const struct kiln_nitro_ops *ops, uint64_t cid, int *fd) KILN_MUST;
+
+/* --- run.c: kiln run --nitro, the process that keeps an enclave alive --- */
+
+struct kiln_nitro_run {
+	const char *eif_path;
+	const char *name;	/* the kilnd name (checked by the caller) */
+	const char *state_dir;	/* kilnd's; NULL: run without kilnd */
+	uint64_t memory_mib;	/* 0: the EIF's default, else 4 x EIF size */
+	unsigned cpus;		/* 0: the EIF's default, else 2 */
+	uint64_t cid;		/* 0: the hypervisor picks */
+	bool debug;
+	int report_fd;		/* >= 0 (-d): "ok ID\n" once booted, then closed */
+};
+
+/*
+ * Launch req->eif_path, register it with kilnd as mode "nitro" with its CID
+ * (from the started hook: before the heartbeat), report the heartbeat, then
+ * hold the enclave fd and memory until the enclave ends (POLLHUP on the
+ * enclave fd), SIGTERM/SIGINT/SIGHUP arrive or kilnd's stop timeout sends
+ * KILN_NITRO_KILL_SIGNAL: then terminate it. Returns 0 when the enclave was
+ * terminated or ended, or a negative errno with the message set.
+ */
+int kiln_nitro_run(const struct kiln_nitro_ops *ops, const struct kiln_nitro_run *r) KILN_MUST;
+
+/* The signal kilnd sends the runtime when a stop times out (SIGRTMIN + 2). */
+#define KILN_NITRO_KILL_SIGNAL (SIGRTMIN + 2)
 
 /* nitro-cli's boot timeout: 90 s for every started 6 GiB of EIF. */
 uint32_t kiln_nitro_heartbeat_timeout_ms(uint64_t eif_size);

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kilnd/client.h"
+#include "net/portmap.h"
 #include "util/cleanup.h"
 
 /*
@@ -57,12 +59,37 @@ static int kilnd_connect(const char *state_dir)
 	return KILN_STEAL_FD(fd);
 }
 
+/* "ports": [{host_ip, host_port, port}]; the specs were checked by the CLI. */
+static int add_ports(json_t *o, const struct kiln_sim_register *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < r->n_ports; i++) {
+		struct kiln_portmap m;
+
+		if (kiln_portmap_parse(r->ports[i], &m) < 0 ||
+		    json_array_append_new(a, kiln_portmap_to_json(&m)) < 0) {
+			json_decref(a);
+			return -EINVAL;
+		}
+	}
+	return a ? json_object_set_new(o, "ports", a) : -ENOMEM;
+}
+
 static json_t *build_register(const struct kiln_sim_register *r)
 {
-	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I}", "op", "register", "name", r->name,
-			 "mode", "sim", "chan_dir", r->chan_dir, "cpus", (json_int_t)r->cpus,
-			 "memory_mib", (json_int_t)r->memory_mib, "eif", r->eif, "pid",
-			 (json_int_t)r->pid);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:b}", "op", "register", "name",
+			      r->name, "mode", "sim", "chan_dir", r->chan_dir, "cpus",
+			      (json_int_t)r->cpus, "memory_mib", (json_int_t)r->memory_mib, "eif",
+			      r->eif, "pid", (json_int_t)r->pid, "debug", r->debug);
+
+	if (o && r->kill_signal)
+		json_object_set_new(o, "kill_signal", json_integer(r->kill_signal));
+	if (o && r->n_ports && add_ports(o, r) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static int parse_reply(const char *line, char id[KILN_SIM_ID_LEN + 1])
@@ -76,7 +103,7 @@ static int parse_reply(const char *line, char id[KILN_SIM_ID_LEN + 1])
 	if (!json_is_object(o))
 		rc = kiln_err(EPROTO, "kilnd: unreadable reply: %s", jerr.text);
 	else if (!json_is_true(json_object_get(o, "ok")))
-		rc = kiln_err(msg && (strstr(msg, "already") || strstr(msg, "exists")) ? EEXIST :
+		rc = kiln_err(msg && (strstr(msg, "already") || strstr(msg, "in use")) ? EEXIST :
 									      EINVAL,
 			      "kilnd: %s", msg ? msg : "register refused");
 	else if (!got || strlen(got) > KILN_SIM_ID_LEN)
@@ -237,4 +264,21 @@ int kiln_sim_ensure_kilnd(const char *state_dir, const char *kilnd_path)
 		return kiln_err_wrap(fd, "kilnd started but does not serve");
 	close(fd);
 	return 0;
+}
+
+int kiln_sim_kilnd_exited(const char *state_dir, const char *name, const char *id,
+			  int wait_status)
+{
+	json_t *req = json_pack("{s:s,s:s,s:s}", "op", "exited", "name", name, "id", id), *reply;
+	int rc;
+
+	if (!req)
+		return kiln_err(ENOMEM, "out of memory");
+	if (WIFSIGNALED(wait_status))
+		json_object_set_new(req, "signal", json_integer(WTERMSIG(wait_status)));
+	else
+		json_object_set_new(req, "exit_code", json_integer(WEXITSTATUS(wait_status)));
+	rc = kilnd_client_call(state_dir, req, TIMEOUT_MS, &reply);
+	json_decref(reply);
+	return rc;
 }

@@ -221,22 +221,29 @@ static int join_kilnd(struct monitor *m)
 		.name = m->name, .chan_dir = m->st.chan, .eif = m->o->eif_path,
 		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
 		.kill_signal = KILN_SIM_KILL_SIGNAL, .debug = m->o->debug,
+		.ports = m->o->ports, .n_ports = m->o->n_ports,
 	};
 	char abs[4096];
 	int rc;
 
 	new_id(m->id);
+	if (m->o->no_kilnd && m->o->n_ports)
+		return kiln_err(EINVAL, "-p needs kilnd (drop --no-kilnd)");
 	if (m->o->no_kilnd)
 		return 0;
 	if (realpath(m->o->eif_path, abs))
 		req.eif = abs;
 	rc = kiln_sim_ensure_kilnd(m->state_dir, m->o->kilnd_path);
+	if (rc == -ENOENT && m->o->n_ports)
+		return kiln_err(ENOENT, "-p needs kilnd, and no kilnd executable was found");
 	if (rc == -ENOENT) {
 		say(m, "kiln: notice: no kilnd found; running without logs or `kiln ps`");
 		return 0;
 	}
 	if (rc == 0)
 		rc = kiln_sim_kilnd_register(m->state_dir, &req, m->id);
+	if (rc < 0 && m->o->n_ports)
+		return rc; /* published ports need kilnd: "port 8080 already in use" */
 	if (rc == -EEXIST)
 		return kiln_err(EEXIST, "name %s is in use by a running enclave", m->name);
 	if (rc < 0)

@@ -53,6 +53,8 @@ struct kiln_sim_opts {
 	bool debug;		/* print each setup step */
 	bool detach;		/* -d: print the id and run in the background */
 	bool no_kilnd;		/* neither start nor register with kilnd */
+	const char *const *ports; /* -p [HOSTIP:]HOSTPORT:ENCLAVEPORT (kilnd listens) */
+	size_t n_ports;
 };
 
 /*
@@ -188,6 +190,8 @@ struct kiln_sim_register {
 	uint64_t memory_mib;
 	pid_t pid;		/* the monitor: kilnd watches it */
 	int kill_signal;	/* kilnd sends it to pid when a stop times out */
+	const char *const *ports; /* -p specs (net/portmap.h), sent as "ports" */
+	size_t n_ports;
 	bool debug;
 };
 

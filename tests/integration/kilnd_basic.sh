@@ -73,7 +73,8 @@ out=$(register web "$RT")
 echo "$out" | jq -e '.ok and (.id | test("^[0-9a-f]{12}$"))' >/dev/null || fail "register: $out"
 [ "$(echo "$out" | jq -r .control)" = "unix:$T/chan-web/7000" ] || fail "control: $out"
 [ -S "$T/chan-web/7000" ] && [ -S "$T/chan-web/9000" ] || fail "channel sockets missing"
-register web | jq -e '.error | test("already registered")' >/dev/null || fail "duplicate name"
+register web | jq -e '.error | test("name web is in use by a running enclave")' >/dev/null ||
+	fail "duplicate name"
 req '{"op":"register","name":"../x","mode":"sim","chan_dir":"/tmp"}' |
 	jq -e '.error | test("not allowed")' >/dev/null || fail "bad name accepted"
 req '{"op":"register","name":"n","mode":"nitro"}' |
@@ -84,7 +85,7 @@ req '{"op":"register","name":"n","mode":"sim","chan_dir":"/tmp","colour":1}' |
 	jq -e '.error | test("unknown key \"colour\"")' >/dev/null || fail "unknown key"
 req 'not json' | jq -e '.ok == false and (.error | test("not JSON"))' >/dev/null || fail "not JSON"
 req '{"op":"dance"}' | jq -e '.error == "unknown op \"dance\""' >/dev/null || fail "unknown op"
-req '{"op":"logs","name":"nope"}' | jq -e '.error | test("no enclave named")' >/dev/null ||
+req '{"op":"logs","name":"nope"}' | jq -e '.error == "no such enclave: nope"' >/dev/null ||
 	fail "logs of unknown enclave"
 ok "register and request errors"
 
@@ -179,11 +180,56 @@ sleep 0.3
 start=$SECONDS
 out=$(req '{"op":"stop","name":"hung","timeout":1}')
 echo "$out" | jq -e '.state == "stopped"' >/dev/null || fail "stop hung: $out"
-[ $((SECONDS - start)) -le 3 ] || fail "stop took $((SECONDS - start)) s"
+# kiln-init got STOP (it kills the app at the timeout itself): kilnd waits 3 s more.
+[ $((SECONDS - start)) -le 6 ] || fail "stop took $((SECONDS - start)) s"
 sleep 0.2
 kill -0 "$HUNG" 2>/dev/null && fail "hung runtime pid not killed"
 has_event hung kill || fail "kill event"
 ok "stop timeout kills the runtime pid"
+
+# ---- stop with another signal; the runtime reports the exit status ----
+runtime
+register sig "$RT" >/dev/null
+client sig hello sig running waitstop >"$T/sig.out" &
+SGC=$!
+sleep 0.3
+req '{"op":"stop","name":"sig","timeout":1,"signal":0}' | jq -e '.error | test("signal")' >/dev/null ||
+	fail "signal 0 accepted"
+req '{"op":"stop","name":"sig","timeout":5,"signal":2}' >"$T/sigstop.out" &
+STP=$!
+for _ in $(seq 50); do grep -q "^stop " "$T/sig.out" 2>/dev/null && break; sleep 0.1; done
+grep -qx "stop 2 5000" "$T/sig.out" || fail "STOP with SIGINT: $(cat "$T/sig.out")"
+req "{\"op\":\"exited\",\"name\":\"sig\",\"id\":\"000000000000\",\"exit_code\":1}" |
+	jq -e '.error | test("has id")' >/dev/null || fail "exited with a wrong id accepted"
+id=$(field sig id)
+req "{\"op\":\"exited\",\"name\":\"sig\",\"id\":\"$id\",\"exit_code\":1,\"signal\":2}" |
+	jq -e '.error | test("exactly one")' >/dev/null || fail "exited with code and signal"
+req "{\"op\":\"exited\",\"name\":\"sig\",\"id\":\"$id\",\"signal\":2}" |
+	jq -e '.ok and .state == "exited" and .signal == 2' >/dev/null || fail "exited op"
+wait "$STP"
+jq -e '.ok and .state == "exited" and .signal == 2' "$T/sigstop.out" >/dev/null ||
+	fail "stop reply after the runtime's report: $(cat "$T/sigstop.out")"
+kill "$SGC" 2>/dev/null || true
+req '{"op":"heartbeat","name":"sig"}' | jq -e '.error | test("in sim kilnd answers")' >/dev/null ||
+	fail "heartbeat op in sim"
+ok "stop --signal, the runtime's exit report"
+
+# ---- name reuse: a finished enclave is replaced, a running one is not ----
+old_id=$(field sig id)
+runtime
+out=$(register sig "$RT")
+echo "$out" | jq -e ".ok and .id != \"$old_id\"" >/dev/null || fail "re-register after exit: $out"
+[ "$(field sig state)" = starting ] || fail "replaced record state: $(field sig state)"
+req '{"op":"logs","name":"sig"}' | jq -e -s "map(select(.event == \"replaced\"))[0].line |
+	test(\"id $old_id, exited \\\\(signal 2\\\\)\")" >/dev/null ||
+	fail "replaced event: $(req '{"op":"logs","name":"sig"}')"
+req '{"op":"logs","name":"sig"}' | jq -e -s 'map(select(.event == "stop")) == []' >/dev/null ||
+	fail "the old run's log was kept"
+register sig | jq -e '.error | test("in use by a running enclave")' >/dev/null ||
+	fail "running name reused"
+kill "$RT"
+wait_state sig exited
+ok "name reuse after exit replaces the record and its logs"
 
 # ---- the runtime pid exiting ends the enclave ----
 runtime

@@ -94,7 +94,7 @@ TEST(register_validation)
 	CHECK(d.enclaves == NULL);
 	CHECK(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"cpus\":2}", tmp) == 0);
 	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\"}", tmp),
-		  "already registered (starting)");
+		  "name a is in use by a running enclave (starting");
 	teardown(&d);
 }
 

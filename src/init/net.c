@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln-init's networking: settings, interception setup, resolver files, the networking thread. */
+#include "init/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "init/file.h"
+#include "net/redirect.h"
+#include "util/cleanup.h"
+
+#define MAP_ENTRIES 16384
+#define MAP_MIN_TTL_S 300	/* apps keep addresses well past short TTLs */
+#define MAP_MAX_TTL_S 86400
+#define CACHE_ENTRIES 2048
+#define CACHE_BYTES (2u << 20)
+#define CACHE_MAX_TTL_S 3600
+#define IDLE_DEFAULT_S 3600
+
+static void net_log(void *ctx, const char *line)
+{
+	struct kiln_init_net *n = ctx;
+	char buf[900];
+	int len = snprintf(buf, sizeof(buf), "kiln-init: net: %s\n", line);
+
+	if (len <= 0)
+		return;
+	if ((size_t)len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	/* Non-blocking and best effort: a stalled console never stalls a flow. */
+	if (write(n->log_fd, buf, (size_t)len) < 0)
+		return;
+}
+
+/* stderr through a description of our own, so O_NONBLOCK does not leak to the app. */
+static int open_log(void)
+{
+	int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_APPEND);
+
+	return fd >= 0 ? fd : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+}
+
+int kiln_init_parent_addr(const struct kiln_init_net *n, uint32_t port, struct kiln_chan_addr *a)
+{
+	struct kiln_chan_addr v = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_PARENT, .port = port };
+
+	return kiln_chan_addr_resolve(&v, n->chan_dir, a);
+}
+
+int kiln_init_tcp_listen(int family, uint16_t port)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	_cleanup_close_ int fd = socket(family == 6 ? AF_INET6 : AF_INET,
+					SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return kiln_err(errno, "socket: %s", strerror(errno));
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return kiln_err(errno, "IPV6_V6ONLY: %s", strerror(errno));
+	if ((family == 6 ? bind(fd, (struct sockaddr *)&s6, sizeof(s6)) :
+			   bind(fd, (struct sockaddr *)&s4, sizeof(s4))) < 0)
+		return kiln_err(errno, "bind %s:%u: %s", family == 6 ? "[::1]" : "127.0.0.1", port,
+				strerror(errno));
+	if (listen(fd, 1024) < 0)
+		return kiln_err(errno, "listen: %s", strerror(errno));
+	return KILN_STEAL_FD(fd);
+}
+
+/* ---- settings from config.json: {"config": {"network": {...}}} ---- */
+
+static int read_ingress(struct kiln_init_net *n, const json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return kiln_err(EINVAL, "network.ingress: expected a list");
+	n->ingress = calloc(json_array_size(arr) + 1, sizeof(*n->ingress));
+	if (!n->ingress)
+		return kiln_err(ENOMEM, "out of memory");
+	json_array_foreach(arr, i, v) {
+		json_int_t port = json_integer_value(json_object_get(v, "port"));
+
+		if (port < 1 || port > 65535)
+			return kiln_err(EINVAL, "network.ingress[%zu].port: expected 1..65535", i);
+		n->ingress[n->n_ingress].port = (uint16_t)port;
+		n->ingress[n->n_ingress++].proxy_protocol =
+			json_is_true(json_object_get(v, "proxy_protocol"));
+	}
+	return 0;
+}
+
+static int read_settings(struct kiln_init_net *n, const char *path)
+{
+	_cleanup_free_ char *buf = NULL;
+	const json_t *net, *dns, *idle;
+	json_error_t jerr;
+	size_t len;
+	json_t *root;
+	int rc = kiln_init_read_file(path, 16u << 20, &buf, &len);
+
+	if (rc < 0)
+		return kiln_err_wrap(rc, "%s", path);
+	root = json_loadb(buf, len, 0, &jerr);
+	if (!root)
+		return kiln_err(EINVAL, "%s: %s", path, jerr.text);
+	net = json_object_get(json_object_get(root, "config"), "network");
+	dns = json_object_get(net, "dns");
+	idle = json_object_get(net, "idle_timeout_s");
+	n->dns = !dns || json_is_null(dns) || !strcmp(json_string_value(dns) ?: "", "parent");
+	n->idle_ms = (uint32_t)(json_integer_value(idle) > 0 && json_integer_value(idle) <= 86400 * 7 ?
+				json_integer_value(idle) : IDLE_DEFAULT_S) * 1000u;
+	rc = kiln_policy_from_json(json_object_get(net, "egress"), &n->policy);
+	if (rc == 0)
+		rc = read_ingress(n, json_object_get(net, "ingress"));
+	json_decref(root);
+	return rc < 0 ? kiln_err_wrap(rc, "%s", path) : 0;
+}
+
+/* ---- interception and resolver files ---- */
+
+static void setup_interception(struct kiln_init_net *n)
+{
+	static const int fams[] = { 4, 6 };
+	int rc = kiln_lo_up();
+
+	if (rc < 0)
+		kiln_evloop_logf(&n->loop, "warning: lo: %s", kiln_errmsg());
+	/* RFC 7600's IPv4 dummy address: the source of the app's outbound flows. */
+	if (kiln_lo_addr_add(&(struct kiln_ip){ .family = 4, .a = { 192, 0, 0, 8 } }) < 0)
+		kiln_evloop_logf(&n->loop, "warning: lo: %s", kiln_errmsg());
+	for (size_t i = 0; i < 2; i++) {
+		rc = kiln_route_default_lo(fams[i]);
+		if (rc >= 0)
+			rc = kiln_redirect_install(fams[i], KILN_EGRESS_PORT);
+		if (rc < 0)
+			kiln_evloop_logf(&n->loop, "warning: IPv%d egress interception: %s", fams[i],
+					 kiln_errmsg());
+	}
+}
+
+/* Replace path (a symlink too: never write through one) with text. */
+static int write_etc(const char *path, const char *text)
+{
+	char tmp[64];
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(text);
+
+	snprintf(tmp, sizeof(tmp), "%s.kiln-tmp", path);
+	if (mkdir("/etc", 0755) < 0 && errno != EEXIST)
+		return kiln_err(errno, "mkdir /etc: %s", strerror(errno));
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return kiln_err(errno, "%s: %s", tmp, strerror(errno));
+	if (write(fd, text, len) != (ssize_t)len || rename(tmp, path) < 0) {
+		int e = errno ? errno : EIO;
+
+		unlink(tmp);
+		return kiln_err(e, "%s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
+static void setup_files(struct kiln_init_net *n)
+{
+	char host[256] = "", hosts[700];
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		snprintf(host, sizeof(host), "enclave");
+	snprintf(hosts, sizeof(hosts),
+		 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+		 "127.0.1.1\t%s\n", host);
+	if (write_etc("/etc/hosts", hosts) < 0)
+		kiln_evloop_logf(&n->loop, "warning: %s", kiln_errmsg());
+	if (n->dns && write_etc("/etc/resolv.conf", "nameserver 127.0.0.1\n"
+				"options timeout:5 attempts:2\n") < 0)
+		kiln_evloop_logf(&n->loop, "warning: %s", kiln_errmsg());
+}
+
+/* ---- the thread ---- */
+
+static void *net_main(void *arg)
+{
+	struct kiln_init_net *n = arg;
+
+	for (;;)
+		kiln_evloop_turn(&n->loop, -1);
+	return NULL;
+}
+
+static int start_thread(struct kiln_init_net *n)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	/* Every signal stays with the supervisor's signalfd: the thread blocks them all. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, net_main, n);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc ? kiln_err(rc, "pthread_create: %s", strerror(rc)) : 0;
+}
+
+int kiln_init_net_start(const char *config_path, const char *chan_dir)
+{
+	struct kiln_init_net *n = calloc(1, sizeof(*n));
+	int rc;
+
+	if (!n)
+		return kiln_err(ENOMEM, "out of memory");
+	rc = kiln_evloop_init(&n->loop);
+	if (rc < 0)
+		return rc;
+	n->log_fd = open_log();
+	n->loop.log = net_log;
+	n->loop.log_ctx = n;
+	n->chan_dir = chan_dir;
+	signal(SIGPIPE, SIG_IGN);
+	rc = read_settings(n, config_path);
+	if (rc < 0)
+		return rc; /* the policy is the data owner's: never run with a broken one */
+	n->map = kiln_dnsmap_new(MAP_ENTRIES, MAP_MIN_TTL_S, MAP_MAX_TTL_S);
+	n->cache = kiln_dns_cache_new(CACHE_ENTRIES, CACHE_BYTES, CACHE_MAX_TTL_S);
+	n->msg = malloc(sizeof(*n->msg));
+	if (!n->map || !n->cache || !n->msg)
+		return kiln_err(ENOMEM, "out of memory");
+	setup_interception(n);
+	setup_files(n);
+	if (kiln_init_egress_listen(n) < 0)
+		kiln_evloop_logf(&n->loop, "warning: egress: %s", kiln_errmsg());
+	if (n->dns && kiln_init_dns_listen(n) < 0)
+		kiln_evloop_logf(&n->loop, "warning: DNS: %s", kiln_errmsg());
+	if (kiln_init_ingress_listen(n) < 0)
+		kiln_evloop_logf(&n->loop, "warning: ingress: %s", kiln_errmsg());
+	return start_thread(n);
+}

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln-init ingress: the parent's 7100 connections -> 127.0.0.1:PORT inside, PROXY v2 optional. */
+#include "init/net.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "net/egress_hdr.h"
+#include "net/proxyv2.h"
+
+/*
+ * How this works: kilnd opens one channel connection per client and sends
+ * the ingress header {enclave port, client address}. The header is read
+ * with MSG_PEEK first and then consumed exactly, so the client's first
+ * bytes stay in the socket for the relay. When network.ingress lists ports,
+ * only those may be reached (the parent is untrusted and must not reach
+ * every local service); an empty list allows any port (`kiln run -p`).
+ * The app is dialled on 127.0.0.1, then [::1]; when nothing listens the
+ * parent's connection is closed at once with a log line, so the client
+ * sees the connection end instead of hanging.
+ */
+
+#define HEADER_MS 10000
+
+struct listener {
+	struct kiln_evh h;
+	struct kiln_init_net *n;
+	int fd;
+};
+
+struct iflow {
+	struct kiln_evh h;
+	struct kiln_init_net *n;
+	int parent, app;
+	bool have_hdr;
+	int family;			/* of the app connection being tried */
+	struct kiln_ingress_hdr hdr;
+	bool proxy;
+};
+
+static void iflow_destroy(struct kiln_evh *h)
+{
+	struct iflow *f = (struct iflow *)h;
+
+	if (f->parent >= 0)
+		close(f->parent);
+	if (f->app >= 0)
+		close(f->app);
+	free(f);
+}
+
+static const struct kiln_init_ingress *ingress_rule(const struct kiln_init_net *n, uint16_t port)
+{
+	for (size_t i = 0; i < n->n_ingress; i++)
+		if (n->ingress[i].port == port)
+			return &n->ingress[i];
+	return NULL;
+}
+
+static int dial(struct iflow *f, int family)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(f->hdr.port),
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(f->hdr.port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = family == 6 ? kiln_ev_connect((struct sockaddr *)&s6, sizeof(s6)) :
+			       kiln_ev_connect((struct sockaddr *)&s4, sizeof(s4));
+
+	if (fd < 0)
+		return fd;
+	f->family = family;
+	if (kiln_evloop_add(&f->n->loop, fd, EPOLLOUT | EPOLLET, &f->h) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	f->app = fd;
+	return 0;
+}
+
+static void fail(struct kiln_evloop *l, struct iflow *f, const char *why)
+{
+	kiln_evloop_logf(l, "ingress to port %u: %s; closed", f->hdr.port, why);
+	kiln_evloop_release(l, &f->h);
+}
+
+static int send_proxy(struct iflow *f)
+{
+	struct kiln_ip dst = { .family = 4, .a = { 127, 0, 0, 1 } };
+	uint8_t buf[KILN_PROXYV2_MAX];
+	size_t len;
+	int rc = kiln_proxyv2_build(f->hdr.has_client ? &f->hdr.client : NULL, f->hdr.client_port,
+				    &dst, f->hdr.port, buf, sizeof(buf), &len);
+
+	if (rc == 0 && send(f->app, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
+		rc = kiln_err(EIO, "cannot send the PROXY header");
+	return rc;
+}
+
+static void app_connected(struct kiln_evloop *l, struct iflow *f)
+{
+	int parent = f->parent, app = f->app;
+	char label[64];
+
+	if (f->proxy && send_proxy(f) < 0) {
+		fail(l, f, kiln_errmsg());
+		return;
+	}
+	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, app, NULL);
+	f->parent = f->app = -1;
+	kiln_evloop_release(l, &f->h);
+	snprintf(label, sizeof(label), "ingress to port %u", f->hdr.port);
+	if (kiln_evloop_relay(l, parent, app, f->n->idle_ms, label) < 0)
+		kiln_evloop_logf(l, "%s: %s", label, kiln_errmsg());
+}
+
+static void on_app(struct kiln_evloop *l, struct iflow *f)
+{
+	int rc = kiln_ev_connect_result(f->app);
+
+	if (rc == 0) {
+		app_connected(l, f);
+		return;
+	}
+	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, f->app, NULL);
+	close(f->app);
+	f->app = -1;
+	if (f->family == 4 && rc == -ECONNREFUSED && dial(f, 6) == 0)
+		return;
+	fail(l, f, rc == -ECONNREFUSED ? "nothing listens on it in the enclave" : strerror(-rc));
+}
+
+static void on_header(struct kiln_evloop *l, struct iflow *f)
+{
+	uint8_t buf[KILN_INGRESS_HDR_MAX];
+	const struct kiln_init_ingress *rule;
+	size_t used;
+	ssize_t r = recv(f->parent, buf, sizeof(buf), MSG_PEEK);
+	int rc;
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		kiln_evloop_release(l, &f->h);
+		return;
+	}
+	rc = kiln_ingress_hdr_decode(buf, (size_t)r, &f->hdr, &used);
+	if (rc == 0)
+		return;
+	if (rc < 0 || recv(f->parent, buf, used, 0) != (ssize_t)used) {
+		kiln_evloop_logf(l, "ingress: malformed header from the parent: %s; closed",
+				 kiln_errmsg());
+		kiln_evloop_release(l, &f->h);
+		return;
+	}
+	f->have_hdr = true;
+	/* From here on only the app connection reports to this flow; the relay re-adds the parent. */
+	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, f->parent, NULL);
+	rule = ingress_rule(f->n, f->hdr.port);
+	if (f->n->n_ingress && !rule) {
+		fail(l, f, "not in network.ingress");
+		return;
+	}
+	f->proxy = rule && rule->proxy_protocol;
+	rc = dial(f, 4);
+	if (rc == -ECONNREFUSED)
+		rc = dial(f, 6);
+	if (rc < 0)
+		fail(l, f, rc == -ECONNREFUSED ? "nothing listens on it in the enclave" :
+						 strerror(-rc));
+}
+
+static void iflow_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
+{
+	struct iflow *f = (struct iflow *)h;
+
+	if (events == KILN_EV_TIMEOUT) {
+		if (f->have_hdr)
+			fail(l, f, "connecting to the app timed out");
+		else
+			kiln_evloop_release(l, h);
+		return;
+	}
+	if (!f->have_hdr)
+		on_header(l, f);
+	else if (f->app >= 0 && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		on_app(l, f);
+}
+
+static void on_accept(struct kiln_init_net *n, int fd)
+{
+	struct iflow *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		close(fd);
+		return;
+	}
+	f->n = n;
+	f->parent = fd;
+	f->app = -1;
+	f->h.fn = iflow_fn;
+	f->h.destroy = iflow_destroy;
+	f->h.deadline = n->loop.now + HEADER_MS;
+	kiln_evloop_link(&n->loop, &f->h);
+	/* Only the header is read from the parent until the relay takes over. */
+	if (kiln_evloop_add(&n->loop, fd, EPOLLIN | EPOLLRDHUP | EPOLLET, &f->h) < 0) {
+		kiln_evloop_release(&n->loop, &f->h);
+		return;
+	}
+	on_header(&n->loop, f);
+}
+
+static void listener_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
+{
+	struct listener *ls = (struct listener *)h;
+
+	for (;;) {
+		int fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (fd < 0)
+			return;
+		on_accept(ls->n, fd);
+	}
+}
+
+static void listener_destroy(struct kiln_evh *h)
+{
+	close(((struct listener *)h)->fd);
+	free(h);
+}
+
+int kiln_init_ingress_listen(struct kiln_init_net *n)
+{
+	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY,
+				    .port = KILN_PORT_INGRESS };
+	struct listener *ls;
+	int rc = n->chan_dir ? kiln_chan_addr_in_dir(n->chan_dir, KILN_PORT_INGRESS, &a) : 0;
+	int fd;
+
+	if (rc < 0)
+		return rc;
+	fd = kiln_chan_listen(&a, 1024);
+	if (fd < 0)
+		return fd;
+	ls = calloc(1, sizeof(*ls));
+	if (!ls) {
+		close(fd);
+		return kiln_err(ENOMEM, "out of memory");
+	}
+	ls->n = n;
+	ls->fd = fd;
+	ls->h.fn = listener_fn;
+	ls->h.destroy = listener_destroy;
+	kiln_evloop_link(&n->loop, &ls->h);
+	return kiln_evloop_add(&n->loop, fd, EPOLLIN | EPOLLET, &ls->h);
+}
