@@ -427,15 +427,30 @@ static void cleanup(struct monitor *m)
 		close(m->report_fd);
 }
 
+/*
+ * The cgroup is kiln/NAME.HASH, HASH naming the state dir (FNV-1a), so the
+ * same enclave name under two state dirs (two users, tests) never shares one.
+ */
+static void cgroup_name(const struct monitor *m, char *out, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = m->state_dir; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(out, len, "%s.%08x", m->name, h);
+}
+
 static int prepare(struct monitor *m)
 {
+	char cg[128];
 	int rc = kiln_sim_state_open(m->state_dir, m->name, &m->st);
 
 	if (rc == 0)
 		rc = join_kilnd(m);
 	if (rc < 0)
 		return rc;
-	if (kiln_sim_cgroup_create(m->name, m->cpus, m->memory_mib, &m->cg) < 0)
+	cgroup_name(m, cg, sizeof(cg));
+	if (kiln_sim_cgroup_create(cg, m->cpus, m->memory_mib, &m->cg) < 0)
 		say(m, "kiln: notice: no CPU or memory limits for this enclave (cgroup v2 and "
 		       "v1 both unusable: %s)", kiln_errmsg());
 	return 0;

@@ -96,22 +96,32 @@ lock=$KILN_STATE_DIR/sim/busy/lock
 [ -s "$lock" ] || fail "no lock file with the monitor's pid"
 monitor=$(cat "$lock")
 assert_fails_with 'enclave name "busy" is already in use' sim --name busy "$T/probe.eif"
-if [ -d /sys/fs/cgroup/memory/kiln/busy ]; then
-	assert_eq "$(cat /sys/fs/cgroup/memory/kiln/busy/memory.limit_in_bytes)" 314572800 "v1 memory limit"
-	assert_eq "$(cat /sys/fs/cgroup/cpu/kiln/busy/cpu.cfs_quota_us)" 100000 "v1 cpu quota"
-	assert_eq "$(cat /sys/fs/cgroup/cpuset/kiln/busy/cpuset.cpus)" 0 "v1 cpuset"
-	[ -n "$(cat /sys/fs/cgroup/memory/kiln/busy/cgroup.procs)" ] || fail "enclave not in its cgroup"
-elif [ -d /sys/fs/cgroup/kiln/busy ]; then
-	assert_eq "$(cat /sys/fs/cgroup/kiln/busy/memory.max)" 314572800 "v2 memory.max"
-	assert_eq "$(cat /sys/fs/cgroup/kiln/busy/cpu.max)" "100000 100000" "v2 cpu.max"
+# The enclave's own cgroup, read from its /proc entry (kiln/busy.HASH).
+child=$(pgrep -P "$monitor" | head -1 || true)
+[ -n "$child" ] || fail "no enclave process under the monitor"
+cgpath=$(awk -F: '$2 == "memory" || $2 == "" { print $3; exit }' "/proc/$child/cgroup")
+case $cgpath in */kiln/busy.*) ;; *) fail "enclave cgroup is '$cgpath'" ;; esac
+v1= v2=
+[ -d "/sys/fs/cgroup/memory$cgpath" ] && v1=/sys/fs/cgroup/memory$cgpath
+[ -d "/sys/fs/cgroup$cgpath" ] && [ -f "/sys/fs/cgroup$cgpath/memory.max" ] && v2=/sys/fs/cgroup$cgpath
+if [ -n "$v1" ]; then
+	leaf=${v1##*/}
+	assert_eq "$(cat "$v1/memory.limit_in_bytes")" 314572800 "v1 memory limit"
+	assert_eq "$(cat /sys/fs/cgroup/cpu/kiln/$leaf/cpu.cfs_quota_us)" 100000 "v1 cpu quota"
+	assert_eq "$(cat /sys/fs/cgroup/cpuset/kiln/$leaf/cpuset.cpus)" 0 "v1 cpuset"
+	[ -n "$(cat "$v1/cgroup.procs")" ] || fail "enclave not in its cgroup"
+elif [ -n "$v2" ]; then
+	assert_eq "$(cat "$v2/memory.max")" 314572800 "v2 memory.max"
+	assert_eq "$(cat "$v2/cpu.max")" "100000 100000" "v2 cpu.max"
 else
-	fail "no cgroup for the enclave"
+	fail "no cgroup for the enclave (root should always get one here)"
 fi
 kill -TERM "$monitor"
 wait_gone "$KILN_STATE_DIR/sim/busy"
 for _ in $(seq 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.05; done
 ! kill -0 "$monitor" 2>/dev/null || fail "monitor still running"
-[ ! -d /sys/fs/cgroup/memory/kiln/busy ] && [ ! -d /sys/fs/cgroup/kiln/busy ] || fail "cgroup left behind"
+[ ! -d "/sys/fs/cgroup/memory$cgpath" ] && [ ! -d "/sys/fs/cgroup/cpu$cgpath" ] &&
+	[ ! -f "/sys/fs/cgroup$cgpath/memory.max" ] || fail "cgroup $cgpath left behind"
 
 # Foreground: SIGTERM to kiln run is forwarded; the exit code is 128 + 15.
 kiln run --sim --no-kilnd --name fg "$T/sleeper.eif" & pid=$!
@@ -131,7 +141,7 @@ assert_eq "$(wc -l </proc/self/mountinfo)" "$mounts_before" "mount count after 2
 assert_eq "$(grep -c -- "$T" /proc/self/mountinfo || true)" 0 "mounts under the test dir"
 assert_eq "$(pgrep -f -- "kiln run .*$T/" || true)" "" "processes left"
 assert_eq "$(find "$KILN_STATE_DIR" -mindepth 1 ! -path "$KILN_STATE_DIR/sim" ! -path "$KILN_STATE_DIR/eif-cache*" | wc -l)" 0 "state files left"
-[ ! -d /sys/fs/cgroup/memory/kiln/loop ] && [ ! -d /sys/fs/cgroup/kiln/loop ] || fail "cgroup left behind"
+[ -z "$(ls -d /sys/fs/cgroup/memory/kiln/loop.* /sys/fs/cgroup/kiln/loop.* 2>/dev/null)" ] || fail "cgroup left behind"
 
 # An ordinary user: user namespace, no cgroup (a notice says so).
 if command -v setpriv >/dev/null; then
