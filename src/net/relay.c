@@ -17,7 +17,8 @@
  *   OPEN (reading and writing) -> EOF seen (draining what is queued)
  *   -> DONE (shutdown(SHUT_WR) sent to the writer side)
  * with its bytes queued either in a pipe (splice: socket -> pipe -> socket,
- * no copy through user memory) or in a user buffer. A step alternates
+ * no copy through user memory; the pipe is made when the first bytes
+ * arrive, so idle flows hold only their two sockets) or in a user buffer. A step alternates
  * "drain queue to the writer" and "fill queue from the reader" until
  * neither makes progress, which with edge-triggered epoll is exactly the
  * condition under which a later event is guaranteed. If splice is refused
@@ -130,8 +131,18 @@ static ssize_t fill(struct kiln_relay *r, struct dir *d)
 	ssize_t n;
 	int rc;
 
-	if (d->splice && d->pipe[0] < 0 && (rc = open_pipe(r, d)) < 0)
-		return rc;
+	if (d->splice && d->pipe[0] < 0) {
+		/* The pipe only once bytes wait: held idle flows cost no pipe fds. */
+		n = recv(d->from, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && errno != ENOTSOCK)
+			return errno == EAGAIN ? 0 : kiln_err(errno, "relay: read: %s", strerror(errno));
+		if (n == 0) {
+			d->eof = true;
+			return 0;
+		}
+		if ((rc = open_pipe(r, d)) < 0)
+			return rc;
+	}
 	if (d->splice) {
 		n = splice(d->from, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);

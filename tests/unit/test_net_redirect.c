@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "net/redirect.h"
@@ -67,6 +68,34 @@ static int dial(const char *ip, uint16_t port)
 	return s;
 }
 
+/*
+ * The reply direction: the listener's bytes and its RST must reach the
+ * client. Both leave from the listener's loopback address to the client's
+ * source address; without a non-loopback address on lo (192.0.0.8 in an
+ * enclave) that source is 127.0.0.1 and the kernel drops them, so the
+ * handshake and client->server bytes work and every reply is lost. Closes a.
+ */
+static void replies(int c, int a)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+	char buf[8] = { 0 };
+	ssize_t n;
+
+	CHECK(setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+	CHECK(write(a, "pong", 4) == 4);
+	n = read(c, buf, sizeof(buf));
+	if (n != 4)
+		fprintf(stderr, "  reply: read %zd (%s)\n", n, n < 0 ? strerror(errno) : "short");
+	CHECK(n == 4 && !memcmp(buf, "pong", 4));
+	CHECK(setsockopt(a, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)) == 0);
+	close(a);
+	n = read(c, buf, sizeof(buf));
+	if (n >= 0 || errno != ECONNRESET)
+		fprintf(stderr, "  RST: read %zd (%s)\n", n, n < 0 ? strerror(errno) : "no error");
+	CHECK(n < 0 && errno == ECONNRESET);
+}
+
 static void through(int family, const char *dst, uint16_t dport, const char *want)
 {
 	_cleanup_close_ int l = listener(family, PORT);
@@ -92,14 +121,20 @@ static void through(int family, const char *dst, uint16_t dport, const char *wan
 	CHECK(port == dport);
 	CHECK(write(c, "ping", 4) == 4);
 	CHECK(read(a, buf, sizeof(buf)) == 4 && !memcmp(buf, "ping", 4));
+	replies(c, a);
+	a = -1; /* replies() closed it with a RST */
 }
 
 TEST(redirect_v4)
 {
+	const struct kiln_ip dummy = { .family = 4, .a = { 192, 0, 0, 8 } };
 	_cleanup_close_ int c = -1;
 
 	CHECK(kiln_route_default_lo(4) == 0);
 	CHECK(kiln_route_default_lo(4) == 0); /* idempotent */
+	/* as kiln-init does: without it every reply below is dropped (replies()) */
+	CHECK(kiln_lo_addr_add(&dummy) == 0);
+	CHECK(kiln_lo_addr_add(&dummy) == 0); /* idempotent */
 	CHECK(kiln_redirect_present(4, PORT) == 0);
 	CHECK(kiln_redirect_install(4, PORT) == 1);
 	CHECK(kiln_redirect_install(4, PORT) == 0);

@@ -3,6 +3,7 @@
 #include "t.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -257,6 +258,48 @@ TEST(idle_timeout)
 	close(s);
 }
 
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* Pipes are made when bytes first flow, per direction: an idle flow holds only its sockets. */
+TEST(lazy_pipes)
+{
+	struct kiln_relay *r;
+	struct kiln_relay_stats st;
+	int c, a, s, b, before;
+	char buf[4];
+
+	CHECK(tcp_pair(&c, &a) == 0);
+	CHECK(tcp_pair(&b, &s) == 0);
+	before = count_fds();
+	CHECK(kiln_relay_new(a, b, NULL, mono_ms(), &r) == 0);
+	CHECK(kiln_relay_step(r, mono_ms()) == 1);
+	CHECK(count_fds() == before);
+	CHECK(write(s, "pong", 4) == 4);
+	usleep(20000);
+	CHECK(kiln_relay_step(r, mono_ms()) == 1);
+	CHECK(count_fds() == before + 2);
+	CHECK(read(c, buf, 4) == 4 && !memcmp(buf, "pong", 4));
+	kiln_relay_stats(r, &st);
+	CHECK(st.spliced[1] && !st.spliced[0] && st.bytes[1] == 4);
+	shutdown(c, SHUT_WR); /* EOF before any byte: still no pipe for a->b */
+	usleep(20000);
+	CHECK(kiln_relay_step(r, mono_ms()) == 1);
+	CHECK(count_fds() == before + 2);
+	kiln_relay_stats(r, &st);
+	CHECK(st.closed[0] && !st.closed[1]);
+	CHECK(read(s, buf, 4) == 0);
+	kiln_relay_close(r, false);
+	close(c);
+	close(s);
+}
+
 /* Many flows on one edge-triggered epoll, one state machine each. */
 TEST(many_flows_one_loop)
 {
@@ -334,6 +377,7 @@ int main(void)
 	RUN(half_close);
 	RUN(rst_propagation);
 	RUN(idle_timeout);
+	RUN(lazy_pipes);
 	RUN(many_flows_one_loop);
 	RUN(transfer_100mb_splice);
 	RUN(transfer_100mb_copy);
