@@ -8,6 +8,7 @@
 
 #include "chan/addr.h"
 #include "chan/frame.h"
+#include "init/attest.h"
 #include "init/config.h"
 #include "init/logring.h"
 #include "init/net.h"
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
 		heartbeat(dir);
 	if (kiln_init_net_start(path, dir) < 0)
 		die("network");
+	kiln_init_attest_start(path, dir);
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	if (kiln_supervise(&app, &so, &code) < 0)

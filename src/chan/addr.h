@@ -14,6 +14,7 @@
 #define KILN_PORT_EGRESS 7001
 #define KILN_PORT_DNS 7002
 #define KILN_PORT_STORAGE 7003
+#define KILN_PORT_NSM 7004		/* sim only: the sim NSM (Nitro has /dev/nsm) */
 #define KILN_PORT_INGRESS 7100
 
 #define KILN_CID_ANY 0xFFFFFFFFu /* VMADDR_CID_ANY, written "any" */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kilnd/net.h"
+#include "kilnd/sim_nsm.h"
 #include "util/cleanup.h"
 
 /* How long kiln-init, then the runtime, get beyond a stop's timeout. */
@@ -58,6 +59,7 @@ void kd_enclave_free(struct kd *d, struct kd_enclave *e)
 	kd_watch_close(d, &e->pidfd);
 	kd_logs_close(e);
 	kd_net_encl_free(d->net, e->net);
+	kd_sim_nsm_stop(e->nsm);
 	free(e->eif);
 	free(e);
 }
@@ -240,6 +242,8 @@ int kd_enclave_listen(struct kd *d, struct kd_enclave *e)
 
 	if (rc == 0)
 		rc = kd_net_encl_listen(d->net, e->net, e->name, e->nitro, e->cid, e->chan_dir);
+	if (rc == 0 && !e->nitro && !e->nsm)
+		rc = kd_sim_nsm_start(d->state_dir, e->chan_dir, e->eif, e->name, &e->nsm);
 	if (rc == 0 && e->pid > 0 && e->pidfd.fd < 0)
 		rc = watch_pid(d, e);
 	return rc < 0 ? kiln_err_wrap(rc, "enclave %s", e->name) : 0;
@@ -258,6 +262,8 @@ static void unlisten(struct kd *d, struct kd_enclave *e)
 	kd_watch_close(d, &e->ctl_listen);
 	kd_watch_close(d, &e->hb_listen);
 	kd_net_encl_unlisten(d->net, e->net);
+	kd_sim_nsm_stop(e->nsm);
+	e->nsm = NULL;
 	/* The pidfd stays: a stop is answered once the runtime has cleaned up too. */
 }
 

@@ -63,6 +63,7 @@ struct kd_enclave {
 	int log_fd;
 	uint64_t log_size;
 	struct kd_net_encl *net;	/* egress, DNS, ingress listeners (kilnd/net.h) */
+	struct kd_sim_nsm *nsm;		/* sim: the sim NSM on port 7004 (kilnd/sim_nsm.h) */
 };
 
 enum kd_conn_kind { KD_CONN_CTL, KD_CONN_HB, KD_CONN_CLIENT };

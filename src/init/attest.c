@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln-init's NSM: open it (/dev/nsm or the sim channel), seed the RNG, serve the attestation API. */
+#include "init/attest.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attest/http_api.h"
+#include "chan/addr.h"
+#include "init/file.h"
+#include "nsm/nsm.h"
+#include "util/cleanup.h"
+
+#define NSM_DEV "/dev/nsm"
+
+struct attest {
+	const char *chan_dir;	/* sim: the NSM is CHAN_DIR/7004; NULL: /dev/nsm */
+	struct kiln_nsm *nsm;	/* NULL: (re)open on next use */
+	int listen_fd;
+};
+
+static void warn(const char *what)
+{
+	fprintf(stderr, "kiln-init: warning: %s: %s\n", what, kiln_errmsg());
+}
+
+static int nsm_open(struct attest *a)
+{
+	struct kiln_chan_addr addr;
+	int fd, rc;
+
+	if (a->nsm)
+		return 0;
+	if (!a->chan_dir)
+		return kiln_nsm_open_dev(NSM_DEV, &a->nsm);
+	rc = kiln_chan_addr_in_dir(a->chan_dir, KILN_PORT_NSM, &addr);
+	if (rc < 0)
+		return rc;
+	fd = kiln_chan_connect(&addr, KILN_INIT_NSM_TIMEOUT_MS, 0);
+	if (fd < 0)
+		return kiln_err_wrap(fd, "sim NSM %s", addr.path);
+	return kiln_nsm_open_stream(fd, KILN_INIT_NSM_TIMEOUT_MS, &a->nsm);
+}
+
+/* What the NSM says about the request's arguments: the channel is fine. */
+static bool bad_argument(int rc)
+{
+	return rc == -EINVAL || rc == -EMSGSIZE || rc == -ERANGE;
+}
+
+/* kiln_attest_api_nsm_doc over a sim channel that is reopened once when it broke. */
+static int doc(void *ctx, const struct kiln_attest_api_req *req, uint8_t **out, size_t *len)
+{
+	struct attest *a = ctx;
+	int rc = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		rc = nsm_open(a);
+		if (rc == 0)
+			rc = kiln_attest_api_nsm_doc(a->nsm, req, out, len);
+		if (rc == 0 || bad_argument(rc) || !a->chan_dir)
+			return rc;
+		kiln_nsm_close(a->nsm);
+		a->nsm = NULL;
+	}
+	return rc;
+}
+
+static void *serve(void *arg)
+{
+	struct attest *a = arg;
+
+	if (kiln_attest_api_serve(a->listen_fd, doc, a, KILN_ATTEST_API_TIMEOUT_MS) < 0)
+		warn("attestation API stopped");
+	return NULL;
+}
+
+/* config.attestation_api.listen, or the default; the caller frees *out. */
+static int listen_addr(const char *config_path, char **out)
+{
+	_cleanup_free_ char *buf = NULL;
+	const char *s;
+	json_error_t jerr;
+	json_t *root;
+	size_t len;
+	int rc = kiln_init_read_file(config_path, 16u << 20, &buf, &len);
+
+	if (rc < 0)
+		return kiln_err_wrap(rc, "%s", config_path);
+	root = json_loadb(buf, len, 0, &jerr);
+	if (!root)
+		return kiln_err(EINVAL, "%s: %s", config_path, jerr.text);
+	s = json_string_value(json_object_get(
+		json_object_get(json_object_get(root, "config"), "attestation_api"), "listen"));
+	*out = strdup(s && *s ? s : KILN_INIT_ATTEST_LISTEN);
+	json_decref(root);
+	return *out ? 0 : kiln_err(ENOMEM, "out of memory");
+}
+
+static int start_thread(struct attest *a)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	/* Every signal stays with the supervisor's signalfd. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, serve, a);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc ? kiln_err(rc, "pthread_create: %s", strerror(rc)) : 0;
+}
+
+void kiln_init_attest_start(const char *config_path, const char *chan_dir)
+{
+	_cleanup_free_ char *addr = NULL;
+	struct attest *a;
+
+	if (access(NSM_DEV, F_OK) < 0 && !chan_dir) {
+		fprintf(stderr, "kiln-init: warning: no %s and no sim channel: no attestation\n",
+			NSM_DEV);
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		fprintf(stderr, "kiln-init: warning: attestation: out of memory\n");
+		return;
+	}
+	a->chan_dir = access(NSM_DEV, F_OK) == 0 ? NULL : chan_dir;
+	a->listen_fd = -1;
+	if (nsm_open(a) < 0 || kiln_nsm_seed_rng(a->nsm, -1, KILN_INIT_SEED_BYTES) < 0)
+		warn("RNG not seeded from the NSM");
+	if (listen_addr(config_path, &addr) < 0) {
+		warn("attestation API");
+		goto fail;
+	}
+	/* Bound before the app starts: its first request never races the listener. */
+	a->listen_fd = kiln_attest_api_listen(addr);
+	if (a->listen_fd < 0 || start_thread(a) < 0) {
+		warn("attestation API");
+		goto fail;
+	}
+	fprintf(stderr, "kiln-init: attestation API on %s (NSM: %s)\n", addr,
+		a->chan_dir ? "sim channel" : NSM_DEV);
+	return;
+fail:
+	if (a->listen_fd >= 0)
+		close(a->listen_fd);
+	kiln_nsm_close(a->nsm);
+	free(a);
+}
