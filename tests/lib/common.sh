@@ -6,7 +6,15 @@ export PATH=$KILN_ROOT/build:$PATH
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kiln-test.XXXXXX")
 _cleanups=()
-on_exit() { local f; for f in "${_cleanups[@]}"; do eval "$f" || true; done; rm -rf "$T"; }
+# On exit: the test's own cleanups, then any kiln process still naming $T
+# (a kilnd that kiln run started for a test state dir, a detached monitor).
+on_exit() {
+	local f
+	for f in "${_cleanups[@]}"; do eval "$f" || true; done
+	pkill -TERM -f -- "$T/" 2>/dev/null && sleep 0.3
+	pkill -KILL -f -- "$T/" 2>/dev/null || true
+	rm -rf "$T"
+}
 trap on_exit EXIT
 defer() { _cleanups+=("$1"); }
 
