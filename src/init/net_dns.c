@@ -11,6 +11,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "util/bytebuf.h"
+
 /*
  * How this works: every query from the app is parsed (one question, the
  * same strict parser as for answers). A live cached answer is returned at
@@ -35,11 +37,6 @@
 #define UDP_PLAIN_MAX 512
 #define UDP_EDNS_MAX 1232
 #define FRAME_MAX (2 + KILN_DNS_MSG_MAX)
-
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
 
 struct tconn;
 
@@ -68,7 +65,7 @@ struct tconn {
 	struct kiln_evh h;
 	struct kiln_dnsfwd *f;
 	int fd;
-	struct buf in, out;
+	struct kiln_bytebuf in, out;
 };
 
 struct kiln_dnsfwd {
@@ -76,7 +73,7 @@ struct kiln_dnsfwd {
 	struct kiln_init_net *n;
 	int fd;				/* -1: not connected */
 	bool connecting;
-	struct buf out, in;
+	struct kiln_bytebuf out, in;
 	uint64_t retry_at;
 	uint32_t backoff;
 	struct pending pend[PENDING_MAX];
@@ -84,57 +81,15 @@ struct kiln_dnsfwd {
 	uint8_t reply[FRAME_MAX];	/* scratch for answers to clients */
 };
 
-static int buf_add(struct buf *b, const void *p, size_t n, size_t max)
-{
-	if (b->len + n > max)
-		return -ENOBUFS;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *np;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-static void buf_drop(struct buf *b, size_t n)
-{
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
-}
-
-/* Write what the socket takes: 0 ok (maybe partial), < 0 broken. */
-static int buf_flush(struct buf *b, int fd)
-{
-	while (b->len) {
-		ssize_t w = send(fd, b->p, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		buf_drop(b, (size_t)w);
-	}
-	return 0;
-}
-
-static int frame_add(struct buf *b, const uint8_t *msg, size_t len, size_t max)
+static int frame_add(struct kiln_bytebuf *b, const uint8_t *msg, size_t len, size_t max)
 {
 	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 
 	if (b->len + 2 + len > max)
 		return -ENOBUFS;
-	if (buf_add(b, hdr, 2, max) < 0)
+	if (kiln_bytebuf_add(b, hdr, 2, max) < 0)
 		return -ENOMEM;
-	return buf_add(b, msg, len, max);
+	return kiln_bytebuf_add(b, msg, len, max);
 }
 
 /* ---- answering clients ---- */
@@ -143,7 +98,7 @@ static void tconn_close(struct kiln_evloop *l, struct tconn *t);
 
 static void tconn_send(struct kiln_evloop *l, struct tconn *t, const uint8_t *msg, size_t len)
 {
-	if (frame_add(&t->out, msg, len, OUT_MAX) < 0 || buf_flush(&t->out, t->fd) < 0)
+	if (frame_add(&t->out, msg, len, OUT_MAX) < 0 || kiln_bytebuf_flush(&t->out, t->fd) < 0)
 		tconn_close(l, t);
 }
 
@@ -313,7 +268,7 @@ static int up_read(struct kiln_dnsfwd *f)
 			rc = up_answer(f, msg, mlen);
 			if (rc < 0)
 				return rc;
-			buf_drop(&f->in, used);
+			kiln_bytebuf_drop(&f->in, used);
 		}
 		if (rc < 0)
 			return kiln_err_wrap(rc, "malformed stream");
@@ -351,7 +306,7 @@ static void up_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 	}
 	rc = up_read(f);
 	if (rc == 0)
-		rc = buf_flush(&f->out, f->fd) < 0 ? kiln_err(EPIPE, "send failed") : 0;
+		rc = kiln_bytebuf_flush(&f->out, f->fd) < 0 ? kiln_err(EPIPE, "send failed") : 0;
 	if (rc < 0)
 		up_close(f, kiln_errmsg());
 }
@@ -367,7 +322,7 @@ static void up_send(struct kiln_dnsfwd *f, struct pending *p)
 		pending_free(f, p);
 		return;
 	}
-	if (!f->connecting && buf_flush(&f->out, f->fd) < 0)
+	if (!f->connecting && kiln_bytebuf_flush(&f->out, f->fd) < 0)
 		up_close(f, "send failed");
 	up_arm(f);
 }
@@ -514,7 +469,7 @@ static void tconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 	struct tconn *t = (struct tconn *)h;
 	uint8_t chunk[4096];
 
-	if (events == KILN_EV_TIMEOUT || buf_flush(&t->out, t->fd) < 0) {
+	if (events == KILN_EV_TIMEOUT || kiln_bytebuf_flush(&t->out, t->fd) < 0) {
 		tconn_close(l, t);
 		return;
 	}
@@ -529,7 +484,7 @@ static void tconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 			continue;
 		if (r < 0 && errno == EAGAIN)
 			return;
-		if (r <= 0 || buf_add(&t->in, chunk, (size_t)r, FRAME_MAX) < 0) {
+		if (r <= 0 || kiln_bytebuf_add(&t->in, chunk, (size_t)r, FRAME_MAX) < 0) {
 			tconn_close(l, t);
 			return;
 		}
@@ -537,7 +492,7 @@ static void tconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 			query(t->f, msg, mlen, -1, NULL, 0, t);
 			if (t->h.dead)
 				return;
-			buf_drop(&t->in, used);
+			kiln_bytebuf_drop(&t->in, used);
 		}
 		if (rc < 0) {
 			tconn_close(l, t);

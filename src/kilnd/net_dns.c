@@ -8,6 +8,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "util/bytebuf.h"
+
 /*
  * How this works: each framed query from an enclave becomes one upstream
  * exchange on its own connected UDP socket (a fresh source port per query;
@@ -26,11 +28,6 @@
 #define OUT_MAX (256u << 10)
 #define FRAME_MAX (2 + KILN_DNS_MSG_MAX)
 
-struct dbuf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
 struct dconn;
 
 struct dquery {
@@ -42,7 +39,7 @@ struct dquery {
 	unsigned tries;
 	uint8_t *q;
 	size_t qlen;
-	struct dbuf tin;		/* TCP: the framed answer being read */
+	struct kiln_bytebuf tin;		/* TCP: the framed answer being read */
 	size_t tsent;			/* TCP: bytes of the framed query sent */
 };
 
@@ -50,52 +47,11 @@ struct dconn {
 	struct kiln_evh h;
 	struct kd_net *net;
 	int fd;
-	struct dbuf in, out;
+	struct kiln_bytebuf in, out;
 	struct dquery *queries;
 	size_t inflight;
 	char encl[64];
 };
-
-static int dbuf_add(struct dbuf *b, const void *p, size_t n, size_t max)
-{
-	if (b->len + n > max)
-		return -ENOBUFS;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *np;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-static void dbuf_drop(struct dbuf *b, size_t n)
-{
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
-}
-
-static int dbuf_flush(struct dbuf *b, int fd)
-{
-	while (b->len) {
-		ssize_t w = send(fd, b->p, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		dbuf_drop(b, (size_t)w);
-	}
-	return 0;
-}
 
 static void dconn_close(struct kiln_evloop *l, struct dconn *c);
 
@@ -132,8 +88,8 @@ static void answer(struct kiln_evloop *l, struct dquery *q, const uint8_t *msg, 
 	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 
 	dquery_end(l, q);
-	if (dbuf_add(&c->out, hdr, 2, OUT_MAX) < 0 || dbuf_add(&c->out, msg, len, OUT_MAX) < 0 ||
-	    dbuf_flush(&c->out, c->fd) < 0)
+	if (kiln_bytebuf_add(&c->out, hdr, 2, OUT_MAX) < 0 || kiln_bytebuf_add(&c->out, msg, len, OUT_MAX) < 0 ||
+	    kiln_bytebuf_flush(&c->out, c->fd) < 0)
 		dconn_close(l, c);
 }
 
@@ -190,7 +146,7 @@ static void tcp_step(struct kiln_evloop *l, struct dquery *q, uint32_t events)
 
 		if (r < 0 && errno == EAGAIN)
 			return;
-		if (r <= 0 || dbuf_add(&q->tin, chunk, (size_t)r, FRAME_MAX) < 0) {
+		if (r <= 0 || kiln_bytebuf_add(&q->tin, chunk, (size_t)r, FRAME_MAX) < 0) {
 			try_next(l, q);
 			return;
 		}
@@ -345,7 +301,7 @@ static void dconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 	struct dconn *c = (struct dconn *)h;
 	uint8_t chunk[8192];
 
-	if (dbuf_flush(&c->out, c->fd) < 0) {
+	if (kiln_bytebuf_flush(&c->out, c->fd) < 0) {
 		dconn_close(l, c);
 		return;
 	}
@@ -359,7 +315,7 @@ static void dconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 			continue;
 		if (r < 0 && errno == EAGAIN)
 			return;
-		if (r <= 0 || dbuf_add(&c->in, chunk, (size_t)r, FRAME_MAX) < 0) {
+		if (r <= 0 || kiln_bytebuf_add(&c->in, chunk, (size_t)r, FRAME_MAX) < 0) {
 			dconn_close(l, c);
 			return;
 		}
@@ -367,7 +323,7 @@ static void dconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 			start_query(l, c, msg, mlen);
 			if (c->h.dead)
 				return;
-			dbuf_drop(&c->in, used);
+			kiln_bytebuf_drop(&c->in, used);
 		}
 		if (rc < 0) {
 			kd_net_log("enclave %s: malformed DNS channel stream; closed", c->encl);
