@@ -15,6 +15,7 @@
 #include "chan/addr.h"
 #include "init/file.h"
 #include "nsm/nsm.h"
+#include "util/thread.h"
 #include "util/cleanup.h"
 
 #define NSM_DEV "/dev/nsm"
@@ -105,20 +106,7 @@ static int listen_addr(const char *config_path, char **out)
 
 static int start_thread(struct attest *a)
 {
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc;
-
-	/* Every signal stays with the supervisor's signalfd. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, serve, a);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc ? kiln_err(rc, "pthread_create: %s", strerror(rc)) : 0;
+	return kiln_thread_start_quiet(serve, a);
 }
 
 void kiln_init_attest_start(const char *config_path, const char *chan_dir)

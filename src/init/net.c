@@ -15,6 +15,7 @@
 
 #include "init/file.h"
 #include "net/redirect.h"
+#include "util/thread.h"
 #include "util/cleanup.h"
 
 #define MAP_ENTRIES 16384
@@ -206,20 +207,7 @@ static void *net_main(void *arg)
 
 static int start_thread(struct kiln_init_net *n)
 {
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc;
-
-	/* Every signal stays with the supervisor's signalfd: the thread blocks them all. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, net_main, n);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc ? kiln_err(rc, "pthread_create: %s", strerror(rc)) : 0;
+	return kiln_thread_start_quiet(net_main, n);
 }
 
 int kiln_init_net_start(const char *config_path, const char *chan_dir)
