@@ -55,12 +55,17 @@ int kiln_build_metadata(const struct kiln_build_opts *o, const json_t *cfg,
 		return rc;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:o}", "ImageName", name,
+	/*
+	 * KilnConfig repeats the measured config for the parent's use (kiln run
+	 * publishes network.ingress host ports from it); the metadata is not
+	 * measured, so the enclave never trusts it.
+	 */
+	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:o, s:O}", "ImageName", name,
 		       "ImageVersion", o->version ? o->version : "latest", "BuildMetadata",
 		       "BuildTime", when, "BuildTool", "kiln", "BuildToolVersion", KILN_VERSION,
 		       "OperatingSystem", "Linux", "KernelVersion", p->kernel_version,
 		       "DockerInfo", docker_info(ic), "CustomMetadata",
-		       custom ? custom : json_object());
+		       custom ? custom : json_object(), "KilnConfig", cfg);
 	if (!md)
 		return kiln_err(ENOMEM, "cannot build the metadata");
 	*out = kiln_json_canonical(md);

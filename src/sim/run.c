@@ -17,7 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "eif/eif.h"
+#include "net/portmap.h"
 #include "nitro/nitro.h"
 #include "util/cleanup.h"
 
@@ -47,6 +50,10 @@ struct monitor {
 	pid_t child;
 	bool registered;	/* with kilnd: it is told how the enclave ended */
 	int wait_status;	/* PID 1's, once it has exited */
+	const char *const *ports; /* -p, else network.ingress host ports from the EIF */
+	size_t n_ports;
+	char port_specs[KILN_PORTMAP_MAX][16];
+	const char *port_ptrs[KILN_PORTMAP_MAX];
 };
 
 /* Signals the monitor passes on to the enclave's PID 1. */
@@ -95,6 +102,43 @@ static int choose_state_dir(struct monitor *m)
 	return 0;
 }
 
+/*
+ * Without -p, publish the host ports of the config's network.ingress (as
+ * `HOSTPORT:PORT` on all addresses, like docker -p), read from the EIF's
+ * metadata section where kiln build records the config.
+ */
+static void ports_from_eif(struct monitor *m)
+{
+	json_t *md = NULL, *v;
+	uint8_t *data = NULL;
+	size_t i;
+
+	m->ports = m->o->ports;
+	m->n_ports = m->o->n_ports;
+	if (m->n_ports)
+		return;
+	for (unsigned s = 0; s < m->info.num_sections && !data; s++)
+		if (m->info.sections[s].type == EIF_SECTION_METADATA &&
+		    eif_read_section(m->eif_fd, &m->info, s, &data, 1u << 20) == 0)
+			md = json_loads((char *)data, 0, NULL);
+	free(data);
+	json_array_foreach(json_object_get(json_object_get(json_object_get(md, "KilnConfig"),
+							   "network"), "ingress"), i, v) {
+		json_int_t port = json_integer_value(json_object_get(v, "port"));
+		json_int_t host = json_integer_value(json_object_get(v, "host_port"));
+
+		if (m->n_ports == KILN_PORTMAP_MAX || port <= 0 || host <= 0)
+			break;
+		snprintf(m->port_specs[m->n_ports], sizeof(m->port_specs[0]), "%d:%d", (int)host,
+			 (int)port);
+		m->port_ptrs[m->n_ports] = m->port_specs[m->n_ports];
+		m->n_ports++;
+	}
+	if (m->n_ports)
+		m->ports = m->port_ptrs;
+	json_decref(md);
+}
+
 static int open_eif(struct monitor *m)
 {
 	const char *path = m->o->eif_path;
@@ -114,6 +158,7 @@ static int open_eif(struct monitor *m)
 	rc = eif_read_info_cached(m->eif_fd, m->state_dir[0] ? cache : NULL, &m->info, NULL);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "corrupt EIF %s", path);
+	ports_from_eif(m);
 	return 0;
 }
 
@@ -221,20 +266,20 @@ static int join_kilnd(struct monitor *m)
 		.name = m->name, .chan_dir = m->st.chan, .eif = m->o->eif_path,
 		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
 		.kill_signal = KILN_SIM_KILL_SIGNAL, .debug = m->o->debug,
-		.ports = m->o->ports, .n_ports = m->o->n_ports,
+		.ports = m->ports, .n_ports = m->n_ports,
 	};
 	char abs[4096];
 	int rc;
 
 	new_id(m->id);
-	if (m->o->no_kilnd && m->o->n_ports)
+	if (m->o->no_kilnd && m->n_ports)
 		return kiln_err(EINVAL, "-p needs kilnd (drop --no-kilnd)");
 	if (m->o->no_kilnd)
 		return 0;
 	if (realpath(m->o->eif_path, abs))
 		req.eif = abs;
 	rc = kiln_sim_ensure_kilnd(m->state_dir, m->o->kilnd_path);
-	if (rc == -ENOENT && m->o->n_ports)
+	if (rc == -ENOENT && m->n_ports)
 		return kiln_err(ENOENT, "-p needs kilnd, and no kilnd executable was found");
 	if (rc == -ENOENT) {
 		say(m, "kiln: notice: no kilnd found; running without logs or `kiln ps`");
@@ -242,7 +287,7 @@ static int join_kilnd(struct monitor *m)
 	}
 	if (rc == 0)
 		rc = kiln_sim_kilnd_register(m->state_dir, &req, m->id);
-	if (rc < 0 && m->o->n_ports)
+	if (rc < 0 && m->n_ports)
 		return rc; /* published ports need kilnd: "port 8080 already in use" */
 	if (rc == -EEXIST)
 		return kiln_err(EEXIST, "name %s is in use by a running enclave", m->name);

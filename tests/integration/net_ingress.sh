@@ -91,3 +91,25 @@ kiln ps --help >/dev/null 2>&1 && {
 	ps_out=$(kiln ps 2>&1 || true)
 	echo "$ps_out"
 }
+
+# Without -p, kiln run publishes network.ingress[].host_port from the EIF.
+cat >"$T/auto.yaml" <<'YAML'
+version: 1
+name: ingress-auto
+network:
+  ingress: [{port: 8080, host_port: 18181}]
+YAML
+kiln build -q -c "$T/auto.yaml" "docker-archive:$T/ingress.tar" -o "$T/auto.eif" >/dev/null
+kiln describe-eif "$T/auto.eif" | jq -e '.Metadata.KilnConfig.network.ingress[0].host_port == 18181' \
+	>/dev/null || fail "KilnConfig not in the metadata"
+kiln run --sim --name in3 "$T/auto.eif" >"$T/auto.out" 2>&1 &
+apid=$!
+defer "kiln stop in3 --timeout 2 >/dev/null 2>&1; kill $apid 2>/dev/null"
+page=
+for _ in $(seq 100); do
+	page=$(curl -s --max-time 2 http://127.0.0.1:18181/index.html || true)
+	[ -n "$page" ] && break
+	sleep 0.1
+done
+assert_eq "$page" "hello from inside the enclave" "network.ingress host_port published without -p"
+echo "ok   network.ingress host_port 18181 published from the EIF's config"
