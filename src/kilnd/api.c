@@ -27,8 +27,8 @@ static void queue(struct kd_conn *c, json_t *o)
 	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
 	json_decref(o);
-	if (!text || kd_buf_add(&c->out, text, strlen(text)) < 0 ||
-	    kd_buf_add(&c->out, "\n", 1) < 0)
+	if (!text || kiln_bytebuf_add(&c->out, text, strlen(text), SIZE_MAX) < 0 ||
+	    kiln_bytebuf_add(&c->out, "\n", 1, SIZE_MAX) < 0)
 		c->close_after = 1;
 	free(text);
 }
@@ -329,7 +329,7 @@ static void read_history(struct kd_conn *c)
 			continue;
 		}
 		if (n > 0 && line[n - 1] == '\n' && wanted(c, line, (size_t)n) &&
-		    kd_buf_add(&c->out, line, (size_t)n) < 0)
+		    kiln_bytebuf_add(&c->out, line, (size_t)n, SIZE_MAX) < 0)
 			c->close_after = 1;
 	}
 	free(line);
@@ -364,7 +364,7 @@ static void flush(struct kd *d, struct kd_conn *c)
 			kd_conn_close(d, c);
 			return;
 		}
-		kd_buf_drop(&c->out, (size_t)n);
+		kiln_bytebuf_drop(&c->out, (size_t)n);
 	}
 }
 
@@ -403,7 +403,7 @@ static void process_input(struct kd *d, struct kd_conn *c)
 		return;
 	c->dispatching = 1;
 	while (c->mode == KD_IDLE && !c->close_after && !c->dead) {
-		char *nl = c->in.len ? memchr(c->in.p, '\n', c->in.len) : NULL;
+		uint8_t *nl = c->in.len ? memchr(c->in.p, '\n', c->in.len) : NULL;
 		char *line;
 		size_t n;
 
@@ -416,8 +416,8 @@ static void process_input(struct kd *d, struct kd_conn *c)
 			break;
 		}
 		n = (size_t)(nl - c->in.p);
-		line = strndup(c->in.p, n);
-		kd_buf_drop(&c->in, n + 1);
+		line = strndup((const char *)c->in.p, n);
+		kiln_bytebuf_drop(&c->in, n + 1);
 		if (line)
 			handle_line(d, c, line, n);
 		free(line);
@@ -440,7 +440,7 @@ static void on_client(struct kd *d, struct kd_watch *w, uint32_t events)
 				return;
 			}
 			c->rd_eof = 1;
-		} else if (n > 0 && kd_buf_add(&c->in, buf, (size_t)n) < 0) {
+		} else if (n > 0 && kiln_bytebuf_add(&c->in, buf, (size_t)n, SIZE_MAX) < 0) {
 			c->close_after = 1;
 		}
 		process_input(d, c);
@@ -484,7 +484,7 @@ void kd_api_push(struct kd *d, struct kd_enclave *e, const char *line, size_t n)
 		if (c->dead || c->kind != KD_CONN_CLIENT || c->e != e || c->mode != KD_LOGS ||
 		    !c->follow || !history_done(c))
 			continue;
-		if (c->out.len + n > KD_OUT_MAX || kd_buf_add(&c->out, line, n) < 0) {
+		if (c->out.len + n > KD_OUT_MAX || kiln_bytebuf_add(&c->out, line, n, SIZE_MAX) < 0) {
 			kd_log("enclave %s: log follower %d MiB behind; dropped", e->name,
 			       (int)(KD_OUT_MAX >> 20));
 			kd_conn_close(d, c);

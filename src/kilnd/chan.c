@@ -62,7 +62,7 @@ static void ctl_flush(struct kd *d, struct kd_conn *c)
 			ctl_fail(d, c, strerror(errno));
 			return;
 		}
-		kd_buf_drop(&c->out, (size_t)n);
+		kiln_bytebuf_drop(&c->out, (size_t)n);
 	}
 	kd_watch_mod(d, &c->w, c->out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
@@ -74,7 +74,7 @@ static int ctl_send(struct kd *d, struct kd_conn *c, const struct kiln_frame *f)
 	int rc = kiln_frame_encode(f, buf, sizeof(buf), &len);
 
 	if (rc == 0)
-		rc = kd_buf_add(&c->out, buf, len);
+		rc = kiln_bytebuf_add(&c->out, buf, len, SIZE_MAX);
 	if (rc == 0)
 		ctl_flush(d, c);
 	return rc;

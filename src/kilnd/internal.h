@@ -11,6 +11,7 @@
 #include "chan/addr.h"
 #include "chan/frame.h"
 #include "kilnd/kilnd.h"
+#include "util/bytebuf.h"
 
 #define KD_REQ_MAX (64 * 1024)		/* one CLI request line */
 #define KD_OUT_HIGH (256 * 1024)	/* stop reading history above this */
@@ -26,11 +27,6 @@ struct kd_watch {
 	int fd;
 	uint32_t events;
 	kd_fn fn;
-};
-
-struct kd_buf {
-	char *p;
-	size_t len, cap;
 };
 
 enum kd_state { KD_STARTING, KD_RUNNING, KD_EXITED, KD_STOPPED };
@@ -75,7 +71,7 @@ struct kd_conn {
 	int dead;
 	enum kd_conn_kind kind;
 	struct kd_enclave *e;
-	struct kd_buf in, out;
+	struct kiln_bytebuf in, out;
 	struct kiln_frame_dec *dec;	/* CTL */
 	int hello;			/* CTL: HELLO received */
 	/* CLIENT */
@@ -108,8 +104,6 @@ uint64_t kd_now_ns(void);
 int64_t kd_mono_ms(void);
 struct kd_conn *kd_conn_new(struct kd *d, int fd, enum kd_conn_kind kind, kd_fn fn);
 void kd_conn_close(struct kd *d, struct kd_conn *c);
-int kd_buf_add(struct kd_buf *b, const void *p, size_t n) KILN_MUST;
-void kd_buf_drop(struct kd_buf *b, size_t n);
 
 /* enclave.c */
 const char *kd_state_name(enum kd_state s);

@@ -88,31 +88,6 @@ void kd_watch_close(struct kd *d, struct kd_watch *w)
 	w->fd = -1;
 }
 
-int kd_buf_add(struct kd_buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *np;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np)
-			return kiln_err(ENOMEM, "out of memory");
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-void kd_buf_drop(struct kd_buf *b, size_t n)
-{
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
-}
-
 struct kd_conn *kd_conn_new(struct kd *d, int fd, enum kd_conn_kind kind, kd_fn fn)
 {
 	struct kd_conn *c = calloc(1, sizeof(*c));

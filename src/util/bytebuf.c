@@ -7,10 +7,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "util/err.h"
+
 int kiln_bytebuf_add(struct kiln_bytebuf *b, const void *p, size_t n, size_t max)
 {
 	if (b->len + n > max)
-		return -ENOBUFS;
+		return kiln_err(ENOBUFS, "output queue full (%zu bytes)", max);
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		uint8_t *np;
@@ -19,7 +21,7 @@ int kiln_bytebuf_add(struct kiln_bytebuf *b, const void *p, size_t n, size_t max
 			cap *= 2;
 		np = realloc(b->p, cap);
 		if (!np)
-			return -ENOMEM;
+			return kiln_err(ENOMEM, "out of memory");
 		b->p = np;
 		b->cap = cap;
 	}
