@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -242,4 +244,55 @@ int kiln_init_net_start(const char *config_path, const char *chan_dir)
 	if (kiln_init_ingress_listen(n) < 0)
 		kiln_evloop_logf(&n->loop, "warning: ingress: %s", kiln_errmsg());
 	return start_thread(n);
+}
+
+struct listener {
+	struct kiln_evh h;
+	struct kiln_init_net *n;
+	int fd;
+	const char *what;
+	void (*on_accept)(struct kiln_init_net *n, int fd);
+};
+
+static void listener_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
+{
+	struct listener *ls = (struct listener *)h;
+
+	for (;;) {
+		int fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				kiln_evloop_logf(l, "%s: accept: %s", ls->what, strerror(errno));
+			return; /* EMFILE and the like: the next connection retries */
+		}
+		ls->on_accept(ls->n, fd);
+	}
+}
+
+static void listener_destroy(struct kiln_evh *h)
+{
+	close(((struct listener *)h)->fd);
+	free(h);
+}
+
+int kiln_init_listener_add(struct kiln_init_net *n, int fd, const char *what,
+			   void (*on_accept)(struct kiln_init_net *n, int fd))
+{
+	struct listener *ls = calloc(1, sizeof(*ls));
+
+	if (!ls) {
+		close(fd);
+		return kiln_err(ENOMEM, "out of memory");
+	}
+	ls->n = n;
+	ls->fd = fd;
+	ls->what = what;
+	ls->on_accept = on_accept;
+	ls->h.fn = listener_fn;
+	ls->h.destroy = listener_destroy;
+	kiln_evloop_link(&n->loop, &ls->h);
+	return kiln_evloop_add(&n->loop, fd, EPOLLIN | EPOLLET, &ls->h);
 }

@@ -77,5 +77,12 @@ int kiln_init_parent_addr(const struct kiln_init_net *n, uint32_t port,
 			  struct kiln_chan_addr *a) KILN_MUST;
 /* A TCP listener on a loopback address (v6only for [::1]); CLOEXEC, NONBLOCK. */
 int kiln_init_tcp_listen(int family, uint16_t port) KILN_MUST;
+/*
+ * Take ownership of listening socket fd: every accepted connection (CLOEXEC,
+ * NONBLOCK) goes to on_accept; accept errors other than EAGAIN are logged
+ * under what. On failure fd is closed.
+ */
+int kiln_init_listener_add(struct kiln_init_net *n, int fd, const char *what,
+			   void (*on_accept)(struct kiln_init_net *n, int fd)) KILN_MUST;
 
 #endif

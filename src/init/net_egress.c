@@ -26,12 +26,6 @@
 #define HANDSHAKE_MS 30000	/* the parent's own connect timeout is shorter */
 #define NAMES_MAX 8
 
-struct listener {
-	struct kiln_evh h;
-	struct kiln_init_net *n;
-	int fd;
-};
-
 struct eflow {
 	struct kiln_evh h;
 	struct kiln_init_net *n;
@@ -209,48 +203,13 @@ static void on_accept(struct kiln_init_net *n, int app)
 	}
 }
 
-static void listener_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
-{
-	struct listener *ls = (struct listener *)h;
-
-	for (;;) {
-		int fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN)
-				kiln_evloop_logf(l, "egress: accept: %s", strerror(errno));
-			return; /* EMFILE and the like: the next connection retries */
-		}
-		on_accept(ls->n, fd);
-	}
-}
-
-static void listener_destroy(struct kiln_evh *h)
-{
-	close(((struct listener *)h)->fd);
-	free(h);
-}
-
 static int listen_one(struct kiln_init_net *n, int family)
 {
-	struct listener *ls;
 	int fd = kiln_init_tcp_listen(family, KILN_EGRESS_PORT);
 
 	if (fd < 0)
 		return fd;
-	ls = calloc(1, sizeof(*ls));
-	if (!ls) {
-		close(fd);
-		return kiln_err(ENOMEM, "out of memory");
-	}
-	ls->n = n;
-	ls->fd = fd;
-	ls->h.fn = listener_fn;
-	ls->h.destroy = listener_destroy;
-	kiln_evloop_link(&n->loop, &ls->h);
-	return kiln_evloop_add(&n->loop, fd, EPOLLIN | EPOLLET, &ls->h);
+	return kiln_init_listener_add(n, fd, "egress", on_accept);
 }
 
 int kiln_init_egress_listen(struct kiln_init_net *n)

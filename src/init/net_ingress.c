@@ -27,12 +27,6 @@
 
 #define HEADER_MS 10000
 
-struct listener {
-	struct kiln_evh h;
-	struct kiln_init_net *n;
-	int fd;
-};
-
 struct iflow {
 	struct kiln_evh h;
 	struct kiln_init_net *n;
@@ -214,32 +208,10 @@ static void on_accept(struct kiln_init_net *n, int fd)
 	on_header(&n->loop, f);
 }
 
-static void listener_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
-{
-	struct listener *ls = (struct listener *)h;
-
-	for (;;) {
-		int fd = accept4(ls->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
-			continue;
-		if (fd < 0)
-			return;
-		on_accept(ls->n, fd);
-	}
-}
-
-static void listener_destroy(struct kiln_evh *h)
-{
-	close(((struct listener *)h)->fd);
-	free(h);
-}
-
 int kiln_init_ingress_listen(struct kiln_init_net *n)
 {
 	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY,
 				    .port = KILN_PORT_INGRESS };
-	struct listener *ls;
 	int rc = n->chan_dir ? kiln_chan_addr_in_dir(n->chan_dir, KILN_PORT_INGRESS, &a) : 0;
 	int fd;
 
@@ -248,15 +220,5 @@ int kiln_init_ingress_listen(struct kiln_init_net *n)
 	fd = kiln_chan_listen(&a, 1024);
 	if (fd < 0)
 		return fd;
-	ls = calloc(1, sizeof(*ls));
-	if (!ls) {
-		close(fd);
-		return kiln_err(ENOMEM, "out of memory");
-	}
-	ls->n = n;
-	ls->fd = fd;
-	ls->h.fn = listener_fn;
-	ls->h.destroy = listener_destroy;
-	kiln_evloop_link(&n->loop, &ls->h);
-	return kiln_evloop_add(&n->loop, fd, EPOLLIN | EPOLLET, &ls->h);
+	return kiln_init_listener_add(n, fd, "ingress", on_accept);
 }
