@@ -244,6 +244,11 @@ static int read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs, bool 
 	if (rc < 0)
 		return rc;
 
+	if (layout_only) {
+		/* Section headers only: no hashing thread, no data buffer. */
+		rc = read_sections(&p, info, &t);
+		goto out;
+	}
 	rc = eif_measure_init(&p.m);
 	if (rc < 0)
 		return rc;
@@ -256,7 +261,7 @@ static int read_info(int fd, struct eif_info *info, struct eif_pcrs *pcrs, bool 
 	rc = read_sections(&p, info, &t);
 	if (rc == 0)
 		rc = eif_measure_sync(&p.m);
-	if (rc < 0 || layout_only)
+	if (rc < 0)
 		goto out;
 	info->crc_computed = (uint32_t)p.crc;
 	if (info->crc_computed != info->crc_stored) {
