@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 KILND=${KILND:-$ROOT/build/kilnd}
 CLIENT=$ROOT/build/tests/chan_client
-[ -x "$KILND" ] || { echo "skip: build/kilnd is not built"; exit 77; }
+[ -x "$KILND" ] || { echo "FAIL: $KILND is not built"; exit 1; }
 command -v jq >/dev/null || { echo "skip: jq is not installed"; exit 77; }
 # The fake kiln-init (until the Makefile builds it with the tests).
 if [ ! -x "$CLIENT" ] || [ tests/tools/chan_client.c -nt "$CLIENT" ] ||

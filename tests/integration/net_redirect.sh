@@ -7,7 +7,7 @@ BIN=${NET_REDIRECT_BIN:-$PWD/build/tests/test_net_redirect}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok   $*"; }
-[ -x "$BIN" ] || skip "$BIN is not built"
+[ -x "$BIN" ] || fail "$BIN is not built"
 [ "$(id -u)" = 0 ] || skip "needs root for network namespaces and iptables"
 command -v unshare >/dev/null || skip "unshare(1) missing"
 IPT=$(command -v iptables-legacy || true)

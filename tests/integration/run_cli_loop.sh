@@ -5,7 +5,7 @@ source "$(dirname "$0")/../lib/common.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (sim enclaves with cgroups)"
 command -v jq >/dev/null || skip "jq is not installed"
-kiln ps --help >/dev/null 2>&1 || skip "kiln ps is not in the command table"
+kiln ps --help >/dev/null 2>&1 || fail "kiln ps is not in the command table"
 export KILN_STATE_DIR=$T/state
 N=${KILN_LOOP_N:-20}
 

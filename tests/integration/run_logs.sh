@@ -5,13 +5,13 @@
 # fake parent sending garbage (kiln-init reconnects, the app keeps running).
 source "$(dirname "$0")/../lib/common.sh"
 
-kiln run --help >/dev/null 2>&1 || skip "kiln run is not in the command table yet"
+kiln run --help >/dev/null 2>&1 || fail "kiln run is not in the command table"
 [ "$(id -u)" = 0 ] || skip "needs root"
 command -v jq >/dev/null || skip "jq is not installed"
 command -v socat >/dev/null || skip "socat is not installed"
 CLIENT=$KILN_ROOT/build/tools/chan_client
 [ -x "$CLIENT" ] || CLIENT=$KILN_ROOT/build/tests/chan_client
-[ -x "$CLIENT" ] || skip "chan_client is not built"
+[ -x "$CLIENT" ] || fail "chan_client is not built"
 ks=$T/state
 export KILN_STATE_DIR=$ks
 

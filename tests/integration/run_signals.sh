@@ -4,7 +4,7 @@
 # kilnd (SIGTERM, then SIGKILL after the timeout) for an app ignoring SIGTERM.
 source "$(dirname "$0")/../lib/common.sh"
 
-kiln run --help >/dev/null 2>&1 || skip "kiln run is not in the command table yet"
+kiln run --help >/dev/null 2>&1 || fail "kiln run is not in the command table"
 [ "$(id -u)" = 0 ] || skip "needs root"
 command -v jq >/dev/null || skip "jq is not installed"
 CLIENT=$KILN_ROOT/build/tools/chan_client
