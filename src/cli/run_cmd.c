@@ -58,7 +58,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *v)
 	return 0;
 }
 
-/* -p: checked here, sent to kilnd as text (kiln_sim_register). */
+/* -p: checked here, sent to kilnd by the runtime (kiln_sim_register, kiln_nitro_run). */
 static int add_port(struct kiln_sim_opts *o, const char *spec)
 {
 	static const char *ports[KILN_PORTMAP_MAX];
@@ -153,13 +153,18 @@ static int pick_mode(enum run_mode *mode)
 
 /* ---- --nitro ---- */
 
-/* kilnd's state dir (absolute) and a running kilnd; NULL state: run without one. */
+/*
+ * kilnd's state dir (absolute) and a running kilnd (started when missing);
+ * *use false: run without one. As in the sim, -p needs kilnd.
+ */
 static int nitro_kilnd(const struct kiln_sim_opts *o, char *state, size_t len, bool *use)
 {
 	char dir[4096], cwd[2048];
 	int rc = 0;
 
 	*use = false;
+	if (o->no_kilnd && o->n_ports)
+		return kiln_err(EINVAL, "-p needs kilnd (drop --no-kilnd)");
 	if (o->no_kilnd)
 		return 0;
 	if (o->state_dir)
@@ -175,6 +180,8 @@ static int nitro_kilnd(const struct kiln_sim_opts *o, char *state, size_t len, b
 	if (rc < 0)
 		return kiln_err(ENAMETOOLONG, "state directory path too long");
 	rc = kiln_sim_ensure_kilnd(state, o->kilnd_path);
+	if (rc == -ENOENT && o->n_ports)
+		return kiln_err(ENOENT, "-p needs kilnd, and no kilnd executable was found");
 	if (rc == -ENOENT) {
 		fprintf(stderr, "kiln: notice: no kilnd found; running without logs or `kiln ps`\n");
 		return 0;
@@ -183,11 +190,16 @@ static int nitro_kilnd(const struct kiln_sim_opts *o, char *state, size_t len, b
 	return rc;
 }
 
-/* -d: the child runs the enclave; the parent prints its id or its error. */
+/*
+ * -d, as the sim: the child holds the enclave with its stdio on /dev/null
+ * (so `$(kiln run -d ...)` returns), and reports through a pipe: notices,
+ * then "ok ID" or "error MSG". The parent prints them and exits.
+ */
 static int nitro_detached(struct kiln_nitro_run *r)
 {
-	char buf[1024] = "";
-	int p[2], rc;
+	char buf[4096];
+	size_t len = 0;
+	int p[2], rc, null, code = RUN_FAILED;
 	ssize_t n;
 	pid_t pid;
 
@@ -197,45 +209,65 @@ static int nitro_detached(struct kiln_nitro_run *r)
 	if (pid == 0) {
 		close(p[0]);
 		setsid();
-		r->report_fd = p[1];
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int fd = 0; null >= 0 && fd < 3; fd++)
+			dup2(null, fd);
+		if (null > 2)
+			close(null);
+		r->report_fd = p[1]; /* closed by kiln_nitro_run */
 		rc = kiln_nitro_run(&kiln_nitro_real_ops, r);
-		if (rc < 0)
-			dprintf(p[1], "error %s\n", kiln_errmsg());
 		_exit(rc < 0 ? RUN_FAILED : rc);
 	}
 	close(p[1]);
-	n = read(p[0], buf, sizeof(buf) - 1);
-	close(p[0]);
-	buf[n > 0 ? n : 0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	if (!strncmp(buf, "ok ", 3)) {
-		printf("%s\n", buf + 3);
-		return 0;
+	while (len < sizeof(buf) - 1 && (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
 	}
-	return kiln_err(EIO, "%s", !strncmp(buf, "error ", 6) ? buf + 6 :
-				   "the enclave process ended during the launch");
+	close(p[0]);
+	buf[len] = '\0';
+	for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		if (!strncmp(line, "ok ", 3)) {
+			printf("%s\n", line + 3);
+			code = 0;
+		} else if (!strncmp(line, "error ", 6)) {
+			fprintf(stderr, "kiln: run: %s\n", line + 6);
+		} else {
+			fprintf(stderr, "%s\n", line);
+		}
+	}
+	if (code && !strstr(buf, "error "))
+		fprintf(stderr, "kiln: run: the enclave process ended during the launch\n");
+	return code;
 }
 
 static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
 {
-	struct kiln_nitro_run r = { .eif_path = o->eif_path, .memory_mib = o->memory_mib,
-				    .cpus = o->cpus, .cid = cid, .debug = o->debug,
+	struct kiln_nitro_run r = { .eif_path = o->eif_path, .name = o->name,
+				    .memory_mib = o->memory_mib, .cpus = o->cpus, .cid = cid,
+				    .debug = o->debug, .ports = o->ports, .n_ports = o->n_ports,
 				    .report_fd = -1 };
 	char name[64], state[4200];
 	bool use_kilnd;
 	int rc;
 
-	if (o->name)
-		snprintf(name, sizeof(name), "%s", o->name);
-	else if (kiln_sim_default_name(o->eif_path, name, sizeof(name)) < 0)
+	/* An explicit name goes as given: kiln_nitro_run checks it whole. */
+	if (!o->name && kiln_sim_default_name(o->eif_path, name, sizeof(name)) < 0)
 		return -1;
-	r.name = name;
+	if (!o->name)
+		r.name = name;
 	rc = nitro_kilnd(o, state, sizeof(state), &use_kilnd);
 	if (rc < 0)
 		return rc;
 	r.state_dir = use_kilnd ? state : NULL;
 	if (o->detach)
 		return nitro_detached(&r);
+	/* In the foreground the app's output appears here, as in the sim. */
+	r.out = stdout;
+	r.err = stderr;
 	return kiln_nitro_run(&kiln_nitro_real_ops, &r);
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -130,22 +131,36 @@ int kiln_nitro_console_connect(const struct kiln_nitro_ops *ops, uint64_t cid, i
 
 struct kiln_nitro_run {
 	const char *eif_path;
-	const char *name;	/* the kilnd name (checked by the caller) */
+	const char *name;	/* the kilnd name (checked again here) */
 	const char *state_dir;	/* kilnd's; NULL: run without kilnd */
 	uint64_t memory_mib;	/* 0: the EIF's default, else 4 x EIF size */
 	unsigned cpus;		/* 0: the EIF's default, else 2 */
 	uint64_t cid;		/* 0: the hypervisor picks */
 	bool debug;
-	int report_fd;		/* >= 0 (-d): "ok ID\n" once booted, then closed */
+	/* -p specs ([HOSTIP:]HOSTPORT:PORT, net/portmap.h); none: the host ports
+	 * of the EIF config's network.ingress, as the sim does. Need kilnd. */
+	const char *const *ports;
+	size_t n_ports;
+	/* Foreground: the app's stdout and stderr lines (from kilnd's log of
+	 * the enclave) are written here; NULL: not shown. */
+	FILE *out, *err;
+	int report_fd;		/* >= 0 (-d): notices, then "ok ID\n" once booted
+				 * or "error MSG\n"; closed after "ok" */
 };
 
 /*
- * Launch req->eif_path, register it with kilnd as mode "nitro" with its CID
- * (from the started hook: before the heartbeat), report the heartbeat, then
- * hold the enclave fd and memory until the enclave ends (POLLHUP on the
- * enclave fd), SIGTERM/SIGINT/SIGHUP arrive or kilnd's stop timeout sends
- * KILN_NITRO_KILL_SIGNAL: then terminate it. Returns 0 when the enclave was
- * terminated or ended, or a negative errno with the message set.
+ * Launch r->eif_path, register it with kilnd as mode "nitro" with its CID
+ * and published ports (from the started hook: before the heartbeat), report
+ * the heartbeat, follow the enclave's log in kilnd, and hold the enclave fd
+ * and memory until the enclave ends (POLLHUP on the enclave fd). The first
+ * SIGTERM/SIGINT/SIGHUP becomes a kilnd stop with that signal when
+ * kiln-init's control channel is up (the app is signalled, as the sim
+ * forwards it to PID 1); a second one, a signal with no control channel, or
+ * kilnd's stop timeout (KILN_NITRO_KILL_SIGNAL) terminates the enclave at once.
+ * Returns the app's exit code (128 + signal when killed) as kiln-init
+ * reported it through kilnd; 128 + signal when terminated by one; 0 without
+ * kilnd (unknown); or a negative errno with the message set (also when the
+ * enclave ended without reporting a status).
  */
 int kiln_nitro_run(const struct kiln_nitro_ops *ops, const struct kiln_nitro_run *r) KILN_MUST;
 

@@ -1,52 +1,156 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kiln run --nitro: launch, register with kilnd, hold the enclave until it ends or is stopped. */
+/* kiln run --nitro: launch, register with kilnd, show the app's output, hold the enclave until it ends. */
 #include "nitro/nitro.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "chan/frame.h"
 #include "eif/eif.h"
 #include "kilnd/client.h"
+#include "net/portmap.h"
 #include "util/cleanup.h"
 
 /*
  * How this works (nitro-cli's "enclave process", without nitro-cli):
- *   1. the EIF is validated (CRC, sections) and resources chosen;
+ *   1. the EIF is validated (CRC, sections), resources chosen, and the
+ *      published ports taken from -p or else from the EIF config's
+ *      network.ingress (the sim does the same); a name kilnd has running is
+ *      refused before anything is launched;
  *   2. kiln_nitro_launch() runs the ioctl sequence; its started hook
- *      registers {"mode":"nitro","cid":CID} with kilnd before the boot
- *      heartbeat, so kilnd knows the CID when kiln-init connects to vsock
- *      3:7000. kilnd does not listen on vsock 9000 in nitro mode: this
- *      process answers the heartbeat (as nitro-cli does) and then tells kilnd
- *      with the "heartbeat" op;
+ *      registers {"mode":"nitro","cid":CID,"ports":[...]} with kilnd before
+ *      the boot heartbeat, so kilnd knows the CID when kiln-init connects to
+ *      vsock 3:7000, and listens on the host ports (dialling CID:7100 per
+ *      client). A busy port fails the registration, which terminates the
+ *      enclave: kiln run exits 125 as in the sim. kilnd does not listen on
+ *      vsock 9000 in nitro mode: this process answers the heartbeat (as
+ *      nitro-cli does) and then tells kilnd with the "heartbeat" op;
  *   3. this process keeps the enclave fd and the hugepages: the enclave runs
- *      as long as it lives. It waits for POLLHUP on the enclave fd (the
- *      enclave rebooted or halted: kiln-init exited after the app) or for a
- *      signal: SIGTERM/SIGINT/SIGHUP from the user, KILN_NITRO_KILL_SIGNAL
- *      from kilnd's stop timeout. Either way it closes the enclave fd (the
- *      driver stops the enclave) and frees the memory. A kilnd stop goes to
- *      kiln-init over the control channel first; the app exits, kiln-init
- *      exits, the bootstrap reboots the VM: POLLHUP here.
+ *      as long as it lives. It follows the enclave's log in kilnd (the lines
+ *      kiln-init sends on the control channel), writing the app's lines to
+ *      the terminal in the foreground; the stream's end record carries the
+ *      app's exit status, which becomes our exit code. The enclave itself
+ *      ends with POLLHUP on the enclave fd (kiln-init exited after the app,
+ *      the bootstrap rebooted the VM). A signal from the user becomes a
+ *      kilnd stop with that signal (the app gets it from kiln-init, as the
+ *      sim forwards signals to PID 1); a second one, or KILN_NITRO_KILL_SIGNAL
+ *      from kilnd's stop timeout, closes the enclave fd (the driver stops
+ *      the enclave) at once.
  * kilnd watches this process's pid, so a crash of it also ends the record.
  */
 
 #define MIB (UINT64_C(1) << 20)
 #define KILND_TIMEOUT_MS 5000
+/* After the enclave halted: the time kiln-init's last STATUS (sent just
+ * before it exits) may take to pass through kilnd to us. */
+#define STATUS_WAIT_MS 5000
+/* After the app ended: the time kiln-init gets to finish (flush, unmount,
+ * exit; the bootstrap reboots) before the enclave is terminated anyway. */
+#define HALT_WAIT_MS 10000
+/* Re-opening the log stream when kilnd dropped it (restart, slow reader). */
+#define FOLLOW_REOPENS 8
 
 struct nrun {
 	const struct kiln_nitro_run *r;
 	char id[16];
 	uint64_t memory_mib;
 	unsigned cpus;
+	struct kiln_portmap ports[KILN_PORTMAP_MAX];
+	size_t n_ports;
 	bool registered;
+	int report_fd;			/* r->report_fd until "ok" is sent */
+	struct kilnd_client logs;	/* the followed log; fd -1: not following */
+	uint64_t last_ts;		/* of the last record seen, to resume after it */
+	int reopens;
+	bool ended;			/* kilnd's end record arrived */
+	int code;			/* from it: exit code, 128 + signal, -1 unknown */
+	bool stopping;			/* a signal was turned into a kilnd stop */
 };
 
-static int choose_resources(struct nrun *n)
+/* A line for the user: on stderr, or through the report pipe while detaching. */
+static void KILN_PRINTF(2, 3) say(const struct nrun *n, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	len = (int)strlen(line);
+	line[len++] = '\n';
+	if (write(n->report_fd >= 0 ? n->report_fd : STDERR_FILENO, line, (size_t)len) < 0)
+		return; /* nowhere left to say it */
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- before the launch ---- */
+
+/*
+ * -p as given (checked again: the caller may be a library user), else the
+ * host ports of the config's network.ingress, on every address like
+ * `docker -p HOSTPORT:PORT`, from the metadata section where kiln build
+ * records the config.
+ */
+static int choose_ports(struct nrun *n, int fd, const struct eif_info *info)
+{
+	json_t *md = NULL, *v;
+	size_t i;
+
+	if (n->r->n_ports > KILN_PORTMAP_MAX)
+		return kiln_err(E2BIG, "-p: at most %d mappings", KILN_PORTMAP_MAX);
+	for (i = 0; i < n->r->n_ports; i++) {
+		int rc = kiln_portmap_parse(n->r->ports[i], &n->ports[i]);
+
+		if (rc < 0)
+			return kiln_err_wrap(rc, "-p");
+	}
+	n->n_ports = n->r->n_ports;
+	if (n->n_ports)
+		return 0;
+	for (unsigned s = 0; s < info->num_sections && !md; s++) {
+		uint8_t *data = NULL;
+
+		if (info->sections[s].type == EIF_SECTION_METADATA &&
+		    eif_read_section(fd, info, s, &data, 1u << 20) == 0)
+			md = json_loads((char *)data, 0, NULL);
+		free(data);
+	}
+	json_array_foreach(json_object_get(json_object_get(json_object_get(md, "KilnConfig"),
+							   "network"), "ingress"), i, v) {
+		json_int_t port = json_integer_value(json_object_get(v, "port"));
+		json_int_t host = json_integer_value(json_object_get(v, "host_port"));
+
+		if (n->n_ports == KILN_PORTMAP_MAX)
+			break;
+		if (port < 1 || port > 65535 || host < 1 || host > 65535)
+			continue;
+		n->ports[n->n_ports++] = (struct kiln_portmap){ .host_port = (uint16_t)host,
+								.port = (uint16_t)port };
+	}
+	json_decref(md);
+	return 0;
+}
+
+static int read_eif(struct nrun *n)
 {
 	_cleanup_close_ int fd = open(n->r->eif_path, O_RDONLY | O_CLOEXEC);
 	struct eif_info info;
@@ -68,33 +172,93 @@ static int choose_resources(struct nrun *n)
 	n->cpus = n->r->cpus ? n->r->cpus : (unsigned)info.default_cpus;
 	if (!n->cpus)
 		n->cpus = 2;
-	return 0;
+	return choose_ports(n, fd, &info);
+}
+
+/* This enclave's ps record (a new reference), or NULL. */
+static json_t *kilnd_record(const struct nrun *n)
+{
+	json_t *reply = NULL, *e, *found = NULL;
+	size_t i;
+
+	if (kilnd_client_call(n->r->state_dir, json_pack("{s:s}", "op", "ps"), KILND_TIMEOUT_MS,
+			      &reply) < 0)
+		return NULL;
+	json_array_foreach(json_object_get(reply, "enclaves"), i, e)
+		if (!strcmp(json_string_value(json_object_get(e, "name")) ?: "", n->r->name))
+			found = json_incref(e);
+	json_decref(reply);
+	return found;
+}
+
+/*
+ * The name is checked here, before an enclave exists: kilnd would refuse a
+ * bad or running name only at registration, after the boot had begun.
+ */
+static int check_name(const struct nrun *n)
+{
+	const char *state;
+	json_t *e;
+	int rc = kiln_name_check(n->r->name);
+
+	if (rc < 0 || !n->r->state_dir)
+		return rc;
+	e = kilnd_record(n);
+	state = json_string_value(json_object_get(e, "state")) ?: "";
+	if (!strcmp(state, "running") || !strcmp(state, "starting"))
+		rc = kiln_err(EEXIST, "name %s is in use by a running enclave (id %s)",
+			      n->r->name, json_string_value(json_object_get(e, "id")) ?: "?");
+	json_decref(e);
+	return rc;
+}
+
+/* ---- kilnd ---- */
+
+static json_t *register_request(const struct nrun *n, uint64_t cid)
+{
+	char abs[PATH_MAX];
+	json_t *ports, *req = json_pack(
+		"{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:I,s:b,s:i}", "op", "register", "name",
+		n->r->name, "mode", "nitro", "cid", (json_int_t)cid, "cpus", (json_int_t)n->cpus,
+		"memory_mib", (json_int_t)n->memory_mib, "eif",
+		realpath(n->r->eif_path, abs) ? abs : n->r->eif_path, "pid", (json_int_t)getpid(),
+		"debug", n->r->debug, "kill_signal", KILN_NITRO_KILL_SIGNAL);
+
+	if (!req || !n->n_ports)
+		return req;
+	ports = json_array();
+	for (size_t i = 0; i < n->n_ports; i++)
+		json_array_append_new(ports, kiln_portmap_to_json(&n->ports[i]));
+	json_object_set_new(req, "ports", ports);
+	return req;
 }
 
 /* The started hook: register the CID with kilnd before the heartbeat. */
 static int register_cid(void *arg, uint64_t cid)
 {
 	struct nrun *n = arg;
-	char abs[4096];
 	json_t *reply, *req;
 	int rc;
 
 	if (!n->r->state_dir)
 		return 0;
-	req = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:I,s:b,s:i}", "op", "register", "name",
-			n->r->name, "mode", "nitro", "cid", (json_int_t)cid, "cpus",
-			(json_int_t)n->cpus, "memory_mib", (json_int_t)n->memory_mib, "eif",
-			realpath(n->r->eif_path, abs) ? abs : n->r->eif_path, "pid",
-			(json_int_t)getpid(), "debug", n->r->debug, "kill_signal",
-			KILN_NITRO_KILL_SIGNAL);
+	req = register_request(n, cid);
+	if (!req)
+		return kiln_err(ENOMEM, "out of memory");
 	rc = kilnd_client_call(n->r->state_dir, req, KILND_TIMEOUT_MS, &reply);
 	if (rc == 0)
 		snprintf(n->id, sizeof(n->id), "%s",
 			 json_string_value(json_object_get(reply, "id")) ?: "");
 	json_decref(reply);
-	if (rc < 0)
+	if (rc == 0) {
+		n->registered = true;
+		return 0;
+	}
+	/* As the sim: published ports and a name in use are fatal; anything
+	 * else leaves an enclave that runs without logs, ps or stop. */
+	if (n->n_ports || rc == -EEXIST)
 		return kiln_err_wrap(rc, "kilnd");
-	n->registered = true;
+	say(n, "kiln: notice: running without kilnd: %s", kiln_errmsg());
 	return 0;
 }
 
@@ -105,32 +269,98 @@ static void tell_kilnd(struct nrun *n, const char *op)
 	if (n->registered &&
 	    kilnd_client_call(n->r->state_dir, json_pack("{s:s,s:s}", "op", op, "name", n->r->name),
 			      KILND_TIMEOUT_MS, &reply) < 0)
-		fprintf(stderr, "kiln: notice: kilnd: %s\n", kiln_errmsg());
+		say(n, "kiln: notice: kilnd: %s", kiln_errmsg());
 	json_decref(reply);
 }
 
-/* The app's exit code as kilnd heard it from kiln-init; 0 when unknown. */
-static int kilnd_exit_code(struct nrun *n)
+/* exit_code, else 128 + signal, else -1 (a ps record or a log end record). */
+static int outcome_code(json_t *o)
 {
-	json_t *reply = NULL, *e;
-	size_t i;
-	int code = 0;
+	json_t *code = json_object_get(o, "exit_code"), *sig = json_object_get(o, "signal");
 
-	if (!n->registered ||
-	    kilnd_client_call(n->r->state_dir, json_pack("{s:s}", "op", "ps"), KILND_TIMEOUT_MS,
-			      &reply) < 0)
-		return 0;
-	json_array_foreach(json_object_get(reply, "enclaves"), i, e) {
-		if (strcmp(json_string_value(json_object_get(e, "name")) ?: "", n->r->name))
-			continue;
-		if (json_is_integer(json_object_get(e, "exit_code")))
-			code = (int)json_integer_value(json_object_get(e, "exit_code"));
-		else if (json_is_integer(json_object_get(e, "signal")))
-			code = 128 + (int)json_integer_value(json_object_get(e, "signal"));
-	}
-	json_decref(reply);
-	return code;
+	if (json_is_integer(code))
+		return (int)json_integer_value(code);
+	if (json_is_integer(sig))
+		return 128 + (int)json_integer_value(sig);
+	return -1;
 }
+
+/* ---- the followed log ---- */
+
+static int follow_open(struct nrun *n, uint64_t since)
+{
+	json_t *reply = NULL;
+	int rc = kilnd_client_open(&n->logs, n->r->state_dir);
+
+	if (rc == 0)
+		rc = kilnd_client_send(&n->logs,
+				       json_pack("{s:s,s:s,s:b,s:I}", "op", "logs", "name",
+						 n->r->name, "follow", 1, "since",
+						 (json_int_t)since));
+	if (rc == 0)
+		rc = kilnd_client_recv(&n->logs, KILND_TIMEOUT_MS, &reply);
+	if (rc == 0)
+		rc = kilnd_client_check(reply);
+	json_decref(reply);
+	if (rc < 0)
+		kilnd_client_close(&n->logs);
+	return rc;
+}
+
+/* The app's lines to out/err as they were (kilnd's own events are not the app's). */
+static void show(const struct nrun *n, json_t *rec)
+{
+	const char *stream = json_string_value(json_object_get(rec, "stream")) ?: "";
+	json_t *line = json_object_get(rec, "line");
+	FILE *f = !strcmp(stream, "stdout") ? n->r->out : !strcmp(stream, "stderr") ? n->r->err
+										: NULL;
+
+	if (!f || !json_is_string(line))
+		return;
+	/* Keep the two streams in record order when both are a terminal. */
+	fflush(f == n->r->out ? n->r->err : n->r->out);
+	fwrite(json_string_value(line), 1, json_string_length(line), f);
+	if (!json_is_true(json_object_get(rec, "partial")))
+		fputc('\n', f);
+}
+
+/* Everything that arrived on the log stream; the end record ends following. */
+static void follow_read(struct nrun *n)
+{
+	json_t *rec;
+	int rc;
+
+	while ((rc = kilnd_client_recv(&n->logs, 0, &rec)) == 0) {
+		json_t *ts = json_object_get(rec, "ts");
+
+		if (json_is_true(json_object_get(rec, "end"))) {
+			n->ended = true;
+			n->code = outcome_code(rec);
+			json_decref(rec);
+			break;
+		}
+		show(n, rec);
+		if (json_is_integer(ts) && (uint64_t)json_integer_value(ts) > n->last_ts)
+			n->last_ts = (uint64_t)json_integer_value(ts);
+		json_decref(rec);
+	}
+	if (n->r->out)
+		fflush(n->r->out);
+	if (n->r->err)
+		fflush(n->r->err);
+	if (rc == -ETIMEDOUT)
+		return; /* no complete line yet */
+	kilnd_client_close(&n->logs);
+	if (n->ended)
+		return;
+	/* kilnd restarted or dropped a reader too far behind: resume after the last line. */
+	if (n->reopens++ < FOLLOW_REOPENS && follow_open(n, n->last_ts + 1) == 0)
+		return;
+	say(n, "kiln: notice: lost the enclave's log stream (%s); it keeps running: "
+	       "kiln logs -f %s", kiln_errmsg(), n->r->name);
+}
+
+/* ---- signals ---- */
 
 static int block_signals(sigset_t *old)
 {
@@ -148,65 +378,169 @@ static int block_signals(sigset_t *old)
 	return fd < 0 ? kiln_err(errno, "signalfd: %s", strerror(errno)) : fd;
 }
 
-/* Until the enclave ends (0) or a signal asks to end it (128 + signal). */
-static int hold(const struct kiln_nitro_enclave *enc, int sig_fd)
+/*
+ * Ask kilnd to stop the app with sig through kiln-init. The reply is not
+ * awaited: kilnd answers a stop only once this process has exited.
+ */
+static int ask_stop(struct nrun *n, int sig)
 {
-	for (;;) {
-		struct pollfd p[2] = { { .fd = enc->enclave_fd, .events = POLLIN },
-				       { .fd = sig_fd, .events = POLLIN } };
-		struct signalfd_siginfo si;
+	struct kilnd_client c;
+	int rc = kilnd_client_open(&c, n->r->state_dir);
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return kiln_err(errno, "poll: %s", strerror(errno));
-		}
-		if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-			return 0;
-		if ((p[1].revents & POLLIN) &&
-		    read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-			return 128 + ((int)si.ssi_signo == KILN_NITRO_KILL_SIGNAL ? SIGKILL
-										 : (int)si.ssi_signo);
+	if (rc == 0)
+		rc = kilnd_client_send(&c, json_pack("{s:s,s:s,s:i}", "op", "stop", "name",
+						     n->r->name, "signal", sig));
+	kilnd_client_close(&c);
+	return rc;
+}
+
+/* The first signal stops the app gracefully when kiln-init can be told:
+ * -1 (keep holding); otherwise the code to terminate with now. */
+static int on_signal(struct nrun *n, int sig)
+{
+	json_t *e;
+	bool connected;
+
+	if (sig == KILN_NITRO_KILL_SIGNAL)
+		return 128 + SIGKILL; /* kilnd's stop timed out: as the sim's SIGKILL */
+	if (n->ended && n->code >= 0)
+		return n->code;	      /* the app is done; only the halt was awaited */
+	if (n->stopping || !n->registered)
+		return 128 + sig;
+	/* With no control channel (kiln-init not up yet) nobody could signal
+	 * the app; kilnd's own stop then signals this process, landing here. */
+	e = kilnd_record(n);
+	connected = json_is_true(json_object_get(e, "connected"));
+	json_decref(e);
+	if (!connected)
+		return 128 + sig;
+	if (ask_stop(n, sig) < 0) {
+		say(n, "kiln: notice: could not ask kilnd to stop the app: %s", kiln_errmsg());
+		return 128 + sig;
 	}
+	n->stopping = true;
+	return -1;
+}
+
+/* ---- holding the enclave ---- */
+
+/*
+ * Until the enclave has halted and the app's outcome is known, or a signal
+ * or a grace time ends the wait. *code: the exit code to terminate with, or
+ * -1 when the enclave halted without an outcome.
+ */
+static int hold(struct nrun *n, const struct kiln_nitro_enclave *enc, int sig_fd, int *code)
+{
+	int64_t deadline = -1;
+	bool halted = false;
+
+	for (;;) {
+		struct pollfd p[3] = { { .fd = halted ? -1 : enc->enclave_fd, .events = POLLIN },
+				       { .fd = sig_fd, .events = POLLIN },
+				       { .fd = n->logs.fd, .events = POLLIN } };
+		int64_t now = mono_ms();
+		struct signalfd_siginfo si;
+		int r;
+
+		if (halted && (n->ended || n->logs.fd < 0))
+			break;
+		if (deadline >= 0 && now >= deadline)
+			break;
+		r = poll(p, 3, deadline < 0 ? -1 : (int)(deadline - now));
+		if (r < 0 && errno != EINTR)
+			return kiln_err(errno, "poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
+		if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			halted = true;
+			deadline = mono_ms() + STATUS_WAIT_MS;
+		}
+		if (p[2].revents) {
+			follow_read(n);
+			if (n->ended && !halted)
+				deadline = mono_ms() + HALT_WAIT_MS;
+		}
+		if ((p[1].revents & POLLIN) &&
+		    read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			*code = on_signal(n, (int)si.ssi_signo);
+			if (*code >= 0)
+				return 0;
+		}
+	}
+	*code = n->ended ? n->code : -1;
+	return 0;
+}
+
+/* After an enclave that ended without a followed outcome: what kilnd recorded. */
+static int final_code(struct nrun *n, int code)
+{
+	json_t *e;
+
+	if (code >= 0 || !n->registered)
+		return code >= 0 ? code : 0; /* without kilnd the app's code is unknown */
+	e = kilnd_record(n);
+	code = outcome_code(e);
+	json_decref(e);
+	if (code >= 0)
+		return code;
+	return kiln_err(EIO, "enclave %s ended without reporting the app's exit status "
+			"(see kiln logs --stream all %s)", n->r->name, n->r->name);
 }
 
 int kiln_nitro_run(const struct kiln_nitro_ops *ops, const struct kiln_nitro_run *r)
 {
-	struct nrun n = { .r = r };
+	struct nrun n = { .r = r, .report_fd = r->report_fd, .logs = { .fd = -1 }, .code = -1 };
 	struct kiln_nitro_launch req = { .eif_path = r->eif_path, .debug = r->debug,
 					 .cid = r->cid, .started = register_cid,
 					 .started_arg = &n };
 	struct kiln_nitro_enclave enc = { .enclave_fd = -1 };
 	sigset_t old;
-	int sig_fd, rc, code;
+	int sig_fd = -1, rc, trc, code = -1;
 
-	rc = choose_resources(&n);
+	rc = read_eif(&n);
+	if (rc == 0 && n.n_ports && !r->state_dir)
+		rc = kiln_err(EINVAL, "published ports (%s) need kilnd",
+			      r->n_ports ? "-p" : "the EIF's network.ingress");
+	if (rc == 0)
+		rc = check_name(&n);
 	if (rc < 0)
-		return rc;
+		goto out;
 	req.memory_mib = n.memory_mib;
 	req.cpus = n.cpus;
-	sig_fd = block_signals(&old); /* before the launch: a SIGTERM must not kill us
-				       * between NE_START_ENCLAVE and holding the fd */
-	if (sig_fd < 0)
-		return sig_fd;
+	/* Before the launch: a SIGTERM must not kill us between NE_START_ENCLAVE
+	 * and holding the fd. */
+	sig_fd = rc = block_signals(&old);
+	if (rc < 0)
+		goto out;
 	rc = kiln_nitro_launch(ops, &req, &enc);
 	if (rc < 0)
 		goto out;
 	tell_kilnd(&n, "heartbeat");
-	if (r->report_fd >= 0) {
-		dprintf(r->report_fd, "ok %s\n", n.id[0] ? n.id : "-");
-		close(r->report_fd);
-	} else {
-		fprintf(stderr, "kiln: enclave %s booted (CID %" PRIu64 ", %u vCPUs, %" PRIu64
-				" MiB)%s\n", r->name, enc.cid, enc.ncpus, enc.memory_mib,
-			n.registered ? "; its output: kiln logs -f" : "");
+	if (n.registered && follow_open(&n, 0) < 0)
+		say(&n, "kiln: notice: cannot follow the enclave's log: %s", kiln_errmsg());
+	if (r->debug)
+		say(&n, "kiln: nitro: enclave %s booted (CID %" PRIu64 ", %u vCPUs, %" PRIu64
+			" MiB)", r->name, enc.cid, enc.ncpus, enc.memory_mib);
+	if (n.report_fd >= 0) {
+		dprintf(n.report_fd, "ok %s\n", n.id[0] ? n.id : "-");
+		close(n.report_fd);
+		n.report_fd = -1;
 	}
-	code = hold(&enc, sig_fd);
-	rc = kiln_nitro_terminate(&enc);
+	rc = hold(&n, &enc, sig_fd, &code);
+	trc = kiln_nitro_terminate(&enc);
 	if (rc == 0)
-		rc = code != 0 ? code : kilnd_exit_code(&n);
+		rc = trc;
+	if (rc == 0)
+		rc = final_code(&n, code);
 out:
-	close(sig_fd);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	kilnd_client_close(&n.logs);
+	if (rc < 0 && n.report_fd >= 0)
+		dprintf(n.report_fd, "error %s\n", kiln_errmsg());
+	if (n.report_fd >= 0)
+		close(n.report_fd);
+	if (sig_fd >= 0) {
+		close(sig_fd);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
 	return rc;
 }
