@@ -135,7 +135,7 @@ int eif_read_info_cached(int fd, const char *cache_dir, struct eif_info *info,
 			info->crc_computed = crc;
 			if (pcrs)
 				*pcrs = cached;
-			return 0;
+			return 1;
 		}
 	}
 	rc = eif_read_info(fd, info, &fresh);

@@ -74,7 +74,9 @@ int eif_read_layout(int fd, struct eif_info *info) KILN_MUST;
  * eif_read_info with memory: a full check that passed is recorded in
  * cache_dir under the file's identity (device, inode, size, mtime, ctime);
  * while the file is unchanged, later calls check only the layout and take
- * the CRC and PCRs from the record. pcrs may be NULL.
+ * the CRC and PCRs from the record. pcrs may be NULL. Returns 1 when the
+ * record answered (the bytes are those fully checked before), 0 after a
+ * full check.
  */
 int eif_read_info_cached(int fd, const char *cache_dir, struct eif_info *info,
 			 struct eif_pcrs *pcrs) KILN_MUST;

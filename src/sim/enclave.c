@@ -266,6 +266,41 @@ static int load_command(int top, struct kiln_sim_lines *cmd, struct kiln_sim_lin
 }
 
 /* tmpfs on e->root, sized like the enclave's memory, with ramdisk1..N unpacked. */
+/*
+ * The cached tree (rootfs_cache.c) as the lower layer of an overlay on
+ * e->root, whose upper and work directories are in the run's tmpfs there
+ * (tmpfs_fd): writes stay in enclave memory, the tree is never written.
+ * Every directory is passed as /proc/self/fd/N, so no path of the host's
+ * (commas, colons) reaches overlayfs's option parser.
+ */
+static int mount_overlay(const struct kiln_sim_enclave *e, int tmpfs_fd)
+{
+	const struct kiln_sim_rootfs *rf = e->rootfs;
+	_cleanup_close_ int dir = -1, lower = -1, upper = -1, work = -1;
+	char opts[160];
+	int rc = kiln_sim_rootfs_fill(rf, e->eif_fd, e->info);
+
+	if (rc < 0)
+		return kiln_err_wrap(rc, "unpacking the EIF");
+	if (mkdirat(tmpfs_fd, ".upper", 0755) < 0 || mkdirat(tmpfs_fd, ".work", 0700) < 0)
+		return sys_err("mkdir in", e->root);
+	/* By path: rf->dir_fd is on the host's mount, which overlayfs refuses
+	 * to use from this mount namespace ("failed to clone lowerpath"). */
+	dir = open(rf->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	lower = dir < 0 ? -1 : openat(dir, rf->key, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	upper = openat(tmpfs_fd, ".upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	work = openat(tmpfs_fd, ".work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lower < 0 || upper < 0 || work < 0)
+		return sys_err("open layers of", e->root);
+	snprintf(opts, sizeof(opts),
+		 "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d",
+		 lower, upper, work);
+	if (mount("kiln-enclave", e->root, "overlay", MS_NODEV, opts) < 0)
+		return sys_err("mount overlay on", e->root);
+	return 0;
+}
+
+/* A tmpfs sized like the enclave's memory on e->root, the ramdisks in it or under it. */
 static int make_rootfs(const struct kiln_sim_enclave *e, int *top)
 {
 	char opts[64];
@@ -278,6 +313,20 @@ static int make_rootfs(const struct kiln_sim_enclave *e, int *top)
 	fd = open(e->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return sys_err("open", e->root);
+	if (e->rootfs) {
+		rc = mount_overlay(e, fd);
+		if (rc == 0) {
+			close(fd);
+			fd = open(e->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0)
+				return sys_err("open", e->root);
+			*top = KILN_STEAL_FD(fd);
+			return 0;
+		}
+		/* No overlayfs here (or a broken cache): copy, as without a cache. */
+		if (e->debug)
+			fprintf(stderr, "kiln: sim: rootfs cache not used: %s\n", kiln_errmsg());
+	}
 	rc = kiln_sim_unpack(e->eif_fd, e->info, fd);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "unpacking the EIF");

@@ -39,6 +39,9 @@ struct monitor {
 	char id[KILN_SIM_ID_LEN + 1];
 	int eif_fd;
 	struct eif_info info;
+	struct eif_pcrs pcrs;
+	bool pcrs_known;	/* the EIF's full check is on record: the rootfs cache may serve it */
+	struct kiln_sim_rootfs rootfs;
 	uint64_t memory_mib;
 	unsigned cpus;
 	bool userns;
@@ -155,9 +158,10 @@ static int open_eif(struct monitor *m)
 
 	/* Re-running an unchanged EIF skips re-reading it (see check_cache.c). */
 	snprintf(cache, sizeof(cache), "%s/eif-cache", m->state_dir);
-	rc = eif_read_info_cached(m->eif_fd, m->state_dir[0] ? cache : NULL, &m->info, NULL);
+	rc = eif_read_info_cached(m->eif_fd, m->state_dir[0] ? cache : NULL, &m->info, &m->pcrs);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "corrupt EIF %s", path);
+	m->pcrs_known = rc == 1;
 	ports_from_eif(m);
 	return 0;
 }
@@ -305,6 +309,7 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 		.name = m->name, .root = m->st.root, .chan = m->st.chan, .eif_fd = m->eif_fd,
 		.info = &m->info, .memory_mib = m->memory_mib, .userns = m->userns,
 		.debug = m->o->debug, .limits_fd = go_fd,
+		.rootfs = m->rootfs.dir_fd >= 0 ? &m->rootfs : NULL,
 	};
 	char msg[MSG_MAX];
 	int32_t rc;
@@ -360,6 +365,32 @@ static int block_signals(struct monitor *m)
 	return m->sig_fd < 0 ? kiln_err(errno, "signalfd: %s", strerror(errno)) : 0;
 }
 
+/*
+ * The cgroup is kiln/NAME.HASH, HASH naming the state dir (FNV-1a), so the
+ * same enclave name under two state dirs (two users, tests) never shares one.
+ */
+static void cgroup_name(const struct monitor *m, char *out, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = m->state_dir; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(out, len, "%s.%08x", m->name, h);
+}
+
+/* Create the enclave's cgroup: 0, or -1 after saying there are no limits. */
+static int limit(struct monitor *m)
+{
+	char cg[128];
+
+	cgroup_name(m, cg, sizeof(cg));
+	if (kiln_sim_cgroup_create(cg, m->cpus, m->memory_mib, &m->cg) == 0)
+		return 0;
+	say(m, "kiln: notice: no CPU or memory limits for this enclave (cgroup v2 and v1 both "
+	       "unusable: %s)", kiln_errmsg());
+	return -1;
+}
+
 /* Release the child: ids, cgroup, "go"; then wait for its exec or its error. */
 static int release(struct monitor *m, int go_fd, int err_fd)
 {
@@ -372,7 +403,8 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	/* "g": ids are mapped, set up; "l": limits apply, exec the cmd. */
 	if (rc == 0 && write(go_fd, "g", 1) != 1)
 		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
-	if (rc == 0 && m->cg.kind != KILN_SIM_CG_NONE)
+	/* Made while the enclave already unpacks: off its critical path. */
+	if (rc == 0 && limit(m) == 0)
 		rc = kiln_sim_cgroup_add(&m->cg, m->child);
 	if (rc == 0 && write(go_fd, "l", 1) != 1)
 		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
@@ -463,6 +495,7 @@ static void cleanup(struct monitor *m)
 		waitpid(m->child, NULL, 0);
 	}
 	kiln_sim_cgroup_remove(&m->cg);
+	kiln_sim_rootfs_close(&m->rootfs);
 	kiln_sim_state_close(&m->st);
 	if (m->sig_fd >= 0)
 		close(m->sig_fd);
@@ -472,39 +505,24 @@ static void cleanup(struct monitor *m)
 		close(m->report_fd);
 }
 
-/*
- * The cgroup is kiln/NAME.HASH, HASH naming the state dir (FNV-1a), so the
- * same enclave name under two state dirs (two users, tests) never shares one.
- */
-static void cgroup_name(const struct monitor *m, char *out, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (const char *p = m->state_dir; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	snprintf(out, len, "%s.%08x", m->name, h);
-}
-
 static int prepare(struct monitor *m)
 {
-	char cg[128];
 	int rc = kiln_sim_state_open(m->state_dir, m->name, &m->st);
 
 	if (rc == 0)
 		rc = join_kilnd(m);
 	if (rc < 0)
 		return rc;
-	cgroup_name(m, cg, sizeof(cg));
-	if (kiln_sim_cgroup_create(cg, m->cpus, m->memory_mib, &m->cg) < 0)
-		say(m, "kiln: notice: no CPU or memory limits for this enclave (cgroup v2 and "
-		       "v1 both unusable: %s)", kiln_errmsg());
+	/* An ordinary user's enclave (user namespace) always copies. */
+	if (!m->userns && m->pcrs_known && kiln_sim_rootfs_open(&m->pcrs, m->id, &m->rootfs) < 0)
+		m->rootfs.dir_fd = -1;
 	return 0;
 }
 
 int kiln_sim_run(const struct kiln_sim_opts *o)
 {
 	struct monitor m = { .o = o, .eif_fd = -1, .report_fd = -1, .sig_fd = -1, .child = -1,
-			     .st = { .lock_fd = -1 } };
+			     .st = { .lock_fd = -1 }, .rootfs = { .dir_fd = -1, .lock_fd = -1 } };
 	int rc, code = 0;
 
 	m.userns = geteuid() != 0;

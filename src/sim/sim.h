@@ -97,6 +97,32 @@ void kiln_sim_state_close(struct kiln_sim_state *st);
 struct eif_info;
 int kiln_sim_unpack(int eif_fd, const struct eif_info *info, int dirfd) KILN_MUST;
 
+/* --- rootfs_cache.c: one unpacked rootfs per EIF content, shared read-only --- */
+
+struct eif_pcrs;
+struct kiln_sim_rootfs {
+	char dir[4096];	 /* $KILN_CACHE_DIR, else /var/cache/kiln/rootfs (root only) */
+	char key[64];	 /* "v1-" + hex of PCR0's first 24 bytes: the tree's name */
+	char fill[96];	 /* not ready: the name this run unpacks into first */
+	bool ready;	 /* dir/key is complete */
+	int dir_fd;	 /* -1: no cache for this run (unpack into the tmpfs) */
+	int lock_fd;	 /* shared flock on dir/key.lock while the enclave may use it */
+};
+
+/*
+ * In the monitor, before the clone: lock the tree for the EIF whose (full,
+ * recorded) check gave pcrs, and say whether it still has to be unpacked.
+ * Fails (no cache: the caller unpacks into the tmpfs as before) when there
+ * is no usable cache directory.
+ */
+int kiln_sim_rootfs_open(const struct eif_pcrs *pcrs, const char *id,
+			 struct kiln_sim_rootfs *rf) KILN_MUST;
+/* In the enclave: unpack into rf->fill and publish it as rf->key (not ready only). */
+int kiln_sim_rootfs_fill(const struct kiln_sim_rootfs *rf, int eif_fd,
+			 const struct eif_info *info) KILN_MUST;
+/* In the monitor once the enclave is gone: unlock; after a fill, prune old trees. */
+void kiln_sim_rootfs_close(struct kiln_sim_rootfs *rf);
+
 /* --- bootfiles.c: the ramdisk's cmd and env files --- */
 
 #define KILN_SIM_FILE_MAX (1024 * 1024)
@@ -157,6 +183,7 @@ struct kiln_sim_enclave {
 	bool debug;
 	int console_fd;		/* -1: no terminal, /dev/console is /dev/null */
 	int limits_fd;		/* one byte arrives here once the cgroup limits apply */
+	const struct kiln_sim_rootfs *rootfs; /* NULL: no cache, unpack into the tmpfs */
 };
 
 /*

@@ -5,6 +5,8 @@ KILN_ROOT=${KILN_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export PATH=$KILN_ROOT/build:$PATH
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kiln-test.XXXXXX")
+# The sim rootfs cache of this run only (else /var/cache/kiln/rootfs).
+export KILN_CACHE_DIR=${KILN_CACHE_DIR:-$T/cache}
 _cleanups=()
 # On exit: the test's own cleanups, then any kiln process still naming $T
 # (a kilnd that kiln run started for a test state dir, a detached monitor).
