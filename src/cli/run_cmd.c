@@ -35,9 +35,11 @@ static int run_usage(FILE *f)
 	      "  --no-kilnd        neither start nor register with kilnd\n"
 	      "  -p, --publish [HOSTIP:]HOSTPORT:ENCLAVEPORT\n"
 	      "                    kilnd listens on HOSTPORT and forwards each connection to\n"
-	      "                    ENCLAVEPORT inside (repeatable; default HOSTIP: all)\n"
-	      "The exit code is the app's (128 + signal when killed); 125 when kiln\n"
-	      "itself fails.\n",
+	      "                    ENCLAVEPORT inside (repeatable; default HOSTIP: all;\n"
+	      "                    without -p: the EIF config's network.ingress host ports)\n"
+	      "In the foreground the app's output is shown (Nitro: as kilnd receives it)\n"
+	      "and Ctrl-C or SIGTERM is passed on to the app. The exit code is the app's\n"
+	      "(128 + signal when killed); 125 when kiln itself fails.\n",
 	      f);
 	return f == stderr ? 2 : 0;
 }
