@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kiln-init: the enclave half of kiln; runs the image's process and carries its output to the parent. */
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,18 +118,55 @@ static void heartbeat(const char *dir)
 	close(fd);
 }
 
+/*
+ * From here on kiln-init's own stderr (its networking and attestation
+ * threads' lines, its notes) is a pipe the supervisor reads like the app's
+ * stderr, so those lines reach `kiln logs --stream kiln-init` as well as the
+ * console. The
+ * write side is non-blocking: a full pipe drops a line rather than stall a
+ * thread. On any failure stderr stays the console.
+ */
+static void own_stderr(struct kiln_supervise_opts *so)
+{
+	int p[2], console;
+
+	so->own_fd = so->console_fd = -1;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return;
+	console = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (console < 0 || dup2(p[1], STDERR_FILENO) < 0) {
+		if (console >= 0)
+			close(console);
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	close(p[1]);
+	fcntl(STDERR_FILENO, F_SETFL, O_NONBLOCK);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	so->own_fd = p[0];
+	so->console_fd = console;
+}
+
+/* Back to the console, for what is said after the supervisor is gone. */
+static void console_stderr(const struct kiln_supervise_opts *so)
+{
+	if (so->console_fd >= 0 && dup2(so->console_fd, STDERR_FILENO) >= 0)
+		fcntl(STDERR_FILENO, F_SETFL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : KILN_INIT_CONFIG_PATH;
 	const char *dir = chan_dir();
 	struct kiln_supervise_opts so = { .log_buffer = KILN_LOGRING_DEFAULT,
-					  .flush_ms = KILN_FLUSH_MS };
+					  .flush_ms = KILN_FLUSH_MS, .own_fd = -1, .console_fd = -1 };
 	struct kiln_init_config cfg;
 	struct kiln_chan_addr ctl;
 	char name[KILN_NAME_MAX + 1];
 	struct kiln_user user;
 	struct kiln_app app;
-	int code = 0;
+	int code = 0, rc;
 
 	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
 		fprintf(stderr, "usage: kiln-init [CONFIG]\n");
@@ -148,12 +186,17 @@ int main(int argc, char **argv)
 	so.name = name;
 	if (dir && getpid() == 1)
 		heartbeat(dir);
-	if (kiln_init_net_start(path, dir) < 0)
+	own_stderr(&so);
+	if (kiln_init_net_start(path, dir) < 0) {
+		console_stderr(&so);
 		die("network");
+	}
 	kiln_init_attest_start(path, dir);
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
-	if (kiln_supervise(&app, &so, &code) < 0)
+	rc = kiln_supervise(&app, &so, &code);
+	console_stderr(&so);
+	if (rc < 0)
 		die("supervise");
 	kiln_init_config_free(&cfg);
 	return code;

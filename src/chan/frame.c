@@ -85,8 +85,8 @@ static int check_log(const struct kiln_frame *f)
 {
 	const struct kiln_log *l = &f->u.log;
 
-	if (l->stream != KILN_STREAM_STDOUT && l->stream != KILN_STREAM_STDERR)
-		return bad(f, "stream %u is not 1 (stdout) or 2 (stderr)", l->stream);
+	if (l->stream < KILN_STREAM_STDOUT || l->stream > KILN_STREAM_INIT)
+		return bad(f, "stream %u is not 1 (stdout), 2 (stderr) or 3 (kiln-init)", l->stream);
 	if (l->seq == 0)
 		return bad(f, "seq 0: sequence numbers start at 1");
 	if (l->seq > INT64_MAX || l->ts_ns > INT64_MAX)

@@ -40,6 +40,7 @@ enum kiln_frame_type {
 enum kiln_log_stream {
 	KILN_STREAM_STDOUT = 1,
 	KILN_STREAM_STDERR = 2,
+	KILN_STREAM_INIT = 3,	/* kiln-init's own lines: networking, attestation, notes */
 };
 
 enum kiln_app_state {

@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "cli/kilnd_rpc.h"
 
-enum { SHOW_STDOUT = 1, SHOW_STDERR = 2, SHOW_KILND = 4 };
+enum { SHOW_STDOUT = 1, SHOW_STDERR = 2, SHOW_KILND = 4, SHOW_INIT = 8 };
 
 struct logs_opts {
 	const char *name;
@@ -25,9 +25,10 @@ static int logs_usage(FILE *f)
 	      "  --since WHEN      only lines from WHEN on: a duration before now (10m, 1h30m),\n"
 	      "                    an RFC 3339 time (2024-05-01T10:00:00Z) or unix seconds\n"
 	      "  -t, --timestamps  prefix each line with its RFC 3339 time (ns)\n"
-	      "  --stream S        stdout, stderr, kilnd (kilnd's own events) or all\n"
+	      "  --stream S        stdout, stderr, kiln-init (its own lines: start, network\n"
+	      "                    denials, attestation), kilnd (kilnd's events) or all\n"
 	      "                    (default: stdout and stderr)\n"
-	      "The app's stdout lines go to stdout and its stderr lines to stderr.\n",
+	      "The app's stdout lines go to stdout, everything else to stderr.\n",
 	      f);
 	return f == stderr ? 2 : 0;
 }
@@ -40,10 +41,13 @@ static int parse_stream(const char *s, unsigned *show)
 		*show = SHOW_STDERR;
 	else if (!strcmp(s, "kilnd"))
 		*show = SHOW_KILND;
+	else if (!strcmp(s, "kiln-init"))
+		*show = SHOW_INIT;
 	else if (!strcmp(s, "all"))
-		*show = SHOW_STDOUT | SHOW_STDERR | SHOW_KILND;
+		*show = SHOW_STDOUT | SHOW_STDERR | SHOW_KILND | SHOW_INIT;
 	else
-		return kiln_err(EINVAL, "--stream \"%s\": use stdout, stderr, kilnd or all", s);
+		return kiln_err(EINVAL, "--stream \"%s\": use stdout, stderr, kiln-init, kilnd or all",
+				s);
 	return 0;
 }
 
@@ -100,7 +104,8 @@ static void print_record(const struct logs_opts *o, json_t *rec)
 	const char *stream = json_string_value(json_object_get(rec, "stream")) ?: "";
 	json_t *line = json_object_get(rec, "line");
 	unsigned kind = !strcmp(stream, "stdout") ? SHOW_STDOUT :
-			!strcmp(stream, "stderr") ? SHOW_STDERR : SHOW_KILND;
+			!strcmp(stream, "stderr") ? SHOW_STDERR :
+			!strcmp(stream, "kiln-init") ? SHOW_INIT : SHOW_KILND;
 	FILE *f = kind == SHOW_STDOUT ? stdout : stderr;
 
 	if (!(o->show & kind) || !json_is_string(line))

@@ -40,11 +40,15 @@
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
 
 struct out_stream {
-	int fd;			/* read end of the app's pipe; -1 once closed */
+	int fd;			/* read end of the pipe; -1 once closed */
 	uint8_t id;		/* enum kiln_log_stream */
-	struct kiln_console con;
+	struct kiln_console *con; /* where its bytes are copied as they are */
 	struct kiln_linesplit split;
 };
+
+/* s[]: the app's stdout and stderr, then kiln-init's own stderr (its threads'
+ * lines), which is logged as the kiln-init stream. */
+enum { OUT_APP = 2, OUT_OWN = 2, OUT_ALL = 3 };
 
 struct loop {
 	const struct kiln_supervise_opts *o;
@@ -53,7 +57,8 @@ struct loop {
 	bool app_done;
 	bool hurry;		/* a signal after the app exited: stop waiting for the parent */
 	int sfd;
-	struct out_stream s[2];
+	struct out_stream s[OUT_ALL];
+	struct kiln_console con[2];	/* kiln-init's stdout and stderr: the console */
 	struct kiln_logring ring;
 	struct kiln_ctl ctl;
 	int64_t kill_at;	/* STOP timeout: SIGKILL the app then; -1: none */
@@ -80,15 +85,18 @@ static uint64_t wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* kiln-init's own messages: through the stderr console buffer, never blocking. */
+/* kiln-init's own messages: through the stderr console buffer, never blocking, and into the log. */
 static void say(void *ctx, const char *msg)
 {
 	struct loop *l = ctx;
 	char line[600];
 	int n = snprintf(line, sizeof(line), "%s\n", msg);
 
-	if (n > 0 && kiln_console_room(&l->s[1].con) >= (size_t)n)
-		kiln_console_put(&l->s[1].con, (const uint8_t *)line, (size_t)n);
+	if (n > 0 && kiln_console_room(&l->con[1]) >= (size_t)n)
+		kiln_console_put(&l->con[1], (const uint8_t *)line, (size_t)n);
+	if (n > 1) /* best effort: a failure here has nobody left to tell */
+		(void)!kiln_logring_append(&l->ring, KILN_STREAM_INIT, wall_ns(), false,
+					   (const uint8_t *)line, (size_t)n - 1);
 }
 
 static void on_line(void *ctx, const uint8_t *p, size_t len, bool partial)
@@ -106,7 +114,7 @@ static void on_line(void *ctx, const uint8_t *p, size_t len, bool partial)
  */
 static size_t read_budget(const struct loop *l, const struct out_stream *s)
 {
-	size_t n = READ_CHUNK, room = kiln_console_room(&s->con);
+	size_t n = READ_CHUNK, room = kiln_console_room(s->con);
 
 	if (room < n)
 		n = room;
@@ -146,10 +154,11 @@ static void read_stream(struct loop *l, struct out_stream *s, int64_t now)
 			close_stream(l, s);
 			return;
 		}
-		l->last_io = now;
+		if (s != &l->s[OUT_OWN])
+			l->last_io = now;
 		l->cur = s->id;
 		l->ts = wall_ns();
-		kiln_console_put(&s->con, l->chunk, (size_t)n);
+		kiln_console_put(s->con, l->chunk, (size_t)n);
 		kiln_linesplit_feed(&s->split, l->chunk, (size_t)n, on_line, l);
 	}
 }
@@ -197,6 +206,7 @@ static void on_stop(struct loop *l, int64_t now)
 		l->kill_at = now + ms;
 }
 
+/* The app's pipes (kiln-init's own never reaches EOF: it holds the write end). */
 static bool pipes_open(const struct loop *l)
 {
 	return l->s[0].fd >= 0 || l->s[1].fd >= 0;
@@ -212,7 +222,7 @@ static bool parent_pending(const struct loop *l)
 
 static bool consoles_pending(const struct loop *l)
 {
-	return kiln_console_pending(&l->s[0].con) || kiln_console_pending(&l->s[1].con);
+	return kiln_console_pending(&l->con[0]) || kiln_console_pending(&l->con[1]);
 }
 
 /* After the app exits: drain the pipes, then wait (bounded) for the parent and the console. */
@@ -224,7 +234,9 @@ static bool finished(struct loop *l, int64_t now)
 		return false;
 	if (pipes_open(l) && !late && now < l->last_io + DRAIN_IDLE_MS)
 		return false;
-	for (int i = 0; i < 2; i++)
+	if (l->s[OUT_OWN].fd >= 0) /* what kiln-init's threads said until now */
+		read_stream(l, &l->s[OUT_OWN], now);
+	for (int i = 0; i < OUT_ALL; i++)
 		if (l->s[i].fd >= 0)
 			close_stream(l, &l->s[i]); /* held open by an orphan: stop waiting for it */
 	if (!l->ctl.finished) {
@@ -260,31 +272,32 @@ static int poll_timeout(const struct loop *l, int64_t now)
 
 static void iterate(struct loop *l)
 {
-	struct pollfd p[6] = { { .fd = l->sfd, .events = POLLIN } };
+	struct pollfd p[8] = { { .fd = l->sfd, .events = POLLIN } };
 	int64_t now = mono_ms();
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < OUT_ALL; i++) {
 		bool held = l->s[i].fd >= 0 && !read_budget(l, &l->s[i]);
 
-		if (held)
+		if (held && i < OUT_APP)
 			l->last_io = now;
 		p[1 + i] = (struct pollfd){ .fd = held ? -1 : l->s[i].fd, .events = POLLIN };
-		p[3 + i] = (struct pollfd){ .fd = kiln_console_pending(&l->s[i].con) ? l->s[i].con.fd : -1,
-					    .events = POLLOUT };
 	}
-	p[5] = (struct pollfd){ .fd = kiln_ctl_fd(&l->ctl), .events = kiln_ctl_events(&l->ctl) };
-	if (poll(p, 6, poll_timeout(l, now)) < 0 && errno != EINTR)
+	for (int i = 0; i < 2; i++)
+		p[4 + i] = (struct pollfd){ .fd = kiln_console_pending(&l->con[i]) ? l->con[i].fd : -1,
+					    .events = POLLOUT };
+	p[6] = (struct pollfd){ .fd = kiln_ctl_fd(&l->ctl), .events = kiln_ctl_events(&l->ctl) };
+	if (poll(p, 7, poll_timeout(l, now)) < 0 && errno != EINTR)
 		say(l, "kiln-init: warning: poll failed");
 	now = mono_ms();
 	if (p[0].revents)
 		on_signals(l, now);
-	for (int i = 0; i < 2; i++) {
-		if (p[3 + i].revents)
-			kiln_console_flush(&l->s[i].con);
+	for (int i = 0; i < 2; i++)
+		if (p[4 + i].revents)
+			kiln_console_flush(&l->con[i]);
+	for (int i = 0; i < OUT_ALL; i++)
 		if (p[1 + i].revents && l->s[i].fd >= 0)
 			read_stream(l, &l->s[i], now);
-	}
-	kiln_ctl_run(&l->ctl, p[5].fd >= 0 ? p[5].revents : 0, now);
+	kiln_ctl_run(&l->ctl, p[6].fd >= 0 ? p[6].revents : 0, now);
 	on_stop(l, now);
 	if (l->kill_at >= 0 && now >= l->kill_at && !l->app_done) {
 		say(l, "kiln-init: STOP timeout: killing the app");
@@ -308,13 +321,16 @@ static int setup(struct loop *l, const struct kiln_supervise_opts *o, sigset_t *
 	if (l->sfd < 0)
 		return kiln_err(errno, "signalfd: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN); /* broken consoles and sockets are errors, not deaths */
-	l->s[0] = (struct out_stream){ .fd = -1, .id = KILN_STREAM_STDOUT };
-	l->s[1] = (struct out_stream){ .fd = -1, .id = KILN_STREAM_STDERR };
-	kiln_linesplit_init(&l->s[0].split, KILN_LINE_MAX);
-	kiln_linesplit_init(&l->s[1].split, KILN_LINE_MAX);
-	rc = kiln_console_open(&l->s[0].con, STDOUT_FILENO);
+	l->s[0] = (struct out_stream){ .fd = -1, .id = KILN_STREAM_STDOUT, .con = &l->con[0] };
+	l->s[1] = (struct out_stream){ .fd = -1, .id = KILN_STREAM_STDERR, .con = &l->con[1] };
+	l->s[OUT_OWN] = (struct out_stream){ .fd = o->own_fd > STDERR_FILENO ? o->own_fd : -1,
+					     .id = KILN_STREAM_INIT, .con = &l->con[1] };
+	for (int i = 0; i < OUT_ALL; i++)
+		kiln_linesplit_init(&l->s[i].split, KILN_LINE_MAX);
+	rc = kiln_console_open(&l->con[0], STDOUT_FILENO);
 	if (rc == 0)
-		rc = kiln_console_open(&l->s[1].con, STDERR_FILENO);
+		rc = kiln_console_open(&l->con[1], l->s[OUT_OWN].fd >= 0 ? o->console_fd
+									   : STDERR_FILENO);
 	if (rc == 0)
 		rc = kiln_logring_init(&l->ring, o->log_buffer);
 	if (rc == 0)
@@ -325,11 +341,12 @@ static int setup(struct loop *l, const struct kiln_supervise_opts *o, sigset_t *
 
 static void teardown(struct loop *l, const sigset_t *old)
 {
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < OUT_ALL; i++)
 		if (l->s[i].fd >= 0)
 			close(l->s[i].fd);
-		kiln_console_flush(&l->s[i].con);
-		kiln_console_close(&l->s[i].con);
+	for (int i = 0; i < 2; i++) {
+		kiln_console_flush(&l->con[i]);
+		kiln_console_close(&l->con[i]);
 	}
 	kiln_ctl_free(&l->ctl);
 	kiln_logring_free(&l->ring);

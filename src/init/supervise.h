@@ -24,6 +24,9 @@ struct kiln_supervise_opts {
 	const char *name;		      /* enclave name for HELLO */
 	size_t log_buffer;		      /* bytes of log lines kept for the parent */
 	int flush_ms;			      /* bounded wait for the parent at the end */
+	int own_fd;	/* read end of kiln-init's own stderr pipe (logged as the
+			 * kiln-init stream); -1: kiln-init's stderr is the console */
+	int console_fd; /* with own_fd: the console kiln-init's stderr was before */
 };
 
 /*

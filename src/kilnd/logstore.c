@@ -11,7 +11,7 @@
 
 /*
  * STATE/logs/NAME.log holds one JSON object per line:
- *   {"ts":NS,"seq":N,"stream":"stdout"|"stderr","line":"..."[,"partial":true]}
+ *   {"ts":NS,"seq":N,"stream":"stdout"|"stderr"|"kiln-init","line":"..."[,"partial":true]}
  *   {"ts":NS,"stream":"kilnd","event":"...","line":"..."}   (kilnd's own notes)
  * When appending would pass the cap, NAME.log becomes NAME.log.1 (replacing
  * the previous one) and a new NAME.log starts: at most twice the cap on disk.
@@ -189,7 +189,8 @@ json_t *kd_logs_record(const struct kiln_log *l, uint16_t flags)
 {
 	json_t *rec = json_pack("{s:I,s:I,s:s}", "ts", (json_int_t)l->ts_ns, "seq",
 				(json_int_t)l->seq, "stream",
-				l->stream == KILN_STREAM_STDERR ? "stderr" : "stdout");
+				l->stream == KILN_STREAM_STDERR ? "stderr" :
+				l->stream == KILN_STREAM_INIT	? "kiln-init" : "stdout");
 
 	if (!rec)
 		return NULL;

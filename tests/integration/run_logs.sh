@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # kiln-init's log path end to end: an app writing interleaved stdout/stderr at
 # >= 10k lines/s into kilnd's log (all lines, per-stream order, stream tags,
-# continuous seq), kilnd restarted mid-run (no line lost or doubled), and a
-# fake parent sending garbage (kiln-init reconnects, the app keeps running).
+# continuous seq), kilnd restarted mid-run (no line lost or doubled), a
+# fake parent sending garbage (kiln-init reconnects, the app keeps running),
+# and kiln-init's own lines (start, egress denial) in their own stream.
 source "$(dirname "$0")/../lib/common.sh"
 
 kiln run --help >/dev/null 2>&1 || fail "kiln run is not in the command table"
@@ -21,6 +22,7 @@ c=$(busybox_container)
 mnt=$(bah mount "$c")
 mkdir -p "$mnt/app"
 ln -sf busybox "$mnt/bin/usleep"
+ln -sf busybox "$mnt/bin/wget"
 cat >"$mnt/app/writer.sh" <<'SH'
 #!/bin/sh
 n=$1 every=$2 pause=$3 i=0
@@ -45,6 +47,11 @@ build() { # name args...
 build fast 25000 0 0          # 50k lines as fast as it goes
 build paced 25000 500 100000  # 50k lines over ~5 s
 build slow 4000 100 150000    # 8k lines over ~6 s
+bah config --entrypoint '["/bin/sh","-c","wget -q -O- http://198.18.0.9/ || echo refused >&2"]' \
+	--cmd '[]' "$c"
+save_image "$c" denied "$T/denied.tar" ""
+printf 'version: 1\nnetwork:\n  egress:\n    allow: []\n' >"$T/deny.yaml"
+kiln build -q -c "$T/deny.yaml" "docker-archive:$T/denied.tar" -o "$T/denied.eif" >/dev/null
 
 start_kilnd() {
 	kilnd --state-dir "$ks" --foreground 2>>"$T/kilnd.log" & kpid=$!
@@ -55,16 +62,21 @@ stop_kilnd() { kill -TERM "$kpid"; wait "$kpid" || true; }
 defer 'kill -9 $kpid 2>/dev/null'
 logs() { "$CLIENT" -r "$ks/kilnd.sock" "{\"op\":\"logs\",\"name\":\"$1\"}"; }
 
-# Every line of both streams, in order, tagged right; seq 1..N with no gap or dup.
+# Every line of both streams, in order, tagged right; seq 1..N with no gap or
+# dup over all records, kiln-init's own (stream kiln-init) included.
 check_log() { # name pairs
 	local name=$1 n=$2 recs
 	recs=$(logs "$name" | grep '"seq":' || true)
+	assert_eq "$(jq -r 'select(.stream=="stdout" or .stream=="stderr") | .seq' <<<"$recs" | wc -l)" \
+		$((2 * n + 2)) "$name: app lines"
 	assert_eq "$(jq -r 'select(.stream=="stdout") | .line' <<<"$recs" | md5sum)" \
 		"$( (seq -f 'out %.0f' 1 "$n"; echo 'done out') | md5sum)" "$name: stdout lines, in order"
 	assert_eq "$(jq -r 'select(.stream=="stderr") | .line' <<<"$recs" | md5sum)" \
 		"$( (seq -f 'err %.0f' 1 "$n"; echo 'done err') | md5sum)" "$name: stderr lines, in order"
-	assert_eq "$(jq -r '.seq' <<<"$recs" | md5sum)" "$(seq 1 $((2 * n + 2)) | md5sum)" \
+	assert_eq "$(jq -r '.seq' <<<"$recs" | md5sum)" "$(seq 1 "$(wc -l <<<"$recs")" | md5sum)" \
 		"$name: seq continuous, no duplicate"
+	jq -r 'select(.stream=="kiln-init") | .line' <<<"$recs" | grep -q '^kiln-init: starting ' ||
+		fail "$name: kiln-init's start line is not in its stream"
 	assert_eq "$(logs "$name" | jq -c 'select(.event=="missing" or .event=="dropped")' | wc -l)" 0 \
 		"$name: no missing or dropped event"
 }
@@ -118,5 +130,22 @@ assert_eq "$rc" 0 "exit code after the garbage parent"
 grep -q "unsupported control protocol version 103; closing it" "$T/slow.err" ||
 	fail "no console error for the garbage: $(grep kiln-init "$T/slow.err")"
 check_log slow 4000
+
+# 4. kiln-init's own lines: the egress denial from its networking thread is in
+#    the kiln-init stream (not the app's stderr) and on the console once.
+rc=0; kiln run --sim --name denied "$T/denied.eif" >/dev/null 2>"$T/denied.err" || rc=$?
+assert_eq "$rc" 0 "exit code of the denied app"
+recs=$(logs denied | grep '"seq":')
+jq -r 'select(.stream=="kiln-init") | .line' <<<"$recs" |
+	grep -q 'kiln-init: net: egress to 198.18.0.9:80: denied' ||
+	fail "no egress denial in the kiln-init stream: $recs"
+app_err=$(jq -r 'select(.stream=="stderr") | .line' <<<"$recs")
+assert_contains "$app_err" "refused" "the app's stderr"
+grep -q "kiln-init" <<<"$app_err" && fail "kiln-init's lines in the app's stderr: $app_err"
+assert_eq "$(grep -c 'egress to 198.18.0.9:80: denied' "$T/denied.err")" 1 "denial on the console once"
+out=$(kiln logs --stream kiln-init denied 2>&1)
+assert_contains "$out" "kiln-init: net: egress to 198.18.0.9:80: denied" "kiln logs --stream kiln-init"
+out=$(kiln logs denied 2>&1)
+grep -q "kiln-init:" <<<"$out" && fail "kiln logs shows kiln-init's lines by default: $out"
 stop_kilnd
 echo "all run_logs checks passed"

@@ -167,6 +167,8 @@ TEST(frame_roundtrips)
 	      g.u.log.seq == 42 && g.u.log.ts_ns == 1700000000123456789ull &&
 	      g.u.log.len == strlen(line) && !memcmp(g.u.log.line, line, g.u.log.len));
 	f = (struct kiln_frame){ .type = KILN_FRAME_LOG };
+	f.u.log = (struct kiln_log){ .stream = KILN_STREAM_INIT, .seq = 7 };
+	CHECK(roundtrip(&f, &g) == 0 && g.u.log.stream == KILN_STREAM_INIT && g.u.log.seq == 7);
 	f.u.log = (struct kiln_log){ .stream = 1, .seq = 1 };
 	CHECK(roundtrip(&f, &g) == 0 && g.u.log.len == 0);
 	f = (struct kiln_frame){ .type = KILN_FRAME_STATUS };
@@ -313,9 +315,9 @@ TEST(frame_body_rejections)
 
 	CHECK(rejects_payload(2, log, 16, "malformed payload"));
 	log[0] = 0;
-	CHECK(rejects_payload(2, log, 17, "stream 0 is not 1 (stdout) or 2 (stderr)"));
-	log[0] = 3;
-	CHECK(rejects_payload(2, log, 17, "stream 3 is not"));
+	CHECK(rejects_payload(2, log, 17, "stream 0 is not 1 (stdout), 2 (stderr) or 3 (kiln-init)"));
+	log[0] = 4;
+	CHECK(rejects_payload(2, log, 17, "stream 4 is not"));
 	log[0] = 1;
 	log[16] = 0;
 	CHECK(rejects_payload(2, log, 17, "seq 0"));
