@@ -307,13 +307,16 @@ static int follow_open(struct nrun *n, uint64_t since)
 	return rc;
 }
 
-/* The app's lines to out/err as they were (kilnd's own events are not the app's). */
+/*
+ * What the sim's console shows, as it was: the app's stdout to out, its
+ * stderr and kiln-init's own lines to err; kilnd's events are not shown.
+ */
 static void show(const struct nrun *n, json_t *rec)
 {
 	const char *stream = json_string_value(json_object_get(rec, "stream")) ?: "";
 	json_t *line = json_object_get(rec, "line");
-	FILE *f = !strcmp(stream, "stdout") ? n->r->out : !strcmp(stream, "stderr") ? n->r->err
-										: NULL;
+	FILE *f = !strcmp(stream, "stdout") ? n->r->out :
+		  !strcmp(stream, "stderr") || !strcmp(stream, "kiln-init") ? n->r->err : NULL;
 
 	if (!f || !json_is_string(line))
 		return;

@@ -604,6 +604,7 @@ TEST(foreground_streams_logs_and_exit_code)
 	r.out = tmpfile();
 	r.err = tmpfile();
 	K.records = "{\"ts\":10,\"stream\":\"kilnd\",\"event\":\"hello\",\"line\":\"hello\"}\n"
+		    "{\"ts\":10,\"seq\":1,\"stream\":\"kiln-init\",\"line\":\"kiln-init: go\"}\n"
 		    "{\"ts\":11,\"seq\":1,\"stream\":\"stdout\",\"line\":\"hello\"}\n"
 		    "{\"ts\":12,\"seq\":2,\"stream\":\"stderr\",\"line\":\"oo\",\"partial\":true}\n"
 		    "{\"ts\":13,\"seq\":3,\"stream\":\"stderr\",\"line\":\"ps\"}\n"
@@ -612,7 +613,7 @@ TEST(foreground_streams_logs_and_exit_code)
 	F.end_at_heartbeat = 1;
 	CHECK(kiln_nitro_run(&fake_ops, &r) == 3);
 	CHECK(!strcmp(contents(r.out), "hello\nbye\n"));
-	CHECK(!strcmp(contents(r.err), "oops\n"));
+	CHECK(!strcmp(contents(r.err), "kiln-init: go\noops\n"));
 	CHECK(K.logs_opens == 1 && K.last_since == 0);
 	CHECK(F.maps == 0);
 	fclose(r.out);
