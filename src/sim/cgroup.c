@@ -181,18 +181,9 @@ static int v1_limits(const char *ctrl, const char *base, const char *dir, unsign
 	return write_file(dir, "memory.limit_in_bytes", v);
 }
 
-static int setup_v1(const char *name, unsigned cpus, uint64_t memory_mib,
-		    struct kiln_sim_cgroup *cg)
+int kiln_sim_cgroup_v1_at(const char *const base[KILN_SIM_CG_MAX], const char *name,
+			  unsigned cpus, uint64_t memory_mib, struct kiln_sim_cgroup *cg)
 {
-	char base[KILN_SIM_CG_MAX][2048];
-	unsigned found = 0;
-
-	for (unsigned i = 0; i < KILN_SIM_CG_MAX; i++) {
-		base[i][0] = '\0';
-		found += find_mount("cgroup", v1_ctrls[i], base[i], sizeof(base[i])) == 0;
-	}
-	if (!found)
-		return kiln_err(ENOENT, "no cgroup v1 cpu, cpuset or memory hierarchy is mounted");
 	cg->kind = KILN_SIM_CG_V1;
 	for (unsigned i = 0; i < KILN_SIM_CG_MAX; i++) {
 		int rc;
@@ -209,8 +200,25 @@ static int setup_v1(const char *name, unsigned cpus, uint64_t memory_mib,
 	return 0;
 }
 
-static int setup_v2(const char *base, const char *name, unsigned cpus, uint64_t memory_mib,
+static int setup_v1(const char *name, unsigned cpus, uint64_t memory_mib,
 		    struct kiln_sim_cgroup *cg)
+{
+	char base[KILN_SIM_CG_MAX][2048];
+	const char *bases[KILN_SIM_CG_MAX];
+	unsigned found = 0;
+
+	for (unsigned i = 0; i < KILN_SIM_CG_MAX; i++) {
+		base[i][0] = '\0';
+		found += find_mount("cgroup", v1_ctrls[i], base[i], sizeof(base[i])) == 0;
+		bases[i] = base[i];
+	}
+	if (!found)
+		return kiln_err(ENOENT, "no cgroup v1 cpu, cpuset or memory hierarchy is mounted");
+	return kiln_sim_cgroup_v1_at(bases, name, cpus, memory_mib, cg);
+}
+
+int kiln_sim_cgroup_v2_at(const char *base, const char *name, unsigned cpus,
+			  uint64_t memory_mib, struct kiln_sim_cgroup *cg)
 {
 	char parent[sizeof(cg->dirs[0])], v[64];
 	int rc = join(parent, sizeof(parent), base, "kiln");
@@ -251,7 +259,7 @@ int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
 
 	memset(cg, 0, sizeof(*cg));
 	if (v2_usable(base, sizeof(base)))
-		rc = setup_v2(base, name, cpus, memory_mib, cg);
+		rc = kiln_sim_cgroup_v2_at(base, name, cpus, memory_mib, cg);
 	else
 		rc = setup_v1(name, cpus, memory_mib, cg);
 	if (rc < 0) {

@@ -165,6 +165,16 @@ struct kiln_sim_cgroup {
  */
 int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
 			   struct kiln_sim_cgroup *cg) KILN_MUST;
+/*
+ * The two ways of kiln_sim_cgroup_create under given mounts: base is the
+ * cgroup2 mount; bases are the v1 cpu, cpuset and memory mounts ("" when
+ * absent). The caller removes cg on failure. (Tests run them on a copy of
+ * the files the kernel provides.)
+ */
+int kiln_sim_cgroup_v2_at(const char *base, const char *name, unsigned cpus,
+			  uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
+int kiln_sim_cgroup_v1_at(const char *const base[KILN_SIM_CG_MAX], const char *name,
+			  unsigned cpus, uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
 /* Move pid into every directory of cg. */
 int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid) KILN_MUST;
 /* rmdir every directory (retrying while the last tasks exit). */

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sim's cgroup limits, v2 and v1, on a copy of the files the kernel
+ * provides (this machine is a v1/hybrid host, so the v2 path cannot run on
+ * the real hierarchy here): which files get which values, what a missing
+ * file does, and that the enclave's pid lands in every controller.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim/sim.h"
+#include "t.h"
+
+static char tmp[80];
+
+static void put(const char *rel, const char *val)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", tmp, rel);
+	f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(val, f);
+		fclose(f);
+	}
+}
+
+static void dir(const char *rel)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", tmp, rel);
+	CHECK(mkdir(p, 0755) == 0);
+}
+
+static const char *get(const char *rel)
+{
+	static char buf[256];
+	char p[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", tmp, rel);
+	f = fopen(p, "r");
+	if (!f)
+		return "(missing)";
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* A string check that shows both sides when it fails. */
+#define CHECK_STR(got, want)                                                       \
+	do {                                                                       \
+		const char *g_ = (got), *w_ = (want);                              \
+		CHECK(!strcmp(g_, w_));                                            \
+		if (strcmp(g_, w_))                                                \
+			fprintf(stderr, "    got \"%s\", want \"%s\"\n", g_, w_); \
+	} while (0)
+
+static void base(const char *rel, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", tmp, rel);
+}
+
+/* A cgroup2 mount as the kernel shows it: control files appear with mkdir. */
+static void fake_v2(const char *root, const char *name, bool with_memory)
+{
+	char p[256];
+
+	dir(root);
+	snprintf(p, sizeof(p), "%s/cgroup.subtree_control", root);
+	put(p, "");
+	snprintf(p, sizeof(p), "%s/kiln", root);
+	dir(p);
+	snprintf(p, sizeof(p), "%s/kiln/cgroup.subtree_control", root);
+	put(p, "");
+	snprintf(p, sizeof(p), "%s/kiln/%s", root, name);
+	dir(p);
+	snprintf(p, sizeof(p), "%s/kiln/%s/cpu.max", root, name);
+	put(p, "");
+	snprintf(p, sizeof(p), "%s/kiln/%s/cgroup.procs", root, name);
+	put(p, "");
+	if (with_memory) {
+		snprintf(p, sizeof(p), "%s/kiln/%s/memory.max", root, name);
+		put(p, "");
+	}
+}
+
+TEST(v2_limits_and_procs)
+{
+	struct kiln_sim_cgroup cg = { 0 };
+	char b[160];
+
+	fake_v2("v2", "web.1", true);
+	base("v2", b, sizeof(b));
+	CHECK(kiln_sim_cgroup_v2_at(b, "web.1", 3, 512, &cg) == 0);
+	CHECK(cg.kind == KILN_SIM_CG_V2 && cg.ndirs == 1);
+	CHECK_STR(get("v2/cgroup.subtree_control"), "+cpu +memory");
+	CHECK_STR(get("v2/kiln/cgroup.subtree_control"), "+cpu +memory");
+	CHECK_STR(get("v2/kiln/web.1/cpu.max"), "300000 100000"); /* 3 CPUs per 100 ms */
+	CHECK_STR(get("v2/kiln/web.1/memory.max"), "536870912");
+	CHECK(kiln_sim_cgroup_add(&cg, 4321) == 0);
+	CHECK_STR(get("v2/kiln/web.1/cgroup.procs"), "4321");
+}
+
+TEST(v2_missing_controller_is_an_error)
+{
+	struct kiln_sim_cgroup cg = { 0 };
+	char b[160];
+
+	fake_v2("v2b", "db", false); /* memory not enabled: no memory.max */
+	base("v2b", b, sizeof(b));
+	CHECK_ERR(kiln_sim_cgroup_v2_at(b, "db", 1, 256, &cg), "memory.max");
+}
+
+/* root/rel: a directory (val NULL) or a file holding val. */
+static void sub(const char *root, const char *rel, const char *val)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	if (val)
+		put(p, val);
+	else
+		dir(p);
+}
+
+/* v1 under root: cpu, cpuset and memory hierarchies; cpuset starts empty below the top. */
+static void fake_v1(const char *root)
+{
+	dir(root);
+	sub(root, "cpu", NULL);
+	sub(root, "cpu/kiln", NULL);
+	sub(root, "cpu/kiln/e", NULL);
+	sub(root, "cpu/kiln/e/cpu.cfs_period_us", "");
+	sub(root, "cpu/kiln/e/cpu.cfs_quota_us", "");
+	sub(root, "cpu/kiln/e/cgroup.procs", "");
+	sub(root, "cpuset", NULL);
+	sub(root, "cpuset/cpuset.mems", "0\n");
+	sub(root, "cpuset/cpuset.cpus", "0-3,8\n");
+	sub(root, "cpuset/kiln", NULL);
+	sub(root, "cpuset/kiln/cpuset.mems", "");
+	sub(root, "cpuset/kiln/cpuset.cpus", "");
+	sub(root, "cpuset/kiln/e", NULL);
+	sub(root, "cpuset/kiln/e/cpuset.mems", "");
+	sub(root, "cpuset/kiln/e/cpuset.cpus", "");
+	sub(root, "cpuset/kiln/e/cgroup.procs", "");
+	sub(root, "mem", NULL);
+	sub(root, "mem/kiln", NULL);
+	sub(root, "mem/kiln/e", NULL);
+	sub(root, "mem/kiln/e/memory.limit_in_bytes", "");
+	sub(root, "mem/kiln/e/cgroup.procs", "");
+}
+
+TEST(v1_limits_and_procs)
+{
+	struct kiln_sim_cgroup cg = { 0 };
+	char b[3][160];
+	const char *bases[KILN_SIM_CG_MAX] = { b[0], b[1], b[2] };
+
+	fake_v1("v1");
+	base("v1/cpu", b[0], sizeof(b[0]));
+	base("v1/cpuset", b[1], sizeof(b[1]));
+	base("v1/mem", b[2], sizeof(b[2]));
+	CHECK(kiln_sim_cgroup_v1_at(bases, "e", 5, 1024, &cg) == 0);
+	CHECK(cg.kind == KILN_SIM_CG_V1 && cg.ndirs == 3);
+	CHECK_STR(get("v1/cpu/kiln/e/cpu.cfs_period_us"), "100000");
+	CHECK_STR(get("v1/cpu/kiln/e/cpu.cfs_quota_us"), "500000");
+	CHECK_STR(get("v1/cpuset/kiln/cpuset.cpus"), "0-3,8"); /* the parent gets everything */
+	CHECK_STR(get("v1/cpuset/kiln/cpuset.mems"), "0");
+	CHECK_STR(get("v1/cpuset/kiln/e/cpuset.cpus"), "0,1,2,3,8"); /* the first 5 CPUs */
+	CHECK_STR(get("v1/cpuset/kiln/e/cpuset.mems"), "0");
+	CHECK_STR(get("v1/mem/kiln/e/memory.limit_in_bytes"), "1073741824");
+	CHECK(kiln_sim_cgroup_add(&cg, 99) == 0);
+	CHECK_STR(get("v1/cpu/kiln/e/cgroup.procs"), "99");
+	CHECK_STR(get("v1/cpuset/kiln/e/cgroup.procs"), "99");
+	CHECK_STR(get("v1/mem/kiln/e/cgroup.procs"), "99");
+}
+
+TEST(v1_without_cpuset)
+{
+	struct kiln_sim_cgroup cg = { 0 };
+	char b[2][160];
+	const char *bases[KILN_SIM_CG_MAX] = { b[0], "", b[1] };
+
+	fake_v1("v1b");
+	base("v1b/cpu", b[0], sizeof(b[0]));
+	base("v1b/mem", b[1], sizeof(b[1]));
+	CHECK(kiln_sim_cgroup_v1_at(bases, "e", 2, 64, &cg) == 0);
+	CHECK(cg.ndirs == 2);
+	CHECK_STR(get("v1b/cpu/kiln/e/cpu.cfs_quota_us"), "200000");
+	CHECK_STR(get("v1b/mem/kiln/e/memory.limit_in_bytes"), "67108864");
+	CHECK_STR(get("v1b/cpuset/kiln/e/cpuset.cpus"), ""); /* no cpuset hierarchy: untouched */
+}
+
+int main(void)
+{
+	char cmd[128];
+	int n = snprintf(tmp, sizeof(tmp), "%s/kiln-test-cg.XXXXXX", getenv("TMPDIR") ?: "/tmp");
+
+	if (n < 0 || (size_t)n >= sizeof(tmp) || !mkdtemp(tmp))
+		return 1;
+	RUN(v2_limits_and_procs);
+	RUN(v2_missing_controller_is_an_error);
+	RUN(v1_limits_and_procs);
+	RUN(v1_without_cpuset);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		return 1;
+	return t_done();
+}
