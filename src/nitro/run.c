@@ -16,6 +16,7 @@
 
 #include "chan/frame.h"
 #include "eif/eif.h"
+#include "eif/ingress.h"
 #include "kilnd/client.h"
 #include "net/portmap.h"
 #include "util/cleanup.h"
@@ -112,7 +113,6 @@ static int64_t mono_ms(void)
  */
 static int choose_ports(struct nrun *n, int fd, const struct eif_info *info)
 {
-	json_t *md = NULL, *v;
 	size_t i;
 
 	if (n->r->n_ports > KILN_PORTMAP_MAX)
@@ -126,27 +126,7 @@ static int choose_ports(struct nrun *n, int fd, const struct eif_info *info)
 	n->n_ports = n->r->n_ports;
 	if (n->n_ports)
 		return 0;
-	for (unsigned s = 0; s < info->num_sections && !md; s++) {
-		uint8_t *data = NULL;
-
-		if (info->sections[s].type == EIF_SECTION_METADATA &&
-		    eif_read_section(fd, info, s, &data, 1u << 20) == 0)
-			md = json_loads((char *)data, 0, NULL);
-		free(data);
-	}
-	json_array_foreach(json_object_get(json_object_get(json_object_get(md, "KilnConfig"),
-							   "network"), "ingress"), i, v) {
-		json_int_t port = json_integer_value(json_object_get(v, "port"));
-		json_int_t host = json_integer_value(json_object_get(v, "host_port"));
-
-		if (n->n_ports == KILN_PORTMAP_MAX)
-			break;
-		if (port < 1 || port > 65535 || host < 1 || host > 65535)
-			continue;
-		n->ports[n->n_ports++] = (struct kiln_portmap){ .host_port = (uint16_t)host,
-								.port = (uint16_t)port };
-	}
-	json_decref(md);
+	n->n_ports = eif_ingress_ports(fd, info, n->ports, KILN_PORTMAP_MAX);
 	return 0;
 }
 

@@ -17,9 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "eif/eif.h"
+#include "eif/ingress.h"
 #include "net/portmap.h"
 #include "nitro/nitro.h"
 #include "util/cleanup.h"
@@ -110,36 +109,23 @@ static int choose_state_dir(struct monitor *m)
  * `HOSTPORT:PORT` on all addresses, like docker -p), read from the EIF's
  * metadata section where kiln build records the config.
  */
+/* -p, else the host ports the EIF's network.ingress records. */
 static void ports_from_eif(struct monitor *m)
 {
-	json_t *md = NULL, *v;
-	uint8_t *data = NULL;
-	size_t i;
+	struct kiln_portmap pm[KILN_PORTMAP_MAX];
 
 	m->ports = m->o->ports;
 	m->n_ports = m->o->n_ports;
 	if (m->n_ports)
 		return;
-	for (unsigned s = 0; s < m->info.num_sections && !data; s++)
-		if (m->info.sections[s].type == EIF_SECTION_METADATA &&
-		    eif_read_section(m->eif_fd, &m->info, s, &data, 1u << 20) == 0)
-			md = json_loads((char *)data, 0, NULL);
-	free(data);
-	json_array_foreach(json_object_get(json_object_get(json_object_get(md, "KilnConfig"),
-							   "network"), "ingress"), i, v) {
-		json_int_t port = json_integer_value(json_object_get(v, "port"));
-		json_int_t host = json_integer_value(json_object_get(v, "host_port"));
-
-		if (m->n_ports == KILN_PORTMAP_MAX || port <= 0 || host <= 0)
-			break;
-		snprintf(m->port_specs[m->n_ports], sizeof(m->port_specs[0]), "%d:%d", (int)host,
-			 (int)port);
-		m->port_ptrs[m->n_ports] = m->port_specs[m->n_ports];
-		m->n_ports++;
+	m->n_ports = eif_ingress_ports(m->eif_fd, &m->info, pm, KILN_PORTMAP_MAX);
+	for (size_t i = 0; i < m->n_ports; i++) {
+		snprintf(m->port_specs[i], sizeof(m->port_specs[0]), "%u:%u", pm[i].host_port,
+			 pm[i].port);
+		m->port_ptrs[i] = m->port_specs[i];
 	}
 	if (m->n_ports)
 		m->ports = m->port_ptrs;
-	json_decref(md);
 }
 
 static int open_eif(struct monitor *m)
@@ -234,7 +220,7 @@ static int detach(struct monitor *m, int *code)
 	}
 	close(p[0]);
 	buf[len] = '\0';
-	*code = 1;
+	*code = 125; /* kiln's own failure, as in the foreground */
 	for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
 		*nl = '\0';
 		if (!strncmp(line, "ok ", 3)) {

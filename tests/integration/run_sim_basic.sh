@@ -96,6 +96,9 @@ lock=$KILN_STATE_DIR/sim/busy/lock
 [ -s "$lock" ] || fail "no lock file with the monitor's pid"
 monitor=$(cat "$lock")
 assert_fails_with 'enclave name "busy" is already in use' sim --name busy "$T/probe.eif"
+rc=0; sim -d --name busy "$T/probe.eif" 2>"$T/err" || rc=$?
+assert_eq "$rc" 125 "-d: exit code of a setup failure (as in the foreground)"
+assert_contains "$(cat "$T/err")" 'enclave name "busy" is already in use' "-d: the error"
 # The enclave's own cgroup, read from its /proc entry (kiln/busy.HASH).
 child=$(pgrep -P "$monitor" | head -1 || true)
 [ -n "$child" ] || fail "no enclave process under the monitor"
