@@ -11,9 +11,10 @@
 #include "nitro/nitro.h"
 #include "net/portmap.h"
 #include "sim/sim.h"
+#include "util/detach.h"
 
 /* As docker and podman: the runtime's own failures are 125, the app's codes pass through. */
-#define RUN_FAILED 125
+#define RUN_FAILED KILN_DETACH_FAILED
 
 enum run_mode { MODE_AUTO, MODE_SIM, MODE_NITRO };
 
@@ -199,51 +200,14 @@ static int nitro_kilnd(const struct kiln_sim_opts *o, char *state, size_t len, b
  */
 static int nitro_detached(struct kiln_nitro_run *r)
 {
-	char buf[4096];
-	size_t len = 0;
-	int p[2], rc, null, code = RUN_FAILED;
-	ssize_t n;
-	pid_t pid;
+	int code = RUN_FAILED, rc = kiln_detach(&r->report_fd, &code,
+						"the enclave process ended during the launch");
 
-	fflush(NULL);
-	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
-		return kiln_err(errno, "detach: %s", strerror(errno));
-	if (pid == 0) {
-		close(p[0]);
-		setsid();
-		null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		for (int fd = 0; null >= 0 && fd < 3; fd++)
-			dup2(null, fd);
-		if (null > 2)
-			close(null);
-		r->report_fd = p[1]; /* closed by kiln_nitro_run */
+	if (rc == 0) { /* the background child: the report fd is closed by kiln_nitro_run */
 		rc = kiln_nitro_run(&kiln_nitro_real_ops, r);
 		_exit(rc < 0 ? RUN_FAILED : rc);
 	}
-	close(p[1]);
-	while (len < sizeof(buf) - 1 && (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		len += (size_t)n;
-	}
-	close(p[0]);
-	buf[len] = '\0';
-	for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-		*nl = '\0';
-		if (!strncmp(line, "ok ", 3)) {
-			printf("%s\n", line + 3);
-			code = 0;
-		} else if (!strncmp(line, "error ", 6)) {
-			fprintf(stderr, "kiln: run: %s\n", line + 6);
-		} else {
-			fprintf(stderr, "%s\n", line);
-		}
-	}
-	if (code && !strstr(buf, "error "))
-		fprintf(stderr, "kiln: run: the enclave process ended during the launch\n");
-	return code;
+	return rc < 0 ? rc : code;
 }
 
 static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)

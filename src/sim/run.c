@@ -22,6 +22,7 @@
 #include "net/portmap.h"
 #include "nitro/nitro.h"
 #include "util/cleanup.h"
+#include "util/detach.h"
 
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
 #define MSG_MAX 1024
@@ -190,51 +191,7 @@ static int choose_name(struct monitor *m)
 /* Returns 1 in the foreground process (with *code), 0 in the detached monitor. */
 static int detach(struct monitor *m, int *code)
 {
-	int p[2], null;
-	char buf[MSG_MAX + 1];
-	size_t len = 0;
-	ssize_t n;
-	pid_t pid;
-
-	fflush(NULL);
-	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
-		return kiln_err(errno, "detach: %s", strerror(errno));
-	if (pid == 0) {
-		close(p[0]);
-		m->report_fd = p[1];
-		setsid();
-		null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		for (int fd = 0; null >= 0 && fd < 3; fd++)
-			dup2(null, fd);
-		if (null > 2)
-			close(null);
-		return 0;
-	}
-	close(p[1]);
-	while (len < MSG_MAX && (n = read(p[0], buf + len, MSG_MAX - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		len += (size_t)n;
-	}
-	close(p[0]);
-	buf[len] = '\0';
-	*code = 125; /* kiln's own failure, as in the foreground */
-	for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-		*nl = '\0';
-		if (!strncmp(line, "ok ", 3)) {
-			printf("%s\n", line + 3);
-			*code = 0;
-		} else if (!strncmp(line, "error ", 6)) {
-			fprintf(stderr, "kiln: run: %s\n", line + 6);
-		} else {
-			fprintf(stderr, "%s\n", line);
-		}
-	}
-	if (*code && !strstr(buf, "error "))
-		fprintf(stderr, "kiln: run: the enclave monitor ended during setup\n");
-	return 1;
+	return kiln_detach(&m->report_fd, code, "the enclave monitor ended during setup");
 }
 
 /* ---- kilnd ---- */
