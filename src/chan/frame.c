@@ -401,3 +401,27 @@ int kiln_frame_dec_next(struct kiln_frame_dec *d, struct kiln_frame *f)
 		d->start += used;
 	return rc;
 }
+
+int kiln_frame_dec_input(struct kiln_frame_dec *d, const uint8_t *p, size_t n,
+			 kiln_frame_fn on_frame, void *ctx)
+{
+	struct kiln_frame f;
+	size_t used;
+	int rc;
+
+	while (n) {
+		rc = kiln_frame_dec_feed(d, p, n, &used);
+		if (rc < 0)
+			return rc;
+		p += used;
+		n -= used;
+		while ((rc = kiln_frame_dec_next(d, &f)) == 1) {
+			rc = on_frame(ctx, &f);
+			if (rc != 0)
+				return rc;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}

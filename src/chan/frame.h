@@ -125,6 +125,15 @@ int kiln_frame_dec_feed(struct kiln_frame_dec *d, const void *buf, size_t len,
 			size_t *used) KILN_MUST;
 /* 1: *f holds a frame; 0: need more bytes; < 0: malformed input (message set). */
 int kiln_frame_dec_next(struct kiln_frame_dec *d, struct kiln_frame *f) KILN_MUST;
+/*
+ * Feed n bytes that were read and call on_frame for each complete frame, in
+ * order, until the bytes are used up. on_frame returns < 0 (an error: stop,
+ * returned as is), 0 (go on) or 1 (stop without error: the receiver is
+ * gone). Returns 0, 1 or the first error (malformed input included).
+ */
+typedef int (*kiln_frame_fn)(void *ctx, const struct kiln_frame *f);
+int kiln_frame_dec_input(struct kiln_frame_dec *d, const uint8_t *p, size_t n,
+			 kiln_frame_fn on_frame, void *ctx) KILN_MUST;
 /* Decode exactly one whole frame from buf (tests, datagram-style users). */
 int kiln_frame_decode(const uint8_t *buf, size_t len, struct kiln_frame *f,
 		      size_t *used) KILN_MUST;

@@ -281,27 +281,14 @@ static int on_frame(struct kiln_ctl *c, const struct kiln_frame *f)
 	}
 }
 
+static int frame_cb(void *ctx, const struct kiln_frame *f)
+{
+	return on_frame(ctx, f);
+}
+
 int kiln_ctl_input(struct kiln_ctl *c, const uint8_t *p, size_t n)
 {
-	struct kiln_frame f;
-	size_t used;
-	int rc;
-
-	while (n) {
-		rc = kiln_frame_dec_feed(c->dec, p, n, &used);
-		if (rc < 0)
-			return rc;
-		p += used;
-		n -= used;
-		while ((rc = kiln_frame_dec_next(c->dec, &f)) == 1) {
-			rc = on_frame(c, &f);
-			if (rc < 0)
-				return rc;
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return kiln_frame_dec_input(c->dec, p, n, frame_cb, c);
 }
 
 static void read_input(struct kiln_ctl *c, int64_t now)

@@ -189,28 +189,27 @@ static int on_frame(struct kd *d, struct kd_conn *c, const struct kiln_frame *f)
 	}
 }
 
+struct frame_ctx {
+	struct kd *d;
+	struct kd_conn *c;
+};
+
+/* 1 once the connection is dead or detached from its enclave: stop feeding it. */
+static int frame_cb(void *ctx, const struct kiln_frame *f)
+{
+	struct frame_ctx *x = ctx;
+	int rc = on_frame(x->d, x->c, f);
+
+	return rc < 0 ? rc : (x->c->dead || !x->c->e) ? 1 : 0;
+}
+
 /* Feed what was read; handle every complete frame. */
 static int ctl_input(struct kd *d, struct kd_conn *c, const uint8_t *p, size_t n)
 {
-	struct kiln_frame f;
-	size_t used;
-	int rc;
+	struct frame_ctx x = { d, c };
+	int rc = kiln_frame_dec_input(c->dec, p, n, frame_cb, &x);
 
-	while (n) {
-		rc = kiln_frame_dec_feed(c->dec, p, n, &used);
-		if (rc < 0)
-			return rc;
-		p += used;
-		n -= used;
-		while ((rc = kiln_frame_dec_next(c->dec, &f)) == 1) {
-			rc = on_frame(d, c, &f);
-			if (rc < 0 || c->dead || !c->e)
-				return rc;
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 static void on_ctl(struct kd *d, struct kd_watch *w, uint32_t events)

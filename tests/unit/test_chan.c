@@ -444,6 +444,59 @@ TEST(decoder_full_buffer)
 	CHECK(got == 2);
 }
 
+/* Counts LOG frames by seq; says "stop" (1) at seq stop_at, fails at seq fail_at. */
+struct input_seen {
+	uint64_t seqs[8];
+	int n;
+	uint64_t stop_at, fail_at;
+};
+
+static int count_frame(void *ctx, const struct kiln_frame *f)
+{
+	struct input_seen *s = ctx;
+
+	if (s->n < 8)
+		s->seqs[s->n++] = f->u.log.seq;
+	if (f->u.log.seq == s->fail_at)
+		return kiln_err(EPROTO, "handler refused seq %llu", (unsigned long long)f->u.log.seq);
+	return f->u.log.seq == s->stop_at ? 1 : 0;
+}
+
+TEST(decoder_input_calls_back_in_order)
+{
+	static struct kiln_frame_dec d;
+	uint8_t buf[512];
+	struct kiln_frame f = { .type = KILN_FRAME_LOG };
+	size_t len = 0, used;
+
+	for (uint64_t seq = 1; seq <= 3; seq++) {
+		f.u.log = (struct kiln_log){ .stream = 1, .seq = seq, .line = (const uint8_t *)"x",
+					     .len = 1 };
+		CHECK(kiln_frame_encode(&f, buf + len, sizeof(buf) - len, &used) == 0);
+		len += used;
+	}
+	/* In two pieces, the cut inside the second frame: every frame, in order. */
+	struct input_seen all = { .n = 0 };
+	kiln_frame_dec_init(&d);
+	CHECK(kiln_frame_dec_input(&d, buf, 40, count_frame, &all) == 0);
+	CHECK(kiln_frame_dec_input(&d, buf + 40, len - 40, count_frame, &all) == 0);
+	CHECK(all.n == 3 && all.seqs[0] == 1 && all.seqs[1] == 2 && all.seqs[2] == 3);
+	/* The handler stops after the second. */
+	struct input_seen stop = { .stop_at = 2 };
+	kiln_frame_dec_init(&d);
+	CHECK(kiln_frame_dec_input(&d, buf, len, count_frame, &stop) == 1 && stop.n == 2);
+	/* A handler error is returned as it is. */
+	struct input_seen fail = { .fail_at = 1 };
+	kiln_frame_dec_init(&d);
+	CHECK_ERR(kiln_frame_dec_input(&d, buf, len, count_frame, &fail), "handler refused seq 1");
+	CHECK(fail.n == 1);
+	/* Malformed bytes: the decoder's error. */
+	struct input_seen bad = { .n = 0 };
+	memset(buf, 0xff, 16);
+	kiln_frame_dec_init(&d);
+	CHECK(kiln_frame_dec_input(&d, buf, 16, count_frame, &bad) < 0 && bad.n == 0);
+}
+
 int main(void)
 {
 	RUN(addr_parse);
@@ -458,5 +511,6 @@ int main(void)
 	RUN(frame_encode_rejects_invalid);
 	RUN(decoder_incremental);
 	RUN(decoder_full_buffer);
+	RUN(decoder_input_calls_back_in_order);
 	return t_done();
 }
