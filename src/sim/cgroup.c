@@ -283,6 +283,24 @@ int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid)
 	return 0;
 }
 
+int kiln_sim_cgroup_join_self(const struct kiln_sim_cgroup *cg)
+{
+	for (unsigned i = 0; cg->kind == KILN_SIM_CG_V1 && i < cg->ndirs; i++) {
+		int rc = write_file(cg->dirs[i], "tasks", "0");
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kiln_sim_cgroup_dirfd(const struct kiln_sim_cgroup *cg)
+{
+	if (cg->kind != KILN_SIM_CG_V2 || !cg->ndirs)
+		return -1;
+	return open(cg->dirs[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg)
 {
 	const struct timespec tick = { 0, 10 * 1000 * 1000 };

@@ -412,6 +412,11 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 	int rc, err;
 
 	umask(022);
+	/* First, so the rootfs tmpfs is charged to the enclave's memory too
+	 * (v2: clone3 already started us in the cgroup). */
+	rc = e->cg ? kiln_sim_cgroup_join_self(e->cg) : 0;
+	if (rc < 0)
+		return kiln_err_wrap(rc, "joining the enclave's cgroup");
 	rc = build_enclave(e, &cmd, &env);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "enclave setup");
@@ -420,12 +425,6 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 			path = env.v[i] + 5;
 	if (path && setenv("PATH", path, 1) < 0)
 		return sys_err("setenv", "PATH");
-	/*
-	 * The monitor attaches us to the cgroup while we unpack (a cgroup v1
-	 * migration costs ~15 ms); nothing of the image runs before it is done.
-	 */
-	if (read(e->limits_fd, &(char){ 0 }, 1) != 1)
-		return kiln_err(EPIPE, "the monitor did not apply the resource limits");
 	step(e, cmd.v[0]);
 	/* Only stdio crosses into the enclave (the error pipe closes on exec). */
 	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)

@@ -27,10 +27,15 @@
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
 #define MSG_MAX 1024
 
-/* struct clone_args of clone3(2), version 0 (64 bytes). */
-struct clone_args0 {
+/* struct clone_args of clone3(2), version 2 (88 bytes: set_tid, cgroup). */
+struct clone_args2 {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
 };
+#define CLONE_ARGS_SIZE_VER0 64
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
 struct monitor {
 	const struct kiln_sim_opts *o;
@@ -52,6 +57,7 @@ struct monitor {
 	sigset_t old_mask;
 	pid_t child;
 	bool registered;	/* with kilnd: it is told how the enclave ended */
+	bool cloned_into_cg;	/* v2: clone3 put the enclave in its cgroup */
 	int wait_status;	/* PID 1's, once it has exited */
 	const char *const *ports; /* -p, else network.ingress host ports from the EIF */
 	size_t n_ports;
@@ -251,7 +257,7 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 	struct kiln_sim_enclave e = {
 		.name = m->name, .root = m->st.root, .chan = m->st.chan, .eif_fd = m->eif_fd,
 		.info = &m->info, .memory_mib = m->memory_mib, .userns = m->userns,
-		.debug = m->o->debug, .limits_fd = go_fd,
+		.debug = m->o->debug, .cg = m->cg.kind == KILN_SIM_CG_V1 ? &m->cg : NULL,
 		.rootfs = m->rootfs.dir_fd >= 0 ? &m->rootfs : NULL,
 	};
 	char msg[MSG_MAX];
@@ -343,13 +349,11 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	if (rc == 0 && !full)
 		say(m, "kiln: notice: no /etc/subuid range for you: only your own id is mapped "
 		       "(to root), so the image must run as root");
-	/* "g": ids are mapped, set up; "l": limits apply, exec the cmd. */
-	if (rc == 0 && write(go_fd, "g", 1) != 1)
-		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
-	/* Made while the enclave already unpacks: off its critical path. */
-	if (rc == 0 && limit(m) == 0)
+	/* v2 without CLONE_INTO_CGROUP (before Linux 5.7): the slow way, before "go". */
+	if (rc == 0 && m->cg.kind == KILN_SIM_CG_V2 && !m->cloned_into_cg)
 		rc = kiln_sim_cgroup_add(&m->cg, m->child);
-	if (rc == 0 && write(go_fd, "l", 1) != 1)
+	/* "g": ids are mapped; set up (v1: join the cgroup first) and exec the cmd. */
+	if (rc == 0 && write(go_fd, "g", 1) != 1)
 		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
 	close(go_fd);
 	if (rc == 0)
@@ -363,22 +367,46 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	return rc;
 }
 
+/*
+ * clone3 into the namespaces; on cgroup v2 straight into the enclave's
+ * cgroup (CLONE_INTO_CGROUP, Linux 5.7), so no migration happens at all.
+ */
+static pid_t clone_enclave(struct monitor *m, uint64_t flags)
+{
+	struct clone_args2 args = { .flags = flags, .exit_signal = SIGCHLD };
+	_cleanup_close_ int cg = kiln_sim_cgroup_dirfd(&m->cg);
+	pid_t pid = -1;
+
+	if (cg >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cg;
+		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		m->cloned_into_cg = pid >= 0;
+		if (pid >= 0 || (errno != EINVAL && errno != E2BIG && errno != ENOSYS))
+			return pid;
+		args.flags = flags;
+		args.cgroup = 0;
+	}
+	pid = (pid_t)syscall(SYS_clone3, &args, CLONE_ARGS_SIZE_VER0);
+	if (pid < 0 && errno == ENOSYS) /* before Linux 5.3; all-zero args: fork-like */
+		pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+	return pid;
+}
+
 static int spawn(struct monitor *m)
 {
-	struct clone_args0 args = { .flags = NS_FLAGS, .exit_signal = SIGCHLD };
+	uint64_t flags = NS_FLAGS;
 	int go[2], err[2], rc;
 
 	if (m->userns)
-		args.flags |= CLONE_NEWUSER;
+		flags |= CLONE_NEWUSER;
 	rc = block_signals(m);
 	if (rc < 0)
 		return rc;
 	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		return kiln_err(errno, "pipe: %s", strerror(errno));
 	fflush(NULL);
-	m->child = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (m->child < 0 && errno == ENOSYS) /* before Linux 5.3; all-zero args: fork-like */
-		m->child = (pid_t)syscall(SYS_clone, args.flags | SIGCHLD, 0, 0, 0, 0);
+	m->child = clone_enclave(m, flags);
 	if (m->child == 0) {
 		close(go[1]);
 		close(err[0]);
@@ -391,7 +419,7 @@ static int spawn(struct monitor *m)
 
 		close(go[1]);
 		close(err[0]);
-		return kiln_sim_ns_explain(args.flags, e);
+		return kiln_sim_ns_explain(flags, e);
 	}
 	return release(m, go[1], err[0]);
 }
@@ -459,6 +487,7 @@ static int prepare(struct monitor *m)
 	/* An ordinary user's enclave (user namespace) always copies. */
 	if (!m->userns && m->pcrs_known && kiln_sim_rootfs_open(&m->pcrs, m->id, &m->rootfs) < 0)
 		m->rootfs.dir_fd = -1;
+	(void)limit(m); /* no limits: said, and the enclave runs without */
 	return 0;
 }
 

@@ -20,10 +20,12 @@
  *   lock STATE/sim/NAME, make root/ and chan/
  *   register with kilnd (it listens in chan/)
  *   cgroup child with the cpu/memory limits
- *   clone3 ------------------------------------>  wait for "go" (EOF: monitor died)
- *   uid/gid map (user namespace), cgroup.procs
- *   "go" -------------------------------------->  private mounts, tmpfs on root/ (size =
- *                                                 memory), unpack ramdisk1..N there,
+ *   clone3 (v2: CLONE_INTO_CGROUP) ------------>  wait for "go" (EOF: monitor died)
+ *   uid/gid map (user namespace)
+ *   "go" -------------------------------------->  v1: join the cgroup (tasks <- 0),
+ *                                                 private mounts, tmpfs on root/ (size =
+ *                                                 memory), unpack ramdisk1..N there
+ *                                                 (or mount the cached tree under it),
  *                                                 lo up, hostname, /proc /sys(ro) /dev
  *                                                 /dev/pts /dev/shm /run /tmp, chan/ at
  *                                                 /run/kiln-chan, pivot_root, exec cmd
@@ -177,6 +179,16 @@ int kiln_sim_cgroup_v1_at(const char *const base[KILN_SIM_CG_MAX], const char *n
 			  unsigned cpus, uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
 /* Move pid into every directory of cg. */
 int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid) KILN_MUST;
+/*
+ * v1: move the calling thread (the whole process while it has one thread)
+ * into every directory of cg through its "tasks" file. Unlike writing a pid
+ * to cgroup.procs, a thread moving itself takes no global lock and waits
+ * for no RCU grace period (kernel/cgroup: "we can skip the global lock"),
+ * which is milliseconds of every sim start.
+ */
+int kiln_sim_cgroup_join_self(const struct kiln_sim_cgroup *cg) KILN_MUST;
+/* v2: an O_DIRECTORY fd of the cgroup for clone3's CLONE_INTO_CGROUP, or -1. */
+int kiln_sim_cgroup_dirfd(const struct kiln_sim_cgroup *cg);
 /* rmdir every directory (retrying while the last tasks exit). */
 void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg);
 
@@ -192,7 +204,7 @@ struct kiln_sim_enclave {
 	bool userns;		/* running as a mapped root in a user namespace */
 	bool debug;
 	int console_fd;		/* -1: no terminal, /dev/console is /dev/null */
-	int limits_fd;		/* one byte arrives here once the cgroup limits apply */
+	const struct kiln_sim_cgroup *cg; /* v1: the enclave moves itself in first */
 	const struct kiln_sim_rootfs *rootfs; /* NULL: no cache, unpack into the tmpfs */
 };
 
