@@ -251,6 +251,13 @@ static bool v2_usable(char *base, size_t len)
 	       has_word(ctrls, "cpu", " ") && has_word(ctrls, "memory", " ");
 }
 
+bool kiln_sim_cgroup_v2_here(void)
+{
+	char base[2048];
+
+	return v2_usable(base, sizeof(base));
+}
+
 int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
 			   struct kiln_sim_cgroup *cg)
 {

@@ -368,6 +368,31 @@ static int switch_root(int newroot)
 	return 0;
 }
 
+/*
+ * Nothing of the image runs outside the limits: the monitor makes the v1
+ * cgroup while we set up (v2: we were cloned into it) and sends it here.
+ */
+static int join_cgroup(const struct kiln_sim_enclave *e)
+{
+	struct kiln_sim_cgroup cg;
+	size_t got = 0;
+	int rc;
+
+	while (got < sizeof(cg)) {
+		ssize_t n = read(e->limits_fd, (char *)&cg + got, sizeof(cg) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return kiln_err(EPIPE, "the monitor did not apply the resource limits");
+		got += (size_t)n;
+	}
+	if (cg.ndirs > KILN_SIM_CG_MAX)
+		return kiln_err(EINVAL, "the monitor sent a bad cgroup");
+	rc = kiln_sim_cgroup_join_self(&cg);
+	return rc < 0 ? kiln_err_wrap(rc, "joining the enclave's cgroup") : 0;
+}
+
 static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines *cmd,
 			 struct kiln_sim_lines *env)
 {
@@ -395,6 +420,8 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 		rc = populate_dev(e, root);
 	if (rc == 0)
 		rc = mount_beneath(root, KILN_SIM_CHAN_MOUNT + 1, true, e->chan, NULL, MS_BIND, NULL);
+	if (rc == 0)
+		rc = join_cgroup(e); /* while the host's cgroup mounts are still in view */
 	step(e, "pivot_root");
 	if (rc == 0)
 		rc = switch_root(root);
@@ -412,11 +439,6 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 	int rc, err;
 
 	umask(022);
-	/* First, so the rootfs tmpfs is charged to the enclave's memory too
-	 * (v2: clone3 already started us in the cgroup). */
-	rc = e->cg ? kiln_sim_cgroup_join_self(e->cg) : 0;
-	if (rc < 0)
-		return kiln_err_wrap(rc, "joining the enclave's cgroup");
 	rc = build_enclave(e, &cmd, &env);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "enclave setup");

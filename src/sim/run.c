@@ -23,6 +23,7 @@
 #include "nitro/nitro.h"
 #include "util/cleanup.h"
 #include "util/detach.h"
+#include "util/io.h"
 
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
 #define MSG_MAX 1024
@@ -57,6 +58,7 @@ struct monitor {
 	sigset_t old_mask;
 	pid_t child;
 	bool registered;	/* with kilnd: it is told how the enclave ended */
+	bool cg_v2;		/* the host has cgroup v2 with cpu and memory */
 	bool cloned_into_cg;	/* v2: clone3 put the enclave in its cgroup */
 	int wait_status;	/* PID 1's, once it has exited */
 	const char *const *ports; /* -p, else network.ingress host ports from the EIF */
@@ -257,7 +259,7 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 	struct kiln_sim_enclave e = {
 		.name = m->name, .root = m->st.root, .chan = m->st.chan, .eif_fd = m->eif_fd,
 		.info = &m->info, .memory_mib = m->memory_mib, .userns = m->userns,
-		.debug = m->o->debug, .cg = m->cg.kind == KILN_SIM_CG_V1 ? &m->cg : NULL,
+		.debug = m->o->debug, .limits_fd = go_fd,
 		.rootfs = m->rootfs.dir_fd >= 0 ? &m->rootfs : NULL,
 	};
 	char msg[MSG_MAX];
@@ -352,9 +354,14 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	/* v2 without CLONE_INTO_CGROUP (before Linux 5.7): the slow way, before "go". */
 	if (rc == 0 && m->cg.kind == KILN_SIM_CG_V2 && !m->cloned_into_cg)
 		rc = kiln_sim_cgroup_add(&m->cg, m->child);
-	/* "g": ids are mapped; set up (v1: join the cgroup first) and exec the cmd. */
+	/* "g": ids are mapped, set up; then the cgroup: v1 made now, while the
+	 * enclave sets up (off its critical path), and joined by it before exec. */
 	if (rc == 0 && write(go_fd, "g", 1) != 1)
 		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
+	if (rc == 0 && !m->cg_v2)
+		(void)limit(m); /* no limits: said, and the enclave runs without */
+	if (rc == 0)
+		rc = kiln_write_all(go_fd, &m->cg, sizeof(m->cg), -1, "the enclave's go pipe");
 	close(go_fd);
 	if (rc == 0)
 		rc = read_child_error(err_fd);
@@ -487,7 +494,9 @@ static int prepare(struct monitor *m)
 	/* An ordinary user's enclave (user namespace) always copies. */
 	if (!m->userns && m->pcrs_known && kiln_sim_rootfs_open(&m->pcrs, m->id, &m->rootfs) < 0)
 		m->rootfs.dir_fd = -1;
-	(void)limit(m); /* no limits: said, and the enclave runs without */
+	m->cg_v2 = kiln_sim_cgroup_v2_here();
+	if (m->cg_v2) /* before the clone: CLONE_INTO_CGROUP */
+		(void)limit(m);
 	return 0;
 }
 

@@ -19,16 +19,17 @@
  *   validate the EIF, memory >= 4 x EIF size
  *   lock STATE/sim/NAME, make root/ and chan/
  *   register with kilnd (it listens in chan/)
- *   cgroup child with the cpu/memory limits
+ *   v2: cgroup child with the cpu/memory limits
  *   clone3 (v2: CLONE_INTO_CGROUP) ------------>  wait for "go" (EOF: monitor died)
  *   uid/gid map (user namespace)
- *   "go" -------------------------------------->  v1: join the cgroup (tasks <- 0),
- *                                                 private mounts, tmpfs on root/ (size =
- *                                                 memory), unpack ramdisk1..N there
- *                                                 (or mount the cached tree under it),
+ *   "go" -------------------------------------->  private mounts, tmpfs on root/ (size =
+ *   v1: cgroup child with the limits              memory), unpack ramdisk1..N there
+ *   the cgroup ------------------------------->   (or mount the cached tree under it),
  *                                                 lo up, hostname, /proc /sys(ro) /dev
  *                                                 /dev/pts /dev/shm /run /tmp, chan/ at
- *                                                 /run/kiln-chan, pivot_root, exec cmd
+ *                                                 /run/kiln-chan; wait for the cgroup,
+ *                                                 v1: join it (tasks <- 0); pivot_root,
+ *                                                 exec cmd
  *   <-- error pipe: a message, or EOF on exec --  as PID 1 with env + KILN_CHAN
  *   forward signals, wait, exit status
  *   remove cgroup, chan/, root/, lock
@@ -177,6 +178,8 @@ int kiln_sim_cgroup_v2_at(const char *base, const char *name, unsigned cpus,
 			  uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
 int kiln_sim_cgroup_v1_at(const char *const base[KILN_SIM_CG_MAX], const char *name,
 			  unsigned cpus, uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
+/* The host offers cgroup v2 with cpu and memory (else v1 is used, if anything). */
+bool kiln_sim_cgroup_v2_here(void);
 /* Move pid into every directory of cg. */
 int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid) KILN_MUST;
 /*
@@ -204,7 +207,8 @@ struct kiln_sim_enclave {
 	bool userns;		/* running as a mapped root in a user namespace */
 	bool debug;
 	int console_fd;		/* -1: no terminal, /dev/console is /dev/null */
-	const struct kiln_sim_cgroup *cg; /* v1: the enclave moves itself in first */
+	int limits_fd;		/* before exec: a struct kiln_sim_cgroup arrives here (v1:
+				 * the enclave moves itself in; v2: it is in already) */
 	const struct kiln_sim_rootfs *rootfs; /* NULL: no cache, unpack into the tmpfs */
 };
 
