@@ -18,10 +18,13 @@
 /* Splice pipes of 1 MiB: fewer wake-ups per byte on bulk flows. Slots are allocated per pipe
  * (16 B each) but pages only while bytes are queued, so idle flows stay small. */
 #define PIPE_SIZE (1u << 20)
+/* The channel side's send buffer (relay.c says why); the kernel doubles it. */
+#define CHAN_BUF (1u << 20)
 
 struct flow {
 	struct kiln_evh h;
 	struct kiln_relay *r;
+	uint32_t events[2];	/* what epoll watches on each fd now */
 	char label[128];
 };
 
@@ -186,6 +189,28 @@ static void flow_end(struct kiln_evloop *l, struct flow *f, bool reset)
 	kiln_evloop_release(l, &f->h);
 }
 
+/*
+ * Watch only what the relay waits for: AF_UNIX and vsock wake a writer
+ * watching EPOLLOUT for every skb its peer consumes, so a flow that watched
+ * EPOLLOUT with nothing queued would wake once per skb on bulk transfers.
+ * MOD re-checks readiness, so no edge is lost when a watch is added.
+ */
+static int flow_watch(struct kiln_evloop *l, struct flow *f)
+{
+	for (int i = 0; i < 2; i++) {
+		uint32_t ev = kiln_relay_events(f->r, i);
+		int rc;
+
+		if (ev == f->events[i])
+			continue;
+		rc = kiln_evloop_mod(l, kiln_relay_fd(f->r, i), ev | EPOLLET, &f->h);
+		if (rc < 0)
+			return rc;
+		f->events[i] = ev;
+	}
+	return 0;
+}
+
 static void flow_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 {
 	struct flow *f = (struct flow *)h;
@@ -211,11 +236,16 @@ static void flow_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 	}
 	dl = kiln_relay_deadline(f->r);
 	h->deadline = dl == UINT64_MAX ? 0 : dl;
+	if (flow_watch(l, f) < 0) {
+		kiln_evloop_logf(l, "%s: %s", f->label, kiln_errmsg());
+		flow_end(l, f, true);
+	}
 }
 
 int kiln_evloop_relay(struct kiln_evloop *l, int a, int b, uint32_t idle_ms, const char *label)
 {
-	struct kiln_relay_opts o = { .idle_ms = idle_ms, .pipe_size = PIPE_SIZE };
+	struct kiln_relay_opts o = { .idle_ms = idle_ms, .pipe_size = PIPE_SIZE,
+				       .chan_buf = CHAN_BUF };
 	struct flow *f = calloc(1, sizeof(*f));
 	int rc;
 
@@ -235,8 +265,8 @@ int kiln_evloop_relay(struct kiln_evloop *l, int a, int b, uint32_t idle_ms, con
 	kiln_evloop_link(l, &f->h);
 	l->n_flows++;
 	for (int i = 0; i < 2; i++) {
-		rc = kiln_evloop_add(l, kiln_relay_fd(f->r, i),
-				     EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &f->h);
+		f->events[i] = kiln_relay_events(f->r, i);
+		rc = kiln_evloop_add(l, kiln_relay_fd(f->r, i), f->events[i] | EPOLLET, &f->h);
 		if (rc < 0) {
 			flow_end(l, f, true);
 			return rc;

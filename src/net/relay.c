@@ -3,6 +3,7 @@
 #include "net/relay.h"
 
 #include <fcntl.h>
+#include <linux/vm_sockets.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -56,6 +57,38 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
+/*
+ * Channel sockets (AF_UNIX in sim, vsock on Nitro) get a larger buffer than
+ * the kernel default (208 KiB sndbuf for AF_UNIX, 256 KiB for vsock): with
+ * the default, the writer filled it after a few skbs and then woke for every
+ * skb its peer consumed; measured with iperf3 through two relays, 2 MiB cut
+ * relay CPU per byte by about a quarter. It is a bound, not an allocation:
+ * idle flows cost nothing. SO_SNDBUFFORCE works with CAP_NET_ADMIN, else
+ * SO_SNDBUF is capped by net.core.wmem_max. TCP keeps its autotuning.
+ */
+static void tune_chan(int fd, size_t size)
+{
+	unsigned long long vs = size * 2; /* vsock has no doubling: match AF_UNIX's */
+	int dom = 0, v = (int)size;
+	socklen_t len = sizeof(dom);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0)
+		return;
+	switch (dom) {
+	case AF_UNIX:
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+		return;
+	case AF_VSOCK:
+		/* the peer's credit: bytes it may send before we read */
+		(void)setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &vs, sizeof(vs));
+		(void)setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &vs, sizeof(vs));
+		return;
+	default:
+		return;
+	}
+}
+
 int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_ms,
 		   struct kiln_relay **out)
 {
@@ -79,6 +112,8 @@ int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_m
 	r->pipe_size = o ? o->pipe_size : 0;
 	r->idle_ms = o ? o->idle_ms : 0;
 	r->last_ms = now_ms;
+	for (int i = 0; o && o->chan_buf && i < 2; i++)
+		tune_chan(r->fd[i], o->chan_buf);
 	if ((rc = set_nonblock(a)) < 0 || (rc = set_nonblock(b)) < 0) {
 		kiln_relay_close(r, false);
 		return rc;
@@ -215,6 +250,18 @@ int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms)
 	if (moved)
 		r->last_ms = now_ms;
 	return r->d[0].done && r->d[1].done ? 0 : 1;
+}
+
+uint32_t kiln_relay_events(const struct kiln_relay *r, int which)
+{
+	const struct dir *rd = &r->d[which ? 1 : 0], *wr = &r->d[which ? 0 : 1];
+	uint32_t ev = 0;
+
+	if (!rd->eof)
+		ev |= EPOLLIN | EPOLLRDHUP;
+	if (wr->queued && !wr->done)
+		ev |= EPOLLOUT;
+	return ev;
 }
 
 int kiln_relay_fd(const struct kiln_relay *r, int which)

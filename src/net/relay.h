@@ -18,8 +18,9 @@
  * read has been written; the relay is finished when both directions are.
  *
  * Driving it: register both fds (kiln_relay_fd) in an epoll set with
- * EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET and the relay as data, and call
- * kiln_relay_step() on any event. A step moves bytes until every direction
+ * EPOLLET, the relay as data, and either all of EPOLLIN | EPOLLOUT |
+ * EPOLLRDHUP or, fewer wake-ups, what kiln_relay_events() asks for after
+ * each step; call kiln_relay_step() on any event. A step moves bytes until every direction
  * would block, so edge-triggered wake-ups are never lost. Callers must
  * ignore SIGPIPE. Idle flows: compare kiln_relay_deadline() with the clock
  * and close expired ones with reset. No threads, no timers inside.
@@ -28,6 +29,7 @@ struct kiln_relay_opts {
 	bool no_splice;		/* force the read/write path */
 	size_t buf_size;	/* read/write buffer per direction; 0 = 256 KiB */
 	size_t pipe_size;	/* F_SETPIPE_SZ for splice pipes; 0 = kernel default */
+	size_t chan_buf;	/* SO_SNDBUF of AF_UNIX, buffer of vsock sockets; 0 = default */
 	uint32_t idle_ms;	/* 0 = no idle timeout */
 };
 
@@ -50,6 +52,12 @@ int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_m
  * normally); < 0: an error on either side (message set): close with reset.
  */
 int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms) KILN_MUST;
+/*
+ * The epoll events fd which (0: a, 1: b) needs now, EPOLLET not included:
+ * EPOLLIN | EPOLLRDHUP while it is read, EPOLLOUT only while bytes wait for
+ * it. Watching more is harmless but costs wake-ups.
+ */
+uint32_t kiln_relay_events(const struct kiln_relay *r, int which);
 /* fd 0 (a) or 1 (b). */
 int kiln_relay_fd(const struct kiln_relay *r, int which);
 /* When the flow becomes idle-expired (UINT64_MAX: never). */
