@@ -15,8 +15,8 @@
 
 #define BATCH 128
 #define SCAN_MS 250	/* deadlines are checked this often: they are coarse by design */
-/* Splice pipes of 1 MiB: fewer wake-ups per byte on bulk flows. Slots are allocated per pipe
- * (16 B each) but pages only while bytes are queued, so idle flows stay small. */
+/* Splice pipes of 1 MiB: fewer wake-ups per byte on bulk flows. A flow holds one only while
+ * bytes wait in it (relay.c), so idle flows cost no pipe at all. */
 #define PIPE_SIZE (1u << 20)
 /* The channel side's send buffer (relay.c says why); the kernel doubles it. */
 #define CHAN_BUF (1u << 20)
@@ -61,6 +61,7 @@ int kiln_evloop_init(struct kiln_evloop *l)
 	memset(l, 0, sizeof(*l));
 	list_init(&l->live);
 	list_init(&l->zombies);
+	l->pipes.pipe[0] = l->pipes.pipe[1] = -1;
 	l->now = kiln_ev_now_ms();
 	l->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (l->ep < 0)
@@ -83,6 +84,7 @@ void kiln_evloop_free(struct kiln_evloop *l)
 	while (l->live.next != &l->live)
 		kiln_evloop_release(l, l->live.next);
 	free_zombies(l);
+	kiln_relay_pool_free(&l->pipes);
 	if (l->ep >= 0)
 		close(l->ep);
 	l->ep = -1;
@@ -245,7 +247,7 @@ static void flow_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 int kiln_evloop_relay(struct kiln_evloop *l, int a, int b, uint32_t idle_ms, const char *label)
 {
 	struct kiln_relay_opts o = { .idle_ms = idle_ms, .pipe_size = PIPE_SIZE,
-				       .chan_buf = CHAN_BUF };
+				       .chan_buf = CHAN_BUF, .pool = &l->pipes };
 	struct flow *f = calloc(1, sizeof(*f));
 	int rc;
 

@@ -47,6 +47,7 @@ struct kiln_evloop {
 	void *log_ctx;
 	struct kiln_evh live, zombies;		/* list heads */
 	size_t n_flows;
+	struct kiln_relay_pool pipes;		/* the flows' spare splice pipe */
 	uint64_t now;				/* ms, updated each turn */
 	uint64_t next_scan;
 };

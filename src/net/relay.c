@@ -18,8 +18,11 @@
  *   OPEN (reading and writing) -> EOF seen (draining what is queued)
  *   -> DONE (shutdown(SHUT_WR) sent to the writer side)
  * with its bytes queued either in a pipe (splice: socket -> pipe -> socket,
- * no copy through user memory; the pipe is made when the first bytes
- * arrive, so idle flows hold only their two sockets) or in a user buffer. A step alternates
+ * no copy through user memory) or in a user buffer. A direction holds a
+ * pipe only while bytes wait in it: an empty pipe goes back to a pool of
+ * one that the relays of a thread share (or is closed when the pool is
+ * full), so bytes the writer takes at once pass through the pool's pipe
+ * and idle flows hold only their two sockets. A step alternates
  * "drain queue to the writer" and "fill queue from the reader" until
  * neither makes progress, which with edge-triggered epoll is exactly the
  * condition under which a later event is guaranteed. If splice is refused
@@ -43,6 +46,8 @@ struct dir {
 struct kiln_relay {
 	int fd[2];
 	struct dir d[2];
+	struct kiln_relay_pool *pool;
+	struct kiln_relay_pool own;	/* the pool when the caller gave none */
 	size_t buf_size, pipe_size;
 	uint32_t idle_ms;
 	uint64_t last_ms;
@@ -108,6 +113,8 @@ int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_m
 		r->d[i].pipe[0] = r->d[i].pipe[1] = -1;
 		r->d[i].splice = !(o && o->no_splice);
 	}
+	r->own.pipe[0] = r->own.pipe[1] = -1;
+	r->pool = o && o->pool ? o->pool : &r->own;
 	r->buf_size = o && o->buf_size ? o->buf_size : DEFAULT_BUF;
 	r->pipe_size = o ? o->pipe_size : 0;
 	r->idle_ms = o ? o->idle_ms : 0;
@@ -122,22 +129,48 @@ int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_m
 	return 0;
 }
 
-static void close_pipe(struct dir *d)
+void kiln_relay_pool_free(struct kiln_relay_pool *p)
 {
 	for (int i = 0; i < 2; i++)
-		if (d->pipe[i] >= 0) {
-			close(d->pipe[i]);
-			d->pipe[i] = -1;
+		if (p->pipe[i] >= 0) {
+			close(p->pipe[i]);
+			p->pipe[i] = -1;
 		}
 }
 
-static int open_pipe(struct kiln_relay *r, struct dir *d)
+/* The direction's pipe: its own while bytes wait in it, else the pool's, else a new one. */
+static int get_pipe(struct kiln_relay *r, struct dir *d)
 {
+	struct kiln_relay_pool *p = r->pool;
+
+	if (d->pipe[0] >= 0)
+		return 0;
+	if (p->pipe[0] >= 0) {
+		memcpy(d->pipe, p->pipe, sizeof(d->pipe));
+		p->pipe[0] = p->pipe[1] = -1;
+		return 0;
+	}
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-		return kiln_err(errno, "relay: pipe: %s", strerror(errno));
+		return -errno;
 	if (r->pipe_size)
 		(void)fcntl(d->pipe[0], F_SETPIPE_SZ, (int)r->pipe_size); /* best effort */
 	return 0;
+}
+
+/* Give the pipe back once empty (to the pool if it has none); bytes in it are dropped. */
+static void put_pipe(struct kiln_relay *r, struct dir *d)
+{
+	struct kiln_relay_pool *p = r->pool;
+
+	if (d->pipe[0] < 0)
+		return;
+	if (!d->queued && p->pipe[0] < 0) {
+		memcpy(p->pipe, d->pipe, sizeof(d->pipe));
+	} else {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+	}
+	d->pipe[0] = d->pipe[1] = -1;
 }
 
 /* > 0 bytes moved, 0 would block, < 0 error. */
@@ -166,8 +199,8 @@ static ssize_t fill(struct kiln_relay *r, struct dir *d)
 	ssize_t n;
 	int rc;
 
-	if (d->splice && d->pipe[0] < 0) {
-		/* The pipe only once bytes wait: held idle flows cost no pipe fds. */
+	if (d->splice && d->pipe[0] < 0 && r->pool->pipe[0] < 0) {
+		/* No spare pipe: make one only once bytes wait (an idle direction makes none). */
 		n = recv(d->from, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT);
 		if (n < 0 && errno != ENOTSOCK)
 			return errno == EAGAIN ? 0 : kiln_err(errno, "relay: read: %s", strerror(errno));
@@ -175,8 +208,12 @@ static ssize_t fill(struct kiln_relay *r, struct dir *d)
 			d->eof = true;
 			return 0;
 		}
-		if ((rc = open_pipe(r, d)) < 0)
-			return rc;
+	}
+	if (d->splice && (rc = get_pipe(r, d)) < 0) {
+		if ((rc != -EMFILE && rc != -ENFILE) || d->queued)
+			return kiln_err(-rc, "relay: pipe: %s", strerror(-rc));
+		/* out of fds for a pipe: this direction copies through a buffer instead */
+		d->splice = false;
 	}
 	if (d->splice) {
 		n = splice(d->from, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
@@ -184,7 +221,7 @@ static ssize_t fill(struct kiln_relay *r, struct dir *d)
 		if (n < 0 && errno == EINVAL && d->queued == 0) {
 			/* this socket type cannot splice: use the buffer from now on */
 			d->splice = false;
-			close_pipe(d);
+			put_pipe(r, d);
 			return fill(r, d);
 		}
 	} else {
@@ -228,12 +265,13 @@ static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 			if (shutdown(d->to, SHUT_WR) < 0 && errno != ENOTCONN)
 				return kiln_err(errno, "relay: shutdown: %s", strerror(errno));
 			d->done = true;
-			close_pipe(d);
 			free(d->buf);
 			d->buf = NULL;
 		}
 		*moved = *moved || progress;
 	}
+	if (!d->queued)
+		put_pipe(r, d);
 	return 0;
 }
 
@@ -293,9 +331,10 @@ void kiln_relay_close(struct kiln_relay *r, bool reset)
 		if (reset)
 			(void)setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		close(r->fd[i]);
-		close_pipe(&r->d[i]);
+		put_pipe(r, &r->d[i]);
 		free(r->d[i].buf);
 	}
+	kiln_relay_pool_free(&r->own);
 	free(r);
 }
 

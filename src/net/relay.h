@@ -11,7 +11,7 @@
 
 /*
  * A relay owns two connected stream sockets (TCP, vsock, AF_UNIX) and
- * moves bytes both ways: with splice(2) through a pipe per direction when
+ * moves bytes both ways: with splice(2) through a pipe when
  * the kernel supports it for that socket pair, else read/write through a
  * buffer of at most buf_size bytes per direction, allocated on first use.
  * EOF on one side becomes shutdown(SHUT_WR) on the other once everything
@@ -20,15 +20,25 @@
  * Driving it: register both fds (kiln_relay_fd) in an epoll set with
  * EPOLLET, the relay as data, and either all of EPOLLIN | EPOLLOUT |
  * EPOLLRDHUP or, fewer wake-ups, what kiln_relay_events() asks for after
- * each step; call kiln_relay_step() on any event. A step moves bytes until every direction
- * would block, so edge-triggered wake-ups are never lost. Callers must
+ * each step; call kiln_relay_step() on any event. A step moves bytes until
+ * every direction would block, so edge-triggered wake-ups are never lost.
+ * A direction holds a pipe only while bytes wait in it. Callers must
  * ignore SIGPIPE. Idle flows: compare kiln_relay_deadline() with the clock
  * and close expired ones with reset. No threads, no timers inside.
  */
+/*
+ * At most one empty splice pipe, kept for the next relay step that needs
+ * one; the relays of one thread share it (pipe[] = -1 when there is none).
+ */
+struct kiln_relay_pool {
+	int pipe[2];
+};
+
 struct kiln_relay_opts {
 	bool no_splice;		/* force the read/write path */
 	size_t buf_size;	/* read/write buffer per direction; 0 = 256 KiB */
 	size_t pipe_size;	/* F_SETPIPE_SZ for splice pipes; 0 = kernel default */
+	struct kiln_relay_pool *pool;	/* shared by the caller's relays; NULL: one per relay */
 	size_t chan_buf;	/* SO_SNDBUF of AF_UNIX, buffer of vsock sockets; 0 = default */
 	uint32_t idle_ms;	/* 0 = no idle timeout */
 };
@@ -68,6 +78,9 @@ void kiln_relay_stats(const struct kiln_relay *r, struct kiln_relay_stats *s);
  * (SO_LINGER 0), so an error on one side reaches the other promptly.
  */
 void kiln_relay_close(struct kiln_relay *r, bool reset);
+
+/* Close the pool's pipe (the relays using it are closed already). */
+void kiln_relay_pool_free(struct kiln_relay_pool *p);
 
 /* Blocking convenience: relay a <-> b to the end on a private epoll (tests, tools). */
 int kiln_relay_run(int a, int b, const struct kiln_relay_opts *o) KILN_MUST;

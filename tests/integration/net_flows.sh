@@ -14,17 +14,18 @@ hold=$KILN_ROOT/build/tools/tcp_hold
 [ -x "$hold" ] || fail "build/tools/tcp_hold missing (make)"
 export KILN_STATE_DIR=$T/state
 
-# A held flow costs kiln-init and kilnd 4 fds each (2 sockets, and the pipe of the direction
-# the greeting used; relay.c makes pipes only once bytes flow). Raise the file limit for the app,
-# kiln-init, kilnd and the server (inherited from this shell); where the hard limit cannot be
-# raised (no CAP_SYS_RESOURCE), hold as many flows as it allows and say so.
-need=$((FLOWS * 4 + 256))
+# A held flow costs kiln-init and kilnd 2 fds each, its sockets (relay.c: a flow holds a splice
+# pipe only while bytes wait in it; the greeting passes through the loop's spare pipe). Raise
+# the file limit for the app, kiln-init, kilnd and the server (inherited from this shell); where
+# the hard limit cannot be raised (no CAP_SYS_RESOURCE), hold as many flows as it allows and
+# say so.
+need=$((FLOWS * 2 + 256))
 if ! ulimit -n "$need" 2>/dev/null; then
 	hard=$(ulimit -Hn)
 	ulimit -Sn "$hard"
-	if [ $(((hard - 256) / 4)) -lt "$FLOWS" ]; then
-		echo "NOTE: hard RLIMIT_NOFILE $hard cannot be raised here; $(((hard - 256) / 4)) flows instead of $FLOWS"
-		FLOWS=$(((hard - 256) / 4))
+	if [ $(((hard - 256) / 2)) -lt "$FLOWS" ]; then
+		echo "NOTE: hard RLIMIT_NOFILE $hard cannot be raised here; $(((hard - 256) / 2)) flows instead of $FLOWS"
+		FLOWS=$(((hard - 256) / 2))
 	fi
 fi
 echo "RLIMIT_NOFILE soft $(ulimit -Sn) hard $(ulimit -Hn) for the app, kiln-init, kilnd and the server"

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,34 +268,115 @@ static int count_fds(void)
 	return n;
 }
 
-/* Pipes are made when bytes first flow, per direction: an idle flow holds only its sockets. */
-TEST(lazy_pipes)
+/*
+ * A direction holds a pipe only while bytes wait in it: bytes the writer
+ * takes at once pass through the pool's pipe, so idle flows hold only their
+ * sockets, and a pipe that bytes got stuck in goes back once drained.
+ */
+TEST(pipes_only_while_bytes_wait)
 {
-	struct kiln_relay *r;
+	struct kiln_relay_pool pool = { .pipe = { -1, -1 } };
+	struct kiln_relay_opts o = { .pool = &pool };
+	static uint8_t chunk[256 * 1024];
+	struct kiln_relay *r, *r2;
 	struct kiln_relay_stats st;
-	int c, a, s, b, before;
+	int c, a, s, b, c2, a2, s2, b2, before, tries;
+	size_t sent = 0, got = 0;
 	char buf[4];
 
 	CHECK(tcp_pair(&c, &a) == 0);
 	CHECK(tcp_pair(&b, &s) == 0);
+	CHECK(tcp_pair(&c2, &a2) == 0);
+	CHECK(tcp_pair(&b2, &s2) == 0);
 	before = count_fds();
-	CHECK(kiln_relay_new(a, b, NULL, mono_ms(), &r) == 0);
+	CHECK(kiln_relay_new(a, b, &o, mono_ms(), &r) == 0);
+	CHECK(kiln_relay_new(a2, b2, &o, mono_ms(), &r2) == 0);
 	CHECK(kiln_relay_step(r, mono_ms()) == 1);
-	CHECK(count_fds() == before);
+	CHECK(kiln_relay_step(r2, mono_ms()) == 1);
+	CHECK(count_fds() == before && pool.pipe[0] < 0); /* idle: no pipe made */
 	CHECK(write(s, "pong", 4) == 4);
 	usleep(20000);
 	CHECK(kiln_relay_step(r, mono_ms()) == 1);
-	CHECK(count_fds() == before + 2);
 	CHECK(read(c, buf, 4) == 4 && !memcmp(buf, "pong", 4));
+	CHECK(count_fds() == before + 2 && pool.pipe[0] >= 0); /* passed through, now pooled */
 	kiln_relay_stats(r, &st);
 	CHECK(st.spliced[1] && !st.spliced[0] && st.bytes[1] == 4);
-	shutdown(c, SHUT_WR); /* EOF before any byte: still no pipe for a->b */
+
+	/* c reads nothing: bytes back up into the pipe, which r then holds. */
+	CHECK(fcntl(s, F_SETFL, O_NONBLOCK) == 0);
+	for (tries = 0; tries < 200 && pool.pipe[0] >= 0; tries++) {
+		ssize_t n = write(s, chunk, sizeof(chunk));
+
+		sent += n > 0 ? (size_t)n : 0;
+		CHECK(kiln_relay_step(r, mono_ms()) == 1);
+	}
+	CHECK(pool.pipe[0] < 0 && count_fds() == before + 2);
+	/* r2 needs a pipe of its own meanwhile */
+	CHECK(write(s2, "ping", 4) == 4);
+	usleep(20000);
+	CHECK(kiln_relay_step(r2, mono_ms()) == 1);
+	CHECK(read(c2, buf, 4) == 4 && !memcmp(buf, "ping", 4));
+	CHECK(count_fds() == before + 4 && pool.pipe[0] >= 0);
+	/* c drains everything: r gives its pipe back; the pool has one, so it is closed */
+	CHECK(fcntl(c, F_SETFL, O_NONBLOCK) == 0);
+	for (tries = 0; tries < 100000 && got < sent; tries++) {
+		ssize_t n = read(c, chunk, sizeof(chunk));
+
+		got += n > 0 ? (size_t)n : 0;
+		CHECK(kiln_relay_step(r, mono_ms()) == 1);
+	}
+	CHECK(got == sent);
+	CHECK(count_fds() == before + 2 && pool.pipe[0] >= 0);
+
+	shutdown(c, SHUT_WR); /* EOF with nothing queued: no pipe held */
 	usleep(20000);
 	CHECK(kiln_relay_step(r, mono_ms()) == 1);
 	CHECK(count_fds() == before + 2);
 	kiln_relay_stats(r, &st);
 	CHECK(st.closed[0] && !st.closed[1]);
 	CHECK(read(s, buf, 4) == 0);
+	kiln_relay_close(r, false);
+	kiln_relay_close(r2, false);
+	CHECK(count_fds() == before - 4 + 2); /* a, b, a2, b2 closed; the pool's pipe stays */
+	kiln_relay_pool_free(&pool);
+	CHECK(count_fds() == before - 4);
+	close(c);
+	close(s);
+	close(c2);
+	close(s2);
+}
+
+/* No fd left for a pipe: the direction copies through its buffer instead of failing. */
+TEST(no_fd_for_a_pipe)
+{
+	struct kiln_relay *r;
+	struct kiln_relay_stats st;
+	struct rlimit old, low;
+	static int spare[1024];
+	int c, a, s, b, top = 0, n_spare = 0;
+	char buf[4];
+
+	CHECK(tcp_pair(&c, &a) == 0);
+	CHECK(tcp_pair(&b, &s) == 0);
+	CHECK(kiln_relay_new(a, b, NULL, mono_ms(), &r) == 0);
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			top = fd;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = (rlim_t)top + 1;
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	while (n_spare < 1024 && (spare[n_spare] = dup(c)) >= 0) /* fill the holes below */
+		n_spare++;
+	CHECK(write(s, "pong", 4) == 4);
+	usleep(20000);
+	CHECK(kiln_relay_step(r, mono_ms()) == 1);
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	while (n_spare)
+		close(spare[--n_spare]);
+	CHECK(read(c, buf, 4) == 4 && !memcmp(buf, "pong", 4));
+	kiln_relay_stats(r, &st);
+	CHECK(st.bytes[1] == 4 && !st.spliced[1]);
 	kiln_relay_close(r, false);
 	close(c);
 	close(s);
@@ -377,7 +459,8 @@ int main(void)
 	RUN(half_close);
 	RUN(rst_propagation);
 	RUN(idle_timeout);
-	RUN(lazy_pipes);
+	RUN(pipes_only_while_bytes_wait);
+	RUN(no_fd_for_a_pipe);
 	RUN(many_flows_one_loop);
 	RUN(transfer_100mb_splice);
 	RUN(transfer_100mb_copy);
