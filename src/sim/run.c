@@ -125,7 +125,7 @@ static void ports_from_eif(struct monitor *m)
 
 	m->ports = m->o->ports;
 	m->n_ports = m->o->n_ports;
-	if (m->n_ports)
+	if (m->n_ports || m->o->no_kilnd) /* without kilnd nobody would listen */
 		return;
 	m->n_ports = eif_ingress_ports(m->eif_fd, &m->info, pm, KILN_PORTMAP_MAX);
 	for (size_t i = 0; i < m->n_ports; i++) {
