@@ -284,8 +284,8 @@ static int mount_overlay(const struct kiln_sim_enclave *e, int tmpfs_fd)
 		return kiln_err_wrap(rc, "unpacking the EIF");
 	if (mkdirat(tmpfs_fd, ".upper", 0755) < 0 || mkdirat(tmpfs_fd, ".work", 0700) < 0)
 		return sys_err("mkdir in", e->root);
-	/* By path: rf->dir_fd is on the host's mount, which overlayfs refuses
-	 * to use from this mount namespace ("failed to clone lowerpath"). */
+	/* By path: rf's fds are the monitor's, on the host's mounts, which
+	 * overlayfs refuses from this mount namespace ("failed to clone lowerpath"). */
 	dir = open(rf->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	lower = dir < 0 ? -1 : openat(dir, rf->key, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	upper = openat(tmpfs_fd, ".upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -399,18 +399,12 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 	_cleanup_close_ int top = -1, root = -1;
 	int rc;
 
-	step(e, "private mounts, rootfs tmpfs, unpack");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return sys_err("make private", "/");
+	step(e, "rootfs tmpfs, unpack (or the cached tree)");
 	rc = make_rootfs(e, &top);
 	if (rc == 0)
 		rc = load_command(top, cmd, env);
 	if (rc < 0)
 		return rc;
-	step(e, "network (lo) and hostname");
-	rc = loopback_up();
-	if (rc == 0 && sethostname(e->name, strlen(e->name)) < 0)
-		rc = sys_err("sethostname", e->name);
 	step(e, "mounts: /proc /sys /dev /run /tmp, channels");
 	if (rc == 0)
 		rc = bind_newroot(e, top, &root);
@@ -430,6 +424,19 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 		kiln_sim_lines_free(env);
 	}
 	return rc;
+}
+
+int kiln_sim_enclave_early(const struct kiln_sim_enclave *e)
+{
+	int rc;
+
+	step(e, "private mounts, network (lo), hostname");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return kiln_err_wrap(sys_err("make private", "/"), "enclave setup");
+	rc = loopback_up();
+	if (rc == 0 && sethostname(e->name, strlen(e->name)) < 0)
+		rc = sys_err("sethostname", e->name);
+	return rc < 0 ? kiln_err_wrap(rc, "enclave setup") : 0;
 }
 
 int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)

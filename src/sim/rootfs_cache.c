@@ -120,21 +120,23 @@ int kiln_sim_rootfs_open(const struct eif_pcrs *pcrs, const char *id,
 int kiln_sim_rootfs_fill(const struct kiln_sim_rootfs *rf, int eif_fd,
 			 const struct eif_info *info)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int dir = -1, fd = -1;
 	int rc;
 
 	if (rf->ready)
 		return 0;
-	if (mkdirat(rf->dir_fd, rf->fill, 0755) < 0)
+	/* By name: this runs in the enclave's child, which has none of rf's fds. */
+	dir = open(rf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0 || mkdirat(dir, rf->fill, 0755) < 0)
 		return kiln_err(errno, "rootfs cache %s/%s: %s", rf->dir, rf->fill, strerror(errno));
-	fd = openat(rf->dir_fd, rf->fill, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dir, rf->fill, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return kiln_err(errno, "rootfs cache %s/%s: %s", rf->dir, rf->fill, strerror(errno));
 	rc = kiln_sim_unpack(eif_fd, info, fd);
 	if (rc < 0)
 		return rc;
 	/* Lost a race with another first run: its tree is the same bytes. */
-	if (renameat(rf->dir_fd, rf->fill, rf->dir_fd, rf->key) < 0 && errno != EEXIST &&
+	if (renameat(dir, rf->fill, dir, rf->key) < 0 && errno != EEXIST &&
 	    errno != ENOTEMPTY)
 		return kiln_err(errno, "rootfs cache %s/%s: %s", rf->dir, rf->key, strerror(errno));
 	return 0;

@@ -254,24 +254,59 @@ static int join_kilnd(struct monitor *m)
 
 /* ---- the enclave process ---- */
 
+/*
+ * What the enclave learns with "go", once the monitor has locked the state
+ * directory, registered with kilnd and found the rootfs cache: its clone
+ * happened before all that, so that the namespaces' creation and the
+ * enclave's first steps overlap with it.
+ */
+struct go_msg {
+	char root[sizeof(((struct kiln_sim_state *)0)->root)];
+	char chan[sizeof(((struct kiln_sim_state *)0)->chan)];
+	bool cached;			/* rootfs is usable */
+	struct kiln_sim_rootfs rootfs;	/* its fds are the monitor's: only names count */
+};
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
 static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 {
 	struct kiln_sim_enclave e = {
-		.name = m->name, .root = m->st.root, .chan = m->st.chan, .eif_fd = m->eif_fd,
-		.info = &m->info, .memory_mib = m->memory_mib, .userns = m->userns,
-		.debug = m->o->debug, .limits_fd = go_fd,
-		.rootfs = m->rootfs.dir_fd >= 0 ? &m->rootfs : NULL,
+		.name = m->name, .eif_fd = m->eif_fd, .info = &m->info,
+		.memory_mib = m->memory_mib, .userns = m->userns, .debug = m->o->debug,
+		.limits_fd = go_fd,
 	};
+	static struct go_msg go;
 	char msg[MSG_MAX];
-	int32_t rc;
-	char go;
+	int32_t rc = 0;
 
 	sigprocmask(SIG_SETMASK, &m->old_mask, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (read(go_fd, &go, 1) != 1)
+	/* Root of the user namespace only once the monitor has mapped the ids. */
+	if (!m->userns)
+		rc = kiln_sim_enclave_early(&e);
+	if (read_all(go_fd, &go, sizeof(go)) < 0)
 		_exit(1); /* the monitor died or gave up */
 	setsid(); /* no controlling terminal: the monitor forwards signals */
-	rc = kiln_sim_enclave_exec(&e);
+	if (rc == 0 && m->userns)
+		rc = kiln_sim_enclave_early(&e);
+	e.root = go.root;
+	e.chan = go.chan;
+	e.rootfs = go.cached ? &go.rootfs : NULL;
+	if (rc == 0)
+		rc = kiln_sim_enclave_exec(&e);
 	memcpy(msg, &rc, sizeof(rc));
 	snprintf(msg + sizeof(rc), sizeof(msg) - sizeof(rc), "%s", kiln_errmsg());
 	if (write(err_fd, msg, sizeof(rc) + strlen(msg + sizeof(rc))) < 0)
@@ -316,6 +351,17 @@ static int block_signals(struct monitor *m)
 	return m->sig_fd < 0 ? kiln_err(errno, "signalfd: %s", strerror(errno)) : 0;
 }
 
+static int send_go(const struct monitor *m, int fd)
+{
+	static struct go_msg go;
+
+	snprintf(go.root, sizeof(go.root), "%s", m->st.root);
+	snprintf(go.chan, sizeof(go.chan), "%s", m->st.chan);
+	go.cached = m->rootfs.dir_fd >= 0;
+	go.rootfs = m->rootfs;
+	return kiln_write_all(fd, &go, sizeof(go), -1, "the enclave's go pipe");
+}
+
 /*
  * The cgroup is kiln/NAME.HASH, HASH naming the state dir (FNV-1a), so the
  * same enclave name under two state dirs (two users, tests) never shares one.
@@ -354,10 +400,11 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	/* v2 without CLONE_INTO_CGROUP (before Linux 5.7): the slow way, before "go". */
 	if (rc == 0 && m->cg.kind == KILN_SIM_CG_V2 && !m->cloned_into_cg)
 		rc = kiln_sim_cgroup_add(&m->cg, m->child);
-	/* "g": ids are mapped, set up; then the cgroup: v1 made now, while the
-	 * enclave sets up (off its critical path), and joined by it before exec. */
-	if (rc == 0 && write(go_fd, "g", 1) != 1)
-		rc = kiln_err(errno, "starting the enclave: %s", strerror(errno));
+	/* "go": ids are mapped, state and cache found, set up; then the cgroup: v1
+	 * made now, while the enclave sets up (off its critical path), and joined
+	 * by it before its exec. */
+	if (rc == 0)
+		rc = send_go(m, go_fd);
 	if (rc == 0 && !m->cg_v2)
 		(void)limit(m); /* no limits: said, and the enclave runs without */
 	if (rc == 0)
@@ -400,6 +447,21 @@ static pid_t clone_enclave(struct monitor *m, uint64_t flags)
 	return pid;
 }
 
+/* The monitor's side before "go": the state directory (the name's lock), kilnd, the rootfs cache. */
+static int prepare(struct monitor *m)
+{
+	int rc = kiln_sim_state_open(m->state_dir, m->name, &m->st);
+
+	if (rc == 0)
+		rc = join_kilnd(m);
+	if (rc < 0)
+		return rc;
+	/* An ordinary user's enclave (user namespace) always copies. */
+	if (!m->userns && m->pcrs_known && kiln_sim_rootfs_open(&m->pcrs, m->id, &m->rootfs) < 0)
+		m->rootfs.dir_fd = -1;
+	return 0;
+}
+
 static int spawn(struct monitor *m)
 {
 	uint64_t flags = NS_FLAGS;
@@ -407,6 +469,9 @@ static int spawn(struct monitor *m)
 
 	if (m->userns)
 		flags |= CLONE_NEWUSER;
+	m->cg_v2 = kiln_sim_cgroup_v2_here();
+	if (m->cg_v2) /* before the clone: CLONE_INTO_CGROUP */
+		(void)limit(m);
 	rc = block_signals(m);
 	if (rc < 0)
 		return rc;
@@ -427,6 +492,12 @@ static int spawn(struct monitor *m)
 		close(go[1]);
 		close(err[0]);
 		return kiln_sim_ns_explain(flags, e);
+	}
+	rc = prepare(m);
+	if (rc < 0) {
+		close(go[1]); /* the enclave exits at EOF; cleanup() reaps it */
+		close(err[0]);
+		return rc;
 	}
 	return release(m, go[1], err[0]);
 }
@@ -483,22 +554,6 @@ static void cleanup(struct monitor *m)
 		close(m->report_fd);
 }
 
-static int prepare(struct monitor *m)
-{
-	int rc = kiln_sim_state_open(m->state_dir, m->name, &m->st);
-
-	if (rc == 0)
-		rc = join_kilnd(m);
-	if (rc < 0)
-		return rc;
-	/* An ordinary user's enclave (user namespace) always copies. */
-	if (!m->userns && m->pcrs_known && kiln_sim_rootfs_open(&m->pcrs, m->id, &m->rootfs) < 0)
-		m->rootfs.dir_fd = -1;
-	m->cg_v2 = kiln_sim_cgroup_v2_here();
-	if (m->cg_v2) /* before the clone: CLONE_INTO_CGROUP */
-		(void)limit(m);
-	return 0;
-}
 
 int kiln_sim_run(const struct kiln_sim_opts *o)
 {
@@ -522,9 +577,7 @@ int kiln_sim_run(const struct kiln_sim_opts *o)
 		}
 	}
 	if (rc == 0)
-		rc = prepare(&m);
-	if (rc == 0)
-		rc = spawn(&m);
+		rc = spawn(&m); /* clone, then prepare() while the namespaces come up */
 	if (rc == 0 && o->detach) {
 		say(&m, "ok %s", m.id);
 		close(m.report_fd);

@@ -120,7 +120,8 @@ struct kiln_sim_rootfs {
  */
 int kiln_sim_rootfs_open(const struct eif_pcrs *pcrs, const char *id,
 			 struct kiln_sim_rootfs *rf) KILN_MUST;
-/* In the enclave: unpack into rf->fill and publish it as rf->key (not ready only). */
+/* In the enclave (by names: rf's fds are the monitor's): unpack into
+ * rf->fill and publish it as rf->key (not ready only). */
 int kiln_sim_rootfs_fill(const struct kiln_sim_rootfs *rf, int eif_fd,
 			 const struct eif_info *info) KILN_MUST;
 /* In the monitor once the enclave is gone: unlock; after a fill, prune old trees. */
@@ -213,8 +214,15 @@ struct kiln_sim_enclave {
 };
 
 /*
- * In the enclave child after "go": build the enclave's filesystem and exec
- * its cmd as PID 1. Returns only on failure (negative errno, message set).
+ * In the enclave child, before "go" where it may (it is root of its
+ * namespaces): private mount propagation, lo up, the hostname. Needs no
+ * state directory, so it overlaps with the monitor's preparations.
+ */
+int kiln_sim_enclave_early(const struct kiln_sim_enclave *e) KILN_MUST;
+/*
+ * In the enclave child after "go" and the early steps: build the enclave's
+ * filesystem and exec its cmd as PID 1. Returns only on failure (negative
+ * errno, message set).
  */
 int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e) KILN_MUST;
 
