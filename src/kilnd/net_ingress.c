@@ -110,7 +110,13 @@ static void on_accept(struct kd_net *net, struct kd_net_listener *ls, int fd,
 	}
 	f->client = fd;
 	f->ch = -1;
-	snprintf(f->label, sizeof(f->label), "enclave %s: ingress to port %u", ne->name, ls->port);
+	/* Say what was dialled: a failure on Nitro names the CID. */
+	if (ne->nitro)
+		snprintf(f->label, sizeof(f->label), "enclave %s: ingress to port %u (vsock %u:%u)",
+			 ne->name, ls->port, (unsigned)ne->cid, (unsigned)KILN_PORT_INGRESS);
+	else
+		snprintf(f->label, sizeof(f->label), "enclave %s: ingress to port %u", ne->name,
+			 ls->port);
 	f->h.fn = iflow_fn;
 	f->h.destroy = iflow_destroy;
 	f->h.deadline = net->loop.now + CONNECT_MS;

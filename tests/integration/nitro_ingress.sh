@@ -63,7 +63,7 @@ echo "ok   nitro registration with ports: kilnd listens on the host ports"
 # A client: kilnd dials vsock CID:7100, nothing answers, the client is reset with a log line.
 rc=0; curl -sS --max-time 30 http://127.0.0.1:18080/ >/dev/null 2>"$T/curl.err" || rc=$?
 [ "$rc" = 52 ] || [ "$rc" = 56 ] || fail "client of an unreachable enclave: curl rc $rc: $(cat "$T/curl.err")"
-wait_log "enclave web: ingress to port 80: enclave not reachable"
+wait_log "enclave web: ingress to port 80 (vsock 4242:7100): enclave not reachable"
 [ "$(field web state)" = '"starting"' ] || fail "an unreachable client changed the state: $(field web state)"
 echo "ok   no vsock peer: client reset, kilnd says: $(grep -F 'enclave web: ingress' "$T/kilnd.err" | tail -1)"
 
