@@ -173,10 +173,15 @@ static void accept_one(struct kd_sim_nsm *n)
 	fd = -1; /* the connection thread owns it */
 }
 
+static void log_failure(void *ctx, const char *msg)
+{
+	kd_log("enclave %s: sim NSM: attestation failed: %s", ((struct kd_sim_nsm *)ctx)->name, msg);
+}
+
 static void *acceptor(void *arg)
 {
 	struct kd_sim_nsm *n = arg;
-	struct kiln_nsm_sim_opts o = { .state_dir = n->state_dir };
+	struct kiln_nsm_sim_opts o = { .state_dir = n->state_dir, .log = log_failure, .log_ctx = n };
 	struct eif_pcrs pcrs;
 	struct pollfd p[2] = { { .fd = n->stop_fd, .events = POLLIN },
 			       { .fd = n->listen_fd, .events = POLLIN } };

@@ -35,7 +35,12 @@ static const uint8_t protected_hdr[] = { 0xa1, 0x01, 0x38, 0x22 };
 
 struct kiln_nsm_sim {
 	pthread_mutex_t lock;
-	struct kiln_sim_ca *ca;
+	struct kiln_sim_ca *ca;		/* opened by the first document: loading it costs
+					 * milliseconds of CPU that an enclave's start
+					 * (GetRandom, DescribePCR) need not wait for */
+	char state_dir[PATH_MAX];
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
 	int64_t (*clock_ms)(void);
 	char module_id[MODULE_ID_MAX];
 	uint8_t pcr[KILN_SIM_NSM_PCRS][KILN_SIM_NSM_PCR_LEN];
@@ -166,8 +171,13 @@ int kiln_nsm_sim_new(const struct kiln_nsm_sim_opts *o, struct kiln_nsm_sim **ou
 	for (unsigned i = 0; i < 16; i++)
 		s->locked[i] = true;
 	rc = set_identity(s, o);
+	if (rc == 0 && (!o->state_dir || strlen(o->state_dir) >= sizeof(s->state_dir)))
+		rc = kiln_err(EINVAL, "a state directory (shorter than %zu bytes) is required",
+			      sizeof(s->state_dir));
 	if (rc == 0)
-		rc = kiln_sim_ca_open(o->state_dir, s->clock_ms(), &s->ca);
+		snprintf(s->state_dir, sizeof(s->state_dir), "%s", o->state_dir);
+	s->log = o->log;
+	s->log_ctx = o->log_ctx;
 	if (rc < 0) {
 		kiln_nsm_sim_free(s);
 		return kiln_err_wrap(rc, "sim NSM");
@@ -269,7 +279,9 @@ static int make_document(struct kiln_nsm_sim *s, const struct kiln_nsm_request *
 	int64_t now = s->clock_ms();
 	int rc;
 
-	rc = kiln_sim_ca_refresh(s->ca, s->module_id, now);
+	rc = s->ca ? 0 : kiln_sim_ca_open(s->state_dir, now, &s->ca);
+	if (rc == 0)
+		rc = kiln_sim_ca_refresh(s->ca, s->module_id, now);
 	if (rc == 0)
 		rc = build_payload(s, r, now, &payload, &payload_len);
 	if (rc == 0)
@@ -353,8 +365,11 @@ static enum kiln_nsm_status apply(struct kiln_nsm_sim *s, const struct kiln_nsm_
 		return KILN_NSM_SUCCESS;
 	case KILN_NSM_ATTESTATION:
 		st = check_attestation(r);
-		if (st == KILN_NSM_SUCCESS && make_document(s, r, doc, &doc_len) < 0)
+		if (st == KILN_NSM_SUCCESS && make_document(s, r, doc, &doc_len) < 0) {
 			st = KILN_NSM_INTERNAL_ERROR;
+			if (s->log)
+				s->log(s->log_ctx, kiln_errmsg());
+		}
 		if (st == KILN_NSM_SUCCESS)
 			out->data = (struct kiln_nsm_blob){ *doc, doc_len };
 		return st;

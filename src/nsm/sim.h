@@ -47,6 +47,10 @@ struct kiln_nsm_sim_opts {
 	const char *role_arn;		/* NULL: derived from the host name */
 	const char *enclave_id;		/* NULL: random; 16 hex digits otherwise */
 	int64_t (*clock_ms)(void);	/* NULL: wall clock (Unix ms); tests move time */
+	/* Why a request got InternalError (the enclave only sees the code, as from a
+	 * real NSM): a CA that cannot be loaded, signing failures. NULL: not said. */
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
 };
 
 int kiln_nsm_sim_new(const struct kiln_nsm_sim_opts *o, struct kiln_nsm_sim **out) KILN_MUST;

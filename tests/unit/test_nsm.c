@@ -580,6 +580,14 @@ static X509 *der_cert(const uint8_t *der, size_t len)
 	return d2i_X509(NULL, &der, (long)len);
 }
 
+static char last_log[512];
+
+static void remember_log(void *ctx, const char *msg)
+{
+	(void)ctx;
+	snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
 TEST(sim_ca_files_and_renewal)
 {
 	char path[600], root_before[600];
@@ -690,7 +698,20 @@ TEST(sim_ca_files_and_renewal)
 		snprintf(key, sizeof(key), "%s/sim-ca/root.key", state_dir);
 		CHECK(rename(key, "/tmp/kiln-test-nsm-root.key") == 0);
 		CHECK(link(path, key) == 0);
-		CHECK_ERR(kiln_nsm_sim_new(&o, &s3), "do not match");
+		struct kiln_nsm *n3 = NULL;
+		uint8_t *r4 = NULL;
+		size_t l4;
+
+		/* The CA is loaded by the first document (an enclave's start does not
+		 * wait): the enclave gets InternalError, the log the reason. */
+		o.log = remember_log;
+		CHECK(kiln_nsm_sim_new(&o, &s3) == 0);
+		CHECK(s3 && kiln_nsm_sim_client(s3, &n3) == 0);
+		CHECK_ERR(kiln_nsm_attestation(n3, NULL, NULL, NULL, &r4, &l4), "InternalError");
+		CHECK(strstr(last_log, "do not match") != NULL);
+		free(r4);
+		kiln_nsm_close(n3);
+		kiln_nsm_sim_free(s3);
 		CHECK(unlink(key) == 0 && rename("/tmp/kiln-test-nsm-root.key", key) == 0);
 	}
 	kiln_attest_verifier_free(v);
