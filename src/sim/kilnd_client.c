@@ -162,11 +162,10 @@ static int recv_line(int fd, char **out)
 	return kiln_err(EPROTO, "kilnd reply longer than %d bytes", REPLY_MAX);
 }
 
-int kiln_sim_kilnd_register(const char *state_dir, const struct kiln_sim_register *req,
-			    char id[KILN_SIM_ID_LEN + 1])
+int kiln_sim_kilnd_register_send(const char *state_dir, const struct kiln_sim_register *req)
 {
 	_cleanup_close_ int fd = kilnd_connect(state_dir);
-	_cleanup_free_ char *text = NULL, *reply = NULL;
+	_cleanup_free_ char *text = NULL;
 	json_t *o;
 	int rc;
 
@@ -180,9 +179,24 @@ int kiln_sim_kilnd_register(const char *state_dir, const struct kiln_sim_registe
 	rc = send_all(fd, text, strlen(text));
 	if (rc == 0)
 		rc = send_all(fd, "\n", 1);
-	if (rc == 0)
-		rc = recv_line(fd, &reply);
+	return rc < 0 ? rc : KILN_STEAL_FD(fd);
+}
+
+int kiln_sim_kilnd_register_recv(int fd, char id[KILN_SIM_ID_LEN + 1])
+{
+	_cleanup_free_ char *reply = NULL;
+	int rc = recv_line(fd, &reply);
+
+	close(fd);
 	return rc < 0 ? rc : parse_reply(reply, id);
+}
+
+int kiln_sim_kilnd_register(const char *state_dir, const struct kiln_sim_register *req,
+			    char id[KILN_SIM_ID_LEN + 1])
+{
+	int fd = kiln_sim_kilnd_register_send(state_dir, req);
+
+	return fd < 0 ? fd : kiln_sim_kilnd_register_recv(fd, id);
 }
 
 /* kilnd_path, else kilnd beside this executable, else in PATH. */

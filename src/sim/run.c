@@ -58,6 +58,7 @@ struct monitor {
 	sigset_t old_mask;
 	pid_t child;
 	bool registered;	/* with kilnd: it is told how the enclave ended */
+	int reg_fd;		/* the register request sent, its reply not read yet */
 	bool cg_v2;		/* the host has cgroup v2 with cpu and memory */
 	bool cloned_into_cg;	/* v2: clone3 put the enclave in its cgroup */
 	int wait_status;	/* PID 1's, once it has exited */
@@ -215,7 +216,23 @@ static void new_id(char id[KILN_SIM_ID_LEN + 1])
 }
 
 /* Register with kilnd (started when missing); running without one is fine. */
-static int join_kilnd(struct monitor *m)
+/* A registration that failed: fatal with published ports or a name in use, else said. */
+static int kilnd_refused(struct monitor *m, int rc)
+{
+	if (m->n_ports)
+		return rc; /* published ports need kilnd: "port 8080 already in use" */
+	if (rc == -EEXIST)
+		return kiln_err(EEXIST, "name %s is in use by a running enclave", m->name);
+	say(m, "kiln: notice: running without kilnd: %s", kiln_errmsg());
+	return 0;
+}
+
+/*
+ * Register with kilnd in two halves around the clone: the request goes out
+ * first, kilnd makes the channel listeners while the namespaces come up, and
+ * the reply is read afterwards (before "go": kiln-init needs the listeners).
+ */
+static int kilnd_start(struct monitor *m)
 {
 	struct kiln_sim_register req = {
 		.name = m->name, .chan_dir = m->st.chan, .eif = m->o->eif_path,
@@ -241,15 +258,25 @@ static int join_kilnd(struct monitor *m)
 		return 0;
 	}
 	if (rc == 0)
-		rc = kiln_sim_kilnd_register(m->state_dir, &req, m->id);
-	if (rc < 0 && m->n_ports)
-		return rc; /* published ports need kilnd: "port 8080 already in use" */
-	if (rc == -EEXIST)
-		return kiln_err(EEXIST, "name %s is in use by a running enclave", m->name);
-	if (rc < 0)
-		say(m, "kiln: notice: running without kilnd: %s", kiln_errmsg());
+		rc = kiln_sim_kilnd_register_send(m->state_dir, &req);
+	if (rc >= 0) {
+		m->reg_fd = rc;
+		return 0;
+	}
+	return kilnd_refused(m, rc);
+}
+
+
+static int kilnd_finish(struct monitor *m)
+{
+	int rc;
+
+	if (m->reg_fd < 0)
+		return 0;
+	rc = kiln_sim_kilnd_register_recv(m->reg_fd, m->id);
+	m->reg_fd = -1;
 	m->registered = rc == 0;
-	return 0;
+	return rc < 0 ? kilnd_refused(m, rc) : 0;
 }
 
 /* ---- the enclave process ---- */
@@ -447,19 +474,21 @@ static pid_t clone_enclave(struct monitor *m, uint64_t flags)
 	return pid;
 }
 
-/* The monitor's side before "go": the state directory (the name's lock), kilnd, the rootfs cache. */
+/* Before the clone: the state directory (the name's lock) and the register request. */
 static int prepare(struct monitor *m)
 {
 	int rc = kiln_sim_state_open(m->state_dir, m->name, &m->st);
 
-	if (rc == 0)
-		rc = join_kilnd(m);
-	if (rc < 0)
-		return rc;
+	return rc < 0 ? rc : kilnd_start(m);
+}
+
+/* After the clone, while the namespaces come up: the rootfs cache, kilnd's reply. */
+static int finish_prepare(struct monitor *m)
+{
 	/* An ordinary user's enclave (user namespace) always copies. */
 	if (!m->userns && m->pcrs_known && kiln_sim_rootfs_open(&m->pcrs, m->id, &m->rootfs) < 0)
 		m->rootfs.dir_fd = -1;
-	return 0;
+	return kilnd_finish(m);
 }
 
 static int spawn(struct monitor *m)
@@ -469,6 +498,9 @@ static int spawn(struct monitor *m)
 
 	if (m->userns)
 		flags |= CLONE_NEWUSER;
+	rc = prepare(m);
+	if (rc < 0)
+		return rc;
 	m->cg_v2 = kiln_sim_cgroup_v2_here();
 	if (m->cg_v2) /* before the clone: CLONE_INTO_CGROUP */
 		(void)limit(m);
@@ -493,7 +525,7 @@ static int spawn(struct monitor *m)
 		close(err[0]);
 		return kiln_sim_ns_explain(flags, e);
 	}
-	rc = prepare(m);
+	rc = finish_prepare(m);
 	if (rc < 0) {
 		close(go[1]); /* the enclave exits at EOF; cleanup() reaps it */
 		close(err[0]);
@@ -543,6 +575,8 @@ static void cleanup(struct monitor *m)
 		kill(m->child, SIGKILL);
 		waitpid(m->child, NULL, 0);
 	}
+	if (m->reg_fd >= 0)
+		close(m->reg_fd);
 	kiln_sim_cgroup_remove(&m->cg);
 	kiln_sim_rootfs_close(&m->rootfs);
 	kiln_sim_state_close(&m->st);
@@ -558,7 +592,7 @@ static void cleanup(struct monitor *m)
 int kiln_sim_run(const struct kiln_sim_opts *o)
 {
 	struct monitor m = { .o = o, .eif_fd = -1, .report_fd = -1, .sig_fd = -1, .child = -1,
-			     .st = { .lock_fd = -1 }, .rootfs = { .dir_fd = -1, .lock_fd = -1 } };
+			     .st = { .lock_fd = -1 }, .rootfs = { .dir_fd = -1, .lock_fd = -1 }, .reg_fd = -1 };
 	int rc, code = 0;
 
 	m.userns = geteuid() != 0;
@@ -577,7 +611,7 @@ int kiln_sim_run(const struct kiln_sim_opts *o)
 		}
 	}
 	if (rc == 0)
-		rc = spawn(&m); /* clone, then prepare() while the namespaces come up */
+		rc = spawn(&m); /* clone, finishing the preparations while the namespaces come up */
 	if (rc == 0 && o->detach) {
 		say(&m, "ok %s", m.id);
 		close(m.report_fd);

@@ -268,6 +268,12 @@ int kiln_sim_kilnd_socket(const char *state_dir, char *buf, size_t len) KILN_MUS
  */
 int kiln_sim_kilnd_register(const char *state_dir, const struct kiln_sim_register *req,
 			    char id[KILN_SIM_ID_LEN + 1]) KILN_MUST;
+/* The same in two halves, so kilnd works on it while the caller goes on:
+ * send returns the connection (or a negative errno), recv reads the reply
+ * and closes it. */
+int kiln_sim_kilnd_register_send(const char *state_dir,
+				 const struct kiln_sim_register *req) KILN_MUST;
+int kiln_sim_kilnd_register_recv(int fd, char id[KILN_SIM_ID_LEN + 1]) KILN_MUST;
 /*
  * Tell kilnd how the enclave ended (PID 1's wait status as exit code / signal),
  * before the monitor exits: kilnd then has the exit code even when kiln-init
