@@ -73,10 +73,19 @@ static int doc(void *ctx, const struct kiln_attest_api_req *req, uint8_t **out, 
 	return rc;
 }
 
+/* Mix the NSM's randomness into the kernel's pool. */
+static void seed(struct attest *a)
+{
+	if (nsm_open(a) < 0 || kiln_nsm_seed_rng(a->nsm, -1, KILN_INIT_SEED_BYTES) < 0)
+		warn("RNG not seeded from the NSM");
+}
+
 static void *serve(void *arg)
 {
 	struct attest *a = arg;
 
+	if (a->chan_dir)
+		seed(a); /* sim: off the app's start, see kiln_init_attest_start */
 	if (kiln_attest_api_serve(a->listen_fd, doc, a, KILN_ATTEST_API_TIMEOUT_MS) < 0)
 		warn("attestation API stopped");
 	return NULL;
@@ -126,8 +135,13 @@ void kiln_init_attest_start(const char *config_path, const char *chan_dir)
 	}
 	a->chan_dir = access(NSM_DEV, F_OK) == 0 ? NULL : chan_dir;
 	a->listen_fd = -1;
-	if (nsm_open(a) < 0 || kiln_nsm_seed_rng(a->nsm, -1, KILN_INIT_SEED_BYTES) < 0)
-		warn("RNG not seeded from the NSM");
+	/*
+	 * On Nitro the pool is seeded from /dev/nsm before the app runs. The sim
+	 * enclave shares the host's kernel, whose pool is seeded already: there
+	 * the sim NSM's bytes (a round trip to kilnd) are mixed in by the thread.
+	 */
+	if (!a->chan_dir)
+		seed(a);
 	if (listen_addr(config_path, &addr) < 0) {
 		warn("attestation API");
 		goto fail;
