@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 	if (kiln_user_lookup("/", cfg.user, &user) < 0)
 		die("user");
 	app_env(&cfg, &user);
-	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user };
+	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user, .gate_fd = -1 };
 	enclave_name(&cfg, dir, name, sizeof(name));
 	if (parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
 		die("control channel");
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 	if (dir && getpid() == 1)
 		heartbeat(dir);
 	own_stderr(&so);
-	if (kiln_init_net_start(path, dir) < 0) {
+	if (kiln_init_net_start(path, dir, &app.gate_fd) < 0) {
 		console_stderr(&so);
 		die("network");
 	}

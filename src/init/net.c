@@ -198,24 +198,38 @@ static void setup_files(struct kiln_init_net *n)
 
 /* ---- the thread ---- */
 
+/* Interception, /etc files and listeners: everything the app must find in place. */
+static void setup(struct kiln_init_net *n)
+{
+	setup_interception(n);
+	setup_files(n);
+	if (kiln_init_egress_listen(n) < 0)
+		kiln_evloop_logf(&n->loop, "warning: egress: %s", kiln_errmsg());
+	if (n->dns && kiln_init_dns_listen(n) < 0)
+		kiln_evloop_logf(&n->loop, "warning: DNS: %s", kiln_errmsg());
+	if (kiln_init_ingress_listen(n) < 0)
+		kiln_evloop_logf(&n->loop, "warning: ingress: %s", kiln_errmsg());
+}
+
 static void *net_main(void *arg)
 {
 	struct kiln_init_net *n = arg;
 
+	setup(n);
+	/* The app may start. A byte, not EOF: the app's fork copied this end. */
+	if (write(n->ready_fd, "r", 1) != 1)
+		kiln_evloop_logf(&n->loop, "warning: the app's gate: %s", strerror(errno));
+	close(n->ready_fd);
+	n->ready_fd = -1;
 	for (;;)
 		kiln_evloop_turn(&n->loop, -1);
 	return NULL;
 }
 
-static int start_thread(struct kiln_init_net *n)
-{
-	return kiln_thread_start_quiet(net_main, n);
-}
-
-int kiln_init_net_start(const char *config_path, const char *chan_dir)
+int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate)
 {
 	struct kiln_init_net *n = calloc(1, sizeof(*n));
-	int rc;
+	int rc, p[2];
 
 	if (!n)
 		return kiln_err(ENOMEM, "out of memory");
@@ -235,15 +249,17 @@ int kiln_init_net_start(const char *config_path, const char *chan_dir)
 	n->msg = malloc(sizeof(*n->msg));
 	if (!n->map || !n->cache || !n->msg)
 		return kiln_err(ENOMEM, "out of memory");
-	setup_interception(n);
-	setup_files(n);
-	if (kiln_init_egress_listen(n) < 0)
-		kiln_evloop_logf(&n->loop, "warning: egress: %s", kiln_errmsg());
-	if (n->dns && kiln_init_dns_listen(n) < 0)
-		kiln_evloop_logf(&n->loop, "warning: DNS: %s", kiln_errmsg());
-	if (kiln_init_ingress_listen(n) < 0)
-		kiln_evloop_logf(&n->loop, "warning: ingress: %s", kiln_errmsg());
-	return start_thread(n);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return kiln_err(errno, "pipe: %s", strerror(errno));
+	n->ready_fd = p[1];
+	rc = kiln_thread_start_quiet(net_main, n);
+	if (rc < 0) {
+		close(p[1]);
+		close(p[0]);
+		return rc;
+	}
+	*gate = p[0];
+	return 0;
 }
 
 struct listener {

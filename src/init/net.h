@@ -57,16 +57,21 @@ struct kiln_init_net {
 	struct kiln_init_ingress *ingress;
 	size_t n_ingress;
 	int log_fd;
+	int ready_fd;			/* the gate's write end until setup is done */
 	struct kiln_dnsfwd *fwd;	/* net_dns.c */
 };
 
 /*
- * Read network settings from the config file, set up interception, write
- * /etc/resolv.conf and /etc/hosts, bind the listeners and start the
- * networking thread. Failures of single parts are logged and that part is
- * skipped (the app still starts); only a broken config is an error.
+ * Read network settings from the config file, then start the networking
+ * thread, which sets up interception, writes /etc/resolv.conf and
+ * /etc/hosts and binds the listeners while kiln-init goes on (the app's
+ * start overlaps them), then writes one byte into the gate pipe whose read
+ * end (CLOEXEC) goes to *gate: the app reads it before its exec, so it
+ * never runs without its network. Failures of single parts are logged and
+ * that part is skipped (the app still starts); only a broken config is an
+ * error.
  */
-int kiln_init_net_start(const char *config_path, const char *chan_dir) KILN_MUST;
+int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate) KILN_MUST;
 
 /* net_egress.c, net_dns.c, net_ingress.c: listeners registered in n->loop. */
 int kiln_init_egress_listen(struct kiln_init_net *n) KILN_MUST;

@@ -87,6 +87,15 @@ static int mkdir_p(const char *path)
 	return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Wait until kiln-init says the app may run (its network is in place). */
+static void wait_gate(int fd)
+{
+	char b;
+
+	while (fd >= 0 && read(fd, &b, 1) < 0 && errno == EINTR)
+		;
+}
+
 static _Noreturn void exec_app(const struct kiln_app *app, int out_w, int err_w)
 {
 	const char *path = env_path(app->env);
@@ -106,6 +115,7 @@ static _Noreturn void exec_app(const struct kiln_app *app, int out_w, int err_w)
 	/* execvpe() searches the caller's PATH, not env's. */
 	if (path)
 		setenv("PATH", path, 1);
+	wait_gate(app->gate_fd);
 	execvpe(app->argv[0], app->argv, app->env);
 	child_fail("exec", app->argv[0], errno);
 }

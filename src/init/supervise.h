@@ -17,6 +17,7 @@ struct kiln_app {
 	char *const *env;
 	const char *workdir; /* created (as root) when missing */
 	const struct kiln_user *user;
+	int gate_fd;	     /* >= 0: one byte arrives here when the app may exec */
 };
 
 struct kiln_supervise_opts {
