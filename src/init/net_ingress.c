@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "net/egress_hdr.h"
+#include "net/hdr_read.h"
 #include "net/proxyv2.h"
 
 /*
@@ -128,26 +129,23 @@ static void on_app(struct kiln_evloop *l, struct iflow *f)
 	fail(l, f, rc == -ECONNREFUSED ? "nothing listens on it in the enclave" : strerror(-rc));
 }
 
+static int decode_hdr(const uint8_t *buf, size_t len, void *out, size_t *used)
+{
+	return kiln_ingress_hdr_decode(buf, len, out, used);
+}
+
 static void on_header(struct kiln_evloop *l, struct iflow *f)
 {
 	uint8_t buf[KILN_INGRESS_HDR_MAX];
 	const struct kiln_init_ingress *rule;
-	size_t used;
-	ssize_t r = recv(f->parent, buf, sizeof(buf), MSG_PEEK);
-	int rc;
+	int rc = kiln_hdr_read(f->parent, buf, sizeof(buf), decode_hdr, &f->hdr);
 
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		kiln_evloop_release(l, &f->h);
-		return;
-	}
-	rc = kiln_ingress_hdr_decode(buf, (size_t)r, &f->hdr, &used);
 	if (rc == 0)
 		return;
-	if (rc < 0 || recv(f->parent, buf, used, 0) != (ssize_t)used) {
-		kiln_evloop_logf(l, "ingress: malformed header from the parent: %s; closed",
-				 kiln_errmsg());
+	if (rc < 0) {
+		if (rc != -EPIPE)
+			kiln_evloop_logf(l, "ingress: malformed header from the parent: %s; closed",
+					 kiln_errmsg());
 		kiln_evloop_release(l, &f->h);
 		return;
 	}

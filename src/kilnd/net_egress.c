@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "net/egress_hdr.h"
+#include "net/hdr_read.h"
 
 /*
  * How this works: the enclave's request header is peeked and consumed
@@ -269,23 +270,23 @@ static void set_target(struct kflow *f)
 	f->n_addrs = 1;
 }
 
+static int decode_req(const uint8_t *buf, size_t len, void *out, size_t *used)
+{
+	return kiln_egress_req_decode(buf, len, out, used);
+}
+
 static void on_header(struct kiln_evloop *l, struct kflow *f)
 {
 	uint8_t buf[KILN_EGRESS_REQ_MAX];
-	size_t used;
-	ssize_t r = recv(f->ch, buf, sizeof(buf), MSG_PEEK);
-	int rc;
+	int rc = kiln_hdr_read(f->ch, buf, sizeof(buf), decode_req, &f->req);
 
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+	if (rc == 0)
 		return;
-	if (r <= 0) {
+	if (rc == -EPIPE) {
 		kiln_evloop_release(l, &f->h);
 		return;
 	}
-	rc = kiln_egress_req_decode(buf, (size_t)r, &f->req, &used);
-	if (rc == 0)
-		return;
-	if (rc < 0 || recv(f->ch, buf, used, 0) != (ssize_t)used) {
+	if (rc < 0) {
 		kd_net_log("enclave %s: malformed egress request: %s; flow closed", f->encl,
 			   kiln_errmsg());
 		reply(f, KILN_EGRESS_BAD_REQUEST);

@@ -2,7 +2,12 @@
 /* Egress/ingress flow headers and PROXY v2: round trips, partial input, every rejection. */
 #include "t.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "net/egress_hdr.h"
+#include "net/hdr_read.h"
 #include "net/proxyv2.h"
 
 TEST(egress_roundtrip)
@@ -141,6 +146,37 @@ TEST(proxyv2)
 	CHECK_ERR(kiln_proxyv2_build(&src, 1, &dst, 2, buf, 20, &len), "needs 52 bytes");
 }
 
+static int decode_ingress(const uint8_t *buf, size_t len, void *out, size_t *used)
+{
+	return kiln_ingress_hdr_decode(buf, len, out, used);
+}
+
+/* kiln_hdr_read on a real socket pair: partial, whole with data behind it, malformed, EOF. */
+TEST(header_off_a_socket)
+{
+	struct kiln_ingress_hdr h = { .port = 8080 }, d;
+	uint8_t hdr[KILN_INGRESS_HDR_MAX], scratch[KILN_INGRESS_HDR_MAX], rest[16];
+	size_t len;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	CHECK(kiln_ingress_hdr_encode(&h, hdr, sizeof(hdr), &len) == 0 && len == 4);
+	CHECK(kiln_hdr_read(sv[0], scratch, sizeof(scratch), decode_ingress, &d) == 0); /* empty */
+	CHECK(write(sv[1], hdr, 2) == 2);
+	CHECK(kiln_hdr_read(sv[0], scratch, sizeof(scratch), decode_ingress, &d) == 0); /* partial */
+	CHECK(write(sv[1], hdr + 2, 2) == 2 && write(sv[1], "payload", 7) == 7);
+	CHECK(kiln_hdr_read(sv[0], scratch, sizeof(scratch), decode_ingress, &d) == 1 &&
+	      d.port == 8080);
+	CHECK(read(sv[0], rest, sizeof(rest)) == 7 && !memcmp(rest, "payload", 7)); /* untouched */
+	CHECK(write(sv[1], "\x02\x00\x50\x00", 4) == 4);
+	CHECK_ERR(kiln_hdr_read(sv[0], scratch, sizeof(scratch), decode_ingress, &d),
+		  "unsupported version 2");
+	CHECK(read(sv[0], rest, sizeof(rest)) == 4); /* a malformed header is not consumed */
+	close(sv[1]);
+	CHECK(kiln_hdr_read(sv[0], scratch, sizeof(scratch), decode_ingress, &d) == -EPIPE);
+	close(sv[0]);
+}
+
 int main(void)
 {
 	RUN(egress_roundtrip);
@@ -148,5 +184,6 @@ int main(void)
 	RUN(egress_reply);
 	RUN(ingress);
 	RUN(proxyv2);
+	RUN(header_off_a_socket);
 	return t_done();
 }
