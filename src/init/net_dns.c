@@ -151,8 +151,13 @@ static void pending_free(struct kiln_dnsfwd *f, struct pending *p)
 
 static void up_arm(struct kiln_dnsfwd *f)
 {
-	/* A coarse tick while queries are pending: expiry, and reconnecting for them. */
-	f->h.deadline = f->n_pend ? f->n->loop.now + 500 : 0;
+	uint64_t tick = f->n->loop.now + 500;
+
+	/* A coarse tick while queries are pending: expiry, and reconnecting for
+	 * them as soon as the backoff allows (not up to a tick later). */
+	if (f->n_pend && f->fd < 0 && f->retry_at > f->n->loop.now && f->retry_at < tick)
+		tick = f->retry_at;
+	f->h.deadline = f->n_pend ? tick : 0;
 }
 
 static void up_close(struct kiln_dnsfwd *f, const char *why)
