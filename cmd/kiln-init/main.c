@@ -16,6 +16,7 @@
 #include "init/supervise.h"
 #include "init/user.h"
 #include "init/xattrs.h"
+#include "util/thread.h"
 
 /*
  * Started by the bootstrap init (AWS's or kiln-bootstrap) as the enclave's
@@ -118,6 +119,12 @@ static void heartbeat(const char *dir)
 	close(fd);
 }
 
+static void *heartbeat_thread(void *dir)
+{
+	heartbeat(dir);
+	return NULL;
+}
+
 /*
  * From here on kiln-init's own stderr (its networking and attestation
  * threads' lines, its notes) is a pipe the supervisor reads like the app's
@@ -184,9 +191,10 @@ int main(int argc, char **argv)
 		die("control channel");
 	so.control = &ctl;
 	so.name = name;
-	if (dir && getpid() == 1)
-		heartbeat(dir);
 	own_stderr(&so);
+	/* Only a note to kilnd in sim: its round trip need not hold up the app. */
+	if (dir && getpid() == 1 && kiln_thread_start_quiet(heartbeat_thread, (void *)dir) < 0)
+		heartbeat(dir);
 	if (kiln_init_net_start(path, dir, &app.gate_fd) < 0) {
 		console_stderr(&so);
 		die("network");
