@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/io.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define FS_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -265,7 +266,6 @@ static int load_command(int top, struct kiln_sim_lines *cmd, struct kiln_sim_lin
 	return rc;
 }
 
-/* tmpfs on e->root, sized like the enclave's memory, with ramdisk1..N unpacked. */
 /*
  * The cached tree (rootfs_cache.c) as the lower layer of an overlay on
  * e->root, whose upper and work directories are in the run's tmpfs there
@@ -375,18 +375,10 @@ static int switch_root(int newroot)
 static int join_cgroup(const struct kiln_sim_enclave *e)
 {
 	struct kiln_sim_cgroup cg;
-	size_t got = 0;
 	int rc;
 
-	while (got < sizeof(cg)) {
-		ssize_t n = read(e->limits_fd, (char *)&cg + got, sizeof(cg) - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return kiln_err(EPIPE, "the monitor did not apply the resource limits");
-		got += (size_t)n;
-	}
+	if (kiln_read_exact(e->limits_fd, &cg, sizeof(cg), "cgroup") < 0)
+		return kiln_err(EPIPE, "the monitor did not apply the resource limits");
 	if (cg.ndirs > KILN_SIM_CG_MAX)
 		return kiln_err(EINVAL, "the monitor sent a bad cgroup");
 	rc = kiln_sim_cgroup_join_self(&cg);

@@ -115,11 +115,9 @@ static int choose_state_dir(struct monitor *m)
 }
 
 /*
- * Without -p, publish the host ports of the config's network.ingress (as
- * `HOSTPORT:PORT` on all addresses, like docker -p), read from the EIF's
- * metadata section where kiln build records the config.
+ * -p, else the host ports of the EIF's network.ingress (as `HOSTPORT:PORT`
+ * on all addresses, like docker -p).
  */
-/* -p, else the host ports the EIF's network.ingress records. */
 static void ports_from_eif(struct monitor *m)
 {
 	struct kiln_portmap pm[KILN_PORTMAP_MAX];
@@ -215,7 +213,6 @@ static void new_id(char id[KILN_SIM_ID_LEN + 1])
 		snprintf(id + 2 * i, 3, "%02x", r[i]);
 }
 
-/* Register with kilnd (started when missing); running without one is fine. */
 /* A registration that failed: fatal with published ports or a name in use, else said. */
 static int kilnd_refused(struct monitor *m, int rc)
 {
@@ -266,7 +263,7 @@ static int kilnd_start(struct monitor *m)
 	return kilnd_refused(m, rc);
 }
 
-
+/* The register reply; kilnd started when missing, running without one is fine. */
 static int kilnd_finish(struct monitor *m)
 {
 	int rc;
@@ -294,20 +291,6 @@ struct go_msg {
 	struct kiln_sim_rootfs rootfs;	/* its fds are the monitor's: only names count */
 };
 
-static int read_all(int fd, void *buf, size_t len)
-{
-	for (size_t got = 0; got < len;) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 {
 	struct kiln_sim_enclave e = {
@@ -324,7 +307,7 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 	/* Root of the user namespace only once the monitor has mapped the ids. */
 	if (!m->userns)
 		rc = kiln_sim_enclave_early(&e);
-	if (read_all(go_fd, &go, sizeof(go)) < 0)
+	if (kiln_read_exact(go_fd, &go, sizeof(go), "go") < 0)
 		_exit(1); /* the monitor died or gave up */
 	setsid(); /* no controlling terminal: the monitor forwards signals */
 	if (rc == 0 && m->userns)
@@ -345,17 +328,11 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 static int read_child_error(int fd)
 {
 	char msg[MSG_MAX + 1];
-	size_t len = 0;
-	int32_t rc;
-	ssize_t n;
+	size_t len;
+	int32_t rc = kiln_read_upto(fd, msg, MSG_MAX, &len, "reading the enclave's status");
 
-	while (len < MSG_MAX && (n = read(fd, msg + len, MSG_MAX - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return kiln_err(errno, "reading the enclave's status: %s", strerror(errno));
-		len += (size_t)n;
-	}
+	if (rc < 0)
+		return rc;
 	if (len < sizeof(rc))
 		return 0;
 	msg[len] = '\0';
@@ -588,11 +565,11 @@ static void cleanup(struct monitor *m)
 		close(m->report_fd);
 }
 
-
 int kiln_sim_run(const struct kiln_sim_opts *o)
 {
 	struct monitor m = { .o = o, .eif_fd = -1, .report_fd = -1, .sig_fd = -1, .child = -1,
-			     .st = { .lock_fd = -1 }, .rootfs = { .dir_fd = -1, .lock_fd = -1 }, .reg_fd = -1 };
+			     .st = { .lock_fd = -1 }, .rootfs = { .dir_fd = -1, .lock_fd = -1 },
+			     .reg_fd = -1 };
 	int rc, code = 0;
 
 	m.userns = geteuid() != 0;

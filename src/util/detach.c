@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kiln run -d: a background child that reports "ok ID" or "error MSG" to the waiting foreground. */
 #include "util/detach.h"
+#include "util/io.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,17 +25,11 @@ static void become_background(void)
 static int print_report(int fd, const char *ended)
 {
 	char buf[REPORT_MAX + 1];
-	size_t len = 0;
+	size_t len;
 	int code = KILN_DETACH_FAILED;
-	ssize_t n;
 
-	while (len < REPORT_MAX && (n = read(fd, buf + len, REPORT_MAX - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		len += (size_t)n;
-	}
+	/* A failed read still prints what came before it. */
+	(void)!kiln_read_upto(fd, buf, REPORT_MAX, &len, "the report");
 	buf[len] = '\0';
 	for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
 		*nl = '\0';

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* poll()-based waits and full writes with a deadline, for non-blocking fds. */
+/* poll()-based waits and full writes with a deadline; whole reads of pipes and files. */
 #include "util/io.h"
 
 #include <errno.h>
@@ -66,4 +66,31 @@ int kiln_write_all(int fd, const void *buf, size_t len, int64_t deadline, const 
 			return rc;
 	}
 	return 0;
+}
+
+int kiln_read_upto(int fd, void *buf, size_t max, size_t *got, const char *what)
+{
+	*got = 0;
+	while (*got < max) {
+		ssize_t n = read(fd, (uint8_t *)buf + *got, max - *got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kiln_err(errno, "%s: read: %s", what, strerror(errno));
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+int kiln_read_exact(int fd, void *buf, size_t len, const char *what)
+{
+	size_t got;
+	int rc = kiln_read_upto(fd, buf, len, &got, what);
+
+	if (rc == 0 && got < len)
+		return kiln_err(EPIPE, "%s: %zu of %zu bytes before the end", what, got, len);
+	return rc;
 }

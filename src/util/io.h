@@ -18,4 +18,12 @@ int kiln_wait_fd(int fd, short events, int64_t deadline, const char *what) KILN_
 int kiln_write_all(int fd, const void *buf, size_t len, int64_t deadline,
 		   const char *what) KILN_MUST;
 
+/*
+ * Blocking reads of pipes and files. read_upto: until EOF or max bytes, *got
+ * always the bytes read (also when it fails). read_exact: len bytes, -EPIPE
+ * when the writer closed before.
+ */
+int kiln_read_upto(int fd, void *buf, size_t max, size_t *got, const char *what) KILN_MUST;
+int kiln_read_exact(int fd, void *buf, size_t len, const char *what) KILN_MUST;
+
 #endif
