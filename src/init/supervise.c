@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/dirtree.h"
+
 /*
  * The child restores the default signal mask and dispositions (kiln-init
  * blocks the signals it handles and ignores SIGPIPE) before exec, so the
@@ -65,28 +67,6 @@ static void become_user(const struct kiln_user *u)
 		child_fail("setuid", id, errno);
 }
 
-/* Create the workdir and its parents as Docker does (0755, as root). */
-static int mkdir_p(const char *path)
-{
-	char p[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(p)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(p, path, n + 1);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*s = '/';
-	}
-	return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Wait until kiln-init says the app may run (its network is in place). */
 static void wait_gate(int fd)
 {
@@ -107,8 +87,9 @@ static _Noreturn void exec_app(const struct kiln_app *app, int out_w, int err_w)
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP, RT internals */
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (mkdir_p(app->workdir) < 0)
-		fprintf(stderr, "kiln-init: warning: mkdir %s: %s\n", app->workdir, strerror(errno));
+	/* The workdir and its parents as Docker makes them (0755, as root). */
+	if (kiln_mkdir_p(app->workdir, 0755) < 0)
+		fprintf(stderr, "kiln-init: warning: %s\n", kiln_errmsg());
 	become_user(app->user);
 	if (chdir(app->workdir) < 0)
 		child_fail("chdir", app->workdir, errno);

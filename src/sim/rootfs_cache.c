@@ -31,7 +31,7 @@
 
 #include "eif/eif.h"
 #include "util/cleanup.h"
-#include "util/rmtree.h"
+#include "util/dirtree.h"
 
 #define PREFIX "v1-"
 #define KEY_BYTES 24
@@ -50,20 +50,6 @@ static int cache_dir(char *buf, size_t len)
 	else
 		return -ENOENT; /* an ordinary user's enclave copies (user namespace) */
 	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
-}
-
-static int mkdir_p(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		int rc = mkdir(path, 0755) < 0 && errno != EEXIST ? -errno : 0;
-		*p = '/';
-		if (rc < 0)
-			return rc;
-	}
-	return mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
 /* flock name.lock in dir; 0 with *out, -EAGAIN when replaced meanwhile, else -errno. */
@@ -94,7 +80,7 @@ int kiln_sim_rootfs_open(const struct eif_pcrs *pcrs, const char *id,
 	int rc;
 
 	*rf = (struct kiln_sim_rootfs){ .dir_fd = -1, .lock_fd = -1 };
-	if (cache_dir(rf->dir, sizeof(rf->dir)) < 0 || mkdir_p(rf->dir) < 0)
+	if (cache_dir(rf->dir, sizeof(rf->dir)) < 0 || kiln_mkdir_p(rf->dir, 0700) < 0)
 		return -ENOENT;
 	rf->dir_fd = open(rf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rf->dir_fd < 0)

@@ -14,6 +14,7 @@
 
 #include "chan/frame.h"
 #include "util/cleanup.h"
+#include "util/dirtree.h"
 
 /*
  * STATE/sim/NAME/{lock, root/, chan/}. The monitor holds an exclusive
@@ -64,26 +65,6 @@ int kiln_sim_default_name(const char *eif_path, char *buf, size_t len)
 		return kiln_err(EIO, "getrandom failed");
 	snprintf(buf, len, "%s-%02x%02x%02x", n ? stem : "enclave", r[0], r[1], r[2]);
 	return kiln_name_check(buf);
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[4096];
-	int n = snprintf(tmp, sizeof(tmp), "%s", path);
-
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return kiln_err(ENAMETOOLONG, "path too long: %s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return kiln_err(errno, "mkdir %s: %s", tmp, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return kiln_err(errno, "mkdir %s: %s", tmp, strerror(errno));
-	return 0;
 }
 
 /* Remove the plain files and sockets in dir (a channel directory), then dir. */
@@ -141,7 +122,7 @@ int kiln_sim_state_open(const char *state_dir, const char *name, struct kiln_sim
 	snprintf(st->root, sizeof(st->root), "%s/root", st->dir);
 	snprintf(st->chan, sizeof(st->chan), "%s/chan", st->dir);
 	for (int tries = 0; tries < 10; tries++) {
-		rc = mkdir_p(st->dir, 0700);
+		rc = kiln_mkdir_p(st->dir, 0700);
 		if (rc == 0)
 			rc = take_lock(st, name);
 		if (rc != -EAGAIN)

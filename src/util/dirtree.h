@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Remove a directory tree without ever following a symlink out of it. */
-#ifndef KILN_UTIL_RMTREE_H
-#define KILN_UTIL_RMTREE_H
+/* Make a directory with its parents; remove a tree without following a symlink out of it. */
+#ifndef KILN_UTIL_DIRTREE_H
+#define KILN_UTIL_DIRTREE_H
+
+#include <sys/types.h>
 
 #include "util/err.h"
+
+/* mkdir -p: missing parents 0755, path itself mode; existing ones are fine.
+ * 0, or -errno naming the directory that could not be made. */
+int kiln_mkdir_p(const char *path, mode_t mode) KILN_MUST;
 
 /*
  * Remove name (beneath dirfd) and, if it is a directory, everything in it.

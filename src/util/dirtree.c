@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Remove a directory tree without ever following a symlink out of it. */
-#include "util/rmtree.h"
+/* Make a directory with its parents; remove a tree without following a symlink out of it. */
+#include "util/dirtree.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEPTH_MAX 512
@@ -55,4 +57,24 @@ static int remove_at(int dirfd, const char *name, unsigned depth)
 int kiln_rmtree_at(int dirfd, const char *name)
 {
 	return remove_at(dirfd, name, 0);
+}
+
+int kiln_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof(tmp), "%s", path);
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return kiln_err(ENAMETOOLONG, "path too long: %s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return kiln_err(errno, "mkdir %s: %s", tmp, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return kiln_err(errno, "mkdir %s: %s", tmp, strerror(errno));
+	return 0;
 }
