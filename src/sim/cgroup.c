@@ -276,13 +276,11 @@ int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
 	return rc;
 }
 
-int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid)
+/* Write val to file in every directory of cg. */
+static int write_each(const struct kiln_sim_cgroup *cg, const char *file, const char *val)
 {
-	char v[32];
-
-	snprintf(v, sizeof(v), "%d", (int)pid);
 	for (unsigned i = 0; i < cg->ndirs; i++) {
-		int rc = write_file(cg->dirs[i], "cgroup.procs", v);
+		int rc = write_file(cg->dirs[i], file, val);
 
 		if (rc < 0)
 			return rc;
@@ -290,15 +288,17 @@ int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid)
 	return 0;
 }
 
+int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	return write_each(cg, "cgroup.procs", v);
+}
+
 int kiln_sim_cgroup_join_self(const struct kiln_sim_cgroup *cg)
 {
-	for (unsigned i = 0; cg->kind == KILN_SIM_CG_V1 && i < cg->ndirs; i++) {
-		int rc = write_file(cg->dirs[i], "tasks", "0");
-
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return cg->kind == KILN_SIM_CG_V1 ? write_each(cg, "tasks", "0") : 0;
 }
 
 int kiln_sim_cgroup_dirfd(const struct kiln_sim_cgroup *cg)
