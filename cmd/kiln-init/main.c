@@ -78,13 +78,6 @@ static const char *chan_dir(void)
 	return v + 5;
 }
 
-static int parent_addr(const char *dir, uint32_t port, struct kiln_chan_addr *a)
-{
-	struct kiln_chan_addr v = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_PARENT, .port = port };
-
-	return kiln_chan_addr_resolve(&v, dir, a);
-}
-
 static void enclave_name(const struct kiln_init_config *cfg, const char *dir, char *buf,
 			 size_t len)
 {
@@ -107,7 +100,7 @@ static void heartbeat(const char *dir)
 	uint8_t b = 0xB7;
 	int fd;
 
-	if (parent_addr(dir, KILN_PORT_HEARTBEAT, &a) < 0)
+	if (kiln_chan_parent_addr(dir, KILN_PORT_HEARTBEAT, &a) < 0)
 		return;
 	fd = kiln_chan_connect(&a, HEARTBEAT_MS, 0);
 	if (fd < 0)
@@ -129,8 +122,7 @@ static void *heartbeat_thread(void *dir)
  * From here on kiln-init's own stderr (its networking and attestation
  * threads' lines, its notes) is a pipe the supervisor reads like the app's
  * stderr, so those lines reach `kiln logs --stream kiln-init` as well as the
- * console. The
- * write side is non-blocking: a full pipe drops a line rather than stall a
+ * console. The write side is non-blocking: a full pipe drops a line rather than stall a
  * thread. On any failure stderr stays the console.
  */
 static void own_stderr(struct kiln_supervise_opts *so)
@@ -187,7 +179,7 @@ int main(int argc, char **argv)
 	app_env(&cfg, &user);
 	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user, .gate_fd = -1 };
 	enclave_name(&cfg, dir, name, sizeof(name));
-	if (parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
+	if (kiln_chan_parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
 		die("control channel");
 	so.control = &ctl;
 	so.name = name;

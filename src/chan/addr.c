@@ -285,3 +285,10 @@ int kiln_chan_connect(const struct kiln_chan_addr *a, int timeout_ms, int nonblo
 		return sys_err(a, "fcntl");
 	return KILN_STEAL_FD(fd);
 }
+
+int kiln_chan_parent_addr(const char *dir, uint32_t port, struct kiln_chan_addr *a)
+{
+	struct kiln_chan_addr v = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_PARENT, .port = port };
+
+	return kiln_chan_addr_resolve(&v, dir, a);
+}

@@ -50,6 +50,8 @@ int kiln_chan_addr_in_dir(const char *dir, uint32_t port, struct kiln_chan_addr 
  * addresses and a NULL dir are returned unchanged. kiln-init calls this with
  * the directory the sim runtime bind-mounts, so its config stays vsock.
  */
+/* The enclave's view of the parent's port: vsock:3:PORT, or unix:DIR/PORT in sim (dir). */
+int kiln_chan_parent_addr(const char *dir, uint32_t port, struct kiln_chan_addr *a) KILN_MUST;
 int kiln_chan_addr_resolve(const struct kiln_chan_addr *in, const char *dir,
 			   struct kiln_chan_addr *out) KILN_MUST;
 

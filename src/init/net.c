@@ -51,12 +51,6 @@ static int open_log(void)
 	return fd >= 0 ? fd : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 }
 
-int kiln_init_parent_addr(const struct kiln_init_net *n, uint32_t port, struct kiln_chan_addr *a)
-{
-	struct kiln_chan_addr v = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_PARENT, .port = port };
-
-	return kiln_chan_addr_resolve(&v, n->chan_dir, a);
-}
 
 int kiln_init_tcp_listen(int family, uint16_t port)
 {

@@ -77,9 +77,6 @@ int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate
 int kiln_init_egress_listen(struct kiln_init_net *n) KILN_MUST;
 int kiln_init_dns_listen(struct kiln_init_net *n) KILN_MUST;
 int kiln_init_ingress_listen(struct kiln_init_net *n) KILN_MUST;
-/* Resolve a well-known parent port for this platform (vsock:3:P, or DIR/P in sim). */
-int kiln_init_parent_addr(const struct kiln_init_net *n, uint32_t port,
-			  struct kiln_chan_addr *a) KILN_MUST;
 /* A TCP listener on a loopback address (v6only for [::1]); CLOEXEC, NONBLOCK. */
 int kiln_init_tcp_listen(int family, uint16_t port) KILN_MUST;
 /*

@@ -194,7 +194,7 @@ static void up_connect(struct kiln_dnsfwd *f)
 
 	if (f->fd >= 0 || f->n->loop.now < f->retry_at)
 		return;
-	if (kiln_init_parent_addr(f->n, KILN_PORT_DNS, &a) < 0 ||
+	if (kiln_chan_parent_addr(f->n->chan_dir, KILN_PORT_DNS, &a) < 0 ||
 	    (fd = kiln_ev_connect_chan(&a)) < 0) {
 		up_close(f, NULL);
 		return;

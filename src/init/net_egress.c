@@ -158,7 +158,7 @@ static int start_flow(struct kiln_init_net *n, int app, const struct kiln_ip *ip
 	kiln_evloop_link(&n->loop, &f->h);
 	rc = kiln_egress_req_encode(&req, f->req, sizeof(f->req), &f->req_len);
 	if (rc == 0)
-		rc = kiln_init_parent_addr(n, KILN_PORT_EGRESS, &pa);
+		rc = kiln_chan_parent_addr(n->chan_dir, KILN_PORT_EGRESS, &pa);
 	if (rc == 0)
 		rc = f->up = kiln_ev_connect_chan(&pa);
 	if (rc >= 0)

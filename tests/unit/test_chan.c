@@ -80,6 +80,11 @@ TEST(addr_dir_and_resolve)
 	CHECK(kiln_chan_addr_resolve(&a, "/chan", &r) == 0 && !strcmp(r.path, "/x"));
 	CHECK(kiln_chan_addr_parse("vsock:3:9000", &a) == 0);
 	CHECK_ERR(kiln_chan_addr_format(&a, buf, 5), "does not fit");
+	/* The parent's port as the enclave sees it: vsock CID 3 on Nitro, DIR/PORT in sim. */
+	CHECK(kiln_chan_parent_addr(NULL, 7001, &r) == 0 && r.family == KILN_CHAN_VSOCK &&
+	      r.cid == KILN_CID_PARENT && r.port == 7001);
+	CHECK(kiln_chan_parent_addr("/run/kiln-chan", 7002, &r) == 0 &&
+	      r.family == KILN_CHAN_UNIX && !strcmp(r.path, "/run/kiln-chan/7002"));
 }
 
 TEST(unix_listen_connect)
