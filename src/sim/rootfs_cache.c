@@ -32,6 +32,7 @@
 #include "eif/eif.h"
 #include "util/cleanup.h"
 #include "util/dirtree.h"
+#include "util/lockfile.h"
 
 #define PREFIX "v1-"
 #define KEY_BYTES 24
@@ -56,20 +57,9 @@ static int cache_dir(char *buf, size_t len)
 static int lock_entry(int dir, const char *name, int how, int *out)
 {
 	char lock[128];
-	struct stat a, b;
-	_cleanup_close_ int fd = -1;
 
 	snprintf(lock, sizeof(lock), "%s.lock", name);
-	fd = openat(dir, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, how) < 0)
-		return -errno;
-	if (fstat(fd, &a) < 0 || fstatat(dir, lock, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    a.st_ino != b.st_ino)
-		return -EAGAIN;
-	*out = KILN_STEAL_FD(fd);
-	return 0;
+	return kiln_lockfile_at(dir, lock, how, out);
 }
 
 int kiln_sim_rootfs_open(const struct eif_pcrs *pcrs, const char *id,

@@ -15,6 +15,7 @@
 #include "chan/frame.h"
 #include "util/cleanup.h"
 #include "util/dirtree.h"
+#include "util/lockfile.h"
 
 /*
  * STATE/sim/NAME/{lock, root/, chan/}. The monitor holds an exclusive
@@ -86,20 +87,14 @@ static void remove_dir_files(const char *dir)
 static int take_lock(struct kiln_sim_state *st, const char *name)
 {
 	char path[4300], pid[16];
-	struct stat a, b;
 	_cleanup_close_ int fd = -1;
-	int n;
+	int n = snprintf(path, sizeof(path), "%s/lock", st->dir);
+	int rc = kiln_lockfile_at(AT_FDCWD, path, LOCK_EX | LOCK_NB, &fd);
 
-	snprintf(path, sizeof(path), "%s/lock", st->dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return kiln_err(errno, "%s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ?
-			kiln_err(EBUSY, "enclave name \"%s\" is already in use", name) :
-			kiln_err(errno, "flock %s: %s", path, strerror(errno));
-	if (fstat(fd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino)
-		return -EAGAIN;
+	if (rc == -EWOULDBLOCK)
+		return kiln_err(EBUSY, "enclave name \"%s\" is already in use", name);
+	if (rc < 0)
+		return rc;
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) < 0 || write(fd, pid, (size_t)n) != n)
 		return kiln_err(errno, "%s: %s", path, strerror(errno));
