@@ -242,31 +242,26 @@ int kiln_sim_cgroup_v2_at(const char *base, const char *name, unsigned cpus,
 	return rc;
 }
 
-static bool v2_usable(char *base, size_t len)
+bool kiln_sim_cgroup_v2_here(char *base, size_t len)
 {
 	char ctrls[1024];
 
-	return find_mount("cgroup2", NULL, base, len) == 0 &&
-	       read_line(base, "cgroup.controllers", ctrls, sizeof(ctrls)) == 0 &&
-	       has_word(ctrls, "cpu", " ") && has_word(ctrls, "memory", " ");
+	if (find_mount("cgroup2", NULL, base, len) == 0 &&
+	    read_line(base, "cgroup.controllers", ctrls, sizeof(ctrls)) == 0 &&
+	    has_word(ctrls, "cpu", " ") && has_word(ctrls, "memory", " "))
+		return true;
+	base[0] = '\0';
+	return false;
 }
 
-bool kiln_sim_cgroup_v2_here(void)
+int kiln_sim_cgroup_create(const char *v2_base, const char *name, unsigned cpus,
+			   uint64_t memory_mib, struct kiln_sim_cgroup *cg)
 {
-	char base[2048];
-
-	return v2_usable(base, sizeof(base));
-}
-
-int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
-			   struct kiln_sim_cgroup *cg)
-{
-	char base[2048];
 	int rc;
 
 	memset(cg, 0, sizeof(*cg));
-	if (v2_usable(base, sizeof(base)))
-		rc = kiln_sim_cgroup_v2_at(base, name, cpus, memory_mib, cg);
+	if (v2_base[0])
+		rc = kiln_sim_cgroup_v2_at(v2_base, name, cpus, memory_mib, cg);
 	else
 		rc = setup_v1(name, cpus, memory_mib, cg);
 	if (rc < 0) {

@@ -59,7 +59,7 @@ struct monitor {
 	pid_t child;
 	bool registered;	/* with kilnd: it is told how the enclave ended */
 	int reg_fd;		/* the register request sent, its reply not read yet */
-	bool cg_v2;		/* the host has cgroup v2 with cpu and memory */
+	char cg_v2[2048];	/* the cgroup2 mount with cpu and memory; "": v1 */
 	bool cloned_into_cg;	/* v2: clone3 put the enclave in its cgroup */
 	int wait_status;	/* PID 1's, once it has exited */
 	const char *const *ports; /* -p, else network.ingress host ports from the EIF */
@@ -385,7 +385,7 @@ static int limit(struct monitor *m)
 	char cg[128];
 
 	cgroup_name(m, cg, sizeof(cg));
-	if (kiln_sim_cgroup_create(cg, m->cpus, m->memory_mib, &m->cg) == 0)
+	if (kiln_sim_cgroup_create(m->cg_v2, cg, m->cpus, m->memory_mib, &m->cg) == 0)
 		return 0;
 	say(m, "kiln: notice: no CPU or memory limits for this enclave (cgroup v2 and v1 both "
 	       "unusable: %s)", kiln_errmsg());
@@ -409,7 +409,7 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	 * by it before its exec. */
 	if (rc == 0)
 		rc = send_go(m, go_fd);
-	if (rc == 0 && !m->cg_v2)
+	if (rc == 0 && !m->cg_v2[0])
 		(void)limit(m); /* no limits: said, and the enclave runs without */
 	if (rc == 0)
 		rc = kiln_write_all(go_fd, &m->cg, sizeof(m->cg), -1, "the enclave's go pipe");
@@ -478,8 +478,8 @@ static int spawn(struct monitor *m)
 	rc = prepare(m);
 	if (rc < 0)
 		return rc;
-	m->cg_v2 = kiln_sim_cgroup_v2_here();
-	if (m->cg_v2) /* before the clone: CLONE_INTO_CGROUP */
+	/* v2: the cgroup exists before the clone, which puts the enclave in it. */
+	if (kiln_sim_cgroup_v2_here(m->cg_v2, sizeof(m->cg_v2)))
 		(void)limit(m);
 	rc = block_signals(m);
 	if (rc < 0)

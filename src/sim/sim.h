@@ -162,13 +162,20 @@ struct kiln_sim_cgroup {
 };
 
 /*
+ * Where the limits go: true with the cgroup2 mount in base when it offers
+ * the cpu and memory controllers (a pure v2 host); false: v1, if anything.
+ */
+bool kiln_sim_cgroup_v2_here(char *base, size_t len);
+/*
  * Create the cgroup child kiln/NAME with cpu.max = cpus x 100 ms per 100 ms
  * (v1: cfs_quota_us/cfs_period_us, cpuset of cpus CPUs) and memory.max =
- * memory_mib (v1: memory.limit_in_bytes). Fails (kind NONE, why in
- * kiln_errmsg()) when neither hierarchy can be used; the caller says so.
+ * memory_mib (v1: memory.limit_in_bytes), under v2_base (what
+ * kiln_sim_cgroup_v2_here found) or, when it is empty, the v1 hierarchies.
+ * Fails (kind NONE, why in kiln_errmsg()) when that cannot be used; the
+ * caller says so.
  */
-int kiln_sim_cgroup_create(const char *name, unsigned cpus, uint64_t memory_mib,
-			   struct kiln_sim_cgroup *cg) KILN_MUST;
+int kiln_sim_cgroup_create(const char *v2_base, const char *name, unsigned cpus,
+			   uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
 /*
  * The two ways of kiln_sim_cgroup_create under given mounts: base is the
  * cgroup2 mount; bases are the v1 cpu, cpuset and memory mounts ("" when
@@ -179,8 +186,6 @@ int kiln_sim_cgroup_v2_at(const char *base, const char *name, unsigned cpus,
 			  uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
 int kiln_sim_cgroup_v1_at(const char *const base[KILN_SIM_CG_MAX], const char *name,
 			  unsigned cpus, uint64_t memory_mib, struct kiln_sim_cgroup *cg) KILN_MUST;
-/* The host offers cgroup v2 with cpu and memory (else v1 is used, if anything). */
-bool kiln_sim_cgroup_v2_here(void);
 /* Move pid into every directory of cg. */
 int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid) KILN_MUST;
 /*
