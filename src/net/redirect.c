@@ -298,6 +298,22 @@ int kiln_redirect_present(int family, uint16_t port)
 	return redirect(family, port, false);
 }
 
+void kiln_redirect_warm(void)
+{
+	const struct fam *fams[] = { &fam4, &fam6 };
+
+	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		struct ipt_getinfo info = { .name = TABLE };
+		socklen_t len = sizeof(info);
+		int s = socket(fams[i]->af, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+
+		if (s < 0)
+			continue;
+		(void)!getsockopt(s, fams[i]->level, IPT_SO_GET_INFO, &info, &len);
+		close(s);
+	}
+}
+
 int kiln_original_dst(int fd, struct kiln_ip *ip, uint16_t *port)
 {
 	struct sockaddr_storage ss;

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln-init: the enclave half of kiln; runs the image's process and carries its output to the parent. */
+#include "init/main.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan/addr.h"
+#include "chan/frame.h"
+#include "init/attest.h"
+#include "init/config.h"
+#include "init/logring.h"
+#include "init/net.h"
+#include "init/supervise.h"
+#include "init/user.h"
+#include "init/xattrs.h"
+#include "util/thread.h"
+
+/*
+ * Started by the bootstrap init (AWS's or kiln-bootstrap) as the enclave's
+ * command, inside the image's root: apply recorded xattrs, resolve USER,
+ * run ENTRYPOINT+CMD with Env and WorkingDir, send its output to the parent
+ * on the control channel, and exit with its status.
+ * Usage: kiln-init [CONFIG]   (default /.kiln/config.json)
+ *
+ * The parent: vsock:3:7000 on Nitro. In sim, KILN_CHAN=unix:DIR names the
+ * channel directory the runtime bind-mounts (sockets named by port), and
+ * kiln-init is PID 1 with no bootstrap before it, so it also sends the boot
+ * heartbeat. The enclave name in HELLO must be the one the runtime
+ * registered with kilnd: KILN_NAME when set, else in sim the hostname (the
+ * runtime sets it to the enclave name), else kiln.yaml's name.
+ */
+
+#define HEARTBEAT_MS 500
+
+static _Noreturn void die(const char *what)
+{
+	fprintf(stderr, "kiln-init: %s: %s\n", what, kiln_errmsg());
+	exit(125);
+}
+
+static void apply_xattrs(void)
+{
+	size_t applied, failed;
+
+	if (access(KILN_INIT_XATTRS_PATH, F_OK) < 0)
+		return;
+	if (kiln_xattrs_apply(KILN_INIT_XATTRS_PATH, &applied, &failed) < 0) {
+		fprintf(stderr, "kiln-init: warning: %s\n", kiln_errmsg());
+		return;
+	}
+	fprintf(stderr, "kiln-init: applied %zu xattr(s), %zu failed\n", applied, failed);
+}
+
+static void app_env(struct kiln_init_config *cfg, const struct kiln_user *u)
+{
+	char home[KILN_USER_HOME_MAX + 8];
+
+	snprintf(home, sizeof(home), "HOME=%s", u->home);
+	if (kiln_init_config_env_default(cfg, KILN_INIT_DEFAULT_PATH) < 0 ||
+	    kiln_init_config_env_default(cfg, home) < 0)
+		die("environment");
+}
+
+/* The channel directory in sim (KILN_CHAN=unix:DIR), or NULL on Nitro. */
+static const char *chan_dir(void)
+{
+	const char *v = getenv("KILN_CHAN");
+
+	if (!v || !*v)
+		return NULL;
+	if (strncmp(v, "unix:", 5) || v[5] != '/') {
+		fprintf(stderr, "kiln-init: warning: KILN_CHAN=%s is not unix:/DIR; using vsock\n", v);
+		return NULL;
+	}
+	return v + 5;
+}
+
+static void enclave_name(const struct kiln_init_config *cfg, const char *dir, char *buf,
+			 size_t len)
+{
+	const char *env = getenv("KILN_NAME");
+
+	if (env && kiln_name_check(env) == 0) {
+		snprintf(buf, len, "%s", env);
+		return;
+	}
+	if (dir && gethostname(buf, len) == 0 && kiln_name_check(buf) == 0)
+		return;
+	snprintf(buf, len, "%s", cfg->name && kiln_name_check(cfg->name) == 0 ? cfg->name : "app");
+}
+
+/* The boot heartbeat (0xB7 there and back) when there is no bootstrap to send it. */
+static void heartbeat(const char *dir)
+{
+	struct kiln_chan_addr a;
+	struct pollfd p;
+	uint8_t b = 0xB7;
+	int fd;
+
+	if (kiln_chan_parent_addr(dir, KILN_PORT_HEARTBEAT, &a) < 0)
+		return;
+	fd = kiln_chan_connect(&a, HEARTBEAT_MS, 0);
+	if (fd < 0)
+		return; /* no parent: running without kilnd */
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (write(fd, &b, 1) != 1 || poll(&p, 1, HEARTBEAT_MS) != 1 || read(fd, &b, 1) != 1 ||
+	    b != 0xB7)
+		fprintf(stderr, "kiln-init: warning: no heartbeat answer from the parent\n");
+	close(fd);
+}
+
+static void *heartbeat_thread(void *dir)
+{
+	heartbeat(dir);
+	return NULL;
+}
+
+/*
+ * From here on kiln-init's own stderr (its networking and attestation
+ * threads' lines, its notes) is a pipe the supervisor reads like the app's
+ * stderr, so those lines reach `kiln logs --stream kiln-init` as well as the
+ * console. The write side is non-blocking: a full pipe drops a line rather than stall a
+ * thread. On any failure stderr stays the console.
+ */
+static void own_stderr(struct kiln_supervise_opts *so)
+{
+	int p[2], console;
+
+	so->own_fd = so->console_fd = -1;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return;
+	console = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (console < 0 || dup2(p[1], STDERR_FILENO) < 0) {
+		if (console >= 0)
+			close(console);
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	close(p[1]);
+	fcntl(STDERR_FILENO, F_SETFL, O_NONBLOCK);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	so->own_fd = p[0];
+	so->console_fd = console;
+}
+
+/* Back to the console, for what is said after the supervisor is gone. */
+static void console_stderr(const struct kiln_supervise_opts *so)
+{
+	if (so->console_fd >= 0 && dup2(so->console_fd, STDERR_FILENO) >= 0)
+		fcntl(STDERR_FILENO, F_SETFL, 0);
+}
+
+int kiln_init_main(int argc, char **argv)
+{
+	const char *path = argc > 1 ? argv[1] : KILN_INIT_CONFIG_PATH;
+	const char *dir = chan_dir();
+	struct kiln_supervise_opts so = { .log_buffer = KILN_LOGRING_DEFAULT,
+					  .flush_ms = KILN_FLUSH_MS, .own_fd = -1, .console_fd = -1 };
+	struct kiln_init_config cfg;
+	struct kiln_chan_addr ctl;
+	char name[KILN_NAME_MAX + 1];
+	struct kiln_user user;
+	struct kiln_app app;
+	int code = 0, rc;
+
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		fprintf(stderr, "usage: kiln-init [CONFIG]\n");
+		return 2;
+	}
+	if (kiln_init_config_load(path, &cfg) < 0)
+		die("config");
+	apply_xattrs();
+	if (kiln_user_lookup("/", cfg.user, &user) < 0)
+		die("user");
+	app_env(&cfg, &user);
+	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user, .gate_fd = -1 };
+	enclave_name(&cfg, dir, name, sizeof(name));
+	if (kiln_chan_parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
+		die("control channel");
+	so.control = &ctl;
+	so.name = name;
+	own_stderr(&so);
+	/* Only a note to kilnd in sim: its round trip need not hold up the app. */
+	if (dir && getpid() == 1 && kiln_thread_start_quiet(heartbeat_thread, (void *)dir) < 0)
+		heartbeat(dir);
+	if (kiln_init_net_start(path, dir, &app.gate_fd) < 0) {
+		console_stderr(&so);
+		die("network");
+	}
+	kiln_init_attest_start(path, dir);
+	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
+		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
+	rc = kiln_supervise(&app, &so, &code);
+	console_stderr(&so);
+	if (rc < 0)
+		die("supervise");
+	kiln_init_config_free(&cfg);
+	return code;
+}
