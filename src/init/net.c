@@ -141,6 +141,8 @@ static void setup_interception(struct kiln_init_net *n)
 	/* RFC 7600's IPv4 dummy address: the source of the app's outbound flows. */
 	if (kiln_lo_addr_add(&(struct kiln_ip){ .family = 4, .a = { 192, 0, 0, 8 } }) < 0)
 		kiln_evloop_logf(&n->loop, "warning: lo: %s", kiln_errmsg());
+	if (kiln_tcp_cc_default_unpaced() < 0)
+		kiln_evloop_logf(&n->loop, "warning: TCP congestion control: %s", kiln_errmsg());
 	for (size_t i = 0; i < 2; i++) {
 		rc = kiln_route_default_lo(fams[i]);
 		if (rc >= 0)

@@ -55,4 +55,16 @@ int kiln_route_default_lo(int family) KILN_MUST;
  */
 int kiln_lo_addr_add(const struct kiln_ip *ip) KILN_MUST;
 
+/*
+ * Make this network namespace's default TCP congestion control one that
+ * does not pace (cubic, else reno). Inside an enclave every TCP connection
+ * is a loopback hop between the app and kiln-init, with nothing to control;
+ * a host default of bbr (inherited by the sim's namespace) paces each of
+ * them with timers, which cut iperf3 over lo to a third here (15 against
+ * 51 Gbit/s). Apps that choose their own (TCP_CONGESTION) keep it. A
+ * namespace other than the host's may only pick one of the host's
+ * net.ipv4.tcp_allowed_congestion_control, where reno always is.
+ */
+int kiln_tcp_cc_default_unpaced(void) KILN_MUST;
+
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Loopback up and a default route via lo, over ioctl and raw rtnetlink (no libmnl). */
+/* The enclave namespace's lo: up, a default route and an address (ioctl, raw rtnetlink), its TCP congestion control. */
 #include "net/redirect.h"
 
+#include <fcntl.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -12,6 +13,8 @@
 #include <linux/rtnetlink.h>
 
 #include "util/cleanup.h"
+
+#define TCP_CC_SYSCTL "/proc/sys/net/ipv4/tcp_congestion_control"
 
 int kiln_lo_up(void)
 {
@@ -132,4 +135,17 @@ int kiln_lo_addr_add(const struct kiln_ip *ip)
 	if (rc < 0)
 		return kiln_err(-rc, "address: add to lo: %s", strerror(-rc));
 	return 0;
+}
+
+int kiln_tcp_cc_default_unpaced(void)
+{
+	static const char *const names[] = { "cubic", "reno" };
+	_cleanup_close_ int fd = open(TCP_CC_SYSCTL, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return kiln_err(errno, "%s: %s", TCP_CC_SYSCTL, strerror(errno));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (write(fd, names[i], strlen(names[i])) >= 0)
+			return 0;
+	return kiln_err(errno, "%s: neither cubic nor reno: %s", TCP_CC_SYSCTL, strerror(errno));
 }

@@ -51,6 +51,7 @@ try() { # name url...
 }
 echo "resolv=$(grep nameserver /etc/resolv.conf)"
 echo "hosts=$(grep -c localhost /etc/hosts)"
+echo "tcp_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control)"
 echo "http_sha=$(curl -sS --max-time 120 http://files.kiln.test/big.bin | sha256sum | cut -d' ' -f1)"
 echo "https_sha=$(curl -sS --max-time 120 --cacert /app/ca.pem https://files.kiln.test/big.bin | sha256sum | cut -d' ' -f1)"
 echo "hello=$(curl -sS --max-time 10 http://files.kiln.test/hello.txt)"
@@ -85,6 +86,8 @@ echo "$out"
 assert_eq "$rc" 0 "probe exit code"
 assert_contains "$out" "resolv=nameserver 127.0.0.1" "resolv.conf points at kiln-init"
 assert_contains "$out" "hosts=2" "hosts has localhost v4 and v6"
+# Unpaced congestion control on the enclave's loopback-only TCP, whatever the host's default.
+grep -Eq "^tcp_cc=(cubic|reno)$" <<<"$out" || fail "enclave TCP congestion control: $(grep ^tcp_cc <<<"$out")"
 assert_contains "$out" "http_sha=$want" "100 MB over HTTP through egress: sha256 matches"
 assert_contains "$out" "https_sha=$want" "100 MB over HTTPS through egress: sha256 matches"
 assert_contains "$out" "hello=hello from the parent" "small HTTP GET by name"
