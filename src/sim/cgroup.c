@@ -2,6 +2,7 @@
 /* CPU and memory limits of a sim enclave: a cgroup child kiln/NAME, v2 or v1. */
 #include "sim/sim.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
  * /sys/fs/cgroup/<name>, so co-mounted controllers ("cpu,cpuacct") work.
  */
 #define CFS_PERIOD_US 100000ull
+#define STALE_AFTER_S 60
 
 static const char *const v1_ctrls[] = { "cpu", "cpuset", "memory" };
 
@@ -103,6 +105,33 @@ static int find_mount(const char *fstype, const char *ctrl, char *out, size_t le
 	return -ENOENT;
 }
 
+/*
+ * Remove the cgroups of enclaves whose monitor died without removing them
+ * (SIGKILL, a crash): every directory under kiln/ made more than
+ * STALE_AFTER_S ago that rmdir accepts, which the kernel does only for a
+ * cgroup with no processes and no children. Younger ones are left alone:
+ * a monitor makes its cgroup a moment before the enclave moves in.
+ */
+static void sweep_stale(const char *parent)
+{
+	_cleanup_close_ int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd)))
+		return;
+	fd = -1; /* the DIR owns it */
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISDIR(st.st_mode) || now - st.st_mtime < STALE_AFTER_S)
+			continue;
+		(void)unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
 /* Make a directory of cg; recorded first so a later failure removes it. */
 static int cg_mkdir(struct kiln_sim_cgroup *cg, const char *base, const char *name)
 {
@@ -114,6 +143,7 @@ static int cg_mkdir(struct kiln_sim_cgroup *cg, const char *base, const char *na
 		return -ENAMETOOLONG;
 	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
 		return kiln_err(errno, "cgroup %s: %s", parent, strerror(errno));
+	sweep_stale(parent);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return kiln_err(errno, "cgroup %s: %s", dir, strerror(errno));
 	cg->ndirs++;

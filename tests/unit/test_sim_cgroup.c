@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sim/sim.h"
@@ -201,6 +202,34 @@ TEST(v1_without_cpuset)
 	CHECK_STR(get("v1b/cpuset/kiln/e/cpuset.cpus"), ""); /* no cpuset hierarchy: untouched */
 }
 
+/* Empty cgroups older than a minute under kiln/ go; busy or young ones stay. */
+TEST(stale_cgroups_are_swept)
+{
+	struct timespec old[2] = { { .tv_sec = time(NULL) - 120 }, { .tv_sec = time(NULL) - 120 } };
+	struct kiln_sim_cgroup cg = { 0 };
+	char b[160], p[256];
+
+	fake_v2("v2s", "new", true);
+	dir("v2s/kiln/dead");
+	dir("v2s/kiln/busy");
+	put("v2s/kiln/busy/cgroup.procs", "77"); /* rmdir fails, as EBUSY would */
+	dir("v2s/kiln/young");
+	snprintf(p, sizeof(p), "%s/v2s/kiln/dead", tmp);
+	CHECK(utimensat(AT_FDCWD, p, old, 0) == 0);
+	snprintf(p, sizeof(p), "%s/v2s/kiln/busy", tmp);
+	CHECK(utimensat(AT_FDCWD, p, old, 0) == 0);
+	base("v2s", b, sizeof(b));
+	CHECK(kiln_sim_cgroup_v2_at(b, "new", 1, 64, &cg) == 0);
+	snprintf(p, sizeof(p), "%s/v2s/kiln/dead", tmp);
+	CHECK(access(p, F_OK) < 0);
+	snprintf(p, sizeof(p), "%s/v2s/kiln/busy", tmp);
+	CHECK(access(p, F_OK) == 0);
+	snprintf(p, sizeof(p), "%s/v2s/kiln/young", tmp);
+	CHECK(access(p, F_OK) == 0);
+	snprintf(p, sizeof(p), "%s/v2s/kiln/new", tmp);
+	CHECK(access(p, F_OK) == 0);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -212,6 +241,7 @@ int main(void)
 	RUN(v2_missing_controller_is_an_error);
 	RUN(v1_limits_and_procs);
 	RUN(v1_without_cpuset);
+	RUN(stale_cgroups_are_swept);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)
 		return 1;
