@@ -247,7 +247,8 @@ static void flow_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 int kiln_evloop_relay(struct kiln_evloop *l, int a, int b, uint32_t idle_ms, const char *label)
 {
 	struct kiln_relay_opts o = { .idle_ms = idle_ms, .pipe_size = PIPE_SIZE,
-				       .chan_buf = CHAN_BUF, .pool = &l->pipes };
+				       .chan_buf = CHAN_BUF, .host_tcp_buf = l->host_tcp_buf,
+				       .pool = &l->pipes };
 	struct flow *f = calloc(1, sizeof(*f));
 	int rc;
 

@@ -48,6 +48,7 @@ struct kiln_evloop {
 	struct kiln_evh live, zombies;		/* list heads */
 	size_t n_flows;
 	struct kiln_relay_pool pipes;		/* the flows' spare splice pipe */
+	size_t host_tcp_buf;			/* relay_opts.host_tcp_buf of its flows */
 	uint64_t now;				/* ms, updated each turn */
 	uint64_t next_scan;
 };

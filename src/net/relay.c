@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -71,8 +72,29 @@ static int set_nonblock(int fd)
  * idle flows cost nothing. SO_SNDBUFFORCE works with CAP_NET_ADMIN, else
  * SO_SNDBUF is capped by net.core.wmem_max. TCP keeps its autotuning.
  */
-static void tune_chan(int fd, size_t size)
+/*
+ * True when fd is a TCP connection whose two ends are on this host: the
+ * kernel gave it the destination itself as its source address, which it
+ * does only for the host's own addresses (lo, or a local address).
+ */
+static bool same_host(int fd, int dom)
 {
+	struct sockaddr_storage l, p;
+	socklen_t ll = sizeof(l), pl = sizeof(p);
+
+	if (getsockname(fd, (struct sockaddr *)&l, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&p, &pl) < 0 || ll != pl)
+		return false;
+	if (dom == AF_INET)
+		return ((struct sockaddr_in *)&l)->sin_addr.s_addr ==
+		       ((struct sockaddr_in *)&p)->sin_addr.s_addr;
+	return !memcmp(&((struct sockaddr_in6 *)&l)->sin6_addr,
+		       &((struct sockaddr_in6 *)&p)->sin6_addr, sizeof(struct in6_addr));
+}
+
+static void tune_socket(int fd, const struct kiln_relay_opts *o)
+{
+	size_t size = o->chan_buf;
 	unsigned long long vs = size * 2; /* vsock has no doubling: match AF_UNIX's */
 	int dom = 0, v = (int)size;
 	socklen_t len = sizeof(dom);
@@ -80,11 +102,29 @@ static void tune_chan(int fd, size_t size)
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0)
 		return;
 	switch (dom) {
+	case AF_INET:
+	case AF_INET6:
+		/*
+		 * A connection within this host has no bandwidth-delay product
+		 * to cover: the autotuned send queue (up to tcp_wmem's 4 MiB)
+		 * only holds bytes until they are cold in the cache. A fixed
+		 * one (the kernel doubles it) took bench/net's egress from 9.5
+		 * to 12-13 Gbit/s; 1 MiB was worse than autotuning, 64 KiB too
+		 * small. Other destinations keep autotuning.
+		 */
+		v = (int)o->host_tcp_buf;
+		if (v && same_host(fd, dom))
+			(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+		return;
 	case AF_UNIX:
+		if (!size)
+			return;
 		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
 			(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 		return;
 	case AF_VSOCK:
+		if (!size)
+			return;
 		/* the peer's credit: bytes it may send before we read */
 		(void)setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &vs, sizeof(vs));
 		(void)setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &vs, sizeof(vs));
@@ -119,8 +159,8 @@ int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_m
 	r->pipe_size = o ? o->pipe_size : 0;
 	r->idle_ms = o ? o->idle_ms : 0;
 	r->last_ms = now_ms;
-	for (int i = 0; o && o->chan_buf && i < 2; i++)
-		tune_chan(r->fd[i], o->chan_buf);
+	for (int i = 0; o && i < 2; i++)
+		tune_socket(r->fd[i], o);
 	if ((rc = set_nonblock(a)) < 0 || (rc = set_nonblock(b)) < 0) {
 		kiln_relay_close(r, false);
 		return rc;

@@ -178,6 +178,46 @@ static void big_transfer(bool no_splice)
 	close(u[1]);
 }
 
+/* The fixed send buffer applies to TCP between two of this host's addresses only. */
+TEST(host_tcp_buf_within_host_only)
+{
+	struct kiln_relay_opts o = { .host_tcp_buf = 64 * 1024 };
+	struct sockaddr_in from = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(to);
+	int c, s, u[2], v = 0, l;
+	struct kiln_relay *r;
+
+	/* 127.0.0.1 to 127.0.0.1: the kernel's source is the destination. */
+	CHECK(tcp_pair(&c, &s) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+	CHECK(kiln_relay_new(c, u[0], &o, mono_ms(), &r) == 0);
+	len = sizeof(v);
+	CHECK(getsockopt(c, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 && v == 2 * 64 * 1024);
+	kiln_relay_close(r, false);
+	close(s);
+	close(u[1]);
+
+	/* From 127.0.0.2: a source other than the destination keeps autotuning. */
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	len = sizeof(to);
+	CHECK(l >= 0 && bind(l, (struct sockaddr *)&to, sizeof(to)) == 0 && listen(l, 1) == 0 &&
+	      getsockname(l, (struct sockaddr *)&to, &len) == 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(bind(c, (struct sockaddr *)&from, sizeof(from)) == 0 &&
+	      connect(c, (struct sockaddr *)&to, sizeof(to)) == 0);
+	s = accept(l, NULL, NULL);
+	close(l);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+	CHECK(kiln_relay_new(c, u[0], &o, mono_ms(), &r) == 0);
+	len = sizeof(v);
+	CHECK(getsockopt(c, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 && v != 2 * 64 * 1024);
+	kiln_relay_close(r, false);
+	close(s);
+	close(u[1]);
+}
+
 TEST(transfer_100mb_splice)
 {
 	big_transfer(false);
@@ -456,6 +496,7 @@ TEST(many_flows_one_loop)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	RUN(host_tcp_buf_within_host_only);
 	RUN(half_close);
 	RUN(rst_propagation);
 	RUN(idle_timeout);
