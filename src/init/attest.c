@@ -14,16 +14,19 @@
 #include "attest/http_api.h"
 #include "chan/addr.h"
 #include "init/file.h"
+#include "init/supervise.h"
 #include "nsm/nsm.h"
 #include "util/thread.h"
 #include "util/cleanup.h"
 
 #define NSM_DEV "/dev/nsm"
+#define SIM_SEED_WAIT_MS 2000 /* at most this long after start for the app's exec */
 
 struct attest {
 	const char *chan_dir;	/* sim: the NSM is CHAN_DIR/7004; NULL: /dev/nsm */
 	struct kiln_nsm *nsm;	/* NULL: (re)open on next use */
 	int listen_fd;
+	int started_rd;		/* sim: seed once the app has exec'd (kiln_app_wait_started) */
 };
 
 static void warn(const char *what)
@@ -84,8 +87,11 @@ static void *serve(void *arg)
 {
 	struct attest *a = arg;
 
-	if (a->chan_dir)
-		seed(a); /* sim: off the app's start, see kiln_init_attest_start */
+	if (a->chan_dir) {
+		/* sim: a round trip through kilnd, off the app's start (kiln_init_attest_start) */
+		kiln_app_wait_started(a->started_rd, SIM_SEED_WAIT_MS);
+		seed(a);
+	}
 	if (kiln_attest_api_serve(a->listen_fd, doc, a, KILN_ATTEST_API_TIMEOUT_MS) < 0)
 		warn("attestation API stopped");
 	return NULL;
@@ -118,7 +124,7 @@ static int start_thread(struct attest *a)
 	return kiln_thread_start_quiet(serve, a);
 }
 
-void kiln_init_attest_start(const char *config_path, const char *chan_dir)
+void kiln_init_attest_start(const char *config_path, const char *chan_dir, int started_rd)
 {
 	_cleanup_free_ char *addr = NULL;
 	struct attest *a;
@@ -135,6 +141,7 @@ void kiln_init_attest_start(const char *config_path, const char *chan_dir)
 	}
 	a->chan_dir = access(NSM_DEV, F_OK) == 0 ? NULL : chan_dir;
 	a->listen_fd = -1;
+	a->started_rd = started_rd;
 	/*
 	 * On Nitro the pool is seeded from /dev/nsm before the app runs. The sim
 	 * enclave shares the host's kernel, whose pool is seeded already: there

@@ -21,6 +21,6 @@
 #define KILN_INIT_NSM_TIMEOUT_MS 5000
 
 /* Never fatal for the app: failures are logged and the API is left out. */
-void kiln_init_attest_start(const char *config_path, const char *chan_dir);
+void kiln_init_attest_start(const char *config_path, const char *chan_dir, int started_rd);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -101,6 +102,14 @@ static _Noreturn void exec_app(const struct kiln_app *app, int out_w, int err_w)
 	child_fail("exec", app->argv[0], errno);
 }
 
+void kiln_app_wait_started(int started_rd, int timeout_ms)
+{
+	struct pollfd p = { .fd = started_rd, .events = POLLIN };
+
+	while (started_rd >= 0 && poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+		;
+}
+
 int kiln_exit_code(int status)
 {
 	if (WIFEXITED(status))
@@ -141,6 +150,8 @@ int kiln_app_start(const struct kiln_app *app, pid_t *pid, int out[2])
 		exec_app(app, o[1], e[1]);
 	close(o[1]);
 	close(e[1]);
+	if (app->started_fd >= 0)
+		close(app->started_fd); /* the app's copy alone keeps the pipe open */
 	if (*pid < 0) {
 		int err = errno;
 

@@ -18,6 +18,8 @@ struct kiln_app {
 	const char *workdir; /* created (as root) when missing */
 	const struct kiln_user *user;
 	int gate_fd;	     /* >= 0: one byte arrives here when the app may exec */
+	int started_fd;	     /* >= 0: a CLOEXEC pipe's write end, held by the app until its
+			      * exec; kiln_app_start closes the parent's copy */
 };
 
 struct kiln_supervise_opts {
@@ -35,6 +37,12 @@ struct kiln_supervise_opts {
  * Its pid goes to *pid; the read ends (CLOEXEC) to out[0] and out[1].
  */
 int kiln_app_start(const struct kiln_app *app, pid_t *pid, int out[2]) KILN_MUST;
+/*
+ * Wait until the app has exec'd (or died, or timeout_ms passed): started_rd
+ * is the read end of app.started_fd's pipe, which sees end of file once the
+ * app's copy of the write end is closed by its exec.
+ */
+void kiln_app_wait_started(int started_rd, int timeout_ms);
 /* A wait status as an exit code: the status, or 128 + signal. */
 int kiln_exit_code(int status);
 
