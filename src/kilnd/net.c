@@ -376,9 +376,9 @@ static int setup(struct kd_net *net, const struct kilnd_opts *o)
 	net->loop.lock = &net->lock;
 	net->loop.log = loop_log;
 	/*
-	 * Flows to a server on this host get a fixed send buffer (relay.c says
-	 * why). Only here: inside the enclave kiln-init's TCP runs unpaced and
-	 * autotuning measured as well or better.
+	 * Flows to a server on this host get a fixed send buffer and reno
+	 * (relay.c says why). Only here: inside the enclave kiln-init's TCP is
+	 * unpaced already and autotuning measured as well or better.
 	 */
 	net->loop.host_tcp_buf = HOST_TCP_BUF;
 	for (size_t i = 0; rc == 0 && i < o->n_resolvers; i++)

@@ -40,7 +40,7 @@ struct kiln_relay_opts {
 	size_t pipe_size;	/* F_SETPIPE_SZ for splice pipes; 0 = kernel default */
 	struct kiln_relay_pool *pool;	/* shared by the caller's relays; NULL: one per relay */
 	size_t chan_buf;	/* SO_SNDBUF of AF_UNIX, buffer of vsock sockets; 0 = default */
-	size_t host_tcp_buf;	/* SO_SNDBUF of TCP within this host; 0 = autotuned */
+	size_t host_tcp_buf;	/* TCP within this host: SO_SNDBUF, and reno; 0 = as the host's */
 	uint32_t idle_ms;	/* 0 = no idle timeout */
 };
 

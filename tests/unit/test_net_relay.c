@@ -187,6 +187,7 @@ TEST(host_tcp_buf_within_host_only)
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(to);
 	int c, s, u[2], v = 0, l;
+	char cc[16] = "";
 	struct kiln_relay *r;
 
 	/* 127.0.0.1 to 127.0.0.1: the kernel's source is the destination. */
@@ -195,6 +196,8 @@ TEST(host_tcp_buf_within_host_only)
 	CHECK(kiln_relay_new(c, u[0], &o, mono_ms(), &r) == 0);
 	len = sizeof(v);
 	CHECK(getsockopt(c, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 && v == 2 * 64 * 1024);
+	len = sizeof(cc);
+	CHECK(getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, cc, &len) == 0 && !strcmp(cc, "reno"));
 	kiln_relay_close(r, false);
 	close(s);
 	close(u[1]);
