@@ -133,7 +133,7 @@ int kiln_cmd_console(int argc, char **argv)
 	name = argv[optind];
 	rc = kiln_rpc_state_dir(state_opt, state, sizeof(state));
 	if (rc == 0)
-		rc = kiln_rpc_find(state, name, &e);
+		rc = kiln_rpc_find(state, name, KILN_RPC_TIMEOUT_MS, &e);
 	if (rc < 0)
 		return kiln_cli_fail("console");
 	mode = json_string_value(json_object_get(e, "mode")) ?: "";

@@ -45,7 +45,7 @@ int kiln_rpc_call(const char *state_dir, json_t *req, int timeout_ms, const char
 	return rc < 0 && nokilnd ? no_kilnd(rc, nokilnd) : rc;
 }
 
-int kiln_rpc_find(const char *state_dir, const char *name, json_t **enclave)
+int kiln_rpc_find(const char *state_dir, const char *name, int timeout_ms, json_t **enclave)
 {
 	char nokilnd[128];
 	json_t *reply, *arr, *e;
@@ -54,7 +54,7 @@ int kiln_rpc_find(const char *state_dir, const char *name, json_t **enclave)
 
 	snprintf(nokilnd, sizeof(nokilnd), "no such enclave: %s", name);
 	*enclave = NULL;
-	rc = kiln_rpc_call(state_dir, json_pack("{s:s}", "op", "ps"), 10000, nokilnd, &reply);
+	rc = kiln_rpc_call(state_dir, json_pack("{s:s}", "op", "ps"), timeout_ms, nokilnd, &reply);
 	if (rc < 0)
 		return rc;
 	arr = json_object_get(reply, "enclaves");
@@ -68,30 +68,34 @@ int kiln_rpc_find(const char *state_dir, const char *name, json_t **enclave)
 	return *enclave ? 0 : kiln_err(ENOENT, "no such enclave: %s", name);
 }
 
-int kiln_rpc_logs_open(const char *state_dir, const char *name, bool follow, uint64_t since_ns,
-		       struct kilnd_client *c)
+int kiln_rpc_logs_start(struct kilnd_client *c, const char *state_dir, const char *name,
+			bool follow, uint64_t since_ns, int timeout_ms)
 {
-	json_t *req = json_pack("{s:s,s:s,s:b,s:I}", "op", "logs", "name", name, "follow",
-				follow, "since", (json_int_t)since_ns);
 	json_t *reply = NULL;
 	int rc = kilnd_client_open(c, state_dir);
 
-	if (rc < 0) {
-		char meaning[128];
-
-		json_decref(req);
-		snprintf(meaning, sizeof(meaning), "no such enclave: %s", name);
-		return no_kilnd(rc, meaning);
-	}
-	rc = kilnd_client_send(c, req);
+	if (rc < 0)
+		return rc;
+	rc = kilnd_client_send(c, json_pack("{s:s,s:s,s:b,s:I}", "op", "logs", "name", name,
+					    "follow", follow, "since", (json_int_t)since_ns));
 	if (rc == 0)
-		rc = kilnd_client_recv(c, 10000, &reply);
+		rc = kilnd_client_recv(c, timeout_ms, &reply);
 	if (rc == 0)
 		rc = kilnd_client_check(reply);
 	json_decref(reply);
 	if (rc < 0)
 		kilnd_client_close(c);
 	return rc;
+}
+
+int kiln_rpc_logs_open(const char *state_dir, const char *name, bool follow, uint64_t since_ns,
+		       struct kilnd_client *c)
+{
+	char meaning[128];
+	int rc = kiln_rpc_logs_start(c, state_dir, name, follow, since_ns, KILN_RPC_TIMEOUT_MS);
+
+	snprintf(meaning, sizeof(meaning), "no such enclave: %s", name);
+	return rc < 0 ? no_kilnd(rc, meaning) : rc;
 }
 
 int kiln_rpc_exit_code(json_t *o)

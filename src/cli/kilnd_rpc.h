@@ -24,10 +24,19 @@ int kiln_rpc_state_dir(const char *opt, char *buf, size_t len) KILN_MUST;
 int kiln_rpc_call(const char *state_dir, json_t *req, int timeout_ms, const char *nokilnd,
 		  json_t **reply) KILN_MUST;
 
-/* The ps object of enclave name (a new reference); -ENOENT "no such enclave: NAME". */
-int kiln_rpc_find(const char *state_dir, const char *name, json_t **enclave) KILN_MUST;
+#define KILN_RPC_TIMEOUT_MS 10000 /* the CLI's wait for a kilnd reply */
 
-/* Start a logs stream on c: the request and its ok reply; records follow. */
+/* The ps object of enclave name (a new reference); -ENOENT "no such enclave: NAME". */
+int kiln_rpc_find(const char *state_dir, const char *name, int timeout_ms,
+		  json_t **enclave) KILN_MUST;
+
+/*
+ * Start a logs stream on c: the request and its ok reply; records follow.
+ * kiln_rpc_logs_start leaves kilnd's errors as they are; kiln_rpc_logs_open
+ * adds "no such enclave: NAME" when kilnd is not running (the CLI's words).
+ */
+int kiln_rpc_logs_start(struct kilnd_client *c, const char *state_dir, const char *name,
+			bool follow, uint64_t since_ns, int timeout_ms) KILN_MUST;
 int kiln_rpc_logs_open(const char *state_dir, const char *name, bool follow, uint64_t since_ns,
 		       struct kilnd_client *c) KILN_MUST;
 

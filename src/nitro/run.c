@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +14,13 @@
 #include <unistd.h>
 
 #include "chan/frame.h"
+#include "cli/kilnd_rpc.h"
 #include "eif/eif.h"
 #include "eif/ingress.h"
 #include "kilnd/client.h"
 #include "net/portmap.h"
 #include "util/cleanup.h"
+#include "util/detach.h"
 
 /*
  * How this works (nitro-cli's "enclave process", without nitro-cli):
@@ -76,24 +77,6 @@ struct nrun {
 	int code;			/* from it: exit code, 128 + signal, -1 unknown */
 	bool stopping;			/* a signal was turned into a kilnd stop */
 };
-
-/* A line for the user: on stderr, or through the report pipe while detaching. */
-static void KILN_PRINTF(2, 3) say(const struct nrun *n, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		return;
-	len = (int)strlen(line);
-	line[len++] = '\n';
-	if (write(n->report_fd >= 0 ? n->report_fd : STDERR_FILENO, line, (size_t)len) < 0)
-		return; /* nowhere left to say it */
-}
 
 static int64_t mono_ms(void)
 {
@@ -158,17 +141,10 @@ static int read_eif(struct nrun *n)
 /* This enclave's ps record (a new reference), or NULL. */
 static json_t *kilnd_record(const struct nrun *n)
 {
-	json_t *reply = NULL, *e, *found = NULL;
-	size_t i;
+	json_t *e = NULL;
 
-	if (kilnd_client_call(n->r->state_dir, json_pack("{s:s}", "op", "ps"), KILND_TIMEOUT_MS,
-			      &reply) < 0)
-		return NULL;
-	json_array_foreach(json_object_get(reply, "enclaves"), i, e)
-		if (!strcmp(json_string_value(json_object_get(e, "name")) ?: "", n->r->name))
-			found = json_incref(e);
-	json_decref(reply);
-	return found;
+	(void)!kiln_rpc_find(n->r->state_dir, n->r->name, KILND_TIMEOUT_MS, &e);
+	return e;
 }
 
 /*
@@ -238,7 +214,7 @@ static int register_cid(void *arg, uint64_t cid)
 	 * else leaves an enclave that runs without logs, ps or stop. */
 	if (n->n_ports || rc == -EEXIST)
 		return kiln_err_wrap(rc, "kilnd");
-	say(n, "kiln: notice: running without kilnd: %s", kiln_errmsg());
+	kiln_detach_say(n->report_fd, "kiln: notice: running without kilnd: %s", kiln_errmsg());
 	return 0;
 }
 
@@ -249,42 +225,16 @@ static void tell_kilnd(struct nrun *n, const char *op)
 	if (n->registered &&
 	    kilnd_client_call(n->r->state_dir, json_pack("{s:s,s:s}", "op", op, "name", n->r->name),
 			      KILND_TIMEOUT_MS, &reply) < 0)
-		say(n, "kiln: notice: kilnd: %s", kiln_errmsg());
+		kiln_detach_say(n->report_fd, "kiln: notice: kilnd: %s", kiln_errmsg());
 	json_decref(reply);
-}
-
-/* exit_code, else 128 + signal, else -1 (a ps record or a log end record). */
-static int outcome_code(json_t *o)
-{
-	json_t *code = json_object_get(o, "exit_code"), *sig = json_object_get(o, "signal");
-
-	if (json_is_integer(code))
-		return (int)json_integer_value(code);
-	if (json_is_integer(sig))
-		return 128 + (int)json_integer_value(sig);
-	return -1;
 }
 
 /* ---- the followed log ---- */
 
 static int follow_open(struct nrun *n, uint64_t since)
 {
-	json_t *reply = NULL;
-	int rc = kilnd_client_open(&n->logs, n->r->state_dir);
-
-	if (rc == 0)
-		rc = kilnd_client_send(&n->logs,
-				       json_pack("{s:s,s:s,s:b,s:I}", "op", "logs", "name",
-						 n->r->name, "follow", 1, "since",
-						 (json_int_t)since));
-	if (rc == 0)
-		rc = kilnd_client_recv(&n->logs, KILND_TIMEOUT_MS, &reply);
-	if (rc == 0)
-		rc = kilnd_client_check(reply);
-	json_decref(reply);
-	if (rc < 0)
-		kilnd_client_close(&n->logs);
-	return rc;
+	return kiln_rpc_logs_start(&n->logs, n->r->state_dir, n->r->name, true, since,
+				   KILND_TIMEOUT_MS);
 }
 
 /*
@@ -318,7 +268,7 @@ static void follow_read(struct nrun *n)
 
 		if (json_is_true(json_object_get(rec, "end"))) {
 			n->ended = true;
-			n->code = outcome_code(rec);
+			n->code = kiln_rpc_exit_code(rec);
 			json_decref(rec);
 			break;
 		}
@@ -339,8 +289,9 @@ static void follow_read(struct nrun *n)
 	/* kilnd restarted or dropped a reader too far behind: resume after the last line. */
 	if (n->reopens++ < FOLLOW_REOPENS && follow_open(n, n->last_ts + 1) == 0)
 		return;
-	say(n, "kiln: notice: lost the enclave's log stream (%s); it keeps running: "
-	       "kiln logs -f %s", kiln_errmsg(), n->r->name);
+	kiln_detach_say(n->report_fd,
+			"kiln: notice: lost the enclave's log stream (%s); it keeps running: "
+			"kiln logs -f %s", kiln_errmsg(), n->r->name);
 }
 
 /* ---- signals ---- */
@@ -398,7 +349,8 @@ static int on_signal(struct nrun *n, int sig)
 	if (!connected)
 		return 128 + sig;
 	if (ask_stop(n, sig) < 0) {
-		say(n, "kiln: notice: could not ask kilnd to stop the app: %s", kiln_errmsg());
+		kiln_detach_say(n->report_fd, "kiln: notice: could not ask kilnd to stop the app: %s",
+				kiln_errmsg());
 		return 128 + sig;
 	}
 	n->stopping = true;
@@ -462,7 +414,7 @@ static int final_code(struct nrun *n, int code)
 	if (code >= 0 || !n->registered)
 		return code >= 0 ? code : 0; /* without kilnd the app's code is unknown */
 	e = kilnd_record(n);
-	code = outcome_code(e);
+	code = kiln_rpc_exit_code(e);
 	json_decref(e);
 	if (code >= 0)
 		return code;
@@ -500,10 +452,12 @@ int kiln_nitro_run(const struct kiln_nitro_ops *ops, const struct kiln_nitro_run
 		goto out;
 	tell_kilnd(&n, "heartbeat");
 	if (n.registered && follow_open(&n, 0) < 0)
-		say(&n, "kiln: notice: cannot follow the enclave's log: %s", kiln_errmsg());
+		kiln_detach_say(n.report_fd, "kiln: notice: cannot follow the enclave's log: %s",
+				kiln_errmsg());
 	if (r->debug)
-		say(&n, "kiln: nitro: enclave %s booted (CID %" PRIu64 ", %u vCPUs, %" PRIu64
-			" MiB)", r->name, enc.cid, enc.ncpus, enc.memory_mib);
+		kiln_detach_say(n.report_fd,
+				"kiln: nitro: enclave %s booted (CID %" PRIu64 ", %u vCPUs, %" PRIu64
+				" MiB)", r->name, enc.cid, enc.ncpus, enc.memory_mib);
 	if (n.report_fd >= 0) {
 		dprintf(n.report_fd, "ok %s\n", n.id[0] ? n.id : "-");
 		close(n.report_fd);

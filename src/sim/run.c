@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,24 +69,6 @@ struct monitor {
 
 /* Signals the monitor passes on to the enclave's PID 1. */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-
-/* A notice on stderr, or through the report pipe once detached. */
-static void KILN_PRINTF(2, 3) say(const struct monitor *m, const char *fmt, ...)
-{
-	char line[MSG_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	n = (int)strlen(line);
-	line[n++] = '\n';
-	if (write(m->report_fd >= 0 ? m->report_fd : STDERR_FILENO, line, (size_t)n) < 0)
-		return; /* nowhere left to say it */
-}
 
 /* ---- checks before anything is created ---- */
 
@@ -220,7 +201,7 @@ static int kilnd_refused(struct monitor *m, int rc)
 		return rc; /* published ports need kilnd: "port 8080 already in use" */
 	if (rc == -EEXIST)
 		return kiln_err(EEXIST, "name %s is in use by a running enclave", m->name);
-	say(m, "kiln: notice: running without kilnd: %s", kiln_errmsg());
+	kiln_detach_say(m->report_fd, "kiln: notice: running without kilnd: %s", kiln_errmsg());
 	return 0;
 }
 
@@ -251,7 +232,7 @@ static int kilnd_start(struct monitor *m)
 	if (rc == -ENOENT && m->n_ports)
 		return kiln_err(ENOENT, "-p needs kilnd, and no kilnd executable was found");
 	if (rc == -ENOENT) {
-		say(m, "kiln: notice: no kilnd found; running without logs or `kiln ps`");
+		kiln_detach_say(m->report_fd, "kiln: notice: no kilnd found; running without logs or `kiln ps`");
 		return 0;
 	}
 	if (rc == 0)
@@ -387,8 +368,9 @@ static int limit(struct monitor *m)
 	cgroup_name(m, cg, sizeof(cg));
 	if (kiln_sim_cgroup_create(m->cg_v2, cg, m->cpus, m->memory_mib, &m->cg) == 0)
 		return 0;
-	say(m, "kiln: notice: no CPU or memory limits for this enclave (cgroup v2 and v1 both "
-	       "unusable: %s)", kiln_errmsg());
+	kiln_detach_say(m->report_fd,
+			"kiln: notice: no CPU or memory limits for this enclave (cgroup v2 and v1 both "
+			"unusable: %s)", kiln_errmsg());
 	return -1;
 }
 
@@ -399,8 +381,9 @@ static int release(struct monitor *m, int go_fd, int err_fd)
 	int rc = m->userns ? kiln_sim_map_ids(m->child, &full) : 0;
 
 	if (rc == 0 && !full)
-		say(m, "kiln: notice: no /etc/subuid range for you: only your own id is mapped "
-		       "(to root), so the image must run as root");
+		kiln_detach_say(m->report_fd,
+				"kiln: notice: no /etc/subuid range for you: only your own id is "
+				"mapped (to root), so the image must run as root");
 	/* v2 without CLONE_INTO_CGROUP (before Linux 5.7): the slow way, before "go". */
 	if (rc == 0 && m->cg.kind == KILN_SIM_CG_V2 && !m->cloned_into_cg)
 		rc = kiln_sim_cgroup_add(&m->cg, m->child);
@@ -539,8 +522,9 @@ static int supervise(struct monitor *m)
 			m->child = -1;
 			m->wait_status = status;
 			if (m->o->debug)
-				say(m, "kiln: sim: enclave %s ended (wait status 0x%x)", m->name,
-				    status);
+				kiln_detach_say(m->report_fd,
+						"kiln: sim: enclave %s ended (wait status 0x%x)",
+						m->name, status);
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
 	}
@@ -590,7 +574,7 @@ int kiln_sim_run(const struct kiln_sim_opts *o)
 	if (rc == 0)
 		rc = spawn(&m); /* clone, finishing the preparations while the namespaces come up */
 	if (rc == 0 && o->detach) {
-		say(&m, "ok %s", m.id);
+		kiln_detach_say(m.report_fd, "ok %s", m.id);
 		close(m.report_fd);
 		m.report_fd = -1;
 	}
@@ -598,9 +582,10 @@ int kiln_sim_run(const struct kiln_sim_opts *o)
 		code = supervise(&m);
 	if (rc == 0 && code >= 0 && m.registered &&
 	    kiln_sim_kilnd_exited(m.state_dir, m.name, m.id, m.wait_status) < 0 && o->debug)
-		say(&m, "kiln: notice: could not tell kilnd the exit status: %s", kiln_errmsg());
+		kiln_detach_say(m.report_fd, "kiln: notice: could not tell kilnd the exit status: %s",
+				kiln_errmsg());
 	if (rc < 0 && m.report_fd >= 0)
-		say(&m, "error %s", kiln_errmsg());
+		kiln_detach_say(m.report_fd, "error %s", kiln_errmsg());
 	cleanup(&m);
 	return rc < 0 ? rc : code;
 }

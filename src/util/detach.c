@@ -4,11 +4,13 @@
 #include "util/io.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #define REPORT_MAX 4096
+#define SAY_MAX 1024
 
 static void become_background(void)
 {
@@ -73,4 +75,21 @@ int kiln_detach(int *report_fd, int *code, const char *ended)
 	*code = print_report(p[0], ended);
 	close(p[0]);
 	return 1;
+}
+
+void kiln_detach_say(int report_fd, const char *fmt, ...)
+{
+	char line[SAY_MAX];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	len = (int)strlen(line);
+	line[len++] = '\n';
+	if (write(report_fd >= 0 ? report_fd : STDERR_FILENO, line, (size_t)len) < 0)
+		return; /* nowhere left to say it */
 }

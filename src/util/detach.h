@@ -18,5 +18,11 @@
  * or the pipe does.
  */
 int kiln_detach(int *report_fd, int *code, const char *ended) KILN_MUST;
+/*
+ * One line for the user (the newline is added, at most 1 KiB): into
+ * report_fd while a -d child reports to its foreground, which shows it,
+ * else (report_fd < 0) on stderr.
+ */
+void kiln_detach_say(int report_fd, const char *fmt, ...) KILN_PRINTF(2, 3);
 
 #endif

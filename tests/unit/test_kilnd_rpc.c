@@ -96,7 +96,7 @@ TEST(not_running)
 				"no enclaves", &reply),
 		  "kilnd is not running (no /nonexistent-kiln-state/kilnd.sock): no enclaves");
 	CHECK(reply == NULL);
-	CHECK_ERR(kiln_rpc_find("/nonexistent-kiln-state", "web", &reply),
+	CHECK_ERR(kiln_rpc_find("/nonexistent-kiln-state", "web", KILN_RPC_TIMEOUT_MS, &reply),
 		  "kilnd is not running (no /nonexistent-kiln-state/kilnd.sock): no such enclave: web");
 }
 
