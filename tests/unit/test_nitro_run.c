@@ -451,6 +451,14 @@ static void kilnd_stop(void)
 	rmdir(K.dir);
 }
 
+/* A fresh fake device and a fresh fake kilnd, whose state directory r uses. */
+static void fresh_with_kilnd(struct kiln_nitro_run *r)
+{
+	fake_reset();
+	kilnd_start();
+	r->state_dir = K.dir;
+}
+
 /* What a FILE got, as a string (static). */
 static const char *contents(FILE *f)
 {
@@ -490,9 +498,7 @@ TEST(register_sends_cid_and_published_ports)
 	struct kiln_nitro_run r = { .eif_path = eif_ingress_path, .name = "web",
 				    .report_fd = -1, .ports = ports, .n_ports = 2 };
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.end_code = 0;
 	F.end_at_heartbeat = 1;
 	CHECK(kiln_nitro_run(&fake_ops, &r) == 0);
@@ -513,9 +519,7 @@ TEST(register_publishes_eif_ingress)
 {
 	struct kiln_nitro_run r = { .eif_path = eif_ingress_path, .name = "web", .report_fd = -1 };
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.end_code = 0;
 	F.end_at_heartbeat = 1;
 	CHECK(kiln_nitro_run(&fake_ops, &r) == 0);
@@ -524,9 +528,7 @@ TEST(register_publishes_eif_ingress)
 			   "{\"host_ip\":null,\"host_port\":80,\"port\":80}]"));
 	kilnd_stop();
 	/* An EIF without ingress: no "ports" at all. */
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	r.eif_path = eif_path;
 	K.end_code = 0;
 	F.end_at_heartbeat = 1;
@@ -542,9 +544,7 @@ TEST(port_conflict_fails_the_run)
 	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "web", .report_fd = -1,
 				    .ports = ports, .n_ports = 1 };
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.reg_error = "enclave web: port 8080 already in use (*:8080->80)";
 	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "kilnd: enclave web: port 8080 already in use");
 	CHECK(!strcmp(F.events, "ST")); /* started, terminated: no heartbeat awaited */
@@ -552,9 +552,7 @@ TEST(port_conflict_fails_the_run)
 	CHECK(!strcmp(K.ops, "ps register"));
 	kilnd_stop();
 	/* Another refusal without ports: the enclave runs without kilnd (as the sim). */
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	r.n_ports = 0;
 	K.reg_error = "register: \"cpus\" must be an integer in [1, 1024]";
 	F.end_at_heartbeat = 1;
@@ -569,9 +567,7 @@ TEST(refusals_before_the_launch)
 	static const char *const ports[] = { "8080:80" };
 	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "web", .report_fd = -1 };
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.other_name = "web";
 	K.other_state = "running";
 	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "name web is in use by a running enclave");
@@ -598,9 +594,7 @@ TEST(foreground_streams_logs_and_exit_code)
 {
 	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "app", .report_fd = -1 };
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	r.out = tmpfile();
 	r.err = tmpfile();
 	K.records = "{\"ts\":10,\"stream\":\"kilnd\",\"event\":\"hello\",\"line\":\"hello\"}\n"
@@ -627,9 +621,7 @@ TEST(halt_without_status_is_an_error)
 {
 	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "app", .report_fd = -1 };
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.records = "{\"ts\":41,\"seq\":1,\"stream\":\"stdout\",\"line\":\"x\"}\n";
 	K.end_code = -1;
 	F.end_at_heartbeat = 1;
@@ -644,9 +636,7 @@ TEST(signal_stops_the_app_through_kilnd)
 {
 	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "app", .report_fd = -1 };
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.connected = true;
 	K.end_on_stop = true;
 	F.end_at_heartbeat = 2;
@@ -656,9 +646,7 @@ TEST(signal_stops_the_app_through_kilnd)
 	CHECK(!strcmp(F.events, "SAT"));
 	kilnd_stop();
 	/* No control channel: nobody can signal the app, so the enclave goes at once. */
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.connected = false;
 	K.end_on_stop = true;
 	F.end_at_heartbeat = 2;
@@ -666,9 +654,7 @@ TEST(signal_stops_the_app_through_kilnd)
 	CHECK(!strstr(K.ops, "stop"));
 	kilnd_stop();
 	/* kilnd's stop timeout: terminated at once, as the sim's SIGKILL. */
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.connected = true;
 	K.end_on_stop = true;
 	F.end_at_heartbeat = 3;
@@ -684,9 +670,7 @@ TEST(detached_report)
 	char buf[256] = "";
 	int p[2];
 
-	fake_reset();
-	kilnd_start();
-	r.state_dir = K.dir;
+	fresh_with_kilnd(&r);
 	K.end_code = 0;
 	F.end_at_heartbeat = 1;
 	CHECK(pipe(p) == 0);
