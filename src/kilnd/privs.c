@@ -15,7 +15,8 @@
  * CAP_NET_BIND_SERVICE (ingress host ports below 1024).
  * Everything else leaves the bounding, permitted, effective and ambient
  * sets; no_new_privs stops exec from gaining any back. Unprivileged, only
- * no_new_privs applies. Seccomp is a later stage (see docs/protocol.md).
+ * no_new_privs applies. kilnd installs no seccomp filter of its own; the
+ * systemd unit (contrib/kilnd.service) adds one.
  */
 static const int keep[] = { CAP_KILL, CAP_DAC_OVERRIDE, CAP_NET_BIND_SERVICE };
 
