@@ -19,9 +19,14 @@ int kiln_doc_kilnd(struct kiln_doc *d)
 {
 	json_t *reply = NULL;
 	const char *v;
-	int rc = kilnd_client_call(d->state_dir, json_pack("{s:s}", "op", "version"), TIMEOUT_MS,
-				   &reply);
+	int rc;
 
+	if (!d->state_dir[0])
+		return kiln_doc_add(d, "kilnd", KILN_DOC_BOTH, KILN_DOC_SKIP, NULL,
+				    "kilnd: not asked: no state directory (XDG_RUNTIME_DIR is not "
+				    "set; pass --state-dir)");
+	rc = kilnd_client_call(d->state_dir, json_pack("{s:s}", "op", "version"), TIMEOUT_MS,
+			       &reply);
 	if (rc == -ENOENT || rc == -ECONNREFUSED)
 		return kiln_doc_add(d, "kilnd", KILN_DOC_BOTH, KILN_DOC_WARN,
 				    "kilnd --state-dir DIR (kiln run --sim starts it itself; on a "

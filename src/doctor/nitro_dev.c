@@ -88,15 +88,15 @@ static int no_access(struct kiln_doc *d, const char *path, const struct stat *st
 
 	user_name(d->uid, user, sizeof(user));
 	group_info(d, st->st_gid, user, group, sizeof(group), &member);
-	if (member)
-		snprintf(fix, sizeof(fix), "log in again (or run `newgrp %s`): %s is in the group "
-			 "%s, but this session is not yet", group, user, group);
-	else if (st->st_mode & S_IRGRP && st->st_mode & S_IWGRP)
-		snprintf(fix, sizeof(fix), "usermod -aG %s %s, then log in again", group, user);
-	else
+	if (!(st->st_mode & S_IRGRP) || !(st->st_mode & S_IWGRP))
 		snprintf(fix, sizeof(fix), "run as root, or give the device to a group: "
 			 "chgrp ne %s && chmod 0660 %s (aws-nitro-enclaves-cli's udev rule does)",
 			 DEV, DEV);
+	else if (member)
+		snprintf(fix, sizeof(fix), "log in again (or run `newgrp %s`): %s is in the group "
+			 "%s, but this session is not yet", group, user, group);
+	else
+		snprintf(fix, sizeof(fix), "usermod -aG %s %s, then log in again", group, user);
 	return kiln_doc_add(d, ID, KILN_DOC_NITRO, KILN_DOC_FAIL, fix,
 			    "%s: %s may not open it (mode %04o, group %s)", path, user,
 			    (unsigned)(st->st_mode & 07777), group);
