@@ -33,8 +33,9 @@ struct kiln_doc_line {
 
 /* Where the checks look; every path is overridable so tests can build fake trees. */
 struct kiln_doc {
-	char root[2048];       /* $KILN_DOCTOR_ROOT: prefixes /dev, /sys, /etc, /proc, /run,
-				* /usr/share reads ("" for the real ones) */
+	char root[2048];       /* $KILN_DOCTOR_ROOT: prefixes the /dev, /sys, /etc, /run and
+				* /usr/share reads ("" for the real ones); the sim's probes
+				* (namespaces, cgroups, iptables, overlay) act on the live kernel */
 	char blobs[4096];      /* --blobs, else ROOT/usr/share/nitro_enclaves/blobs */
 	char kernel_dir[4096]; /* $KILN_KERNEL_DIR, else /var/lib/kiln/kernel */
 	char state_dir[4096];  /* --state-dir, $KILN_STATE_DIR, or kilnd's default */

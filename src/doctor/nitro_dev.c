@@ -88,7 +88,7 @@ static int no_access(struct kiln_doc *d, const char *path, const struct stat *st
 
 	user_name(d->uid, user, sizeof(user));
 	group_info(d, st->st_gid, user, group, sizeof(group), &member);
-	if (!(st->st_mode & S_IRGRP) || !(st->st_mode & S_IWGRP))
+	if (st->st_gid == 0 || !(st->st_mode & S_IRGRP) || !(st->st_mode & S_IWGRP))
 		snprintf(fix, sizeof(fix), "run as root, or give the device to a group: "
 			 "chgrp ne %s && chmod 0660 %s (aws-nitro-enclaves-cli's udev rule does)",
 			 DEV, DEV);

@@ -101,8 +101,8 @@ int kiln_doc_nitro_allocator(struct kiln_doc *d)
 	if (rc < 0)
 		return kiln_doc_add(d, "nitro.allocator", KILN_DOC_NITRO, KILN_DOC_WARN,
 				    "install aws-nitro-enclaves-cli, then " FIX_ALLOC,
-				    "%s: unreadable (%s): the pool below is all there is", path,
-				    kiln_errmsg());
+				    "%s: %s (the allocator service's input; the pool itself is read "
+				    "from sysfs below)", path, kiln_errmsg());
 	rc = kiln_doc_parse_allocator(text, &a);
 	if (rc < 0)
 		return kiln_doc_add(d, "nitro.allocator", KILN_DOC_NITRO, KILN_DOC_FAIL,

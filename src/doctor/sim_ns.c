@@ -36,8 +36,10 @@ int kiln_doc_sim_namespaces(struct kiln_doc *d)
 
 	if (kiln_doc_in_child(try_unshare, &flags) < 0)
 		return kiln_doc_add(d, "sim.namespaces", KILN_DOC_SIM, KILN_DOC_FAIL,
-				    "allow them (sysctl user.max_user_namespaces=15000 "
-				    "kernel.unprivileged_userns_clone=1), or run kiln as root",
+				    geteuid() ? "sysctl -w kernel.unprivileged_userns_clone=1 "
+				    "user.max_user_namespaces=15000, or run kiln as root" :
+				    "run kiln on the host or in a privileged container (CAP_SYS_ADMIN, "
+				    "no seccomp filter on unshare)",
 				    "namespaces: %s", kiln_errmsg());
 	return kiln_doc_add(d, "sim.namespaces", KILN_DOC_SIM, KILN_DOC_OK, NULL,
 			    "namespaces: %smount, PID, network, UTS and IPC can be created",
