@@ -15,6 +15,13 @@
 /* As src/sim/run.c: an ordinary user's enclave also gets a user namespace. */
 #define SIM_NS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
 #define REDIRECT_PORT 9 /* any port: the rule lives and dies with the child's namespace */
+/* A probe that could not even make its namespace: the namespaces line says why. */
+#define NO_NS "no namespace: "
+
+static bool no_ns(void)
+{
+	return !strncmp(kiln_errmsg(), NO_NS, strlen(NO_NS));
+}
 
 static unsigned long user_flag(void)
 {
@@ -52,19 +59,24 @@ static int try_redirect(void *arg)
 	int *family = arg, rc;
 
 	if (unshare((int)(CLONE_NEWNET | user_flag())) < 0)
-		return kiln_err(errno, "cannot create a network namespace: %s", strerror(errno));
+		return kiln_err(errno, NO_NS "%s", strerror(errno));
 	rc = kiln_redirect_install(*family, REDIRECT_PORT);
 	return rc < 0 ? rc : 0;
 }
 
 int kiln_doc_sim_iptables(struct kiln_doc *d)
 {
-	int v4 = 4, v6 = 6;
+	int v4 = 4, v6 = 6, rc = kiln_doc_in_child(try_redirect, &v4);
 	char why6[256];
 
-	if (kiln_doc_in_child(try_redirect, &v4) < 0)
+	if (rc < 0 && no_ns())
+		return kiln_doc_add(d, "sim.iptables", KILN_DOC_SIM, KILN_DOC_SKIP, NULL,
+				    "iptables-legacy nat: not tried (%s)", kiln_errmsg());
+	if (rc < 0)
 		return kiln_doc_add(d, "sim.iptables", KILN_DOC_SIM, KILN_DOC_FAIL,
-				    "modprobe iptable_nat (legacy xtables: CONFIG_IP_NF_NAT)",
+				    rc == -ENOENT ? "modprobe iptable_nat (legacy xtables: "
+				    "CONFIG_IP_NF_NAT)" : "kiln-init needs CAP_NET_ADMIN in its "
+				    "namespace: run on the host or in a privileged container",
 				    "iptables-legacy nat (egress REDIRECT): %s", kiln_errmsg());
 	if (kiln_doc_in_child(try_redirect, &v6) < 0) {
 		snprintf(why6, sizeof(why6), "%s", kiln_errmsg());
@@ -86,7 +98,7 @@ static int try_overlay(void *arg)
 	static const char *const subs[] = { "l", "u", "w", "m" };
 
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return kiln_err(errno, "private mount namespace: %s", strerror(errno));
+		return kiln_err(errno, NO_NS "%s", strerror(errno));
 	if (mount("kiln-doctor", dir, "tmpfs", MS_NODEV, "size=1m") < 0 || chdir(dir) < 0)
 		return kiln_err(errno, "tmpfs: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
@@ -111,6 +123,9 @@ int kiln_doc_sim_overlay(struct kiln_doc *d)
 				    "overlayfs: not tried (mkdtemp in /tmp: %s)", strerror(errno));
 	rc = kiln_doc_in_child(try_overlay, dir);
 	rmdir(dir);
+	if (rc < 0 && no_ns())
+		return kiln_doc_add(d, "sim.overlayfs", KILN_DOC_SIM, KILN_DOC_SKIP, NULL,
+				    "overlayfs: not tried (%s)", kiln_errmsg());
 	if (rc < 0)
 		return kiln_doc_add(d, "sim.overlayfs", KILN_DOC_SIM, KILN_DOC_WARN,
 				    "modprobe overlay",

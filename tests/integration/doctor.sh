@@ -32,6 +32,11 @@ for id in sim.namespaces sim.cgroups sim.iptables sim.overlayfs sim.fuse sim.ker
 	assert_eq "$(status "$j" $id)" ok "$id on this host: $(field "$j" $id message)"
 done
 assert_eq "$(jq -r '[.checks[] | select(.mode == "nitro")] | length' <<<"$j")" 0 "--sim only"
+jq -e '.version and (.checks | length > 0) and (.checks | all(
+	(.id | type == "string") and (.mode | IN("sim", "nitro", "both")) and
+	(.status | IN("ok", "warn", "fail", "skip")) and (.message | type == "string") and
+	(has("fix")) and (.status != "fail" or (.fix | type == "string"))))' <<<"$j" >/dev/null ||
+	fail "JSON shape: $j"
 assert_eq "$(status "$j" kilnd)" warn "kilnd absent"
 assert_contains "$(field "$j" kilnd message)" "not running (no $T/state/kilnd.sock)"
 doctor 0 --sim
@@ -43,12 +48,32 @@ assert_contains "$out" "FAIL  sim    fallback kernel: missing ($T/nokernel/vmlin
 assert_contains "$out" "fix: make deps"
 assert_contains "$out" "sim: not ready (1 to fix)"
 
+# The probes act for real: without CAP_SYS_ADMIN no namespace (and what needs one is
+# not tried); without CAP_NET_ADMIN no nat rule.
+rc=0; out=$(setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin kiln doctor --sim --json) || rc=$?
+assert_eq "$rc" 1 "sim without CAP_SYS_ADMIN"
+assert_eq "$(status "$out" sim.namespaces)" fail
+assert_contains "$(field "$out" sim.namespaces message)" "cannot create a mount namespace"
+assert_contains "$(field "$out" sim.namespaces fix)" "privileged container"
+assert_eq "$(status "$out" sim.iptables)" skip
+assert_eq "$(status "$out" sim.overlayfs)" skip
+rc=0; out=$(setpriv --inh-caps=-net_admin --bounding-set=-net_admin kiln doctor --sim --json) || rc=$?
+assert_eq "$rc" 1 "sim without CAP_NET_ADMIN"
+assert_eq "$(status "$out" sim.namespaces)" ok
+assert_eq "$(status "$out" sim.iptables)" fail
+assert_contains "$(field "$out" sim.iptables fix)" "CAP_NET_ADMIN"
+
 # ---- this host has no Nitro ----
 if [ ! -e /dev/nitro_enclaves ]; then
 	doctor 1 --nitro
 	assert_contains "$out" "FAIL  nitro  /dev/nitro_enclaves: missing"
 	assert_contains "$out" "fix: on an EC2 instance launched with enclaves enabled"
 	assert_contains "$out" "nitro: not ready"
+	doctor 1 --nitro --json
+	assert_eq "$(jq -r .nitro.ready <<<"$out")" false
+	assert_eq "$(status "$out" nitro.device)" fail
+	jq -e '[.checks[] | select(.status == "fail")] | length > 0 and all(.fix | type == "string")' \
+		<<<"$out" >/dev/null || fail "a fail line without its fix: $out"
 	# Either mode is enough without flags; both flags want both.
 	doctor 0
 	assert_contains "$out" "sim: ready"
