@@ -184,22 +184,26 @@ mkdir -p "$T/kd"
 kilnd --foreground --state-dir "$T/kd" 2>"$T/kilnd.err" &
 KPID=$!
 defer "kill $KPID"
-for _ in $(seq 100); do [ -S "$T/kd/kilnd.sock" ] && break; sleep 0.05; done
+# Until the socket is there, however long that takes, unless kilnd died.
+until [ -S "$T/kd/kilnd.sock" ]; do kill -0 $KPID || fail "kilnd died: $(cat "$T/kilnd.err")"; sleep 0.05; done
 doctor 0 --sim --json --state-dir "$T/kd"
 assert_eq "$(status "$out" kilnd)" ok "$(field "$out" kilnd message)"
 assert_eq "$(field "$out" kilnd message)" "kilnd: running ($T/kd), version $VERSION"
-mkdir -p "$T/old"
-# What a kilnd from before the version request answers.
-cat >"$T/old/kilnd" <<'OLD'
+if command -v socat >/dev/null; then # (else that part is left out)
+	mkdir -p "$T/old"
+	# What a kilnd from before the version request answers.
+	cat >"$T/old/kilnd" <<'OLD'
 #!/bin/sh
 read -r l
 printf '%s\n' '{"ok":false,"error":"unknown op \"version\""}'
 OLD
-chmod +x "$T/old/kilnd"
-socat UNIX-LISTEN:"$T/old/kilnd.sock",fork EXEC:"$T/old/kilnd" &
-defer "kill $!"
-for _ in $(seq 100); do [ -S "$T/old/kilnd.sock" ] && break; sleep 0.05; done
-doctor 0 --sim --json --state-dir "$T/old"
-assert_eq "$(status "$out" kilnd)" warn
-assert_contains "$(field "$out" kilnd message)" "older than this kiln $VERSION (it has no version request)"
+	chmod +x "$T/old/kilnd"
+	socat UNIX-LISTEN:"$T/old/kilnd.sock",fork EXEC:"$T/old/kilnd" &
+	SPID=$!
+	defer "kill $SPID"
+	until [ -S "$T/old/kilnd.sock" ]; do kill -0 $SPID || fail "socat died"; sleep 0.05; done
+	doctor 0 --sim --json --state-dir "$T/old"
+	assert_eq "$(status "$out" kilnd)" warn
+	assert_contains "$(field "$out" kilnd message)" "older than this kiln $VERSION (it has no version request)"
+fi
 echo "doctor: ok"
