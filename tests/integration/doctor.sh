@@ -152,6 +152,11 @@ assert_contains "$(field "$out" nitro.device fix)" "run as root, or give the dev
 chmod 0666 "$R/dev/nitro_enclaves"
 rc=0; out=$(as_nobody --json) || rc=$?
 assert_eq "$(status "$out" nitro.device)" ok "mode 0666 for nobody"
+# An ordinary user without XDG_RUNTIME_DIR has no state dir: a skipped line, not an error.
+rc=0; out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env -u XDG_RUNTIME_DIR \
+	-u KILN_STATE_DIR KILN_DOCTOR_ROOT="$R" "$T/bin/kiln" doctor --nitro --json) || rc=$?
+assert_eq "$rc" 0 "no state dir"
+assert_eq "$(status "$out" kilnd)" skip
 
 # Hugepages: too few for allocator.yaml, then only a size enclaves cannot use.
 R=$T/huge
