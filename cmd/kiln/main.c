@@ -30,6 +30,8 @@ static int usage(FILE *f)
 	      "Attestation:\n"
 	      "  attest verify DOC         verify an attestation document\n"
 	      "  attest show DOC           print a decoded attestation document\n"
+	      "Host:\n"
+	      "  doctor [--sim|--nitro]    check this host for the sim and for Nitro\n"
 	      "\n"
 	      "IMAGE is docker-archive:FILE or oci:DIR[:TAG].\n"
 	      "Run 'kiln COMMAND --help' for a command's options.\n",
@@ -51,6 +53,7 @@ static const struct kiln_command {
 	{ "stop", kiln_cmd_stop },
 	{ "rm", kiln_cmd_rm },
 	{ "console", kiln_cmd_console },
+	{ "doctor", kiln_cmd_doctor },
 	{ NULL, NULL },
 };
 

@@ -281,6 +281,10 @@ static int dispatch(struct kd *d, struct kd_conn *c, json_t *req)
 		return op_exited(d, c, req);
 	if (!strcmp(op, "heartbeat"))
 		return op_heartbeat(d, c, req);
+	if (!strcmp(op, "version")) { /* kiln doctor; older kilnds say "unknown op" */
+		queue(c, json_pack("{s:b,s:s}", "ok", 1, "version", KILN_VERSION));
+		return 0;
+	}
 	return kiln_err(EINVAL, "unknown op \"%s\"", op);
 }
 
