@@ -29,7 +29,8 @@ static int run_usage(FILE *f)
 	      "  --memory MIB      memory in MiB, at least 4 x the EIF size (default: EIF's)\n"
 	      "  --debug           debug mode (sim: print each setup step; Nitro: console,\n"
 	      "                    zero PCRs); needed by `kiln console`\n"
-	      "  --cid N           Nitro: the enclave's vsock CID (default: the hypervisor's)\n"
+	      "  --cid N           Nitro: the enclave's vsock CID, 4..4294967294 (default 0:\n"
+	      "                    the hypervisor chooses)\n"
 	      "  -d, --detach      run in the background and print the enclave id\n"
 	      "  --state-dir DIR   runtime state (default /run/kiln as root,\n"
 	      "                    else $XDG_RUNTIME_DIR/kiln; or $KILN_STATE_DIR)\n"
@@ -58,6 +59,26 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *v)
 		return -1;
 	}
 	*v = x;
+	return 0;
+}
+
+/* --cid: 0 lets the hypervisor choose; else the driver's rule. */
+static int parse_cid(const char *s, uint64_t *cid)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-') {
+		fprintf(stderr, "kiln: run: --cid: \"%s\" is not a number\n", s);
+		return -1;
+	}
+	if (kiln_nitro_check_cid(x) < 0) {
+		fprintf(stderr, "kiln: run: --cid: %s\n", kiln_errmsg());
+		return -1;
+	}
+	*cid = x;
 	return 0;
 }
 
@@ -124,7 +145,7 @@ static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_m
 				return 2;
 			break;
 		case 'C':
-			if (parse_u64("--cid", optarg, UINT32_MAX - 1, cid) < 0)
+			if (parse_cid(optarg, cid) < 0)
 				return 2;
 			break;
 		case 'h': return run_usage(stdout);

@@ -19,13 +19,20 @@
 #include "util/cleanup.h"
 
 #define MIB (UINT64_C(1) << 20)
-/* nitro-cli: TIMEOUT_MINUTE_MS (90 s) for each started 6 GiB of EIF. */
+/*
+ * nitro-cli's boot timeout (src/enclave_proc/resource_manager.rs,
+ * calculate_necessary_timeout(eif_size, allocated_memory), since 1.3.2 /
+ * pull request #633): TIMEOUT_MINUTE_MS (eif_loader: 90 s) for each started
+ * 6 GiB of EIF, plus as much again for each started 100 GiB of the memory
+ * the enclave was given.
+ */
 #define HEARTBEAT_STEP_MS UINT64_C(90000)
 #define HEARTBEAT_STEP_EIF (UINT64_C(6) << 30)
+#define HEARTBEAT_STEP_MEM (UINT64_C(100) << 30)
 #define ALLOCATOR_HINT                                                                      \
 	"reserve them in /etc/nitro_enclaves/allocator.yaml (memory_mib) and restart "      \
-	"nitro-enclaves-allocator, or raise "                                               \
-	"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+	"nitro-enclaves-allocator, or raise nr_hugepages in "                               \
+	"/sys/kernel/mm/hugepages/hugepages-<size>kB/"
 
 static int dev_open_err(int rc)
 {
@@ -58,12 +65,38 @@ KILN_PRINTF(2, 3) static int ioctl_err(int rc, const char *fmt, ...)
 	return kiln_err(-rc, "%s: %s", what, ne ? ne : strerror(-rc));
 }
 
-uint32_t kiln_nitro_heartbeat_timeout_ms(uint64_t eif_size)
+/* Started steps of size step in n: ceil(n / step), at least 1. */
+static uint64_t steps(uint64_t n, uint64_t step)
 {
-	uint64_t steps = eif_size ? 1 + (eif_size - 1) / HEARTBEAT_STEP_EIF : 1;
-	uint64_t ms = steps * HEARTBEAT_STEP_MS;
+	return n ? 1 + (n - 1) / step : 1;
+}
 
-	return ms > INT_MAX ? INT_MAX : (uint32_t)ms;
+uint32_t kiln_nitro_heartbeat_timeout_ms(uint64_t eif_size, uint64_t memory)
+{
+	uint64_t n = steps(eif_size, HEARTBEAT_STEP_EIF) + steps(memory, HEARTBEAT_STEP_MEM);
+
+	/* nitro-cli saturates at i32::MAX: so does poll()'s timeout here */
+	return n > INT_MAX / HEARTBEAT_STEP_MS ? INT_MAX : (uint32_t)(n * HEARTBEAT_STEP_MS);
+}
+
+int kiln_nitro_check_cid(uint64_t cid)
+{
+	if (cid == 0)
+		return 0;
+	if (cid <= VMADDR_CID_HOST)
+		return kiln_err(EINVAL, "enclave CID %" PRIu64 " is a well-known vsock CID (1 local, "
+				"2 host): use 4 .. %u, or 0 to let the hypervisor choose", cid,
+				VMADDR_CID_ANY - 1);
+	if (cid == 3)
+		return kiln_err(EINVAL, "enclave CID 3 is the parent instance's: use 4 .. %u, or 0 "
+				"to let the hypervisor choose", VMADDR_CID_ANY - 1);
+	if (cid == VMADDR_CID_ANY)
+		return kiln_err(EINVAL, "enclave CID %" PRIu64 " is VMADDR_CID_ANY: use 4 .. %u, "
+				"or 0 to let the hypervisor choose", cid, VMADDR_CID_ANY - 1);
+	if (cid > VMADDR_CID_ANY)
+		return kiln_err(EINVAL, "enclave CID %" PRIu64 " does not fit 32 bits: use 4 .. %u, "
+				"or 0 to let the hypervisor choose", cid, VMADDR_CID_ANY - 1);
+	return 0;
 }
 
 static int open_eif(const char *path, int *fd, uint64_t *size)
@@ -102,10 +135,7 @@ static int check_request(const struct kiln_nitro_launch *req, uint64_t eif_size)
 				KILN_NITRO_EIF_MEM_RATIO, need);
 	if (req->cpus == 0)
 		return kiln_err(EINVAL, "an enclave needs at least one vCPU");
-	if ((req->cid > 0 && req->cid <= 3) || req->cid >= VMADDR_CID_ANY)
-		return kiln_err(EINVAL, "enclave CID %" PRIu64 " is reserved: use 4 .. %u, or 0 to "
-				"let the hypervisor choose", req->cid, VMADDR_CID_ANY - 1);
-	return 0;
+	return kiln_nitro_check_cid(req->cid);
 }
 
 /* Everything held so far goes: the enclave fd first (the driver lets go of
@@ -184,34 +214,88 @@ static void sort_regions(struct kiln_nitro_region *r, size_t n)
 	}
 }
 
+/* "1G, 32M, 2M": the sizes tried, for the message when they fall short. */
+static void format_sizes(const uint64_t *sizes, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		uint64_t m = sizes[i] / MIB;
+		int k = m % 1024 ? snprintf(buf + used, len - used, "%s%" PRIu64 "M", i ? ", " : "", m)
+				 : snprintf(buf + used, len - used, "%s%" PRIu64 "G", i ? ", " : "",
+					    m / 1024);
+
+		used += k > 0 ? (size_t)k : 0;
+	}
+}
+
 /*
- * Cover want bytes with hugepages, 1 GiB pages first (fewer regions), then
- * 2 MiB pages. When 2 MiB pages run out, one more 1 GiB page may cover the
- * rest, as nitro-cli does; the enclave then gets more than it asked for.
- * Every region is >= 2 MiB and want is a multiple of it, so there are at
- * most want / 2 MiB regions.
+ * Map pages of the given sizes (largest first) until have >= want, as
+ * nitro-cli's ResourceAllocator::allocate (src/enclave_proc/
+ * resource_manager.rs) does: first each size, largest first, for as long as
+ * a page still fits in what is missing; then, when something is missing,
+ * each size smallest first until it is covered, overshooting by less than
+ * one page. A size whose mmap fails is left for the next. *last: the last
+ * mmap error.
+ */
+static void map_pages(struct kiln_nitro_enclave *enc, const uint64_t *sizes, size_t n,
+		      uint64_t want, uint64_t *have, int *last)
+{
+	for (size_t i = 0; i < n; i++)
+		while (want - *have >= sizes[i] && (*last = map_region(enc, sizes[i])) == 0)
+			*have += sizes[i];
+	for (size_t i = n; i-- > 0 && *have < want;)
+		while (*have < want && (*last = map_region(enc, sizes[i])) == 0)
+			*have += sizes[i];
+}
+
+/*
+ * After the second pass a large page may cover what smaller ones already
+ * did (512 MiB asked, ten 2 MiB pages then one 1 GiB page: 1044 MiB in 11
+ * regions). As nitro-cli: sort the regions largest first, keep the fewest
+ * that cover want, unmap the rest. Returns what is kept.
+ */
+static uint64_t trim_regions(struct kiln_nitro_enclave *enc, uint64_t want)
+{
+	const struct kiln_nitro_ops *ops = enc->ops;
+	uint64_t kept = 0;
+	size_t keep = 0;
+
+	sort_regions(enc->regions, enc->nregions);
+	while (keep < enc->nregions && kept < want)
+		kept += enc->regions[keep++].size;
+	for (size_t i = keep; i < enc->nregions; i++)
+		ops->unmap(ops->ctx, enc->regions[i].addr, enc->regions[i].size);
+	enc->nregions = keep;
+	return kept;
+}
+
+/*
+ * Cover want bytes with hugepages of every size the host offers (sysfs),
+ * the enclave getting what the kept regions add up to. Every region is
+ * >= 2 MiB and want a multiple of it, so at most want / 2 MiB regions are
+ * mapped before want is covered, and one more covers it.
  */
 static int alloc_memory(struct kiln_nitro_enclave *enc, uint64_t want)
 {
-	static const uint64_t pages[] = { KILN_NITRO_PAGE_1G, KILN_NITRO_PAGE_2M };
-	uint64_t have = 0;
-	int last = 0;
+	const struct kiln_nitro_ops *ops = enc->ops;
+	uint64_t sizes[KILN_NITRO_MAX_PAGE_SIZES], have = 0;
+	size_t n = kiln_nitro_hugepage_sizes(ops->sysfs, sizes, KILN_NITRO_MAX_PAGE_SIZES);
+	char tried[128];
+	int last = -ENOMEM;
 
-	enc->regions = calloc(want / KILN_NITRO_PAGE_2M, sizeof(*enc->regions));
+	enc->regions = calloc(want / KILN_NITRO_PAGE_2M + 1, sizeof(*enc->regions));
 	if (!enc->regions)
 		return kiln_err(ENOMEM, "out of memory");
-	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++)
-		while (want - have >= pages[i] && (last = map_region(enc, pages[i])) == 0)
-			have += pages[i];
-	if (have < want && want - have < KILN_NITRO_PAGE_1G &&
-	    (last = map_region(enc, KILN_NITRO_PAGE_1G)) == 0)
-		have += KILN_NITRO_PAGE_1G;
-	if (have < want)
+	map_pages(enc, sizes, n, want, &have, &last);
+	if (have < want) {
+		format_sizes(sizes, n, tried, sizeof(tried));
 		return kiln_err(ENOMEM, "not enough hugepages: got %" PRIu64 " of %" PRIu64
-				" MiB (%s); " ALLOCATOR_HINT, have / MIB, want / MIB,
-				strerror(-last));
-	sort_regions(enc->regions, enc->nregions);
-	enc->memory_mib = have / MIB;
+				" MiB in pages of %s (%s); " ALLOCATOR_HINT, have / MIB, want / MIB,
+				tried, strerror(-last));
+	}
+	enc->memory_mib = trim_regions(enc, want) / MIB;
 	return 0;
 }
 
@@ -430,13 +514,14 @@ int kiln_nitro_launch(const struct kiln_nitro_ops *ops, const struct kiln_nitro_
 	if (rc == 0)
 		rc = start(&enc, req);
 	if (rc == 0 && req->started) {
-		rc = req->started(req->started_arg, enc.cid);
+		rc = req->started(req->started_arg, &enc);
 		if (rc < 0)
 			kiln_err_wrap(rc, "enclave CID %" PRIu64 " was terminated", enc.cid);
 	}
 	if (rc == 0) {
 		uint32_t t = req->heartbeat_timeout_ms ? req->heartbeat_timeout_ms
-						       : kiln_nitro_heartbeat_timeout_ms(eif_size);
+						       : kiln_nitro_heartbeat_timeout_ms(
+							 eif_size, enc.memory_mib * MIB);
 
 		rc = wait_heartbeat(&enc, lfd, t);
 		if (rc < 0)
@@ -480,7 +565,10 @@ int kiln_nitro_console_connect(const struct kiln_nitro_ops *ops, uint64_t cid, i
 
 	if (cid <= 3 || port > UINT32_MAX)
 		return kiln_err(EINVAL, "enclave CID %" PRIu64 " has no console port", cid);
-	rc = ops->vsock_connect(ops->ctx, VMADDR_CID_HYPERVISOR, (uint32_t)port, fd);
+	/* nitro-cli (src/utils.rs, Console::new) waits 20 s for the hypervisor
+	 * to accept; the kernel's default would fail after 2 s. */
+	rc = ops->vsock_connect(ops->ctx, VMADDR_CID_HYPERVISOR, (uint32_t)port,
+				KILN_NITRO_CONSOLE_CONNECT_TIMEOUT_MS, fd);
 	switch (-rc) {
 	case 0:
 		return 0;

@@ -20,14 +20,18 @@
  *   2. open /dev/nitro_enclaves, NE_CREATE_VM -> enclave fd + slot uid,
  *      close the device fd (the enclave fd lives on its own);
  *   3. NE_GET_IMAGE_LOAD_INFO {flags NE_EIF_IMAGE} -> memory_offset;
- *   4. mmap hugepages (1 GiB first, then 2 MiB) until the memory is covered;
+ *   4. mmap hugepages until the memory is covered: every size the host
+ *      lists in sysfs (>= 2 MiB), largest first, then smallest first for the
+ *      rest; sort the regions largest first and unmap those not needed
+ *      (nitro-cli's ResourceAllocator::allocate);
  *   5. copy the whole EIF into the regions, taken back to back in the order
  *      they are handed to the driver, starting at memory_offset;
  *   6. NE_SET_USER_MEMORY_REGION {0, size, addr} per region;
  *   7. NE_ADD_VCPU per CPU (id 0: the driver picks from the CPU pool);
  *   8. listen on vsock port 9000, then NE_START_ENCLAVE {flags, cid} -> cid;
  *   9. accept the enclave's heartbeat (it sends 0xB7, we echo it) within
- *      nitro-cli's timeout: 90 s per started 6 GiB of EIF.
+ *      nitro-cli's timeout: 90 s per started 6 GiB of EIF plus 90 s per
+ *      started 100 GiB of enclave memory.
  * Any failure closes the enclave fd (which terminates the enclave) and unmaps
  * the memory. On success the enclave runs for as long as the caller keeps
  * the enclave fd and the memory, i.e. until kiln_nitro_terminate() or exit.
@@ -43,6 +47,11 @@
 #define KILN_NITRO_EIF_MEM_RATIO 4u
 #define KILN_NITRO_PAGE_2M (UINT64_C(2) << 20)
 #define KILN_NITRO_PAGE_1G (UINT64_C(1) << 30)
+/* nitro-cli's console connect timeout (src/utils.rs CONSOLE_CONNECT_TIMEOUT);
+ * the kernel's default for AF_VSOCK is 2 s. */
+#define KILN_NITRO_CONSOLE_CONNECT_TIMEOUT_MS 20000
+/* More hugepage sizes than any architecture registers. */
+#define KILN_NITRO_MAX_PAGE_SIZES 16
 
 /*
  * The system underneath a launch. Each call returns 0 (or a count / fd where
@@ -51,11 +60,14 @@
  */
 struct kiln_nitro_ops {
 	void *ctx;
+	/* The sysfs root whose hugepage directories list the page sizes to try
+	 * ("/sys"; NULL reads as "/sys"). */
+	const char *sysfs;
 	/* Open /dev/nitro_enclaves read-write. */
 	int (*open_dev)(void *ctx, int *fd);
 	/* ioctl(2): the non-negative result or -errno (NE_ERR_* included). */
 	int (*ioctl)(void *ctx, int fd, unsigned long request, void *arg);
-	/* Map one anonymous hugepage of page_size (2 MiB or 1 GiB) bytes. */
+	/* Map one anonymous hugepage of page_size bytes (a power of two >= 2 MiB). */
 	int (*map_hugepage)(void *ctx, uint64_t page_size, void **addr);
 	int (*unmap)(void *ctx, void *addr, uint64_t len);
 	int (*close)(void *ctx, int fd);
@@ -63,7 +75,8 @@ struct kiln_nitro_ops {
 	int (*vsock_listen)(void *ctx, uint32_t cid, uint32_t port, int *fd);
 	/* Wait up to timeout_ms for a connection: 0, -ETIMEDOUT or -errno. */
 	int (*vsock_accept)(void *ctx, int lfd, int timeout_ms, int *fd, uint32_t *peer_cid);
-	int (*vsock_connect)(void *ctx, uint32_t cid, uint32_t port, int *fd);
+	/* Connect with SO_VM_SOCKETS_CONNECT_TIMEOUT set to timeout_ms first. */
+	int (*vsock_connect)(void *ctx, uint32_t cid, uint32_t port, int timeout_ms, int *fd);
 	/* Read up to len bytes within timeout_ms: count (0 = EOF), -ETIMEDOUT, -errno. */
 	ssize_t (*read)(void *ctx, int fd, void *buf, size_t len, int timeout_ms);
 	ssize_t (*write)(void *ctx, int fd, const void *buf, size_t len);
@@ -72,6 +85,8 @@ struct kiln_nitro_ops {
 };
 
 extern const struct kiln_nitro_ops kiln_nitro_real_ops;
+
+struct kiln_nitro_enclave;
 
 struct kiln_nitro_launch {
 	const char *eif_path;
@@ -84,10 +99,11 @@ struct kiln_nitro_launch {
 	/*
 	 * Optional: called once NE_START_ENCLAVE has returned the CID, before
 	 * the heartbeat wait (kiln run registers the enclave with kilnd here,
-	 * so that kilnd knows the CID before kiln-init connects). A negative
-	 * return (message set) terminates the enclave and fails the launch.
+	 * so that kilnd knows the CID, and the memory it really got, before
+	 * kiln-init connects). A negative return (message set) terminates the
+	 * enclave and fails the launch.
 	 */
-	int (*started)(void *arg, uint64_t cid);
+	int (*started)(void *arg, const struct kiln_nitro_enclave *enc);
 	void *started_arg;
 };
 
@@ -101,7 +117,7 @@ struct kiln_nitro_enclave {
 	int enclave_fd;		/* -1 when not running */
 	uint64_t cid;
 	uint64_t slot_uid;
-	uint64_t memory_mib;	/* what the regions add up to */
+	uint64_t memory_mib;	/* what the regions add up to: the memory it has */
 	unsigned ncpus;
 	uint32_t *cpu_ids;	/* as chosen by the driver */
 	struct kiln_nitro_region *regions;
@@ -124,8 +140,31 @@ int kiln_nitro_launch(const struct kiln_nitro_ops *ops, const struct kiln_nitro_
  * Safe on a zeroed or already terminated enclave. */
 int kiln_nitro_terminate(struct kiln_nitro_enclave *enc);
 
-/* Connect to a debug-mode enclave's console: vsock CID 0, port cid + 10000. */
+/* Connect to a debug-mode enclave's console: vsock CID 0, port cid + 10000,
+ * waiting up to KILN_NITRO_CONSOLE_CONNECT_TIMEOUT_MS as nitro-cli does. */
 int kiln_nitro_console_connect(const struct kiln_nitro_ops *ops, uint64_t cid, int *fd) KILN_MUST;
+
+/* Set SO_VM_SOCKETS_CONNECT_TIMEOUT (a struct timeval, level AF_VSOCK) on a
+ * vsock socket: 0 or -errno (no message). The real vsock_connect's seam. */
+int kiln_nitro_vsock_connect_timeout(int fd, int timeout_ms);
+
+/*
+ * The enclave CID rule of NE_START_ENCLAVE (drivers/virt/nitro_enclaves/
+ * ne_misc_dev.c): 0 lets the hypervisor choose; 1 and 2 (VMADDR_CID_LOCAL,
+ * VMADDR_CID_HOST) are well known, 3 is the parent VM's, U32_MAX is
+ * VMADDR_CID_ANY and larger ones do not fit the vsock device. 0 or -EINVAL
+ * with a message naming which.
+ */
+int kiln_nitro_check_cid(uint64_t cid) KILN_MUST;
+
+/*
+ * The hugepage sizes to try, largest first, into sizes[0..max): those the
+ * kernel lists under SYSFS/kernel/mm/hugepages and
+ * SYSFS/devices/system/node/nodeN/hugepages that the driver accepts (a
+ * power of two >= 2 MiB); when sysfs lists none, every size nitro-cli tries.
+ * Returns the count. sysfs NULL: "/sys".
+ */
+size_t kiln_nitro_hugepage_sizes(const char *sysfs, uint64_t *sizes, size_t max);
 
 /* --- run.c: kiln run --nitro, the process that keeps an enclave alive --- */
 
@@ -167,8 +206,9 @@ int kiln_nitro_run(const struct kiln_nitro_ops *ops, const struct kiln_nitro_run
 /* The signal kilnd sends the runtime when a stop times out (SIGRTMIN + 2). */
 #define KILN_NITRO_KILL_SIGNAL (SIGRTMIN + 2)
 
-/* nitro-cli's boot timeout: 90 s for every started 6 GiB of EIF. */
-uint32_t kiln_nitro_heartbeat_timeout_ms(uint64_t eif_size);
+/* nitro-cli's boot timeout: 90 s for every started 6 GiB of EIF plus 90 s
+ * for every started 100 GiB of enclave memory (both in bytes). */
+uint32_t kiln_nitro_heartbeat_timeout_ms(uint64_t eif_size, uint64_t memory);
 
 /* A readable explanation (with the fix, where there is one) of an NE_ERR_*
  * code, or NULL for anything else. */

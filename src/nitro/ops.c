@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,13 +33,17 @@ static int real_ioctl(void *ctx, int fd, unsigned long request, void *arg)
 
 static int real_map_hugepage(void *ctx, uint64_t page_size, void **addr)
 {
-	int shift = __builtin_ctzll(page_size);
+	unsigned shift = page_size ? (unsigned)__builtin_ctzll(page_size) : 0;
 	void *p;
 
-	if (page_size != KILN_NITRO_PAGE_2M && page_size != KILN_NITRO_PAGE_1G)
+	/* MAP_HUGE_<size> is log2(size) << MAP_HUGE_SHIFT: any size the kernel
+	 * registered (2M, 32M, 512M, 1G, 16G, ...) is asked for the same way. */
+	if (page_size < KILN_NITRO_PAGE_2M || (page_size & (page_size - 1)) ||
+	    shift > MAP_HUGE_MASK || (uint64_t)(size_t)page_size != page_size)
 		return -EINVAL;
+	/* Unsigned: 16 GiB (34 << 26) does not fit a positive int. */
 	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (shift << MAP_HUGE_SHIFT), -1, 0);
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (int)(shift << MAP_HUGE_SHIFT), -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	/* The driver pins these pages: a fork would have to copy them into
@@ -108,15 +113,28 @@ static int real_vsock_accept(void *ctx, int lfd, int timeout_ms, int *fd, uint32
 	return 0;
 }
 
-static int real_vsock_connect(void *ctx, uint32_t cid, uint32_t port, int *fd)
+int kiln_nitro_vsock_connect_timeout(int fd, int timeout_ms)
+{
+	/* As nitro-cli's vsock_set_connect_timeout (src/utils.rs): a struct
+	 * timeval at level AF_VSOCK; without it connect gives up after the
+	 * kernel's 2 s (VSOCK_DEFAULT_CONNECT_TIMEOUT). */
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+
+	if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int real_vsock_connect(void *ctx, uint32_t cid, uint32_t port, int timeout_ms, int *fd)
 {
 	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
 	int f = vsock_socket(0), rc;
 
 	if (f < 0)
 		return f;
-	if (connect(f, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
+	rc = kiln_nitro_vsock_connect_timeout(f, timeout_ms);
+	if (rc < 0 || connect(f, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = rc < 0 ? rc : -errno;
 		close(f);
 		return rc;
 	}
@@ -152,6 +170,7 @@ static uint64_t real_now_ms(void *ctx)
 
 const struct kiln_nitro_ops kiln_nitro_real_ops = {
 	.ctx = NULL,
+	.sysfs = "/sys",
 	.open_dev = real_open_dev,
 	.ioctl = real_ioctl,
 	.map_hugepage = real_map_hugepage,

@@ -170,13 +170,15 @@ static int check_name(const struct nrun *n)
 
 /* ---- kilnd ---- */
 
-static json_t *register_request(const struct nrun *n, uint64_t cid)
+/* memory_mib is what the enclave got: more than asked for when only
+ * larger hugepages were left (nitro-cli reports its allocated_memory_mib). */
+static json_t *register_request(const struct nrun *n, const struct kiln_nitro_enclave *enc)
 {
 	char abs[PATH_MAX];
 	json_t *ports, *req = json_pack(
 		"{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:I,s:b,s:i}", "op", "register", "name",
-		n->r->name, "mode", "nitro", "cid", (json_int_t)cid, "cpus", (json_int_t)n->cpus,
-		"memory_mib", (json_int_t)n->memory_mib, "eif",
+		n->r->name, "mode", "nitro", "cid", (json_int_t)enc->cid, "cpus",
+		(json_int_t)enc->ncpus, "memory_mib", (json_int_t)enc->memory_mib, "eif",
 		realpath(n->r->eif_path, abs) ? abs : n->r->eif_path, "pid", (json_int_t)getpid(),
 		"debug", n->r->debug, "kill_signal", KILN_NITRO_KILL_SIGNAL);
 
@@ -190,15 +192,19 @@ static json_t *register_request(const struct nrun *n, uint64_t cid)
 }
 
 /* The started hook: register the CID with kilnd before the heartbeat. */
-static int register_cid(void *arg, uint64_t cid)
+static int register_cid(void *arg, const struct kiln_nitro_enclave *enc)
 {
 	struct nrun *n = arg;
 	json_t *reply, *req;
 	int rc;
 
+	if (enc->memory_mib != n->memory_mib)
+		kiln_detach_say(n->report_fd, "kiln: notice: the enclave has %" PRIu64 " MiB of "
+				"memory (%" PRIu64 " MiB asked for): only larger hugepages were free",
+				enc->memory_mib, n->memory_mib);
 	if (!n->r->state_dir)
 		return 0;
-	req = register_request(n, cid);
+	req = register_request(n, enc);
 	if (!req)
 		return kiln_err(ENOMEM, "out of memory");
 	rc = kilnd_client_call(n->r->state_dir, req, KILND_TIMEOUT_MS, &reply);

@@ -56,8 +56,11 @@ const char *kiln_nitro_strerror(int ne_err)
 	case NE_ERR_INVALID_FLAG_VALUE:
 		return "the driver refused a flags value (kernel too old for this request?)";
 	case NE_ERR_INVALID_ENCLAVE_CID:
-		return "invalid enclave CID: it is reserved (0-3) or the parent's; pick "
-		       "another or use 0 to let the hypervisor choose";
+		/* ne_misc_dev.c NE_START_ENCLAVE: 1, 2 (well known), 3 (the
+		 * parent VM), U32_MAX and above; 0 is "choose one" */
+		return "invalid enclave CID: 1 and 2 are well-known vsock CIDs, 3 is the parent "
+		       "instance's, 4294967295 and above do not fit; use 4 .. 4294967294, or 0 "
+		       "to let the hypervisor choose";
 	default:
 		return NULL;
 	}

@@ -23,7 +23,9 @@
 /*
  * The fake: NE_CREATE_VM hands out the read end of a pipe as the enclave fd,
  * so that poll() on it works; closing the write end is "the enclave ended"
- * (POLLHUP). Only 2 MiB pages exist. Events are logged in order as letters:
+ * (POLLHUP). Only 2 MiB pages exist, unless a test limits them and offers
+ * 1 GiB pages. The fake sysfs lists no sizes: every size nitro-cli tries is
+ * asked for. Events are logged in order as letters:
  * S start, H started hook, A heartbeat accept, T enclave fd closed.
  * The fake kilnd below may end the enclave too, from its thread: the write
  * end is taken with an atomic exchange so that it is closed once.
@@ -36,6 +38,9 @@ struct fake {
 	int end_at_heartbeat;	/* 1: close the write end; 2: queue a SIGTERM;
 				 * 3: queue KILN_NITRO_KILL_SIGNAL */
 	int maps;
+	int max_2m;		/* > 0: 2 MiB pages in the pool */
+	int used_2m;
+	bool pages_1g;		/* 1 GiB pages exist too */
 };
 
 static struct fake F;
@@ -82,11 +87,15 @@ static int f_map(void *ctx, uint64_t size, void **addr)
 {
 	void *p;
 
-	if (size != KILN_NITRO_PAGE_2M)
+	if (size == KILN_NITRO_PAGE_2M && F.max_2m && F.used_2m == F.max_2m)
 		return -ENOMEM;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (size != KILN_NITRO_PAGE_2M && !(size == KILN_NITRO_PAGE_1G && F.pages_1g))
+		return -ENOMEM;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	F.used_2m += size == KILN_NITRO_PAGE_2M;
 	F.maps++;
 	*addr = p;
 	return 0;
@@ -128,7 +137,7 @@ static int f_accept(void *ctx, int lfd, int timeout_ms, int *fd, uint32_t *peer)
 	return f_open(ctx, fd);
 }
 
-static int f_connect(void *ctx, uint32_t cid, uint32_t port, int *fd)
+static int f_connect(void *ctx, uint32_t cid, uint32_t port, int timeout_ms, int *fd)
 {
 	return -ECONNREFUSED;
 }
@@ -156,6 +165,7 @@ static uint64_t f_now(void *ctx)
 }
 
 static const struct kiln_nitro_ops fake_ops = {
+	.sysfs = "/nonexistent/kiln-test-sysfs",
 	.open_dev = f_open, .ioctl = f_ioctl, .map_hugepage = f_map, .unmap = f_unmap,
 	.close = f_close, .vsock_listen = f_listen, .vsock_accept = f_accept,
 	.vsock_connect = f_connect, .read = f_read, .write = f_write, .now_ms = f_now,
@@ -169,10 +179,10 @@ static void fake_reset(void)
 	F.enclave_rd = F.enclave_wr = -1;
 }
 
-static int hook(void *arg, uint64_t cid)
+static int hook(void *arg, const struct kiln_nitro_enclave *enc)
 {
 	ev('H');
-	F.hook_cid = cid;
+	F.hook_cid = enc->cid;
 	return F.hook_rc ? kiln_err(-F.hook_rc, "kilnd: name x is in use") : 0;
 }
 
@@ -514,6 +524,35 @@ TEST(register_sends_cid_and_published_ports)
 	kilnd_stop();
 }
 
+/*
+ * The memory the enclave has is what kilnd records (ps): 512 MiB asked, ten
+ * 2 MiB pages and then a 1 GiB page taken, the ten given back: 1024 MiB,
+ * as nitro-cli reports its allocated_memory_mib.
+ */
+TEST(register_reports_the_memory_the_enclave_has)
+{
+	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "mem", .report_fd = -1,
+				    .memory_mib = 512, .cpus = 2 };
+
+	fresh_with_kilnd(&r);
+	F.max_2m = 10;
+	F.pages_1g = true;
+	K.end_code = 0;
+	F.end_at_heartbeat = 1;
+	CHECK(kiln_nitro_run(&fake_ops, &r) == 0);
+	CHECK(json_integer_value(json_object_get(K.reg, "memory_mib")) == 1024);
+	CHECK(json_integer_value(json_object_get(K.reg, "cpus")) == 2);
+	CHECK(F.maps == 0);
+	kilnd_stop();
+	/* all 2 MiB pages there: what was asked */
+	fresh_with_kilnd(&r);
+	K.end_code = 0;
+	F.end_at_heartbeat = 1;
+	CHECK(kiln_nitro_run(&fake_ops, &r) == 0);
+	CHECK(json_integer_value(json_object_get(K.reg, "memory_mib")) == 512);
+	kilnd_stop();
+}
+
 /* Without -p, the EIF config's network.ingress host ports are published (as the sim). */
 TEST(register_publishes_eif_ingress)
 {
@@ -736,6 +775,7 @@ int main(void)
 	RUN(run_errors);
 	RUN(register_sends_cid_and_published_ports);
 	RUN(register_publishes_eif_ingress);
+	RUN(register_reports_the_memory_the_enclave_has);
 	RUN(port_conflict_fails_the_run);
 	RUN(refusals_before_the_launch);
 	RUN(foreground_streams_logs_and_exit_code);
