@@ -8,14 +8,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "nitro/nitro.h"
 #include "util/cleanup.h"
 
 /*
  * nitro-cli's allocator service reads allocator.yaml, reserves memory_mib
  * as hugepages and writes the CPU pool to the driver's ne_cpus parameter.
  * What counts is what the kernel has, so both are read back; the file only
- * says what was asked for. kiln launches from 1 GiB and 2 MiB pages
- * (src/nitro/launch.c); other sizes are reported as unusable.
+ * says what was asked for. kiln launches from every hugepage size the
+ * driver takes (src/nitro/hugepages.c: 2 MiB and up, a power of two);
+ * smaller ones (arm64's 64 kB) are reported as unusable.
  */
 #define ALLOC_YAML "/etc/nitro_enclaves/allocator.yaml"
 #define NE_CPUS "/sys/module/nitro_enclaves/parameters/ne_cpus"
@@ -152,7 +154,7 @@ struct hp_sum {
 
 static bool usable_kb(uint64_t kb)
 {
-	return kb == 2048 || kb == 1048576;
+	return kiln_nitro_page_size_usable(kb << 10);
 }
 
 /* The hugepages-<N>kB directories under dir, with their counters. */
@@ -281,7 +283,7 @@ int kiln_doc_nitro_hugepages(struct kiln_doc *d)
 		rc = kiln_doc_add(d, "nitro.hugepages", KILN_DOC_NITRO, KILN_DOC_FAIL,
 				  FIX_ALLOC " (or: echo PAGES > " HP_DIR
 				  "/hugepages-2048kB/nr_hugepages)",
-				  "hugepages: no 2 MiB or 1 GiB pages reserved for enclaves%s%s%s",
+				  "hugepages: no pages of 2 MiB or more reserved for enclaves%s%s%s",
 				  other[0] ? " (" : "", other, other[0] ? " are, which enclaves "
 				  "cannot use)" : "");
 	else if (d->want_mib && mib < d->want_mib)

@@ -45,7 +45,7 @@ static uint64_t dir_page_size(const char *name)
 
 /* The driver takes only pages of at least 2 MiB, a multiple of 2 MiB
  * (NE_ERR_INVALID_PAGE_SIZE otherwise); mmap needs a power of two. */
-static bool usable(uint64_t size)
+bool kiln_nitro_page_size_usable(uint64_t size)
 {
 	return size >= KILN_NITRO_PAGE_2M && (size & (size - 1)) == 0;
 }
@@ -74,7 +74,7 @@ static void scan_dir(const char *path, uint64_t *sizes, size_t max, size_t *n)
 	while ((e = readdir(d)) != NULL) {
 		uint64_t size = dir_page_size(e->d_name);
 
-		if (usable(size))
+		if (kiln_nitro_page_size_usable(size))
 			add_size(sizes, max, n, size);
 	}
 	closedir(d);

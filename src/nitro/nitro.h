@@ -164,6 +164,8 @@ int kiln_nitro_check_cid(uint64_t cid) KILN_MUST;
  * power of two >= 2 MiB); when sysfs lists none, every size nitro-cli tries.
  * Returns the count. sysfs NULL: "/sys".
  */
+/* Whether enclave memory can come from hugepages of this many bytes. */
+bool kiln_nitro_page_size_usable(uint64_t size);
 size_t kiln_nitro_hugepage_sizes(const char *sysfs, uint64_t *sizes, size_t max);
 
 /* --- run.c: kiln run --nitro, the process that keeps an enclave alive --- */

@@ -171,7 +171,7 @@ mkdir "$R/sys/kernel/mm/hugepages/hugepages-64kB"
 echo 16 >"$R/sys/kernel/mm/hugepages/hugepages-64kB/nr_hugepages"
 echo 16 >"$R/sys/kernel/mm/hugepages/hugepages-64kB/free_hugepages"
 KILN_DOCTOR_ROOT=$R doctor 1 --nitro
-assert_contains "$out" "FAIL  nitro  hugepages: no 2 MiB or 1 GiB pages reserved for enclaves (16 x 64 kB are, which enclaves cannot use)"
+assert_contains "$out" "FAIL  nitro  hugepages: no pages of 2 MiB or more reserved for enclaves (16 x 64 kB are, which enclaves cannot use)"
 
 # No blobs: EIFs built here would not boot on Nitro (and kiln build uses the fallback kernel).
 R=$T/noblobs

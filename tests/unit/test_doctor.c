@@ -187,8 +187,16 @@ TEST(pool_problems)
 	hugepages("2048kB", "0\n", "0\n");
 	hugepages("64kB", "8\n", "8\n");
 	run_pool(&d);
-	expect(&d, "nitro.hugepages", KILN_DOC_FAIL, "no 2 MiB or 1 GiB pages reserved for "
+	expect(&d, "nitro.hugepages", KILN_DOC_FAIL, "no pages of 2 MiB or more reserved for "
 		"enclaves (8 x 64 kB are, which enclaves cannot use)");
+
+	/* arm64 with 4K pages: a pool of 32 MiB pages only is usable */
+	fresh(&d);
+	ready_tree();
+	hugepages("2048kB", "0\n", "0\n");
+	hugepages("32768kB", "32\n", "32\n");
+	run_pool(&d);
+	expect(&d, "nitro.hugepages", KILN_DOC_OK, "1024 MiB reserved (32 x 32768 kB), 1024 MiB free");
 
 	/* all in use; an empty CPU pool; a broken allocator.yaml */
 	fresh(&d);
