@@ -284,13 +284,16 @@ static int table_replace(int s, const struct fam *f, const struct table *t, cons
 	r->valid_hooks = t->info.valid_hooks;
 	r->num_entries = t->info.num_entries + 1;
 	r->size = (unsigned)size;
+	/*
+	 * Entry points at `at` stay (they now start at the new rule); policy
+	 * entries at `at` move behind it: appending, OUTPUT's own; inserting
+	 * into an empty OUTPUT, too (its entry point is its policy entry).
+	 */
 	for (int h = 0; h < NF_INET_NUMHOOKS; h++) {
 		r->hook_entry[h] = shift(t->info.hook_entry[h], at, (unsigned)rlen);
-		r->underflow[h] = shift(t->info.underflow[h], at, (unsigned)rlen);
+		r->underflow[h] = t->info.underflow[h] >= at ? t->info.underflow[h] + (unsigned)rlen :
+							       t->info.underflow[h];
 	}
-	/* Appending: the policy entry itself moves behind the new rule. */
-	if (!head)
-		r->underflow[NF_INET_LOCAL_OUT] = at + (unsigned)rlen;
 	r->num_counters = t->info.num_entries;
 	r->counters = counters;
 	rc = splice_rule(f, t, at, rule, rlen, (uint8_t *)r->entries);

@@ -59,6 +59,15 @@ out=$(unshare -n bash -c "
 -A OUTPUT -d 192.0.0.8/32 -p tcp -j ACCEPT
 -A OUTPUT ! -d 127.0.0.0/8 -p tcp -j REDIRECT --to-ports 15005" ] ||
 	fail "exemption not at the head of OUTPUT: $out"
+# kiln-init's order: the exemption into an empty OUTPUT chain, then the REDIRECT.
+out=$(unshare -n bash -c "
+	'$BIN' --exempt fd6b:696c:6e00::8; '$BIN' --install 6 15005 >/dev/null
+	'$IP6T' -t nat -S OUTPUT")
+[ "$out" = "1
+-P OUTPUT ACCEPT
+-A OUTPUT -d fd6b:696c:6e00::8/128 -p tcp -j ACCEPT
+-A OUTPUT ! -d ::1/128 -p tcp -j REDIRECT --to-ports 15005" ] ||
+	fail "exemption into an empty OUTPUT, then REDIRECT: $out"
 ok "enclave address exemption: byte-identical to the CLI's, inserted before the REDIRECT"
 
 # 3. Appending into a populated table keeps every chain and jump intact.
