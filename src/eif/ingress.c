@@ -71,9 +71,10 @@ int eif_ingress_check(int fd, const struct eif_info *info, const struct kiln_por
 	if (!md || !json_object_get(md, "KilnConfig"))
 		rc = kiln_err(EINVAL, "-p: the EIF records no kiln config (built by another tool?); "
 			      "its ingress ports are unknown");
-	else
-		rc = kiln_admit_from_json(json_object_get(md, "KilnConfig"),
-					  json_object_get(md, "KilnExposedPorts"), &a, NULL, NULL);
+	else if ((rc = kiln_admit_from_json(json_object_get(md, "KilnConfig"),
+					    json_object_get(md, "KilnExposedPorts"), &a, NULL,
+					    NULL)) < 0)
+		rc = kiln_err_wrap(rc, "-p: the EIF's recorded config");
 	if (rc < 0) {
 		json_decref(md);
 		return rc;
