@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # Ingress admits only measured ports and never reaches loopback listeners (issue 10, finding 1).
 #
-# The image exposes 8080 (httpd on 0.0.0.0), 8081 (httpd on 127.0.0.1 only) and 50123 (the
-# attestation API's port); no network.ingress. Checked: `kiln run -p` to 50123 (the attack:
+# The image exposes 8080 (httpd on 0.0.0.0), 8081 (httpd on 127.0.0.1 only), 8082 (httpd on
+# the enclave's IPv6 address only) and 50123 (the attestation API's port); no network.ingress. Checked: `kiln run -p` to 50123 (the attack:
 # the parent asking kiln-init's attestation API for a document with its own key) and to any
 # port the EIF does not admit fails at once; the raw ingress channel (playing kilnd on the
 # enclave's 7100, bypassing the CLI) reaches neither the attestation API, nor DNS 53, nor the
 # egress listener 15001, nor the loopback-only listener on the admitted 8081; the 0.0.0.0 app
-# on the admitted 8080 is reachable both ways; ExposedPorts-only images admit exactly those;
+# on the admitted 8080 is reachable both ways, the IPv6-only one on 8082 too; ExposedPorts-only images admit exactly those;
 # network.ingress replaces them; kiln build refuses a network.ingress naming kiln-init's ports.
 set -eu
 source "$(dirname "$0")/../lib/net.sh"
@@ -27,17 +27,20 @@ mkdir -p "$mnt/app" "$mnt/www" "$mnt/lo"
 ln -sf busybox "$mnt/bin/httpd"
 echo "app on the wildcard address" >"$mnt/www/index.html"
 echo "loopback-only service" >"$mnt/lo/index.html"
+mkdir -p "$mnt/v6"
+echo "app on the enclave's IPv6 address" >"$mnt/v6/index.html"
 cat >"$mnt/app/serve.sh" <<'SH'
 #!/bin/sh
 httpd -f -p 8080 -h /www &
 httpd -f -p 127.0.0.1:8081 -h /lo &
+httpd -f -p '[fd6b:696c:6e00::8]:8082' -h /v6 &
 echo "app: listening"
 sleep 600
 SH
 chmod 755 "$mnt/app/serve.sh"
 bah umount "$c" >/dev/null
 bah config --entrypoint '["/app/serve.sh"]' --cmd '[]' --port 8080 --port 8081/tcp \
-	--port 50123 --port 5353/udp "$c"
+	--port 8082 --port 50123 --port 5353/udp "$c"
 save_image "$c" admit "$T/admit.tar" ""
 
 # ExposedPorts are recorded (tcp only) in the measured config and the metadata; the exposed
@@ -46,7 +49,7 @@ rc=0; out=$(kiln build -q "docker-archive:$T/admit.tar" -o "$T/admit.eif" 2>&1 >
 assert_eq "$rc" 0 "kiln build of an image exposing 50123"
 assert_contains "$out" "the image exposes port 50123, which is kiln-init's attestation API" \
 	"build warning for an exposed kiln-init port"
-kiln describe-eif "$T/admit.eif" | jq -e '.Metadata.KilnExposedPorts == [8080, 8081, 50123]' \
+kiln describe-eif "$T/admit.eif" | jq -e '.Metadata.KilnExposedPorts == [8080, 8081, 8082, 50123]' \
 	>/dev/null || fail "KilnExposedPorts not in the metadata: $(kiln describe-eif "$T/admit.eif" |
 	jq -c .Metadata.KilnExposedPorts)"
 echo "ok   build: tcp ExposedPorts recorded, exposed 50123 reported: $out"
@@ -55,7 +58,7 @@ echo "ok   build: tcp ExposedPorts recorded, exposed 50123 reported: $out"
 for port in 50123 53 15001 9999; do
 	rc=0; out=$(kiln run --sim -d --name atk -p 127.0.0.1:$P:$port "$T/admit.eif" 2>&1) || rc=$?
 	assert_eq "$rc" 125 "kiln run -p to $port"
-	assert_contains "$out" "the enclave does not admit port $port (admitted: 8080, 8081 (the image's ExposedPorts))" \
+	assert_contains "$out" "the enclave does not admit port $port (admitted: 8080, 8081, 8082 (the image's ExposedPorts))" \
 		"-p $port message"
 	[ "$(wc -l <<<"$out")" = 1 ] || fail "more than one line: $out"
 done
@@ -64,8 +67,8 @@ rc=0; curl -s --max-time 5 "http://127.0.0.1:$P/v1/attestation?public_key=QVRUQU
 [ "$rc" = 7 ] || fail "something answers on host port $P (curl rc $rc)"
 echo "ok   kiln run -p to 50123/53/15001/9999 fails at once: $out"
 
-kiln run --sim --name adm -p 127.0.0.1:$P:8080 -p 127.0.0.1:$((P + 1)):8081 "$T/admit.eif" \
-	>"$T/run.out" 2>&1 &
+kiln run --sim --name adm -p 127.0.0.1:$P:8080 -p 127.0.0.1:$((P + 1)):8081 \
+	-p 127.0.0.1:$((P + 2)):8082 "$T/admit.eif" >"$T/run.out" 2>&1 &
 rpid=$!
 defer "kiln stop adm --timeout 2 >/dev/null 2>&1; kill $rpid 2>/dev/null"
 page=
@@ -76,6 +79,9 @@ for _ in $(seq 100); do
 done
 assert_eq "$page" "app on the wildcard address" "the app on 0.0.0.0:8080 through ingress ($(cat "$T/run.out"))"
 echo "ok   admitted 8080: the app on 0.0.0.0 is reachable"
+page=$(curl -sS --max-time 10 "http://127.0.0.1:$((P + 2))/index.html" 2>&1 || true)
+assert_eq "$page" "app on the enclave's IPv6 address" "the app on [fd6b:696c:6e00::8]:8082"
+echo "ok   admitted 8082: the app on the enclave's IPv6 address is reachable (IPv4 refused, then IPv6)"
 
 wait_log() { # text
 	for _ in $(seq 100); do grep -qF -- "$1" "$T/run.out" && return 0; sleep 0.1; done
@@ -95,7 +101,7 @@ get=$'GET /v1/attestation?public_key=QVRUQUNLRVI HTTP/1.0\r\n\r\n'
 for port in 50123 53 15001; do
 	out=$("$CLIENT" "$chan" ingress $port "$get")
 	assert_eq "$out" "ingress reply 0 bytes: " "raw ingress to $port"
-	wait_log "ingress to port $port: not admitted (admitted: 8080, 8081 (the image's ExposedPorts))"
+	wait_log "ingress to port $port: not admitted (admitted: 8080, 8081, 8082 (the image's ExposedPorts))"
 done
 out=$("$CLIENT" "$chan" ingress 8081 $'GET /index.html HTTP/1.0\r\n\r\n')
 assert_eq "$out" "ingress reply 0 bytes: " "raw ingress to the loopback-only 8081"
