@@ -117,19 +117,24 @@ static int read_settings(struct kiln_init_net *n, const char *path)
 
 /*
  * The enclave's address of one family on lo, exempt from the egress
- * REDIRECT. Ingress uses the family only when both worked: without the
- * exemption its connections would land on the egress listener.
+ * REDIRECT: 0 when both are in place, 1 when only the address is (no nat
+ * table, say), negative when not even that (failures are logged).
  */
-static void enclave_addr(struct kiln_init_net *n, const struct kiln_ip *ip)
+static int enclave_addr(struct kiln_init_net *n, const struct kiln_ip *ip)
 {
 	int rc = kiln_lo_addr_add(ip);
 
-	if (rc >= 0)
-		rc = kiln_redirect_exempt(ip);
-	if (rc < 0)
-		kiln_evloop_logf(&n->loop, "warning: IPv%d enclave address (no ingress over it): %s",
+	if (rc < 0) {
+		kiln_evloop_logf(&n->loop, "warning: IPv%d enclave address: %s", ip->family,
+				 kiln_errmsg());
+		return rc;
+	}
+	if (kiln_redirect_exempt(ip) < 0) {
+		kiln_evloop_logf(&n->loop, "warning: IPv%d enclave address exemption: %s",
 				 ip->family, kiln_errmsg());
-	n->ingress_fam[ip->family == 6] = rc >= 0;
+		return 1;
+	}
+	return 0;
 }
 
 static void setup_interception(struct kiln_init_net *n)
@@ -148,10 +153,19 @@ static void setup_interception(struct kiln_init_net *n)
 		 * flows: a 127.0.0.1 source with a non-loopback destination
 		 * would have the listener's replies dropped (net/redirect.h).
 		 */
-		enclave_addr(n, &addr[i]);
+		int addr_rc = enclave_addr(n, &addr[i]);
+
 		rc = kiln_route_default_lo(fams[i]);
 		if (rc >= 0)
 			rc = kiln_redirect_install(fams[i], KILN_EGRESS_PORT);
+		/*
+		 * Ingress dials the address only when the exemption is in
+		 * place or no REDIRECT is (a missing nat table): otherwise its
+		 * connections would land on the egress listener.
+		 */
+		n->ingress_fam[i] = addr_rc == 0 || (addr_rc == 1 && rc < 0);
+		if (!n->ingress_fam[i])
+			kiln_evloop_logf(&n->loop, "warning: no ingress over IPv%d", fams[i]);
 		if (rc < 0)
 			kiln_evloop_logf(&n->loop, "warning: IPv%d egress interception: %s", fams[i],
 					 kiln_errmsg());
