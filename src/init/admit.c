@@ -116,25 +116,30 @@ const struct kiln_admit_port *kiln_admit_find(const struct kiln_admit *a, uint16
 	return NULL;
 }
 
+/* Append a port (text NULL) or " (text)"; returns the length it would have, >= len: cut. */
+static size_t put(char *buf, size_t len, size_t used, uint16_t port, const char *text)
+{
+	int n;
+
+	if (used >= len)
+		return used;
+	n = text ? snprintf(buf + used, len - used, " (%s)", text) :
+		   snprintf(buf + used, len - used, "%s%u", used ? ", " : "", port);
+	return used + (n > 0 ? (size_t)n : 0);
+}
+
 void kiln_admit_format(const struct kiln_admit *a, char *buf, size_t len)
 {
 	size_t used = 0;
-	int n;
 
-	if (!len)
+	if (len < 5)
 		return;
-	buf[0] = '\0';
-	if (!a->n) {
-		snprintf(buf, len, "none");
-		return;
-	}
-	for (size_t i = 0; i < a->n && used < len; i++) {
-		n = snprintf(buf + used, len - used, "%s%u", i ? ", " : "", a->ports[i].port);
-		used += n > 0 ? (size_t)n : 0;
-	}
-	if (used < len)
-		snprintf(buf + used, len - used, " (%s)", a->source);
-	if (used >= len - 1 && len > 4)
+	snprintf(buf, len, "none");
+	for (size_t i = 0; i < a->n; i++)
+		used = put(buf, len, used, a->ports[i].port, NULL);
+	if (a->n)
+		used = put(buf, len, used, 0, a->source);
+	if (used >= len)
 		memcpy(buf + len - 4, "...", 4);
 }
 

@@ -50,7 +50,7 @@ int kiln_admit_from_json(const json_t *cfg, const json_t *exposed, struct kiln_a
 			 void (*dropped)(void *ctx, uint16_t port, const char *owner),
 			 void *ctx) KILN_MUST;
 const struct kiln_admit_port *kiln_admit_find(const struct kiln_admit *a, uint16_t port);
-/* "8080, 9001 (network.ingress)" or "none"; truncated to len with "...". */
+/* "8080, 9001 (network.ingress)" or "none"; cut to len (at least 5) with "...". */
 void kiln_admit_format(const struct kiln_admit *a, char *buf, size_t len);
 void kiln_admit_free(struct kiln_admit *a);
 
