@@ -61,9 +61,8 @@ int kiln_build_metadata(const struct kiln_build_opts *o, const json_t *cfg,
 	 * refuses a -p the enclave would not admit); the metadata is not
 	 * measured, so the enclave never trusts it.
 	 */
-	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:o, s:O, s:o}", "ImageName",
-		       name,
-		       "ImageVersion", o->version ? o->version : "latest", "BuildMetadata",
+	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:o, s:O, s:o}",
+		       "ImageName", name, "ImageVersion", o->version ? o->version : "latest", "BuildMetadata",
 		       "BuildTime", when, "BuildTool", "kiln", "BuildToolVersion", KILN_VERSION,
 		       "OperatingSystem", "Linux", "KernelVersion", p->kernel_version,
 		       "DockerInfo", docker_info(ic), "CustomMetadata",

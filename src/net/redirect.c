@@ -29,9 +29,12 @@
  * that pointed past that spot: later hook entry points and underflows, and
  * the absolute jump offsets in standard targets (user chains). A jump to
  * exactly that spot is a fall-through from the end of OUTPUT and now
- * lands on our rule, which is what the CLI does too. The ipt_* and ip6t_*
- * table-level structures have the same layout; entries differ only in the
- * size of the address-match part, so one code path serves both families.
+ * lands on our rule, which is what the CLI does too. Inserting at the head
+ * of OUTPUT (the enclave address exemption, as -I) splices at OUTPUT's
+ * entry point instead, which keeps pointing there, at the new rule. The
+ * ipt_* and ip6t_* table-level structures have the same layout; entries
+ * differ only in the size of the address-match part, so one code path
+ * serves both families.
  * If another writer changes the table between GET and SET the kernel says
  * EAGAIN (counter count mismatch) and we start over.
  */
