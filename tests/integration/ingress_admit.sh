@@ -31,10 +31,10 @@ mkdir -p "$mnt/v6"
 echo "app on the enclave's IPv6 address" >"$mnt/v6/index.html"
 cat >"$mnt/app/serve.sh" <<'SH'
 #!/bin/sh
+echo "measured: $(cat /.kiln/config.json)"
 httpd -f -p 8080 -h /www &
 httpd -f -p 127.0.0.1:8081 -h /lo &
 httpd -f -p '[fd6b:696c:6e00::8]:8082' -h /v6 &
-echo "app: listening"
 sleep 600
 SH
 chmod 755 "$mnt/app/serve.sh"
@@ -67,6 +67,11 @@ rc=0; curl -s --max-time 5 "http://127.0.0.1:$P/v1/attestation?public_key=QVRUQU
 [ "$rc" = 7 ] || fail "something answers on host port $P (curl rc $rc)"
 echo "ok   kiln run -p to 50123/53/15001/9999 fails at once: $out"
 
+wait_log() { # text
+	for _ in $(seq 100); do grep -qF -- "$1" "$T/run.out" && return 0; sleep 0.1; done
+	fail "no log line '$1' in: $(cat "$T/run.out")"
+}
+
 kiln run --sim --name adm -p 127.0.0.1:$P:8080 -p 127.0.0.1:$((P + 1)):8081 \
 	-p 127.0.0.1:$((P + 2)):8082 "$T/admit.eif" >"$T/run.out" 2>&1 &
 rpid=$!
@@ -79,14 +84,15 @@ for _ in $(seq 100); do
 done
 assert_eq "$page" "app on the wildcard address" "the app on 0.0.0.0:8080 through ingress ($(cat "$T/run.out"))"
 echo "ok   admitted 8080: the app on 0.0.0.0 is reachable"
+# What kiln-init decided from: the measured /.kiln/config.json of ramdisk1 (PCR2).
+wait_log "measured: "
+cfg=$(sed -n 's/^measured: //p' "$T/run.out")
+jq -e '.exposed_ports == [8080, 8081, 8082, 50123] and .config.network.ingress == []' \
+	<<<"$cfg" >/dev/null || fail "measured config lacks exposed_ports: $cfg"
+echo "ok   the measured /.kiln/config.json records exposed_ports"
 page=$(curl -sS --max-time 10 "http://127.0.0.1:$((P + 2))/index.html" 2>&1 || true)
 assert_eq "$page" "app on the enclave's IPv6 address" "the app on [fd6b:696c:6e00::8]:8082"
 echo "ok   admitted 8082: the app on the enclave's IPv6 address is reachable (IPv4 refused, then IPv6)"
-
-wait_log() { # text
-	for _ in $(seq 100); do grep -qF -- "$1" "$T/run.out" && return 0; sleep 0.1; done
-	fail "no log line '$1' in: $(cat "$T/run.out")"
-}
 
 # 8081 is admitted, but its listener is bound to 127.0.0.1: never reached.
 rc=0; page=$(curl -sS --max-time 10 "http://127.0.0.1:$((P + 1))/index.html" 2>/dev/null) || rc=$?
