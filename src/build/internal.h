@@ -35,6 +35,8 @@ int kiln_self_dir(char *buf, size_t len) KILN_MUST;
  * kiln.yaml config plus the app's argv, env, workdir and user computed from
  * the image config with kiln.yaml taking precedence.
  */
+/* The image's tcp ExposedPorts as a JSON array of ints (NULL: out of memory). */
+json_t *kiln_exposed_ports(const struct kiln_image_config *ic);
 int kiln_app_config(const json_t *cfg, const struct kiln_image_config *ic, json_t **out) KILN_MUST;
 
 /* nitro-cli style metadata section JSON (canonical). */

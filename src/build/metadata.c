@@ -56,16 +56,18 @@ int kiln_build_metadata(const struct kiln_build_opts *o, const json_t *cfg,
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	/*
-	 * KilnConfig repeats the measured config for the parent's use (kiln run
-	 * publishes network.ingress host ports from it); the metadata is not
+	 * KilnConfig and KilnExposedPorts repeat the measured config for the
+	 * parent's use (kiln run publishes network.ingress host ports from it and
+	 * refuses a -p the enclave would not admit); the metadata is not
 	 * measured, so the enclave never trusts it.
 	 */
-	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:o, s:O}", "ImageName", name,
-		       "ImageVersion", o->version ? o->version : "latest", "BuildMetadata",
+	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:o, s:O, s:o}",
+		       "ImageName", name, "ImageVersion", o->version ? o->version : "latest", "BuildMetadata",
 		       "BuildTime", when, "BuildTool", "kiln", "BuildToolVersion", KILN_VERSION,
 		       "OperatingSystem", "Linux", "KernelVersion", p->kernel_version,
 		       "DockerInfo", docker_info(ic), "CustomMetadata",
-		       custom ? custom : json_object(), "KilnConfig", cfg);
+		       custom ? custom : json_object(), "KilnConfig", cfg, "KilnExposedPorts",
+		       kiln_exposed_ports(ic));
 	if (!md)
 		return kiln_err(ENOMEM, "cannot build the metadata");
 	*out = kiln_json_canonical(md);

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "eif/eif.h"
+#include "eif/ingress.h"
 #include "nitro/nitro.h"
 #include "net/portmap.h"
 #include "sim/sim.h"
@@ -38,7 +40,9 @@ static int run_usage(FILE *f)
 	      "  -p, --publish [HOSTIP:]HOSTPORT:ENCLAVEPORT\n"
 	      "                    kilnd listens on HOSTPORT and forwards each connection to\n"
 	      "                    ENCLAVEPORT inside (repeatable; default HOSTIP: all;\n"
-	      "                    without -p: the EIF config's network.ingress host ports)\n"
+	      "                    without -p: the EIF config's network.ingress host ports);\n"
+	      "                    ENCLAVEPORT must be one the EIF admits: network.ingress,\n"
+	      "                    else the image's ExposedPorts\n"
 	      "In the foreground the app's output is shown (Nitro: as kilnd receives it)\n"
 	      "and Ctrl-C or SIGTERM is passed on to the app. The exit code is the app's\n"
 	      "(128 + signal when killed); 125 when kiln itself fails.\n",
@@ -231,6 +235,36 @@ static int nitro_detached(struct kiln_nitro_run *r)
 	return rc < 0 ? rc : code;
 }
 
+/*
+ * --nitro: a -p the enclave would refuse fails before kilnd is started or
+ * anything is launched (the sim checks in kiln_sim_run, as early).
+ * kiln_nitro_run checks again, for library callers.
+ */
+static int nitro_check_ports(const struct kiln_sim_opts *o)
+{
+	struct kiln_portmap pm[KILN_PORTMAP_MAX];
+	struct eif_info info;
+	int fd, rc = 0;
+
+	if (!o->n_ports)
+		return 0;
+	for (size_t i = 0; i < o->n_ports && rc == 0; i++)
+		rc = kiln_portmap_parse(o->ports[i], &pm[i]);
+	if (rc < 0)
+		return rc;
+	fd = open(o->eif_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_err(errno, "EIF %s: %s", o->eif_path,
+				errno == ENOENT ? "not found" : strerror(errno));
+	rc = eif_read_layout(fd, &info);
+	if (rc < 0)
+		rc = kiln_err_wrap(rc, "corrupt EIF %s", o->eif_path);
+	else
+		rc = eif_ingress_check(fd, &info, pm, o->n_ports);
+	close(fd);
+	return rc;
+}
+
 static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
 {
 	struct kiln_nitro_run r = { .eif_path = o->eif_path, .name = o->name,
@@ -246,6 +280,9 @@ static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
 		return -1;
 	if (!o->name)
 		r.name = name;
+	rc = nitro_check_ports(o);
+	if (rc < 0)
+		return rc;
 	rc = nitro_kilnd(o, state, sizeof(state), &use_kilnd);
 	if (rc < 0)
 		return rc;

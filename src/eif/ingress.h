@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The network.ingress host ports an EIF's metadata records, for `kiln run` without -p. */
+/* An EIF's ingress as its metadata records it: host ports for `kiln run`, the admitted ports for -p. */
 #ifndef KILN_EIF_INGRESS_H
 #define KILN_EIF_INGRESS_H
 
@@ -11,5 +11,13 @@
 /* Up to max mappings HOSTPORT -> PORT (every address) into out; how many. */
 size_t eif_ingress_ports(int fd, const struct eif_info *info, struct kiln_portmap *out,
 			 size_t max);
+
+/*
+ * Every mapping's enclave port must be one the enclave admits (init/admit.h,
+ * computed from the metadata's copy of the measured config): 0, or an
+ * error naming the first mapping that is not and what is admitted.
+ */
+int eif_ingress_check(int fd, const struct eif_info *info, const struct kiln_portmap *m,
+		      size_t n) KILN_MUST;
 
 #endif

@@ -2,6 +2,7 @@
 /* The image config blob: ENTRYPOINT, Cmd, Env, ... and rootfs.diff_ids. */
 #include "image/internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,53 @@ static int str_from(json_t *obj, const char *key, char **out)
 	return *out ? 0 : kiln_err(ENOMEM, "out of memory");
 }
 
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/*
+ * ExposedPorts: {"80/tcp": {}, "53/udp": {}, "8080": {}} (no protocol means
+ * tcp, as in Docker). Only tcp ports are kept: ingress carries TCP only.
+ * kiln build records them in the measured config, where they decide which
+ * ports ingress admits when network.ingress is empty.
+ */
+static int parse_exposed(struct kiln_image_config *c, json_t *cc)
+{
+	json_t *ports = json_object_get(cc, "ExposedPorts"), *v;
+	const char *key;
+	size_t n = 0;
+
+	if (!ports || json_is_null(ports))
+		return 0;
+	if (!json_is_object(ports))
+		return kiln_err(EBADMSG, "config: ExposedPorts is not an object");
+	c->exposed_tcp = calloc(json_object_size(ports) + 1, sizeof(*c->exposed_tcp));
+	if (!c->exposed_tcp)
+		return kiln_err(ENOMEM, "out of memory");
+	json_object_foreach(ports, key, v) {
+		char *end;
+		unsigned long port;
+
+		errno = 0;
+		port = key[0] >= '0' && key[0] <= '9' ? strtoul(key, &end, 10) : 0;
+		if (errno || port < 1 || port > 65535 || (*end && *end != '/'))
+			return kiln_err(EBADMSG, "config: ExposedPorts: \"%s\" is not PORT[/PROTO] "
+					"with PORT in 1..65535", key);
+		if (*end && strcmp(end, "/tcp") && strcmp(end, "/udp") && strcmp(end, "/sctp"))
+			return kiln_err(EBADMSG, "config: ExposedPorts: \"%s\": unknown protocol",
+					key);
+		if (!*end || !strcmp(end, "/tcp"))
+			c->exposed_tcp[n++] = (uint16_t)port;
+	}
+	qsort(c->exposed_tcp, n, sizeof(*c->exposed_tcp), cmp_u16);
+	c->n_exposed_tcp = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!c->n_exposed_tcp || c->exposed_tcp[c->n_exposed_tcp - 1] != c->exposed_tcp[i])
+			c->exposed_tcp[c->n_exposed_tcp++] = c->exposed_tcp[i];
+	return 0;
+}
+
 static int parse_exec(struct kiln_image_config *c, json_t *cc)
 {
 	int rc;
@@ -70,7 +118,8 @@ static int parse_exec(struct kiln_image_config *c, json_t *cc)
 	    (rc = strv_from(json_object_get(cc, "Cmd"), "Cmd", &c->cmd)) < 0 ||
 	    (rc = strv_from(json_object_get(cc, "Env"), "Env", &c->env)) < 0 ||
 	    (rc = str_from(cc, "WorkingDir", &c->working_dir)) < 0 ||
-	    (rc = str_from(cc, "User", &c->user)) < 0)
+	    (rc = str_from(cc, "User", &c->user)) < 0 ||
+	    (rc = parse_exposed(c, cc)) < 0)
 		return rc;
 	c->config_json = cc ? json_dumps(cc, JSON_SORT_KEYS | JSON_COMPACT) : strdup("{}");
 	return c->config_json ? 0 : kiln_err(ENOMEM, "out of memory");
@@ -127,4 +176,5 @@ void img_config_free(struct kiln_image_config *c)
 	free(c->architecture);
 	free(c->config_json);
 	free(c->digest);
+	free(c->exposed_tcp);
 }

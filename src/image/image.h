@@ -20,6 +20,8 @@ struct kiln_image_config {
 	char *architecture;  /* "amd64", "arm64", ... or NULL */
 	char *config_json;   /* the whole config blob's "config" object, canonical JSON */
 	char *digest;        /* "sha256:..." of the config blob (the image ID) */
+	uint16_t *exposed_tcp; /* ExposedPorts' tcp ports, ascending, no duplicates */
+	size_t n_exposed_tcp;
 };
 
 struct kiln_xattr {

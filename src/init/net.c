@@ -78,28 +78,10 @@ int kiln_init_tcp_listen(int family, uint16_t port)
 
 /* ---- settings from config.json: {"config": {"network": {...}}} ---- */
 
-static int read_ingress(struct kiln_init_net *n, const json_t *arr)
+static void ingress_dropped(void *ctx, uint16_t port, const char *owner)
 {
-	size_t i;
-	json_t *v;
-
-	if (!arr || json_is_null(arr))
-		return 0;
-	if (!json_is_array(arr))
-		return kiln_err(EINVAL, "network.ingress: expected a list");
-	n->ingress = calloc(json_array_size(arr) + 1, sizeof(*n->ingress));
-	if (!n->ingress)
-		return kiln_err(ENOMEM, "out of memory");
-	json_array_foreach(arr, i, v) {
-		json_int_t port = json_integer_value(json_object_get(v, "port"));
-
-		if (port < 1 || port > 65535)
-			return kiln_err(EINVAL, "network.ingress[%zu].port: expected 1..65535", i);
-		n->ingress[n->n_ingress].port = (uint16_t)port;
-		n->ingress[n->n_ingress++].proxy_protocol =
-			json_is_true(json_object_get(v, "proxy_protocol"));
-	}
-	return 0;
+	kiln_evloop_logf(&((struct kiln_init_net *)ctx)->loop,
+			 "ingress: port %u is %s: not admitted", port, owner);
 }
 
 static int read_settings(struct kiln_init_net *n, const char *path)
@@ -124,29 +106,66 @@ static int read_settings(struct kiln_init_net *n, const char *path)
 				json_integer_value(idle) : IDLE_DEFAULT_S) * 1000u;
 	rc = kiln_policy_from_json(json_object_get(net, "egress"), &n->policy);
 	if (rc == 0)
-		rc = read_ingress(n, json_object_get(net, "ingress"));
+		rc = kiln_admit_from_json(json_object_get(root, "config"),
+					  json_object_get(root, "exposed_ports"), &n->admit,
+					  ingress_dropped, n);
 	json_decref(root);
 	return rc < 0 ? kiln_err_wrap(rc, "%s", path) : 0;
 }
 
 /* ---- interception and resolver files ---- */
 
+/*
+ * The enclave's address of one family on lo, exempt from the egress
+ * REDIRECT: 0 when both are in place, 1 when only the address is (no nat
+ * table, say), negative when not even that (failures are logged).
+ */
+static int enclave_addr(struct kiln_init_net *n, const struct kiln_ip *ip)
+{
+	int rc = kiln_lo_addr_add(ip);
+
+	if (rc < 0) {
+		kiln_evloop_logf(&n->loop, "warning: IPv%d enclave address: %s", ip->family,
+				 kiln_errmsg());
+		return rc;
+	}
+	if (kiln_redirect_exempt(ip) < 0) {
+		kiln_evloop_logf(&n->loop, "warning: IPv%d enclave address exemption: %s",
+				 ip->family, kiln_errmsg());
+		return 1;
+	}
+	return 0;
+}
+
 static void setup_interception(struct kiln_init_net *n)
 {
 	static const int fams[] = { 4, 6 };
+	static const struct kiln_ip addr[] = { KILN_ENCLAVE_IP4, KILN_ENCLAVE_IP6 };
 	int rc = kiln_lo_up();
 
 	if (rc < 0)
 		kiln_evloop_logf(&n->loop, "warning: lo: %s", kiln_errmsg());
-	/* RFC 7600's IPv4 dummy address: the source of the app's outbound flows. */
-	if (kiln_lo_addr_add(&(struct kiln_ip){ .family = 4, .a = { 192, 0, 0, 8 } }) < 0)
-		kiln_evloop_logf(&n->loop, "warning: lo: %s", kiln_errmsg());
 	if (kiln_tcp_cc_default_unpaced() < 0)
 		kiln_evloop_logf(&n->loop, "warning: TCP congestion control: %s", kiln_errmsg());
 	for (size_t i = 0; i < 2; i++) {
+		/*
+		 * The IPv4 address is also the source of the app's redirected
+		 * flows: a 127.0.0.1 source with a non-loopback destination
+		 * would have the listener's replies dropped (net/redirect.h).
+		 */
+		int addr_rc = enclave_addr(n, &addr[i]);
+
 		rc = kiln_route_default_lo(fams[i]);
 		if (rc >= 0)
 			rc = kiln_redirect_install(fams[i], KILN_EGRESS_PORT);
+		/*
+		 * Ingress dials the address only when the exemption is in
+		 * place or no REDIRECT is (a missing nat table): otherwise its
+		 * connections would land on the egress listener.
+		 */
+		n->ingress_fam[i] = addr_rc == 0 || (addr_rc == 1 && rc < 0);
+		if (!n->ingress_fam[i])
+			kiln_evloop_logf(&n->loop, "warning: no ingress over IPv%d", fams[i]);
 		if (rc < 0)
 			kiln_evloop_logf(&n->loop, "warning: IPv%d egress interception: %s", fams[i],
 					 kiln_errmsg());

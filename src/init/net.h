@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "chan/addr.h"
+#include "init/admit.h"
 #include "net/dns.h"
 #include "net/dnsmap.h"
 #include "net/evloop.h"
@@ -29,8 +30,13 @@
  *   DNS      UDP and TCP on 127.0.0.1:53: answers from the TTL cache, else
  *            forwarded over one connection to the parent's 7002 with IDs
  *            rewritten; every answer is learnt into the IP -> name map.
- *   ingress  the parent connects to 7100 per client: header, then a
- *            connection to 127.0.0.1:PORT (PROXY v2 first if configured).
+ *   ingress  the parent connects to 7100 per client: header, then, if the
+ *            measured config admits the port (init/admit.h), a connection
+ *            to the enclave's own address KILN_ENCLAVE_IP4:PORT, else
+ *            [KILN_ENCLAVE_IP6]:PORT (PROXY v2 first if configured); never
+ *            to a loopback address, so nothing bound to 127.0.0.1 or ::1
+ *            (kiln-init's DNS, egress and attestation listeners, the app's
+ *            loopback-only services) is reachable from the parent.
  * The networking thread shares nothing with the supervisor loop except
  * stderr, which it writes through its own non-blocking file description,
  * dropping lines rather than ever blocking, so a stalled console or log
@@ -39,10 +45,23 @@
 #define KILN_EGRESS_PORT 15001
 #define KILN_DNS_PORT 53
 
-struct kiln_init_ingress {
-	uint16_t port;
-	bool proxy_protocol;
-};
+/*
+ * The enclave's own addresses, a /32 and a /128 on lo (no dummy or veth
+ * module needed: the stock enclave kernels have lo only). Chosen so they
+ * never shadow anything an app reaches through egress: 192.0.0.8 is
+ * RFC 7600's IPv4 dummy address, never a destination on any network (it
+ * is also the source of the app's redirected flows, see setup_interception);
+ * fd6b:696c:6e00::8 is in a Unique Local /48 (RFC 4193) whose global ID is
+ * "kiln" in ASCII, so a clash needs a private network that picked that
+ * exact /48 and the ::8 host in it. Both are exempt from the egress
+ * REDIRECT (net/redirect.h), and neither is loopback, so the attestation
+ * API (attest/http_api.c: loopback peers only) refuses flows from them.
+ */
+#define KILN_ENCLAVE_IP4 { .family = 4, .a = { 192, 0, 0, 8 } }
+#define KILN_ENCLAVE_IP6 \
+	{ .family = 6, .a = { 0xfd, 0x6b, 0x69, 0x6c, 0x6e, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8 } }
+#define KILN_ENCLAVE_IP4_TEXT "192.0.0.8"
+#define KILN_ENCLAVE_IP6_TEXT "fd6b:696c:6e00::8"
 
 struct kiln_init_net {
 	struct kiln_evloop loop;
@@ -54,8 +73,8 @@ struct kiln_init_net {
 	struct kiln_dns_msg *msg;	/* scratch (large) */
 	bool dns;			/* network.dns == "parent" */
 	uint32_t idle_ms;
-	struct kiln_init_ingress *ingress;
-	size_t n_ingress;
+	struct kiln_admit admit;	/* the ports ingress admits */
+	bool ingress_fam[2];		/* IPv4, IPv6: the enclave address is usable */
 	int log_fd;
 	int ready_fd;			/* the gate's write end until setup is done */
 	struct kiln_dnsfwd *fwd;	/* net_dns.c */

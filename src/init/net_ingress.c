@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kiln-init ingress: the parent's 7100 connections -> 127.0.0.1:PORT inside, PROXY v2 optional. */
+/* kiln-init ingress: the parent's 7100 connections -> the enclave's address:PORT, PROXY v2 optional. */
 #include "init/net.h"
 
 #include <arpa/inet.h>
@@ -18,15 +18,22 @@
  * How this works: kilnd opens one channel connection per client and sends
  * the ingress header {enclave port, client address}. The header is read
  * with MSG_PEEK first and then consumed exactly, so the client's first
- * bytes stay in the socket for the relay. When network.ingress lists ports,
- * only those may be reached (the parent is untrusted and must not reach
- * every local service); an empty list allows any port (`kiln run -p`).
- * The app is dialled on 127.0.0.1, then [::1]; when nothing listens the
- * parent's connection is closed at once with a log line, so the client
- * sees the connection end instead of hanging.
+ * bytes stay in the socket for the relay. The parent picks the port, so
+ * only ports the measured config admits are dialled (init/admit.h:
+ * network.ingress, else the image's ExposedPorts, never kiln-init's own);
+ * any other is closed with a log line. The app is dialled on the enclave's
+ * own address, KILN_ENCLAVE_IP4 then KILN_ENCLAVE_IP6, as Docker's -p
+ * reaches a container's interface: listeners on 0.0.0.0, [::] or that
+ * address are reached, listeners on 127.0.0.1 or ::1 never are, and the
+ * connection's source is that same non-loopback address, which the
+ * attestation API refuses. When nothing listens the parent's connection is
+ * closed at once with a log line, so the client sees the connection end
+ * instead of hanging.
  */
 
 #define HEADER_MS 10000
+#define NO_LISTENER "nothing listens on it in the enclave (ingress reaches listeners on " \
+	"0.0.0.0, [::] or " KILN_ENCLAVE_IP4_TEXT ", never on 127.0.0.1 or ::1)"
 
 struct iflow {
 	struct kiln_evh h;
@@ -49,23 +56,21 @@ static void iflow_destroy(struct kiln_evh *h)
 	free(f);
 }
 
-static const struct kiln_init_ingress *ingress_rule(const struct kiln_init_net *n, uint16_t port)
-{
-	for (size_t i = 0; i < n->n_ingress; i++)
-		if (n->ingress[i].port == port)
-			return &n->ingress[i];
-	return NULL;
-}
+static const struct kiln_ip enclave_ip[2] = { KILN_ENCLAVE_IP4, KILN_ENCLAVE_IP6 };
 
 static int dial(struct iflow *f, int family)
 {
-	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(f->hdr.port),
-				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(f->hdr.port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = family == 6 ? kiln_ev_connect((struct sockaddr *)&s6, sizeof(s6)) :
-			       kiln_ev_connect((struct sockaddr *)&s4, sizeof(s4));
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(f->hdr.port) };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(f->hdr.port) };
+	int fd;
 
+	/* A family whose address or REDIRECT exemption is missing is never dialled. */
+	if (!f->n->ingress_fam[family == 6])
+		return -ECONNREFUSED;
+	memcpy(&s4.sin_addr, enclave_ip[0].a, 4);
+	memcpy(&s6.sin6_addr, enclave_ip[1].a, 16);
+	fd = family == 6 ? kiln_ev_connect((struct sockaddr *)&s6, sizeof(s6)) :
+			   kiln_ev_connect((struct sockaddr *)&s4, sizeof(s4));
 	if (fd < 0)
 		return fd;
 	f->family = family;
@@ -85,11 +90,11 @@ static void fail(struct kiln_evloop *l, struct iflow *f, const char *why)
 
 static int send_proxy(struct iflow *f)
 {
-	struct kiln_ip dst = { .family = 4, .a = { 127, 0, 0, 1 } };
+	const struct kiln_ip *dst = &enclave_ip[f->family == 6];
 	uint8_t buf[KILN_PROXYV2_MAX];
 	size_t len;
 	int rc = kiln_proxyv2_build(f->hdr.has_client ? &f->hdr.client : NULL, f->hdr.client_port,
-				    &dst, f->hdr.port, buf, sizeof(buf), &len);
+				    dst, f->hdr.port, buf, sizeof(buf), &len);
 
 	if (rc == 0 && send(f->app, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
 		rc = kiln_err(EIO, "cannot send the PROXY header");
@@ -126,7 +131,7 @@ static void on_app(struct kiln_evloop *l, struct iflow *f)
 	f->app = -1;
 	if (f->family == 4 && rc == -ECONNREFUSED && dial(f, 6) == 0)
 		return;
-	fail(l, f, rc == -ECONNREFUSED ? "nothing listens on it in the enclave" : strerror(-rc));
+	fail(l, f, rc == -ECONNREFUSED ? NO_LISTENER : strerror(-rc));
 }
 
 static int decode_hdr(const uint8_t *buf, size_t len, void *out, size_t *used)
@@ -137,7 +142,7 @@ static int decode_hdr(const uint8_t *buf, size_t len, void *out, size_t *used)
 static void on_header(struct kiln_evloop *l, struct iflow *f)
 {
 	uint8_t buf[KILN_INGRESS_HDR_MAX];
-	const struct kiln_init_ingress *rule;
+	const struct kiln_admit_port *rule;
 	int rc = kiln_hdr_read(f->parent, buf, sizeof(buf), decode_hdr, &f->hdr);
 
 	if (rc == 0)
@@ -152,17 +157,21 @@ static void on_header(struct kiln_evloop *l, struct iflow *f)
 	f->have_hdr = true;
 	/* From here on only the app connection reports to this flow; the relay re-adds the parent. */
 	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, f->parent, NULL);
-	rule = ingress_rule(f->n, f->hdr.port);
-	if (f->n->n_ingress && !rule) {
-		fail(l, f, "not in network.ingress");
+	rule = kiln_admit_find(&f->n->admit, f->hdr.port);
+	if (!rule) {
+		char ports[160], why[200];
+
+		kiln_admit_format(&f->n->admit, ports, sizeof(ports));
+		snprintf(why, sizeof(why), "not admitted (admitted: %s)", ports);
+		fail(l, f, why);
 		return;
 	}
-	f->proxy = rule && rule->proxy_protocol;
+	f->proxy = rule->proxy_protocol;
 	rc = dial(f, 4);
 	if (rc == -ECONNREFUSED)
 		rc = dial(f, 6);
 	if (rc < 0)
-		fail(l, f, rc == -ECONNREFUSED ? "nothing listens on it in the enclave" :
+		fail(l, f, rc == -ECONNREFUSED ? NO_LISTENER :
 						 strerror(-rc));
 }
 

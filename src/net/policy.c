@@ -14,8 +14,19 @@
  * first, then allow rules; the first match decides and is reported so the
  * log line can name it. Name rules never match an IP directly: they match
  * the names the enclave's own resolver mapped to that IP from answers to
- * queries the app made (see dnsmap.h), so an untrusted parent can only
- * steer allowed names, never make an unrelated IP look allowed.
+ * queries made inside the enclave (see dnsmap.h).
+ *
+ * What that guarantees, and what not (docs/networking.md says the same):
+ * the parent answers those queries, so it can map an allowed name to any
+ * IP; it carries every byte of every flow anyway, so that gives it nothing
+ * new. It cannot make an IP allowed without an answer for an allowed name,
+ * and IP rules, checked on the address actually connected to, hold against
+ * it: a denied IP or prefix is refused whatever name maps to it. A deny
+ * rule by name only covers the IPs that name was learnt for, and only if
+ * it is among the names the caller passes (kiln-init passes the 8 learnt
+ * most recently for the IP, net_egress.c NAMES_MAX); it cannot keep an app
+ * from an IP that an allowed name shares, so it is no way to keep a
+ * destination out: deny its addresses, or leave it out of the allow list.
  */
 
 #define RULE_TEXT_MAX 300

@@ -29,9 +29,12 @@
  * that pointed past that spot: later hook entry points and underflows, and
  * the absolute jump offsets in standard targets (user chains). A jump to
  * exactly that spot is a fall-through from the end of OUTPUT and now
- * lands on our rule, which is what the CLI does too. The ipt_* and ip6t_*
- * table-level structures have the same layout; entries differ only in the
- * size of the address-match part, so one code path serves both families.
+ * lands on our rule, which is what the CLI does too. Inserting at the head
+ * of OUTPUT (the enclave address exemption, as -I) splices at OUTPUT's
+ * entry point instead, which keeps pointing there, at the new rule. The
+ * ipt_* and ip6t_* table-level structures have the same layout; entries
+ * differ only in the size of the address-match part, so one code path
+ * serves both families.
  * If another writer changes the table between GET and SET the kernel says
  * EAGAIN (counter count mismatch) and we start over.
  */
@@ -60,54 +63,93 @@ static const struct fam *fam_of(int family)
 	return family == 4 ? &fam4 : family == 6 ? &fam6 : NULL;
 }
 
-/* The rule entry; returns its size (a multiple of XT_ALIGN). */
-static size_t build_rule(int family, uint16_t port, uint8_t *buf, size_t cap)
+/*
+ * One OUTPUT rule for TCP: REDIRECT --to-ports port for destinations not in
+ * 127.0.0.0/8 (or ::1), or, with exempt set, ACCEPT for destinations equal
+ * to exempt (a /32 or /128), which takes them out of the nat table's reach.
+ */
+struct rule {
+	uint16_t port;
+	const struct kiln_ip *exempt;
+};
+
+/* The target part: REDIRECT with its range, or the standard ACCEPT verdict. */
+static size_t build_target(int family, const struct rule *r, uint8_t *buf)
 {
 	struct xt_entry_target t = { 0 };
-	size_t esize, dsize, tsize;
+	size_t dsize, tsize;
+
+	if (r->exempt) {
+		int verdict = -NF_ACCEPT - 1;
+
+		tsize = XT_ALIGN(sizeof(struct xt_standard_target));
+		memcpy(buf + sizeof(t), &verdict, sizeof(verdict));
+	} else if (family == 4) {
+		struct nf_nat_ipv4_multi_range_compat mr = { 0 };
+
+		mr.rangesize = 1;
+		mr.range[0].flags = NF_NAT_RANGE_PROTO_SPECIFIED;
+		mr.range[0].min.tcp.port = mr.range[0].max.tcp.port = htons(r->port);
+		dsize = sizeof(mr);
+		tsize = XT_ALIGN(sizeof(t) + dsize);
+		memcpy(buf + sizeof(t), &mr, dsize);
+	} else {
+		struct nf_nat_range nr = { 0 };
+
+		nr.flags = NF_NAT_RANGE_PROTO_SPECIFIED;
+		nr.min_proto.tcp.port = nr.max_proto.tcp.port = htons(r->port);
+		dsize = sizeof(nr);
+		tsize = XT_ALIGN(sizeof(t) + dsize);
+		memcpy(buf + sizeof(t), &nr, dsize);
+	}
+	t.u.user.target_size = (uint16_t)tsize;
+	if (!r->exempt)
+		strcpy(t.u.user.name, "REDIRECT");
+	memcpy(buf, &t, sizeof(t));
+	return tsize;
+}
+
+/* The rule entry; returns its size (a multiple of XT_ALIGN). */
+static size_t build_rule(int family, const struct rule *r, uint8_t *buf, size_t cap)
+{
+	size_t esize, tsize;
 
 	memset(buf, 0, cap);
 	if (family == 4) {
 		struct ipt_entry e = { 0 };
-		struct nf_nat_ipv4_multi_range_compat mr = { 0 };
 
 		e.ip.proto = IPPROTO_TCP;
-		e.ip.dst.s_addr = htonl(0x7F000000);
-		e.ip.dmsk.s_addr = htonl(0xFF000000);
-		e.ip.invflags = IPT_INV_DSTIP;
-		mr.rangesize = 1;
-		mr.range[0].flags = NF_NAT_RANGE_PROTO_SPECIFIED;
-		mr.range[0].min.tcp.port = mr.range[0].max.tcp.port = htons(port);
+		if (r->exempt) {
+			memcpy(&e.ip.dst.s_addr, r->exempt->a, 4);
+			e.ip.dmsk.s_addr = 0xFFFFFFFF;
+		} else {
+			e.ip.dst.s_addr = htonl(0x7F000000);
+			e.ip.dmsk.s_addr = htonl(0xFF000000);
+			e.ip.invflags = IPT_INV_DSTIP;
+		}
 		esize = sizeof(e);
-		dsize = sizeof(mr);
-		tsize = XT_ALIGN(sizeof(t) + dsize);
+		tsize = build_target(family, r, buf + esize);
 		e.target_offset = (uint16_t)esize;
 		e.next_offset = (uint16_t)(esize + tsize);
 		memcpy(buf, &e, esize);
-		memcpy(buf + esize + sizeof(t), &mr, dsize);
 	} else {
 		struct ip6t_entry e = { 0 };
-		struct nf_nat_range r = { 0 };
 
 		e.ipv6.proto = IPPROTO_TCP;
 		e.ipv6.flags = IP6T_F_PROTO;
-		e.ipv6.dst = in6addr_loopback;
+		if (r->exempt) {
+			memcpy(&e.ipv6.dst, r->exempt->a, 16);
+		} else {
+			e.ipv6.dst = in6addr_loopback;
+			e.ipv6.invflags = IP6T_INV_DSTIP;
+		}
 		memset(&e.ipv6.dmsk, 0xFF, sizeof(e.ipv6.dmsk));
-		e.ipv6.invflags = IP6T_INV_DSTIP;
-		r.flags = NF_NAT_RANGE_PROTO_SPECIFIED;
-		r.min_proto.tcp.port = r.max_proto.tcp.port = htons(port);
 		esize = sizeof(e);
-		dsize = sizeof(r);
-		tsize = XT_ALIGN(sizeof(t) + dsize);
+		tsize = build_target(family, r, buf + esize);
 		e.target_offset = (uint16_t)esize;
 		e.next_offset = (uint16_t)(esize + tsize);
 		memcpy(buf, &e, esize);
-		memcpy(buf + esize + sizeof(t), &r, dsize);
 	}
-	t.u.user.target_size = (uint16_t)tsize;
-	strcpy(t.u.user.name, "REDIRECT");
-	t.u.user.revision = 0;
-	memcpy(buf + esize, &t, sizeof(t));
 	return esize + tsize;
 }
 
@@ -220,12 +262,18 @@ static int splice_rule(const struct fam *f, const struct table *t, unsigned at,
 	return 0;
 }
 
+/*
+ * Splice rule into OUTPUT: appended (before the policy entry, as -A) or,
+ * with head, first (as -I). An exemption must precede the REDIRECT rule
+ * whichever was installed first, so it always goes to the head.
+ */
 static int table_replace(int s, const struct fam *f, const struct table *t, const uint8_t *rule,
-			 size_t rlen)
+			 size_t rlen, bool head)
 {
 	_cleanup_free_ struct ipt_replace *r = NULL;
 	_cleanup_free_ struct xt_counters *counters = NULL;
-	unsigned at = t->info.underflow[NF_INET_LOCAL_OUT];
+	unsigned at = head ? t->info.hook_entry[NF_INET_LOCAL_OUT] :
+			     t->info.underflow[NF_INET_LOCAL_OUT];
 	size_t size = t->info.size + rlen;
 	int rc;
 
@@ -239,11 +287,16 @@ static int table_replace(int s, const struct fam *f, const struct table *t, cons
 	r->valid_hooks = t->info.valid_hooks;
 	r->num_entries = t->info.num_entries + 1;
 	r->size = (unsigned)size;
+	/*
+	 * Entry points at `at` stay (they now start at the new rule); policy
+	 * entries at `at` move behind it: appending, OUTPUT's own; inserting
+	 * into an empty OUTPUT, too (its entry point is its policy entry).
+	 */
 	for (int h = 0; h < NF_INET_NUMHOOKS; h++) {
 		r->hook_entry[h] = shift(t->info.hook_entry[h], at, (unsigned)rlen);
-		r->underflow[h] = shift(t->info.underflow[h], at, (unsigned)rlen);
+		r->underflow[h] = t->info.underflow[h] >= at ? t->info.underflow[h] + (unsigned)rlen :
+							       t->info.underflow[h];
 	}
-	r->underflow[NF_INET_LOCAL_OUT] = at + (unsigned)rlen;
 	r->num_counters = t->info.num_entries;
 	r->counters = counters;
 	rc = splice_rule(f, t, at, rule, rlen, (uint8_t *)r->entries);
@@ -255,7 +308,7 @@ static int table_replace(int s, const struct fam *f, const struct table *t, cons
 	return 0;
 }
 
-static int redirect(int family, uint16_t port, bool install)
+static int redirect(int family, const struct rule *ru, bool install)
 {
 	const struct fam *f = fam_of(family);
 	_cleanup_close_ int s = -1;
@@ -263,9 +316,9 @@ static int redirect(int family, uint16_t port, bool install)
 	size_t rlen;
 	int rc = 0;
 
-	if (!f || port == 0)
-		return kiln_err(EINVAL, "redirect: bad family %d or port %u", family, port);
-	rlen = build_rule(family, port, rule, sizeof(rule));
+	if (!f || (!ru->exempt && ru->port == 0) || (ru->exempt && ru->exempt->family != family))
+		return kiln_err(EINVAL, "redirect: bad family %d or port %u", family, ru->port);
+	rlen = build_rule(family, ru, rule, sizeof(rule));
 	s = socket(f->af, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (s < 0)
 		return kiln_err(errno, "redirect: raw IPv%d socket: %s", family, strerror(errno));
@@ -278,7 +331,7 @@ static int redirect(int family, uint16_t port, bool install)
 		if (install && rc == 1) {
 			rc = 0; /* already there */
 		} else if (install && rc == 0) {
-			rc = table_replace(s, f, &t, rule, rlen);
+			rc = table_replace(s, f, &t, rule, rlen, ru->exempt != NULL);
 			rc = rc < 0 ? rc : 1;
 		}
 		free(t.entries);
@@ -290,12 +343,22 @@ static int redirect(int family, uint16_t port, bool install)
 
 int kiln_redirect_install(int family, uint16_t port)
 {
-	return redirect(family, port, true);
+	return redirect(family, &(struct rule){ .port = port }, true);
 }
 
 int kiln_redirect_present(int family, uint16_t port)
 {
-	return redirect(family, port, false);
+	return redirect(family, &(struct rule){ .port = port }, false);
+}
+
+int kiln_redirect_exempt(const struct kiln_ip *ip)
+{
+	return redirect(ip->family, &(struct rule){ .exempt = ip }, true);
+}
+
+int kiln_redirect_exempt_present(const struct kiln_ip *ip)
+{
+	return redirect(ip->family, &(struct rule){ .exempt = ip }, false);
 }
 
 void kiln_redirect_warm(void)

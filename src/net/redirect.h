@@ -21,6 +21,16 @@
 int kiln_redirect_install(int family, uint16_t port) KILN_MUST;
 /* 1 when that exact rule is in nat OUTPUT, 0 when not, or a negative errno. */
 int kiln_redirect_present(int family, uint16_t port) KILN_MUST;
+/*
+ * Insert at the head of nat OUTPUT (ip->family's table) the rule
+ *   iptables  -t nat -I OUTPUT -p tcp -d IP/32  -j ACCEPT
+ *   ip6tables -t nat -I OUTPUT -p tcp -d IP/128 -j ACCEPT
+ * so connections to the enclave's own address (kiln-init's ingress, the
+ * app reaching itself) are never REDIRECTed to the egress listener.
+ * Returns as kiln_redirect_install.
+ */
+int kiln_redirect_exempt(const struct kiln_ip *ip) KILN_MUST;
+int kiln_redirect_exempt_present(const struct kiln_ip *ip) KILN_MUST;
 
 /*
  * Have the kernel create both families' nat tables in this network

@@ -107,8 +107,9 @@ static int choose_ports(struct nrun *n, int fd, const struct eif_info *info)
 			return kiln_err_wrap(rc, "-p");
 	}
 	n->n_ports = n->r->n_ports;
+	/* A port the enclave would refuse fails here, before the launch (eif/ingress.h). */
 	if (n->n_ports)
-		return 0;
+		return eif_ingress_check(fd, info, n->ports, n->n_ports);
 	n->n_ports = eif_ingress_ports(fd, info, n->ports, KILN_PORTMAP_MAX);
 	return 0;
 }

@@ -117,6 +117,18 @@ static void ports_from_eif(struct monitor *m)
 		m->ports = m->port_ptrs;
 }
 
+/* -p for a port the enclave would refuse fails here, before anything starts. */
+static int check_ports(struct monitor *m)
+{
+	struct kiln_portmap pm[KILN_PORTMAP_MAX];
+	size_t n = m->o->n_ports < KILN_PORTMAP_MAX ? m->o->n_ports : KILN_PORTMAP_MAX;
+
+	for (size_t i = 0; i < n; i++)
+		if (kiln_portmap_parse(m->o->ports[i], &pm[i]) < 0)
+			return kiln_err_wrap(-EINVAL, "-p %s", m->o->ports[i]);
+	return eif_ingress_check(m->eif_fd, &m->info, pm, n);
+}
+
 static int open_eif(struct monitor *m)
 {
 	const char *path = m->o->eif_path;
@@ -138,7 +150,7 @@ static int open_eif(struct monitor *m)
 		return kiln_err_wrap(rc, "corrupt EIF %s", path);
 	m->pcrs_known = rc == 1;
 	ports_from_eif(m);
-	return 0;
+	return check_ports(m);
 }
 
 /* nitro-cli's rule: memory >= 4 x the EIF size. */

@@ -22,8 +22,10 @@ out=$(unshare -n bash -c "
 	'$BIN' --in-netns >&2 || exit 9
 	'$IPT' -t nat -S OUTPUT; echo @@; '$IP6T' -t nat -S OUTPUT")
 want4="-P OUTPUT ACCEPT
+-A OUTPUT -d 192.0.0.8/32 -p tcp -j ACCEPT
 -A OUTPUT ! -d 127.0.0.0/8 -p tcp -j REDIRECT --to-ports 15001"
 want6="-P OUTPUT ACCEPT
+-A OUTPUT -d fd6b:696c:6e00::8/128 -p tcp -j ACCEPT
 -A OUTPUT ! -d ::1/128 -p tcp -j REDIRECT --to-ports 15001"
 [ "${out%%@@*}" = "$want4
 " ] || fail "iptables-legacy -S shows: ${out%%@@*}"
@@ -40,6 +42,33 @@ out=$(unshare -n bash -c "
 	'$BIN' --present 4 15003")
 [ "$(echo $out)" = "1 0 1 0 0" ] || fail "CLI rule vs ours: present/install gave: $(echo $out)"
 ok "rule made by the CLI is recognised byte for byte; install is idempotent"
+
+# 2b. The enclave address exemption (kiln-init's ingress target) matches the CLI's -I rule
+# byte for byte and goes to the head of OUTPUT even after the REDIRECT rule.
+out=$(unshare -n bash -c "
+	'$IPT' -t nat -I OUTPUT -p tcp -d 192.0.0.8/32 -j ACCEPT
+	'$IP6T' -t nat -I OUTPUT -p tcp -d fd6b:696c:6e00::8/128 -j ACCEPT
+	'$BIN' --exempt-present 192.0.0.8; '$BIN' --exempt 192.0.0.8
+	'$BIN' --exempt-present fd6b:696c:6e00::8; '$BIN' --exempt fd6b:696c:6e00::8
+	'$BIN' --exempt-present 192.0.0.9")
+[ "$(echo $out)" = "1 0 1 0 0" ] || fail "CLI exemption vs ours: gave: $(echo $out)"
+out=$(unshare -n bash -c "
+	'$BIN' --install 4 15005 >/dev/null; '$BIN' --exempt 192.0.0.8 >/dev/null
+	'$IPT' -t nat -S OUTPUT")
+[ "$out" = "-P OUTPUT ACCEPT
+-A OUTPUT -d 192.0.0.8/32 -p tcp -j ACCEPT
+-A OUTPUT ! -d 127.0.0.0/8 -p tcp -j REDIRECT --to-ports 15005" ] ||
+	fail "exemption not at the head of OUTPUT: $out"
+# kiln-init's order: the exemption into an empty OUTPUT chain, then the REDIRECT.
+out=$(unshare -n bash -c "
+	'$BIN' --exempt fd6b:696c:6e00::8; '$BIN' --install 6 15005 >/dev/null
+	'$IP6T' -t nat -S OUTPUT")
+[ "$out" = "1
+-P OUTPUT ACCEPT
+-A OUTPUT -d fd6b:696c:6e00::8/128 -p tcp -j ACCEPT
+-A OUTPUT ! -d ::1/128 -p tcp -j REDIRECT --to-ports 15005" ] ||
+	fail "exemption into an empty OUTPUT, then REDIRECT: $out"
+ok "enclave address exemption: byte-identical to the CLI's, inserted before the REDIRECT"
 
 # 3. Appending into a populated table keeps every chain and jump intact.
 for v in 4 6; do

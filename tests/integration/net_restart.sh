@@ -91,6 +91,7 @@ name: restart
 resources: {memory_mib: 512}
 network:
   dns: parent
+  ingress: [{port: 8080}]
 YAML
 kiln build -q -c "$T/kiln.yaml" "docker-archive:$T/restart.tar" -o "$T/restart.eif" >/dev/null
 

@@ -11,6 +11,7 @@
 
 #include "chan/addr.h"
 #include "chan/frame.h"
+#include "net/egress_hdr.h"
 
 /*
  * usage: chan_client DIR ACTION...
@@ -26,6 +27,10 @@
  *   oversize         on a new connection: a LOG header of 1 MiB; prints "closed" likewise
  *   close            close the control connection
  *   sleep MS
+ *   ingress PORT TEXT  plays kilnd instead: on DIR/7100 (kiln-init's ingress
+ *                    listener) the ingress header for PORT, then TEXT, then
+ *                    prints "ingress reply N bytes: " and what came back
+ *                    until the enclave closed (at most 5 s)
  * Exits 1 with a one-line error on the first failure.
  * chan_client -r SOCKET JSON sends one request to kilnd's CLI socket and
  * prints every response line until kilnd closes (no socat needed).
@@ -209,6 +214,36 @@ static void bad_conn(const uint8_t *p, size_t n)
 	printf("closed\n");
 }
 
+/* Play kilnd on kiln-init's ingress channel: what reaches enclave port `port`? */
+static void ingress(const char *port, const char *text)
+{
+	struct kiln_ingress_hdr h = { .port = (uint16_t)atoi(port) };
+	uint8_t hdr[KILN_INGRESS_HDR_MAX];
+	static char reply[65536];
+	size_t len, got = 0;
+	int fd = dial(KILN_PORT_INGRESS);
+
+	if (kiln_ingress_hdr_encode(&h, hdr, sizeof(hdr), &len) < 0)
+		die("ingress header");
+	write_all(fd, hdr, len);
+	/* kiln-init may close at once after the header (a port it refuses). */
+	(void)!send(fd, text, strlen(text), MSG_NOSIGNAL);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 5000) != 1 || got == sizeof(reply) - 1)
+			break;
+		n = read(fd, reply + got, sizeof(reply) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	reply[got] = '\0';
+	close(fd);
+	printf("ingress reply %zu bytes: %s\n", got, reply);
+}
+
 static const struct {
 	const char *name;
 	int nargs;
@@ -216,6 +251,7 @@ static const struct {
 	{ "hb", 0 },	  { "hello", 1 },    { "log", 2 },	{ "raw", 1 },
 	{ "running", 0 }, { "exit", 1 },     { "dropped", 1 },	{ "waitstop", 0 },
 	{ "garbage", 0 }, { "oversize", 0 }, { "close", 0 },	{ "sleep", 1 },
+	{ "ingress", 2 },
 };
 
 static void dropped(long n)
@@ -252,6 +288,8 @@ static void run(const char *a, char **arg)
 		ctl = -1;
 	else if (!strcmp(a, "sleep"))
 		usleep((useconds_t)atoi(arg[0]) * 1000);
+	else if (!strcmp(a, "ingress"))
+		ingress(arg[0], arg[1]);
 }
 
 /* Run the action at av[i]; returns how many words it used. */

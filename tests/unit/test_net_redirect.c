@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -162,6 +163,97 @@ TEST(redirect_v6)
 	through(6, "64:ff9b::a01:203", 8080, "64:ff9b::a01:203");
 }
 
+/* Accept on l at once or report nothing there (non-blocking). */
+static int accept_now(int l)
+{
+	struct timeval tv = { .tv_usec = 0 };
+	fd_set r;
+
+	FD_ZERO(&r);
+	FD_SET(l, &r);
+	/* The handshake is complete before connect() returns on lo: no waiting. */
+	if (select(l + 1, &r, NULL, NULL, &tv) != 1)
+		return -1;
+	return accept4(l, NULL, NULL, SOCK_CLOEXEC);
+}
+
+static int listener_any(int family, uint16_t port)
+{
+	int s = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	int one = 1;
+
+	if (s < 0)
+		return -1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == 6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if ((family == 4 ? bind(s, (struct sockaddr *)&a4, sizeof(a4))
+			 : bind(s, (struct sockaddr *)&a6, sizeof(a6))) < 0 ||
+	    listen(s, 16) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/*
+ * The enclave's own address (kiln-init's ingress target): without the
+ * exemption a connection to it is REDIRECTed to the egress listener; with
+ * it, it reaches the listener on the wildcard address, and other
+ * destinations are still redirected.
+ */
+static void exempt(const struct kiln_ip *ip, const char *txt, const char *other)
+{
+	_cleanup_close_ int egress = listener(ip->family, PORT);
+	_cleanup_close_ int app = listener_any(ip->family, 8080);
+	_cleanup_close_ int c = -1, a = -1;
+
+	CHECK(egress >= 0 && app >= 0);
+	CHECK(kiln_lo_addr_add(ip) == 0);
+	c = dial(txt, 8080);
+	CHECK(c >= 0);
+	a = accept_now(egress);
+	CHECK(a >= 0); /* captured: this is what the exemption prevents */
+	close(a);
+	close(c);
+	CHECK(kiln_redirect_exempt_present(ip) == 0);
+	CHECK(kiln_redirect_exempt(ip) == 1);
+	CHECK(kiln_redirect_exempt(ip) == 0);
+	CHECK(kiln_redirect_exempt_present(ip) == 1);
+	CHECK(kiln_redirect_present(ip->family, PORT) == 1); /* still there, after it */
+	c = dial(txt, 8080);
+	CHECK(c >= 0);
+	a = accept_now(app);
+	CHECK(a >= 0);
+	CHECK(accept_now(egress) < 0);
+	close(a);
+	close(c);
+	a = -1;
+	c = -1;
+	close(egress);
+	egress = -1;
+	through(ip->family, other, 443, other);
+}
+
+TEST(exempt_v4)
+{
+	exempt(&(struct kiln_ip){ .family = 4, .a = { 192, 0, 0, 8 } }, "192.0.0.8", "10.9.8.7");
+}
+
+TEST(exempt_v6)
+{
+	const struct kiln_ip ip = { .family = 6, .a = { 0xfd, 0x6b, 0x69, 0x6c, 0x6e, 0, 0, 0, 0,
+							0, 0, 0, 0, 0, 0, 8 } };
+
+	if (kiln_redirect_present(6, PORT) != 1) {
+		fprintf(stderr, "  no IPv6 here: skipped\n");
+		return;
+	}
+	exempt(&ip, "fd6b:696c:6e00::8", "2001:db8::9");
+}
+
 TEST(bad_args)
 {
 	struct kiln_ip ip;
@@ -188,6 +280,18 @@ int main(int argc, char **argv)
 		printf("%d\n", rc);
 		return rc < 0 ? 2 : 0;
 	}
+	if (argc == 3 && (!strcmp(argv[1], "--exempt-present") || !strcmp(argv[1], "--exempt"))) {
+		struct kiln_ip ip;
+		int rc = kiln_ip_parse(argv[2], &ip);
+
+		if (rc == 0)
+			rc = !strcmp(argv[1], "--exempt") ? kiln_redirect_exempt(&ip)
+							 : kiln_redirect_exempt_present(&ip);
+		if (rc < 0)
+			fprintf(stderr, "%s\n", kiln_errmsg());
+		printf("%d\n", rc);
+		return rc < 0 ? 2 : 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "--in-netns")) {
 		if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
 			printf("SKIP: needs root to create a network namespace\n");
@@ -200,6 +304,8 @@ int main(int argc, char **argv)
 	}
 	RUN(redirect_v4);
 	RUN(redirect_v6);
+	RUN(exempt_v4);
+	RUN(exempt_v6);
 	RUN(bad_args);
 	return t_done();
 }

@@ -485,6 +485,7 @@ static const char *contents(FILE *f)
 }
 
 static char eif_ingress_path[80];
+static char eif_p_path[80];	/* admits 80 and 90 (network.ingress without host ports) */
 
 static bool json_eq_text(json_t *j, const char *text)
 {
@@ -505,7 +506,7 @@ static bool json_eq_text(json_t *j, const char *text)
 TEST(register_sends_cid_and_published_ports)
 {
 	static const char *const ports[] = { "127.0.0.1:8080:80", "9090:90" };
-	struct kiln_nitro_run r = { .eif_path = eif_ingress_path, .name = "web",
+	struct kiln_nitro_run r = { .eif_path = eif_p_path, .name = "web",
 				    .report_fd = -1, .ports = ports, .n_ports = 2 };
 
 	fresh_with_kilnd(&r);
@@ -580,7 +581,7 @@ TEST(register_publishes_eif_ingress)
 TEST(port_conflict_fails_the_run)
 {
 	static const char *const ports[] = { "8080:80" };
-	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "web", .report_fd = -1,
+	struct kiln_nitro_run r = { .eif_path = eif_p_path, .name = "web", .report_fd = -1,
 				    .ports = ports, .n_ports = 1 };
 
 	fresh_with_kilnd(&r);
@@ -621,11 +622,39 @@ TEST(refusals_before_the_launch)
 	r.state_dir = NULL;
 	r.ports = ports;
 	r.n_ports = 1;
+	r.eif_path = eif_p_path;
 	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "published ports (-p) need kilnd");
 	r.n_ports = 0;
 	r.eif_path = eif_ingress_path;
 	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "(the EIF's network.ingress) need kilnd");
 	CHECK(F.events[0] == '\0'); /* nothing was ever started */
+}
+
+/*
+ * -p to a port the EIF does not admit (issue 10: the parent reaching
+ * kiln-init's attestation API on 50123) fails before anything starts,
+ * naming the port and what is admitted.
+ */
+TEST(unadmitted_port_refused_before_the_launch)
+{
+	static const char *const attack[] = { "80:80", "18099:50123" };
+	static const char *const other[] = { "8080:8080" };
+	struct kiln_nitro_run r = { .eif_path = eif_p_path, .name = "web", .report_fd = -1,
+				    .ports = attack, .n_ports = 2 };
+
+	fresh_with_kilnd(&r);
+	CHECK_ERR(kiln_nitro_run(&fake_ops, &r),
+		  "-p *:18099->50123: the enclave does not admit port 50123 (admitted: 80, 90 "
+		  "(network.ingress)); it is kiln-init's own");
+	r.ports = other;
+	r.n_ports = 1;
+	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "does not admit port 8080 (admitted: 80, 90");
+	/* No kiln config recorded at all: no port is known to be admitted. */
+	r.eif_path = eif_path;
+	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "the EIF records no kiln config");
+	CHECK(F.events[0] == '\0'); /* nothing was ever started */
+	CHECK(!K.reg);
+	kilnd_stop();
 }
 
 /* Foreground: the app's lines go to out/err; its exit code is the run's. */
@@ -761,10 +790,13 @@ int main(void)
 	snprintf(eif_path, sizeof(eif_path), "/tmp/kiln-nitro-run-%d.eif", (int)getpid());
 	snprintf(eif_ingress_path, sizeof(eif_ingress_path), "/tmp/kiln-nitro-run-%d-in.eif",
 		 (int)getpid());
+	snprintf(eif_p_path, sizeof(eif_p_path), "/tmp/kiln-nitro-run-%d-p.eif", (int)getpid());
 	if (make_eif(eif_path, "{}") < 0 ||
 	    make_eif(eif_ingress_path, "{\"KilnConfig\":{\"network\":{\"ingress\":["
 				       "{\"port\":443,\"host_port\":8443},{\"port\":80,"
-				       "\"host_port\":80},{\"port\":0}]}}}") < 0) {
+				       "\"host_port\":80},{\"port\":0}]}}}") < 0 ||
+	    make_eif(eif_p_path, "{\"KilnConfig\":{\"network\":{\"ingress\":["
+				 "{\"port\":80},{\"port\":90}]}},\"KilnExposedPorts\":[8080]}") < 0) {
 		fprintf(stderr, "cannot build the test EIF: %s\n", kiln_errmsg());
 		return 1;
 	}
@@ -778,6 +810,7 @@ int main(void)
 	RUN(register_reports_the_memory_the_enclave_has);
 	RUN(port_conflict_fails_the_run);
 	RUN(refusals_before_the_launch);
+	RUN(unadmitted_port_refused_before_the_launch);
 	RUN(foreground_streams_logs_and_exit_code);
 	RUN(halt_without_status_is_an_error);
 	RUN(signal_stops_the_app_through_kilnd);
@@ -785,5 +818,6 @@ int main(void)
 	rc = t_done();
 	unlink(eif_path);
 	unlink(eif_ingress_path);
+	unlink(eif_p_path);
 	return rc;
 }
