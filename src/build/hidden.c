@@ -33,7 +33,7 @@ static int hidden_root_of(const char *path)
 	return -1;
 }
 
-/* Directories alone hide nothing the app could miss: only other entries count. */
+/* Directories do not count: mount points must exist, and an empty one holds nothing to lose. */
 static int note_hidden(const struct kiln_fs_entry *e, void *arg)
 {
 	struct hidden_scan *h = arg;
