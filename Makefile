@@ -40,6 +40,14 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
+# Without the -dev packages, one line naming what is missing instead of compiler
+# errors: probed once per build directory; the goals that run scripts/deps first
+# install what is missing instead.
+ifeq ($(filter deps check demo bench stress fuzz clean,$(MAKECMDGOALS))$(wildcard $(B)/.deps-ok),)
+DEPS_MISSING := $(shell scripts/deps --probe '$(CC)' && mkdir -p $(B) && touch $(B)/.deps-ok)
+$(if $(DEPS_MISSING),$(error $(DEPS_MISSING)))
+endif
+
 .PHONY: all deps check demo bench stress fuzz clean
 all: $(BINS) $(TESTS) $(TOOLS)
 

@@ -90,6 +90,8 @@ static int prepare(struct build_state *s)
 		rc = kiln_find_helper(o->kiln_init, "kiln-init", &s->kiln_init);
 	if (rc == 0)
 		rc = kiln_image_open(ref, o->tmpdir, &s->img);
+	if (rc == 0)
+		rc = kiln_warn_hidden_paths(s->img);
 	if (rc < 0)
 		return rc;
 	rc = kiln_app_config(s->cfg, kiln_image_config(s->img), &s->app_cfg);

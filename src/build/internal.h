@@ -57,6 +57,9 @@ struct kiln_ramdisk1 {
 
 int kiln_write_ramdisk1(struct eif_writer *w, const struct kiln_ramdisk1 *r) KILN_MUST;
 
+/* Warn (stderr) about image files under /tmp, /run, ... that the enclave's mounts hide. */
+int kiln_warn_hidden_paths(struct kiln_image *img) KILN_MUST;
+
 /* Stream a whole file into the current section. */
 int kiln_copy_file_to_section(struct eif_writer *w, const char *path) KILN_MUST;
 

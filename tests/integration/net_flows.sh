@@ -40,9 +40,9 @@ for _ in $(seq 100); do [ -S "$KILN_STATE_DIR/kilnd.sock" ] && break; sleep 0.05
 
 c=$(busybox_container)
 mnt=$(bah mount "$c")
-copy_with_libs "$mnt" "$hold"
+copy_with_libs "$mnt" "$hold" /usr/local/bin/tcp_hold
 bah umount "$c" >/dev/null
-bah config --entrypoint "[\"$hold\", \"open\", \"198.18.0.1\", \"7777\", \"$FLOWS\", \"256\", \"$HOLD_S\"]" \
+bah config --entrypoint "[\"/usr/local/bin/tcp_hold\", \"open\", \"198.18.0.1\", \"7777\", \"$FLOWS\", \"256\", \"$HOLD_S\"]" \
 	--cmd '[]' "$c"
 save_image "$c" flows "$T/flows.tar" ""
 cat >"$T/kiln.yaml" <<'YAML'

@@ -20,9 +20,9 @@ for _ in $(seq 100); do [ -S "$KILN_STATE_DIR/kilnd.sock" ] && break; sleep 0.05
 
 c=$(busybox_container)
 mnt=$(bah mount "$c")
-copy_with_libs "$mnt" "$hc"
+copy_with_libs "$mnt" "$hc" /usr/local/bin/tcp_halfclose
 bah umount "$c" >/dev/null
-bah config --entrypoint "[\"$hc\", \"ask\", \"198.18.0.1\", \"7778\", \"request then EOF\"]" \
+bah config --entrypoint "[\"/usr/local/bin/tcp_halfclose\", \"ask\", \"198.18.0.1\", \"7778\", \"request then EOF\"]" \
 	--cmd '[]' "$c"
 save_image "$c" halfclose "$T/hc.tar" ""
 printf 'version: 1\nname: halfclose\nnetwork:\n  dns: none\n' >"$T/kiln.yaml"

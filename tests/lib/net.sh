@@ -15,12 +15,21 @@ net_private_parent() { # "$0" "$@"
 	for i in 1 2 3 4; do ip addr add "198.18.0.$i/32" dev lo; done
 }
 
-# Copy a dynamically linked program and its shared libraries into $mnt.
-copy_with_libs() { # mnt /path/to/bin
-	local mnt=$1 bin=$2 lib
-	mkdir -p "$mnt$(dirname "$bin")"
-	cp -L "$bin" "$mnt$bin"
-	for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+# Copy a dynamically linked program and its shared libraries into $mnt. A
+# system program keeps its path; any other (the checkout's build/tools/...)
+# needs a fixed in-image DEST, so the image does not depend on where the
+# checkout is (under /tmp, the enclave's own tmpfs there would hide it).
+copy_with_libs() { # mnt /path/to/bin [dest]
+	local mnt=$1 bin=$2 dest=${3:-} lib
+	if [ -z "$dest" ]; then
+		case $bin in
+		/usr/* | /bin/* | /sbin/*) dest=$bin ;;
+		*) fail "copy_with_libs: give an in-image path for $bin (e.g. /usr/local/bin/$(basename "$bin"))" ;;
+		esac
+	fi
+	mkdir -p "$mnt$(dirname "$dest")"
+	cp -L "$bin" "$mnt$dest"
+	for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do # system libraries: no spaces
 		mkdir -p "$mnt$(dirname "$lib")"
 		cp -L "$lib" "$mnt$lib"
 	done

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/err.h"
 
@@ -49,13 +50,32 @@ static inline int t_done(void)
 	return t_failures ? 1 : 0;
 }
 
-/* Path of a shared fixture: ../shared/fixtures beside the checkout. */
+/*
+ * Path of a fixture (tests/fixtures/REL): $KILN_FIXTURES, else the checkout's
+ * tests/fixtures found from this binary (CHECKOUT/build/tests/test_x), so a
+ * test runs the same from any directory and any checkout path.
+ */
 static inline const char *t_fixture(const char *rel)
 {
 	static char buf[4096];
+	char exe[2048];
 	const char *root = getenv("KILN_FIXTURES");
 
-	snprintf(buf, sizeof(buf), "%s/%s", root ? root : "../shared/fixtures", rel);
+	if (root) {
+		snprintf(buf, sizeof(buf), "%s/%s", root, rel);
+		return buf;
+	}
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	for (int up = 0; up < 3; up++) { /* test_x, tests, build */
+		char *slash = strrchr(exe, '/');
+		if (!slash) {
+			snprintf(buf, sizeof(buf), "tests/fixtures/%s", rel);
+			return buf;
+		}
+		*slash = '\0';
+	}
+	snprintf(buf, sizeof(buf), "%s/tests/fixtures/%s", exe, rel);
 	return buf;
 }
 

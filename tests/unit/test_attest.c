@@ -13,7 +13,7 @@
 #include "cbor/cbor.h"
 #include "t.h"
 
-/* From ../shared/fixtures/attestation/README.md. */
+/* From tests/fixtures/attestation/README.md. */
 struct fixture {
 	const char *file;
 	uint64_t timestamp_ms;
