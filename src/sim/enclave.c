@@ -48,9 +48,11 @@ static const struct api_mount api_mounts[] = {
 	{ "sys", "sysfs", FS_FLAGS | MS_RDONLY, NULL },
 	{ "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=256k" },
 	{ "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620" },
-	{ "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
-	{ "run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755" },
-	{ "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
+	/* noexec, as AWS's enclave init and kiln-bootstrap mount them: an app
+	 * that execs from /tmp must fail in sim as it would on Nitro. */
+	{ "dev/shm", "tmpfs", FS_FLAGS, "mode=1777" },
+	{ "run", "tmpfs", FS_FLAGS, "mode=0755" },
+	{ "tmp", "tmpfs", FS_FLAGS, "mode=1777" },
 };
 
 struct dev_node {

@@ -31,6 +31,9 @@ echo "procs=$(ps -o pid | tail -n +2 | wc -l)"
 echo "initfds=$(for f in /proc/1/fd/*; do readlink "$f"; done | tr '\n' ' ')"
 echo x >/dev/null && echo "devnull=ok"
 echo "rand=$(head -c 4 /dev/urandom | wc -c)"
+for m in /tmp /run /dev/shm; do
+	grep -q " $m tmpfs [^ ]*noexec" /proc/mounts && echo "noexec=$m"
+done
 exit 7
 SH
 chmod 755 "$mnt/app/probe.sh"
@@ -58,6 +61,9 @@ assert_eq "$rc" 7 "exit code of the app"
 assert_contains "$out" "host=t1" "hostname is the enclave name"
 assert_contains "$out" "net=lo " "only lo in the enclave's network namespace"
 assert_contains "$out" "FOO=bar" "image Env"
+for m in /tmp /run /dev/shm; do # as AWS's enclave init mounts them
+	assert_contains "$out" "noexec=$m" "$m is noexec"
+done
 assert_contains "$out" "pwd=/work uid=0 gid=0" "WorkingDir and root user"
 assert_contains "$out" "chandir=yes" "channel directory mounted"
 assert_contains "$out" "initenv=KILN_CHAN=unix:/run/kiln-chan" "kiln-init's KILN_CHAN"
