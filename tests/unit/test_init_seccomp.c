@@ -28,6 +28,7 @@ enum {
 	BAD_I386 = 16,	     /* the i386 socket syscall made an AF_VSOCK socket */
 	BAD_INSTALL = 32,    /* the filter could not be installed */
 	BAD_UNIX = 64,	     /* socketpair(AF_UNIX) failed */
+	BAD_X32 = 128,	     /* an x32 socket syscall was not ENOSYS (as it is without x32) */
 };
 
 static int sock_errno(int domain)
@@ -89,6 +90,11 @@ static int probe_filtered(void)
 		bad |= BAD_URING;
 	if (i386_vsock() == 0)
 		bad |= BAD_I386;
+#if defined(__x86_64__)
+	errno = 0;
+	if (syscall(0x40000000 | __NR_socket, AF_VSOCK, SOCK_STREAM, 0) != -1 || errno != ENOSYS)
+		bad |= BAD_X32;
+#endif
 	return bad;
 }
 
@@ -145,23 +151,29 @@ TEST(filter_denies_vsock)
 /* ---- through kiln_app_start: the app as kiln-init starts it ---- */
 
 /* "--probe": run as the app; prints what it may do, one word each. */
-static int probe_main(void)
+/* A field of /proc/self/status as a number (base 16 or 10), 0 when absent. */
+static unsigned long long status_field(const char *name, int base)
 {
 	char status[4096];
 	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, status, sizeof(status) - 1) : -1;
-	const char *bnd;
-	unsigned long long caps = 0;
+	const char *f;
 
 	if (fd >= 0)
 		close(fd);
 	status[n > 0 ? n : 0] = '\0';
-	bnd = strstr(status, "CapBnd:");
-	if (bnd)
-		caps = strtoull(bnd + 7, NULL, 16);
-	printf("vsock=%s ptrace=%s inet=%s\n", sock_errno(AF_VSOCK) == EPERM ? "denied" : "allowed",
+	f = strstr(status, name);
+	return f ? strtoull(f + strlen(name), NULL, base) : 0;
+}
+
+static int probe_main(void)
+{
+	unsigned long long caps = status_field("CapBnd:", 16);
+
+	printf("vsock=%s ptrace=%s inet=%s nnp=%llu\n",
+	       sock_errno(AF_VSOCK) == EPERM ? "denied" : "allowed",
 	       caps & (1ULL << CAP_SYS_PTRACE) ? "kept" : "dropped",
-	       sock_errno(AF_INET) == 0 ? "ok" : "fail");
+	       sock_errno(AF_INET) == 0 ? "ok" : "fail", status_field("NoNewPrivs:", 10));
 	return 0;
 }
 
@@ -197,28 +209,36 @@ static int app_output(bool allow_vsock, char *buf, size_t len)
 	return 0;
 }
 
+/* What the app must say: no_new_privs as this process has it (the filter does not set it). */
+static void expect(char *want, size_t len, const char *what)
+{
+	snprintf(want, len, "%s nnp=%llu", what, status_field("NoNewPrivs:", 10));
+}
+
 TEST(app_isolated_by_default)
 {
-	char out[256];
+	char out[256], want[128];
 
 	if (!root())
 		return;
+	expect(want, sizeof(want), "vsock=denied ptrace=dropped inet=ok");
 	CHECK(app_output(false, out, sizeof(out)) == 0);
-	if (!strstr(out, "vsock=denied ptrace=dropped inet=ok"))
+	if (!strstr(out, want))
 		fprintf(stderr, "  app said: %s\n", out);
-	CHECK(strstr(out, "vsock=denied ptrace=dropped inet=ok") != NULL);
+	CHECK(strstr(out, want) != NULL);
 }
 
 TEST(app_allow_vsock)
 {
-	char out[256];
+	char out[256], want[128];
 
 	if (!root())
 		return;
+	expect(want, sizeof(want), "vsock=allowed ptrace=kept inet=ok");
 	CHECK(app_output(true, out, sizeof(out)) == 0);
-	if (!strstr(out, "vsock=allowed ptrace=kept inet=ok"))
+	if (!strstr(out, want))
 		fprintf(stderr, "  app said: %s\n", out);
-	CHECK(strstr(out, "vsock=allowed ptrace=kept inet=ok") != NULL);
+	CHECK(strstr(out, want) != NULL);
 }
 
 /* The switch comes from the measured config: config.app.allow_vsock. */
