@@ -175,7 +175,8 @@ static int on_hello(struct kd *d, struct kd_conn *c, const struct kiln_hello *h)
 	if (strcmp(h->name, e->name))
 		return kiln_err(EPROTO, "HELLO names enclave \"%s\"", h->name);
 	if (e->ctl && e->ctl != c && !ctl_gone(d, e->ctl))
-		return -EEXIST;
+		return kiln_err(EEXIST, "enclave %s: HELLO on a second control connection while "
+				"the first is alive", e->name);
 	if (e->ctl && e->ctl != c)
 		kd_logs_event(d, e, "reconnect", NULL, "new control connection replaces the old one");
 	c->hello = 1;
@@ -313,9 +314,8 @@ static void on_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
 		return;
 	}
 	rc = ctl_input(d, c, buf, (size_t)n);
-	if (rc == -EEXIST) {
-		note("enclave %s: a second control connection said HELLO while the first is "
-		     "alive; refused", c->e->name);
+	if (rc == -EEXIST) { /* a hostile enclave can repeat this at will: no event */
+		note("%s; refused", kiln_errmsg());
 		kd_conn_close(d, c);
 	} else if (rc < 0) {
 		ctl_fail(d, c, kiln_errmsg());
