@@ -36,9 +36,10 @@
  * knows the enclave by CID alone): it gets no AF_VSOCK (init/seccomp.h), and
  * in sim kiln-init keeps the directory as its working directory only
  * (hide_chan_dir). kiln-init is non-dumpable so that a root app cannot take
- * its descriptors through ptrace, /proc/PID/fd or pidfd_getfd. The enclave name in HELLO must be the one the runtime
- * registered with kilnd: KILN_NAME when set, else in sim the hostname (the
- * runtime sets it to the enclave name), else kiln.yaml's name.
+ * its descriptors through ptrace, /proc/PID/fd or pidfd_getfd. The enclave
+ * name in HELLO must be the one the runtime registered with kilnd:
+ * KILN_NAME when set, else in sim the hostname (the runtime sets it to the
+ * enclave name), else kiln.yaml's name.
  */
 
 #define HEARTBEAT_MS 500
