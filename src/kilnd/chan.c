@@ -137,9 +137,10 @@ int kd_chan_send_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned time
 static int ctl_input(struct kd *d, struct kd_conn *c, const uint8_t *p, size_t n);
 
 /*
- * Has the enclave's control connection c hung up? Whatever it sent before
- * its end of file is handled first (its last log lines), then it is
- * closed. 1 when it is gone, 0 when it is alive.
+ * A new connection says HELLO: has the enclave's control connection c hung
+ * up, kilnd not having read its end of file yet? Then whatever it sent
+ * before is handled first (its last log lines) and it is closed: 1. 0 when
+ * it is alive.
  */
 static int ctl_gone(struct kd *d, struct kd_conn *c)
 {
@@ -159,7 +160,8 @@ static int ctl_gone(struct kd *d, struct kd_conn *c)
 			break;
 	}
 	if (!c->dead && c->e)
-		kd_logs_event(d, c->e, "disconnect", NULL, "control channel closed by the enclave");
+		kd_logs_event(d, c->e, "reconnect", NULL, "new control connection replaces the old "
+			      "one, which the enclave closed");
 	if (!c->dead)
 		kd_conn_close(d, c);
 	return 1;
@@ -177,8 +179,6 @@ static int on_hello(struct kd *d, struct kd_conn *c, const struct kiln_hello *h)
 	if (e->ctl && e->ctl != c && !ctl_gone(d, e->ctl))
 		return kiln_err(EEXIST, "enclave %s: HELLO on a second control connection while "
 				"the first is alive", e->name);
-	if (e->ctl && e->ctl != c)
-		kd_logs_event(d, e, "reconnect", NULL, "new control connection replaces the old one");
 	c->hello = 1;
 	c->deadline = 0;
 	e->ctl = c;
