@@ -40,7 +40,9 @@ struct abi {
 #if defined(__x86_64__)
 static const struct abi native = { AUDIT_ARCH_X86_64, X32_BIT, 41, 53, NONE, 425 };
 /* i386 on x86_64: socket and socketpair exist beside socketcall, whose
- * arguments sit in memory where a filter cannot read them. */
+ * arguments sit in memory where a filter cannot read them: socketcall gets
+ * ENOSYS, so a 32-bit program that makes its sockets through it needs
+ * app.allow_vsock. */
 static const struct abi compat = { AUDIT_ARCH_I386, NONE, 359, 360, 102, 425 };
 #elif defined(__aarch64__)
 static const struct abi native = { AUDIT_ARCH_AARCH64, NONE, 198, 199, NONE, 425 };
