@@ -58,6 +58,7 @@ static const struct abi compat = { AUDIT_ARCH_ARM, NONE, 281, 288, NONE, 425 };
 #define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
 
 /* Little-endian (both ABIs): the low word of args[0] comes first. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ARG0_LO assumes little-endian");
 #define ARG0_LO offsetof(struct seccomp_data, args[0])
 
 /* The checks for one ABI, entered with its architecture matched. */
