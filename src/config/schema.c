@@ -20,6 +20,8 @@ static const struct kiln_field app[] = {
 	{ "env", KF_STRLIST, false, NULL, 0, 0, NULL, "[]" },
 	{ "workdir", KF_STR, false, NULL, 0, 0, NULL, NULL },
 	{ "user", KF_STR, false, NULL, 0, 0, NULL, NULL },
+	/* true: the app may open AF_VSOCK, i.e. reach the parent's channels as kiln-init */
+	{ "allow_vsock", KF_BOOL, false, NULL, 0, 0, NULL, "false" },
 	{ NULL },
 };
 

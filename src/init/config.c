@@ -80,6 +80,20 @@ static int opt_string(const json_t *root, const char *key, const char *def, char
 	return *out ? 0 : kiln_err(ENOMEM, "out of memory");
 }
 
+/* config.app.allow_vsock: absent is false; anything but a boolean is an error. */
+static int allow_vsock(const json_t *cfg, bool *out)
+{
+	const json_t *v = json_object_get(json_object_get(cfg, "app"), "allow_vsock");
+
+	*out = false;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return kiln_err(EINVAL, "config.app.allow_vsock: not a boolean");
+	*out = json_is_true(v);
+	return 0;
+}
+
 static int from_json(const json_t *root, struct kiln_init_config *c)
 {
 	const json_t *env = json_object_get(root, "env");
@@ -108,6 +122,8 @@ static int from_json(const json_t *root, struct kiln_init_config *c)
 		rc = kiln_err(EINVAL, "workdir: \"%s\" is not absolute", c->workdir);
 	if (rc == 0)
 		rc = opt_string(root, "user", "", &c->user);
+	if (rc == 0)
+		rc = allow_vsock(cfg, &c->allow_vsock);
 	if (rc == 0 && json_is_string(json_object_get(cfg, "name"))) {
 		c->name = strdup(json_string_value(json_object_get(cfg, "name")));
 		rc = c->name ? 0 : kiln_err(ENOMEM, "out of memory");

@@ -3,6 +3,7 @@
 #ifndef KILN_INIT_CONFIG_H
 #define KILN_INIT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -18,9 +19,10 @@
  *    "env": ["K=V", ...],                 optional, default []
  *    "workdir": "/",                      optional, absolute, default "/"
  *    "user": "uid[:gid]" | "name[:group]"} optional, default "" (root)
- * plus "config": the whole kiln.yaml as JSON, of which only "name" is read
- * here (optional). Other top-level keys are ignored: the file also carries
- * the rest of the enclave's configuration for the fuller kiln-init.
+ * plus "config": the whole kiln.yaml as JSON, of which only "name" and
+ * "app": {"allow_vsock"} are read here (optional). Other top-level keys are
+ * ignored: the file also carries the rest of the enclave's configuration
+ * for the fuller kiln-init.
  */
 struct kiln_init_config {
 	char **argv;   /* NULL-terminated */
@@ -29,6 +31,7 @@ struct kiln_init_config {
 	char *workdir;
 	char *user;
 	char *name;    /* "config": {"name": ...} (kiln.yaml's name), or NULL */
+	bool allow_vsock; /* "config": {"app": {"allow_vsock": true}}: no isolation */
 };
 
 int kiln_init_config_parse(const char *text, size_t len, struct kiln_init_config *out) KILN_MUST;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "chan/addr.h"
@@ -30,9 +32,14 @@
  * The parent: vsock:3:7000 on Nitro. In sim, KILN_CHAN=unix:DIR names the
  * channel directory the runtime bind-mounts (sockets named by port), and
  * kiln-init is PID 1 with no bootstrap before it, so it also sends the boot
- * heartbeat. The enclave name in HELLO must be the one the runtime
- * registered with kilnd: KILN_NAME when set, else in sim the hostname (the
- * runtime sets it to the enclave name), else kiln.yaml's name.
+ * heartbeat. The app must not reach those channels (on Nitro the parent
+ * knows the enclave by CID alone): it gets no AF_VSOCK (init/seccomp.h), and
+ * in sim kiln-init keeps the directory as its working directory only
+ * (hide_chan_dir). kiln-init is non-dumpable so that a root app cannot take
+ * its descriptors through ptrace, /proc/PID/fd or pidfd_getfd. The enclave
+ * name in HELLO must be the one the runtime registered with kilnd:
+ * KILN_NAME when set, else in sim the hostname (the runtime sets it to the
+ * enclave name), else kiln.yaml's name.
  */
 
 #define HEARTBEAT_MS 500
@@ -79,6 +86,30 @@ static const char *chan_dir(void)
 		return NULL;
 	}
 	return v + 5;
+}
+
+/*
+ * In sim: make the channel directory kiln-init's working directory, detach
+ * its bind mount and remove the mount point, so that the app (which chdirs
+ * to its own workdir) can neither see nor name it; kiln-init then addresses
+ * the channels as ./PORT, the same code path as Nitro's vsock:3:PORT. The
+ * working directory is shared by kiln-init's threads and reachable from
+ * outside only through /proc/PID/cwd, which non-dumpability closes.
+ */
+static const char *hide_chan_dir(const char *dir)
+{
+	if (!dir)
+		return NULL;
+	if (chdir(dir) < 0) {
+		kiln_err(errno, "channel directory %s: %s", dir, strerror(errno));
+		die("channel directory");
+	}
+	if (umount2(dir, MNT_DETACH) < 0) {
+		kiln_err(errno, "detaching the channel directory %s: %s", dir, strerror(errno));
+		die("channel directory");
+	}
+	rmdir(dir); /* the empty mount point; harmless to keep */
+	return ".";
 }
 
 static void enclave_name(const struct kiln_init_config *cfg, const char *dir, char *buf,
@@ -197,15 +228,18 @@ int kiln_init_main(int argc, char **argv)
 	}
 	if (kiln_init_config_load(path, &cfg) < 0)
 		die("config");
+	if (!cfg.allow_vsock && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fprintf(stderr, "kiln-init: warning: PR_SET_DUMPABLE: %s\n", strerror(errno));
 	apply_xattrs();
 	if (kiln_user_lookup("/", cfg.user, &user) < 0)
 		die("user");
 	app_env(&cfg, &user);
 	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user, .gate_fd = -1,
-				 .started_fd = -1 };
+				 .started_fd = -1, .allow_vsock = cfg.allow_vsock };
 	if (dir)
 		started_rd = started_pipe(&app);
 	enclave_name(&cfg, dir, name, sizeof(name));
+	dir = hide_chan_dir(dir);
 	if (kiln_chan_parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
 		die("control channel");
 	so.control = &ctl;

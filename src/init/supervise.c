@@ -15,13 +15,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "init/seccomp.h"
 #include "util/dirtree.h"
 
 /*
  * The child restores the default signal mask and dispositions (kiln-init
  * blocks the signals it handles and ignores SIGPIPE) before exec, so the
  * app starts with a clean slate and only stdio: its stdout and stderr are
- * the write ends of two pipes kiln-init reads.
+ * the write ends of two pipes kiln-init reads. Unless app.allow_vsock, it
+ * also cannot open AF_VSOCK (the parent's channels) nor ptrace kiln-init
+ * (init/seccomp.h), set up while the child is still root.
  */
 
 static _Noreturn void child_fail(const char *what, const char *arg, int e)
@@ -91,6 +94,13 @@ static _Noreturn void exec_app(const struct kiln_app *app, int out_w, int err_w)
 	/* The workdir and its parents as Docker makes them (0755, as root). */
 	if (kiln_mkdir_p(app->workdir, 0755) < 0)
 		fprintf(stderr, "kiln-init: warning: %s\n", kiln_errmsg());
+	/* Before the uid drop: installing the filter takes CAP_SYS_ADMIN (no
+	 * no_new_privs, which would break the app's setuid programs). */
+	if (!app->allow_vsock && kiln_isolate_app() < 0) {
+		fprintf(stderr, "kiln-init: %s; app.allow_vsock: true runs the app without "
+			"this isolation\n", kiln_errmsg());
+		_exit(126);
+	}
 	become_user(app->user);
 	if (chdir(app->workdir) < 0)
 		child_fail("chdir", app->workdir, errno);

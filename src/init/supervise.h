@@ -3,6 +3,7 @@
 #ifndef KILN_INIT_SUPERVISE_H
 #define KILN_INIT_SUPERVISE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -20,6 +21,7 @@ struct kiln_app {
 	int gate_fd;	     /* >= 0: one byte arrives here when the app may exec */
 	int started_fd;	     /* >= 0: a CLOEXEC pipe's write end, held by the app until its
 			      * exec; kiln_app_start closes the parent's copy */
+	bool allow_vsock;    /* app.allow_vsock: skip kiln_isolate_app() (init/seccomp.h) */
 };
 
 struct kiln_supervise_opts {

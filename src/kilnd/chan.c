@@ -2,6 +2,8 @@
 /* kilnd's side of the enclave channels: control frames (7000) and the heartbeat (9000). */
 #include "kilnd/internal.h"
 
+#include <poll.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +14,54 @@
 
 /*
  * How this works: every byte on these connections comes from the enclave
- * side, which kilnd does not trust either (a compromised app can write
- * anything to its own log stream, but only kiln-init holds the channel). The
- * control stream goes through the bounded frame decoder; any error closes
- * that one connection with a logged line, and other enclaves carry on.
+ * side, which kilnd does not trust either. On Nitro kilnd knows an enclave
+ * by its CID alone, so any process in it that can open AF_VSOCK could dial
+ * these ports; kiln-init denies the app AF_VSOCK (and in sim hides the
+ * channel directory), and kilnd does not rely on that alone: an enclave has
+ * ONE control connection, the first to say HELLO. A later HELLO is refused
+ * while that one is alive, so a forged one cannot take over the logs and
+ * status; once it is gone (kiln-init reconnecting after a kilnd restart or
+ * a dropped connection) the next HELLO is accepted, and an old connection
+ * that has hung up but whose end of file kilnd has not read yet counts as
+ * gone. Before HELLO a connection has KD_HELLO_MS to say it, and an enclave
+ * at most KD_PREHELLO_MAX such connections, so it cannot hold kilnd's
+ * descriptors with silent connections. The control stream goes through the
+ * bounded frame decoder; any error closes that one connection with a
+ * logged line, and other enclaves carry on.
  */
 
 #define CTL_READ 16384
+#define NOTE_BURST 10	     /* refusal lines per NOTE_WINDOW_MS, the rest counted */
+#define NOTE_WINDOW_MS 10000
+
+/* kilnd's log line for a refused or expired connection, at most NOTE_BURST
+ * per window: a hostile enclave may cause them at will. */
+static void note(const char *fmt, ...) KILN_PRINTF(1, 2);
+static void note(const char *fmt, ...)
+{
+	static int64_t window;
+	static unsigned lines, suppressed;
+	int64_t now = kd_mono_ms();
+	char line[512];
+	va_list ap;
+
+	if (now - window >= NOTE_WINDOW_MS) {
+		if (suppressed)
+			kd_log("%u more refused or expired channel connections not logged",
+			       suppressed);
+		window = now;
+		lines = suppressed = 0;
+	}
+	if (lines >= NOTE_BURST) {
+		suppressed++;
+		return;
+	}
+	lines++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	kd_log("%s", line);
+}
 
 static struct kd_enclave *by_cid(struct kd *d, uint32_t cid)
 {
@@ -91,6 +134,39 @@ int kd_chan_send_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned time
 	return ctl_send(d, e->ctl, &f);
 }
 
+static int ctl_input(struct kd *d, struct kd_conn *c, const uint8_t *p, size_t n);
+
+/*
+ * A new connection says HELLO: has the enclave's control connection c hung
+ * up, kilnd not having read its end of file yet? Then whatever it sent
+ * before is handled first (its last log lines) and it is closed: 1. 0 when
+ * it is alive.
+ */
+static int ctl_gone(struct kd *d, struct kd_conn *c)
+{
+	struct pollfd p = { .fd = c->w.fd, .events = POLLIN | POLLRDHUP };
+	uint8_t buf[CTL_READ];
+
+	if (c->dead || c->w.fd < 0)
+		return 1;
+	if (poll(&p, 1, 0) < 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return 0;
+	for (;;) {
+		ssize_t n = recv(c->w.fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || ctl_input(d, c, buf, (size_t)n) < 0 || c->dead)
+			break;
+	}
+	if (!c->dead && c->e)
+		kd_logs_event(d, c->e, "reconnect", NULL, "new control connection replaces the old "
+			      "one, which the enclave closed");
+	if (!c->dead)
+		kd_conn_close(d, c);
+	return 1;
+}
+
 static int on_hello(struct kd *d, struct kd_conn *c, const struct kiln_hello *h)
 {
 	struct kd_enclave *e = c->e;
@@ -100,11 +176,11 @@ static int on_hello(struct kd *d, struct kd_conn *c, const struct kiln_hello *h)
 		return kiln_err(EPROTO, "second HELLO");
 	if (strcmp(h->name, e->name))
 		return kiln_err(EPROTO, "HELLO names enclave \"%s\"", h->name);
-	if (e->ctl && e->ctl != c) {
-		kd_logs_event(d, e, "reconnect", NULL, "new control connection replaces the old one");
-		kd_conn_close(d, e->ctl);
-	}
+	if (e->ctl && e->ctl != c && !ctl_gone(d, e->ctl))
+		return kiln_err(EEXIST, "enclave %s: HELLO on a second control connection while "
+				"the first is alive", e->name);
 	c->hello = 1;
+	c->deadline = 0;
 	e->ctl = c;
 	e->init_pid = h->init_pid;
 	if (h->pcr0[0])
@@ -217,6 +293,7 @@ static void on_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
 	struct kd_conn *c = (struct kd_conn *)w;
 	uint8_t buf[CTL_READ];
 	ssize_t n;
+	int rc;
 
 	if (events & EPOLLOUT)
 		ctl_flush(d, c);
@@ -236,8 +313,13 @@ static void on_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
 		kd_conn_close(d, c);
 		return;
 	}
-	if (ctl_input(d, c, buf, (size_t)n) < 0)
+	rc = ctl_input(d, c, buf, (size_t)n);
+	if (rc == -EEXIST) { /* a hostile enclave can repeat this at will: no event */
+		note("%s; refused", kiln_errmsg());
+		kd_conn_close(d, c);
+	} else if (rc < 0) {
 		ctl_fail(d, c, kiln_errmsg());
+	}
 }
 
 static int accept_one(struct kd *d, struct kd_watch *w, struct sockaddr_vm *peer)
@@ -254,6 +336,20 @@ static int accept_one(struct kd *d, struct kd_watch *w, struct sockaddr_vm *peer
 	return fd;
 }
 
+static int hello_ms(const struct kd *d)
+{
+	return d->hello_ms > 0 ? d->hello_ms : KD_HELLO_MS;
+}
+
+static int prehello_count(const struct kd *d, const struct kd_enclave *e)
+{
+	int n = 0;
+
+	for (const struct kd_conn *c = d->conns; c; c = c->next)
+		n += c->kind == KD_CONN_CTL && c->e == e && !c->dead && !c->hello;
+	return n;
+}
+
 void kd_chan_accept_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
 {
 	struct sockaddr_vm peer;
@@ -264,7 +360,13 @@ void kd_chan_accept_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
 		struct kd_conn *c;
 
 		if (!e) {
-			kd_log("control connection from unknown cid %u refused", peer.svm_cid);
+			note("control connection from unknown cid %u refused", peer.svm_cid);
+			close(fd);
+			continue;
+		}
+		if (prehello_count(d, e) >= KD_PREHELLO_MAX) {
+			note("enclave %s: %d control connections without HELLO already; "
+			     "refused another", e->name, KD_PREHELLO_MAX);
 			close(fd);
 			continue;
 		}
@@ -272,6 +374,7 @@ void kd_chan_accept_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
 		if (!c)
 			continue;
 		c->e = e;
+		c->deadline = kd_mono_ms() + hello_ms(d);
 		c->dec = malloc(sizeof(*c->dec));
 		if (!c->dec) {
 			ctl_fail(d, c, "out of memory");
@@ -310,12 +413,28 @@ void kd_chan_accept_hb(struct kd *d, struct kd_watch *w, uint32_t events)
 		struct kd_conn *c;
 
 		if (!e) {
-			kd_log("heartbeat from unknown cid %u refused", peer.svm_cid);
+			note("heartbeat from unknown cid %u refused", peer.svm_cid);
 			close(fd);
 			continue;
 		}
 		c = kd_conn_new(d, fd, KD_CONN_HB, on_hb);
-		if (c)
-			c->e = e;
+		if (!c)
+			continue;
+		c->e = e;
+		c->deadline = kd_mono_ms() + hello_ms(d);
+	}
+}
+
+void kd_chan_tick(struct kd *d, int64_t now)
+{
+	for (struct kd_conn *c = d->conns; c; c = c->next) {
+		if (c->dead || !c->deadline || now < c->deadline)
+			continue;
+		if (c->kind == KD_CONN_CTL && !c->hello)
+			note("enclave %s: control connection sent no HELLO within %d ms; closing it",
+			     c->e ? c->e->name : "?", hello_ms(d));
+		else if (c->kind != KD_CONN_HB)
+			continue;
+		kd_conn_close(d, c);
 	}
 }

@@ -575,6 +575,7 @@ void kd_enclave_tick(struct kd *d)
 {
 	int64_t now = kd_mono_ms();
 
+	kd_chan_tick(d, now);
 	for (struct kd_enclave *e = d->enclaves; e; e = e->next) {
 		if (e->dead)
 			continue;

@@ -17,6 +17,8 @@
 #define KD_OUT_HIGH (256 * 1024)	/* stop reading history above this */
 #define KD_OUT_MAX (8u << 20)		/* a follower this far behind is dropped */
 #define KD_HIST_FILES 4
+#define KD_HELLO_MS 5000		/* a control connection's time to say HELLO */
+#define KD_PREHELLO_MAX 4		/* per enclave: control connections before HELLO */
 
 struct kd;
 struct kd_watch;
@@ -74,6 +76,7 @@ struct kd_conn {
 	struct kiln_bytebuf in, out;
 	struct kiln_frame_dec *dec;	/* CTL */
 	int hello;			/* CTL: HELLO received */
+	int64_t deadline;		/* CTL before HELLO, HB: closed at this monotonic ms */
 	/* CLIENT */
 	enum kd_client_mode mode;
 	int follow, close_after, rd_eof, dispatching;
@@ -93,6 +96,7 @@ struct kd {
 	struct kd_conn *conns;
 	int quit;
 	struct kd_net *net;		/* the networking thread (kilnd/net.h) */
+	int hello_ms;			/* HELLO deadline (0: KD_HELLO_MS; tests set it) */
 };
 
 /* loop.c */
@@ -128,6 +132,8 @@ int kd_enclave_listen(struct kd *d, struct kd_enclave *e) KILN_MUST;
 void kd_chan_accept_ctl(struct kd *d, struct kd_watch *w, uint32_t events);
 void kd_chan_accept_hb(struct kd *d, struct kd_watch *w, uint32_t events);
 int kd_chan_send_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned timeout_ms) KILN_MUST;
+/* Close control connections without HELLO and heartbeats past their deadline. */
+void kd_chan_tick(struct kd *d, int64_t now);
 
 /* logstore.c */
 int kd_logs_open(struct kd *d, struct kd_enclave *e) KILN_MUST;

@@ -27,8 +27,10 @@
  *   the cgroup ------------------------------->   (or mount the cached tree under it),
  *                                                 lo up, hostname, /proc /sys(ro) /dev
  *                                                 /dev/pts /dev/shm /run /tmp, chan/ at
- *                                                 /run/kiln-chan; wait for the cgroup,
- *                                                 v1: join it (tasks <- 0); pivot_root,
+ *                                                 /run/kiln-chan (kiln-init detaches it
+ *                                                 before the app starts); wait for the
+ *                                                 cgroup, v1: join it (tasks <- 0);
+ *                                                 pivot_root,
  *                                                 exec cmd
  *   <-- error pipe: a message, or EOF on exec --  as PID 1 with env + KILN_CHAN
  *   forward signals, wait, exit status

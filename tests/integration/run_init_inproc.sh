@@ -3,7 +3,9 @@
 # only for a cached EIF whose kiln-init is the one built with this kiln; the
 # app sees PID 1 as kiln-init, with none of the host's arguments or
 # environment; KILN_SIM_INIT=exec and an EIF with another kiln-init exec the
-# EIF's file; exit codes and signals come through either way.
+# EIF's file; exit codes and signals come through either way. Which way ran
+# is told by --debug's step line (the app cannot read kiln-init's
+# /proc/1/exe: kiln-init is non-dumpable).
 source "$(dirname "$0")/../lib/common.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (the rootfs cache is root's)"
@@ -51,10 +53,10 @@ warm_up() {
 for eif in probe other waiter; do warm_up "$T/$eif.eif"; done
 
 set +e
-out=$(run "$T/probe.eif" 2>/dev/null); code=$?
+out=$(run --debug "$T/probe.eif" 2>&1); code=$?
 set -e
 assert_eq "$code" 7 "the app's exit code, in-process kiln-init"
-assert_contains "$out" "exe=$KILN_ROOT/build/kiln" "a cached EIF with this kiln's kiln-init runs it in-process"
+assert_contains "$out" "kiln: sim: kiln-init, in this process" "a cached EIF with this kiln's kiln-init runs it in-process"
 assert_contains "$out" "comm=kiln-init" "PID 1 is named kiln-init"
 assert_contains "$out" "cmdline=/.kiln/kiln-init" "PID 1's command line is the EIF's, not the host's"
 assert_contains "$out" "environ=0" "no host environment in /proc/1/environ"
@@ -63,23 +65,23 @@ assert_contains "$out" "appvar=from-image" "the image's environment reaches the 
 	fail "no kiln-init digest beside the cached tree"
 
 set +e
-out=$(KILN_SIM_INIT=exec run "$T/probe.eif" 2>/dev/null); code=$?
+out=$(KILN_SIM_INIT=exec run --debug "$T/probe.eif" 2>&1); code=$?
 set -e
 assert_eq "$code" 7 "the app's exit code, exec'd kiln-init"
-assert_contains "$out" "exe=/.kiln/kiln-init" "KILN_SIM_INIT=exec execs the EIF's kiln-init"
+assert_contains "$out" "kiln: sim: /.kiln/kiln-init" "KILN_SIM_INIT=exec execs the EIF's kiln-init"
 assert_contains "$out" "environ=0" "no host environment with exec either"
 
 set +e
-out=$(run "$T/other.eif" 2>/dev/null); code=$?
+out=$(run --debug "$T/other.eif" 2>&1); code=$?
 set -e
 assert_eq "$code" 7 "the app's exit code, another kiln-init"
-assert_contains "$out" "exe=/.kiln/kiln-init" "an EIF with another kiln-init execs it"
+assert_contains "$out" "kiln: sim: /.kiln/kiln-init" "an EIF with another kiln-init execs it"
 
 # SIGTERM through the in-process kiln-init to the app, which exits 3.
-HOST_ONLY_MARKER=secret kiln run --sim --no-kilnd "$T/waiter.eif" >"$T/sig.out" 2>"$T/sig.err" &
+HOST_ONLY_MARKER=secret kiln run --sim --no-kilnd --debug "$T/waiter.eif" >"$T/sig.out" 2>"$T/sig.err" &
 pid=$!
 for _ in $(seq 100); do grep -q waiting "$T/sig.out" 2>/dev/null && break; sleep 0.05; done
-grep -q "exe=$KILN_ROOT/build/kiln" "$T/sig.out" || fail "signal run was not in-process: $(cat "$T/sig.out")"
+grep -q "kiln: sim: kiln-init, in this process" "$T/sig.err" || fail "signal run was not in-process: $(cat "$T/sig.err")"
 kill -TERM "$pid"
 set +e
 wait "$pid"; code=$?

@@ -110,6 +110,21 @@ TEST(errors_name_line_and_key)
 	CHECK(fails("version: 1\nnetwork: {egress: {allow: [{a: b}]}}\n", "expected a string"));
 	CHECK(fails("version: 1\nnetwork: {ingress: [{port: 1, proxy_protocol: yes}]}\n",
 		    "expected true or false"));
+	CHECK(fails("version: 1\napp: {allow_vsock: 1}\n", "expected true or false"));
+}
+
+/* app.allow_vsock: off unless said, and measured (in the canonical JSON) either way. */
+TEST(allow_vsock)
+{
+	json_t *def = parse("version: 1\n"), *on = parse("version: 1\napp: {allow_vsock: true}\n");
+	char *a = def ? kiln_json_canonical(def) : NULL, *b = on ? kiln_json_canonical(on) : NULL;
+
+	CHECK(a && strstr(a, "\"allow_vsock\":false"));
+	CHECK(b && strstr(b, "\"allow_vsock\":true"));
+	free(a);
+	free(b);
+	json_decref(def);
+	json_decref(on);
 }
 
 int main(void)
@@ -118,5 +133,6 @@ int main(void)
 	RUN(full_example);
 	RUN(canonical_is_stable);
 	RUN(errors_name_line_and_key);
+	RUN(allow_vsock);
 	return t_done();
 }
