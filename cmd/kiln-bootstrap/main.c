@@ -13,9 +13,9 @@
 #include "boot/boot.h"
 
 /*
- * The sequence (DESIGN section 4): /dev and the console, the NSM driver, the
- * heartbeat, /env and /cmd, the switch to /rootfs, the API filesystems,
- * then the command, reaped until it exits, then a reboot (which ends the
+ * The sequence (what AWS's enclave init does; docs/architecture.md): /dev
+ * and the console, the NSM driver, the heartbeat, /env and /cmd, the switch
+ * to /rootfs, the API filesystems, then the command, reaped until it exits, then a reboot (which ends the
  * enclave; QEMU with -no-reboot exits). Any failure is fatal the same way:
  * logged, then reboot. The one switch is kiln.heartbeat=0 on the kernel
  * command line, for QEMU and sim where no parent listens on vsock.

@@ -8,7 +8,7 @@
 
 #include "util/err.h"
 
-/* Well-known ports (DESIGN.md section 3). */
+/* Well-known ports (docs/protocol.md). */
 #define KILN_PORT_HEARTBEAT 9000
 #define KILN_PORT_CONTROL 7000
 #define KILN_PORT_EGRESS 7001

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The kiln.yaml schema (DESIGN.md section 7); every field has a default. */
+/* The kiln.yaml schema (docs/config.md); every field has a default. */
 #include "config/schema.h"
 
 #include <stddef.h>

@@ -9,7 +9,7 @@
 #include "util/async_digest.h"
 
 /*
- * Which sections feed which PCR (DESIGN.md section 4): kernel and cmdline go
+ * Which sections feed which PCR (docs/architecture.md): kernel and cmdline go
  * to PCR0 and PCR1, ramdisk 0 to PCR0 and PCR1, later ramdisks to PCR0 and
  * PCR2; metadata and signature are not measured here.
  */

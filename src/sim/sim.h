@@ -12,7 +12,7 @@
 #include "util/err.h"
 
 /*
- * How `kiln run --sim` works (DESIGN.md section 6):
+ * How `kiln run --sim` works (docs/architecture.md):
  *
  *   monitor (the kiln process, like conmon)       enclave (clone3: new mount, PID,
  *   -------------------------------------         net, UTS, IPC [+ user] namespaces)

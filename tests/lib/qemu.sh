@@ -2,7 +2,7 @@
 # Test helpers: build cpio ramdisks, boot them (or an EIF's sections) under QEMU.
 # Source it: . tests/lib/qemu.sh
 
-# The x86_64 kernel command line nitro-cli puts in EIFs (DESIGN section 4).
+# The x86_64 kernel command line nitro-cli puts in EIFs (docs/architecture.md).
 KILN_AWS_CMDLINE="reboot=k panic=30 pci=off nomodules console=ttyS0 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd random.trust_cpu=on"
 KILN_KERNEL=${KILN_KERNEL:-/var/lib/kiln/kernel/vmlinuz}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-120}   # seconds before the VM counts as hung
@@ -53,7 +53,7 @@ qemu_boot_ramdisks() {
 	return $rc
 }
 
-# eif_sections EIF OUTDIR: split an EIF (v4, DESIGN section 4) into
+# eif_sections EIF OUTDIR: split an EIF (v4, docs/architecture.md) into
 # OUTDIR/kernel, OUTDIR/cmdline and OUTDIR/ramdisk0..N, in section order.
 # Pure shell over od/dd so the test does not trust kiln's own EIF reader.
 eif_sections() {
