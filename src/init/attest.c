@@ -86,13 +86,15 @@ static void seed(struct attest *a)
 static void *serve(void *arg)
 {
 	struct attest *a = arg;
+	struct kiln_attest_api_opts o = { .timeout_ms = KILN_ATTEST_API_TIMEOUT_MS,
+					  .max_conns = KILN_ATTEST_API_CONNS_MAX, .stop_fd = -1 };
 
 	if (a->chan_dir) {
 		/* sim: a round trip through kilnd, off the app's start (kiln_init_attest_start) */
 		kiln_app_wait_started(a->started_rd, SIM_SEED_WAIT_MS);
 		seed(a);
 	}
-	if (kiln_attest_api_serve(a->listen_fd, doc, a, KILN_ATTEST_API_TIMEOUT_MS) < 0)
+	if (kiln_attest_api_serve(a->listen_fd, doc, a, &o) < 0)
 		warn("attestation API stopped");
 	return NULL;
 }

@@ -12,9 +12,11 @@
  * kiln-init feeds KILN_INIT_SEED_BYTES from GetRandom into the kernel pool
  * (RNDADDENTROPY; in sim without CAP_SYS_ADMIN that fails with one line on
  * stderr), then serves the attestation API (attest/http_api.h) on the
- * config's attestation_api.listen, one connection at a time, in a thread of
- * its own that blocks every signal and shares nothing with the supervisor.
- * Requests use the NSM only from that thread.
+ * config's attestation_api.listen, up to KILN_ATTEST_API_CONNS_MAX clients
+ * at once from one poll loop in a thread of its own that blocks every signal
+ * and shares nothing with the supervisor; a slow client is dropped at its
+ * deadline without stalling the others. Requests use the NSM only from that
+ * thread, one at a time.
  */
 #define KILN_INIT_ATTEST_LISTEN "127.0.0.1:50123"
 #define KILN_INIT_SEED_BYTES 256
