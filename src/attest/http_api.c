@@ -472,9 +472,11 @@ static int conn_write(struct conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return POLLOUT;
-		if (n <= 0)
-			return kiln_err(errno ? errno : EIO, "attestation API: send: %s",
-					strerror(errno ? errno : EIO));
+		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
+
+			return kiln_err(err, "attestation API: send: %s", strerror(err));
+		}
 		c->sent += (size_t)n;
 	}
 	shutdown(c->fd, SHUT_WR);
@@ -620,30 +622,23 @@ struct server {
 	struct conn **c;	/* o->max_conns slots */
 };
 
-static void count(atomic_uint *counter, unsigned v, bool set)
-{
-	if (set)
-		atomic_store(counter, v);
-	else
-		atomic_fetch_add(counter, v);
-}
-
+/* Only this loop writes the counters: plain stores are enough. */
 static void note_active(struct server *s)
 {
 	struct kiln_attest_api_stats *st = s->o->stats;
 
 	if (!st)
 		return;
-	count(&st->active, s->n, true);
+	atomic_store(&st->active, s->n);
 	if (s->n > atomic_load(&st->peak))
-		count(&st->peak, s->n, true);
+		atomic_store(&st->peak, s->n);
 }
 
 static void drop(struct server *s, struct conn *c, const char *why)
 {
 	fprintf(stderr, "kiln-init: %s\n", why);
 	if (s->o->stats)
-		count(&s->o->stats->dropped, 1, false);
+		atomic_fetch_add(&s->o->stats->dropped, 1);
 	c->done = true;
 }
 
@@ -661,7 +656,7 @@ static bool accept_one(struct server *s, int64_t now)
 		return false;
 	}
 	if (s->o->stats)
-		count(&s->o->stats->accepted, 1, false);
+		atomic_fetch_add(&s->o->stats->accepted, 1);
 	if (!peer_is_loopback(fd)) {
 		fprintf(stderr, "kiln-init: attestation API: refused a connection not from loopback\n");
 		close(fd);
