@@ -27,7 +27,7 @@ blob() { # FILE -> its digest (hex), stored as a blob
 	echo "$d"
 }
 layer=$(blob "$T/layer.tar")
-printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bin/busybox","true"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bin/busybox","ls","-l","/var/q"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
 	"$layer" >"$T/config.json"
 config=$(blob "$T/config.json")
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
@@ -56,4 +56,14 @@ grep -qE '^c.* 1, +3 .* rootfs/dev/foo/null$' <<<"$list" || fail "ramdisk lacks 
 grep -qE '^b.* 7, +9 .* rootfs/dev/loop9$' <<<"$list" || fail "ramdisk lacks block device 7,9"
 grep -qE '^drwxr-xr-x .* rootfs/var/q$' <<<"$list" || fail "ramdisk lacks the dir rootfs/var/q"
 grep -qE '^p.* rootfs/var/q/fifo$' <<<"$list" || fail "ramdisk lacks the fifo"
-echo "device nodes and their parents are in the ramdisk"
+
+# The sim unpacks the ramdisk into the enclave's root (mounted nodev) and boots it.
+export KILN_STATE_DIR=$T/state
+rc=0; out=$(kiln run --sim --name devnodes "$T/d.eif" 2>&1) || rc=$?
+kp=$(ss -xlpn 2>/dev/null | grep -F "$KILN_STATE_DIR/kilnd.sock" | grep -o 'pid=[0-9]*' |
+	cut -d= -f2 | head -1 || true)
+[ -z "$kp" ] || defer "kill $kp"
+echo "$out"
+assert_eq "$rc" 0 "exit code of the app"
+grep -qE '^p.* fifo$' <<<"$out" || fail "the app does not see /var/q/fifo"
+echo "device nodes and their parents are in the ramdisk and the sim enclave"
