@@ -13,7 +13,6 @@
 
 #include "attest/http_api.h"
 #include "chan/addr.h"
-#include "init/file.h"
 #include "init/supervise.h"
 #include "nsm/nsm.h"
 #include "util/thread.h"
@@ -100,24 +99,12 @@ static void *serve(void *arg)
 }
 
 /* config.attestation_api.listen, or the default; the caller frees *out. */
-static int listen_addr(const char *config_path, char **out)
+static int listen_addr(const json_t *config, char **out)
 {
-	_cleanup_free_ char *buf = NULL;
-	const char *s;
-	json_error_t jerr;
-	json_t *root;
-	size_t len;
-	int rc = kiln_init_read_file(config_path, 16u << 20, &buf, &len);
+	const char *s = json_string_value(
+		json_object_get(json_object_get(config, "attestation_api"), "listen"));
 
-	if (rc < 0)
-		return kiln_err_wrap(rc, "%s", config_path);
-	root = json_loadb(buf, len, 0, &jerr);
-	if (!root)
-		return kiln_err(EINVAL, "%s: %s", config_path, jerr.text);
-	s = json_string_value(json_object_get(
-		json_object_get(json_object_get(root, "config"), "attestation_api"), "listen"));
 	*out = strdup(s && *s ? s : KILN_INIT_ATTEST_LISTEN);
-	json_decref(root);
 	return *out ? 0 : kiln_err(ENOMEM, "out of memory");
 }
 
@@ -126,7 +113,7 @@ static int start_thread(struct attest *a)
 	return kiln_thread_start_quiet(serve, a);
 }
 
-void kiln_init_attest_start(const char *config_path, const char *chan_dir, int started_rd)
+void kiln_init_attest_start(const json_t *config, const char *chan_dir, int started_rd)
 {
 	_cleanup_free_ char *addr = NULL;
 	struct attest *a;
@@ -151,7 +138,7 @@ void kiln_init_attest_start(const char *config_path, const char *chan_dir, int s
 	 */
 	if (!a->chan_dir)
 		seed(a);
-	if (listen_addr(config_path, &addr) < 0) {
+	if (listen_addr(config, &addr) < 0) {
 		warn("attestation API");
 		goto fail;
 	}

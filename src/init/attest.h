@@ -3,6 +3,8 @@
 #ifndef KILN_INIT_ATTEST_H
 #define KILN_INIT_ATTEST_H
 
+#include <jansson.h>
+
 #include "util/err.h"
 
 /*
@@ -22,7 +24,8 @@
 #define KILN_INIT_SEED_BYTES 256
 #define KILN_INIT_NSM_TIMEOUT_MS 5000
 
-/* Never fatal for the app: failures are logged and the API is left out. */
-void kiln_init_attest_start(const char *config_path, const char *chan_dir, int started_rd);
+/* config: kiln.yaml as JSON (struct kiln_init_config.kiln), may be NULL. Never
+ * fatal for the app: failures are logged and the API is left out. */
+void kiln_init_attest_start(const json_t *config, const char *chan_dir, int started_rd);
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef KILN_INIT_CONFIG_H
 #define KILN_INIT_CONFIG_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -18,9 +19,11 @@
  *    "env": ["K=V", ...],                 optional, default []
  *    "workdir": "/",                      optional, absolute, default "/"
  *    "user": "uid[:gid]" | "name[:group]"} optional, default "" (root)
- * plus "config": the whole kiln.yaml as JSON, of which only "name" is read
- * here (optional). Other top-level keys are ignored: the file also carries
- * the rest of the enclave's configuration for the fuller kiln-init.
+ * plus "config": the whole kiln.yaml as JSON (optional; an object), of which
+ * only "name" is read here. kiln-init reads and parses the file once, here,
+ * and hands "config" to the parts that read their own keys from it
+ * (networking: "network", attestation: "attestation_api"). Other top-level
+ * keys are ignored.
  */
 struct kiln_init_config {
 	char **argv;   /* NULL-terminated */
@@ -29,6 +32,7 @@ struct kiln_init_config {
 	char *workdir;
 	char *user;
 	char *name;    /* "config": {"name": ...} (kiln.yaml's name), or NULL */
+	json_t *kiln;  /* "config" (a reference held until free), or NULL */
 };
 
 int kiln_init_config_parse(const char *text, size_t len, struct kiln_init_config *out) KILN_MUST;

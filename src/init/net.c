@@ -102,21 +102,12 @@ static int read_ingress(struct kiln_init_net *n, const json_t *arr)
 	return 0;
 }
 
-static int read_settings(struct kiln_init_net *n, const char *path)
+static int read_settings(struct kiln_init_net *n, const json_t *config)
 {
-	_cleanup_free_ char *buf = NULL;
 	const json_t *net, *dns, *idle;
-	json_error_t jerr;
-	size_t len;
-	json_t *root;
-	int rc = kiln_init_read_file(path, 16u << 20, &buf, &len);
+	int rc;
 
-	if (rc < 0)
-		return kiln_err_wrap(rc, "%s", path);
-	root = json_loadb(buf, len, 0, &jerr);
-	if (!root)
-		return kiln_err(EINVAL, "%s: %s", path, jerr.text);
-	net = json_object_get(json_object_get(root, "config"), "network");
+	net = json_object_get(config, "network");
 	dns = json_object_get(net, "dns");
 	idle = json_object_get(net, "idle_timeout_s");
 	n->dns = !dns || json_is_null(dns) || !strcmp(json_string_value(dns) ?: "", "parent");
@@ -125,8 +116,7 @@ static int read_settings(struct kiln_init_net *n, const char *path)
 	rc = kiln_policy_from_json(json_object_get(net, "egress"), &n->policy);
 	if (rc == 0)
 		rc = read_ingress(n, json_object_get(net, "ingress"));
-	json_decref(root);
-	return rc < 0 ? kiln_err_wrap(rc, "%s", path) : 0;
+	return rc < 0 ? kiln_err_wrap(rc, "config.json") : 0;
 }
 
 /* ---- interception and resolver files ---- */
@@ -222,7 +212,7 @@ static void *net_main(void *arg)
 	return NULL;
 }
 
-int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate)
+int kiln_init_net_start(const json_t *config, const char *chan_dir, int *gate)
 {
 	struct kiln_init_net *n = calloc(1, sizeof(*n));
 	int rc, p[2];
@@ -237,7 +227,7 @@ int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate
 	n->loop.log_ctx = n;
 	n->chan_dir = chan_dir;
 	signal(SIGPIPE, SIG_IGN);
-	rc = read_settings(n, config_path);
+	rc = read_settings(n, config);
 	if (rc < 0)
 		return rc; /* the policy is the data owner's: never run with a broken one */
 	n->map = kiln_dnsmap_new(MAP_ENTRIES, MAP_MIN_TTL_S, MAP_MAX_TTL_S);
