@@ -99,6 +99,26 @@ int kiln_attest_verify_bytes(struct kiln_attest_verifier *v, const void *buf, si
 			     int64_t at_ms, const struct kiln_attest_expect *exp,
 			     struct kiln_attest_doc **out) KILN_MUST;
 
+/* A document from more than this far in the future is refused by the freshness check. */
+#define KILN_ATTEST_FUTURE_SKEW_MS 60000
+/* Durations up to this long (100 years) are accepted. */
+#define KILN_ATTEST_DURATION_MAX_MS (100LL * 366 * 86400 * 1000)
+
+/*
+ * A duration: one or more NUMBER UNIT groups with units ms, s, m, h and d,
+ * e.g. 500ms, 30s, 5m, 1h, 1h30m, 7d; more than zero, at most 100 years.
+ */
+int kiln_attest_parse_duration(const char *s, int64_t *ms) KILN_MUST;
+/* ms as such a duration ("2h5m", "812d3h", "450ms"): the two largest units. */
+void kiln_attest_format_duration(int64_t ms, char *buf, size_t size);
+/*
+ * Freshness: the document's timestamp is at most max_age_ms before now_ms
+ * (Unix ms) and at most KILN_ATTEST_FUTURE_SKEW_MS after it. -ESTALE naming
+ * the document's age otherwise.
+ */
+int kiln_attest_check_age(const struct kiln_attest_doc *doc, int64_t now_ms,
+			  int64_t max_age_ms) KILN_MUST;
+
 /* The `kiln attest verify|show ...` command; argv[0] is "attest". Returns the exit code. */
 int kiln_attest_cli(int argc, char **argv);
 

@@ -17,16 +17,23 @@
 
 static const char usage[] =
 	"usage: kiln attest verify DOC [--root PEM] [--pcr N=HEX ...] [--nonce HEX]\n"
-	"                          [--user-data HEX] [--public-key HEX] [--at TIME] [--json]\n"
+	"                          [--user-data HEX] [--public-key HEX] [--at TIME]\n"
+	"                          [--max-age DURATION] [--json]\n"
 	"       kiln attest show DOC [--json]\n"
 	"DOC is a COSE_Sign1 file (raw CBOR or base64; - for stdin). TIME is RFC 3339,\n"
-	"Unix milliseconds, \"now\" (the default) or \"doc\" (the document's own timestamp).\n";
+	"Unix milliseconds, \"now\" (the default) or \"doc\" (the document's own timestamp).\n"
+	"--max-age DURATION: the document's timestamp must be at most DURATION old and\n"
+	"at most 60s in the future, measured against --at TIME when it is a time,\n"
+	"otherwise against this machine's clock (also with --at doc, which only moves\n"
+	"the certificate checks). DURATION is one or more NUMBER UNIT groups, units\n"
+	"ms, s, m, h, d: 500ms, 30s, 5m, 1h, 1h30m, 7d.\n";
 
 struct opts {
 	const char *cmd;
 	const char *doc_path;
 	const char *root_path;
 	const char *at;
+	int64_t max_age_ms;	/* 0: no freshness check */
 	bool json;
 	struct kiln_attest_expect exp;
 	uint8_t *owned[KILN_ATTEST_MAX_PCRS + 3];
@@ -229,6 +236,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->root_path = val;
 		else if (!strcmp(a, "--at"))
 			o->at = val;
+		else if (!strcmp(a, "--max-age"))
+			rc = kiln_err_wrap(kiln_attest_parse_duration(val, &o->max_age_ms), "--max-age");
 		else if (!strcmp(a, "--pcr"))
 			rc = parse_pcr(o, val);
 		else if (!strcmp(a, "--nonce"))
@@ -429,11 +438,44 @@ static int load_verifier(const struct opts *o, struct kiln_attest_verifier **v)
 	return kiln_attest_verifier_new((const char *)pem, len, v);
 }
 
+static int64_t clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --max-age against --at TIME, or the clock for --at now and --at doc. */
+static int check_fresh(const struct opts *o, const struct kiln_attest_doc *doc, int64_t at,
+		       int64_t *age)
+{
+	int64_t now = at >= 0 ? at : clock_ms();
+
+	*age = now - (int64_t)doc->timestamp_ms;
+	return o->max_age_ms ? kiln_attest_check_age(doc, now, o->max_age_ms) : 0;
+}
+
+static void print_ok(const struct opts *o, const struct kiln_attest_doc *doc, const char *when,
+		     int64_t age)
+{
+	char a[32], m[32];
+
+	printf("OK\nverified as of %s against %s\n", when,
+	       o->root_path ? o->root_path : "the AWS Nitro Enclaves root G1");
+	if (o->max_age_ms) {
+		kiln_attest_format_duration(age < 0 ? 0 : age, a, sizeof(a));
+		kiln_attest_format_duration(o->max_age_ms, m, sizeof(m));
+		printf("fresh       %s old, within --max-age %s\n", a, m);
+	}
+	print_doc(doc, false);
+}
+
 static int cmd_verify(const struct opts *o)
 {
 	struct kiln_attest_verifier *v = NULL;
 	struct kiln_attest_doc *doc = NULL;
-	int64_t at = KILN_ATTEST_AT_NOW;
+	int64_t at = KILN_ATTEST_AT_NOW, age = 0;
 	char when[48];
 	int rc;
 
@@ -444,6 +486,8 @@ static int cmd_verify(const struct opts *o)
 		rc = load_doc(o, &doc);
 	if (rc == 0)
 		rc = kiln_attest_verify(v, doc, at, &o->exp);
+	if (rc == 0)
+		rc = check_fresh(o, doc, at, &age);
 	if (rc < 0) {
 		if (o->json)
 			emit_json(json_pack("{s:b, s:s}", "ok", 0, "error", kiln_errmsg()));
@@ -461,11 +505,10 @@ static int cmd_verify(const struct opts *o)
 		json_object_set_new(j, "verified_at", json_string(when));
 		json_object_set_new(j, "root", json_string(o->root_path ? o->root_path :
 							   "AWS Nitro Enclaves root G1"));
+		json_object_set_new(j, "age_ms", json_integer((json_int_t)age));
 		rc = emit_json(j);
 	} else {
-		printf("OK\nverified as of %s against %s\n", when,
-		       o->root_path ? o->root_path : "the AWS Nitro Enclaves root G1");
-		print_doc(doc, false);
+		print_ok(o, doc, when, age);
 	}
 out:
 	kiln_attest_doc_free(doc);

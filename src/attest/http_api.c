@@ -3,6 +3,7 @@
 #include "attest/http_api.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -394,37 +395,6 @@ static bool peer_is_loopback(int fd)
 	return false;
 }
 
-/* Read until the blank line; *len is the head length (through CRLFCRLF), or 0 if too large. */
-static int read_head(int fd, uint8_t *buf, size_t *len, int64_t deadline)
-{
-	size_t have = 0;
-
-	while (have < KILN_ATTEST_API_HEAD_MAX) {
-		size_t from = have > 3 ? have - 3 : 0;
-		ssize_t n;
-		int rc = kiln_wait_fd(fd, POLLIN, deadline, "attestation API client");
-
-		if (rc < 0)
-			return rc;
-		n = recv(fd, buf + have, KILN_ATTEST_API_HEAD_MAX - have, MSG_DONTWAIT);
-		if (n == 0)
-			return kiln_err(ECONNRESET, "attestation API: EOF inside the request head");
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				continue;
-			return kiln_err(errno, "attestation API: recv: %s", strerror(errno));
-		}
-		have += (size_t)n;
-		for (size_t i = from; i + 4 <= have; i++)
-			if (!memcmp(buf + i, "\r\n\r\n", 4)) {
-				*len = i + 4;
-				return 0;
-			}
-	}
-	*len = 0;
-	return 0;
-}
-
 /* Decide the answer for a head: status, reason and (for 200) the document. */
 static void answer(const uint8_t *head, size_t len, kiln_attest_api_doc_fn fn, void *ctx,
 		   int *status, char *reason, size_t reason_size, uint8_t **doc, size_t *doc_len)
@@ -454,35 +424,136 @@ static void answer(const uint8_t *head, size_t len, kiln_attest_api_doc_fn fn, v
 	free(req);
 }
 
+/* One client: its head as it arrives, then its response as it leaves. */
+struct conn {
+	int fd;
+	short want;		/* poll events the connection waits for */
+	bool done;		/* finished or dropped: closed at the end of the round */
+	int status;		/* the response's HTTP status, once decided */
+	int64_t deadline;	/* from accept to the last byte sent */
+	size_t have;		/* head bytes read */
+	uint8_t *resp;		/* the whole response, once decided */
+	size_t resp_len, sent;
+	uint8_t head[KILN_ATTEST_API_HEAD_MAX];
+};
+
+static struct conn *conn_new(int fd, int64_t deadline)
+{
+	struct conn *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->want = POLLIN;
+	c->done = false;
+	c->status = 0;
+	c->deadline = deadline;
+	c->have = 0;
+	c->resp = NULL;
+	c->resp_len = c->sent = 0;
+	return c;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c)
+		free(c->resp);
+	free(c);
+}
+
+/* Send what the socket takes; >0: the events to wait for, 0: all sent. */
+static int conn_write(struct conn *c)
+{
+	while (c->sent < c->resp_len) {
+		ssize_t n = send(c->fd, c->resp + c->sent, c->resp_len - c->sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return POLLOUT;
+		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
+
+			return kiln_err(err, "attestation API: send: %s", strerror(err));
+		}
+		c->sent += (size_t)n;
+	}
+	shutdown(c->fd, SHUT_WR);
+	return 0;
+}
+
+/* The head is complete (len bytes; 0: too large): decide the answer and start sending it. */
+static int conn_respond(struct conn *c, size_t len, kiln_attest_api_doc_fn fn, void *ctx)
+{
+	_cleanup_free_ uint8_t *doc = NULL;
+	size_t doc_len = 0;
+	char reason[256];
+	int rc;
+
+	answer(c->head, len, fn, ctx, &c->status, reason, sizeof(reason), &doc, &doc_len);
+	rc = kiln_attest_api_response(c->status, reason, doc, doc_len, &c->resp, &c->resp_len);
+	return rc < 0 ? rc : conn_write(c);
+}
+
+/* Offset just past the first CRLFCRLF in buf[0..have) at or after from; 0 if none. */
+static size_t head_end(const uint8_t *buf, size_t from, size_t have)
+{
+	for (size_t i = from; i + 4 <= have; i++)
+		if (!memcmp(buf + i, "\r\n\r\n", 4))
+			return i + 4;
+	return 0;
+}
+
+/* Read what has arrived; a whole head (or 8 KiB without one) gets its answer. */
+static int conn_read(struct conn *c, kiln_attest_api_doc_fn fn, void *ctx)
+{
+	for (;;) {
+		size_t from = c->have > 3 ? c->have - 3 : 0, len;
+		ssize_t n = recv(c->fd, c->head + c->have, sizeof(c->head) - c->have, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return POLLIN;
+		if (n < 0)
+			return kiln_err(errno, "attestation API: recv: %s", strerror(errno));
+		if (n == 0)
+			return kiln_err(ECONNRESET, "attestation API: EOF inside the request head");
+		c->have += (size_t)n;
+		len = head_end(c->head, from, c->have);
+		if (len || c->have == sizeof(c->head))
+			return conn_respond(c, len, fn, ctx);
+	}
+}
+
+/* Make progress without blocking: >0 the poll events to wait for, 0 answered, <0 dropped. */
+static int conn_step(struct conn *c, kiln_attest_api_doc_fn fn, void *ctx)
+{
+	return c->resp ? conn_write(c) : conn_read(c, fn, ctx);
+}
+
 int kiln_attest_api_handle(int fd, kiln_attest_api_doc_fn fn, void *ctx, int timeout_ms,
 			   int *status)
 {
 	int64_t deadline = kiln_now_ms() + (timeout_ms < 0 ? KILN_ATTEST_API_TIMEOUT_MS : timeout_ms);
-	_cleanup_free_ uint8_t *head = NULL;
-	_cleanup_free_ uint8_t *doc = NULL;
-	_cleanup_free_ uint8_t *resp = NULL;
-	size_t len = 0, doc_len = 0, resp_len;
-	char reason[256];
-	int code, rc;
+	struct conn *c;
+	int rc;
 
 	if (!peer_is_loopback(fd))
 		return kiln_err(EPERM, "attestation API: refused a connection not from loopback");
-	head = malloc(KILN_ATTEST_API_HEAD_MAX);
-	if (!head)
+	c = conn_new(fd, deadline);
+	if (!c)
 		return kiln_err(ENOMEM, "out of memory");
-	rc = read_head(fd, head, &len, deadline);
-	if (rc < 0)
-		return rc;
-	answer(head, len, fn, ctx, &code, reason, sizeof(reason), &doc, &doc_len);
-	rc = kiln_attest_api_response(code, reason, doc, doc_len, &resp, &resp_len);
-	if (rc == 0)
-		rc = kiln_write_all(fd, resp, resp_len, deadline, "attestation API");
-	if (rc < 0)
-		return rc;
-	shutdown(fd, SHUT_WR);
-	if (status)
-		*status = code;
-	return 0;
+	while ((rc = conn_step(c, fn, ctx)) > 0) {
+		rc = kiln_wait_fd(fd, (short)rc, deadline, "attestation API client");
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && status)
+		*status = c->status;
+	conn_free(c);
+	return rc;
 }
 
 /* Numeric "IPv4:PORT" or "[IPv6]:PORT" (no resolver: kiln-init is static). */
@@ -537,21 +608,172 @@ int kiln_attest_api_listen(const char *addr)
 	return KILN_STEAL_FD(fd);
 }
 
-int kiln_attest_api_serve(int listen_fd, kiln_attest_api_doc_fn fn, void *ctx, int timeout_ms)
-{
-	for (;;) {
-		_cleanup_close_ int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+/* ---- the server loop ---- */
 
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
-			    errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				if (errno != EINTR && errno != ECONNABORTED)
-					usleep(100 * 1000);
-				continue;
-			}
-			return kiln_err(errno, "attestation API: accept: %s", strerror(errno));
-		}
-		if (kiln_attest_api_handle(fd, fn, ctx, timeout_ms, NULL) < 0)
-			fprintf(stderr, "kiln-init: %s\n", kiln_errmsg());
+#define ACCEPT_PAUSE_MS 100 /* after EMFILE and the like: the next accept waits this long */
+
+struct server {
+	const struct kiln_attest_api_opts *o;
+	kiln_attest_api_doc_fn fn;
+	void *ctx;
+	int listen_fd;
+	int64_t accept_after;	/* accept nothing before this time */
+	unsigned n;		/* connections in c[] */
+	struct conn **c;	/* o->max_conns slots */
+};
+
+/* Only this loop writes the counters: plain stores are enough. */
+static void note_active(struct server *s)
+{
+	struct kiln_attest_api_stats *st = s->o->stats;
+
+	if (!st)
+		return;
+	atomic_store(&st->active, s->n);
+	if (s->n > atomic_load(&st->peak))
+		atomic_store(&st->peak, s->n);
+}
+
+static void drop(struct server *s, struct conn *c, const char *why)
+{
+	fprintf(stderr, "kiln-init: %s\n", why);
+	if (s->o->stats)
+		atomic_fetch_add(&s->o->stats->dropped, 1);
+	c->done = true;
+}
+
+/* Take one queued connection; false when there is none to take now. */
+static bool accept_one(struct server *s, int64_t now)
+{
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct conn *c;
+
+	if (fd < 0) {
+		if (errno == EINTR || errno == ECONNABORTED)
+			return true;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) /* EMFILE, ENOBUFS...: later */
+			s->accept_after = now + ACCEPT_PAUSE_MS;
+		return false;
 	}
+	if (s->o->stats)
+		atomic_fetch_add(&s->o->stats->accepted, 1);
+	if (!peer_is_loopback(fd)) {
+		fprintf(stderr, "kiln-init: attestation API: refused a connection not from loopback\n");
+		close(fd);
+		return true;
+	}
+	c = conn_new(fd, now + s->o->timeout_ms);
+	if (!c) {
+		close(fd);
+		s->accept_after = now + ACCEPT_PAUSE_MS;
+		return false;
+	}
+	s->c[s->n++] = c;
+	note_active(s);
+	return true;
+}
+
+/* Run one connection as far as it goes now. */
+static void step(struct server *s, struct conn *c)
+{
+	int rc = conn_step(c, s->fn, s->ctx);
+
+	if (rc > 0)
+		c->want = (short)rc;
+	else if (rc == 0)
+		c->done = true;
+	else
+		drop(s, c, kiln_errmsg());
+}
+
+/* Close what is finished, dropped or past its deadline, keeping c[] dense. */
+static void sweep(struct server *s, int64_t now)
+{
+	unsigned k = 0;
+	char msg[128];
+
+	for (unsigned i = 0; i < s->n; i++) {
+		struct conn *c = s->c[i];
+
+		if (!c->done && now >= c->deadline) {
+			snprintf(msg, sizeof(msg), "attestation API: client %s within %d ms: dropped",
+				 c->resp ? "took no whole response" : "sent no whole request",
+				 s->o->timeout_ms);
+			drop(s, c, msg);
+		}
+		if (!c->done) {
+			s->c[k++] = c;
+			continue;
+		}
+		close(c->fd);
+		conn_free(c);
+	}
+	s->n = k;
+	note_active(s);
+}
+
+static int poll_timeout(const struct server *s, int64_t now)
+{
+	int64_t t = -1;
+
+	for (unsigned i = 0; i < s->n; i++)
+		if (t < 0 || s->c[i]->deadline < t)
+			t = s->c[i]->deadline;
+	if (s->accept_after > now && (t < 0 || s->accept_after < t))
+		t = s->accept_after;
+	if (t < 0)
+		return -1;
+	return t <= now ? 0 : (int)(t - now);
+}
+
+/* One round: wait for any client, the listener (below the cap) or the stop fd; 1: stop. */
+static int round_once(struct server *s, struct pollfd *p)
+{
+	int64_t now = kiln_now_ms();
+	bool can_accept = s->n < s->o->max_conns && now >= s->accept_after;
+	unsigned n = s->n;
+
+	p[0] = (struct pollfd){ .fd = can_accept ? s->listen_fd : -1, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = s->o->stop_fd, .events = POLLIN };
+	for (unsigned i = 0; i < n; i++)
+		p[2 + i] = (struct pollfd){ .fd = s->c[i]->fd, .events = s->c[i]->want };
+	if (poll(p, 2 + n, poll_timeout(s, now)) < 0 && errno != EINTR)
+		return kiln_err(errno, "attestation API: poll: %s", strerror(errno));
+	if (p[1].revents)
+		return 1;
+	for (unsigned i = 0; i < n; i++)
+		if (p[2 + i].revents)
+			step(s, s->c[i]);
+	now = kiln_now_ms();
+	sweep(s, now);
+	while (p[0].revents && s->n < s->o->max_conns && accept_one(s, now))
+		;
+	return 0;
+}
+
+int kiln_attest_api_serve(int listen_fd, kiln_attest_api_doc_fn fn, void *ctx,
+			  const struct kiln_attest_api_opts *o)
+{
+	struct server s = { .o = o, .fn = fn, .ctx = ctx, .listen_fd = listen_fd };
+	_cleanup_free_ struct pollfd *p = NULL;
+	int rc = 0;
+
+	if (o->max_conns == 0 || o->timeout_ms <= 0)
+		return kiln_err(EINVAL, "attestation API: need a connection cap and a timeout");
+	s.c = calloc(o->max_conns, sizeof(*s.c));
+	p = calloc(o->max_conns + 2, sizeof(*p));
+	if (!s.c || !p) {
+		free(s.c);
+		return kiln_err(ENOMEM, "out of memory");
+	}
+	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0)
+		rc = kiln_err(errno, "attestation API: listener: %s", strerror(errno));
+	while (rc == 0)
+		rc = round_once(&s, p);
+	for (unsigned i = 0; i < s.n; i++) {
+		close(s.c[i]->fd);
+		conn_free(s.c[i]);
+	}
+	free(s.c);
+	return rc < 0 ? rc : 0;
 }

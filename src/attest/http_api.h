@@ -3,6 +3,7 @@
 #ifndef KILN_ATTEST_HTTP_API_H
 #define KILN_ATTEST_HTTP_API_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #define KILN_ATTEST_API_HEAD_MAX 8192
 #define KILN_ATTEST_API_PARAM_MAX 1024
 #define KILN_ATTEST_API_TIMEOUT_MS 5000
+#define KILN_ATTEST_API_CONNS_MAX 16 /* clients served at once by kiln-init */
 
 struct kiln_attest_api_param {
 	bool present;
@@ -74,8 +76,32 @@ int kiln_attest_api_handle(int fd, kiln_attest_api_doc_fn fn, void *ctx, int tim
 
 /* Listen on "IPv4:PORT" or "[IPv6]:PORT" (numeric). Returns a CLOEXEC fd or -errno. */
 int kiln_attest_api_listen(const char *addr) KILN_MUST;
-/* Accept and handle connections one at a time, forever; returns only on a fatal accept error. */
+
+/* What kiln_attest_api_serve has done so far (for tests); updated as it goes. */
+struct kiln_attest_api_stats {
+	atomic_uint accepted;	/* connections taken from the listener */
+	atomic_uint active;	/* connections being served now */
+	atomic_uint peak;	/* the most ever served at once */
+	atomic_uint dropped;	/* connections closed without a response */
+};
+
+struct kiln_attest_api_opts {
+	int timeout_ms;		/* per connection, from accept to the last byte sent */
+	unsigned max_conns;	/* served at once; more wait in the listen backlog */
+	int stop_fd;		/* serve returns 0 once this is readable; -1: never */
+	struct kiln_attest_api_stats *stats; /* NULL: not kept */
+};
+
+/*
+ * Serve clients concurrently from one poll loop: each connection keeps its
+ * own state (head read so far, response left to send) and deadline, so a
+ * slow or silent client is dropped at its deadline and never stalls another.
+ * Documents are produced one at a time (fn runs in this loop). At max_conns
+ * the listener is not polled: further clients wait in the kernel's listen
+ * backlog (bounded by listen()), so memory stays bounded. Returns 0 when
+ * stop_fd is readable, or a negative errno on a fatal poll error.
+ */
 int kiln_attest_api_serve(int listen_fd, kiln_attest_api_doc_fn fn, void *ctx,
-			  int timeout_ms) KILN_MUST;
+			  const struct kiln_attest_api_opts *o) KILN_MUST;
 
 #endif

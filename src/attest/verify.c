@@ -544,3 +544,97 @@ int kiln_attest_verify_bytes(struct kiln_attest_verifier *v, const void *buf, si
 	kiln_attest_doc_free(doc);
 	return rc;
 }
+
+/* ---- freshness ---- */
+
+struct unit {
+	const char *name;
+	int64_t ms;
+};
+
+/* Longest names first, so "ms" is not read as "m". */
+static const struct unit units[] = {
+	{ "ms", 1 }, { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+};
+
+static const struct unit *unit_at(const char *p)
+{
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strncmp(p, units[i].name, strlen(units[i].name)))
+			return &units[i];
+	return NULL;
+}
+
+int kiln_attest_parse_duration(const char *s, int64_t *ms)
+{
+	const char *p = s;
+	int64_t total = 0;
+
+	do {
+		const struct unit *u;
+		int64_t n = 0;
+
+		if (*p < '0' || *p > '9')
+			goto bad;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			n = n * 10 + (*p - '0');
+			if (n > KILN_ATTEST_DURATION_MAX_MS)
+				goto big;
+		}
+		u = unit_at(p);
+		if (!u)
+			goto bad;
+		p += strlen(u->name);
+		if (n > (KILN_ATTEST_DURATION_MAX_MS - total) / u->ms)
+			goto big;
+		total += n * u->ms;
+	} while (*p);
+	if (total == 0)
+		return kiln_err(EINVAL, "duration \"%s\" is zero", s);
+	*ms = total;
+	return 0;
+bad:
+	return kiln_err(EINVAL, "duration \"%s\": want NUMBER UNIT groups, units ms s m h d (e.g. 30s, 5m, 1h30m)",
+			s);
+big:
+	return kiln_err(ERANGE, "duration \"%s\" is longer than 100 years", s);
+}
+
+void kiln_attest_format_duration(int64_t ms, char *buf, size_t size)
+{
+	size_t n = sizeof(units) / sizeof(units[0]), i;
+	int64_t hi;
+
+	if (ms < 1000) {
+		snprintf(buf, size, "%lldms", (long long)ms);
+		return;
+	}
+	for (i = 1; i < n && ms < units[i].ms; i++) /* d, h, m, s: the largest that fits */
+		;
+	hi = ms / units[i].ms;
+	ms -= hi * units[i].ms;
+	if (i + 1 < n && ms >= units[i + 1].ms)
+		snprintf(buf, size, "%lld%s%lld%s", (long long)hi, units[i].name,
+			 (long long)(ms / units[i + 1].ms), units[i + 1].name);
+	else
+		snprintf(buf, size, "%lld%s", (long long)hi, units[i].name);
+}
+
+int kiln_attest_check_age(const struct kiln_attest_doc *doc, int64_t now_ms, int64_t max_age_ms)
+{
+	int64_t ts = doc->timestamp_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)doc->timestamp_ms;
+	char age[32], max[32];
+
+	if (ts > now_ms) {
+		kiln_attest_format_duration(ts - now_ms, age, sizeof(age));
+		if (ts - now_ms > KILN_ATTEST_FUTURE_SKEW_MS)
+			return kiln_err(ESTALE, "document timestamp is %s in the future (more than the %ds allowed for clock skew)",
+					age, KILN_ATTEST_FUTURE_SKEW_MS / 1000);
+		return 0;
+	}
+	if (now_ms - ts <= max_age_ms)
+		return 0;
+	kiln_attest_format_duration(now_ms - ts, age, sizeof(age));
+	kiln_attest_format_duration(max_age_ms, max, sizeof(max));
+	return kiln_err(ESTALE, "document is %s old, more than the maximum age %s", age, max);
+}

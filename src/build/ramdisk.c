@@ -173,7 +173,8 @@ static int add_image_entry(const struct kiln_fs_entry *e, void *arg)
 	struct image_walk *iw = arg;
 	struct cpio_writer *cw = iw->k->cw;
 	_cleanup_free_ char *name = NULL;
-	struct cpio_entry ce = { .mode = e->mode, .uid = e->uid, .gid = e->gid };
+	struct cpio_entry ce = { .mode = e->mode, .uid = e->uid, .gid = e->gid,
+				 .rdevmajor = e->rdev_major, .rdevminor = e->rdev_minor };
 	int rc;
 
 	if (!strcmp(e->path, KILN_DIR) || !strncmp(e->path, KILN_DIR "/", 5))

@@ -33,10 +33,11 @@ struct kiln_xattr {
 /* One path of the flattened filesystem, as kiln_image_foreach() yields it. */
 struct kiln_fs_entry {
 	const char *path;        /* relative to the root, no leading '/', never "" */
-	uint32_t mode;           /* S_IFDIR, S_IFREG or S_IFLNK plus permission bits */
+	uint32_t mode;           /* S_IFDIR/REG/LNK/CHR/BLK/IFO plus permission bits */
 	uint32_t uid, gid;
 	uint64_t size;           /* regular files: content bytes; else 0 */
 	const char *link_target; /* symlinks: target as stored; else NULL */
+	uint32_t rdev_major, rdev_minor; /* char and block devices; else 0 */
 	uint64_t link_group;     /* regular files: nonzero when hardlinked; equal values = same file */
 	uint32_t nlink;          /* paths sharing link_group (1 when not hardlinked) */
 	bool data_here;          /* regular files: this path carries the bytes (last of its group) */
@@ -69,7 +70,7 @@ int kiln_image_foreach(struct kiln_image *img,
 int kiln_image_read(struct kiln_image *img, const struct kiln_fs_entry *e,
 		    int (*sink)(const void *buf, size_t len, void *arg), void *arg) KILN_MUST;
 
-/* Number of warnings (e.g. device nodes skipped) printed while flattening. */
+/* Number of warnings (e.g. sockets skipped) printed while flattening. */
 unsigned kiln_image_warnings(const struct kiln_image *img);
 
 #endif

@@ -51,12 +51,13 @@ void img_tree_free(struct img_tree *t);
 /* What one layer entry asks for, as layer.c hands it to the tree. */
 struct img_entry {
 	const char *path;        /* as stored in the layer */
-	uint32_t mode;           /* S_IFDIR/S_IFREG/S_IFLNK | perms; 0 for hardlinks */
+	uint32_t mode;           /* file type (not sockets) | perms; 0 for hardlinks */
 	uint32_t uid, gid;
 	const char *link_target; /* symlink target */
 	const char *hardlink;    /* hardlink target path, or NULL */
 	uint64_t data_off;       /* regular: offset in the staging file */
 	uint64_t size;           /* regular: bytes */
+	uint32_t rdev_major, rdev_minor; /* char and block devices */
 	size_t n_xattrs;
 	struct kiln_xattr *xattrs; /* ownership moves to the tree on success */
 };

@@ -266,11 +266,11 @@ static int classify(struct layer_ctx *c, struct archive_entry *ent, struct img_e
 			       : 0;
 	case AE_IFCHR:
 	case AE_IFBLK:
-		*skip = true;
-		return skip_special(c, e->path, "device node");
+		e->rdev_major = (uint32_t)archive_entry_rdevmajor(ent);
+		e->rdev_minor = (uint32_t)archive_entry_rdevminor(ent);
+		return 0;
 	case AE_IFIFO:
-		*skip = true;
-		return skip_special(c, e->path, "fifo");
+		return 0;
 	case AE_IFSOCK:
 		*skip = true;
 		return skip_special(c, e->path, "socket");

@@ -46,6 +46,7 @@ struct node {
 	uint16_t depth, pathlen, namelen;
 	char *target;                /* symlinks */
 	struct img_data *data;       /* regular files */
+	uint32_t rdev_major, rdev_minor; /* char and block devices */
 	size_t n_xattrs;
 	struct kiln_xattr *xattrs;
 	char name[];
@@ -441,6 +442,7 @@ static int apply_whiteout(struct img_tree *t, char *clean)
 /* Everything a new node will own, gathered before the tree changes. */
 struct prep {
 	uint32_t mode, uid, gid;
+	uint32_t rdev_major, rdev_minor;
 	struct img_data *data;
 	char *target;
 	struct kiln_xattr *xattrs;
@@ -475,7 +477,8 @@ static int prep_link(struct img_tree *t, const char *target, struct prep *p)
 		return kiln_err(ENOENT, "hardlink target %.200s not found", target);
 	if (S_ISDIR(src->mode))
 		return kiln_err(EPERM, "hardlink target %.200s is a directory", target);
-	*p = (struct prep){ .mode = src->mode, .uid = src->uid, .gid = src->gid };
+	*p = (struct prep){ .mode = src->mode, .uid = src->uid, .gid = src->gid,
+			    .rdev_major = src->rdev_major, .rdev_minor = src->rdev_minor };
 	if (src->target && !(p->target = strdup(src->target)))
 		return kiln_err(ENOMEM, "out of memory");
 	rc = xattrs_dup(src->xattrs, src->n_xattrs, &p->xattrs);
@@ -490,7 +493,8 @@ static int prep_link(struct img_tree *t, const char *target, struct prep *p)
 
 static int prep_entry(struct img_entry *e, struct prep *p)
 {
-	*p = (struct prep){ .mode = e->mode, .uid = e->uid, .gid = e->gid };
+	*p = (struct prep){ .mode = e->mode, .uid = e->uid, .gid = e->gid,
+			    .rdev_major = e->rdev_major, .rdev_minor = e->rdev_minor };
 	if (S_ISREG(e->mode)) {
 		p->data = calloc(1, sizeof(*p->data));
 		if (!p->data)
@@ -510,6 +514,8 @@ static void node_take(struct img_tree *t, struct node *n, struct prep *p)
 	n->mode = p->mode;
 	n->uid = p->uid;
 	n->gid = p->gid;
+	n->rdev_major = p->rdev_major;
+	n->rdev_minor = p->rdev_minor;
 	n->data = KILN_STEAL_PTR(p->data);
 	n->target = KILN_STEAL_PTR(p->target);
 	n->xattrs = KILN_STEAL_PTR(p->xattrs);
@@ -689,6 +695,8 @@ static int visit_emit(struct walk *w, const struct node *n)
 		.gid = n->gid,
 		.size = n->data ? n->data->size : 0,
 		.link_target = n->target,
+		.rdev_major = n->rdev_major,
+		.rdev_minor = n->rdev_minor,
 		.link_group = n->data && n->data->refs > 1 ? n->data->group : 0,
 		.nlink = n->data ? n->data->refs : 1,
 		.data_here = n->data && (n->data->refs == 1 || n->data->last == n),

@@ -13,7 +13,6 @@
 
 #include "attest/http_api.h"
 #include "chan/addr.h"
-#include "init/file.h"
 #include "init/supervise.h"
 #include "nsm/nsm.h"
 #include "util/thread.h"
@@ -86,36 +85,26 @@ static void seed(struct attest *a)
 static void *serve(void *arg)
 {
 	struct attest *a = arg;
+	struct kiln_attest_api_opts o = { .timeout_ms = KILN_ATTEST_API_TIMEOUT_MS,
+					  .max_conns = KILN_ATTEST_API_CONNS_MAX, .stop_fd = -1 };
 
 	if (a->chan_dir) {
 		/* sim: a round trip through kilnd, off the app's start (kiln_init_attest_start) */
 		kiln_app_wait_started(a->started_rd, SIM_SEED_WAIT_MS);
 		seed(a);
 	}
-	if (kiln_attest_api_serve(a->listen_fd, doc, a, KILN_ATTEST_API_TIMEOUT_MS) < 0)
+	if (kiln_attest_api_serve(a->listen_fd, doc, a, &o) < 0)
 		warn("attestation API stopped");
 	return NULL;
 }
 
 /* config.attestation_api.listen, or the default; the caller frees *out. */
-static int listen_addr(const char *config_path, char **out)
+static int listen_addr(const json_t *config, char **out)
 {
-	_cleanup_free_ char *buf = NULL;
-	const char *s;
-	json_error_t jerr;
-	json_t *root;
-	size_t len;
-	int rc = kiln_init_read_file(config_path, 16u << 20, &buf, &len);
+	const char *s = json_string_value(
+		json_object_get(json_object_get(config, "attestation_api"), "listen"));
 
-	if (rc < 0)
-		return kiln_err_wrap(rc, "%s", config_path);
-	root = json_loadb(buf, len, 0, &jerr);
-	if (!root)
-		return kiln_err(EINVAL, "%s: %s", config_path, jerr.text);
-	s = json_string_value(json_object_get(
-		json_object_get(json_object_get(root, "config"), "attestation_api"), "listen"));
 	*out = strdup(s && *s ? s : KILN_INIT_ATTEST_LISTEN);
-	json_decref(root);
 	return *out ? 0 : kiln_err(ENOMEM, "out of memory");
 }
 
@@ -124,7 +113,7 @@ static int start_thread(struct attest *a)
 	return kiln_thread_start_quiet(serve, a);
 }
 
-void kiln_init_attest_start(const char *config_path, const char *chan_dir, int started_rd)
+void kiln_init_attest_start(const json_t *config, const char *chan_dir, int started_rd)
 {
 	_cleanup_free_ char *addr = NULL;
 	struct attest *a;
@@ -149,7 +138,7 @@ void kiln_init_attest_start(const char *config_path, const char *chan_dir, int s
 	 */
 	if (!a->chan_dir)
 		seed(a);
-	if (listen_addr(config_path, &addr) < 0) {
+	if (listen_addr(config, &addr) < 0) {
 		warn("attestation API");
 		goto fail;
 	}

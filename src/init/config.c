@@ -24,6 +24,8 @@ void kiln_init_config_free(struct kiln_init_config *c)
 	free(c->workdir);
 	free(c->user);
 	free(c->name);
+	json_decref(c->kiln);
+	json_decref(c->exposed_ports);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -122,12 +124,18 @@ static int from_json(const json_t *root, struct kiln_init_config *c)
 		rc = kiln_err(EINVAL, "workdir: \"%s\" is not absolute", c->workdir);
 	if (rc == 0)
 		rc = opt_string(root, "user", "", &c->user);
+	if (rc == 0 && cfg && !json_is_null(cfg) && !json_is_object(cfg))
+		rc = kiln_err(EINVAL, "config: expected an object");
 	if (rc == 0)
 		rc = allow_vsock(cfg, &c->allow_vsock);
 	if (rc == 0 && json_is_string(json_object_get(cfg, "name"))) {
 		c->name = strdup(json_string_value(json_object_get(cfg, "name")));
 		rc = c->name ? 0 : kiln_err(ENOMEM, "out of memory");
 	}
+	if (rc == 0 && json_is_object(cfg))
+		c->kiln = json_incref((json_t *)cfg);
+	if (rc == 0 && json_object_get(root, "exposed_ports"))
+		c->exposed_ports = json_incref(json_object_get(root, "exposed_ports"));
 	return rc;
 }
 

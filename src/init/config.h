@@ -4,6 +4,7 @@
 #define KILN_INIT_CONFIG_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -19,10 +20,12 @@
  *    "env": ["K=V", ...],                 optional, default []
  *    "workdir": "/",                      optional, absolute, default "/"
  *    "user": "uid[:gid]" | "name[:group]"} optional, default "" (root)
- * plus "config": the whole kiln.yaml as JSON, of which only "name" and
- * "app": {"allow_vsock"} are read here (optional). Other top-level keys are
- * ignored: the file also carries the rest of the enclave's configuration
- * for the fuller kiln-init.
+ * plus "config": the whole kiln.yaml as JSON (optional; an object), of which
+ * "name" and "app": {"allow_vsock"} are read here, and "exposed_ports": the
+ * image's tcp ExposedPorts (optional). kiln-init reads and parses the file
+ * once, here, and hands "config" to the parts that read their own keys from
+ * it (networking: "network", attestation: "attestation_api"). Other
+ * top-level keys are ignored.
  */
 struct kiln_init_config {
 	char **argv;   /* NULL-terminated */
@@ -32,6 +35,8 @@ struct kiln_init_config {
 	char *user;
 	char *name;    /* "config": {"name": ...} (kiln.yaml's name), or NULL */
 	bool allow_vsock; /* "config": {"app": {"allow_vsock": true}}: no isolation */
+	json_t *kiln;  /* "config" (a reference held until free), or NULL */
+	json_t *exposed_ports; /* "exposed_ports" (a reference held until free), or NULL */
 };
 
 int kiln_init_config_parse(const char *text, size_t len, struct kiln_init_config *out) KILN_MUST;

@@ -248,11 +248,11 @@ int kiln_init_main(int argc, char **argv)
 	/* Only a note to kilnd in sim: it need not hold up the app (started_pipe). */
 	if (dir && getpid() == 1 && kiln_thread_start_quiet(heartbeat_thread, (void *)dir) < 0)
 		heartbeat(dir);
-	if (kiln_init_net_start(path, dir, &app.gate_fd) < 0) {
+	if (kiln_init_net_start(cfg.kiln, cfg.exposed_ports, dir, &app.gate_fd) < 0) {
 		console_stderr(&so);
 		die("network");
 	}
-	kiln_init_attest_start(path, dir, started_rd);
+	kiln_init_attest_start(cfg.kiln, dir, started_rd);
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	rc = kiln_supervise(&app, &so, &code);

@@ -84,21 +84,13 @@ static void ingress_dropped(void *ctx, uint16_t port, const char *owner)
 			 "ingress: port %u is %s: not admitted", port, owner);
 }
 
-static int read_settings(struct kiln_init_net *n, const char *path)
+static int read_settings(struct kiln_init_net *n, const json_t *config,
+			 const json_t *exposed_ports)
 {
-	_cleanup_free_ char *buf = NULL;
 	const json_t *net, *dns, *idle;
-	json_error_t jerr;
-	size_t len;
-	json_t *root;
-	int rc = kiln_init_read_file(path, 16u << 20, &buf, &len);
+	int rc;
 
-	if (rc < 0)
-		return kiln_err_wrap(rc, "%s", path);
-	root = json_loadb(buf, len, 0, &jerr);
-	if (!root)
-		return kiln_err(EINVAL, "%s: %s", path, jerr.text);
-	net = json_object_get(json_object_get(root, "config"), "network");
+	net = json_object_get(config, "network");
 	dns = json_object_get(net, "dns");
 	idle = json_object_get(net, "idle_timeout_s");
 	n->dns = !dns || json_is_null(dns) || !strcmp(json_string_value(dns) ?: "", "parent");
@@ -106,11 +98,8 @@ static int read_settings(struct kiln_init_net *n, const char *path)
 				json_integer_value(idle) : IDLE_DEFAULT_S) * 1000u;
 	rc = kiln_policy_from_json(json_object_get(net, "egress"), &n->policy);
 	if (rc == 0)
-		rc = kiln_admit_from_json(json_object_get(root, "config"),
-					  json_object_get(root, "exposed_ports"), &n->admit,
-					  ingress_dropped, n);
-	json_decref(root);
-	return rc < 0 ? kiln_err_wrap(rc, "%s", path) : 0;
+		rc = kiln_admit_from_json(config, exposed_ports, &n->admit, ingress_dropped, n);
+	return rc < 0 ? kiln_err_wrap(rc, "config.json") : 0;
 }
 
 /* ---- interception and resolver files ---- */
@@ -241,7 +230,8 @@ static void *net_main(void *arg)
 	return NULL;
 }
 
-int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate)
+int kiln_init_net_start(const json_t *config, const json_t *exposed_ports, const char *chan_dir,
+			int *gate)
 {
 	struct kiln_init_net *n = calloc(1, sizeof(*n));
 	int rc, p[2];
@@ -256,7 +246,7 @@ int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate
 	n->loop.log_ctx = n;
 	n->chan_dir = chan_dir;
 	signal(SIGPIPE, SIG_IGN);
-	rc = read_settings(n, config_path);
+	rc = read_settings(n, config, exposed_ports);
 	if (rc < 0)
 		return rc; /* the policy is the data owner's: never run with a broken one */
 	n->map = kiln_dnsmap_new(MAP_ENTRIES, MAP_MIN_TTL_S, MAP_MAX_TTL_S);

@@ -81,7 +81,9 @@ struct kiln_init_net {
 };
 
 /*
- * Read network settings from the config file, then start the networking
+ * Read network settings from config ("network" of kiln.yaml as JSON, from
+ * struct kiln_init_config.kiln; may be NULL) and the image's exposed_ports
+ * (the ingress admission rule, init/admit.h), then start the networking
  * thread, which sets up interception, writes /etc/resolv.conf and
  * /etc/hosts and binds the listeners while kiln-init goes on (the app's
  * start overlaps them), then writes one byte into the gate pipe whose read
@@ -90,7 +92,8 @@ struct kiln_init_net {
  * that part is skipped (the app still starts); only a broken config is an
  * error.
  */
-int kiln_init_net_start(const char *config_path, const char *chan_dir, int *gate) KILN_MUST;
+int kiln_init_net_start(const json_t *config, const json_t *exposed_ports, const char *chan_dir,
+			int *gate) KILN_MUST;
 
 /* net_egress.c, net_dns.c, net_ingress.c: listeners registered in n->loop. */
 int kiln_init_egress_listen(struct kiln_init_net *n) KILN_MUST;

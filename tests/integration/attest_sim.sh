@@ -53,6 +53,11 @@ kiln attest verify "$T/doc.cbor" --root "$root" --pcr 0="$pcr0" --pcr 1="$pcr1" 
 	--pcr 2="$pcr2" --nonce "$nonce" || fail "verify with the sim root"
 kiln attest verify "$T/doc2.cbor" --root "$root" --pcr 0="$pcr0" \
 	--user-data "$(printf hello | xxd -p)" || fail "verify the user_data document"
+# Fresh from the sim NSM: within --max-age by the clock; stale as of an hour later.
+kiln attest verify "$T/doc.cbor" --root "$root" --max-age 5m || fail "verify --max-age 5m"
+ts=$(kiln attest show --json "$T/doc.cbor" | jq -r .timestamp_ms)
+assert_fails_with "document is 1h old, more than the maximum age 5m" \
+	kiln attest verify "$T/doc.cbor" --root "$root" --max-age 5m --at $((ts + 3600000))
 # The default (AWS) root, another PCR0, another nonce: rejected, naming the check.
 out_aws=$(kiln attest verify "$T/doc.cbor" --pcr 0="$pcr0" --nonce "$nonce" 2>&1) &&
 	fail "the AWS root accepted a sim document"

@@ -14,6 +14,8 @@
  *   d MODE UID GID 0 PATH
  *   f MODE UID GID SIZE PATH SHA256HEX [link=GROUP/NLINK] [data]
  *   l MODE UID GID 0 PATH -> TARGET
+ *   c|b MODE UID GID 0 PATH MAJOR,MINOR   (char and block devices)
+ *   p MODE UID GID 0 PATH                 (fifos)
  * plus "x PATH NAME=HEX" per xattr. With --config, the config instead.
  */
 
@@ -51,13 +53,16 @@ static void print_xattrs(const struct kiln_fs_entry *e)
 static int print_entry(const struct kiln_fs_entry *e, void *arg)
 {
 	char hex[65];
-	char type = S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : 'f';
+	char type = S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : S_ISCHR(e->mode) ? 'c'
+		  : S_ISBLK(e->mode) ? 'b' : S_ISFIFO(e->mode) ? 'p' : 'f';
 	int rc;
 
 	printf("%c %04o %u %u %llu %s", type, e->mode & 07777, e->uid, e->gid,
 	       (unsigned long long)e->size, e->path);
 	if (S_ISLNK(e->mode))
 		printf(" -> %s", e->link_target);
+	if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
+		printf(" %u,%u", e->rdev_major, e->rdev_minor);
 	if (S_ISREG(e->mode)) {
 		rc = file_hash(arg, e, hex);
 		if (rc < 0)

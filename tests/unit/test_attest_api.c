@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Attestation API tests: the head parser's negative cases, responses, a real loopback round trip. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -358,17 +360,204 @@ TEST(listen_addresses)
 		fprintf(stderr, "  (no IPv6 loopback: %s)\n", kiln_errmsg());
 }
 
+/* ---- the server loop: concurrent clients, deadlines, the cap ---- */
+
+#define SAFETY_S 30 /* a broken server fails a test after this instead of hanging it */
+
+struct loop_srv {
+	int listen_fd, port, stop[2], rc;
+	pthread_t th;
+	struct kiln_attest_api_opts o;
+	struct kiln_attest_api_stats st;
+	pthread_mutex_t mu;
+	char served[64]; /* the nonce (one byte) of each document made, in order */
+	size_t n_served;
+};
+
+static int record_doc(void *ctx, const struct kiln_attest_api_req *r, uint8_t **doc, size_t *len)
+{
+	struct loop_srv *s = ctx;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->n_served < sizeof(s->served) - 1 && r->nonce.present)
+		s->served[s->n_served++] = (char)r->nonce.data[0];
+	pthread_mutex_unlock(&s->mu);
+	return fake_doc(NULL, r, doc, len);
+}
+
+static void *loop_thread(void *p)
+{
+	struct loop_srv *s = p;
+
+	s->rc = kiln_attest_api_serve(s->listen_fd, record_doc, s, &s->o);
+	return NULL;
+}
+
+static bool srv_start(struct loop_srv *s, int timeout_ms, unsigned cap)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	s->listen_fd = kiln_attest_api_listen("127.0.0.1:0");
+	if (s->listen_fd < 0 || getsockname(s->listen_fd, (struct sockaddr *)&sa, &sl) != 0 ||
+	    pipe2(s->stop, O_CLOEXEC) != 0)
+		return false;
+	s->port = ntohs(sa.sin_port);
+	s->o = (struct kiln_attest_api_opts){ .timeout_ms = timeout_ms, .max_conns = cap,
+					      .stop_fd = s->stop[0], .stats = &s->st };
+	return pthread_create(&s->th, NULL, loop_thread, s) == 0;
+}
+
+static void srv_stop(struct loop_srv *s)
+{
+	CHECK(write(s->stop[1], "x", 1) == 1);
+	pthread_join(s->th, NULL);
+	CHECK(s->rc == 0);
+	close(s->stop[0]);
+	close(s->stop[1]);
+	close(s->listen_fd);
+	pthread_mutex_destroy(&s->mu);
+}
+
+/* Connect to the server and send text (may be part of a request). */
+static int dial(const struct loop_srv *s, const char *text)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = SAFETY_S };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+	CHECK(connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0);
+	CHECK(send(fd, text, strlen(text), MSG_NOSIGNAL) == (ssize_t)strlen(text));
+	return fd;
+}
+
+/* Everything the server sends until it closes; "" when it closed without a word. */
+static const char *reply(int fd)
+{
+	static char buf[4096];
+	size_t len = 0;
+	ssize_t n;
+
+	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	CHECK(n == 0); /* EOF, not the safety timeout */
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* Neither answered nor dropped yet. */
+static bool still_open(int fd)
+{
+	char b;
+
+	return recv(fd, &b, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
+/* Wait for the server to reach a state (the loop ends early; the bound is only a safety net). */
+static void wait_for(atomic_uint *v, unsigned want)
+{
+	for (int i = 0; i < SAFETY_S * 1000 && atomic_load(v) < want; i++)
+		usleep(1000);
+	CHECK(atomic_load(v) >= want);
+}
+
+/* A request for a one-byte nonce: "QQ" is base64url for "A". */
+static const char *request(char nonce)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static char buf[128];
+	uint8_t b = (uint8_t)nonce;
+
+	snprintf(buf, sizeof(buf), "GET /v1/attestation?nonce=%c%c HTTP/1.1\r\n\r\n",
+		 b64[b >> 2], b64[(b & 3) << 4]);
+	return buf;
+}
+
+TEST(slow_client_does_not_stall_others)
+{
+	struct loop_srv s;
+	char half[64];
+	int a, b;
+
+	/* A deadline far beyond the test: only the loop's concurrency can get B its answer. */
+	CHECK(srv_start(&s, 600 * 1000, 4));
+	snprintf(half, sizeof(half), "%.30s", request('A'));
+	a = dial(&s, half);
+	wait_for(&s.st.accepted, 1);
+	b = dial(&s, request('B'));
+	const char *rb = reply(b);
+	CHECK(strstr(rb, "HTTP/1.1 200 OK\r\n") == rb && strstr(rb, "\r\n\r\ndoc:B"));
+	CHECK(still_open(a)); /* B was answered while A's request was still incomplete */
+	CHECK(send(a, request('A') + 30, strlen(request('A')) - 30, MSG_NOSIGNAL) > 0);
+	CHECK(strstr(reply(a), "\r\n\r\ndoc:A") != NULL);
+	CHECK(!strcmp(s.served, "BA"));
+	CHECK(atomic_load(&s.st.dropped) == 0);
+	srv_stop(&s);
+}
+
+TEST(silent_client_dropped_at_deadline)
+{
+	struct loop_srv s;
+	int a, b;
+
+	CHECK(srv_start(&s, 200, 4));
+	a = dial(&s, "GET /v1/att");
+	b = dial(&s, "");
+	CHECK(!strcmp(reply(a), "")); /* closed without an answer at its deadline */
+	CHECK(!strcmp(reply(b), ""));
+	CHECK(atomic_load(&s.st.dropped) == 2);
+	CHECK(strstr(reply(dial(&s, request('C'))), "\r\n\r\ndoc:C") != NULL);
+	srv_stop(&s);
+}
+
+TEST(cap_queues_excess_clients)
+{
+	enum { EXTRA = 10 };
+	struct loop_srv s;
+	char half[64];
+	int a, b, c[EXTRA];
+
+	CHECK(srv_start(&s, 600 * 1000, 2));
+	snprintf(half, sizeof(half), "%.30s", request('A'));
+	a = dial(&s, half);
+	b = dial(&s, "GET /v1/attestation?nonce=Qg");
+	wait_for(&s.st.accepted, 2);
+	/* Complete requests beyond the cap wait in the backlog, however many. */
+	for (int i = 0; i < EXTRA; i++)
+		c[i] = dial(&s, request((char)('a' + i)));
+	CHECK(send(a, request('A') + 30, strlen(request('A')) - 30, MSG_NOSIGNAL) > 0);
+	CHECK(strstr(reply(a), "\r\n\r\ndoc:A") != NULL);
+	for (int i = 0; i < EXTRA; i++)
+		CHECK(strstr(reply(c[i]), "\r\n\r\ndoc:") != NULL);
+	CHECK(still_open(b));
+	CHECK(s.served[0] == 'A'); /* the queued ones only once A left a slot */
+	CHECK(s.n_served == 1 + EXTRA);
+	CHECK(atomic_load(&s.st.peak) == 2);
+	CHECK(send(b, " HTTP/1.1\r\n\r\n", 13, MSG_NOSIGNAL) == 13);
+	CHECK(strstr(reply(b), "\r\n\r\ndoc:B") != NULL);
+	srv_stop(&s);
+}
+
 /* End to end: a sim NSM behind the API, fetched with curl, verified with the sim root. */
 struct serve_arg {
 	int fd;
 	struct kiln_nsm *nsm;
 };
 
+static const struct kiln_attest_api_opts serve_opts = {
+	.timeout_ms = 2000, .max_conns = 4, .stop_fd = -1
+};
+
 static void *serve_thread(void *p)
 {
 	struct serve_arg *a = p;
 
-	if (kiln_attest_api_serve(a->fd, kiln_attest_api_nsm_doc, a->nsm, 2000) < 0)
+	if (kiln_attest_api_serve(a->fd, kiln_attest_api_nsm_doc, a->nsm, &serve_opts) < 0)
 		fprintf(stderr, "serve: %s\n", kiln_errmsg());
 	return NULL;
 }
@@ -464,6 +653,9 @@ int main(void)
 	RUN(socket_round_trip);
 	RUN(non_loopback_peer_dropped);
 	RUN(listen_addresses);
+	RUN(slow_client_does_not_stall_others);
+	RUN(silent_client_dropped_at_deadline);
+	RUN(cap_queues_excess_clients);
 	RUN(curl_end_to_end);
 	close(listen_fd);
 	return t_done();

@@ -79,7 +79,7 @@ static void sha_hex(const void *p, size_t n, char out[72])
 /*
  * One string per entry: "d PATH", "D PATH" (mode 0700, uid 7), "f PATH DATA",
  * "x PATH" (file with xattr user.k=v), "l PATH -> TARGET", "h PATH => TARGET",
- * "c PATH" (char device), "p PATH" (fifo).
+ * "c PATH" (char device 1,3), "b PATH" (block device 7,0), "p PATH" (fifo).
  */
 static la_ssize_t mem_write(struct archive *a, void *arg, const void *p, size_t n)
 {
@@ -123,6 +123,7 @@ static void add_entry(struct archive *a, const char *spec)
 		archive_entry_set_perm(e, 0777); break;
 	case 'h': archive_entry_set_filetype(e, AE_IFREG); archive_entry_set_hardlink(e, arg); break;
 	case 'c': archive_entry_set_filetype(e, AE_IFCHR); archive_entry_set_rdev(e, 0x103); break;
+	case 'b': archive_entry_set_filetype(e, AE_IFBLK); archive_entry_set_rdev(e, 0x700); break;
 	case 'p': archive_entry_set_filetype(e, AE_IFIFO); break;
 	default: abort();
 	}
@@ -314,7 +315,11 @@ static int dump_entry(const struct kiln_fs_entry *e, void *arg)
 	struct dump *d = arg;
 	char line[8400];
 	int n = snprintf(line, sizeof(line), "%s %c%o", e->path,
-			 S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : 'f', e->mode & 07777);
+			 S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : S_ISCHR(e->mode) ? 'c'
+			 : S_ISBLK(e->mode) ? 'b' : S_ISFIFO(e->mode) ? 'p' : 'f', e->mode & 07777);
+
+	if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
+		n += snprintf(line + n, sizeof(line) - n, " %u,%u", e->rdev_major, e->rdev_minor);
 
 	if (e->uid || e->gid)
 		n += snprintf(line + n, sizeof(line) - n, " %u:%u", e->uid, e->gid);
@@ -481,16 +486,21 @@ TEST(test_symlinked_parents)
 		   "up l777 ->usr/../lib\nusr d755\nusr/lib l777 ->/lib\n");
 }
 
-TEST(test_device_skipped_and_xattrs)
+/* Device nodes and fifos are kept, their missing parents made as for files. */
+TEST(test_devices_kept_and_xattrs)
 {
 	unsigned warnings = 0;
 	char ref[512], *got;
 
-	make_oci("oci", LAYERS(L("c dev/null", "p dev/fifo", "x e")), 0);
+	make_oci("oci", LAYERS(L("c dev/foo/null", "b dev/loop0", "p var/q/fifo", "x e"),
+			       L("h dev/foo/null2 => dev/foo/null")),
+		 0);
 	snprintf(ref, sizeof(ref), "oci:%s", tpath("oci"));
 	got = flatten(ref, &warnings);
-	CHECK(got && strcmp(got, "e f644 user.k\n") == 0);
-	CHECK(warnings == 2);
+	CHECK(got && strcmp(got, "dev d755\ndev/foo d755\ndev/foo/null c0 1,3\n"
+				 "dev/foo/null2 c0 1,3\ndev/loop0 b0 7,0\ne f644 user.k\n"
+				 "var d755\nvar/q d755\nvar/q/fifo p0\n") == 0);
+	CHECK(warnings == 0);
 	free(got);
 }
 
@@ -671,7 +681,7 @@ int main(void)
 	RUN(test_replace);
 	RUN(test_hardlinks);
 	RUN(test_symlinked_parents);
-	RUN(test_device_skipped_and_xattrs);
+	RUN(test_devices_kept_and_xattrs);
 	RUN(test_compressed_layers);
 	RUN(test_hostile_paths);
 	RUN(test_hostile_links);

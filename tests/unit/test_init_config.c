@@ -39,6 +39,32 @@ TEST(config_defaults)
 	kiln_init_config_free(&c);
 }
 
+/* The one parse hands kiln.yaml's JSON to networking and attestation. */
+TEST(config_kiln_handed_over)
+{
+	struct kiln_init_config c;
+
+	CHECK(parse("{\"entrypoint\": [\"sh\"], \"config\": {\"name\": \"n\", \"network\":"
+		    " {\"dns\": \"none\"}, \"attestation_api\": {\"listen\": \"127.0.0.1:1\"}}}",
+		    &c) == 0);
+	CHECK(json_is_object(c.kiln) && strcmp(c.name, "n") == 0);
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(c.kiln, "network"), "dns")),
+		      "none"));
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(c.kiln, "attestation_api"),
+							"listen")),
+		      "127.0.0.1:1"));
+	kiln_init_config_free(&c);
+	CHECK(c.kiln == NULL);
+	CHECK(parse("{\"entrypoint\": [\"sh\"]}", &c) == 0 && c.kiln == NULL);
+	kiln_init_config_free(&c);
+	CHECK(parse("{\"entrypoint\": [\"sh\"], \"config\": null}", &c) == 0 && c.kiln == NULL);
+	kiln_init_config_free(&c);
+	CHECK_ERR(parse("{\"entrypoint\": [\"sh\"], \"config\": [1]}", &c), "config: expected an object");
+	/* One strict parse for every part: a duplicate key anywhere is refused. */
+	CHECK_ERR(parse("{\"entrypoint\": [\"sh\"], \"config\": {\"network\": {}, \"network\": {}}}",
+			&c), "duplicate");
+}
+
 TEST(config_errors)
 {
 	struct kiln_init_config c;
@@ -112,6 +138,7 @@ int main(void)
 {
 	RUN(config_full);
 	RUN(config_defaults);
+	RUN(config_kiln_handed_over);
 	RUN(config_errors);
 	RUN(config_limits);
 	RUN(xattr_lines);
