@@ -536,11 +536,13 @@ int kiln_attest_cli(int argc, char **argv)
 	struct opts o = { .cmd = NULL };
 	int rc;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-			  !strcmp(argv[1], "help"))) {
-		fputs(usage, stdout);
-		return 0;
-	}
+	/* `kiln attest --help` and `kiln attest verify --help` alike. */
+	for (int i = 1; i < argc && i <= 2; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") ||
+		    (i == 1 && !strcmp(argv[i], "help"))) {
+			fputs(usage, stdout);
+			return 0;
+		}
 	rc = parse_args(argc, argv, &o);
 	if (rc < 0) {
 		fail(o.cmd && (!strcmp(o.cmd, "verify") || !strcmp(o.cmd, "show")) ? o.cmd : "",
