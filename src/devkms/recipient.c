@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* dev-kms Recipient: verify the attestation document, build CiphertextForRecipient (CMS). */
+#include <openssl/cms.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attest/attest.h"
+#include "devkms/devkms.h"
+#include "util/secure.h"
+
+/*
+ * How this works: the document must verify (COSE signature, certificate
+ * chain valid now) against one of the trusted roots (each --root, then the
+ * AWS Nitro Enclaves root G1), be at most five minutes old, and carry a
+ * public_key (an RSA SubjectPublicKeyInfo). The answer is what KMS sends:
+ * CMS ContentInfo/EnvelopedData with one KeyTransRecipientInfo (version 2,
+ * rid = subjectKeyIdentifier, RSAES-OAEP with SHA-256 and MGF1-SHA-256) and
+ * AES-256-CBC content encryption, written with indefinite lengths (BER) as
+ * KMS writes it. OpenSSL's CMS API wants a certificate for a recipient, so
+ * the public key is wrapped in an unsigned placeholder certificate whose
+ * only use is to carry the key and its identifier.
+ */
+
+#define DOC_MAX_AGE_MS (5 * 60 * 1000)
+
+int kiln_devkms_verify_document(struct kiln_devkms *d, const uint8_t *buf, size_t len,
+				struct kiln_attest_doc **out)
+{
+	struct kiln_attest_doc *doc = NULL;
+	int rc = kiln_attest_parse(buf, len, &doc);
+	if (rc < 0)
+		return kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
+	rc = -EINVAL;
+	for (size_t i = 0; i < d->nroots && rc < 0; i++)
+		rc = kiln_attest_verify(d->roots[i], doc, kiln_devkms_now(d) * 1000, NULL);
+	if (rc < 0)
+		rc = kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
+	if (rc == 0 && kiln_attest_check_age(doc, kiln_devkms_now(d) * 1000, DOC_MAX_AGE_MS) < 0)
+		rc = kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
+	if (rc == 0 && !doc->public_key.data)
+		rc = kiln_err(EINVAL, "The attestation document carries no public key");
+	if (rc < 0) {
+		kiln_attest_doc_free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+/* A placeholder certificate carrying pkey and SKID = SHA-256 of the key's DER. */
+static X509 *holder_cert(EVP_PKEY *pkey, const uint8_t *spki, size_t spki_len)
+{
+	uint8_t md[32];
+	ASN1_OCTET_STRING *skid = ASN1_OCTET_STRING_new();
+	X509 *x = X509_new();
+
+	if (!x || !skid || !EVP_Digest(spki, spki_len, md, NULL, EVP_sha256(), NULL) ||
+	    !ASN1_OCTET_STRING_set(skid, md, sizeof(md)) || !X509_set_version(x, 2) ||
+	    !X509_set_pubkey(x, pkey) ||
+	    !X509_add1_ext_i2d(x, NID_subject_key_identifier, skid, 0, X509V3_ADD_DEFAULT)) {
+		X509_free(x);
+		x = NULL;
+	}
+	ASN1_OCTET_STRING_free(skid);
+	return x;
+}
+
+/* RSAES-OAEP, SHA-256 digest and MGF1-SHA-256, for the recipient. */
+static int set_oaep(CMS_RecipientInfo *ri)
+{
+	EVP_PKEY_CTX *pc = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+	return pc && EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) > 0 &&
+			       EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) > 0 &&
+			       EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) > 0
+		       ? 0
+		       : -EIO;
+}
+
+static int build_cms(X509 *holder, const uint8_t *pt, size_t pt_len, uint8_t **out,
+		     size_t *out_len)
+{
+	const unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_KEY_PARAM | CMS_USE_KEYID | CMS_STREAM;
+	BIO *in = BIO_new_mem_buf(pt, (int)pt_len), *mem = BIO_new(BIO_s_mem());
+	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, EVP_aes_256_cbc(), flags);
+	CMS_RecipientInfo *ri = cms ? CMS_add1_recipient_cert(cms, holder, flags) : NULL;
+	int rc = -EIO;
+
+	if (in && mem && ri && set_oaep(ri) == 0 && i2d_CMS_bio_stream(mem, cms, in, flags) == 1) {
+		char *p;
+		long n = BIO_get_mem_data(mem, &p);
+		*out = n > 0 ? malloc((size_t)n) : NULL;
+		if (*out) {
+			memcpy(*out, p, (size_t)n);
+			*out_len = (size_t)n;
+			rc = 0;
+		}
+	}
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	BIO_free(mem);
+	return rc;
+}
+
+int kiln_devkms_cms_for_recipient(const uint8_t *spki_der, size_t spki_len, const uint8_t *pt,
+				  size_t pt_len, uint8_t **out, size_t *out_len)
+{
+	const uint8_t *p = spki_der;
+	EVP_PKEY *pkey = d2i_PUBKEY(NULL, &p, (long)spki_len);
+	X509 *holder = NULL;
+	int rc;
+
+	if (!pkey || p != spki_der + spki_len || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA ||
+	    EVP_PKEY_get_bits(pkey) < 2048)
+		rc = kiln_err(EINVAL, "The attestation document's public key is not an RSA key of at least 2048 bits");
+	else if (!(holder = holder_cert(pkey, spki_der, spki_len)))
+		rc = kiln_err(EIO, "building the recipient failed");
+	else if ((rc = build_cms(holder, pt, pt_len, out, out_len)) < 0)
+		rc = kiln_err(EIO, "building CiphertextForRecipient failed");
+	X509_free(holder);
+	EVP_PKEY_free(pkey);
+	return rc;
+}
