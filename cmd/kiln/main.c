@@ -32,6 +32,7 @@ static int usage(FILE *f)
 	      "  attest show DOC           print a decoded attestation document\n"
 	      "Host:\n"
 	      "  doctor [--sim|--nitro]    check this host for the sim and for Nitro\n"
+	      "  dev-kms --listen A:P --state-dir DIR   a local AWS KMS for sim and CI\n"
 	      "\n"
 	      "IMAGE is docker-archive:FILE or oci:DIR[:TAG].\n"
 	      "Run 'kiln COMMAND --help' for a command's options.\n",
@@ -54,6 +55,7 @@ static const struct kiln_command {
 	{ "rm", kiln_cmd_rm },
 	{ "console", kiln_cmd_console },
 	{ "doctor", kiln_cmd_doctor },
+	{ "dev-kms", kiln_cmd_dev_kms },
 	{ NULL, NULL },
 };
 

@@ -212,12 +212,15 @@ static int decode_meta(const uint8_t *p, size_t n, struct kiln_devkms_key *key)
 	json_int_t created = 0;
 	int enabled = 0;
 	const char *desc = NULL, *policy = NULL;
+	json_t *pol = NULL;
 	json_t *j = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &e);
 	int rc = 0;
 
-	if (!j || json_unpack(j, "{s:I, s:b, s:s, s?s}", "created", &created, "enabled", &enabled,
-			      "description", &desc, "policy", &policy) < 0)
+	if (!j || json_unpack(j, "{s:I, s:b, s:s, s?o}", "created", &created, "enabled", &enabled,
+			      "description", &desc, "policy", &pol) < 0 ||
+	    (pol && !json_is_null(pol) && !json_is_string(pol)))
 		rc = -EBADMSG;
+	policy = json_string_value(pol);
 	if (rc == 0) {
 		key->created_s = created;
 		key->enabled = enabled;
