@@ -21,8 +21,8 @@
  * rid = subjectKeyIdentifier, RSAES-OAEP with SHA-256 and MGF1-SHA-256) and
  * AES-256-CBC content encryption, written with indefinite lengths (BER) as
  * KMS writes it. OpenSSL's CMS API wants a certificate for a recipient, so
- * the public key is wrapped in an unsigned placeholder certificate whose
- * only use is to carry the key and its identifier.
+ * the public key is wrapped in a placeholder certificate (signed by a
+ * throwaway key) whose only use is to carry the key and its identifier.
  */
 
 #define DOC_MAX_AGE_MS (5 * 60 * 1000)
@@ -57,14 +57,23 @@ static X509 *holder_cert(EVP_PKEY *pkey, const uint8_t *spki, size_t spki_len)
 	uint8_t md[32];
 	ASN1_OCTET_STRING *skid = ASN1_OCTET_STRING_new();
 	X509 *x = X509_new();
+	/* OpenSSL hashes the whole certificate when it caches extensions, so the
+	 * placeholder must be complete: signed by a throwaway key. */
+	EVP_PKEY *signer = EVP_EC_gen("P-256");
+	X509_NAME *name = X509_get_subject_name(x);
 
-	if (!x || !skid || !EVP_Digest(spki, spki_len, md, NULL, EVP_sha256(), NULL) ||
+	if (!x || !skid || !signer || !EVP_Digest(spki, spki_len, md, NULL, EVP_sha256(), NULL) ||
 	    !ASN1_OCTET_STRING_set(skid, md, sizeof(md)) || !X509_set_version(x, 2) ||
-	    !X509_set_pubkey(x, pkey) ||
-	    !X509_add1_ext_i2d(x, NID_subject_key_identifier, skid, 0, X509V3_ADD_DEFAULT)) {
+	    !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"recipient", -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name) || !X509_gmtime_adj(X509_getm_notBefore(x), 0) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 60) || !X509_set_pubkey(x, pkey) ||
+	    !X509_add1_ext_i2d(x, NID_subject_key_identifier, skid, 0, X509V3_ADD_DEFAULT) ||
+	    !X509_sign(x, signer, EVP_sha256())) {
 		X509_free(x);
 		x = NULL;
 	}
+	EVP_PKEY_free(signer);
 	ASN1_OCTET_STRING_free(skid);
 	return x;
 }
