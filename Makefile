@@ -12,7 +12,7 @@ LDFLAGS  ?=
 # libarchive is linked statically: only its tar and decompression objects
 # are pulled in, so the dynamic loader skips libxml2/ICU & co. at every start
 # (kiln run's startup time); its codecs stay shared (--as-needed drops the rest).
-LIBS     := -Wl,--as-needed -Wl,-Bstatic -larchive -Wl,-Bdynamic -lcrypto -ljansson -lyaml \
+LIBS     := -Wl,--as-needed -Wl,-Bstatic -larchive -Wl,-Bdynamic -lssl -lcrypto -ljansson -lyaml \
 	    -lz -llzma -lbz2 -l:libzstd.so.1 -l:libacl.so.1 -l:liblz4.so.1 -lnettle -lxml2
 # kiln itself (the CLI, kiln run's monitor) is a static PIE: loading and
 # relocating shared libraries cost ~1.2 ms of every `kiln run` start
@@ -20,10 +20,10 @@ LIBS     := -Wl,--as-needed -Wl,-Bstatic -larchive -Wl,-Bdynamic -lcrypto -ljans
 # daemon, keeps the distribution's shared libraries. glibc's link-time notes
 # about getpwuid/dlopen/getaddrinfo in static programs (local files still
 # resolve; kiln loads no modules) go to build/kiln.ld.log.
-KILN_LIBS := -static-pie -Wl,--start-group -larchive -lcrypto -ljansson -lyaml -lz -llzma -lbz2 \
+KILN_LIBS := -static-pie -Wl,--start-group -larchive -lssl -lcrypto -ljansson -lyaml -lz -llzma -lbz2 \
 	     -lzstd -Wl,--end-group -lpthread
 # Static executables that run inside the enclave (images may have no libc).
-STATIC_LIBS := -Wl,--start-group -lcrypto -ljansson -lz -Wl,--end-group -lpthread
+STATIC_LIBS := -Wl,--start-group -lssl -lcrypto -ljansson -lz -Wl,--end-group -lpthread
 
 # The library: every src/<area>/*.c except the boot area, which is only
 # linked into kiln-bootstrap (it must stay tiny and dependency free).
