@@ -23,7 +23,7 @@ LIBS     := -Wl,--as-needed -Wl,-Bstatic -larchive -Wl,-Bdynamic -lssl -lcrypto 
 KILN_LIBS := -static-pie -Wl,--start-group -larchive -lssl -lcrypto -ljansson -lyaml -lz -llzma -lbz2 \
 	     -lzstd -Wl,--end-group -lpthread
 # Static executables that run inside the enclave (images may have no libc).
-STATIC_LIBS := -Wl,--start-group -lcrypto -ljansson -lz -Wl,--end-group -lpthread
+STATIC_LIBS := -Wl,--start-group -lssl -lcrypto -ljansson -lz -Wl,--end-group -lpthread
 
 # The library: every src/<area>/*.c except the boot area, which is only
 # linked into kiln-bootstrap (it must stay tiny and dependency free).
