@@ -163,8 +163,10 @@ static int load(const char *text, json_t **root, json_t **stmts)
 	}
 	json_object_foreach(j, k, v)
 		if (strcmp(k, "Version") && strcmp(k, "Id") && strcmp(k, "Statement")) {
+			/* The message first: j owns k. */
+			int rc = kiln_err(EILSEQ, "policy field %s is not supported by dev-kms", k);
 			json_decref(j);
-			return kiln_err(EILSEQ, "policy field %s is not supported by dev-kms", k);
+			return rc;
 		}
 	json_t *s = json_object_get(j, "Statement");
 	if (json_is_object(s)) {

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for dev-kms key policies: checking, wildcards, Deny wins, PCR conditions. */
+#include <jansson.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "devkms/devkms.h"
@@ -95,8 +97,26 @@ TEST(check_refuses)
 	CHECK_ERR(kiln_devkms_policy_check("{\"Statement\":{},\"Other\":1}"), "Other");
 }
 
+/* As in dev-kms: freed JSON memory is wiped, so a use after free shows in messages. */
+static void wipe_free(void *p)
+{
+	if (p)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* Regression: the message of an unknown top-level field was built after the
+ * policy (which owns the field's name) was freed. */
+TEST(unknown_field_named_after_free)
+{
+	CHECK_ERR(kiln_devkms_policy_check("{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"x\"}],\"StatemeWt\":1}"),
+		  "policy field StatemeWt is not supported");
+}
+
 int main(void)
 {
+	json_set_alloc_funcs(malloc, wipe_free);
+	RUN(unknown_field_named_after_free);
 	RUN(default_allows_all);
 	RUN(actions_and_wildcards);
 	RUN(pcr_conditions);
