@@ -63,14 +63,21 @@ static int start_imds(void)
 	if (imds_pid == 0) {
 		dup2(p[1], 1);
 		close(p[0]);
-		execlp("python3", "python3", "-c", imds_py, (char *)NULL);
+		/* Debian's python3, not whatever shim comes first in PATH. */
+		execl("/usr/bin/python3", "python3", "-c", imds_py, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
 	char buf[16] = "";
-	ssize_t n = read(p[0], buf, sizeof(buf) - 1);
-	close(p[0]);
-	return n > 0 ? atoi(buf) : -1;
+	size_t got = 0;
+	while (got < sizeof(buf) - 1 && !strchr(buf, '\n')) {
+		ssize_t n = read(p[0], buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	/* The read end stays open: python3 keeps a working stdout. */
+	return atoi(buf) > 0 ? atoi(buf) : -1;
 }
 
 TEST(test_imds)
