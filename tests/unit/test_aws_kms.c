@@ -17,6 +17,8 @@
 #include "aws/cms.h"
 #include "aws/kms.h"
 #include "aws/sigv4.h"
+#include "cli/cli.h"
+#include <fcntl.h>
 #include "t.h"
 #include "util/secure.h"
 
@@ -569,6 +571,75 @@ TEST(test_answers_and_b64)
 	CHECK(aws_b64_decode("", &p, &n) < 0);
 }
 
+/* Run kiln secret ARGS with in on stdin; stdout (first line) into out. */
+static int run_secret_cli(const char *in, size_t in_len, char **argv, int argc, char *out,
+			  size_t size)
+{
+	char inf[160], outf[160];
+	snprintf(inf, sizeof(inf), "%s/in", dir);
+	snprintf(outf, sizeof(outf), "%s/out", dir);
+	FILE *f = fopen(inf, "wb");
+	fwrite(in, 1, in_len, f);
+	fclose(f);
+	int save_in = dup(0), save_out = dup(1);
+	int fi = open(inf, O_RDONLY), fo = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fi, 0);
+	dup2(fo, 1);
+	close(fi);
+	close(fo);
+	int rc = kiln_cmd_secret(argc, argv);
+	fflush(stdout);
+	dup2(save_in, 0);
+	dup2(save_out, 1);
+	close(save_in);
+	close(save_out);
+	out[0] = '\0';
+	f = fopen(outf, "r");
+	if (f && !fgets(out, (int)size, f))
+		out[0] = '\0';
+	if (f)
+		fclose(f);
+	unlink(inf);
+	unlink(outf);
+	return rc;
+}
+
+TEST(test_secret_cli)
+{
+	char out[512];
+	char *argv[] = { "secret", "encrypt", "--key-id", "alias/app", "--region", "us-east-1",
+			 "--endpoint", endpoint, "--ca-bundle", ca_good, NULL };
+	setenv("AWS_ACCESS_KEY_ID", AKID, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	unsetenv("AWS_SESSION_TOKEN");
+	CHECK(run_secret_cli("hunter2\n", 8, argv, 10, out, sizeof(out)) == 0);
+	/* The fake KMS's ciphertext is "KILNFAKE" + the bytes, newline kept. */
+	out[strcspn(out, "\n")] = '\0';
+	uint8_t *raw = NULL;
+	size_t n = 0;
+	CHECK(aws_b64_decode(out, &raw, &n) == 0 && n == 16 && memcmp(raw, "KILNFAKEhunter2\n", 16) == 0);
+	free(raw);
+	CHECK(strcmp(srv.last_target, "TrentService.Encrypt") == 0);
+	/* Empty and oversized values, a missing key id: refused with a reason. */
+	CHECK(run_secret_cli("", 0, argv, 10, out, sizeof(out)) == 1);
+	CHECK(strstr(kiln_errmsg(), "stdin is empty") != NULL);
+	char *big = calloc(1, 5000);
+	memset(big, 'a', 4097);
+	CHECK(run_secret_cli(big, 4097, argv, 10, out, sizeof(out)) == 1);
+	CHECK(strstr(kiln_errmsg(), "larger than 4096") != NULL);
+	CHECK(run_secret_cli(big, 4096, argv, 10, out, sizeof(out)) == 0);
+	free(big);
+	char *noid[] = { "secret", "encrypt", "--region", "us-east-1", NULL };
+	CHECK(run_secret_cli("x", 1, noid, 4, out, sizeof(out)) == 2);
+	/* Wrong credentials: KMS's (here the fake's) signature error. */
+	setenv("AWS_SECRET_ACCESS_KEY", "wrong", 1);
+	CHECK(run_secret_cli("x", 1, argv, 10, out, sizeof(out)) == 1);
+	CHECK(strstr(kiln_errmsg(), "InvalidSignatureException") != NULL);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	CHECK(run_secret_cli("x", 1, argv, 10, out, sizeof(out)) == 1);
+	CHECK(strstr(kiln_errmsg(), "no AWS credentials") != NULL);
+}
+
 int main(void)
 {
 	CHECK(aws_creds_src_static(&creds, AKID, SECRET, NULL) == 0);
@@ -579,6 +650,7 @@ int main(void)
 	RUN(test_errors_and_retries);
 	RUN(test_tls_checks);
 	RUN(test_session_token_is_signed);
+	RUN(test_secret_cli);
 	unlink(ca_good);
 	unlink(ca_other);
 	rmdir(dir);
