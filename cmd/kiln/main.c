@@ -30,6 +30,8 @@ static int usage(FILE *f)
 	      "Attestation:\n"
 	      "  attest verify DOC         verify an attestation document\n"
 	      "  attest show DOC           print a decoded attestation document\n"
+	      "Secrets:\n"
+	      "  secret encrypt --key-id K value on stdin -> KMS ciphertext (base64)\n"
 	      "Host:\n"
 	      "  doctor [--sim|--nitro]    check this host for the sim and for Nitro\n"
 	      "  dev-kms --listen A:P --state-dir DIR   a local AWS KMS for sim and CI\n"
@@ -48,6 +50,7 @@ static const struct kiln_command {
 	{ "describe-eif", kiln_cmd_describe_eif },
 	{ "pcr", kiln_cmd_pcr },
 	{ "attest", kiln_cmd_attest },
+	{ "secret", kiln_cmd_secret },
 	{ "run", kiln_cmd_run },
 	{ "ps", kiln_cmd_ps },
 	{ "logs", kiln_cmd_logs },

@@ -207,6 +207,7 @@ static int imds_fetch(struct aws_creds_src *s, int64_t deadline, struct aws_cred
 int aws_creds_get(struct aws_creds_src *s, int64_t deadline, struct aws_creds *out)
 {
 	int rc = 0;
+	memset(out, 0, sizeof(*out)); /* safe to aws_creds_clear() whatever happens */
 	pthread_mutex_lock(&s->mu);
 	if (s->kind == AWS_CREDS_IMDS &&
 	    (!s->cur.access_key_id[0] || time(NULL) + AWS_CREDS_REFRESH_S >= s->cur.expiration)) {

@@ -7,6 +7,7 @@ int kiln_cmd_build(int argc, char **argv);
 int kiln_cmd_describe_eif(int argc, char **argv);
 int kiln_cmd_pcr(int argc, char **argv);
 int kiln_cmd_attest(int argc, char **argv);
+int kiln_cmd_secret(int argc, char **argv);
 int kiln_cmd_run(int argc, char **argv);
 int kiln_cmd_ps(int argc, char **argv);
 int kiln_cmd_logs(int argc, char **argv);
