@@ -6,16 +6,17 @@ DEVKMS_AWS=${KILN_TEST_AWS:-/usr/bin/aws}
 DEVKMS_PY=${KILN_TEST_PYTHON:-/usr/bin/python3}
 
 # devkms_start STATE_DIR [ARGS...]: runs dev-kms in the background on a free
-# random port in 20000-29999; sets DEVKMS_URL, DEVKMS_PID, DEVKMS_LOG and
-# exports the client settings (test credentials, CA bundle, region).
+# random port in 20000-29999 of $DEVKMS_HOST (default 127.0.0.1); sets
+# DEVKMS_URL, DEVKMS_PORT, DEVKMS_PID, DEVKMS_LOG and exports the client
+# settings (test credentials, CA bundle, region).
 devkms_start() {
-	local dir=$1 port try
+	local dir=$1 port try host=${DEVKMS_HOST:-127.0.0.1}
 	shift
 	mkdir -p "$dir"
 	DEVKMS_LOG=$dir.log
 	for try in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 10000))
-		kiln dev-kms --listen "127.0.0.1:$port" --state-dir "$dir" "$@" >"$DEVKMS_LOG" 2>&1 &
+		kiln dev-kms --listen "$host:$port" --state-dir "$dir" "$@" >"$DEVKMS_LOG" 2>&1 &
 		DEVKMS_PID=$!
 		# Ready when it prints its listening line (or gone when the port was taken).
 		while kill -0 "$DEVKMS_PID" 2>/dev/null && ! grep -q "listening on" "$DEVKMS_LOG"; do
@@ -23,7 +24,7 @@ devkms_start() {
 		done
 		if grep -q "listening on" "$DEVKMS_LOG"; then
 			defer "kill $DEVKMS_PID"
-			DEVKMS_URL=https://127.0.0.1:$port
+			DEVKMS_URL=https://$host:$port
 			DEVKMS_PORT=$port
 			export AWS_ACCESS_KEY_ID=AKIDEVKMSTEST0000000
 			export AWS_SECRET_ACCESS_KEY=devkms-test-secret-key-not-for-production
