@@ -86,7 +86,7 @@ $(B)/kilnd: $(B)/cmd/kilnd/main.o $(B)/libkiln.a
 
 $(B)/kiln-init: $(B)/cmd/kiln-init/main.o $(B)/libkiln.a
 	@echo "  LD $@"
-	@$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS)
+	@$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS) 2>$(B)/kiln-init.ld.log || { cat $(B)/kiln-init.ld.log; exit 1; }
 
 $(B)/kiln-bootstrap: $(B)/cmd/kiln-bootstrap/main.o $(BOOT_OBJ)
 	@echo "  LD $@"

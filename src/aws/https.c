@@ -429,7 +429,7 @@ static int tcp_connect(struct aws_http_client *c, int64_t deadline)
 	snprintf(port, sizeof(port), "%u", c->url.port);
 	int g = getaddrinfo(c->url.host, port, &hints, &res);
 	if (g)
-		return kiln_err(g == EAI_NONAME ? ENOENT : EHOSTUNREACH, "resolving %s: %s",
+		return kiln_err(EHOSTUNREACH, "resolving %s: %s",
 				c->url.host, gai_strerror(g));
 	int fd = -EHOSTUNREACH;
 	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)

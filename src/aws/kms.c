@@ -240,8 +240,9 @@ static int build_head(struct aws_kms *k, const char *op, const char *body,
 	return aws_buf_check(head);
 }
 
+/* One try; *transport set when the failure is ours or the network's, not KMS's answer. */
 static int attempt(struct aws_kms *k, struct aws_http_client *conn, const char *op,
-		   const char *body, int64_t deadline, json_t **resp, bool *retry)
+		   const char *body, int64_t deadline, json_t **resp, bool *retry, bool *transport)
 {
 	struct aws_creds c = { 0 };
 	struct aws_buf head = { 0 };
@@ -249,6 +250,7 @@ static int attempt(struct aws_kms *k, struct aws_http_client *conn, const char *
 	int64_t until = aws_now_ms() + ATTEMPT_MAX_MS;
 
 	*retry = false;
+	*transport = true;
 	int rc = aws_creds_get(k->creds, deadline, &c);
 	if (rc == 0)
 		rc = build_head(k, op, body, &c, &head);
@@ -259,8 +261,9 @@ static int attempt(struct aws_kms *k, struct aws_http_client *conn, const char *
 	aws_buf_free(&head); /* it held the session token */
 	if (rc < 0) {
 		*retry = conn_error(rc);
-		return kiln_err_wrap(rc, "KMS %s", op);
+		return rc;
 	}
+	*transport = false;
 	rc = aws_kms_answer(op, r.status, r.body, r.body_len, resp, retry);
 	aws_http_resp_free(&r);
 	return rc;
@@ -281,23 +284,28 @@ int aws_kms_call(struct aws_kms *k, struct aws_http_client *conn, const char *op
 		 const char *body, json_t **resp)
 {
 	int64_t start = aws_now_ms(), deadline = start + k->timeout_ms;
-	bool retry = false;
+	bool retry = false, transport = false;
 	int rc = 0;
 
 	last_attempts = 0;
 	for (int n = 0;; n++) {
 		last_attempts++;
-		rc = attempt(k, conn, op, body, deadline, resp, &retry);
-		if (rc == 0 || !retry)
-			return rc;
+		rc = attempt(k, conn, op, body, deadline, resp, &retry, &transport);
+		if (rc == 0)
+			return 0;
+		if (!retry)
+			return transport ? kiln_err_wrap(rc, "KMS %s", op) : rc;
 		int64_t sleep = jitter_ms(n);
 		if (aws_now_ms() + sleep >= deadline)
 			break;
 		struct timespec ts = { sleep / 1000, (sleep % 1000) * 1000000 };
 		nanosleep(&ts, NULL);
 	}
-	return kiln_err_wrap(rc, "gave up after %d attempts in %.1f s", last_attempts,
-			     (double)(aws_now_ms() - start) / 1000.0);
+	double secs = (double)(aws_now_ms() - start) / 1000.0;
+	if (transport)
+		return kiln_err_wrap(rc, "KMS %s: gave up after %d attempts in %.1f s", op,
+				     last_attempts, secs);
+	return kiln_err_wrap(rc, "gave up after %d attempts in %.1f s", last_attempts, secs);
 }
 
 /* ---- operations ---- */

@@ -17,6 +17,7 @@
 #include "init/config.h"
 #include "init/logring.h"
 #include "init/net.h"
+#include "init/secrets.h"
 #include "init/supervise.h"
 #include "init/user.h"
 #include "init/xattrs.h"
@@ -252,6 +253,16 @@ int kiln_init_main(int argc, char **argv)
 		console_stderr(&so);
 		die("network");
 	}
+	/* Before the attestation API thread: until then the NSM is ours alone. */
+	struct kiln_init_secrets *secrets = NULL;
+	if (kiln_init_secrets_run(cfg.kiln, kiln_init_secrets_nsm_attest, (void *)dir, &user, &cfg,
+				  &secrets) < 0) {
+		console_stderr(&so);
+		die("secrets");
+	}
+	app.env = cfg.env;
+	app.forked = kiln_init_secrets_forked;
+	app.forked_ctx = secrets;
 	kiln_init_attest_start(cfg.kiln, dir, started_rd);
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
