@@ -120,6 +120,19 @@ assert_contains "$out" "DB_PASSWORD" "the failing secret is named"
 grep -Eqi "unreachable|connect|timed out|timeout" <<<"$out" || fail "no clear unreachable error: $out"
 echo "ok   unreachable KMS fails the boot: $(grep -m1 DB_PASSWORD <<<"$out" | cut -c1-160)"
 
+# 4b. A KMS that accepts connections and never answers: the configured 3 s bound the boot.
+silent=$((closed == 29999 ? 20000 : closed + 1))
+socat "TCP-LISTEN:$silent,bind=198.18.0.1,fork,reuseaddr" SYSTEM:"sleep 120" 2>/dev/null &
+defer "kill $! 2>/dev/null"
+wait_port 198.18.0.1 "$silent"
+config "https://198.18.0.1:$silent" "$AWS_SECRET_ACCESS_KEY" 3 >"$T/silent.yaml"
+kiln build -q -c "$T/silent.yaml" "docker-archive:$T/app.tar" -o "$T/silent.eif" >/dev/null
+rc=0; out=$(timeout 60 kiln run --sim --name s5 "$T/silent.eif" 2>&1) || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "silent KMS: rc=$rc: $out"
+assert_contains "$out" "DB_PASSWORD" "the failing secret is named"
+grep -Eqi "timed out|timeout|time limit|gave up" <<<"$out" || fail "no clear timeout error: $out"
+echo "ok   a silent KMS fails the boot at the configured timeout: $(grep -m1 DB_PASSWORD <<<"$out" | cut -c1-160)"
+
 # 5. The secret's bytes are nowhere on the parent.
 for where in "$KILN_STATE_DIR" "$T/kms" "$DEVKMS_LOG" "$T/app.eif" "$T/app2.eif"; do
 	! grep -rqaF -e "$value" -e "$fvalue" "$where" || fail "a secret's bytes are in $where"
