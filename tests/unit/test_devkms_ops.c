@@ -82,9 +82,14 @@ TEST(encrypt_decrypt)
 	k = call("Decrypt", dec, &st);
 	CHECK(st == 400 && !strcmp(type_of(k) ?: "", "InvalidCiphertextException"));
 	json_decref(k);
-	uint8_t *raw;
-	size_t n;
-	CHECK(kiln_devkms_b64_decode(ct ?: "", &raw, &n) == 0);
+	uint8_t *raw = NULL;
+	size_t n = 0;
+	CHECK(ct && kiln_devkms_b64_decode(ct, &raw, &n) == 0 && n > 0);
+	if (!raw || !n) {
+		free(raw);
+		json_decref(j);
+		return;
+	}
 	raw[n - 1] ^= 1;
 	char *b = kiln_devkms_b64_encode(raw, n);
 	snprintf(dec, sizeof(dec), "{\"CiphertextBlob\":\"%s\",\"EncryptionContext\":{\"a\":\"1\"}}", b);
