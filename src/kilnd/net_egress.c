@@ -246,6 +246,9 @@ static void set_target(struct kflow *f)
 			 f->req.name, f->req.port);
 		return;
 	}
+	/* ::ffff:a.b.c.d is dialled, logged and checked as the IPv4 flow it is. */
+	if (kiln_ip_unmap(&f->req.ip))
+		f->req.family = 4;
 	kiln_ip_format(&f->req.ip, ip);
 	snprintf(f->label, sizeof(f->label),
 		 f->req.family == 6 ? "enclave %s: egress to [%s]:%u%s%s%s" :
