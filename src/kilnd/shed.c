@@ -40,6 +40,9 @@ static int shed_one(int lfd)
 	int fd, rc = -ENFILE;
 
 	pthread_mutex_lock(&spare_lock);
+	/* Another thread may have taken the slot freed last time: try to get it back. */
+	if (spare < 0)
+		spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (spare >= 0) {
 		close(spare);
 		spare = -1;
@@ -51,9 +54,6 @@ static int shed_one(int lfd)
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			rc = -EAGAIN;
 		}
-		spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	} else {
-		/* Another thread took the slot: try to get the spare back for next time. */
 		spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	pthread_mutex_unlock(&spare_lock);
