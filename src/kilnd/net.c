@@ -147,6 +147,7 @@ static const char *const quota_what[KD_NET_KINDS] = {
 	[KD_NET_DNS] = "DNS channel connection",
 	[KD_NET_DNS_QUERY] = "DNS query",
 	[KD_NET_INGRESS] = "ingress flow",
+	[KD_NET_LOOKUP] = "name lookup",
 };
 
 int kd_net_quota_take(struct kd_net_quota *q, enum kd_net_kind kind)
@@ -156,6 +157,8 @@ int kd_net_quota_take(struct kd_net_quota *q, enum kd_net_kind kind)
 			  q->name, KD_NET_DNS_CONNS_MAX);
 		return -EMFILE;
 	}
+	if (kind == KD_NET_LOOKUP && q->used[kind] >= KD_NET_LOOKUPS_MAX)
+		return -EAGAIN; /* the flow's own log line says why */
 	if (q->fds + quota_cost[kind] > q->fd_budget) {
 		KD_LOG_RL("net: enclave %s: its %lu descriptors are in use; %s refused", q->name,
 			  q->fd_budget, quota_what[kind]);

@@ -41,7 +41,8 @@ struct kd_net_listener;
  * CLI, control channels and other enclaves): an egress or ingress flow
  * counts two (from its first byte to the relay's end), a DNS channel
  * connection and a DNS query in flight one each; DNS channel connections
- * are also capped at KD_NET_DNS_CONNS_MAX (kiln-init keeps one). A
+ * are also capped at KD_NET_DNS_CONNS_MAX (kiln-init keeps one), and name
+ * lookups in flight (a thread each) at KD_NET_LOOKUPS_MAX. A
  * connection over its enclave's share is closed at once, with a
  * rate-limited log line. The counts live in a small refcounted object, so
  * flows that outlive their enclave's listeners still give their share back
@@ -50,9 +51,17 @@ struct kd_net_listener;
  */
 #define KD_NET_FD_RESERVE 128
 #define KD_NET_DNS_CONNS_MAX 4
+#define KD_NET_LOOKUPS_MAX 32
 #define KD_NET_DNS_IDLE_MS (300u * 1000) /* a DNS channel with nothing in flight */
 
-enum kd_net_kind { KD_NET_EGRESS, KD_NET_DNS, KD_NET_DNS_QUERY, KD_NET_INGRESS, KD_NET_KINDS };
+enum kd_net_kind {
+	KD_NET_EGRESS,
+	KD_NET_DNS,
+	KD_NET_DNS_QUERY,
+	KD_NET_INGRESS,
+	KD_NET_LOOKUP,
+	KD_NET_KINDS
+};
 
 struct kd_net_quota {
 	unsigned refs;

@@ -208,6 +208,12 @@ static void resolve(struct kiln_evloop *l, struct kflow *f)
 		finish(l, f, KILN_EGRESS_UNREACHABLE, "out of memory");
 		return;
 	}
+	/* A thread each: an enclave gets a few at a time, not one per flow it opens. */
+	if (kd_net_quota_take(f->quota, KD_NET_LOOKUP) < 0) {
+		free(lk);
+		finish(l, f, KILN_EGRESS_UNREACHABLE, "too many name lookups in flight");
+		return;
+	}
 	lk->f = f;
 	f->st = K_RESOLVING;
 	f->h.deadline = 0;
@@ -217,6 +223,7 @@ static void resolve(struct kiln_evloop *l, struct kflow *f)
 	pthread_attr_destroy(&attr);
 	if (rc) {
 		free(lk);
+		kd_net_quota_give(f->quota, KD_NET_LOOKUP);
 		finish(l, f, KILN_EGRESS_UNREACHABLE, "cannot start a name lookup");
 	}
 }
@@ -237,6 +244,7 @@ void kd_net_egress_resolved(struct kiln_evloop *l, struct kiln_evh *h, uint32_t 
 		}
 		if (lk->res)
 			freeaddrinfo(lk->res);
+		kd_net_quota_give(f->quota, KD_NET_LOOKUP);
 		if (lk->gai) {
 			f->last_err = EHOSTUNREACH;
 			KD_LOG_RL("net: %s: %s", f->label, gai_strerror(lk->gai));
