@@ -463,7 +463,8 @@ static void on_client(struct kd *d, struct kd_watch *w, uint32_t events)
 			}
 			c->rd_eof = 1;
 		} else if (n > 0 && in_add(c, buf, (size_t)n) < 0) {
-			return; /* closed, or the error is queued */
+			pump(d, c); /* the error goes out, then the connection closes */
+			return;
 		}
 		process_input(d, c);
 	} else if (events & (EPOLLHUP | EPOLLERR)) {

@@ -332,13 +332,15 @@ void kd_net_encl_free(struct kd_net *net, struct kd_net_encl *ne)
 {
 	if (!ne)
 		return;
-	if (net)
-		pthread_mutex_lock(&net->lock);
-	if (net)
-		encl_unlisten_locked(net, ne);
+	if (!net) {
+		quota_unref(ne->quota);
+		free(ne);
+		return;
+	}
+	pthread_mutex_lock(&net->lock);
+	encl_unlisten_locked(net, ne);
 	quota_unref(ne->quota); /* flows still running keep it until they end */
-	if (net)
-		pthread_mutex_unlock(&net->lock);
+	pthread_mutex_unlock(&net->lock);
 	free(ne);
 }
 

@@ -34,7 +34,7 @@ struct dconn;
 struct dquery {
 	struct kiln_evh h;
 	struct dconn *c;
-	struct kd_net_quota *quota;	/* outlives c: destroyed after it maybe */
+	struct kd_net_quota *quota;	/* not via c: c may be destroyed first */
 	struct dquery *next;		/* in c->queries */
 	int fd;
 	bool tcp;
