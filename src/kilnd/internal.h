@@ -97,6 +97,7 @@ struct kd {
 	int quit;
 	struct kd_net *net;		/* the networking thread (kilnd/net.h) */
 	int hello_ms;			/* HELLO deadline (0: KD_HELLO_MS; tests set it) */
+	int64_t chan_resume_at;		/* > 0: channel listeners paused until then (chan.c) */
 };
 
 /* loop.c */
