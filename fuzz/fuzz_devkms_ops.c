@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devkms/devkms.h"
 
@@ -20,9 +21,22 @@ static const char *const ops[] = {
 	"TrentService.GetKeyPolicy", "TrentService.Nope",
 };
 
+static struct kiln_devkms d;
+static char key_path[PATH_MAX + 64];
+
+/* The state dir is this process's own: remove it on the way out. */
+static void cleanup(void)
+{
+	char keys[PATH_MAX + 8];
+
+	snprintf(keys, sizeof(keys), "%s/keys", d.state_dir);
+	unlink(key_path);
+	rmdir(keys);
+	rmdir(d.state_dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct kiln_devkms d;
 	static bool ready;
 	struct kiln_devkms_resp r;
 
@@ -32,7 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!mkdtemp(dir) || kiln_devkms_init(&d, dir, NULL, NULL, NULL, 0) < 0 ||
 		    kiln_devkms_store_create(&d, "fuzz", NULL, &k) < 0)
 			abort();
+		snprintf(key_path, sizeof(key_path), "%s/keys/%s.key", dir, k.id);
 		kiln_devkms_key_clear(&k);
+		atexit(cleanup);
 		ready = true;
 	}
 	if (size < 1)
