@@ -453,6 +453,11 @@ static int ssl_wait(struct aws_http_client *c, int ret, int64_t deadline, const 
 		return 1;
 	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
 		return kiln_err(ECONNRESET, "%s: connection reset", what);
+	/* A peer gone without close_notify: a connection failure (retried), not a TLS one. */
+	if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		ERR_clear_error();
+		return kiln_err(ECONNRESET, "%s: connection closed", what);
+	}
 	return tls_err(what);
 }
 

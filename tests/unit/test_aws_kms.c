@@ -105,6 +105,16 @@ TEST(test_errors_and_retries)
 	CHECK(aws_kms_last_attempts() == 4 && n == 1 && pt[0] == 'x');
 	kiln_free_secret(pt, n);
 
+	/* KMS gone mid-request without close_notify: a connection failure, retried. */
+	static const struct step dropped[] = { { -1, "" } };
+	script(dropped, 1);
+	struct aws_http_client *fresh = NULL;
+	CHECK(aws_kms_conn(k, &fresh) == 0);
+	CHECK(aws_kms_decrypt_recipient(k, fresh, "S0lMTkZBS0V4", NULL, &r, &pt, &n) == 0);
+	CHECK(aws_kms_last_attempts() == 2);
+	kiln_free_secret(pt, n);
+	aws_http_client_free(fresh);
+
 	/* A malformed 200 answer: refused, not retried. */
 	static const struct step junk[] = { { 200, "{\"CiphertextForRecipient\":\"@@@\"}" } };
 	script(junk, 1);
