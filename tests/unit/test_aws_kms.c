@@ -110,6 +110,8 @@ TEST(test_errors_and_retries)
 	script(dropped, 1);
 	struct aws_http_client *fresh = NULL;
 	CHECK(aws_kms_conn(k, &fresh) == 0);
+	pt = NULL;
+	n = 0;
 	CHECK(aws_kms_decrypt_recipient(k, fresh, "S0lMTkZBS0V4", NULL, &r, &pt, &n) == 0);
 	CHECK(aws_kms_last_attempts() == 2);
 	kiln_free_secret(pt, n);
