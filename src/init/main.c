@@ -229,6 +229,7 @@ int kiln_init_main(int argc, char **argv)
 	}
 	if (kiln_init_config_load(path, &cfg) < 0)
 		die("config");
+	kiln_init_secrets_prepare(cfg.kiln); /* the RSA key, while the rest boots */
 	if (!cfg.allow_vsock && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fprintf(stderr, "kiln-init: warning: PR_SET_DUMPABLE: %s\n", strerror(errno));
 	apply_xattrs();

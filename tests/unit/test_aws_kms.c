@@ -45,6 +45,15 @@ TEST(test_encrypt_decrypt_recipient)
 
 	CHECK(aws_kms_conn(k, &c) == 0);
 	CHECK(aws_kms_recipient_key(&r) == 0);
+	/* What KMS takes: an RSA SubjectPublicKeyInfo, 2048-bit modulus, e = 65537. */
+	const uint8_t *sp = r.spki;
+	EVP_PKEY *pub = d2i_PUBKEY(NULL, &sp, (long)r.spki_len);
+	BIGNUM *e = NULL;
+	CHECK(pub && EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA && EVP_PKEY_get_bits(pub) == 2048);
+	CHECK(EVP_PKEY_get_bn_param(pub, "e", &e) == 1 && BN_get_word(e) == 65537);
+	CHECK(sp == r.spki + r.spki_len);
+	BN_free(e);
+	EVP_PKEY_free(pub);
 	r.doc = r.spki; /* the fake KMS reads the key from the "document" */
 	r.doc_len = r.spki_len;
 	int before = srv.accepts;
