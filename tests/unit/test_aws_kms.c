@@ -199,6 +199,8 @@ TEST(test_tls_checks)
 	CHECK_ERR(aws_kms_new(&o, &creds, &k), "region");
 	o = (struct aws_kms_opts){ "us-east-1", NULL, "/nonexistent/ca.pem", 1000 };
 	CHECK_ERR(aws_kms_new(&o, &creds, &k), "CA bundle /nonexistent/ca.pem");
+	o = (struct aws_kms_opts){ "us-east-1", NULL, "-----BEGIN CERTIFICATE-----\nAAAA\n", 1000 };
+	CHECK_ERR(aws_kms_new(&o, &creds, &k), "inline CA bundle: no PEM certificate");
 }
 
 TEST(test_session_token_is_signed)
