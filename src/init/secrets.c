@@ -273,11 +273,15 @@ static int fetch_all(struct aws_kms *kms, const struct aws_kms_recipient *rcpt, 
 	pthread_t t[16];
 	int started = 0;
 
+	sigset_t all, old;
 	atomic_init(&p.next, 0);
 	atomic_init(&p.stop, false);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay the main thread's */
 	for (int i = 0; i < conns && (size_t)i < n; i++)
 		if (pthread_create(&t[started], NULL, worker, &p) == 0)
 			started++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (started == 0)
 		worker(&p);
 	for (int i = 0; i < started; i++)
