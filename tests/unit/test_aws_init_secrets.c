@@ -280,6 +280,25 @@ TEST(test_value_rules)
 			  "is not on a tmpfs");
 		json_decref(c);
 	}
+	/* owner: a name from /etc/passwd (the host's here; the image's in an enclave). */
+	if (getuid() == 0) {
+		c = base_config(endpoint, 10);
+		snprintf(path, sizeof(path), "%s/owned", shm);
+		snprintf(to, sizeof(to), "file:%s", path);
+		add(c, "OWNED", nul, to, "0640", false);
+		json_object_set_new(json_array_get(json_object_get(c, "secrets"), 0), "owner",
+				    json_string("65534:65533"));
+		CHECK(kiln_init_secrets_run(c, fake_attest, NULL, &u, &cfg, &h) == 0);
+		struct stat o;
+		CHECK(stat(path, &o) == 0 && o.st_uid == 65534 && o.st_gid == 65533 &&
+		      (o.st_mode & 0777) == 0640);
+		unlink(path);
+		json_object_set_new(json_array_get(json_object_get(c, "secrets"), 0), "owner",
+				    json_string("no-such-user-kiln"));
+		CHECK_ERR(kiln_init_secrets_run(c, fake_attest, NULL, &u, &cfg, &h),
+			  "owner \"no-such-user-kiln\"");
+		json_decref(c);
+	}
 	free(nul);
 	kiln_init_config_free(&cfg);
 }
