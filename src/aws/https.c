@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
@@ -310,6 +311,22 @@ static int tls_err(const char *what)
 	return kiln_err(EPROTO, "%s: %s", what, e ? buf : "failed");
 }
 
+/* Certificates from PEM text (kiln.yaml's inline bundle, measured with the config). */
+static int load_pem_text(SSL_CTX *ctx, const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	X509 *x;
+	int n = 0;
+	while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		n += X509_STORE_add_cert(st, x) == 1;
+		X509_free(x);
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return n;
+}
+
 int aws_tls_ctx(const char *ca_file, SSL_CTX **out)
 {
 	static const char *const system[] = { "/etc/ssl/certs/ca-certificates.crt",
@@ -321,7 +338,13 @@ int aws_tls_ctx(const char *ca_file, SSL_CTX **out)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	int ok = 0;
-	if (ca_file) {
+	if (ca_file && strncmp(ca_file, "-----BEGIN", 10) == 0) {
+		if (load_pem_text(ctx, ca_file) == 0) {
+			SSL_CTX_free(ctx);
+			return kiln_err(EINVAL, "inline CA bundle: no PEM certificate in it");
+		}
+		ok = 1;
+	} else if (ca_file) {
 		ok = SSL_CTX_load_verify_locations(ctx, ca_file, NULL) == 1;
 		if (!ok) {
 			SSL_CTX_free(ctx);
@@ -453,6 +476,11 @@ static int ssl_wait(struct aws_http_client *c, int ret, int64_t deadline, const 
 		return 1;
 	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
 		return kiln_err(ECONNRESET, "%s: connection reset", what);
+	/* A peer gone without close_notify: a connection failure (retried), not a TLS one. */
+	if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		ERR_clear_error();
+		return kiln_err(ECONNRESET, "%s: connection closed", what);
+	}
 	return tls_err(what);
 }
 

@@ -42,8 +42,9 @@ int aws_http_parse_response(const uint8_t *buf, size_t len, bool eof, struct aws
 			    size_t *used);
 
 /*
- * A TLS context verifying peers against ca_file (PEM), or when NULL the
- * system bundle at its usual paths. TLS 1.2 or later.
+ * A TLS context verifying peers against ca_file (a PEM file, or PEM text
+ * itself when it starts with "-----BEGIN"), or when NULL the system bundle
+ * at its usual paths. TLS 1.2 or later.
  */
 int aws_tls_ctx(const char *ca_file, SSL_CTX **out) KILN_MUST;
 

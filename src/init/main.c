@@ -229,6 +229,7 @@ int kiln_init_main(int argc, char **argv)
 	}
 	if (kiln_init_config_load(path, &cfg) < 0)
 		die("config");
+	kiln_init_secrets_prepare(cfg.kiln); /* the RSA key, while the rest boots */
 	if (!cfg.allow_vsock && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fprintf(stderr, "kiln-init: warning: PR_SET_DUMPABLE: %s\n", strerror(errno));
 	apply_xattrs();
@@ -253,7 +254,12 @@ int kiln_init_main(int argc, char **argv)
 		console_stderr(&so);
 		die("network");
 	}
-	/* Before the attestation API thread: until then the NSM is ours alone. */
+	kiln_init_attest_start(cfg.kiln, dir, started_rd);
+	/*
+	 * After the attestation start, which on Nitro seeds the RNG from the NSM
+	 * before our RSA key is made; secrets open an NSM handle of their own
+	 * (the API thread serves only the app, which is not running yet).
+	 */
 	struct kiln_init_secrets *secrets = NULL;
 	if (kiln_init_secrets_run(cfg.kiln, kiln_init_secrets_nsm_attest, (void *)dir, &user, &cfg,
 				  &secrets) < 0) {
@@ -263,7 +269,6 @@ int kiln_init_main(int argc, char **argv)
 	app.env = cfg.env;
 	app.forked = kiln_init_secrets_forked;
 	app.forked_ctx = secrets;
-	kiln_init_attest_start(cfg.kiln, dir, started_rd);
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	rc = kiln_supervise(&app, &so, &code);

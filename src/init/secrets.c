@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -272,11 +273,15 @@ static int fetch_all(struct aws_kms *kms, const struct aws_kms_recipient *rcpt, 
 	pthread_t t[16];
 	int started = 0;
 
+	sigset_t all, old;
 	atomic_init(&p.next, 0);
 	atomic_init(&p.stop, false);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay the main thread's */
 	for (int i = 0; i < conns && (size_t)i < n; i++)
 		if (pthread_create(&t[started], NULL, worker, &p) == 0)
 			started++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (started == 0)
 		worker(&p);
 	for (int i = 0; i < started; i++)
@@ -456,6 +461,50 @@ void kiln_init_secrets_forked(void *secrets)
 		kiln_wipe(h->env[i], strlen(h->env[i])); /* cfg->env still owns the buffer */
 }
 
+/* ---- the recipient key, made in the background from kiln-init's start ---- */
+
+static struct {
+	pthread_t t;
+	bool started;
+	int rc;
+	char err[256];
+	struct aws_kms_recipient r;
+} early;
+
+static void *keygen(void *arg)
+{
+	early.rc = aws_kms_recipient_key(&early.r);
+	if (early.rc < 0)
+		snprintf(early.err, sizeof(early.err), "%s", kiln_errmsg());
+	return arg;
+}
+
+void kiln_init_secrets_prepare(const json_t *config)
+{
+	sigset_t all, old;
+	if (early.started || json_array_size(json_object_get(config, "secrets")) == 0)
+		return;
+	/* The thread takes no signals: they stay the supervisor's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	early.started = pthread_create(&early.t, NULL, keygen, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The key from kiln_init_secrets_prepare(), or a new one. */
+static int recipient_key(struct aws_kms_recipient *r)
+{
+	if (!early.started)
+		return aws_kms_recipient_key(r);
+	pthread_join(early.t, NULL);
+	early.started = false;
+	if (early.rc < 0)
+		return kiln_err(-early.rc, "%s", early.err);
+	*r = early.r;
+	memset(&early.r, 0, sizeof(early.r));
+	return 0;
+}
+
 static int fetch(const json_t *config, struct kiln_init_secrets *h, kiln_secrets_attest_fn attest,
 		 void *ctx)
 {
@@ -469,7 +518,7 @@ static int fetch(const json_t *config, struct kiln_init_secrets *h, kiln_secrets
 	int rc = make_kms(json_object_get(config, "kms"), &creds, &kms, &conns);
 	if (rc < 0)
 		return rc;
-	rc = aws_kms_recipient_key(&rcpt);
+	rc = recipient_key(&rcpt);
 	if (rc == 0) {
 		rc = attest(ctx, rcpt.spki, rcpt.spki_len, &doc, &doc_len);
 		if (rc < 0)

@@ -29,6 +29,12 @@ typedef int (*kiln_secrets_attest_fn)(void *ctx, const uint8_t *spki, size_t spk
 struct kiln_init_secrets;
 
 /*
+ * Called first thing: when config has secrets, start making the RSA key in
+ * a background thread, so that it overlaps the rest of the boot.
+ */
+void kiln_init_secrets_prepare(const json_t *config);
+
+/*
  * Decrypt config's secrets[] and apply them to cfg->env (re-read cfg->env
  * afterwards: it may move) and to files. app_user owns files by default.
  * *out (may stay NULL when there are no secrets) keeps the env copies until

@@ -29,7 +29,8 @@
  * blob; Decrypt, GenerateRandom and GenerateDataKey need a Recipient whose
  * AttestationDocument is (in this fake) the recipient's SPKI DER, and answer
  * a real CMS CiphertextForRecipient. A bad signature gets
- * InvalidSignatureException.
+ * InvalidSignatureException. A step with status -1 drops the connection
+ * after the request, without TLS close_notify.
  */
 #define AKID "AKIDKILNTEST"
 #define SECRET "kilnTestSecretKey/0123456789abcdefghijklm"
@@ -207,7 +208,8 @@ static char *normal_answer(const char *target, const char *body, int *status)
 	return ret;
 }
 
-static void serve_conn(SSL *ssl)
+/* Returns true when the connection is to be dropped without close_notify (step status -1). */
+static bool serve_conn(SSL *ssl)
 {
 	char buf[65536];
 	size_t len = 0;
@@ -217,7 +219,7 @@ static void serve_conn(SSL *ssl)
 		while (!(end = strstr(buf, "\r\n\r\n")) || len < need) {
 			int r = SSL_read(ssl, buf + len, (int)(sizeof(buf) - 1 - len));
 			if (r <= 0)
-				return;
+				return false;
 			len += (size_t)r;
 			buf[len] = '\0';
 			char cl[32];
@@ -249,6 +251,8 @@ static void serve_conn(SSL *ssl)
 		pthread_mutex_unlock(&srv.mu);
 		int status = st.status;
 		char *answer = NULL;
+		if (status == -1)
+			return true;
 		if (!ok) {
 			status = 400;
 			answer = strdup("{\"__type\":\"InvalidSignatureException\",\"message\":\"bad\"}");
@@ -274,9 +278,9 @@ static void serve_conn(SSL *ssl)
 static void *conn_thread(void *arg)
 {
 	SSL *ssl = arg;
-	if (SSL_accept(ssl) == 1)
-		serve_conn(ssl);
-	SSL_shutdown(ssl);
+	bool abrupt = SSL_accept(ssl) == 1 && serve_conn(ssl);
+	if (!abrupt)
+		SSL_shutdown(ssl);
 	close(SSL_get_fd(ssl));
 	SSL_free(ssl);
 	return NULL;

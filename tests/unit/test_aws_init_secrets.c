@@ -112,6 +112,11 @@ TEST(test_ten_secrets)
 	int acc = srv.accepts;
 	attest_calls = 0;
 
+	/* The CA inline in kiln.yaml (measured with it) rather than a file in the image. */
+	size_t pn = 0;
+	json_object_set_new(json_object_get(c, "kms"), "ca_bundle", json_string(slurp(ca_good, &pn)));
+	CHECK(pn > 100);
+	kiln_init_secrets_prepare(c); /* the key made in the background, as kiln-init does */
 	int rc = kiln_init_secrets_run(c, fake_attest, NULL, &u, &cfg, &h);
 	CHECK(rc == 0 && h);
 	/* One attestation document; at most kms.connections connections. */
@@ -273,6 +278,25 @@ TEST(test_value_rules)
 		add(c, "DISK", nul, to, NULL, false);
 		CHECK_ERR(kiln_init_secrets_run(c, fake_attest, NULL, &u, &cfg, &h),
 			  "is not on a tmpfs");
+		json_decref(c);
+	}
+	/* owner: a name from /etc/passwd (the host's here; the image's in an enclave). */
+	if (getuid() == 0) {
+		c = base_config(endpoint, 10);
+		snprintf(path, sizeof(path), "%s/owned", shm);
+		snprintf(to, sizeof(to), "file:%s", path);
+		add(c, "OWNED", nul, to, "0640", false);
+		json_object_set_new(json_array_get(json_object_get(c, "secrets"), 0), "owner",
+				    json_string("65534:65533"));
+		CHECK(kiln_init_secrets_run(c, fake_attest, NULL, &u, &cfg, &h) == 0);
+		struct stat o;
+		CHECK(stat(path, &o) == 0 && o.st_uid == 65534 && o.st_gid == 65533 &&
+		      (o.st_mode & 0777) == 0640);
+		unlink(path);
+		json_object_set_new(json_array_get(json_object_get(c, "secrets"), 0), "owner",
+				    json_string("no-such-user-kiln"));
+		CHECK_ERR(kiln_init_secrets_run(c, fake_attest, NULL, &u, &cfg, &h),
+			  "owner \"no-such-user-kiln\"");
 		json_decref(c);
 	}
 	free(nul);
