@@ -16,6 +16,7 @@ devkms_start() {
 	DEVKMS_LOG=$dir.log
 	for try in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 10000))
+		: >"$DEVKMS_LOG" # before the background job opens it: the wait below reads it
 		kiln dev-kms --listen "$host:$port" --state-dir "$dir" "$@" >"$DEVKMS_LOG" 2>&1 &
 		DEVKMS_PID=$!
 		# Ready when it prints its listening line (or gone when the port was taken).
