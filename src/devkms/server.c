@@ -205,8 +205,17 @@ static void serve_one(struct conn *c, const struct kiln_devkms_req *r, struct ki
 	kiln_devkms_handle(c->d, target, region, r->body, r->body_len, resp);
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
+
+/* One line per answer; ms is the time dev-kms spent on it (auth, operation). */
 static void log_resp(const struct conn *c, const struct kiln_devkms_req *r,
-		     const struct kiln_devkms_resp *resp)
+		     const struct kiln_devkms_resp *resp, double ms)
 {
 	const struct kiln_devkms_span *t = r ? kiln_devkms_req_header(r, "x-amz-target") : NULL;
 	json_error_t e;
@@ -214,9 +223,9 @@ static void log_resp(const struct conn *c, const struct kiln_devkms_req *r,
 	const char *type = json_string_value(json_object_get(j, "__type"));
 	const char *msg = json_string_value(json_object_get(j, "message"));
 
-	fprintf(stderr, "dev-kms: %s %.*s -> %d%s%s%s%s\n", c->peer, t ? (int)(t->len > 80 ? 80 : t->len) : 1,
-		t ? t->p : "-", resp->status, type ? " " : "", type ? type : "", msg ? ": " : "",
-		msg ? msg : "");
+	fprintf(stderr, "dev-kms: %s %.*s -> %d (%.1f ms)%s%s%s%s\n", c->peer,
+		t ? (int)(t->len > 80 ? 80 : t->len) : 1, t ? t->p : "-", resp->status, ms,
+		type ? " " : "", type ? type : "", msg ? ": " : "", msg ? msg : "");
 	json_decref(j);
 }
 
@@ -237,13 +246,14 @@ static void serve_conn(struct conn *c, SSL *ssl, uint8_t *buf)
 		if (rc < 0) {
 			kiln_devkms_resp_error(&resp, rc == -EMSGSIZE ? 413 : 400, "SerializationException",
 					       kiln_errmsg());
-			log_resp(c, NULL, &resp);
+			log_resp(c, NULL, &resp, 0);
 			(void)send_resp(ssl, &resp, false);
 			kiln_devkms_resp_free(&resp);
 			return;
 		}
+		double t0 = mono_ms();
 		serve_one(c, &r, &resp);
-		log_resp(c, &r, &resp);
+		log_resp(c, &r, &resp, mono_ms() - t0);
 		rc = send_resp(ssl, &resp, r.keep_alive);
 		kiln_devkms_resp_free(&resp);
 		kiln_wipe(buf, r.total);
