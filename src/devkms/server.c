@@ -304,6 +304,10 @@ static int listen_on(const char *spec, char *host, size_t host_size, int *out)
 		return kiln_err(EINVAL, "--listen %s: address too long", spec);
 	memcpy(host, h, hl);
 	host[hl] = '\0';
+	/* getaddrinfo takes any number and keeps it modulo 65536. */
+	const char *port = colon + 1;
+	if (strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535)
+		return kiln_err(EINVAL, "--listen %s: port %s is not in 0-65535", spec, port);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
 	struct addrinfo *ai = NULL;
 	int g = getaddrinfo(host, colon + 1, &hints, &ai);

@@ -9,6 +9,9 @@ command -v openssl >/dev/null || skip "openssl is not installed"
 
 assert_fails_with "--listen and --state-dir are required" kiln dev-kms --state-dir "$T/x"
 assert_fails_with "expected ADDR:PORT" kiln dev-kms --listen nowhere --state-dir "$T/x"
+# Regression: 99999 was taken modulo 65536 (port 34463) instead of refused.
+assert_fails_with "port 99999 is not in 0-65535" timeout 20 kiln dev-kms --listen 127.0.0.1:99999 --state-dir "$T/x"
+assert_fails_with "port x is not in 0-65535" kiln dev-kms --listen 127.0.0.1:x --state-dir "$T/x"
 assert_fails_with "go together" kiln dev-kms --listen 127.0.0.1:0 --state-dir "$T/x" --access-key-id A
 assert_fails_with "--root $T/missing.pem" kiln dev-kms --listen 127.0.0.1:0 --state-dir "$T/x" --root "$T/missing.pem"
 devkms_start "$T/kms"
