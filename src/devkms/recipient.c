@@ -19,8 +19,8 @@
  * public_key (an RSA SubjectPublicKeyInfo). The answer is what KMS sends:
  * CMS ContentInfo/EnvelopedData with one KeyTransRecipientInfo (version 2,
  * rid = subjectKeyIdentifier, RSAES-OAEP with SHA-256 and MGF1-SHA-256) and
- * AES-256-CBC content encryption, written with indefinite lengths (BER) as
- * KMS writes it. OpenSSL's CMS API wants a certificate for a recipient, so
+ * AES-256-CBC content encryption, written with indefinite lengths (BER) and
+ * explicit NULL hash parameters, byte for byte in KMS's layout. OpenSSL's CMS API wants a certificate for a recipient, so
  * the public key is wrapped in a placeholder certificate (signed by a
  * throwaway key) whose only use is to carry the key and its identifier.
  */
@@ -90,6 +90,62 @@ static int set_oaep(CMS_RecipientInfo *ri)
 		       : -EIO;
 }
 
+/*
+ * KMS writes the OAEP parameters' SHA-256 AlgorithmIdentifiers with an
+ * explicit NULL (RFC 4055 style); OpenSSL leaves them out. Both parse, but
+ * dev-kms answers byte for byte in KMS's layout (tests/fixtures/kms), so
+ * the keyEncryptionAlgorithm is rewritten and the two enclosing definite
+ * lengths (the RecipientInfos SET and the KeyTransRecipientInfo) grow by 4.
+ */
+static const uint8_t oaep_openssl[] = {
+	0x30, 0x38, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07, 0x30, 0x2b,
+	0xa0, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+	0xa1, 0x1a, 0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08,
+	0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+};
+static const uint8_t oaep_kms[] = {
+	0x30, 0x3c, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07, 0x30, 0x2f,
+	0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+	0x05, 0x00, 0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+	0x01, 0x08, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+	0x05, 0x00,
+};
+/* Offsets in OpenSSL's output: SET header at 20, KTRI header at 24, then
+ * version (3 bytes) and the [0] 32-byte SubjectKeyIdentifier (34 bytes). */
+#define SET_AT 20
+#define KTRI_AT 24
+#define ALG_AT (KTRI_AT + 4 + 3 + 34)
+
+static int kms_layout(uint8_t **buf, size_t *len)
+{
+	uint8_t *b = *buf;
+	size_t n = *len, grow = sizeof(oaep_kms) - sizeof(oaep_openssl);
+
+	if (n < ALG_AT + sizeof(oaep_openssl) || b[SET_AT] != 0x31 || b[SET_AT + 1] != 0x82 ||
+	    b[KTRI_AT] != 0x30 || b[KTRI_AT + 1] != 0x82 ||
+	    memcmp(b + ALG_AT, oaep_openssl, sizeof(oaep_openssl)))
+		return -EPROTO; /* not the layout this was written for: refuse, never guess */
+	unsigned set_len = (unsigned)b[SET_AT + 2] << 8 | b[SET_AT + 3];
+	unsigned ktri_len = (unsigned)b[KTRI_AT + 2] << 8 | b[KTRI_AT + 3];
+	if (set_len != ktri_len + 4 || ktri_len + grow > 0xffff)
+		return -EPROTO;
+	uint8_t *o = malloc(n + grow);
+	if (!o)
+		return -ENOMEM;
+	memcpy(o, b, ALG_AT);
+	memcpy(o + ALG_AT, oaep_kms, sizeof(oaep_kms));
+	memcpy(o + ALG_AT + sizeof(oaep_kms), b + ALG_AT + sizeof(oaep_openssl),
+	       n - ALG_AT - sizeof(oaep_openssl));
+	o[SET_AT + 2] = (uint8_t)((set_len + grow) >> 8);
+	o[SET_AT + 3] = (uint8_t)(set_len + grow);
+	o[KTRI_AT + 2] = (uint8_t)((ktri_len + grow) >> 8);
+	o[KTRI_AT + 3] = (uint8_t)(ktri_len + grow);
+	free(b);
+	*buf = o;
+	*len = n + grow;
+	return 0;
+}
+
 static int build_cms(X509 *holder, const uint8_t *pt, size_t pt_len, uint8_t **out,
 		     size_t *out_len)
 {
@@ -130,6 +186,10 @@ int kiln_devkms_cms_for_recipient(const uint8_t *spki_der, size_t spki_len, cons
 		rc = kiln_err(EIO, "building the recipient failed");
 	else if ((rc = build_cms(holder, pt, pt_len, out, out_len)) < 0)
 		rc = kiln_err(EIO, "building CiphertextForRecipient failed");
+	else if ((rc = kms_layout(out, out_len)) < 0) {
+		free(*out);
+		rc = kiln_err(EIO, "CiphertextForRecipient: unexpected CMS layout from OpenSSL");
+	}
 	X509_free(holder);
 	EVP_PKEY_free(pkey);
 	return rc;

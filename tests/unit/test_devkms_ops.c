@@ -166,6 +166,20 @@ TEST(cms_parses_like_kms)
 	CHECK(aws_cms_parse(cms, cl, &env) == 0);
 	CHECK(env.ski_len == 32 && env.encrypted_key_len == 256 && env.content_len == 16);
 	CHECK(aws_cms_open(cms, cl, key, &pt, &pl) == 0 && pl == 5 && !memcmp(pt, "plain", 5));
+	/* Byte for byte KMS's layout (a real CiphertextForRecipient): everything but
+	 * the SKI, the encrypted key, the IV and the content. */
+	uint8_t real[2048];
+	FILE *f = fopen(t_fixture("kms/ciphertext-for-recipient-constructed.ber"), "rb");
+	size_t rl = f ? fread(real, 1, sizeof(real), f) : 0;
+	if (f)
+		fclose(f);
+	const size_t ski = 33, alg = 65, after_key = alg + 62 + 4 + 256;
+	CHECK(rl > after_key + 32 && cl > after_key + 32);
+	if (rl > after_key + 32 && cl > after_key + 32) {
+		CHECK(!memcmp(cms, real, ski));                         /* to the SKI */
+		CHECK(!memcmp(cms + alg, real + alg, 62 + 4));          /* OAEP params, key header */
+		CHECK(!memcmp(cms + after_key, real + after_key, 28));  /* data, AES-256-CBC, IV header */
+	}
 	aws_cms_env_free(&env);
 	free(pt);
 	free(cms);
