@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,18 +75,29 @@ static void app_env(struct kiln_init_config *cfg, const struct kiln_user *u)
 		die("environment");
 }
 
-/* The channel directory in sim (KILN_CHAN=unix:DIR), or NULL on Nitro. */
+/* Started by the sim runtime (KILN_CHAN set): PID 1, no bootstrap before it. */
+static bool sim;
+
+/*
+ * The channel directory in sim (KILN_CHAN=unix:DIR), or NULL: vsock, to the
+ * parent at CID 3 on Nitro, or at KILN_CHAN=vsock:CID (a sim enclave whose
+ * channels are vsock, as in the guest lab: the Nitro code paths).
+ */
 static const char *chan_dir(void)
 {
-	const char *v = getenv("KILN_CHAN");
+	const char *v = getenv("KILN_CHAN"), *dir;
+	uint32_t cid;
 
 	if (!v || !*v)
 		return NULL;
-	if (strncmp(v, "unix:", 5) || v[5] != '/') {
-		fprintf(stderr, "kiln-init: warning: KILN_CHAN=%s is not unix:/DIR; using vsock\n", v);
+	if (kiln_chan_parent_parse(v, &cid, &dir) < 0) {
+		fprintf(stderr, "kiln-init: warning: KILN_CHAN: %s; using vsock:%u\n", kiln_errmsg(),
+			KILN_CID_PARENT);
 		return NULL;
 	}
-	return v + 5;
+	sim = true;
+	kiln_chan_set_parent_cid(cid);
+	return dir;
 }
 
 /*
@@ -112,8 +124,7 @@ static const char *hide_chan_dir(const char *dir)
 	return ".";
 }
 
-static void enclave_name(const struct kiln_init_config *cfg, const char *dir, char *buf,
-			 size_t len)
+static void enclave_name(const struct kiln_init_config *cfg, char *buf, size_t len)
 {
 	const char *env = getenv("KILN_NAME");
 
@@ -121,7 +132,7 @@ static void enclave_name(const struct kiln_init_config *cfg, const char *dir, ch
 		snprintf(buf, len, "%s", env);
 		return;
 	}
-	if (dir && gethostname(buf, len) == 0 && kiln_name_check(buf) == 0)
+	if (sim && gethostname(buf, len) == 0 && kiln_name_check(buf) == 0)
 		return;
 	snprintf(buf, len, "%s", cfg->name && kiln_name_check(cfg->name) == 0 ? cfg->name : "app");
 }
@@ -236,9 +247,9 @@ int kiln_init_main(int argc, char **argv)
 	app_env(&cfg, &user);
 	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user, .gate_fd = -1,
 				 .started_fd = -1, .allow_vsock = cfg.allow_vsock };
-	if (dir)
+	if (sim)
 		started_rd = started_pipe(&app);
-	enclave_name(&cfg, dir, name, sizeof(name));
+	enclave_name(&cfg, name, sizeof(name));
 	dir = hide_chan_dir(dir);
 	if (kiln_chan_parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
 		die("control channel");
@@ -246,13 +257,13 @@ int kiln_init_main(int argc, char **argv)
 	so.name = name;
 	own_stderr(&so);
 	/* Only a note to kilnd in sim: it need not hold up the app (started_pipe). */
-	if (dir && getpid() == 1 && kiln_thread_start_quiet(heartbeat_thread, (void *)dir) < 0)
+	if (sim && getpid() == 1 && kiln_thread_start_quiet(heartbeat_thread, (void *)dir) < 0)
 		heartbeat(dir);
 	if (kiln_init_net_start(cfg.kiln, cfg.exposed_ports, dir, &app.gate_fd) < 0) {
 		console_stderr(&so);
 		die("network");
 	}
-	kiln_init_attest_start(cfg.kiln, dir, started_rd);
+	kiln_init_attest_start(cfg.kiln, sim, dir, started_rd);
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	rc = kiln_supervise(&app, &so, &code);

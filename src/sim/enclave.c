@@ -250,11 +250,16 @@ static int read_small(int dir, const char *name, bool optional, char **buf, size
 }
 
 /* The ramdisk's cmd and env, with KILN_CHAN for kiln-init and a default PATH. */
-static int load_command(int top, struct kiln_sim_lines *cmd, struct kiln_sim_lines *env)
+static int load_command(const struct kiln_sim_enclave *e, int top, struct kiln_sim_lines *cmd,
+			struct kiln_sim_lines *env)
 {
 	_cleanup_free_ char *c = NULL, *v = NULL;
+	static char chan[32]; /* env keeps the pointer until the exec */
 	size_t clen, vlen;
 	int rc = read_small(top, "cmd", false, &c, &clen);
+
+	/* vsock: "vsock:CID", the parent kiln-init dials as on Nitro (at 3 there). */
+	snprintf(chan, sizeof(chan), "KILN_CHAN=vsock:%u", (unsigned)e->vsock_cid);
 
 	if (rc == 0)
 		rc = read_small(top, "env", true, &v, &vlen);
@@ -262,7 +267,7 @@ static int load_command(int top, struct kiln_sim_lines *cmd, struct kiln_sim_lin
 		rc = kiln_sim_parse_cmd(c, clen, cmd);
 	if (rc == 0 && (rc = kiln_sim_parse_env(v ? v : "", vlen, env)) < 0)
 		kiln_sim_lines_free(cmd);
-	if (rc == 0 && ((rc = kiln_sim_env_set(env, KILN_SIM_CHAN_ENV)) < 0 ||
+	if (rc == 0 && ((rc = kiln_sim_env_set(env, e->vsock_cid ? chan : KILN_SIM_CHAN_ENV)) < 0 ||
 			(rc = kiln_sim_env_default(env, DEFAULT_PATH)) < 0)) {
 		kiln_sim_lines_free(cmd);
 		kiln_sim_lines_free(env);
@@ -403,7 +408,7 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 	step(e, "rootfs tmpfs, unpack (or the cached tree)");
 	rc = make_rootfs(e, &top, &cached);
 	if (rc == 0)
-		rc = load_command(top, cmd, env);
+		rc = load_command(e, top, cmd, env);
 	if (rc < 0)
 		return rc;
 	/* Only the cached tree has its kiln-init's digest beside it (written
@@ -416,7 +421,7 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 		rc = mount_api(e, root);
 	if (rc == 0)
 		rc = populate_dev(e, root);
-	if (rc == 0)
+	if (rc == 0 && !e->vsock_cid)
 		rc = mount_beneath(root, KILN_SIM_CHAN_MOUNT + 1, true, e->chan, NULL, MS_BIND, NULL);
 	if (rc == 0)
 		rc = join_cgroup(e); /* while the host's cgroup mounts are still in view */

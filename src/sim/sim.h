@@ -58,6 +58,8 @@ struct kiln_sim_opts {
 	bool debug;		/* print each setup step */
 	bool detach;		/* -d: print the id and run in the background */
 	bool no_kilnd;		/* neither start nor register with kilnd */
+	uint32_t vsock_cid;	/* 0: AF_UNIX channel directory; else --channel vsock: the
+				 * channels are vsock, the parent at this CID (Nitro's paths) */
 	const char *const *ports; /* -p [HOSTIP:]HOSTPORT:ENCLAVEPORT (kilnd listens) */
 	size_t n_ports;
 };
@@ -225,7 +227,8 @@ void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg);
 struct kiln_sim_enclave {
 	const char *name;	/* hostname */
 	const char *root;	/* tmpfs mount point */
-	const char *chan;	/* bind-mounted at KILN_SIM_CHAN_MOUNT */
+	const char *chan;	/* bind-mounted at KILN_SIM_CHAN_MOUNT (unless vsock_cid) */
+	uint32_t vsock_cid;	/* channels over vsock to this parent CID; 0: chan */
 	int eif_fd;
 	const struct eif_info *info;
 	uint64_t memory_mib;	/* tmpfs size */
@@ -269,7 +272,8 @@ int kiln_sim_ns_explain(unsigned long flags, int clone_errno) KILN_MUST;
 
 struct kiln_sim_register {
 	const char *name;
-	const char *chan_dir;
+	const char *chan_dir;	/* or, when NULL, the enclave is known by cid */
+	uint32_t cid;
 	const char *eif;
 	unsigned cpus;
 	uint64_t memory_mib;

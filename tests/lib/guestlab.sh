@@ -31,7 +31,7 @@ guestlab_require() {
 		{ echo "skip: no kernel modules in $GUESTLAB_MODDIR (run scripts/deps)"; exit 77; }
 	GUESTLAB_BUSYBOX=$(command -v busybox) ||
 		{ echo "skip: no busybox (busybox-static)"; exit 77; }
-	ldd "$GUESTLAB_BUSYBOX" 2>&1 | grep -q 'not a dynamic' ||
+	[[ $(ldd "$GUESTLAB_BUSYBOX" 2>&1 || true) == *"not a dynamic"* ]] ||
 		{ echo "skip: $GUESTLAB_BUSYBOX is not static (install busybox-static)"; exit 77; }
 }
 
