@@ -745,6 +745,7 @@ static int load_one(struct kd *d, const char *dir, const char *file)
 	d->enclaves = e;
 	if (kd_logs_open(d, e) < 0)
 		kd_log("%s", kiln_errmsg());
+	kd_logs_recover_seq(d, e);
 	load_resume(d, e);
 	return 0;
 }

@@ -141,6 +141,8 @@ void kd_chan_tick(struct kd *d, int64_t now);
 /* logstore.c */
 int kd_logs_open(struct kd *d, struct kd_enclave *e) KILN_MUST;
 void kd_logs_close(struct kd_enclave *e);
+/* On reload: last_seq from the log itself when it is past the state file's. */
+void kd_logs_recover_seq(struct kd *d, struct kd_enclave *e);
 /* Append one record (a JSON object) and push it to followers. */
 void kd_logs_append(struct kd *d, struct kd_enclave *e, json_t *rec);
 /* A kilnd event line in the enclave's log (stream "kilnd"). */

@@ -17,7 +17,8 @@ dd if=/dev/urandom of=/www/big.bin bs=1M count=16 2>/dev/null
 want=$(sha256sum /www/big.bin | cut -d' ' -f1)
 httpd -p 198.18.0.1:80 -h /www
 dnsmasq --keep-in-foreground --port=5353 --listen-address=127.0.0.1 --bind-interfaces \
-	--no-resolv --no-hosts -u root --address=/files.kiln.test/198.18.0.1 \
+	--no-resolv --no-hosts -u root --pid-file=/tmp/gl/dnsmasq.pid \
+	--address=/files.kiln.test/198.18.0.1 \
 	>/tmp/gl/dnsmasq.log 2>&1 &
 start_kilnd() {
 	kilnd --state-dir $S --foreground --resolver 127.0.0.1:5353 >>/tmp/gl/kilnd.log 2>&1 &
@@ -75,7 +76,7 @@ if kill -0 $KPID 2>/dev/null; then gl_fail kilnd-killed "still running"; else gl
 sleep 2 # lines pile up in kiln-init meanwhile
 if start_kilnd; then gl_pass kilnd-restarted; else gl_fail kilnd-restarted "no socket"; fi
 gl_wait 30 sh -c "kiln logs --stream kilnd $N 2>&1 | grep -c 'kiln-init connected' | grep -q 2"
-echo stop | nc 127.0.0.1 29001 >/dev/null 2>&1
+echo stop | nc -w 5 127.0.0.1 29001 >/dev/null 2>&1
 gl_wait 30 has '^seq-end ' || gl_fail logs-lossless "no seq-end line"
 end=$(logs | sed -n 's/^seq-end //p')
 logs | sed -n 's/^seq //p' >/tmp/gl/seq
@@ -99,3 +100,4 @@ gl_dump /tmp/gl/run.out
 gl_dump /tmp/gl/kilnd.log
 kiln ps --all
 logs | grep -v '^seq \|^doc=' | tail -30
+gl_dump /tmp/gl/dnsmasq.log
