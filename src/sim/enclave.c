@@ -399,7 +399,7 @@ static int join_cgroup(const struct kiln_sim_enclave *e)
 }
 
 static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines *cmd,
-			 struct kiln_sim_lines *env, bool *inproc)
+			 struct kiln_sim_lines *env)
 {
 	_cleanup_close_ int top = -1, root = -1;
 	bool cached = false;
@@ -411,9 +411,6 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 		rc = load_command(e, top, cmd, env);
 	if (rc < 0)
 		return rc;
-	/* Only the cached tree has its kiln-init's digest beside it (written
-	 * by kiln, not by the ramdisks: an unpacked copy may carry any file). */
-	*inproc = cached && kiln_sim_init_inproc_ok(top, cmd);
 	step(e, "mounts: /proc /sys /dev /run /tmp, channels");
 	if (rc == 0)
 		rc = bind_newroot(e, top, &root);
@@ -488,11 +485,10 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 {
 	struct kiln_sim_lines cmd, env;
 	const char *path = NULL;
-	bool inproc = false;
 	int rc, err;
 
 	umask(022);
-	rc = build_enclave(e, &cmd, &env, &inproc);
+	rc = build_enclave(e, &cmd, &env);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "enclave setup");
 	for (size_t i = 0; i < env.n; i++)
@@ -501,9 +497,8 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 	if (path && setenv("PATH", path, 1) < 0)
 		return sys_err("setenv", "PATH");
 	warm_wait();
-	step(e, inproc ? "kiln-init, in this process (the EIF's is this kiln's)" : cmd.v[0]);
-	if (inproc)
-		kiln_sim_init_inproc_run(&cmd, &env);
+	/* Always the EIF's own program, as on Nitro: PID 1 is what the EIF carries. */
+	step(e, cmd.v[0]);
 	/* Only stdio crosses into the enclave (the error pipe closes on exec). */
 	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
 		return sys_err("close_range", "fds");

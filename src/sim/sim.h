@@ -131,23 +131,6 @@ int kiln_sim_rootfs_fill(const struct kiln_sim_rootfs *rf, int eif_fd,
 /* In the monitor once the enclave is gone: unlock; after a fill, prune old trees. */
 void kiln_sim_rootfs_close(struct kiln_sim_rootfs *rf);
 
-/* --- init_inproc.c: kiln-init's code in the enclave's first process --- */
-
-/* Beside a cached tree's cmd and env: the sha256 (hex, newline) of its kiln-init. */
-#define KILN_SIM_INIT_DIGEST "kiln-init.sha256"
-/* The sha256 of the kiln-init built with this kiln ("" in programs other than kiln). */
-extern const char kiln_sim_builtin_init_sha256[];
-struct kiln_sim_lines;
-/* When a tree enters the cache: record its kiln-init's sha256 (best effort). */
-void kiln_sim_init_record(int tree);
-/* True when the EIF's cmd is its kiln-init and that is this kiln's (top: the tree). */
-bool kiln_sim_init_inproc_ok(int top, const struct kiln_sim_lines *cmd);
-/* Become kiln-init without an exec: what exec would reset, then its main. */
-_Noreturn void kiln_sim_init_inproc_run(struct kiln_sim_lines *cmd, struct kiln_sim_lines *env);
-/* From a /proc/PID/stat line: the start of the argument strings and the end of
- * the environment strings after them (for tests). */
-int kiln_sim_stat_args(const char *stat, unsigned long *start, unsigned long *end) KILN_MUST;
-
 /* --- bootfiles.c: the ramdisk's cmd and env files --- */
 
 #define KILN_SIM_FILE_MAX (1024 * 1024)
