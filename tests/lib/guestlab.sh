@@ -15,8 +15,10 @@
 #
 # The serial protocol: the test script prints one line per check,
 #   GL PASS NAME        or        GL FAIL NAME: WHY
-# (gl_pass / gl_fail / gl_check in /guest/lib.sh), and nothing else should
-# start with "GL ". guestlab_verdict reads the console log on the host.
+# (gl_pass / gl_fail / gl_check in /guest/lib.sh); "GL INFO TEXT" reports a
+# fact (e.g. what the kernel does with splice on vsock) without a verdict.
+# Nothing else should start with "GL ". guestlab_verdict reads the console
+# log on the host.
 
 GUESTLAB_CACHE=${KILN_GUESTLAB_CACHE:-/var/cache/kiln/guestlab}
 GUESTLAB_MODULES=${GUESTLAB_MODULES:-"vsock_loopback ip_tables iptable_nat xt_REDIRECT"}
@@ -168,7 +170,7 @@ guestlab_boot() {
 guestlab_verdict() {
 	local log=$1 c bad=0
 	shift
-	grep -E '^GL (PASS|FAIL) ' "$log"
+	grep -E "^GL (PASS|FAIL|INFO) " "$log"
 	grep -q '^GL BOOTED ' "$log" || { echo "guestlab: the guest did not boot"; bad=1; }
 	grep -q '^GL END ' "$log" || { echo "guestlab: the guest script did not finish"; bad=1; }
 	grep -q '^GL FAIL ' "$log" && bad=1

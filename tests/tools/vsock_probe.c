@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Test tool for the guest lab: open AF_VSOCK, or echo/dial over it (no socat needed in a guest). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
  *   vsock_probe socket            prints "vsock: ok" or "vsock: denied: ERR"; exit 0 / 1
  *   vsock_probe echo PORT         serve one connection on vsock ANY:PORT, echo it back
  *   vsock_probe dial CID PORT MSG send MSG, print what comes back; exit 0 when equal
+ *   vsock_probe splice PORT       over a loopback pair on PORT: can this kernel splice from
+ *                                 and to a vsock socket? prints "splice from vsock: ok" or
+ *                                 the errno, the same for "to"; exit 0 when both worked
  * Exit 2 on bad usage.
  */
 
@@ -100,6 +104,46 @@ static int dial(unsigned long cid, unsigned long port, const char *msg)
 	return got == len && !memcmp(buf, msg, len) ? 0 : 1;
 }
 
+/* A connected pair over vsock:1:PORT (VMADDR_CID_LOCAL); 0 or -1. */
+static int pair(unsigned long port, int *c, int *s)
+{
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
+				 .svm_port = (unsigned)port };
+	int l = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	*c = socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (l < 0 || *c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0)
+		return -1;
+	a.svm_cid = VMADDR_CID_LOCAL;
+	if (connect(*c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -1;
+	*s = accept(l, NULL, NULL);
+	close(l);
+	return *s < 0 ? -1 : 0;
+}
+
+static int try_splice(unsigned long port)
+{
+	int c, s, p[2], bad = 0;
+	ssize_t n;
+
+	if (pair(port, &c, &s) < 0 || pipe(p) < 0) {
+		fprintf(stderr, "vsock_probe: vsock pair on port %lu: %s\n", port, strerror(errno));
+		return 1;
+	}
+	if (write(c, "0123456789", 10) != 10)
+		return 1;
+	n = splice(s, NULL, p[1], NULL, 10, 0);
+	printf("splice from vsock: %s\n", n == 10 ? "ok" : n < 0 ? strerror(errno) : "short");
+	bad |= n != 10;
+	if (n != 10 && write(p[1], "0123456789", 10) != 10)
+		return 1;
+	n = splice(p[0], NULL, s, NULL, 10, 0);
+	printf("splice to vsock: %s\n", n == 10 ? "ok" : n < 0 ? strerror(errno) : "short");
+	bad |= n != 10;
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long cid, port;
@@ -111,6 +155,8 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "dial"))
 		return num(argv[2], UINT32_MAX, &cid) < 0 || num(argv[3], UINT32_MAX, &port) < 0 ?
 			2 : dial(cid, port, argv[4]);
-	fprintf(stderr, "usage: vsock_probe socket | echo PORT | dial CID PORT MSG\n");
+	if (argc == 3 && !strcmp(argv[1], "splice"))
+		return num(argv[2], UINT32_MAX, &port) < 0 ? 2 : try_splice(port);
+	fprintf(stderr, "usage: vsock_probe socket | echo PORT | dial CID PORT MSG | splice PORT\n");
 	return 2;
 }
