@@ -17,7 +17,8 @@
  *   vsock_probe dial CID PORT MSG send MSG, print what comes back; exit 0 when equal
  *   vsock_probe splice PORT       over a loopback pair on PORT: can this kernel splice from
  *                                 and to a vsock socket? prints "splice from vsock: ok" or
- *                                 the errno, the same for "to"; exit 0 when both worked
+ *                                 the errno, the same for "to", and the vsock buffer
+ *                                 size kept of 1 MiB asked; exit 0 when both splices worked
  * Exit 2 on bad usage.
  */
 
@@ -122,6 +123,20 @@ static int pair(unsigned long port, int *c, int *s)
 	return *s < 0 ? -1 : 0;
 }
 
+/* What the kernel keeps of the 1 MiB vsock buffer the relays ask for (CHAN_BUF, src/net/evloop.c). */
+static void buffer(int fd)
+{
+	unsigned long long want = 1u << 20, got = 0;
+	socklen_t len = sizeof(got);
+
+	if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &want, sizeof(want)) < 0 ||
+	    setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &want, sizeof(want)) < 0 ||
+	    getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &got, &len) < 0)
+		printf("vsock buffer 1 MiB: %s\n", strerror(errno));
+	else
+		printf("vsock buffer 1 MiB: got %llu\n", got);
+}
+
 static int try_splice(unsigned long port)
 {
 	int c, s, p[2], bad = 0;
@@ -133,6 +148,7 @@ static int try_splice(unsigned long port)
 	}
 	if (write(c, "0123456789", 10) != 10)
 		return 1;
+	buffer(s);
 	n = splice(s, NULL, p[1], NULL, 10, 0);
 	printf("splice from vsock: %s\n", n == 10 ? "ok" : n < 0 ? strerror(errno) : "short");
 	bad |= n != 10;
