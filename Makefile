@@ -72,7 +72,8 @@ $(B)/kilnd: $(B)/cmd/kilnd/main.o $(B)/libkiln.a
 	@echo "  LD $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/kiln-init: $(B)/cmd/kiln-init/main.o $(B)/libkiln.a
+# kiln-init reads kiln.parent_cid from the kernel cmdline with kiln-bootstrap's parser.
+$(B)/kiln-init: $(B)/cmd/kiln-init/main.o $(B)/libkiln.a $(B)/src/boot/parse.o
 	@echo "  LD $@"
 	@$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS)
 

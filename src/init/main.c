@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "boot/parse.h"
 #include "chan/addr.h"
 #include "chan/frame.h"
 #include "init/attest.h"
@@ -79,17 +80,47 @@ static void app_env(struct kiln_init_config *cfg, const struct kiln_user *u)
 static bool sim;
 
 /*
+ * Booted (no KILN_CHAN): the parent is at CID 3, or at kiln.parent_cid=N on
+ * the kernel cmdline, as kiln-bootstrap reads it (a guest whose only vsock
+ * is loopback has its parent at 1). The cmdline is measured into PCR0.
+ */
+static void parent_from_cmdline(void)
+{
+	char buf[4096];
+	uint32_t cid;
+	ssize_t n;
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0)
+		return;
+	if (boot_cmdline_u32(buf, (size_t)n, "kiln.parent_cid", KILN_CID_PARENT, 1,
+			     UINT32_MAX - 1, &cid) < 0) {
+		fprintf(stderr, "kiln-init: warning: %s; parent at CID %u\n", kiln_errmsg(),
+			KILN_CID_PARENT);
+		return;
+	}
+	kiln_chan_set_parent_cid(cid);
+}
+
+/*
  * The channel directory in sim (KILN_CHAN=unix:DIR), or NULL: vsock, to the
- * parent at CID 3 on Nitro, or at KILN_CHAN=vsock:CID (a sim enclave whose
- * channels are vsock, as in the guest lab: the Nitro code paths).
+ * parent at CID 3 on Nitro (parent_from_cmdline), or at KILN_CHAN=vsock:CID
+ * (a sim enclave whose channels are vsock, as in the guest lab: the Nitro
+ * code paths).
  */
 static const char *chan_dir(void)
 {
 	const char *v = getenv("KILN_CHAN"), *dir;
 	uint32_t cid;
 
-	if (!v || !*v)
+	if (!v || !*v) {
+		parent_from_cmdline();
 		return NULL;
+	}
 	if (kiln_chan_parent_parse(v, &cid, &dir) < 0) {
 		fprintf(stderr, "kiln-init: warning: KILN_CHAN: %s; using vsock:%u\n", kiln_errmsg(),
 			KILN_CID_PARENT);
