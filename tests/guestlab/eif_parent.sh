@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Parent side of tests/integration/guestlab_eif.sh (own netns): kilnd for an EIF booted as the enclave; GL lines.
 . /gl/lib.sh
+# A failed check ends the VM at once (the app would wait for ingress forever).
+FAILED=
+gl_fail() { echo "GL FAIL $1: $2"; FAILED=1; }
 export PATH=/gl/bin KILN_STATE_DIR=/gl/state
 S=$KILN_STATE_DIR
 N=eif1
@@ -18,7 +21,7 @@ if grep -q '"ok": *true' /gl/reg.out; then gl_pass registered; else gl_fail regi
 touch $S/ready
 logs() { kiln logs --stream all $N 2>&1; }
 has() { logs | grep -q "$1"; }
-if gl_wait 120 has 'kiln-init connected'; then gl_pass control-channel; else gl_fail control-channel "no HELLO"; fi
+if gl_wait 60 has 'kiln-init connected'; then gl_pass control-channel; else gl_fail control-channel "no HELLO"; fi
 if has 'boot heartbeat'; then gl_pass heartbeat; else gl_fail heartbeat "kilnd saw none"; fi
 if gl_wait 60 has '^egress=hello from the parent$'; then gl_pass egress
 else gl_fail egress "$(logs | grep '^egress=')"; fi
@@ -28,3 +31,4 @@ if gl_wait 30 has '^app-done$'; then gl_pass ingress; else gl_fail ingress "app 
 logs | tail -20
 gl_dump /gl/kilnd.log
 echo "GL END 0"
+[ -z "$FAILED" ] || poweroff -f
