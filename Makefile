@@ -106,7 +106,8 @@ stress: deps all
 # libFuzzer targets, built with clang and ASan/UBSan over the library sources.
 FUZZ_CFLAGS := -g -O1 -std=gnu17 -D_GNU_SOURCE -DKILN_VERSION=\"$(VERSION)\" -Isrc \
 	       -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzz-obj/%.o)
+# (kiln-init links kiln-bootstrap's cmdline parser too: see $(B)/kiln-init.)
+FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzz-obj/%.o) $(B)/fuzz-obj/src/boot/parse.o
 FUZZERS  := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 .SECONDARY: $(FUZZ_OBJ)
 
