@@ -284,6 +284,30 @@ static int one_request(struct conn *c)
 	return rc < 0 ? rc : r.close ? -1 : 0;
 }
 
+/*
+ * Close after a response sent before the body was read (415, 413, ...):
+ * unread bytes in the socket would make close() send a reset, which can
+ * destroy the response on its way. Stop writing, then drain briefly.
+ */
+static void linger_close(int fd)
+{
+	struct timeval tv = { 0, 200 * 1000 };
+	int64_t until = kiln_now_ms() + 1000;
+	char buf[16384];
+	size_t total = 0;
+
+	shutdown(fd, SHUT_WR);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (total < (4u << 20) && kiln_now_ms() < until) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	close(fd);
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
@@ -299,7 +323,7 @@ static void *conn_main(void *arg)
 	}
 	ERR_clear_error();
 	SSL_free(c->ssl);
-	close(c->fd);
+	linger_close(c->fd);
 	atomic_fetch_sub(&c->s->conns, 1);
 	free(c);
 	return NULL;
