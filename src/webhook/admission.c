@@ -327,7 +327,7 @@ static void patch_pod(struct patch *p, const struct kw_config *cfg, const json_t
 	const json_t *meta = json_object_get(pod, "metadata");
 
 	append(p, "/spec/volumes", json_object_get(pl->spec, "volumes"),
-	       json_pack("{s:s,s:{s:s}}", "name", KW_STATE_VOLUME, "emptyDir", "medium", "Memory"));
+	       json_pack("{s:s,s:{s:s}}", "name", KW_STATE_VOLUME, "emptyDir", "sizeLimit", "1Gi"));
 	if (!str_at(json_object_get(pl->spec, "nodeSelector"), cfg->node_key))
 		add_member(p, "/spec/nodeSelector", json_object_get(pl->spec, "nodeSelector"),
 			   cfg->node_key, json_string(cfg->node_value));

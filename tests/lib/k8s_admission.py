@@ -109,7 +109,8 @@ def enclave_ok(p, idx, what, cpus="2", pages="512Mi", hp="hugepages-2Mi"):
           f"{what}: args {c.args}")
     check(any(m.name == "kiln-state" and m.mount_path == "/run/kiln" for m in c.volume_mounts),
           f"{what}: state mount")
-    check(any(x.name == "kiln-state" and x.empty_dir for x in v.spec.volumes), f"{what}: emptyDir")
+    check(any(x.name == "kiln-state" and x.empty_dir and x.empty_dir.size_limit == "1Gi"
+              for x in v.spec.volumes), f"{what}: emptyDir")
     check(v.spec.node_selector.get("aws-nitro-enclaves-k8s-dp") == "enabled", f"{what}: selector")
     check(any(t.key == "enclave.kiln/nitro" and t.effect == "NoSchedule"
               for t in v.spec.tolerations), f"{what}: toleration")
