@@ -50,27 +50,92 @@ static void escape(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
+/*
+ * The patch is written as JSON text directly: it is the hot path of every
+ * admission (building jansson objects and dumping them cost more than the
+ * policy). Only fixed keys, numbers and the operator's own settings go into
+ * it, the latter escaped by jstr(); nothing of the Pod is copied.
+ */
 struct patch {
-	json_t *ops;
-	char ctr[64]; /* "/spec/containers/N" */
+	char *buf;
+	size_t len, cap;
 	int bad;
+	char ctr[64]; /* "/spec/containers/N" */
 };
 
-static void op_add(struct patch *p, const char *path, json_t *value)
+static void emit(struct patch *p, const char *fmt, ...) KILN_PRINTF(2, 3);
+static void emit(struct patch *p, const char *fmt, ...)
 {
-	json_t *op = json_pack("{s:s,s:s,s:o}", "op", "add", "path", path, "value", value);
+	va_list ap;
+	int n;
 
-	p->bad |= !op || json_array_append_new(p->ops, op);
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(p->buf + p->len, p->cap - p->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			p->bad = 1;
+			return;
+		}
+		if ((size_t)n < p->cap - p->len) {
+			p->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = (p->cap + (size_t)n) * 2;
+			char *nb = realloc(p->buf, cap);
+
+			if (!nb) {
+				p->bad = 1;
+				return;
+			}
+			p->buf = nb;
+			p->cap = cap;
+		}
+	}
 }
 
-/* obj[key] = value in the object at path (which exists when obj does). */
-static void add_member(struct patch *p, const char *path, const json_t *obj, const char *key,
-		       json_t *value)
+/* s as a JSON string (quotes included); s is short (operator settings). */
+static const char *jstr(const char *s, char out[600])
 {
-	char k[256], full[512];
+	size_t o = 0;
+
+	out[o++] = '"';
+	for (; *s && o < 590; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)snprintf(out + o, 7, "\\u%04x", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}
+
+/* One op; value is JSON text. */
+static void op_add(struct patch *p, const char *path, const char *value)
+{
+	char q[600];
+
+	emit(p, "%s{\"op\":\"add\",\"path\":%s,\"value\":%s}", p->len > 1 ? "," : "",
+	     jstr(path, q), value);
+}
+
+/* obj[key] = value (JSON text) in the object at path (which exists when obj does). */
+static void add_member(struct patch *p, const char *path, const json_t *obj, const char *key,
+		       const char *value)
+{
+	char k[256], full[512], q[600], v[1024];
 
 	if (!json_is_object(obj)) {
-		op_add(p, path, json_pack("{s:o}", key, value));
+		snprintf(v, sizeof(v), "{%s:%s}", jstr(key, q), value);
+		op_add(p, path, v);
 		return;
 	}
 	escape(key, k, sizeof(k));
@@ -78,12 +143,13 @@ static void add_member(struct patch *p, const char *path, const json_t *obj, con
 	op_add(p, full, value);
 }
 
-static void append(struct patch *p, const char *path, const json_t *arr, json_t *value)
+static void append(struct patch *p, const char *path, const json_t *arr, const char *value)
 {
-	char full[512];
+	char full[512], v[1024];
 
 	if (!json_is_array(arr)) {
-		op_add(p, path, json_pack("[o]", value));
+		snprintf(v, sizeof(v), "[%s]", value);
+		op_add(p, path, v);
 		return;
 	}
 	snprintf(full, sizeof(full), "%s/-", path);
@@ -273,15 +339,16 @@ static void patch_resources(struct patch *p, const struct kw_config *cfg, const 
 	const json_t *res = json_object_get(pl->ctr, "resources");
 	const char *hp = cfg->hugepages_1g ? "hugepages-1Gi" : "hugepages-2Mi";
 	const char *sets[] = { "limits", "requests" };
-	char path[128], cpus[24];
+	char path[128], v[512];
 
-	snprintf(cpus, sizeof(cpus), "%llu", (unsigned long long)pl->cpus);
 	if (!json_is_object(res)) {
 		snprintf(path, sizeof(path), "%s/resources", p->ctr);
-		op_add(p, path, json_pack("{s:{s:s,s:s,s:s},s:{s:s,s:s,s:s}}", "limits",
-					  KW_NITRO_RESOURCE, "1", hp, pl->pages, "cpu", cpus,
-					  "requests", KW_NITRO_RESOURCE, "1", hp, pl->pages, "cpu",
-					  cpus));
+		snprintf(v, sizeof(v),
+			 "{\"limits\":{\"" KW_NITRO_RESOURCE "\":\"1\",\"%s\":\"%s\",\"cpu\":\"%llu\"},"
+			 "\"requests\":{\"" KW_NITRO_RESOURCE "\":\"1\",\"%s\":\"%s\",\"cpu\":\"%llu\"}}",
+			 hp, pl->pages, (unsigned long long)pl->cpus, hp, pl->pages,
+			 (unsigned long long)pl->cpus);
+		op_add(p, path, v);
 		return;
 	}
 	for (int i = 0; i < 2; i++) {
@@ -289,60 +356,67 @@ static void patch_resources(struct patch *p, const struct kw_config *cfg, const 
 
 		snprintf(path, sizeof(path), "%s/resources/%s", p->ctr, sets[i]);
 		if (!json_is_object(set)) {
-			op_add(p, path, json_pack("{s:s,s:s}", KW_NITRO_RESOURCE, "1", hp, pl->pages));
+			snprintf(v, sizeof(v), "{\"" KW_NITRO_RESOURCE "\":\"1\",\"%s\":\"%s\"}", hp,
+				 pl->pages);
+			op_add(p, path, v);
 		} else {
-			add_member(p, path, set, KW_NITRO_RESOURCE, json_string("1"));
-			add_member(p, path, set, hp, json_string(pl->pages));
+			snprintf(v, sizeof(v), "\"%s\"", pl->pages);
+			add_member(p, path, set, KW_NITRO_RESOURCE, "\"1\"");
+			add_member(p, path, set, hp, v);
 		}
-		if (pl->cpu_missing && !json_object_get(json_object_get(res, sets[i]), "cpu")) {
+		if (pl->cpu_missing && !json_object_get(set, "cpu")) {
 			char cp[160];
 
 			/* the set exists now (it was there, or was just added) */
 			snprintf(cp, sizeof(cp), "%s/cpu", path);
-			op_add(p, cp, json_string(cpus));
+			snprintf(v, sizeof(v), "\"%llu\"", (unsigned long long)pl->cpus);
+			op_add(p, cp, v);
 		}
 	}
 }
 
 static void patch_container(struct patch *p, const struct plan *pl)
 {
-	char path[128], cpus[24], mib[24], grace[24];
+	char path[128], v[256];
 
-	snprintf(cpus, sizeof(cpus), "%llu", (unsigned long long)pl->cpus);
-	snprintf(mib, sizeof(mib), "%llu", (unsigned long long)pl->mib);
-	snprintf(grace, sizeof(grace), "%ld", pl->grace);
 	snprintf(path, sizeof(path), "%s/args", p->ctr);
-	op_add(p, path, json_pack("[s,s,s,s,s]", "--nitro", "--cpus", cpus, "--memory", mib));
+	snprintf(v, sizeof(v), "[\"--nitro\",\"--cpus\",\"%llu\",\"--memory\",\"%llu\"]",
+		 (unsigned long long)pl->cpus, (unsigned long long)pl->mib);
+	op_add(p, path, v);
 	snprintf(path, sizeof(path), "%s/env", p->ctr);
-	append(p, path, json_object_get(pl->ctr, "env"),
-	       json_pack("{s:s,s:s}", "name", "KILN_GRACE_SECONDS", "value", grace));
+	snprintf(v, sizeof(v), "{\"name\":\"KILN_GRACE_SECONDS\",\"value\":\"%ld\"}", pl->grace);
+	append(p, path, json_object_get(pl->ctr, "env"), v);
 	snprintf(path, sizeof(path), "%s/volumeMounts", p->ctr);
 	append(p, path, json_object_get(pl->ctr, "volumeMounts"),
-	       json_pack("{s:s,s:s}", "name", KW_STATE_VOLUME, "mountPath", KW_STATE_PATH));
+	       "{\"name\":\"" KW_STATE_VOLUME "\",\"mountPath\":\"" KW_STATE_PATH "\"}");
 }
 
 static void patch_pod(struct patch *p, const struct kw_config *cfg, const json_t *pod,
 		      const struct plan *pl)
 {
 	const json_t *meta = json_object_get(pod, "metadata");
+	char v[2048], q[4][600];
 
 	append(p, "/spec/volumes", json_object_get(pl->spec, "volumes"),
-	       json_pack("{s:s,s:{s:s}}", "name", KW_STATE_VOLUME, "emptyDir", "sizeLimit", "1Gi"));
+	       "{\"name\":\"" KW_STATE_VOLUME "\",\"emptyDir\":{\"sizeLimit\":\"1Gi\"}}");
 	if (!str_at(json_object_get(pl->spec, "nodeSelector"), cfg->node_key))
 		add_member(p, "/spec/nodeSelector", json_object_get(pl->spec, "nodeSelector"),
-			   cfg->node_key, json_string(cfg->node_value));
-	if (cfg->tol_key)
-		append(p, "/spec/tolerations", json_object_get(pl->spec, "tolerations"),
-		       json_pack("{s:s,s:s,s:s,s:s}", "key", cfg->tol_key, "operator", "Equal",
-				 "value", cfg->tol_value, "effect", cfg->tol_effect));
+			   cfg->node_key, jstr(cfg->node_value, q[0]));
+	if (cfg->tol_key) {
+		snprintf(v, sizeof(v),
+			 "{\"key\":%s,\"operator\":\"Equal\",\"value\":%s,\"effect\":%s}",
+			 jstr(cfg->tol_key, q[1]), jstr(cfg->tol_value, q[2]),
+			 jstr(cfg->tol_effect, q[3]));
+		append(p, "/spec/tolerations", json_object_get(pl->spec, "tolerations"), v);
+	}
 	if (!json_is_object(meta))
-		op_add(p, "/metadata", json_pack("{s:{s:s}}", "annotations", KW_ANN_MUTATED, "v1"));
+		op_add(p, "/metadata", "{\"annotations\":{\"" KW_ANN_MUTATED "\":\"v1\"}}");
 	else
 		add_member(p, "/metadata/annotations", json_object_get(meta, "annotations"),
-			   KW_ANN_MUTATED, json_string("v1"));
+			   KW_ANN_MUTATED, "\"v1\"");
 }
 
-int kw_mutate(const struct kw_config *cfg, const json_t *pod, json_t **patch, char *why,
+int kw_mutate(const struct kw_config *cfg, const json_t *pod, char **patch, char *why,
 	      size_t len)
 {
 	struct plan pl = { 0 };
@@ -354,18 +428,17 @@ int kw_mutate(const struct kw_config *cfg, const json_t *pod, json_t **patch, ch
 		return 0;
 	if (plan_pod(cfg, pod, &pl, why, len))
 		return 1;
-	p.ops = json_array();
-	if (!p.ops)
-		return kiln_err(ENOMEM, "out of memory");
+	emit(&p, "[");
 	snprintf(p.ctr, sizeof(p.ctr), "/spec/containers/%zu", pl.ctr_index);
 	patch_resources(&p, cfg, &pl);
 	patch_container(&p, &pl);
 	patch_pod(&p, cfg, pod, &pl);
+	emit(&p, "]");
 	if (p.bad) {
-		json_decref(p.ops);
+		free(p.buf);
 		return kiln_err(ENOMEM, "out of memory");
 	}
-	*patch = p.ops;
+	*patch = p.buf;
 	snprintf(why, len, "container %s: %llu vCPUs, %llu MiB (%s %s)", pl.ctr_name,
 		 (unsigned long long)pl.cpus, (unsigned long long)pl.mib,
 		 cfg->hugepages_1g ? "hugepages-1Gi" : "hugepages-2Mi", pl.pages);

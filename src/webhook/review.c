@@ -2,6 +2,7 @@
 /* kiln-webhook: an admission.k8s.io/v1 AdmissionReview body in, the reply out. */
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,22 @@ static int reply(struct kw_reply *r, json_t *resp)
 	return r->body ? 0 : kiln_err(ENOMEM, "out of memory");
 }
 
+/* The hot path's answer, without building JSON objects: uid is checked to be plain. */
+static int reply_patch(struct kw_reply *r, const char *uid, const char *b64patch)
+{
+	static const char fmt[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+				  "\"response\":{\"uid\":\"%s\",\"allowed\":true,\"patchType\":"
+				  "\"JSONPatch\",\"patch\":\"%s\"}}";
+	size_t n = sizeof(fmt) + strlen(uid) + strlen(b64patch);
+
+	r->status = 200;
+	r->body = malloc(n);
+	if (!r->body)
+		return kiln_err(ENOMEM, "out of memory");
+	snprintf(r->body, n, fmt, uid, b64patch);
+	return 0;
+}
+
 static int decide(const struct kw_config *c, const json_t *req, const char *uid,
 		  struct kw_reply *r)
 {
@@ -60,8 +77,7 @@ static int decide(const struct kw_config *c, const json_t *req, const char *uid,
 	const char *ns = json_string_value(json_object_get(req, "namespace"));
 	const json_t *meta = json_object_get(pod, "metadata");
 	const char *name = json_string_value(json_object_get(meta, "name"));
-	json_t *patch = NULL;
-	char why[512] = "", *text, *enc;
+	char why[512] = "", *patch = NULL, *enc;
 	int rc;
 
 	if (!name)
@@ -70,27 +86,39 @@ static int decide(const struct kw_config *c, const json_t *req, const char *uid,
 	if (rc < 0)
 		return rc;
 	if (rc == 1) {
-		snprintf(r->log, sizeof(r->log), "denied %s/%s: %s", ns ? ns : "-", name ? name : "-",
-			 why);
+		snprintf(r->log, sizeof(r->log), "denied %.64s/%.64s: %s", ns ? ns : "-",
+			 name ? name : "-", why);
 		return reply(r, json_pack("{s:s,s:b,s:{s:i,s:s,s:s}}", "uid", uid, "allowed", 0,
 					  "status", "code", 403, "reason", "Forbidden", "message",
 					  why));
 	}
 	if (!patch) {
-		snprintf(r->log, sizeof(r->log), "untouched %s/%s", ns ? ns : "-", name ? name : "-");
+		snprintf(r->log, sizeof(r->log), "untouched %.64s/%.64s", ns ? ns : "-",
+			 name ? name : "-");
 		return reply(r, json_pack("{s:s,s:b}", "uid", uid, "allowed", 1));
 	}
-	text = json_dumps(patch, JSON_COMPACT);
-	json_decref(patch);
-	enc = text ? b64(text) : NULL;
-	free(text);
+	enc = b64(patch);
+	free(patch);
 	if (!enc)
 		return kiln_err(ENOMEM, "out of memory");
-	snprintf(r->log, sizeof(r->log), "mutated %s/%s: %s", ns ? ns : "-", name ? name : "-", why);
-	rc = reply(r, json_pack("{s:s,s:b,s:s,s:s}", "uid", uid, "allowed", 1, "patchType",
-				"JSONPatch", "patch", enc));
+	snprintf(r->log, sizeof(r->log), "mutated %.64s/%.64s: %s", ns ? ns : "-",
+		 name ? name : "-", why);
+	rc = reply_patch(r, uid, enc);
 	free(enc);
 	return rc;
+}
+
+/* A uid as the API server sends (a UUID): copied into answers unescaped. */
+static bool plain_uid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:", s[i]))
+			return false;
+	return true;
 }
 
 static int review_doc(const struct kw_config *c, const json_t *doc, struct kw_reply *r)
@@ -111,8 +139,8 @@ static int review_doc(const struct kw_config *c, const json_t *doc, struct kw_re
 		return bad_request(r, "kind \"%.64s\" is not AdmissionReview", kind ? kind : "");
 	if (!json_is_object(req))
 		return bad_request(r, "%s", "AdmissionReview has no request");
-	if (!uid || !*uid || strlen(uid) > 128)
-		return bad_request(r, "%s", "request.uid is missing or not a string");
+	if (!plain_uid(uid))
+		return bad_request(r, "%s", "request.uid is missing, or not a UUID-like string");
 	/* only Pod CREATE is ours; anything else routed here is let through */
 	if (!rk || strcmp(rk, "Pod") || !op || strcmp(op, "CREATE") ||
 	    json_string_value(json_object_get(req, "subResource"))) {

@@ -43,11 +43,12 @@ void kw_config_default(struct kw_config *c);
 int kw_quantity_milli(const char *s, uint64_t *milli) KILN_MUST;
 
 /*
- * The policy for one Pod object: 0 and *patch (a JSONPatch array, or NULL:
- * leave the Pod untouched); 1 when the Pod is denied, the reason in why;
- * negative on allocation failure.
+ * The policy for one Pod object: 0 and *patch (a JSONPatch array as JSON
+ * text, malloc'd, or NULL: leave the Pod untouched; why then says what it
+ * does); 1 when the Pod is denied, the reason in why; negative on
+ * allocation failure.
  */
-int kw_mutate(const struct kw_config *c, const json_t *pod, json_t **patch, char *why,
+int kw_mutate(const struct kw_config *c, const json_t *pod, char **patch, char *why,
 	      size_t why_len) KILN_MUST;
 
 /*

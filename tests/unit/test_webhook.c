@@ -63,14 +63,19 @@ TEST(http_head)
 static char *mutate(const struct kw_config *c, const char *pod_text)
 {
 	static char out[8192];
-	json_t *pod = json_loads(pod_text, 0, NULL), *patch = NULL;
-	char why[512] = "";
-	int rc = pod ? kw_mutate(c, pod, &patch, why, sizeof(why)) : -1;
-	char *s = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
+	json_t *pod = json_loads(pod_text, 0, NULL), *check;
+	char why[512] = "", *s = NULL;
+	int rc = pod ? kw_mutate(c, pod, &s, why, sizeof(why)) : -1;
 
+	/* the patch text is JSON: an array of ops */
+	check = s ? json_loads(s, 0, NULL) : NULL;
+	if (s && !json_is_array(check)) {
+		fprintf(stderr, "patch is not a JSON array: %s\n", s);
+		t_failures++;
+	}
+	json_decref(check);
 	snprintf(out, sizeof(out), "%s%s", rc == 1 ? "DENY: " : "", rc == 1 ? why : s ? s : "");
 	free(s);
-	json_decref(patch);
 	json_decref(pod);
 	return out;
 }
@@ -127,6 +132,10 @@ TEST(policy)
 	CHECK(strstr(mutate(&c, "{\"metadata\":{" LABELLED "},\"spec\":{\"containers\":[]}}"),
 		     "no containers") != NULL);
 	CHECK(strstr(mutate(&c, "{\"metadata\":{" LABELLED "}}"), "no spec") != NULL);
+	/* the operator's settings are escaped into the patch's JSON */
+	c.tol_value = "a\"b\\c\n";
+	p = mutate(&c, "{\"metadata\":{" LABELLED "},\"spec\":{\"containers\":[{\"name\":\"a\"}]}}");
+	CHECK(strstr(p, "\"value\":\"a\\\"b\\\\c\\u000a\"") != NULL);
 	/* keys with '/' and '~' are escaped in JSON Pointers */
 	c.node_key = "a/b~c";
 	CHECK(strstr(mutate(&c, "{\"metadata\":{" LABELLED "},\"spec\":{\"nodeSelector\":{},"
