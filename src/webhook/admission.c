@@ -64,33 +64,38 @@ struct patch {
 };
 
 static void emit(struct patch *p, const char *fmt, ...) KILN_PRINTF(2, 3);
+static int grow(struct patch *p, size_t need)
+{
+	size_t cap = (p->cap + need) * 2;
+	char *nb = realloc(p->buf, cap);
+
+	if (!nb)
+		return -1;
+	p->buf = nb;
+	p->cap = cap;
+	return 0;
+}
+
 static void emit(struct patch *p, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
+	if (!p->buf && grow(p, 1024) < 0) {
+		p->bad = 1;
+		return;
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(p->buf + p->len, p->cap - p->len, fmt, ap);
 		va_end(ap);
-		if (n < 0) {
+		if (n < 0 || ((size_t)n >= p->cap - p->len && grow(p, (size_t)n + 1) < 0)) {
 			p->bad = 1;
 			return;
 		}
 		if ((size_t)n < p->cap - p->len) {
 			p->len += (size_t)n;
 			return;
-		}
-		{
-			size_t cap = (p->cap + (size_t)n) * 2;
-			char *nb = realloc(p->buf, cap);
-
-			if (!nb) {
-				p->bad = 1;
-				return;
-			}
-			p->buf = nb;
-			p->cap = cap;
 		}
 	}
 }
