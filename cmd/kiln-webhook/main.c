@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "webhook/server.h"
 
@@ -161,6 +162,9 @@ int main(int argc, char **argv)
 			optind < argc ? argv[optind] : "");
 		return 2;
 	}
+	/* nothing it runs may gain privileges (it runs nothing: belt and braces) */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fprintf(stderr, "kiln-webhook: notice: no_new_privs: %s\n", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -98,6 +98,10 @@ static int build_image(struct kiln_build_opts *o, const char *dest, struct eif_p
 	char tmp[4096];
 	int rc;
 
+	/* a typo in the destination fails before minutes of building */
+	if (strncmp(dest, "oci:", 4) && strncmp(dest, "docker-archive:", 15))
+		return kiln_err(EINVAL, "--output-image %s: want docker-archive:FILE or oci:DIR[:TAG]",
+				dest);
 	if (!o->output) {
 		snprintf(tmp, sizeof(tmp), "%s/kiln-image-XXXXXX.eif",
 			 o->tmpdir ? o->tmpdir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");

@@ -54,5 +54,7 @@ assert_eq "$(stat -c %a "$r/tmp")" 1777 "/tmp mode"
 
 # Bad destinations: one line naming what is wrong.
 assert_fails_with "want docker-archive:FILE or oci:DIR" kiln build -q "docker-archive:$T/app.tar" --output-image "tarball:$T/x"
+# ... checked before the build (the missing input would be the error otherwise)
+assert_fails_with "want docker-archive:FILE or oci:DIR" kiln build -q "docker-archive:$T/none.tar" --output-image "tarball:$T/x"
 [ ! -e "$T/x" ] || fail "a bad destination wrote something"
 echo "all k8s_image checks passed"
