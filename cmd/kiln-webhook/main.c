@@ -37,6 +37,8 @@ static int usage(FILE *f)
 	      "  --max-body BYTES       largest AdmissionReview accepted (default 1048576)\n"
 	      "  --reload-interval MS   how often the certificate files are checked (default 2000)\n"
 	      "  --max-connections N    default 256\n"
+	      "  --shutdown-delay MS    after SIGTERM, serve this long with /readyz failing\n"
+	      "                         (default 5000: the endpoints update meanwhile)\n"
 	      "  -v, --verbose          log every decision (default: denials and errors)\n",
 	      f);
 	return f == stderr ? 2 : 0;
@@ -114,6 +116,7 @@ static int set_opt(int c, char *arg, struct kw_server_opts *o, struct kw_config 
 	case 'c': return number("--default-cpus", arg, 1024, &v) ?: (cfg->default_cpus = (unsigned)v, 0);
 	case 'b': return number("--max-body", arg, 64ul << 20, &v) ?: (cfg->max_body = v, 0);
 	case 'r': return number("--reload-interval", arg, 3600000, &v) ?: (o->reload_ms = (int)v, 0);
+	case 'd': return number("--shutdown-delay", arg, 600000, &v) ?: (o->shutdown_ms = (int)v, 0);
 	case 'm': return number("--max-connections", arg, 65536, &v) ?: (o->max_conns = (unsigned)v, 0);
 	case 'M':
 		if (kw_quantity_milli(arg, &milli) < 0 || milli / 1000 < (64u << 20)) {
@@ -139,11 +142,12 @@ int main(int argc, char **argv)
 		{ "no-cpu-pairs", no_argument, NULL, 'P' }, { "max-body", required_argument, NULL, 'b' },
 		{ "reload-interval", required_argument, NULL, 'r' },
 		{ "max-connections", required_argument, NULL, 'm' },
+		{ "shutdown-delay", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kw_config cfg;
-	struct kw_server_opts o = { .listen = ":8443", .reload_ms = 2000, .max_conns = 256,
+	struct kw_server_opts o = { .listen = ":8443", .reload_ms = 2000, .max_conns = 256, .shutdown_ms = 5000,
 				    .cfg = &cfg };
 	struct kw_server *s;
 	struct sigaction sa = { .sa_handler = on_term };

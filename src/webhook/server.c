@@ -49,6 +49,8 @@ struct kw_server {
 	struct file_id cert_id, key_id;
 	atomic_uint conns;
 	volatile sig_atomic_t *stop;
+	atomic_bool draining; /* SIGTERM seen: /readyz fails, requests are still served */
+	atomic_bool done;     /* the drain is over: connections close */
 };
 
 /* ---- TLS context and its reload ---- */
@@ -119,7 +121,7 @@ static void *reload_main(void *arg)
 	struct kw_server *s = arg;
 	struct timespec ts = { s->o->reload_ms / 1000, (s->o->reload_ms % 1000) * 1000000L };
 
-	while (!*s->stop) {
+	while (!atomic_load(&s->done)) {
 		nanosleep(&ts, NULL);
 		maybe_reload(s);
 	}
@@ -170,6 +172,7 @@ static const char *reason_phrase(int status)
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
 	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
 }
@@ -275,8 +278,12 @@ static int one_request(struct conn *c)
 	if (!strcmp(r.path, "/healthz") || !strcmp(r.path, "/readyz")) {
 		memmove(c->head, c->head + r.head_len, c->hlen - r.head_len);
 		c->hlen -= r.head_len;
-		return r.has_length && r.content_length ? fail(c, 400, "health checks carry no body")
-			: respond(c, 200, "text/plain", "ok", r.close) ?: (r.close ? -1 : 0);
+		if (r.has_length && r.content_length)
+			return fail(c, 400, "health checks carry no body");
+		/* draining: the endpoints controller takes this replica out, meanwhile it serves */
+		if (!strcmp(r.path, "/readyz") && atomic_load(&c->s->draining))
+			return respond(c, 503, "text/plain", "draining", true) ?: -1;
+		return respond(c, 200, "text/plain", "ok", r.close) ?: (r.close ? -1 : 0);
 	}
 	if (strcmp(r.path, "/mutate"))
 		return fail(c, 404, "no such path (POST /mutate, GET /healthz)");
@@ -321,7 +328,7 @@ static void *conn_main(void *arg)
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->ssl = new_ssl(c->s);
 	if (c->ssl && SSL_set_fd(c->ssl, c->fd) == 1 && SSL_accept(c->ssl) == 1) {
-		while (!*c->s->stop && one_request(c) == 0)
+		while (!atomic_load(&c->s->done) && one_request(c) == 0)
 			;
 		SSL_shutdown(c->ssl);
 	}
@@ -436,23 +443,35 @@ int kw_server_port(const struct kw_server *s)
 	return s->port;
 }
 
+/*
+ * After SIGTERM the Service still sends requests until the endpoints
+ * controller removes this Pod (seconds): keep serving for shutdown_ms with
+ * /readyz failing, so no API server call meets a closed port.
+ */
 int kw_server_run(struct kw_server *s, volatile sig_atomic_t *stop)
 {
 	pthread_t reloader;
 	struct pollfd p = { .fd = s->fd, .events = POLLIN };
+	int64_t until = -1;
 
 	s->stop = stop;
 	if (pthread_create(&reloader, NULL, reload_main, s) != 0)
 		return kiln_err(EAGAIN, "cannot start the reload thread");
-	while (!*stop) {
+	while (until < 0 || kiln_now_ms() < until) {
 		int fd;
 
-		if (poll(&p, 1, 200) <= 0)
+		if (*stop && until < 0) {
+			atomic_store(&s->draining, true);
+			until = kiln_now_ms() + s->o->shutdown_ms;
+			fprintf(stderr, "kiln-webhook: draining for %d ms\n", s->o->shutdown_ms);
+		}
+		if (poll(&p, 1, 100) <= 0)
 			continue;
 		fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			spawn(s, fd);
 	}
+	atomic_store(&s->done, true);
 	pthread_join(reloader, NULL);
 	/* let requests in flight finish (they are bounded by REQUEST_MS) */
 	for (int i = 0; i < REQUEST_MS / 50 && atomic_load(&s->conns); i++)

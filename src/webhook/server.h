@@ -15,6 +15,7 @@ struct kw_server_opts {
 	int reload_ms;       /* how often the files are checked for a change */
 	unsigned max_conns;  /* connections served at once; more are closed */
 	bool verbose;        /* log every decision, not only denials and errors */
+	int shutdown_ms;     /* after SIGTERM: keep serving this long, /readyz failing */
 	const struct kw_config *cfg;
 };
 
@@ -23,7 +24,7 @@ struct kw_server;
 int kw_server_open(const struct kw_server_opts *o, struct kw_server **out) KILN_MUST;
 /* The port bound (for :0). */
 int kw_server_port(const struct kw_server *s);
-/* Serve until *stop is set (a signal handler), then drain; 0 or -errno. */
+/* Serve until *stop is set (a signal handler), then shutdown_ms more; 0 or -errno. */
 int kw_server_run(struct kw_server *s, volatile sig_atomic_t *stop) KILN_MUST;
 void kw_server_free(struct kw_server *s);
 

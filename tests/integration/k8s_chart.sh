@@ -27,7 +27,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -ke
 	-out "$T/c.pem" -subj /CN=t 2>/dev/null
 for f in args1 args2; do
 	mapfile -t args < <(sed -e "s|^--cert=.*|--cert=$T/c.pem|; s|^--key=.*|--key=$T/k.pem|; s|^--listen=.*|--listen=127.0.0.1:0|" "$T/$f")
-	kiln-webhook "${args[@]}" 2>"$T/$f.log" & pid=$!
+	kiln-webhook "${args[@]}" --shutdown-delay 1 2>"$T/$f.log" & pid=$!
 	for _ in $(seq 100); do grep -q "serving on port" "$T/$f.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
 	grep -q "serving on port" "$T/$f.log" || fail "kiln-webhook refused the chart's args ($f): $(cat "$T/$f.log")"
 	kill $pid; wait $pid || true

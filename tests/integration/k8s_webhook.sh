@@ -30,7 +30,7 @@ assert_fails_with "$T/none.pem" kiln-webhook --cert "$T/none.pem" --key "$T/tls/
 for _ in 1 2 3; do
 	port=$((20000 + RANDOM % 10000))
 	kiln-webhook --cert "$T/tls/tls.crt" --key "$T/tls/tls.key" --listen "127.0.0.1:$port" \
-		--reload-interval 200 2>"$T/wh.log" & pid=$!
+		--reload-interval 200 --shutdown-delay 3000 2>"$T/wh.log" & pid=$!
 	defer "kill $pid 2>/dev/null"
 	for _ in $(seq 100); do grep -q "serving on port" "$T/wh.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
 	grep -q "serving on port" "$T/wh.log" && break
@@ -52,7 +52,18 @@ echo garbage >"$T/v2/c.pem"
 for _ in $(seq 100); do grep -q "keeping the old certificate" "$T/wh.log" && break; sleep 0.1; done
 assert_contains "$(cat "$T/wh.log")" "keeping the old certificate" "a bad certificate is refused"
 assert_contains "$(served)" "CN = second" "still serving after a bad update"
+# SIGTERM: /readyz fails at once (the endpoints drop the replica), reviews are
+# still answered while that happens, then it exits 0.
+ready() { curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/readyz"; }
+assert_eq "$(ready)" 200 "ready before SIGTERM"
 kill -TERM $pid
+for _ in $(seq 100); do [ "$(ready)" = 503 ] && break; sleep 0.02; done
+assert_eq "$(ready)" 503 "not ready while draining"
+code=$(curl -sk -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+	--data '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"kind":"Pod"},"operation":"CREATE","object":{"metadata":{}}}}' \
+	"https://127.0.0.1:$port/mutate")
+assert_eq "$code" 200 "reviews answered while draining"
 rc=0; wait $pid || rc=$?
 assert_eq "$rc" 0 "kiln-webhook exits 0 on SIGTERM"
+assert_contains "$(cat "$T/wh.log")" "draining for 3000 ms" "drain logged"
 echo "all k8s_webhook checks passed"
