@@ -266,12 +266,23 @@ static int one_request(struct conn *c)
 	struct kw_http_req r;
 	int st, rc;
 
-	while ((rc = kw_http_parse(c->head, c->hlen, &r, &st)) == -EAGAIN) {
+	size_t scanned = 0;
+
+	/* each byte is searched once: a client trickling bytes costs no rescans */
+	while (!memmem(c->head + (scanned > 3 ? scanned - 3 : 0),
+		       c->hlen - (scanned > 3 ? scanned - 3 : 0), "\r\n\r\n", 4) &&
+	       c->hlen < sizeof(c->head)) {
 		int n = read_some(c, c->head + c->hlen, sizeof(c->head) - c->hlen, deadline);
 
 		if (n < 0)
 			return n;
+		scanned = c->hlen;
 		c->hlen += (size_t)n;
+	}
+	rc = kw_http_parse(c->head, c->hlen, &r, &st);
+	if (rc == -EAGAIN) { /* cannot happen: a whole head or a full buffer */
+		st = 400;
+		rc = kiln_err(EPROTO, "incomplete request head");
 	}
 	if (rc < 0)
 		return fail(c, st, kiln_errmsg());
