@@ -226,29 +226,34 @@ static int pick_container(const json_t *pod, struct plan *pl, char *why, size_t 
 		    KW_ANN_CONTAINER, want);
 }
 
+/* vCPUs: resources.limits.cpu, else requests.cpu (the limit is then added), else the default. */
 static int plan_cpus(const struct kw_config *cfg, struct plan *pl, char *why, size_t len)
 {
 	const json_t *res = json_object_get(pl->ctr, "resources");
 	const json_t *v = json_object_get(json_object_get(res, "limits"), "cpu");
+	const char *which = "resources.limits.cpu";
 	uint64_t milli;
 
 	if (!v) {
-		pl->cpus = cfg->default_cpus;
 		pl->cpu_missing = true;
+		v = json_object_get(json_object_get(res, "requests"), "cpu");
+		which = "resources.requests.cpu";
+	}
+	if (!v) {
+		pl->cpus = cfg->default_cpus;
 		return 0;
 	}
 	if (quantity(v, &milli) < 0)
-		return deny(why, len, "container %s: resources.limits.cpu: %s", pl->ctr_name,
-			    kiln_errmsg());
+		return deny(why, len, "container %s: %s: %s", pl->ctr_name, which, kiln_errmsg());
 	if (milli % 1000 || milli == 0)
-		return deny(why, len, "container %s: resources.limits.cpu must be a whole number of "
-			    "vCPUs for an enclave (got %.3f)", pl->ctr_name, (double)milli / 1000);
+		return deny(why, len, "container %s: %s must be a whole number of vCPUs for an "
+			    "enclave (got %.3f)", pl->ctr_name, which, (double)milli / 1000);
 	pl->cpus = milli / 1000;
 	if (cfg->cpu_pairs && pl->cpus % 2)
-		return deny(why, len, "container %s: resources.limits.cpu is %llu, an odd count: "
-			    "Nitro Enclaves take whole cores and on these nodes vCPUs come in pairs "
-			    "(2 per core); use an even count such as %llu",
-			    pl->ctr_name, (unsigned long long)pl->cpus,
+		return deny(why, len, "container %s: %s is %llu, an odd count: Nitro Enclaves take "
+			    "whole cores and on these nodes vCPUs come in pairs (2 per core); use an "
+			    "even count such as %llu",
+			    pl->ctr_name, which, (unsigned long long)pl->cpus,
 			    (unsigned long long)pl->cpus + 1);
 	return 0;
 }

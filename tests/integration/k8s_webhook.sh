@@ -40,6 +40,16 @@ grep -q "serving on port" "$T/wh.log" || fail "kiln-webhook did not start: $(cat
 $PY "$KILN_ROOT/tests/lib/k8s_admission.py" "$port" "$T/v1/c.pem" || fail "admission checks failed"
 assert_contains "$(cat "$T/wh.log")" "denied shop/web: container w: resources.limits.cpu is 3" "denials are logged"
 
+# 1Gi pages, no SMT pairs, a default memory: a second instance.
+port2=$((20000 + RANDOM % 10000))
+kiln-webhook --cert "$T/tls/tls.crt" --key "$T/tls/tls.key" --listen "127.0.0.1:$port2" \
+	--hugepages 1Gi --no-cpu-pairs --default-memory 1536Mi --shutdown-delay 1 2>"$T/wh2.log" & pid2=$!
+defer "kill $pid2 2>/dev/null"
+for _ in $(seq 100); do grep -q "serving on port" "$T/wh2.log" && break; kill -0 $pid2 2>/dev/null || break; sleep 0.05; done
+grep -q "serving on port" "$T/wh2.log" || fail "second kiln-webhook did not start: $(cat "$T/wh2.log")"
+$PY "$KILN_ROOT/tests/lib/k8s_admission.py" "$port2" "$T/v1/c.pem" 1g || fail "1Gi admission checks failed"
+kill $pid2
+
 # The Secret is updated: the new certificate is served without a restart.
 served() { echo | openssl s_client -connect "127.0.0.1:$port" 2>/dev/null | openssl x509 -noout -subject 2>/dev/null; }
 assert_contains "$(served)" "CN = first" "the first certificate"

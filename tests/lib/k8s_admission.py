@@ -105,8 +105,8 @@ def enclave_ok(p, idx, what, cpus="2", pages="512Mi", hp="hugepages-2Mi"):
     check(req.get("aws.ec2.nitro/nitro_enclaves") == "1", f"{what}: nitro device request")
     check(lim.get(hp) == pages and req.get(hp) == pages, f"{what}: {hp} {lim} {req}")
     check(lim.get("cpu") == cpus, f"{what}: cpu limit {lim.get('cpu')}")
-    check(c.args == ["--nitro", "--cpus", cpus, "--memory", pages.rstrip("Mi")],
-          f"{what}: args {c.args}")
+    mib = str(int(pages[:-2]) * (1024 if pages.endswith("Gi") else 1))
+    check(c.args == ["--nitro", "--cpus", cpus, "--memory", mib], f"{what}: args {c.args}")
     check(any(m.name == "kiln-state" and m.mount_path == "/run/kiln" for m in c.volume_mounts),
           f"{what}: state mount")
     check(any(x.name == "kiln-state" and x.empty_dir and x.empty_dir.size_limit == "1Gi"
@@ -117,6 +117,16 @@ def enclave_ok(p, idx, what, cpus="2", pages="512Mi", hp="hugepages-2Mi"):
     check(v.metadata.annotations.get("enclave.kiln/mutated") == "v1", f"{what}: marked")
     return v
 
+
+if len(sys.argv) > 3 and sys.argv[3] == "1g":
+    # kiln-webhook --hugepages 1Gi --no-cpu-pairs --default-memory 1536Mi
+    r, p = admit(pod(ann={}, containers=[{"name": "w", "image": "i",
+                                          "resources": {"requests": {"cpu": "3"}}}]), "1Gi pod")
+    check(r and r["allowed"] and p, "1Gi pod mutated")
+    if p:
+        enclave_ok(p, 0, "1Gi pod", cpus="3", pages="2Gi", hp="hugepages-1Gi")
+    print(f"{len(FAILS)} failures")
+    sys.exit(1 if FAILS else 0)
 
 # 1. A plain Pod.
 r, p1 = admit(pod(), "plain pod")

@@ -123,6 +123,18 @@ TEST(policy)
 	p = mutate(&c, "{\"metadata\":{" LABELLED "},\"spec\":{\"containers\":[{\"name\":\"a\","
 		       "\"resources\":{\"limits\":{\"cpu\":\"2500m\"}}}]}}");
 	CHECK(strstr(p, "whole number of vCPUs") != NULL);
+	/* no cpu limit: the request's count, the limit added to match */
+	c.cpu_pairs = true;
+	p = mutate(&c, "{\"metadata\":{" LABELLED "},\"spec\":{\"containers\":[{\"name\":\"a\","
+		       "\"resources\":{\"requests\":{\"cpu\":\"4\"}}}]}}");
+	CHECK(strstr(p, "\"--cpus\",\"4\"") && strstr(p, "\"path\":\"/spec/containers/0/resources/limits\","
+		     "\"value\":{\"aws.ec2.nitro/nitro_enclaves\":\"1\",\"hugepages-2Mi\":\"302Mi\"}},"
+		     "{\"op\":\"add\",\"path\":\"/spec/containers/0/resources/limits/cpu\",\"value\":\"4\"}"));
+	CHECK(!strstr(p, "requests/cpu"));
+	CHECK(strstr(mutate(&c, "{\"metadata\":{" LABELLED "},\"spec\":{\"containers\":[{\"name\":\"a\","
+				"\"resources\":{\"requests\":{\"cpu\":\"3\"}}}]}}"),
+		     "resources.requests.cpu is 3, an odd count") != NULL);
+	c.cpu_pairs = false;
 	/* conflicts the patch must not override */
 	CHECK(strstr(mutate(&c, "{\"metadata\":{" LABELLED "},\"spec\":{\"nodeSelector\":"
 				"{\"aws-nitro-enclaves-k8s-dp\":\"off\"},\"containers\":[{\"name\":\"a\"}]}}"),
