@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (kw_http_check_review(&r, c.max_body) != 0 || r.content_length > size - r.head_len)
 		return 0;
-	if (kw_review(&c, (const char *)data + r.head_len, (size_t)r.content_length, &rep) < 0)
+	if (kw_review(&c, (const char *)data + r.head_len, (size_t)r.content_length, size & 1, &rep) < 0)
 		return 0;
 	if (rep.status == 200) {
 		json_t *j = json_loads(rep.body, 0, NULL);

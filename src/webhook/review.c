@@ -70,7 +70,7 @@ static int reply_patch(struct kw_reply *r, const char *uid, const char *b64patch
 	return 0;
 }
 
-static int decide(const struct kw_config *c, const json_t *req, const char *uid,
+static int decide(const struct kw_config *c, const json_t *req, const char *uid, bool validate,
 		  struct kw_reply *r)
 {
 	const json_t *pod = json_object_get(req, "object");
@@ -91,6 +91,10 @@ static int decide(const struct kw_config *c, const json_t *req, const char *uid,
 		return reply(r, json_pack("{s:s,s:b,s:{s:i,s:s,s:s}}", "uid", uid, "allowed", 0,
 					  "status", "code", 403, "reason", "Forbidden", "message",
 					  why));
+	}
+	if (validate) { /* a validating call: what would be patched is allowed as is */
+		free(patch);
+		patch = NULL;
 	}
 	if (!patch) {
 		snprintf(r->log, sizeof(r->log), "untouched %.64s/%.64s", ns ? ns : "-",
@@ -121,7 +125,49 @@ static bool plain_uid(const char *s)
 	return true;
 }
 
-static int review_doc(const struct kw_config *c, const json_t *doc, struct kw_reply *r)
+/*
+ * Workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob):
+ * their Pods are admitted one by one later, and a denial then shows only in
+ * the controller's events. So the pod template is checked when the workload
+ * is written, and refused with the same reason kubectl shows at once; it is
+ * never patched (the Pods are).
+ */
+static const json_t *pod_template(const char *kind, const json_t *obj)
+{
+	static const char *const kinds[] = { "Deployment", "StatefulSet", "DaemonSet",
+					     "ReplicaSet", "Job" };
+	const json_t *spec = json_object_get(obj, "spec");
+
+	if (!strcmp(kind, "CronJob"))
+		return json_object_get(json_object_get(json_object_get(spec, "jobTemplate"), "spec"),
+				       "template");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kind, kinds[i]))
+			return json_object_get(spec, "template");
+	return NULL;
+}
+
+static int check_template(const struct kw_config *c, const char *kind, const json_t *tmpl,
+			  const char *uid, struct kw_reply *r)
+{
+	char why[512] = "", msg[600], *patch = NULL;
+	int rc = json_is_object(tmpl) ? kw_mutate(c, tmpl, &patch, why, sizeof(why)) : 0;
+
+	free(patch);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		snprintf(r->log, sizeof(r->log), "template of a %.32s: ok", kind);
+		return reply(r, json_pack("{s:s,s:b}", "uid", uid, "allowed", 1));
+	}
+	snprintf(msg, sizeof(msg), "pod template: %s", why);
+	snprintf(r->log, sizeof(r->log), "denied a %.32s: %.400s", kind, msg);
+	return reply(r, json_pack("{s:s,s:b,s:{s:i,s:s,s:s}}", "uid", uid, "allowed", 0, "status",
+				  "code", 403, "reason", "Forbidden", "message", msg));
+}
+
+static int review_doc(const struct kw_config *c, const json_t *doc, bool validate,
+		      struct kw_reply *r)
 {
 	const json_t *req = json_object_get(doc, "request");
 	const char *api = json_string_value(json_object_get(doc, "apiVersion"));
@@ -141,6 +187,10 @@ static int review_doc(const struct kw_config *c, const json_t *doc, struct kw_re
 		return bad_request(r, "%s", "AdmissionReview has no request");
 	if (!plain_uid(uid))
 		return bad_request(r, "%s", "request.uid is missing, or not a UUID-like string");
+	if (rk && op && (!strcmp(op, "CREATE") || !strcmp(op, "UPDATE")) &&
+	    !json_string_value(json_object_get(req, "subResource")) &&
+	    pod_template(rk, json_object_get(req, "object")))
+		return check_template(c, rk, pod_template(rk, json_object_get(req, "object")), uid, r);
 	/* only Pod CREATE is ours; anything else routed here is let through */
 	if (!rk || strcmp(rk, "Pod") || !op || strcmp(op, "CREATE") ||
 	    json_string_value(json_object_get(req, "subResource"))) {
@@ -149,10 +199,11 @@ static int review_doc(const struct kw_config *c, const json_t *doc, struct kw_re
 	}
 	if (!json_is_object(json_object_get(req, "object")))
 		return bad_request(r, "%s", "request.object (the Pod) is missing");
-	return decide(c, req, uid, r);
+	return decide(c, req, uid, validate, r);
 }
 
-int kw_review(const struct kw_config *c, const char *body, size_t len, struct kw_reply *r)
+int kw_review(const struct kw_config *c, const char *body, size_t len, bool validate,
+	      struct kw_reply *r)
 {
 	json_error_t e;
 	json_t *doc;
@@ -169,7 +220,7 @@ int kw_review(const struct kw_config *c, const char *body, size_t len, struct kw
 			 e.column, e.text);
 		return bad_request(r, "%s", msg);
 	}
-	rc = review_doc(c, doc, r);
+	rc = review_doc(c, doc, validate, r);
 	json_decref(doc);
 	return rc;
 }

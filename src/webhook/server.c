@@ -244,7 +244,8 @@ static int mutate(struct conn *c, const struct kw_http_req *r, int64_t deadline)
 		return fail(c, 500, "out of memory");
 	rc = read_body(c, r, body, deadline);
 	if (rc == 0)
-		rc = kw_review(c->s->o->cfg, body, (size_t)r->content_length, &rep);
+		rc = kw_review(c->s->o->cfg, body, (size_t)r->content_length,
+			       !strcmp(r->path, "/validate"), &rep);
 	free(body);
 	if (rc < 0)
 		return rc == -EIO || rc == -ETIMEDOUT ? rc : fail(c, 500, kiln_errmsg());
@@ -296,10 +297,11 @@ static int one_request(struct conn *c)
 			return respond(c, 503, "text/plain", "draining", true) ?: -1;
 		return respond(c, 200, "text/plain", "ok", r.close) ?: (r.close ? -1 : 0);
 	}
-	if (strcmp(r.path, "/mutate"))
-		return fail(c, 404, "no such path (POST /mutate, GET /healthz)");
+	/* /validate: the workloads' configuration; the same answers (no patch for those) */
+	if (strcmp(r.path, "/mutate") && strcmp(r.path, "/validate"))
+		return fail(c, 404, "no such path (POST /mutate or /validate, GET /healthz)");
 	if (strcmp(r.method, "POST"))
-		return fail(c, 405, "/mutate takes POST");
+		return fail(c, 405, "/mutate and /validate take POST");
 	rc = mutate(c, &r, deadline);
 	return rc < 0 ? rc : r.close ? -1 : 0;
 }

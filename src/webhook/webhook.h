@@ -61,7 +61,8 @@ struct kw_reply {
 	char *body;
 	char log[512];
 };
-int kw_review(const struct kw_config *c, const char *body, size_t len,
+/* validate: a ValidatingWebhookConfiguration's call (/validate): deny or allow, never patch */
+int kw_review(const struct kw_config *c, const char *body, size_t len, bool validate,
 	      struct kw_reply *r) KILN_MUST;
 
 /* ---- HTTP/1.1 request head (bounded) ---- */

@@ -29,23 +29,24 @@ def conn():
     return http.client.HTTPSConnection("127.0.0.1", PORT, context=CTX, timeout=30)
 
 
-def post(body, ctype="application/json", c=None):
+def post(body, ctype="application/json", c=None, path="/mutate"):
     c = c or conn()
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    c.request("POST", "/mutate?timeout=10s", body=data, headers={"Content-Type": ctype})
+    c.request("POST", path + "?timeout=10s", body=data, headers={"Content-Type": ctype})
     r = c.getresponse()
     return r.status, r.read().decode()
 
 
-def review(pod, name="", op="CREATE"):
+def review(pod, name="", op="CREATE", kind=("", "v1", "Pod", "pods")):
+    g, v, k, res = kind
     return {
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
             "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
-            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "kind": {"group": g, "version": v, "kind": k},
+            "resource": {"group": g, "version": v, "resource": res},
+            "requestKind": {"group": g, "version": v, "kind": k},
+            "requestResource": {"group": g, "version": v, "resource": res},
             "name": name, "namespace": "shop", "operation": op,
             "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller",
                          "uid": "014fbff9a07c", "groups": ["system:serviceaccounts",
@@ -213,6 +214,37 @@ for what, pd, want in (
     check(st == 200 and r.get("allowed") is False and want in r.get("status", {}).get("message", ""),
           f"{what}: denied with '{want}': {st} {body}")
     check("patch" not in r, f"{what}: no patch with a denial")
+
+# 6b. Workloads on /validate: the pod template is checked, never patched.
+DEPLOY = ("apps", "v1", "Deployment", "deployments")
+
+
+def deployment(tmpl):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": tmpl["metadata"], "spec": tmpl["spec"]}}}
+
+
+for what, obj, kind, want in (
+        ("deployment odd cpu", deployment(pod(containers=[
+            {"name": "w", "image": "i", "resources": {"limits": {"cpu": "3"}}}])), DEPLOY,
+         "pod template: container w: resources.limits.cpu is 3"),
+        ("cronjob no memory", {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+                               "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {
+                                   "template": {"metadata": pod(ann={})["metadata"],
+                                                "spec": pod()["spec"]}}}}},
+         ("batch", "v1", "CronJob", "cronjobs"), "pod template: annotation enclave.kiln/memory")):
+    st, body = post(review(obj, kind=kind), path="/validate")
+    r = json.loads(body)["response"] if st == 200 else {}
+    check(r.get("allowed") is False and want in r.get("status", {}).get("message", ""),
+          f"{what}: denied with '{want}': {st} {body}")
+for what, obj, kind, op in (("good deployment", deployment(pod()), DEPLOY, "UPDATE"),
+                            ("unlabelled deployment", deployment(pod(labels={})), DEPLOY, "CREATE"),
+                            ("pod on /validate", pod(), ("", "v1", "Pod", "pods"), "CREATE")):
+    st, body = post(review(obj, kind=kind, op=op), path="/validate")
+    r = json.loads(body)["response"] if st == 200 else {}
+    check(r.get("allowed") is True and "patch" not in r, f"{what}: allowed, no patch: {st} {body}")
 
 # 7. Malformed requests: 400/411/413/415/431 with a reason.
 st, body = post(b'{"apiVersion": "admission.k8s.io/v1", "kind": ')

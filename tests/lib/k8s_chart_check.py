@@ -15,6 +15,7 @@ MODELS = {
     ("v1", "ConfigMap"): "V1ConfigMap", ("apps/v1", "Deployment"): "V1Deployment",
     ("apps/v1", "DaemonSet"): "V1DaemonSet", ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): "V1MutatingWebhookConfiguration",
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): "V1ValidatingWebhookConfiguration",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
 }
@@ -71,6 +72,16 @@ check(ex.operator == "NotIn" and NS in ex.values and "kube-system" in ex.values,
 check(w.client_config.service.name == svc.metadata.name and w.client_config.service.path == "/mutate",
       "webhook calls the service's /mutate")
 check(w.rules[0].operations == ["CREATE"] and w.rules[0].resources == ["pods"], "rules: pod CREATE")
+
+vwc = objs["ValidatingWebhookConfiguration"][0][1]
+vw = vwc.webhooks[0]
+check(vw.failure_policy == "Ignore" and vw.client_config.service.path == "/validate" and
+      1 <= vw.timeout_seconds <= 10, "templates webhook: advisory, /validate, short timeout")
+check({r.api_groups[0] for r in vw.rules} == {"apps", "batch"} and
+      "deployments" in vw.rules[0].resources, "templates webhook: workloads")
+check(vw.namespace_selector.match_expressions[0].values == ex.values, "same namespaces excluded")
+check((vwc.metadata.annotations or {}) == (mwc.metadata.annotations or {}) and
+      vw.client_config.ca_bundle == w.client_config.ca_bundle, "same CA for both")
 
 ann = mwc.metadata.annotations or {}
 if VARIANT == "certmanager":

@@ -164,20 +164,20 @@ TEST(review)
 		"{\"metadata\":{\"name\":\"p\"},\"spec\":{}}}}";
 
 	kw_config_default(&c);
-	CHECK(kw_review(&c, pod_review, strlen(pod_review), &r) == 0);
+	CHECK(kw_review(&c, pod_review, strlen(pod_review), false, &r) == 0);
 	CHECK(r.status == 200 && strstr(r.body, "\"uid\":\"u1\",\"allowed\":true}") != NULL);
 	free(r.body);
-	CHECK(kw_review(&c, "{\"a\":1,\"a\":2}", 13, &r) == 0);
+	CHECK(kw_review(&c, "{\"a\":1,\"a\":2}", 13, false, &r) == 0);
 	CHECK(r.status == 400 && strstr(r.body, "malformed JSON") != NULL);
 	free(r.body);
-	CHECK(kw_review(&c, "[]", 2, &r) == 0);
+	CHECK(kw_review(&c, "[]", 2, false, &r) == 0);
 	CHECK(r.status == 400 && strstr(r.body, "not a JSON object") != NULL);
 	free(r.body);
-	CHECK(kw_review(&c, "{\"apiVersion\":\"admission.k8s.io/v1beta1\"}", 41, &r) == 0);
+	CHECK(kw_review(&c, "{\"apiVersion\":\"admission.k8s.io/v1beta1\"}", 41, false, &r) == 0);
 	CHECK(r.status == 400 && strstr(r.body, "v1beta1") != NULL);
 	free(r.body);
 	c.max_body = 4;
-	CHECK(kw_review(&c, "{}   ", 5, &r) == 0 && r.status == 400);
+	CHECK(kw_review(&c, "{}   ", 5, false, &r) == 0 && r.status == 400);
 	free(r.body);
 }
 
