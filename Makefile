@@ -32,7 +32,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 BOOT_SRC := $(sort $(wildcard src/boot/*.c)) src/util/err.c
 BOOT_OBJ := $(BOOT_SRC:%.c=$(B)/%.o)
 
-BINS     := $(B)/kiln $(B)/kilnd $(B)/kiln-init $(B)/kiln-bootstrap
+BINS     := $(B)/kiln $(B)/kilnd $(B)/kiln-init $(B)/kiln-bootstrap $(B)/kiln-webhook
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -84,6 +84,11 @@ $(B)/kilnd: $(B)/cmd/kilnd/main.o $(B)/libkiln.a
 	@echo "  LD $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The Kubernetes admission webhook (HTTPS): the one binary that needs libssl.
+$(B)/kiln-webhook: $(B)/cmd/kiln-webhook/main.o $(B)/libkiln.a
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ -lssl $(LIBS) -lpthread
+
 $(B)/kiln-init: $(B)/cmd/kiln-init/main.o $(B)/libkiln.a
 	@echo "  LD $@"
 	@$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS) 2>$(B)/kiln-init.ld.log || { cat $(B)/kiln-init.ld.log; exit 1; }
@@ -129,7 +134,7 @@ $(B)/fuzz-obj/%.o: %.c
 $(B)/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ $@"
-	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -lssl $(LIBS)
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZERS)
