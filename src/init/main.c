@@ -19,6 +19,7 @@
 #include "init/config.h"
 #include "init/logring.h"
 #include "init/net.h"
+#include "init/secrets.h"
 #include "init/supervise.h"
 #include "init/user.h"
 #include "init/xattrs.h"
@@ -270,6 +271,7 @@ int kiln_init_main(int argc, char **argv)
 	}
 	if (kiln_init_config_load(path, &cfg) < 0)
 		die("config");
+	kiln_init_secrets_prepare(cfg.kiln); /* the RSA key, while the rest boots */
 	if (!cfg.allow_vsock && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fprintf(stderr, "kiln-init: warning: PR_SET_DUMPABLE: %s\n", strerror(errno));
 	apply_xattrs();
@@ -295,6 +297,22 @@ int kiln_init_main(int argc, char **argv)
 		die("network");
 	}
 	kiln_init_attest_start(cfg.kiln, sim, dir, started_rd);
+	/*
+	 * After the attestation start, which on Nitro seeds the RNG from the NSM
+	 * before our RSA key is made; secrets open an NSM handle of their own
+	 * (the API thread serves only the app, which is not running yet). Their
+	 * context names the sim NSM: the channel directory, "" over vsock, NULL
+	 * for /dev/nsm.
+	 */
+	struct kiln_init_secrets *secrets = NULL;
+	if (kiln_init_secrets_run(cfg.kiln, kiln_init_secrets_nsm_attest,
+				  sim ? (void *)(dir ? dir : "") : NULL, &user, &cfg, &secrets) < 0) {
+		console_stderr(&so);
+		die("secrets");
+	}
+	app.env = cfg.env;
+	app.forked = kiln_init_secrets_forked;
+	app.forked_ctx = secrets;
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	rc = kiln_supervise(&app, &so, &code);
