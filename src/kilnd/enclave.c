@@ -263,9 +263,24 @@ int kd_enclave_listen(struct kd *d, struct kd_enclave *e)
 	return rc < 0 ? kiln_err_wrap(rc, "enclave %s", e->name) : 0;
 }
 
+/*
+ * The heartbeat port a sim by cid made kilnd take is given back once no such
+ * enclave runs: a later `kiln run --nitro` listens there itself.
+ */
+static void unlisten_hb(struct kd *d, const struct kd_enclave *gone)
+{
+	for (const struct kd_enclave *o = d->enclaves; o; o = o->next)
+		if (o != gone && !o->dead && o->vsock && !o->nitro && !kd_state_final(o->state))
+			return;
+	kd_watch_close(d, &d->vsock_hb);
+}
+
 static void unlisten(struct kd *d, struct kd_enclave *e)
 {
 	struct kiln_chan_addr a;
+
+	if (e->vsock && !e->nitro)
+		unlisten_hb(d, e);
 
 	if (!e->vsock && e->ctl_listen.fd >= 0 &&
 	    kiln_chan_addr_in_dir(e->chan_dir, KILN_PORT_CONTROL, &a) == 0)

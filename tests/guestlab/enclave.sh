@@ -99,6 +99,9 @@ else
 	gl_fail kiln-stop "$(tail -1 /tmp/gl/stop.out)"
 fi
 
+# With no sim-by-cid enclave left, kilnd gives the heartbeat port back (for a Nitro runtime).
+gl_check heartbeat-port-released sh -c 'vsock_probe dial 1 9000 x 2>&1 | grep "connect vsock:1:9000"'
+
 # Context for a failure.
 gl_dump /tmp/gl/run.out
 gl_dump /tmp/gl/kilnd.log

@@ -77,6 +77,6 @@ mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
 guestlab_verdict "$log" boot-vsock-loopback kilnd-up enclave-started control-channel-vsock \
 	registered-by-cid hello seccomp-denies-app-vsock dns egress-sha256 ingress attestation \
-	kilnd-killed kilnd-restarted logs-lossless kiln-stop ||
+	kilnd-killed kilnd-restarted logs-lossless kiln-stop heartbeat-port-released ||
 	fail "guest lab checks failed; console: $log"
 echo "all guest lab checks passed"
