@@ -8,6 +8,14 @@
  * tap that hashes it (the diff_id). Whatever the tar reader leaves unread
  * after its end marker is drained through the tap, so both digests cover
  * every byte. Regular file contents are appended to the staging file.
+ *
+ * An uncompressed layer (the common docker-archive case) needs none of
+ * that: the tar reader reads the blob directly, skipping over file data,
+ * and each regular file is recorded as (blob, offset, size) to be read in
+ * place when the EIF is written. The blob's digest is computed by a thread
+ * of its own that reads the whole blob sequentially, on the second core,
+ * while the headers are parsed. So the bytes are read once here and once
+ * more when written out, never copied to a staging file.
  */
 #include "image/internal.h"
 
@@ -16,6 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <pthread.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -29,6 +39,18 @@ struct raw_src {
 	uint64_t pos;
 	EVP_MD_CTX *md;     /* NULL: the stored bytes need no digest of their own */
 	unsigned char *buf;
+};
+
+/* Header reads of an uncompressed layer: small, since file data is skipped. */
+#define DIRECT_CHUNK (16u << 10)
+
+/* The SHA-256 of a whole blob, computed on a thread of its own. */
+struct blob_hash {
+	pthread_t thread;
+	struct img_blob blob;
+	unsigned char md[32];
+	int err;            /* positive errno of a failed read, EBADMSG when short */
+	bool started;
 };
 
 /* The uncompressed tar stream: read from the outer reader, hashed. */
@@ -45,6 +67,10 @@ struct layer_ctx {
 	struct raw_src raw;
 	struct tap tap;
 	struct archive *outer, *inner;
+	bool direct;         /* uncompressed: parse the blob in place */
+	struct stat blob_st; /* direct: the blob file before it was hashed */
+	int data_fd;         /* direct: the image's descriptor of the blob, -1 until needed */
+	struct blob_hash bh;
 };
 
 static ssize_t raw_read(struct archive *a, void *arg, const void **out)
@@ -64,6 +90,74 @@ static ssize_t raw_read(struct archive *a, void *arg, const void **out)
 	r->pos += n;
 	*out = r->buf;
 	return (ssize_t)n;
+}
+
+static ssize_t direct_read(struct archive *a, void *arg, const void **out)
+{
+	struct raw_src *r = arg;
+	uint64_t left = r->blob.size - r->pos;
+	size_t n = left < DIRECT_CHUNK ? (size_t)left : DIRECT_CHUNK;
+
+	if (n && img_pread_full(r->blob.fd, r->buf, n, r->blob.off + r->pos) < 0) {
+		archive_set_error(a, EIO, "%s", kiln_errmsg());
+		return -1;
+	}
+	r->pos += n;
+	*out = r->buf;
+	return (ssize_t)n;
+}
+
+/* File data is not read here: the blob's digest covers it, the EIF writer reads it. */
+static la_int64_t direct_skip(struct archive *a, void *arg, la_int64_t req)
+{
+	struct raw_src *r = arg;
+	uint64_t left = r->blob.size - r->pos;
+	uint64_t n = req < 0 ? 0 : (uint64_t)req < left ? (uint64_t)req : left;
+
+	(void)a;
+	r->pos += n;
+	return (la_int64_t)n;
+}
+
+static void *hash_blob(void *arg)
+{
+	struct blob_hash *h = arg;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(IMG_CHUNK);
+	uint64_t done = 0;
+
+	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		h->err = ENOMEM;
+	while (!h->err && done < h->blob.size) {
+		uint64_t left = h->blob.size - done;
+		size_t want = left < IMG_CHUNK ? (size_t)left : IMG_CHUNK;
+		ssize_t n = pread(h->blob.fd, buf, want, (off_t)(h->blob.off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			h->err = n < 0 ? errno : EBADMSG;
+		else if (!EVP_DigestUpdate(md, buf, (size_t)n))
+			h->err = EIO;
+		else
+			done += (uint64_t)n;
+	}
+	if (!h->err && !EVP_DigestFinal_ex(md, h->md, NULL))
+		h->err = EIO;
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return NULL;
+}
+
+static int hash_wait(struct blob_hash *h)
+{
+	if (!h->started)
+		return 0;
+	pthread_join(h->thread, NULL);
+	h->started = false;
+	if (h->err == EBADMSG)
+		return kiln_err(EBADMSG, "unexpected end of file");
+	return h->err ? kiln_err(h->err, "read: %s", strerror(h->err)) : 0;
 }
 
 static ssize_t tap_read(struct archive *a, void *arg, const void **out)
@@ -123,6 +217,8 @@ static int open_outer(struct layer_ctx *c)
 		return lib_err(a, "decompress");
 	switch (archive_read_next_header(a, &ent)) {
 	case ARCHIVE_OK:
+		c->direct = archive_filter_count(a) == 1 &&
+			    archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE;
 		return 0;
 	case ARCHIVE_EOF:
 		c->tap.eof = true; /* an empty blob: an empty layer */
@@ -147,6 +243,59 @@ static int open_inner(struct layer_ctx *c)
 	return 0;
 }
 
+/*
+ * An uncompressed layer: drop the outer reader, hash the blob on a thread,
+ * and let the tar reader read the blob itself, skipping file data.
+ */
+static int open_direct(struct layer_ctx *c)
+{
+	struct archive *a;
+
+	archive_read_free(c->outer);
+	c->outer = NULL;
+	c->raw.pos = 0;
+	if (fstat(c->raw.blob.fd, &c->blob_st) < 0)
+		return kiln_err(errno, "layer: %s", strerror(errno));
+	c->bh.blob = c->raw.blob;
+	if (pthread_create(&c->bh.thread, NULL, hash_blob, &c->bh) != 0)
+		return kiln_err(EAGAIN, "cannot start the hashing thread");
+	c->bh.started = true;
+	a = c->inner = archive_read_new();
+	if (!a)
+		return kiln_err(ENOMEM, "out of memory");
+	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    archive_read_support_format_empty(a) != ARCHIVE_OK ||
+	    archive_read_set_read_callback(a, direct_read) != ARCHIVE_OK ||
+	    archive_read_set_skip_callback(a, direct_skip) != ARCHIVE_OK ||
+	    archive_read_set_callback_data(a, &c->raw) != ARCHIVE_OK)
+		return lib_err(a, "libarchive setup");
+	if (archive_read_open1(a) != ARCHIVE_OK)
+		return lib_err(a, "tar");
+	return 0;
+}
+
+/* Record where an uncompressed layer's file data is (the tar reader skips it). */
+static int point_data(struct layer_ctx *c, struct archive_entry *ent, struct img_entry *e)
+{
+	la_int64_t size = archive_entry_size(ent), off = archive_filter_bytes(c->inner, 0);
+	uint64_t end = c->raw.blob.size;
+	int rc;
+
+	if (size < 0)
+		return kiln_err(EBADMSG, "negative size");
+	if (off < 0 || (uint64_t)off > end || (uint64_t)size > end - (uint64_t)off)
+		return kiln_err(EBADMSG, "data beyond the end of the layer");
+	if (size && c->data_fd < 0) {
+		rc = img_keep_fd(c->img, c->raw.blob.fd, &c->blob_st, &c->data_fd);
+		if (rc < 0)
+			return rc;
+	}
+	e->data_fd = size ? c->data_fd : -1;
+	e->data_off = c->raw.blob.off + (uint64_t)off;
+	e->size = (uint64_t)size;
+	return 0;
+}
+
 /* Append a regular file's bytes to the staging file. */
 static int stage_data(struct layer_ctx *c, struct archive_entry *ent, struct img_entry *e)
 {
@@ -155,15 +304,17 @@ static int stage_data(struct layer_ctx *c, struct archive_entry *ent, struct img
 	const void *p;
 	size_t n;
 	la_int64_t off;
-	int r;
+	int r, fd = img_stage_fd(img);
 
+	if (fd < 0)
+		return fd;
 	if (archive_entry_size(ent) < 0)
 		return kiln_err(EBADMSG, "negative size");
 	while ((r = archive_read_data_block(c->inner, &p, &n, &off)) == ARCHIVE_OK) {
 		if (off < 0 || (uint64_t)off > size || n > size - (uint64_t)off)
 			return kiln_err(EBADMSG, "data beyond the entry's size");
 		for (size_t done = 0; done < n;) {
-			ssize_t w = pwrite(img->stage_fd, (const char *)p + done, n - done,
+			ssize_t w = pwrite(fd, (const char *)p + done, n - done,
 					   (off_t)(base + (uint64_t)off + done));
 
 			if (w < 0 && errno != EINTR)
@@ -175,8 +326,9 @@ static int stage_data(struct layer_ctx *c, struct archive_entry *ent, struct img
 	}
 	if (r != ARCHIVE_EOF)
 		return lib_err(c->inner, "data");
-	if (end < size && ftruncate(img->stage_fd, (off_t)(base + size)) < 0)
+	if (end < size && ftruncate(fd, (off_t)(base + size)) < 0)
 		return kiln_err(errno, "staging file: %s", strerror(errno));
+	e->data_fd = fd;
 	e->data_off = base;
 	e->size = size;
 	img->stage_end = base + size;
@@ -254,7 +406,9 @@ static int classify(struct layer_ctx *c, struct archive_entry *ent, struct img_e
 	e->mode = type | (archive_entry_perm(ent) & 07777);
 	switch (type) {
 	case AE_IFREG:
-		return stage_data(c, ent, e);
+		/* Sparse entries' data is not one range of the blob: stage those. */
+		return c->direct && archive_entry_sparse_count(ent) == 0 ? point_data(c, ent, e)
+									 : stage_data(c, ent, e);
 	case AE_IFDIR:
 		return 0;
 	case AE_IFLNK:
@@ -281,7 +435,7 @@ static int classify(struct layer_ctx *c, struct archive_entry *ent, struct img_e
 
 static int one_entry(struct layer_ctx *c, struct archive_entry *ent)
 {
-	struct img_entry e = { .path = archive_entry_pathname(ent) };
+	struct img_entry e = { .path = archive_entry_pathname(ent), .data_fd = -1 };
 	la_int64_t uid = archive_entry_uid(ent), gid = archive_entry_gid(ent);
 	bool skip = false;
 	int rc;
@@ -335,17 +489,23 @@ static int drain(struct layer_ctx *c)
 	return 0;
 }
 
-static int digest_cmp(EVP_MD_CTX *md, const char *want, const char *what)
+static int digest_hex_cmp(const unsigned char md[32], const char *want, const char *what)
 {
-	unsigned char out[32];
 	img_digest got;
 
-	if (!EVP_DigestFinal_ex(md, out, NULL))
-		return kiln_err(EIO, "sha256 failed");
-	img_digest_hex(out, got);
+	img_digest_hex(md, got);
 	if (strcmp(got, want) != 0)
 		return kiln_err(EBADMSG, "%s digest mismatch: got %s, want %s", what, got, want);
 	return 0;
+}
+
+static int digest_cmp(EVP_MD_CTX *md, const char *want, const char *what)
+{
+	unsigned char out[32];
+
+	if (!EVP_DigestFinal_ex(md, out, NULL))
+		return kiln_err(EIO, "sha256 failed");
+	return digest_hex_cmp(out, want, what);
 }
 
 /* When parsing failed, a wrong blob digest is the better explanation. */
@@ -370,11 +530,38 @@ static int blame_blob(struct layer_ctx *c, int rc)
 	return bad ? -EBADMSG : rc;
 }
 
+/* An uncompressed layer: one digest of the blob, checked against both names. */
+static int finish_direct(struct layer_ctx *c, int rc)
+{
+	const char *blob = c->l->blob_digest, *diff = c->l->diff_id;
+	int hrc = hash_wait(&c->bh);
+	bool two = blob && (!diff || strcmp(blob, diff));
+
+	if (rc < 0) /* as blame_blob(): a wrong blob digest explains a parse error best */
+		return !hrc && blob && digest_hex_cmp(c->bh.md, blob, "blob") < 0 ? -EBADMSG : rc;
+	if (hrc < 0)
+		return hrc;
+	if (blob && (rc = digest_hex_cmp(c->bh.md, blob, "blob")) < 0)
+		return rc;
+	return digest_hex_cmp(c->bh.md, diff, two ? "uncompressed (diff_id)" : "layer");
+}
+
+static int run_direct(struct layer_ctx *c)
+{
+	int rc = open_direct(c);
+
+	if (rc == 0)
+		rc = walk_entries(c);
+	return finish_direct(c, rc);
+}
+
 static int run(struct layer_ctx *c)
 {
 	int rc;
 
 	rc = open_outer(c);
+	if (rc == 0 && c->direct)
+		return run_direct(c);
 	if (rc == 0)
 		rc = open_inner(c);
 	if (rc == 0)
@@ -394,7 +581,7 @@ static int run(struct layer_ctx *c)
 
 int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
 {
-	struct layer_ctx c = { .img = img, .l = l, .raw.blob = l->blob };
+	struct layer_ctx c = { .img = img, .l = l, .raw.blob = l->blob, .data_fd = -1 };
 	char sd[20];
 	int rc = 0;
 
