@@ -37,7 +37,7 @@ static int open_ref(struct kiln_image *img, const char *ref, const char *tmpdir)
 				"oci:DIR[:TAG])");
 }
 
-int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out)
+int kiln_image_open_deferred(const char *ref, const char *tmpdir, struct kiln_image **out)
 {
 	struct kiln_image *img = calloc(1, sizeof(*img));
 	int rc;
@@ -45,6 +45,7 @@ int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out
 	if (!img)
 		return kiln_err(ENOMEM, "out of memory");
 	img->stage_fd = -1;
+	img->defer = true;
 	rc = img_tree_new(&img->tree);
 	if (rc == 0 && tmpdir && !(img->tmpdir = strdup(tmpdir)))
 		rc = kiln_err(ENOMEM, "out of memory");
@@ -56,6 +57,24 @@ int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out
 	}
 	*out = img;
 	return 0;
+}
+
+int kiln_image_verify(struct kiln_image *img)
+{
+	return img_checks_wait(img, 0);
+}
+
+int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out)
+{
+	struct kiln_image *img = NULL;
+	int rc = kiln_image_open_deferred(ref, tmpdir, &img);
+
+	if (rc == 0 && (rc = kiln_image_verify(img)) < 0) {
+		kiln_image_free(img);
+		return kiln_err_wrap(rc, "image %s", ref);
+	}
+	*out = img;
+	return rc;
 }
 
 int img_stage_fd(struct kiln_image *img)
@@ -109,9 +128,16 @@ int img_apply_layers(struct kiln_image *img, const struct img_layer *layers, siz
 
 		l.index = (unsigned)i + 1;
 		l.diff_id = img->diff_ids[i];
-		rc = img_layer_apply(img, &l);
-		if (rc < 0)
-			return rc;
+		/* At most two blobs hash at once: this layer's and the one before. */
+		rc = img_checks_wait(img, 1);
+		if (rc == 0)
+			rc = img_layer_apply(img, &l);
+		if (rc < 0) {
+			/* A bad digest of an earlier layer explains a later failure best. */
+			int vrc = img_checks_wait(img, 0);
+
+			return vrc < 0 ? vrc : rc;
+		}
 	}
 	return 0;
 }
@@ -120,6 +146,7 @@ void kiln_image_free(struct kiln_image *img)
 {
 	if (!img)
 		return;
+	img_checks_free(img);
 	img_config_free(&img->cfg);
 	img_strv_free(img->diff_ids);
 	img_tree_free(img->tree);

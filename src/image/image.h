@@ -56,6 +56,15 @@ struct kiln_image;
  * Hostile input fails with a one-line message naming the layer and entry.
  */
 int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out) KILN_MUST;
+/*
+ * As kiln_image_open(), except that the digests of uncompressed layers may
+ * still be computing (on other cores) when it returns: the tree and the
+ * config are usable, but no file content may be trusted or published until
+ * kiln_image_verify() returned 0.
+ */
+int kiln_image_open_deferred(const char *ref, const char *tmpdir,
+			     struct kiln_image **out) KILN_MUST;
+int kiln_image_verify(struct kiln_image *img) KILN_MUST;
 void kiln_image_free(struct kiln_image *img);
 
 const struct kiln_image_config *kiln_image_config(const struct kiln_image *img);

@@ -90,6 +90,9 @@ struct kiln_image {
 	uint64_t stage_end;
 	struct img_source *src;
 	size_t n_src;
+	bool defer;              /* leave layer digest checks running (kiln_image_open_deferred) */
+	struct img_check **checks; /* running, oldest first */
+	size_t n_checks;
 	unsigned warnings;
 };
 
@@ -116,6 +119,21 @@ struct img_layer {
 	const char *diff_id;     /* expected digest of the uncompressed tar */
 };
 int img_layer_apply(struct kiln_image *img, const struct img_layer *l) KILN_MUST;
+
+/* verify.c: an uncompressed layer blob's SHA-256 on a thread of its own. */
+struct img_check;
+int img_check_start(const struct img_layer *l, const struct img_blob *blob,
+		    struct img_check **out) KILN_MUST;
+/* Wait, then compare with the layer's blob digest and diff_id. */
+int img_check_end(struct img_check *k) KILN_MUST;
+/* After a parse error rc: a wrong blob digest explains it better (-EBADMSG), else rc. */
+int img_check_blame(struct img_check *k, int rc) KILN_MUST;
+void img_check_free(struct img_check *k);
+/* Queue k on the image (owned by it from now on, even on failure). */
+int img_check_defer(struct kiln_image *img, struct img_check *k) KILN_MUST;
+/* End the oldest queued checks until at most keep remain; errors name the layer. */
+int img_checks_wait(struct kiln_image *img, size_t keep) KILN_MUST;
+void img_checks_free(struct kiln_image *img);
 
 /* docker.c and oci.c */
 int img_open_docker(struct kiln_image *img, const char *file, const char *tmpdir) KILN_MUST;

@@ -13,9 +13,9 @@
  * that: the tar reader reads the blob directly, skipping over file data,
  * and each regular file is recorded as (blob, offset, size) to be read in
  * place when the EIF is written. The blob's digest is computed by a thread
- * of its own that reads the whole blob sequentially, on the second core,
- * while the headers are parsed. So the bytes are read once here and once
- * more when written out, never copied to a staging file.
+ * of its own that reads the whole blob sequentially (verify.c), on another
+ * core. So the bytes are read once to be hashed and once more when written
+ * out, never copied to a staging file.
  */
 #include "image/internal.h"
 
@@ -25,13 +25,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <pthread.h>
-
 #include <archive.h>
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
 #include "util/async_digest.h"
+#include "util/cleanup.h"
 
 /* The stored bytes: pread from the blob, hashed on the way. */
 struct raw_src {
@@ -43,15 +42,6 @@ struct raw_src {
 
 /* Header reads of an uncompressed layer: small, since file data is skipped. */
 #define DIRECT_CHUNK (16u << 10)
-
-/* The SHA-256 of a whole blob, computed on a thread of its own. */
-struct blob_hash {
-	pthread_t thread;
-	struct img_blob blob;
-	unsigned char md[32];
-	int err;            /* positive errno of a failed read, EBADMSG when short */
-	bool started;
-};
 
 /* The uncompressed tar stream: read from the outer reader, hashed. */
 struct tap {
@@ -70,7 +60,7 @@ struct layer_ctx {
 	bool direct;         /* uncompressed: parse the blob in place */
 	struct stat blob_st; /* direct: the blob file before it was hashed */
 	int data_fd;         /* direct: the image's descriptor of the blob, -1 until needed */
-	struct blob_hash bh;
+	struct img_check *check; /* direct: the blob's digest, computing */
 };
 
 static ssize_t raw_read(struct archive *a, void *arg, const void **out)
@@ -117,47 +107,6 @@ static la_int64_t direct_skip(struct archive *a, void *arg, la_int64_t req)
 	(void)a;
 	r->pos += n;
 	return (la_int64_t)n;
-}
-
-static void *hash_blob(void *arg)
-{
-	struct blob_hash *h = arg;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *buf = malloc(IMG_CHUNK);
-	uint64_t done = 0;
-
-	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
-		h->err = ENOMEM;
-	while (!h->err && done < h->blob.size) {
-		uint64_t left = h->blob.size - done;
-		size_t want = left < IMG_CHUNK ? (size_t)left : IMG_CHUNK;
-		ssize_t n = pread(h->blob.fd, buf, want, (off_t)(h->blob.off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			h->err = n < 0 ? errno : EBADMSG;
-		else if (!EVP_DigestUpdate(md, buf, (size_t)n))
-			h->err = EIO;
-		else
-			done += (uint64_t)n;
-	}
-	if (!h->err && !EVP_DigestFinal_ex(md, h->md, NULL))
-		h->err = EIO;
-	EVP_MD_CTX_free(md);
-	free(buf);
-	return NULL;
-}
-
-static int hash_wait(struct blob_hash *h)
-{
-	if (!h->started)
-		return 0;
-	pthread_join(h->thread, NULL);
-	h->started = false;
-	if (h->err == EBADMSG)
-		return kiln_err(EBADMSG, "unexpected end of file");
-	return h->err ? kiln_err(h->err, "read: %s", strerror(h->err)) : 0;
 }
 
 static ssize_t tap_read(struct archive *a, void *arg, const void **out)
@@ -249,17 +198,24 @@ static int open_inner(struct layer_ctx *c)
  */
 static int open_direct(struct layer_ctx *c)
 {
+	struct img_blob kept = c->raw.blob;
 	struct archive *a;
+	int rc;
 
 	archive_read_free(c->outer);
 	c->outer = NULL;
 	c->raw.pos = 0;
+	/* The state before hashing: kiln_image_check_unchanged() compares against it. */
 	if (fstat(c->raw.blob.fd, &c->blob_st) < 0)
 		return kiln_err(errno, "layer: %s", strerror(errno));
-	c->bh.blob = c->raw.blob;
-	if (pthread_create(&c->bh.thread, NULL, hash_blob, &c->bh) != 0)
-		return kiln_err(EAGAIN, "cannot start the hashing thread");
-	c->bh.started = true;
+	/* The image's own descriptor: the caller may close its one before a deferred check ends. */
+	rc = img_keep_fd(c->img, c->raw.blob.fd, &c->blob_st, &c->data_fd);
+	if (rc < 0)
+		return rc;
+	kept.fd = c->data_fd;
+	rc = img_check_start(c->l, &kept, &c->check);
+	if (rc < 0)
+		return rc;
 	a = c->inner = archive_read_new();
 	if (!a)
 		return kiln_err(ENOMEM, "out of memory");
@@ -279,17 +235,11 @@ static int point_data(struct layer_ctx *c, struct archive_entry *ent, struct img
 {
 	la_int64_t size = archive_entry_size(ent), off = archive_filter_bytes(c->inner, 0);
 	uint64_t end = c->raw.blob.size;
-	int rc;
 
 	if (size < 0)
 		return kiln_err(EBADMSG, "negative size");
 	if (off < 0 || (uint64_t)off > end || (uint64_t)size > end - (uint64_t)off)
 		return kiln_err(EBADMSG, "data beyond the end of the layer");
-	if (size && c->data_fd < 0) {
-		rc = img_keep_fd(c->img, c->raw.blob.fd, &c->blob_st, &c->data_fd);
-		if (rc < 0)
-			return rc;
-	}
 	e->data_fd = size ? c->data_fd : -1;
 	e->data_off = c->raw.blob.off + (uint64_t)off;
 	e->size = (uint64_t)size;
@@ -533,17 +483,20 @@ static int blame_blob(struct layer_ctx *c, int rc)
 /* An uncompressed layer: one digest of the blob, checked against both names. */
 static int finish_direct(struct layer_ctx *c, int rc)
 {
-	const char *blob = c->l->blob_digest, *diff = c->l->diff_id;
-	int hrc = hash_wait(&c->bh);
-	bool two = blob && (!diff || strcmp(blob, diff));
+	struct img_check *k = KILN_STEAL_PTR(c->check);
 
-	if (rc < 0) /* as blame_blob(): a wrong blob digest explains a parse error best */
-		return !hrc && blob && digest_hex_cmp(c->bh.md, blob, "blob") < 0 ? -EBADMSG : rc;
-	if (hrc < 0)
-		return hrc;
-	if (blob && (rc = digest_hex_cmp(c->bh.md, blob, "blob")) < 0)
+	if (!k)
 		return rc;
-	return digest_hex_cmp(c->bh.md, diff, two ? "uncompressed (diff_id)" : "layer");
+	if (rc < 0) {
+		rc = img_check_blame(k, rc);
+		img_check_free(k);
+		return rc;
+	}
+	if (c->img->defer)
+		return img_check_defer(c->img, k);
+	rc = img_check_end(k);
+	img_check_free(k);
+	return rc;
 }
 
 static int run_direct(struct layer_ctx *c)
