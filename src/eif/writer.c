@@ -277,8 +277,9 @@ int eif_writer_write_fd(struct eif_writer *w, int fd, uint64_t off, uint64_t len
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return kiln_err(n < 0 ? errno : EIO, "read: %s",
-					n < 0 ? strerror(errno) : "file shorter than expected");
+			return fail(w, kiln_err(n < 0 ? errno : EIO, "read: %s",
+						n < 0 ? strerror(errno)
+						      : "file shorter than expected"));
 		eif_pipe_advance(w->pipe, (size_t)n);
 		done += (uint64_t)n;
 		w->pos += (uint64_t)n;

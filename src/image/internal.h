@@ -93,6 +93,7 @@ struct kiln_image {
 	bool defer;              /* leave layer digest checks running (kiln_image_open_deferred) */
 	struct img_check **checks; /* running, oldest first */
 	size_t n_checks;
+	int check_rc;            /* the first failed check, returned ever after */
 	unsigned warnings;
 };
 

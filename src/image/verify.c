@@ -147,6 +147,8 @@ int img_checks_wait(struct kiln_image *img, size_t keep)
 	char sd[20];
 	int rc = 0;
 
+	if (img->check_rc < 0) /* sticky: a failed image never verifies later */
+		return kiln_err(-img->check_rc, "an image layer failed its digest check");
 	while (rc == 0 && img->n_checks > keep) {
 		struct img_check *k = img->checks[0];
 
@@ -158,6 +160,7 @@ int img_checks_wait(struct kiln_image *img, size_t keep)
 		img_check_free(k);
 		memmove(img->checks, img->checks + 1, --img->n_checks * sizeof(*img->checks));
 	}
+	img->check_rc = rc;
 	return rc;
 }
 
