@@ -184,6 +184,8 @@ static int open_inner(struct layer_ctx *c)
 	c->inner = a;
 	if (!a)
 		return kiln_err(ENOMEM, "out of memory");
+	if (kiln_async_digest_new(&c->tap.ad) < 0) /* only the staged path hashes here */
+		return kiln_err(ENOMEM, "cannot start the hashing thread");
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
 	    archive_read_support_format_empty(a) != ARCHIVE_OK)
 		return lib_err(a, "libarchive setup");
@@ -544,8 +546,7 @@ int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
 	c.tap.md = EVP_MD_CTX_new();
 	c.raw.buf = malloc(IMG_CHUNK);
 	if ((raw_digest && (!c.raw.md || !EVP_DigestInit_ex(c.raw.md, EVP_sha256(), NULL))) ||
-	    !c.tap.md || !c.raw.buf || !EVP_DigestInit_ex(c.tap.md, EVP_sha256(), NULL) ||
-	    kiln_async_digest_new(&c.tap.ad) < 0)
+	    !c.tap.md || !c.raw.buf || !EVP_DigestInit_ex(c.tap.md, EVP_sha256(), NULL))
 		rc = kiln_err(ENOMEM, "out of memory");
 	img_tree_layer(img->tree, l->index);
 	if (rc == 0)
