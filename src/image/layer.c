@@ -59,7 +59,7 @@ struct layer_ctx {
 	struct archive *outer, *inner;
 	bool direct;         /* uncompressed: parse the blob in place */
 	struct stat blob_st; /* direct: the blob file before it was hashed */
-	int data_fd;         /* direct: the image's descriptor of the blob, -1 until needed */
+	int data_fd;         /* direct: the image's own descriptor of the blob */
 	struct img_check *check; /* direct: the blob's digest, computing */
 };
 
