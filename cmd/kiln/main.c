@@ -27,6 +27,7 @@ static int usage(FILE *f)
 	      "  stop [--timeout S] NAME   stop an enclave (signal, then kill)\n"
 	      "  rm NAME                   forget a finished enclave and its logs\n"
 	      "  console NAME              a debug-mode enclave's console\n"
+	      "  launch [--sim|--nitro]    entrypoint of --output-image images (Pods)\n"
 	      "Attestation:\n"
 	      "  attest verify DOC         verify an attestation document\n"
 	      "  attest show DOC           print a decoded attestation document\n"
@@ -59,6 +60,7 @@ static const struct kiln_command {
 	{ "console", kiln_cmd_console },
 	{ "doctor", kiln_cmd_doctor },
 	{ "dev-kms", kiln_cmd_dev_kms },
+	{ "launch", kiln_cmd_launch },
 	{ NULL, NULL },
 };
 

@@ -16,6 +16,7 @@ int kiln_cmd_rm(int argc, char **argv);
 int kiln_cmd_console(int argc, char **argv);
 int kiln_cmd_doctor(int argc, char **argv);
 int kiln_cmd_dev_kms(int argc, char **argv);
+int kiln_cmd_launch(int argc, char **argv);
 
 /* Print "kiln: CMD: <last error>" and return exit code 1. */
 int kiln_cli_fail(const char *cmd);
