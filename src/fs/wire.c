@@ -9,6 +9,28 @@
 #include "fs/wire.h"
 #include "util/cursor.h"
 
+int kfs_volume_name(const char *path, char *out, size_t len)
+{
+	size_t o = 0;
+
+	if (path[0] != '/')
+		return kiln_err(EINVAL, "storage path \"%s\": must be absolute", path);
+	for (const char *p = path + 1; *p && o + 1 < len; p++) {
+		char c = *p;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c == '/' || c == '_')
+			c = '-';
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+			return kiln_err(EINVAL, "storage path \"%s\": only letters, digits, . - _ /", path);
+		out[o++] = c;
+	}
+	while (o && out[o - 1] == '-')
+		o--;
+	out[o] = '\0';
+	return kfs_id_check(out, o) < 0 ? kiln_err(EINVAL, "storage path \"%s\": no usable name", path) : 0;
+}
+
 static int op_has_id(uint8_t op)
 {
 	return op != KFS_OP_SYNC;

@@ -51,6 +51,9 @@ int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t
 /* Read one message into buf (malloc, caller frees); -EPIPE at a clean EOF. */
 int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
 
+/* The volume name for a mount path: "/data" -> "data", "/var/lib/pg" -> "var-lib-pg". */
+int kfs_volume_name(const char *path, char *out, size_t len) KILN_MUST;
+
 /*
  * A store whose objects live on the parent, reached over fd (connected to
  * the storage channel). Sends OPEN for volume first. Takes ownership of fd.

@@ -17,26 +17,30 @@
 #include "kilnd/internal.h"
 #include "kilnd/store_int.h"
 
-int kd_store_vol_name(const char *path, char *out, size_t len)
+int kd_store_cfg_parse(json_t *vols, const char *state_dir, const char *enclave,
+		       struct kd_store_cfg *cfg)
 {
-	size_t o = 0;
+	size_t i;
+	json_t *v;
 
-	if (path[0] != '/')
-		return kiln_err(EINVAL, "storage path \"%s\": must be absolute", path);
-	for (const char *p = path + 1; *p && o + 1 < len; p++) {
-		char c = *p;
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (c == '/' || c == '_')
-			c = '-';
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
-			return kiln_err(EINVAL, "storage path \"%s\": only letters, digits, . - _ /", path);
-		out[o++] = c;
+	memset(cfg, 0, sizeof(*cfg));
+	if (vols && (!json_is_array(vols) || json_array_size(vols) > KD_STORE_VOLS))
+		return kiln_err(EINVAL, "register: \"volumes\" must be an array of at most %d",
+				KD_STORE_VOLS);
+	json_array_foreach(vols, i, v) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *host = json_string_value(json_object_get(v, "host"));
+		if (!name || kfs_id_check(name, strlen(name)) < 0 || !host || host[0] != '/' ||
+		    strlen(host) >= PATH_MAX)
+			return kiln_err(EINVAL, "register: volumes[%zu]: needs a valid name and an absolute host path", i);
+		snprintf(cfg->vol[i].name, sizeof(cfg->vol[i].name), "%s", name);
+		snprintf(cfg->vol[i].root, sizeof(cfg->vol[i].root), "%s", host);
+		cfg->n++;
 	}
-	while (o && out[o - 1] == '-')
-		o--;
-	out[o] = '\0';
-	return kfs_id_check(out, o) < 0 ? kiln_err(EINVAL, "storage path \"%s\": no usable name", path) : 0;
+	if (state_dir && snprintf(cfg->default_root, sizeof(cfg->default_root), "%s/volumes/%s",
+				  state_dir, enclave) >= (int)sizeof(cfg->default_root))
+		return kiln_err(ENAMETOOLONG, "register: state directory path too long");
+	return 0;
 }
 
 int kd_store_new(const char *enclave, const struct kd_store_cfg *cfg, struct kd_store **out)
@@ -71,6 +75,21 @@ static bool vol_take(struct kd_store *s, size_t i, bool take)
 
 static int open_root(const char *root, struct kfs_store **out, const struct kfs_dir_caps *caps)
 {
+	char parent[PATH_MAX];
+	char *slash;
+
+	/* STATE/volumes/ENCLAVE/NAME: the two levels above may not exist yet */
+	snprintf(parent, sizeof(parent), "%s", root);
+	if ((slash = strrchr(parent, '/')) && slash != parent) {
+		*slash = '\0';
+		char *up = strrchr(parent, '/');
+		if (up && up != parent) {
+			*up = '\0';
+			(void)mkdir(parent, 0700);
+			*up = '/';
+		}
+		(void)mkdir(parent, 0700);
+	}
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
 		return kiln_err(errno, "volume directory %s: %s", root, strerror(errno));
 	return kfs_store_dir_open(root, caps, out);
@@ -112,6 +131,26 @@ static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r)
 	return rc;
 }
 
+/* The volume named id: listed, or added under the default root while there is room. */
+static int find_vol(struct kd_store *s, const char *id, size_t *vi)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (*vi = 0; *vi < s->cfg.n && strcmp(s->cfg.vol[*vi].name, id); (*vi)++)
+		;
+	if (*vi == s->cfg.n && (!s->cfg.default_root[0] || s->cfg.n == KD_STORE_VOLS))
+		rc = -ENOENT;
+	else if (*vi == s->cfg.n) {
+		snprintf(s->cfg.vol[*vi].name, sizeof(s->cfg.vol[*vi].name), "%s", id);
+		snprintf(s->cfg.vol[*vi].root, sizeof(s->cfg.vol[*vi].root), "%.*s/%s",
+			 PATH_MAX - KFS_ID_MAX - 2, s->cfg.default_root, id);
+		s->cfg.n++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 /* Read requests until EOF; the first must OPEN one of this enclave's volumes. */
 static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **st)
 {
@@ -132,10 +171,9 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 		if (rc == 0 && !*st && r.op != KFS_OP_OPEN)
 			rc = kiln_err(EPROTO, "storage request before OPEN");
 		if (rc == 0 && r.op == KFS_OP_OPEN && !*st) {
-			for (*vi = 0; *vi < s->cfg.n && strcmp(s->cfg.vol[*vi].name, r.id); (*vi)++)
-				;
-			if (*vi == s->cfg.n)
-				rc = reply(fd, -ENOENT, NULL, 0);
+			rc = find_vol(s, r.id, vi);
+			if (rc < 0)
+				rc = reply(fd, rc, NULL, 0);
 			else if (!vol_take(s, *vi, true))
 				rc = reply(fd, -EBUSY, NULL, 0);
 			else if ((rc = open_root(s->cfg.vol[*vi].root, st, &s->cfg.caps)) < 0) {

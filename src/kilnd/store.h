@@ -30,8 +30,17 @@ struct kd_store_vol {
 struct kd_store_cfg {
 	struct kd_store_vol vol[KD_STORE_VOLS];
 	size_t n;
-	struct kfs_dir_caps caps; /* per volume */
+	char default_root[PATH_MAX]; /* "": only the listed volumes; else DIR/NAME for others */
+	struct kfs_dir_caps caps;    /* per volume */
 };
+
+/*
+ * The register request's "volumes": [{"name": "data", "host": "/abs/dir"}]
+ * (NULL: none). Other volume names go to STATE/volumes/ENCLAVE/NAME.
+ */
+#include <jansson.h>
+int kd_store_cfg_parse(json_t *vols, const char *state_dir, const char *enclave,
+		       struct kd_store_cfg *cfg) KILN_MUST;
 
 struct kd_store;
 
@@ -40,10 +49,8 @@ int kd_store_new(const char *enclave, const struct kd_store_cfg *cfg, struct kd_
 int kd_store_serve(struct kd_store *s, int fd);
 /* Listen on chan_dir/7003 (sim) and accept in a thread. */
 int kd_store_listen(struct kd_store *s, const char *chan_dir) KILN_MUST;
-/* Stop listening, shut live connections down, release (NULL: nothing). */
+/* Stop listening and release (NULL: nothing); live connections run to their end. */
 void kd_store_stop(struct kd_store *s);
 
-/* The volume name for a mount path: "/data" -> "data", "/var/lib/pg" -> "var-lib-pg". */
-int kd_store_vol_name(const char *path, char *out, size_t len) KILN_MUST;
 
 #endif

@@ -159,11 +159,13 @@ void kd_store_stop(struct kd_store *s)
 
 	if (!s)
 		return;
+	/*
+	 * Live connections are not cut: kiln-init's final commit comes after
+	 * the app's exit was reported, which is when kilnd stops listening.
+	 * They end at the enclave's EOF (it is gone) or the idle timeout.
+	 */
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
-	for (int i = 0; i < KD_STORE_CONNS; i++)
-		if (s->conns[i] >= 0)
-			shutdown(s->conns[i], SHUT_RDWR);
 	pthread_mutex_unlock(&s->lock);
 	if (s->listening) {
 		if (write(s->stop_fd, &one, sizeof(one)) < 0)

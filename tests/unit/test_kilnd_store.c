@@ -139,10 +139,10 @@ TEST(vol_names)
 {
 	char n[KFS_ID_MAX + 1];
 
-	CHECK(kd_store_vol_name("/data", n, sizeof(n)) == 0 && !strcmp(n, "data"));
-	CHECK(kd_store_vol_name("/var/lib/Pg_x/", n, sizeof(n)) == 0 && !strcmp(n, "var-lib-pg-x"));
-	CHECK_ERR(kd_store_vol_name("/", n, sizeof(n)), "no usable name");
-	CHECK_ERR(kd_store_vol_name("/a b", n, sizeof(n)), "only letters");
+	CHECK(kfs_volume_name("/data", n, sizeof(n)) == 0 && !strcmp(n, "data"));
+	CHECK(kfs_volume_name("/var/lib/Pg_x/", n, sizeof(n)) == 0 && !strcmp(n, "var-lib-pg-x"));
+	CHECK_ERR(kfs_volume_name("/", n, sizeof(n)), "no usable name");
+	CHECK_ERR(kfs_volume_name("/a b", n, sizeof(n)), "only letters");
 }
 
 TEST(wire_decode)
