@@ -98,6 +98,8 @@ int kiln_init_net_start(const json_t *config, const json_t *exposed_ports, const
 /* net_egress.c, net_dns.c, net_ingress.c: listeners registered in n->loop. */
 int kiln_init_egress_listen(struct kiln_init_net *n) KILN_MUST;
 int kiln_init_dns_listen(struct kiln_init_net *n) KILN_MUST;
+/* Queries the resolver is waiting on the parent for (tests). */
+size_t kiln_init_dns_pending(const struct kiln_init_net *n);
 int kiln_init_ingress_listen(struct kiln_init_net *n) KILN_MUST;
 /* A TCP listener on a loopback address (v6only for [::1]); CLOEXEC, NONBLOCK. */
 int kiln_init_tcp_listen(int family, uint16_t port) KILN_MUST;

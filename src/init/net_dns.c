@@ -147,6 +147,24 @@ static void pending_free(struct kiln_dnsfwd *f, struct pending *p)
 	f->n_pend--;
 }
 
+/*
+ * Take p out of the table before answering its client: answering can fail
+ * and close a TCP client, which frees every pending query of that client.
+ * Out of the table, p is no longer one of them, so it has one owner (the
+ * caller, who frees *out's query) and is never freed twice.
+ */
+static void pending_take(struct kiln_dnsfwd *f, struct pending *p, struct pending *out)
+{
+	*out = *p;
+	memset(p, 0, sizeof(*p));
+	f->n_pend--;
+}
+
+size_t kiln_init_dns_pending(const struct kiln_init_net *n)
+{
+	return n->fwd ? n->fwd->n_pend : 0;
+}
+
 /* ---- the parent connection ---- */
 
 static void up_arm(struct kiln_dnsfwd *f)
@@ -222,7 +240,7 @@ static struct pending *pending_find(struct kiln_dnsfwd *f, uint16_t id)
 static int up_answer(struct kiln_dnsfwd *f, const uint8_t *msg, size_t len)
 {
 	struct kiln_dns_msg *m = f->n->msg;
-	struct pending *p;
+	struct pending *p, mine;
 	int rc = kiln_dns_parse(msg, len, m);
 
 	if (rc < 0)
@@ -239,8 +257,9 @@ static int up_answer(struct kiln_dnsfwd *f, const uint8_t *msg, size_t len)
 		kiln_evloop_logf(&f->n->loop, "DNS: %s", kiln_errmsg());
 	memcpy(f->reply, msg, len);
 	kiln_dns_set_id(f->reply, len, p->orig_id);
-	deliver(f, p, f->reply, len);
-	pending_free(f, p);
+	pending_take(f, p, &mine);
+	deliver(f, &mine, f->reply, len);
+	free(mine.query);
 	return 0;
 }
 

@@ -185,6 +185,8 @@ static void on_accept(struct kiln_init_net *n, int app)
 		kiln_ev_close_reset(app);
 		return;
 	}
+	/* An app's ::ffff:a.b.c.d is an IPv4 flow: names, policy and request see it so. */
+	kiln_ip_unmap(&d.ip);
 	nn = kiln_dnsmap_lookup(n->map, &d.ip, n->loop.now, names, NAMES_MAX);
 	d.n_names = nn < NAMES_MAX ? nn : NAMES_MAX;
 	v = kiln_policy_decide(&n->policy, &d);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kilnd's CLI protocol: JSON-lines requests and responses on STATE/kilnd.sock. */
 #include "kilnd/internal.h"
+#include "kilnd/shed.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -429,6 +430,27 @@ static void process_input(struct kd *d, struct kd_conn *c)
 	c->dispatching = 0;
 }
 
+/*
+ * Buffer request bytes. The limit holds in every mode: while a "logs" or
+ * "stop" runs nothing is parsed, so without it a client could grow this
+ * buffer without bound. Over it: one error line, the request in progress
+ * ends, and the connection closes once the error is out.
+ */
+static int in_add(struct kd_conn *c, const char *buf, size_t n)
+{
+	if (c->in.len + n <= KD_REQ_MAX + 1 &&
+	    kiln_bytebuf_add(&c->in, buf, n, KD_REQ_MAX + 1) == 0)
+		return 0;
+	free(c->in.p);
+	memset(&c->in, 0, sizeof(c->in));
+	c->mode = KD_IDLE; /* no more records or outcome after the error */
+	c->follow = 0;
+	kiln_err(EMSGSIZE, "request longer than %d bytes", KD_REQ_MAX);
+	reply_err(c);
+	c->close_after = 1;
+	return -EMSGSIZE;
+}
+
 static void on_client(struct kd *d, struct kd_watch *w, uint32_t events)
 {
 	struct kd_conn *c = (struct kd_conn *)w;
@@ -444,8 +466,9 @@ static void on_client(struct kd *d, struct kd_watch *w, uint32_t events)
 				return;
 			}
 			c->rd_eof = 1;
-		} else if (n > 0 && kiln_bytebuf_add(&c->in, buf, (size_t)n, SIZE_MAX) < 0) {
-			c->close_after = 1;
+		} else if (n > 0 && in_add(c, buf, (size_t)n) < 0) {
+			pump(d, c); /* the error goes out, then the connection closes */
+			return;
 		}
 		process_input(d, c);
 	} else if (events & (EPOLLHUP | EPOLLERR)) {
@@ -455,15 +478,37 @@ static void on_client(struct kd *d, struct kd_watch *w, uint32_t events)
 	pump(d, c);
 }
 
+#define ACCEPT_PAUSE_MS 200
+
+static int64_t accept_resume_at; /* > 0: the listener is paused until then */
+
 void kd_api_accept(struct kd *d, struct kd_watch *w, uint32_t events)
 {
 	int fd;
 
-	while ((fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+	while ((fd = kd_accept(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) != -EAGAIN) {
+		if (fd == -EMFILE) {
+			KD_LOG_RL("out of descriptors: a CLI connection was closed unserved");
+			continue;
+		}
+		if (fd < 0) {
+			/* Level-triggered: without a pause the loop would wake at once, forever. */
+			KD_LOG_RL("accept on %s: %s; paused", d->sock_path, strerror(-fd));
+			kd_watch_mod(d, w, 0);
+			accept_resume_at = kd_mono_ms() + ACCEPT_PAUSE_MS;
+			return;
+		}
 		if (!kd_conn_new(d, fd, KD_CONN_CLIENT, on_client))
-			kd_log("cannot accept a CLI connection");
-	if (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR)
-		kd_log("accept on %s: %s", d->sock_path, strerror(errno));
+			KD_LOG_RL("cannot accept a CLI connection");
+	}
+}
+
+void kd_api_tick(struct kd *d)
+{
+	if (accept_resume_at && kd_mono_ms() >= accept_resume_at) {
+		accept_resume_at = 0;
+		kd_watch_mod(d, &d->sock, EPOLLIN);
+	}
 }
 
 /* ---- notifications from the enclave side ---- */

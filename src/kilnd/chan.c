@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kilnd's side of the enclave channels: control frames (7000) and the heartbeat (9000). */
 #include "kilnd/internal.h"
+#include "kilnd/shed.h"
 
 #include <poll.h>
 #include <stdarg.h>
@@ -33,35 +34,13 @@
 #define CTL_READ 16384
 #define NOTE_BURST 10	     /* refusal lines per NOTE_WINDOW_MS, the rest counted */
 #define NOTE_WINDOW_MS 10000
+#define ACCEPT_PAUSE_MS 200  /* a listener out of descriptors waits this long */
 
-/* kilnd's log line for a refused or expired connection, at most NOTE_BURST
- * per window: a hostile enclave may cause them at will. */
-static void note(const char *fmt, ...) KILN_PRINTF(1, 2);
-static void note(const char *fmt, ...)
-{
-	static int64_t window;
-	static unsigned lines, suppressed;
-	int64_t now = kd_mono_ms();
-	char line[512];
-	va_list ap;
-
-	if (now - window >= NOTE_WINDOW_MS) {
-		if (suppressed)
-			kd_log("%u more refused or expired channel connections not logged",
-			       suppressed);
-		window = now;
-		lines = suppressed = 0;
-	}
-	if (lines >= NOTE_BURST) {
-		suppressed++;
-		return;
-	}
-	lines++;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	kd_log("%s", line);
-}
+/* kilnd's log line for a refused or expired connection: one budget for all
+ * of them (a hostile enclave may cause them at will), NOTE_BURST lines per
+ * NOTE_WINDOW_MS, the rest counted. */
+static struct kiln_ratelimit note_rl = KILN_RATELIMIT_INIT(NOTE_BURST, NOTE_WINDOW_MS);
+#define note(...) kd_log_rl(&note_rl, __VA_ARGS__)
 
 static struct kd_enclave *by_cid(struct kd *d, uint32_t cid)
 {
@@ -322,18 +301,32 @@ static void on_ctl(struct kd *d, struct kd_watch *w, uint32_t events)
 	}
 }
 
+/*
+ * The next connection on a channel listener, or -1. Out of descriptors,
+ * kd_accept sheds pending connections (closed unserved); when not even that
+ * works the listener is paused for ACCEPT_PAUSE_MS (kd_chan_tick resumes
+ * it), since a level-triggered listener would otherwise wake at once, forever.
+ */
 static int accept_one(struct kd *d, struct kd_watch *w, struct sockaddr_vm *peer)
 {
 	socklen_t len = sizeof(*peer);
 	int fd;
 
-	memset(peer, 0, sizeof(*peer));
-	do {
-		fd = accept4(w->fd, (struct sockaddr *)peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	} while (fd < 0 && errno == EINTR);
-	if (fd < 0 && errno != EAGAIN && errno != ECONNABORTED)
-		kd_log("accept: %s", strerror(errno));
-	return fd;
+	for (;;) {
+		memset(peer, 0, sizeof(*peer));
+		len = sizeof(*peer);
+		fd = kd_accept(w->fd, (struct sockaddr *)peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0 || fd == -EAGAIN)
+			return fd < 0 ? -1 : fd;
+		if (fd == -EMFILE) {
+			note("out of descriptors: a channel connection was closed unserved");
+			continue;
+		}
+		note("accept on a channel listener: %s; paused", strerror(-fd));
+		kd_watch_mod(d, w, 0);
+		d->chan_resume_at = kd_mono_ms() + ACCEPT_PAUSE_MS;
+		return -1;
+	}
 }
 
 static int hello_ms(const struct kd *d)
@@ -425,8 +418,27 @@ void kd_chan_accept_hb(struct kd *d, struct kd_watch *w, uint32_t events)
 	}
 }
 
+/* Listeners paused by accept_one listen again. */
+static void resume_listeners(struct kd *d, int64_t now)
+{
+	if (!d->chan_resume_at || now < d->chan_resume_at)
+		return;
+	d->chan_resume_at = 0;
+	if (d->vsock_ctl.fd >= 0)
+		kd_watch_mod(d, &d->vsock_ctl, EPOLLIN);
+	if (d->vsock_hb.fd >= 0)
+		kd_watch_mod(d, &d->vsock_hb, EPOLLIN);
+	for (struct kd_enclave *e = d->enclaves; e; e = e->next) {
+		if (e->ctl_listen.fd >= 0)
+			kd_watch_mod(d, &e->ctl_listen, EPOLLIN);
+		if (e->hb_listen.fd >= 0)
+			kd_watch_mod(d, &e->hb_listen, EPOLLIN);
+	}
+}
+
 void kd_chan_tick(struct kd *d, int64_t now)
 {
+	resume_listeners(d, now);
 	for (struct kd_conn *c = d->conns; c; c = c->next) {
 		if (c->dead || !c->deadline || now < c->deadline)
 			continue;

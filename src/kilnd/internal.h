@@ -99,6 +99,7 @@ struct kd {
 	int quit;
 	struct kd_net *net;		/* the networking thread (kilnd/net.h) */
 	int hello_ms;			/* HELLO deadline (0: KD_HELLO_MS; tests set it) */
+	int64_t chan_resume_at;		/* > 0: channel listeners paused until then (chan.c) */
 };
 
 /* loop.c */
@@ -159,5 +160,7 @@ void kd_api_push(struct kd *d, struct kd_enclave *e, const char *line, size_t n)
 /* The current log was rotated: readers still in history mode add the new file. */
 void kd_api_rotated(struct kd *d, struct kd_enclave *e, const char *path);
 void kd_api_free_client(struct kd_conn *c);
+/* Each loop turn: resume a CLI listener paused for lack of descriptors. */
+void kd_api_tick(struct kd *d);
 
 #endif

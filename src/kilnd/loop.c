@@ -8,11 +8,13 @@
 #include <string.h>
 #include <time.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "kilnd/net.h"
+#include "kilnd/shed.h"
 #include "util/cleanup.h"
 
 #define TICK_MS 250
@@ -94,12 +96,12 @@ struct kd_conn *kd_conn_new(struct kd *d, int fd, enum kd_conn_kind kind, kd_fn 
 
 	if (!c) {
 		close(fd);
-		kd_log("out of memory accepting a connection");
+		KD_LOG_RL("out of memory accepting a connection");
 		return NULL;
 	}
 	c->kind = kind;
 	if (kd_watch_add(d, &c->w, fd, EPOLLIN, fn) < 0) {
-		kd_log("%s", kiln_errmsg());
+		KD_LOG_RL("%s", kiln_errmsg());
 		free(c);
 		return NULL;
 	}
@@ -224,6 +226,22 @@ static int setup_socket(struct kd *d)
 	return kd_watch_add(d, &d->sock, fd, EPOLLIN, kd_api_accept);
 }
 
+/*
+ * Every enclave's share of descriptors is capped (kilnd/net.h), but the
+ * caps add up: take the hard limit the administrator allows, not the
+ * default soft 1024.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			kd_log("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+	}
+}
+
 static int init(struct kd *d, const struct kilnd_opts *o)
 {
 	int n, rc;
@@ -243,6 +261,8 @@ static int init(struct kd *d, const struct kilnd_opts *o)
 	if (n < 0 || (size_t)n >= sizeof(d->sock_path))
 		return kiln_err(ENAMETOOLONG, "socket path longer than %d bytes",
 				KILN_CHAN_PATH_MAX - 1);
+	raise_fd_limit();
+	kd_accept_spare_init();
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0)
 		return kiln_err(errno, "epoll_create1: %s", strerror(errno));
@@ -294,6 +314,7 @@ static void run_loop(struct kd *d)
 				w->fn(d, w, evs[i].events);
 		}
 		kd_enclave_tick(d);
+		kd_api_tick(d);
 		sweep(d);
 	}
 }

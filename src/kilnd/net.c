@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kilnd/kilnd.h"
+#include "kilnd/shed.h"
 #include "util/cleanup.h"
 
 /* SO_SNDBUF of flows within this host; the kernel doubles it. */
@@ -39,7 +41,7 @@ void kd_net_log(const char *fmt, ...)
 
 static void loop_log(void *ctx, const char *line)
 {
-	kd_net_log("%s", line);
+	KD_LOG_RL("net: %s", line); /* relay ends: as many as the enclave opens flows */
 }
 
 /* ---- listeners ---- */
@@ -88,19 +90,30 @@ void kd_net_listener_close(struct kd_net *net, struct kd_net_listener *ls)
 	kiln_evloop_release(&net->loop, &ls->h);
 }
 
+#define ACCEPT_RETRY_MS 200
+
 void kd_net_accept_all(struct kd_net_listener *ls, kd_net_accept_fn fn)
 {
+	ls->h.deadline = 0;
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		int fd = accept4(ls->fd, (struct sockaddr *)&peer, &plen,
-				 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = kd_accept(ls->fd, (struct sockaddr *)&peer, &plen,
+				   SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+		if (fd == -EMFILE) {
+			KD_LOG_RL("net: out of descriptors: a connection was closed unserved");
 			continue;
+		}
+		if (fd == -ENFILE) {
+			/* Edge-triggered: nothing wakes us for what is pending; look again soon. */
+			ls->h.deadline = ls->net->loop.now + ACCEPT_RETRY_MS;
+			KD_LOG_RL("net: out of descriptors: accepting paused");
+			return;
+		}
 		if (fd < 0) {
-			if (errno != EAGAIN)
-				kd_net_log("accept: %s", strerror(errno));
+			if (fd != -EAGAIN)
+				KD_LOG_RL("net: accept: %s", strerror(-fd));
 			return;
 		}
 		fn(ls->net, ls, fd, &peer, plen);
@@ -126,6 +139,50 @@ struct kd_net_encl *kd_net_peer_encl(struct kd_net *net, struct kd_net_listener 
 
 /* ---- per enclave ---- */
 
+static const unsigned quota_cost[KD_NET_KINDS] = {
+	[KD_NET_EGRESS] = 2, [KD_NET_DNS] = 1, [KD_NET_DNS_QUERY] = 1, [KD_NET_INGRESS] = 2,
+};
+static const char *const quota_what[KD_NET_KINDS] = {
+	[KD_NET_EGRESS] = "egress flow",
+	[KD_NET_DNS] = "DNS channel connection",
+	[KD_NET_DNS_QUERY] = "DNS query",
+	[KD_NET_INGRESS] = "ingress flow",
+	[KD_NET_LOOKUP] = "name lookup",
+};
+
+int kd_net_quota_take(struct kd_net_quota *q, enum kd_net_kind kind)
+{
+	if (kind == KD_NET_DNS && q->used[kind] >= KD_NET_DNS_CONNS_MAX) {
+		KD_LOG_RL("net: enclave %s: more than %d DNS channel connections; one closed",
+			  q->name, KD_NET_DNS_CONNS_MAX);
+		return -EMFILE;
+	}
+	if (kind == KD_NET_LOOKUP && q->used[kind] >= KD_NET_LOOKUPS_MAX)
+		return -EAGAIN; /* the flow's own log line says why */
+	if (q->fds + quota_cost[kind] > q->fd_budget) {
+		KD_LOG_RL("net: enclave %s: its %lu descriptors are in use; %s refused", q->name,
+			  q->fd_budget, quota_what[kind]);
+		return -EMFILE;
+	}
+	q->used[kind]++;
+	q->fds += quota_cost[kind];
+	q->refs++;
+	return 0;
+}
+
+static void quota_unref(struct kd_net_quota *q)
+{
+	if (q && --q->refs == 0)
+		free(q);
+}
+
+void kd_net_quota_give(struct kd_net_quota *q, enum kd_net_kind kind)
+{
+	q->used[kind]--;
+	q->fds -= quota_cost[kind];
+	quota_unref(q);
+}
+
 int kd_net_encl_parse(json_t *ports, struct kd_net_encl **out)
 {
 	struct kd_net_encl *ne = calloc(1, sizeof(*ne));
@@ -133,8 +190,13 @@ int kd_net_encl_parse(json_t *ports, struct kd_net_encl **out)
 	json_t *v;
 	int rc = 0;
 
-	if (!ne)
+	if (ne)
+		ne->quota = calloc(1, sizeof(*ne->quota));
+	if (!ne || !ne->quota) {
+		free(ne);
 		return kiln_err(ENOMEM, "out of memory");
+	}
+	ne->quota->refs = 1;
 	if (ports && !json_is_null(ports) &&
 	    (!json_is_array(ports) || json_array_size(ports) > KILN_PORTMAP_MAX))
 		rc = kiln_err(EINVAL, "\"ports\" must be a list of at most %d mappings",
@@ -150,6 +212,7 @@ int kd_net_encl_parse(json_t *ports, struct kd_net_encl **out)
 		ne->n_ports++;
 	}
 	if (rc < 0) {
+		free(ne->quota);
 		free(ne);
 		return kiln_err_wrap(rc, "register: ports[%zu]", i);
 	}
@@ -226,6 +289,8 @@ int kd_net_encl_listen(struct kd_net *net, struct kd_net_encl *ne, const char *n
 	if (!ne)
 		return kiln_err(ENOMEM, "enclave %s: no networking state", name);
 	snprintf(ne->name, sizeof(ne->name), "%s", name);
+	snprintf(ne->quota->name, sizeof(ne->quota->name), "%s", name);
+	ne->quota->fd_budget = net->fd_budget;
 	ne->nitro = nitro;
 	ne->cid = cid;
 	snprintf(ne->chan_dir, sizeof(ne->chan_dir), "%s", chan_dir ? chan_dir : "");
@@ -267,7 +332,15 @@ void kd_net_encl_free(struct kd_net *net, struct kd_net_encl *ne)
 {
 	if (!ne)
 		return;
-	kd_net_encl_unlisten(net, ne);
+	if (!net) {
+		quota_unref(ne->quota);
+		free(ne);
+		return;
+	}
+	pthread_mutex_lock(&net->lock);
+	encl_unlisten_locked(net, ne);
+	quota_unref(ne->quota); /* flows still running keep it until they end */
+	pthread_mutex_unlock(&net->lock);
 	free(ne);
 }
 
@@ -350,6 +423,18 @@ static int parse_deny(struct kd_net *net, const char *list)
 		       kiln_err_wrap(-EINVAL, "--egress-deny") : 0;
 }
 
+/* Descriptors one enclave may hold: kilnd's limit (raised at start) minus the reserve. */
+static unsigned long fd_budget(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 1ul << 20;
+	if (rl.rlim_cur <= 2 * KD_NET_FD_RESERVE)
+		return rl.rlim_cur / 2;
+	return rl.rlim_cur - KD_NET_FD_RESERVE;
+}
+
 /* ---- the thread ---- */
 
 static void stop_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
@@ -381,6 +466,7 @@ static int setup(struct kd_net *net, const struct kilnd_opts *o)
 	 * unpaced already and autotuning measured as well or better.
 	 */
 	net->loop.host_tcp_buf = HOST_TCP_BUF;
+	net->fd_budget = fd_budget();
 	for (size_t i = 0; rc == 0 && i < o->n_resolvers; i++)
 		rc = add_resolver(net, o->resolvers[i]);
 	if (rc == 0 && !net->n_resolvers)

@@ -34,6 +34,47 @@
 
 struct kd_net_listener;
 
+/*
+ * What one enclave may hold in kilnd at once, so a hostile enclave runs
+ * out of its own share and never out of kilnd's descriptors. Each enclave
+ * may use kilnd's descriptor limit minus KD_NET_FD_RESERVE (kept for the
+ * CLI, control channels and other enclaves): an egress or ingress flow
+ * counts two (from its first byte to the relay's end), a DNS channel
+ * connection and a DNS query in flight one each; DNS channel connections
+ * are also capped at KD_NET_DNS_CONNS_MAX (kiln-init keeps one), and name
+ * lookups in flight (a thread each) at KD_NET_LOOKUPS_MAX. A
+ * connection over its enclave's share is closed at once, with a
+ * rate-limited log line. The counts live in a small refcounted object, so
+ * flows that outlive their enclave's listeners still give their share back
+ * safely. Only touched under net->lock (or by the networking thread,
+ * which holds it).
+ */
+#define KD_NET_FD_RESERVE 128
+#define KD_NET_DNS_CONNS_MAX 4
+#define KD_NET_LOOKUPS_MAX 32
+#define KD_NET_DNS_IDLE_MS (300u * 1000) /* a DNS channel with nothing in flight */
+
+enum kd_net_kind {
+	KD_NET_EGRESS,
+	KD_NET_DNS,
+	KD_NET_DNS_QUERY,
+	KD_NET_INGRESS,
+	KD_NET_LOOKUP,
+	KD_NET_KINDS
+};
+
+struct kd_net_quota {
+	unsigned refs;
+	unsigned used[KD_NET_KINDS];
+	unsigned long fds, fd_budget;
+	char name[64];
+};
+
+/* Take one unit of kind for the enclave of q: 0, or -EMFILE (logged) over its cap. */
+int kd_net_quota_take(struct kd_net_quota *q, enum kd_net_kind kind);
+/* Give one unit back (and the reference that came with it). */
+void kd_net_quota_give(struct kd_net_quota *q, enum kd_net_kind kind);
+
 /* The networking side of one enclave; owned by struct kd_enclave (e->net). */
 struct kd_net_encl {
 	char name[64];
@@ -44,6 +85,7 @@ struct kd_net_encl {
 	size_t n_ports;
 	struct kd_net_listener *egress, *dns;
 	struct kd_net_listener *ingress[KILN_PORTMAP_MAX];
+	struct kd_net_quota *quota;	/* shared with its live flows */
 	struct kd_net_encl *next;	/* in net->encls while listening */
 	bool listed;
 };
@@ -61,6 +103,7 @@ struct kd_net {
 	bool have_deny;
 	struct kd_net_listener *vsock_egress, *vsock_dns;
 	struct kd_net_encl *encls;
+	unsigned long fd_budget;	/* descriptors one enclave may hold */
 	struct kiln_dns_msg *msg;	/* scratch */
 	int resolved[2];		/* pipe: finished name lookups */
 	struct kd_net_listener *resolved_h;

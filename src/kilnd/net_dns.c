@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kilnd DNS relay: framed queries on 7002 -> the parent's resolvers (UDP, TCP on TC) -> framed answers. */
 #include "kilnd/net.h"
+#include "kilnd/shed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct dconn;
 struct dquery {
 	struct kiln_evh h;
 	struct dconn *c;
+	struct kd_net_quota *quota;	/* not via c: c may be destroyed first */
 	struct dquery *next;		/* in c->queries */
 	int fd;
 	bool tcp;
@@ -50,6 +52,7 @@ struct dconn {
 	struct kiln_bytebuf in, out;
 	struct dquery *queries;
 	size_t inflight;
+	struct kd_net_quota *quota;
 	char encl[64];
 };
 
@@ -65,6 +68,7 @@ static void dquery_destroy(struct kiln_evh *h)
 		close(q->fd);
 	free(q->q);
 	free(q->tin.p);
+	kd_net_quota_give(q->quota, KD_NET_DNS_QUERY);
 	free(q);
 }
 
@@ -257,11 +261,15 @@ static void start_query(struct kiln_evloop *l, struct dconn *c, const uint8_t *m
 
 	if (c->inflight >= INFLIGHT_MAX || (msg[2] & 0x80))
 		return; /* too many, or not a query: dropped (kiln-init times it out) */
+	if (kd_net_quota_take(c->quota, KD_NET_DNS_QUERY) < 0)
+		return; /* dropped: kiln-init times it out */
 	q = calloc(1, sizeof(*q));
 	if (!q || !(q->q = malloc(len))) {
 		free(q);
+		kd_net_quota_give(c->quota, KD_NET_DNS_QUERY);
 		return;
 	}
+	q->quota = c->quota;
 	memcpy(q->q, msg, len);
 	q->qlen = len;
 	q->c = c;
@@ -284,6 +292,7 @@ static void dconn_destroy(struct kiln_evh *h)
 	close(c->fd);
 	free(c->in.p);
 	free(c->out.p);
+	kd_net_quota_give(c->quota, KD_NET_DNS);
 	free(c);
 }
 
@@ -301,6 +310,12 @@ static void dconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 	struct dconn *c = (struct dconn *)h;
 	uint8_t chunk[8192];
 
+	/* Idle with nothing in flight: kiln-init reconnects when it next asks. */
+	if (events == KILN_EV_TIMEOUT && !c->inflight) {
+		dconn_close(l, c);
+		return;
+	}
+	c->h.deadline = l->now + KD_NET_DNS_IDLE_MS;
 	if (kiln_bytebuf_flush(&c->out, c->fd) < 0) {
 		dconn_close(l, c);
 		return;
@@ -326,7 +341,7 @@ static void dconn_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 			kiln_bytebuf_drop(&c->in, used);
 		}
 		if (rc < 0) {
-			kd_net_log("enclave %s: malformed DNS channel stream; closed", c->encl);
+			KD_LOG_RL("net: enclave %s: malformed DNS channel stream; closed", c->encl);
 			dconn_close(l, c);
 			return;
 		}
@@ -340,15 +355,22 @@ static void on_accept(struct kd_net *net, struct kd_net_listener *ls, int fd,
 	struct dconn *c;
 
 	if (!ne) {
-		kd_net_log("DNS: connection from an unknown enclave refused");
+		KD_LOG_RL("net: DNS: connection from an unknown enclave refused");
+		close(fd);
+		return;
+	}
+	if (kd_net_quota_take(ne->quota, KD_NET_DNS) < 0) {
 		close(fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
+		kd_net_quota_give(ne->quota, KD_NET_DNS);
 		close(fd);
 		return;
 	}
+	c->quota = ne->quota;
+	c->h.deadline = net->loop.now + KD_NET_DNS_IDLE_MS;
 	c->net = net;
 	c->fd = fd;
 	snprintf(c->encl, sizeof(c->encl), "%s", ne->name);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kilnd egress: one 7001 connection per enclave flow -> header -> local policy -> dial -> relay. */
 #include "kilnd/net.h"
+#include "kilnd/shed.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -42,6 +43,7 @@ struct kflow {
 	socklen_t addr_len[ADDRS_MAX];
 	size_t n_addrs, next_addr;
 	int last_err;
+	struct kd_net_quota *quota;	/* this flow's share, until the relay ends */
 	char encl[64];
 	char label[400];
 };
@@ -54,7 +56,14 @@ static void kflow_destroy(struct kiln_evh *h)
 		close(f->ch);
 	if (f->dst >= 0)
 		close(f->dst);
+	if (f->quota)
+		kd_net_quota_give(f->quota, KD_NET_EGRESS);
 	free(f);
+}
+
+static void relay_done(void *quota)
+{
+	kd_net_quota_give(quota, KD_NET_EGRESS);
 }
 
 static void reply(struct kflow *f, uint8_t status)
@@ -64,12 +73,12 @@ static void reply(struct kflow *f, uint8_t status)
 
 	if (kiln_egress_reply_encode(status, b, sizeof(b), &len) == 0 &&
 	    send(f->ch, b, len, MSG_NOSIGNAL) != (ssize_t)len)
-		kd_net_log("%s: cannot send the status", f->label);
+		KD_LOG_RL("net: %s: cannot send the status", f->label);
 }
 
 static void finish(struct kiln_evloop *l, struct kflow *f, uint8_t status, const char *why)
 {
-	kd_net_log("%s: %s", f->label, why ? why : kiln_egress_status_str(status));
+	KD_LOG_RL("net: %s: %s", f->label, why ? why : kiln_egress_status_str(status));
 	reply(f, status);
 	kiln_evloop_release(l, &f->h);
 }
@@ -118,14 +127,16 @@ static void dial_next(struct kiln_evloop *l, struct kflow *f);
 
 static void established(struct kiln_evloop *l, struct kflow *f)
 {
+	struct kd_net_quota *q = f->quota;
 	int ch = f->ch, dst = f->dst;
 
 	reply(f, KILN_EGRESS_OK);
 	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, dst, NULL);
 	f->ch = f->dst = -1;
+	f->quota = NULL; /* the relay gives it back when it ends */
 	kiln_evloop_release(l, &f->h);
-	if (kiln_evloop_relay(l, ch, dst, IDLE_MS, f->label) < 0)
-		kd_net_log("%s: %s", f->label, kiln_errmsg());
+	if (kiln_evloop_relay_done(l, ch, dst, IDLE_MS, f->label, relay_done, q) < 0)
+		KD_LOG_RL("net: %s: %s", f->label, kiln_errmsg());
 }
 
 static void dial_next(struct kiln_evloop *l, struct kflow *f)
@@ -197,6 +208,12 @@ static void resolve(struct kiln_evloop *l, struct kflow *f)
 		finish(l, f, KILN_EGRESS_UNREACHABLE, "out of memory");
 		return;
 	}
+	/* A thread each: an enclave gets a few at a time, not one per flow it opens. */
+	if (kd_net_quota_take(f->quota, KD_NET_LOOKUP) < 0) {
+		free(lk);
+		finish(l, f, KILN_EGRESS_UNREACHABLE, "too many name lookups in flight");
+		return;
+	}
 	lk->f = f;
 	f->st = K_RESOLVING;
 	f->h.deadline = 0;
@@ -206,6 +223,7 @@ static void resolve(struct kiln_evloop *l, struct kflow *f)
 	pthread_attr_destroy(&attr);
 	if (rc) {
 		free(lk);
+		kd_net_quota_give(f->quota, KD_NET_LOOKUP);
 		finish(l, f, KILN_EGRESS_UNREACHABLE, "cannot start a name lookup");
 	}
 }
@@ -226,9 +244,10 @@ void kd_net_egress_resolved(struct kiln_evloop *l, struct kiln_evh *h, uint32_t 
 		}
 		if (lk->res)
 			freeaddrinfo(lk->res);
+		kd_net_quota_give(f->quota, KD_NET_LOOKUP);
 		if (lk->gai) {
 			f->last_err = EHOSTUNREACH;
-			kd_net_log("%s: %s", f->label, gai_strerror(lk->gai));
+			KD_LOG_RL("net: %s: %s", f->label, gai_strerror(lk->gai));
 		}
 		free(lk);
 		dial_next(l, f);
@@ -246,6 +265,9 @@ static void set_target(struct kflow *f)
 			 f->req.name, f->req.port);
 		return;
 	}
+	/* ::ffff:a.b.c.d is dialled, logged and checked as the IPv4 flow it is. */
+	if (kiln_ip_unmap(&f->req.ip))
+		f->req.family = 4;
 	kiln_ip_format(&f->req.ip, ip);
 	snprintf(f->label, sizeof(f->label),
 		 f->req.family == 6 ? "enclave %s: egress to [%s]:%u%s%s%s" :
@@ -287,7 +309,7 @@ static void on_header(struct kiln_evloop *l, struct kflow *f)
 		return;
 	}
 	if (rc < 0) {
-		kd_net_log("enclave %s: malformed egress request: %s; flow closed", f->encl,
+		KD_LOG_RL("net: enclave %s: malformed egress request: %s; flow closed", f->encl,
 			   kiln_errmsg());
 		reply(f, KILN_EGRESS_BAD_REQUEST);
 		kiln_evloop_release(l, &f->h);
@@ -339,15 +361,21 @@ static void on_accept(struct kd_net *net, struct kd_net_listener *ls, int fd,
 	struct kflow *f;
 
 	if (!ne) {
-		kd_net_log("egress: connection from an unknown enclave refused");
+		KD_LOG_RL("net: egress: connection from an unknown enclave refused");
+		close(fd);
+		return;
+	}
+	if (kd_net_quota_take(ne->quota, KD_NET_EGRESS) < 0) {
 		close(fd);
 		return;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
+		kd_net_quota_give(ne->quota, KD_NET_EGRESS);
 		close(fd);
 		return;
 	}
+	f->quota = ne->quota;
 	f->net = net;
 	f->ch = fd;
 	f->dst = -1;

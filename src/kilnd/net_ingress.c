@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kilnd ingress: host TCP listeners -> one channel connection to the enclave's 7100 per client. */
 #include "kilnd/net.h"
+#include "kilnd/shed.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -29,8 +30,14 @@ struct iflow {
 	int client, ch;
 	uint8_t hdr[KILN_INGRESS_HDR_MAX];
 	size_t hdr_len;
+	struct kd_net_quota *quota;	/* this flow's share, until the relay ends */
 	char label[160];
 };
+
+static void relay_done(void *quota)
+{
+	kd_net_quota_give(quota, KD_NET_INGRESS);
+}
 
 static void iflow_destroy(struct kiln_evh *h)
 {
@@ -39,12 +46,14 @@ static void iflow_destroy(struct kiln_evh *h)
 	kiln_ev_close_reset(f->client);
 	if (f->ch >= 0)
 		close(f->ch);
+	if (f->quota)
+		kd_net_quota_give(f->quota, KD_NET_INGRESS);
 	free(f);
 }
 
 static void fail(struct kiln_evloop *l, struct iflow *f, const char *why)
 {
-	kd_net_log("%s: enclave not reachable: %s; client reset", f->label, why);
+	KD_LOG_RL("net: %s: enclave not reachable: %s; client reset", f->label, why);
 	kiln_evloop_release(l, &f->h);
 }
 
@@ -62,13 +71,16 @@ static void iflow_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 		fail(l, f, "cannot send the ingress header");
 		return;
 	}
+	struct kd_net_quota *q = f->quota;
+
 	client = f->client;
 	ch = f->ch;
 	f->client = f->ch = -1;
+	f->quota = NULL; /* the relay gives it back when it ends */
 	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, ch, NULL);
 	kiln_evloop_release(l, &f->h);
-	if (kiln_evloop_relay(l, client, ch, IDLE_MS, f->label) < 0)
-		kd_net_log("%s: %s", f->label, kiln_errmsg());
+	if (kiln_evloop_relay_done(l, client, ch, IDLE_MS, f->label, relay_done, q) < 0)
+		KD_LOG_RL("net: %s: %s", f->label, kiln_errmsg());
 }
 
 static void client_addr(const struct sockaddr_storage *ss, struct kiln_ingress_hdr *h)
@@ -101,13 +113,20 @@ static void on_accept(struct kd_net *net, struct kd_net_listener *ls, int fd,
 	struct kiln_ingress_hdr hdr = { .port = ls->port };
 	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = ne->cid,
 				    .port = KILN_PORT_INGRESS };
-	struct iflow *f = calloc(1, sizeof(*f));
+	struct iflow *f;
 	int rc;
 
-	if (!f) {
+	if (kd_net_quota_take(ne->quota, KD_NET_INGRESS) < 0) {
 		kiln_ev_close_reset(fd);
 		return;
 	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		kd_net_quota_give(ne->quota, KD_NET_INGRESS);
+		kiln_ev_close_reset(fd);
+		return;
+	}
+	f->quota = ne->quota;
 	f->client = fd;
 	f->ch = -1;
 	/* Say what was dialled: a failure on Nitro names the CID. */

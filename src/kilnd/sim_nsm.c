@@ -18,6 +18,7 @@
 #include "chan/addr.h"
 #include "eif/eif.h"
 #include "kilnd/internal.h"
+#include "kilnd/shed.h"
 #include "nsm/sim.h"
 #include "util/cleanup.h"
 
@@ -101,13 +102,15 @@ static bool measure(const struct kd_sim_nsm *n, struct eif_pcrs *pcrs)
 	return true;
 }
 
+#define ACCEPT_PAUSE_MS 200
+
 static void *serve_conn(void *arg)
 {
 	struct conn *c = arg;
 	struct kd_sim_nsm *n = c->n;
 
 	if (kiln_nsm_sim_serve(n->sim, c->fd, KD_SIM_NSM_TIMEOUT_MS) < 0)
-		kd_log("enclave %s: sim NSM: %s", n->name, kiln_errmsg());
+		KD_LOG_RL("enclave %s: sim NSM: %s", n->name, kiln_errmsg());
 	pthread_mutex_lock(&n->lock);
 	n->conns[c->slot] = -1;
 	pthread_mutex_unlock(&n->lock);
@@ -142,40 +145,47 @@ static void release(struct kd_sim_nsm *n, int slot)
 	pthread_mutex_unlock(&n->lock);
 }
 
-static void accept_one(struct kd_sim_nsm *n)
+/* False when descriptors ran out and none could be shed: the caller pauses. */
+static bool accept_one(struct kd_sim_nsm *n)
 {
-	_cleanup_close_ int fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	_cleanup_close_ int fd = kd_accept(n->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	struct conn *c;
 	pthread_t t;
 	int slot;
 
+	if (fd == -EMFILE)
+		KD_LOG_RL("enclave %s: sim NSM: out of descriptors; a connection was closed",
+			  n->name);
+	if (fd == -ENFILE)
+		KD_LOG_RL("enclave %s: sim NSM: out of descriptors; accepting paused", n->name);
 	if (fd < 0)
-		return; /* EAGAIN, or the peer gave up: poll again */
+		return fd != -ENFILE; /* EAGAIN, or the peer gave up: poll again */
 	slot = claim(n, fd);
 	if (slot < 0) {
-		kd_log("enclave %s: sim NSM: more than %d connections; one refused", n->name,
-		       KD_SIM_NSM_CONNS);
-		return;
+		KD_LOG_RL("enclave %s: sim NSM: more than %d connections; one refused", n->name,
+			  KD_SIM_NSM_CONNS);
+		return true;
 	}
 	c = malloc(sizeof(*c));
 	if (!c) {
-		kd_log("enclave %s: sim NSM: out of memory", n->name);
+		KD_LOG_RL("enclave %s: sim NSM: out of memory", n->name);
 		release(n, slot);
-		return;
+		return true;
 	}
 	*c = (struct conn){ .n = n, .fd = fd, .slot = slot };
 	if (spawn(&t, true, serve_conn, c) < 0) {
-		kd_log("enclave %s: sim NSM: %s", n->name, kiln_errmsg());
+		KD_LOG_RL("enclave %s: sim NSM: %s", n->name, kiln_errmsg());
 		free(c);
 		release(n, slot);
-		return;
+		return true;
 	}
 	fd = -1; /* the connection thread owns it */
+	return true;
 }
 
 static void log_failure(void *ctx, const char *msg)
 {
-	kd_log("enclave %s: sim NSM: attestation failed: %s", ((struct kd_sim_nsm *)ctx)->name, msg);
+	KD_LOG_RL("enclave %s: sim NSM: attestation failed: %s", ((struct kd_sim_nsm *)ctx)->name, msg);
 }
 
 static void *acceptor(void *arg)
@@ -185,6 +195,7 @@ static void *acceptor(void *arg)
 	struct eif_pcrs pcrs;
 	struct pollfd p[2] = { { .fd = n->stop_fd, .events = POLLIN },
 			       { .fd = n->listen_fd, .events = POLLIN } };
+	bool paused = false;
 
 	if (measure(n, &pcrs))
 		o.pcrs = &pcrs;
@@ -194,14 +205,15 @@ static void *acceptor(void *arg)
 		goto out;
 	}
 	for (;;) {
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+		int nfds = paused ? 1 : 2;
+
+		if (poll(p, nfds, paused ? ACCEPT_PAUSE_MS : -1) < 0 && errno != EINTR) {
 			kd_log("enclave %s: sim NSM: poll: %s", n->name, strerror(errno));
 			break;
 		}
 		if (p[0].revents)
 			break;
-		if (p[1].revents)
-			accept_one(n);
+		paused = nfds == 2 && p[1].revents && !accept_one(n);
 	}
 out:
 	unref(n);

@@ -26,6 +26,8 @@ struct flow {
 	struct kiln_relay *r;
 	uint32_t events[2];	/* what epoll watches on each fd now */
 	char label[128];
+	void (*done)(void *ctx);	/* once, when the flow is freed */
+	void *done_ctx;
 };
 
 uint64_t kiln_ev_now_ms(void)
@@ -180,6 +182,10 @@ void kiln_evloop_turn(struct kiln_evloop *l, int max_ms)
 
 static void flow_destroy(struct kiln_evh *h)
 {
+	struct flow *f = (struct flow *)h;
+
+	if (f->done)
+		f->done(f->done_ctx);
 	free(h);
 }
 
@@ -246,6 +252,12 @@ static void flow_fn(struct kiln_evloop *l, struct kiln_evh *h, uint32_t events)
 
 int kiln_evloop_relay(struct kiln_evloop *l, int a, int b, uint32_t idle_ms, const char *label)
 {
+	return kiln_evloop_relay_done(l, a, b, idle_ms, label, NULL, NULL);
+}
+
+int kiln_evloop_relay_done(struct kiln_evloop *l, int a, int b, uint32_t idle_ms,
+			   const char *label, void (*done)(void *ctx), void *ctx)
+{
 	struct kiln_relay_opts o = { .idle_ms = idle_ms, .pipe_size = PIPE_SIZE,
 				       .chan_buf = CHAN_BUF, .host_tcp_buf = l->host_tcp_buf,
 				       .pool = &l->pipes };
@@ -255,13 +267,19 @@ int kiln_evloop_relay(struct kiln_evloop *l, int a, int b, uint32_t idle_ms, con
 	if (!f) {
 		close(a);
 		close(b);
+		if (done)
+			done(ctx);
 		return kiln_err(ENOMEM, "out of memory");
 	}
 	rc = kiln_relay_new(a, b, &o, l->now, &f->r);
 	if (rc < 0) {
 		free(f);
+		if (done)
+			done(ctx);
 		return rc;
 	}
+	f->done = done;
+	f->done_ctx = ctx;
 	snprintf(f->label, sizeof(f->label), "%s", label);
 	f->h.fn = flow_fn;
 	f->h.destroy = flow_destroy;

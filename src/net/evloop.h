@@ -74,6 +74,9 @@ void kiln_evloop_logf(struct kiln_evloop *l, const char *fmt, ...) KILN_PRINTF(2
  */
 int kiln_evloop_relay(struct kiln_evloop *l, int a, int b, uint32_t idle_ms,
 		      const char *label) KILN_MUST;
+/* The same; done(ctx) runs exactly once when the flow is gone (or failed to start). */
+int kiln_evloop_relay_done(struct kiln_evloop *l, int a, int b, uint32_t idle_ms,
+			   const char *label, void (*done)(void *ctx), void *ctx) KILN_MUST;
 
 /*
  * Start a non-blocking connect (SOCK_STREAM, CLOEXEC, NONBLOCK). Returns the

@@ -51,3 +51,31 @@ bool kiln_ip_in_prefix(const struct kiln_ip *ip, const struct kiln_ip *prefix, u
 		return true;
 	return ((ip->a[full] ^ prefix->a[full]) & (uint8_t)(0xFF00 >> rest)) == 0;
 }
+
+static const uint8_t mapped_pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+
+bool kiln_ip_unmap(struct kiln_ip *ip)
+{
+	uint8_t v4[4];
+
+	if (ip->family != 6 || memcmp(ip->a, mapped_pfx, sizeof(mapped_pfx)))
+		return false;
+	memcpy(v4, ip->a + 12, 4);
+	kiln_ip_from_bytes(ip, 4, v4);
+	return true;
+}
+
+bool kiln_ip_embedded_v4(const struct kiln_ip *ip, struct kiln_ip *v4)
+{
+	static const uint8_t nat64[12] = { 0x00, 0x64, 0xFF, 0x9B };
+	static const uint8_t zero[12];
+	bool compat;
+
+	if (ip->family != 6)
+		return false;
+	compat = !memcmp(ip->a, zero, 12) && (ip->a[12] | ip->a[13] | ip->a[14] || ip->a[15] > 1);
+	if (!compat && memcmp(ip->a, nat64, 12))
+		return false;
+	kiln_ip_from_bytes(v4, 4, ip->a + 12);
+	return true;
+}

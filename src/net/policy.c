@@ -92,6 +92,9 @@ static int parse_prefix(char *s, int want, struct kiln_rule *r)
 		masked.a[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
 	if (!kiln_ip_equal(&masked, &r->ip))
 		return kiln_err(EINVAL, "host bits set after the /%u prefix", r->bits);
+	/* Destinations are compared unmapped (kiln_policy_decide), so must rules be. */
+	if (r->bits >= 96 && kiln_ip_unmap(&r->ip))
+		r->bits -= 96;
 	return 0;
 }
 
@@ -309,11 +312,31 @@ static const struct kiln_rule *first_match(const struct kiln_rule *rules, size_t
 	return NULL;
 }
 
-struct kiln_verdict kiln_policy_decide(const struct kiln_policy *p, const struct kiln_dest *d)
+/*
+ * Deny rules see the address as the kernel will send it (IPv4-mapped IPv6
+ * is IPv4) and, for IPv6 forms that a NAT64 or a legacy stack turns into
+ * IPv4, also the embedded IPv4 address: a deny of 10.0.0.0/8 must not be
+ * passed by writing 10.1.2.3 another way. Allow rules see the unmapped
+ * address only, so an embedded form is never allowed by an IPv4 rule.
+ */
+static const struct kiln_rule *denied_by(const struct kiln_policy *p, struct kiln_dest *d,
+					 const char **name)
+{
+	struct kiln_dest v4 = *d;
+	const struct kiln_rule *r = first_match(p->deny, p->n_deny, d, name);
+
+	if (r || !kiln_ip_embedded_v4(&d->ip, &v4.ip))
+		return r;
+	return first_match(p->deny, p->n_deny, &v4, name);
+}
+
+struct kiln_verdict kiln_policy_decide(const struct kiln_policy *p, const struct kiln_dest *dest)
 {
 	struct kiln_verdict v = { 0 };
+	struct kiln_dest nd = *dest, *d = &nd;
 
-	v.rule = first_match(p->deny, p->n_deny, d, &v.name);
+	kiln_ip_unmap(&nd.ip);
+	v.rule = denied_by(p, d, &v.name);
 	if (v.rule) {
 		v.why = KILN_WHY_DENY_RULE;
 		return v;

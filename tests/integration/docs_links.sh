@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The docs stand alone: every relative link (and #anchor) in README.md and docs/*.md resolves
-# inside the repository, no doc points to DESIGN.md or ../shared, and every `kiln SUB`/`kilnd`
+# inside the repository, no doc points to a design file or directory outside it, and every `kiln SUB`/`kilnd`
 # command shown in their code blocks has a working --help. A broken copy must be caught.
 source "$(dirname "$0")/../lib/common.sh"
 

@@ -8,37 +8,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kd_fixture.h"
 #include "kilnd/internal.h"
 
 static char tmp[64];
 
 static void setup(struct kd *d)
 {
-	char p[PATH_MAX + 64];
-
-	memset(d, 0, sizeof(*d));
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	d->sock.fd = d->sig.fd = d->vsock_ctl.fd = d->vsock_hb.fd = -1;
-	d->log_max = KILND_LOG_MAX_DEFAULT;
-	snprintf(d->state_dir, sizeof(d->state_dir), "%s/state", tmp);
-	mkdir(d->state_dir, 0700);
-	snprintf(p, sizeof(p), "%s/enclaves", d->state_dir);
-	mkdir(p, 0700);
-	snprintf(p, sizeof(p), "%s/logs", d->state_dir);
-	mkdir(p, 0700);
+	kd_fixture_setup(d, tmp);
 }
 
 static void teardown(struct kd *d)
 {
-	for (struct kd_conn *c = d->conns; c; c = c->next)
-		kd_conn_close(d, c);
-	while (d->enclaves) {
-		struct kd_enclave *e = d->enclaves;
-
-		d->enclaves = e->next;
-		kd_enclave_free(d, e);
-	}
-	close(d->epfd);
+	kd_fixture_teardown(d);
 }
 
 /* A sim enclave whose channels are in tmp/NAME. */

@@ -133,7 +133,9 @@ TEST(decisions)
 	CHECK(!decide(&p, "169.254.169.254", 81, NULL, NULL).allow);
 	CHECK(decide(&p, "2001:db8:1::5", 443, NULL, NULL).allow);
 	CHECK(!decide(&p, "2001:db9::5", 443, NULL, NULL).allow);
-	CHECK(!decide(&p, "::ffff:10.1.2.3", 443, NULL, NULL).allow); /* families never mix */
+	/* IPv4-mapped IPv6 is the IPv4 flow it becomes on a dual-stack socket */
+	CHECK(decide(&p, "::ffff:10.1.2.3", 443, NULL, NULL).allow);
+	CHECK(!decide(&p, "::ffff:10.9.1.1", 443, NULL, NULL).allow);
 	/* flows by name only (no IP) */
 	CHECK(decide(&p, NULL, 443, "kms.us-east-1.amazonaws.com", NULL).allow);
 	kiln_policy_free(&p);
@@ -244,6 +246,53 @@ TEST(names)
 	CHECK(!kiln_name_is_subdomain("ab.c", "b.c") && !kiln_name_is_subdomain("c", "b.c"));
 }
 
+/* Issue 10 finding 3: --egress-deny 10.0.0.0/8 was passed with ::ffff:10.x.y.z. */
+TEST(mapped_ipv6)
+{
+	const char *deny[] = { "10.0.0.0/8", "169.254.169.254:80", "[::ffff:192.168.0.0/112]" };
+	const char *allow[] = { "1.2.3.4", "::/0" };
+	struct kiln_policy p;
+	struct kiln_verdict v;
+	struct kiln_ip ip, v4;
+	char txt[KILN_IP_STRLEN];
+
+	CHECK(kiln_policy_init(&p, NULL, 0, deny, 3) == 0);
+	v = decide(&p, "::ffff:10.1.2.3", 22, NULL, NULL);
+	CHECK(!v.allow && v.rule == &p.deny[0]);
+	CHECK(!decide(&p, "::FFFF:a01:203", 22, NULL, NULL).allow);
+	CHECK(!decide(&p, "::ffff:169.254.169.254", 80, NULL, NULL).allow);
+	CHECK(decide(&p, "::ffff:169.254.169.254", 81, NULL, NULL).allow);
+	/* forms a NAT64 gateway or an old stack turns into IPv4: deny sees the IPv4 inside */
+	CHECK(!decide(&p, "64:ff9b::10.1.2.3", 22, NULL, NULL).allow);
+	CHECK(!decide(&p, "::10.1.2.3", 22, NULL, NULL).allow);
+	CHECK(decide(&p, "64:ff9b::8.8.8.8", 53, NULL, NULL).allow);
+	CHECK(decide(&p, "::1", 53, NULL, NULL).allow);
+	/* a mapped prefix rule is an IPv4 rule */
+	CHECK(!decide(&p, "192.168.7.7", 1, NULL, NULL).allow);
+	CHECK(!decide(&p, "::ffff:192.168.7.7", 1, NULL, NULL).allow);
+	CHECK(decide(&p, "192.169.0.1", 1, NULL, NULL).allow);
+	CHECK(decide(&p, "2001:db8::a01:203", 22, NULL, NULL).allow);
+	kiln_policy_free(&p);
+
+	/* allow: the IPv4 rule allows the mapped form; "::/0" no longer allows mapped IPv4 */
+	CHECK(kiln_policy_init(&p, allow, 2, NULL, 0) == 0);
+	CHECK(decide(&p, "::ffff:1.2.3.4", 443, NULL, NULL).allow);
+	CHECK(!decide(&p, "::ffff:10.0.0.1", 443, NULL, NULL).allow);
+	CHECK(decide(&p, "2001:db8::1", 443, NULL, NULL).allow);
+	kiln_policy_free(&p);
+
+	CHECK(kiln_ip_parse("::ffff:10.1.2.3", &ip) == 0 && kiln_ip_unmap(&ip) && ip.family == 4);
+	kiln_ip_format(&ip, txt);
+	CHECK(!strcmp(txt, "10.1.2.3"));
+	CHECK(kiln_ip_parse("2001:db8::1", &ip) == 0 && !kiln_ip_unmap(&ip) && ip.family == 6);
+	CHECK(kiln_ip_parse("64:ff9b::c000:201", &ip) == 0 && kiln_ip_embedded_v4(&ip, &v4));
+	kiln_ip_format(&v4, txt);
+	CHECK(!strcmp(txt, "192.0.2.1"));
+	CHECK(kiln_ip_parse("::", &ip) == 0 && !kiln_ip_embedded_v4(&ip, &v4));
+	CHECK(kiln_ip_parse("::1", &ip) == 0 && !kiln_ip_embedded_v4(&ip, &v4));
+	CHECK(kiln_ip_parse("10.0.0.1", &ip) == 0 && !kiln_ip_embedded_v4(&ip, &v4));
+}
+
 int main(void)
 {
 	RUN(rule_parse);
@@ -251,5 +300,6 @@ int main(void)
 	RUN(from_json);
 	RUN(dnsmap);
 	RUN(names);
+	RUN(mapped_ipv6);
 	return t_done();
 }
