@@ -19,9 +19,10 @@ defer 'umount -l "$M" 2>/dev/null'
 
 mnt() {
 	: >"$T/mount.out"
-	"$B/kiln_fs_mount" "$@" "$S" "$M" >"$T/mount.out" 2>>"$T/mount.err" &
+	"$B/kiln_fs_mount" "$@" "$S" "$M" >>"$T/mount.out" 2>>"$T/mount.err" &
 	MPID=$!
-	for _ in $(seq 200); do grep -q mounted "$T/mount.out" 2>/dev/null && return 0; \
+	for _ in $(seq 600); do grep -q mounted "$T/mount.out" 2>/dev/null &&
+		grep -q " $M fuse.kiln " /proc/mounts && return 0; \
 		kill -0 $MPID 2>/dev/null || return 1; sleep 0.05; done
 	return 1
 }
