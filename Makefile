@@ -12,7 +12,7 @@ LDFLAGS  ?=
 # libarchive is linked statically: only its tar and decompression objects
 # are pulled in, so the dynamic loader skips libxml2/ICU & co. at every start
 # (kiln run's startup time); its codecs stay shared (--as-needed drops the rest).
-LIBS     := -Wl,--as-needed -Wl,-Bstatic -larchive -Wl,-Bdynamic -lcrypto -ljansson -lyaml \
+LIBS     := -Wl,--as-needed -Wl,-Bstatic -larchive -Wl,-Bdynamic -lssl -lcrypto -ljansson -lyaml \
 	    -lz -llzma -lbz2 -l:libzstd.so.1 -l:libacl.so.1 -l:liblz4.so.1 -lnettle -lxml2
 # kiln itself (the CLI, kiln run's monitor) is a static PIE: loading and
 # relocating shared libraries cost ~1.2 ms of every `kiln run` start
@@ -20,10 +20,10 @@ LIBS     := -Wl,--as-needed -Wl,-Bstatic -larchive -Wl,-Bdynamic -lcrypto -ljans
 # daemon, keeps the distribution's shared libraries. glibc's link-time notes
 # about getpwuid/dlopen/getaddrinfo in static programs (local files still
 # resolve; kiln loads no modules) go to build/kiln.ld.log.
-KILN_LIBS := -static-pie -Wl,--start-group -larchive -lcrypto -ljansson -lyaml -lz -llzma -lbz2 \
+KILN_LIBS := -static-pie -Wl,--start-group -larchive -lssl -lcrypto -ljansson -lyaml -lz -llzma -lbz2 \
 	     -lzstd -Wl,--end-group -lpthread
 # Static executables that run inside the enclave (images may have no libc).
-STATIC_LIBS := -Wl,--start-group -lcrypto -ljansson -lz -Wl,--end-group -lpthread
+STATIC_LIBS := -Wl,--start-group -lssl -lcrypto -ljansson -lz -Wl,--end-group -lpthread
 
 # The library: every src/<area>/*.c except the boot area, which is only
 # linked into kiln-bootstrap (it must stay tiny and dependency free).
@@ -32,7 +32,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 BOOT_SRC := $(sort $(wildcard src/boot/*.c)) src/util/err.c
 BOOT_OBJ := $(BOOT_SRC:%.c=$(B)/%.o)
 
-BINS     := $(B)/kiln $(B)/kilnd $(B)/kiln-init $(B)/kiln-bootstrap
+BINS     := $(B)/kiln $(B)/kilnd $(B)/kiln-init $(B)/kiln-bootstrap $(B)/kiln-webhook
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -84,9 +84,14 @@ $(B)/kilnd: $(B)/cmd/kilnd/main.o $(B)/libkiln.a
 	@echo "  LD $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The Kubernetes admission webhook (HTTPS): the one binary that needs libssl.
+$(B)/kiln-webhook: $(B)/cmd/kiln-webhook/main.o $(B)/libkiln.a
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ -lssl $(LIBS) -lpthread
+
 $(B)/kiln-init: $(B)/cmd/kiln-init/main.o $(B)/libkiln.a
 	@echo "  LD $@"
-	@$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS)
+	@$(CC) -static $(LDFLAGS) -o $@ $^ $(STATIC_LIBS) 2>$(B)/kiln-init.ld.log || { cat $(B)/kiln-init.ld.log; exit 1; }
 
 $(B)/kiln-bootstrap: $(B)/cmd/kiln-bootstrap/main.o $(BOOT_OBJ)
 	@echo "  LD $@"
@@ -129,7 +134,7 @@ $(B)/fuzz-obj/%.o: %.c
 $(B)/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ $@"
-	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -lssl $(LIBS)
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZERS)

@@ -27,9 +27,12 @@ static int usage(FILE *f)
 	      "  stop [--timeout S] NAME   stop an enclave (signal, then kill)\n"
 	      "  rm NAME                   forget a finished enclave and its logs\n"
 	      "  console NAME              a debug-mode enclave's console\n"
+	      "  launch [--sim|--nitro]    entrypoint of --output-image images (Pods)\n"
 	      "Attestation:\n"
 	      "  attest verify DOC         verify an attestation document\n"
 	      "  attest show DOC           print a decoded attestation document\n"
+	      "Secrets:\n"
+	      "  secret encrypt --key-id K value on stdin -> KMS ciphertext (base64)\n"
 	      "Host:\n"
 	      "  doctor [--sim|--nitro]    check this host for the sim and for Nitro\n"
 	      "\n"
@@ -47,6 +50,7 @@ static const struct kiln_command {
 	{ "describe-eif", kiln_cmd_describe_eif },
 	{ "pcr", kiln_cmd_pcr },
 	{ "attest", kiln_cmd_attest },
+	{ "secret", kiln_cmd_secret },
 	{ "run", kiln_cmd_run },
 	{ "ps", kiln_cmd_ps },
 	{ "logs", kiln_cmd_logs },
@@ -54,6 +58,7 @@ static const struct kiln_command {
 	{ "rm", kiln_cmd_rm },
 	{ "console", kiln_cmd_console },
 	{ "doctor", kiln_cmd_doctor },
+	{ "launch", kiln_cmd_launch },
 	{ NULL, NULL },
 };
 

@@ -89,7 +89,7 @@ static int prepare(struct build_state *s)
 	if (rc == 0)
 		rc = kiln_find_helper(o->kiln_init, "kiln-init", &s->kiln_init);
 	if (rc == 0)
-		rc = kiln_image_open(ref, o->tmpdir, &s->img);
+		rc = kiln_image_open_deferred(ref, o->tmpdir, &s->img); /* checked in write_eif */
 	if (rc == 0)
 		rc = kiln_warn_hidden_paths(s->img);
 	if (rc < 0)
@@ -127,6 +127,12 @@ static int write_eif(struct build_state *s, struct eif_writer *w)
 		rc = kiln_write_ramdisk0(w, &s->parts, (uint32_t)s->epoch);
 	if (rc == 0)
 		rc = kiln_write_ramdisk1(w, &r1);
+	/* The layers' digests were computing while the EIF was written: nothing is signed or
+	 * published unless they match and the files read in place did not change since. */
+	if (rc == 0)
+		rc = kiln_image_verify(s->img);
+	if (rc == 0)
+		rc = kiln_image_check_unchanged(s->img);
 	if (rc == 0 && s->o->signing_key)
 		rc = eif_writer_sign(w, s->o->signing_key, s->o->signing_cert);
 	return rc;

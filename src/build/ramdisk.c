@@ -12,7 +12,6 @@
 #include "eif/cpio.h"
 #include "util/cleanup.h"
 
-#define COPY_CHUNK (1 << 20)
 #define KILN_DIR ".kiln"
 
 static int add_dir(struct cpio_writer *cw, const char *name)
@@ -29,37 +28,6 @@ static int add_text(struct cpio_writer *cw, const char *name, uint32_t perm, con
 	return cpio_add_bytes(cw, &e, text);
 }
 
-static int copy_fd(int fd, const char *path, uint64_t size,
-		   int (*sink)(const void *, size_t, void *), void *arg)
-{
-	_cleanup_free_ char *buf = malloc(COPY_CHUNK);
-	uint64_t done = 0;
-
-	if (!buf)
-		return kiln_err(ENOMEM, "out of memory");
-	while (done < size) {
-		ssize_t n = read(fd, buf, COPY_CHUNK);
-		int rc;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return kiln_err(errno, "%s: read: %s", path, strerror(errno));
-		if (n == 0)
-			return kiln_err(EIO, "%s: changed size while being read", path);
-		rc = sink(buf, (size_t)n, arg);
-		if (rc < 0)
-			return rc;
-		done += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int cpio_sink(const void *buf, size_t len, void *arg)
-{
-	return cpio_write_data(arg, buf, len);
-}
-
 /* A host file (kiln-init, AWS init, nsm.ko) as a ramdisk entry. */
 static int add_host_file(struct cpio_writer *cw, const char *name, uint32_t perm,
 			 const char *path)
@@ -74,25 +42,32 @@ static int add_host_file(struct cpio_writer *cw, const char *name, uint32_t perm
 	e.size = (uint64_t)st.st_size;
 	rc = cpio_add_entry(cw, &e);
 	if (rc == 0)
-		rc = copy_fd(fd, path, e.size, cpio_sink, cw);
+		rc = cpio_write_fd(cw, fd, 0, e.size);
 	if (rc == 0)
 		rc = cpio_end_entry(cw);
-	return rc;
-}
-
-static int section_sink(const void *buf, size_t len, void *arg)
-{
-	return eif_writer_write(arg, buf, len);
+	return rc < 0 ? kiln_err_wrap(rc, "%s", path) : 0;
 }
 
 int kiln_copy_file_to_section(struct eif_writer *w, const char *path)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
+	int rc;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return kiln_err(errno, "%s: %s", path, strerror(errno));
-	return copy_fd(fd, path, (uint64_t)st.st_size, section_sink, w);
+	rc = eif_writer_write_fd(w, fd, 0, (uint64_t)st.st_size);
+	return rc < 0 ? kiln_err_wrap(rc, "%s", path) : 0;
+}
+
+/* A cpio archive into the open section; file data is read straight into the writer. */
+static int ramdisk_cpio(struct eif_writer *w, uint32_t mtime, struct cpio_writer **cw)
+{
+	int rc = cpio_writer_new(eif_writer_out, w, mtime, cw);
+
+	if (rc == 0)
+		cpio_writer_set_out_fd(*cw, eif_writer_out_fd);
+	return rc;
 }
 
 int kiln_write_ramdisk0(struct eif_writer *w, const struct kiln_boot_parts *p, uint32_t mtime)
@@ -101,7 +76,7 @@ int kiln_write_ramdisk0(struct eif_writer *w, const struct kiln_boot_parts *p, u
 	int rc = eif_writer_begin(w, EIF_SECTION_RAMDISK);
 
 	if (rc == 0)
-		rc = cpio_writer_new(eif_writer_out, w, mtime, &cw);
+		rc = ramdisk_cpio(w, mtime, &cw);
 	if (rc == 0)
 		rc = add_dir(cw, "dev");
 	if (rc == 0)
@@ -163,9 +138,15 @@ struct image_walk {
 	struct kiln_image *img;
 };
 
-static int image_sink(const void *buf, size_t len, void *arg)
+/* File data straight from where the image keeps it (the layer blob, or staged). */
+static int add_image_data(struct image_walk *iw, const struct kiln_fs_entry *e)
 {
-	return cpio_write_data(arg, buf, len);
+	uint64_t off, size;
+	int fd, rc = kiln_image_data(iw->img, e, &fd, &off, &size);
+
+	if (rc == 0)
+		rc = cpio_write_fd(iw->k->cw, fd, off, size);
+	return rc < 0 ? kiln_err_wrap(rc, "/%s", e->path) : 0;
 }
 
 static int add_image_entry(const struct kiln_fs_entry *e, void *arg)
@@ -196,7 +177,7 @@ static int add_image_entry(const struct kiln_fs_entry *e, void *arg)
 	ce.size = e->data_here ? e->size : 0;
 	rc = cpio_add_entry(cw, &ce);
 	if (rc == 0 && ce.size)
-		rc = kiln_image_read(iw->img, e, image_sink, cw);
+		rc = add_image_data(iw, e);
 	if (rc == 0)
 		rc = cpio_end_entry(cw);
 	return rc;
@@ -255,7 +236,7 @@ int kiln_write_ramdisk1(struct eif_writer *w, const struct kiln_ramdisk1 *r)
 	if (rc == 0)
 		rc = eif_writer_begin(w, EIF_SECTION_RAMDISK);
 	if (rc == 0)
-		rc = cpio_writer_new(eif_writer_out, w, r->mtime, &k.cw);
+		rc = ramdisk_cpio(w, r->mtime, &k.cw);
 	if (rc == 0)
 		rc = write_rootfs(&k, r->img);
 	if (rc == 0)

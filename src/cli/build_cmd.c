@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "build/build.h"
+#include "build/ociout.h"
 #include "cli/cli.h"
 
 int kiln_cli_fail(const char *cmd)
@@ -32,6 +34,10 @@ static int build_usage(FILE *f)
 	      "      --kiln-init FILE         kiln-init binary to embed\n"
 	      "      --bootstrap FILE         kiln-bootstrap binary (no AWS blobs)\n"
 	      "      --tmpdir DIR             staging directory (default $TMPDIR or /tmp)\n"
+	      "      --output-image DEST      also write a launcher image for Kubernetes:\n"
+	      "                               docker-archive:FILE or oci:DIR[:TAG] holding\n"
+	      "                               the EIF, kiln and kilnd; PCRs as annotations\n"
+	      "                               (-o may be left out then)\n"
 	      "  -q, --quiet                  no notices\n"
 	      "Reproducible: SOURCE_DATE_EPOCH (default: the image's creation time) fixes\n"
 	      "every timestamp; the same inputs give the same bytes and PCRs.\n",
@@ -40,7 +46,7 @@ static int build_usage(FILE *f)
 }
 
 enum { OPT_BLOBS = 256, OPT_KERNEL, OPT_CMDLINE, OPT_KEY, OPT_CERT, OPT_METADATA,
-       OPT_NAME, OPT_VERSION, OPT_INIT, OPT_BOOTSTRAP, OPT_TMPDIR };
+       OPT_NAME, OPT_VERSION, OPT_INIT, OPT_BOOTSTRAP, OPT_TMPDIR, OPT_IMAGE_OUT };
 
 static const struct option build_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -56,6 +62,7 @@ static const struct option build_opts[] = {
 	{ "kiln-init", required_argument, NULL, OPT_INIT },
 	{ "bootstrap", required_argument, NULL, OPT_BOOTSTRAP },
 	{ "tmpdir", required_argument, NULL, OPT_TMPDIR },
+	{ "output-image", required_argument, NULL, OPT_IMAGE_OUT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -83,10 +90,42 @@ static int set_opt(struct kiln_build_opts *o, int c, char *arg)
 	return 0;
 }
 
+/* --output-image: the EIF (-o, else a temporary file), then the image around it. */
+static int build_image(struct kiln_build_opts *o, const char *dest, struct eif_pcrs *pcrs)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	struct kiln_oci_out img = { .dest = dest, .pcrs = pcrs, .name = o->name };
+	char tmp[4096];
+	int rc;
+
+	/* a typo in the destination fails before minutes of building */
+	if (strncmp(dest, "oci:", 4) && strncmp(dest, "docker-archive:", 15))
+		return kiln_err(EINVAL, "--output-image %s: want docker-archive:FILE or oci:DIR[:TAG]",
+				dest);
+	if (!o->output) {
+		snprintf(tmp, sizeof(tmp), "%s/kiln-image-XXXXXX.eif",
+			 o->tmpdir ? o->tmpdir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		rc = mkstemps(tmp, 4);
+		if (rc < 0)
+			return kiln_err(errno, "%s: %s", tmp, strerror(errno));
+		close(rc);
+		o->output = tmp;
+	}
+	img.eif_path = o->output;
+	img.epoch = sde ? strtoll(sde, NULL, 10) : 0;
+	rc = kiln_build(o, pcrs);
+	if (rc == 0)
+		rc = kiln_oci_write(&img);
+	if (o->output == tmp)
+		unlink(tmp);
+	return rc;
+}
+
 int kiln_cmd_build(int argc, char **argv)
 {
 	struct kiln_build_opts o = { 0 };
 	struct eif_pcrs pcrs;
+	const char *image_out = NULL;
 	char *json;
 	int c;
 
@@ -94,6 +133,10 @@ int kiln_cmd_build(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "o:c:qh", build_opts, NULL)) != -1) {
 		if (c == 'h')
 			return build_usage(stdout);
+		if (c == OPT_IMAGE_OUT) {
+			image_out = optarg;
+			continue;
+		}
 		if (set_opt(&o, c, optarg) < 0)
 			return build_usage(stderr);
 	}
@@ -103,7 +146,9 @@ int kiln_cmd_build(int argc, char **argv)
 		fprintf(stderr, "kiln: build: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (kiln_build(&o, &pcrs) < 0)
+	if (image_out && build_image(&o, image_out, &pcrs) < 0)
+		return kiln_cli_fail("build");
+	if (!image_out && kiln_build(&o, &pcrs) < 0)
 		return kiln_cli_fail("build");
 	json = eif_measurements_json(&pcrs);
 	if (!json)

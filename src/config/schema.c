@@ -7,6 +7,7 @@
 static const char *const dns_modes[] = { "parent", "none", NULL };
 static const char *const storage_modes[] = { "encrypted", "plain", NULL };
 static const char *const key_sources[] = { "kms", "sim", NULL };
+static const char *const cred_sources[] = { "imds", "static", NULL };
 
 static const struct kiln_field resources[] = {
 	{ "cpus", KF_INT, false, NULL, 1, 256, NULL, "2" },
@@ -58,12 +59,25 @@ static const struct kiln_field secrets[] = {
 	{ "kms_ciphertext", KF_STR, true, NULL, 0, 0, NULL, NULL },
 	{ "to", KF_STR, false, NULL, 0, 0, NULL, "\"env\"" },
 	{ "mode", KF_STR, false, NULL, 0, 0, NULL, "\"0400\"" },
+	/* "uid[:gid]" or a name from the image's /etc/passwd; default: the app's user */
+	{ "owner", KF_STR, false, NULL, 0, 0, NULL, NULL },
+	/* checked against the ciphertext's key by KMS (Decrypt's KeyId) */
+	{ "key_id", KF_STR, false, NULL, 0, 0, NULL, NULL },
+	{ "optional", KF_BOOL, false, NULL, 0, 0, NULL, "false" },
 	{ NULL },
 };
 
+/* docs/secrets.md: static credentials land in the EIF; for kiln dev-kms only. */
 static const struct kiln_field kms[] = {
 	{ "region", KF_STR, false, NULL, 0, 0, NULL, NULL },
 	{ "endpoint", KF_STR, false, NULL, 0, 0, NULL, NULL },
+	{ "ca_bundle", KF_STR, false, NULL, 0, 0, NULL, NULL },
+	{ "credentials", KF_STR, false, NULL, 0, 0, cred_sources, "\"imds\"" },
+	{ "access_key_id", KF_STR, false, NULL, 0, 0, NULL, NULL },
+	{ "secret_access_key", KF_STR, false, NULL, 0, 0, NULL, NULL },
+	{ "imds_endpoint", KF_STR, false, NULL, 0, 0, NULL, "\"http://169.254.169.254\"" },
+	{ "timeout_s", KF_INT, false, NULL, 1, 600, NULL, "30" },
+	{ "connections", KF_INT, false, NULL, 1, 16, NULL, "4" },
 	{ NULL },
 };
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* A hard-link group's inode number (open addressing, grown at half full). */
 struct link_slot {
@@ -16,6 +17,7 @@ struct link_slot {
 
 struct cpio_writer {
 	cpio_out_fn out;
+	cpio_out_fd_fn out_fd; /* NULL: cpio_write_fd reads into a buffer itself */
 	void *arg;
 	uint32_t mtime;
 	uint32_t next_ino;
@@ -210,6 +212,57 @@ int cpio_write_data(struct cpio_writer *w, const void *buf, size_t len)
 	if (rc == 0)
 		w->left -= len;
 	return rc;
+}
+
+void cpio_writer_set_out_fd(struct cpio_writer *w, cpio_out_fd_fn out_fd)
+{
+	w->out_fd = out_fd;
+}
+
+/* Without an fd output: read through a bounce buffer into cpio_write_data. */
+static int copy_fd(struct cpio_writer *w, int fd, uint64_t off, uint64_t len)
+{
+	enum { CHUNK = 1 << 16 };
+	uint8_t *buf = malloc(CHUNK);
+	int rc = buf ? 0 : kiln_err(ENOMEM, "out of memory");
+
+	while (rc == 0 && len) {
+		ssize_t n = pread(fd, buf, len < CHUNK ? (size_t)len : CHUNK, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = kiln_err(n < 0 ? errno : EIO, "read: %s",
+				      n < 0 ? strerror(errno) : "file shorter than expected");
+		else
+			rc = cpio_write_data(w, buf, (size_t)n);
+		off += n > 0 ? (uint64_t)n : 0;
+		len -= n > 0 ? (uint64_t)n : 0;
+	}
+	free(buf);
+	return rc;
+}
+
+int cpio_write_fd(struct cpio_writer *w, int fd, uint64_t off, uint64_t len)
+{
+	int rc = usable(w);
+
+	if (rc < 0)
+		return rc;
+	if (!w->in_entry)
+		return kiln_err(EINVAL, "cpio data outside an entry");
+	if (len > w->left)
+		return kiln_err(EFBIG, "cpio entry data longer than its declared size");
+	if (!w->out_fd)
+		return copy_fd(w, fd, off, len);
+	rc = w->out_fd(fd, off, len, w->arg);
+	if (rc < 0) {
+		w->failed = true;
+		return rc;
+	}
+	w->off += len;
+	w->left -= len;
+	return 0;
 }
 
 int cpio_end_entry(struct cpio_writer *w)

@@ -11,6 +11,8 @@
 
 /* Where archive bytes go: return 0 or a negative errno (with kiln_err). */
 typedef int (*cpio_out_fn)(const void *buf, size_t len, void *arg);
+/* Optional: where len bytes at off in fd go, read by the output itself (no copy). */
+typedef int (*cpio_out_fd_fn)(int fd, uint64_t off, uint64_t len, void *arg);
 
 #define CPIO_NEWC_MAGIC "070701"
 #define CPIO_HEADER_SIZE 110
@@ -42,6 +44,10 @@ int cpio_writer_new(cpio_out_fn out, void *arg, uint32_t mtime, struct cpio_writ
 /* Write the header of an entry; then exactly e->size bytes of data follow. */
 int cpio_add_entry(struct cpio_writer *w, const struct cpio_entry *e) KILN_MUST;
 int cpio_write_data(struct cpio_writer *w, const void *buf, size_t len) KILN_MUST;
+/* Entry data from a file: len bytes at off in fd (through out_fd when set). */
+int cpio_write_fd(struct cpio_writer *w, int fd, uint64_t off, uint64_t len) KILN_MUST;
+/* Let cpio_write_fd hand file ranges to the output (arg as for the writer's out). */
+void cpio_writer_set_out_fd(struct cpio_writer *w, cpio_out_fd_fn out_fd);
 /* Check all data was written and pad to 4 bytes. */
 int cpio_end_entry(struct cpio_writer *w) KILN_MUST;
 /* A whole entry whose e->size bytes of data are in memory. */

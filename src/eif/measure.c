@@ -42,6 +42,12 @@ void eif_measure_begin(struct eif_measure *m, uint16_t type)
 	}
 }
 
+void eif_measure_route(const struct eif_measure *m, EVP_MD_CTX **pcr0, EVP_MD_CTX **other)
+{
+	*pcr0 = (m->mask & 1u) ? m->ctx[0] : NULL;
+	*other = (m->mask & 2u) ? m->ctx[1] : (m->mask & 4u) ? m->ctx[2] : NULL;
+}
+
 int eif_measure_update(struct eif_measure *m, const void *buf, size_t len, uLong *crc)
 {
 	EVP_MD_CTX *second = (m->mask & 2u) ? m->ctx[1] : (m->mask & 4u) ? m->ctx[2] : NULL;

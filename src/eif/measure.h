@@ -25,6 +25,8 @@ int eif_measure_init(struct eif_measure *m) KILN_MUST;
 void eif_measure_begin(struct eif_measure *m, uint16_t type);
 /* Hash buf into the live PCRs and, when crc is not NULL, into *crc (on the worker). */
 int eif_measure_update(struct eif_measure *m, const void *buf, size_t len, uLong *crc) KILN_MUST;
+/* The contexts the current section feeds: PCR0's and PCR1's or PCR2's (either may be NULL). */
+void eif_measure_route(const struct eif_measure *m, EVP_MD_CTX **pcr0, EVP_MD_CTX **other);
 /* Wait until queued work is done: call before reading a CRC passed above. */
 int eif_measure_sync(struct eif_measure *m) KILN_MUST;
 /* PCR0/1/2 into pcrs (has_pcr8 untouched); m stays usable. */

@@ -3,9 +3,11 @@
 /*
  * How this works. The file is written front to back exactly once: a zeroed
  * header, then each section as a placeholder section header followed by its
- * data. Data passes through a 1 MiB buffer, the open section's CRC-32 and
- * its PCR hashes. When a section ends its real header is patched in (in the
- * buffer, or with pwrite if already flushed) and its CRC is folded into the
+ * data. Data passes through the pipe (pipe.h): buffers that file data is
+ * read straight into, hashed into the section's two PCRs on two threads,
+ * CRC'd and written by the caller. When a section ends its real header is
+ * patched in (in the open buffer, or with pwrite if already written) and
+ * its CRC is folded into the
  * running CRC with crc32_combine(); at commit the same is done for the
  * header, so the file is never read back. Until commit the file has no name
  * (O_TMPFILE) or a hidden temporary one; commit fsyncs it and links it at the
@@ -23,20 +25,17 @@
 #include <zlib.h>
 
 #include "eif/measure.h"
+#include "eif/pipe.h"
 #include "eif/sign.h"
 #include "util/cleanup.h"
-
-#define WRITE_BUF (1u << 20)
 
 struct eif_writer {
 	int fd;
 	char *out_path;
 	char *dir;
 	char *tmp_path; /* a named temporary file (no O_TMPFILE), unlinked unless committed */
-	uint8_t *buf;   /* bytes at file offsets [flushed, flushed + buf_len) */
-	size_t buf_len;
-	uint64_t flushed;
-	uint64_t pos;   /* == flushed + buf_len */
+	struct eif_pipe *pipe;
+	uint64_t pos;   /* bytes emitted */
 	uLong crc;      /* CRC-32 of the finished sections */
 	struct eif_measure m;
 	uint16_t num;
@@ -51,74 +50,38 @@ struct eif_writer {
 	bool committed;
 };
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return kiln_err(errno, "EIF write failed: %s", strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int fail(struct eif_writer *w, int rc)
 {
 	w->failed = true;
 	return rc;
 }
 
-static int flush(struct eif_writer *w)
+static int emit(struct eif_writer *w, const void *buf, size_t len)
 {
-	int rc = write_all(w->fd, w->buf, w->buf_len);
+	int rc = eif_pipe_write(w->pipe, buf, len);
 
 	if (rc < 0)
 		return fail(w, rc);
-	w->flushed += w->buf_len;
-	w->buf_len = 0;
-	return 0;
-}
-
-static int emit(struct eif_writer *w, const void *buf, size_t len)
-{
-	int rc;
-
-	if (len > WRITE_BUF - w->buf_len) {
-		rc = flush(w);
-		if (rc < 0)
-			return rc;
-	}
-	if (len >= WRITE_BUF) {
-		rc = write_all(w->fd, buf, len);
-		if (rc < 0)
-			return fail(w, rc);
-		w->flushed += len;
-	} else {
-		memcpy(w->buf + w->buf_len, buf, len);
-		w->buf_len += len;
-	}
 	w->pos += len;
 	return 0;
 }
 
-/* Overwrite bytes already emitted at file offset off. */
+/* Overwrite bytes already emitted at file offset off (never hashed ones). */
 static int patch(struct eif_writer *w, uint64_t off, const void *buf, size_t len)
 {
-	if (off >= w->flushed) {
-		memcpy(w->buf + (off - w->flushed), buf, len);
+	uint64_t written = eif_pipe_written(w->pipe);
+	size_t open_len;
+	uint8_t *open = eif_pipe_open_buf(w->pipe, &open_len);
+	int rc;
+
+	if (off >= written) {
+		memcpy(open + (off - written), buf, len);
 		return 0;
 	}
-	if (w->buf_len) {
-		int rc = flush(w);
-
+	if (off + len > written) {
+		rc = eif_pipe_flush(w->pipe);
 		if (rc < 0)
-			return rc;
+			return fail(w, rc);
 	}
 	if (pwrite(w->fd, buf, len, (off_t)off) != (ssize_t)len)
 		return fail(w, kiln_err(errno ? errno : EIO, "EIF write failed: %s",
@@ -194,10 +157,10 @@ int eif_writer_open(const char *out_path, struct eif_writer **wp)
 	rc = split_path(w, out_path);
 	if (rc == 0)
 		rc = eif_measure_init(&w->m);
-	if (rc == 0 && !(w->buf = malloc(WRITE_BUF)))
-		rc = kiln_err(ENOMEM, "out of memory");
 	if (rc == 0)
 		rc = open_file(w);
+	if (rc == 0)
+		rc = eif_pipe_new(w->fd, &w->pipe);
 	if (rc == 0)
 		rc = emit(w, zero_header, sizeof(zero_header));
 	if (rc < 0) {
@@ -217,6 +180,24 @@ static int usable(const struct eif_writer *w)
 	return 0;
 }
 
+/* Section data feeds its PCRs and CRC; headers feed nothing. */
+static int route(struct eif_writer *w)
+{
+	EVP_MD_CTX *a = NULL, *b = NULL;
+	int rc;
+
+	eif_measure_route(&w->m, &a, &b);
+	rc = eif_pipe_route(w->pipe, a, b, &w->sec_crc);
+	return rc < 0 ? fail(w, rc) : 0;
+}
+
+static int unroute(struct eif_writer *w)
+{
+	int rc = eif_pipe_route(w->pipe, NULL, NULL, NULL);
+
+	return rc < 0 ? fail(w, rc) : 0;
+}
+
 static int begin(struct eif_writer *w, uint16_t type)
 {
 	static const uint8_t placeholder[EIF_SECTION_HEADER_SIZE];
@@ -234,8 +215,11 @@ static int begin(struct eif_writer *w, uint16_t type)
 	w->sizes[w->num] = 0;
 	w->type = type;
 	w->sec_crc = crc32(0L, Z_NULL, 0);
-	eif_measure_begin(&w->m, type);
 	rc = emit(w, placeholder, sizeof(placeholder));
+	if (rc < 0)
+		return rc;
+	eif_measure_begin(&w->m, type);
+	rc = route(w);
 	if (rc < 0)
 		return rc;
 	w->in_section = true;
@@ -266,13 +250,47 @@ int eif_writer_write(struct eif_writer *w, const void *buf, size_t len)
 		return rc;
 	if (!w->in_section)
 		return kiln_err(EINVAL, "EIF write outside a section");
-	rc = eif_measure_update(&w->m, p, len, &w->sec_crc);
-	if (rc == 0)
-		rc = emit(w, p, len);
+	rc = emit(w, p, len);
 	if (rc < 0)
-		return fail(w, rc);
+		return rc;
 	w->sizes[w->num] += len;
 	return 0;
+}
+
+int eif_writer_write_fd(struct eif_writer *w, int fd, uint64_t off, uint64_t len)
+{
+	uint64_t done = 0;
+	int rc = usable(w);
+
+	if (rc == 0 && !w->in_section)
+		rc = kiln_err(EINVAL, "EIF write outside a section");
+	while (rc == 0 && done < len) {
+		uint8_t *dst;
+		size_t room;
+		ssize_t n;
+
+		rc = eif_pipe_space(w->pipe, &dst, &room);
+		if (rc < 0)
+			return fail(w, rc);
+		n = pread(fd, dst, len - done < room ? (size_t)(len - done) : room,
+			  (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return fail(w, kiln_err(n < 0 ? errno : EIO, "read: %s",
+						n < 0 ? strerror(errno)
+						      : "file shorter than expected"));
+		eif_pipe_advance(w->pipe, (size_t)n);
+		done += (uint64_t)n;
+		w->pos += (uint64_t)n;
+		w->sizes[w->num] += (uint64_t)n;
+	}
+	return rc;
+}
+
+int eif_writer_out_fd(int fd, uint64_t off, uint64_t len, void *arg)
+{
+	return eif_writer_write_fd(arg, fd, off, len);
 }
 
 int eif_writer_out(const void *buf, size_t len, void *arg)
@@ -301,9 +319,9 @@ int eif_writer_end(struct eif_writer *w)
 	put_be(hdr, w->type, 2);
 	put_be(hdr + 2, 0, 2);
 	put_be(hdr + 4, size, 8);
-	rc = patch(w, w->offsets[w->num], hdr, sizeof(hdr));
+	rc = unroute(w); /* writes out the section's last bytes: w->sec_crc is final */
 	if (rc == 0)
-		rc = eif_measure_sync(&w->m); /* w->sec_crc is final only now */
+		rc = patch(w, w->offsets[w->num], hdr, sizeof(hdr));
 	if (rc < 0)
 		return rc;
 	c = crc32_combine(crc32(0L, hdr, sizeof(hdr)), w->sec_crc, (z_off_t)size);
@@ -336,6 +354,8 @@ int eif_writer_sign(struct eif_writer *w, const char *key_pem_path, const char *
 		rc = kiln_err(EINVAL, "EIF section %u not ended", w->num);
 	if (rc == 0 && w->is_signed)
 		rc = kiln_err(EINVAL, "EIF already signed");
+	if (rc == 0)
+		rc = eif_pipe_sync(w->pipe);
 	if (rc == 0)
 		rc = eif_measure_final(&w->m, &pcrs);
 	if (rc == 0)
@@ -441,7 +461,7 @@ int eif_writer_commit(struct eif_writer *w, uint64_t default_mem, uint64_t defau
 	put_be(h + EIF_CRC_OFFSET, crc, 4);
 	rc = patch(w, 0, h, sizeof(h));
 	if (rc == 0)
-		rc = flush(w);
+		rc = eif_pipe_sync(w->pipe);
 	if (rc == 0 && fsync(w->fd) < 0)
 		rc = fail(w, kiln_err(errno, "cannot sync the EIF: %s", strerror(errno)));
 	if (rc == 0)
@@ -463,13 +483,13 @@ void eif_writer_free(struct eif_writer *w)
 {
 	if (!w)
 		return;
+	eif_pipe_free(w->pipe);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp_path)
 		unlink(w->tmp_path);
 	eif_measure_free(&w->m);
 	free(w->tmp_path);
-	free(w->buf);
 	free(w->dir);
 	free(w->out_path);
 	free(w);

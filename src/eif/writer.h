@@ -26,11 +26,15 @@ int eif_writer_open(const char *out_path, struct eif_writer **w) KILN_MUST;
 int eif_writer_begin(struct eif_writer *w, enum eif_section_type type) KILN_MUST;
 int eif_writer_write(struct eif_writer *w, const void *buf, size_t len) KILN_MUST;
 int eif_writer_end(struct eif_writer *w) KILN_MUST;
+/* len bytes at off in fd, read straight into the writer's buffers. */
+int eif_writer_write_fd(struct eif_writer *w, int fd, uint64_t off, uint64_t len) KILN_MUST;
 /* One whole section from memory. */
 int eif_writer_section(struct eif_writer *w, enum eif_section_type type, const void *buf,
 		       size_t len) KILN_MUST;
 /* eif_writer_write as an output callback (arg is the writer), e.g. for cpio. */
 int eif_writer_out(const void *buf, size_t len, void *arg) KILN_MUST;
+/* eif_writer_write_fd as an output callback (arg is the writer), e.g. for cpio. */
+int eif_writer_out_fd(int fd, uint64_t off, uint64_t len, void *arg) KILN_MUST;
 
 /*
  * Sign PCR0 of the sections written so far (nitro-cli's signature section)

@@ -2,6 +2,7 @@
 /* The image API: open a reference, walk the flattened tree, read contents. */
 #include "image/internal.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,7 +37,7 @@ static int open_ref(struct kiln_image *img, const char *ref, const char *tmpdir)
 				"oci:DIR[:TAG])");
 }
 
-int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out)
+int kiln_image_open_deferred(const char *ref, const char *tmpdir, struct kiln_image **out)
 {
 	struct kiln_image *img = calloc(1, sizeof(*img));
 	int rc;
@@ -44,16 +45,71 @@ int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out
 	if (!img)
 		return kiln_err(ENOMEM, "out of memory");
 	img->stage_fd = -1;
+	img->defer = true;
 	rc = img_tree_new(&img->tree);
+	if (rc == 0 && tmpdir && !(img->tmpdir = strdup(tmpdir)))
+		rc = kiln_err(ENOMEM, "out of memory");
 	if (rc == 0)
-		rc = img->stage_fd = img_tmpfile(tmpdir);
-	if (rc >= 0)
 		rc = open_ref(img, ref, tmpdir);
 	if (rc < 0) {
 		kiln_image_free(img);
 		return kiln_err_wrap(rc, "image %s", ref);
 	}
 	*out = img;
+	return 0;
+}
+
+int kiln_image_verify(struct kiln_image *img)
+{
+	return img_checks_wait(img, 0);
+}
+
+int kiln_image_open(const char *ref, const char *tmpdir, struct kiln_image **out)
+{
+	struct kiln_image *img = NULL;
+	int rc = kiln_image_open_deferred(ref, tmpdir, &img);
+
+	if (rc == 0 && (rc = kiln_image_verify(img)) < 0) {
+		kiln_image_free(img);
+		return kiln_err_wrap(rc, "image %s", ref);
+	}
+	*out = img;
+	return rc;
+}
+
+int img_stage_fd(struct kiln_image *img)
+{
+	if (img->stage_fd < 0)
+		img->stage_fd = img_tmpfile(img->tmpdir);
+	return img->stage_fd;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+int img_keep_fd(struct kiln_image *img, int fd, const struct stat *st, int *kept)
+{
+	struct img_source *s;
+
+	for (size_t i = 0; i < img->n_src; i++) {
+		if (same_file(&img->src[i].st, st)) {
+			*kept = img->src[i].fd;
+			return 0;
+		}
+	}
+	s = realloc(img->src, (img->n_src + 1) * sizeof(*s));
+	if (!s)
+		return kiln_err(ENOMEM, "out of memory");
+	img->src = s;
+	s = &img->src[img->n_src];
+	s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (s->fd < 0)
+		return kiln_err(errno, "keeping a layer open: %s", strerror(errno));
+	s->st = *st;
+	img->n_src++;
+	*kept = s->fd;
 	return 0;
 }
 
@@ -72,9 +128,16 @@ int img_apply_layers(struct kiln_image *img, const struct img_layer *layers, siz
 
 		l.index = (unsigned)i + 1;
 		l.diff_id = img->diff_ids[i];
-		rc = img_layer_apply(img, &l);
-		if (rc < 0)
-			return rc;
+		/* At most two blobs hash at once: this layer's and the one before. */
+		rc = img_checks_wait(img, 1);
+		if (rc == 0)
+			rc = img_layer_apply(img, &l);
+		if (rc < 0) {
+			/* A bad digest of an earlier layer explains a later failure best. */
+			int vrc = img_checks_wait(img, 0);
+
+			return vrc < 0 ? vrc : rc;
+		}
 	}
 	return 0;
 }
@@ -83,11 +146,16 @@ void kiln_image_free(struct kiln_image *img)
 {
 	if (!img)
 		return;
+	img_checks_free(img);
 	img_config_free(&img->cfg);
 	img_strv_free(img->diff_ids);
 	img_tree_free(img->tree);
 	if (img->stage_fd >= 0)
 		close(img->stage_fd);
+	for (size_t i = 0; i < img->n_src; i++)
+		close(img->src[i].fd);
+	free(img->src);
+	free(img->tmpdir);
 	free(img);
 }
 
@@ -107,12 +175,18 @@ int kiln_image_foreach(struct kiln_image *img,
 	return img_tree_foreach(img->tree, fn, arg);
 }
 
+int kiln_image_data(struct kiln_image *img, const struct kiln_fs_entry *e, int *fd,
+		    uint64_t *off, uint64_t *size)
+{
+	return img_tree_lookup_data(img->tree, e->path, fd, off, size);
+}
+
 int kiln_image_read(struct kiln_image *img, const struct kiln_fs_entry *e,
 		    int (*sink)(const void *buf, size_t len, void *arg), void *arg)
 {
 	_cleanup_free_ char *buf = NULL;
 	uint64_t off, size, done = 0;
-	int rc = img_tree_lookup_data(img->tree, e->path, &off, &size);
+	int fd, rc = kiln_image_data(img, e, &fd, &off, &size);
 
 	if (rc < 0)
 		return rc;
@@ -122,13 +196,40 @@ int kiln_image_read(struct kiln_image *img, const struct kiln_fs_entry *e,
 	while (done < size) {
 		size_t n = size - done < IMG_CHUNK ? (size_t)(size - done) : IMG_CHUNK;
 
-		rc = img_pread_full(img->stage_fd, buf, n, off + done);
+		rc = img_pread_full(fd, buf, n, off + done);
 		if (rc < 0)
-			return kiln_err_wrap(rc, "staging file");
+			return kiln_err_wrap(rc, "/%s", e->path);
 		rc = sink(buf, n, arg);
 		if (rc < 0)
 			return rc;
 		done += n;
 	}
 	return 0;
+}
+
+/* ctime moves on any write, chmod or rename onto the file: compare it all. */
+static bool unchanged(const struct stat *a, const struct stat *b)
+{
+	return same_file(a, b) && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+int kiln_image_check_unchanged(struct kiln_image *img)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < img->n_src; i++) {
+		if (fstat(img->src[i].fd, &st) < 0)
+			return kiln_err(errno, "image file: %s", strerror(errno));
+		if (!unchanged(&img->src[i].st, &st))
+			return kiln_err(ESTALE, "an image file changed while kiln was reading it; "
+					"build again");
+	}
+	return 0;
+}
+
+uint64_t kiln_image_staged_bytes(const struct kiln_image *img)
+{
+	return img->stage_end;
 }

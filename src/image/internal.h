@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "image/image.h"
@@ -55,7 +56,8 @@ struct img_entry {
 	uint32_t uid, gid;
 	const char *link_target; /* symlink target */
 	const char *hardlink;    /* hardlink target path, or NULL */
-	uint64_t data_off;       /* regular: offset in the staging file */
+	int data_fd;             /* regular: the staging file or the layer blob (-1: no bytes) */
+	uint64_t data_off;       /* regular: offset of the bytes in data_fd */
 	uint64_t size;           /* regular: bytes */
 	uint32_t rdev_major, rdev_minor; /* char and block devices */
 	size_t n_xattrs;
@@ -67,20 +69,42 @@ void img_tree_layer(struct img_tree *t, unsigned layer);
 int img_tree_apply(struct img_tree *t, struct img_entry *e) KILN_MUST;
 
 /* Content location of the regular file at path (physical, no symlinks). */
-int img_tree_lookup_data(struct img_tree *t, const char *path, uint64_t *off,
+int img_tree_lookup_data(struct img_tree *t, const char *path, int *fd, uint64_t *off,
 			 uint64_t *size) KILN_MUST;
 int img_tree_foreach(struct img_tree *t, int (*fn)(const struct kiln_fs_entry *e, void *arg),
 		     void *arg) KILN_MUST;
+
+/* A file the tree points into (a layer blob read in place), kept open. */
+struct img_source {
+	int fd;                  /* owned */
+	struct stat st;          /* as first seen: a later change is an error */
+};
 
 /* The image being built. */
 struct kiln_image {
 	struct kiln_image_config cfg;
 	char **diff_ids;         /* from the config's rootfs, NULL-terminated */
 	struct img_tree *tree;
-	int stage_fd;
+	char *tmpdir;            /* for the staging file; NULL: $TMPDIR or /tmp */
+	int stage_fd;            /* -1 until a compressed layer needs it */
 	uint64_t stage_end;
+	struct img_source *src;
+	size_t n_src;
+	bool defer;              /* leave layer digest checks running (kiln_image_open_deferred) */
+	struct img_check **checks; /* running, oldest first */
+	size_t n_checks;
+	int check_rc;            /* the first failed check, returned ever after */
 	unsigned warnings;
 };
+
+/* image.c: the staging file, created on first use. */
+int img_stage_fd(struct kiln_image *img) KILN_MUST;
+/*
+ * Keep the file behind fd open for the image's lifetime and return the
+ * image's own descriptor of it in *kept (one per file). st is the file's
+ * state before its bytes were verified; a later change fails the build.
+ */
+int img_keep_fd(struct kiln_image *img, int fd, const struct stat *st, int *kept) KILN_MUST;
 
 /* config.c */
 int img_config_parse(struct kiln_image *img, const char *buf, size_t len,
@@ -96,6 +120,21 @@ struct img_layer {
 	const char *diff_id;     /* expected digest of the uncompressed tar */
 };
 int img_layer_apply(struct kiln_image *img, const struct img_layer *l) KILN_MUST;
+
+/* verify.c: an uncompressed layer blob's SHA-256 on a thread of its own. */
+struct img_check;
+int img_check_start(const struct img_layer *l, const struct img_blob *blob,
+		    struct img_check **out) KILN_MUST;
+/* Wait, then compare with the layer's blob digest and diff_id. */
+int img_check_end(struct img_check *k) KILN_MUST;
+/* After a parse error rc: a wrong blob digest explains it better (-EBADMSG), else rc. */
+int img_check_blame(struct img_check *k, int rc) KILN_MUST;
+void img_check_free(struct img_check *k);
+/* Queue k on the image (owned by it from now on, even on failure). */
+int img_check_defer(struct kiln_image *img, struct img_check *k) KILN_MUST;
+/* End the oldest queued checks until at most keep remain; errors name the layer. */
+int img_checks_wait(struct kiln_image *img, size_t keep) KILN_MUST;
+void img_checks_free(struct kiln_image *img);
 
 /* docker.c and oci.c */
 int img_open_docker(struct kiln_image *img, const char *file, const char *tmpdir) KILN_MUST;

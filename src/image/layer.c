@@ -8,6 +8,14 @@
  * tap that hashes it (the diff_id). Whatever the tar reader leaves unread
  * after its end marker is drained through the tap, so both digests cover
  * every byte. Regular file contents are appended to the staging file.
+ *
+ * An uncompressed layer (the common docker-archive case) needs none of
+ * that: the tar reader reads the blob directly, skipping over file data,
+ * and each regular file is recorded as (blob, offset, size) to be read in
+ * place when the EIF is written. The blob's digest is computed by a thread
+ * of its own that reads the whole blob sequentially (verify.c), on another
+ * core. So the bytes are read once to be hashed and once more when written
+ * out, never copied to a staging file.
  */
 #include "image/internal.h"
 
@@ -22,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "util/async_digest.h"
+#include "util/cleanup.h"
 
 /* The stored bytes: pread from the blob, hashed on the way. */
 struct raw_src {
@@ -30,6 +39,9 @@ struct raw_src {
 	EVP_MD_CTX *md;     /* NULL: the stored bytes need no digest of their own */
 	unsigned char *buf;
 };
+
+/* Header reads of an uncompressed layer: small, since file data is skipped. */
+#define DIRECT_CHUNK (16u << 10)
 
 /* The uncompressed tar stream: read from the outer reader, hashed. */
 struct tap {
@@ -45,6 +57,10 @@ struct layer_ctx {
 	struct raw_src raw;
 	struct tap tap;
 	struct archive *outer, *inner;
+	bool direct;         /* uncompressed: parse the blob in place */
+	struct stat blob_st; /* direct: the blob file before it was hashed */
+	int data_fd;         /* direct: the image's own descriptor of the blob */
+	struct img_check *check; /* direct: the blob's digest, computing */
 };
 
 static ssize_t raw_read(struct archive *a, void *arg, const void **out)
@@ -64,6 +80,33 @@ static ssize_t raw_read(struct archive *a, void *arg, const void **out)
 	r->pos += n;
 	*out = r->buf;
 	return (ssize_t)n;
+}
+
+static ssize_t direct_read(struct archive *a, void *arg, const void **out)
+{
+	struct raw_src *r = arg;
+	uint64_t left = r->blob.size - r->pos;
+	size_t n = left < DIRECT_CHUNK ? (size_t)left : DIRECT_CHUNK;
+
+	if (n && img_pread_full(r->blob.fd, r->buf, n, r->blob.off + r->pos) < 0) {
+		archive_set_error(a, EIO, "%s", kiln_errmsg());
+		return -1;
+	}
+	r->pos += n;
+	*out = r->buf;
+	return (ssize_t)n;
+}
+
+/* File data is not read here: the blob's digest covers it, the EIF writer reads it. */
+static la_int64_t direct_skip(struct archive *a, void *arg, la_int64_t req)
+{
+	struct raw_src *r = arg;
+	uint64_t left = r->blob.size - r->pos;
+	uint64_t n = req < 0 ? 0 : (uint64_t)req < left ? (uint64_t)req : left;
+
+	(void)a;
+	r->pos += n;
+	return (la_int64_t)n;
 }
 
 static ssize_t tap_read(struct archive *a, void *arg, const void **out)
@@ -123,6 +166,8 @@ static int open_outer(struct layer_ctx *c)
 		return lib_err(a, "decompress");
 	switch (archive_read_next_header(a, &ent)) {
 	case ARCHIVE_OK:
+		c->direct = archive_filter_count(a) == 1 &&
+			    archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE;
 		return 0;
 	case ARCHIVE_EOF:
 		c->tap.eof = true; /* an empty blob: an empty layer */
@@ -139,11 +184,67 @@ static int open_inner(struct layer_ctx *c)
 	c->inner = a;
 	if (!a)
 		return kiln_err(ENOMEM, "out of memory");
+	if (kiln_async_digest_new(&c->tap.ad) < 0) /* only the staged path hashes here */
+		return kiln_err(ENOMEM, "cannot start the hashing thread");
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
 	    archive_read_support_format_empty(a) != ARCHIVE_OK)
 		return lib_err(a, "libarchive setup");
 	if (archive_read_open(a, &c->tap, NULL, tap_read, NULL) != ARCHIVE_OK)
 		return lib_err(a, "tar");
+	return 0;
+}
+
+/*
+ * An uncompressed layer: drop the outer reader, hash the blob on a thread,
+ * and let the tar reader read the blob itself, skipping file data.
+ */
+static int open_direct(struct layer_ctx *c)
+{
+	struct img_blob kept = c->raw.blob;
+	struct archive *a;
+	int rc;
+
+	archive_read_free(c->outer);
+	c->outer = NULL;
+	c->raw.pos = 0;
+	/* The state before hashing: kiln_image_check_unchanged() compares against it. */
+	if (fstat(c->raw.blob.fd, &c->blob_st) < 0)
+		return kiln_err(errno, "layer: %s", strerror(errno));
+	/* The image's own descriptor: the caller may close its one before a deferred check ends. */
+	rc = img_keep_fd(c->img, c->raw.blob.fd, &c->blob_st, &c->data_fd);
+	if (rc < 0)
+		return rc;
+	kept.fd = c->data_fd;
+	rc = img_check_start(c->l, &kept, &c->check);
+	if (rc < 0)
+		return rc;
+	a = c->inner = archive_read_new();
+	if (!a)
+		return kiln_err(ENOMEM, "out of memory");
+	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    archive_read_support_format_empty(a) != ARCHIVE_OK ||
+	    archive_read_set_read_callback(a, direct_read) != ARCHIVE_OK ||
+	    archive_read_set_skip_callback(a, direct_skip) != ARCHIVE_OK ||
+	    archive_read_set_callback_data(a, &c->raw) != ARCHIVE_OK)
+		return lib_err(a, "libarchive setup");
+	if (archive_read_open1(a) != ARCHIVE_OK)
+		return lib_err(a, "tar");
+	return 0;
+}
+
+/* Record where an uncompressed layer's file data is (the tar reader skips it). */
+static int point_data(struct layer_ctx *c, struct archive_entry *ent, struct img_entry *e)
+{
+	la_int64_t size = archive_entry_size(ent), off = archive_filter_bytes(c->inner, 0);
+	uint64_t end = c->raw.blob.size;
+
+	if (size < 0)
+		return kiln_err(EBADMSG, "negative size");
+	if (off < 0 || (uint64_t)off > end || (uint64_t)size > end - (uint64_t)off)
+		return kiln_err(EBADMSG, "data beyond the end of the layer");
+	e->data_fd = size ? c->data_fd : -1;
+	e->data_off = c->raw.blob.off + (uint64_t)off;
+	e->size = (uint64_t)size;
 	return 0;
 }
 
@@ -155,15 +256,17 @@ static int stage_data(struct layer_ctx *c, struct archive_entry *ent, struct img
 	const void *p;
 	size_t n;
 	la_int64_t off;
-	int r;
+	int r, fd = img_stage_fd(img);
 
+	if (fd < 0)
+		return fd;
 	if (archive_entry_size(ent) < 0)
 		return kiln_err(EBADMSG, "negative size");
 	while ((r = archive_read_data_block(c->inner, &p, &n, &off)) == ARCHIVE_OK) {
 		if (off < 0 || (uint64_t)off > size || n > size - (uint64_t)off)
 			return kiln_err(EBADMSG, "data beyond the entry's size");
 		for (size_t done = 0; done < n;) {
-			ssize_t w = pwrite(img->stage_fd, (const char *)p + done, n - done,
+			ssize_t w = pwrite(fd, (const char *)p + done, n - done,
 					   (off_t)(base + (uint64_t)off + done));
 
 			if (w < 0 && errno != EINTR)
@@ -175,8 +278,9 @@ static int stage_data(struct layer_ctx *c, struct archive_entry *ent, struct img
 	}
 	if (r != ARCHIVE_EOF)
 		return lib_err(c->inner, "data");
-	if (end < size && ftruncate(img->stage_fd, (off_t)(base + size)) < 0)
+	if (end < size && ftruncate(fd, (off_t)(base + size)) < 0)
 		return kiln_err(errno, "staging file: %s", strerror(errno));
+	e->data_fd = fd;
 	e->data_off = base;
 	e->size = size;
 	img->stage_end = base + size;
@@ -254,7 +358,9 @@ static int classify(struct layer_ctx *c, struct archive_entry *ent, struct img_e
 	e->mode = type | (archive_entry_perm(ent) & 07777);
 	switch (type) {
 	case AE_IFREG:
-		return stage_data(c, ent, e);
+		/* Sparse entries' data is not one range of the blob: stage those. */
+		return c->direct && archive_entry_sparse_count(ent) == 0 ? point_data(c, ent, e)
+									 : stage_data(c, ent, e);
 	case AE_IFDIR:
 		return 0;
 	case AE_IFLNK:
@@ -281,7 +387,7 @@ static int classify(struct layer_ctx *c, struct archive_entry *ent, struct img_e
 
 static int one_entry(struct layer_ctx *c, struct archive_entry *ent)
 {
-	struct img_entry e = { .path = archive_entry_pathname(ent) };
+	struct img_entry e = { .path = archive_entry_pathname(ent), .data_fd = -1 };
 	la_int64_t uid = archive_entry_uid(ent), gid = archive_entry_gid(ent);
 	bool skip = false;
 	int rc;
@@ -335,17 +441,23 @@ static int drain(struct layer_ctx *c)
 	return 0;
 }
 
-static int digest_cmp(EVP_MD_CTX *md, const char *want, const char *what)
+static int digest_hex_cmp(const unsigned char md[32], const char *want, const char *what)
 {
-	unsigned char out[32];
 	img_digest got;
 
-	if (!EVP_DigestFinal_ex(md, out, NULL))
-		return kiln_err(EIO, "sha256 failed");
-	img_digest_hex(out, got);
+	img_digest_hex(md, got);
 	if (strcmp(got, want) != 0)
 		return kiln_err(EBADMSG, "%s digest mismatch: got %s, want %s", what, got, want);
 	return 0;
+}
+
+static int digest_cmp(EVP_MD_CTX *md, const char *want, const char *what)
+{
+	unsigned char out[32];
+
+	if (!EVP_DigestFinal_ex(md, out, NULL))
+		return kiln_err(EIO, "sha256 failed");
+	return digest_hex_cmp(out, want, what);
 }
 
 /* When parsing failed, a wrong blob digest is the better explanation. */
@@ -370,11 +482,41 @@ static int blame_blob(struct layer_ctx *c, int rc)
 	return bad ? -EBADMSG : rc;
 }
 
+/* An uncompressed layer: one digest of the blob, checked against both names. */
+static int finish_direct(struct layer_ctx *c, int rc)
+{
+	struct img_check *k = KILN_STEAL_PTR(c->check);
+
+	if (!k)
+		return rc;
+	if (rc < 0) {
+		rc = img_check_blame(k, rc);
+		img_check_free(k);
+		return rc;
+	}
+	if (c->img->defer)
+		return img_check_defer(c->img, k);
+	rc = img_check_end(k);
+	img_check_free(k);
+	return rc;
+}
+
+static int run_direct(struct layer_ctx *c)
+{
+	int rc = open_direct(c);
+
+	if (rc == 0)
+		rc = walk_entries(c);
+	return finish_direct(c, rc);
+}
+
 static int run(struct layer_ctx *c)
 {
 	int rc;
 
 	rc = open_outer(c);
+	if (rc == 0 && c->direct)
+		return run_direct(c);
 	if (rc == 0)
 		rc = open_inner(c);
 	if (rc == 0)
@@ -394,7 +536,7 @@ static int run(struct layer_ctx *c)
 
 int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
 {
-	struct layer_ctx c = { .img = img, .l = l, .raw.blob = l->blob };
+	struct layer_ctx c = { .img = img, .l = l, .raw.blob = l->blob, .data_fd = -1 };
 	char sd[20];
 	int rc = 0;
 
@@ -404,8 +546,7 @@ int img_layer_apply(struct kiln_image *img, const struct img_layer *l)
 	c.tap.md = EVP_MD_CTX_new();
 	c.raw.buf = malloc(IMG_CHUNK);
 	if ((raw_digest && (!c.raw.md || !EVP_DigestInit_ex(c.raw.md, EVP_sha256(), NULL))) ||
-	    !c.tap.md || !c.raw.buf || !EVP_DigestInit_ex(c.tap.md, EVP_sha256(), NULL) ||
-	    kiln_async_digest_new(&c.tap.ad) < 0)
+	    !c.tap.md || !c.raw.buf || !EVP_DigestInit_ex(c.tap.md, EVP_sha256(), NULL))
 		rc = kiln_err(ENOMEM, "out of memory");
 	img_tree_layer(img->tree, l->index);
 	if (rc == 0)

@@ -5,7 +5,8 @@
  * of children and a name; a seeded hash of (parent, name) finds children in
  * O(1), so a directory with 100k entries costs no more than 100k entries
  * spread out. Nodes hold metadata only; a regular file's bytes live in the
- * staging file and nodes point at a shared, refcounted extent, which is
+ * layer blob itself (uncompressed layers) or in the staging file, and nodes
+ * point at a shared, refcounted extent (fd, offset, size), which is
  * what makes hardlinks survive the deletion of their first path.
  *
  * Entry paths are cleaned lexically (a ".." that leaves the root is an
@@ -31,6 +32,7 @@
 #include "util/cleanup.h"
 
 struct img_data {
+	int fd;              /* the staging file or a layer blob; the image owns it */
 	uint64_t off, size;
 	uint32_t refs;       /* live paths sharing these bytes */
 	uint64_t group;      /* link_group during a walk, 0 until assigned */
@@ -499,7 +501,8 @@ static int prep_entry(struct img_entry *e, struct prep *p)
 		p->data = calloc(1, sizeof(*p->data));
 		if (!p->data)
 			return kiln_err(ENOMEM, "out of memory");
-		*p->data = (struct img_data){ .off = e->data_off, .size = e->size, .refs = 1 };
+		*p->data = (struct img_data){ .fd = e->data_fd, .off = e->data_off,
+					      .size = e->size, .refs = 1 };
 	}
 	if (S_ISLNK(e->mode) && !(p->target = strdup(e->link_target)))
 		return kiln_err(ENOMEM, "out of memory");
@@ -580,7 +583,8 @@ int img_tree_apply(struct img_tree *t, struct img_entry *e)
 
 /* ---- reading the tree ---- */
 
-int img_tree_lookup_data(struct img_tree *t, const char *path, uint64_t *off, uint64_t *size)
+int img_tree_lookup_data(struct img_tree *t, const char *path, int *fd, uint64_t *off,
+			 uint64_t *size)
 {
 	struct node *n = t->root;
 	const char *p = path;
@@ -595,6 +599,7 @@ int img_tree_lookup_data(struct img_tree *t, const char *path, uint64_t *off, ui
 	}
 	if (!n || !n->data)
 		return kiln_err(ENOENT, "%s: no such regular file in the image", path);
+	*fd = n->data->fd;
 	*off = n->data->off;
 	*size = n->data->size;
 	return 0;

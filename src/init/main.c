@@ -17,6 +17,7 @@
 #include "init/config.h"
 #include "init/logring.h"
 #include "init/net.h"
+#include "init/secrets.h"
 #include "init/storage.h"
 #include "init/supervise.h"
 #include "init/user.h"
@@ -230,6 +231,7 @@ int kiln_init_main(int argc, char **argv)
 	}
 	if (kiln_init_config_load(path, &cfg) < 0)
 		die("config");
+	kiln_init_secrets_prepare(cfg.kiln); /* the RSA key, while the rest boots */
 	if (!cfg.allow_vsock && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fprintf(stderr, "kiln-init: warning: PR_SET_DUMPABLE: %s\n", strerror(errno));
 	apply_xattrs();
@@ -255,10 +257,25 @@ int kiln_init_main(int argc, char **argv)
 		die("network");
 	}
 	kiln_init_attest_start(cfg.kiln, dir, started_rd);
+	/* Volumes before secrets, which may be written into one; no app without its volumes. */
 	if (kiln_init_storage_start(cfg.kiln, dir, &storage) < 0) {
 		console_stderr(&so);
-		die("storage"); /* the app never runs without its volumes */
+		die("storage");
 	}
+	/*
+	 * After the attestation start, which on Nitro seeds the RNG from the NSM
+	 * before our RSA key is made; secrets open an NSM handle of their own
+	 * (the API thread serves only the app, which is not running yet).
+	 */
+	struct kiln_init_secrets *secrets = NULL;
+	if (kiln_init_secrets_run(cfg.kiln, kiln_init_secrets_nsm_attest, (void *)dir, &user, &cfg,
+				  &secrets) < 0) {
+		console_stderr(&so);
+		die("secrets");
+	}
+	app.env = cfg.env;
+	app.forked = kiln_init_secrets_forked;
+	app.forked_ctx = secrets;
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	rc = kiln_supervise(&app, &so, &code);

@@ -158,6 +158,8 @@ int kiln_app_start(const struct kiln_app *app, pid_t *pid, int out[2])
 	*pid = fork();
 	if (*pid == 0)
 		exec_app(app, o[1], e[1]);
+	if (*pid > 0 && app->forked)
+		app->forked(app->forked_ctx); /* e.g. secrets wipe kiln-init's copies */
 	close(o[1]);
 	close(e[1]);
 	if (app->started_fd >= 0)

@@ -22,6 +22,8 @@ struct kiln_app {
 	int started_fd;	     /* >= 0: a CLOEXEC pipe's write end, held by the app until its
 			      * exec; kiln_app_start closes the parent's copy */
 	bool allow_vsock;    /* app.allow_vsock: skip kiln_isolate_app() (init/seccomp.h) */
+	void (*forked)(void *ctx); /* optional: in kiln-init once the app is forked */
+	void *forked_ctx;
 };
 
 struct kiln_supervise_opts {

@@ -356,6 +356,65 @@ TEST(test_reader_rejects)
 	CHECK_ERR(read_all(buf, n, NULL), "hex");
 }
 
+/* A file range as entry data, through the out_fd hook or the bounce buffer. */
+static int fd_out(int fd, uint64_t off, uint64_t len, void *arg)
+{
+	uint8_t *p = malloc(len ? len : 1);
+	int rc = p && pread(fd, p, len, (off_t)off) == (ssize_t)len ? mem_out(p, len, arg)
+								       : kiln_err(EIO, "short");
+
+	free(p);
+	return rc;
+}
+
+static void archive_from_fd(int fd, bool hook, uint64_t size, struct mem *m)
+{
+	struct cpio_entry e = { .name = "f", .mode = S_IFREG | 0644, .size = size };
+	struct cpio_writer *w = NULL;
+
+	CHECK(cpio_writer_new(mem_out, m, MTIME, &w) == 0);
+	if (!w)
+		return;
+	if (hook)
+		cpio_writer_set_out_fd(w, fd_out);
+	CHECK(cpio_add_entry(w, &e) == 0);
+	CHECK(cpio_write_fd(w, fd, 3, size - 1000) == 0);
+	CHECK(cpio_write_fd(w, fd, 3 + size - 1000, 1000) == 0);
+	CHECK_ERR(cpio_write_fd(w, fd, 0, 1), "longer than its declared size");
+	CHECK(cpio_end_entry(w) == 0);
+	CHECK(cpio_finish(w) == 0);
+	cpio_writer_free(w);
+}
+
+TEST(test_write_fd)
+{
+	enum { SIZE = 200003 };
+	struct mem a = { 0 }, b = { 0 }, c = { 0 };
+	struct cpio_entry e = { .name = "f", .mode = S_IFREG | 0644, .size = SIZE };
+	uint8_t *data = malloc(SIZE + 3);
+	struct cpio_writer *w = NULL;
+	char path[] = "/tmp/kiln-cpio-fd-XXXXXX";
+	int fd = mkstemp(path);
+
+	for (size_t i = 0; i < SIZE + 3; i++)
+		data[i] = (uint8_t)(i * 13 + (i >> 9));
+	CHECK(fd >= 0 && write(fd, data, SIZE + 3) == SIZE + 3);
+	unlink(path);
+	CHECK(cpio_writer_new(mem_out, &a, MTIME, &w) == 0);
+	CHECK(cpio_add_bytes(w, &e, data + 3) == 0);
+	CHECK(cpio_finish(w) == 0);
+	cpio_writer_free(w);
+	archive_from_fd(fd, false, SIZE, &b);
+	archive_from_fd(fd, true, SIZE, &c);
+	CHECK(a.len == b.len && memcmp(a.buf, b.buf, a.len) == 0);
+	CHECK(a.len == c.len && memcmp(a.buf, c.buf, a.len) == 0);
+	close(fd);
+	free(a.buf);
+	free(b.buf);
+	free(c.buf);
+	free(data);
+}
+
 TEST(test_writer_rejects)
 {
 	struct mem m = { 0 };
@@ -392,5 +451,6 @@ int main(void)
 	RUN(test_reads_gnu_cpio);
 	RUN(test_reader_rejects);
 	RUN(test_writer_rejects);
+	RUN(test_write_fd);
 	return t_done();
 }

@@ -606,6 +606,91 @@ TEST(test_docker_archive)
 	CHECK_ERR(flatten(ref, NULL) ? 0 : -1, "archive");
 }
 
+static struct kiln_image *open_ref(const char *ref, bool deferred)
+{
+	struct kiln_image *img = NULL;
+	int rc = deferred ? kiln_image_open_deferred(ref, tmp_root, &img)
+			  : kiln_image_open(ref, tmp_root, &img);
+
+	return rc == 0 ? img : NULL;
+}
+
+/*
+ * Uncompressed layers are read in place: nothing is copied to the staging
+ * file (issue 12), while compressed layers' file data still is; and the
+ * contents read back are right either way (test_docker_archive, check_tree).
+ */
+TEST(test_uncompressed_not_staged)
+{
+	const char *const *const layers[] = { L("f a hello", "d b", "f b/c world"),
+					      L("f d 12345"), NULL };
+	char oci[512], dar[512];
+	struct kiln_image *img;
+
+	snprintf(oci, sizeof(oci), "oci:%s", tpath("oci"));
+	snprintf(dar, sizeof(dar), "docker-archive:%s", tpath("d.tar"));
+	make_oci("oci", layers, 0);
+	img = open_ref(oci, false);
+	CHECK(img && kiln_image_staged_bytes(img) == 0);
+	kiln_image_free(img);
+	make_docker("d.tar", layers, 0, false);
+	img = open_ref(dar, false);
+	CHECK(img && kiln_image_staged_bytes(img) == 0);
+	kiln_image_free(img);
+	make_oci("oci", layers, GZIP);
+	img = open_ref(oci, false);
+	CHECK(img && kiln_image_staged_bytes(img) == 15);
+	kiln_image_free(img);
+}
+
+/* A file read in place that changes after its digest was checked fails the check. */
+TEST(test_changed_under_us)
+{
+	const char *const *const layers[] = { L("f a hello"), NULL };
+	struct kiln_image *img;
+	char ref[512];
+
+	snprintf(ref, sizeof(ref), "docker-archive:%s", tpath("d.tar"));
+	make_docker("d.tar", layers, 0, false);
+	img = open_ref(ref, false);
+	CHECK(img && kiln_image_check_unchanged(img) == 0);
+	write_file(tpath("d.tar"), "x", 1); /* appends: the size changes */
+	if (img)
+		CHECK_ERR(kiln_image_check_unchanged(img), "changed while kiln was reading it");
+	kiln_image_free(img);
+}
+
+/* Deferred checks: open succeeds, kiln_image_verify() names the bad layer. */
+TEST(test_deferred_verify)
+{
+	const char *const *const two[] = { L("f a 1"), L("f b 2", "f c 3"), NULL };
+	struct kiln_image *img;
+	char ref[512];
+
+	snprintf(ref, sizeof(ref), "oci:%s", tpath("oci"));
+	make_oci("oci", two, BAD_DIFF);
+	img = open_ref(ref, true);
+	CHECK(img != NULL);
+	if (img) {
+		CHECK_ERR(kiln_image_verify(img), "diff_id) digest mismatch");
+		CHECK_ERR(kiln_image_verify(img), "failed its digest check"); /* sticky */
+	}
+	kiln_image_free(img);
+	img = open_ref(ref, true);
+	kiln_image_free(img); /* never verified: the hashing threads are still joined */
+	make_oci("oci", two, FLIP_BLOB);
+	img = open_ref(ref, true);
+	if (img)
+		CHECK_ERR(kiln_image_verify(img), "layer 2 (sha256:");
+	kiln_image_free(img);
+	make_oci("oci", two, 0);
+	img = open_ref(ref, true);
+	CHECK(img && kiln_image_verify(img) == 0);
+	kiln_image_free(img);
+	make_oci("oci", two, BAD_DIFF);
+	CHECK_ERR(kiln_image_open(ref, tmp_root, &img), "diff_id) digest mismatch");
+}
+
 /* The staging file is unlinked: the tmpdir stays empty. */
 TEST(test_staging_unlinked)
 {
@@ -688,6 +773,9 @@ int main(void)
 	RUN(test_hostile_blobs);
 	RUN(test_docker_archive);
 	RUN(test_staging_unlinked);
+	RUN(test_uncompressed_not_staged);
+	RUN(test_changed_under_us);
+	RUN(test_deferred_verify);
 	RUN(test_many_entries);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp_root);
 	if (system(cmd) != 0)
