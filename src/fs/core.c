@@ -340,9 +340,13 @@ static int create_volume(struct kfs *fs)
 	size_t wl = 0, len;
 	int rc;
 
-	if (RAND_bytes(fs->uuid, KFS_UUID_LEN) != 1 || RAND_bytes(fs->vkey, KFS_KEY_LEN) != 1)
+	if (RAND_bytes(fs->uuid, KFS_UUID_LEN) != 1 ||
+	    (!fs->kw->generate && RAND_bytes(fs->vkey, KFS_KEY_LEN) != 1))
 		return kiln_err(EIO, "new volume: no randomness");
-	rc = fs->kw->wrap(fs->kw, fs->uuid, fs->vkey, &wrapped, &wl);
+	if (fs->kw->generate)
+		rc = fs->kw->generate(fs->kw, fs->uuid, fs->vkey, &wrapped, &wl);
+	else
+		rc = fs->kw->wrap(fs->kw, fs->uuid, fs->vkey, &wrapped, &wl);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "new volume: wrapping the key");
 	memcpy(h.uuid, fs->uuid, KFS_UUID_LEN);

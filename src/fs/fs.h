@@ -47,11 +47,18 @@ struct kfs_attr {
 /*
  * Wraps the volume key for the header (the only copy outside the enclave).
  * unwrap fails with -EKEYREJECTED when the key is not the one that wrapped.
+ * A provider that makes keys itself (KMS GenerateDataKey with the
+ * attestation document: the plaintext comes back only for this enclave)
+ * sets generate instead of wrap: it fills key (KFS_KEY_LEN) and the wrapped
+ * form (e.g. the CiphertextBlob); unwrap is then KMS Decrypt with the
+ * attestation document as Recipient.
  */
 struct kfs_keywrap {
 	char name[16]; /* "sim", "kms": recorded in the header */
 	int (*wrap)(struct kfs_keywrap *w, const uint8_t *uuid, const uint8_t *key,
 		    uint8_t **out, size_t *out_len);
+	int (*generate)(struct kfs_keywrap *w, const uint8_t *uuid, uint8_t *key,
+			uint8_t **out, size_t *out_len); /* NULL: random key, then wrap */
 	int (*unwrap)(struct kfs_keywrap *w, const uint8_t *uuid, const uint8_t *in,
 		      size_t in_len, uint8_t *key);
 	void (*free)(struct kfs_keywrap *w);

@@ -68,6 +68,7 @@ int kfs_keywrap_sim(const char *secret, struct kfs_keywrap **out)
 	}
 	snprintf(s->ops.name, sizeof(s->ops.name), "sim");
 	s->ops.wrap = sim_wrap;
+	s->ops.generate = NULL;
 	s->ops.unwrap = sim_unwrap;
 	s->ops.free = sim_free;
 	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) > 0 &&

@@ -176,6 +176,50 @@ TEST(crash_keeps_last_commit)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
+/* A provider that makes the key itself (the KMS GenerateDataKey seam): key = 0x5a.., wrapped = "W" + key. */
+static int gen_key(struct kfs_keywrap *w, const uint8_t *uuid, uint8_t *key, uint8_t **out,
+		   size_t *len)
+{
+	memset(key, 0x5a, KFS_KEY_LEN);
+	*out = malloc(1 + KFS_KEY_LEN);
+	(*out)[0] = 'W';
+	memcpy(*out + 1, key, KFS_KEY_LEN);
+	*len = 1 + KFS_KEY_LEN;
+	return 0;
+}
+
+static int gen_unwrap(struct kfs_keywrap *w, const uint8_t *uuid, const uint8_t *in, size_t len,
+		      uint8_t *key)
+{
+	if (len != 1 + KFS_KEY_LEN || in[0] != 'W')
+		return kiln_err(EKEYREJECTED, "fake kms: not ours");
+	memcpy(key, in + 1, KFS_KEY_LEN);
+	return 0;
+}
+
+TEST(generating_provider)
+{
+	static struct kfs_keywrap kw = { .name = "kms", .generate = gen_key, .unwrap = gen_unwrap };
+	struct kfs_store *st;
+	struct kfs *fs = NULL;
+	struct kfs_attr a;
+	char buf[8];
+
+	CHECK(kfs_store_mem(&st) == 0);
+	CHECK(kfs_mount(st, &kw, KFS_MOUNT_CREATE, NULL, NULL, &fs) == 0);
+	CHECK(fs && kfs_mknod(fs, KFS_ROOT_INO, "k", S_IFREG | 0600, 0, 0, &a) == 0);
+	CHECK(fs && kfs_write(fs, a.ino, 0, "kms", 3) == 3);
+	CHECK(fs && kfs_sync(fs) == 0);
+	/* the header holds what generate returned: a new mount unwraps it */
+	uint8_t *hdr = NULL;
+	size_t *hl = NULL;
+	CHECK(kfs_store_mem_raw(st, "hdr", &hdr, &hl) == 0 && *hl > 1 + KFS_KEY_LEN);
+	CHECK(hdr && !memcmp(hdr + *hl - 1 - KFS_KEY_LEN, "W\x5a\x5a", 3));
+	CHECK(fs && kfs_read(fs, a.ino, 0, buf, 3) == 3 && !memcmp(buf, "kms", 3));
+	if (fs)
+		CHECK(kfs_unmount(fs) == 0);
+}
+
 TEST(object_ids)
 {
 	CHECK(kfs_id_check("b-1-2-3", 7) == 0);
@@ -192,6 +236,7 @@ int main(void)
 	RUN(wrong_key_refused);
 	RUN(namespace_ops);
 	RUN(crash_keeps_last_commit);
+	RUN(generating_provider);
 	RUN(object_ids);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
