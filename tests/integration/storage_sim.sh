@@ -58,6 +58,11 @@ assert_contains "$out" "count=2" "data back after a kilnd restart"
 ! grep -rqa "$MARKER" "$V" || fail "plaintext marker found in the volume directory"
 [ -f "$V/hdr" ] && [ -f "$V/root" ] || fail "the volume is not in the -v directory"
 
+# -v for a path the config does not mount: a clear error before anything starts
+rc=0; out=$(kiln run --sim --name st3 -v "$T/other:/other" "$T/st.eif" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "-v for an unmounted path was accepted"
+assert_contains "$out" "the EIF's config mounts no storage volume \"other\""
+
 # key: kms is not available yet: refused, the app never runs
 rc=0; out=$(kiln run --sim --name st2 "$T/kms.eif" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "key: kms mounted"
