@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #define ATTR_VALID_S 1
 #define BUF_SIZE (KILN_FUSE_MAX_WRITE + 65536)
+_Static_assert(KILN_FUSE_OUT_SIZE >= KILN_FUSE_MAX_WRITE + 4096, "reply buffer");
 
 struct req {
 	struct kfs *fs;
@@ -23,7 +25,7 @@ struct req {
 	const struct fuse_in_header *h;
 	const uint8_t *body;
 	size_t len;
-	uint8_t *out; /* reply payload buffer, BUF_SIZE */
+	uint8_t *out; /* reply payload buffer, KILN_FUSE_OUT_SIZE */
 };
 
 int kiln_fuse_mount(const char *path)
@@ -139,6 +141,16 @@ static int do_init(struct req *r)
 	return send_reply(r, 0, &o, sizeof(o));
 }
 
+/* Seconds (signed, as time64) and nanoseconds as ns, clamped to what an int64 holds (~292 years). */
+static int64_t time_ns(uint64_t sec, uint32_t nsec)
+{
+	const int64_t lim = INT64_MAX / 1000000000 - 1;
+	int64_t s = (int64_t)sec;
+
+	s = s > lim ? lim : s < -lim ? -lim : s;
+	return s * 1000000000 + (nsec < 1000000000 ? nsec : 999999999);
+}
+
 static int do_setattr(struct req *r)
 {
 	const struct fuse_setattr_in *s = in(r, sizeof(*s));
@@ -156,8 +168,8 @@ static int do_setattr(struct req *r)
 	a.uid = s->uid;
 	a.gid = s->gid;
 	a.size = s->size;
-	a.atime_ns = (s->valid & FATTR_ATIME_NOW) ? now : (int64_t)s->atime * 1000000000 + s->atimensec;
-	a.mtime_ns = (s->valid & FATTR_MTIME_NOW) ? now : (int64_t)s->mtime * 1000000000 + s->mtimensec;
+	a.atime_ns = (s->valid & FATTR_ATIME_NOW) ? now : time_ns(s->atime, s->atimensec);
+	a.mtime_ns = (s->valid & FATTR_MTIME_NOW) ? now : time_ns(s->mtime, s->mtimensec);
 	mask |= (s->valid & FATTR_MODE) ? KFS_SET_MODE : 0;
 	mask |= (s->valid & FATTR_UID) ? KFS_SET_UID : 0;
 	mask |= (s->valid & FATTR_GID) ? KFS_SET_GID : 0;
@@ -468,9 +480,21 @@ static void background_commit(struct kfs *fs)
 		fprintf(stderr, "kiln-init: storage: background commit: %s\n", kiln_errmsg());
 }
 
+int kiln_fuse_handle(int fd, struct kfs *fs, const uint8_t *req, size_t n, uint8_t *out)
+{
+	struct req r = { .fs = fs, .fd = fd, .out = out, .h = (const struct fuse_in_header *)req };
+
+	if (n < sizeof(*r.h) || r.h->len != n)
+		return kiln_err(EPROTO, "FUSE: malformed request of %zu bytes", n);
+	r.body = req + sizeof(*r.h);
+	r.len = n - sizeof(*r.h);
+	kiln_err_clear();
+	return dispatch(&r);
+}
+
 int kiln_fuse_serve(int fd, struct kfs *fs)
 {
-	uint8_t *buf = malloc(BUF_SIZE), *out = malloc(BUF_SIZE);
+	uint8_t *buf = malloc(BUF_SIZE), *out = malloc(KILN_FUSE_OUT_SIZE);
 	int rc = buf && out ? 0 : kiln_err(ENOMEM, "FUSE: out of memory");
 
 	int64_t due = now_ms() + KILN_FUSE_COMMIT_MS;
@@ -484,7 +508,6 @@ int kiln_fuse_serve(int fd, struct kfs *fs)
 			continue;
 		}
 		ssize_t n = read(fd, buf, BUF_SIZE);
-		struct req r = { .fs = fs, .fd = fd, .out = out };
 		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == ENOENT))
 			continue;
 		if (n < 0 && errno == ENODEV)
@@ -493,15 +516,7 @@ int kiln_fuse_serve(int fd, struct kfs *fs)
 			rc = kiln_err(errno, "FUSE: read /dev/fuse: %s", strerror(errno));
 			break;
 		}
-		r.h = (const struct fuse_in_header *)buf;
-		if ((size_t)n < sizeof(*r.h) || r.h->len != (uint32_t)n) {
-			rc = kiln_err(EPROTO, "FUSE: malformed request of %zd bytes", n);
-			break;
-		}
-		r.body = buf + sizeof(*r.h);
-		r.len = (size_t)n - sizeof(*r.h);
-		kiln_err_clear();
-		rc = dispatch(&r);
+		rc = kiln_fuse_handle(fd, fs, buf, (size_t)n, out);
 	}
 	free(buf);
 	free(out);

@@ -24,6 +24,13 @@
 /* Open /dev/fuse and mount it at path; returns the fd or -errno. */
 int kiln_fuse_mount(const char *path) KILN_MUST;
 /*
+ * One request (n bytes, as read from /dev/fuse, 8-byte aligned) answered
+ * on fd; out is scratch of KILN_FUSE_OUT_SIZE bytes. -EPROTO when the
+ * header is malformed; 1 after DESTROY. Exposed for the fuzz target.
+ */
+#define KILN_FUSE_OUT_SIZE (KILN_FUSE_MAX_WRITE + 65536)
+int kiln_fuse_handle(int fd, struct kfs *fs, const uint8_t *req, size_t n, uint8_t *out);
+/*
  * Serve requests until the kernel says the mount is gone (unmounted) or
  * DESTROY; fs stays the caller's. Returns 0 or -errno.
  */
