@@ -46,16 +46,28 @@ static void must(int rc, const char *step)
 		fatal(step);
 }
 
-static bool heartbeat_required(void)
+/*
+ * kiln.heartbeat=0 makes a failed heartbeat a warning; kiln.parent_cid=N
+ * (default 3, as AWS's init hardcodes) is where it goes: a guest with only
+ * vsock_loopback has its parent at CID 1 (the guest lab). The cmdline is
+ * part of the EIF, measured into PCR0, so the parent cannot change either.
+ */
+static bool heartbeat_required(uint32_t *cid)
 {
 	char *cmdline = NULL;
 	size_t len = 0;
 	bool on = true;
 
+	*cid = BOOT_HEARTBEAT_CID;
 	if (boot_read_cmdline(&cmdline, &len) < 0 ||
 	    boot_cmdline_bool(cmdline, len, "kiln.heartbeat", true, &on) < 0) {
 		boot_log("warning: %s; heartbeat stays required", kiln_errmsg());
 		on = true;
+	}
+	if (cmdline && boot_cmdline_u32(cmdline, len, "kiln.parent_cid", BOOT_HEARTBEAT_CID, 1,
+					UINT32_MAX - 1, cid) < 0) {
+		boot_log("warning: %s; heartbeat to CID %u", kiln_errmsg(), BOOT_HEARTBEAT_CID);
+		*cid = BOOT_HEARTBEAT_CID;
 	}
 	free(cmdline);
 	return on;
@@ -63,10 +75,10 @@ static bool heartbeat_required(void)
 
 static void heartbeat(void)
 {
-	bool required = heartbeat_required();
+	uint32_t cid;
+	bool required = heartbeat_required(&cid);
 
-	if (boot_heartbeat(BOOT_HEARTBEAT_CID, BOOT_HEARTBEAT_PORT,
-			   BOOT_HEARTBEAT_TIMEOUT_MS) == 0)
+	if (boot_heartbeat(cid, BOOT_HEARTBEAT_PORT, BOOT_HEARTBEAT_TIMEOUT_MS) == 0)
 		return;
 	if (required)
 		fatal(NULL); /* AWS's init dies here too; nitro-cli reports it */

@@ -91,6 +91,47 @@ int boot_cmdline_bool(const char *cmdline, size_t len, const char *key, bool def
 	return 0;
 }
 
+static int parse_u32_value(const char *v, size_t vlen, uint32_t min, uint32_t max,
+			   uint32_t *out)
+{
+	uint64_t n = 0;
+
+	if (vlen == 0 || vlen > 10 || (vlen > 1 && v[0] == '0'))
+		return kiln_err(EINVAL, "not a number: \"%.*s\"", (int)(vlen > 64 ? 64 : vlen), v);
+	for (size_t i = 0; i < vlen; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return kiln_err(EINVAL, "not a number: \"%.*s\"",
+					(int)(vlen > 64 ? 64 : vlen), v);
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (n < min || n > max)
+		return kiln_err(ERANGE, "%llu is not in [%u, %u]", (unsigned long long)n, min, max);
+	*out = (uint32_t)n;
+	return 0;
+}
+
+int boot_cmdline_u32(const char *cmdline, size_t len, const char *key, uint32_t def,
+		     uint32_t min, uint32_t max, uint32_t *out)
+{
+	size_t klen = strlen(key), pos = 0, start, tlen;
+	uint32_t val = def;
+	int rc;
+
+	while (next_token(cmdline, len, &pos, &start, &tlen)) {
+		const char *t = cmdline + start;
+
+		if (tlen == 2 && t[0] == '-' && t[1] == '-')
+			break;
+		if (tlen <= klen || memcmp(t, key, klen) != 0 || t[klen] != '=')
+			continue;
+		rc = parse_u32_value(t + klen + 1, tlen - klen - 1, min, max, &val);
+		if (rc < 0)
+			return kiln_err_wrap(rc, "kernel parameter %s", key);
+	}
+	*out = val;
+	return 0;
+}
+
 void boot_lines_free(struct boot_lines *l)
 {
 	free(l->v);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -31,6 +32,14 @@ struct boot_lines {
  */
 int boot_cmdline_bool(const char *cmdline, size_t len, const char *key, bool def,
 		      bool *out) KILN_MUST;
+
+/*
+ * The unsigned kernel parameter key=N (decimal, no sign, no leading zeros,
+ * min <= N <= max), same token rules as above; the last occurrence wins.
+ * Absent: *out = def. A bad value is an error naming the key.
+ */
+int boot_cmdline_u32(const char *cmdline, size_t len, const char *key, uint32_t def,
+		     uint32_t min, uint32_t max, uint32_t *out) KILN_MUST;
 
 /*
  * /cmd: one argv element per line ('\n'; a final '\n' ends the last line and

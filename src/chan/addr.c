@@ -286,9 +286,37 @@ int kiln_chan_connect(const struct kiln_chan_addr *a, int timeout_ms, int nonblo
 	return KILN_STEAL_FD(fd);
 }
 
+/* The parent's CID as the enclave dials it: 3 on Nitro; a guest-lab sim sets 1. */
+static uint32_t parent_cid = KILN_CID_PARENT;
+
+void kiln_chan_set_parent_cid(uint32_t cid)
+{
+	parent_cid = cid;
+}
+
+int kiln_chan_parent_parse(const char *s, uint32_t *cid, const char **dir)
+{
+	char buf[48];
+	struct kiln_chan_addr a;
+
+	*cid = KILN_CID_PARENT;
+	*dir = NULL;
+	if (!strncmp(s, "unix:", 5) && s[5] == '/') {
+		*dir = s + 5;
+		return 0;
+	}
+	/* "vsock:CID": the address syntax without a port (each channel has its own). */
+	if (strncmp(s, "vsock:", 6) || strlen(s) > 20 ||
+	    snprintf(buf, sizeof(buf), "%s:1", s) < 0 || kiln_chan_addr_parse(buf, &a) < 0 ||
+	    a.cid == KILN_CID_ANY)
+		return kiln_err(EINVAL, "parent \"%s\": want unix:/DIR or vsock:CID", s);
+	*cid = a.cid;
+	return 0;
+}
+
 int kiln_chan_parent_addr(const char *dir, uint32_t port, struct kiln_chan_addr *a)
 {
-	struct kiln_chan_addr v = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_PARENT, .port = port };
+	struct kiln_chan_addr v = { .family = KILN_CHAN_VSOCK, .cid = parent_cid, .port = port };
 
 	return kiln_chan_addr_resolve(&v, dir, a);
 }

@@ -50,8 +50,17 @@ int kiln_chan_addr_in_dir(const char *dir, uint32_t port, struct kiln_chan_addr 
  * addresses and a NULL dir are returned unchanged. kiln-init calls this with
  * the directory the sim runtime bind-mounts, so its config stays vsock.
  */
-/* The enclave's view of the parent's port: vsock:3:PORT, or unix:DIR/PORT in sim (dir). */
+/* The enclave's view of the parent's port: vsock:3:PORT (or the CID set below), or
+ * unix:DIR/PORT in sim (dir). */
 int kiln_chan_parent_addr(const char *dir, uint32_t port, struct kiln_chan_addr *a) KILN_MUST;
+/* The parent CID kiln_chan_parent_addr() dials (default KILN_CID_PARENT); set once at start. */
+void kiln_chan_set_parent_cid(uint32_t cid);
+/*
+ * Where the parent is (kiln-init's KILN_CHAN): "unix:/DIR", a sim channel
+ * directory (*dir points into s), or "vsock:CID" (*cid; the ports are the
+ * well-known ones). Anything else fails with a message quoting it.
+ */
+int kiln_chan_parent_parse(const char *s, uint32_t *cid, const char **dir) KILN_MUST;
 int kiln_chan_addr_resolve(const struct kiln_chan_addr *in, const char *dir,
 			   struct kiln_chan_addr *out) KILN_MUST;
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>
 
 #include "cli/cli.h"
 #include "eif/eif.h"
@@ -34,6 +35,10 @@ static int run_usage(FILE *f)
 	      "                    zero PCRs); needed by `kiln console`\n"
 	      "  --cid N           Nitro: the enclave's vsock CID, 4..4294967294 (default 0:\n"
 	      "                    the hypervisor chooses)\n"
+	      "  --channel unix|vsock\n"
+	      "                    sim: the enclave's channels to kilnd as AF_UNIX sockets\n"
+	      "                    (default) or vsock with the parent at CID 1, Nitro's code\n"
+	      "                    paths (a machine with vsock_loopback: the guest lab)\n"
 	      "  -d, --detach      run in the background and print the enclave id\n"
 	      "  --state-dir DIR   runtime state (default /run/kiln as root,\n"
 	      "                    else $XDG_RUNTIME_DIR/kiln; or $KILN_STATE_DIR)\n"
@@ -157,6 +162,17 @@ static int add_volume(struct kiln_sim_opts *o, const char *spec)
 	return 0;
 }
 
+/* --channel unix|vsock (sim): vsock puts the parent at VMADDR_CID_LOCAL (the guest lab). */
+static int parse_channel(const char *s, struct kiln_sim_opts *o)
+{
+	if (!strcmp(s, "unix") || !strcmp(s, "vsock")) {
+		o->vsock_cid = strcmp(s, "vsock") ? 0 : VMADDR_CID_LOCAL;
+		return 0;
+	}
+	fprintf(stderr, "kiln: run: --channel: \"%s\" is not unix or vsock\n", s);
+	return -1;
+}
+
 static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_mode *mode,
 		      uint64_t *cid)
 {
@@ -171,6 +187,7 @@ static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_m
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "no-kilnd", no_argument, NULL, 'K' },
 		{ "cid", required_argument, NULL, 'C' },
+		{ "channel", required_argument, NULL, 'T' },
 		{ "publish", required_argument, NULL, 'p' },
 		{ "volume", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -207,6 +224,10 @@ static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_m
 			break;
 		case 'C':
 			if (parse_cid(optarg, cid) < 0)
+				return 2;
+			break;
+		case 'T':
+			if (parse_channel(optarg, o) < 0)
 				return 2;
 			break;
 		case 'h': return run_usage(stdout);
@@ -369,6 +390,10 @@ int kiln_cmd_run(int argc, char **argv)
 	}
 	if (cid && mode != MODE_NITRO) {
 		fprintf(stderr, "kiln: run: --cid is for --nitro\n");
+		return RUN_FAILED;
+	}
+	if (o.vsock_cid && mode != MODE_SIM) {
+		fprintf(stderr, "kiln: run: --channel is for --sim (Nitro's channels are vsock)\n");
 		return RUN_FAILED;
 	}
 	rc = mode == MODE_NITRO ? run_nitro(&o, cid) : kiln_sim_run(&o);

@@ -22,7 +22,8 @@
 #define SIM_SEED_WAIT_MS 2000 /* at most this long after start for the app's exec */
 
 struct attest {
-	const char *chan_dir;	/* sim: the NSM is CHAN_DIR/7004; NULL: /dev/nsm */
+	bool sim;		/* the sim NSM on the parent's port 7004; else /dev/nsm */
+	const char *chan_dir;	/* sim: the channel directory, NULL: vsock */
 	struct kiln_nsm *nsm;	/* NULL: (re)open on next use */
 	int listen_fd;
 	int started_rd;		/* sim: seed once the app has exec'd (kiln_app_wait_started) */
@@ -40,14 +41,14 @@ static int nsm_open(struct attest *a)
 
 	if (a->nsm)
 		return 0;
-	if (!a->chan_dir)
+	if (!a->sim)
 		return kiln_nsm_open_dev(NSM_DEV, &a->nsm);
-	rc = kiln_chan_addr_in_dir(a->chan_dir, KILN_PORT_NSM, &addr);
+	rc = kiln_chan_parent_addr(a->chan_dir, KILN_PORT_NSM, &addr);
 	if (rc < 0)
 		return rc;
 	fd = kiln_chan_connect(&addr, KILN_INIT_NSM_TIMEOUT_MS, 0);
 	if (fd < 0)
-		return kiln_err_wrap(fd, "sim NSM %s", addr.path);
+		return kiln_err_wrap(fd, "sim NSM on the parent's port %u", KILN_PORT_NSM);
 	return kiln_nsm_open_stream(fd, KILN_INIT_NSM_TIMEOUT_MS, &a->nsm);
 }
 
@@ -67,7 +68,7 @@ static int doc(void *ctx, const struct kiln_attest_api_req *req, uint8_t **out, 
 		rc = nsm_open(a);
 		if (rc == 0)
 			rc = kiln_attest_api_nsm_doc(a->nsm, req, out, len);
-		if (rc == 0 || bad_argument(rc) || !a->chan_dir)
+		if (rc == 0 || bad_argument(rc) || !a->sim)
 			return rc;
 		kiln_nsm_close(a->nsm);
 		a->nsm = NULL;
@@ -88,7 +89,7 @@ static void *serve(void *arg)
 	struct kiln_attest_api_opts o = { .timeout_ms = KILN_ATTEST_API_TIMEOUT_MS,
 					  .max_conns = KILN_ATTEST_API_CONNS_MAX, .stop_fd = -1 };
 
-	if (a->chan_dir) {
+	if (a->sim) {
 		/* sim: a round trip through kilnd, off the app's start (kiln_init_attest_start) */
 		kiln_app_wait_started(a->started_rd, SIM_SEED_WAIT_MS);
 		seed(a);
@@ -113,12 +114,12 @@ static int start_thread(struct attest *a)
 	return kiln_thread_start_quiet(serve, a);
 }
 
-void kiln_init_attest_start(const json_t *config, const char *chan_dir, int started_rd)
+void kiln_init_attest_start(const json_t *config, bool sim, const char *chan_dir, int started_rd)
 {
 	_cleanup_free_ char *addr = NULL;
 	struct attest *a;
 
-	if (access(NSM_DEV, F_OK) < 0 && !chan_dir) {
+	if (access(NSM_DEV, F_OK) < 0 && !sim) {
 		fprintf(stderr, "kiln-init: warning: no %s and no sim channel: no attestation\n",
 			NSM_DEV);
 		return;
@@ -128,7 +129,8 @@ void kiln_init_attest_start(const json_t *config, const char *chan_dir, int star
 		fprintf(stderr, "kiln-init: warning: attestation: out of memory\n");
 		return;
 	}
-	a->chan_dir = access(NSM_DEV, F_OK) == 0 ? NULL : chan_dir;
+	a->sim = sim && access(NSM_DEV, F_OK) < 0;
+	a->chan_dir = chan_dir;
 	a->listen_fd = -1;
 	a->started_rd = started_rd;
 	/*
@@ -136,7 +138,7 @@ void kiln_init_attest_start(const json_t *config, const char *chan_dir, int star
 	 * enclave shares the host's kernel, whose pool is seeded already: there
 	 * the sim NSM's bytes (a round trip to kilnd) are mixed in by the thread.
 	 */
-	if (!a->chan_dir)
+	if (!a->sim)
 		seed(a);
 	if (listen_addr(config, &addr) < 0) {
 		warn("attestation API");
@@ -149,7 +151,7 @@ void kiln_init_attest_start(const json_t *config, const char *chan_dir, int star
 		goto fail;
 	}
 	fprintf(stderr, "kiln-init: attestation API on %s (NSM: %s)\n", addr,
-		a->chan_dir ? "sim channel" : NSM_DEV);
+		a->sim ? "sim channel" : NSM_DEV);
 	return;
 fail:
 	if (a->listen_fd >= 0)

@@ -4,12 +4,14 @@
 #define KILN_INIT_ATTEST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "util/err.h"
 
 /*
- * How this works: the NSM is /dev/nsm on Nitro; in sim (chan_dir set, no
- * /dev/nsm) it is the sim NSM behind CHAN_DIR/7004, one stream connection
+ * How this works: the NSM is /dev/nsm on Nitro; in sim (sim set, no
+ * /dev/nsm) it is the sim NSM behind the parent's port 7004 (CHAN_DIR/7004,
+ * or vsock:CID:7004 when the sim's channels are vsock), one stream connection
  * that is reopened when it breaks (a kilnd restart, a timeout). At boot
  * kiln-init feeds KILN_INIT_SEED_BYTES from GetRandom into the kernel pool
  * (RNDADDENTROPY; in sim without CAP_SYS_ADMIN that fails with one line on
@@ -26,6 +28,6 @@
 
 /* config: kiln.yaml as JSON (struct kiln_init_config.kiln), may be NULL. Never
  * fatal for the app: failures are logged and the API is left out. */
-void kiln_init_attest_start(const json_t *config, const char *chan_dir, int started_rd);
+void kiln_init_attest_start(const json_t *config, bool sim, const char *chan_dir, int started_rd);
 
 #endif

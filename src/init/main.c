@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "boot/parse.h"
 #include "chan/addr.h"
 #include "chan/frame.h"
 #include "init/attest.h"
@@ -76,18 +78,59 @@ static void app_env(struct kiln_init_config *cfg, const struct kiln_user *u)
 		die("environment");
 }
 
-/* The channel directory in sim (KILN_CHAN=unix:DIR), or NULL on Nitro. */
+/* Started by the sim runtime (KILN_CHAN set): PID 1, no bootstrap before it. */
+static bool sim;
+
+/*
+ * Booted (no KILN_CHAN): the parent is at CID 3, or at kiln.parent_cid=N on
+ * the kernel cmdline, as kiln-bootstrap reads it (a guest whose only vsock
+ * is loopback has its parent at 1). The cmdline is measured into PCR0.
+ */
+static void parent_from_cmdline(void)
+{
+	char buf[4096];
+	uint32_t cid;
+	ssize_t n;
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0)
+		return;
+	if (boot_cmdline_u32(buf, (size_t)n, "kiln.parent_cid", KILN_CID_PARENT, 1,
+			     UINT32_MAX - 1, &cid) < 0) {
+		fprintf(stderr, "kiln-init: warning: %s; parent at CID %u\n", kiln_errmsg(),
+			KILN_CID_PARENT);
+		return;
+	}
+	kiln_chan_set_parent_cid(cid);
+}
+
+/*
+ * The channel directory in sim (KILN_CHAN=unix:DIR), or NULL: vsock, to the
+ * parent at CID 3 on Nitro (parent_from_cmdline), or at KILN_CHAN=vsock:CID
+ * (a sim enclave whose channels are vsock, as in the guest lab: the Nitro
+ * code paths).
+ */
 static const char *chan_dir(void)
 {
-	const char *v = getenv("KILN_CHAN");
+	const char *v = getenv("KILN_CHAN"), *dir;
+	uint32_t cid;
 
-	if (!v || !*v)
-		return NULL;
-	if (strncmp(v, "unix:", 5) || v[5] != '/') {
-		fprintf(stderr, "kiln-init: warning: KILN_CHAN=%s is not unix:/DIR; using vsock\n", v);
+	if (!v || !*v) {
+		parent_from_cmdline();
 		return NULL;
 	}
-	return v + 5;
+	if (kiln_chan_parent_parse(v, &cid, &dir) < 0) {
+		fprintf(stderr, "kiln-init: warning: KILN_CHAN: %s; using vsock:%u\n", kiln_errmsg(),
+			KILN_CID_PARENT);
+		return NULL;
+	}
+	sim = true;
+	kiln_chan_set_parent_cid(cid);
+	return dir;
 }
 
 /*
@@ -114,8 +157,7 @@ static const char *hide_chan_dir(const char *dir)
 	return ".";
 }
 
-static void enclave_name(const struct kiln_init_config *cfg, const char *dir, char *buf,
-			 size_t len)
+static void enclave_name(const struct kiln_init_config *cfg, char *buf, size_t len)
 {
 	const char *env = getenv("KILN_NAME");
 
@@ -123,7 +165,7 @@ static void enclave_name(const struct kiln_init_config *cfg, const char *dir, ch
 		snprintf(buf, len, "%s", env);
 		return;
 	}
-	if (dir && gethostname(buf, len) == 0 && kiln_name_check(buf) == 0)
+	if (sim && gethostname(buf, len) == 0 && kiln_name_check(buf) == 0)
 		return;
 	snprintf(buf, len, "%s", cfg->name && kiln_name_check(cfg->name) == 0 ? cfg->name : "app");
 }
@@ -240,9 +282,9 @@ int kiln_init_main(int argc, char **argv)
 	app_env(&cfg, &user);
 	app = (struct kiln_app){ cfg.argv, cfg.env, cfg.workdir, &user, .gate_fd = -1,
 				 .started_fd = -1, .allow_vsock = cfg.allow_vsock };
-	if (dir)
+	if (sim)
 		started_rd = started_pipe(&app);
-	enclave_name(&cfg, dir, name, sizeof(name));
+	enclave_name(&cfg, name, sizeof(name));
 	dir = hide_chan_dir(dir);
 	if (kiln_chan_parent_addr(dir, KILN_PORT_CONTROL, &ctl) < 0)
 		die("control channel");
@@ -250,13 +292,13 @@ int kiln_init_main(int argc, char **argv)
 	so.name = name;
 	own_stderr(&so);
 	/* Only a note to kilnd in sim: it need not hold up the app (started_pipe). */
-	if (dir && getpid() == 1 && kiln_thread_start_quiet(heartbeat_thread, (void *)dir) < 0)
+	if (sim && getpid() == 1 && kiln_thread_start_quiet(heartbeat_thread, (void *)dir) < 0)
 		heartbeat(dir);
 	if (kiln_init_net_start(cfg.kiln, cfg.exposed_ports, dir, &app.gate_fd) < 0) {
 		console_stderr(&so);
 		die("network");
 	}
-	kiln_init_attest_start(cfg.kiln, dir, started_rd);
+	kiln_init_attest_start(cfg.kiln, sim, dir, started_rd);
 	/* Volumes before secrets, which may be written into one; no app without its volumes. */
 	if (kiln_init_storage_start(cfg.kiln, dir, &storage) < 0) {
 		console_stderr(&so);
@@ -265,11 +307,13 @@ int kiln_init_main(int argc, char **argv)
 	/*
 	 * After the attestation start, which on Nitro seeds the RNG from the NSM
 	 * before our RSA key is made; secrets open an NSM handle of their own
-	 * (the API thread serves only the app, which is not running yet).
+	 * (the API thread serves only the app, which is not running yet). Their
+	 * context names the sim NSM: the channel directory, "" over vsock, NULL
+	 * for /dev/nsm.
 	 */
 	struct kiln_init_secrets *secrets = NULL;
-	if (kiln_init_secrets_run(cfg.kiln, kiln_init_secrets_nsm_attest, (void *)dir, &user, &cfg,
-				  &secrets) < 0) {
+	if (kiln_init_secrets_run(cfg.kiln, kiln_init_secrets_nsm_attest,
+				  sim ? (void *)(dir ? dir : "") : NULL, &user, &cfg, &secrets) < 0) {
 		console_stderr(&so);
 		die("secrets");
 	}

@@ -6,8 +6,8 @@
 /*
  * kiln-init [CONFIG]: run the image's process under supervision and return
  * the exit status it should end with (see src/init/main.c). Called by
- * cmd/kiln-init's main, and by the sim's first process when the EIF
- * carries this very kiln-init (sim/init_inproc.c).
+ * cmd/kiln-init's main: the sim too execs the EIF's /.kiln/kiln-init, as
+ * Nitro's init does, so PID 1 is the same program in both.
  */
 int kiln_init_main(int argc, char **argv);
 

@@ -566,7 +566,7 @@ int kiln_init_secrets_run(const json_t *config, kiln_secrets_attest_fn attest, v
 int kiln_init_secrets_nsm_attest(void *ctx, const uint8_t *spki, size_t spki_len,
 				 uint8_t **doc, size_t *doc_len)
 {
-	const char *chan_dir = ctx;
+	const char *chan_dir = ctx; /* sim: the channel directory, "" over vsock; NULL: /dev/nsm */
 	struct kiln_nsm *nsm = NULL;
 	struct kiln_chan_addr addr;
 	int rc;
@@ -574,7 +574,7 @@ int kiln_init_secrets_nsm_attest(void *ctx, const uint8_t *spki, size_t spki_len
 	if (access("/dev/nsm", F_OK) == 0 || !chan_dir) {
 		rc = kiln_nsm_open_dev("/dev/nsm", &nsm);
 	} else {
-		rc = kiln_chan_addr_in_dir(chan_dir, KILN_PORT_NSM, &addr);
+		rc = kiln_chan_parent_addr(chan_dir[0] ? chan_dir : NULL, KILN_PORT_NSM, &addr);
 		int fd = rc < 0 ? rc : kiln_chan_connect(&addr, NSM_TIMEOUT_MS, 0);
 		rc = fd < 0 ? kiln_err_wrap(fd, "sim NSM") : kiln_nsm_open_stream(fd, NSM_TIMEOUT_MS, &nsm);
 	}

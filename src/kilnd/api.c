@@ -74,6 +74,11 @@ static int op_register(struct kd *d, struct kd_conn *c, json_t *req)
 		/* The runtime answers the heartbeat itself (see listen_nitro()). */
 		snprintf(ctl, sizeof(ctl), "vsock:%u:%u", KILN_CID_PARENT, KILN_PORT_CONTROL);
 		snprintf(hb, sizeof(hb), "runtime");
+	} else if (e->vsock) {
+		/* sim by cid: parent and enclave share one machine, so the parent's
+		 * CID is the enclave's own (VMADDR_CID_LOCAL in the guest lab). */
+		snprintf(ctl, sizeof(ctl), "vsock:%u:%u", e->cid, KILN_PORT_CONTROL);
+		snprintf(hb, sizeof(hb), "vsock:%u:%u", e->cid, KILN_PORT_HEARTBEAT);
 	} else {
 		if (kiln_chan_addr_in_dir(e->chan_dir, KILN_PORT_CONTROL, &a) == 0)
 			snprintf(ctl, sizeof(ctl), "unix:%s", a.path);

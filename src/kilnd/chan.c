@@ -45,12 +45,12 @@ static struct kiln_ratelimit note_rl = KILN_RATELIMIT_INIT(NOTE_BURST, NOTE_WIND
 static struct kd_enclave *by_cid(struct kd *d, uint32_t cid)
 {
 	for (struct kd_enclave *e = d->enclaves; e; e = e->next)
-		if (!e->dead && e->nitro && e->cid == cid && !kd_state_final(e->state))
+		if (!e->dead && e->vsock && e->cid == cid && !kd_state_final(e->state))
 			return e;
 	return NULL;
 }
 
-/* Which enclave a new connection belongs to: by listener (sim) or peer CID (nitro). */
+/* Which enclave a new connection belongs to: by listener (unix) or peer CID (vsock). */
 static struct kd_enclave *owner(struct kd *d, struct kd_watch *w, size_t off,
 				const struct sockaddr_vm *peer)
 {

@@ -97,7 +97,7 @@ json_t *kd_enclave_json(const struct kd_enclave *e)
 	set_new(o, "name", json_string(e->name));
 	set_new(o, "id", json_string(e->id));
 	set_new(o, "mode", json_string(e->nitro ? "nitro" : "sim"));
-	if (e->nitro)
+	if (e->vsock)
 		set_new(o, "cid", json_integer(e->cid));
 	else
 		set_new(o, "chan_dir", json_string(e->chan_dir));
@@ -231,17 +231,30 @@ static int listen_sim(struct kd *d, struct kd_enclave *e)
  * NE_START_ENCLAVE, as nitro-cli does, and reports the heartbeat with the
  * "heartbeat" op. Two listeners on one vsock port would race for the byte.
  */
-static int listen_nitro(struct kd *d)
+static int listen_vsock(struct kd *d, struct kd_watch *w, uint32_t port, kd_fn fn)
 {
-	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY,
-				    .port = KILN_PORT_CONTROL };
+	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY, .port = port };
 
-	if (d->vsock_ctl.fd >= 0)
+	if (w->fd >= 0)
 		return 0;
-	return listen_at(d, &d->vsock_ctl, &a, kd_chan_accept_ctl);
+	return listen_at(d, w, &a, fn);
 }
 
-/* The storage channel (kilnd/store.h): sim only so far (Nitro needs a shared vsock port). */
+/*
+ * A sim enclave registered with a cid (`kiln run --sim --channel vsock`, the
+ * guest lab) uses Nitro's listeners; with no Nitro runtime on this machine
+ * to take the heartbeat port, kilnd answers it there as it does in sim.
+ */
+static int listen_by_cid(struct kd *d, struct kd_enclave *e)
+{
+	int rc = listen_vsock(d, &d->vsock_ctl, KILN_PORT_CONTROL, kd_chan_accept_ctl);
+
+	if (rc == 0 && !e->nitro)
+		rc = listen_vsock(d, &d->vsock_hb, KILN_PORT_HEARTBEAT, kd_chan_accept_hb);
+	return rc;
+}
+
+/* The storage channel (kilnd/store.h): sim channel directories only so far (not vsock yet). */
 static int store_start(struct kd *d, struct kd_enclave *e)
 {
 	struct kd_store_cfg cfg;
@@ -258,27 +271,43 @@ static int store_start(struct kd *d, struct kd_enclave *e)
 
 int kd_enclave_listen(struct kd *d, struct kd_enclave *e)
 {
-	int rc = e->nitro ? listen_nitro(d) : listen_sim(d, e);
+	int rc = e->vsock ? listen_by_cid(d, e) : listen_sim(d, e);
 
 	if (rc == 0)
-		rc = kd_net_encl_listen(d->net, e->net, e->name, e->nitro, e->cid, e->chan_dir);
+		rc = kd_net_encl_listen(d->net, e->net, e->name, e->vsock, e->cid, e->chan_dir);
 	if (rc == 0 && !e->nitro && !e->nsm)
-		rc = kd_sim_nsm_start(d->state_dir, e->chan_dir, e->eif, e->name, &e->nsm);
-	if (rc == 0 && !e->nitro && !e->store)
+		rc = kd_sim_nsm_start(d->state_dir, e->vsock ? NULL : e->chan_dir, e->eif,
+				      e->name, &e->nsm);
+	if (rc == 0 && !e->nitro && !e->vsock && !e->store)
 		rc = store_start(d, e);
 	if (rc == 0 && e->pid > 0 && e->pidfd.fd < 0)
 		rc = watch_pid(d, e);
 	return rc < 0 ? kiln_err_wrap(rc, "enclave %s", e->name) : 0;
 }
 
+/*
+ * The heartbeat port a sim by cid made kilnd take is given back once no such
+ * enclave runs: a later `kiln run --nitro` listens there itself.
+ */
+static void unlisten_hb(struct kd *d, const struct kd_enclave *gone)
+{
+	for (const struct kd_enclave *o = d->enclaves; o; o = o->next)
+		if (o != gone && !o->dead && o->vsock && !o->nitro && !kd_state_final(o->state))
+			return;
+	kd_watch_close(d, &d->vsock_hb);
+}
+
 static void unlisten(struct kd *d, struct kd_enclave *e)
 {
 	struct kiln_chan_addr a;
 
-	if (!e->nitro && e->ctl_listen.fd >= 0 &&
+	if (e->vsock && !e->nitro)
+		unlisten_hb(d, e);
+
+	if (!e->vsock && e->ctl_listen.fd >= 0 &&
 	    kiln_chan_addr_in_dir(e->chan_dir, KILN_PORT_CONTROL, &a) == 0)
 		unlink(a.path);
-	if (!e->nitro && e->hb_listen.fd >= 0 &&
+	if (!e->vsock && e->hb_listen.fd >= 0 &&
 	    kiln_chan_addr_in_dir(e->chan_dir, KILN_PORT_HEARTBEAT, &a) == 0)
 		unlink(a.path);
 	kd_watch_close(d, &e->ctl_listen);
@@ -376,13 +405,21 @@ static int reg_mode(struct kd_enclave *e, json_t *req)
 	int64_t cid = -1;
 	int rc;
 
+	if (mode && !strcmp(mode, "sim") && json_object_get(req, "cid")) {
+		/* sim over vsock: CID 1 (VMADDR_CID_LOCAL) in the guest lab */
+		if (json_object_get(req, "chan_dir"))
+			return kiln_err(EINVAL, "register: sim mode takes \"chan_dir\" or \"cid\", "
+					"not both");
+		e->vsock = 1;
+		rc = reg_int(req, "cid", 1, UINT32_MAX - 1, &cid);
+		e->cid = (uint32_t)cid;
+		return rc;
+	}
 	if (mode && !strcmp(mode, "sim"))
-		return json_object_get(req, "cid") ?
-			kiln_err(EINVAL, "register: \"cid\" is for nitro mode") :
-			reg_chan_dir(e, req);
+		return reg_chan_dir(e, req);
 	if (!mode || strcmp(mode, "nitro"))
 		return kiln_err(EINVAL, "register: \"mode\" must be \"sim\" or \"nitro\"");
-	e->nitro = 1;
+	e->nitro = e->vsock = 1;
 	if (json_object_get(req, "chan_dir"))
 		return kiln_err(EINVAL, "register: \"chan_dir\" is for sim mode");
 	rc = reg_int(req, "cid", 4, UINT32_MAX - 1, &cid);
@@ -472,7 +509,7 @@ static int new_id(char id[13])
 static int nitro_cid_taken(struct kd *d, const struct kd_enclave *e)
 {
 	for (struct kd_enclave *o = d->enclaves; o; o = o->next)
-		if (!o->dead && o->nitro && o->cid == e->cid && !kd_state_final(o->state))
+		if (!o->dead && o->vsock && o->cid == e->cid && !kd_state_final(o->state))
 			return kiln_err(EEXIST, "register: cid %u is in use by enclave %s", e->cid,
 					o->name);
 	return 0;
@@ -489,7 +526,7 @@ int kd_enclave_register(struct kd *d, json_t *req, struct kd_enclave **out)
 	rc = reg_name(d, e, req, &old);
 	if (rc == 0)
 		rc = reg_fields(e, req);
-	if (rc == 0 && e->nitro)
+	if (rc == 0 && e->vsock)
 		rc = nitro_cid_taken(d, e);
 	if (rc == 0)
 		rc = new_id(e->id);
@@ -679,6 +716,7 @@ static void load_fields(struct kd_enclave *e, json_t *o)
 	e->nitro = !strcmp(json_string_value(json_object_get(o, "mode")) ?: "", "nitro");
 	load_str(o, "chan_dir", e->chan_dir, sizeof(e->chan_dir));
 	e->cid = (uint32_t)load_int(o, "cid", 0);
+	e->vsock = e->nitro || json_object_get(o, "cid");
 	e->state = load_state(json_string_value(json_object_get(o, "state")));
 	e->exit_code = (int)load_int(o, "exit_code", -1);
 	e->signal = (int)load_int(o, "signal", -1);
@@ -749,6 +787,7 @@ static int load_one(struct kd *d, const char *dir, const char *file)
 	d->enclaves = e;
 	if (kd_logs_open(d, e) < 0)
 		kd_log("%s", kiln_errmsg());
+	kd_logs_recover_seq(d, e);
 	load_resume(d, e);
 	return 0;
 }

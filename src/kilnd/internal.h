@@ -39,6 +39,8 @@ struct kd_enclave {
 	char name[KILN_NAME_MAX + 1];
 	char id[13];
 	int nitro;			/* mode: 0 sim, 1 nitro */
+	int vsock;			/* channels over vsock, known by cid: nitro, or a
+					 * sim registered with a cid (the guest lab) */
 	char chan_dir[KILN_CHAN_PATH_MAX];
 	uint32_t cid;
 	enum kd_state state;
@@ -90,7 +92,7 @@ struct kd_conn {
 struct kd {
 	int epfd;
 	struct kd_watch sock, sig;
-	struct kd_watch vsock_ctl, vsock_hb;	/* nitro: shared by all enclaves */
+	struct kd_watch vsock_ctl, vsock_hb;	/* vsock: shared by all enclaves (hb: sim only) */
 	char state_dir[PATH_MAX];
 	char sock_path[KILN_CHAN_PATH_MAX];
 	uint64_t log_max;
@@ -141,6 +143,8 @@ void kd_chan_tick(struct kd *d, int64_t now);
 /* logstore.c */
 int kd_logs_open(struct kd *d, struct kd_enclave *e) KILN_MUST;
 void kd_logs_close(struct kd_enclave *e);
+/* On reload: last_seq from the log itself when it is past the state file's. */
+void kd_logs_recover_seq(struct kd *d, struct kd_enclave *e);
 /* Append one record (a JSON object) and push it to followers. */
 void kd_logs_append(struct kd *d, struct kd_enclave *e, json_t *rec);
 /* A kilnd event line in the enclave's log (stream "kilnd"). */

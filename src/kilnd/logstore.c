@@ -52,6 +52,57 @@ static void end_torn_line(struct kd_enclave *e)
 		e->log_size++;
 }
 
+#define SEQ_SCAN (256 * 1024) /* the tail searched for the last seq: many records */
+
+/* The highest "seq" among the whole records in path's last SEQ_SCAN bytes; 0: none. */
+static uint64_t file_last_seq(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char *buf = fd < 0 ? NULL : malloc(SEQ_SCAN);
+	off_t size = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
+	off_t off = size > SEQ_SCAN ? size - SEQ_SCAN : 0;
+	ssize_t n = buf ? pread(fd, buf, SEQ_SCAN, off) : -1;
+	uint64_t last = 0;
+	char *p = buf, *end = buf + (n > 0 ? n : 0), *nl;
+
+	if (off > 0 && n > 0 && (nl = memchr(p, '\n', (size_t)(end - p))))
+		p = nl + 1; /* the first line may be a record's tail */
+	while (n > 0 && p < end && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+		json_t *o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+		json_t *seq = json_object_get(o, "seq");
+
+		if (json_is_integer(seq) && json_integer_value(seq) > 0 &&
+		    (uint64_t)json_integer_value(seq) > last)
+			last = (uint64_t)json_integer_value(seq);
+		json_decref(o);
+		p = nl + 1;
+	}
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return last;
+}
+
+/*
+ * kilnd killed (SIGKILL, a crash) persists last_seq only with the state
+ * file, at HELLO: the records it stored since are in the log. kiln-init
+ * resends from the seq kilnd acknowledges on reconnecting, so that seq must
+ * be the log's, or the lines stored before the kill would be stored twice.
+ */
+void kd_logs_recover_seq(struct kd *d, struct kd_enclave *e)
+{
+	char cur[PATH_MAX + 80], old[PATH_MAX + 80];
+	uint64_t seq;
+
+	if (kd_logs_paths(d, e->name, cur, old, sizeof(cur)) < 0)
+		return;
+	seq = file_last_seq(cur);
+	if (!seq)
+		seq = file_last_seq(old); /* rotated just before the kill */
+	if (seq > e->last_seq)
+		e->last_seq = seq;
+}
+
 int kd_logs_open(struct kd *d, struct kd_enclave *e)
 {
 	int rc = open_cur(d, e);

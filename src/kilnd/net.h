@@ -78,7 +78,7 @@ void kd_net_quota_give(struct kd_net_quota *q, enum kd_net_kind kind);
 /* The networking side of one enclave; owned by struct kd_enclave (e->net). */
 struct kd_net_encl {
 	char name[64];
-	bool nitro;
+	bool nitro;		/* channels over vsock, peers known by cid (also a sim by cid) */
 	uint32_t cid;
 	char chan_dir[KILN_CHAN_PATH_MAX];
 	struct kiln_portmap ports[KILN_PORTMAP_MAX];

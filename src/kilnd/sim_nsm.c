@@ -237,13 +237,17 @@ int kd_sim_nsm_start(const char *state_dir, const char *chan_dir, const char *ei
 	snprintf(n->state_dir, sizeof(n->state_dir), "%s", state_dir);
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->eif = eif ? strdup(eif) : NULL;
-	rc = kiln_chan_addr_in_dir(chan_dir, KILN_PORT_NSM, &a);
+	/* No directory: a sim by cid (the guest lab) is served on vsock, as its other channels. */
+	a = (struct kiln_chan_addr){ .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY,
+				     .port = KILN_PORT_NSM };
+	rc = chan_dir ? kiln_chan_addr_in_dir(chan_dir, KILN_PORT_NSM, &a) : 0;
 	n->listen_fd = rc < 0 ? rc : kiln_chan_listen(&a, 16);
 	if (n->listen_fd < 0) {
 		rc = n->listen_fd;
 		goto out;
 	}
-	snprintf(n->path, sizeof(n->path), "%s", a.path);
+	if (chan_dir)
+		snprintf(n->path, sizeof(n->path), "%s", a.path);
 	n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (n->stop_fd < 0) {
 		rc = kiln_err(errno, "eventfd: %s", strerror(errno));
@@ -283,6 +287,7 @@ void kd_sim_nsm_stop(struct kd_sim_nsm *n)
 	if (write(n->stop_fd, &one, sizeof(one)) < 0)
 		kd_log("enclave %s: sim NSM: eventfd: %s", n->name, strerror(errno));
 	pthread_join(n->acceptor, NULL);
-	unlink(n->path);
+	if (n->path[0])
+		unlink(n->path);
 	unref(n);
 }

@@ -20,7 +20,8 @@
 
 struct kd_sim_nsm;
 
-/* Listen on chan_dir/7004 and start the thread; eif may be NULL (zero PCRs). */
+/* Listen on chan_dir/7004 (NULL: vsock port 7004, a sim by cid) and start the thread;
+ * eif may be NULL (zero PCRs). */
 int kd_sim_nsm_start(const char *state_dir, const char *chan_dir, const char *eif,
 		     const char *name, struct kd_sim_nsm **out) KILN_MUST;
 /* Stop and release (NULL: nothing). Waits for the acceptor thread only. */

@@ -258,11 +258,16 @@ static int read_small(int dir, const char *name, bool optional, char **buf, size
 }
 
 /* The ramdisk's cmd and env, with KILN_CHAN for kiln-init and a default PATH. */
-static int load_command(int top, struct kiln_sim_lines *cmd, struct kiln_sim_lines *env)
+static int load_command(const struct kiln_sim_enclave *e, int top, struct kiln_sim_lines *cmd,
+			struct kiln_sim_lines *env)
 {
 	_cleanup_free_ char *c = NULL, *v = NULL;
+	static char chan[32]; /* env keeps the pointer until the exec */
 	size_t clen, vlen;
 	int rc = read_small(top, "cmd", false, &c, &clen);
+
+	/* vsock: "vsock:CID", the parent kiln-init dials as on Nitro (at 3 there). */
+	snprintf(chan, sizeof(chan), "KILN_CHAN=vsock:%u", (unsigned)e->vsock_cid);
 
 	if (rc == 0)
 		rc = read_small(top, "env", true, &v, &vlen);
@@ -270,7 +275,7 @@ static int load_command(int top, struct kiln_sim_lines *cmd, struct kiln_sim_lin
 		rc = kiln_sim_parse_cmd(c, clen, cmd);
 	if (rc == 0 && (rc = kiln_sim_parse_env(v ? v : "", vlen, env)) < 0)
 		kiln_sim_lines_free(cmd);
-	if (rc == 0 && ((rc = kiln_sim_env_set(env, KILN_SIM_CHAN_ENV)) < 0 ||
+	if (rc == 0 && ((rc = kiln_sim_env_set(env, e->vsock_cid ? chan : KILN_SIM_CHAN_ENV)) < 0 ||
 			(rc = kiln_sim_env_default(env, DEFAULT_PATH)) < 0)) {
 		kiln_sim_lines_free(cmd);
 		kiln_sim_lines_free(env);
@@ -402,7 +407,7 @@ static int join_cgroup(const struct kiln_sim_enclave *e)
 }
 
 static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines *cmd,
-			 struct kiln_sim_lines *env, bool *inproc)
+			 struct kiln_sim_lines *env)
 {
 	_cleanup_close_ int top = -1, root = -1;
 	bool cached = false;
@@ -411,12 +416,9 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 	step(e, "rootfs tmpfs, unpack (or the cached tree)");
 	rc = make_rootfs(e, &top, &cached);
 	if (rc == 0)
-		rc = load_command(top, cmd, env);
+		rc = load_command(e, top, cmd, env);
 	if (rc < 0)
 		return rc;
-	/* Only the cached tree has its kiln-init's digest beside it (written
-	 * by kiln, not by the ramdisks: an unpacked copy may carry any file). */
-	*inproc = cached && kiln_sim_init_inproc_ok(top, cmd);
 	step(e, "mounts: /proc /sys /dev /run /tmp, channels");
 	if (rc == 0)
 		rc = bind_newroot(e, top, &root);
@@ -424,7 +426,7 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 		rc = mount_api(e, root);
 	if (rc == 0)
 		rc = populate_dev(e, root);
-	if (rc == 0)
+	if (rc == 0 && !e->vsock_cid)
 		rc = mount_beneath(root, KILN_SIM_CHAN_MOUNT + 1, true, e->chan, NULL, MS_BIND, NULL);
 	if (rc == 0)
 		rc = join_cgroup(e); /* while the host's cgroup mounts are still in view */
@@ -491,11 +493,10 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 {
 	struct kiln_sim_lines cmd, env;
 	const char *path = NULL;
-	bool inproc = false;
 	int rc, err;
 
 	umask(022);
-	rc = build_enclave(e, &cmd, &env, &inproc);
+	rc = build_enclave(e, &cmd, &env);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "enclave setup");
 	for (size_t i = 0; i < env.n; i++)
@@ -504,9 +505,8 @@ int kiln_sim_enclave_exec(const struct kiln_sim_enclave *e)
 	if (path && setenv("PATH", path, 1) < 0)
 		return sys_err("setenv", "PATH");
 	warm_wait();
-	step(e, inproc ? "kiln-init, in this process (the EIF's is this kiln's)" : cmd.v[0]);
-	if (inproc)
-		kiln_sim_init_inproc_run(&cmd, &env);
+	/* Always the EIF's own program, as on Nitro: PID 1 is what the EIF carries. */
+	step(e, cmd.v[0]);
 	/* Only stdio crosses into the enclave (the error pipe closes on exec). */
 	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
 		return sys_err("close_range", "fds");

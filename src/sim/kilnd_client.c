@@ -25,7 +25,9 @@
  *   {"op":"register","name":N,"mode":"sim","chan_dir":DIR,"cpus":C,
  *    "memory_mib":M,"eif":PATH,"pid":MONITOR_PID}
  *   -> {"ok":true,"id":ID,...} | {"ok":false,"error":MSG}
- * kilnd then listens on DIR/7000 and DIR/9000 and watches the pid. The
+ * kilnd then listens on DIR/7000 and DIR/9000 and watches the pid. With
+ * --channel vsock "cid":CID replaces "chan_dir" and kilnd listens on vsock
+ * as for Nitro, knowing the enclave by that peer CID. The
  * request is built in build_register() and the reply read in parse_reply(),
  * so a protocol change touches one function each.
  */
@@ -92,10 +94,14 @@ static int add_volumes(json_t *o, const struct kiln_sim_register *r)
 
 static json_t *build_register(const struct kiln_sim_register *r)
 {
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:b}", "op", "register", "name",
-			      r->name, "mode", "sim", "chan_dir", r->chan_dir, "cpus",
-			      (json_int_t)r->cpus, "memory_mib", (json_int_t)r->memory_mib, "eif",
-			      r->eif, "pid", (json_int_t)r->pid, "debug", r->debug);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:b}", "op", "register", "name",
+			      r->name, "mode", "sim", "cpus", (json_int_t)r->cpus, "memory_mib",
+			      (json_int_t)r->memory_mib, "eif", r->eif, "pid", (json_int_t)r->pid,
+			      "debug", r->debug);
+
+	if (o)
+		json_object_set_new(o, r->chan_dir ? "chan_dir" : "cid",
+				    r->chan_dir ? json_string(r->chan_dir) : json_integer(r->cid));
 
 	if (o && r->kill_signal)
 		json_object_set_new(o, "kill_signal", json_integer(r->kill_signal));

@@ -111,7 +111,6 @@ int kiln_sim_rootfs_fill(const struct kiln_sim_rootfs *rf, int eif_fd,
 	rc = kiln_sim_unpack(eif_fd, info, fd);
 	if (rc < 0)
 		return rc;
-	kiln_sim_init_record(fd);
 	/* Lost a race with another first run: its tree is the same bytes. */
 	if (renameat(dir, rf->fill, dir, rf->key) < 0 && errno != EEXIST &&
 	    errno != ENOTEMPTY)

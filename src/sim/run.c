@@ -255,7 +255,8 @@ static int kilnd_refused(struct monitor *m, int rc)
 static int kilnd_start(struct monitor *m)
 {
 	struct kiln_sim_register req = {
-		.name = m->name, .chan_dir = m->st.chan, .eif = m->o->eif_path,
+		.name = m->name, .chan_dir = m->o->vsock_cid ? NULL : m->st.chan,
+		.cid = m->o->vsock_cid, .eif = m->o->eif_path,
 		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
 		.kill_signal = KILN_SIM_KILL_SIGNAL, .debug = m->o->debug,
 		.ports = m->ports, .n_ports = m->n_ports, .vol_names = m->o->vol_names,
@@ -340,6 +341,7 @@ static _Noreturn void child_main(struct monitor *m, int go_fd, int err_fd)
 		rc = kiln_sim_enclave_early(&e);
 	e.root = go.root;
 	e.chan = go.chan;
+	e.vsock_cid = m->o->vsock_cid;
 	e.rootfs = go.cached ? &go.rootfs : NULL;
 	if (rc == 0)
 		rc = kiln_sim_enclave_exec(&e);

@@ -58,6 +58,8 @@ struct kiln_sim_opts {
 	bool debug;		/* print each setup step */
 	bool detach;		/* -d: print the id and run in the background */
 	bool no_kilnd;		/* neither start nor register with kilnd */
+	uint32_t vsock_cid;	/* 0: AF_UNIX channel directory; else --channel vsock: the
+				 * channels are vsock, the parent at this CID (Nitro's paths) */
 	const char *const *ports; /* -p [HOSTIP:]HOSTPORT:ENCLAVEPORT (kilnd listens) */
 	size_t n_ports;
 	const char *const *vol_names; /* -v HOSTDIR:PATH: volume names (fs/wire.h) */
@@ -131,23 +133,6 @@ int kiln_sim_rootfs_fill(const struct kiln_sim_rootfs *rf, int eif_fd,
 			 const struct eif_info *info) KILN_MUST;
 /* In the monitor once the enclave is gone: unlock; after a fill, prune old trees. */
 void kiln_sim_rootfs_close(struct kiln_sim_rootfs *rf);
-
-/* --- init_inproc.c: kiln-init's code in the enclave's first process --- */
-
-/* Beside a cached tree's cmd and env: the sha256 (hex, newline) of its kiln-init. */
-#define KILN_SIM_INIT_DIGEST "kiln-init.sha256"
-/* The sha256 of the kiln-init built with this kiln ("" in programs other than kiln). */
-extern const char kiln_sim_builtin_init_sha256[];
-struct kiln_sim_lines;
-/* When a tree enters the cache: record its kiln-init's sha256 (best effort). */
-void kiln_sim_init_record(int tree);
-/* True when the EIF's cmd is its kiln-init and that is this kiln's (top: the tree). */
-bool kiln_sim_init_inproc_ok(int top, const struct kiln_sim_lines *cmd);
-/* Become kiln-init without an exec: what exec would reset, then its main. */
-_Noreturn void kiln_sim_init_inproc_run(struct kiln_sim_lines *cmd, struct kiln_sim_lines *env);
-/* From a /proc/PID/stat line: the start of the argument strings and the end of
- * the environment strings after them (for tests). */
-int kiln_sim_stat_args(const char *stat, unsigned long *start, unsigned long *end) KILN_MUST;
 
 /* --- bootfiles.c: the ramdisk's cmd and env files --- */
 
@@ -228,7 +213,8 @@ void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg);
 struct kiln_sim_enclave {
 	const char *name;	/* hostname */
 	const char *root;	/* tmpfs mount point */
-	const char *chan;	/* bind-mounted at KILN_SIM_CHAN_MOUNT */
+	const char *chan;	/* bind-mounted at KILN_SIM_CHAN_MOUNT (unless vsock_cid) */
+	uint32_t vsock_cid;	/* channels over vsock to this parent CID; 0: chan */
 	int eif_fd;
 	const struct eif_info *info;
 	uint64_t memory_mib;	/* tmpfs size */
@@ -272,7 +258,8 @@ int kiln_sim_ns_explain(unsigned long flags, int clone_errno) KILN_MUST;
 
 struct kiln_sim_register {
 	const char *name;
-	const char *chan_dir;
+	const char *chan_dir;	/* or, when NULL, the enclave is known by cid */
+	uint32_t cid;
 	const char *eif;
 	unsigned cpus;
 	uint64_t memory_mib;

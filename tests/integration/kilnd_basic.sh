@@ -157,6 +157,20 @@ out=$(client api hello api log 3 2)
 [ "$(seqs api)" = "1 2 3 4 " ] || fail "api seqs after resend: $(seqs api)"
 ok "restart reloads state and accepts kiln-init reconnecting"
 
+# ---- kilnd killed (SIGKILL): the resend point is the log's last seq, not the state file's ----
+runtime
+register crash "$RT" >/dev/null
+client crash hello crash log 3 1 >/dev/null # no status: the state file keeps last_seq 0
+for _ in $(seq 50); do [ "$(seqs crash)" = "1 2 3 " ] && break; sleep 0.1; done
+kill -KILL "$KPID"
+wait "$KPID" 2>/dev/null || true
+rm -f "$S" # left behind by the kill: start_kilnd waits for the new one
+start_kilnd
+out=$(client crash hello crash log 3 1)
+[ "$out" = "next_seq 4" ] || fail "reconnect after SIGKILL: $out"
+[ "$(seqs crash)" = "1 2 3 " ] || fail "crash seqs after resend: $(seqs crash)"
+ok "after a SIGKILL, lines stored before it are not stored twice"
+
 # ---- stop: kiln-init obeys STOP ----
 client api hello api waitstop exit 0 >"$T/stop.out" &
 STC=$!

@@ -46,6 +46,31 @@ TEST(cmdline_flags)
 		  "kiln.heartbeat");
 }
 
+/* kiln.parent_cid=N: where kiln-bootstrap's heartbeat and kiln-init's channels go. */
+TEST(cmdline_u32)
+{
+	const char *k = "kiln.parent_cid";
+	uint32_t v = 0;
+
+#define CID(s) (boot_cmdline_u32((s), strlen(s), k, 3, 1, UINT32_MAX - 1, &v) == 0 ? v : 0)
+	CHECK(CID("console=ttyS0") == 3);
+	CHECK(CID("kiln.parent_cid=1") == 1);
+	CHECK(CID("a kiln.parent_cid=7 b kiln.parent_cid=4294967294") == 4294967294u);
+	CHECK(CID("kiln.parent_cidx=1 xkiln.parent_cid=1 kiln.parent_cid") == 3);
+	CHECK(CID("quiet -- kiln.parent_cid=1") == 3);
+#undef CID
+	CHECK_ERR(boot_cmdline_u32("kiln.parent_cid=0", 17, k, 3, 1, 9, &v), "not in [1, 9]");
+	CHECK_ERR(boot_cmdline_u32("kiln.parent_cid=01", 18, k, 3, 1, 9, &v), "not a number");
+	CHECK_ERR(boot_cmdline_u32("kiln.parent_cid=-1", 18, k, 3, 1, 9, &v), "not a number");
+	CHECK_ERR(boot_cmdline_u32("kiln.parent_cid=", 16, k, 3, 1, 9, &v), "kiln.parent_cid");
+	CHECK_ERR(boot_cmdline_u32("kiln.parent_cid=99999999999", 27, k, 3, 1, UINT32_MAX, &v),
+		  "not a number");
+	CHECK_ERR(boot_cmdline_u32("kiln.parent_cid=4294967295", 26, k, 3, 1, UINT32_MAX - 1, &v),
+		  "not in [1,");
+	/* only len bytes are read */
+	CHECK(boot_cmdline_u32("kiln.parent_cid=12", 17, k, 3, 1, 9, &v) == 0 && v == 1);
+}
+
 static int parse_cmd(const char *s, struct boot_lines *l)
 {
 	return boot_parse_cmd(s, strlen(s), l);
@@ -178,6 +203,7 @@ TEST(cgroups_file)
 int main(void)
 {
 	RUN(cmdline_flags);
+	RUN(cmdline_u32);
 	RUN(cmd_lines);
 	RUN(cmd_limits);
 	RUN(env_lines);

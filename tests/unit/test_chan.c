@@ -87,6 +87,32 @@ TEST(addr_dir_and_resolve)
 	      r.family == KILN_CHAN_UNIX && !strcmp(r.path, "/run/kiln-chan/7002"));
 }
 
+/* KILN_CHAN: where kiln-init's parent is; the CID it sets is what parent_addr dials. */
+TEST(parent_parse)
+{
+	struct kiln_chan_addr r;
+	const char *dir;
+	uint32_t cid;
+
+	CHECK(kiln_chan_parent_parse("unix:/run/kiln-chan", &cid, &dir) == 0 && dir &&
+	      !strcmp(dir, "/run/kiln-chan") && cid == KILN_CID_PARENT);
+	CHECK(kiln_chan_parent_parse("vsock:1", &cid, &dir) == 0 && !dir && cid == 1);
+	CHECK(kiln_chan_parent_parse("vsock:4294967294", &cid, &dir) == 0 && cid == 4294967294u);
+	CHECK_ERR(kiln_chan_parent_parse("vsock:any", &cid, &dir), "want unix:/DIR or vsock:CID");
+	CHECK_ERR(kiln_chan_parent_parse("vsock:1:7000", &cid, &dir), "\"vsock:1:7000\"");
+	CHECK_ERR(kiln_chan_parent_parse("vsock:", &cid, &dir), "vsock:CID");
+	CHECK_ERR(kiln_chan_parent_parse("vsock:01", &cid, &dir), "vsock:CID");
+	CHECK_ERR(kiln_chan_parent_parse("vsock:4294967296", &cid, &dir), "vsock:CID");
+	CHECK_ERR(kiln_chan_parent_parse("vsock:-1", &cid, &dir), "vsock:CID");
+	CHECK_ERR(kiln_chan_parent_parse("unix:relative", &cid, &dir), "vsock:CID");
+	CHECK_ERR(kiln_chan_parent_parse("tcp:1", &cid, &dir), "vsock:CID");
+	CHECK_ERR(kiln_chan_parent_parse("vsock:111111111111111111111", &cid, &dir), "vsock:CID");
+	kiln_chan_set_parent_cid(1);
+	CHECK(kiln_chan_parent_addr(NULL, 7000, &r) == 0 && r.family == KILN_CHAN_VSOCK &&
+	      r.cid == 1 && r.port == 7000);
+	kiln_chan_set_parent_cid(KILN_CID_PARENT);
+}
+
 TEST(unix_listen_connect)
 {
 	char dir[] = "/tmp/kiln-chan-XXXXXX";
@@ -506,6 +532,7 @@ int main(void)
 {
 	RUN(addr_parse);
 	RUN(addr_dir_and_resolve);
+	RUN(parent_parse);
 	RUN(unix_listen_connect);
 	RUN(vsock_socket_errors_are_clear);
 	RUN(frame_roundtrips);

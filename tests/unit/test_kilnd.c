@@ -57,7 +57,12 @@ TEST(register_validation)
 	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"rel%s\"}", tmp),
 		  "absolute path");
 	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"chan_dir\":\"%s\",\"cid\":5}", tmp),
-		  "\"cid\" is for nitro mode");
+		  "sim mode takes \"chan_dir\" or \"cid\", not both");
+	/* sim by cid (--channel vsock, the guest lab): CID 1 and up. */
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"cid\":0}"),
+		  "\"cid\" must be an integer in [1,");
+	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"sim\",\"cid\":\"1\"}"),
+		  "\"cid\" must be an integer");
 	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"nitro\",\"cid\":3}"),
 		  "\"cid\" must be an integer in [4,");
 	CHECK_ERR(reg(&d, &e, "{\"name\":\"a\",\"mode\":\"nitro\",\"cid\":\"5\"}"),

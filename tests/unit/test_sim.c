@@ -406,39 +406,9 @@ TEST(test_kilnd_client)
 	rm_tmp();
 }
 
-/* /proc/PID/stat: the argument and environment strings' span, whatever the comm holds. */
-TEST(test_stat_args)
-{
-	/* Fields 3..47 as "0", then arg_start arg_end env_start env_end exit_code. */
-	char line[1024], tail[256] = "";
-	unsigned long start = 0, end = 0;
-	char *p = line;
-	FILE *f;
-
-	for (int i = 4; i <= 47; i++)
-		strcat(tail, " 0");
-	snprintf(line, sizeof(line), "42 (a) b (c)) S%s 1000 1010 1010 1090 0\n", tail);
-	CHECK(kiln_sim_stat_args(line, &start, &end) == 0);
-	CHECK(start == 1000 && end == 1090);
-	snprintf(line, sizeof(line), "42 (x) S%s 1000 1010 1005 1090 0\n", tail);
-	CHECK(kiln_sim_stat_args(line, &start, &end) == -EINVAL); /* env before args end */
-	snprintf(line, sizeof(line), "42 (x) S 0 0 0\n");
-	CHECK(kiln_sim_stat_args(line, &start, &end) == -EINVAL); /* too short */
-	CHECK(kiln_sim_stat_args("no parenthesis", &start, &end) == -EINVAL);
-	/* This process's own: the span holds argv[0]. */
-	f = fopen("/proc/self/stat", "r");
-	CHECK(f && fgets(line, sizeof(line), f));
-	if (f)
-		fclose(f);
-	CHECK(kiln_sim_stat_args(line, &start, &end) == 0);
-	p = program_invocation_name;
-	CHECK((unsigned long)p >= start && (unsigned long)p < end);
-}
-
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	RUN(test_stat_args);
 	RUN(test_parse_cmd);
 	RUN(test_parse_env);
 	RUN(test_default_name);
