@@ -20,6 +20,7 @@
 #include "init/logring.h"
 #include "init/net.h"
 #include "init/secrets.h"
+#include "init/storage.h"
 #include "init/supervise.h"
 #include "init/user.h"
 #include "init/xattrs.h"
@@ -263,6 +264,7 @@ int kiln_init_main(int argc, char **argv)
 	char name[KILN_NAME_MAX + 1];
 	struct kiln_user user;
 	struct kiln_app app;
+	struct kiln_storage *storage = NULL;
 	int code = 0, rc;
 
 	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
@@ -297,6 +299,11 @@ int kiln_init_main(int argc, char **argv)
 		die("network");
 	}
 	kiln_init_attest_start(cfg.kiln, sim, dir, started_rd);
+	/* Volumes before secrets, which may be written into one; no app without its volumes. */
+	if (kiln_init_storage_start(cfg.kiln, dir, &storage) < 0) {
+		console_stderr(&so);
+		die("storage");
+	}
 	/*
 	 * After the attestation start, which on Nitro seeds the RNG from the NSM
 	 * before our RSA key is made; secrets open an NSM handle of their own
@@ -317,6 +324,7 @@ int kiln_init_main(int argc, char **argv)
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	rc = kiln_supervise(&app, &so, &code);
 	console_stderr(&so);
+	kiln_init_storage_stop(storage);
 	if (rc < 0)
 		die("supervise");
 	kiln_init_config_free(&cfg);

@@ -18,6 +18,7 @@
 
 #include "eif/eif.h"
 #include "eif/ingress.h"
+#include "fs/wire.h"
 #include "net/portmap.h"
 #include "nitro/nitro.h"
 #include "util/cleanup.h"
@@ -129,6 +130,34 @@ static int check_ports(struct monitor *m)
 	return eif_ingress_check(m->eif_fd, &m->info, pm, n);
 }
 
+/* -v for a path the EIF's measured config does not mount fails here: it would do nothing. */
+static int check_volumes(struct monitor *m)
+{
+	json_t *md = NULL, *v;
+	char name[KFS_ID_MAX + 1];
+	size_t i, k;
+	int rc = 0;
+
+	for (unsigned s = 0; m->o->n_volumes && s < m->info.num_sections && !md; s++) {
+		uint8_t *data = NULL;
+		if (m->info.sections[s].type == EIF_SECTION_METADATA &&
+		    eif_read_section(m->eif_fd, &m->info, s, &data, 1u << 20) == 0)
+			md = json_loads((char *)data, 0, NULL);
+		free(data);
+	}
+	for (k = 0; k < m->o->n_volumes && rc == 0; k++) {
+		json_array_foreach(json_object_get(json_object_get(md, "KilnConfig"), "storage"), i, v)
+			if (kfs_volume_name(json_string_value(json_object_get(v, "path")) ?: "", name,
+					    sizeof(name)) == 0 && !strcmp(name, m->o->vol_names[k]))
+				break;
+		if (i == json_array_size(json_object_get(json_object_get(md, "KilnConfig"), "storage")))
+			rc = kiln_err(EINVAL, "-v: the EIF's config mounts no storage volume \"%s\" "
+					      "(storage[].path in kiln.yaml)", m->o->vol_names[k]);
+	}
+	json_decref(md);
+	return rc;
+}
+
 static int open_eif(struct monitor *m)
 {
 	const char *path = m->o->eif_path;
@@ -150,7 +179,8 @@ static int open_eif(struct monitor *m)
 		return kiln_err_wrap(rc, "corrupt EIF %s", path);
 	m->pcrs_known = rc == 1;
 	ports_from_eif(m);
-	return check_ports(m);
+	rc = check_volumes(m);
+	return rc < 0 ? rc : check_ports(m);
 }
 
 /* nitro-cli's rule: memory >= 4 x the EIF size. */
@@ -229,7 +259,8 @@ static int kilnd_start(struct monitor *m)
 		.cid = m->o->vsock_cid, .eif = m->o->eif_path,
 		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
 		.kill_signal = KILN_SIM_KILL_SIGNAL, .debug = m->o->debug,
-		.ports = m->ports, .n_ports = m->n_ports,
+		.ports = m->ports, .n_ports = m->n_ports, .vol_names = m->o->vol_names,
+		.vol_hosts = m->o->vol_hosts, .n_volumes = m->o->n_volumes,
 	};
 	char abs[4096];
 	int rc;
@@ -237,6 +268,8 @@ static int kilnd_start(struct monitor *m)
 	new_id(m->id);
 	if (m->o->no_kilnd && m->n_ports)
 		return kiln_err(EINVAL, "-p needs kilnd (drop --no-kilnd)");
+	if (m->o->no_kilnd && m->o->n_volumes)
+		return kiln_err(EINVAL, "-v needs kilnd, which serves the volumes (drop --no-kilnd)");
 	if (m->o->no_kilnd)
 		return 0;
 	if (realpath(m->o->eif_path, abs))

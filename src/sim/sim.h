@@ -62,6 +62,9 @@ struct kiln_sim_opts {
 				 * channels are vsock, the parent at this CID (Nitro's paths) */
 	const char *const *ports; /* -p [HOSTIP:]HOSTPORT:ENCLAVEPORT (kilnd listens) */
 	size_t n_ports;
+	const char *const *vol_names; /* -v HOSTDIR:PATH: volume names (fs/wire.h) */
+	const char *const *vol_hosts; /* and their absolute host directories */
+	size_t n_volumes;
 };
 
 /*
@@ -264,6 +267,8 @@ struct kiln_sim_register {
 	int kill_signal;	/* kilnd sends it to pid when a stop times out */
 	const char *const *ports; /* -p specs (net/portmap.h), sent as "ports" */
 	size_t n_ports;
+	const char *const *vol_names, *const *vol_hosts; /* -v, sent as "volumes" */
+	size_t n_volumes;
 	bool debug;
 };
 
