@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Encoding and bounds-checked decoding of the storage core's header, root and inodes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/internal.h"
+#include "util/cursor.h"
+
+#define HDR_MAGIC "KILNFS01"
+#define ROOT_MAGIC 0x4b524f54u  /* "KROT" */
+#define INODE_MAGIC 0x4b494e4fu /* "KINO" */
+#define MAX_ENTRIES (1u << 20)
+#define MAX_XATTRS 1024
+
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+static void w_add(struct wbuf *w, const void *p, size_t n)
+{
+	if (w->err)
+		return;
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap : 256;
+		while (cap < w->len + n)
+			cap *= 2;
+		uint8_t *np = realloc(w->p, cap);
+		if (!np) {
+			w->err = -ENOMEM;
+			return;
+		}
+		w->p = np;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->len, p, n);
+	w->len += n;
+}
+
+static void w_be(struct wbuf *w, uint64_t v, int bytes)
+{
+	uint8_t b[8];
+
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+	w_add(w, b, (size_t)bytes);
+}
+
+static int w_done(struct wbuf *w, uint8_t **out, size_t *len, const char *what)
+{
+	if (w->err || w->len > KFS_OBJ_MAX - KFS_SEAL_OVERHEAD) {
+		free(w->p);
+		return kiln_err(w->err ? ENOMEM : EFBIG, "%s: too large to store", what);
+	}
+	*out = w->p;
+	*len = w->len;
+	return 0;
+}
+
+int kfs_hdr_encode(const struct kfs_hdr *h, uint8_t **out, size_t *len)
+{
+	struct wbuf w = { 0 };
+	size_t wl = strnlen(h->wrap, sizeof(h->wrap) - 1);
+
+	w_add(&w, HDR_MAGIC, 8);
+	w_add(&w, h->uuid, KFS_UUID_LEN);
+	w_be(&w, wl, 1);
+	w_add(&w, h->wrap, wl);
+	w_be(&w, h->wrapped_len, 4);
+	w_add(&w, h->wrapped, h->wrapped_len);
+	return w_done(&w, out, len, "volume header");
+}
+
+int kfs_hdr_decode(const uint8_t *buf, size_t len, struct kfs_hdr *h)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+	const uint8_t *magic, *name;
+	uint8_t nl;
+	uint32_t wl;
+
+	memset(h, 0, sizeof(*h));
+	if (kiln_cursor_bytes(&c, 8, &magic) < 0 || memcmp(magic, HDR_MAGIC, 8))
+		return kiln_err(EBADMSG, "volume header: bad magic (not a kiln volume?)");
+	if (kiln_cursor_copy(&c, h->uuid, KFS_UUID_LEN) < 0 || kiln_cursor_u8(&c, &nl) < 0 ||
+	    nl >= sizeof(h->wrap) || kiln_cursor_bytes(&c, nl, &name) < 0 ||
+	    kiln_cursor_be32(&c, &wl) < 0 || wl > KFS_HDR_WRAPPED_MAX ||
+	    kiln_cursor_bytes(&c, wl, &h->wrapped) < 0 || kiln_cursor_left(&c))
+		return kiln_err(EBADMSG, "volume header: malformed");
+	memcpy(h->wrap, name, nl);
+	for (size_t i = 0; i < nl; i++)
+		if (h->wrap[i] < 'a' || h->wrap[i] > 'z')
+			return kiln_err(EBADMSG, "volume header: bad key wrap name");
+	h->wrapped_len = wl;
+	return 0;
+}
+
+int kfs_root_encode(const struct kfs_root *r, uint8_t **out, size_t *len)
+{
+	struct wbuf w = { 0 };
+
+	w_be(&w, ROOT_MAGIC, 4);
+	w_be(&w, r->gen, 8);
+	w_be(&w, r->next_ino, 8);
+	w_be(&w, r->next_ver, 8);
+	w_be(&w, r->n, 8);
+	for (uint64_t i = 0; i < 2 * r->n; i++)
+		w_be(&w, r->map[i], 8);
+	return w_done(&w, out, len, "volume root");
+}
+
+int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+	uint32_t magic;
+
+	memset(r, 0, sizeof(*r));
+	if (kiln_cursor_be32(&c, &magic) < 0 || magic != ROOT_MAGIC ||
+	    kiln_cursor_be64(&c, &r->gen) < 0 || kiln_cursor_be64(&c, &r->next_ino) < 0 ||
+	    kiln_cursor_be64(&c, &r->next_ver) < 0 || kiln_cursor_be64(&c, &r->n) < 0 ||
+	    r->n > kiln_cursor_left(&c) / 16 || kiln_cursor_left(&c) != r->n * 16)
+		return kiln_err(EBADMSG, "volume root: malformed");
+	r->map = malloc(r->n ? r->n * 16 : 1);
+	if (!r->map)
+		return kiln_err(ENOMEM, "volume root: out of memory");
+	for (uint64_t i = 0; i < 2 * r->n; i++)
+		if (kiln_cursor_be64(&c, &r->map[i]) < 0)
+			return kiln_err(EBADMSG, "volume root: malformed");
+	return 0;
+}
+
+static void enc_xattrs(struct wbuf *w, const struct kfs_inode *n)
+{
+	w_be(w, n->nxa, 4);
+	for (uint32_t i = 0; i < n->nxa; i++) {
+		size_t nl = strlen(n->xa[i].name);
+		w_be(w, nl, 2);
+		w_add(w, n->xa[i].name, nl);
+		w_be(w, n->xa[i].len, 4);
+		w_add(w, n->xa[i].val, n->xa[i].len);
+	}
+}
+
+int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len)
+{
+	struct wbuf w = { 0 };
+
+	w_be(&w, INODE_MAGIC, 4);
+	w_be(&w, n->a.mode, 4);
+	w_be(&w, n->a.uid, 4);
+	w_be(&w, n->a.gid, 4);
+	w_be(&w, n->a.nlink, 4);
+	w_be(&w, n->a.size, 8);
+	w_be(&w, (uint64_t)n->a.atime_ns, 8);
+	w_be(&w, (uint64_t)n->a.mtime_ns, 8);
+	w_be(&w, (uint64_t)n->a.ctime_ns, 8);
+	enc_xattrs(&w, n);
+	if (S_ISREG(n->a.mode)) {
+		w_be(&w, n->nblk, 4);
+		for (uint32_t i = 0; i < n->nblk; i++)
+			w_be(&w, n->blk[i], 8);
+	} else if (S_ISDIR(n->a.mode)) {
+		w_be(&w, n->parent, 8);
+		w_be(&w, n->next_cookie, 8);
+		w_be(&w, n->nent, 4);
+		for (uint32_t i = 0; i < n->nent; i++) {
+			size_t nl = strlen(n->ents[i].name);
+			w_be(&w, n->ents[i].ino, 8);
+			w_be(&w, n->ents[i].cookie, 8);
+			w_be(&w, n->ents[i].mode, 4);
+			w_be(&w, nl, 2);
+			w_add(&w, n->ents[i].name, nl);
+		}
+	} else if (S_ISLNK(n->a.mode)) {
+		size_t tl = strlen(n->target);
+		w_be(&w, tl, 2);
+		w_add(&w, n->target, tl);
+	}
+	return w_done(&w, out, len, "inode");
+}
+
+/* A NUL-terminated copy of a length-prefixed string: no NUL or '/' when name. */
+static int dec_str(struct kiln_cursor *c, size_t max, bool name, char **out)
+{
+	uint16_t l;
+	const uint8_t *p;
+
+	if (kiln_cursor_be16(c, &l) < 0 || l > max || (name && l == 0) ||
+	    kiln_cursor_bytes(c, l, &p) < 0 || memchr(p, 0, l) || (name && memchr(p, '/', l)))
+		return -EBADMSG;
+	*out = malloc((size_t)l + 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, p, l);
+	(*out)[l] = '\0';
+	return 0;
+}
+
+static int dec_xattrs(struct kiln_cursor *c, struct kfs_inode *n)
+{
+	uint32_t cnt, vl;
+	const uint8_t *v;
+
+	if (kiln_cursor_be32(c, &cnt) < 0 || cnt > MAX_XATTRS)
+		return -EBADMSG;
+	n->xa = calloc(cnt ? cnt : 1, sizeof(*n->xa));
+	if (!n->xa)
+		return -ENOMEM;
+	for (; n->nxa < cnt; n->nxa++) {
+		struct kfs_xattr *x = &n->xa[n->nxa];
+		if (dec_str(c, KFS_XATTR_NAME_MAX, false, &x->name) < 0)
+			return -EBADMSG;
+		if (kiln_cursor_be32(c, &vl) < 0 || vl > KFS_XATTR_VALUE_MAX ||
+		    kiln_cursor_bytes(c, vl, &v) < 0 || !(x->val = malloc(vl ? vl : 1))) {
+			free(x->name);
+			return -EBADMSG;
+		}
+		memcpy(x->val, v, vl);
+		x->len = vl;
+	}
+	return 0;
+}
+
+static int dec_dir(struct kiln_cursor *c, struct kfs_inode *n)
+{
+	uint32_t cnt;
+
+	if (kiln_cursor_be64(c, &n->parent) < 0 || kiln_cursor_be64(c, &n->next_cookie) < 0 ||
+	    kiln_cursor_be32(c, &cnt) < 0 || cnt > MAX_ENTRIES || cnt > kiln_cursor_left(c) / 23)
+		return -EBADMSG;
+	n->ents = calloc(cnt ? cnt : 1, sizeof(*n->ents));
+	if (!n->ents)
+		return -ENOMEM;
+	n->entcap = cnt ? cnt : 1;
+	for (; n->nent < cnt; n->nent++) {
+		struct kfs_dent *e = &n->ents[n->nent];
+		if (kiln_cursor_be64(c, &e->ino) < 0 || kiln_cursor_be64(c, &e->cookie) < 0 ||
+		    kiln_cursor_be32(c, &e->mode) < 0 ||
+		    dec_str(c, KFS_NAME_MAX, true, &e->name) < 0)
+			return -EBADMSG;
+		if ((n->nent && e->cookie <= n->ents[n->nent - 1].cookie) || e->cookie < 3 ||
+		    e->cookie >= n->next_cookie)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+static int dec_body(struct kiln_cursor *c, struct kfs_inode *n)
+{
+	uint32_t cnt;
+
+	if (S_ISREG(n->a.mode)) {
+		if (kiln_cursor_be32(c, &cnt) < 0 || cnt > kiln_cursor_left(c) / 8)
+			return -EBADMSG;
+		n->blk = calloc(cnt ? cnt : 1, sizeof(uint64_t));
+		if (!n->blk)
+			return -ENOMEM;
+		for (n->nblk = cnt; cnt; cnt--)
+			if (kiln_cursor_be64(c, &n->blk[n->nblk - cnt]) < 0)
+				return -EBADMSG;
+		if ((uint64_t)n->nblk * KFS_BLOCK < n->a.size)
+			return -EBADMSG;
+		return 0;
+	}
+	if (S_ISDIR(n->a.mode))
+		return dec_dir(c, n);
+	if (S_ISLNK(n->a.mode))
+		return dec_str(c, KFS_SYMLINK_MAX, false, &n->target);
+	return -EBADMSG;
+}
+
+int kfs_inode_decode(const uint8_t *buf, size_t len, struct kfs_inode *n)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+	uint32_t magic;
+	uint64_t t[3];
+	int rc;
+
+	if (kiln_cursor_be32(&c, &magic) < 0 || magic != INODE_MAGIC ||
+	    kiln_cursor_be32(&c, &n->a.mode) < 0 || kiln_cursor_be32(&c, &n->a.uid) < 0 ||
+	    kiln_cursor_be32(&c, &n->a.gid) < 0 || kiln_cursor_be32(&c, &n->a.nlink) < 0 ||
+	    kiln_cursor_be64(&c, &n->a.size) < 0 || kiln_cursor_be64(&c, &t[0]) < 0 ||
+	    kiln_cursor_be64(&c, &t[1]) < 0 || kiln_cursor_be64(&c, &t[2]) < 0)
+		return kiln_err(EBADMSG, "inode: malformed attributes");
+	n->a.atime_ns = (int64_t)t[0];
+	n->a.mtime_ns = (int64_t)t[1];
+	n->a.ctime_ns = (int64_t)t[2];
+	rc = dec_xattrs(&c, n);
+	if (rc == 0)
+		rc = dec_body(&c, n);
+	if (rc == 0 && kiln_cursor_left(&c))
+		rc = -EBADMSG;
+	if (rc < 0) {
+		kfs_inode_free_fields(n);
+		return kiln_err(-rc, "inode: malformed %s", rc == -ENOMEM ? "(out of memory)" : "body");
+	}
+	return 0;
+}
+
+void kfs_inode_free_fields(struct kfs_inode *n)
+{
+	for (uint32_t i = 0; i < n->nxa; i++) {
+		free(n->xa[i].name);
+		free(n->xa[i].val);
+	}
+	free(n->xa);
+	for (uint32_t i = 0; i < n->nent; i++)
+		free(n->ents[i].name);
+	free(n->ents);
+	free(n->blk);
+	free(n->target);
+	n->xa = NULL;
+	n->ents = NULL;
+	n->blk = NULL;
+	n->target = NULL;
+	n->nxa = n->nent = n->entcap = n->nblk = 0;
+}
+
+void kfs_inode_id(uint64_t ino, uint64_t ver, char id[KFS_ID_MAX + 1])
+{
+	snprintf(id, KFS_ID_MAX + 1, "i-%llx-%llx", (unsigned long long)ino,
+		 (unsigned long long)ver);
+}
+
+void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX + 1])
+{
+	snprintf(id, KFS_ID_MAX + 1, "b-%llx-%llx-%llx", (unsigned long long)ino,
+		 (unsigned long long)blk, (unsigned long long)ver);
+}

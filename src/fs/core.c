@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The storage core's volume: mount, the inode table, atomic commits of the authenticated root. */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fs/internal.h"
+
+#define ROOT_ID "root"
+#define HDR_ID "hdr"
+
+int64_t kfs_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void kfs_touch(struct kfs_inode *n, bool m, bool c)
+{
+	int64_t now = kfs_now();
+
+	if (m)
+		n->a.mtime_ns = now;
+	if (c)
+		n->a.ctime_ns = now;
+	n->dirty = true;
+}
+
+/*
+ * An object failed to authenticate or went missing: the parent tampered
+ * with it (or lost it). Always EIO to the caller, and a log line naming it.
+ */
+int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "storage integrity failure: %s (object %s): %s", what, id,
+		 rc == -ENOENT ? "missing" : "authentication failed (tampered, swapped or rolled back)");
+	if (fs->log)
+		fs->log(fs->log_ctx, line);
+	return kiln_err(EIO, "%s", line);
+}
+
+static struct kfs_inode **bucket(struct kfs *fs, uint64_t ino)
+{
+	return &fs->tab[(ino * 0x9E3779B97F4A7C15ull) >> 52];
+}
+
+static struct kfs_inode *tab_find(struct kfs *fs, uint64_t ino)
+{
+	struct kfs_inode *n = *bucket(fs, ino);
+
+	while (n && n->ino != ino)
+		n = n->next;
+	return n;
+}
+
+static int tab_add(struct kfs *fs, uint64_t ino, uint64_t ver, struct kfs_inode **out)
+{
+	struct kfs_inode *n = calloc(1, sizeof(*n)), **b = bucket(fs, ino);
+
+	if (!n)
+		return kiln_err(ENOMEM, "inode %llu: out of memory", (unsigned long long)ino);
+	n->ino = n->a.ino = ino;
+	n->ver = ver;
+	n->next = *b;
+	*b = n;
+	fs->ninodes++;
+	*out = n;
+	return 0;
+}
+
+void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n)
+{
+	struct kfs_inode **p = bucket(fs, n->ino);
+
+	while (*p && *p != n)
+		p = &(*p)->next;
+	if (*p)
+		*p = n->next;
+	fs->ninodes--;
+	kfs_inode_free_fields(n);
+	free(n);
+}
+
+static int load_inode(struct kfs *fs, struct kfs_inode *n)
+{
+	char id[KFS_ID_MAX + 1], what[64];
+	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = n->ver };
+	uint8_t *ct = NULL, *pt;
+	size_t len = 0;
+	int rc;
+
+	kfs_inode_id(n->ino, n->ver, id);
+	snprintf(what, sizeof(what), "inode %llu", (unsigned long long)n->ino);
+	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
+	rc = fs->st->get(fs->st, id, &ct, &len);
+	if (rc == -ENOENT)
+		return kfs_integrity(fs, rc, what, id);
+	if (rc < 0)
+		return rc;
+	pt = malloc(len > KFS_SEAL_OVERHEAD ? len - KFS_SEAL_OVERHEAD : 1);
+	rc = pt ? kfs_open_sealed(fs->mkey, &aad, ct, len, pt) : -ENOMEM;
+	if (rc == 0)
+		rc = kfs_inode_decode(pt, len - KFS_SEAL_OVERHEAD, n);
+	free(ct);
+	free(pt);
+	if (rc == -ENOMEM)
+		return kiln_err(ENOMEM, "%s: out of memory", what);
+	if (rc < 0)
+		return kfs_integrity(fs, rc, what, id);
+	n->a.ino = n->ino;
+	n->loaded = true;
+	return 0;
+}
+
+int kfs_iget(struct kfs *fs, uint64_t ino, struct kfs_inode **out)
+{
+	struct kfs_inode *n = tab_find(fs, ino);
+	int rc;
+
+	if (!n)
+		return kiln_err(ENOENT, "inode %llu: no such inode", (unsigned long long)ino);
+	if (!n->loaded) {
+		rc = load_inode(fs, n);
+		if (rc < 0)
+			return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+int kfs_inode_new(struct kfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
+		  struct kfs_inode **out)
+{
+	struct kfs_inode *n;
+	int rc = tab_add(fs, fs->next_ino, 0, &n);
+
+	if (rc < 0)
+		return rc;
+	fs->next_ino++;
+	n->loaded = true;
+	n->a.mode = mode;
+	n->a.uid = uid;
+	n->a.gid = gid;
+	n->a.nlink = S_ISDIR(mode) ? 2 : 1;
+	n->a.atime_ns = n->a.mtime_ns = n->a.ctime_ns = kfs_now();
+	n->next_cookie = 3;
+	n->dirty = true;
+	*out = n;
+	return 0;
+}
+
+int kfs_retire(struct kfs *fs, const char *id, uint64_t ver)
+{
+	if (ver >= fs->commit_ver)
+		return fs->st->del(fs->st, id);
+	if (fs->ngarbage == fs->garbagecap) {
+		size_t cap = fs->garbagecap ? fs->garbagecap * 2 : 64;
+		void *p = realloc(fs->garbage, cap * sizeof(*fs->garbage));
+		if (!p)
+			return kiln_err(ENOMEM, "object %s: out of memory", id);
+		fs->garbage = p;
+		fs->garbagecap = cap;
+	}
+	snprintf(fs->garbage[fs->ngarbage++], KFS_ID_MAX + 1, "%s", id);
+	return 0;
+}
+
+/* Seal and put one dirty inode as a new version; the old one is retired. */
+static int store_inode(struct kfs *fs, struct kfs_inode *n)
+{
+	char id[KFS_ID_MAX + 1];
+	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = fs->next_ver };
+	uint8_t *pt = NULL, *ct;
+	size_t len;
+	int rc = kfs_inode_encode(n, &pt, &len);
+
+	if (rc < 0)
+		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
+	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
+	ct = malloc(len + KFS_SEAL_OVERHEAD);
+	rc = ct ? kfs_seal(fs->mkey, &aad, pt, len, ct) : kiln_err(ENOMEM, "inode: out of memory");
+	free(pt);
+	kfs_inode_id(n->ino, aad.ver, id);
+	if (rc == 0)
+		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, 0);
+	free(ct);
+	if (rc < 0)
+		return rc;
+	if (n->ver) {
+		kfs_inode_id(n->ino, n->ver, id);
+		rc = kfs_retire(fs, id, n->ver);
+	}
+	n->ver = fs->next_ver++;
+	n->dirty = false;
+	return rc;
+}
+
+/* Unlinked inodes are not in the root; their stored inode object goes. */
+static int flush_inodes(struct kfs *fs, uint64_t *live)
+{
+	char id[KFS_ID_MAX + 1];
+	int rc;
+
+	*live = 0;
+	for (size_t b = 0; b < KFS_BUCKETS; b++)
+		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next) {
+			if (n->loaded && n->a.nlink == 0) {
+				if (n->ver) {
+					kfs_inode_id(n->ino, n->ver, id);
+					rc = kfs_retire(fs, id, n->ver);
+					if (rc < 0)
+						return rc;
+					n->ver = 0;
+				}
+				continue;
+			}
+			if (n->dirty && (rc = store_inode(fs, n)) < 0)
+				return rc;
+			(*live)++;
+		}
+	return 0;
+}
+
+static int put_root(struct kfs *fs, uint64_t live)
+{
+	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0 };
+	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
+	uint8_t *pt = NULL, *ct = NULL;
+	size_t len;
+	int rc;
+
+	r.map = malloc(live ? live * 16 : 1);
+	if (!r.map)
+		return kiln_err(ENOMEM, "volume root: out of memory");
+	for (size_t b = 0; b < KFS_BUCKETS; b++)
+		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
+			if (n->ver && !(n->loaded && n->a.nlink == 0) && r.n < live) {
+				r.map[2 * r.n] = n->ino;
+				r.map[2 * r.n++ + 1] = n->ver;
+			}
+	r.next_ver = fs->next_ver;
+	rc = kfs_root_encode(&r, &pt, &len);
+	free(r.map);
+	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
+	if (rc == 0 && !(ct = malloc(len + KFS_SEAL_OVERHEAD)))
+		rc = kiln_err(ENOMEM, "volume root: out of memory");
+	if (rc == 0)
+		rc = kfs_seal(fs->mkey, &aad, pt, len, ct);
+	if (rc == 0)
+		rc = fs->st->put(fs->st, ROOT_ID, ct, len + KFS_SEAL_OVERHEAD, KFS_PUT_DURABLE);
+	free(pt);
+	free(ct);
+	if (rc == 0)
+		fs->gen++;
+	return rc;
+}
+
+/*
+ * The commit: new inode versions, then everything durable, then the root
+ * that names them (one durable atomic put), and only then the objects the
+ * old root named are deleted. A crash anywhere leaves the old or new root.
+ */
+int kfs_sync(struct kfs *fs)
+{
+	uint64_t live;
+	int rc = flush_inodes(fs, &live);
+
+	if (rc == 0)
+		rc = fs->st->sync(fs->st);
+	if (rc == 0)
+		rc = put_root(fs, live);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "storage commit");
+	fs->commit_ver = fs->next_ver;
+	for (size_t i = 0; i < fs->ngarbage; i++)
+		(void)fs->st->del(fs->st, fs->garbage[i]);
+	fs->ngarbage = 0;
+	return 0;
+}
+
+static int load_root(struct kfs *fs)
+{
+	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
+	struct kfs_root r;
+	struct kfs_inode *n;
+	uint8_t *ct = NULL, *pt = NULL;
+	size_t len = 0;
+	int rc = fs->st->get(fs->st, ROOT_ID, &ct, &len);
+
+	if (rc < 0)
+		return rc == -ENOENT ? kfs_integrity(fs, rc, "volume root", ROOT_ID) : rc;
+	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
+	pt = malloc(len > KFS_SEAL_OVERHEAD ? len - KFS_SEAL_OVERHEAD : 1);
+	rc = pt ? kfs_open_sealed(fs->mkey, &aad, ct, len, pt) : -ENOMEM;
+	free(ct);
+	if (rc == 0)
+		rc = kfs_root_decode(pt, len - KFS_SEAL_OVERHEAD, &r);
+	free(pt);
+	if (rc < 0)
+		return kfs_integrity(fs, rc, "volume root", ROOT_ID);
+	fs->gen = r.gen;
+	fs->next_ino = r.next_ino;
+	fs->next_ver = fs->commit_ver = r.next_ver;
+	for (uint64_t i = 0; i < r.n && rc == 0; i++) {
+		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || tab_find(fs, r.map[2 * i]))
+			rc = kfs_integrity(fs, -EBADMSG, "volume root", ROOT_ID);
+		else
+			rc = tab_add(fs, r.map[2 * i], r.map[2 * i + 1], &n);
+	}
+	free(r.map);
+	if (rc == 0 && !tab_find(fs, KFS_ROOT_INO))
+		rc = kfs_integrity(fs, -EBADMSG, "volume root (no root directory)", ROOT_ID);
+	return rc;
+}
+
+static int create_volume(struct kfs *fs)
+{
+	struct kfs_hdr h = { 0 };
+	struct kfs_inode *root;
+	uint8_t *wrapped = NULL, *buf = NULL;
+	size_t wl = 0, len;
+	int rc;
+
+	if (RAND_bytes(fs->uuid, KFS_UUID_LEN) != 1 || RAND_bytes(fs->vkey, KFS_KEY_LEN) != 1)
+		return kiln_err(EIO, "new volume: no randomness");
+	rc = fs->kw->wrap(fs->kw, fs->uuid, fs->vkey, &wrapped, &wl);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "new volume: wrapping the key");
+	memcpy(h.uuid, fs->uuid, KFS_UUID_LEN);
+	snprintf(h.wrap, sizeof(h.wrap), "%s", fs->kw->name);
+	h.wrapped = wrapped;
+	h.wrapped_len = wl;
+	rc = kfs_hdr_encode(&h, &buf, &len);
+	free(wrapped);
+	if (rc == 0)
+		rc = fs->st->put(fs->st, HDR_ID, buf, len, KFS_PUT_DURABLE);
+	free(buf);
+	if (rc < 0)
+		return rc;
+	fs->next_ino = KFS_ROOT_INO;
+	fs->next_ver = fs->commit_ver = 1;
+	rc = kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs meta", 0, fs->mkey);
+	if (rc == 0)
+		rc = kfs_inode_new(fs, S_IFDIR | 0755, 0, 0, &root);
+	if (rc < 0)
+		return rc;
+	root->parent = KFS_ROOT_INO;
+	return kfs_sync(fs);
+}
+
+static int open_volume(struct kfs *fs, uint8_t *buf, size_t len)
+{
+	struct kfs_hdr h;
+	int rc = kfs_hdr_decode(buf, len, &h);
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(h.wrap, fs->kw->name))
+		return kiln_err(EKEYREJECTED, "volume key: the volume was made with key \"%s\", not \"%s\"",
+				h.wrap, fs->kw->name);
+	memcpy(fs->uuid, h.uuid, KFS_UUID_LEN);
+	rc = fs->kw->unwrap(fs->kw, fs->uuid, h.wrapped, h.wrapped_len, fs->vkey);
+	if (rc < 0)
+		return rc;
+	rc = kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs meta", 0, fs->mkey);
+	return rc < 0 ? rc : load_root(fs);
+}
+
+static void kfs_free(struct kfs *fs)
+{
+	for (size_t b = 0; b < KFS_BUCKETS; b++)
+		while (fs->tab[b])
+			kfs_inode_drop(fs, fs->tab[b]);
+	if (fs->st)
+		fs->st->close(fs->st);
+	if (fs->kw && fs->kw->free)
+		fs->kw->free(fs->kw);
+	free(fs->garbage);
+	OPENSSL_cleanse(fs, sizeof(*fs));
+	free(fs);
+}
+
+int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, kfs_log_fn log,
+	      void *log_ctx, struct kfs **out)
+{
+	struct kfs *fs = calloc(1, sizeof(*fs));
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!fs) {
+		store->close(store);
+		if (kw->free)
+			kw->free(kw);
+		return kiln_err(ENOMEM, "mount: out of memory");
+	}
+	fs->st = store;
+	fs->kw = kw;
+	fs->log = log;
+	fs->log_ctx = log_ctx;
+	rc = store->get(store, HDR_ID, &buf, &len);
+	if (rc == -ENOENT && (flags & KFS_MOUNT_CREATE))
+		rc = create_volume(fs);
+	else if (rc == -ENOENT)
+		rc = kiln_err(ENOENT, "no volume here (no header object) and not asked to create one");
+	else if (rc == 0)
+		rc = open_volume(fs, buf, len);
+	free(buf);
+	if (rc < 0) {
+		kfs_free(fs);
+		return kiln_err_wrap(rc, "mount");
+	}
+	*out = fs;
+	return 0;
+}
+
+int kfs_unmount(struct kfs *fs)
+{
+	int rc = kfs_sync(fs);
+
+	kfs_free(fs);
+	return rc;
+}
+
+int kfs_statfs(struct kfs *fs, struct kfs_statfs *s)
+{
+	s->inodes = fs->ninodes;
+	s->bytes = 0;
+	for (size_t b = 0; b < KFS_BUCKETS; b++)
+		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
+			s->bytes += n->loaded ? n->a.size : 0;
+	return 0;
+}

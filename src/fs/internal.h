@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internals of the storage core shared by its files (and its fuzz targets). */
+#ifndef KILN_FS_INTERNAL_H
+#define KILN_FS_INTERNAL_H
+
+#include "fs/fs.h"
+
+struct kfs_dent {
+	char *name;
+	uint64_t ino, cookie;
+	uint32_t mode; /* type bits of the target, for readdir */
+};
+
+struct kfs_xattr {
+	char *name;
+	uint8_t *val;
+	size_t len;
+};
+
+struct kfs_inode {
+	struct kfs_inode *next; /* hash chain */
+	uint64_t ino;
+	uint64_t ver;		/* version of the stored inode object; 0: none yet */
+	bool loaded, dirty;
+	uint32_t opens;
+	struct kfs_attr a;
+	struct kfs_xattr *xa;
+	uint32_t nxa;
+	/* regular files: version of each block, 0 for a hole */
+	uint64_t *blk;
+	uint32_t nblk;
+	/* directories */
+	struct kfs_dent *ents;
+	uint32_t nent, entcap;
+	uint64_t parent, next_cookie;
+	/* symlinks */
+	char *target;
+};
+
+#define KFS_BUCKETS 4096
+
+struct kfs {
+	struct kfs_store *st;
+	struct kfs_keywrap *kw;
+	kfs_log_fn log;
+	void *log_ctx;
+	uint8_t uuid[KFS_UUID_LEN];
+	uint8_t vkey[KFS_KEY_LEN];  /* the volume key */
+	uint8_t mkey[KFS_KEY_LEN];  /* metadata key: root and inodes */
+	uint64_t gen, next_ino, next_ver;
+	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
+	struct kfs_inode *tab[KFS_BUCKETS];
+	uint64_t ninodes;
+	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
+	size_t ngarbage, garbagecap;
+};
+
+/* The volume header (plaintext): magic, uuid, wrap name, wrapped key. */
+struct kfs_hdr {
+	uint8_t uuid[KFS_UUID_LEN];
+	char wrap[16];
+	const uint8_t *wrapped; /* points into the decoded buffer */
+	size_t wrapped_len;
+};
+#define KFS_HDR_WRAPPED_MAX 8192
+int kfs_hdr_encode(const struct kfs_hdr *h, uint8_t **out, size_t *len) KILN_MUST;
+int kfs_hdr_decode(const uint8_t *buf, size_t len, struct kfs_hdr *h) KILN_MUST;
+
+/* Root plaintext: counters and the version map of every live inode. */
+struct kfs_root {
+	uint64_t gen, next_ino, next_ver;
+	uint64_t n;
+	uint64_t *map; /* n pairs: ino, ver */
+};
+int kfs_root_encode(const struct kfs_root *r, uint8_t **out, size_t *len) KILN_MUST;
+int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r) KILN_MUST;
+
+/* Inode plaintext; decode fills a zeroed inode (ino and ver set by the caller). */
+int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len) KILN_MUST;
+int kfs_inode_decode(const uint8_t *buf, size_t len, struct kfs_inode *n) KILN_MUST;
+void kfs_inode_free_fields(struct kfs_inode *n);
+
+/* Object ids. */
+void kfs_inode_id(uint64_t ino, uint64_t ver, char id[KFS_ID_MAX + 1]);
+void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX + 1]);
+
+/* Core helpers. */
+int kfs_iget(struct kfs *fs, uint64_t ino, struct kfs_inode **out) KILN_MUST;
+int kfs_inode_new(struct kfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
+		  struct kfs_inode **out) KILN_MUST;
+void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n);
+/* Forget object (id at version ver): now if uncommitted, else after the next commit. */
+int kfs_retire(struct kfs *fs, const char *id, uint64_t ver) KILN_MUST;
+int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id);
+int64_t kfs_now(void);
+int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size) KILN_MUST;
+void kfs_touch(struct kfs_inode *n, bool m, bool c);
+
+#endif

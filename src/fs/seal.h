@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* AES-256-GCM sealing of objects and HKDF key derivation for the storage core. */
+#ifndef KILN_FS_SEAL_H
+#define KILN_FS_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define KFS_KEY_LEN 32
+#define KFS_NONCE_LEN 12
+#define KFS_TAG_LEN 16
+#define KFS_SEAL_OVERHEAD (1 + KFS_NONCE_LEN + KFS_TAG_LEN)
+#define KFS_UUID_LEN 16
+
+/* What an object is; bound into its associated data so types never mix. */
+enum kfs_obj_kind {
+	KFS_OBJ_ROOT = 1,
+	KFS_OBJ_INODE = 2,
+	KFS_OBJ_BLOCK = 3,
+	KFS_OBJ_WRAP = 4,
+};
+
+/* The associated data every sealed object carries (never stored: recomputed). */
+struct kfs_aad {
+	uint8_t uuid[KFS_UUID_LEN]; /* the volume */
+	uint8_t kind;		    /* enum kfs_obj_kind */
+	uint64_t ino, blk, ver;
+};
+
+/* HKDF-SHA256(ikm, salt, info || ino as 8 bytes BE) into out (KFS_KEY_LEN). */
+int kfs_hkdf(const uint8_t *ikm, const uint8_t *salt, size_t salt_len, const char *info,
+	     uint64_t ino, uint8_t *out) KILN_MUST;
+
+/* Seal pt into out (pt_len + KFS_SEAL_OVERHEAD bytes) with a fresh random nonce. */
+int kfs_seal(const uint8_t *key, const struct kfs_aad *aad, const void *pt, size_t pt_len,
+	     uint8_t *out) KILN_MUST;
+/*
+ * Open in (in_len bytes) into out (in_len - KFS_SEAL_OVERHEAD bytes).
+ * -EBADMSG when it is too short, of another format or fails authentication.
+ */
+int kfs_open_sealed(const uint8_t *key, const struct kfs_aad *aad, const uint8_t *in,
+		    size_t in_len, uint8_t *out) KILN_MUST;
+
+#endif

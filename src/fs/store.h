@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The storage core's narrow object API: get/put/delete/sync opaque objects by id. */
+#ifndef KILN_FS_STORE_H
+#define KILN_FS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/*
+ * Object ids are 1..KFS_ID_MAX bytes of [a-z0-9.-], not starting with '.'
+ * (so never "." or ".." and never a hidden temp file): safe as a file name
+ * in one flat directory. Objects are at most KFS_OBJ_MAX bytes.
+ */
+#define KFS_ID_MAX 64
+#define KFS_OBJ_MAX (1u << 20)
+
+/* PUT flags. */
+#define KFS_PUT_DURABLE 0x01 /* fsync the object and its directory entry before answering */
+
+struct kfs_store {
+	/* *buf is malloc'd, caller frees. Missing object: -ENOENT. */
+	int (*get)(struct kfs_store *s, const char *id, uint8_t **buf, size_t *len);
+	/* Atomic replace: readers see the old or the new object, never a mix. */
+	int (*put)(struct kfs_store *s, const char *id, const void *buf, size_t len, unsigned flags);
+	/* Missing object is not an error. */
+	int (*del)(struct kfs_store *s, const char *id);
+	/* Every put before this call is durable when it returns. */
+	int (*sync)(struct kfs_store *s);
+	void (*close)(struct kfs_store *s);
+};
+
+/* 0 when id is a valid object id, else -EINVAL with a message quoting it. */
+int kfs_id_check(const char *id, size_t len) KILN_MUST;
+
+/* An in-memory store (unit tests). */
+int kfs_store_mem(struct kfs_store **out) KILN_MUST;
+/* Tamper hooks for the in-memory store (tests): raw access to an object. */
+int kfs_store_mem_raw(struct kfs_store *s, const char *id, uint8_t **buf, size_t **len) KILN_MUST;
+
+/*
+ * A store in a local directory: one file per object, opened beneath dirfd
+ * only (openat2 RESOLVE_BENEATH). Takes ownership of dirfd. Used by tests
+ * and by kilnd's store channel.
+ */
+struct kfs_dir_caps {
+	uint64_t max_bytes;   /* 0: unlimited */
+	uint64_t max_objects; /* 0: unlimited */
+};
+int kfs_store_dir(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
+int kfs_store_dir_open(const char *path, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
+
+#endif
