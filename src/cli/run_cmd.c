@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "eif/eif.h"
 #include "eif/ingress.h"
+#include "fs/wire.h"
 #include "nitro/nitro.h"
 #include "net/portmap.h"
 #include "sim/sim.h"
@@ -37,6 +38,10 @@ static int run_usage(FILE *f)
 	      "  --state-dir DIR   runtime state (default /run/kiln as root,\n"
 	      "                    else $XDG_RUNTIME_DIR/kiln; or $KILN_STATE_DIR)\n"
 	      "  --no-kilnd        neither start nor register with kilnd\n"
+	      "  -v, --volume HOSTDIR:/PATH\n"
+	      "                    keep the encrypted storage volume the EIF's config\n"
+	      "                    mounts at PATH in HOSTDIR (sim; default:\n"
+	      "                    STATE/volumes/NAME/VOLUME)\n"
 	      "  -p, --publish [HOSTIP:]HOSTPORT:ENCLAVEPORT\n"
 	      "                    kilnd listens on HOSTPORT and forwards each connection to\n"
 	      "                    ENCLAVEPORT inside (repeatable; default HOSTIP: all;\n"
@@ -105,6 +110,53 @@ static int add_port(struct kiln_sim_opts *o, const char *spec)
 	return 0;
 }
 
+/*
+ * -v HOSTDIR:PATH[:encrypted]: where the volume the EIF's config mounts at
+ * PATH lives on this host (made when missing). The list of mounts is the
+ * measured config's storage entries: the parent places volumes, it never
+ * chooses what the enclave mounts. ":plain" is not available yet.
+ */
+static int add_volume(struct kiln_sim_opts *o, const char *spec)
+{
+	static char names[16][KFS_ID_MAX + 1], hosts[16][4096];
+	static const char *np[16], *hp[16];
+	char host[4096], *path, *mode, cwd[2048];
+	size_t i = o->n_volumes;
+
+	snprintf(host, sizeof(host), "%s", spec);
+	path = strchr(host, ':');
+	mode = path ? strchr(path + 1, ':') : NULL;
+	if (path)
+		*path++ = '\0';
+	if (mode)
+		*mode++ = '\0';
+	if (!path || !host[0] || kfs_volume_name(path, names[i < 16 ? i : 0], KFS_ID_MAX + 1) < 0 ||
+	    (mode && strcmp(mode, "encrypted") && strcmp(mode, "plain"))) {
+		fprintf(stderr, "kiln: run: -v %s: expected HOSTDIR:/PATH[:encrypted|:plain]%s%s\n",
+			spec, path && path[0] == '/' ? ": " : "",
+			path && path[0] == '/' ? kiln_errmsg() : "");
+		return -1;
+	}
+	if (mode && !strcmp(mode, "plain")) {
+		fprintf(stderr, "kiln: run: -v %s: plain volumes are not available yet\n", spec);
+		return -1;
+	}
+	if (i == 16) {
+		fprintf(stderr, "kiln: run: -v: at most 16 volumes\n");
+		return -1;
+	}
+	if (host[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		snprintf(hosts[i], sizeof(hosts[i]), "%s", host);
+	else
+		snprintf(hosts[i], sizeof(hosts[i]), "%.2047s/%.2000s", cwd, host);
+	np[i] = names[i];
+	hp[i] = hosts[i];
+	o->vol_names = np;
+	o->vol_hosts = hp;
+	o->n_volumes++;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_mode *mode,
 		      uint64_t *cid)
 {
@@ -120,13 +172,14 @@ static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_m
 		{ "no-kilnd", no_argument, NULL, 'K' },
 		{ "cid", required_argument, NULL, 'C' },
 		{ "publish", required_argument, NULL, 'p' },
+		{ "volume", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "dhp:", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "dhp:v:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'S': *mode = MODE_SIM; break;
 		case 'N': *mode = MODE_NITRO; break;
@@ -146,6 +199,10 @@ static int parse_args(int argc, char **argv, struct kiln_sim_opts *o, enum run_m
 		case 'K': o->no_kilnd = true; break;
 		case 'p':
 			if (add_port(o, optarg) < 0)
+				return 2;
+			break;
+		case 'v':
+			if (add_volume(o, optarg) < 0)
 				return 2;
 			break;
 		case 'C':
@@ -281,6 +338,8 @@ static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
 	if (!o->name)
 		r.name = name;
 	rc = nitro_check_ports(o);
+	if (rc == 0 && o->n_volumes)
+		rc = kiln_err(ENOTSUP, "-v: storage volumes are served to sim enclaves only so far");
 	if (rc < 0)
 		return rc;
 	rc = nitro_kilnd(o, state, sizeof(state), &use_kilnd);

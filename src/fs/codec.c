@@ -126,8 +126,11 @@ int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r)
 	if (!r->map)
 		return kiln_err(ENOMEM, "volume root: out of memory");
 	for (uint64_t i = 0; i < 2 * r->n; i++)
-		if (kiln_cursor_be64(&c, &r->map[i]) < 0)
+		if (kiln_cursor_be64(&c, &r->map[i]) < 0) {
+			free(r->map);
+			r->map = NULL;
 			return kiln_err(EBADMSG, "volume root: malformed");
+		}
 	return 0;
 }
 
@@ -237,11 +240,13 @@ static int dec_dir(struct kiln_cursor *c, struct kfs_inode *n)
 	for (; n->nent < cnt; n->nent++) {
 		struct kfs_dent *e = &n->ents[n->nent];
 		if (kiln_cursor_be64(c, &e->ino) < 0 || kiln_cursor_be64(c, &e->cookie) < 0 ||
-		    kiln_cursor_be32(c, &e->mode) < 0 ||
-		    dec_str(c, KFS_NAME_MAX, true, &e->name) < 0)
+		    kiln_cursor_be32(c, &e->mode) < 0)
 			return -EBADMSG;
+		/* cookies ascend (readdir's order and resume point) */
 		if ((n->nent && e->cookie <= n->ents[n->nent - 1].cookie) || e->cookie < 3 ||
 		    e->cookie >= n->next_cookie)
+			return -EBADMSG;
+		if (dec_str(c, KFS_NAME_MAX, true, &e->name) < 0)
 			return -EBADMSG;
 	}
 	return 0;

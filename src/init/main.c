@@ -17,6 +17,7 @@
 #include "init/config.h"
 #include "init/logring.h"
 #include "init/net.h"
+#include "init/storage.h"
 #include "init/supervise.h"
 #include "init/user.h"
 #include "init/xattrs.h"
@@ -220,6 +221,7 @@ int kiln_init_main(int argc, char **argv)
 	char name[KILN_NAME_MAX + 1];
 	struct kiln_user user;
 	struct kiln_app app;
+	struct kiln_storage *storage = NULL;
 	int code = 0, rc;
 
 	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
@@ -253,10 +255,15 @@ int kiln_init_main(int argc, char **argv)
 		die("network");
 	}
 	kiln_init_attest_start(cfg.kiln, dir, started_rd);
+	if (kiln_init_storage_start(cfg.kiln, dir, &storage) < 0) {
+		console_stderr(&so);
+		die("storage"); /* the app never runs without its volumes */
+	}
 	fprintf(stderr, "kiln-init: starting %s as %u:%u in %s\n", cfg.argv[0],
 		(unsigned int)user.uid, (unsigned int)user.gid, cfg.workdir);
 	rc = kiln_supervise(&app, &so, &code);
 	console_stderr(&so);
+	kiln_init_storage_stop(storage);
 	if (rc < 0)
 		die("supervise");
 	kiln_init_config_free(&cfg);

@@ -16,6 +16,7 @@
 
 #include "kilnd/net.h"
 #include "kilnd/sim_nsm.h"
+#include "kilnd/store.h"
 #include "util/cleanup.h"
 
 /* How long kiln-init, then the runtime, get beyond a stop's timeout. */
@@ -60,6 +61,8 @@ void kd_enclave_free(struct kd *d, struct kd_enclave *e)
 	kd_logs_close(e);
 	kd_net_encl_free(d->net, e->net);
 	kd_sim_nsm_stop(e->nsm);
+	kd_store_stop(e->store);
+	json_decref(e->volumes);
 	free(e->eif);
 	free(e);
 }
@@ -117,6 +120,8 @@ json_t *kd_enclave_json(const struct kd_enclave *e)
 	set_new(o, "debug", json_boolean(e->debug));
 	set_new(o, "kill_signal", json_integer(e->kill_signal ? e->kill_signal : SIGKILL));
 	set_new(o, "ports", kd_net_encl_ports_json(e->net));
+	if (e->volumes)
+		set_new(o, "volumes", json_incref(e->volumes));
 	set_new(o, "connected", json_boolean(e->ctl != NULL));
 	return o;
 }
@@ -236,6 +241,21 @@ static int listen_nitro(struct kd *d)
 	return listen_at(d, &d->vsock_ctl, &a, kd_chan_accept_ctl);
 }
 
+/* The storage channel (kilnd/store.h): sim only so far (Nitro needs a shared vsock port). */
+static int store_start(struct kd *d, struct kd_enclave *e)
+{
+	struct kd_store_cfg cfg;
+	int rc = kd_store_cfg_parse(e->volumes, d->state_dir, e->name, &cfg);
+
+	if (rc == 0)
+		rc = kd_store_new(e->name, &cfg, &e->store);
+	if (rc == 0 && (rc = kd_store_listen(e->store, e->chan_dir)) < 0) {
+		kd_store_stop(e->store);
+		e->store = NULL;
+	}
+	return rc;
+}
+
 int kd_enclave_listen(struct kd *d, struct kd_enclave *e)
 {
 	int rc = e->nitro ? listen_nitro(d) : listen_sim(d, e);
@@ -244,6 +264,8 @@ int kd_enclave_listen(struct kd *d, struct kd_enclave *e)
 		rc = kd_net_encl_listen(d->net, e->net, e->name, e->nitro, e->cid, e->chan_dir);
 	if (rc == 0 && !e->nitro && !e->nsm)
 		rc = kd_sim_nsm_start(d->state_dir, e->chan_dir, e->eif, e->name, &e->nsm);
+	if (rc == 0 && !e->nitro && !e->store)
+		rc = store_start(d, e);
 	if (rc == 0 && e->pid > 0 && e->pidfd.fd < 0)
 		rc = watch_pid(d, e);
 	return rc < 0 ? kiln_err_wrap(rc, "enclave %s", e->name) : 0;
@@ -264,6 +286,8 @@ static void unlisten(struct kd *d, struct kd_enclave *e)
 	kd_net_encl_unlisten(d->net, e->net);
 	kd_sim_nsm_stop(e->nsm);
 	e->nsm = NULL;
+	kd_store_stop(e->store);
+	e->store = NULL;
 	/* The pidfd stays: a stop is answered once the runtime has cleaned up too. */
 }
 
@@ -296,7 +320,7 @@ void kd_enclave_set_state(struct kd *d, struct kd_enclave *e, enum kd_state s)
 
 static const char *const reg_keys[] = { "op", "name", "mode", "chan_dir", "cid", "cpus",
 					"memory_mib", "eif", "pid", "debug", "kill_signal", "ports",
-					NULL };
+					"volumes", NULL };
 
 static int reg_unknown_keys(json_t *req)
 {
@@ -386,6 +410,8 @@ static int reg_fields(struct kd_enclave *e, json_t *req)
 		rc = reg_int(req, "kill_signal", 1, 64, &kill_signal);
 	if (rc == 0)
 		rc = kd_net_encl_parse(json_object_get(req, "ports"), &e->net);
+	if (rc == 0 && (e->volumes = json_incref(json_object_get(req, "volumes"))))
+		rc = kd_store_cfg_parse(e->volumes, NULL, e->name, &(struct kd_store_cfg){ 0 });
 	if (rc == 0 && debug && !json_is_boolean(debug))
 		rc = kiln_err(EINVAL, "register: \"debug\" must be true or false");
 	if (rc == 0 && eif && !json_is_string(eif))
@@ -670,6 +696,7 @@ static void load_fields(struct kd_enclave *e, json_t *o)
 	e->heartbeat = json_is_true(json_object_get(o, "heartbeat"));
 	e->debug = json_is_true(json_object_get(o, "debug"));
 	kd_net_encl_load(json_object_get(o, "ports"), &e->net);
+	e->volumes = json_incref(json_object_get(o, "volumes"));
 	e->kill_signal = (int)load_int(o, "kill_signal", SIGKILL);
 	if (e->kill_signal < 1 || e->kill_signal > 64)
 		e->kill_signal = SIGKILL;

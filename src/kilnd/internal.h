@@ -62,6 +62,8 @@ struct kd_enclave {
 	uint64_t log_size;
 	struct kd_net_encl *net;	/* egress, DNS, ingress listeners (kilnd/net.h) */
 	struct kd_sim_nsm *nsm;		/* sim: the sim NSM on port 7004 (kilnd/sim_nsm.h) */
+	json_t *volumes;		/* register's "volumes" (kilnd/store.h), or NULL */
+	struct kd_store *store;		/* sim: the storage channel on port 7003 */
 };
 
 enum kd_conn_kind { KD_CONN_CTL, KD_CONN_HB, KD_CONN_CLIENT };

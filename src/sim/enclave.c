@@ -197,6 +197,14 @@ static int populate_dev(const struct kiln_sim_enclave *e, int root)
 			 fchmodat(dev, d->name, 0666, 0) < 0)
 			rc = sys_err("mknod", host);
 	}
+	/* /dev/fuse for the encrypted storage frontend (init/storage.h), when the host has it */
+	if (rc == 0 && access("/dev/fuse", F_OK) == 0) {
+		if (e->userns)
+			rc = mount_beneath(root, "dev/fuse", false, "/dev/fuse", NULL, MS_BIND, NULL);
+		else if (mknodat(dev, "fuse", S_IFCHR | 0666, makedev(10, 229)) < 0 ||
+			 fchmodat(dev, "fuse", 0666, 0) < 0)
+			rc = sys_err("mknod", "/dev/fuse");
+	}
 	if (rc == 0)
 		rc = mount_beneath(root, "dev/console", false, console_source(), NULL, MS_BIND,
 				   NULL);

@@ -76,6 +76,20 @@ static int add_ports(json_t *o, const struct kiln_sim_register *r)
 	return a ? json_object_set_new(o, "ports", a) : -ENOMEM;
 }
 
+/* "volumes": [{name, host}]; checked by the CLI. */
+static int add_volumes(json_t *o, const struct kiln_sim_register *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < r->n_volumes; i++)
+		if (json_array_append_new(a, json_pack("{s:s,s:s}", "name", r->vol_names[i], "host",
+						       r->vol_hosts[i])) < 0) {
+			json_decref(a);
+			return -ENOMEM;
+		}
+	return a ? json_object_set_new(o, "volumes", a) : -ENOMEM;
+}
+
 static json_t *build_register(const struct kiln_sim_register *r)
 {
 	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:b}", "op", "register", "name",
@@ -85,6 +99,10 @@ static json_t *build_register(const struct kiln_sim_register *r)
 
 	if (o && r->kill_signal)
 		json_object_set_new(o, "kill_signal", json_integer(r->kill_signal));
+	if (o && r->n_volumes && add_volumes(o, r) < 0) {
+		json_decref(o);
+		return NULL;
+	}
 	if (o && r->n_ports && add_ports(o, r) < 0) {
 		json_decref(o);
 		return NULL;

@@ -228,7 +228,8 @@ static int kilnd_start(struct monitor *m)
 		.name = m->name, .chan_dir = m->st.chan, .eif = m->o->eif_path,
 		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
 		.kill_signal = KILN_SIM_KILL_SIGNAL, .debug = m->o->debug,
-		.ports = m->ports, .n_ports = m->n_ports,
+		.ports = m->ports, .n_ports = m->n_ports, .vol_names = m->o->vol_names,
+		.vol_hosts = m->o->vol_hosts, .n_volumes = m->o->n_volumes,
 	};
 	char abs[4096];
 	int rc;
@@ -236,6 +237,8 @@ static int kilnd_start(struct monitor *m)
 	new_id(m->id);
 	if (m->o->no_kilnd && m->n_ports)
 		return kiln_err(EINVAL, "-p needs kilnd (drop --no-kilnd)");
+	if (m->o->no_kilnd && m->o->n_volumes)
+		return kiln_err(EINVAL, "-v needs kilnd, which serves the volumes (drop --no-kilnd)");
 	if (m->o->no_kilnd)
 		return 0;
 	if (realpath(m->o->eif_path, abs))

@@ -60,6 +60,9 @@ struct kiln_sim_opts {
 	bool no_kilnd;		/* neither start nor register with kilnd */
 	const char *const *ports; /* -p [HOSTIP:]HOSTPORT:ENCLAVEPORT (kilnd listens) */
 	size_t n_ports;
+	const char *const *vol_names; /* -v HOSTDIR:PATH: volume names (fs/wire.h) */
+	const char *const *vol_hosts; /* and their absolute host directories */
+	size_t n_volumes;
 };
 
 /*
@@ -277,6 +280,8 @@ struct kiln_sim_register {
 	int kill_signal;	/* kilnd sends it to pid when a stop times out */
 	const char *const *ports; /* -p specs (net/portmap.h), sent as "ports" */
 	size_t n_ports;
+	const char *const *vol_names, *const *vol_hosts; /* -v, sent as "volumes" */
+	size_t n_volumes;
 	bool debug;
 };
 

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The storage channel (port 7003) wire format: object requests and replies, bounds-checked. */
+#ifndef KILN_FS_WIRE_H
+#define KILN_FS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/store.h"
+
+/*
+ * Every message is a be32 length then that many bytes (at most
+ * KFS_WIRE_MAX). A request body is
+ *   u8 op | u8 flags | u8 id length | id | data (the rest)
+ * and a reply body is
+ *   u8 status (0, or a positive errno < 256) | data (the rest).
+ * The first request on a connection is OPEN naming the volume (an object
+ * id); the parent answers 0 or an errno and serves that volume's objects
+ * from then on. GET replies carry the object; PUT carries it in the request;
+ * SYNC answers only when every earlier PUT is durable. One request in
+ * flight per connection. Decoders reject unknown ops and flags, bad ids,
+ * data where none belongs and oversize lengths.
+ */
+#define KFS_WIRE_MAX (KFS_OBJ_MAX + 8192)
+
+enum kfs_wire_op {
+	KFS_OP_OPEN = 1,
+	KFS_OP_GET = 2,
+	KFS_OP_PUT = 3,
+	KFS_OP_DEL = 4,
+	KFS_OP_SYNC = 5,
+};
+
+struct kfs_wire_req {
+	uint8_t op, flags;
+	char id[KFS_ID_MAX + 1]; /* "" for SYNC */
+	const uint8_t *data;	 /* PUT only; points into the decoded buffer */
+	size_t len;
+};
+
+/* Encode a request or reply body (no length prefix) into out (cap bytes). */
+int kfs_wire_req_encode(const struct kfs_wire_req *r, uint8_t *out, size_t cap,
+			size_t *len) KILN_MUST;
+int kfs_wire_req_decode(const uint8_t *buf, size_t len, struct kfs_wire_req *r) KILN_MUST;
+/* Reply: status is 0 or a positive errno; data and dlen the rest. */
+int kfs_wire_rep_decode(const uint8_t *buf, size_t len, uint8_t *status, const uint8_t **data,
+			size_t *dlen) KILN_MUST;
+
+/* Blocking message I/O on a stream socket: a length prefix then the body. */
+int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen) KILN_MUST;
+/* Read one message into buf (malloc, caller frees); -EPIPE at a clean EOF. */
+int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
+
+/* The volume name for a mount path: "/data" -> "data", "/var/lib/pg" -> "var-lib-pg". */
+int kfs_volume_name(const char *path, char *out, size_t len) KILN_MUST;
+
+/*
+ * A store whose objects live on the parent, reached over fd (connected to
+ * the storage channel). Sends OPEN for volume first. Takes ownership of fd.
+ */
+int kfs_store_remote(int fd, const char *volume, struct kfs_store **out) KILN_MUST;
+
+#endif

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln-init's encrypted storage: volumes from the parent's store, mounted with FUSE before the app. */
+#include "init/storage.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chan/addr.h"
+#include "fs/fs.h"
+#include "fs/wire.h"
+#include "init/storage_fuse.h"
+
+struct vol {
+	char path[256];
+	struct kfs *fs;
+	int fuse_fd;
+	pthread_t thread;
+	bool serving;
+	int rc;
+};
+
+struct kiln_storage {
+	struct vol v[KILN_STORAGE_MAX];
+	size_t n;
+};
+
+static void on_log(void *ctx, const char *line)
+{
+	fprintf(stderr, "kiln-init: storage %s: %s\n", ((struct vol *)ctx)->path, line);
+}
+
+static void *serve(void *arg)
+{
+	struct vol *v = arg;
+
+	v->rc = kiln_fuse_serve(v->fuse_fd, v->fs);
+	if (v->rc < 0)
+		fprintf(stderr, "kiln-init: storage %s: %s\n", v->path, kiln_errmsg());
+	return NULL;
+}
+
+/*
+ * The key wrap named by "key". kms is the seam for the KMS issue:
+ * GenerateDataKey with the attestation document wraps, Decrypt with it
+ * unwraps, so only enclaves whose PCRs the key policy admits can mount.
+ */
+static int keywrap(const char *key, const char *path, struct kfs_keywrap **kw)
+{
+	if (!strcmp(key, "sim")) {
+		fprintf(stderr, "kiln-init: WARNING: storage %s: key: sim wraps the volume key with a "
+				"key anyone can compute; the parent can read this volume. Use key: kms "
+				"in production.\n", path);
+		return kfs_keywrap_sim(NULL, kw);
+	}
+	if (!strcmp(key, "kms"))
+		return kiln_err(ENOTSUP, "key: kms is not available in this build yet (KMS key "
+					 "wrapping); use key: sim for now");
+	return kiln_err(EINVAL, "key: \"%s\" is not sim or kms", key);
+}
+
+static int open_volume(struct vol *v, const char *key, const char *dir)
+{
+	struct kiln_chan_addr a;
+	struct kfs_keywrap *kw = NULL;
+	struct kfs_store *st;
+	char name[KFS_ID_MAX + 1];
+	int rc = kfs_volume_name(v->path, name, sizeof(name)), fd;
+
+	if (rc == 0)
+		rc = keywrap(key, v->path, &kw);
+	if (rc == 0)
+		rc = kiln_chan_parent_addr(dir, KILN_PORT_STORAGE, &a);
+	fd = rc < 0 ? rc : kiln_chan_connect(&a, 10000, 0);
+	if (fd < 0) {
+		if (kw && kw->free)
+			kw->free(kw);
+		return kiln_err_wrap(fd, "storage channel");
+	}
+	rc = kfs_store_remote(fd, name, &st);
+	if (rc < 0) {
+		if (kw->free)
+			kw->free(kw);
+		return rc;
+	}
+	return kfs_mount(st, kw, KFS_MOUNT_CREATE, on_log, v, &v->fs);
+}
+
+static int start_thread(struct vol *v)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&v->thread, NULL, serve, v);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return kiln_err(rc, "thread: %s", strerror(rc));
+	v->serving = true;
+	return 0;
+}
+
+static int mount_one(struct vol *v, json_t *e, const char *dir)
+{
+	const char *path = json_string_value(json_object_get(e, "path"));
+	const char *mode = json_string_value(json_object_get(e, "mode"));
+	const char *key = json_string_value(json_object_get(e, "key"));
+	int rc;
+
+	if (!path || path[0] != '/' || strlen(path) >= sizeof(v->path))
+		return kiln_err(EINVAL, "storage: path missing, relative or too long");
+	snprintf(v->path, sizeof(v->path), "%s", path);
+	v->fuse_fd = -1;
+	if (mode && strcmp(mode, "encrypted"))
+		return kiln_err(ENOTSUP, "storage %s: mode: %s is not supported yet", path, mode);
+	rc = open_volume(v, key ? key : "kms", dir);
+	if (rc == 0 && mkdir(path, 0755) < 0 && errno != EEXIST)
+		rc = kiln_err(errno, "mkdir %s: %s", path, strerror(errno));
+	if (rc == 0 && (v->fuse_fd = kiln_fuse_mount(path)) < 0)
+		rc = v->fuse_fd;
+	if (rc == 0)
+		rc = start_thread(v);
+	if (rc == 0)
+		fprintf(stderr, "kiln-init: storage %s: mounted (encrypted, key: %s)\n", path,
+			key ? key : "kms");
+	return rc < 0 ? kiln_err_wrap(rc, "storage %s", path) : 0;
+}
+
+int kiln_init_storage_start(json_t *config, const char *dir, struct kiln_storage **out)
+{
+	json_t *list = json_object_get(config, "storage"), *e;
+	struct kiln_storage *s;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (json_array_size(list) == 0)
+		return 0;
+	if (json_array_size(list) > KILN_STORAGE_MAX)
+		return kiln_err(EINVAL, "storage: more than %d volumes", KILN_STORAGE_MAX);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return kiln_err(ENOMEM, "storage: out of memory");
+	json_array_foreach(list, i, e) {
+		rc = mount_one(&s->v[s->n], e, dir);
+		s->n++;
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", kiln_errmsg());
+		kiln_init_storage_stop(s);
+		return kiln_err(-rc, "%s", msg);
+	}
+	*out = s;
+	return 0;
+}
+
+static void stop_one(struct vol *v)
+{
+	if (v->serving && umount2(v->path, 0) < 0 && umount2(v->path, MNT_DETACH) < 0)
+		fprintf(stderr, "kiln-init: storage %s: umount: %s\n", v->path, strerror(errno));
+	if (v->serving)
+		pthread_join(v->thread, NULL);
+	else if (v->fuse_fd >= 0)
+		umount2(v->path, MNT_DETACH);
+	if (v->fuse_fd >= 0)
+		close(v->fuse_fd);
+	if (v->fs && kfs_unmount(v->fs) < 0)
+		fprintf(stderr, "kiln-init: storage %s: final commit failed: %s\n", v->path,
+			kiln_errmsg());
+	else if (v->fs && v->serving)
+		fprintf(stderr, "kiln-init: storage %s: committed and unmounted\n", v->path);
+	v->fs = NULL;
+}
+
+void kiln_init_storage_stop(struct kiln_storage *s)
+{
+	if (!s)
+		return;
+	for (size_t i = s->n; i > 0; i--)
+		stop_one(&s->v[i - 1]);
+	free(s);
+}

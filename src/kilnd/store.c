@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kilnd's storage channel: serving one enclave connection's object requests beneath its volume root. */
+#include "kilnd/store.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/wire.h"
+#include "kilnd/internal.h"
+#include "kilnd/store_int.h"
+
+int kd_store_cfg_parse(json_t *vols, const char *state_dir, const char *enclave,
+		       struct kd_store_cfg *cfg)
+{
+	size_t i;
+	json_t *v;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (vols && (!json_is_array(vols) || json_array_size(vols) > KD_STORE_VOLS))
+		return kiln_err(EINVAL, "register: \"volumes\" must be an array of at most %d",
+				KD_STORE_VOLS);
+	json_array_foreach(vols, i, v) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *host = json_string_value(json_object_get(v, "host"));
+		if (!name || kfs_id_check(name, strlen(name)) < 0 || !host || host[0] != '/' ||
+		    strlen(host) >= PATH_MAX)
+			return kiln_err(EINVAL, "register: volumes[%zu]: needs a valid name and an absolute host path", i);
+		snprintf(cfg->vol[i].name, sizeof(cfg->vol[i].name), "%s", name);
+		snprintf(cfg->vol[i].root, sizeof(cfg->vol[i].root), "%s", host);
+		cfg->n++;
+	}
+	if (state_dir && snprintf(cfg->default_root, sizeof(cfg->default_root), "%s/volumes/%s",
+				  state_dir, enclave) >= (int)sizeof(cfg->default_root))
+		return kiln_err(ENAMETOOLONG, "register: state directory path too long");
+	return 0;
+}
+
+int kd_store_new(const char *enclave, const struct kd_store_cfg *cfg, struct kd_store **out)
+{
+	struct kd_store *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return kiln_err(ENOMEM, "storage channel: out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	s->refs = 1;
+	s->listen_fd = s->stop_fd = -1;
+	for (int i = 0; i < KD_STORE_CONNS; i++)
+		s->conns[i] = -1;
+	s->cfg = *cfg;
+	snprintf(s->name, sizeof(s->name), "%s", enclave);
+	*out = s;
+	return 0;
+}
+
+/* Mark volume i busy; false when another connection has it. */
+static bool vol_take(struct kd_store *s, size_t i, bool take)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->lock);
+	ok = !take || !s->busy[i];
+	if (ok)
+		s->busy[i] = take;
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+static int open_root(const char *root, struct kfs_store **out, const struct kfs_dir_caps *caps)
+{
+	char parent[PATH_MAX];
+	char *slash;
+
+	/* STATE/volumes/ENCLAVE/NAME: the two levels above may not exist yet */
+	snprintf(parent, sizeof(parent), "%s", root);
+	if ((slash = strrchr(parent, '/')) && slash != parent) {
+		*slash = '\0';
+		char *up = strrchr(parent, '/');
+		if (up && up != parent) {
+			*up = '\0';
+			(void)mkdir(parent, 0700);
+			*up = '/';
+		}
+		(void)mkdir(parent, 0700);
+	}
+	if (mkdir(root, 0700) < 0 && errno != EEXIST)
+		return kiln_err(errno, "volume directory %s: %s", root, strerror(errno));
+	return kfs_store_dir_open(root, caps, out);
+}
+
+static int reply(int fd, int err, const void *data, size_t len)
+{
+	uint8_t st = (uint8_t)(err < 0 ? (-err < 256 ? -err : EIO) : 0);
+
+	return kfs_wire_send(fd, &st, 1, data, err < 0 ? 0 : len);
+}
+
+/* One request against the opened volume; the reply is sent here. */
+static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r)
+{
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	switch (r->op) {
+	case KFS_OP_GET:
+		rc = st->get(st, r->id, &obj, &len);
+		break;
+	case KFS_OP_PUT:
+		rc = st->put(st, r->id, r->data, r->len, r->flags);
+		break;
+	case KFS_OP_DEL:
+		rc = st->del(st, r->id);
+		break;
+	case KFS_OP_SYNC:
+		rc = st->sync(st);
+		break;
+	default:
+		rc = kiln_err(EPROTO, "storage request: OPEN twice");
+		break;
+	}
+	rc = reply(fd, rc, obj, len);
+	free(obj);
+	return rc;
+}
+
+/* The volume named id: listed, or added under the default root while there is room. */
+static int find_vol(struct kd_store *s, const char *id, size_t *vi)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (*vi = 0; *vi < s->cfg.n && strcmp(s->cfg.vol[*vi].name, id); (*vi)++)
+		;
+	if (*vi == s->cfg.n && (!s->cfg.default_root[0] || s->cfg.n == KD_STORE_VOLS))
+		rc = -ENOENT;
+	else if (*vi == s->cfg.n) {
+		snprintf(s->cfg.vol[*vi].name, sizeof(s->cfg.vol[*vi].name), "%s", id);
+		snprintf(s->cfg.vol[*vi].root, sizeof(s->cfg.vol[*vi].root), "%.*s/%s",
+			 PATH_MAX - KFS_ID_MAX - 2, s->cfg.default_root, id);
+		s->cfg.n++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Read requests until EOF; the first must OPEN one of this enclave's volumes. */
+static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **st)
+{
+	struct kfs_wire_req r;
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, KD_STORE_IDLE_MS) == 0)
+			return kiln_err(ETIMEDOUT, "idle for %d s", KD_STORE_IDLE_MS / 1000);
+		rc = kfs_wire_recv(fd, &buf, &len);
+		if (rc == -EPIPE && !strcmp(kiln_errmsg(), "storage channel: closed"))
+			return 0;
+		if (rc == 0)
+			rc = kfs_wire_req_decode(buf, len, &r);
+		if (rc == 0 && !*st && r.op != KFS_OP_OPEN)
+			rc = kiln_err(EPROTO, "storage request before OPEN");
+		if (rc == 0 && r.op == KFS_OP_OPEN && !*st) {
+			rc = find_vol(s, r.id, vi);
+			if (rc < 0)
+				rc = reply(fd, rc, NULL, 0);
+			else if (!vol_take(s, *vi, true))
+				rc = reply(fd, -EBUSY, NULL, 0);
+			else if ((rc = open_root(s->cfg.vol[*vi].root, st, &s->cfg.caps)) < 0) {
+				kd_log("enclave %s: storage: %s", s->name, kiln_errmsg());
+				vol_take(s, *vi, false);
+				*vi = SIZE_MAX;
+				rc = reply(fd, rc, NULL, 0);
+			} else {
+				rc = reply(fd, 0, NULL, 0);
+			}
+		} else if (rc == 0) {
+			rc = handle(fd, *st, &r);
+		}
+		free(buf);
+		buf = NULL;
+		if (rc < 0)
+			return rc;
+	}
+}
+
+int kd_store_serve(struct kd_store *s, int fd)
+{
+	struct kfs_store *st = NULL;
+	size_t vi = SIZE_MAX;
+	int rc = serve_vol(s, fd, &vi, &st);
+
+	if (rc < 0)
+		kd_log("enclave %s: storage channel: %s; connection closed", s->name, kiln_errmsg());
+	if (st) {
+		st->close(st);
+		vol_take(s, vi, false);
+	}
+	return rc;
+}

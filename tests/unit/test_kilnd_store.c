@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kilnd's storage channel: volumes per enclave, roots kept apart, caps, bad requests, the core over it. */
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "fs/wire.h"
+#include "kilnd/store.h"
+#include "t.h"
+
+static char base[] = "/tmp/kiln-store-XXXXXX";
+
+struct srv {
+	struct kd_store *s;
+	int fd;
+	pthread_t t;
+};
+
+static void *srv_main(void *arg)
+{
+	struct srv *v = arg;
+
+	kd_store_serve(v->s, v->fd);
+	close(v->fd);
+	return NULL;
+}
+
+/* A client fd connected to a serving thread of s. */
+static int connect_to(struct kd_store *s, struct srv *v)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	v->s = s;
+	v->fd = sv[1];
+	pthread_create(&v->t, NULL, srv_main, v);
+	return sv[0];
+}
+
+static struct kd_store *make_store(uint64_t max_objects)
+{
+	struct kd_store_cfg cfg = { .n = 2, .caps = { .max_objects = max_objects } };
+	struct kd_store *s = NULL;
+
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "data");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s/a", base);
+	snprintf(cfg.vol[1].name, sizeof(cfg.vol[1].name), "var-lib");
+	snprintf(cfg.vol[1].root, sizeof(cfg.vol[1].root), "%s/b", base);
+	CHECK(kd_store_new("t", &cfg, &s) == 0);
+	return s;
+}
+
+TEST(core_over_channel)
+{
+	struct kd_store *s = make_store(0);
+	struct kfs_store *st;
+	struct kfs_keywrap *kw;
+	struct kfs *fs = NULL;
+	struct kfs_attr a;
+	struct srv v;
+	char buf[16], cmd[256];
+
+	for (int round = 0; round < 2; round++) {
+		int fd = connect_to(s, &v);
+		CHECK(kfs_store_remote(fd, "data", &st) == 0);
+		CHECK(kfs_keywrap_sim(NULL, &kw) == 0);
+		CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &fs) == 0);
+		if (round == 0) {
+			CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0600, 0, 0, &a) == 0);
+			CHECK(kfs_write(fs, a.ino, 0, "persisted", 9) == 9);
+		} else {
+			CHECK(kfs_lookup(fs, KFS_ROOT_INO, "f", &a) == 0);
+			CHECK(kfs_read(fs, a.ino, 0, buf, 9) == 9 && !memcmp(buf, "persisted", 9));
+		}
+		CHECK(kfs_unmount(fs) == 0);
+		pthread_join(v.t, NULL);
+	}
+	snprintf(cmd, sizeof(cmd), "test -f %s/a/hdr && test -f %s/a/root && ! test -e %s/b", base,
+		 base, base);
+	CHECK(system(cmd) == 0); /* only volume "data"'s root was touched */
+	kd_store_stop(s);
+}
+
+static int raw_call(int fd, const void *req, size_t len, uint8_t *status)
+{
+	uint8_t *rep = NULL;
+	size_t rl;
+	int rc = kfs_wire_send(fd, req, len, NULL, 0);
+
+	if (rc == 0)
+		rc = kfs_wire_recv(fd, &rep, &rl);
+	if (rc == 0)
+		*status = rep[0];
+	free(rep);
+	return rc;
+}
+
+TEST(refusals)
+{
+	struct kd_store *s = make_store(3);
+	struct kfs_store *st, *st2;
+	struct srv v, v2;
+	uint8_t status;
+	int fd;
+
+	/* a volume of another name is not served */
+	fd = connect_to(s, &v);
+	CHECK_ERR(kfs_store_remote(fd, "other", &st), "No such file");
+	pthread_join(v.t, NULL);
+	/* an id escaping the root: the connection is dropped, nothing written */
+	fd = connect_to(s, &v);
+	CHECK(raw_call(fd, "\x01\x00\x04" "data", 7, &status) == 0 && status == 0);
+	CHECK(raw_call(fd, "\x03\x00\x05../xx" "abc", 11, &status) < 0);
+	close(fd);
+	pthread_join(v.t, NULL);
+	CHECK(access("/tmp/xx", F_OK) != 0);
+	/* one connection per volume */
+	fd = connect_to(s, &v);
+	CHECK(kfs_store_remote(fd, "var-lib", &st) == 0); /* empty so far */
+	fd = connect_to(s, &v2);
+	CHECK_ERR(kfs_store_remote(fd, "var-lib", &st2), "busy");
+	pthread_join(v2.t, NULL);
+	/* the object cap */
+	CHECK(st->put(st, "o1", "x", 1, 0) == 0);
+	CHECK(st->put(st, "o2", "x", 1, 0) == 0);
+	CHECK(st->put(st, "o3", "x", 1, 0) == 0);
+	CHECK_ERR(st->put(st, "o4", "x", 1, KFS_PUT_DURABLE), "No space");
+	CHECK(st->put(st, "o3", "yy", 2, 0) == 0); /* replacing is fine */
+	CHECK(st->del(st, "o1") == 0 && st->put(st, "o4", "x", 1, 0) == 0);
+	CHECK(st->sync(st) == 0);
+	st->close(st);
+	pthread_join(v.t, NULL);
+	kd_store_stop(s);
+}
+
+TEST(vol_names)
+{
+	char n[KFS_ID_MAX + 1];
+
+	CHECK(kfs_volume_name("/data", n, sizeof(n)) == 0 && !strcmp(n, "data"));
+	CHECK(kfs_volume_name("/var/lib/Pg_x/", n, sizeof(n)) == 0 && !strcmp(n, "var-lib-pg-x"));
+	CHECK_ERR(kfs_volume_name("/", n, sizeof(n)), "no usable name");
+	CHECK_ERR(kfs_volume_name("/a b", n, sizeof(n)), "only letters");
+}
+
+TEST(wire_decode)
+{
+	struct kfs_wire_req r;
+	uint8_t out[64];
+	size_t len;
+
+	CHECK(kfs_wire_req_decode((const uint8_t *)"\x03\x01\x02" "abDATA", 9, &r) == 0);
+	CHECK(r.op == KFS_OP_PUT && r.flags == 1 && !strcmp(r.id, "ab") && r.len == 4);
+	CHECK(kfs_wire_req_encode(&r, out, sizeof(out), &len) == 0 && len == 9);
+	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x02\x00\x02" "abX", 6, &r), "trailing");
+	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x09\x00\x00", 3, &r), "unknown op");
+	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x02\x01\x01" "a", 4, &r), "bad flags");
+	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x02\x00\x05" "a", 4, &r), "truncated");
+	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x05\x00\x01" "a", 4, &r), "bad object id");
+}
+
+int main(void)
+{
+	char cmd[128];
+
+	if (!mkdtemp(base))
+		return 1;
+	RUN(core_over_channel);
+	RUN(refusals);
+	RUN(vol_names);
+	RUN(wire_decode);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+	if (system(cmd) != 0)
+		return 1;
+	return t_done();
+}
