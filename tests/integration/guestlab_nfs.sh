@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The NFSv4 frontend with a real kernel NFS client (Debian's 6.1 cloud kernel under QEMU, tests/lib/guestlab.sh):
 # kiln_nfs_mount serves a storage-core volume on 127.0.0.1 and mounts it with mount(2) (nfs4, vers=4.0);
-# a POSIX smoke test (create, write, read, rename, readdir, unlink, fsync, mmap, 8 MiB of I/O), the
-# storage POSIX suite, a clean unmount, the data back after a remount, and no plaintext in the store.
+# a POSIX smoke test (create, write, read, rename, readdir, unlink, links, chmod, 8 MiB of I/O), the
+# storage POSIX suite (fsync, mmap, locks, ...; less NFSv4.0's own differences: xattrs, flock), a
+# clean unmount, the data back after a remount, and no plaintext in the store.
 # Env: QEMU_TIMEOUT, QEMU_MEM, GUESTLAB_SAVE=DIR (keep the guest tree).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -51,14 +52,21 @@ ln -s b s && ln b h
 gl_check link-symlink sh -c '[ "$(readlink s)" = b ] && [ "$(cat h)" = "hello kiln" ] && [ "$(stat -c %h b)" = 2 ]'
 chmod 600 b
 gl_check chmod test "$(stat -c %a b)" = 600
+# The storage POSIX suite. Two differences are NFSv4.0's own, not the server's:
+# no user xattrs (RFC 8276 is NFSv4.2), and the client turns flock() into a
+# whole-file POSIX lock, which conflicts with the same process's fcntl lock.
 mkdir ps
-if posix_suite /mnt/v/ps >/tmp/ps.out 2>&1; then
+posix_suite /mnt/v/ps >/tmp/ps.out 2>&1
+grep '^FAIL ' /tmp/ps.out >/tmp/ps.fail || true
+grep -v -e '^FAIL t_xattr:' -e '^FAIL t_locks:.*flock(fd, LOCK_EX | LOCK_NB) == 0' \
+	/tmp/ps.fail >/tmp/ps.other || true
+sed 's/^/GL INFO posix_suite: /' /tmp/ps.fail | head -40
+echo "GL INFO posix_suite: $(tail -1 /tmp/ps.out)"
+if grep -q checks /tmp/ps.out && [ ! -s /tmp/ps.other ]; then
 	gl_pass posix-suite
 else
-	sed -n 's/^/GL INFO posix_suite: /p' /tmp/ps.out | grep -v "^GL INFO posix_suite: $" | head -40
-	gl_fail posix-suite "$(tail -1 /tmp/ps.out)"
+	gl_fail posix-suite "$(head -1 /tmp/ps.other) ($(tail -1 /tmp/ps.out))"
 fi
-echo "GL INFO posix_suite: $(tail -1 /tmp/ps.out)"
 cd /
 kill -TERM $pid
 if wait $pid && ! grep -q " /mnt/v " /proc/mounts; then
