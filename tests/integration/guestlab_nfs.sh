@@ -4,7 +4,8 @@
 # kiln_nfs_mount serves a storage-core volume on 127.0.0.1 and mounts it with mount(2) (nfs4, vers=4.0);
 # a POSIX smoke test (create, write, read, rename, readdir, unlink, links, chmod, 8 MiB of I/O), the
 # storage POSIX suite (fsync, mmap, locks, ...; less NFSv4.0's own differences: xattrs, flock), a
-# clean unmount, the data back after a remount, and no plaintext in the store.
+# model test, SQLite's write-heavy script and integrity_check, a clean unmount, no plaintext in the
+# store, the data back after a remount, a wrong key refused, a tampered block read as EIO and logged.
 # Env: QEMU_TIMEOUT, QEMU_MEM, GUESTLAB_SAVE=DIR (keep the guest tree).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -16,7 +17,8 @@ source tests/lib/common.sh
 # nfsv4 brings its closure from modules.dep: nfs, sunrpc, lockd, grace, fscache, netfs, dns_resolver
 GUESTLAB_MODULES="nfsv4"
 guestlab_require
-for b in kiln_nfs_mount posix_suite; do
+command -v sqlite3 >/dev/null || skip "sqlite3 is not installed (scripts/deps)"
+for b in kiln_nfs_mount posix_suite fs_model_dirs; do
 	[ -x "build/tools/$b" ] || fail "build/tools/$b missing (make)"
 done
 
@@ -67,36 +69,89 @@ if grep -q checks /tmp/ps.out && [ ! -s /tmp/ps.other ]; then
 else
 	gl_fail posix-suite "$(head -1 /tmp/ps.other) ($(tail -1 /tmp/ps.out))"
 fi
+MARKER=kiln-nfs-marker-4242
+sqlite3 /mnt/v/app.db >/tmp/sql.out 2>&1 <<SQL
+PRAGMA journal_mode=WAL;
+CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<5000)
+  INSERT INTO t(b) SELECT hex(randomblob(120)) FROM c;
+UPDATE t SET b=hex(randomblob(60)) WHERE a%3=0;
+DELETE FROM t WHERE a%7=0;
+CREATE INDEX tb ON t(b);
+INSERT INTO t(b) VALUES('$MARKER');
+PRAGMA integrity_check;
+SQL
+gl_check sqlite-integrity test "$(tail -1 /tmp/sql.out)" = ok
+mkdir /mnt/v/model /tmp/model
+gl_check model fs_model_dirs /mnt/v/model /tmp/model 300
+echo "$MARKER" >/mnt/v/secret.txt
 cd /
 kill -TERM $pid
-if wait $pid && ! grep -q " /mnt/v " /proc/mounts; then
+if wait $pid && ! grep -q " /mnt/v " /proc/mounts && grep -q "unmounted and committed" /tmp/m.err; then
 	gl_pass unmount-clean
 else
 	gl_fail unmount-clean "kiln_nfs_mount did not unmount and commit"
 	gl_dump /tmp/m.err
 fi
-kiln_nfs_mount /store /mnt/v >/tmp/m2.out 2>/tmp/m2.err &
-pid=$!
-if gl_wait 60 grep -q mounted /tmp/m2.out; then
+if grep -rq -e "hello kiln" -e "$MARKER" -e secret.txt /store; then
+	gl_fail store-ciphertext "plaintext in the store"
+else
+	gl_pass store-ciphertext
+fi
+
+# mount [ARGS]: mount /store on /mnt/v again (log /tmp/m.err); umnt: unmount and commit
+mnt() {
+	rm -f /tmp/m.out # not the last mount's "mounted" (the redirection happens in the child)
+	kiln_nfs_mount "$@" /store /mnt/v >/tmp/m.out 2>/tmp/m.err &
+	pid=$!
+	gl_wait 60 grep -q mounted /tmp/m.out
+}
+umnt() { kill -TERM $pid; wait $pid; }
+if mnt; then
+	echo "GL INFO remount: $(ls /mnt/v | tr '\n' ' ') $(grep ' /mnt/v ' /proc/mounts)"
 	gl_check persisted sh -c '[ "$(cat /mnt/v/b)" = "hello kiln" ] && cmp /tmp/big /mnt/v/big'
+	gl_check sqlite-after-remount test "$(sqlite3 /mnt/v/app.db "PRAGMA integrity_check; SELECT count(*) FROM t WHERE b='$MARKER';" | tr '\n' ' ')" = "ok 1 "
+	INO=$(printf '%x' "$(stat -c %i /mnt/v/secret.txt)")
+	umnt || gl_fail unmount-clean "second unmount"
 else
 	gl_fail persisted "the remount failed"
-	gl_dump /tmp/m2.err
+	gl_dump /tmp/m.err
 fi
-kill -TERM $pid
-wait $pid || gl_fail unmount-clean "second unmount"
-if grep -rq "hello kiln" /store; then gl_fail store-ciphertext "plaintext in the store"; else gl_pass store-ciphertext; fi
+if kiln_nfs_mount --secret not-the-key /store /mnt/v >/dev/null 2>/tmp/wrong.err; then
+	gl_fail wrong-key "a wrong key mounted"
+else
+	gl_check wrong-key grep -q "wrong key" /tmp/wrong.err
+fi
+# tampering on the parent: one byte of the file's block; the read is EIO, the log names it
+OBJ=$(cd /store && ls | grep "^b-$INO-0-")
+printf '\377' | dd of="/store/$OBJ" bs=1 seek=30 conv=notrunc 2>/dev/null
+if mnt; then
+	if cat /mnt/v/secret.txt >/tmp/cat.out 2>/tmp/cat.err; then
+		gl_fail tamper-eio "the tampered file was read: $(cat /tmp/cat.out)"
+	else
+		gl_check tamper-eio grep -q "Input/output error" /tmp/cat.err
+	fi
+	umnt
+	gl_check tamper-logged grep -q "integrity failure: block 0 of inode $((0x$INO)) (object $OBJ)" /tmp/m.err
+else
+	gl_fail tamper-eio "the mount after tampering failed"
+	gl_dump /tmp/m.err
+fi
 SH
 
 tree=$T/tree
 guestlab_tree "$tree" "$T/test.sh"
-for b in build/tools/kiln_nfs_mount build/tools/posix_suite; do guestlab_add_bin "$tree" "$b"; done
+for b in build/tools/kiln_nfs_mount build/tools/posix_suite build/tools/fs_model_dirs \
+	"$(command -v sqlite3)"; do
+	guestlab_add_bin "$tree" "$b"
+done
 [ -z "${GUESTLAB_SAVE:-}" ] || cp -a "$tree" "$GUESTLAB_SAVE"
 
 log=$KILN_ROOT/build/test-logs/guestlab_nfs.console
 mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
 guestlab_verdict "$log" nfs-mounted create-write-read rename readdir unlink big-io link-symlink \
-	chmod posix-suite unmount-clean persisted store-ciphertext ||
+	chmod posix-suite sqlite-integrity model unmount-clean store-ciphertext persisted \
+	sqlite-after-remount wrong-key tamper-eio tamper-logged ||
 	fail "guest checks failed (console: $log)"
 echo "PASS: the kernel's NFSv4 client on kiln's NFS frontend"
