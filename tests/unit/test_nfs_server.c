@@ -442,6 +442,55 @@ TEST(create_write_read)
 	tc_free(&t);
 }
 
+/* OPEN with an EXCLUSIVE4 create: verifier in, attrset naming where it is kept. */
+static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, uint8_t v,
+			     struct nfs_sid *sid)
+{
+	uint8_t verf[8] = { v, 2, 3, 4, 5, 6, 7, 8 };
+
+	tc_begin(t);
+	op(t, OP_PUTROOTFH);
+	op(t, OP_OPEN);
+	xdr_put_u32(&t->call, seqid);
+	xdr_put_u32(&t->call, OPEN4_SHARE_ACCESS_BOTH);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_string(&t->call, owner);
+	xdr_put_u32(&t->call, OPEN4_CREATE);
+	xdr_put_u32(&t->call, EXCLUSIVE4);
+	xdr_put_fixed(&t->call, verf, 8);
+	xdr_put_u32(&t->call, CLAIM_NULL);
+	xdr_put_string(&t->call, "x");
+	uint32_t st = tc_send(t);
+	if (st == NFS4_OK) {
+		uint32_t bm[NFS_BITMAP_WORDS];
+		(void)res(t, OP_PUTROOTFH);
+		(void)res(t, OP_OPEN);
+		get_sid(t, sid);
+		skip_cinfo(t);
+		(void)xdr_u32(&t->r);
+		nfs_bitmap_get(&t->r, bm);
+		CHECK(bm[1] == 1u << (FA_TIME_ACCESS - 32) || (bm[0] == 0 && bm[1] == 0));
+	}
+	return st;
+}
+
+TEST(open_exclusive)
+{
+	struct tc t;
+	struct nfs_sid a, b;
+
+	tc_setup(&t);
+	CHECK(tc_open_excl(&t, "ex1", 1, 1, &a) == NFS4_OK);
+	/* the retransmitted request (same seqid): the cached reply, the same stateid */
+	CHECK(tc_open_excl(&t, "ex1", 1, 1, &b) == NFS4_OK && !memcmp(&a, &b, sizeof(a)));
+	/* the same verifier again from the next seqid: the file this client made */
+	CHECK(tc_open_excl(&t, "ex2", 1, 1, &b) == NFS4_OK);
+	/* another verifier: someone else's file */
+	CHECK(tc_open_excl(&t, "ex3", 1, 9, &b) == NFS4ERR_EXIST);
+	tc_free(&t);
+}
+
 TEST(open_truncate_and_share)
 {
 	struct tc t;
@@ -1259,6 +1308,7 @@ int main(void)
 	RUN(mount_sequence);
 	RUN(create_write_read);
 	RUN(open_truncate_and_share);
+	RUN(open_exclusive);
 	RUN(readdir_cookies);
 	RUN(namespace_ops);
 	RUN(setattr);
