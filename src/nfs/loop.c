@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,6 +75,23 @@ static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_o
 	return 0;
 }
 
+/*
+ * Only the kernel's client: it connects from 127.0.0.1 and a reserved port
+ * (its default, resvport), which an app running as another user cannot
+ * bind. An app could otherwise speak NFS itself with any AUTH_SYS uid (the
+ * server trusts the credential, as NFS does), and replace the kernel's
+ * connection.
+ */
+static bool peer_ok(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0 || sa.sin_family != AF_INET)
+		return false;
+	return sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(sa.sin_port) < 1024;
+}
+
 int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 {
 	struct rpc_rec rec;
@@ -99,6 +117,10 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 			break;
 		if (p[1].revents & POLLIN) {
 			int nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (nfd >= 0 && !peer_ok(nfd)) {
+				close(nfd);
+				nfd = -1;
+			}
 			if (nfd >= 0) {
 				/* the kernel client reconnects on a new socket: it replaces the old */
 				if (cfd >= 0)

@@ -40,6 +40,8 @@ int nfs_listen(uint16_t port, int *fd, uint16_t *port_out) KILN_MUST;
 /*
  * Serve one client at a time on lfd until stopfd becomes readable (a newer
  * connection replaces the current one: the kernel client reconnects so).
+ * Connections from a port >= 1024 are closed at once: only root (the
+ * kernel's client) binds reserved ports.
  * Returns 0 when stopped, or -errno.
  */
 int nfs_serve(struct nfs_srv *s, int lfd, int stopfd) KILN_MUST;

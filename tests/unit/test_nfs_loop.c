@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <stdbool.h>
 
 #include "fs/fs.h"
 #include "nfs/nfs4.h"
@@ -20,14 +21,22 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static int dial(uint16_t port)
+/* Connect from a reserved source port (as the kernel's client) or, reserved false, any port. */
+static int dial(uint16_t port, bool reserved)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { .tv_sec = 60 }; /* only against a hang: a bug, not a timing check */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	static uint16_t next = 1023; /* a fresh port per connection: no 4-tuple reuse */
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (reserved && next > 600) {
+		me.sin_port = htons(next--);
+		if (bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0)
+			break;
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		return -1;
@@ -94,8 +103,23 @@ TEST(tcp_loop)
 	CHECK(pipe(stop) == 0);
 	CHECK(pthread_create(&th, NULL, serve, NULL) == 0);
 
+	/* an unreserved source port (an app, not the kernel): closed at once */
+	int u = dial(port, false);
+	CHECK(u >= 0);
+	send_null(u, 1, 48, RPC_CALL);
+	CHECK(read(u, &c, 1) <= 0);
+	close(u);
+	if (geteuid() != 0) {
+		fprintf(stderr, "  (not root: no reserved source port, the rest is skipped)\n");
+		CHECK(write(stop[1], "x", 1) == 1);
+		pthread_join(th, NULL);
+		close(lfd);
+		nfs_srv_free(srv);
+		CHECK(kfs_unmount(fs) == 0);
+		return;
+	}
 	/* fragments split across writes of every size reassemble */
-	int a = dial(port);
+	int a = dial(port, true);
 	CHECK(a >= 0);
 	for (size_t step = 1; step <= 48; step += 7) {
 		send_null(a, (uint32_t)(100 + step), step, RPC_CALL);
@@ -106,7 +130,7 @@ TEST(tcp_loop)
 	send_null(a, 8, 48, RPC_CALL);
 	CHECK(read_reply(a, &xid, &stat) && xid == 8);
 	/* a second connection replaces the first, which the server closes */
-	int b = dial(port);
+	int b = dial(port, true);
 	CHECK(b >= 0);
 	send_null(b, 9, 48, RPC_CALL);
 	CHECK(read_reply(b, &xid, &stat) && xid == 9);
@@ -118,7 +142,7 @@ TEST(tcp_loop)
 	CHECK(read(b, &c, 1) == 0);
 	close(b);
 	/* still serving new connections; then stopped */
-	int d = dial(port);
+	int d = dial(port, true);
 	CHECK(d >= 0);
 	send_null(d, 10, 48, RPC_CALL);
 	CHECK(read_reply(d, &xid, &stat) && xid == 10);
