@@ -39,6 +39,7 @@ struct nfs_state {
 	uint64_t ino;
 	uint32_t access, deny; /* opens */
 	bool confirmed;
+	bool closed; /* kept until its owner's next seqid op, to answer a replayed CLOSE */
 	struct nfs_state *open; /* locks: the open state they came from */
 };
 

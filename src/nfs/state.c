@@ -24,7 +24,7 @@ void nfs_state_drop_client(struct nfs_srv *s)
 {
 	for (uint32_t i = 0; i < s->nstates; i++) {
 		struct nfs_state *st = s->states[i];
-		if (st && !st->lock)
+		if (st && !st->lock && !st->closed)
 			(void)kfs_release(s->fs, st->ino);
 		free(st);
 		s->states[i] = NULL;
@@ -171,6 +171,16 @@ static struct nfs_owner *owner_new(struct nfs_srv *s, bool lock, const struct ow
 	return w;
 }
 
+/* A new seqid op of w: the states it closed before can no longer be replayed. */
+static void closed_gc(struct nfs_srv *s, struct nfs_owner *w)
+{
+	for (uint32_t i = 0; i < s->nstates; i++)
+		if (s->states[i] && s->states[i]->closed && s->states[i]->owner == w) {
+			free(s->states[i]);
+			s->states[i] = NULL;
+		}
+}
+
 #define SEQ_GO 0
 #define SEQ_REPLAY 1
 
@@ -182,8 +192,10 @@ static uint32_t seq_begin(struct nfs_cx *cx, struct nfs_owner *w, uint32_t seqid
 			  int *what)
 {
 	*what = SEQ_GO;
-	if (!w->seen || seqid == w->seqid + 1)
+	if (!w->seen || seqid == w->seqid + 1) {
+		closed_gc(cx->s, w);
 		return NFS4_OK;
+	}
 	if (seqid == w->seqid && w->replay_op == op && w->replay_len >= 4) {
 		struct xdr_out *o = cx->out;
 		o->len -= 4; /* the cached result starts with its status */
@@ -217,6 +229,7 @@ static uint32_t seq_end(struct nfs_cx *cx, struct nfs_owner *w, uint32_t seqid, 
 		return st;
 	}
 }
+
 
 /* ---- stateids ---- */
 
@@ -255,7 +268,7 @@ static uint32_t state_find(struct nfs_srv *s, const struct nfs_sid *sid, uint64_
 	uint64_t id = (uint64_t)be32(sid->other + 4) << 32 | be32(sid->other + 8);
 	for (uint32_t i = 0; i < s->nstates; i++) {
 		struct nfs_state *st = s->states[i];
-		if (!st || st->id != id)
+		if (!st || st->id != id || st->closed)
 			continue;
 		if (ino && st->ino != ino)
 			return NFS4ERR_BAD_STATEID;
@@ -372,7 +385,7 @@ static bool share_conflict(struct nfs_srv *s, uint64_t ino, struct nfs_owner *w,
 {
 	for (uint32_t i = 0; i < s->nstates; i++) {
 		struct nfs_state *st = s->states[i];
-		if (!st || st->lock || st->ino != ino || st->owner == w)
+		if (!st || st->closed || st->lock || st->ino != ino || st->owner == w)
 			continue;
 		if ((access & st->deny) || (deny & st->access))
 			return true;
@@ -461,7 +474,7 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 	struct nfs_state *os = NULL;
 	for (uint32_t i = 0; i < s->nstates; i++) {
 		struct nfs_state *x = s->states[i];
-		if (x && !x->lock && x->owner == w && x->ino == f.ino)
+		if (x && !x->closed && !x->lock && x->owner == w && x->ino == f.ino)
 			os = x;
 	}
 	if (os) {
@@ -557,10 +570,11 @@ static uint32_t seq_state(struct nfs_cx *cx, const struct nfs_sid *sid, uint32_t
 			found = cx->s->states[i];
 	if (!found)
 		return NFS4ERR_BAD_STATEID;
-	uint32_t st = seq_begin(cx, found->owner, seqid, op, what);
+	struct nfs_owner *ow = found->owner; /* found may be a closed state seq_begin frees */
+	uint32_t st = seq_begin(cx, ow, seqid, op, what);
 	if (*what == SEQ_REPLAY || st != NFS4_OK)
 		return st;
-	*w = found->owner;
+	*w = ow;
 	st = open_state(cx, sid, lock, out);
 	if (st != NFS4_OK)
 		*out = NULL;
@@ -653,7 +667,7 @@ uint32_t nfs_op_close(struct nfs_cx *cx)
 			if (s->states[i] && s->states[i]->lock && s->states[i]->open == os)
 				state_free(s, s->states[i]);
 		(void)kfs_release(s->fs, os->ino);
-		state_free(s, os);
+		os->closed = true;
 	}
 	return seq_end(cx, w, seqid, st);
 }

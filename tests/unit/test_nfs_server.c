@@ -1229,6 +1229,18 @@ TEST(state_errors)
 	CHECK(tc_send(&t) == NFS4ERR_INVAL);
 	/* a CLOSE against another file's handle */
 	CHECK(tc_close(&t, f2, &sid) == NFS4ERR_BAD_STATEID);
+	/* a replayed CLOSE (same seqid, the stateid it closed) gets the same answer again */
+	CHECK(tc_close(&t, f2, &s2) == NFS4_OK);
+	t.oseq--;
+	CHECK(tc_close(&t, f2, &s2) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	CHECK(res(&t, OP_CLOSE) == NFS4_OK);
+	struct nfs_sid closed;
+	get_sid(&t, &closed);
+	CHECK(closed.seqid == s2.seqid + 1 && !memcmp(closed.other, s2.other, 12));
+	/* the closed stateid is no use for I/O, and gone once the owner moves on */
+	CHECK(tc_write(&t, f2, &closed, 0, "x", 1, UNSTABLE4) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_close(&t, f2, &s2) == NFS4ERR_BAD_STATEID);
 	tc_free(&t);
 }
 
