@@ -286,6 +286,17 @@ int kfs_sync(struct kfs *fs)
 	return 0;
 }
 
+bool kfs_dirty(struct kfs *fs)
+{
+	if (fs->next_ver != fs->commit_ver || fs->ngarbage)
+		return true;
+	for (size_t b = 0; b < KFS_BUCKETS; b++)
+		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
+			if (n->dirty)
+				return true;
+	return false;
+}
+
 static int load_root(struct kfs *fs)
 {
 	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };

@@ -70,6 +70,8 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 /* Final kfs_sync() then free everything; returns the sync's result. */
 int kfs_unmount(struct kfs *fs);
 int kfs_sync(struct kfs *fs) KILN_MUST;
+/* Anything written or changed since the last kfs_sync()? */
+bool kfs_dirty(struct kfs *fs);
 
 int kfs_getattr(struct kfs *fs, uint64_t ino, struct kfs_attr *a) KILN_MUST;
 int kfs_setattr(struct kfs *fs, uint64_t ino, unsigned mask, const struct kfs_attr *in,

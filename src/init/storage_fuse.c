@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,12 +453,36 @@ static int dispatch(struct req *r)
 	}
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A failed background commit is retried at the next one; fsync reports it to the app. */
+static void background_commit(struct kfs *fs)
+{
+	if (kfs_dirty(fs) && kfs_sync(fs) < 0)
+		fprintf(stderr, "kiln-init: storage: background commit: %s\n", kiln_errmsg());
+}
+
 int kiln_fuse_serve(int fd, struct kfs *fs)
 {
 	uint8_t *buf = malloc(BUF_SIZE), *out = malloc(BUF_SIZE);
 	int rc = buf && out ? 0 : kiln_err(ENOMEM, "FUSE: out of memory");
 
+	int64_t due = now_ms() + KILN_FUSE_COMMIT_MS;
+
 	while (rc == 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t wait = due - now_ms();
+		if (wait <= 0 || poll(&p, 1, (int)wait) == 0) {
+			background_commit(fs);
+			due = now_ms() + KILN_FUSE_COMMIT_MS;
+			continue;
+		}
 		ssize_t n = read(fd, buf, BUF_SIZE);
 		struct req r = { .fs = fs, .fd = fd, .out = out };
 		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == ENOENT))

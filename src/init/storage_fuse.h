@@ -14,6 +14,12 @@
  * (1 MiB) and cached by the kernel (writeback cache); fsync commits.
  */
 #define KILN_FUSE_MAX_WRITE (1u << 20)
+/*
+ * Changes are also committed in the background at most this long after
+ * they were made, so an app that never fsyncs loses at most that much when
+ * the enclave is killed (fsync still commits at once).
+ */
+#define KILN_FUSE_COMMIT_MS 5000
 
 /* Open /dev/fuse and mount it at path; returns the fd or -errno. */
 int kiln_fuse_mount(const char *path) KILN_MUST;

@@ -3,7 +3,6 @@
 #include "kilnd/store.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -159,10 +158,11 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 	size_t len;
 	int rc;
 
+	/*
+	 * No idle timeout: the connection is the mounted volume of a live
+	 * enclave, which may be idle for days; it ends at the enclave's EOF.
+	 */
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, KD_STORE_IDLE_MS) == 0)
-			return kiln_err(ETIMEDOUT, "idle for %d s", KD_STORE_IDLE_MS / 1000);
 		rc = kfs_wire_recv(fd, &buf, &len);
 		if (rc == -EPIPE && !strcmp(kiln_errmsg(), "storage channel: closed"))
 			return 0;

@@ -20,7 +20,6 @@
  */
 #define KD_STORE_VOLS 16
 #define KD_STORE_CONNS 8
-#define KD_STORE_IDLE_MS (10 * 60 * 1000) /* an idle connection is closed */
 
 struct kd_store_vol {
 	char name[KFS_ID_MAX + 1]; /* what the enclave OPENs, e.g. "data" */
@@ -49,7 +48,7 @@ int kd_store_new(const char *enclave, const struct kd_store_cfg *cfg, struct kd_
 int kd_store_serve(struct kd_store *s, int fd);
 /* Listen on chan_dir/7003 (sim) and accept in a thread. */
 int kd_store_listen(struct kd_store *s, const char *chan_dir) KILN_MUST;
-/* Stop listening and release (NULL: nothing); live connections run to their end. */
+/* Stop listening and release (NULL: nothing); live connections run to the enclave's EOF. */
 void kd_store_stop(struct kd_store *s);
 
 

@@ -162,7 +162,7 @@ void kd_store_stop(struct kd_store *s)
 	/*
 	 * Live connections are not cut: kiln-init's final commit comes after
 	 * the app's exit was reported, which is when kilnd stops listening.
-	 * They end at the enclave's EOF (it is gone) or the idle timeout.
+	 * They end at the enclave's EOF, once it is gone.
 	 */
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;

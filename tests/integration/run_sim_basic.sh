@@ -67,7 +67,8 @@ assert_contains "$out" "pwd=/work uid=0 gid=0" "WorkingDir and root user"
 # kiln-init detaches the channel directory before the app starts (run_isolation.sh).
 assert_contains "$out" "chandir=no" "channel directory hidden from the app"
 assert_contains "$out" "sys=ro" "sysfs read-only"
-assert_contains "$out" "dev=console fd full null ptmx pts random shm stderr stdin stdout tty urandom zero " "/dev"
+fuse_dev=$([ -c /dev/fuse ] && echo "fuse " || true) # for encrypted storage (docs/storage.md)
+assert_contains "$out" "dev=console fd full ${fuse_dev}null ptmx pts random shm stderr stdin stdout tty urandom zero " "/dev"
 assert_contains "$out" "pid1=/.kiln/kiln-init" "kiln-init is PID 1"
 assert_contains "$out" "devnull=ok" "/dev/null"
 assert_contains "$out" "rand=4" "/dev/urandom"

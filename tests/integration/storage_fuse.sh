@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Encrypted storage through the FUSE frontend on this host: POSIX suite, model test, SQLite,
 # persistence, wrong key, tampering on the parent (EIO, logged) and no plaintext in the store.
+# The objects cross the storage channel to kilnd's store code (kiln_fs_mount --channel).
 source "$(dirname "$0")/../lib/common.sh"
 B=$KILN_ROOT/build/tools
 [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] || skip "needs root and /dev/fuse"
@@ -11,9 +12,11 @@ mkdir -p "$S" "$M" "$P"
 MARKER=kiln-marker-$RANDOM$RANDOM
 
 mnt() { # mount [args...]: start the FUSE server, wait until it says mounted
-	"$B/kiln_fs_mount" "$@" "$S" "$M" >"$T/mount.out" 2>>"$T/mount.err" &
+	: >"$T/mount.out" # emptied here: the old "mounted" must not count for this mount
+	"$B/kiln_fs_mount" --channel "$@" "$S" "$M" >"$T/mount.out" 2>>"$T/mount.err" &
 	MPID=$!
-	for _ in $(seq 100); do grep -q mounted "$T/mount.out" 2>/dev/null && return 0; \
+	for _ in $(seq 600); do grep -q mounted "$T/mount.out" 2>/dev/null &&
+		grep -q " $M fuse.kiln " /proc/mounts && return 0; \
 		kill -0 $MPID 2>/dev/null || return 1; sleep 0.05; done
 	return 1
 }

@@ -4,14 +4,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "fs/fs.h"
+#include "fs/wire.h"
 #include "init/storage_fuse.h"
+#include "kilnd/store.h"
 
 /*
- * kiln_fs_mount [--create] [--secret S] STOREDIR MOUNTPOINT
+ * kiln_fs_mount [--create] [--secret S] [--channel] STOREDIR MOUNTPOINT
  * Prints "mounted" once the mount is up, serves until it is unmounted,
  * then commits and exits 0. Integrity failures are logged on stderr.
+ * --channel: the objects go through the storage channel to kilnd's store
+ * code (in a thread, over a socketpair), as from an enclave.
  */
+static struct kd_store *chan_store;
+static int chan_fd;
+
+static void *chan_main(void *arg)
+{
+	kd_store_serve(chan_store, chan_fd);
+	close(chan_fd);
+	return NULL;
+}
+
+/* A remote store for volume "vol" whose server keeps it in dir. */
+static int open_channel(const char *dir, struct kfs_store **st)
+{
+	struct kd_store_cfg cfg = { .n = 1 };
+	pthread_t t;
+	int sv[2];
+
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "vol");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s", dir);
+	if (kd_store_new("tool", &cfg, &chan_store) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	chan_fd = sv[1];
+	if (pthread_create(&t, NULL, chan_main, NULL))
+		return -1;
+	return kfs_store_remote(sv[0], "vol", st);
+}
 static void on_log(void *ctx, const char *line)
 {
 	fprintf(stderr, "kiln_fs_mount: %s\n", line);
@@ -24,21 +59,24 @@ int main(int argc, char **argv)
 	struct kfs_store *st;
 	struct kfs_keywrap *kw;
 	struct kfs *fs;
-	int i = 1, fd, rc;
+	int i = 1, fd, rc, channel = 0;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--create"))
 			flags |= KFS_MOUNT_CREATE;
+		else if (!strcmp(argv[i], "--channel"))
+			channel = 1;
 		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
 			secret = argv[++i];
 		else
 			break;
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: kiln_fs_mount [--create] [--secret S] STOREDIR MOUNTPOINT\n");
+		fprintf(stderr, "usage: kiln_fs_mount [--create] [--secret S] [--channel] STOREDIR MOUNTPOINT\n");
 		return 2;
 	}
-	if (kfs_store_dir_open(argv[i], NULL, &st) < 0 || kfs_keywrap_sim(secret, &kw) < 0 ||
+	if ((channel ? open_channel(argv[i], &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
+	    kfs_keywrap_sim(secret, &kw) < 0 ||
 	    kfs_mount(st, kw, flags, on_log, NULL, &fs) < 0) {
 		fprintf(stderr, "kiln_fs_mount: %s\n", kiln_errmsg());
 		return 1;
