@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -92,6 +94,21 @@ static bool peer_ok(int fd)
 	return sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(sa.sin_port) < 1024;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Like the FUSE frontend: what reached the server is committed within NFS_COMMIT_MS. */
+static void background_commit(struct kfs *fs)
+{
+	if (kfs_dirty(fs) && kfs_sync(fs) < 0)
+		fprintf(stderr, "kiln-init: storage: background commit: %s\n", kiln_errmsg());
+}
+
 int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 {
 	struct rpc_rec rec;
@@ -105,13 +122,21 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 		return kiln_err(ENOMEM, "nfs: out of memory");
 	}
 	rpc_rec_init(&rec, NFS_MAX_RECORD);
+	int64_t due = now_ms() + NFS_COMMIT_MS;
 	for (;;) {
 		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
-		if (poll(p, cfd >= 0 ? 3 : 2, -1) < 0) {
+		int64_t wait = due - now_ms();
+		int n = wait <= 0 ? 0 : poll(p, cfd >= 0 ? 3 : 2, (int)wait);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = kiln_err(errno, "nfs: poll: %s", strerror(errno));
 			break;
+		}
+		if (n == 0) {
+			background_commit(nfs_srv_fs(s));
+			due = now_ms() + NFS_COMMIT_MS;
+			continue;
 		}
 		if (p[0].revents)
 			break;

@@ -48,6 +48,11 @@ void nfs_srv_free(struct nfs_srv *s)
 	free(s);
 }
 
+struct kfs *nfs_srv_fs(struct nfs_srv *s)
+{
+	return s->fs;
+}
+
 uint32_t nfs_errno(int rc)
 {
 	switch (-rc) {

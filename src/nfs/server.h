@@ -13,6 +13,11 @@
 #define NFS_VOLID_LEN 16
 #define NFS_MAX_IO (1u << 20)			  /* maxread, maxwrite */
 #define NFS_MAX_RECORD (NFS_MAX_IO + (64u << 10)) /* a WRITE's data plus its COMPOUND */
+/*
+ * nfs_serve commits what reached the server at most this long after it
+ * changed (as the FUSE frontend does); COMMIT and stable WRITEs at once.
+ */
+#define NFS_COMMIT_MS 5000
 
 struct nfs_srv;
 
@@ -24,6 +29,7 @@ struct nfs_srv;
 int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
 		const uint8_t volid[NFS_VOLID_LEN], struct nfs_srv **out) KILN_MUST;
 void nfs_srv_free(struct nfs_srv *s);
+struct kfs *nfs_srv_fs(struct nfs_srv *s);
 
 /*
  * One RPC call record in; a complete reply (with its record mark) in out,
