@@ -86,11 +86,7 @@ guestlab_tree() {
 	mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,guest,lib/modules} || return 1
 	cp "$GUESTLAB_BUSYBOX" "$dir/bin/busybox"
 	ln -s busybox "$dir/bin/sh"
-	guestlab_module_order $GUESTLAB_MODULES >"$dir/etc/guestlab-modules" || return 1
-	while read -r m; do
-		mkdir -p "$dir/lib/modules/$(dirname "$m")"
-		cp "$GUESTLAB_MODDIR/$m" "$dir/lib/modules/$m"
-	done <"$dir/etc/guestlab-modules"
+	guestlab_modules "$dir/lib/modules" "$dir/etc/guestlab-modules" || return 1
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n' >"$dir/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
 	printf '127.0.0.1 localhost\n' >"$dir/etc/hosts"
@@ -126,7 +122,24 @@ sync
 poweroff -f
 EOF
 	chmod 755 "$dir/init"
-	cat >"$dir/guest/lib.sh" <<'EOF'
+	guestlab_lib "$dir/guest/lib.sh"
+	cp "$script" "$dir/guest/test.sh"
+}
+
+# guestlab_modules DIR LIST: GUESTLAB_MODULES' .ko files under DIR, and
+# their paths relative to DIR, in load order, in LIST.
+guestlab_modules() {
+	local dir=$1 list=$2 m
+	guestlab_module_order $GUESTLAB_MODULES >"$list" || return 1
+	while read -r m; do
+		mkdir -p "$dir/$(dirname "$m")"
+		cp "$GUESTLAB_MODDIR/$m" "$dir/$m"
+	done <"$list"
+}
+
+# guestlab_lib FILE: the guest-side helpers (gl_pass, gl_fail, gl_check, gl_wait, gl_dump).
+guestlab_lib() {
+	cat >"$1" <<'EOF'
 # Guest-side helpers: one line per check on the console.
 gl_pass() { echo "GL PASS $1"; }
 gl_fail() { echo "GL FAIL $1: $2"; }
@@ -149,7 +162,6 @@ gl_wait() {
 # gl_dump FILE: a file's tail on the console, for a failure's context.
 gl_dump() { echo "--- $1"; tail -n 30 "$1" 2>/dev/null | sed 's/^/  | /'; }
 EOF
-	cp "$script" "$dir/guest/test.sh"
 }
 
 # guestlab_boot DIR LOG: pack DIR and boot it (QEMU_MEM, QEMU_SMP,
@@ -162,6 +174,31 @@ guestlab_boot() {
 	rm -f "$log.cpio"
 	sed -i 's/\r$//' "$log"
 	echo "guestlab: qemu status $rc, ${QEMU_BOOT_SECONDS}s (-m $QEMU_MEM -smp $QEMU_SMP, tcg)"
+	return $rc
+}
+
+# guestlab_boot_eif EIF DIR LOG: boot the EIF itself (its kernel, cmdline and
+# ramdisks, as Nitro loads them) with DIR packed as one more ramdisk after
+# them, and the cmdline extended by "rdinit=/gl/init kiln.parent_cid=1": the
+# test's /gl/init starts the parent's side (kilnd, in a network namespace of
+# its own so kiln-init's REDIRECT rules do not catch kilnd's connections),
+# then execs the EIF's /init (kiln-bootstrap), which stays PID 1.
+guestlab_boot_eif() {
+	local eif=$1 dir=$2 log=$3 sec rc i
+	local -a rds=()
+	sec=$(mktemp -d) || return 2
+	eif_sections "$eif" "$sec" || { rm -rf "$sec"; return 2; }
+	for ((i = 0; ; i++)); do
+		[ -f "$sec/ramdisk$i" ] || break
+		rds+=("$sec/ramdisk$i")
+	done
+	cpio_newc "$dir" "$sec/lab.cpio" || { rm -rf "$sec"; return 2; }
+	qemu_boot_ramdisks "$sec/kernel" "$(cat "$sec/cmdline") rdinit=/gl/init kiln.parent_cid=1" \
+		"$log" "${rds[@]}" "$sec/lab.cpio"
+	rc=$?
+	rm -rf "$sec"
+	sed -i 's/\r$//' "$log"
+	echo "guestlab: EIF boot: qemu status $rc, ${QEMU_BOOT_SECONDS}s (-m $QEMU_MEM -smp $QEMU_SMP, tcg)"
 	return $rc
 }
 
