@@ -6,6 +6,7 @@
 
 static const char *const dns_modes[] = { "parent", "none", NULL };
 static const char *const storage_modes[] = { "encrypted", "plain", NULL };
+static const char *const storage_frontends[] = { "fuse", "nfs", NULL };
 static const char *const key_sources[] = { "kms", "sim", NULL };
 static const char *const cred_sources[] = { "imds", "static", NULL };
 
@@ -51,6 +52,8 @@ static const struct kiln_field storage[] = {
 	{ "path", KF_STR, true, NULL, 0, 0, NULL, NULL },
 	{ "mode", KF_STR, false, NULL, 0, 0, storage_modes, "\"encrypted\"" },
 	{ "key", KF_STR, false, NULL, 0, 0, key_sources, "\"kms\"" },
+	/* absent: FUSE when /dev/fuse works, else NFS (init/storage_nfs.h) */
+	{ "frontend", KF_STR, false, NULL, 0, 0, storage_frontends, NULL },
 	{ NULL },
 };
 

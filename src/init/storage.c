@@ -15,10 +15,12 @@
 #include "fs/fs.h"
 #include "fs/wire.h"
 #include "init/storage_fuse.h"
+#include "init/storage_nfs.h"
 
 struct vol {
 	char path[256];
 	struct kfs *fs;
+	struct kiln_nfs *nfs; /* the NFS frontend, when it serves this volume */
 	int fuse_fd;
 	pthread_t thread;
 	bool serving;
@@ -111,6 +113,8 @@ static int mount_one(struct vol *v, json_t *e, const char *dir)
 	const char *path = json_string_value(json_object_get(e, "path"));
 	const char *mode = json_string_value(json_object_get(e, "mode"));
 	const char *key = json_string_value(json_object_get(e, "key"));
+	const char *fe = json_string_value(json_object_get(e, "frontend"));
+	bool nfs = fe ? !strcmp(fe, "nfs") : !kiln_fuse_works();
 	int rc;
 
 	if (!path || path[0] != '/' || strlen(path) >= sizeof(v->path))
@@ -122,13 +126,15 @@ static int mount_one(struct vol *v, json_t *e, const char *dir)
 	rc = open_volume(v, key ? key : "kms", dir);
 	if (rc == 0 && mkdir(path, 0755) < 0 && errno != EEXIST)
 		rc = kiln_err(errno, "mkdir %s: %s", path, strerror(errno));
-	if (rc == 0 && (v->fuse_fd = kiln_fuse_mount(path)) < 0)
+	if (rc == 0 && nfs)
+		rc = kiln_nfs_mount(v->fs, path, &v->nfs);
+	else if (rc == 0 && (v->fuse_fd = kiln_fuse_mount(path)) < 0)
 		rc = v->fuse_fd;
-	if (rc == 0)
+	if (rc == 0 && !nfs)
 		rc = start_thread(v);
 	if (rc == 0)
-		fprintf(stderr, "kiln-init: storage %s: mounted (encrypted, key: %s)\n", path,
-			key ? key : "kms");
+		fprintf(stderr, "kiln-init: storage %s: mounted (encrypted, key: %s, %s)\n", path,
+			key ? key : "kms", nfs ? "nfs" : "fuse");
 	return rc < 0 ? kiln_err_wrap(rc, "storage %s", path) : 0;
 }
 
@@ -165,6 +171,9 @@ int kiln_init_storage_start(json_t *config, const char *dir, struct kiln_storage
 
 static void stop_one(struct vol *v)
 {
+	if (v->nfs && kiln_nfs_unmount(v->nfs) < 0)
+		fprintf(stderr, "kiln-init: storage %s: %s\n", v->path, kiln_errmsg());
+	v->nfs = NULL;
 	if (v->serving && umount2(v->path, 0) < 0 && umount2(v->path, MNT_DETACH) < 0)
 		fprintf(stderr, "kiln-init: storage %s: umount: %s\n", v->path, strerror(errno));
 	if (v->serving)

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internals of the NFSv4 server shared by its operation files. */
+#ifndef KILN_NFS_INTERNAL_H
+#define KILN_NFS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/fs.h"
+#include "nfs/nfs4.h"
+#include "nfs/rpc.h"
+#include "nfs/server.h"
+#include "nfs/xdr.h"
+
+#define NFS_LEASE 90
+#define NFS_BITMAP_WORDS 3
+#define NFS_FH_LEN 28 /* "kfh1", inode number, 16 bytes of HMAC */
+#define NFS_REPLAY_MAX 256
+
+/* An open-owner or lock-owner with its seqid and its last reply (replays). */
+struct nfs_owner {
+	bool lock;
+	uint64_t clientid;
+	uint8_t id[NFS4_OPAQUE_LIMIT];
+	uint32_t idlen;
+	uint32_t seqid; /* last seqid seen */
+	bool seen;
+	uint32_t replay_op, replay_len;
+	uint64_t replay_cur; /* the current filehandle the op left */
+	uint8_t replay[NFS_REPLAY_MAX];
+};
+
+/* An open (share reservation) or a lock-owner's state on one file. */
+struct nfs_state {
+	bool lock;
+	uint64_t id; /* the stateid's other field, after the boot verifier */
+	uint32_t seqid;
+	struct nfs_owner *owner;
+	uint64_t ino;
+	uint32_t access, deny; /* opens */
+	bool confirmed;
+	bool closed; /* kept until its owner's next seqid op, to answer a replayed CLOSE */
+	struct nfs_state *open; /* locks: the open state they came from */
+};
+
+struct nfs_lock {
+	bool write;
+	struct nfs_owner *owner;
+	uint64_t ino, start, end; /* end inclusive */
+};
+
+struct nfs_srv {
+	struct kfs *fs;
+	uint8_t key[NFS_FH_KEY_LEN];
+	uint8_t volid[NFS_VOLID_LEN];
+	uint32_t boot;	       /* differs per server instance: stale client ids and stateids */
+	uint8_t writeverf[8];  /* changes when unstable writes could have been lost */
+	/* the one client */
+	uint64_t clientid, unconf_clientid, next_client;
+	uint8_t unconf_verf[8], conf_verf[8];
+	bool confirmed, has_unconf;
+	uint8_t client_name[NFS4_OPAQUE_LIMIT];
+	uint32_t client_namelen;
+	uint8_t unconf_name[NFS4_OPAQUE_LIMIT], unconf_cverf[8], client_cverf[8];
+	uint32_t unconf_namelen;
+	/* pointer arrays: entries stay put while an op holds them; NULL slots are free */
+	struct nfs_owner **owners;
+	uint32_t nowners;
+	struct nfs_state **states;
+	uint32_t nstates;
+	uint64_t next_state;
+	struct nfs_lock *locks;
+	uint32_t nlocks;
+};
+
+struct nfs_cx {
+	struct nfs_srv *s;
+	const struct rpc_cred *cred;
+	struct xdr_in *in;
+	struct xdr_out *out;
+	uint64_t cur, saved; /* inode numbers; 0: none */
+	bool keep_body;	     /* an error result that carries a body (DENIED, CLID_INUSE) */
+	struct nfs_owner *seq_owner; /* the seqid owner an op used (replay cache) */
+};
+
+/* errno from the core to NFS4ERR_*. */
+uint32_t nfs_errno(int rc);
+
+/* Handles. */
+void nfs_fh_make(struct nfs_srv *s, uint64_t ino, uint8_t fh[NFS_FH_LEN]);
+/* BADHANDLE for anything not made by nfs_fh_make with this key, STALE when the inode is gone. */
+uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64_t *ino);
+
+/* Names: component4 rules. */
+uint32_t nfs_name(struct xdr_in *x, char name[KFS_NAME_MAX + 1]);
+
+/* Attributes (attr.c). */
+void nfs_bitmap_get(struct xdr_in *x, uint32_t bm[NFS_BITMAP_WORDS]);
+void nfs_bitmap_put(struct xdr_out *o, const uint32_t bm[NFS_BITMAP_WORDS]);
+uint32_t nfs_attr_put(struct nfs_srv *s, const struct kfs_attr *a, const uint32_t req[NFS_BITMAP_WORDS],
+		      uint32_t rdattr_error, struct xdr_out *o);
+struct nfs_sattr {
+	unsigned mask; /* KFS_SET_* */
+	struct kfs_attr a;
+	uint32_t set[NFS_BITMAP_WORDS]; /* the attributes given (attrsset) */
+};
+uint32_t nfs_sattr_get(struct xdr_in *x, struct nfs_sattr *sa);
+uint32_t nfs_access(const struct rpc_cred *c, const struct kfs_attr *a, uint32_t want);
+static inline void nfs_change(struct xdr_out *o, bool atomic, uint64_t before, uint64_t after)
+{
+	xdr_put_u32(o, atomic);
+	xdr_put_u64(o, before);
+	xdr_put_u64(o, after);
+}
+uint64_t nfs_change_of(const struct kfs_attr *a);
+uint32_t nfs_getattr_cur(struct nfs_cx *cx, struct kfs_attr *a);
+
+/* State (state.c). */
+uint32_t nfs_clientid_check(struct nfs_srv *s, uint64_t clientid);
+struct nfs_sid {
+	uint32_t seqid;
+	uint8_t other[12];
+};
+void nfs_stateid_get(struct xdr_in *x, struct nfs_sid *sid);
+void nfs_stateid_put(struct xdr_out *o, const struct nfs_srv *s, const struct nfs_state *st);
+/* Stateid for I/O on ino: special ones, or an open or lock state; want: OPEN4_SHARE_ACCESS_*. */
+uint32_t nfs_stateid_io(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino, uint32_t want);
+void nfs_state_drop_client(struct nfs_srv *s);
+
+/* Operations: decode arguments from cx->in, append the result after the status. */
+typedef uint32_t (*nfs_op_fn)(struct nfs_cx *cx);
+uint32_t nfs_op_access(struct nfs_cx *cx);
+uint32_t nfs_op_getattr(struct nfs_cx *cx);
+uint32_t nfs_op_setattr(struct nfs_cx *cx);
+uint32_t nfs_op_verify(struct nfs_cx *cx);
+uint32_t nfs_op_nverify(struct nfs_cx *cx);
+uint32_t nfs_op_putfh(struct nfs_cx *cx);
+uint32_t nfs_op_putrootfh(struct nfs_cx *cx);
+uint32_t nfs_op_getfh(struct nfs_cx *cx);
+uint32_t nfs_op_savefh(struct nfs_cx *cx);
+uint32_t nfs_op_restorefh(struct nfs_cx *cx);
+uint32_t nfs_op_lookup(struct nfs_cx *cx);
+uint32_t nfs_op_lookupp(struct nfs_cx *cx);
+uint32_t nfs_op_secinfo(struct nfs_cx *cx);
+uint32_t nfs_op_create(struct nfs_cx *cx);
+uint32_t nfs_op_remove(struct nfs_cx *cx);
+uint32_t nfs_op_rename(struct nfs_cx *cx);
+uint32_t nfs_op_link(struct nfs_cx *cx);
+uint32_t nfs_op_readlink(struct nfs_cx *cx);
+uint32_t nfs_op_readdir(struct nfs_cx *cx);
+uint32_t nfs_op_read(struct nfs_cx *cx);
+uint32_t nfs_op_write(struct nfs_cx *cx);
+uint32_t nfs_op_commit(struct nfs_cx *cx);
+uint32_t nfs_op_setclientid(struct nfs_cx *cx);
+uint32_t nfs_op_setclientid_confirm(struct nfs_cx *cx);
+uint32_t nfs_op_renew(struct nfs_cx *cx);
+uint32_t nfs_op_open(struct nfs_cx *cx);
+uint32_t nfs_op_open_confirm(struct nfs_cx *cx);
+uint32_t nfs_op_open_downgrade(struct nfs_cx *cx);
+uint32_t nfs_op_close(struct nfs_cx *cx);
+uint32_t nfs_op_lock(struct nfs_cx *cx);
+uint32_t nfs_op_lockt(struct nfs_cx *cx);
+uint32_t nfs_op_locku(struct nfs_cx *cx);
+uint32_t nfs_op_release_lockowner(struct nfs_cx *cx);
+uint32_t nfs_op_delegreturn(struct nfs_cx *cx);
+
+uint32_t nfs_cur_dir(struct nfs_cx *cx);
+
+/* The current filehandle must be set (NOFILEHANDLE otherwise). */
+#define NEED_CUR(cx)                                       \
+	do {                                               \
+		if (!(cx)->cur)                            \
+			return NFS4ERR_NOFILEHANDLE;       \
+	} while (0)
+
+#endif

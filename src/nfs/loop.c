@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The NFS server's TCP side: a loopback listener and one client connection at a time. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "nfs/rpc.h"
+#include "nfs/server.h"
+
+int nfs_listen(uint16_t port, int *fd, uint16_t *port_out)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int one = 1;
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return kiln_err(errno, "nfs: socket: %s", strerror(errno));
+	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0 ||
+	    getsockname(s, (struct sockaddr *)&sa, &sl) < 0) {
+		int e = errno;
+		close(s);
+		return kiln_err(e, "nfs: listen on 127.0.0.1:%u: %s", port, strerror(e));
+	}
+	*fd = s;
+	if (port_out)
+		*port_out = ntohs(sa.sin_port);
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return kiln_err(EPIPE, "nfs: client write: %s", strerror(errno));
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Bytes from the client: whole records are answered in order. 1: connection done. */
+static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_out *out,
+		   uint8_t *buf, size_t bufsz)
+{
+	ssize_t n = read(cfd, buf, bufsz);
+
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n <= 0)
+		return 1;
+	for (size_t off = 0; off < (size_t)n;) {
+		size_t used;
+		int rc = rpc_rec_feed(rec, buf + off, (size_t)n - off, &used);
+		if (rc < 0)
+			return 1; /* an oversized record: no way to resynchronise */
+		off += used;
+		if (rc == 0)
+			continue;
+		rc = nfs_srv_rpc(s, rec->buf, rec->len, out);
+		rpc_rec_reset(rec);
+		if (rc < 0 || (out->len && write_all(cfd, out->buf, out->len) < 0))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Only the kernel's client: it connects from 127.0.0.1 and a reserved port
+ * (its default, resvport), which an app running as another user cannot
+ * bind. An app could otherwise speak NFS itself with any AUTH_SYS uid (the
+ * server trusts the credential, as NFS does), and replace the kernel's
+ * connection.
+ */
+static bool peer_ok(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	if (getpeername(fd, (struct sockaddr *)&sa, &sl) < 0 || sa.sin_family != AF_INET)
+		return false;
+	return sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(sa.sin_port) < 1024;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Like the FUSE frontend: what reached the server is committed within NFS_COMMIT_MS. */
+static void background_commit(struct kfs *fs)
+{
+	if (kfs_dirty(fs) && kfs_sync(fs) < 0)
+		fprintf(stderr, "kiln-init: storage: background commit: %s\n", kiln_errmsg());
+}
+
+int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
+{
+	struct rpc_rec rec;
+	struct xdr_out out;
+	size_t bufsz = 256 << 10;
+	uint8_t *buf = malloc(bufsz);
+	int cfd = -1, rc = 0;
+
+	if (!buf || xdr_out_init(&out, NFS_MAX_RECORD) < 0) {
+		free(buf);
+		return kiln_err(ENOMEM, "nfs: out of memory");
+	}
+	rpc_rec_init(&rec, NFS_MAX_RECORD);
+	int64_t due = now_ms() + NFS_COMMIT_MS;
+	for (;;) {
+		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
+		int64_t wait = due - now_ms();
+		int n = wait <= 0 ? 0 : poll(p, cfd >= 0 ? 3 : 2, (int)wait);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = kiln_err(errno, "nfs: poll: %s", strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			background_commit(nfs_srv_fs(s));
+			due = now_ms() + NFS_COMMIT_MS;
+			continue;
+		}
+		if (p[0].revents)
+			break;
+		if (p[1].revents & POLLIN) {
+			int nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (nfd >= 0 && !peer_ok(nfd)) {
+				close(nfd);
+				nfd = -1;
+			}
+			if (nfd >= 0) {
+				/* the kernel client reconnects on a new socket: it replaces the old */
+				if (cfd >= 0)
+					close(cfd);
+				cfd = nfd;
+				int one = 1;
+				(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				rpc_rec_reset(&rec);
+				continue;
+			}
+		}
+		if (cfd >= 0 && p[2].revents && on_data(s, cfd, &rec, &out, buf, bufsz)) {
+			close(cfd);
+			cfd = -1;
+			rpc_rec_reset(&rec);
+		}
+	}
+	if (cfd >= 0)
+		close(cfd);
+	rpc_rec_free(&rec);
+	xdr_out_free(&out);
+	free(buf);
+	return rc;
+}

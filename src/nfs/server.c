@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The NFSv4.0 server: RPC dispatch, COMPOUND, file handles, names and error mapping. */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nfs/internal.h"
+
+#define COMPOUND_OPS_MAX 128
+#define TAG_MAX 1024
+
+int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
+		const uint8_t volid[NFS_VOLID_LEN], struct nfs_srv **out)
+{
+	struct nfs_srv *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return kiln_err(ENOMEM, "nfs: out of memory");
+	s->fs = fs;
+	memcpy(s->key, key, NFS_FH_KEY_LEN);
+	memcpy(s->volid, volid, NFS_VOLID_LEN);
+	/* a new boot verifier per instance: clients see stale ids after a restart */
+	if (RAND_bytes((uint8_t *)&s->boot, sizeof(s->boot)) != 1 ||
+	    RAND_bytes(s->writeverf, sizeof(s->writeverf)) != 1) {
+		free(s);
+		return kiln_err(EIO, "nfs: no random bytes for the boot verifier");
+	}
+	s->boot |= 1; /* never 0: zero stateids are the special ones */
+	s->next_client = 1;
+	s->next_state = 1;
+	*out = s;
+	return 0;
+}
+
+void nfs_srv_free(struct nfs_srv *s)
+{
+	if (!s)
+		return;
+	OPENSSL_cleanse(s->key, sizeof(s->key));
+	nfs_state_drop_client(s);
+	free(s->owners);
+	free(s->states);
+	free(s->locks);
+	free(s);
+}
+
+struct kfs *nfs_srv_fs(struct nfs_srv *s)
+{
+	return s->fs;
+}
+
+uint32_t nfs_errno(int rc)
+{
+	switch (-rc) {
+	case 0:
+		return NFS4_OK;
+	case EPERM:
+		return NFS4ERR_PERM;
+	case ENOENT:
+		return NFS4ERR_NOENT;
+	case EIO:
+	case EBADMSG:
+		return NFS4ERR_IO;
+	case ENXIO:
+		return NFS4ERR_NXIO;
+	case EACCES:
+		return NFS4ERR_ACCESS;
+	case EEXIST:
+		return NFS4ERR_EXIST;
+	case EXDEV:
+		return NFS4ERR_XDEV;
+	case ENOTDIR:
+		return NFS4ERR_NOTDIR;
+	case EISDIR:
+		return NFS4ERR_ISDIR;
+	case EINVAL:
+		return NFS4ERR_INVAL;
+	case EFBIG:
+		return NFS4ERR_FBIG;
+	case ENOSPC:
+		return NFS4ERR_NOSPC;
+	case EROFS:
+		return NFS4ERR_ROFS;
+	case EMLINK:
+		return NFS4ERR_MLINK;
+	case ENAMETOOLONG:
+		return NFS4ERR_NAMETOOLONG;
+	case ENOTEMPTY:
+		return NFS4ERR_NOTEMPTY;
+	case EDQUOT:
+		return NFS4ERR_DQUOT;
+	case ENOMEM:
+		return NFS4ERR_RESOURCE;
+	case ENOTSUP:
+		return NFS4ERR_NOTSUPP;
+	case ELOOP:
+		return NFS4ERR_SYMLINK;
+	default:
+		return NFS4ERR_SERVERFAULT;
+	}
+}
+
+static void fh_mac(struct nfs_srv *s, const uint8_t *msg, size_t len, uint8_t mac[32])
+{
+	unsigned mlen = 32;
+
+	HMAC(EVP_sha256(), s->key, NFS_FH_KEY_LEN, msg, len, mac, &mlen);
+}
+
+/* Layout: "kfh1" | inode (8, big-endian) | HMAC(key, volid | first 12 bytes)[0..16). */
+static void fh_body(struct nfs_srv *s, uint64_t ino, uint8_t b[NFS_VOLID_LEN + 12])
+{
+	memcpy(b, s->volid, NFS_VOLID_LEN);
+	memcpy(b + NFS_VOLID_LEN, "kfh1", 4);
+	for (int i = 0; i < 8; i++)
+		b[NFS_VOLID_LEN + 4 + i] = (uint8_t)(ino >> (56 - 8 * i));
+}
+
+void nfs_fh_make(struct nfs_srv *s, uint64_t ino, uint8_t fh[NFS_FH_LEN])
+{
+	uint8_t b[NFS_VOLID_LEN + 12], mac[32];
+
+	fh_body(s, ino, b);
+	fh_mac(s, b, sizeof(b), mac);
+	memcpy(fh, b + NFS_VOLID_LEN, 12);
+	memcpy(fh + 12, mac, 16);
+}
+
+uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64_t *ino)
+{
+	uint8_t want[NFS_FH_LEN];
+	uint64_t v = 0;
+	struct kfs_attr a;
+
+	if (len != NFS_FH_LEN || memcmp(fh, "kfh1", 4))
+		return NFS4ERR_BADHANDLE;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | fh[4 + i];
+	nfs_fh_make(s, v, want);
+	if (CRYPTO_memcmp(want, fh, NFS_FH_LEN) || v == 0)
+		return NFS4ERR_BADHANDLE;
+	int rc = kfs_getattr(s->fs, v, &a);
+	if (rc == -ENOENT)
+		return NFS4ERR_STALE;
+	if (rc < 0)
+		return nfs_errno(rc);
+	*ino = v;
+	return NFS4_OK;
+}
+
+uint32_t nfs_name(struct xdr_in *x, char name[KFS_NAME_MAX + 1])
+{
+	const uint8_t *p;
+	uint32_t n;
+
+	/* read any length the record holds, then judge it: NAMETOOLONG, not BADXDR */
+	xdr_opaque_ref(x, NFS_MAX_RECORD, &p, &n);
+	if (!xdr_ok(x))
+		return NFS4ERR_BADXDR;
+	if (n == 0)
+		return NFS4ERR_INVAL;
+	if (n > KFS_NAME_MAX)
+		return NFS4ERR_NAMETOOLONG;
+	if (memchr(p, '/', n) || memchr(p, 0, n))
+		return NFS4ERR_BADCHAR;
+	if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+		return NFS4ERR_BADNAME;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	return NFS4_OK;
+}
+
+static uint32_t op_illegal(struct nfs_cx *cx)
+{
+	return NFS4ERR_OP_ILLEGAL;
+}
+
+static uint32_t op_notsupp(struct nfs_cx *cx)
+{
+	return NFS4ERR_NOTSUPP;
+}
+
+static nfs_op_fn op_table(uint32_t op)
+{
+	switch (op) {
+	case OP_ACCESS: return nfs_op_access;
+	case OP_CLOSE: return nfs_op_close;
+	case OP_COMMIT: return nfs_op_commit;
+	case OP_CREATE: return nfs_op_create;
+	case OP_DELEGPURGE: return op_notsupp; /* no CLAIM_DELEGATE_PREV: RFC 7530 16.5 */
+	case OP_DELEGRETURN: return nfs_op_delegreturn;
+	case OP_GETATTR: return nfs_op_getattr;
+	case OP_GETFH: return nfs_op_getfh;
+	case OP_LINK: return nfs_op_link;
+	case OP_LOCK: return nfs_op_lock;
+	case OP_LOCKT: return nfs_op_lockt;
+	case OP_LOCKU: return nfs_op_locku;
+	case OP_LOOKUP: return nfs_op_lookup;
+	case OP_LOOKUPP: return nfs_op_lookupp;
+	case OP_NVERIFY: return nfs_op_nverify;
+	case OP_OPEN: return nfs_op_open;
+	case OP_OPENATTR: return op_notsupp; /* no named attributes */
+	case OP_OPEN_CONFIRM: return nfs_op_open_confirm;
+	case OP_OPEN_DOWNGRADE: return nfs_op_open_downgrade;
+	case OP_PUTFH: return nfs_op_putfh;
+	case OP_PUTPUBFH: return nfs_op_putrootfh; /* the public fh is the root */
+	case OP_PUTROOTFH: return nfs_op_putrootfh;
+	case OP_READ: return nfs_op_read;
+	case OP_READDIR: return nfs_op_readdir;
+	case OP_READLINK: return nfs_op_readlink;
+	case OP_REMOVE: return nfs_op_remove;
+	case OP_RENAME: return nfs_op_rename;
+	case OP_RENEW: return nfs_op_renew;
+	case OP_RESTOREFH: return nfs_op_restorefh;
+	case OP_SAVEFH: return nfs_op_savefh;
+	case OP_SECINFO: return nfs_op_secinfo;
+	case OP_SETATTR: return nfs_op_setattr;
+	case OP_SETCLIENTID: return nfs_op_setclientid;
+	case OP_SETCLIENTID_CONFIRM: return nfs_op_setclientid_confirm;
+	case OP_VERIFY: return nfs_op_verify;
+	case OP_WRITE: return nfs_op_write;
+	case OP_RELEASE_LOCKOWNER: return nfs_op_release_lockowner;
+	default: return op_illegal;
+	}
+}
+
+/* Ops that carry a seqid: their result is cached per owner for a replayed request. */
+static bool seqid_op(uint32_t op)
+{
+	return op == OP_OPEN || op == OP_OPEN_CONFIRM || op == OP_OPEN_DOWNGRADE ||
+	       op == OP_CLOSE || op == OP_LOCK || op == OP_LOCKU;
+}
+
+/* One operation: its number, status and result; returns the status. */
+static uint32_t compound_op(struct nfs_cx *cx, uint32_t op)
+{
+	struct xdr_out *o = cx->out;
+	nfs_op_fn fn = op_table(op);
+
+	xdr_put_u32(o, fn == op_illegal ? OP_ILLEGAL : op);
+	size_t st = xdr_reserve(o);
+	cx->keep_body = false;
+	cx->seq_owner = NULL;
+	uint32_t status = fn(cx);
+	if (status != NFS4_OK && !cx->keep_body)
+		o->len = st + 4;
+	xdr_patch_u32(o, st, status);
+	if (cx->seq_owner && seqid_op(op) && o->len - st <= NFS_REPLAY_MAX) {
+		struct nfs_owner *w = cx->seq_owner;
+		w->replay_op = op;
+		w->replay_len = (uint32_t)(o->len - st);
+		memcpy(w->replay, o->buf + st, w->replay_len);
+		w->replay_cur = cx->cur;
+	}
+	return status;
+}
+
+static void compound(struct nfs_srv *s, const struct rpc_cred *cred, struct xdr_in *x,
+		     struct xdr_out *o)
+{
+	const uint8_t *tag;
+	uint32_t taglen, minor, nops, status = NFS4_OK, done = 0;
+	struct nfs_cx cx = { .s = s, .cred = cred, .in = x, .out = o };
+
+	xdr_opaque_ref(x, TAG_MAX, &tag, &taglen);
+	minor = xdr_u32(x);
+	nops = xdr_u32(x);
+	size_t st = xdr_reserve(o);
+	xdr_put_opaque(o, tag, taglen);
+	size_t cnt = xdr_reserve(o);
+	if (!xdr_ok(x)) {
+		status = NFS4ERR_BADXDR;
+	} else if (minor != 0) {
+		status = NFS4ERR_MINOR_VERS_MISMATCH;
+	} else if (nops > COMPOUND_OPS_MAX) {
+		status = NFS4ERR_RESOURCE;
+	}
+	for (uint32_t i = 0; status == NFS4_OK && i < nops; i++) {
+		uint32_t op = xdr_u32(x);
+		if (!xdr_ok(x)) {
+			status = NFS4ERR_BADXDR;
+			break;
+		}
+		status = compound_op(&cx, op);
+		done++;
+		if (o->err)
+			break;
+	}
+	if (o->err) {
+		/* the reply outgrew its buffer: a short reply saying so */
+		o->err = false;
+		o->len = cnt + 4;
+		done = 0;
+		status = NFS4ERR_RESOURCE;
+	}
+	xdr_patch_u32(o, st, status);
+	xdr_patch_u32(o, cnt, done);
+}
+
+int nfs_srv_rpc(struct nfs_srv *s, const uint8_t *rec, size_t len, struct xdr_out *out)
+{
+	struct xdr_in x;
+	struct rpc_call c;
+	int reject;
+
+	xdr_in_init(&x, rec, len);
+	int rc = rpc_call_decode(&x, &c, &reject);
+	if (rc == -EBADMSG) {
+		out->len = 0;
+		return 0;
+	}
+	if (rc < 0) {
+		if (reject == RPC_REJ_GARBAGE)
+			rpc_reply_accepted(out, c.xid, RPC_GARBAGE_ARGS);
+		else
+			rpc_reply_denied(out, c.xid, reject);
+	} else if (c.prog != NFS4_PROGRAM) {
+		rpc_reply_accepted(out, c.xid, RPC_PROG_UNAVAIL);
+	} else if (c.vers != NFS4_VERSION) {
+		rpc_reply_prog_mismatch(out, c.xid, NFS4_VERSION, NFS4_VERSION);
+	} else if (c.proc == NFS4_PROC_NULL) {
+		rpc_reply_accepted(out, c.xid, RPC_SUCCESS);
+	} else if (c.proc == NFS4_PROC_COMPOUND) {
+		rpc_reply_accepted(out, c.xid, RPC_SUCCESS);
+		compound(s, &c.cred, &x, out);
+	} else {
+		rpc_reply_accepted(out, c.xid, RPC_PROC_UNAVAIL);
+	}
+	if (out->err)
+		return kiln_err(ENOMEM, "nfs: no room for a reply");
+	rpc_reply_finish(out);
+	return 0;
+}

@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# kiln-init's NFS frontend chosen and used for real: a sim enclave in the guest lab (Debian's 6.1 kernel,
+# no /dev/fuse there) mounts its encrypted volume with the kernel's NFSv4 client (frontend chosen
+# automatically), the app's data survives an enclave restart, the parent's directory holds no
+# plaintext. On this host (no NFS client) a volume forced to `frontend: nfs` is refused before the app.
+# Env: QEMU_TIMEOUT, QEMU_MEM, GUESTLAB_SAVE=DIR (keep the guest tree).
+set -eu
+cd "$(dirname "$0")/../.."
+QEMU_MEM=${QEMU_MEM:-1024}
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-300}
+source tests/lib/qemu.sh
+source tests/lib/guestlab.sh
+source tests/lib/common.sh
+[ "$(id -u)" = 0 ] || skip "needs root (buildah vfs)"
+GUESTLAB_MODULES="nfsv4"
+guestlab_require
+export KILN_STATE_DIR=$T/state
+MARKER=kiln-nfs-sim-marker-$RANDOM$RANDOM
+
+c=$(busybox_container)
+mnt=$(bah mount "$c")
+mkdir -p "$mnt/app"
+for a in grep dd cmp tr; do ln -sf busybox "$mnt/bin/$a"; done
+cat >"$mnt/app/run.sh" <<SH
+#!/bin/sh
+echo "mount=\$(grep ' /data ' /proc/mounts | cut -d' ' -f3 2>/dev/null || grep ' /data ' /proc/mounts)"
+echo "count=\$(cat /data/count 2>/dev/null || echo 0)"
+echo \$(( \$(cat /data/count 2>/dev/null || echo 0) + 1 )) >/data/count
+echo $MARKER >/data/secret
+dd if=/dev/urandom of=/tmp/r bs=64k count=32 2>/dev/null
+cat /tmp/r >/data/r && cmp /tmp/r /data/r && echo "io=ok"
+SH
+ln -sf busybox "$mnt/bin/cut"
+chmod 755 "$mnt/app/run.sh"
+bah umount "$c" >/dev/null
+bah config --entrypoint '["/app/run.sh"]' --cmd '[]' "$c"
+save_image "$c" nfsst "$T/st.tar" ""
+printf 'version: 1\nname: st\nstorage:\n  - {path: /data, mode: encrypted, key: sim}\n' >"$T/auto.yaml"
+printf 'version: 1\nname: st\nstorage:\n  - {path: /data, key: sim, frontend: nfs}\n' >"$T/nfs.yaml"
+kiln build -q -c "$T/auto.yaml" "docker-archive:$T/st.tar" -o "$T/auto.eif" >/dev/null
+kiln build -q -c "$T/nfs.yaml" "docker-archive:$T/st.tar" -o "$T/nfs.eif" >/dev/null
+
+# Here: forced to NFS on a kernel without an NFSv4 client, the app never runs.
+if ! grep -qw nfs4 /proc/filesystems && ! modprobe -n nfsv4 2>/dev/null; then
+	rc=0
+	out=$(kiln run --sim --name nfs1 -v "$T/vol0:/data" "$T/nfs.eif" 2>&1) || rc=$?
+	[ "$rc" != 0 ] || fail "a forced NFS volume mounted without an NFS client: $out"
+	assert_contains "$out" "this kernel has no NFSv4 client"
+	[[ $out != *count=* ]] || fail "the app ran without its volume"
+fi
+
+cat >"$T/test.sh" <<'SH'
+. /guest/lib.sh
+export KILN_STATE_DIR=/run/kiln KILN_CACHE_DIR=/run/kiln-cache
+mkdir -p /run/kiln /vol
+[ -e /dev/fuse ] && gl_fail no-fuse "/dev/fuse exists: the automatic choice would be FUSE"
+# kiln-init's words after the app (the final commit) go to the sim's console, which is
+# /dev/null without a terminal; a second run opening the volume shows the first let go of it
+run() { kiln run --sim --name st -v /vol:/data "$1" >/tmp/run.out 2>&1; }
+if run /guest/auto.eif; then gl_pass run1; else gl_fail run1 "$(tail -1 /tmp/run.out)"; gl_dump /tmp/run.out; fi
+gl_check frontend-nfs grep -q "storage /data: mounted (encrypted, key: sim, nfs)" /tmp/run.out
+gl_check app-sees-nfs4 grep -q "^mount=nfs4" /tmp/run.out
+gl_check first-count grep -q "^count=0" /tmp/run.out
+gl_check io grep -q "^io=ok" /tmp/run.out
+if run /guest/nfs.eif; then gl_pass run2; else gl_fail run2 "$(tail -1 /tmp/run.out)"; gl_dump /tmp/run.out; fi
+gl_check restart-count grep -q "^count=1" /tmp/run.out
+if grep -rq "$(cat /guest/marker)" /vol; then gl_fail no-plaintext "marker in /vol"; else gl_pass no-plaintext; fi
+SH
+
+tree=$T/tree
+guestlab_tree "$tree" "$T/test.sh"
+for b in build/kiln build/kilnd; do guestlab_add_bin "$tree" "$b"; done
+cp "$T/auto.eif" "$T/nfs.eif" "$tree/guest/"
+echo "$MARKER" >"$tree/guest/marker"
+[ -z "${GUESTLAB_SAVE:-}" ] || cp -a "$tree" "$GUESTLAB_SAVE"
+
+log=$KILN_ROOT/build/test-logs/guestlab_nfs_sim.console
+mkdir -p "$(dirname "$log")"
+guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
+guestlab_verdict "$log" run1 frontend-nfs app-sees-nfs4 first-count io run2 \
+	restart-count no-plaintext || fail "guest checks failed (console: $log)"
+echo "PASS: a sim enclave's volume over kiln-init's NFS frontend and the kernel's NFS client"

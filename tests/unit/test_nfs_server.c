@@ -1,0 +1,1333 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the NFSv4.0 server: COMPOUNDs driven in-process against the core on a memory store. */
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "nfs/internal.h"
+#include "t.h"
+
+/* A test client: builds one COMPOUND call, runs it, and walks the reply. */
+struct tc {
+	struct kfs *fs;
+	struct nfs_srv *s;
+	struct xdr_out call, reply;
+	struct xdr_in r;
+	size_t nops_at;
+	uint32_t nops, uid, minor;
+	uint64_t clientid;
+	uint32_t oseq; /* the open-owner's next seqid */
+};
+
+static uint8_t key[NFS_FH_KEY_LEN] = { 1, 2, 3 }, volid[NFS_VOLID_LEN] = { 9 };
+
+static void tc_rpc_head(struct tc *t, uint32_t prog, uint32_t vers, uint32_t proc)
+{
+	struct xdr_out *o = &t->call;
+
+	o->len = 0;
+	(void)xdr_reserve(o);
+	xdr_put_u32(o, 0x1234);
+	xdr_put_u32(o, RPC_CALL);
+	xdr_put_u32(o, RPC_VERS);
+	xdr_put_u32(o, prog);
+	xdr_put_u32(o, vers);
+	xdr_put_u32(o, proc);
+	xdr_put_u32(o, RPC_AUTH_SYS);
+	size_t at = xdr_reserve(o);
+	xdr_put_u32(o, 0);
+	xdr_put_string(o, "t");
+	xdr_put_u32(o, t->uid);
+	xdr_put_u32(o, t->uid);
+	xdr_put_u32(o, 0);
+	xdr_patch_u32(o, at, (uint32_t)(o->len - at - 4));
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+}
+
+static void tc_begin(struct tc *t)
+{
+	tc_rpc_head(t, NFS4_PROGRAM, 4, NFS4_PROC_COMPOUND);
+	xdr_put_string(&t->call, "test");
+	xdr_put_u32(&t->call, t->minor);
+	t->nops_at = xdr_reserve(&t->call);
+	t->nops = 0;
+}
+
+static void op(struct tc *t, uint32_t o)
+{
+	xdr_put_u32(&t->call, o);
+	t->nops++;
+}
+
+/* Run the call; returns the accept_stat, leaves r after the RPC header. */
+static uint32_t tc_rpc(struct tc *t)
+{
+	t->reply.len = 0;
+	if (nfs_srv_rpc(t->s, t->call.buf + 4, t->call.len - 4, &t->reply) < 0)
+		return 999;
+	if (t->reply.len == 0)
+		return 998;
+	xdr_in_init(&t->r, t->reply.buf + 4, t->reply.len - 4);
+	if (xdr_u32(&t->r) != 0x1234 || xdr_u32(&t->r) != RPC_REPLY)
+		return 997;
+	if (xdr_u32(&t->r) != 0)
+		return 1000 + xdr_u32(&t->r); /* denied: 1000 + reject_stat */
+	(void)xdr_u32(&t->r);
+	(void)xdr_u32(&t->r);
+	return xdr_u32(&t->r);
+}
+
+/* Send the COMPOUND; returns its status, r at the first result. */
+static uint32_t tc_send(struct tc *t)
+{
+	const uint8_t *p;
+	uint32_t n;
+
+	xdr_patch_u32(&t->call, t->nops_at, t->nops);
+	uint32_t a = tc_rpc(t);
+	if (a != RPC_SUCCESS)
+		return 100000 + a;
+	uint32_t st = xdr_u32(&t->r);
+	xdr_opaque_ref(&t->r, 1024, &p, &n);
+	(void)xdr_u32(&t->r);
+	return st;
+}
+
+/* The next result: its op must be o; returns its status. */
+static uint32_t res(struct tc *t, uint32_t o)
+{
+	uint32_t got = xdr_u32(&t->r);
+
+	if (got != o) {
+		fprintf(stderr, "result for op %u, expected %u\n", got, o);
+		return 99999;
+	}
+	return xdr_u32(&t->r);
+}
+
+static void put_name(struct tc *t, uint32_t o, const char *name)
+{
+	op(t, o);
+	xdr_put_string(&t->call, name);
+}
+
+static void put_fh(struct tc *t, const uint8_t *fh, size_t len)
+{
+	op(t, OP_PUTFH);
+	xdr_put_opaque(&t->call, fh, len);
+}
+
+static void get_fh(struct tc *t, uint8_t fh[NFS_FH_LEN])
+{
+	const uint8_t *p;
+	uint32_t n;
+
+	xdr_opaque_ref(&t->r, NFS4_FHSIZE, &p, &n);
+	memset(fh, 0, NFS_FH_LEN);
+	if (n == NFS_FH_LEN)
+		memcpy(fh, p, n);
+}
+
+static void put_sid(struct tc *t, const struct nfs_sid *sid)
+{
+	xdr_put_u32(&t->call, sid->seqid);
+	xdr_put_fixed(&t->call, sid->other, 12);
+}
+
+static void get_sid(struct tc *t, struct nfs_sid *sid)
+{
+	nfs_stateid_get(&t->r, sid);
+}
+
+static void skip_cinfo(struct tc *t)
+{
+	(void)xdr_u32(&t->r);
+	(void)xdr_u64(&t->r);
+	(void)xdr_u64(&t->r);
+}
+
+static void put_bitmap(struct tc *t, uint32_t w0, uint32_t w1)
+{
+	xdr_put_u32(&t->call, 2);
+	xdr_put_u32(&t->call, w0);
+	xdr_put_u32(&t->call, w1);
+}
+
+static void tc_setup(struct tc *t)
+{
+	struct kfs_store *st;
+	struct kfs_keywrap *kw;
+
+	memset(t, 0, sizeof(*t));
+	CHECK(kfs_store_mem(&st) == 0 && kfs_keywrap_sim(NULL, &kw) == 0);
+	CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &t->fs) == 0);
+	CHECK(nfs_srv_new(t->fs, key, volid, &t->s) == 0);
+	CHECK(xdr_out_init(&t->call, NFS_MAX_RECORD) == 0);
+	CHECK(xdr_out_init(&t->reply, NFS_MAX_RECORD) == 0);
+	/* SETCLIENTID then its CONFIRM */
+	uint8_t verf[8] = { 1 }, conf[8];
+	tc_begin(t);
+	op(t, OP_SETCLIENTID);
+	xdr_put_fixed(&t->call, verf, 8);
+	xdr_put_string(&t->call, "Linux NFSv4.0 test");
+	xdr_put_u32(&t->call, 0x40000000);
+	xdr_put_string(&t->call, "tcp");
+	xdr_put_string(&t->call, "127.0.0.1.0.0");
+	xdr_put_u32(&t->call, 1);
+	CHECK(tc_send(t) == NFS4_OK && res(t, OP_SETCLIENTID) == NFS4_OK);
+	t->clientid = xdr_u64(&t->r);
+	xdr_fixed(&t->r, conf, 8);
+	tc_begin(t);
+	op(t, OP_SETCLIENTID_CONFIRM);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_fixed(&t->call, conf, 8);
+	CHECK(tc_send(t) == NFS4_OK);
+	t->oseq = 1;
+}
+
+static void tc_free(struct tc *t)
+{
+	nfs_srv_free(t->s);
+	CHECK(kfs_unmount(t->fs) == 0);
+	xdr_out_free(&t->call);
+	xdr_out_free(&t->reply);
+}
+
+/* OPEN (create when mode != 0) name in the directory fh; returns the status. */
+static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint32_t access,
+			uint32_t mode, const char *owner, struct nfs_sid *sid, uint8_t fh[NFS_FH_LEN])
+{
+	tc_begin(t);
+	if (dir)
+		put_fh(t, dir, NFS_FH_LEN);
+	else
+		op(t, OP_PUTROOTFH);
+	op(t, OP_OPEN);
+	xdr_put_u32(&t->call, t->oseq);
+	xdr_put_u32(&t->call, access);
+	xdr_put_u32(&t->call, OPEN4_SHARE_DENY_NONE);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_string(&t->call, owner ? owner : "owner1");
+	if (mode) {
+		xdr_put_u32(&t->call, OPEN4_CREATE);
+		xdr_put_u32(&t->call, UNCHECKED4);
+		put_bitmap(t, 0, 1u << (FA_MODE - 32));
+		xdr_put_u32(&t->call, 4);
+		xdr_put_u32(&t->call, mode);
+	} else {
+		xdr_put_u32(&t->call, OPEN4_NOCREATE);
+	}
+	xdr_put_u32(&t->call, CLAIM_NULL);
+	xdr_put_string(&t->call, name);
+	op(t, OP_GETFH);
+	uint32_t st = tc_send(t);
+	(void)res(t, dir ? OP_PUTFH : OP_PUTROOTFH);
+	uint32_t ost = res(t, OP_OPEN);
+	if (ost != NFS4ERR_BAD_SEQID && ost != NFS4ERR_STALE_CLIENTID)
+		t->oseq++;
+	if (st != NFS4_OK)
+		return st;
+	get_sid(t, sid);
+	skip_cinfo(t);
+	(void)xdr_u32(&t->r); /* rflags */
+	uint32_t bm[NFS_BITMAP_WORDS];
+	nfs_bitmap_get(&t->r, bm);
+	CHECK(xdr_u32(&t->r) == OPEN_DELEGATE_NONE);
+	CHECK(res(t, OP_GETFH) == NFS4_OK);
+	get_fh(t, fh);
+	return st;
+}
+
+static uint32_t tc_close(struct tc *t, const uint8_t fh[NFS_FH_LEN], struct nfs_sid *sid)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_CLOSE);
+	xdr_put_u32(&t->call, t->oseq);
+	put_sid(t, sid);
+	uint32_t st = tc_send(t);
+	if (st != NFS4ERR_BAD_SEQID && st != NFS4ERR_BAD_STATEID)
+		t->oseq++;
+	return st;
+}
+
+static uint32_t tc_write(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid,
+			 uint64_t off, const void *data, size_t len, uint32_t stable)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_WRITE);
+	put_sid(t, sid);
+	xdr_put_u64(&t->call, off);
+	xdr_put_u32(&t->call, stable);
+	xdr_put_opaque(&t->call, data, len);
+	return tc_send(t);
+}
+
+/* READ into buf; returns bytes or -status. */
+static long tc_read(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid,
+		    uint64_t off, uint32_t count, void *buf, bool *eof)
+{
+	const uint8_t *p;
+	uint32_t n;
+
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_READ);
+	put_sid(t, sid);
+	xdr_put_u64(&t->call, off);
+	xdr_put_u32(&t->call, count);
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK)
+		return -(long)st;
+	(void)res(t, OP_PUTFH);
+	(void)res(t, OP_READ);
+	*eof = xdr_u32(&t->r);
+	xdr_opaque_ref(&t->r, NFS_MAX_IO, &p, &n);
+	memcpy(buf, p, n);
+	return n;
+}
+
+/* GETATTR of type, size, mode, numlinks, owner for fh; status. */
+struct ga {
+	uint32_t type, mode, nlink;
+	uint64_t size, fileid;
+	char owner[32];
+};
+
+static uint32_t tc_getattr(struct tc *t, const uint8_t fh[NFS_FH_LEN], struct ga *g)
+{
+	uint32_t bm[NFS_BITMAP_WORDS];
+	const uint8_t *p;
+	uint32_t n;
+
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_GETATTR);
+	put_bitmap(t, 1u << FA_TYPE | 1u << FA_SIZE | 1u << FA_FILEID,
+		   1u << (FA_MODE - 32) | 1u << (FA_NUMLINKS - 32) | 1u << (FA_OWNER - 32));
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK)
+		return st;
+	(void)res(t, OP_PUTFH);
+	(void)res(t, OP_GETATTR);
+	nfs_bitmap_get(&t->r, bm);
+	xdr_opaque_ref(&t->r, 4096, &p, &n);
+	struct xdr_in v;
+	xdr_in_init(&v, p, n);
+	g->type = xdr_u32(&v);
+	g->size = xdr_u64(&v);
+	g->fileid = xdr_u64(&v);
+	g->mode = xdr_u32(&v);
+	g->nlink = xdr_u32(&v);
+	xdr_string(&v, g->owner, sizeof(g->owner) - 1);
+	CHECK(xdr_ok(&v) && xdr_left(&v) == 0);
+	return st;
+}
+
+static void root_fh(struct tc *t, uint8_t fh[NFS_FH_LEN])
+{
+	tc_begin(t);
+	op(t, OP_PUTROOTFH);
+	op(t, OP_GETFH);
+	CHECK(tc_send(t) == NFS4_OK);
+	(void)res(t, OP_PUTROOTFH);
+	CHECK(res(t, OP_GETFH) == NFS4_OK);
+	get_fh(t, fh);
+}
+
+TEST(mount_sequence)
+{
+	struct tc t;
+	uint8_t root[NFS_FH_LEN];
+	uint32_t bm[NFS_BITMAP_WORDS];
+	const uint8_t *p;
+	uint32_t n;
+
+	tc_setup(&t);
+	root_fh(&t, root);
+	/* the attributes the Linux client asks for at mount */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_GETATTR);
+	put_bitmap(&t, 1u << FA_SUPPORTED_ATTRS | 1u << FA_TYPE | 1u << FA_FH_EXPIRE_TYPE |
+			      1u << FA_LINK_SUPPORT | 1u << FA_SYMLINK_SUPPORT |
+			      1u << FA_LEASE_TIME | 1u << FA_ACLSUPPORT | 1u << FA_MAXREAD |
+			      1u << FA_MAXWRITE,
+		   1u << (FA_TIME_DELTA - 32) | 1u << (FA_MOUNTED_ON_FILEID - 32) |
+			   1u << (49 - 32) /* time_backup: unsupported, left out */);
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTROOTFH);
+	CHECK(res(&t, OP_GETATTR) == NFS4_OK);
+	nfs_bitmap_get(&t.r, bm);
+	CHECK(!(bm[1] & (1u << (49 - 32))) && (bm[0] & (1u << FA_MAXREAD)));
+	xdr_opaque_ref(&t.r, 4096, &p, &n);
+	struct xdr_in v;
+	xdr_in_init(&v, p, n);
+	uint32_t sup[NFS_BITMAP_WORDS];
+	nfs_bitmap_get(&v, sup);
+	CHECK(sup[0] & (1u << FA_FILEHANDLE));
+	CHECK(xdr_u32(&v) == NF4DIR);
+	CHECK(xdr_u32(&v) == 0);   /* persistent handles */
+	CHECK(xdr_u32(&v) == 1 && xdr_u32(&v) == 1);
+	CHECK(xdr_u32(&v) == NFS_LEASE);
+	CHECK(xdr_u32(&v) == 0);
+	CHECK(xdr_u64(&v) == NFS_MAX_IO && xdr_u64(&v) == NFS_MAX_IO);
+	CHECK(xdr_u64(&v) == 0 && xdr_u32(&v) == 1); /* time_delta 1 ns */
+	CHECK(xdr_u64(&v) == KFS_ROOT_INO);
+	CHECK(xdr_ok(&v) && xdr_left(&v) == 0);
+	/* SECINFO, LOOKUPP at the root, NULL procedure */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_LOOKUPP);
+	CHECK(tc_send(&t) == NFS4ERR_NOENT);
+	tc_rpc_head(&t, NFS4_PROGRAM, 4, NFS4_PROC_NULL);
+	CHECK(tc_rpc(&t) == RPC_SUCCESS && xdr_left(&t.r) == 0);
+	tc_free(&t);
+}
+
+TEST(create_write_read)
+{
+	struct tc t;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN];
+	char buf[256];
+	bool eof;
+	struct ga g;
+
+	tc_setup(&t);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0640, NULL, &sid, fh) == NFS4_OK);
+	CHECK(sid.seqid == 1);
+	CHECK(tc_write(&t, fh, &sid, 0, "hello world", 11, UNSTABLE4) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	CHECK(res(&t, OP_WRITE) == NFS4_OK && xdr_u32(&t.r) == 11 && xdr_u32(&t.r) == UNSTABLE4);
+	uint8_t wv[8], cv[8];
+	xdr_fixed(&t.r, wv, 8);
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	op(&t, OP_COMMIT);
+	xdr_put_u64(&t.call, 0);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	(void)res(&t, OP_COMMIT);
+	xdr_fixed(&t.r, cv, 8);
+	CHECK(!memcmp(wv, cv, 8));
+	CHECK(tc_read(&t, fh, &sid, 6, 100, buf, &eof) == 5 && !memcmp(buf, "world", 5) && eof);
+	CHECK(tc_read(&t, fh, &sid, 0, 5, buf, &eof) == 5 && !eof);
+	/* a hole reads as zeros; FILE_SYNC answers FILE_SYNC */
+	CHECK(tc_write(&t, fh, &sid, 100, "x", 1, FILE_SYNC4) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	CHECK(res(&t, OP_WRITE) == NFS4_OK && xdr_u32(&t.r) == 1 && xdr_u32(&t.r) == FILE_SYNC4);
+	CHECK(tc_read(&t, fh, &sid, 0, 200, buf, &eof) == 101 && buf[50] == 0 && buf[100] == 'x');
+	CHECK(tc_getattr(&t, fh, &g) == NFS4_OK);
+	CHECK(g.type == NF4REG && g.size == 101 && g.mode == 0640 && g.nlink == 1);
+	CHECK(!strcmp(g.owner, "0"));
+	/* a big write in one request */
+	static uint8_t big[NFS_MAX_IO], back[NFS_MAX_IO];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 31 + 7);
+	CHECK(tc_write(&t, fh, &sid, 4096, big, sizeof(big), UNSTABLE4) == NFS4_OK);
+	CHECK(tc_read(&t, fh, &sid, 4096, NFS_MAX_IO, back, &eof) == NFS_MAX_IO && eof);
+	CHECK(!memcmp(big, back, sizeof(big)));
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	/* the closed stateid is gone; the anonymous one still reads */
+	CHECK(tc_read(&t, fh, &sid, 0, 5, buf, &eof) == -NFS4ERR_BAD_STATEID);
+	struct nfs_sid anon = { 0 };
+	CHECK(tc_read(&t, fh, &anon, 0, 5, buf, &eof) == 5);
+	/* OPEN without create of a missing name; GUARDED create of an existing one */
+	CHECK(tc_open(&t, NULL, "missing", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) ==
+	      NFS4ERR_NOENT);
+	tc_free(&t);
+}
+
+/* OPEN with an EXCLUSIVE4 create: verifier in, attrset naming where it is kept. */
+static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, uint8_t v,
+			     struct nfs_sid *sid)
+{
+	uint8_t verf[8] = { v, 2, 3, 4, 5, 6, 7, 8 };
+
+	tc_begin(t);
+	op(t, OP_PUTROOTFH);
+	op(t, OP_OPEN);
+	xdr_put_u32(&t->call, seqid);
+	xdr_put_u32(&t->call, OPEN4_SHARE_ACCESS_BOTH);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_string(&t->call, owner);
+	xdr_put_u32(&t->call, OPEN4_CREATE);
+	xdr_put_u32(&t->call, EXCLUSIVE4);
+	xdr_put_fixed(&t->call, verf, 8);
+	xdr_put_u32(&t->call, CLAIM_NULL);
+	xdr_put_string(&t->call, "x");
+	uint32_t st = tc_send(t);
+	if (st == NFS4_OK) {
+		uint32_t bm[NFS_BITMAP_WORDS];
+		(void)res(t, OP_PUTROOTFH);
+		(void)res(t, OP_OPEN);
+		get_sid(t, sid);
+		skip_cinfo(t);
+		(void)xdr_u32(&t->r);
+		nfs_bitmap_get(&t->r, bm);
+		CHECK(bm[1] == 1u << (FA_TIME_ACCESS - 32) || (bm[0] == 0 && bm[1] == 0));
+	}
+	return st;
+}
+
+TEST(open_exclusive)
+{
+	struct tc t;
+	struct nfs_sid a, b;
+
+	tc_setup(&t);
+	CHECK(tc_open_excl(&t, "ex1", 1, 1, &a) == NFS4_OK);
+	/* the retransmitted request (same seqid): the cached reply, the same stateid */
+	CHECK(tc_open_excl(&t, "ex1", 1, 1, &b) == NFS4_OK && !memcmp(&a, &b, sizeof(a)));
+	/* the same verifier again from the next seqid: the file this client made */
+	CHECK(tc_open_excl(&t, "ex2", 1, 1, &b) == NFS4_OK);
+	/* another verifier: someone else's file */
+	CHECK(tc_open_excl(&t, "ex3", 1, 9, &b) == NFS4ERR_EXIST);
+	tc_free(&t);
+}
+
+TEST(open_truncate_and_share)
+{
+	struct tc t;
+	struct nfs_sid s1, s2;
+	uint8_t fh[NFS_FH_LEN], root[NFS_FH_LEN];
+	struct ga g;
+
+	tc_setup(&t);
+	root_fh(&t, root);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &s1, fh) == NFS4_OK);
+	CHECK(tc_write(&t, fh, &s1, 0, "abc", 3, UNSTABLE4) == NFS4_OK);
+	/* a second open by the same owner upgrades the same stateid */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, NULL, &s2, fh) == NFS4_OK);
+	CHECK(!memcmp(s1.other, s2.other, 12) && s2.seqid == 2);
+	/* the old seqid of the stateid is OLD_STATEID */
+	CHECK(tc_write(&t, fh, &s1, 0, "x", 1, UNSTABLE4) == NFS4ERR_OLD_STATEID);
+	/* a read-only open cannot write */
+	struct nfs_sid r;
+	uint8_t fh2[NFS_FH_LEN];
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, "owner2", &r, fh2) == NFS4_OK);
+	CHECK(!memcmp(fh, fh2, NFS_FH_LEN));
+	CHECK(tc_write(&t, fh, &r, 0, "x", 1, UNSTABLE4) == NFS4ERR_OPENMODE);
+	/* UNCHECKED create with size 0 truncates */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_OPEN);
+	xdr_put_u32(&t.call, t.oseq);
+	xdr_put_u32(&t.call, OPEN4_SHARE_ACCESS_WRITE);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u64(&t.call, t.clientid);
+	xdr_put_string(&t.call, "owner3");
+	xdr_put_u32(&t.call, OPEN4_CREATE);
+	xdr_put_u32(&t.call, UNCHECKED4);
+	put_bitmap(&t, 1u << FA_SIZE, 0);
+	xdr_put_u32(&t.call, 8);
+	xdr_put_u64(&t.call, 0);
+	xdr_put_u32(&t.call, CLAIM_NULL);
+	xdr_put_string(&t.call, "f");
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_getattr(&t, fh, &g) == NFS4_OK && g.size == 0);
+	/* GUARDED on an existing file */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_OPEN);
+	xdr_put_u32(&t.call, 1);
+	xdr_put_u32(&t.call, OPEN4_SHARE_ACCESS_WRITE);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u64(&t.call, t.clientid);
+	xdr_put_string(&t.call, "owner4");
+	xdr_put_u32(&t.call, OPEN4_CREATE);
+	xdr_put_u32(&t.call, GUARDED4);
+	put_bitmap(&t, 0, 0);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u32(&t.call, CLAIM_NULL);
+	xdr_put_string(&t.call, "f");
+	CHECK(tc_send(&t) == NFS4ERR_EXIST);
+	/* a deny-write open conflicts with the existing writers */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_OPEN);
+	xdr_put_u32(&t.call, 1);
+	xdr_put_u32(&t.call, OPEN4_SHARE_ACCESS_READ);
+	xdr_put_u32(&t.call, 2 /* DENY_WRITE */);
+	xdr_put_u64(&t.call, t.clientid);
+	xdr_put_string(&t.call, "owner5");
+	xdr_put_u32(&t.call, OPEN4_NOCREATE);
+	xdr_put_u32(&t.call, CLAIM_NULL);
+	xdr_put_string(&t.call, "f");
+	CHECK(tc_send(&t) == NFS4ERR_SHARE_DENIED);
+	/* OPEN of a directory */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4_OK);
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_CREATE);
+	xdr_put_u32(&t.call, NF4DIR);
+	xdr_put_string(&t.call, "d");
+	put_bitmap(&t, 0, 0);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_open(&t, NULL, "d", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4ERR_ISDIR);
+	tc_free(&t);
+}
+
+static uint32_t tc_create(struct tc *t, const uint8_t *dir, uint32_t type, const char *name,
+			  const char *target, uint8_t fh[NFS_FH_LEN])
+{
+	tc_begin(t);
+	if (dir)
+		put_fh(t, dir, NFS_FH_LEN);
+	else
+		op(t, OP_PUTROOTFH);
+	op(t, OP_CREATE);
+	xdr_put_u32(&t->call, type);
+	if (type == NF4LNK)
+		xdr_put_string(&t->call, target);
+	xdr_put_string(&t->call, name);
+	put_bitmap(t, 0, 1u << (FA_MODE - 32));
+	xdr_put_u32(&t->call, 4);
+	xdr_put_u32(&t->call, 0755);
+	op(t, OP_GETFH);
+	uint32_t st = tc_send(t);
+	if (st == NFS4_OK) {
+		(void)res(t, dir ? OP_PUTFH : OP_PUTROOTFH);
+		(void)res(t, OP_CREATE);
+		skip_cinfo(t);
+		uint32_t bm[NFS_BITMAP_WORDS];
+		nfs_bitmap_get(&t->r, bm);
+		CHECK(bm[1] == 1u << (FA_MODE - 32));
+		CHECK(res(t, OP_GETFH) == NFS4_OK);
+		get_fh(t, fh);
+	}
+	return st;
+}
+
+/* READDIR from cookie with maxcount; appends names to seen (count), returns status. */
+static uint32_t tc_readdir(struct tc *t, const uint8_t dir[NFS_FH_LEN], uint64_t *cookie,
+			   uint32_t maxcount, char names[][16], int *n, bool *eof)
+{
+	uint8_t verf[8] = { 0 };
+
+	tc_begin(t);
+	put_fh(t, dir, NFS_FH_LEN);
+	op(t, OP_READDIR);
+	xdr_put_u64(&t->call, *cookie);
+	xdr_put_fixed(&t->call, verf, 8);
+	xdr_put_u32(&t->call, maxcount);
+	xdr_put_u32(&t->call, maxcount);
+	put_bitmap(t, 1u << FA_TYPE | 1u << FA_FILEID | 1u << FA_RDATTR_ERROR, 0);
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK)
+		return st;
+	(void)res(t, OP_PUTFH);
+	(void)res(t, OP_READDIR);
+	xdr_fixed(&t->r, verf, 8);
+	while (xdr_bool(&t->r)) {
+		*cookie = xdr_u64(&t->r);
+		xdr_string(&t->r, names[*n], 15);
+		uint32_t bm[NFS_BITMAP_WORDS];
+		const uint8_t *p;
+		uint32_t len;
+		nfs_bitmap_get(&t->r, bm);
+		xdr_opaque_ref(&t->r, 4096, &p, &len);
+		CHECK(len == 4 + 4 + 8); /* type, rdattr_error, fileid */
+		(*n)++;
+	}
+	*eof = xdr_bool(&t->r);
+	CHECK(xdr_ok(&t->r) && xdr_left(&t->r) == 0);
+	return st;
+}
+
+TEST(readdir_cookies)
+{
+	struct tc t;
+	uint8_t root[NFS_FH_LEN], d[NFS_FH_LEN], fh[NFS_FH_LEN];
+	struct nfs_sid sid;
+	static char names[400][16];
+	char name[16];
+	int n = 0, rounds = 0;
+	bool eof = false;
+	uint64_t cookie = 0;
+
+	tc_setup(&t);
+	root_fh(&t, root);
+	CHECK(tc_create(&t, NULL, NF4DIR, "dir", NULL, d) == NFS4_OK);
+	for (int i = 0; i < 150; i++) {
+		snprintf(name, sizeof(name), "file%03d", i);
+		CHECK(tc_open(&t, d, name, OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+		CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	}
+	/* small replies: many rounds, each resuming after the last cookie */
+	while (!eof && rounds < 200) {
+		CHECK(tc_readdir(&t, d, &cookie, 512, names, &n, &eof) == NFS4_OK);
+		rounds++;
+		/* an entry removed and one added mid-iteration */
+		if (rounds == 3) {
+			tc_begin(&t);
+			put_fh(&t, d, NFS_FH_LEN);
+			put_name(&t, OP_REMOVE, "file149");
+			CHECK(tc_send(&t) == NFS4_OK);
+		}
+	}
+	CHECK(eof && rounds > 5);
+	CHECK(n == 149);
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			CHECK(strcmp(names[i], names[j]));
+	/* reserved cookies, a reply too small for one entry, READDIR of a file */
+	cookie = 1;
+	CHECK(tc_readdir(&t, d, &cookie, 4096, names, &n, &eof) == NFS4ERR_BAD_COOKIE);
+	cookie = 0;
+	CHECK(tc_readdir(&t, d, &cookie, 60, names, &n, &eof) == NFS4ERR_TOOSMALL);
+	CHECK(tc_open(&t, d, "file000", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) == NFS4_OK);
+	CHECK(tc_readdir(&t, fh, &cookie, 4096, names, &n, &eof) == NFS4ERR_NOTDIR);
+	/* an empty directory: eof at once */
+	uint8_t e[NFS_FH_LEN];
+	int m = 0;
+	CHECK(tc_create(&t, NULL, NF4DIR, "empty", NULL, e) == NFS4_OK);
+	CHECK(tc_readdir(&t, e, &cookie, 4096, names, &m, &eof) == NFS4_OK && m == 0 && eof);
+	tc_free(&t);
+}
+
+TEST(namespace_ops)
+{
+	struct tc t;
+	uint8_t root[NFS_FH_LEN], d[NFS_FH_LEN], f[NFS_FH_LEN], l[NFS_FH_LEN], x[NFS_FH_LEN];
+	struct nfs_sid sid;
+	struct ga g;
+
+	tc_setup(&t);
+	root_fh(&t, root);
+	CHECK(tc_create(&t, NULL, NF4DIR, "d", NULL, d) == NFS4_OK);
+	CHECK(tc_create(&t, NULL, NF4DIR, "d", NULL, x) == NFS4ERR_EXIST);
+	CHECK(tc_open(&t, d, "a", OPEN4_SHARE_ACCESS_BOTH, 0600, NULL, &sid, f) == NFS4_OK);
+	CHECK(tc_close(&t, f, &sid) == NFS4_OK);
+	/* symlink and READLINK */
+	CHECK(tc_create(&t, d, NF4LNK, "s", "a/../target", l) == NFS4_OK);
+	tc_begin(&t);
+	put_fh(&t, l, NFS_FH_LEN);
+	op(&t, OP_READLINK);
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	(void)res(&t, OP_READLINK);
+	char target[64];
+	xdr_string(&t.r, target, 63);
+	CHECK(!strcmp(target, "a/../target"));
+	/* LOOKUP through a symlink is SYMLINK; READLINK of a file INVAL */
+	tc_begin(&t);
+	put_fh(&t, l, NFS_FH_LEN);
+	put_name(&t, OP_LOOKUP, "x");
+	CHECK(tc_send(&t) == NFS4ERR_SYMLINK);
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_READLINK);
+	CHECK(tc_send(&t) == NFS4ERR_INVAL);
+	/* LINK: saved = file, current = directory */
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_SAVEFH);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_LINK, "hard");
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_getattr(&t, f, &g) == NFS4_OK && g.nlink == 2);
+	/* RENAME d/a -> /b (across directories, replacing nothing) */
+	tc_begin(&t);
+	put_fh(&t, d, NFS_FH_LEN);
+	op(&t, OP_SAVEFH);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_RENAME);
+	xdr_put_string(&t.call, "a");
+	xdr_put_string(&t.call, "b");
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	(void)res(&t, OP_SAVEFH);
+	(void)res(&t, OP_PUTROOTFH);
+	CHECK(res(&t, OP_RENAME) == NFS4_OK);
+	uint64_t before, after;
+	(void)xdr_u32(&t.r);
+	before = xdr_u64(&t.r);
+	after = xdr_u64(&t.r);
+	CHECK(after != before);
+	/* RENAME without a saved filehandle; of a missing name */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_RENAME);
+	xdr_put_string(&t.call, "b");
+	xdr_put_string(&t.call, "c");
+	CHECK(tc_send(&t) == NFS4ERR_NOFILEHANDLE);
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_SAVEFH);
+	op(&t, OP_RENAME);
+	xdr_put_string(&t.call, "nope");
+	xdr_put_string(&t.call, "c");
+	CHECK(tc_send(&t) == NFS4ERR_NOENT);
+	/* LOOKUP, LOOKUPP */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_LOOKUP, "d");
+	op(&t, OP_LOOKUPP);
+	op(&t, OP_GETFH);
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTROOTFH);
+	(void)res(&t, OP_LOOKUP);
+	(void)res(&t, OP_LOOKUPP);
+	(void)res(&t, OP_GETFH);
+	get_fh(&t, x);
+	CHECK(!memcmp(x, root, NFS_FH_LEN));
+	/* REMOVE a non-empty directory, then its contents, then it */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_REMOVE, "d");
+	CHECK(tc_send(&t) == NFS4ERR_NOTEMPTY);
+	tc_begin(&t);
+	put_fh(&t, d, NFS_FH_LEN);
+	put_name(&t, OP_REMOVE, "s");
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_REMOVE, "d");
+	put_name(&t, OP_REMOVE, "b");
+	CHECK(tc_send(&t) == NFS4_OK);
+	/* the file lives on under "hard"; the directory's handle is now stale */
+	CHECK(tc_getattr(&t, f, &g) == NFS4_OK && g.nlink == 1);
+	CHECK(tc_getattr(&t, d, &g) == NFS4ERR_STALE);
+	/* names: empty, dot-dot, slash, too long */
+	const char *bad[] = { "", "..", "a/b" };
+	uint32_t want[] = { NFS4ERR_INVAL, NFS4ERR_BADNAME, NFS4ERR_BADCHAR };
+	for (int i = 0; i < 3; i++) {
+		tc_begin(&t);
+		op(&t, OP_PUTROOTFH);
+		put_name(&t, OP_LOOKUP, bad[i]);
+		CHECK(tc_send(&t) == want[i]);
+	}
+	char longname[300];
+	memset(longname, 'n', 299);
+	longname[299] = 0;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_LOOKUP, longname);
+	CHECK(tc_send(&t) == NFS4ERR_NAMETOOLONG);
+	/* CREATE of a regular file is OPEN's job */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_CREATE);
+	xdr_put_u32(&t.call, NF4REG);
+	xdr_put_string(&t.call, "r");
+	put_bitmap(&t, 0, 0);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4ERR_BADTYPE);
+	tc_free(&t);
+}
+
+static uint32_t tc_setattr(struct tc *t, const uint8_t fh[NFS_FH_LEN], uint32_t w0, uint32_t w1,
+			   const void *vals, size_t len)
+{
+	struct nfs_sid anon = { 0 };
+
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_SETATTR);
+	put_sid(t, &anon);
+	put_bitmap(t, w0, w1);
+	xdr_put_opaque(&t->call, vals, len);
+	return tc_send(t);
+}
+
+TEST(setattr)
+{
+	struct tc t;
+	uint8_t f[NFS_FH_LEN];
+	struct nfs_sid sid;
+	struct ga g;
+	struct xdr_out v;
+
+	tc_setup(&t);
+	CHECK(xdr_out_init(&v, 256) == 0);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, f) == NFS4_OK);
+	/* size, mode, owner and group in one SETATTR */
+	xdr_put_u64(&v, 5000);
+	xdr_put_u32(&v, 0600);
+	xdr_put_string(&v, "1000");
+	xdr_put_string(&v, "50");
+	CHECK(tc_setattr(&t, f, 1u << FA_SIZE,
+			 1u << (FA_MODE - 32) | 1u << (FA_OWNER - 32) | 1u << (FA_OWNER_GROUP - 32),
+			 v.buf, v.len) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	(void)res(&t, OP_SETATTR);
+	uint32_t bm[NFS_BITMAP_WORDS];
+	nfs_bitmap_get(&t.r, bm);
+	CHECK(bm[0] == 1u << FA_SIZE && bm[1] == (1u << (FA_MODE - 32) | 1u << (FA_OWNER - 32) |
+						  1u << (FA_OWNER_GROUP - 32)));
+	CHECK(tc_getattr(&t, f, &g) == NFS4_OK && g.size == 5000 && g.mode == 0600 &&
+	      !strcmp(g.owner, "1000"));
+	/* a name instead of a number: BADOWNER, with an empty attrsset */
+	v.len = 0;
+	xdr_put_string(&v, "alice@example");
+	CHECK(tc_setattr(&t, f, 0, 1u << (FA_OWNER - 32), v.buf, v.len) == NFS4ERR_BADOWNER);
+	(void)res(&t, OP_PUTFH);
+	CHECK(res(&t, OP_SETATTR) == NFS4ERR_BADOWNER);
+	nfs_bitmap_get(&t.r, bm);
+	CHECK(xdr_ok(&t.r) && bm[0] == 0 && bm[1] == 0);
+	/* a read-only attribute, an unsupported one, trailing bytes, a bad time */
+	v.len = 0;
+	xdr_put_u64(&v, 7);
+	CHECK(tc_setattr(&t, f, 1u << FA_FILEID, 0, v.buf, v.len) == NFS4ERR_INVAL);
+	CHECK(tc_setattr(&t, f, 1u << 12 /* acl */, 0, v.buf, v.len) == NFS4ERR_ATTRNOTSUPP);
+	xdr_put_u32(&v, 0);
+	CHECK(tc_setattr(&t, f, 1u << FA_SIZE, 0, v.buf, v.len) == NFS4ERR_BADXDR);
+	v.len = 0;
+	xdr_put_u32(&v, SET_TO_CLIENT_TIME4);
+	xdr_put_u64(&v, 100);
+	xdr_put_u32(&v, 1000000000);
+	CHECK(tc_setattr(&t, f, 0, 1u << (FA_TIME_MODIFY_SET - 32), v.buf, v.len) == NFS4ERR_INVAL);
+	/* a mode with type bits */
+	v.len = 0;
+	xdr_put_u32(&v, 0100644);
+	CHECK(tc_setattr(&t, f, 0, 1u << (FA_MODE - 32), v.buf, v.len) == NFS4ERR_INVAL);
+	/* truncation with a read-only open's stateid: OPENMODE */
+	struct nfs_sid r;
+	uint8_t f2[NFS_FH_LEN];
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, "ro", &r, f2) == NFS4_OK);
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_SETATTR);
+	put_sid(&t, &r);
+	put_bitmap(&t, 1u << FA_SIZE, 0);
+	xdr_put_u32(&t.call, 8);
+	xdr_put_u64(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4ERR_OPENMODE);
+	/* ACCESS as another user on a 0600 file owned by 1000 */
+	t.uid = 2000;
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_ACCESS);
+	xdr_put_u32(&t.call, ACCESS4_READ | ACCESS4_MODIFY);
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	(void)res(&t, OP_ACCESS);
+	CHECK(xdr_u32(&t.r) == (ACCESS4_READ | ACCESS4_MODIFY) && xdr_u32(&t.r) == 0);
+	t.uid = 1000;
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_ACCESS);
+	xdr_put_u32(&t.call, ACCESS4_READ | ACCESS4_MODIFY | ACCESS4_EXECUTE);
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	(void)res(&t, OP_ACCESS);
+	(void)xdr_u32(&t.r);
+	CHECK(xdr_u32(&t.r) == (ACCESS4_READ | ACCESS4_MODIFY));
+	/* VERIFY / NVERIFY of the size */
+	v.len = 0;
+	xdr_put_u64(&v, 5000);
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_VERIFY);
+	put_bitmap(&t, 1u << FA_SIZE, 0);
+	xdr_put_opaque(&t.call, v.buf, v.len);
+	CHECK(tc_send(&t) == NFS4_OK);
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_NVERIFY);
+	put_bitmap(&t, 1u << FA_SIZE, 0);
+	xdr_put_opaque(&t.call, v.buf, v.len);
+	CHECK(tc_send(&t) == NFS4ERR_SAME);
+	xdr_out_free(&v);
+	tc_free(&t);
+}
+
+/* LOCK by a new lock-owner from an open; returns the status, sets lsid. */
+static uint32_t tc_lock_new(struct tc *t, const uint8_t fh[NFS_FH_LEN], struct nfs_sid *osid,
+			    const char *lowner, uint32_t type, uint64_t off, uint64_t len,
+			    struct nfs_sid *lsid)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_LOCK);
+	xdr_put_u32(&t->call, type);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u64(&t->call, off);
+	xdr_put_u64(&t->call, len);
+	xdr_put_u32(&t->call, 1);
+	xdr_put_u32(&t->call, t->oseq);
+	put_sid(t, osid);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_string(&t->call, lowner);
+	uint32_t st = tc_send(t);
+	if (st != NFS4ERR_BAD_SEQID && st != NFS4ERR_BAD_STATEID)
+		t->oseq++;
+	if (st == NFS4_OK) {
+		(void)res(t, OP_PUTFH);
+		(void)res(t, OP_LOCK);
+		get_sid(t, lsid);
+	}
+	return st;
+}
+
+static uint32_t tc_lock(struct tc *t, const uint8_t fh[NFS_FH_LEN], struct nfs_sid *lsid,
+			uint32_t lseq, uint32_t type, uint64_t off, uint64_t len)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_LOCK);
+	xdr_put_u32(&t->call, type);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u64(&t->call, off);
+	xdr_put_u64(&t->call, len);
+	xdr_put_u32(&t->call, 0);
+	put_sid(t, lsid);
+	xdr_put_u32(&t->call, lseq);
+	uint32_t st = tc_send(t);
+	if (st == NFS4_OK) {
+		(void)res(t, OP_PUTFH);
+		(void)res(t, OP_LOCK);
+		get_sid(t, lsid);
+	}
+	return st;
+}
+
+static uint32_t tc_locku(struct tc *t, const uint8_t fh[NFS_FH_LEN], struct nfs_sid *lsid,
+			 uint32_t lseq, uint64_t off, uint64_t len)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_LOCKU);
+	xdr_put_u32(&t->call, WRITE_LT);
+	xdr_put_u32(&t->call, lseq);
+	put_sid(t, lsid);
+	xdr_put_u64(&t->call, off);
+	xdr_put_u64(&t->call, len);
+	uint32_t st = tc_send(t);
+	if (st == NFS4_OK) {
+		(void)res(t, OP_PUTFH);
+		(void)res(t, OP_LOCKU);
+		get_sid(t, lsid);
+	}
+	return st;
+}
+
+static uint32_t tc_lockt(struct tc *t, const uint8_t fh[NFS_FH_LEN], const char *lowner,
+			 uint32_t type, uint64_t off, uint64_t len)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_LOCKT);
+	xdr_put_u32(&t->call, type);
+	xdr_put_u64(&t->call, off);
+	xdr_put_u64(&t->call, len);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_string(&t->call, lowner);
+	return tc_send(t);
+}
+
+TEST(locks)
+{
+	struct tc t;
+	uint8_t f[NFS_FH_LEN];
+	struct nfs_sid osid, a, b;
+
+	tc_setup(&t);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &osid, f) == NFS4_OK);
+	CHECK(tc_lock_new(&t, f, &osid, "pA", WRITE_LT, 0, 100, &a) == NFS4_OK && a.seqid == 1);
+	/* B's read lock overlapping A's write lock: DENIED naming A's range and owner */
+	CHECK(tc_lock_new(&t, f, &osid, "pB", READ_LT, 50, 10, &b) == NFS4ERR_DENIED);
+	(void)res(&t, OP_PUTFH);
+	CHECK(res(&t, OP_LOCK) == NFS4ERR_DENIED);
+	CHECK(xdr_u64(&t.r) == 0 && xdr_u64(&t.r) == 100 && xdr_u32(&t.r) == WRITE_LT);
+	CHECK(xdr_u64(&t.r) == t.clientid);
+	char owner[16];
+	xdr_string(&t.r, owner, 15);
+	CHECK(!strcmp(owner, "pA"));
+	/* B locks past A's range; then to end of file (length all ones) conflicts */
+	CHECK(tc_lock_new(&t, f, &osid, "pB", READ_LT, 100, 10, &b) == NFS4_OK);
+	CHECK(tc_lockt(&t, f, "pC", WRITE_LT, 105, UINT64_MAX) == NFS4ERR_DENIED);
+	CHECK(tc_lockt(&t, f, "pC", READ_LT, 105, UINT64_MAX) == NFS4_OK);
+	CHECK(tc_lockt(&t, f, "pA", WRITE_LT, 0, 100) == NFS4_OK); /* its own lock */
+	/* A unlocks the middle: the lock splits, 40..59 is free for B */
+	CHECK(tc_locku(&t, f, &a, 1, 40, 20) == NFS4_OK && a.seqid == 2);
+	CHECK(tc_lockt(&t, f, "pB", WRITE_LT, 40, 20) == NFS4_OK);
+	CHECK(tc_lockt(&t, f, "pB", WRITE_LT, 39, 2) == NFS4ERR_DENIED);
+	CHECK(tc_lockt(&t, f, "pB", WRITE_LT, 60, 1) == NFS4ERR_DENIED);
+	CHECK(tc_lock(&t, f, &b, 1, WRITE_LT, 40, 20) == NFS4_OK && b.seqid == 2);
+	/* bad seqid, old stateid, zero length, overflow */
+	CHECK(tc_lock(&t, f, &b, 7, WRITE_LT, 200, 1) == NFS4ERR_BAD_SEQID);
+	struct nfs_sid old = b;
+	old.seqid = 1;
+	CHECK(tc_lock(&t, f, &old, 2, WRITE_LT, 200, 1) == NFS4ERR_OLD_STATEID);
+	CHECK(tc_lock(&t, f, &b, 3, WRITE_LT, 200, 0) == NFS4ERR_INVAL);
+	CHECK(tc_lock(&t, f, &b, 4, WRITE_LT, UINT64_MAX - 5, 10) == NFS4ERR_INVAL);
+	/* CLOSE with locks held */
+	CHECK(tc_close(&t, f, &osid) == NFS4ERR_LOCKS_HELD);
+	CHECK(tc_locku(&t, f, &a, 2, 0, UINT64_MAX) == NFS4_OK);
+	/* RELEASE_LOCKOWNER: B still holds locks, A none */
+	tc_begin(&t);
+	op(&t, OP_RELEASE_LOCKOWNER);
+	xdr_put_u64(&t.call, t.clientid);
+	xdr_put_string(&t.call, "pB");
+	CHECK(tc_send(&t) == NFS4ERR_LOCKS_HELD);
+	tc_begin(&t);
+	op(&t, OP_RELEASE_LOCKOWNER);
+	xdr_put_u64(&t.call, t.clientid);
+	xdr_put_string(&t.call, "pA");
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_locku(&t, f, &a, 3, 0, 1) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_locku(&t, f, &b, 5, 0, UINT64_MAX) == NFS4_OK);
+	CHECK(tc_close(&t, f, &osid) == NFS4_OK);
+	tc_free(&t);
+}
+
+TEST(handles)
+{
+	struct tc t;
+	uint8_t root[NFS_FH_LEN], f[NFS_FH_LEN], forged[NFS_FH_LEN];
+	struct nfs_sid sid;
+	struct ga g;
+
+	tc_setup(&t);
+	root_fh(&t, root);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, f) == NFS4_OK);
+	CHECK(tc_close(&t, f, &sid) == NFS4_OK);
+	/* every single-byte change of a handle is BADHANDLE */
+	for (size_t i = 0; i < NFS_FH_LEN; i++) {
+		memcpy(forged, f, NFS_FH_LEN);
+		forged[i] ^= 0x40;
+		CHECK(tc_getattr(&t, forged, &g) == NFS4ERR_BADHANDLE);
+	}
+	/* the root's inode number in f's handle: the MAC does not match */
+	memcpy(forged, f, NFS_FH_LEN);
+	memcpy(forged + 4, root + 4, 8);
+	CHECK(tc_getattr(&t, forged, &g) == NFS4ERR_BADHANDLE);
+	/* wrong length */
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN - 1);
+	CHECK(tc_send(&t) == NFS4ERR_BADHANDLE);
+	tc_begin(&t);
+	op(&t, OP_PUTFH);
+	xdr_put_opaque(&t.call, forged, 0);
+	CHECK(tc_send(&t) == NFS4ERR_BADHANDLE);
+	/* another server key (another volume) rejects this one's handles */
+	uint8_t k2[NFS_FH_KEY_LEN] = { 7 };
+	struct nfs_srv *other = t.s;
+	CHECK(nfs_srv_new(t.fs, k2, volid, &t.s) == 0);
+	CHECK(tc_getattr(&t, f, &g) == NFS4ERR_BADHANDLE);
+	nfs_srv_free(t.s);
+	/* the same key in a new server instance (a restart) accepts them */
+	CHECK(nfs_srv_new(t.fs, key, volid, &t.s) == 0);
+	CHECK(tc_getattr(&t, f, &g) == NFS4_OK && g.type == NF4REG);
+	nfs_srv_free(t.s);
+	t.s = other;
+	/* removed: STALE */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_REMOVE, "f");
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_getattr(&t, f, &g) == NFS4ERR_STALE);
+	tc_free(&t);
+}
+
+TEST(handles_across_remount)
+{
+	char dir[] = "/tmp/kiln-nfs-fh-XXXXXX";
+	struct kfs_store *st;
+	struct kfs_keywrap *kw;
+	struct kfs *fs;
+	struct kfs_attr a;
+	uint8_t k1[NFS_FH_KEY_LEN], v1[NFS_VOLID_LEN], k2[NFS_FH_KEY_LEN], v2[NFS_VOLID_LEN];
+	uint8_t fh[NFS_FH_LEN];
+	struct nfs_srv *s;
+	uint64_t ino;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(kfs_store_dir_open(dir, NULL, &st) == 0 && kfs_keywrap_sim(NULL, &kw) == 0);
+	int rc = kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &fs);
+	CHECK(rc == 0);
+	if (rc < 0)
+		return;
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
+	CHECK(nfs_fh_key(fs, k1, v1) == 0 && nfs_srv_new(fs, k1, v1, &s) == 0);
+	nfs_fh_make(s, a.ino, fh);
+	nfs_srv_free(s);
+	CHECK(kfs_unmount(fs) == 0);
+	CHECK(kfs_store_dir_open(dir, NULL, &st) == 0 && kfs_keywrap_sim(NULL, &kw) == 0);
+	CHECK(kfs_mount(st, kw, 0, NULL, NULL, &fs) == 0);
+	CHECK(nfs_fh_key(fs, k2, v2) == 0 && !memcmp(k1, k2, sizeof(k1)) && !memcmp(v1, v2, 16));
+	CHECK(nfs_srv_new(fs, k2, v2, &s) == 0);
+	CHECK(nfs_fh_check(s, fh, NFS_FH_LEN, &ino) == NFS4_OK && ino == a.ino);
+	nfs_srv_free(s);
+	CHECK(kfs_unmount(fs) == 0);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
+TEST(state_errors)
+{
+	struct tc t;
+	uint8_t f[NFS_FH_LEN];
+	struct nfs_sid sid, bad;
+
+	tc_setup(&t);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, f) == NFS4_OK);
+	/* a stateid of another server instance, an unknown one, a future seqid */
+	bad = sid;
+	bad.other[0] ^= 1;
+	CHECK(tc_write(&t, f, &bad, 0, "x", 1, UNSTABLE4) == NFS4ERR_STALE_STATEID);
+	bad = sid;
+	bad.other[11] ^= 0x55;
+	CHECK(tc_write(&t, f, &bad, 0, "x", 1, UNSTABLE4) == NFS4ERR_BAD_STATEID);
+	bad = sid;
+	bad.seqid = 9;
+	CHECK(tc_write(&t, f, &bad, 0, "x", 1, UNSTABLE4) == NFS4ERR_BAD_STATEID);
+	/* a seqid out of order; then a replay of the last OPEN gives its result again */
+	t.oseq += 5;
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0, NULL, &bad, f) ==
+	      NFS4ERR_BAD_SEQID);
+	t.oseq -= 5;
+	struct nfs_sid s2, s3;
+	uint8_t f2[NFS_FH_LEN];
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &s2, f2) == NFS4_OK);
+	t.oseq--;
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &s3, f2) == NFS4_OK);
+	CHECK(!memcmp(&s2, &s3, sizeof(s2))); /* the same stateid, not an upgrade */
+	/* an unknown client id */
+	tc_begin(&t);
+	op(&t, OP_RENEW);
+	xdr_put_u64(&t.call, t.clientid + 1);
+	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
+	tc_begin(&t);
+	op(&t, OP_RENEW);
+	xdr_put_u64(&t.call, t.clientid);
+	CHECK(tc_send(&t) == NFS4_OK);
+	/* DELEGRETURN: nothing was delegated */
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_DELEGRETURN);
+	put_sid(&t, &sid);
+	CHECK(tc_send(&t) == NFS4ERR_BAD_STATEID);
+	/* OPEN_DOWNGRADE to read, then a write is OPENMODE; an upgrade by downgrade is INVAL */
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_OPEN_DOWNGRADE);
+	put_sid(&t, &sid);
+	xdr_put_u32(&t.call, t.oseq++);
+	xdr_put_u32(&t.call, OPEN4_SHARE_ACCESS_READ);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	(void)res(&t, OP_OPEN_DOWNGRADE);
+	get_sid(&t, &sid);
+	CHECK(tc_write(&t, f, &sid, 0, "x", 1, UNSTABLE4) == NFS4ERR_OPENMODE);
+	tc_begin(&t);
+	put_fh(&t, f, NFS_FH_LEN);
+	op(&t, OP_OPEN_DOWNGRADE);
+	put_sid(&t, &sid);
+	xdr_put_u32(&t.call, t.oseq++);
+	xdr_put_u32(&t.call, OPEN4_SHARE_ACCESS_BOTH);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4ERR_INVAL);
+	/* a CLOSE against another file's handle */
+	CHECK(tc_close(&t, f2, &sid) == NFS4ERR_BAD_STATEID);
+	/* a replayed CLOSE (same seqid, the stateid it closed) gets the same answer again */
+	CHECK(tc_close(&t, f2, &s2) == NFS4_OK);
+	t.oseq--;
+	CHECK(tc_close(&t, f2, &s2) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	CHECK(res(&t, OP_CLOSE) == NFS4_OK);
+	struct nfs_sid closed;
+	get_sid(&t, &closed);
+	CHECK(closed.seqid == s2.seqid + 1 && !memcmp(closed.other, s2.other, 12));
+	/* the closed stateid is no use for I/O, and gone once the owner moves on */
+	CHECK(tc_write(&t, f2, &closed, 0, "x", 1, UNSTABLE4) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_close(&t, f2, &s2) == NFS4ERR_BAD_STATEID);
+	tc_free(&t);
+}
+
+TEST(compound_errors)
+{
+	struct tc t;
+
+	tc_setup(&t);
+	/* no current filehandle */
+	tc_begin(&t);
+	op(&t, OP_GETFH);
+	CHECK(tc_send(&t) == NFS4ERR_NOFILEHANDLE);
+	tc_begin(&t);
+	op(&t, OP_RESTOREFH);
+	CHECK(tc_send(&t) == NFS4ERR_RESTOREFH);
+	/* an unknown op: OP_ILLEGAL in the result, and the compound stops there */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, 77);
+	op(&t, OP_GETFH);
+	CHECK(tc_send(&t) == NFS4ERR_OP_ILLEGAL);
+	CHECK(res(&t, OP_PUTROOTFH) == NFS4_OK && res(&t, OP_ILLEGAL) == NFS4ERR_OP_ILLEGAL);
+	CHECK(xdr_left(&t.r) == 0);
+	/* ops of NFSv4.1 in a 4.0 compound are illegal too */
+	tc_begin(&t);
+	op(&t, 53 /* SEQUENCE */);
+	CHECK(tc_send(&t) == NFS4ERR_OP_ILLEGAL);
+	/* OPENATTR: no named attributes */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_OPENATTR);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
+	/* minor version 1 */
+	t.minor = 1;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_MINOR_VERS_MISMATCH);
+	CHECK(xdr_left(&t.r) == 0);
+	t.minor = 0;
+	/* truncated arguments: BADXDR */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_LOOKUP);
+	xdr_put_u32(&t.call, 40);
+	CHECK(tc_send(&t) == NFS4ERR_BADXDR);
+	/* more ops announced than sent */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	t.nops = 3;
+	CHECK(tc_send(&t) == NFS4ERR_BADXDR);
+	/* RPC level: program, version, procedure, RPC version, credentials */
+	tc_rpc_head(&t, 100005, 4, 1);
+	CHECK(tc_rpc(&t) == RPC_PROG_UNAVAIL);
+	tc_rpc_head(&t, NFS4_PROGRAM, 3, 1);
+	CHECK(tc_rpc(&t) == RPC_PROG_MISMATCH && xdr_u32(&t.r) == 4 && xdr_u32(&t.r) == 4);
+	tc_rpc_head(&t, NFS4_PROGRAM, 4, 2);
+	CHECK(tc_rpc(&t) == RPC_PROC_UNAVAIL);
+	tc_rpc_head(&t, NFS4_PROGRAM, 4, 1);
+	t.call.buf[4 + 8 + 3] = 3; /* rpcvers */
+	CHECK(tc_rpc(&t) == 1000 + RPC_MISMATCH);
+	tc_rpc_head(&t, NFS4_PROGRAM, 4, 1);
+	t.call.len = 4 + 24 + 4 + 2; /* inside the credential */
+	CHECK(tc_rpc(&t) == RPC_GARBAGE_ARGS);
+	tc_rpc_head(&t, NFS4_PROGRAM, 4, 1);
+	t.call.buf[4 + 24 + 3] = 6; /* RPCSEC_GSS */
+	CHECK(tc_rpc(&t) == 1000 + RPC_AUTH_ERROR && xdr_u32(&t.r) == RPC_AUTH_TOOWEAK);
+	/* a reply message instead of a call: no answer at all */
+	tc_rpc_head(&t, NFS4_PROGRAM, 4, 1);
+	t.call.buf[4 + 7] = 1;
+	CHECK(tc_rpc(&t) == 998);
+	tc_free(&t);
+}
+
+int main(void)
+{
+	RUN(mount_sequence);
+	RUN(create_write_read);
+	RUN(open_truncate_and_share);
+	RUN(open_exclusive);
+	RUN(readdir_cookies);
+	RUN(namespace_ops);
+	RUN(setattr);
+	RUN(locks);
+	RUN(handles);
+	RUN(handles_across_remount);
+	RUN(state_errors);
+	RUN(compound_errors);
+	return t_done();
+}
