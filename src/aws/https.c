@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/secure.h"
+#include "util/hex.h"
 
 struct aws_http_client {
 	struct aws_url url;
@@ -214,9 +215,7 @@ static int chunked(const uint8_t *buf, size_t len, size_t pos, struct aws_http_r
 			size_t sz = 0, digits = 0;
 			const uint8_t *q = buf + at;
 			for (; q < e && *q != ';'; q++, digits++) {
-				int d = (*q >= '0' && *q <= '9') ? *q - '0'
-					: (*q >= 'a' && *q <= 'f') ? *q - 'a' + 10
-					: (*q >= 'A' && *q <= 'F') ? *q - 'A' + 10 : -1;
+				int d = kiln_hex_digit(*q);
 				if (d < 0 || digits >= 8)
 					return kiln_err(EBADMSG, "HTTP: bad chunk size");
 				sz = sz * 16 + (size_t)d;

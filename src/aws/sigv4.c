@@ -14,6 +14,7 @@
 
 #include "aws/buf.h"
 #include "util/secure.h"
+#include "util/hex.h"
 
 /* Enough for any real AWS request; bounds a hostile request's work. */
 #define MAX_HEADERS 64
@@ -65,24 +66,13 @@ static void uri_encode(struct aws_buf *b, const char *p, size_t n)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode p[0..n) into b; a malformed escape is kept literally. */
 static void uri_decode(struct aws_buf *b, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '%' && i + 2 < n &&
-		    hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-			aws_buf_ch(b, (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2])));
+		    kiln_hex_digit(p[i + 1]) >= 0 && kiln_hex_digit(p[i + 2]) >= 0) {
+			aws_buf_ch(b, (char)(kiln_hex_digit(p[i + 1]) * 16 + kiln_hex_digit(p[i + 2])));
 			i += 2;
 		} else {
 			aws_buf_ch(b, p[i]);

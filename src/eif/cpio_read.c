@@ -19,6 +19,7 @@
 
 #include "eif/cpio.h"
 #include "util/cursor.h"
+#include "util/hex.h"
 
 #define IN_BUF (64u * 1024)
 #define NAME_MAX_BYTES 4096 /* including the NUL */
@@ -188,15 +189,11 @@ static int hex_field(struct kiln_cursor *c, uint32_t *v)
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < 8; i++) {
-		uint8_t d = p[i];
+		int d = kiln_hex_digit(p[i]);
 
-		if (d >= '0' && d <= '9')
-			d -= '0';
-		else if ((d | 0x20) >= 'a' && (d | 0x20) <= 'f')
-			d = (uint8_t)((d | 0x20) - 'a' + 10);
-		else
+		if (d < 0)
 			return kiln_err(EBADMSG, "cpio header field is not 8 hex digits");
-		x = (x << 4) | d;
+		x = (x << 4) | (uint32_t)d;
 	}
 	*v = x;
 	return 0;

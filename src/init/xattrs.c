@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 
 #include "init/file.h"
+#include "util/hex.h"
 
 void kiln_xattr_free(struct kiln_xattr *x)
 {
@@ -16,17 +17,6 @@ void kiln_xattr_free(struct kiln_xattr *x)
 	free(x->name);
 	free(x->value);
 	memset(x, 0, sizeof(*x));
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static int decode_hex(const char *p, size_t len, unsigned char **out, size_t *outlen)
@@ -41,7 +31,7 @@ static int decode_hex(const char *p, size_t len, unsigned char **out, size_t *ou
 	if (!v)
 		return kiln_err(ENOMEM, "out of memory");
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hexval(p[i]), lo = hexval(p[i + 1]);
+		int hi = kiln_hex_digit(p[i]), lo = kiln_hex_digit(p[i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			free(v);
