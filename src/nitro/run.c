@@ -171,6 +171,17 @@ static int check_name(const struct nrun *n)
 
 /* ---- kilnd ---- */
 
+/* -v: [{name, host}], as the sim registers them (checked by the CLI). */
+static json_t *volumes_json(const struct kiln_nitro_run *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < r->n_volumes; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s}", "name", r->vol_names[i], "host",
+						   r->vol_hosts[i]));
+	return a;
+}
+
 /* memory_mib is what the enclave got: more than asked for when only
  * larger hugepages were left (nitro-cli reports its allocated_memory_mib). */
 static json_t *register_request(const struct nrun *n, const struct kiln_nitro_enclave *enc)
@@ -183,6 +194,8 @@ static json_t *register_request(const struct nrun *n, const struct kiln_nitro_en
 		realpath(n->r->eif_path, abs) ? abs : n->r->eif_path, "pid", (json_int_t)getpid(),
 		"debug", n->r->debug, "kill_signal", KILN_NITRO_KILL_SIGNAL);
 
+	if (req && n->r->n_volumes)
+		json_object_set_new(req, "volumes", volumes_json(n->r));
 	if (!req || !n->n_ports)
 		return req;
 	ports = json_array();
@@ -443,6 +456,8 @@ int kiln_nitro_run(const struct kiln_nitro_ops *ops, const struct kiln_nitro_run
 	if (rc == 0 && n.n_ports && !r->state_dir)
 		rc = kiln_err(EINVAL, "published ports (%s) need kilnd",
 			      r->n_ports ? "-p" : "the EIF's network.ingress");
+	if (rc == 0 && r->n_volumes && !r->state_dir)
+		rc = kiln_err(EINVAL, "-v needs kilnd, which serves the volumes");
 	if (rc == 0)
 		rc = check_name(&n);
 	if (rc < 0)
