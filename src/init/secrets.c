@@ -172,15 +172,15 @@ static int parse_all(const json_t *list, const struct kiln_user *app_user, struc
 
 /* ---- KMS and credentials from the config's kms: block ---- */
 
-static int make_kms(const json_t *kms, struct aws_creds_src *creds, struct aws_kms **k,
-		    int *conns)
+int kiln_init_kms_new(const json_t *kms, struct aws_creds_src *creds, struct aws_kms **k,
+		      int *conns)
 {
 	const char *region = str(kms, "region"), *cred = str(kms, "credentials");
 	json_t *t = json_object_get(kms, "timeout_s"), *c = json_object_get(kms, "connections");
 	int rc;
 
 	if (!region)
-		return kiln_err(EINVAL, "kms.region is required when there are secrets");
+		return kiln_err(EINVAL, "kms.region is required for secrets and key: kms volumes");
 	if (cred && strcmp(cred, "static") == 0) {
 		const char *ak = str(kms, "access_key_id"), *sk = str(kms, "secret_access_key");
 		if (ak || sk) {
@@ -515,7 +515,7 @@ static int fetch(const json_t *config, struct kiln_init_secrets *h, kiln_secrets
 	size_t doc_len = 0;
 	int conns = 4;
 
-	int rc = make_kms(json_object_get(config, "kms"), &creds, &kms, &conns);
+	int rc = kiln_init_kms_new(json_object_get(config, "kms"), &creds, &kms, &conns);
 	if (rc < 0)
 		return rc;
 	rc = recipient_key(&rcpt);

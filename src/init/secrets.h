@@ -46,6 +46,11 @@ int kiln_init_secrets_run(const json_t *config, kiln_secrets_attest_fn attest, v
 /* The NSM (/dev/nsm, or the sim's behind chan_dir) as the attest function; ctx is chan_dir. */
 int kiln_init_secrets_nsm_attest(void *ctx, const uint8_t *spki, size_t spki_len,
 				 uint8_t **doc, size_t *doc_len);
+/* The config's kms: block as a client (storage's key: kms too); *conns: kms.connections. */
+struct aws_creds_src;
+struct aws_kms;
+int kiln_init_kms_new(const json_t *kms, struct aws_creds_src *creds, struct aws_kms **k,
+		      int *conns) KILN_MUST;
 /* In kiln-init after the app's fork: wipe kiln-init's copies of env values. */
 void kiln_init_secrets_forked(void *secrets);
 
