@@ -51,6 +51,16 @@ struct aws_creds_src;
 struct aws_kms;
 int kiln_init_kms_new(const json_t *kms, struct aws_creds_src *creds, struct aws_kms **k,
 		      int *conns) KILN_MUST;
+/*
+ * The boot's one KMS recipient: an RSA key (made early by
+ * kiln_init_secrets_prepare) and an attestation document naming it, made at
+ * the first call (key: kms volumes, then secrets) and shared; wiped by
+ * kiln_init_kms_recipient_done(), which kiln_init_secrets_run calls.
+ */
+struct aws_kms_recipient;
+int kiln_init_kms_recipient(kiln_secrets_attest_fn attest, void *ctx,
+			    const struct aws_kms_recipient **out) KILN_MUST;
+void kiln_init_kms_recipient_done(void);
 /* In kiln-init after the app's fork: wipe kiln-init's copies of env values. */
 void kiln_init_secrets_forked(void *secrets);
 

@@ -36,9 +36,10 @@ struct kiln_storage {
 };
 
 /*
- * key: kms volumes share one KMS client, one RSA key and one attestation
- * document naming it (made at the first such volume); all are gone once
- * the volumes are mounted, since the key wrap is used only while mounting.
+ * key: kms volumes share one KMS client (made at the first such volume)
+ * and the boot's one recipient (RSA key and attestation document) with
+ * secrets; the client is gone once the volumes are mounted, since the key
+ * wrap is used only while mounting.
  */
 struct kms_ctx {
 	const json_t *config;
@@ -46,13 +47,11 @@ struct kms_ctx {
 	bool ready;
 	struct aws_creds_src creds;
 	struct aws_kms *kms;
-	struct aws_kms_recipient r;
-	uint8_t *doc;
+	const struct aws_kms_recipient *r;
 };
 
 static int kms_ready(struct kms_ctx *k)
 {
-	size_t len = 0;
 	int conns, rc;
 
 	if (k->ready)
@@ -61,24 +60,15 @@ static int kms_ready(struct kms_ctx *k)
 	if (rc < 0)
 		return rc;
 	k->ready = true;
-	rc = aws_kms_recipient_key(&k->r);
 	/* The sim NSM behind the channel directory ("" over vsock); /dev/nsm when present. */
-	if (rc == 0)
-		rc = kiln_init_secrets_nsm_attest((void *)(k->dir ? k->dir : ""), k->r.spki,
-						  k->r.spki_len, &k->doc, &len);
-	if (rc < 0)
-		return kiln_err_wrap(rc, "attestation document for KMS");
-	k->r.doc = k->doc;
-	k->r.doc_len = len;
-	return 0;
+	return kiln_init_kms_recipient(kiln_init_secrets_nsm_attest,
+				       (void *)(k->dir ? k->dir : ""), &k->r);
 }
 
 static void kms_done(struct kms_ctx *k)
 {
 	if (!k->ready)
 		return;
-	aws_kms_recipient_free(&k->r);
-	free(k->doc);
 	aws_kms_free(k->kms);
 	aws_creds_src_free(&k->creds);
 	k->ready = false;
@@ -122,7 +112,7 @@ static int keywrap(const json_t *e, const char *path, struct kms_ctx *k, struct 
 		return kiln_err(EINVAL, "key: kms needs storage[].kms_key_id (the KMS key that "
 					"wraps the volume key)");
 	rc = kms_ready(k);
-	return rc < 0 ? rc : kfs_keywrap_kms(k->kms, id, &k->r, kw);
+	return rc < 0 ? rc : kfs_keywrap_kms(k->kms, id, k->r, kw);
 }
 
 static int open_volume(struct vol *v, const json_t *e, struct kms_ctx *k, const char *dir)

@@ -4,7 +4,8 @@
 # for GenerateDataKey and Decrypt; the first boot makes the volume (the key made by KMS for
 # this enclave, wrapped as the CiphertextBlob in the header), the second mounts it and finds
 # the data; an image with one byte changed is refused naming the PCR condition, the app never
-# runs; the volume key (learned afterwards by the key's admin) is nowhere on the parent.
+# runs; the volume key (learned afterwards by the key's admin) is nowhere on the parent. A
+# secret in the same config is delivered too (kiln-init's one attestation document serves both).
 set -eu
 source "$(dirname "$0")/../lib/net.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -18,13 +19,17 @@ MARKER=kiln-kms-marker-$RANDOM$RANDOM
 root=$("$KILN_ROOT/build/tools/devkms_doc" "$KILN_STATE_DIR" "$T/probe.doc" "$T/probe.pem")
 DEVKMS_HOST=198.18.0.1 devkms_start "$T/kms" --root "$root"
 kid=$("$DEVKMS_AWS" kms create-key --endpoint-url "$DEVKMS_URL" --query KeyMetadata.KeyId --output text)
+value="pw-$(head -c 12 /dev/urandom | xxd -p)"
+ct=$(printf %s "$value" | kiln secret encrypt --key-id "$kid" --endpoint "$DEVKMS_URL" --ca-bundle "$T/kms/ca.pem")
 
 c=$(busybox_container)
 mnt=$(bah mount "$c")
 mkdir -p "$mnt/app"
+ln -sf busybox "$mnt/bin/cut"
 cp "$T/kms/ca.pem" "$mnt/app/devkms-ca.pem"
 cat >"$mnt/app/run.sh" <<SH
 #!/bin/sh
+echo "secret_sha=\$(printf %s "\$DB_PASSWORD" | sha256sum | cut -d' ' -f1)"
 echo "count=\$(cat /data/count 2>/dev/null || echo 0)"
 echo \$(( \$(cat /data/count 2>/dev/null || echo 0) + 1 )) >/data/count
 echo $MARKER >/data/secret
@@ -55,6 +60,8 @@ kms:
   timeout_s: 10
 storage:
   - {path: /data, key: kms, kms_key_id: "$kid"}
+secrets:
+  - {name: DB_PASSWORD, kms_ciphertext: "$ct", to: env}
 YAML
 pcr0=$(kiln build -q -c "$T/kiln.yaml" "docker-archive:$T/app.tar" -o "$T/app.eif" | jq -r .Measurements.PCR0)
 kiln build -q -c "$T/kiln.yaml" "docker-archive:$T/app2.tar" -o "$T/app2.eif" >/dev/null
@@ -63,7 +70,8 @@ policy() { # the actions the account (the key's admin) has besides administering
 	cat >"$T/policy.json" <<JSON
 {"Version": "2012-10-17", "Statement": [
  {"Sid": "admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-  "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy"$1], "Resource": "*"},
+  "Action": ["kms:Encrypt", "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy"$1],
+  "Resource": "*"},
  {"Sid": "enclave", "Effect": "Allow", "Principal": {"AWS": "*"},
   "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
   "Condition": {"StringEqualsIgnoreCase": {"kms:RecipientAttestation:PCR0": "$pcr0"}}}]}
@@ -80,6 +88,7 @@ run k1 "$T/app.eif"
 assert_eq "$rc" 0 "first boot: $out"
 assert_contains "$out" "storage /data: mounted (encrypted, key: kms"
 assert_contains "$out" "count=0"
+assert_contains "$out" "secret_sha=$(printf %s "$value" | sha256sum | cut -d' ' -f1)" "the secret too"
 [[ $out != *"key: sim wraps"* ]] || fail "the sim key warning with key: kms"
 echo "ok   first boot made the volume (key: kms)"
 
@@ -101,6 +110,7 @@ echo "ok   a one-byte change is refused: $(grep -m1 'PCR0 mismatch' <<<"$out")"
 # nowhere on the parent, nor is the app's data.
 [ -f "$V/hdr" ] || fail "no volume header in $V"
 ! grep -rqa "$MARKER" "$V" "$KILN_STATE_DIR" || fail "plaintext marker on the parent"
+! grep -rqaF "$value" "$V" "$KILN_STATE_DIR" "$DEVKMS_LOG" || fail "the secret on the parent"
 policy ', "kms:Decrypt"'
 blob=$(python3 -c '
 import base64, sys
