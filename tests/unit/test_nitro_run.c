@@ -525,6 +525,27 @@ TEST(register_sends_cid_and_published_ports)
 	kilnd_stop();
 }
 
+/* -v volumes go to kilnd as the registration's "volumes" (served on vsock 7003 by CID). */
+TEST(register_sends_volumes)
+{
+	static const char *const names[] = { "data", "var-lib" };
+	static const char *const hosts[] = { "/srv/a", "/srv/b" };
+	struct kiln_nitro_run r = { .eif_path = eif_path, .name = "vol", .report_fd = -1,
+				    .vol_names = names, .vol_hosts = hosts, .n_volumes = 2 };
+
+	fresh_with_kilnd(&r);
+	K.end_code = 0;
+	F.end_at_heartbeat = 1;
+	CHECK(kiln_nitro_run(&fake_ops, &r) == 0);
+	CHECK(json_eq_text(json_object_get(K.reg, "volumes"),
+			   "[{\"name\":\"data\",\"host\":\"/srv/a\"},"
+			   "{\"name\":\"var-lib\",\"host\":\"/srv/b\"}]"));
+	kilnd_stop();
+	/* Without kilnd nothing would serve them: refused before the launch. */
+	r.state_dir = NULL;
+	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "-v needs kilnd");
+}
+
 /*
  * The memory the enclave has is what kilnd records (ps): 512 MiB asked, ten
  * 2 MiB pages and then a 1 GiB page taken, the ten given back: 1024 MiB,
@@ -806,6 +827,7 @@ int main(void)
 	RUN(run_sigterm_terminates);
 	RUN(run_errors);
 	RUN(register_sends_cid_and_published_ports);
+	RUN(register_sends_volumes);
 	RUN(register_publishes_eif_ingress);
 	RUN(register_reports_the_memory_the_enclave_has);
 	RUN(port_conflict_fails_the_run);
