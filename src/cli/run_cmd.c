@@ -45,7 +45,7 @@ static int run_usage(FILE *f)
 	      "  --no-kilnd        neither start nor register with kilnd\n"
 	      "  -v, --volume HOSTDIR:/PATH\n"
 	      "                    keep the encrypted storage volume the EIF's config\n"
-	      "                    mounts at PATH in HOSTDIR (sim; default:\n"
+	      "                    mounts at PATH in HOSTDIR (sim and --nitro; default:\n"
 	      "                    STATE/volumes/NAME/VOLUME)\n"
 	      "  -p, --publish [HOSTIP:]HOSTPORT:ENCLAVEPORT\n"
 	      "                    kilnd listens on HOSTPORT and forwards each connection to\n"
@@ -348,7 +348,8 @@ static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
 	struct kiln_nitro_run r = { .eif_path = o->eif_path, .name = o->name,
 				    .memory_mib = o->memory_mib, .cpus = o->cpus, .cid = cid,
 				    .debug = o->debug, .ports = o->ports, .n_ports = o->n_ports,
-				    .report_fd = -1 };
+				    .vol_names = o->vol_names, .vol_hosts = o->vol_hosts,
+				    .n_volumes = o->n_volumes, .report_fd = -1 };
 	char name[64], state[4200];
 	bool use_kilnd;
 	int rc;
@@ -359,8 +360,6 @@ static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
 	if (!o->name)
 		r.name = name;
 	rc = nitro_check_ports(o);
-	if (rc == 0 && o->n_volumes)
-		rc = kiln_err(ENOTSUP, "-v: storage volumes are served to sim enclaves only so far");
 	if (rc < 0)
 		return rc;
 	rc = nitro_kilnd(o, state, sizeof(state), &use_kilnd);

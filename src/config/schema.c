@@ -52,6 +52,8 @@ static const struct kiln_field storage[] = {
 	{ "path", KF_STR, true, NULL, 0, 0, NULL, NULL },
 	{ "mode", KF_STR, false, NULL, 0, 0, storage_modes, "\"encrypted\"" },
 	{ "key", KF_STR, false, NULL, 0, 0, key_sources, "\"kms\"" },
+	/* key: kms: the KMS key (id, ARN or alias) that wraps the volume key */
+	{ "kms_key_id", KF_STR, false, NULL, 0, 0, NULL, NULL },
 	/* absent: FUSE when /dev/fuse works, else NFS (init/storage_nfs.h) */
 	{ "frontend", KF_STR, false, NULL, 0, 0, storage_frontends, NULL },
 	{ NULL },

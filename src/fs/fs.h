@@ -66,6 +66,15 @@ struct kfs_keywrap {
 
 /* The sim wrapping key: SHA-256 of a fixed label and secret (not a secret in sim). */
 int kfs_keywrap_sim(const char *secret, struct kfs_keywrap **out) KILN_MUST;
+/*
+ * KMS (fs/keywrap_kms.c): GenerateDataKey / Decrypt of key_id with r's
+ * attestation document as Recipient. kms and r are borrowed until
+ * kfs_mount returns; a refusal is -EKEYREJECTED with KMS's words.
+ */
+struct aws_kms;
+struct aws_kms_recipient;
+int kfs_keywrap_kms(struct aws_kms *kms, const char *key_id, const struct aws_kms_recipient *r,
+		    struct kfs_keywrap **out) KILN_MUST;
 
 #define KFS_MOUNT_CREATE 0x01 /* make a new volume when the store is empty */
 

@@ -172,15 +172,15 @@ static int parse_all(const json_t *list, const struct kiln_user *app_user, struc
 
 /* ---- KMS and credentials from the config's kms: block ---- */
 
-static int make_kms(const json_t *kms, struct aws_creds_src *creds, struct aws_kms **k,
-		    int *conns)
+int kiln_init_kms_new(const json_t *kms, struct aws_creds_src *creds, struct aws_kms **k,
+		      int *conns)
 {
 	const char *region = str(kms, "region"), *cred = str(kms, "credentials");
 	json_t *t = json_object_get(kms, "timeout_s"), *c = json_object_get(kms, "connections");
 	int rc;
 
 	if (!region)
-		return kiln_err(EINVAL, "kms.region is required when there are secrets");
+		return kiln_err(EINVAL, "kms.region is required for secrets and key: kms volumes");
 	if (cred && strcmp(cred, "static") == 0) {
 		const char *ak = str(kms, "access_key_id"), *sk = str(kms, "secret_access_key");
 		if (ak || sk) {
@@ -479,10 +479,25 @@ static void *keygen(void *arg)
 	return arg;
 }
 
+/* A storage entry whose key KMS wraps (key: kms, the default) needs the recipient too. */
+static bool storage_uses_kms(const json_t *config)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(config, "storage"), i, e) {
+		const char *key = json_string_value(json_object_get(e, "key"));
+		if (!key || !strcmp(key, "kms"))
+			return true;
+	}
+	return false;
+}
+
 void kiln_init_secrets_prepare(const json_t *config)
 {
 	sigset_t all, old;
-	if (early.started || json_array_size(json_object_get(config, "secrets")) == 0)
+	if (early.started || (json_array_size(json_object_get(config, "secrets")) == 0 &&
+			      !storage_uses_kms(config)))
 		return;
 	/* The thread takes no signals: they stay the supervisor's. */
 	sigfillset(&all);
@@ -505,31 +520,71 @@ static int recipient_key(struct aws_kms_recipient *r)
 	return 0;
 }
 
+/*
+ * One RSA key and one attestation document naming it per boot, shared by
+ * key: kms volumes (mounted first) and secrets; wiped once secrets are done.
+ */
+static struct {
+	bool made;
+	struct aws_kms_recipient r;
+	uint8_t *doc;
+} shared;
+
+int kiln_init_kms_recipient(kiln_secrets_attest_fn attest, void *ctx,
+			    const struct aws_kms_recipient **out)
+{
+	size_t len = 0;
+	int rc;
+
+	if (shared.made) {
+		*out = &shared.r;
+		return 0;
+	}
+	rc = recipient_key(&shared.r);
+	if (rc < 0)
+		return rc;
+	rc = attest(ctx, shared.r.spki, shared.r.spki_len, &shared.doc, &len);
+	if (rc < 0) {
+		aws_kms_recipient_free(&shared.r);
+		free(shared.doc);
+		shared.doc = NULL;
+		return kiln_err_wrap(rc, "attestation document for KMS");
+	}
+	shared.r.doc = shared.doc;
+	shared.r.doc_len = len;
+	shared.made = true;
+	*out = &shared.r;
+	return 0;
+}
+
+void kiln_init_kms_recipient_done(void)
+{
+	struct aws_kms_recipient unused;
+
+	/* A key made early that no one took (a mount failed first) is wiped too. */
+	if (early.started && recipient_key(&unused) == 0)
+		aws_kms_recipient_free(&unused);
+	if (!shared.made)
+		return;
+	aws_kms_recipient_free(&shared.r);
+	free(shared.doc);
+	memset(&shared, 0, sizeof(shared));
+}
+
 static int fetch(const json_t *config, struct kiln_init_secrets *h, kiln_secrets_attest_fn attest,
 		 void *ctx)
 {
 	struct aws_creds_src creds;
 	struct aws_kms *kms = NULL;
-	struct aws_kms_recipient rcpt;
-	uint8_t *doc = NULL;
-	size_t doc_len = 0;
+	const struct aws_kms_recipient *rcpt;
 	int conns = 4;
 
-	int rc = make_kms(json_object_get(config, "kms"), &creds, &kms, &conns);
+	int rc = kiln_init_kms_new(json_object_get(config, "kms"), &creds, &kms, &conns);
 	if (rc < 0)
 		return rc;
-	rc = recipient_key(&rcpt);
-	if (rc == 0) {
-		rc = attest(ctx, rcpt.spki, rcpt.spki_len, &doc, &doc_len);
-		if (rc < 0)
-			rc = kiln_err_wrap(rc, "attestation document for KMS");
-		rcpt.doc = doc;
-		rcpt.doc_len = doc_len;
-		if (rc == 0)
-			rc = fetch_all(kms, &rcpt, h->s, h->n, conns);
-		aws_kms_recipient_free(&rcpt);
-	}
-	free(doc);
+	rc = kiln_init_kms_recipient(attest, ctx, &rcpt);
+	if (rc == 0)
+		rc = fetch_all(kms, rcpt, h->s, h->n, conns);
 	aws_kms_free(kms);
 	aws_creds_src_free(&creds);
 	return rc;
@@ -541,15 +596,19 @@ int kiln_init_secrets_run(const json_t *config, kiln_secrets_attest_fn attest, v
 {
 	struct kiln_init_secrets *h = calloc(1, sizeof(*h));
 	*out = NULL;
-	if (!h)
+	if (!h) {
+		kiln_init_kms_recipient_done();
 		return kiln_err(ENOMEM, "out of memory");
+	}
 	int rc = parse_all(json_object_get(config, "secrets"), app_user, &h->s, &h->n);
 	if (rc == 0 && h->n == 0) {
 		free_handle(h);
+		kiln_init_kms_recipient_done();
 		return 0;
 	}
 	if (rc == 0)
 		rc = fetch(config, h, attest, ctx);
+	kiln_init_kms_recipient_done();
 	if (rc == 0)
 		rc = apply_all(h, cfg);
 	if (rc < 0) {

@@ -46,6 +46,21 @@ int kiln_init_secrets_run(const json_t *config, kiln_secrets_attest_fn attest, v
 /* The NSM (/dev/nsm, or the sim's behind chan_dir) as the attest function; ctx is chan_dir. */
 int kiln_init_secrets_nsm_attest(void *ctx, const uint8_t *spki, size_t spki_len,
 				 uint8_t **doc, size_t *doc_len);
+/* The config's kms: block as a client (storage's key: kms too); *conns: kms.connections. */
+struct aws_creds_src;
+struct aws_kms;
+int kiln_init_kms_new(const json_t *kms, struct aws_creds_src *creds, struct aws_kms **k,
+		      int *conns) KILN_MUST;
+/*
+ * The boot's one KMS recipient: an RSA key (made early by
+ * kiln_init_secrets_prepare) and an attestation document naming it, made at
+ * the first call (key: kms volumes, then secrets) and shared; wiped by
+ * kiln_init_kms_recipient_done(), which kiln_init_secrets_run calls.
+ */
+struct aws_kms_recipient;
+int kiln_init_kms_recipient(kiln_secrets_attest_fn attest, void *ctx,
+			    const struct aws_kms_recipient **out) KILN_MUST;
+void kiln_init_kms_recipient_done(void);
 /* In kiln-init after the app's fork: wipe kiln-init's copies of env values. */
 void kiln_init_secrets_forked(void *secrets);
 

@@ -11,10 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws/creds.h"
+#include "aws/kms.h"
 #include "chan/addr.h"
 #include "fs/fs.h"
 #include "fs/wire.h"
 #include "init/storage_fuse.h"
+#include "init/secrets.h"
 #include "init/storage_nfs.h"
 
 struct vol {
@@ -32,6 +35,45 @@ struct kiln_storage {
 	size_t n;
 };
 
+/*
+ * key: kms volumes share one KMS client (made at the first such volume)
+ * and the boot's one recipient (RSA key and attestation document) with
+ * secrets; the client is gone once the volumes are mounted, since the key
+ * wrap is used only while mounting.
+ */
+struct kms_ctx {
+	const json_t *config;
+	const char *dir;
+	bool ready;
+	struct aws_creds_src creds;
+	struct aws_kms *kms;
+	const struct aws_kms_recipient *r;
+};
+
+static int kms_ready(struct kms_ctx *k)
+{
+	int conns, rc;
+
+	if (k->ready)
+		return 0;
+	rc = kiln_init_kms_new(json_object_get(k->config, "kms"), &k->creds, &k->kms, &conns);
+	if (rc < 0)
+		return rc;
+	k->ready = true;
+	/* The sim NSM behind the channel directory ("" over vsock); /dev/nsm when present. */
+	return kiln_init_kms_recipient(kiln_init_secrets_nsm_attest,
+				       (void *)(k->dir ? k->dir : ""), &k->r);
+}
+
+static void kms_done(struct kms_ctx *k)
+{
+	if (!k->ready)
+		return;
+	aws_kms_free(k->kms);
+	aws_creds_src_free(&k->creds);
+	k->ready = false;
+}
+
 static void on_log(void *ctx, const char *line)
 {
 	fprintf(stderr, "kiln-init: storage %s: %s\n", ((struct vol *)ctx)->path, line);
@@ -48,25 +90,32 @@ static void *serve(void *arg)
 }
 
 /*
- * The key wrap named by "key". kms is the seam for the KMS issue:
- * GenerateDataKey with the attestation document wraps, Decrypt with it
- * unwraps, so only enclaves whose PCRs the key policy admits can mount.
+ * The key wrap named by "key": kms (GenerateDataKey with the attestation
+ * document wraps, Decrypt with it unwraps, so only enclaves whose PCRs the
+ * key policy admits can mount) or sim (a key anyone can compute).
  */
-static int keywrap(const char *key, const char *path, struct kfs_keywrap **kw)
+static int keywrap(const json_t *e, const char *path, struct kms_ctx *k, struct kfs_keywrap **kw)
 {
+	const char *key = json_string_value(json_object_get(e, "key")) ?: "kms";
+	const char *id = json_string_value(json_object_get(e, "kms_key_id"));
+	int rc;
+
 	if (!strcmp(key, "sim")) {
 		fprintf(stderr, "kiln-init: WARNING: storage %s: key: sim wraps the volume key with a "
 				"key anyone can compute; the parent can read this volume. Use key: kms "
 				"in production.\n", path);
 		return kfs_keywrap_sim(NULL, kw);
 	}
-	if (!strcmp(key, "kms"))
-		return kiln_err(ENOTSUP, "key: kms is not available in this build yet (KMS key "
-					 "wrapping); use key: sim for now");
-	return kiln_err(EINVAL, "key: \"%s\" is not sim or kms", key);
+	if (strcmp(key, "kms"))
+		return kiln_err(EINVAL, "key: \"%s\" is not sim or kms", key);
+	if (!id || !id[0])
+		return kiln_err(EINVAL, "key: kms needs storage[].kms_key_id (the KMS key that "
+					"wraps the volume key)");
+	rc = kms_ready(k);
+	return rc < 0 ? rc : kfs_keywrap_kms(k->kms, id, k->r, kw);
 }
 
-static int open_volume(struct vol *v, const char *key, const char *dir)
+static int open_volume(struct vol *v, const json_t *e, struct kms_ctx *k, const char *dir)
 {
 	struct kiln_chan_addr a;
 	struct kfs_keywrap *kw = NULL;
@@ -75,12 +124,13 @@ static int open_volume(struct vol *v, const char *key, const char *dir)
 	int rc = kfs_volume_name(v->path, name, sizeof(name)), fd;
 
 	if (rc == 0)
-		rc = keywrap(key, v->path, &kw);
-	if (rc == 0)
-		rc = kiln_chan_parent_addr(dir, KILN_PORT_STORAGE, &a);
+		rc = keywrap(e, v->path, k, &kw);
+	if (rc < 0)
+		return rc;
+	rc = kiln_chan_parent_addr(dir, KILN_PORT_STORAGE, &a);
 	fd = rc < 0 ? rc : kiln_chan_connect(&a, 10000, 0);
 	if (fd < 0) {
-		if (kw && kw->free)
+		if (kw->free)
 			kw->free(kw);
 		return kiln_err_wrap(fd, "storage channel");
 	}
@@ -108,7 +158,7 @@ static int start_thread(struct vol *v)
 	return 0;
 }
 
-static int mount_one(struct vol *v, json_t *e, const char *dir)
+static int mount_one(struct vol *v, json_t *e, struct kms_ctx *k, const char *dir)
 {
 	const char *path = json_string_value(json_object_get(e, "path"));
 	const char *mode = json_string_value(json_object_get(e, "mode"));
@@ -123,7 +173,7 @@ static int mount_one(struct vol *v, json_t *e, const char *dir)
 	v->fuse_fd = -1;
 	if (mode && strcmp(mode, "encrypted"))
 		return kiln_err(ENOTSUP, "storage %s: mode: %s is not supported yet", path, mode);
-	rc = open_volume(v, key ? key : "kms", dir);
+	rc = open_volume(v, e, k, dir);
 	if (rc == 0 && mkdir(path, 0755) < 0 && errno != EEXIST)
 		rc = kiln_err(errno, "mkdir %s: %s", path, strerror(errno));
 	if (rc == 0 && nfs)
@@ -142,6 +192,7 @@ int kiln_init_storage_start(json_t *config, const char *dir, struct kiln_storage
 {
 	json_t *list = json_object_get(config, "storage"), *e;
 	struct kiln_storage *s;
+	struct kms_ctx k = { .config = config, .dir = dir };
 	size_t i;
 	int rc = 0;
 
@@ -154,11 +205,12 @@ int kiln_init_storage_start(json_t *config, const char *dir, struct kiln_storage
 	if (!s)
 		return kiln_err(ENOMEM, "storage: out of memory");
 	json_array_foreach(list, i, e) {
-		rc = mount_one(&s->v[s->n], e, dir);
+		rc = mount_one(&s->v[s->n], e, &k, dir);
 		s->n++;
 		if (rc < 0)
 			break;
 	}
+	kms_done(&k);
 	if (rc < 0) {
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s", kiln_errmsg());

@@ -2,7 +2,9 @@
 /* kilnd's side of the enclave channels: control frames (7000) and the heartbeat (9000). */
 #include "kilnd/internal.h"
 #include "kilnd/shed.h"
+#include "kilnd/store.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,7 +44,7 @@
 static struct kiln_ratelimit note_rl = KILN_RATELIMIT_INIT(NOTE_BURST, NOTE_WINDOW_MS);
 #define note(...) kd_log_rl(&note_rl, __VA_ARGS__)
 
-static struct kd_enclave *by_cid(struct kd *d, uint32_t cid)
+struct kd_enclave *kd_chan_by_cid(struct kd *d, uint32_t cid)
 {
 	for (struct kd_enclave *e = d->enclaves; e; e = e->next)
 		if (!e->dead && e->vsock && e->cid == cid && !kd_state_final(e->state))
@@ -55,7 +57,7 @@ static struct kd_enclave *owner(struct kd *d, struct kd_watch *w, size_t off,
 				const struct sockaddr_vm *peer)
 {
 	if (w == &d->vsock_ctl || w == &d->vsock_hb)
-		return by_cid(d, peer->svm_cid);
+		return kd_chan_by_cid(d, peer->svm_cid);
 	return (struct kd_enclave *)((char *)w - off);
 }
 
@@ -418,6 +420,30 @@ void kd_chan_accept_hb(struct kd *d, struct kd_watch *w, uint32_t events)
 	}
 }
 
+/*
+ * Storage (7003) over vsock: one listener for all enclaves, the peer's CID
+ * names the enclave and so its volumes (kilnd/store.h); the connection is
+ * served in the store's own thread, blocking, like a sim one.
+ */
+void kd_chan_accept_store(struct kd *d, struct kd_watch *w, uint32_t events)
+{
+	struct sockaddr_vm peer;
+	int fd;
+
+	while ((fd = accept_one(d, w, &peer)) >= 0) {
+		struct kd_enclave *e = kd_chan_by_cid(d, peer.svm_cid);
+		int fl = fcntl(fd, F_GETFL);
+
+		if (!e || !e->store || fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+			note("storage connection from %s cid %u refused",
+			     e ? "a storage-less" : "unknown", peer.svm_cid);
+			close(fd);
+			continue;
+		}
+		kd_store_adopt(e->store, fd);
+	}
+}
+
 /* Listeners paused by accept_one listen again. */
 static void resume_listeners(struct kd *d, int64_t now)
 {
@@ -428,6 +454,8 @@ static void resume_listeners(struct kd *d, int64_t now)
 		kd_watch_mod(d, &d->vsock_ctl, EPOLLIN);
 	if (d->vsock_hb.fd >= 0)
 		kd_watch_mod(d, &d->vsock_hb, EPOLLIN);
+	if (d->vsock_store.fd >= 0)
+		kd_watch_mod(d, &d->vsock_store, EPOLLIN);
 	for (struct kd_enclave *e = d->enclaves; e; e = e->next) {
 		if (e->ctl_listen.fd >= 0)
 			kd_watch_mod(d, &e->ctl_listen, EPOLLIN);

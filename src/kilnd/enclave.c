@@ -254,7 +254,11 @@ static int listen_by_cid(struct kd *d, struct kd_enclave *e)
 	return rc;
 }
 
-/* The storage channel (kilnd/store.h): sim channel directories only so far (not vsock yet). */
+/*
+ * The storage channel (kilnd/store.h): a sim enclave's own listener in its
+ * channel directory; over vsock (nitro, sim --channel vsock) kilnd's one
+ * listener on 7003, which finds the store by the peer's CID.
+ */
 static int store_start(struct kd *d, struct kd_enclave *e)
 {
 	struct kd_store_cfg cfg;
@@ -262,7 +266,11 @@ static int store_start(struct kd *d, struct kd_enclave *e)
 
 	if (rc == 0)
 		rc = kd_store_new(e->name, &cfg, &e->store);
-	if (rc == 0 && (rc = kd_store_listen(e->store, e->chan_dir)) < 0) {
+	if (rc == 0)
+		rc = e->vsock ? listen_vsock(d, &d->vsock_store, KILN_PORT_STORAGE,
+					     kd_chan_accept_store) :
+				kd_store_listen(e->store, e->chan_dir);
+	if (rc < 0) {
 		kd_store_stop(e->store);
 		e->store = NULL;
 	}
@@ -278,7 +286,7 @@ int kd_enclave_listen(struct kd *d, struct kd_enclave *e)
 	if (rc == 0 && !e->nitro && !e->nsm)
 		rc = kd_sim_nsm_start(d->state_dir, e->vsock ? NULL : e->chan_dir, e->eif,
 				      e->name, &e->nsm);
-	if (rc == 0 && !e->nitro && !e->vsock && !e->store)
+	if (rc == 0 && !e->store)
 		rc = store_start(d, e);
 	if (rc == 0 && e->pid > 0 && e->pidfd.fd < 0)
 		rc = watch_pid(d, e);

@@ -65,7 +65,8 @@ struct kd_enclave {
 	struct kd_net_encl *net;	/* egress, DNS, ingress listeners (kilnd/net.h) */
 	struct kd_sim_nsm *nsm;		/* sim: the sim NSM on port 7004 (kilnd/sim_nsm.h) */
 	json_t *volumes;		/* register's "volumes" (kilnd/store.h), or NULL */
-	struct kd_store *store;		/* sim: the storage channel on port 7003 */
+	struct kd_store *store;		/* the storage channel on port 7003 (own listener in
+					 * sim; over vsock kilnd's shared one) */
 };
 
 enum kd_conn_kind { KD_CONN_CTL, KD_CONN_HB, KD_CONN_CLIENT };
@@ -93,6 +94,7 @@ struct kd {
 	int epfd;
 	struct kd_watch sock, sig;
 	struct kd_watch vsock_ctl, vsock_hb;	/* vsock: shared by all enclaves (hb: sim only) */
+	struct kd_watch vsock_store;		/* vsock: the storage channel (7003), all enclaves */
 	char state_dir[PATH_MAX];
 	char sock_path[KILN_CHAN_PATH_MAX];
 	uint64_t log_max;
@@ -136,6 +138,9 @@ int kd_enclave_listen(struct kd *d, struct kd_enclave *e) KILN_MUST;
 /* chan.c: control and heartbeat connections */
 void kd_chan_accept_ctl(struct kd *d, struct kd_watch *w, uint32_t events);
 void kd_chan_accept_hb(struct kd *d, struct kd_watch *w, uint32_t events);
+void kd_chan_accept_store(struct kd *d, struct kd_watch *w, uint32_t events);
+/* The live enclave reached over vsock at cid, or NULL. */
+struct kd_enclave *kd_chan_by_cid(struct kd *d, uint32_t cid);
 int kd_chan_send_stop(struct kd *d, struct kd_enclave *e, int sig, unsigned timeout_ms) KILN_MUST;
 /* Close control connections without HELLO and heartbeats past their deadline. */
 void kd_chan_tick(struct kd *d, int64_t now);

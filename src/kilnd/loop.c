@@ -246,7 +246,7 @@ static int init(struct kd *d, const struct kilnd_opts *o)
 {
 	int n, rc;
 
-	d->sock.fd = d->sig.fd = d->vsock_ctl.fd = d->vsock_hb.fd = -1;
+	d->sock.fd = d->sig.fd = d->vsock_ctl.fd = d->vsock_hb.fd = d->vsock_store.fd = -1;
 	d->log_max = o->log_max ? o->log_max : KILND_LOG_MAX_DEFAULT;
 	if (o->state_dir)
 		n = snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
@@ -296,6 +296,7 @@ static void shutdown_all(struct kd *d)
 	kd_watch_close(d, &d->sig);
 	kd_watch_close(d, &d->vsock_ctl);
 	kd_watch_close(d, &d->vsock_hb);
+	kd_watch_close(d, &d->vsock_store);
 	if (d->epfd >= 0)
 		close(d->epfd);
 }

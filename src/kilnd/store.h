@@ -15,7 +15,7 @@
  * the live connections. A connection OPENs one volume and then gets, puts,
  * deletes and syncs objects beneath that root only (ids validated, every
  * open with RESOLVE_BENEATH). A volume is served to one connection at a
- * time. Threads: one acceptor per enclave, one per connection (blocking
+ * time. Threads: one acceptor per sim enclave (vsock: kilnd's loop accepts), one per connection (blocking
  * fsyncs never stall kilnd's event loop), like the sim NSM channel.
  */
 #define KD_STORE_VOLS 16
@@ -48,6 +48,12 @@ int kd_store_new(const char *enclave, const struct kd_store_cfg *cfg, struct kd_
 int kd_store_serve(struct kd_store *s, int fd);
 /* Listen on chan_dir/7003 (sim) and accept in a thread. */
 int kd_store_listen(struct kd_store *s, const char *chan_dir) KILN_MUST;
+/*
+ * Serve an accepted connection in its own thread (vsock: kilnd's one
+ * listener on 7003 found the enclave by the peer's CID); closes fd when
+ * refused. Stopped stores refuse.
+ */
+void kd_store_adopt(struct kd_store *s, int fd);
 /* Stop listening and release (NULL: nothing); live connections run to the enclave's EOF. */
 void kd_store_stop(struct kd_store *s);
 

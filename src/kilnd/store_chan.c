@@ -86,13 +86,18 @@ static int claim(struct kd_store *s, int fd)
 
 static void accept_one(struct kd_store *s)
 {
-	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC), slot;
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd >= 0)
+		kd_store_adopt(s, fd);
+}
+
+void kd_store_adopt(struct kd_store *s, int fd)
+{
+	int slot = claim(s, fd);
 	struct conn *c;
 	pthread_t t;
 
-	if (fd < 0)
-		return;
-	slot = claim(s, fd);
 	c = slot < 0 ? NULL : malloc(sizeof(*c));
 	if (c) {
 		*c = (struct conn){ .s = s, .fd = fd, .slot = slot };

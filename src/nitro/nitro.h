@@ -182,6 +182,10 @@ struct kiln_nitro_run {
 	 * of the EIF config's network.ingress, as the sim does. Need kilnd. */
 	const char *const *ports;
 	size_t n_ports;
+	/* -v: volume name -> host directory, sent to kilnd as "volumes" (it
+	 * serves them on vsock port 7003 by CID). Need kilnd. */
+	const char *const *vol_names, *const *vol_hosts;
+	size_t n_volumes;
 	/* Foreground: the app's stdout and stderr lines (from kilnd's log of
 	 * the enclave) are written here; NULL: not shown. */
 	FILE *out, *err;

@@ -17,6 +17,7 @@
 #include "cli/kilnd_rpc.h"
 #include "eif/eif.h"
 #include "eif/ingress.h"
+#include "fs/wire.h"
 #include "kilnd/client.h"
 #include "net/portmap.h"
 #include "util/cleanup.h"
@@ -114,6 +115,38 @@ static int choose_ports(struct nrun *n, int fd, const struct eif_info *info)
 	return 0;
 }
 
+/* Does the EIF's measured config (its metadata section) mount a volume named name? */
+static bool eif_mounts(int fd, const struct eif_info *info, const char *name)
+{
+	json_t *md = NULL, *v;
+	char got[KFS_ID_MAX + 1];
+	bool found = false;
+	size_t i;
+
+	for (unsigned s = 0; s < info->num_sections && !md; s++) {
+		uint8_t *data = NULL;
+		if (info->sections[s].type == EIF_SECTION_METADATA &&
+		    eif_read_section(fd, info, s, &data, 1u << 20) == 0)
+			md = json_loads((char *)data, 0, NULL);
+		free(data);
+	}
+	json_array_foreach(json_object_get(json_object_get(md, "KilnConfig"), "storage"), i, v)
+		found |= kfs_volume_name(json_string_value(json_object_get(v, "path")) ?: "", got,
+					 sizeof(got)) == 0 && !strcmp(got, name);
+	json_decref(md);
+	return found;
+}
+
+/* -v for a volume the EIF's config does not mount fails before the launch, as in sim. */
+static int check_volumes(const struct nrun *n, int fd, const struct eif_info *info)
+{
+	for (size_t k = 0; k < n->r->n_volumes; k++)
+		if (!eif_mounts(fd, info, n->r->vol_names[k]))
+			return kiln_err(EINVAL, "-v: the EIF's config mounts no storage volume \"%s\" "
+						"(storage[].path in kiln.yaml)", n->r->vol_names[k]);
+	return 0;
+}
+
 static int read_eif(struct nrun *n)
 {
 	_cleanup_close_ int fd = open(n->r->eif_path, O_RDONLY | O_CLOEXEC);
@@ -136,7 +169,8 @@ static int read_eif(struct nrun *n)
 	n->cpus = n->r->cpus ? n->r->cpus : (unsigned)info.default_cpus;
 	if (!n->cpus)
 		n->cpus = 2;
-	return choose_ports(n, fd, &info);
+	rc = check_volumes(n, fd, &info);
+	return rc < 0 ? rc : choose_ports(n, fd, &info);
 }
 
 /* This enclave's ps record (a new reference), or NULL. */
@@ -171,6 +205,17 @@ static int check_name(const struct nrun *n)
 
 /* ---- kilnd ---- */
 
+/* -v: [{name, host}], as the sim registers them (checked by the CLI). */
+static json_t *volumes_json(const struct kiln_nitro_run *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < r->n_volumes; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s}", "name", r->vol_names[i], "host",
+						   r->vol_hosts[i]));
+	return a;
+}
+
 /* memory_mib is what the enclave got: more than asked for when only
  * larger hugepages were left (nitro-cli reports its allocated_memory_mib). */
 static json_t *register_request(const struct nrun *n, const struct kiln_nitro_enclave *enc)
@@ -183,6 +228,8 @@ static json_t *register_request(const struct nrun *n, const struct kiln_nitro_en
 		realpath(n->r->eif_path, abs) ? abs : n->r->eif_path, "pid", (json_int_t)getpid(),
 		"debug", n->r->debug, "kill_signal", KILN_NITRO_KILL_SIGNAL);
 
+	if (req && n->r->n_volumes)
+		json_object_set_new(req, "volumes", volumes_json(n->r));
 	if (!req || !n->n_ports)
 		return req;
 	ports = json_array();
@@ -443,6 +490,8 @@ int kiln_nitro_run(const struct kiln_nitro_ops *ops, const struct kiln_nitro_run
 	if (rc == 0 && n.n_ports && !r->state_dir)
 		rc = kiln_err(EINVAL, "published ports (%s) need kilnd",
 			      r->n_ports ? "-p" : "the EIF's network.ingress");
+	if (rc == 0 && r->n_volumes && !r->state_dir)
+		rc = kiln_err(EINVAL, "-v needs kilnd, which serves the volumes");
 	if (rc == 0)
 		rc = check_name(&n);
 	if (rc < 0)

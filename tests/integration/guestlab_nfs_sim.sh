@@ -3,7 +3,9 @@
 # kiln-init's NFS frontend chosen and used for real: a sim enclave in the guest lab (Debian's 6.1 kernel,
 # no /dev/fuse there) mounts its encrypted volume with the kernel's NFSv4 client (frontend chosen
 # automatically), the app's data survives an enclave restart, the parent's directory holds no
-# plaintext. On this host (no NFS client) a volume forced to `frontend: nfs` is refused before the app.
+# plaintext. The same over `--channel vsock` (kilnd's storage listener on vsock 7003, the enclave
+# found by its CID, as on Nitro): written, restarted, read back. On this host (no NFS client) a
+# volume forced to `frontend: nfs` is refused before the app.
 # Env: QEMU_TIMEOUT, QEMU_MEM, GUESTLAB_SAVE=DIR (keep the guest tree).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -13,7 +15,7 @@ source tests/lib/qemu.sh
 source tests/lib/guestlab.sh
 source tests/lib/common.sh
 [ "$(id -u)" = 0 ] || skip "needs root (buildah vfs)"
-GUESTLAB_MODULES="nfsv4"
+GUESTLAB_MODULES="nfsv4 vsock_loopback"
 guestlab_require
 export KILN_STATE_DIR=$T/state
 MARKER=kiln-nfs-sim-marker-$RANDOM$RANDOM
@@ -66,6 +68,15 @@ gl_check io grep -q "^io=ok" /tmp/run.out
 if run /guest/nfs.eif; then gl_pass run2; else gl_fail run2 "$(tail -1 /tmp/run.out)"; gl_dump /tmp/run.out; fi
 gl_check restart-count grep -q "^count=1" /tmp/run.out
 if grep -rq "$(cat /guest/marker)" /vol; then gl_fail no-plaintext "marker in /vol"; else gl_pass no-plaintext; fi
+# Over vsock: kiln-init dials vsock:1:7003, kilnd knows the enclave by its CID.
+mkdir -p /volv
+vrun() { kiln run --sim --channel vsock --name stv -v /volv:/data /guest/auto.eif >/tmp/vrun.out 2>&1; }
+if vrun; then gl_pass vsock-run1; else gl_fail vsock-run1 "$(tail -1 /tmp/vrun.out)"; gl_dump /tmp/vrun.out; fi
+gl_check vsock-first-count grep -q "^count=0" /tmp/vrun.out
+if vrun; then gl_pass vsock-run2; else gl_fail vsock-run2 "$(tail -1 /tmp/vrun.out)"; gl_dump /tmp/vrun.out; fi
+gl_check vsock-restart-count grep -q "^count=1" /tmp/vrun.out
+gl_check vsock-volume-on-parent test -s /volv/header -o -n "$(ls -A /volv)"
+if grep -rq "$(cat /guest/marker)" /volv; then gl_fail vsock-no-plaintext "marker in /volv"; else gl_pass vsock-no-plaintext; fi
 SH
 
 tree=$T/tree
@@ -79,5 +90,6 @@ log=$KILN_ROOT/build/test-logs/guestlab_nfs_sim.console
 mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
 guestlab_verdict "$log" run1 frontend-nfs app-sees-nfs4 first-count io run2 \
-	restart-count no-plaintext || fail "guest checks failed (console: $log)"
+	restart-count no-plaintext vsock-run1 vsock-first-count vsock-run2 vsock-restart-count \
+	vsock-volume-on-parent vsock-no-plaintext || fail "guest checks failed (console: $log)"
 echo "PASS: a sim enclave's volume over kiln-init's NFS frontend and the kernel's NFS client"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Encrypted storage in a sim enclave: kiln run -v, the POSIX suite on the mount inside the
 # enclave, data back after an enclave restart and a kilnd restart, no plaintext on the parent,
-# a tampered volume and key: kms (not yet available) refused before the app starts.
+# a tampered volume and key: kms without a key id refused before the app starts.
 source "$(dirname "$0")/../lib/common.sh"
 [ "$(id -u)" = 0 ] || skip "needs root"
 [ -c /dev/fuse ] || skip "no /dev/fuse on this host"
@@ -63,10 +63,10 @@ rc=0; out=$(kiln run --sim --name st3 -v "$T/other:/other" "$T/st.eif" 2>&1) || 
 [ "$rc" != 0 ] || fail "-v for an unmounted path was accepted"
 assert_contains "$out" "the EIF's config mounts no storage volume \"other\""
 
-# key: kms is not available yet: refused, the app never runs
+# key: kms without its KMS key id: refused, the app never runs (tests/integration/storage_kms.sh has the rest)
 rc=0; out=$(kiln run --sim --name st2 "$T/kms.eif" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "key: kms mounted"
-assert_contains "$out" "key: kms is not available"
+assert_contains "$out" "key: kms needs storage[].kms_key_id"
 [[ $out != *count=* ]] || fail "the app ran without its volume"
 
 # a tampered root: refused with the object named, the app never runs

@@ -19,7 +19,7 @@ static inline void kd_fixture_setup(struct kd *d, const char *tmp)
 
 	memset(d, 0, sizeof(*d));
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	d->sock.fd = d->sig.fd = d->vsock_ctl.fd = d->vsock_hb.fd = -1;
+	d->sock.fd = d->sig.fd = d->vsock_ctl.fd = d->vsock_hb.fd = d->vsock_store.fd = -1;
 	d->log_max = KILND_LOG_MAX_DEFAULT;
 	snprintf(d->state_dir, sizeof(d->state_dir), "%s/state", tmp);
 	mkdir(d->state_dir, 0700);
@@ -40,7 +40,8 @@ static inline void kd_fixture_teardown(struct kd *d)
 		d->enclaves = e->next;
 		kd_enclave_free(d, e);
 	}
-	kd_watch_close(d, &d->vsock_ctl); /* a nitro registration's shared listener */
+	kd_watch_close(d, &d->vsock_ctl); /* a nitro registration's shared listeners */
+	kd_watch_close(d, &d->vsock_store);
 	close(d->epfd);
 }
 

@@ -150,6 +150,36 @@ TEST(test_ten_secrets)
 	/* the handle lives as long as kiln-init: not freed by design */
 }
 
+/*
+ * key: kms volumes (mounted first) and secrets share the boot's one RSA key
+ * and attestation document; secrets wipe it when done.
+ */
+TEST(test_recipient_shared_with_storage)
+{
+	json_t *c = base_config(endpoint, 10);
+	char *ct = fake_ct("shared\n", 7);
+	const struct aws_kms_recipient *r1 = NULL, *r2 = NULL;
+	struct kiln_init_config cfg = app_config();
+	struct kiln_user u = me();
+	struct kiln_init_secrets *h = NULL;
+
+	add(c, "DB_PASSWORD", ct, "env", NULL, false);
+	attest_calls = 0;
+	CHECK(kiln_init_kms_recipient(fake_attest, NULL, &r1) == 0 && r1 && r1->doc);
+	CHECK(kiln_init_kms_recipient(fake_attest, NULL, &r2) == 0 && r2 == r1);
+	CHECK(attest_calls == 1);
+	CHECK(kiln_init_secrets_run(c, fake_attest, NULL, &u, &cfg, &h) == 0 && h);
+	CHECK(attest_calls == 1); /* the storage's document served the secrets too */
+	CHECK(strcmp(kiln_init_config_getenv(&cfg, "DB_PASSWORD") ?: "", "shared\n") == 0);
+	kiln_init_secrets_forked(h);
+	CHECK(kiln_init_kms_recipient(fake_attest, NULL, &r2) == 0);
+	CHECK(attest_calls == 2); /* wiped after the secrets: a new boot's would be new */
+	kiln_init_kms_recipient_done();
+	free(ct);
+	json_decref(c);
+	kiln_init_config_free(&cfg);
+}
+
 TEST(test_required_failure_stops)
 {
 	json_t *c = base_config(endpoint, 10);
@@ -309,6 +339,7 @@ int main(void)
 	CHECK(mkdtemp(shm) != NULL);
 	start_server();
 	RUN(test_ten_secrets);
+	RUN(test_recipient_shared_with_storage);
 	RUN(test_required_failure_stops);
 	RUN(test_config_errors);
 	RUN(test_value_rules);

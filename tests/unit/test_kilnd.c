@@ -218,6 +218,38 @@ TEST(default_state_dir)
 	CHECK_ERR(kilnd_default_state_dir(buf, sizeof(buf)), "pass --state-dir");
 }
 
+/*
+ * Enclaves over vsock (nitro, sim --channel vsock) get their storage channel
+ * too: kilnd's one listener on 7003, the enclave found by the peer's CID.
+ */
+TEST(vsock_store_by_cid)
+{
+	struct kd d;
+	struct kd_enclave *n = NULL, *s = NULL;
+	int rc;
+
+	setup(&d);
+	rc = reg(&d, &n, "{\"name\":\"vn\",\"mode\":\"nitro\",\"cid\":17,\"volumes\":"
+			 "[{\"name\":\"data\",\"host\":\"%s/vn-data\"}]}", tmp);
+	if (rc == -EAFNOSUPPORT) {
+		fprintf(stderr, "  (no AF_VSOCK here: %s)\n", kiln_errmsg());
+		teardown(&d);
+		return;
+	}
+	CHECK(rc == 0 && n);
+	CHECK(reg(&d, &s, "{\"name\":\"vs\",\"mode\":\"sim\",\"cid\":18}") == 0 && s);
+	CHECK(d.vsock_store.fd >= 0);
+	CHECK(n && n->store && s && s->store);
+	CHECK(kd_chan_by_cid(&d, 17) == n && kd_chan_by_cid(&d, 18) == s);
+	CHECK(kd_chan_by_cid(&d, 19) == NULL);
+	if (n) {
+		kd_enclave_set_state(&d, n, KD_EXITED); /* ended: its CID names nothing */
+		CHECK(kd_chan_by_cid(&d, 17) == NULL && !n->store);
+	}
+	CHECK(kd_chan_by_cid(&d, 18) == s);
+	teardown(&d);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -229,6 +261,7 @@ int main(void)
 	RUN(register_validation);
 	RUN(state_roundtrip);
 	RUN(nitro_ports_roundtrip);
+	RUN(vsock_store_by_cid);
 	RUN(utf8_repair);
 	RUN(default_state_dir);
 	rc = t_done();

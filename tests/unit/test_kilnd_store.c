@@ -7,6 +7,7 @@
 #include "fs/fs.h"
 #include "fs/wire.h"
 #include "kilnd/store.h"
+#include "kilnd/store_int.h"
 #include "t.h"
 
 static char base[] = "/tmp/kiln-store-XXXXXX";
@@ -81,6 +82,54 @@ TEST(core_over_channel)
 		 base, base);
 	CHECK(system(cmd) == 0); /* only volume "data"'s root was touched */
 	kd_store_stop(s);
+}
+
+/* Until s's serving threads have all ended (an adopted one is not joined). */
+static void wait_idle(struct kd_store *s)
+{
+	for (bool busy = true; busy; usleep(1000)) {
+		busy = false;
+		pthread_mutex_lock(&s->lock);
+		for (int i = 0; i < KD_STORE_CONNS; i++)
+			busy |= s->conns[i] >= 0;
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* A connection kilnd's vsock listener accepted is handed over and served in the store's thread. */
+TEST(adopted_connection)
+{
+	struct kd_store_cfg cfg = { .n = 1 };
+	struct kd_store *s = NULL;
+	struct kfs_store *st;
+	struct kfs_keywrap *kw;
+	struct kfs *fs = NULL;
+	struct kfs_attr a;
+	char buf[8];
+
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "var-lib");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s/adopted", base);
+	CHECK(kd_store_new("t", &cfg, &s) == 0);
+
+	for (int round = 0; round < 2; round++) {
+		int sv[2];
+
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+		kd_store_adopt(s, sv[1]);
+		CHECK(kfs_store_remote(sv[0], "var-lib", &st) == 0);
+		CHECK(kfs_keywrap_sim(NULL, &kw) == 0);
+		CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &fs) == 0);
+		if (round == 0) {
+			CHECK(kfs_mknod(fs, KFS_ROOT_INO, "g", S_IFREG | 0600, 0, 0, &a) == 0);
+			CHECK(kfs_write(fs, a.ino, 0, "adopted", 7) == 7);
+		} else {
+			CHECK(kfs_lookup(fs, KFS_ROOT_INO, "g", &a) == 0);
+			CHECK(kfs_read(fs, a.ino, 0, buf, 7) == 7 && !memcmp(buf, "adopted", 7));
+		}
+		CHECK(kfs_unmount(fs) == 0);
+		wait_idle(s);
+	}
+	kd_store_stop(s); /* the serving threads hold their own references */
 }
 
 static int raw_call(int fd, const void *req, size_t len, uint8_t *status)
@@ -168,6 +217,7 @@ int main(void)
 	if (!mkdtemp(base))
 		return 1;
 	RUN(core_over_channel);
+	RUN(adopted_connection);
 	RUN(refusals);
 	RUN(vol_names);
 	RUN(wire_decode);

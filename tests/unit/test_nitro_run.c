@@ -486,6 +486,7 @@ static const char *contents(FILE *f)
 
 static char eif_ingress_path[80];
 static char eif_p_path[80];	/* admits 80 and 90 (network.ingress without host ports) */
+static char eif_v_path[80];	/* mounts /data and /var/lib (storage) */
 
 static bool json_eq_text(json_t *j, const char *text)
 {
@@ -522,6 +523,34 @@ TEST(register_sends_cid_and_published_ports)
 	CHECK(json_integer_value(json_object_get(K.reg, "pid")) == getpid());
 	CHECK(json_integer_value(json_object_get(K.reg, "kill_signal")) == KILN_NITRO_KILL_SIGNAL);
 	CHECK(!json_object_get(K.reg, "chan_dir"));
+	kilnd_stop();
+}
+
+/* -v volumes go to kilnd as the registration's "volumes" (served on vsock 7003 by CID). */
+TEST(register_sends_volumes)
+{
+	static const char *const names[] = { "data", "var-lib" };
+	static const char *const hosts[] = { "/srv/a", "/srv/b" };
+	struct kiln_nitro_run r = { .eif_path = eif_v_path, .name = "vol", .report_fd = -1,
+				    .vol_names = names, .vol_hosts = hosts, .n_volumes = 2 };
+
+	fresh_with_kilnd(&r);
+	K.end_code = 0;
+	F.end_at_heartbeat = 1;
+	CHECK(kiln_nitro_run(&fake_ops, &r) == 0);
+	CHECK(json_eq_text(json_object_get(K.reg, "volumes"),
+			   "[{\"name\":\"data\",\"host\":\"/srv/a\"},"
+			   "{\"name\":\"var-lib\",\"host\":\"/srv/b\"}]"));
+	kilnd_stop();
+	/* Without kilnd nothing would serve them: refused before the launch. */
+	r.state_dir = NULL;
+	CHECK_ERR(kiln_nitro_run(&fake_ops, &r), "-v needs kilnd");
+	/* A volume the EIF's config does not mount: refused before anything starts. */
+	fresh_with_kilnd(&r);
+	r.eif_path = eif_path;
+	CHECK_ERR(kiln_nitro_run(&fake_ops, &r),
+		  "-v: the EIF's config mounts no storage volume \"data\"");
+	CHECK(!strcmp(K.ops, ""));
 	kilnd_stop();
 }
 
@@ -791,12 +820,15 @@ int main(void)
 	snprintf(eif_ingress_path, sizeof(eif_ingress_path), "/tmp/kiln-nitro-run-%d-in.eif",
 		 (int)getpid());
 	snprintf(eif_p_path, sizeof(eif_p_path), "/tmp/kiln-nitro-run-%d-p.eif", (int)getpid());
+	snprintf(eif_v_path, sizeof(eif_v_path), "/tmp/kiln-nitro-run-%d-v.eif", (int)getpid());
 	if (make_eif(eif_path, "{}") < 0 ||
 	    make_eif(eif_ingress_path, "{\"KilnConfig\":{\"network\":{\"ingress\":["
 				       "{\"port\":443,\"host_port\":8443},{\"port\":80,"
 				       "\"host_port\":80},{\"port\":0}]}}}") < 0 ||
 	    make_eif(eif_p_path, "{\"KilnConfig\":{\"network\":{\"ingress\":["
-				 "{\"port\":80},{\"port\":90}]}},\"KilnExposedPorts\":[8080]}") < 0) {
+				 "{\"port\":80},{\"port\":90}]}},\"KilnExposedPorts\":[8080]}") < 0 ||
+	    make_eif(eif_v_path, "{\"KilnConfig\":{\"storage\":[{\"path\":\"/data\"},"
+				 "{\"path\":\"/var/lib\"}]}}") < 0) {
 		fprintf(stderr, "cannot build the test EIF: %s\n", kiln_errmsg());
 		return 1;
 	}
@@ -806,6 +838,7 @@ int main(void)
 	RUN(run_sigterm_terminates);
 	RUN(run_errors);
 	RUN(register_sends_cid_and_published_ports);
+	RUN(register_sends_volumes);
 	RUN(register_publishes_eif_ingress);
 	RUN(register_reports_the_memory_the_enclave_has);
 	RUN(port_conflict_fails_the_run);
@@ -819,5 +852,6 @@ int main(void)
 	unlink(eif_path);
 	unlink(eif_ingress_path);
 	unlink(eif_p_path);
+	unlink(eif_v_path);
 	return rc;
 }
