@@ -43,7 +43,7 @@ struct dir {
 	uint8_t *buf;
 	size_t head;		/* buffer: first queued byte */
 	bool splice, eof, done;
-	bool bulk;		/* copy_small: a read filled the stack buffer this step */
+	bool bulk;		/* copy_small: splice until a step reads less than copy_small */
 	bool drained;		/* copy_small: a short read this step, trusted as drained */
 	uint64_t bytes;
 };
@@ -276,8 +276,9 @@ static int queue_rest(struct kiln_relay *r, struct dir *d, const uint8_t *p, siz
 /*
  * Small requests and responses: splice costs four calls per burst (in, out,
  * and two that find nothing) plus a pipe; a read into a stack buffer and a
- * send cost two. A read that fills the buffer means bulk: the rest of this
- * step splices. Only when nothing is queued, so bytes keep their order.
+ * send cost two. A read that fills the buffer means bulk: splice from then
+ * on, until a step reads less than the buffer (step_dir). Only when nothing
+ * is queued, so bytes keep their order.
  */
 static ssize_t fill_copy(struct kiln_relay *r, struct dir *d)
 {
@@ -360,7 +361,9 @@ static bool has_room(const struct kiln_relay *r, const struct dir *d)
 
 static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 {
-	d->bulk = d->drained = false;
+	size_t got = 0;
+
+	d->drained = false;
 	for (bool progress = true; progress && !d->done;) {
 		ssize_t n;
 
@@ -375,6 +378,7 @@ static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 			n = fill(r, d);
 			if (n < 0)
 				return (int)n;
+			got += (size_t)n;
 			progress = progress || n > 0 || d->eof;
 		}
 		if (d->eof && !d->queued) {
@@ -386,6 +390,9 @@ static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 		}
 		*moved = *moved || progress;
 	}
+	/* Bulk stays bulk (pure splice, as without copy_small) until a step reads little. */
+	if (got && got < r->copy_small)
+		d->bulk = false;
 	if (!d->queued)
 		put_pipe(r, d);
 	return 0;

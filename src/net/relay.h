@@ -44,8 +44,8 @@ struct kiln_relay_opts {
 	uint32_t idle_ms;	/* 0 = no idle timeout */
 	/*
 	 * Splice directions: read first through a stack buffer of this many
-	 * bytes (at most 16 KiB) and write at once, splicing only the rest of a
-	 * step once a read fills it; 0 = splice everything.
+	 * bytes (at most 16 KiB) and write at once; once a read fills it, splice
+	 * until a step reads less; 0 = splice everything.
 	 */
 	size_t copy_small;
 };
