@@ -405,12 +405,21 @@ int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms)
 
 int kiln_relay_step_ev(struct kiln_relay *r, uint64_t now_ms, uint32_t events)
 {
+	return kiln_relay_step_fd(r, now_ms, -1, events);
+}
+
+int kiln_relay_step_fd(struct kiln_relay *r, uint64_t now_ms, int which, uint32_t events)
+{
+	const uint32_t readable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 	bool moved = false;
 	int rc;
 
 	r->trust_short = !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
 
 	for (int i = 0; i < 2; i++) {
+		/* idle, and no readable event for its reader: nothing to do */
+		if (which >= 0 && !r->d[i].queued && (i != which || !(events & readable)))
+			continue;
 		rc = step_dir(r, &r->d[i], &moved);
 		if (rc < 0)
 			return kiln_err_wrap(rc, "%s", i == 0 ? "a->b" : "b->a");

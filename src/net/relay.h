@@ -78,6 +78,14 @@ int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms) KILN_MUST;
  */
 int kiln_relay_step_ev(struct kiln_relay *r, uint64_t now_ms, uint32_t events) KILN_MUST;
 /*
+ * The same, when the caller knows the events are fd which's (0: a, 1: b):
+ * a direction with nothing queued whose reader had no readable event is
+ * skipped (its last step read it to EAGAIN, so new bytes raise their own
+ * edge), which saves a read that finds nothing per request and hop.
+ */
+int kiln_relay_step_fd(struct kiln_relay *r, uint64_t now_ms, int which,
+		       uint32_t events) KILN_MUST;
+/*
  * The epoll events fd which (0: a, 1: b) needs now, EPOLLET not included:
  * EPOLLIN | EPOLLRDHUP while it is read, EPOLLOUT only while bytes wait for
  * it. Watching more is harmless but costs wake-ups.
