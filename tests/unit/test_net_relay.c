@@ -543,6 +543,37 @@ TEST(copy_small_bursts)
 	close(s);
 }
 
+/*
+ * kiln_relay_step_fd: an event for fd a steps only a->b (and any direction
+ * with bytes queued); b's bytes wait for b's own event, and none are lost.
+ */
+TEST(step_fd_skips_idle_direction)
+{
+	struct kiln_relay_opts o = { .copy_small = 16 * 1024 };
+	struct kiln_relay_stats st;
+	struct kiln_relay *r;
+	int c, a, s, b;
+	char buf[4];
+
+	CHECK(tcp_pair(&c, &a) == 0);
+	CHECK(tcp_pair(&b, &s) == 0);
+	CHECK(kiln_relay_new(a, b, &o, mono_ms(), &r) == 0);
+	CHECK(write(c, "ping", 4) == 4);
+	CHECK(write(s, "pong", 4) == 4);
+	usleep(20000);
+	CHECK(kiln_relay_step_fd(r, mono_ms(), 0, EPOLLIN) == 1);
+	kiln_relay_stats(r, &st);
+	CHECK(st.bytes[0] == 4 && st.bytes[1] == 0); /* b's bytes not read yet */
+	CHECK(kiln_relay_step_fd(r, mono_ms(), 1, EPOLLIN) == 1);
+	kiln_relay_stats(r, &st);
+	CHECK(st.bytes[0] == 4 && st.bytes[1] == 4);
+	CHECK(read(s, buf, 4) == 4 && !memcmp(buf, "ping", 4));
+	CHECK(read(c, buf, 4) == 4 && !memcmp(buf, "pong", 4));
+	kiln_relay_close(r, false);
+	close(c);
+	close(s);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -553,6 +584,7 @@ int main(void)
 	RUN(pipes_only_while_bytes_wait);
 	RUN(no_fd_for_a_pipe);
 	RUN(copy_small_bursts);
+	RUN(step_fd_skips_idle_direction);
 	RUN(many_flows_one_loop);
 	RUN(transfer_100mb_splice);
 	RUN(transfer_100mb_copy);
