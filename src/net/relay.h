@@ -82,6 +82,7 @@ int kiln_relay_step_ev(struct kiln_relay *r, uint64_t now_ms, uint32_t events) K
  * a direction with nothing queued whose reader had no readable event is
  * skipped (its last step read it to EAGAIN, so new bytes raise their own
  * edge), which saves a read that finds nothing per request and hop.
+ * which < 0: not known, every direction is stepped (kiln_relay_step_ev).
  */
 int kiln_relay_step_fd(struct kiln_relay *r, uint64_t now_ms, int which,
 		       uint32_t events) KILN_MUST;
