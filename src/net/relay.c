@@ -34,6 +34,7 @@
 
 #define DEFAULT_BUF (256 * 1024)
 #define SPLICE_CHUNK (1 << 20)
+#define COPY_SMALL_MAX (16 * 1024)
 
 struct dir {
 	int from, to;
@@ -42,6 +43,8 @@ struct dir {
 	uint8_t *buf;
 	size_t head;		/* buffer: first queued byte */
 	bool splice, eof, done;
+	bool bulk;		/* copy_small: splice until a step reads less than copy_small */
+	bool drained;		/* copy_small: a short read this step, trusted as drained */
 	uint64_t bytes;
 };
 
@@ -50,7 +53,8 @@ struct kiln_relay {
 	struct dir d[2];
 	struct kiln_relay_pool *pool;
 	struct kiln_relay_pool own;	/* the pool when the caller gave none */
-	size_t buf_size, pipe_size;
+	size_t buf_size, pipe_size, copy_small;
+	bool trust_short;	/* this step's events had no hang-up or error */
 	uint32_t idle_ms;
 	uint64_t last_ms;
 };
@@ -164,6 +168,9 @@ int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_m
 	r->buf_size = o && o->buf_size ? o->buf_size : DEFAULT_BUF;
 	r->pipe_size = o ? o->pipe_size : 0;
 	r->idle_ms = o ? o->idle_ms : 0;
+	r->copy_small = o ? o->copy_small : 0;
+	if (r->copy_small > COPY_SMALL_MAX)
+		r->copy_small = COPY_SMALL_MAX;
 	r->last_ms = now_ms;
 	for (int i = 0; o && i < 2; i++)
 		tune_socket(r->fd[i], o);
@@ -239,12 +246,75 @@ static ssize_t drain(struct dir *d)
 	return n;
 }
 
+/* Queue what the writer did not take of a copied read: in the pipe, or the buffer without fds. */
+static int queue_rest(struct kiln_relay *r, struct dir *d, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+	int rc = get_pipe(r, d);
+
+	if (rc == 0) {
+		/* the pipe is empty and holds >= 64 KiB: all of it fits */
+		n = write(d->pipe[1], p, len);
+		if (n == (ssize_t)len) {
+			d->queued = len;
+			return 0;
+		}
+		return kiln_err(n < 0 ? errno : EIO, "relay: pipe write: %s",
+				n < 0 ? strerror(errno) : "short");
+	}
+	if (rc != -EMFILE && rc != -ENFILE)
+		return kiln_err(-rc, "relay: pipe: %s", strerror(-rc));
+	d->splice = false; /* out of fds for a pipe: this direction copies from now on */
+	if (!d->buf && !(d->buf = malloc(r->buf_size)))
+		return kiln_err(ENOMEM, "out of memory");
+	memcpy(d->buf, p, len);
+	d->head = 0;
+	d->queued = len;
+	return 0;
+}
+
+/*
+ * Small requests and responses: splice costs four calls per burst (in, out,
+ * and two that find nothing) plus a pipe; a read into a stack buffer and a
+ * send cost two. A read that fills the buffer means bulk: splice from then
+ * on, until a step reads less than the buffer (step_dir). Only when nothing
+ * is queued, so bytes keep their order.
+ */
+static ssize_t fill_copy(struct kiln_relay *r, struct dir *d)
+{
+	uint8_t b[COPY_SMALL_MAX];
+	ssize_t n, w;
+	int rc;
+
+	n = read(d->from, b, r->copy_small);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : kiln_err(errno, "relay: read: %s", strerror(errno));
+	if (n == 0) {
+		d->eof = true;
+		return 0;
+	}
+	d->bulk = (size_t)n == r->copy_small;
+	d->drained = !d->bulk && r->trust_short;
+	w = send(d->to, b, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w < 0 && errno == ENOTSOCK)
+		w = write(d->to, b, (size_t)n);
+	if (w < 0 && errno != EAGAIN)
+		return kiln_err(errno, "relay: write: %s", strerror(errno));
+	w = w < 0 ? 0 : w;
+	d->bytes += (uint64_t)w;
+	if (w < n && (rc = queue_rest(r, d, b + w, (size_t)(n - w))) < 0)
+		return rc;
+	return n;
+}
+
 /* > 0 bytes read, 0 would block or EOF (d->eof set), < 0 error. */
 static ssize_t fill(struct kiln_relay *r, struct dir *d)
 {
 	ssize_t n;
 	int rc;
 
+	if (d->splice && r->copy_small && !d->bulk && !d->queued)
+		return fill_copy(r, d);
 	if (d->splice && d->pipe[0] < 0 && r->pool->pipe[0] < 0) {
 		/* No spare pipe: make one only once bytes wait (an idle direction makes none). */
 		n = recv(d->from, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -291,6 +361,9 @@ static bool has_room(const struct kiln_relay *r, const struct dir *d)
 
 static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 {
+	size_t got = 0;
+
+	d->drained = false;
 	for (bool progress = true; progress && !d->done;) {
 		ssize_t n;
 
@@ -301,10 +374,11 @@ static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 				return (int)n;
 			progress = n > 0;
 		}
-		if (!d->eof && has_room(r, d)) {
+		if (!d->eof && !d->drained && has_room(r, d)) {
 			n = fill(r, d);
 			if (n < 0)
 				return (int)n;
+			got += (size_t)n;
 			progress = progress || n > 0 || d->eof;
 		}
 		if (d->eof && !d->queued) {
@@ -316,6 +390,9 @@ static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 		}
 		*moved = *moved || progress;
 	}
+	/* Bulk stays bulk (pure splice, as without copy_small) until a step reads little. */
+	if (got && got < r->copy_small)
+		d->bulk = false;
 	if (!d->queued)
 		put_pipe(r, d);
 	return 0;
@@ -323,10 +400,26 @@ static int step_dir(struct kiln_relay *r, struct dir *d, bool *moved)
 
 int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms)
 {
+	return kiln_relay_step_ev(r, now_ms, EPOLLHUP);
+}
+
+int kiln_relay_step_ev(struct kiln_relay *r, uint64_t now_ms, uint32_t events)
+{
+	return kiln_relay_step_fd(r, now_ms, -1, events);
+}
+
+int kiln_relay_step_fd(struct kiln_relay *r, uint64_t now_ms, int which, uint32_t events)
+{
+	const uint32_t readable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 	bool moved = false;
 	int rc;
 
+	r->trust_short = !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+
 	for (int i = 0; i < 2; i++) {
+		/* idle, and no readable event for its reader: nothing to do */
+		if (which >= 0 && !r->d[i].queued && (i != which || !(events & readable)))
+			continue;
 		rc = step_dir(r, &r->d[i], &moved);
 		if (rc < 0)
 			return kiln_err_wrap(rc, "%s", i == 0 ? "a->b" : "b->a");

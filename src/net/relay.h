@@ -42,6 +42,12 @@ struct kiln_relay_opts {
 	size_t chan_buf;	/* SO_SNDBUF of AF_UNIX, buffer of vsock sockets; 0 = default */
 	size_t host_tcp_buf;	/* TCP within this host: SO_SNDBUF, and reno; 0 = as the host's */
 	uint32_t idle_ms;	/* 0 = no idle timeout */
+	/*
+	 * Splice directions: read first through a stack buffer of this many
+	 * bytes (at most 16 KiB) and write at once; once a read fills it, splice
+	 * until a step reads less; 0 = splice everything.
+	 */
+	size_t copy_small;
 };
 
 struct kiln_relay_stats {
@@ -63,6 +69,23 @@ int kiln_relay_new(int a, int b, const struct kiln_relay_opts *o, uint64_t now_m
  * normally); < 0: an error on either side (message set): close with reset.
  */
 int kiln_relay_step(struct kiln_relay *r, uint64_t now_ms) KILN_MUST;
+/*
+ * The same, for the edge-triggered epoll events that woke it: without
+ * EPOLLRDHUP, EPOLLHUP or EPOLLERR in them, a short copy_small read is taken
+ * as "drained" (no read to EAGAIN after it). Any later byte or FIN raises a
+ * new edge, and a FIN that came before the wake-up shows as EPOLLRDHUP in
+ * that fd's event, whose step reads to EAGAIN or EOF.
+ */
+int kiln_relay_step_ev(struct kiln_relay *r, uint64_t now_ms, uint32_t events) KILN_MUST;
+/*
+ * The same, when the caller knows the events are fd which's (0: a, 1: b):
+ * a direction with nothing queued whose reader had no readable event is
+ * skipped (its last step read it to EAGAIN, so new bytes raise their own
+ * edge), which saves a read that finds nothing per request and hop.
+ * which < 0: not known, every direction is stepped (kiln_relay_step_ev).
+ */
+int kiln_relay_step_fd(struct kiln_relay *r, uint64_t now_ms, int which,
+		       uint32_t events) KILN_MUST;
 /*
  * The epoll events fd which (0: a, 1: b) needs now, EPOLLET not included:
  * EPOLLIN | EPOLLRDHUP while it is read, EPOLLOUT only while bytes wait for
