@@ -14,6 +14,7 @@
 #include <linux/vm_sockets.h>
 
 #include "util/cleanup.h"
+#include "util/io.h"
 
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == KILN_CHAN_PATH_MAX,
 	       "KILN_CHAN_PATH_MAX must match sun_path");
@@ -204,18 +205,10 @@ int kiln_chan_listen(const struct kiln_chan_addr *a, int backlog)
 	return KILN_STEAL_FD(fd);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int wait_out(const struct kiln_chan_addr *a, int fd, int64_t deadline)
 {
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	int left = deadline < 0 ? -1 : (int)(deadline - now_ms()), n;
+	int left = deadline < 0 ? -1 : (int)(deadline - kiln_now_ms()), n;
 
 	if (deadline >= 0 && left <= 0)
 		left = 0;
@@ -245,7 +238,7 @@ static int connect_loop(const struct kiln_chan_addr *a, int fd, const union any_
 			continue;
 		if (errno != EAGAIN)
 			break;
-		if (deadline >= 0 && now_ms() >= deadline) {
+		if (deadline >= 0 && kiln_now_ms() >= deadline) {
 			errno = ETIMEDOUT;
 			return sys_err(a, "connect");
 		}
@@ -270,7 +263,7 @@ int kiln_chan_connect(const struct kiln_chan_addr *a, int timeout_ms, int nonblo
 	union any_sa u;
 	socklen_t len;
 	int fam = to_sockaddr(a, &u, &len), rc;
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = kiln_deadline(timeout_ms);
 	_cleanup_close_ int fd = -1;
 
 	if (fam < 0)

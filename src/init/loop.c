@@ -18,6 +18,7 @@
 #include "init/ctl.h"
 #include "init/linesplit.h"
 #include "init/logring.h"
+#include "util/io.h"
 
 /*
  * How this works: the signals kiln-init handles stay blocked and arrive on a
@@ -68,14 +69,6 @@ struct loop {
 	uint8_t cur;		/* stream of the chunk being split */
 	uint8_t chunk[READ_CHUNK];
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t wall_ns(void)
 {
@@ -273,7 +266,7 @@ static int poll_timeout(const struct loop *l, int64_t now)
 static void iterate(struct loop *l)
 {
 	struct pollfd p[8] = { { .fd = l->sfd, .events = POLLIN } };
-	int64_t now = mono_ms();
+	int64_t now = kiln_now_ms();
 
 	for (int i = 0; i < OUT_ALL; i++) {
 		bool held = l->s[i].fd >= 0 && !read_budget(l, &l->s[i]);
@@ -288,7 +281,7 @@ static void iterate(struct loop *l)
 	p[6] = (struct pollfd){ .fd = kiln_ctl_fd(&l->ctl), .events = kiln_ctl_events(&l->ctl) };
 	if (poll(p, 7, poll_timeout(l, now)) < 0 && errno != EINTR)
 		say(l, "kiln-init: warning: poll failed");
-	now = mono_ms();
+	now = kiln_now_ms();
 	if (p[0].revents)
 		on_signals(l, now);
 	for (int i = 0; i < 2; i++)
@@ -371,14 +364,14 @@ int kiln_supervise(const struct kiln_app *app, const struct kiln_supervise_opts 
 	sigemptyset(&old);
 	rc = setup(l, o, &old);
 	if (rc == 0) {
-		kiln_ctl_run(&l->ctl, 0, mono_ms()); /* connect while the app starts */
+		kiln_ctl_run(&l->ctl, 0, kiln_now_ms()); /* connect while the app starts */
 		rc = kiln_app_start(app, &l->app, out);
 	}
 	if (rc == 0) {
 		l->s[0].fd = out[0];
 		l->s[1].fd = out[1];
 		kiln_ctl_set_running(&l->ctl);
-		while (!finished(l, mono_ms()))
+		while (!finished(l, kiln_now_ms()))
 			iterate(l);
 		*code = kiln_exit_code(l->status);
 	}

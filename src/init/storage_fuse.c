@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "util/io.h"
 
 #define ATTR_VALID_S 1
 #define BUF_SIZE (KILN_FUSE_MAX_WRITE + 65536)
@@ -465,14 +466,6 @@ static int dispatch(struct req *r)
 	}
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A failed background commit is retried at the next one; fsync reports it to the app. */
 static void background_commit(struct kfs *fs)
 {
@@ -497,14 +490,14 @@ int kiln_fuse_serve(int fd, struct kfs *fs)
 	uint8_t *buf = malloc(BUF_SIZE), *out = malloc(KILN_FUSE_OUT_SIZE);
 	int rc = buf && out ? 0 : kiln_err(ENOMEM, "FUSE: out of memory");
 
-	int64_t due = now_ms() + KILN_FUSE_COMMIT_MS;
+	int64_t due = kiln_now_ms() + KILN_FUSE_COMMIT_MS;
 
 	while (rc == 0) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t wait = due - now_ms();
+		int64_t wait = due - kiln_now_ms();
 		if (wait <= 0 || poll(&p, 1, (int)wait) == 0) {
 			background_commit(fs);
-			due = now_ms() + KILN_FUSE_COMMIT_MS;
+			due = kiln_now_ms() + KILN_FUSE_COMMIT_MS;
 			continue;
 		}
 		ssize_t n = read(fd, buf, BUF_SIZE);

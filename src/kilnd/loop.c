@@ -16,6 +16,7 @@
 #include "kilnd/net.h"
 #include "kilnd/shed.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 
 #define TICK_MS 250
 
@@ -48,10 +49,7 @@ uint64_t kd_now_ns(void)
 
 int64_t kd_mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return kiln_now_ms();
 }
 
 int kd_watch_add(struct kd *d, struct kd_watch *w, int fd, uint32_t events, kd_fn fn)

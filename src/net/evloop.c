@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "util/io.h"
 
 #define BATCH 128
 #define SCAN_MS 250	/* deadlines are checked this often: they are coarse by design */
@@ -45,10 +46,7 @@ struct flow {
 
 uint64_t kiln_ev_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)kiln_now_ms();
 }
 
 static void list_init(struct kiln_evh *head)

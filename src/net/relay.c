@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/io.h"
 
 /*
  * How this works: each direction is a small state machine
@@ -477,14 +478,6 @@ void kiln_relay_close(struct kiln_relay *r, bool reset)
 	free(r);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int kiln_relay_run(int a, int b, const struct kiln_relay_opts *o)
 {
 	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -496,7 +489,7 @@ int kiln_relay_run(int a, int b, const struct kiln_relay_opts *o)
 		close(b);
 		return kiln_err(errno, "epoll_create1: %s", strerror(errno));
 	}
-	rc = kiln_relay_new(a, b, o, now_ms(), &r);
+	rc = kiln_relay_new(a, b, o, (uint64_t)kiln_now_ms(), &r);
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < 2; i++) {
@@ -509,9 +502,9 @@ int kiln_relay_run(int a, int b, const struct kiln_relay_opts *o)
 			return rc;
 		}
 	}
-	while ((rc = kiln_relay_step(r, now_ms())) == 1) {
+	while ((rc = kiln_relay_step(r, (uint64_t)kiln_now_ms())) == 1) {
 		struct epoll_event ev[2];
-		uint64_t dl = kiln_relay_deadline(r), t = now_ms();
+		uint64_t dl = kiln_relay_deadline(r), t = (uint64_t)kiln_now_ms();
 		int timeout = dl == UINT64_MAX ? -1 : dl <= t ? 0 : (int)(dl - t);
 
 		if (dl != UINT64_MAX && dl <= t) {

@@ -13,6 +13,7 @@
 
 #include "nfs/rpc.h"
 #include "nfs/server.h"
+#include "util/io.h"
 
 int nfs_listen(uint16_t port, int *fd, uint16_t *port_out)
 {
@@ -94,14 +95,6 @@ static bool peer_ok(int fd)
 	return sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(sa.sin_port) < 1024;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Like the FUSE frontend: what reached the server is committed within NFS_COMMIT_MS. */
 static void background_commit(struct kfs *fs)
 {
@@ -122,10 +115,10 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 		return kiln_err(ENOMEM, "nfs: out of memory");
 	}
 	rpc_rec_init(&rec, NFS_MAX_RECORD);
-	int64_t due = now_ms() + NFS_COMMIT_MS;
+	int64_t due = kiln_now_ms() + NFS_COMMIT_MS;
 	for (;;) {
 		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
-		int64_t wait = due - now_ms();
+		int64_t wait = due - kiln_now_ms();
 		int n = wait <= 0 ? 0 : poll(p, cfd >= 0 ? 3 : 2, (int)wait);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -135,7 +128,7 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 		}
 		if (n == 0) {
 			background_commit(nfs_srv_fs(s));
-			due = now_ms() + NFS_COMMIT_MS;
+			due = kiln_now_ms() + NFS_COMMIT_MS;
 			continue;
 		}
 		if (p[0].revents)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <linux/vm_sockets.h>
+#include "util/io.h"
 
 static int real_open_dev(void *ctx, int *fd)
 {
@@ -162,10 +163,7 @@ static ssize_t real_write(void *ctx, int fd, const void *buf, size_t len)
 
 static uint64_t real_now_ms(void *ctx)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)kiln_now_ms();
 }
 
 const struct kiln_nitro_ops kiln_nitro_real_ops = {

@@ -22,6 +22,7 @@
 #include "net/portmap.h"
 #include "util/cleanup.h"
 #include "util/detach.h"
+#include "util/io.h"
 
 /*
  * How this works (nitro-cli's "enclave process", without nitro-cli):
@@ -78,14 +79,6 @@ struct nrun {
 	int code;			/* from it: exit code, 128 + signal, -1 unknown */
 	bool stopping;			/* a signal was turned into a kilnd stop */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- before the launch ---- */
 
@@ -427,7 +420,7 @@ static int hold(struct nrun *n, const struct kiln_nitro_enclave *enc, int sig_fd
 		struct pollfd p[3] = { { .fd = halted ? -1 : enc->enclave_fd, .events = POLLIN },
 				       { .fd = sig_fd, .events = POLLIN },
 				       { .fd = n->logs.fd, .events = POLLIN } };
-		int64_t now = mono_ms();
+		int64_t now = kiln_now_ms();
 		struct signalfd_siginfo si;
 		int r;
 
@@ -442,12 +435,12 @@ static int hold(struct nrun *n, const struct kiln_nitro_enclave *enc, int sig_fd
 			continue;
 		if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 			halted = true;
-			deadline = mono_ms() + STATUS_WAIT_MS;
+			deadline = kiln_now_ms() + STATUS_WAIT_MS;
 		}
 		if (p[2].revents) {
 			follow_read(n);
 			if (n->ended && !halted)
-				deadline = mono_ms() + HALT_WAIT_MS;
+				deadline = kiln_now_ms() + HALT_WAIT_MS;
 		}
 		if ((p[1].revents & POLLIN) &&
 		    read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
