@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -96,4 +97,39 @@ void kd_log_rl(struct kiln_ratelimit *rl, const char *fmt, ...)
 		kd_log("%s (%lu similar lines suppressed)", line, dropped);
 	else
 		kd_log("%s", line);
+}
+
+/* One connection for the accept loop; false when the listener must pause. */
+static bool accept_for_loop(int lfd, const char *what, void (*take)(void *, int), void *ctx)
+{
+	int fd = kd_accept(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd == -EMFILE)
+		KD_LOG_RL("%s: out of descriptors; a connection was closed", what);
+	if (fd == -ENFILE)
+		KD_LOG_RL("%s: out of descriptors; accepting paused", what);
+	if (fd < 0)
+		return fd != -ENFILE; /* EAGAIN, or the peer gave up: poll again */
+	take(ctx, fd);
+	return true;
+}
+
+void kd_accept_loop(int lfd, int stop_fd, const char *what, void (*take)(void *ctx, int fd),
+		    void *ctx)
+{
+	struct pollfd p[2] = { { .fd = stop_fd, .events = POLLIN },
+			       { .fd = lfd, .events = POLLIN } };
+	bool paused = false;
+
+	for (;;) {
+		int nfds = paused ? 1 : 2;
+
+		if (poll(p, nfds, paused ? KD_ACCEPT_PAUSE_MS : -1) < 0 && errno != EINTR) {
+			kd_log("%s: poll: %s", what, strerror(errno));
+			return;
+		}
+		if (p[0].revents)
+			return;
+		paused = nfds == 2 && p[1].revents && !accept_for_loop(lfd, what, take, ctx);
+	}
 }

@@ -3,6 +3,7 @@
 #ifndef KILN_KILND_SHED_H
 #define KILN_KILND_SHED_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include "util/err.h"
@@ -23,6 +24,16 @@
  * listener), or another negative errno. EINTR and ECONNABORTED are retried.
  */
 int kd_accept(int lfd, struct sockaddr *peer, socklen_t *plen, int flags);
+/*
+ * The loop of a listener served by a thread of its own (the sim NSM, the
+ * storage channel): until stop_fd is readable, every connection on lfd
+ * goes to take(ctx, fd), which owns it. Out of descriptors, connections are
+ * shed as kd_accept() does, or the listener pauses for KD_ACCEPT_PAUSE_MS.
+ * what names the listener in log lines ("enclave web: sim NSM").
+ */
+#define KD_ACCEPT_PAUSE_MS 200
+void kd_accept_loop(int lfd, int stop_fd, const char *what, void (*take)(void *ctx, int fd),
+		    void *ctx);
 /* Open the spare descriptor (kilnd start); later calls are no-ops. */
 void kd_accept_spare_init(void);
 /* Connections shed so far (for tests and the log). */

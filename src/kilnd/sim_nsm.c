@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -102,7 +101,6 @@ static bool measure(const struct kd_sim_nsm *n, struct eif_pcrs *pcrs)
 	return true;
 }
 
-#define ACCEPT_PAUSE_MS 200
 
 static void *serve_conn(void *arg)
 {
@@ -145,42 +143,34 @@ static void release(struct kd_sim_nsm *n, int slot)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* False when descriptors ran out and none could be shed: the caller pauses. */
-static bool accept_one(struct kd_sim_nsm *n)
+/* A connection from kd_accept_loop: a slot and a thread, or closed. */
+static void take(void *ctx, int fd_in)
 {
-	_cleanup_close_ int fd = kd_accept(n->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct kd_sim_nsm *n = ctx;
+	_cleanup_close_ int fd = fd_in;
 	struct conn *c;
 	pthread_t t;
-	int slot;
+	int slot = claim(n, fd);
 
-	if (fd == -EMFILE)
-		KD_LOG_RL("enclave %s: sim NSM: out of descriptors; a connection was closed",
-			  n->name);
-	if (fd == -ENFILE)
-		KD_LOG_RL("enclave %s: sim NSM: out of descriptors; accepting paused", n->name);
-	if (fd < 0)
-		return fd != -ENFILE; /* EAGAIN, or the peer gave up: poll again */
-	slot = claim(n, fd);
 	if (slot < 0) {
 		KD_LOG_RL("enclave %s: sim NSM: more than %d connections; one refused", n->name,
 			  KD_SIM_NSM_CONNS);
-		return true;
+		return;
 	}
 	c = malloc(sizeof(*c));
 	if (!c) {
 		KD_LOG_RL("enclave %s: sim NSM: out of memory", n->name);
 		release(n, slot);
-		return true;
+		return;
 	}
 	*c = (struct conn){ .n = n, .fd = fd, .slot = slot };
 	if (spawn(&t, true, serve_conn, c) < 0) {
 		KD_LOG_RL("enclave %s: sim NSM: %s", n->name, kiln_errmsg());
 		free(c);
 		release(n, slot);
-		return true;
+		return;
 	}
 	fd = -1; /* the connection thread owns it */
-	return true;
 }
 
 static void log_failure(void *ctx, const char *msg)
@@ -193,9 +183,7 @@ static void *acceptor(void *arg)
 	struct kd_sim_nsm *n = arg;
 	struct kiln_nsm_sim_opts o = { .state_dir = n->state_dir, .log = log_failure, .log_ctx = n };
 	struct eif_pcrs pcrs;
-	struct pollfd p[2] = { { .fd = n->stop_fd, .events = POLLIN },
-			       { .fd = n->listen_fd, .events = POLLIN } };
-	bool paused = false;
+	char what[KILN_NAME_MAX + 32];
 
 	if (measure(n, &pcrs))
 		o.pcrs = &pcrs;
@@ -204,17 +192,8 @@ static void *acceptor(void *arg)
 		       KILN_PORT_NSM);
 		goto out;
 	}
-	for (;;) {
-		int nfds = paused ? 1 : 2;
-
-		if (poll(p, nfds, paused ? ACCEPT_PAUSE_MS : -1) < 0 && errno != EINTR) {
-			kd_log("enclave %s: sim NSM: poll: %s", n->name, strerror(errno));
-			break;
-		}
-		if (p[0].revents)
-			break;
-		paused = nfds == 2 && p[1].revents && !accept_one(n);
-	}
+	snprintf(what, sizeof(what), "enclave %s: sim NSM", n->name);
+	kd_accept_loop(n->listen_fd, n->stop_fd, what, take, n);
 out:
 	unref(n);
 	return NULL;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kilnd's storage channel listener: an acceptor thread per enclave, a thread per connection. */
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "kilnd/internal.h"
+#include "kilnd/shed.h"
 #include "kilnd/store_int.h"
 
 struct conn {
@@ -84,14 +84,6 @@ static int claim(struct kd_store *s, int fd)
 	return slot;
 }
 
-static void accept_one(struct kd_store *s)
-{
-	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (fd >= 0)
-		kd_store_adopt(s, fd);
-}
-
 void kd_store_adopt(struct kd_store *s, int fd)
 {
 	int slot = claim(s, fd);
@@ -105,8 +97,8 @@ void kd_store_adopt(struct kd_store *s, int fd)
 			return;
 		free(c);
 	}
-	kd_log("enclave %s: storage channel: connection refused (%s)", s->name,
-	       slot < 0 ? "too many connections" : "out of resources");
+	KD_LOG_RL("enclave %s: storage channel: connection refused (%s)", s->name,
+		  slot < 0 ? "too many connections or stopping" : "out of resources");
 	if (slot >= 0) {
 		pthread_mutex_lock(&s->lock);
 		s->conns[slot] = -1;
@@ -116,22 +108,18 @@ void kd_store_adopt(struct kd_store *s, int fd)
 	close(fd);
 }
 
+static void take(void *ctx, int fd)
+{
+	kd_store_adopt(ctx, fd);
+}
+
 static void *acceptor(void *arg)
 {
 	struct kd_store *s = arg;
-	struct pollfd p[2] = { { .fd = s->stop_fd, .events = POLLIN },
-			       { .fd = s->listen_fd, .events = POLLIN } };
+	char what[KILN_NAME_MAX + 40];
 
-	for (;;) {
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
-			kd_log("enclave %s: storage channel: poll: %s", s->name, strerror(errno));
-			break;
-		}
-		if (p[0].revents)
-			break;
-		if (p[1].revents)
-			accept_one(s);
-	}
+	snprintf(what, sizeof(what), "enclave %s: storage channel", s->name);
+	kd_accept_loop(s->listen_fd, s->stop_fd, what, take, s);
 	kd_store_unref(s);
 	return NULL;
 }

@@ -323,8 +323,8 @@ TEST(one_enclave_cannot_starve_the_others)
 
 /*
  * Issue 10 finding 4, exhaustion: several enclaves together take every
- * descriptor, then a CLI client, a sim NSM connection and a control
- * connection wait on level-triggered listeners. Before the fix both spun (accept: EMFILE, a
+ * descriptor, then a CLI client, a sim NSM connection, a storage channel
+ * connection and a control connection wait on their listeners. Before the fix both spun (accept: EMFILE, a
  * log line each time, a core burnt); now the pending connections are shed
  * and the listeners go quiet, and kilnd serves again once the load is gone.
  */
@@ -334,7 +334,7 @@ TEST(descriptor_exhaustion_is_quiet)
 	size_t n[6] = { 0 };
 	char name[16];
 	long t0, t1, lines0, lines1;
-	int cli, nsm, ctl;
+	int cli, nsm, ctl, store;
 
 	for (int i = 0; i < 6; i++) {
 		snprintf(name, sizeof(name), "x%d", i);
@@ -347,7 +347,8 @@ TEST(descriptor_exhaustion_is_quiet)
 	cli = unix_connect(sock_path);
 	nsm = chan_connect("x0", KILN_PORT_NSM);
 	ctl = chan_connect("x1", KILN_PORT_CONTROL);
-	CHECK(cli >= 0 && nsm >= 0 && ctl >= 0);
+	store = chan_connect("x2", KILN_PORT_STORAGE);
+	CHECK(cli >= 0 && nsm >= 0 && ctl >= 0 && store >= 0);
 	lines0 = log_lines();
 	t0 = cpu_ticks();
 	sleep(2);
@@ -382,6 +383,8 @@ TEST(descriptor_exhaustion_is_quiet)
 		close(nsm);
 	if (ctl >= 0)
 		close(ctl);
+	if (store >= 0)
+		close(store);
 	/* load gone: served again (kilnd notices the closed flows on its own schedule) */
 	bool ok = false;
 
