@@ -5,8 +5,10 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "attest/attest.h"
 #include "devkms/devkms.h"
@@ -27,19 +29,103 @@
 
 #define DOC_MAX_AGE_MS (5 * 60 * 1000)
 
+/* Unix ms of an ASN1_TIME, or -1. */
+static int64_t asn1_ms(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+/* The earliest notAfter of the leaf and its bundle: how long a verification holds. */
+static int64_t chain_until_ms(const struct kiln_attest_doc *doc)
+{
+	int64_t until = INT64_MAX;
+
+	for (size_t i = 0; i <= doc->cabundle_len; i++) {
+		const struct kiln_attest_blob *b = i < doc->cabundle_len ? &doc->cabundle[i] : &doc->certificate;
+		const unsigned char *p = b->data;
+		X509 *x = p ? d2i_X509(NULL, &p, (long)b->len) : NULL;
+		int64_t t = x ? asn1_ms(X509_get0_notAfter(x)) : -1;
+		X509_free(x);
+		if (t < 0)
+			return 0; /* unreadable: never cached */
+		if (t < until)
+			until = t;
+	}
+	return until;
+}
+
+/* Index of the entry for md, valid at now_ms, or -1; caller holds doc_lock. */
+static int seen_find(struct kiln_devkms *d, const uint8_t md[48], int64_t now_ms)
+{
+	for (int i = 0; i < KILN_DEVKMS_DOC_CACHE; i++) {
+		struct kiln_devkms_doc_seen *e = &d->doc_seen[i];
+		if (e->until_ms && now_ms < e->until_ms && !memcmp(e->sha384, md, 48))
+			return i;
+	}
+	return -1;
+}
+
+static void seen_add(struct kiln_devkms *d, const uint8_t md[48], int64_t until_ms)
+{
+	int victim = 0;
+
+	for (int i = 1; i < KILN_DEVKMS_DOC_CACHE; i++)
+		if (d->doc_seen[i].used < d->doc_seen[victim].used)
+			victim = i;
+	memcpy(d->doc_seen[victim].sha384, md, 48);
+	d->doc_seen[victim].until_ms = until_ms;
+	d->doc_seen[victim].used = ++d->doc_tick;
+}
+
+/*
+ * The COSE signature and certificate chain, or a cache hit for the same
+ * bytes verified before (a boot sends one document with each of its
+ * Decrypts). Expired entries never match, so the chain's validity at now
+ * is still what decides.
+ */
+static int verify_chain(struct kiln_devkms *d, const uint8_t *buf, size_t len,
+			const struct kiln_attest_doc *doc, int64_t now_ms)
+{
+	uint8_t md[48];
+	bool hashed = EVP_Digest(buf, len, md, NULL, EVP_sha384(), NULL) == 1;
+	int rc = -EINVAL;
+
+	pthread_mutex_lock(&d->doc_lock);
+	int hit = hashed ? seen_find(d, md, now_ms) : -1;
+	if (hit >= 0)
+		d->doc_seen[hit].used = ++d->doc_tick;
+	else
+		d->doc_verifications++;
+	pthread_mutex_unlock(&d->doc_lock);
+	if (hit >= 0)
+		return 0;
+	for (size_t i = 0; i < d->nroots && rc < 0; i++)
+		rc = kiln_attest_verify(d->roots[i], doc, now_ms, NULL);
+	if (rc < 0)
+		return kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
+	int64_t until = chain_until_ms(doc);
+	if (hashed && until > now_ms) {
+		pthread_mutex_lock(&d->doc_lock);
+		seen_add(d, md, until);
+		pthread_mutex_unlock(&d->doc_lock);
+	}
+	return 0;
+}
+
 int kiln_devkms_verify_document(struct kiln_devkms *d, const uint8_t *buf, size_t len,
 				struct kiln_attest_doc **out)
 {
 	struct kiln_attest_doc *doc = NULL;
+	int64_t now_ms = kiln_devkms_now(d) * 1000;
 	int rc = kiln_attest_parse(buf, len, &doc);
 	if (rc < 0)
 		return kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
-	rc = -EINVAL;
-	for (size_t i = 0; i < d->nroots && rc < 0; i++)
-		rc = kiln_attest_verify(d->roots[i], doc, kiln_devkms_now(d) * 1000, NULL);
-	if (rc < 0)
-		rc = kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
-	if (rc == 0 && kiln_attest_check_age(doc, kiln_devkms_now(d) * 1000, DOC_MAX_AGE_MS) < 0)
+	rc = verify_chain(d, buf, len, doc, now_ms);
+	if (rc == 0 && kiln_attest_check_age(doc, now_ms, DOC_MAX_AGE_MS) < 0)
 		rc = kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
 	if (rc == 0 && !doc->public_key.data)
 		rc = kiln_err(EINVAL, "The attestation document carries no public key");
