@@ -647,6 +647,11 @@ static int exchange(struct aws_http_client *c, const char *head, const void *bod
 	return 0;
 }
 
+int aws_http_client_connect(struct aws_http_client *c, int64_t deadline)
+{
+	return c->fd >= 0 ? 0 : conn_open(c, deadline);
+}
+
 int aws_http_roundtrip(struct aws_http_client *c, const char *head, const void *body,
 		       size_t body_len, int64_t deadline, struct aws_http_resp *r)
 {
