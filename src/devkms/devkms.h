@@ -62,10 +62,12 @@ struct kiln_attest_verifier;
 
 /* Verified attestation documents (recipient.c): skip the signature and chain checks on a repeat. */
 #define KILN_DEVKMS_DOC_CACHE 32
+#define KILN_DEVKMS_DOC_PENDING (-1)
 
 struct kiln_devkms_doc_seen {
 	uint8_t sha384[48];  /* of the document's bytes */
-	int64_t until_ms;    /* the earliest notAfter of its certificates; 0 = free slot */
+	int64_t until_ms;    /* the earliest notAfter of its certificates; 0 = free slot,
+			      * KILN_DEVKMS_DOC_PENDING = being verified by one request */
 	uint64_t used;       /* d->doc_tick at the last hit: the oldest is replaced */
 };
 
@@ -78,6 +80,7 @@ struct kiln_devkms {
 	pthread_mutex_t store_lock;    /* serialises key writes */
 	int64_t now_override_s;        /* tests: a fixed clock (0 = real time) */
 	pthread_mutex_t doc_lock;      /* the cache below */
+	pthread_cond_t doc_done;       /* a pending verification ended */
 	struct kiln_devkms_doc_seen doc_seen[KILN_DEVKMS_DOC_CACHE];
 	uint64_t doc_tick;
 	uint64_t doc_verifications;    /* full verifications done (tests count them) */

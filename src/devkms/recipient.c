@@ -58,27 +58,55 @@ static int64_t chain_until_ms(const struct kiln_attest_doc *doc)
 	return until;
 }
 
-/* Index of the entry for md, valid at now_ms, or -1; caller holds doc_lock. */
+/* The entry for md, valid at now_ms or pending, or -1; caller holds doc_lock. */
 static int seen_find(struct kiln_devkms *d, const uint8_t md[48], int64_t now_ms)
 {
 	for (int i = 0; i < KILN_DEVKMS_DOC_CACHE; i++) {
 		struct kiln_devkms_doc_seen *e = &d->doc_seen[i];
-		if (e->until_ms && now_ms < e->until_ms && !memcmp(e->sha384, md, 48))
+		if ((e->until_ms == KILN_DEVKMS_DOC_PENDING || (e->until_ms > 0 && now_ms < e->until_ms)) &&
+		    !memcmp(e->sha384, md, 48))
 			return i;
 	}
 	return -1;
 }
 
-static void seen_add(struct kiln_devkms *d, const uint8_t md[48], int64_t until_ms)
+/* A pending entry for md in the least recently used slot that is not pending, or -1. */
+static int seen_claim(struct kiln_devkms *d, const uint8_t md[48])
 {
-	int victim = 0;
+	int victim = -1;
 
-	for (int i = 1; i < KILN_DEVKMS_DOC_CACHE; i++)
-		if (d->doc_seen[i].used < d->doc_seen[victim].used)
+	for (int i = 0; i < KILN_DEVKMS_DOC_CACHE; i++)
+		if (d->doc_seen[i].until_ms != KILN_DEVKMS_DOC_PENDING &&
+		    (victim < 0 || d->doc_seen[i].used < d->doc_seen[victim].used))
 			victim = i;
-	memcpy(d->doc_seen[victim].sha384, md, 48);
-	d->doc_seen[victim].until_ms = until_ms;
-	d->doc_seen[victim].used = ++d->doc_tick;
+	if (victim >= 0) {
+		memcpy(d->doc_seen[victim].sha384, md, 48);
+		d->doc_seen[victim].until_ms = KILN_DEVKMS_DOC_PENDING;
+		d->doc_seen[victim].used = ++d->doc_tick;
+	}
+	return victim;
+}
+
+/*
+ * Wait while another request verifies the same bytes (a boot's first
+ * Decrypts arrive together), then: 0 on a hit, or claim a slot (-1 when
+ * none is free) and return 1: the caller verifies. Caller holds doc_lock.
+ */
+static int seen_hit_or_claim(struct kiln_devkms *d, const uint8_t md[48], int64_t now_ms, int *slot)
+{
+	for (;;) {
+		int i = seen_find(d, md, now_ms);
+		if (i < 0)
+			break;
+		if (d->doc_seen[i].until_ms != KILN_DEVKMS_DOC_PENDING) {
+			d->doc_seen[i].used = ++d->doc_tick;
+			return 0;
+		}
+		pthread_cond_wait(&d->doc_done, &d->doc_lock); /* verification is CPU only: bounded */
+	}
+	*slot = seen_claim(d, md);
+	d->doc_verifications++;
+	return 1;
 }
 
 /*
@@ -91,29 +119,32 @@ static int verify_chain(struct kiln_devkms *d, const uint8_t *buf, size_t len,
 			const struct kiln_attest_doc *doc, int64_t now_ms)
 {
 	uint8_t md[48];
-	bool hashed = EVP_Digest(buf, len, md, NULL, EVP_sha384(), NULL) == 1;
-	int rc = -EINVAL;
+	int rc = -EINVAL, slot = -1, todo = 1;
 
-	pthread_mutex_lock(&d->doc_lock);
-	int hit = hashed ? seen_find(d, md, now_ms) : -1;
-	if (hit >= 0)
-		d->doc_seen[hit].used = ++d->doc_tick;
-	else
+	if (EVP_Digest(buf, len, md, NULL, EVP_sha384(), NULL) == 1) {
+		pthread_mutex_lock(&d->doc_lock);
+		todo = seen_hit_or_claim(d, md, now_ms, &slot);
+		pthread_mutex_unlock(&d->doc_lock);
+	} else {
+		pthread_mutex_lock(&d->doc_lock);
 		d->doc_verifications++;
-	pthread_mutex_unlock(&d->doc_lock);
-	if (hit >= 0)
+		pthread_mutex_unlock(&d->doc_lock);
+	}
+	if (!todo)
 		return 0;
 	for (size_t i = 0; i < d->nroots && rc < 0; i++)
 		rc = kiln_attest_verify(d->roots[i], doc, now_ms, NULL);
+	char msg[512];
 	if (rc < 0)
-		return kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
-	int64_t until = chain_until_ms(doc);
-	if (hashed && until > now_ms) {
+		snprintf(msg, sizeof(msg), "%s", kiln_errmsg());
+	int64_t until = rc == 0 ? chain_until_ms(doc) : 0;
+	if (slot >= 0) {
 		pthread_mutex_lock(&d->doc_lock);
-		seen_add(d, md, until);
+		d->doc_seen[slot].until_ms = until > now_ms ? until : 0; /* refused: free again */
+		pthread_cond_broadcast(&d->doc_done);
 		pthread_mutex_unlock(&d->doc_lock);
 	}
-	return 0;
+	return rc < 0 ? kiln_err(EINVAL, "Invalid attestation document: %s", msg) : 0;
 }
 
 int kiln_devkms_verify_document(struct kiln_devkms *d, const uint8_t *buf, size_t len,

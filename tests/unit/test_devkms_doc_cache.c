@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* dev-kms's cache of verified attestation documents: repeats skip the chain, nothing else. */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -61,6 +62,46 @@ TEST(repeat_is_not_reverified)
 	CHECK(d.doc_verifications == before + 2);
 	free(doc);
 	free(other);
+}
+
+/* A boot's first Decrypts arrive together: one verifies, the others wait for it. */
+static const uint8_t *par_doc;
+static size_t par_len;
+static pthread_barrier_t par_start;
+
+static void *par_verify(void *arg)
+{
+	pthread_barrier_wait(&par_start);
+	*(int *)arg = verify(par_doc, par_len);
+	return NULL;
+}
+
+TEST(concurrent_first_requests_verify_once)
+{
+	enum { THREADS = 8, ROUNDS = 5 }; /* without the wait, some round verifies twice */
+
+	for (int round = 0; round < ROUNDS; round++) {
+		size_t len = 0;
+		uint8_t *doc = make_doc(&len);
+		pthread_t t[THREADS];
+		int rc[THREADS];
+		uint64_t before = d.doc_verifications;
+
+		par_doc = doc;
+		par_len = len;
+		pthread_barrier_init(&par_start, NULL, THREADS);
+		for (int i = 0; i < THREADS; i++) {
+			rc[i] = -1;
+			CHECK(pthread_create(&t[i], NULL, par_verify, &rc[i]) == 0);
+		}
+		for (int i = 0; i < THREADS; i++) {
+			pthread_join(t[i], NULL);
+			CHECK(rc[i] == 0);
+		}
+		pthread_barrier_destroy(&par_start);
+		CHECK(d.doc_verifications == before + 1);
+		free(doc);
+	}
 }
 
 TEST(tampered_is_refused)
@@ -204,6 +245,7 @@ int main(void)
 	if (t_failures)
 		return t_done();
 	RUN(repeat_is_not_reverified);
+	RUN(concurrent_first_requests_verify_once);
 	RUN(tampered_is_refused);
 	RUN(expired_entry_is_reverified);
 	RUN(bounded);
