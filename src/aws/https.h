@@ -61,6 +61,8 @@ void aws_http_client_free(struct aws_http_client *c);
  * -ECONNREFUSED & co. for connection trouble (worth retrying), -EBADMSG for
  * a malformed answer, -EPROTO for a TLS or certificate failure.
  */
+/* Connect (TCP and TLS) now, before deadline, unless connected; requests reuse it. */
+int aws_http_client_connect(struct aws_http_client *c, int64_t deadline) KILN_MUST;
 int aws_http_roundtrip(struct aws_http_client *c, const char *head, const void *body,
 		       size_t body_len, int64_t deadline, struct aws_http_resp *r) KILN_MUST;
 

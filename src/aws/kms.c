@@ -129,6 +129,11 @@ int aws_kms_conn(struct aws_kms *k, struct aws_http_client **out)
 	return aws_http_client_new(&k->url, k->ssl, out);
 }
 
+int aws_kms_conn_open(struct aws_kms *k, struct aws_http_client *conn, int max_ms)
+{
+	return aws_http_client_connect(conn, aws_now_ms() + (max_ms < k->timeout_ms ? max_ms : k->timeout_ms));
+}
+
 /* KMS's words, bounded and without control characters (they end up in one log line). */
 static void clean(char *dst, size_t size, const char *src)
 {

@@ -38,6 +38,12 @@ int aws_kms_new(const struct aws_kms_opts *o, struct aws_creds_src *creds,
 void aws_kms_free(struct aws_kms *k);
 /* A keep-alive connection for one thread at a time. */
 int aws_kms_conn(struct aws_kms *k, struct aws_http_client **out) KILN_MUST;
+/*
+ * Open conn's TCP and TLS connection ahead of the first call, within
+ * max_ms (and the client's timeout). Optional: a call connects anyway, and
+ * reports (and retries) any trouble itself.
+ */
+int aws_kms_conn_open(struct aws_kms *k, struct aws_http_client *conn, int max_ms) KILN_MUST;
 
 /* One operation: body is the JSON request; *resp the JSON answer (json_decref it). */
 int aws_kms_call(struct aws_kms *k, struct aws_http_client *conn, const char *op,

@@ -60,6 +60,17 @@ const struct kiln_devkms_span *kiln_devkms_req_header(const struct kiln_devkms_r
 
 struct kiln_attest_verifier;
 
+/* Verified attestation documents (recipient.c): skip the signature and chain checks on a repeat. */
+#define KILN_DEVKMS_DOC_CACHE 32
+#define KILN_DEVKMS_DOC_PENDING (-1)
+
+struct kiln_devkms_doc_seen {
+	uint8_t sha384[48];  /* of the document's bytes */
+	int64_t until_ms;    /* the earliest notAfter of its certificates; 0 = free slot,
+			      * KILN_DEVKMS_DOC_PENDING = being verified by one request */
+	uint64_t used;       /* d->doc_tick at the last hit: the oldest is replaced */
+};
+
 struct kiln_devkms {
 	char state_dir[PATH_MAX];
 	char access_key_id[129];
@@ -68,6 +79,11 @@ struct kiln_devkms {
 	size_t nroots;
 	pthread_mutex_t store_lock;    /* serialises key writes */
 	int64_t now_override_s;        /* tests: a fixed clock (0 = real time) */
+	pthread_mutex_t doc_lock;      /* the cache below */
+	pthread_cond_t doc_done;       /* a pending verification ended */
+	struct kiln_devkms_doc_seen doc_seen[KILN_DEVKMS_DOC_CACHE];
+	uint64_t doc_tick;
+	uint64_t doc_verifications;    /* full verifications done (tests count them) */
 };
 
 /* Load the roots (PEM files, then the AWS root); secret_key NULL = the test pair. */
@@ -178,7 +194,12 @@ int kiln_devkms_policy_eval(const char *policy, const struct kiln_devkms_ctx *ct
 
 struct kiln_attest_doc;
 
-/* Verify a document against the roots (now, fresh); *out owns the parsed doc. */
+/*
+ * Verify a document against the roots (now, fresh); *out owns the parsed doc.
+ * The COSE signature and certificate chain of a document (by the SHA-384 of
+ * its bytes) verified before are not checked again until its earliest
+ * certificate expiry; parsing, freshness and the public key are per call.
+ */
 int kiln_devkms_verify_document(struct kiln_devkms *d, const uint8_t *buf, size_t len,
 				struct kiln_attest_doc **out) KILN_MUST;
 /*

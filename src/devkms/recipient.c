@@ -5,8 +5,10 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "attest/attest.h"
 #include "devkms/devkms.h"
@@ -27,19 +29,134 @@
 
 #define DOC_MAX_AGE_MS (5 * 60 * 1000)
 
+/* Unix ms of an ASN1_TIME, or -1. */
+static int64_t asn1_ms(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+/* The earliest notAfter of the leaf and its bundle: how long a verification holds. */
+static int64_t chain_until_ms(const struct kiln_attest_doc *doc)
+{
+	int64_t until = INT64_MAX;
+
+	for (size_t i = 0; i <= doc->cabundle_len; i++) {
+		const struct kiln_attest_blob *b = i < doc->cabundle_len ? &doc->cabundle[i] : &doc->certificate;
+		const unsigned char *p = b->data;
+		X509 *x = p ? d2i_X509(NULL, &p, (long)b->len) : NULL;
+		int64_t t = x ? asn1_ms(X509_get0_notAfter(x)) : -1;
+		X509_free(x);
+		if (t < 0)
+			return 0; /* unreadable: never cached */
+		if (t < until)
+			until = t;
+	}
+	return until;
+}
+
+/* The entry for md, valid at now_ms or pending, or -1; caller holds doc_lock. */
+static int seen_find(struct kiln_devkms *d, const uint8_t md[48], int64_t now_ms)
+{
+	for (int i = 0; i < KILN_DEVKMS_DOC_CACHE; i++) {
+		struct kiln_devkms_doc_seen *e = &d->doc_seen[i];
+		if ((e->until_ms == KILN_DEVKMS_DOC_PENDING || (e->until_ms > 0 && now_ms < e->until_ms)) &&
+		    !memcmp(e->sha384, md, 48))
+			return i;
+	}
+	return -1;
+}
+
+/* A pending entry for md in the least recently used slot that is not pending, or -1. */
+static int seen_claim(struct kiln_devkms *d, const uint8_t md[48])
+{
+	int victim = -1;
+
+	for (int i = 0; i < KILN_DEVKMS_DOC_CACHE; i++)
+		if (d->doc_seen[i].until_ms != KILN_DEVKMS_DOC_PENDING &&
+		    (victim < 0 || d->doc_seen[i].used < d->doc_seen[victim].used))
+			victim = i;
+	if (victim >= 0) {
+		memcpy(d->doc_seen[victim].sha384, md, 48);
+		d->doc_seen[victim].until_ms = KILN_DEVKMS_DOC_PENDING;
+		d->doc_seen[victim].used = ++d->doc_tick;
+	}
+	return victim;
+}
+
+/*
+ * Wait while another request verifies the same bytes (a boot's first
+ * Decrypts arrive together), then: 0 on a hit, or claim a slot (-1 when
+ * none is free) and return 1: the caller verifies. Caller holds doc_lock.
+ */
+static int seen_hit_or_claim(struct kiln_devkms *d, const uint8_t md[48], int64_t now_ms, int *slot)
+{
+	for (;;) {
+		int i = seen_find(d, md, now_ms);
+		if (i < 0)
+			break;
+		if (d->doc_seen[i].until_ms != KILN_DEVKMS_DOC_PENDING) {
+			d->doc_seen[i].used = ++d->doc_tick;
+			return 0;
+		}
+		pthread_cond_wait(&d->doc_done, &d->doc_lock); /* verification is CPU only: bounded */
+	}
+	*slot = seen_claim(d, md);
+	d->doc_verifications++;
+	return 1;
+}
+
+/*
+ * The COSE signature and certificate chain, or a cache hit for the same
+ * bytes verified before (a boot sends one document with each of its
+ * Decrypts). Expired entries never match, so the chain's validity at now
+ * is still what decides.
+ */
+static int verify_chain(struct kiln_devkms *d, const uint8_t *buf, size_t len,
+			const struct kiln_attest_doc *doc, int64_t now_ms)
+{
+	uint8_t md[48];
+	int rc = -EINVAL, slot = -1, todo = 1;
+
+	if (EVP_Digest(buf, len, md, NULL, EVP_sha384(), NULL) == 1) {
+		pthread_mutex_lock(&d->doc_lock);
+		todo = seen_hit_or_claim(d, md, now_ms, &slot);
+		pthread_mutex_unlock(&d->doc_lock);
+	} else {
+		pthread_mutex_lock(&d->doc_lock);
+		d->doc_verifications++;
+		pthread_mutex_unlock(&d->doc_lock);
+	}
+	if (!todo)
+		return 0;
+	for (size_t i = 0; i < d->nroots && rc < 0; i++)
+		rc = kiln_attest_verify(d->roots[i], doc, now_ms, NULL);
+	char msg[512];
+	if (rc < 0)
+		snprintf(msg, sizeof(msg), "%s", kiln_errmsg());
+	int64_t until = rc == 0 ? chain_until_ms(doc) : 0;
+	if (slot >= 0) {
+		pthread_mutex_lock(&d->doc_lock);
+		d->doc_seen[slot].until_ms = until > now_ms ? until : 0; /* refused: free again */
+		pthread_cond_broadcast(&d->doc_done);
+		pthread_mutex_unlock(&d->doc_lock);
+	}
+	return rc < 0 ? kiln_err(EINVAL, "Invalid attestation document: %s", msg) : 0;
+}
+
 int kiln_devkms_verify_document(struct kiln_devkms *d, const uint8_t *buf, size_t len,
 				struct kiln_attest_doc **out)
 {
 	struct kiln_attest_doc *doc = NULL;
+	int64_t now_ms = kiln_devkms_now(d) * 1000;
 	int rc = kiln_attest_parse(buf, len, &doc);
 	if (rc < 0)
 		return kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
-	rc = -EINVAL;
-	for (size_t i = 0; i < d->nroots && rc < 0; i++)
-		rc = kiln_attest_verify(d->roots[i], doc, kiln_devkms_now(d) * 1000, NULL);
-	if (rc < 0)
-		rc = kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
-	if (rc == 0 && kiln_attest_check_age(doc, kiln_devkms_now(d) * 1000, DOC_MAX_AGE_MS) < 0)
+	rc = verify_chain(d, buf, len, doc, now_ms);
+	if (rc == 0 && kiln_attest_check_age(doc, now_ms, DOC_MAX_AGE_MS) < 0)
 		rc = kiln_err(EINVAL, "Invalid attestation document: %s", kiln_errmsg());
 	if (rc == 0 && !doc->public_key.data)
 		rc = kiln_err(EINVAL, "The attestation document carries no public key");

@@ -78,6 +78,8 @@ int kiln_devkms_init(struct kiln_devkms *d, const char *state_dir, const char *a
 {
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->store_lock, NULL);
+	pthread_mutex_init(&d->doc_lock, NULL);
+	pthread_cond_init(&d->doc_done, NULL);
 	json_set_alloc_funcs(wipe_malloc, wipe_free);
 	if (!access_key_id != !secret_key)
 		return kiln_err(EINVAL, "--access-key-id and --secret-access-key go together");
@@ -116,6 +118,8 @@ void kiln_devkms_free(struct kiln_devkms *d)
 		kiln_attest_verifier_free(d->roots[i]);
 	kiln_wipe(d->secret_key, sizeof(d->secret_key));
 	pthread_mutex_destroy(&d->store_lock);
+	pthread_mutex_destroy(&d->doc_lock);
+	pthread_cond_destroy(&d->doc_done);
 }
 
 int64_t kiln_devkms_now(const struct kiln_devkms *d)

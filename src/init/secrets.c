@@ -25,6 +25,7 @@
 #define SECRETS_MAX 256
 #define CIPHERTEXT_MAX 8192 /* base64 characters; KMS ciphertexts are ~ 200-6200 */
 #define NSM_TIMEOUT_MS 5000
+#define PRECONNECT_MS 2000 /* connecting ahead is an optimisation: never wait long on it */
 #define DEFAULT_DIR "/run/secrets"
 
 struct secret {
@@ -215,11 +216,16 @@ int kiln_init_kms_new(const json_t *kms, struct aws_creds_src *creds, struct aws
 
 struct pool {
 	struct aws_kms *kms;
-	const struct aws_kms_recipient *rcpt;
+	const struct aws_kms_recipient *rcpt; /* set before go */
 	struct secret *s;
 	size_t n;
 	atomic_size_t next;
 	atomic_bool stop; /* a required secret failed: start no more */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool go;          /* rcpt is ready (or stop is set) */
+	pthread_t t[16];
+	int started;
 };
 
 static const char *reason(int rc)
@@ -246,6 +252,13 @@ static void *worker(void *arg)
 	struct aws_http_client *conn = NULL;
 	int crc = aws_kms_conn(p->kms, &conn);
 
+	/* TCP and TLS while the key and the attestation document are made. */
+	if (crc == 0 && aws_kms_conn_open(p->kms, conn, PRECONNECT_MS) < 0)
+		kiln_err_clear(); /* the first call connects again and reports */
+	pthread_mutex_lock(&p->mu);
+	while (!p->go)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
 	for (;;) {
 		if (atomic_load(&p->stop))
 			break;
@@ -266,33 +279,46 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int fetch_all(struct aws_kms *kms, const struct aws_kms_recipient *rcpt, struct secret *s,
-		     size_t n, int conns)
+/* Start the workers: they connect, then wait for pool_finish(). */
+static void pool_start(struct pool *p, struct aws_kms *kms, struct secret *s, size_t n, int conns)
 {
-	struct pool p = { .kms = kms, .rcpt = rcpt, .s = s, .n = n };
-	pthread_t t[16];
-	int started = 0;
-
 	sigset_t all, old;
-	atomic_init(&p.next, 0);
-	atomic_init(&p.stop, false);
+
+	*p = (struct pool){ .kms = kms, .s = s, .n = n };
+	atomic_init(&p->next, 0);
+	atomic_init(&p->stop, false);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay the main thread's */
 	for (int i = 0; i < conns && (size_t)i < n; i++)
-		if (pthread_create(&t[started], NULL, worker, &p) == 0)
-			started++;
+		if (pthread_create(&p->t[p->started], NULL, worker, p) == 0)
+			p->started++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (started == 0)
-		worker(&p);
-	for (int i = 0; i < started; i++)
-		pthread_join(t[i], NULL);
+}
+
+/* Decrypt everything for rcpt (NULL: nothing, the workers just quit) and wait. */
+static void pool_finish(struct pool *p, const struct aws_kms_recipient *rcpt)
+{
+	pthread_mutex_lock(&p->mu);
+	p->rcpt = rcpt;
+	if (!rcpt)
+		atomic_store(&p->stop, true);
+	p->go = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->started == 0 && rcpt)
+		worker(p);
+	for (int i = 0; i < p->started; i++)
+		pthread_join(p->t[i], NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
 	/* Secrets never started because a required one failed first. */
-	for (size_t i = 0; i < n; i++)
-		if (!s[i].rc && !s[i].pt) {
-			s[i].rc = -ECANCELED;
-			snprintf(s[i].err, sizeof(s[i].err), "not fetched: another secret failed");
+	for (size_t i = 0; rcpt && i < p->n; i++)
+		if (!p->s[i].rc && !p->s[i].pt) {
+			p->s[i].rc = -ECANCELED;
+			snprintf(p->s[i].err, sizeof(p->s[i].err), "not fetched: another secret failed");
 		}
-	return 0;
 }
 
 /* ---- applying: env and tmpfs files ---- */
@@ -582,9 +608,12 @@ static int fetch(const json_t *config, struct kiln_init_secrets *h, kiln_secrets
 	int rc = kiln_init_kms_new(json_object_get(config, "kms"), &creds, &kms, &conns);
 	if (rc < 0)
 		return rc;
+	/* The connections open while the key and the document are made. */
+	struct pool p;
+
+	pool_start(&p, kms, h->s, h->n, conns);
 	rc = kiln_init_kms_recipient(attest, ctx, &rcpt);
-	if (rc == 0)
-		rc = fetch_all(kms, rcpt, h->s, h->n, conns);
+	pool_finish(&p, rc == 0 ? rcpt : NULL);
 	aws_kms_free(kms);
 	aws_creds_src_free(&creds);
 	return rc;

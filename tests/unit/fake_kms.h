@@ -87,6 +87,7 @@ static struct {
 	struct step script[16];
 	int nscript, next;
 	int accepts, requests, bad_sigs;
+	int split_requests; /* requests that took more than one SSL_read (record) */
 	char last_target[64], last_ctype[64];
 	bool had_token;
 } srv = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -216,10 +217,12 @@ static bool serve_conn(SSL *ssl)
 	for (;;) {
 		char *end = NULL;
 		size_t need = 0;
+		int reads = 0;
 		while (!(end = strstr(buf, "\r\n\r\n")) || len < need) {
 			int r = SSL_read(ssl, buf + len, (int)(sizeof(buf) - 1 - len));
 			if (r <= 0)
 				return false;
+			reads++;
 			len += (size_t)r;
 			buf[len] = '\0';
 			char cl[32];
@@ -241,6 +244,7 @@ static bool serve_conn(SSL *ssl)
 		bool ok = verify(buf, body, blen);
 		pthread_mutex_lock(&srv.mu);
 		srv.requests++;
+		srv.split_requests += reads > 1;
 		srv.bad_sigs += !ok;
 		snprintf(srv.last_target, sizeof(srv.last_target), "%s", target);
 		snprintf(srv.last_ctype, sizeof(srv.last_ctype), "%s", ctype);

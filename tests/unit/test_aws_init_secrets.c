@@ -23,6 +23,23 @@ static int fake_attest(void *ctx, const uint8_t *spki, size_t n, uint8_t **doc, 
 	return 0;
 }
 
+/* Waits (bounded) for wait_accepts connections to the fake KMS, then attests. */
+static int wait_accepts;
+static bool saw_accepts;
+
+static int attest_after_connects(void *ctx, const uint8_t *spki, size_t n, uint8_t **doc,
+				 size_t *len)
+{
+	for (int i = 0; i < 10000 && !saw_accepts; i++) {
+		pthread_mutex_lock(&srv.mu);
+		saw_accepts = srv.accepts >= wait_accepts;
+		pthread_mutex_unlock(&srv.mu);
+		if (!saw_accepts)
+			usleep(1000);
+	}
+	return fake_attest(ctx, spki, n, doc, len);
+}
+
 static char *fake_ct(const char *value, size_t n)
 {
 	uint8_t buf[256];
@@ -87,6 +104,33 @@ static mode_t mode_of(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+/* The connections open while the key and the document are made, not after. */
+TEST(test_connects_before_attestation)
+{
+	json_t *c = base_config(endpoint, 10);
+	char name[32];
+	char *cts[3];
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "P%d", i);
+		cts[i] = fake_ct("v", 1);
+		add(c, name, cts[i], "env", NULL, false);
+	}
+	struct kiln_init_config cfg = app_config();
+	struct kiln_user u = me();
+	struct kiln_init_secrets *h = NULL;
+	pthread_mutex_lock(&srv.mu);
+	wait_accepts = srv.accepts + 3; /* kms.connections */
+	pthread_mutex_unlock(&srv.mu);
+	saw_accepts = false;
+	CHECK(kiln_init_secrets_run(c, attest_after_connects, NULL, &u, &cfg, &h) == 0 && h);
+	CHECK(saw_accepts);
+	kiln_init_secrets_forked(h); /* the handle lives as long as kiln-init: not freed */
+	kiln_init_config_free(&cfg);
+	json_decref(c);
+	for (int i = 0; i < 3; i++)
+		free(cts[i]);
 }
 
 TEST(test_ten_secrets)
@@ -340,6 +384,7 @@ int main(void)
 	start_server();
 	RUN(test_ten_secrets);
 	RUN(test_recipient_shared_with_storage);
+	RUN(test_connects_before_attestation);
 	RUN(test_required_failure_stops);
 	RUN(test_config_errors);
 	RUN(test_value_rules);

@@ -221,6 +221,23 @@ TEST(host_tcp_buf_within_host_only)
 	close(u[1]);
 }
 
+/* A relay adds no Nagle delay: the tail of a message crossing it waited ~40 ms for an ACK. */
+TEST(tcp_nodelay)
+{
+	struct kiln_relay_opts o = { 0 };
+	int c, s, u[2], v = 0;
+	socklen_t len = sizeof(v);
+	struct kiln_relay *r;
+
+	CHECK(tcp_pair(&c, &s) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+	CHECK(kiln_relay_new(c, u[0], &o, mono_ms(), &r) == 0);
+	CHECK(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v == 1);
+	kiln_relay_close(r, false);
+	close(s);
+	close(u[1]);
+}
+
 TEST(transfer_100mb_splice)
 {
 	big_transfer(false);
@@ -578,6 +595,7 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	RUN(host_tcp_buf_within_host_only);
+	RUN(tcp_nodelay);
 	RUN(half_close);
 	RUN(rst_propagation);
 	RUN(idle_timeout);
