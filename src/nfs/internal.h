@@ -165,6 +165,7 @@ uint32_t nfs_op_release_lockowner(struct nfs_cx *cx);
 uint32_t nfs_op_delegreturn(struct nfs_cx *cx);
 
 uint32_t nfs_cur_dir(struct nfs_cx *cx);
+uint32_t nfs_dir_name(struct nfs_cx *cx, char name[KFS_NAME_MAX + 1]);
 
 /* The current filehandle must be set (NOFILEHANDLE otherwise). */
 #define NEED_CUR(cx)                                       \

@@ -91,12 +91,7 @@ uint32_t nfs_op_remove(struct nfs_cx *cx)
 	char name[KFS_NAME_MAX + 1];
 	struct kfs_attr a;
 
-	uint32_t st = nfs_name(cx->in, name);
-	if (st == NFS4ERR_BADXDR)
-		return st;
-	uint32_t dst = nfs_cur_dir(cx);
-	if (dst != NFS4_OK)
-		return dst;
+	uint32_t st = nfs_dir_name(cx, name);
 	if (st != NFS4_OK)
 		return st;
 	uint64_t before = dir_change(cx, cx->cur);

@@ -68,17 +68,27 @@ uint32_t nfs_cur_dir(struct nfs_cx *cx)
 	return NFS4_OK;
 }
 
+/*
+ * An operation's name argument in the current directory, in RFC 7530's
+ * order of errors: undecodable XDR first, then the current filehandle
+ * (NOFILEHANDLE, SYMLINK, NOTDIR), then the name itself (INVAL, NAMETOOLONG).
+ */
+uint32_t nfs_dir_name(struct nfs_cx *cx, char name[KFS_NAME_MAX + 1])
+{
+	uint32_t st = nfs_name(cx->in, name), dst;
+
+	if (st == NFS4ERR_BADXDR)
+		return st;
+	dst = nfs_cur_dir(cx);
+	return dst != NFS4_OK ? dst : st;
+}
+
 uint32_t nfs_op_lookup(struct nfs_cx *cx)
 {
 	char name[KFS_NAME_MAX + 1];
 	struct kfs_attr a;
 
-	uint32_t st = nfs_name(cx->in, name);
-	if (st == NFS4ERR_BADXDR)
-		return st;
-	uint32_t dst = nfs_cur_dir(cx);
-	if (dst != NFS4_OK)
-		return dst;
+	uint32_t st = nfs_dir_name(cx, name);
 	if (st != NFS4_OK)
 		return st;
 	st = nfs_errno(kfs_lookup(cx->s->fs, cx->cur, name, &a));
@@ -107,12 +117,7 @@ uint32_t nfs_op_secinfo(struct nfs_cx *cx)
 	char name[KFS_NAME_MAX + 1];
 	struct kfs_attr a;
 
-	uint32_t st = nfs_name(cx->in, name);
-	if (st == NFS4ERR_BADXDR)
-		return st;
-	uint32_t dst = nfs_cur_dir(cx);
-	if (dst != NFS4_OK)
-		return dst;
+	uint32_t st = nfs_dir_name(cx, name);
 	if (st != NFS4_OK)
 		return st;
 	st = nfs_errno(kfs_lookup(cx->s->fs, cx->cur, name, &a));
