@@ -241,17 +241,25 @@ static int drop_name(struct kfs *fs, struct kfs_inode *d, struct kfs_dent *e, st
 	return maybe_destroy(fs, n);
 }
 
+/* The entry name in directory dir, with both inodes: what unlink and rmdir remove. */
+static int named_child(struct kfs *fs, uint64_t dir, const char *name, struct kfs_inode **d,
+		       struct kfs_dent **e, struct kfs_inode **n)
+{
+	int rc = get_dir(fs, dir, d);
+
+	if (rc < 0)
+		return rc;
+	if (!(*e = dent_find(*d, name)))
+		return kiln_err(ENOENT, "\"%s\": no such entry", name);
+	return kfs_iget(fs, (*e)->ino, n);
+}
+
 int kfs_unlink(struct kfs *fs, uint64_t dir, const char *name)
 {
 	struct kfs_inode *d, *n;
 	struct kfs_dent *e;
-	int rc = get_dir(fs, dir, &d);
+	int rc = named_child(fs, dir, name, &d, &e, &n);
 
-	if (rc < 0)
-		return rc;
-	if (!(e = dent_find(d, name)))
-		return kiln_err(ENOENT, "\"%s\": no such entry", name);
-	rc = kfs_iget(fs, e->ino, &n);
 	if (rc < 0)
 		return rc;
 	if (S_ISDIR(n->a.mode))
@@ -263,13 +271,8 @@ int kfs_rmdir(struct kfs *fs, uint64_t dir, const char *name)
 {
 	struct kfs_inode *d, *n;
 	struct kfs_dent *e;
-	int rc = get_dir(fs, dir, &d);
+	int rc = named_child(fs, dir, name, &d, &e, &n);
 
-	if (rc < 0)
-		return rc;
-	if (!(e = dent_find(d, name)))
-		return kiln_err(ENOENT, "\"%s\": no such entry", name);
-	rc = kfs_iget(fs, e->ino, &n);
 	if (rc < 0)
 		return rc;
 	if (!S_ISDIR(n->a.mode))
