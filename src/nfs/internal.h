@@ -71,6 +71,8 @@ struct nfs_srv {
 	uint64_t next_state;
 	struct nfs_lock *locks;
 	uint32_t nlocks;
+	/* group commit (nfs_srv_group): a commit owed by the last call; the last grouped one failed */
+	bool group, owed, group_failed;
 };
 
 struct nfs_cx {

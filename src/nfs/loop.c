@@ -52,9 +52,63 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * Replies that wait for an owed commit (nfs_srv_group): the stable WRITEs
+ * and COMMITs of one burst of pipelined calls share one commit. Bounded:
+ * past HELD_MAX bytes of them the commit is done at once.
+ */
+#define HELD_MAX (256u << 10)
+struct held {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int hold(struct held *h, const uint8_t *p, size_t n)
+{
+	if (h->len + n > h->cap) {
+		size_t cap = h->cap ? h->cap : 4096;
+		while (cap < h->len + n)
+			cap *= 2;
+		uint8_t *b = realloc(h->buf, cap);
+		if (!b)
+			return kiln_err(ENOMEM, "nfs: out of memory");
+		h->buf = b;
+		h->cap = cap;
+	}
+	memcpy(h->buf + h->len, p, n);
+	h->len += n;
+	return 0;
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/*
+ * Commit, then send the held replies. A failed commit must not send them
+ * (they say "durable"): the connection is dropped, the client reconnects
+ * and resends, and those calls, committing at once now, answer the error.
+ */
+static int release(struct nfs_srv *s, int cfd, struct held *h)
+{
+	if (!h->len)
+		return 0;
+	int rc = nfs_srv_commit(s);
+	if (rc < 0)
+		fprintf(stderr, "kiln-init: storage: nfs: commit: %s (the client will resend)\n",
+			kiln_errmsg());
+	if (rc == 0)
+		rc = write_all(cfd, h->buf, h->len);
+	h->len = 0;
+	return rc;
+}
+
 /* Bytes from the client: whole records are answered in order. 1: connection done. */
 static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_out *out,
-		   uint8_t *buf, size_t bufsz)
+		   uint8_t *buf, size_t bufsz, struct held *h)
 {
 	ssize_t n = read(cfd, buf, bufsz);
 
@@ -72,9 +126,16 @@ static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_o
 			continue;
 		rc = nfs_srv_rpc(s, rec->buf, rec->len, out);
 		rpc_rec_reset(rec);
-		if (rc < 0 || (out->len && write_all(cfd, out->buf, out->len) < 0))
+		if (rc == 0 && out->len)
+			rc = nfs_srv_owed(s) ? hold(h, out->buf, out->len) : write_all(cfd, out->buf, out->len);
+		if (rc == 0 && h->len > HELD_MAX)
+			rc = release(s, cfd, h);
+		if (rc < 0)
 			return 1;
 	}
+	/* more calls already queued may join this commit */
+	if (!readable(cfd) && release(s, cfd, h) < 0)
+		return 1;
 	return 0;
 }
 
@@ -106,6 +167,7 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 {
 	struct rpc_rec rec;
 	struct xdr_out out;
+	struct held held = { 0 };
 	size_t bufsz = 256 << 10;
 	uint8_t *buf = malloc(bufsz);
 	int cfd = -1, rc = 0;
@@ -115,6 +177,7 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 		return kiln_err(ENOMEM, "nfs: out of memory");
 	}
 	rpc_rec_init(&rec, NFS_MAX_RECORD);
+	nfs_srv_group(s, true);
 	int64_t due = kiln_now_ms() + NFS_COMMIT_MS;
 	for (;;) {
 		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
@@ -144,22 +207,26 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 				if (cfd >= 0)
 					close(cfd);
 				cfd = nfd;
+				held.len = 0; /* the client resends what had no reply */
 				int one = 1;
 				(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				rpc_rec_reset(&rec);
 				continue;
 			}
 		}
-		if (cfd >= 0 && p[2].revents && on_data(s, cfd, &rec, &out, buf, bufsz)) {
+		if (cfd >= 0 && p[2].revents && on_data(s, cfd, &rec, &out, buf, bufsz, &held)) {
 			close(cfd);
 			cfd = -1;
+			held.len = 0;
 			rpc_rec_reset(&rec);
 		}
 	}
 	if (cfd >= 0)
 		close(cfd);
+	nfs_srv_group(s, false);
 	rpc_rec_free(&rec);
 	xdr_out_free(&out);
+	free(held.buf);
 	free(buf);
 	return rc;
 }

@@ -23,6 +23,49 @@ static uint32_t cur_file(struct nfs_cx *cx)
 	return NFS4_OK;
 }
 
+void nfs_srv_group(struct nfs_srv *s, bool on)
+{
+	s->group = on;
+	s->owed = false;
+}
+
+bool nfs_srv_owed(struct nfs_srv *s)
+{
+	bool owed = s->owed;
+
+	s->owed = false;
+	return owed;
+}
+
+int nfs_srv_commit(struct nfs_srv *s)
+{
+	int rc = kfs_dirty(s->fs) ? kfs_sync(s->fs) : 0;
+
+	s->group_failed = rc < 0;
+	return rc;
+}
+
+/*
+ * What a stable WRITE or a COMMIT promises: the file's data and metadata
+ * durable. The core's commit is volume wide and atomic, so a volume with
+ * nothing uncommitted has nothing to do (the client's COMMIT after stable
+ * writes, a COMMIT of a file already committed in the background).
+ * Grouped, the commit is owed: the loop holds the reply until it is done.
+ */
+static uint32_t durable(struct nfs_cx *cx)
+{
+	struct nfs_srv *s = cx->s;
+
+	if (!kfs_dirty(s->fs))
+		return NFS4_OK;
+	if (s->group && !s->group_failed) {
+		s->owed = true;
+		return NFS4_OK;
+	}
+	int rc = nfs_srv_commit(s);
+	return rc < 0 ? nfs_errno(rc) : NFS4_OK;
+}
+
 uint32_t nfs_op_read(struct nfs_cx *cx)
 {
 	struct nfs_sid sid;
@@ -85,12 +128,8 @@ uint32_t nfs_op_write(struct nfs_cx *cx)
 	ssize_t n = len ? kfs_write(cx->s->fs, cx->cur, off, data, len) : 0;
 	if (n < 0)
 		return nfs_errno((int)n);
-	/* the core's sync is volume wide and atomic: stable writes pay for it here */
-	if (stable != UNSTABLE4) {
-		int rc = kfs_sync(cx->s->fs);
-		if (rc < 0)
-			return nfs_errno(rc);
-	}
+	if (stable != UNSTABLE4 && (st = durable(cx)) != NFS4_OK)
+		return st;
 	xdr_put_u32(cx->out, (uint32_t)n);
 	xdr_put_u32(cx->out, stable == UNSTABLE4 ? UNSTABLE4 : FILE_SYNC4);
 	xdr_put_fixed(cx->out, cx->s->writeverf, sizeof(cx->s->writeverf));
@@ -110,9 +149,9 @@ uint32_t nfs_op_commit(struct nfs_cx *cx)
 		return st;
 	if (off + count < off)
 		return NFS4ERR_INVAL;
-	int rc = kfs_sync(cx->s->fs);
-	if (rc < 0)
-		return nfs_errno(rc);
+	st = durable(cx);
+	if (st != NFS4_OK)
+		return st;
 	xdr_put_fixed(cx->out, cx->s->writeverf, sizeof(cx->s->writeverf));
 	return NFS4_OK;
 }

@@ -3,6 +3,7 @@
 #ifndef KILN_NFS_SERVER_H
 #define KILN_NFS_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,19 @@ struct kfs *nfs_srv_fs(struct nfs_srv *s);
  * Returns 0, or -errno only for the server's own failures (out of memory).
  */
 int nfs_srv_rpc(struct nfs_srv *s, const uint8_t *rec, size_t len, struct xdr_out *out) KILN_MUST;
+
+/*
+ * Group commit. With grouping on, a stable WRITE or a COMMIT that finds
+ * uncommitted changes answers as if committed and leaves the commit owed:
+ * nfs_srv_owed() then says true (once) and the caller must hold that reply
+ * until nfs_srv_commit() succeeds; pipelined calls so share one commit.
+ * After a failed nfs_srv_commit the held replies must never be sent (drop
+ * the connection: the client resends), and the next calls commit at once,
+ * so the resent ones answer the error.
+ */
+void nfs_srv_group(struct nfs_srv *s, bool on);
+bool nfs_srv_owed(struct nfs_srv *s);
+int nfs_srv_commit(struct nfs_srv *s) KILN_MUST;
 
 /* The handle key and volume id of a mounted volume (derived from its keys). */
 int nfs_fh_key(struct kfs *fs, uint8_t key[NFS_FH_KEY_LEN], uint8_t volid[NFS_VOLID_LEN]) KILN_MUST;

@@ -154,13 +154,13 @@ static void put_bitmap(struct tc *t, uint32_t w0, uint32_t w1)
 	xdr_put_u32(&t->call, w1);
 }
 
-static void tc_setup(struct tc *t)
+/* tc_setup on the store st (NULL: a memory store) */
+static void tc_setup_on(struct tc *t, struct kfs_store *st)
 {
-	struct kfs_store *st;
 	struct kfs_keywrap *kw;
 
 	memset(t, 0, sizeof(*t));
-	CHECK(kfs_store_mem(&st) == 0 && kfs_keywrap_sim(NULL, &kw) == 0);
+	CHECK((st || kfs_store_mem(&st) == 0) && kfs_keywrap_sim(NULL, &kw) == 0);
 	CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &t->fs) == 0);
 	CHECK(nfs_srv_new(t->fs, key, volid, &t->s) == 0);
 	CHECK(xdr_out_init(&t->call, NFS_MAX_RECORD) == 0);
@@ -184,6 +184,11 @@ static void tc_setup(struct tc *t)
 	xdr_put_fixed(&t->call, conf, 8);
 	CHECK(tc_send(t) == NFS4_OK);
 	t->oseq = 1;
+}
+
+static void tc_setup(struct tc *t)
+{
+	tc_setup_on(t, NULL);
 }
 
 static void tc_free(struct tc *t)
@@ -1315,6 +1320,122 @@ TEST(compound_errors)
 	tc_free(&t);
 }
 
+/* A memory store whose syncs are counted and can be made to fail. */
+struct cstore {
+	struct kfs_store st;
+	struct kfs_store *in;
+	int syncs, fail;
+};
+
+static int cs_get(struct kfs_store *s, const char *id, uint8_t **buf, size_t *len)
+{
+	struct kfs_store *in = ((struct cstore *)s)->in;
+
+	return in->get(in, id, buf, len);
+}
+
+static int cs_put(struct kfs_store *s, const char *id, const void *buf, size_t len, unsigned flags)
+{
+	struct kfs_store *in = ((struct cstore *)s)->in;
+
+	return in->put(in, id, buf, len, flags);
+}
+
+static int cs_del(struct kfs_store *s, const char *id)
+{
+	struct kfs_store *in = ((struct cstore *)s)->in;
+
+	return in->del(in, id);
+}
+
+static int cs_sync(struct kfs_store *s)
+{
+	struct cstore *c = (struct cstore *)s;
+
+	c->syncs++;
+	return c->fail ? -EIO : c->in->sync(c->in);
+}
+
+static void cs_close(struct kfs_store *s)
+{
+	struct kfs_store *in = ((struct cstore *)s)->in;
+
+	in->close(in);
+}
+
+/* A one-byte WRITE at off with stable; its status, *how the committed level answered. */
+static uint32_t write_byte(struct tc *t, const uint8_t *fh, const struct nfs_sid *sid, uint64_t off,
+			   uint32_t stable, uint32_t *how)
+{
+	uint32_t st = tc_write(t, fh, sid, off, "x", 1, stable);
+
+	*how = 99;
+	if (st == NFS4_OK && res(t, OP_PUTFH) == NFS4_OK && res(t, OP_WRITE) == NFS4_OK &&
+	    xdr_u32(&t->r) == 1)
+		*how = xdr_u32(&t->r);
+	return st;
+}
+
+static uint32_t tc_commit(struct tc *t, const uint8_t fh[NFS_FH_LEN])
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_COMMIT);
+	xdr_put_u64(&t->call, 0);
+	xdr_put_u32(&t->call, 0);
+	return tc_send(t);
+}
+
+/*
+ * Group commit: grouped, stable WRITEs and COMMITs answer FILE_SYNC / OK with
+ * the commit owed (the loop holds their replies) and one commit serves them
+ * all; a COMMIT with nothing uncommitted costs no commit; after a failed
+ * grouped commit the next stable call commits at once and answers the error;
+ * ungrouped, every stable call commits at once.
+ */
+TEST(commit_grouped)
+{
+	static struct cstore cs = { .st = { cs_get, cs_put, cs_del, cs_sync, cs_close } };
+	struct tc t;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN];
+	uint32_t how;
+
+	CHECK(kfs_store_mem(&cs.in) == 0);
+	tc_setup_on(&t, &cs.st);
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	nfs_srv_group(t.s, true);
+	int n = cs.syncs;
+	CHECK(write_byte(&t, fh, &sid, 0, FILE_SYNC4, &how) == NFS4_OK && how == FILE_SYNC4);
+	CHECK(nfs_srv_owed(t.s) && !nfs_srv_owed(t.s) && cs.syncs == n);
+	CHECK(write_byte(&t, fh, &sid, 1, DATA_SYNC4, &how) == NFS4_OK && how == FILE_SYNC4);
+	CHECK(nfs_srv_owed(t.s) && cs.syncs == n);
+	CHECK(write_byte(&t, fh, &sid, 2, UNSTABLE4, &how) == NFS4_OK && how == UNSTABLE4);
+	CHECK(!nfs_srv_owed(t.s) && cs.syncs == n);
+	CHECK(tc_commit(&t, fh) == NFS4_OK && nfs_srv_owed(t.s) && cs.syncs == n);
+	CHECK(nfs_srv_commit(t.s) == 0 && cs.syncs == n + 1 && !kfs_dirty(t.fs));
+	/* nothing uncommitted: nothing to do, grouped or not */
+	CHECK(tc_commit(&t, fh) == NFS4_OK && !nfs_srv_owed(t.s) && cs.syncs == n + 1);
+	CHECK(nfs_srv_commit(t.s) == 0 && cs.syncs == n + 1);
+	/* a failed grouped commit: the resent call commits at once and fails, then grouping resumes */
+	cs.fail = 1;
+	CHECK(write_byte(&t, fh, &sid, 3, FILE_SYNC4, &how) == NFS4_OK && nfs_srv_owed(t.s));
+	CHECK(nfs_srv_commit(t.s) < 0);
+	CHECK(write_byte(&t, fh, &sid, 3, FILE_SYNC4, &how) == NFS4ERR_IO && !nfs_srv_owed(t.s));
+	cs.fail = 0;
+	n = cs.syncs;
+	CHECK(write_byte(&t, fh, &sid, 3, FILE_SYNC4, &how) == NFS4_OK && how == FILE_SYNC4);
+	CHECK(!nfs_srv_owed(t.s) && cs.syncs == n + 1);
+	CHECK(write_byte(&t, fh, &sid, 4, FILE_SYNC4, &how) == NFS4_OK && nfs_srv_owed(t.s));
+	CHECK(nfs_srv_commit(t.s) == 0 && cs.syncs == n + 2);
+	/* ungrouped: at once */
+	nfs_srv_group(t.s, false);
+	CHECK(write_byte(&t, fh, &sid, 5, FILE_SYNC4, &how) == NFS4_OK && how == FILE_SYNC4);
+	CHECK(!nfs_srv_owed(t.s) && cs.syncs == n + 3 && !kfs_dirty(t.fs));
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	tc_free(&t);
+}
+
 int main(void)
 {
 	RUN(mount_sequence);
@@ -1329,5 +1450,6 @@ int main(void)
 	RUN(handles_across_remount);
 	RUN(state_errors);
 	RUN(compound_errors);
+	RUN(commit_grouped);
 	return t_done();
 }
