@@ -94,8 +94,6 @@ static bool readable(int fd)
  */
 static int release(struct nfs_srv *s, int cfd, struct held *h)
 {
-	if (!h->len)
-		return 0;
 	int rc = nfs_srv_commit(s);
 	if (rc < 0)
 		fprintf(stderr, "kiln-init: storage: nfs: commit: %s (the client will resend)\n",
@@ -134,7 +132,7 @@ static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_o
 			return 1;
 	}
 	/* more calls already queued may join this commit */
-	if (!readable(cfd) && release(s, cfd, h) < 0)
+	if (h->len && !readable(cfd) && release(s, cfd, h) < 0)
 		return 1;
 	return 0;
 }
