@@ -1274,13 +1274,21 @@ TEST(compound_errors)
 	op(&t, OP_OPENATTR);
 	xdr_put_u32(&t.call, 0);
 	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
-	/* minor version 1 */
-	t.minor = 1;
+	/* minor version 3 does not exist; 4.1 wants a session first */
+	t.minor = 3;
 	tc_begin(&t);
 	op(&t, OP_PUTROOTFH);
 	CHECK(tc_send(&t) == NFS4ERR_MINOR_VERS_MISMATCH);
 	CHECK(xdr_left(&t.r) == 0);
+	t.minor = 1;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_OP_NOT_IN_SESSION && res(&t, OP_PUTROOTFH) == NFS4ERR_OP_NOT_IN_SESSION);
 	t.minor = 0;
+	/* 4.1 operations are illegal in 4.0 */
+	tc_begin(&t);
+	op(&t, OP_SEQUENCE);
+	CHECK(tc_send(&t) == NFS4ERR_OP_ILLEGAL);
 	/* truncated arguments: BADXDR */
 	tc_begin(&t);
 	op(&t, OP_PUTROOTFH);
