@@ -4,10 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/fs.h"
-#include "nfs/internal.h"
+#include "nfs_fuzz.h"
 
-static struct kfs *fs;
 static struct nfs_srv *srv;
 static struct xdr_out call, reply;
 static const uint8_t sessid[NFS4_SESSIONID_SIZE] = { 0x5e, 0x55 };
@@ -68,20 +66,6 @@ static void session(void)
 	memcpy(srv->sess->id, sessid, sizeof(sessid));
 }
 
-static void setup(void)
-{
-	struct kfs_store *st;
-	struct kfs_keywrap *kw;
-	uint8_t key[NFS_FH_KEY_LEN] = { 1 }, volid[NFS_VOLID_LEN] = { 2 };
-
-	if (kfs_store_mem(&st) < 0 || kfs_keywrap_sim(NULL, &kw) < 0 ||
-	    kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &fs) < 0 ||
-	    nfs_srv_new(fs, key, volid, &srv) < 0 || xdr_out_init(&call, NFS_MAX_RECORD) < 0 ||
-	    xdr_out_init(&reply, NFS_MAX_RECORD) < 0)
-		abort();
-	srv->boot = 0x11111111; /* fixed: inputs can name client ids and stateids */
-	nfs_srv_set_clock(srv, frozen, NULL);
-}
 
 /*
  * data[0] % 3: 0, a COMPOUND body (minor data[1] % 3, op count data[2]) with
@@ -91,8 +75,10 @@ static void setup(void)
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!srv)
-		setup();
+	if (!srv) {
+		srv = nfs_fuzz_server(&call, &reply);
+		nfs_srv_set_clock(srv, frozen, NULL);
+	}
 	if (!srv->sess)
 		session();
 	if (size < 3 || size > NFS_MAX_RECORD - 512)

@@ -134,6 +134,8 @@ uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64
 
 /* Names: component4 rules. */
 uint32_t nfs_name(struct xdr_in *x, char name[KFS_NAME_MAX + 1]);
+/* The rules any name shares (not empty, at most max bytes, no NUL); *p points into x. */
+uint32_t nfs_opaque_name(struct xdr_in *x, uint32_t max, const uint8_t **p, uint32_t *n);
 
 /* Attributes (attr.c). */
 void nfs_bitmap_get(struct xdr_in *x, uint32_t bm[NFS_BITMAP_WORDS]);

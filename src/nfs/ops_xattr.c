@@ -15,21 +15,15 @@
 #define PREFIX "user."
 #define PREFIX_LEN 5
 
-/* An xattrkey4 into "user.<key>"; the same rules as a component4. */
+/* An xattrkey4 into "user.<key>". */
 static uint32_t xa_name(struct xdr_in *x, char out[KFS_XATTR_NAME_MAX + 1])
 {
 	const uint8_t *p;
 	uint32_t n;
 
-	xdr_opaque_ref(x, NFS_MAX_RECORD, &p, &n);
-	if (!xdr_ok(x))
-		return NFS4ERR_BADXDR;
-	if (n == 0)
-		return NFS4ERR_INVAL;
-	if (n > KFS_XATTR_NAME_MAX - PREFIX_LEN)
-		return NFS4ERR_NAMETOOLONG;
-	if (memchr(p, 0, n))
-		return NFS4ERR_BADCHAR;
+	uint32_t st = nfs_opaque_name(x, KFS_XATTR_NAME_MAX - PREFIX_LEN, &p, &n);
+	if (st != NFS4_OK)
+		return st;
 	memcpy(out, PREFIX, PREFIX_LEN);
 	memcpy(out + PREFIX_LEN, p, n);
 	out[PREFIX_LEN + n] = '\0';
@@ -79,9 +73,7 @@ uint32_t nfs_op_getxattr(struct nfs_cx *cx)
 	ssize_t n = kfs_getxattr(cx->s->fs, cx->cur, name, val, KFS_XATTR_VALUE_MAX);
 	if (n < 0)
 		return xa_errno((int)n);
-	cx->out->len = at + 4;
-	xdr_put_space(cx->out, (size_t)n); /* the value is in place: keep its bytes and pad */
-	xdr_patch_u32(cx->out, at, (uint32_t)n);
+	xdr_opaque_trim(cx->out, at, (size_t)n);
 	return NFS4_OK;
 }
 

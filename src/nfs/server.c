@@ -159,20 +159,30 @@ uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64
 	return NFS4_OK;
 }
 
+uint32_t nfs_opaque_name(struct xdr_in *x, uint32_t max, const uint8_t **p, uint32_t *n)
+{
+	/* read any length the record holds, then judge it: NAMETOOLONG, not BADXDR */
+	xdr_opaque_ref(x, NFS_MAX_RECORD, p, n);
+	if (!xdr_ok(x))
+		return NFS4ERR_BADXDR;
+	if (*n == 0)
+		return NFS4ERR_INVAL;
+	if (*n > max)
+		return NFS4ERR_NAMETOOLONG;
+	if (memchr(*p, 0, *n))
+		return NFS4ERR_BADCHAR;
+	return NFS4_OK;
+}
+
 uint32_t nfs_name(struct xdr_in *x, char name[KFS_NAME_MAX + 1])
 {
 	const uint8_t *p;
 	uint32_t n;
 
-	/* read any length the record holds, then judge it: NAMETOOLONG, not BADXDR */
-	xdr_opaque_ref(x, NFS_MAX_RECORD, &p, &n);
-	if (!xdr_ok(x))
-		return NFS4ERR_BADXDR;
-	if (n == 0)
-		return NFS4ERR_INVAL;
-	if (n > KFS_NAME_MAX)
-		return NFS4ERR_NAMETOOLONG;
-	if (memchr(p, '/', n) || memchr(p, 0, n))
+	uint32_t st = nfs_opaque_name(x, KFS_NAME_MAX, &p, &n);
+	if (st != NFS4_OK)
+		return st;
+	if (memchr(p, '/', n))
 		return NFS4ERR_BADCHAR;
 	if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
 		return NFS4ERR_BADNAME;

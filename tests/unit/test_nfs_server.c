@@ -271,6 +271,14 @@ static uint32_t tc_close(struct tc *t, const uint8_t fh[NFS_FH_LEN], struct nfs_
 	return st;
 }
 
+static uint32_t tc_renew(struct tc *t, uint64_t clientid)
+{
+	tc_begin(t);
+	op(t, OP_RENEW);
+	xdr_put_u64(&t->call, clientid);
+	return tc_send(t);
+}
+
 static uint32_t tc_write(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid,
 			 uint64_t off, const void *data, size_t len, uint32_t stable)
 {
@@ -1211,14 +1219,8 @@ TEST(state_errors)
 	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &s3, f2) == NFS4_OK);
 	CHECK(!memcmp(&s2, &s3, sizeof(s2))); /* the same stateid, not an upgrade */
 	/* an unknown client id */
-	tc_begin(&t);
-	op(&t, OP_RENEW);
-	xdr_put_u64(&t.call, t.clientid + 1);
-	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
-	tc_begin(&t);
-	op(&t, OP_RENEW);
-	xdr_put_u64(&t.call, t.clientid);
-	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_renew(&t, t.clientid + 1) == NFS4ERR_STALE_CLIENTID);
+	CHECK(tc_renew(&t, t.clientid) == NFS4_OK);
 	/* DELEGRETURN: nothing was delegated */
 	tc_begin(&t);
 	put_fh(&t, f, NFS_FH_LEN);
@@ -1497,10 +1499,7 @@ TEST(session_setup)
 	op(&t, OP_SEQUENCE);
 	CHECK(tc_send(&t) == NFS4ERR_SEQUENCE_POS);
 	/* 4.0's client-id and seqid ops are gone */
-	tc_begin(&t);
-	op(&t, OP_RENEW);
-	xdr_put_u64(&t.call, t.clientid);
-	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
+	CHECK(tc_renew(&t, t.clientid) == NFS4ERR_NOTSUPP);
 	tc_begin(&t);
 	op(&t, OP_RECLAIM_COMPLETE);
 	xdr_put_u32(&t.call, 0);
@@ -1881,19 +1880,13 @@ TEST(lease_expiry)
 	nfs_srv_set_clock(t.s, fake_now, &t.now);
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
 	t.now += NFS_LEASE;
-	tc_begin(&t);
-	op(&t, OP_RENEW);
-	xdr_put_u64(&t.call, t.clientid);
-	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_renew(&t, t.clientid) == NFS4_OK);
 	t.now += NFS_LEASE;
 	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
 	old = sid;
 	t.now += NFS_LEASE + 1;
 	CHECK(tc_write(&t, fh, &old, 0, "abc", 3, FILE_SYNC4) == NFS4ERR_EXPIRED);
-	tc_begin(&t);
-	op(&t, OP_RENEW);
-	xdr_put_u64(&t.call, t.clientid);
-	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
+	CHECK(tc_renew(&t, t.clientid) == NFS4ERR_STALE_CLIENTID);
 	tc_free(&t);
 }
 
