@@ -97,7 +97,9 @@ struct nfs_srv {
 	/* leases: the clock (seconds), the last renewal, stateids below this one expired */
 	uint64_t (*clock)(void *arg);
 	void *clock_arg;
-	uint64_t renewed, expired_below;
+	uint64_t renewed;
+	uint64_t client_from;		  /* the client's first state id */
+	uint64_t expired_from, expired_below; /* the range of a lapsed client's state ids */
 	uint32_t minor; /* of the COMPOUND being run */
 	/* pointer arrays: entries stay put while an op holds them; NULL slots are free */
 	struct nfs_owner **owners;

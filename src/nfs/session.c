@@ -218,6 +218,7 @@ static void confirm_unconf(struct nfs_srv *s)
 	s->v41 = true;
 	s->reclaim_done = false;
 	s->has_unconf = false;
+	s->client_from = s->next_state;
 	nfs_lease_renew(s);
 }
 

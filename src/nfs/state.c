@@ -49,6 +49,7 @@ void nfs_lease_check(struct nfs_srv *s)
 		return;
 	nfs_state_drop_client(s);
 	nfs_session_free(s);
+	s->expired_from = s->client_from;
 	s->expired_below = s->next_state;
 	s->confirmed = false;
 	s->has_unconf = false;
@@ -115,6 +116,8 @@ uint32_t nfs_op_setclientid_confirm(struct nfs_cx *cx)
 		return NFS4ERR_BADXDR;
 	if (s->has_unconf && !s->unconf_v41 && id == s->unconf_clientid &&
 	    !memcmp(verf, s->unconf_verf, 8)) {
+		if (!s->confirmed || s->clientid != id)
+			s->client_from = s->next_state; /* a new client: its state ids from here */
 		if (s->confirmed && s->clientid != id) {
 			nfs_state_drop_client(s); /* a new client instance: its old state goes */
 			nfs_session_free(s);
@@ -324,7 +327,8 @@ uint32_t nfs_state_find(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t i
 		*out = st;
 		return NFS4_OK;
 	}
-	return id && id < s->expired_below ? NFS4ERR_EXPIRED : NFS4ERR_BAD_STATEID;
+	bool lapsed = id >= s->expired_from && id < s->expired_below;
+	return lapsed ? NFS4ERR_EXPIRED : NFS4ERR_BAD_STATEID;
 }
 
 uint32_t nfs_stateid_io(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino, uint32_t want)

@@ -1460,6 +1460,14 @@ static void seq_call(struct tc *t, const uint8_t *sessid, uint32_t slot, uint32_
 	xdr_put_u32(&t->call, 1);
 }
 
+static uint32_t tc_destroy_clientid(struct tc *t, uint64_t clientid)
+{
+	tc_begin(t);
+	op(t, OP_DESTROY_CLIENTID);
+	xdr_put_u64(&t->call, clientid);
+	return tc_send(t);
+}
+
 TEST(session_setup)
 {
 	struct tc t;
@@ -1524,10 +1532,7 @@ TEST(session_setup)
 	CHECK(tc_send(&t) == NFS4ERR_NOENT);
 	/* DESTROY_CLIENTID while a session lives: busy; after DESTROY_SESSION: gone */
 	t.session = false;
-	tc_begin(&t);
-	op(&t, OP_DESTROY_CLIENTID);
-	xdr_put_u64(&t.call, t.clientid);
-	CHECK(tc_send(&t) == NFS4ERR_CLIENTID_BUSY);
+	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4ERR_CLIENTID_BUSY);
 	tc_begin(&t);
 	op(&t, OP_DESTROY_SESSION);
 	xdr_put_fixed(&t.call, t.sessid, sizeof(t.sessid));
@@ -1537,10 +1542,7 @@ TEST(session_setup)
 	op(&t, OP_PUTROOTFH);
 	CHECK(tc_send(&t) == NFS4ERR_BADSESSION);
 	t.session = false;
-	tc_begin(&t);
-	op(&t, OP_DESTROY_CLIENTID);
-	xdr_put_u64(&t.call, t.clientid);
-	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4_OK);
 	tc_create_session_call(&t, t.clientid, 2);
 	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
 	tc_free(&t);
