@@ -97,7 +97,7 @@ struct nfs_srv {
 	/* leases: the clock (seconds), the last renewal, stateids below this one expired */
 	uint64_t (*clock)(void *arg);
 	void *clock_arg;
-	uint64_t renewed;
+	uint64_t renewed, busy; /* busy: seconds the server worked since (not the client's silence) */
 	uint64_t client_from;		  /* the client's first state id */
 	uint64_t expired_from, expired_below; /* the range of a lapsed client's state ids */
 	uint32_t minor; /* of the COMPOUND being run */

@@ -411,7 +411,9 @@ static void compound(struct nfs_srv *s, const struct rpc_cred *cred, struct xdr_
 		cx.minor = s->minor = minor;
 		cx.nops = nops;
 		nfs_lease_check(s);
+		uint64_t t0 = nfs_now(s);
 		status = compound_ops(&cx, &done, &first_end);
+		nfs_srv_worked(s, t0);
 	}
 	if (cx.replay) {
 		/* a retry: the first reply, byte for byte, nothing run again */

@@ -35,6 +35,12 @@ struct kfs *nfs_srv_fs(struct nfs_srv *s);
  * tests drive it. Setting it renews the client's lease.
  */
 void nfs_srv_set_clock(struct nfs_srv *s, uint64_t (*now)(void *arg), void *arg);
+uint64_t nfs_srv_now(struct nfs_srv *s);
+/*
+ * The server worked (a commit, a slow store) from since (nfs_srv_now) until
+ * now: requests waited unread, so that time is not held against the lease.
+ */
+void nfs_srv_worked(struct nfs_srv *s, uint64_t since);
 
 /*
  * One RPC call record in; a complete reply (with its record mark) in out,

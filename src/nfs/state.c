@@ -35,6 +35,20 @@ uint64_t nfs_now(struct nfs_srv *s)
 void nfs_lease_renew(struct nfs_srv *s)
 {
 	s->renewed = nfs_now(s);
+	s->busy = 0;
+}
+
+uint64_t nfs_srv_now(struct nfs_srv *s)
+{
+	return nfs_now(s);
+}
+
+void nfs_srv_worked(struct nfs_srv *s, uint64_t since)
+{
+	uint64_t now = nfs_now(s);
+
+	if (now > since)
+		s->busy += now - since;
 }
 
 /*
@@ -42,10 +56,13 @@ void nfs_lease_renew(struct nfs_srv *s)
  * locks, session and client id (RFC 8881 8.3, RFC 7530 9.6). Its stateids
  * then get NFS4ERR_EXPIRED, its session NFS4ERR_BADSESSION and its client
  * id NFS4ERR_STALE_CLIENTID, and it starts again with a new client id.
+ * Silence is measured while the server listened: time it spent working
+ * (requests queued unread behind a slow commit) is the server's, not the
+ * client's.
  */
 void nfs_lease_check(struct nfs_srv *s)
 {
-	if (!s->confirmed || nfs_now(s) - s->renewed <= NFS_LEASE)
+	if (!s->confirmed || nfs_now(s) - s->renewed <= NFS_LEASE + s->busy)
 		return;
 	nfs_state_drop_client(s);
 	nfs_session_free(s);
