@@ -22,6 +22,7 @@
 #define DIGEST_SPAN 4096 /* bytes of a request the slot digest covers (plus its length) */
 #define SEC_PARMS_MAX 16
 #define TEST_STATEIDS_MAX 1024
+#define RPCSEC_GSS 6 /* a callback flavor a client may offer (RFC 2203) */
 
 struct chan {
 	uint32_t pad, rqst, resp, cached, ops, reqs;
@@ -91,7 +92,7 @@ static void sec_parms_skip(struct xdr_in *x)
 				(void)xdr_u32(x);
 			break;
 		}
-		case 6: /* RPCSEC_GSS: service, two handles */
+		case RPCSEC_GSS: /* service, two handles */
 			(void)xdr_u32(x);
 			skip_opaque(x, NFS4_OPAQUE_LIMIT);
 			skip_opaque(x, NFS4_OPAQUE_LIMIT);
