@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* NFSv4 data operations: READ, WRITE, COMMIT. */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -37,11 +38,28 @@ bool nfs_srv_owed(struct nfs_srv *s)
 	return owed;
 }
 
+/*
+ * A 4.1 slot caches its reply when the COMPOUND ends: after a failed grouped
+ * commit, held replies saying "durable" sit in the session's slots, and a
+ * resent call would get one back. Forget them all: a retry then gets
+ * RETRY_UNCACHED_REP (the client fails the call) instead of a false promise.
+ */
+static void forget_replies(struct nfs_srv *s)
+{
+	for (uint32_t i = 0; s->sess && i < NFS_SLOTS; i++) {
+		free(s->sess->slots[i].reply);
+		s->sess->slots[i].reply = NULL;
+		s->sess->slots[i].reply_len = 0;
+	}
+}
+
 int nfs_srv_commit(struct nfs_srv *s)
 {
 	int rc = kfs_dirty(s->fs) ? kfs_sync(s->fs) : 0;
 
 	s->group_failed = rc < 0;
+	if (rc < 0 && s->group)
+		forget_replies(s);
 	return rc;
 }
 

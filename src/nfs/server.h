@@ -56,8 +56,9 @@ int nfs_srv_rpc(struct nfs_srv *s, const uint8_t *rec, size_t len, struct xdr_ou
  * nfs_srv_owed() then says true (once) and the caller must hold that reply
  * until nfs_srv_commit() succeeds; pipelined calls so share one commit.
  * After a failed nfs_srv_commit the held replies must never be sent (drop
- * the connection: the client resends), and the next calls commit at once,
- * so the resent ones answer the error.
+ * the connection: the client resends), the next calls commit at once, so
+ * resent 4.0 calls answer the error, and the 4.1 session's cached replies
+ * are forgotten, so resent 4.1 calls get NFS4ERR_RETRY_UNCACHED_REP.
  */
 void nfs_srv_group(struct nfs_srv *s, bool on);
 bool nfs_srv_owed(struct nfs_srv *s);

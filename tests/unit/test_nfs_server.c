@@ -2019,6 +2019,40 @@ TEST(lease_expiry)
 	tc_free(&t);
 }
 
+/*
+ * 4.1: a stable WRITE whose grouped commit failed is cached in its slot
+ * saying FILE_SYNC; the resend (same slot and sequence id) must not get
+ * that back.
+ */
+TEST(commit_grouped_session)
+{
+	static struct cstore cs = { .st = { cs_get, cs_put, cs_del, cs_sync, cs_close } };
+	struct tc t;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN];
+
+	CHECK(kfs_store_mem(&cs.in) == 0);
+	tc_setup_on(&t, &cs.st);
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	nfs_srv_group(t.s, true);
+	cs.fail = 1;
+	t.session = false;
+	seq_call(&t, t.sessid, 6, 1);
+	put_fh(&t, fh, NFS_FH_LEN);
+	op(&t, OP_WRITE);
+	put_sid(&t, &sid);
+	xdr_put_u64(&t.call, 0);
+	xdr_put_u32(&t.call, FILE_SYNC4);
+	xdr_put_opaque(&t.call, "x", 1);
+	CHECK(tc_send(&t) == NFS4_OK && nfs_srv_owed(t.s));
+	CHECK(nfs_srv_commit(t.s) < 0);
+	CHECK(tc_send(&t) == NFS4ERR_RETRY_UNCACHED_REP);
+	cs.fail = 0;
+	CHECK(nfs_srv_commit(t.s) == 0 && !kfs_dirty(t.fs));
+	tc_free(&t);
+}
+
 int main(void)
 {
 	RUN(mount_sequence);
@@ -2039,5 +2073,6 @@ int main(void)
 	RUN(xattrs);
 	RUN(lease_expiry);
 	RUN(commit_grouped);
+	RUN(commit_grouped_session);
 	return t_done();
 }
