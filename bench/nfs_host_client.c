@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <nfsc/libnfs.h>
 
 #include "fs/fs.h"
 #include "nfs/server.h"
+#include "../tests/tools/io_pattern.h"
 
 /*
  * nfs_host_client MIB OPS FILES: one round of the guest bench's figures
@@ -43,22 +43,6 @@ static void *serve(void *arg)
 	if (nfs_serve(srv, lfd, stop[0]) < 0)
 		fprintf(stderr, "nfs_host_client: server: %s\n", kiln_errmsg());
 	return NULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 static void die(struct nfs_context *nfs, const char *what)
@@ -98,7 +82,7 @@ static void seq(struct nfs_context *nfs, long mib, char *buf)
 	struct nfsfh *fh;
 
 	memset(buf, 0x5a, BIG);
-	double t0 = now();
+	double t0 = io_now();
 	if (nfs_open2(nfs, "/big", O_CREAT | O_RDWR | O_TRUNC, 0644, &fh) < 0)
 		die(nfs, "open /big");
 	for (long i = 0; i < mib * (BIG / WCHUNK); i++)
@@ -106,12 +90,12 @@ static void seq(struct nfs_context *nfs, long mib, char *buf)
 			die(nfs, "write /big");
 	if (nfs_fsync(nfs, fh) < 0)
 		die(nfs, "fsync /big");
-	printf("seqw %.1f\n", (double)mib / (now() - t0));
-	t0 = now();
+	printf("seqw %.1f\n", (double)mib / (io_now() - t0));
+	t0 = io_now();
 	for (long i = 0; i < mib * (BIG / CHUNK); i++)
 		if (nfs_pread(nfs, fh, (uint64_t)i * CHUNK, CHUNK, buf) != (int)CHUNK)
 			die(nfs, "read /big");
-	printf("seqr %.1f\n", (double)mib / (now() - t0));
+	printf("seqr %.1f\n", (double)mib / (io_now() - t0));
 	nfs_close(nfs, fh);
 }
 
@@ -123,10 +107,10 @@ static void rand_io(struct nfs_context *nfs, long mib, long ops, char *buf)
 	if (nfs_open2(nfs, "/big", O_RDWR, 0, &fh) < 0)
 		die(nfs, "open /big");
 	for (int w = 0; w < 2; w++) {
-		uint64_t seed = 0x9e3779b97f4a7c15ull;
-		double t0 = now();
+		uint64_t seed = IO_SEED;
+		double t0 = io_now();
 		for (long i = 0; i < ops; i++) {
-			uint64_t off = rnd(&seed) % blocks * SMALL;
+			uint64_t off = io_rnd(&seed) % blocks * SMALL;
 			unsigned len = w ? WCHUNK : SMALL;
 			int n = w ? nfs_pwrite(nfs, fh, off, len, buf) : nfs_pread(nfs, fh, off, len, buf);
 			if (n != (int)len)
@@ -134,7 +118,7 @@ static void rand_io(struct nfs_context *nfs, long mib, long ops, char *buf)
 		}
 		if (w && nfs_fsync(nfs, fh) < 0)
 			die(nfs, "fsync /big");
-		printf("%s %.0f\n", w ? "randw" : "randr", (double)ops / (now() - t0));
+		printf("%s %.0f\n", w ? "randw" : "randr", (double)ops / (io_now() - t0));
 	}
 	nfs_close(nfs, fh);
 }
@@ -146,26 +130,26 @@ static void small(struct nfs_context *nfs, long files)
 	char p[64];
 	double t[4];
 
-	t[0] = now();
+	t[0] = io_now();
 	for (long i = 0; i < files; i++) {
 		snprintf(p, sizeof(p), "/s%ld", i);
 		if (nfs_open2(nfs, p, O_CREAT | O_EXCL | O_WRONLY, 0644, &fh) < 0 ||
 		    nfs_write(nfs, fh, 1, "x") != 1 || nfs_close(nfs, fh) < 0)
 			die(nfs, p);
 	}
-	t[1] = now();
+	t[1] = io_now();
 	for (long i = 0; i < files; i++) {
 		snprintf(p, sizeof(p), "/s%ld", i);
 		if (nfs_stat64(nfs, p, &st) < 0)
 			die(nfs, p);
 	}
-	t[2] = now();
+	t[2] = io_now();
 	for (long i = 0; i < files; i++) {
 		snprintf(p, sizeof(p), "/s%ld", i);
 		if (nfs_unlink(nfs, p) < 0)
 			die(nfs, p);
 	}
-	t[3] = now();
+	t[3] = io_now();
 	printf("create %.0f\nstat %.0f\nunlink %.0f\n", files / (t[1] - t[0]), files / (t[2] - t[1]),
 	       files / (t[3] - t[2]));
 }

@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "nfs/rpc.h"
 #include "nfs/server.h"
+#include "util/bytebuf.h"
 #include "util/io.h"
 
 int nfs_listen(uint16_t port, int *fd, uint16_t *port_out)
@@ -58,27 +60,6 @@ static int write_all(int fd, const uint8_t *p, size_t n)
  * past HELD_MAX bytes of them the commit is done at once.
  */
 #define HELD_MAX (256u << 10)
-struct held {
-	uint8_t *buf;
-	size_t len, cap;
-};
-
-static int hold(struct held *h, const uint8_t *p, size_t n)
-{
-	if (h->len + n > h->cap) {
-		size_t cap = h->cap ? h->cap : 4096;
-		while (cap < h->len + n)
-			cap *= 2;
-		uint8_t *b = realloc(h->buf, cap);
-		if (!b)
-			return kiln_err(ENOMEM, "nfs: out of memory");
-		h->buf = b;
-		h->cap = cap;
-	}
-	memcpy(h->buf + h->len, p, n);
-	h->len += n;
-	return 0;
-}
 
 static bool readable(int fd)
 {
@@ -92,21 +73,22 @@ static bool readable(int fd)
  * (they say "durable"): the connection is dropped, the client reconnects
  * and resends, and those calls, committing at once now, answer the error.
  */
-static int release(struct nfs_srv *s, int cfd, struct held *h)
+static int release(struct nfs_srv *s, int cfd, struct kiln_bytebuf *h)
 {
 	int rc = nfs_srv_commit(s);
+
 	if (rc < 0)
 		fprintf(stderr, "kiln-init: storage: nfs: commit: %s (the client will resend)\n",
 			kiln_errmsg());
 	if (rc == 0)
-		rc = write_all(cfd, h->buf, h->len);
+		rc = write_all(cfd, h->p, h->len);
 	h->len = 0;
 	return rc;
 }
 
 /* Bytes from the client: whole records are answered in order. 1: connection done. */
 static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_out *out,
-		   uint8_t *buf, size_t bufsz, struct held *h)
+		   uint8_t *buf, size_t bufsz, struct kiln_bytebuf *h)
 {
 	ssize_t n = read(cfd, buf, bufsz);
 
@@ -124,8 +106,10 @@ static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_o
 			continue;
 		rc = nfs_srv_rpc(s, rec->buf, rec->len, out);
 		rpc_rec_reset(rec);
+		bool owed = nfs_srv_owed(s);
 		if (rc == 0 && out->len)
-			rc = nfs_srv_owed(s) ? hold(h, out->buf, out->len) : write_all(cfd, out->buf, out->len);
+			rc = owed ? kiln_bytebuf_add(h, out->buf, out->len, SIZE_MAX)
+				  : write_all(cfd, out->buf, out->len);
 		if (rc == 0 && h->len > HELD_MAX)
 			rc = release(s, cfd, h);
 		if (rc < 0)
@@ -169,7 +153,7 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 {
 	struct rpc_rec rec;
 	struct xdr_out out;
-	struct held held = { 0 };
+	struct kiln_bytebuf held = { 0 };
 	size_t bufsz = 256 << 10;
 	uint8_t *buf = malloc(bufsz);
 	int cfd = -1, rc = 0;
@@ -228,7 +212,7 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 	nfs_srv_group(s, false);
 	rpc_rec_free(&rec);
 	xdr_out_free(&out);
-	free(held.buf);
+	free(held.p);
 	free(buf);
 	return rc;
 }

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "io_pattern.h"
 
 /*
  * fs_io seqw FILE MIB   write MIB MiB in 1 MiB writes, fsync: MB/s
@@ -19,23 +20,6 @@
  */
 #define BIG (1u << 20)
 #define SMALL 4096u
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* xorshift64: the same offsets in every run and on every frontend */
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 static int die(const char *what, const char *path)
 {
@@ -50,13 +34,13 @@ static int seqw(const char *path, long mib, char *buf)
 	if (fd < 0)
 		return die("open", path);
 	memset(buf, 0x5a, BIG);
-	double t0 = now();
+	double t0 = io_now();
 	for (long i = 0; i < mib; i++)
 		if (write(fd, buf, BIG) != (ssize_t)BIG)
 			return die("write", path);
 	if (fsync(fd) < 0 || close(fd) < 0)
 		return die("fsync", path);
-	printf("%.1f\n", (double)mib / (now() - t0));
+	printf("%.1f\n", (double)mib / (io_now() - t0));
 	return 0;
 }
 
@@ -68,20 +52,20 @@ static int seqr(const char *path, char *buf)
 
 	if (fd < 0)
 		return die("open", path);
-	double t0 = now();
+	double t0 = io_now();
 	while ((n = read(fd, buf, BIG)) > 0)
 		total += (uint64_t)n;
 	if (n < 0)
 		return die("read", path);
 	close(fd);
-	printf("%.1f\n", (double)total / BIG / (now() - t0));
+	printf("%.1f\n", (double)total / BIG / (io_now() - t0));
 	return 0;
 }
 
 static int rand_io(const char *path, long ops, int write_mode, char *buf)
 {
 	int fd = open(path, write_mode ? O_RDWR : O_RDONLY);
-	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	uint64_t seed = IO_SEED;
 	struct stat st;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
@@ -92,16 +76,16 @@ static int rand_io(const char *path, long ops, int write_mode, char *buf)
 		return 1;
 	}
 	memset(buf, 0xa5, SMALL);
-	double t0 = now();
+	double t0 = io_now();
 	for (long i = 0; i < ops; i++) {
-		off_t off = (off_t)(rnd(&seed) % blocks * SMALL);
+		off_t off = (off_t)(io_rnd(&seed) % blocks * SMALL);
 		ssize_t n = write_mode ? pwrite(fd, buf, SMALL, off) : pread(fd, buf, SMALL, off);
 		if (n != (ssize_t)SMALL)
 			return die(write_mode ? "pwrite" : "pread", path);
 	}
 	if (write_mode && fsync(fd) < 0)
 		return die("fsync", path);
-	printf("%.0f\n", (double)ops / (now() - t0));
+	printf("%.0f\n", (double)ops / (io_now() - t0));
 	close(fd);
 	return 0;
 }
