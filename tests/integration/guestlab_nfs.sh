@@ -34,6 +34,8 @@ if gl_wait 60 grep -q mounted /tmp/m.out && grep -q " /mnt/v nfs4 " /proc/mounts
 	gl_pass nfs-mounted
 	echo "GL INFO $(grep ' /mnt/v ' /proc/mounts)"
 	gl_check nfs-vers-4.2 grep -q ' /mnt/v nfs4 .*vers=4.2' /proc/mounts
+	# the only client: long attribute caching, no close-to-open revalidation
+	gl_check nfs-attr-cache sh -c "grep ' /mnt/v ' /proc/mounts | grep -q 'acregmin=600,.*nocto'"
 else
 	gl_fail nfs-mounted "no nfs4 mount"
 	gl_dump /tmp/m.err
@@ -152,7 +154,7 @@ done
 log=$KILN_ROOT/build/test-logs/guestlab_nfs.console
 mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
-guestlab_verdict "$log" nfs-mounted create-write-read rename readdir unlink big-io link-symlink \
+guestlab_verdict "$log" nfs-mounted nfs-attr-cache create-write-read rename readdir unlink big-io link-symlink \
 	chmod posix-suite sqlite-integrity model unmount-clean store-ciphertext persisted \
 	sqlite-after-remount wrong-key tamper-eio tamper-logged ||
 	fail "guest checks failed (console: $log)"
