@@ -17,8 +17,10 @@
  * The first request on a connection is OPEN naming the volume (an object
  * id); the parent answers 0 or an errno and serves that volume's objects
  * from then on. GET replies carry the object; PUT carries it in the request;
- * SYNC answers only when every earlier PUT is durable. One request in
- * flight per connection. Decoders reject unknown ops and flags, bad ids,
+ * SYNC answers only when every earlier PUT is durable. Requests are
+ * answered one at a time in the order they came, so the enclave may send
+ * several before it reads their replies (a batch of puts or gets, deletes
+ * it does not wait for). Decoders reject unknown ops and flags, bad ids,
  * data where none belongs and oversize lengths.
  */
 #define KFS_WIRE_MAX (KFS_OBJ_MAX + 8192)
