@@ -16,9 +16,10 @@ struct remote {
 /*
  * Requests are answered in order, so several can be in flight: a batch is
  * sent whole before its replies are read, and DEL does not wait for its
- * reply at all. Unread replies stay few (a batch, or PENDING_MAX deletes):
- * their bytes must fit in the socket buffer, or the parent, blocked on a
- * reply, would stop reading while we are blocked sending.
+ * reply at all (its answer is read before the next one waited for). While
+ * we send, unread replies stay few and small (PENDING_MAX deletes and a
+ * batch of puts): they must fit in the socket buffer, or the parent,
+ * blocked on a reply, would stop reading while we are blocked sending.
  */
 #define PENDING_MAX 32
 
@@ -77,14 +78,14 @@ static int drain(struct remote *r)
 	return rc;
 }
 
-/* One round trip. */
+/* One round trip (the replies to deletes sent before it come first). */
 static int call(struct remote *r, uint8_t op, uint8_t flags, const char *id, const void *data,
 		size_t len, uint8_t **out, size_t *olen)
 {
-	int rc = drain(r), st = 0;
+	int rc = send_req(r, op, flags, id, data, len), st = 0;
 
 	if (rc == 0)
-		rc = send_req(r, op, flags, id, data, len);
+		rc = drain(r);
 	if (rc == 0)
 		rc = recv_rep(r, id, &st, out, olen);
 	return rc < 0 ? rc : st;
@@ -94,11 +95,13 @@ static int call(struct remote *r, uint8_t op, uint8_t flags, const char *id, con
 static int batch(struct remote *r, uint8_t op, struct kfs_obj *v, size_t n)
 {
 	size_t sent = 0;
-	int rc = n > KFS_BATCH_MAX ? kiln_err(E2BIG, "object batch of %zu", n) : drain(r), first = 0;
+	int rc = n > KFS_BATCH_MAX ? kiln_err(E2BIG, "object batch of %zu", n) : 0, first = 0;
 
 	for (; rc == 0 && sent < n; sent++)
 		rc = send_req(r, op, 0, v[sent].id, op == KFS_OP_PUT ? v[sent].buf : NULL,
 			      op == KFS_OP_PUT ? v[sent].len : 0);
+	if (rc == 0)
+		rc = drain(r);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0 && i < sent)
 			rc = recv_rep(r, v[i].id, &v[i].rc, op == KFS_OP_GET ? &v[i].buf : NULL,
