@@ -40,6 +40,39 @@ static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t
 	return first;
 }
 
+static struct kfs_cblk *cache_slot(struct kfs *fs, uint64_t ver)
+{
+	if (!fs->cache)
+		fs->cache = calloc(KFS_CACHE_BLOCKS, sizeof(*fs->cache));
+	return fs->cache ? &fs->cache[(ver * 0x9E3779B97F4A7C15ull) % KFS_CACHE_BLOCKS] : NULL;
+}
+
+/* Block blk at version ver from the cache into out; false when it is not there. */
+static bool cache_get(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, uint8_t *out)
+{
+	struct kfs_cblk *c = cache_slot(fs, ver);
+
+	if (!c || c->ver != ver || c->ino != ino || c->blk != blk)
+		return false;
+	memcpy(out, c->data, KFS_BLOCK);
+	return true;
+}
+
+/* Remember a block as read_blocks returns it: len bytes stored, zeros after. */
+static void cache_put(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver,
+		      const uint8_t *data, size_t len)
+{
+	struct kfs_cblk *c = cache_slot(fs, ver);
+
+	if (!c)
+		return; /* no memory for it: the cache is only an optimisation */
+	c->ino = ino;
+	c->blk = blk;
+	c->ver = ver;
+	memcpy(c->data, data, len);
+	memset(c->data + len, 0, KFS_BLOCK - len);
+}
+
 /* Authenticate block blk (fetched with result got) into out; KFS_BLOCK bytes, zero-filled. */
 static int open_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
 		      const struct kfs_obj *o, uint8_t *out)
@@ -78,8 +111,9 @@ static int read_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 	memset(out, 0, cnt * KFS_BLOCK);
 	for (size_t i = 0; i < cnt; i++) {
 		uint64_t b = b0 + i;
-		if (b >= n->nblk || n->blk[b] == 0)
-			continue; /* a hole */
+		if (b >= n->nblk || n->blk[b] == 0 ||
+		    cache_get(fs, n->ino, b, n->blk[b], out + i * KFS_BLOCK))
+			continue; /* a hole, or decrypted a moment ago */
 		kfs_block_id(n->ino, b, n->blk[b], ids[m]);
 		v[m] = (struct kfs_obj){ .id = ids[m] };
 		at[m++] = i;
@@ -89,6 +123,9 @@ static int read_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 	for (size_t j = 0; j < m; j++) {
 		if (rc == 0)
 			rc = open_block(fs, n, key, b0 + at[j], &v[j], out + at[j] * KFS_BLOCK);
+		if (rc == 0)
+			cache_put(fs, n->ino, b0 + at[j], n->blk[b0 + at[j]], out + at[j] * KFS_BLOCK,
+				  KFS_BLOCK);
 		free(v[j].buf);
 	}
 	return rc;
@@ -139,6 +176,8 @@ static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 			rc = kfs_retire(fs, w->ids[i], n->blk[b]);
 		}
 		n->blk[b] = w->ver[i];
+		if (cnt == 1) /* a small write: the next one may well be to the same block */
+			cache_put(fs, n->ino, b, w->ver[i], data, lens[i]);
 	}
 	free(ct);
 	free(w);
@@ -167,7 +206,12 @@ static int grow_blocks(struct kfs_inode *n, uint64_t size)
 	return 0;
 }
 
-/* Drop blocks past size; the block holding the new end is rewritten short. */
+/*
+ * Drop blocks past size; the block holding the new end is rewritten short,
+ * first: if that fails nothing has changed. The inode is marked dirty as
+ * soon as a block is retired, so a later failure still leaves it naming
+ * only blocks that stay (its size, and so its block count, unchanged).
+ */
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 {
 	char id[KFS_ID_MAX + 1];
@@ -177,25 +221,29 @@ int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 
 	if (size >= n->a.size)
 		return grow_blocks(n, size);
+	/* the tail past the new end must read as zeros if the file grows again */
+	if (size % KFS_BLOCK && keep - 1 < n->nblk && n->blk[keep - 1]) {
+		buf = malloc(KFS_BLOCK);
+		rc = buf ? file_key(fs, n->ino, key) : kiln_err(ENOMEM, "truncate: out of memory");
+		if (rc == 0)
+			rc = read_block(fs, n, key, keep - 1, buf);
+		if (rc == 0)
+			rc = write_block(fs, n, key, keep - 1, buf, size % KFS_BLOCK);
+		n->dirty |= rc == 0;
+		OPENSSL_cleanse(key, sizeof(key));
+		if (buf)
+			OPENSSL_cleanse(buf, KFS_BLOCK);
+		free(buf);
+	}
 	for (uint64_t b = keep; b < n->nblk && rc == 0; b++)
 		if (n->blk[b]) {
+			n->dirty = true;
 			kfs_block_id(n->ino, b, n->blk[b], id);
 			rc = kfs_retire(fs, id, n->blk[b]);
 			n->blk[b] = 0;
 		}
 	if (rc == 0 && n->nblk > keep)
 		n->nblk = (uint32_t)keep;
-	if (rc < 0 || size % KFS_BLOCK == 0 || n->blk[keep - 1] == 0)
-		return rc;
-	/* the tail past the new end must read as zeros if the file grows again */
-	buf = malloc(KFS_BLOCK);
-	rc = buf ? file_key(fs, n->ino, key) : kiln_err(ENOMEM, "truncate: out of memory");
-	if (rc == 0)
-		rc = read_block(fs, n, key, keep - 1, buf);
-	if (rc == 0)
-		rc = write_block(fs, n, key, keep - 1, buf, size % KFS_BLOCK);
-	OPENSSL_cleanse(key, sizeof(key));
-	free(buf);
 	return rc;
 }
 
@@ -308,18 +356,22 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 		size_t cnt = batch_len(b, last);
 		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
 		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, blk);
-		done += chunk;
+		done += rc == 0 ? chunk : 0;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
 	if (blk)
 		OPENSSL_cleanse(blk, cap);
 	free(blk);
-	if (rc < 0)
+	if (done == 0)
 		return rc;
-	if (end > n->a.size)
-		n->a.size = end;
+	/*
+	 * Batches already stored stay (a short write): the inode must record
+	 * them, or the next commit would delete the blocks it still names.
+	 */
+	if (off + done > n->a.size)
+		n->a.size = off + done;
 	kfs_touch(n, true, true);
-	return (ssize_t)len;
+	return (ssize_t)done;
 }
 
 static struct kfs_xattr *xa_find(struct kfs_inode *n, const char *name)
