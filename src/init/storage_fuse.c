@@ -228,6 +228,7 @@ static int do_create(struct req *r)
 	out.e.entry_valid = out.e.attr_valid = ATTR_VALID_S;
 	fill_attr(&a, &out.e.attr);
 	out.o.fh = a.ino;
+	out.o.open_flags = FOPEN_KEEP_CACHE;
 	return send_reply(r, 0, &out, sizeof(out));
 }
 
@@ -364,9 +365,16 @@ static int do_statfs(struct req *r)
 	return send_reply(r, rc, &o, sizeof(o));
 }
 
+/*
+ * The page cache is kept across opens (FOPEN_KEEP_CACHE): every change to
+ * the volume comes through this one mount, so what the kernel cached is
+ * never stale, and a file reopened (fio's layout then its run, a database
+ * reopening a table) need not be read and decrypted again.
+ */
 static int do_open(struct req *r, uint32_t op)
 {
-	struct fuse_open_out o = { .fh = r->h->nodeid };
+	struct fuse_open_out o = { .fh = r->h->nodeid,
+				   .open_flags = op == FUSE_OPENDIR ? 0 : FOPEN_KEEP_CACHE };
 	int rc = op == FUSE_OPENDIR ? 0 : kfs_open(r->fs, r->h->nodeid);
 
 	return send_reply(r, rc, &o, sizeof(o));
