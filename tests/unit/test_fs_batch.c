@@ -106,6 +106,20 @@ static void fresh_store(void)
 	cs.in = NULL;
 }
 
+/* A new volume in a fresh memory store, with one empty file "f" (a). */
+static struct kfs *new_volume(struct kfs_attr *a)
+{
+	struct kfs *fs;
+
+	fresh_store();
+	fs = mount_counting(KFS_MOUNT_CREATE);
+	if (fs && kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, a) < 0) {
+		kfs_unmount(fs);
+		return NULL;
+	}
+	return fs;
+}
+
 /* A 1 MiB write is one batch of 32 puts, and reading it back one batch of 32 gets. */
 TEST(one_batch_per_mib)
 {
@@ -113,14 +127,12 @@ TEST(one_batch_per_mib)
 	struct kfs *fs;
 	struct kfs_attr a;
 
-	fresh_store();
-	fs = mount_counting(KFS_MOUNT_CREATE);
+	fs = new_volume(&a);
 	CHECK(fs);
 	if (!fs)
 		return;
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 13 + (i >> 15));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
 	counts_reset();
 	CHECK(kfs_write(fs, a.ino, 0, buf, sizeof(buf)) == (ssize_t)sizeof(buf));
 	CHECK(cs.putv_calls == 1 && cs.putv_objs == 32 && cs.puts == 0);
@@ -145,14 +157,12 @@ TEST(failed_batch_keeps_old_blocks)
 	struct kfs *fs;
 	struct kfs_attr a;
 
-	fresh_store();
-	fs = mount_counting(KFS_MOUNT_CREATE);
+	fs = new_volume(&a);
 	CHECK(fs);
 	if (!fs)
 		return;
 	memset(a4, 'a', sizeof(a4));
 	memset(b4, 'b', sizeof(b4));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
 	CHECK(kfs_write(fs, a.ino, 0, a4, sizeof(a4)) == (ssize_t)sizeof(a4));
 	CHECK(kfs_sync(fs) == 0);
 	counts_reset();
@@ -185,14 +195,12 @@ TEST(failures_leave_a_consistent_volume)
 	struct kfs *fs;
 	struct kfs_attr a, t;
 
-	fresh_store();
-	fs = mount_counting(KFS_MOUNT_CREATE);
+	fs = new_volume(&a);
 	CHECK(fs);
 	if (!fs)
 		return;
 	memset(a2, 'a', sizeof(a2));
 	memset(b2, 'b', sizeof(b2));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "t", S_IFREG | 0644, 0, 0, &t) == 0);
 	CHECK(kfs_write(fs, a.ino, 0, a2, sizeof(a2)) == (ssize_t)sizeof(a2));
 	CHECK(kfs_write(fs, t.ino, 0, a2, 3 * KFS_BLOCK) == 3 * KFS_BLOCK);
@@ -224,13 +232,11 @@ TEST(small_io_from_cache)
 	struct kfs *fs;
 	struct kfs_attr a;
 
-	fresh_store();
-	fs = mount_counting(KFS_MOUNT_CREATE);
+	fs = new_volume(&a);
 	CHECK(fs);
 	if (!fs)
 		return;
 	memset(page, 'x', sizeof(page));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
 	CHECK(kfs_write(fs, a.ino, 0, page, sizeof(page)) == (ssize_t)sizeof(page));
 	CHECK(kfs_unmount(fs) == 0);
 
