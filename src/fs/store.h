@@ -67,5 +67,7 @@ struct kfs_dir_caps {
 };
 int kfs_store_dir(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
 int kfs_store_dir_open(const char *path, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
+/* Start reading object id of a directory store from disk (a hint: errors are ignored). */
+void kfs_store_dir_prefetch(struct kfs_store *s, const char *id);
 
 #endif

@@ -71,6 +71,22 @@ static int dir_get(struct kfs_store *s, const char *id, uint8_t **buf, size_t *l
 	return 0;
 }
 
+void kfs_store_dir_prefetch(struct kfs_store *s, const char *id)
+{
+	struct dir_store *d = (struct dir_store *)s;
+	int fd;
+
+	if (kfs_id_check(id, strlen(id)) < 0) {
+		kiln_err_clear();
+		return;
+	}
+	fd = dir_open(d, id, O_RDONLY, 0);
+	if (fd < 0)
+		return;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+	close(fd);
+}
+
 static int64_t dir_size(struct dir_store *d, const char *id)
 {
 	struct stat st;

@@ -53,6 +53,14 @@ int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t
 /* Read one message into buf (malloc, caller frees); -EPIPE at a clean EOF. */
 int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
 
+/*
+ * Walk the complete requests at the start of buf (bytes peeked from the
+ * channel, not consumed): fn gets each one that decodes; the walk stops at
+ * the first partial or malformed one. Returns how many complete frames.
+ */
+size_t kfs_wire_frames(const uint8_t *buf, size_t len,
+		       void (*fn)(void *ctx, const struct kfs_wire_req *r), void *ctx);
+
 /* The volume name for a mount path: "/data" -> "data", "/var/lib/pg" -> "var-lib-pg". */
 int kfs_volume_name(const char *path, char *out, size_t len) KILN_MUST;
 

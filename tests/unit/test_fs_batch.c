@@ -348,8 +348,37 @@ TEST(dir_sync_few_and_many)
 	CHECK(system(id) == 0);
 }
 
+static void count_frame(void *ctx, const struct kfs_wire_req *r)
+{
+	(*(int *)ctx) += r->op == KFS_OP_GET && !strncmp(r->id, "b-", 2);
+}
+
+/* kilnd's look at the GETs queued behind one: complete frames only, stopping at a bad one. */
+TEST(wire_frames)
+{
+	uint8_t buf[256], bad[] = { 0, 0, 0, 3, 9, 0, 0 }, huge[] = { 0xff, 0, 0, 0, 2, 0, 0 };
+	struct kfs_wire_req g = { .op = KFS_OP_GET };
+	size_t len, at = 0;
+	int seen = 0;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(g.id, sizeof(g.id), "b-1-%d-%d", i, i + 1);
+		CHECK(kfs_wire_req_encode(&g, buf + at + 4, sizeof(buf) - at - 4, &len) == 0);
+		buf[at] = buf[at + 1] = buf[at + 2] = 0;
+		buf[at + 3] = (uint8_t)len;
+		at += 4 + len;
+	}
+	CHECK(kfs_wire_frames(buf, at + 3, count_frame, &seen) == 3 && seen == 3); /* + partial */
+	memcpy(buf + at, bad, sizeof(bad));
+	seen = 0;
+	CHECK(kfs_wire_frames(buf, at + sizeof(bad), count_frame, &seen) == 4 && seen == 3);
+	seen = 0;
+	CHECK(kfs_wire_frames(huge, sizeof(huge), count_frame, &seen) == 0 && seen == 0);
+}
+
 int main(void)
 {
+	RUN(wire_frames);
 	RUN(one_batch_per_mib);
 	RUN(failed_batch_keeps_old_blocks);
 	RUN(failures_leave_a_consistent_volume);
