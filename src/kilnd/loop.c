@@ -20,23 +20,32 @@
 
 #define TICK_MS 250
 
-void kd_log(const char *fmt, ...)
+void kd_vlog(const char *topic, const char *fmt, va_list ap)
 {
 	char line[1200];
-	va_list ap;
-	int n;
+	int n = snprintf(line, sizeof(line), "kilnd: %s", topic), m;
 
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (n < 0 || (size_t)n > sizeof(line) - 2)
 		return;
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m < 0)
+		return;
+	n += m;
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* One write: lines from kilnd never interleave in the journal. */
-	if (write(STDERR_FILENO, "kilnd: ", 7) < 0 || write(STDERR_FILENO, line, (size_t)n) < 0)
+	/* One write: lines from kilnd's threads never interleave in the journal. */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void kd_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kd_vlog("", fmt, ap);
+	va_end(ap);
 }
 
 uint64_t kd_now_ns(void)
