@@ -11,6 +11,8 @@
 #include "kd_fixture.h"
 #include "kilnd/internal.h"
 #include "kilnd/net.h"
+#include "sim/sim.h"
+#include "util/state_dir.h"
 
 static char tmp[64];
 
@@ -207,17 +209,22 @@ TEST(utf8_repair)
 
 TEST(default_state_dir)
 {
-	char buf[64];
+	char buf[64], small[8];
 
-	if (geteuid() == 0) {
-		CHECK(kilnd_default_state_dir(buf, sizeof(buf)) == 0 && !strcmp(buf, "/run/kiln"));
-		return;
-	}
-	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-	CHECK(kilnd_default_state_dir(buf, sizeof(buf)) == 0 &&
+	/* kilnd's default and the CLI's (without KILN_STATE_DIR) are one rule. */
+	unsetenv("KILN_STATE_DIR");
+	CHECK(kiln_state_dir_default(buf, sizeof(buf)) == 0);
+	CHECK(kiln_sim_state_dir(buf, sizeof(buf)) == 0);
+	if (geteuid() == 0)
+		CHECK(!strcmp(buf, "/run/kiln"));
+	CHECK(kiln_state_dir_for(true, NULL, buf, sizeof(buf)) == 0 && !strcmp(buf, "/run/kiln"));
+	CHECK(kiln_state_dir_for(false, "/run/user/1000", buf, sizeof(buf)) == 0 &&
 	      !strcmp(buf, "/run/user/1000/kiln"));
-	unsetenv("XDG_RUNTIME_DIR");
-	CHECK_ERR(kilnd_default_state_dir(buf, sizeof(buf)), "pass --state-dir");
+	CHECK_ERR(kiln_state_dir_for(false, NULL, buf, sizeof(buf)), "pass --state-dir");
+	CHECK_ERR(kiln_state_dir_for(false, "", buf, sizeof(buf)), "pass --state-dir");
+	/* A relative XDG_RUNTIME_DIR is invalid (XDG base directory rules): kilnd refused it, the CLI took it. */
+	CHECK_ERR(kiln_state_dir_for(false, "run/user", buf, sizeof(buf)), "not an absolute path");
+	CHECK_ERR(kiln_state_dir_for(false, "/run/user/1000", small, sizeof(small)), "too long");
 }
 
 /*
