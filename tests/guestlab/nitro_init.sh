@@ -1,0 +1,21 @@
+#!/gl/bin/busybox sh
+# SPDX-License-Identifier: Apache-2.0
+# rdinit of tests/integration/guestlab_nitro.sh: kiln run --nitro's vsock code as the parent, then the EIF's /init as PID 1.
+B=/gl/bin/busybox
+$B mkdir -p /proc /dev
+$B mount -t devtmpfs dev /dev
+exec </dev/console >/dev/console 2>&1
+$B mount -t proc proc /proc
+$B --install -s /gl/bin
+export PATH=/gl/bin
+while read -r m; do
+	insmod "/gl/modules/$m" || echo "GL FAIL boot: insmod $m"
+done </gl/modules.list
+ip link set lo up
+echo "GL BOOTED $(uname -r)"
+sh /gl/parent.sh &
+# The enclave boots once the heartbeat listener is up (kiln_nitro_launch listens before NE_START_ENCLAVE).
+i=0
+while [ ! -e /gl/ready ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+umount /proc
+exec /init
