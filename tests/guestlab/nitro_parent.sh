@@ -34,7 +34,7 @@ case "$out" in
 *) gl_fail console-refused "$out" ;;
 esac
 # A real kiln-bootstrap's heartbeat (kiln.parent_cid=1), answered by kiln_nitro_heartbeat_wait.
-# /gl/ready lets nitro_init.sh exec the EIF's /init once the listener is up.
+# /gl/ready lets eif_init.sh exec the EIF's /init once the listener is up.
 if nitro_vsock heartbeat 1 120000 /gl/ready >/gl/hb.out 2>&1; then
 	gl_pass heartbeat
 else

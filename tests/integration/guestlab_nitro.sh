@@ -21,17 +21,9 @@ save_image "$c" glnitro "$T/glnitro.tar" ""
 printf 'version: 1\nname: nitro1\nnetwork:\n  dns: none\n' >"$T/kiln.yaml"
 kiln build -q -c "$T/kiln.yaml" "docker-archive:$T/glnitro.tar" -o "$T/glnitro.eif" >/dev/null
 
-# The test ramdisk: everything under /gl, so nothing of the EIF's is replaced.
 d=$T/lab
-mkdir -p "$d/gl/bin" "$d/gl/modules"
-cp "$GUESTLAB_BUSYBOX" "$d/gl/bin/busybox"
-GUESTLAB_MODULES=vsock_loopback guestlab_modules "$d/gl/modules" "$d/gl/modules.list"
-guestlab_lib "$d/gl/lib.sh"
-install -m 755 tests/guestlab/nitro_init.sh "$d/gl/init"
-cp tests/guestlab/nitro_parent.sh "$d/gl/parent.sh"
-for b in build/tools/nitro_vsock "$(command -v socat)"; do
-	guestlab_add_bin "$d" "$b" "/gl/bin/$(basename "$b")"
-done
+GUESTLAB_MODULES=vsock_loopback guestlab_eif_lab "$d" tests/guestlab/nitro_parent.sh \
+	build/tools/nitro_vsock "$(command -v socat)"
 
 log=$KILN_ROOT/build/test-logs/guestlab_nitro.console
 mkdir -p "$(dirname "$log")"
