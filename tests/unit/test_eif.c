@@ -354,6 +354,30 @@ static void pcr_over(int n, const size_t *sizes, unsigned pick, uint8_t out[KILN
 }
 
 /*
+ * Write sections n of t and sz to name; the writer's PCRs and the reader's
+ * must be those over the sections picked (bit j: section j) by pick[0..2].
+ */
+static void check_fork_case(const char *name, int n, const uint16_t *t, const size_t *sz,
+			    const unsigned pick[3])
+{
+	struct eif_pcrs wp, rp;
+	struct eif_info info;
+	uint8_t want[3][KILN_SHA384_LEN];
+	int fd;
+
+	CHECK(write_sections(tpath(name), n, t, sz, &wp) == 0);
+	for (int i = 0; i < 3; i++)
+		pcr_over(n, sz, pick[i], want[i]);
+	fd = open(tpath(name), O_RDONLY);
+	CHECK(fd >= 0 && eif_read_info(fd, &info, &rp) == 0);
+	close(fd);
+	CHECK(memcmp(wp.pcr0, want[0], KILN_SHA384_LEN) == 0);
+	CHECK(memcmp(wp.pcr1, want[1], KILN_SHA384_LEN) == 0);
+	CHECK(memcmp(wp.pcr2, want[2], KILN_SHA384_LEN) == 0);
+	CHECK(memcmp(&wp, &rp, sizeof(wp)) == 0);
+}
+
+/*
  * PCR1 shares PCR0's hashing until the first app ramdisk forks it: the
  * writer and the reader agree with PCRs computed over the concatenated
  * sections, with boot sections before and after the fork (a later cmdline),
@@ -361,39 +385,17 @@ static void pcr_over(int n, const size_t *sizes, unsigned pick, uint8_t out[KILN
  */
 TEST(test_pcr1_fork)
 {
+	/* kernel, metadata, ramdisk 0, ramdisk 1, cmdline, ramdisk 2 */
 	static const uint16_t t[] = { EIF_SECTION_KERNEL, EIF_SECTION_METADATA,
 				      EIF_SECTION_RAMDISK, EIF_SECTION_RAMDISK,
 				      EIF_SECTION_CMDLINE, EIF_SECTION_RAMDISK };
 	static const size_t sz[] = { 3u << 20, 10, 100000, 1u << 20, 5, 700000 };
-	struct eif_pcrs wp, rp;
-	struct eif_info info;
-	uint8_t want[3][KILN_SHA384_LEN];
-	int fd;
-
-	/* kernel, metadata, ramdisk 0, ramdisk 1, cmdline, ramdisk 2 */
-	CHECK(write_sections(tpath("fork.eif"), 6, t, sz, &wp) == 0);
-	pcr_over(6, sz, 1u | 4u | 8u | 16u | 32u, want[0]);
-	pcr_over(6, sz, 1u | 4u | 16u, want[1]);
-	pcr_over(6, sz, 8u | 32u, want[2]);
-	fd = open(tpath("fork.eif"), O_RDONLY);
-	CHECK(fd >= 0 && eif_read_info(fd, &info, &rp) == 0);
-	close(fd);
-	CHECK(memcmp(wp.pcr0, want[0], KILN_SHA384_LEN) == 0);
-	CHECK(memcmp(wp.pcr1, want[1], KILN_SHA384_LEN) == 0);
-	CHECK(memcmp(wp.pcr2, want[2], KILN_SHA384_LEN) == 0);
-	CHECK(memcmp(&wp, &rp, sizeof(wp)) == 0);
-
+	static const unsigned forked[3] = { 1u | 4u | 8u | 16u | 32u, 1u | 4u | 16u, 8u | 32u };
 	/* one ramdisk only: PCR1 never forks and equals PCR0; PCR2 is of nothing */
-	CHECK(write_sections(tpath("nofork.eif"), 3, t, sz, &wp) == 0);
-	pcr_over(3, sz, 1u | 4u, want[0]);
-	pcr_over(0, sz, 0, want[2]);
-	fd = open(tpath("nofork.eif"), O_RDONLY);
-	CHECK(fd >= 0 && eif_read_info(fd, &info, &rp) == 0);
-	close(fd);
-	CHECK(memcmp(wp.pcr0, want[0], KILN_SHA384_LEN) == 0);
-	CHECK(memcmp(wp.pcr1, want[0], KILN_SHA384_LEN) == 0);
-	CHECK(memcmp(wp.pcr2, want[2], KILN_SHA384_LEN) == 0);
-	CHECK(memcmp(&wp, &rp, sizeof(wp)) == 0);
+	static const unsigned unforked[3] = { 1u | 4u, 1u | 4u, 0 };
+
+	check_fork_case("fork.eif", 6, t, sz, forked);
+	check_fork_case("nofork.eif", 3, t, sz, unforked);
 }
 
 TEST(test_measurements_json)
