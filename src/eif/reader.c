@@ -176,7 +176,8 @@ static int stream_section(struct pass *p, const struct eif_section *s)
 		p->sig_len = (size_t)s->size;
 	}
 	/* PCR0 is hashed on this thread, so it is current for a fork of PCR1. */
-	if (p->measure && (rc = eif_measure_begin(&p->m, s->type)) < 0)
+	rc = p->measure ? eif_measure_begin(&p->m, s->type) : 0;
+	if (rc < 0)
 		return rc;
 	while (left) {
 		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
