@@ -30,7 +30,7 @@
  * a 33-bit polynomial with reduction, then bit-reversed into the reflected
  * quadword layout (coefficient of x^d at bit 63-d).
  */
-#include "eif/crc32.h"
+#include "util/crc32.h"
 
 #include <pthread.h>
 #include <zlib.h>
@@ -43,7 +43,7 @@
 /* Below this the table code is as fast as setting up the folding. */
 #define MIN_FOLD 128u
 
-uint32_t eif_crc32_portable(uint32_t crc, const void *buf, size_t len)
+uint32_t kiln_crc32_portable(uint32_t crc, const void *buf, size_t len)
 {
 	return (uint32_t)crc32_z(crc, buf, len);
 }
@@ -137,29 +137,29 @@ __attribute__((target("pclmul,sse2"))) static uint32_t crc_clmul(uint32_t crc,
 	return (uint32_t)crc32_z(crc, p, len);
 }
 
-int eif_crc32_accelerated(void)
+int kiln_crc32_accelerated(void)
 {
 	pthread_once(&once, init);
 	return use_clmul;
 }
 
-uint32_t eif_crc32(uint32_t crc, const void *buf, size_t len)
+uint32_t kiln_crc32(uint32_t crc, const void *buf, size_t len)
 {
-	if (len >= MIN_FOLD && eif_crc32_accelerated())
+	if (len >= MIN_FOLD && kiln_crc32_accelerated())
 		return crc_clmul(crc, buf, len);
-	return eif_crc32_portable(crc, buf, len);
+	return kiln_crc32_portable(crc, buf, len);
 }
 
 #else /* no carry-less multiply support compiled in */
 
-int eif_crc32_accelerated(void)
+int kiln_crc32_accelerated(void)
 {
 	return 0;
 }
 
-uint32_t eif_crc32(uint32_t crc, const void *buf, size_t len)
+uint32_t kiln_crc32(uint32_t crc, const void *buf, size_t len)
 {
-	return eif_crc32_portable(crc, buf, len);
+	return kiln_crc32_portable(crc, buf, len);
 }
 
 #endif

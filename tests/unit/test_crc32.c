@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* eif_crc32 (carry-less multiply folding) against zlib's crc32_z. */
+/* kiln_crc32 (carry-less multiply folding) against zlib's crc32_z. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <zlib.h>
 
-#include "eif/crc32.h"
+#include "util/crc32.h"
 #include "t.h"
 
 /* A fixed xorshift stream: the same "random" inputs on every run. */
@@ -30,7 +30,7 @@ static void fill(void)
 
 static int same(uint32_t seed, size_t off, size_t len)
 {
-	return eif_crc32(seed, buf + off, len) == (uint32_t)crc32_z(seed, buf + off, len);
+	return kiln_crc32(seed, buf + off, len) == (uint32_t)crc32_z(seed, buf + off, len);
 }
 
 TEST(every_short_length_and_alignment)
@@ -73,17 +73,17 @@ TEST(chained)
 	uint32_t whole, part;
 
 	fill();
-	whole = eif_crc32(0, buf, BUF);
-	part = eif_crc32(eif_crc32(0, buf, 1000), buf + 1000, BUF - 1000);
+	whole = kiln_crc32(0, buf, BUF);
+	part = kiln_crc32(kiln_crc32(0, buf, 1000), buf + 1000, BUF - 1000);
 	CHECK(whole == part);
 	CHECK(whole == (uint32_t)crc32_z(0, buf, BUF));
-	CHECK(eif_crc32_portable(0, buf, BUF) == whole);
+	CHECK(kiln_crc32_portable(0, buf, BUF) == whole);
 }
 
 int main(void)
 {
 	fprintf(stderr, "carry-less multiply path: %s\n",
-		eif_crc32_accelerated() ? "yes" : "no (portable only)");
+		kiln_crc32_accelerated() ? "yes" : "no (portable only)");
 	RUN(every_short_length_and_alignment);
 	RUN(random_lengths_alignments_and_seeds);
 	RUN(uniform_bytes);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: eif_crc32 (carry-less multiply) must equal zlib's crc32_z. */
+/* libFuzzer target: kiln_crc32 (carry-less multiply) must equal zlib's crc32_z. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "eif/crc32.h"
+#include "util/crc32.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,10 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += 4;
 		size -= 4;
 	}
-	if (eif_crc32(seed, data, size) != (uint32_t)crc32_z(seed, data, size))
+	if (kiln_crc32(seed, data, size) != (uint32_t)crc32_z(seed, data, size))
 		abort();
 	split = size ? data[0] % (size + 1) : 0;
-	if (eif_crc32(eif_crc32(seed, data, split), data + split, size - split) !=
+	if (kiln_crc32(kiln_crc32(seed, data, split), data + split, size - split) !=
 	    (uint32_t)crc32_z(seed, data, size))
 		abort();
 	return 0;
