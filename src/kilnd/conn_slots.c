@@ -91,27 +91,23 @@ static void *conn_main(void *arg)
 
 int kd_conn_slots_adopt(struct kd_conn_slots *cs, int fd)
 {
-	int slot = kd_conn_slots_claim(cs, fd);
+	int slot = kd_conn_slots_claim(cs, fd), rc;
 	struct conn *c;
-	int rc = slot;
 
 	if (slot < 0) {
-		kiln_err(EBUSY, "too many connections or stopping");
-		goto fail;
+		close(fd);
+		return kiln_err(EBUSY, "too many connections or stopping");
 	}
 	c = malloc(sizeof(*c));
-	if (!c) {
-		rc = kiln_err(ENOMEM, "out of memory");
-		goto release;
+	rc = c ? 0 : kiln_err(ENOMEM, "out of memory");
+	if (c) {
+		*c = (struct conn){ .cs = cs, .fd = fd, .slot = slot };
+		rc = kiln_thread_start_quiet(conn_main, c);
 	}
-	*c = (struct conn){ .cs = cs, .fd = fd, .slot = slot };
-	rc = kiln_thread_start_quiet(conn_main, c);
 	if (rc == 0)
 		return 0;
 	free(c);
-release:
 	kd_conn_slots_release(cs, slot);
-fail:
 	close(fd);
 	return rc;
 }
