@@ -174,6 +174,16 @@ static void put_bitmap(struct tc *t, uint32_t w0, uint32_t w1)
 	xdr_put_u32(&t->call, w1);
 }
 
+/* CREATE of a directory, no attributes, in the current one. */
+static void put_mkdir(struct tc *t, const char *name)
+{
+	op(t, OP_CREATE);
+	xdr_put_u32(&t->call, NF4DIR);
+	xdr_put_string(&t->call, name);
+	put_bitmap(t, 0, 0);
+	xdr_put_u32(&t->call, 0);
+}
+
 static void tc_setup(struct tc *t)
 {
 	struct kfs_store *st;
@@ -593,11 +603,7 @@ TEST(open_truncate_and_share)
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4_OK);
 	tc_begin(&t);
 	op(&t, OP_PUTROOTFH);
-	op(&t, OP_CREATE);
-	xdr_put_u32(&t.call, NF4DIR);
-	xdr_put_string(&t.call, "d");
-	put_bitmap(&t, 0, 0);
-	xdr_put_u32(&t.call, 0);
+	put_mkdir(&t, "d");
 	CHECK(tc_send(&t) == NFS4_OK);
 	CHECK(tc_open(&t, NULL, "d", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4ERR_ISDIR);
 	tc_free(&t);
@@ -1631,11 +1637,7 @@ TEST(session_replay)
 	/* a MKDIR retried after its reply was lost: OK again, not EXIST */
 	seq_call(&t, t.sessid, 5, 1);
 	op(&t, OP_PUTROOTFH);
-	op(&t, OP_CREATE);
-	xdr_put_u32(&t.call, NF4DIR);
-	xdr_put_string(&t.call, "d");
-	put_bitmap(&t, 0, 0);
-	xdr_put_u32(&t.call, 0);
+	put_mkdir(&t, "d");
 	CHECK(tc_send(&t) == NFS4_OK);
 	CHECK(tc_send(&t) == NFS4_OK);
 	tc_free(&t);
