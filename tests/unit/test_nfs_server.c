@@ -1507,7 +1507,7 @@ TEST(session_setup)
 	op(&t, OP_PUTROOTFH);
 	CHECK(tc_send(&t) == NFS4ERR_NOT_ONLY_OP);
 	tc_begin(&t);
-	put_exchange_id(&t, 7, "x", 0x7);
+	put_exchange_id(&t, 7, "x", 0x8);
 	CHECK(tc_send(&t) == NFS4ERR_INVAL); /* flags it may not send */
 	t.session = true;
 	tc_begin(&t);
