@@ -731,6 +731,9 @@ int kfs_plain_mount(int fd, const char *volume, uint32_t uid, uint32_t gid, stru
 	rc = kfs_id_check(volume, strlen(volume));
 	if (rc == 0)
 		rc = call(p, &r, NULL, 0, &d, &dl);
+	if (rc == -EMEDIUMTYPE)
+		rc = kiln_err(EMEDIUMTYPE, "the parent keeps this volume encrypted (kiln run -v "
+					   "HOSTDIR:/PATH:plain serves a plain one)");
 	if (rc == 0)
 		rc = node_for(p, 0, "/", &root); /* the root: inode 1, its own parent */
 	if (rc == 0) {
