@@ -152,9 +152,9 @@ static int check_fields(const struct kfs_plain_req *r, const struct rule *u)
 	if (r->len > KFS_PLAIN_IO_MAX || (r->op == KFS_POP_READ && r->b > KFS_PLAIN_IO_MAX) ||
 	    (r->op == KFS_POP_READDIR && r->b > KFS_PLAIN_DIR_MAX))
 		return kiln_err(EMSGSIZE, "plain request: size over the cap");
-	if (by_handle)
-		return r->l1 ? kiln_err(EBADMSG, "plain request: both a handle and a path") : 0;
-	if (str_check(u->s1, r->s1, r->l1) < 0 || str_check(u->s2, r->s2, r->l2) < 0)
+	if (by_handle && r->l1)
+		return kiln_err(EBADMSG, "plain request: both a handle and a path");
+	if ((!by_handle && str_check(u->s1, r->s1, r->l1) < 0) || str_check(u->s2, r->s2, r->l2) < 0)
 		return kiln_err_wrap(-EINVAL, "plain request op %u", r->op);
 	return 0;
 }

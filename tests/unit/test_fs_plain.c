@@ -82,6 +82,10 @@ TEST(requests)
 	r = (struct kfs_plain_req){ .op = KFS_POP_CHMOD, .s1 = "a", .handle = 5,
 				    .flags = KFS_PF_BY_HANDLE };
 	CHECK_ERR(roundtrip(&r, &out), "both a handle and a path");
+	/* by handle, the second name is still checked (found by fuzz_fs_plain) */
+	r = (struct kfs_plain_req){ .op = KFS_POP_TRUNCATE, .s2 = "x", .handle = 5,
+				    .flags = KFS_PF_BY_HANDLE };
+	CHECK_ERR(roundtrip(&r, &out), "unexpected name");
 	r = (struct kfs_plain_req){ .op = KFS_POP_SYMLINK, .s1 = "l", .s2 = "/anything/../at/all" };
 	CHECK(roundtrip(&r, &out) == 0); /* a target is text the host stores, never follows */
 	r = (struct kfs_plain_req){ .op = KFS_POP_VOLUME, .s1 = "../x" };
