@@ -298,7 +298,7 @@ TEST(channel_modes)
 
 	CHECK_ERR(kfs_store_remote(connect_to(s, &v), "data", &st), "Wrong medium type");
 	pthread_join(v.t, NULL);
-	CHECK_ERR(kfs_plain_mount(connect_to(s, &v), "enc", 0, 0, &fs), "Wrong medium type");
+	CHECK_ERR(kfs_plain_mount(connect_to(s, &v), "enc", 0, 0, &fs), "the parent keeps this volume encrypted");
 	pthread_join(v.t, NULL);
 
 	CHECK(kfs_plain_mount(connect_to(s, &v), "data", 1000, 1001, &fs) == 0);
