@@ -10,12 +10,8 @@ source "$(dirname "$0")/../lib/common.sh"
 export KILN_STATE_DIR=$T/state
 MARKER=kiln-plain-marker-$RANDOM$RANDOM
 
-${CC:-gcc} -static -O2 -D_GNU_SOURCE -o "$T/posix_suite" "$KILN_ROOT/tests/tools/posix_suite.c" ||
-	fail "building the static POSIX suite"
-c=$(busybox_container)
+c=$(posix_suite_container)
 mnt=$(bah mount "$c")
-mkdir -p "$mnt/app" "$mnt/usr/local/bin"
-cp "$T/posix_suite" "$mnt/usr/local/bin/posix_suite"
 cat >"$mnt/app/run.sh" <<SH
 #!/bin/sh
 if [ ! -e /data/count ]; then

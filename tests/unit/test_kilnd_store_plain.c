@@ -10,6 +10,7 @@
 #include "fs/wire.h"
 #include "kilnd/store.h"
 #include "kilnd/store_plain.h"
+#include "store_srv.h"
 #include "t.h"
 
 static char base[] = "/tmp/kiln-plain-XXXXXX";
@@ -250,32 +251,6 @@ TEST(readdir_rounds)
 	}
 	CHECK(count == 200);
 	kd_plain_close(p);
-}
-
-struct srv {
-	struct kd_store *s;
-	int fd;
-	pthread_t t;
-};
-
-static void *srv_main(void *arg)
-{
-	struct srv *v = arg;
-
-	kd_store_serve(v->s, v->fd);
-	close(v->fd);
-	return NULL;
-}
-
-static int connect_to(struct kd_store *s, struct srv *v)
-{
-	int sv[2];
-
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	v->s = s;
-	v->fd = sv[1];
-	pthread_create(&v->t, NULL, srv_main, v);
-	return sv[0];
 }
 
 /* Through kilnd's channel dispatch: the mode is the registered one; the client over it. */
