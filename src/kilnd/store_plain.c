@@ -159,11 +159,48 @@ static int handle_new(struct kd_plain *p, int fd, uint64_t *h)
 	return -EMFILE;
 }
 
+/*
+ * A regular file at path opened with flags, and nothing else ever opened:
+ * the name is resolved to an O_PATH descriptor, its type checked, and only
+ * then is that very inode reopened through /proc (no second lookup, so no
+ * race with a parent swapping in a FIFO or a device node).
+ */
+static int open_regular(struct kd_plain *p, const char *path, int flags, uint32_t mode)
+{
+	char link[64];
+	struct stat st;
+	int fd, rfd;
+
+	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+		return beneath(p, path, flags, mode); /* a new inode: regular */
+	fd = beneath(p, path, O_PATH, 0);
+	if (fd == -ENOENT && (flags & O_CREAT)) {
+		rfd = beneath(p, path, flags | O_EXCL, mode);
+		if (rfd != -EEXIST)
+			return rfd;
+		fd = beneath(p, path, O_PATH, 0);
+	}
+	if (fd < 0)
+		return fd;
+	rfd = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
+	if (rfd < 0) {
+		close(fd);
+		return rfd;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	rfd = open(link, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+	rfd = rfd < 0 ? -errno : rfd;
+	close(fd);
+	return rfd;
+}
+
 /* The file for a request: its handle, or its path opened with flags (*own: close it after). */
 static int target_fd(struct kd_plain *p, const struct kfs_plain_req *r, int flags, bool *own)
 {
 	*own = !(r->flags & KFS_PF_BY_HANDLE);
-	return *own ? beneath(p, r->s1, flags, 0) : handle_fd(p, r->handle, NULL);
+	if (!*own)
+		return handle_fd(p, r->handle, NULL);
+	return flags == O_PATH ? beneath(p, r->s1, flags, 0) : open_regular(p, r->s1, flags, 0);
 }
 
 static int sync_if(int fd, const struct kfs_plain_req *r)
@@ -189,7 +226,7 @@ static int op_open(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *o
 
 	fl |= (r->flags & KFS_PF_CREATE ? O_CREAT : 0) | (r->flags & KFS_PF_EXCL ? O_EXCL : 0) |
 	      (r->flags & KFS_PF_TRUNC ? O_TRUNC : 0);
-	fd = beneath(p, r->s1, fl, r->mode & 0777);
+	fd = open_regular(p, r->s1, fl, r->mode & 0777);
 	if (fd < 0)
 		return fd;
 	rc = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? -EISDIR : -EACCES) : 0;

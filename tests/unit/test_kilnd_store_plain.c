@@ -219,6 +219,13 @@ TEST(special_files)
 	while (kfs_plain_dirent_decode(out, olen, &off, &e) == 0)
 		seen |= !strcmp(e.name, "null");
 	CHECK(!seen);
+	/* never opened, so a FIFO without a reader is EACCES, not ENXIO from an open attempt */
+	snprintf(path, sizeof(path), "%s/fifo", root);
+	CHECK(mkfifo(path, 0666) == 0);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_TRUNCATE, .s1 = "fifo" }, NULL, 0) == -EACCES);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_OPEN, .s1 = "fifo", .flags = KFS_PF_CREATE |
+					     KFS_PF_WRITE, .mode = 0600 }, NULL, 0) == -EACCES);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_OPEN, .s1 = "fifo" }, NULL, 0) == -EACCES);
 	kd_plain_close(p);
 }
 
