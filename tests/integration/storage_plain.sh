@@ -32,7 +32,9 @@ bah config --entrypoint '["/app/run.sh"]' --cmd '[]' "$c"
 save_image "$c" sp "$T/sp.tar" ""
 printf 'version: 1\nname: sp\nstorage:\n  - {path: /data, mode: plain}\n' >"$T/plain.yaml"
 printf 'version: 1\nname: sp\nstorage:\n  - {path: /data, mode: plain, frontend: nfs}\n' >"$T/nfs.yaml"
+printf 'version: 1\nname: sp\nstorage:\n  - {path: /data, mode: encrypted, key: sim}\n' >"$T/enc.yaml"
 kiln build -q -c "$T/plain.yaml" "docker-archive:$T/sp.tar" -o "$T/sp.eif" >/dev/null
+kiln build -q -c "$T/enc.yaml" "docker-archive:$T/sp.tar" -o "$T/enc.eif" >/dev/null
 rc=0; out=$(kiln build -q -c "$T/nfs.yaml" "docker-archive:$T/sp.tar" -o "$T/nfs.eif" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "kiln build accepted mode: plain with frontend: nfs"
 assert_contains "$out" "storage[0]: mode: plain is served by the FUSE frontend only"
@@ -83,5 +85,11 @@ assert_contains "$out" "parent says: cat: can't open '/data/from-parent.txt'"
 run "$T/sp.eif" ""
 [ "$rc" != 0 ] || fail "a plain volume was mounted from a directory registered encrypted"
 assert_contains "$out" "the parent keeps this volume encrypted"
+[[ $out != *count=* ]] || fail "the app ran without its volume"
+
+# and an encrypted volume from a directory given with :plain: refused too
+run "$T/enc.eif"
+[ "$rc" != 0 ] || fail "an encrypted volume was mounted from a directory registered plain"
+assert_contains "$out" "the parent keeps this volume as plain files"
 [[ $out != *count=* ]] || fail "the app ran without its volume"
 echo "plain storage in a sim enclave: files on the parent, restart, suite, refusals ok"

@@ -278,7 +278,7 @@ TEST(channel_modes)
 	snprintf(cfg.vol[1].root, sizeof(cfg.vol[1].root), "%s/chan-enc", base);
 	CHECK(kd_store_new("t", &cfg, &s) == 0);
 
-	CHECK_ERR(kfs_store_remote(connect_to(s, &v), "data", &st), "Wrong medium type");
+	CHECK_ERR(kfs_store_remote(connect_to(s, &v), "data", &st), "the parent keeps this volume as plain files");
 	pthread_join(v.t, NULL);
 	CHECK_ERR(kfs_plain_mount(connect_to(s, &v), "enc", 0, 0, &fs), "the parent keeps this volume encrypted");
 	pthread_join(v.t, NULL);
@@ -301,6 +301,19 @@ TEST(channel_modes)
 	kd_store_stop(s);
 }
 
+TEST(register_modes)
+{
+	struct kd_store_cfg cfg;
+	json_t *v = json_loads("[{\"name\": \"data\", \"host\": \"/srv/a\", \"mode\": \"plain\"},"
+			       " {\"name\": \"enc\", \"host\": \"/srv/b\"}]", 0, NULL);
+
+	CHECK(kd_store_cfg_parse(v, NULL, "t", &cfg) == 0 && cfg.n == 2 && cfg.vol[0].plain &&
+	      !cfg.vol[1].plain);
+	json_object_set_new(json_array_get(v, 1), "mode", json_string("clear"));
+	CHECK_ERR(kd_store_cfg_parse(v, NULL, "t", &cfg), "mode must be plain or encrypted");
+	json_decref(v);
+}
+
 int main(void)
 {
 	if (!mkdtemp(base))
@@ -313,6 +326,7 @@ int main(void)
 	RUN(special_files);
 	RUN(readdir_rounds);
 	RUN(channel_modes);
+	RUN(register_modes);
 	sh2("rm -rf ", base, "", "", "");
 	return t_done();
 }
