@@ -23,3 +23,8 @@ int kfs_alt_free(struct kfs *fs)
 	free(fs);
 	return rc;
 }
+
+bool kfs_changes_behind(const struct kfs *fs)
+{
+	return fs->alt != NULL;
+}

@@ -172,5 +172,11 @@ struct kfs_alt_ops {
 	int (*unmount)(void *ctx);
 };
 int kfs_alt_new(const struct kfs_alt_ops *ops, void *ctx, struct kfs **out) KILN_MUST;
+/*
+ * Can the volume change without the frontend (a plain volume, which the
+ * parent writes too)? Then a frontend must not keep file sizes or data as
+ * its own (no FUSE writeback cache): the host's attributes are the truth.
+ */
+bool kfs_changes_behind(const struct kfs *fs);
 
 #endif
