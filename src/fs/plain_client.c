@@ -19,6 +19,7 @@ struct node {
 	char *name;
 	uint64_t handle; /* the host's, while open */
 	uint32_t opens;
+	uint32_t type;	 /* S_IFMT bits when last seen */
 	uint64_t hnext;	 /* hash chain of (parent, name) */
 };
 
@@ -239,8 +240,13 @@ static int lookup_locked(struct plain *p, uint64_t dir, const char *name, struct
 		unhash(p, find(p, dir, name));
 	if (rc == 0)
 		rc = kfs_plain_attr_decode(d, dl, a);
+	/* the parent replaced it with another type: a new inode, as the kernel expects */
+	if (rc == 0 && (ino = find(p, dir, name)) && N(p, ino)->type != (a->mode & S_IFMT))
+		unhash(p, ino);
 	if (rc == 0)
 		rc = node_for(p, dir, name, &ino);
+	if (rc == 0)
+		N(p, ino)->type = a->mode & S_IFMT;
 	return rc < 0 ? rc : attr_reply(p, 0, d, dl, ino, a);
 }
 
@@ -261,6 +267,8 @@ static int made(struct plain *p, int rc, const uint8_t *d, size_t dl, uint64_t d
 		unhash(p, find(p, dir, name));
 		rc = node_for(p, dir, name, &ino);
 	}
+	if (rc == 0)
+		N(p, ino)->type = a->mode & S_IFMT;
 	if (out)
 		*out = ino;
 	return rc < 0 ? rc : attr_reply(p, 0, d, dl, ino, a);

@@ -296,6 +296,11 @@ TEST(channel_modes)
 	CHECK(kfs_unlink(fs, KFS_ROOT_INO, "moved") == 0);
 	CHECK(kfs_setxattr(fs, a.ino, "user.x", "v", 1, 0) == -EOPNOTSUPP);
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "fifo", S_IFIFO | 0600, 0, 0, &b) == -EPERM);
+	/* the parent replaces a file by a directory: the name gets a new inode */
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "swap", S_IFREG | 0600, 0, 0, &a) == 0);
+	sh2("rm ", base, "/chan-plain/swap && mkdir ", base, "/chan-plain/swap");
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "swap", &b) == 0 && S_ISDIR(b.mode) && b.ino != a.ino);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "swap", &a) == 0 && a.ino == b.ino);
 	CHECK(kfs_unmount(fs) == 0);
 	pthread_join(v.t, NULL);
 	kd_store_stop(s);
