@@ -115,10 +115,12 @@ int kfs_plain_req_encode(const struct kfs_plain_req *r, uint8_t *out, size_t cap
 	kfs_plain_put_be64(out + 22, r->b);
 	out[30] = (uint8_t)(r->l1 >> 8);
 	out[31] = (uint8_t)r->l1;
-	memcpy(out + REQ_FIXED, r->s1, r->l1);
+	if (r->l1) /* s1 and s2 may be NULL when empty */
+		memcpy(out + REQ_FIXED, r->s1, r->l1);
 	out[REQ_FIXED + r->l1] = (uint8_t)(r->l2 >> 8);
 	out[REQ_FIXED + r->l1 + 1] = (uint8_t)r->l2;
-	memcpy(out + REQ_FIXED + r->l1 + 2, r->s2, r->l2);
+	if (r->l2)
+		memcpy(out + REQ_FIXED + r->l1 + 2, r->s2, r->l2);
 	*len = n;
 	return 0;
 }
