@@ -359,7 +359,7 @@ static int op_chmod_utimens(struct kd_plain *p, const struct kfs_plain_req *r, u
 /* Entries after cookie (cookies are the host's d_off + 3, so never 0-2), skipping . .. and unserved types. */
 static int fill_dir(int fd, uint64_t budget, uint8_t *out, size_t *olen)
 {
-	static __thread uint8_t buf[DIRBUF];
+	static __thread uint8_t buf[DIRBUF] __attribute__((aligned(8))); /* linux_dirent64 records */
 	long n;
 
 	*olen = 0;
