@@ -201,6 +201,7 @@ struct kiln_nitro_run {
 	/* -v: volume name -> host directory, sent to kilnd as "volumes" (it
 	 * serves them on vsock port 7003 by CID). Need kilnd. */
 	const char *const *vol_names, *const *vol_hosts;
+	const bool *vol_plain; /* -v ...:plain (NULL: none) */
 	size_t n_volumes;
 	/* Foreground: the app's stdout and stderr lines (from kilnd's log of
 	 * the enclave) are written here; NULL: not shown. */

@@ -9,13 +9,9 @@ source "$(dirname "$0")/../lib/common.sh"
 export KILN_STATE_DIR=$T/state
 MARKER=kiln-sim-marker-$RANDOM$RANDOM
 
-# The POSIX suite as a static program at a fixed path in the image.
-${CC:-gcc} -static -O2 -D_GNU_SOURCE -o "$T/posix_suite" "$KILN_ROOT/tests/tools/posix_suite.c" ||
-	fail "building the static POSIX suite"
-c=$(busybox_container)
+# The POSIX suite as a static program at a fixed path in the image (posix_suite_container).
+c=$(posix_suite_container)
 mnt=$(bah mount "$c")
-mkdir -p "$mnt/app" "$mnt/usr/local/bin"
-cp "$T/posix_suite" "$mnt/usr/local/bin/posix_suite"
 cat >"$mnt/app/run.sh" <<SH
 #!/bin/sh
 if [ ! -e /data/count ]; then

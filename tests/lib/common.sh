@@ -48,6 +48,19 @@ bah() {
 
 # A FROM scratch working container with busybox-static at /bin/busybox and
 # the usual applet links; prints the container name.
+# A busybox container with a static POSIX suite at /usr/local/bin/posix_suite and an empty /app.
+posix_suite_container() {
+	local c mnt
+	${CC:-gcc} -static -O2 -D_GNU_SOURCE -o "$T/posix_suite" "$KILN_ROOT/tests/tools/posix_suite.c" ||
+		fail "building the static POSIX suite"
+	c=$(busybox_container)
+	mnt=$(bah mount "$c")
+	mkdir -p "$mnt/app" "$mnt/usr/local/bin"
+	cp "$T/posix_suite" "$mnt/usr/local/bin/posix_suite"
+	bah umount "$c" >/dev/null
+	echo "$c"
+}
+
 busybox_container() {
 	local c
 	c=$(bah from scratch)
