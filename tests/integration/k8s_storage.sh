@@ -24,7 +24,11 @@ bah umount "$c" >/dev/null
 bah config --entrypoint '["/app/run.sh"]' --cmd '[]' "$c"
 save_image "$c" pv "$T/pv.tar" ""
 printf 'version: 1\nname: pv\nstorage:\n  - {path: /data, mode: encrypted, key: sim}\n' >"$T/k.yaml"
-kiln build -q -c "$T/k.yaml" "docker-archive:$T/pv.tar" -o "$T/pv.eif" >/dev/null
+kiln build -q -c "$T/k.yaml" "docker-archive:$T/pv.tar" -o "$T/pv.eif" --output-image "oci:$T/oci:v1" \
+	>/dev/null
+# The image names its storage paths (the Pod's enclave.kiln/storage annotation; the webhook checks it).
+man=$T/oci/blobs/sha256/$(jq -r '.manifests[0].digest' "$T/oci/index.json" | cut -d: -f2)
+assert_eq "$(jq -r '.annotations["enclave.kiln/storage"]' "$man")" /data "storage annotation"
 
 # The container as the launcher sees it: $T/root/data is where the Pod mounts the PVC.
 R=$T/root PV=$T/pv
