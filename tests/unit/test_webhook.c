@@ -228,6 +228,29 @@ TEST(review)
 	CHECK(kw_review(&c, "{\"apiVersion\":\"admission.k8s.io/v1beta1\"}", 41, false, &r) == 0);
 	CHECK(r.status == 400 && strstr(r.body, "v1beta1") != NULL);
 	free(r.body);
+	/* a review whose parse outgrows the stack arena (many labels): the rest is malloc'd */
+	{
+		size_t cap = 400000, n = 0;
+		char *big = malloc(cap);
+
+		n += (size_t)snprintf(big + n, cap - n, "{\"apiVersion\":\"admission.k8s.io/v1\","
+				      "\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"u2\","
+				      "\"kind\":{\"kind\":\"Pod\"},\"operation\":\"CREATE\","
+				      "\"object\":{\"metadata\":{\"annotations\":{\"enclave.kiln/"
+				      "memory\":\"512Mi\"},\"labels\":{\"enclave.kiln/managed\":\"true\"");
+		for (int i = 0; i < 5000; i++)
+			n += (size_t)snprintf(big + n, cap - n, ",\"l%d\":\"v%d\"", i, i);
+		n += (size_t)snprintf(big + n, cap - n, "}},\"spec\":{\"containers\":[{\"name\":"
+				      "\"a\"}]}}}}");
+		c.max_body = cap;
+		for (int round = 0; round < 3; round++) {
+			CHECK(kw_review(&c, big, n, false, &r) == 0);
+			CHECK(r.status == 200 && strstr(r.body, "\"uid\":\"u2\",\"allowed\":true,"
+							"\"patchType\":\"JSONPatch\"") != NULL);
+			free(r.body);
+		}
+		free(big);
+	}
 	c.max_body = 4;
 	CHECK(kw_review(&c, "{}   ", 5, false, &r) == 0 && r.status == 400);
 	free(r.body);
