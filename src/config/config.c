@@ -9,6 +9,7 @@
 
 #include "config/schema.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -305,20 +306,12 @@ int kiln_config_parse(const char *text, size_t len, const char *name, json_t **o
 
 int kiln_config_load(const char *path, json_t **out)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	_cleanup_free_ char *buf = NULL;
 	size_t n;
+	int rc = kiln_read_file(path, CONFIG_MAX_BYTES, &buf, &n);
 
-	if (!f)
-		return kiln_err(errno, "%s: %s", path, strerror(errno));
-	buf = malloc(CONFIG_MAX_BYTES + 1);
-	if (!buf)
-		return kiln_err(ENOMEM, "out of memory");
-	n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-	if (ferror(f))
-		return kiln_err(EIO, "%s: read error", path);
-	if (n > CONFIG_MAX_BYTES)
-		return kiln_err(EFBIG, "%s: larger than 1 MiB", path);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "%s", path);
 	return kiln_config_parse(buf, n, path, out);
 }
 

@@ -137,6 +137,13 @@ ssize_t kfs_getxattr(struct kfs *fs, uint64_t ino, const char *name, void *buf, 
 ssize_t kfs_listxattr(struct kfs *fs, uint64_t ino, char *buf, size_t len);
 int kfs_removexattr(struct kfs *fs, uint64_t ino, const char *name) KILN_MUST;
 
+/*
+ * A 32-byte key derived from the volume key under label (HKDF-SHA256 with
+ * the volume uuid as salt), and that uuid (16 bytes): for frontends that
+ * need a per-volume secret (the NFS file handle key), not the volume key.
+ */
+int kfs_derive_key(struct kfs *fs, const char *label, uint8_t key[32], uint8_t uuid[16]) KILN_MUST;
+
 struct kfs_statfs {
 	uint64_t inodes, bytes; /* in use */
 };

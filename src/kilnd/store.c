@@ -49,10 +49,8 @@ int kd_store_new(const char *enclave, const struct kd_store_cfg *cfg, struct kd_
 	if (!s)
 		return kiln_err(ENOMEM, "storage channel: out of memory");
 	pthread_mutex_init(&s->lock, NULL);
-	s->refs = 1;
+	kd_conn_slots_init(&s->slots, KD_STORE_CONNS, &kd_store_conn_ops, s);
 	s->listen_fd = s->stop_fd = -1;
-	for (int i = 0; i < KD_STORE_CONNS; i++)
-		s->conns[i] = -1;
 	s->cfg = *cfg;
 	snprintf(s->name, sizeof(s->name), "%s", enclave);
 	*out = s;

@@ -70,7 +70,7 @@ assert_contains "$out" "key: kms needs storage[].kms_key_id"
 [[ $out != *count=* ]] || fail "the app ran without its volume"
 
 # a tampered root: refused with the object named, the app never runs
-printf '\x00' | dd of="$V/root" bs=1 seek=20 conv=notrunc status=none
+flip_byte "$V/root" 20
 run "$T/st.eif"
 [ "$rc" != 0 ] || fail "tampered volume mounted"
 assert_contains "$out" "integrity failure: volume root (object root)"

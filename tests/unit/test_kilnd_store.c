@@ -89,10 +89,10 @@ static void wait_idle(struct kd_store *s)
 {
 	for (bool busy = true; busy; usleep(1000)) {
 		busy = false;
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->slots.lock);
 		for (int i = 0; i < KD_STORE_CONNS; i++)
-			busy |= s->conns[i] >= 0;
-		pthread_mutex_unlock(&s->lock);
+			busy |= s->slots.fd[i] >= 0;
+		pthread_mutex_unlock(&s->slots.lock);
 	}
 }
 
