@@ -207,7 +207,7 @@ static int review_doc(const struct kw_config *c, const json_t *doc, bool validat
 /*
  * Parsing a review is most of the webhook's CPU, and most of that was
  * jansson's many small mallocs and frees (perf: malloc/free about a sixth
- * of the samples, with futex waits on glibc's arenas under 32 threads).
+ * of the samples; bench/README.md).
  * So the parse takes its memory from a buffer on the request's stack:
  * jansson's allocator hands out pieces of it while the parse runs, its free
  * ignores pointers into it, and it is dropped with the document when the
