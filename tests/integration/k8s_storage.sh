@@ -84,7 +84,15 @@ assert_eq "$rc" 125 "exit code with too few hugepages"
 assert_contains "$out" "the Pod's hugepages (256 MiB" "hugepages refusal"
 assert_contains "$out" "enclave's memory (512 MiB" "hugepages refusal names the memory"
 
-# 4. Opting out: kept in the emptyDir, loudly.
+# 4. A read-only volume (readOnly: true in the volumeMount): refused at start.
+rc=0; out=$(timeout 60 unshare -m --propagation private sh -c 'mount --bind "$1" "$2" &&
+	mount -o remount,bind,ro "$2" && shift 2 && exec "$@"' sh "$PV" "$R/data" kiln launch --sim \
+	--eif "$T/pv.eif" --state-dir "$T/s5" --name p5 --mount-root "$R" 2>&1) || rc=$?
+assert_eq "$rc" 125 "exit code with a read-only volume"
+assert_contains "$out" "storage /data (kiln.yaml storage[0]): the volume mounted there is read-only" \
+	"read-only refusal"
+
+# 5. Opting out: kept in the emptyDir, loudly.
 rc=0; KILN_EPHEMERAL_STORAGE=1 kiln launch --sim --eif "$T/pv.eif" --state-dir "$T/s4" --name p4 \
 	--mount-root "$R" >"$T/p4.out" 2>&1 & pid=$!
 wait_for_line "$T/p4.out" ready
