@@ -4,27 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/fs.h"
-#include "nfs/internal.h"
+#include "nfs_fuzz.h"
 
-static struct kfs *fs;
 static struct nfs_srv *srv;
 static struct xdr_out call, reply;
-
-/* One server for the whole run, so state built by earlier inputs is there to hit. */
-static void setup(void)
-{
-	struct kfs_store *st;
-	struct kfs_keywrap *kw;
-	uint8_t key[NFS_FH_KEY_LEN] = { 1 }, volid[NFS_VOLID_LEN] = { 2 };
-
-	if (kfs_store_mem(&st) < 0 || kfs_keywrap_sim(NULL, &kw) < 0 ||
-	    kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &fs) < 0 ||
-	    nfs_srv_new(fs, key, volid, &srv) < 0 || xdr_out_init(&call, NFS_MAX_RECORD) < 0 ||
-	    xdr_out_init(&reply, NFS_MAX_RECORD) < 0)
-		abort();
-	srv->boot = 0x11111111; /* fixed: inputs can name client ids and stateids */
-}
 
 /*
  * First byte even: the input is a whole RPC record. Odd: it is the body of a
@@ -34,7 +17,7 @@ static void setup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!srv)
-		setup();
+		srv = nfs_fuzz_server(&call, &reply);
 	if (size < 2 || size > NFS_MAX_RECORD - 256)
 		return 0;
 	reply.len = 0;

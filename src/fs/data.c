@@ -265,6 +265,7 @@ static size_t batch_len(uint64_t b, uint64_t last)
 
 ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t len)
 {
+	KFS_ALT(fs, read, ino, off, buf, len);
 	struct kfs_inode *n;
 	uint8_t key[KFS_KEY_LEN], *blk = NULL;
 	size_t done = 0, cap = 0;
@@ -333,6 +334,7 @@ static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 
 ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, size_t len)
 {
+	KFS_ALT(fs, write, ino, off, buf, len);
 	struct kfs_inode *n;
 	uint8_t key[KFS_KEY_LEN], *blk = NULL;
 	uint64_t end = off + len, last;
@@ -385,6 +387,8 @@ static struct kfs_xattr *xa_find(struct kfs_inode *n, const char *name)
 int kfs_setxattr(struct kfs *fs, uint64_t ino, const char *name, const void *val, size_t len,
 		 int flags)
 {
+	if (fs->alt)
+		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
 	struct kfs_inode *n;
 	struct kfs_xattr *x;
 	uint8_t *copy;
@@ -430,6 +434,8 @@ int kfs_setxattr(struct kfs *fs, uint64_t ino, const char *name, const void *val
 
 ssize_t kfs_getxattr(struct kfs *fs, uint64_t ino, const char *name, void *buf, size_t len)
 {
+	if (fs->alt)
+		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
 	struct kfs_inode *n;
 	struct kfs_xattr *x;
 	int rc = kfs_iget(fs, ino, &n);
@@ -448,6 +454,8 @@ ssize_t kfs_getxattr(struct kfs *fs, uint64_t ino, const char *name, void *buf, 
 
 ssize_t kfs_listxattr(struct kfs *fs, uint64_t ino, char *buf, size_t len)
 {
+	if (fs->alt)
+		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
 	struct kfs_inode *n;
 	size_t need = 0;
 	int rc = kfs_iget(fs, ino, &n);
@@ -470,6 +478,8 @@ ssize_t kfs_listxattr(struct kfs *fs, uint64_t ino, char *buf, size_t len)
 
 int kfs_removexattr(struct kfs *fs, uint64_t ino, const char *name)
 {
+	if (fs->alt)
+		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
 	struct kfs_inode *n;
 	struct kfs_xattr *x;
 	int rc = kfs_iget(fs, ino, &n);

@@ -52,6 +52,8 @@ struct kfs_cblk {
 };
 
 struct kfs {
+	const struct kfs_alt_ops *alt; /* set: not the encrypted core (kfs_alt_new) */
+	void *alt_ctx;
 	struct kfs_store *st;
 	struct kfs_keywrap *kw;
 	kfs_log_fn log;
@@ -108,5 +110,15 @@ int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id);
 int64_t kfs_now(void);
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size) KILN_MUST;
 void kfs_touch(struct kfs_inode *n, bool m, bool c);
+
+/* Unmount a kfs_alt_new volume and free it (fs/alt.c). */
+int kfs_alt_free(struct kfs *fs);
+
+/* At the top of each public kfs_* call: a kfs_alt_new volume goes to its ops. */
+#define KFS_ALT(fs, fn, ...)                                                   \
+	do {                                                                   \
+		if ((fs)->alt)                                                 \
+			return (fs)->alt->fn((fs)->alt_ctx, __VA_ARGS__);      \
+	} while (0)
 
 #endif

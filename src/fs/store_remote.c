@@ -175,6 +175,9 @@ int kfs_store_remote(int fd, const char *volume, struct kfs_store **out)
 	rc = kfs_id_check(volume, strlen(volume));
 	if (rc == 0)
 		rc = call(r, KFS_OP_OPEN, 0, volume, NULL, 0, NULL, NULL);
+	if (rc == -EMEDIUMTYPE)
+		rc = kiln_err(EMEDIUMTYPE, "the parent keeps this volume as plain files (kiln run -v "
+					   "HOSTDIR:/PATH:plain) but the config mounts it encrypted");
 	if (rc < 0) {
 		r_close(&r->ops);
 		return kiln_err_wrap(rc, "volume %s", volume);

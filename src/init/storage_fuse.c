@@ -129,6 +129,8 @@ static int do_init(struct req *r)
 
 	if (!i || i->major != FUSE_KERNEL_VERSION)
 		return send_reply(r, -EPROTO, NULL, 0);
+	if (kfs_changes_behind(r->fs))
+		want &= ~(uint32_t)FUSE_WRITEBACK_CACHE; /* the kernel would ignore the host's sizes */
 	memset(&o, 0, sizeof(o));
 	o.major = FUSE_KERNEL_VERSION;
 	o.minor = FUSE_KERNEL_MINOR_VERSION < i->minor ? FUSE_KERNEL_MINOR_VERSION : i->minor;

@@ -76,26 +76,42 @@ static int start(struct kiln_nfs *n)
 }
 
 /*
- * Text options as mount.nfs would pass them: 4.0 only (4.1 sessions are not
- * served), TCP on the chosen port, a hard mount (an app never sees EIO for
- * a slow server), 1 MiB transfers, AUTH_SYS with numeric owners. Locks go
- * to the server; the client makes flock() a whole-file POSIX lock, so flock
- * and fcntl locks of one process conflict (nfs(5); local_lock is not
- * honoured for NFSv4 by the 6.1 client: the guest lab showed local_lock=none).
+ * Text options as mount.nfs would pass them: the newest minor version the
+ * kernel takes (4.2 for user xattrs; 4.1 sessions; 4.0), TCP on the chosen
+ * port, a hard mount (an app never sees EIO for a slow server), 1 MiB
+ * transfers, AUTH_SYS with numeric owners. Locks go to the server; the
+ * client makes flock() a whole-file POSIX lock, so flock and fcntl locks of
+ * one process conflict (nfs(5); local_lock is not honoured for NFSv4 by the
+ * 6.1 client: the guest lab showed local_lock=none).
  */
-static int do_mount(struct kiln_nfs *n, uint16_t port)
+static int mount_vers(struct kiln_nfs *n, uint16_t port, const char *vers)
 {
 	char opts[256];
 
 	snprintf(opts, sizeof(opts),
-		 "vers=4.0,addr=127.0.0.1,clientaddr=127.0.0.1,port=%u,proto=tcp,hard,"
+		 "vers=%s,addr=127.0.0.1,clientaddr=127.0.0.1,port=%u,proto=tcp,hard,"
 		 "timeo=600,retrans=2,rsize=%u,wsize=%u,sec=sys",
-		 port, NFS_MAX_IO, NFS_MAX_IO);
-	if (mount("127.0.0.1:/", n->path, "nfs4", MS_NOSUID | MS_NODEV, opts) < 0)
-		return kiln_err(errno, "mount nfs4 on %s: %s%s", n->path, strerror(errno),
-				errno == ENODEV ? " (this kernel has no NFSv4 client)" : "");
-	n->mounted = true;
-	return 0;
+		 vers, port, NFS_MAX_IO, NFS_MAX_IO);
+	return mount("127.0.0.1:/", n->path, "nfs4", MS_NOSUID | MS_NODEV, opts) < 0 ? -errno : 0;
+}
+
+static int do_mount(struct kiln_nfs *n, uint16_t port)
+{
+	static const char *const vers[] = { "4.2", "4.1", "4.0" };
+	int rc = -EINVAL;
+
+	/* an older kernel refuses a minor version it lacks with EINVAL or EPROTONOSUPPORT */
+	for (size_t i = 0; i < sizeof(vers) / sizeof(vers[0]); i++) {
+		rc = mount_vers(n, port, vers[i]);
+		if (rc == 0) {
+			n->mounted = true;
+			return 0;
+		}
+		if (rc != -EINVAL && rc != -EPROTONOSUPPORT)
+			break;
+	}
+	return kiln_err(-rc, "mount nfs4 on %s: %s%s", n->path, strerror(-rc),
+			rc == -ENODEV ? " (this kernel has no NFSv4 client)" : "");
 }
 
 int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out)

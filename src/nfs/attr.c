@@ -19,7 +19,8 @@ static const uint8_t supported_list[] = {
 	FA_MAXNAME, FA_MAXREAD, FA_MAXWRITE, FA_MODE, FA_NO_TRUNC, FA_NUMLINKS, FA_OWNER,
 	FA_OWNER_GROUP, FA_RAWDEV, FA_SPACE_AVAIL, FA_SPACE_FREE, FA_SPACE_TOTAL,
 	FA_SPACE_USED, FA_TIME_ACCESS, FA_TIME_ACCESS_SET, FA_TIME_DELTA, FA_TIME_METADATA,
-	FA_TIME_MODIFY, FA_TIME_MODIFY_SET, FA_MOUNTED_ON_FILEID,
+	FA_TIME_MODIFY, FA_TIME_MODIFY_SET, FA_MOUNTED_ON_FILEID, FA_SUPPATTR_EXCLCREAT,
+	FA_XATTR_SUPPORT,
 };
 
 static void supported(uint32_t bm[NFS_BITMAP_WORDS])
@@ -173,6 +174,13 @@ static bool put_one(struct nfs_srv *s, const struct kfs_attr *a, unsigned n, uin
 	case FA_TIME_DELTA: put_time(o, 1); break;
 	case FA_TIME_METADATA: put_time(o, a->ctime_ns); break;
 	case FA_TIME_MODIFY: put_time(o, a->mtime_ns); break;
+	case FA_SUPPATTR_EXCLCREAT:
+		/* what EXCLUSIVE4_1 sets with the file: not atime, the verifier's home */
+		memset(bm, 0, sizeof(bm));
+		bm[1] = BIT(FA_MODE) | BIT(FA_OWNER) | BIT(FA_OWNER_GROUP) | BIT(FA_TIME_MODIFY_SET);
+		nfs_bitmap_put(o, bm);
+		break;
+	case FA_XATTR_SUPPORT: xdr_put_u32(o, 1); break;
 	default: return false; /* write-only (time_*_set) or unsupported: not returned */
 	}
 	return true;
@@ -347,7 +355,8 @@ uint32_t nfs_access(const struct rpc_cred *c, const struct kfs_attr *a, uint32_t
 	uint32_t perm, ok = 0;
 
 	if (c->uid == 0) {
-		ok = ACCESS4_READ | ACCESS4_LOOKUP | ACCESS4_MODIFY | ACCESS4_EXTEND | ACCESS4_DELETE;
+		ok = ACCESS4_READ | ACCESS4_LOOKUP | ACCESS4_MODIFY | ACCESS4_EXTEND | ACCESS4_DELETE |
+		     ACCESS4_XAREAD | ACCESS4_XAWRITE | ACCESS4_XALIST;
 		if (dir || (a->mode & 0111))
 			ok |= ACCESS4_EXECUTE;
 		return want & ok;
@@ -358,10 +367,11 @@ uint32_t nfs_access(const struct rpc_cred *c, const struct kfs_attr *a, uint32_t
 		perm = (a->mode >> 3) & 7;
 	else
 		perm = a->mode & 7;
+	/* user xattrs go with the file's read and write permission, as on a local file */
 	if (perm & 4)
-		ok |= ACCESS4_READ;
+		ok |= ACCESS4_READ | ACCESS4_XAREAD | ACCESS4_XALIST;
 	if (perm & 2)
-		ok |= ACCESS4_MODIFY | ACCESS4_EXTEND | (dir ? ACCESS4_DELETE : 0);
+		ok |= ACCESS4_MODIFY | ACCESS4_EXTEND | (dir ? ACCESS4_DELETE : 0) | ACCESS4_XAWRITE;
 	if (perm & 1)
 		ok |= dir ? ACCESS4_LOOKUP : ACCESS4_EXECUTE;
 	return want & ok;
@@ -400,6 +410,8 @@ uint32_t nfs_op_access(struct nfs_cx *cx)
 		return st;
 	uint32_t all = ACCESS4_READ | ACCESS4_LOOKUP | ACCESS4_MODIFY | ACCESS4_EXTEND |
 		       ACCESS4_DELETE | ACCESS4_EXECUTE;
+	if (cx->minor >= 2)
+		all |= ACCESS4_XAREAD | ACCESS4_XAWRITE | ACCESS4_XALIST;
 	xdr_put_u32(cx->out, want & all);
 	xdr_put_u32(cx->out, nfs_access(cx->cred, &a, want & all));
 	return NFS4_OK;

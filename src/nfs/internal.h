@@ -16,6 +16,31 @@
 #define NFS_BITMAP_WORDS 3
 #define NFS_FH_LEN 28 /* "kfh1", inode number, 16 bytes of HMAC */
 #define NFS_REPLAY_MAX 256
+#define NFS_COMPOUND_OPS_MAX 128
+#define NFS_SLOTS 32		   /* a 4.1 session's slots, at most */
+#define NFS_SLOT_CACHE (64u << 10) /* replies up to this size are cached per slot */
+#define NFS_CS_REPLY_MAX 128	   /* a CREATE_SESSION result */
+
+/*
+ * A 4.1 slot (RFC 8881 2.10.6): the last sequence id, a digest of that
+ * request, and its whole COMPOUND reply. The cached reply is the
+ * duplicate-request cache: a retry gets it back byte for byte and the
+ * operations are not run again.
+ */
+struct nfs_slot {
+	uint32_t seq;
+	bool used;
+	uint8_t digest[32];
+	uint8_t *reply; /* NULL: too large to keep (a retry gets RETRY_UNCACHED_REP) */
+	uint32_t reply_len;
+};
+
+struct nfs_session {
+	uint8_t id[NFS4_SESSIONID_SIZE];
+	uint64_t clientid;
+	uint32_t nslots, max_ops, max_rqst, max_resp, max_cached;
+	struct nfs_slot slots[NFS_SLOTS];
+};
 
 /* An open-owner or lock-owner with its seqid and its last reply (replays). */
 struct nfs_owner {
@@ -63,6 +88,19 @@ struct nfs_srv {
 	uint32_t client_namelen;
 	uint8_t unconf_name[NFS4_OPAQUE_LIMIT], unconf_cverf[8], client_cverf[8];
 	uint32_t unconf_namelen;
+	/* 4.1 (EXCHANGE_ID): the records' CREATE_SESSION sequence and its last result */
+	bool v41, unconf_v41, reclaim_done;
+	uint32_t cs_seq, unconf_cs_seq; /* the csa_sequence expected next */
+	uint8_t cs_reply[NFS_CS_REPLY_MAX];
+	uint32_t cs_reply_len;
+	struct nfs_session *sess; /* the client's one session, or NULL */
+	/* leases: the clock (seconds), the last renewal, stateids below this one expired */
+	uint64_t (*clock)(void *arg);
+	void *clock_arg;
+	uint64_t renewed, busy; /* busy: seconds the server worked since (not the client's silence) */
+	uint64_t client_from;		  /* the client's first state id */
+	uint64_t expired_from, expired_below; /* the range of a lapsed client's state ids */
+	uint32_t minor; /* of the COMPOUND being run */
 	/* pointer arrays: entries stay put while an op holds them; NULL slots are free */
 	struct nfs_owner **owners;
 	uint32_t nowners;
@@ -81,6 +119,11 @@ struct nfs_cx {
 	uint64_t cur, saved; /* inode numbers; 0: none */
 	bool keep_body;	     /* an error result that carries a body (DENIED, CLID_INUSE) */
 	struct nfs_owner *seq_owner; /* the seqid owner an op used (replay cache) */
+	uint32_t minor, nops, op; /* op: the one running */
+	const uint8_t *args; /* the COMPOUND's arguments, for the slot's request digest */
+	size_t args_len;
+	struct nfs_slot *slot;	 /* SEQUENCE began a new request on this slot */
+	struct nfs_slot *replay; /* SEQUENCE found a retry: send this slot's reply */
 };
 
 /* errno from the core to NFS4ERR_*. */
@@ -93,6 +136,8 @@ uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64
 
 /* Names: component4 rules. */
 uint32_t nfs_name(struct xdr_in *x, char name[KFS_NAME_MAX + 1]);
+/* The rules any name shares (not empty, at most max bytes, no NUL); *p points into x. */
+uint32_t nfs_opaque_name(struct xdr_in *x, uint32_t max, const uint8_t **p, uint32_t *n);
 
 /* Attributes (attr.c). */
 void nfs_bitmap_get(struct xdr_in *x, uint32_t bm[NFS_BITMAP_WORDS]);
@@ -126,6 +171,18 @@ void nfs_stateid_put(struct xdr_out *o, const struct nfs_srv *s, const struct nf
 /* Stateid for I/O on ino: special ones, or an open or lock state; want: OPEN4_SHARE_ACCESS_*. */
 uint32_t nfs_stateid_io(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino, uint32_t want);
 void nfs_state_drop_client(struct nfs_srv *s);
+/* Leases (state.c): renew the client's; revoke all its state once it lapsed. */
+void nfs_lease_renew(struct nfs_srv *s);
+void nfs_lease_check(struct nfs_srv *s);
+uint64_t nfs_now(struct nfs_srv *s);
+/* The state a stateid names on ino (0: any file), with the precise error when there is none. */
+uint32_t nfs_state_find(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino,
+			struct nfs_state **out);
+void nfs_state_free(struct nfs_srv *s, struct nfs_state *st);
+bool nfs_owner_has_locks(struct nfs_srv *s, struct nfs_owner *w, uint64_t ino);
+/* 4.1: drop an owner once no state names it (no seqid replies to keep). */
+void nfs_owner_gc(struct nfs_srv *s, struct nfs_owner *w);
+void nfs_session_free(struct nfs_srv *s);
 
 /* Operations: decode arguments from cx->in, append the result after the status. */
 typedef uint32_t (*nfs_op_fn)(struct nfs_cx *cx);
@@ -163,6 +220,22 @@ uint32_t nfs_op_lockt(struct nfs_cx *cx);
 uint32_t nfs_op_locku(struct nfs_cx *cx);
 uint32_t nfs_op_release_lockowner(struct nfs_cx *cx);
 uint32_t nfs_op_delegreturn(struct nfs_cx *cx);
+/* 4.1 (session.c, state.c) */
+uint32_t nfs_op_exchange_id(struct nfs_cx *cx);
+uint32_t nfs_op_create_session(struct nfs_cx *cx);
+uint32_t nfs_op_sequence(struct nfs_cx *cx);
+uint32_t nfs_op_destroy_session(struct nfs_cx *cx);
+uint32_t nfs_op_destroy_clientid(struct nfs_cx *cx);
+uint32_t nfs_op_bind_conn_to_session(struct nfs_cx *cx);
+uint32_t nfs_op_reclaim_complete(struct nfs_cx *cx);
+uint32_t nfs_op_secinfo_no_name(struct nfs_cx *cx);
+uint32_t nfs_op_test_stateid(struct nfs_cx *cx);
+uint32_t nfs_op_free_stateid(struct nfs_cx *cx);
+/* 4.2 xattrs (ops_xattr.c) */
+uint32_t nfs_op_getxattr(struct nfs_cx *cx);
+uint32_t nfs_op_setxattr(struct nfs_cx *cx);
+uint32_t nfs_op_listxattrs(struct nfs_cx *cx);
+uint32_t nfs_op_removexattr(struct nfs_cx *cx);
 
 uint32_t nfs_cur_dir(struct nfs_cx *cx);
 uint32_t nfs_dir_name(struct nfs_cx *cx, char name[KFS_NAME_MAX + 1]);

@@ -48,10 +48,7 @@ uint32_t nfs_op_read(struct nfs_cx *cx)
 	ssize_t n = kfs_read(cx->s->fs, cx->cur, off, p, count);
 	if (n < 0)
 		return nfs_errno((int)n);
-	/* trim the reservation to what was read (with its padding) */
-	cx->out->len = lenat + 4 + (((size_t)n + 3) & ~(size_t)3);
-	memset(p + n, 0, cx->out->len - (lenat + 4) - (size_t)n);
-	xdr_patch_u32(cx->out, lenat, (uint32_t)n);
+	xdr_opaque_trim(cx->out, lenat, (size_t)n); /* to what was read */
 	bool eof = (size_t)n < count;
 	if (!eof && kfs_getattr(cx->s->fs, cx->cur, &a) == 0)
 		eof = off + (uint64_t)n >= a.size;

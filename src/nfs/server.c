@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The NFSv4.0 server: RPC dispatch, COMPOUND, file handles, names and error mapping. */
+/* The NFSv4 server: RPC dispatch, COMPOUND (with 4.1 sessions), file handles, names and error mapping. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -10,7 +10,6 @@
 
 #include "nfs/internal.h"
 
-#define COMPOUND_OPS_MAX 128
 #define TAG_MAX 1024
 
 int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
@@ -42,6 +41,7 @@ void nfs_srv_free(struct nfs_srv *s)
 		return;
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	nfs_state_drop_client(s);
+	nfs_session_free(s);
 	free(s->owners);
 	free(s->states);
 	free(s->locks);
@@ -51,6 +51,13 @@ void nfs_srv_free(struct nfs_srv *s)
 struct kfs *nfs_srv_fs(struct nfs_srv *s)
 {
 	return s->fs;
+}
+
+void nfs_srv_set_clock(struct nfs_srv *s, uint64_t (*now)(void *arg), void *arg)
+{
+	s->clock = now;
+	s->clock_arg = arg;
+	nfs_lease_renew(s);
 }
 
 uint32_t nfs_errno(int rc)
@@ -152,20 +159,30 @@ uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64
 	return NFS4_OK;
 }
 
+uint32_t nfs_opaque_name(struct xdr_in *x, uint32_t max, const uint8_t **p, uint32_t *n)
+{
+	/* read any length the record holds, then judge it: NAMETOOLONG, not BADXDR */
+	xdr_opaque_ref(x, NFS_MAX_RECORD, p, n);
+	if (!xdr_ok(x))
+		return NFS4ERR_BADXDR;
+	if (*n == 0)
+		return NFS4ERR_INVAL;
+	if (*n > max)
+		return NFS4ERR_NAMETOOLONG;
+	if (memchr(*p, 0, *n))
+		return NFS4ERR_BADCHAR;
+	return NFS4_OK;
+}
+
 uint32_t nfs_name(struct xdr_in *x, char name[KFS_NAME_MAX + 1])
 {
 	const uint8_t *p;
 	uint32_t n;
 
-	/* read any length the record holds, then judge it: NAMETOOLONG, not BADXDR */
-	xdr_opaque_ref(x, NFS_MAX_RECORD, &p, &n);
-	if (!xdr_ok(x))
-		return NFS4ERR_BADXDR;
-	if (n == 0)
-		return NFS4ERR_INVAL;
-	if (n > KFS_NAME_MAX)
-		return NFS4ERR_NAMETOOLONG;
-	if (memchr(p, '/', n) || memchr(p, 0, n))
+	uint32_t st = nfs_opaque_name(x, KFS_NAME_MAX, &p, &n);
+	if (st != NFS4_OK)
+		return st;
+	if (memchr(p, '/', n))
 		return NFS4ERR_BADCHAR;
 	if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
 		return NFS4ERR_BADNAME;
@@ -184,8 +201,54 @@ static uint32_t op_notsupp(struct nfs_cx *cx)
 	return NFS4ERR_NOTSUPP;
 }
 
-static nfs_op_fn op_table(uint32_t op)
+/* Operations of 4.1 (RFC 8881) and 4.2 (RFC 7862, RFC 8276 xattrs). */
+static nfs_op_fn op_table41(uint32_t op, uint32_t minor)
 {
+	switch (op) {
+	case OP_EXCHANGE_ID: return nfs_op_exchange_id;
+	case OP_CREATE_SESSION: return nfs_op_create_session;
+	case OP_DESTROY_SESSION: return nfs_op_destroy_session;
+	case OP_DESTROY_CLIENTID: return nfs_op_destroy_clientid;
+	case OP_BIND_CONN_TO_SESSION: return nfs_op_bind_conn_to_session;
+	case OP_SEQUENCE: return nfs_op_sequence;
+	case OP_RECLAIM_COMPLETE: return nfs_op_reclaim_complete;
+	case OP_SECINFO_NO_NAME: return nfs_op_secinfo_no_name;
+	case OP_TEST_STATEID: return nfs_op_test_stateid;
+	case OP_FREE_STATEID: return nfs_op_free_stateid;
+	/* 4.0's client-id and seqid machinery is gone from 4.1 (RFC 8881 table 6) */
+	case OP_OPEN_CONFIRM:
+	case OP_RENEW:
+	case OP_SETCLIENTID:
+	case OP_SETCLIENTID_CONFIRM:
+	case OP_RELEASE_LOCKOWNER:
+		return op_notsupp;
+	default:
+		break;
+	}
+	if (minor >= 2) {
+		switch (op) {
+		case OP_GETXATTR: return nfs_op_getxattr;
+		case OP_SETXATTR: return nfs_op_setxattr;
+		case OP_LISTXATTRS: return nfs_op_listxattrs;
+		case OP_REMOVEXATTR: return nfs_op_removexattr;
+		default:
+			break;
+		}
+		if (op >= OP_ALLOCATE && op <= OP_CLONE)
+			return op_notsupp; /* the client falls back to plain reads and writes */
+	}
+	/* no layouts, delegations, SSV or back channel: defined, not supported */
+	if (op >= OP_BACKCHANNEL_CTL && op <= OP_RECLAIM_COMPLETE)
+		return op_notsupp;
+	return NULL;
+}
+
+static nfs_op_fn op_table(uint32_t op, uint32_t minor)
+{
+	nfs_op_fn fn = minor ? op_table41(op, minor) : NULL;
+
+	if (fn)
+		return fn;
 	switch (op) {
 	case OP_ACCESS: return nfs_op_access;
 	case OP_CLOSE: return nfs_op_close;
@@ -239,13 +302,15 @@ static bool seqid_op(uint32_t op)
 static uint32_t compound_op(struct nfs_cx *cx, uint32_t op)
 {
 	struct xdr_out *o = cx->out;
-	nfs_op_fn fn = op_table(op);
+	nfs_op_fn fn = op_table(op, cx->minor);
 
 	xdr_put_u32(o, fn == op_illegal ? OP_ILLEGAL : op);
 	size_t st = xdr_reserve(o);
 	cx->keep_body = false;
 	cx->seq_owner = NULL;
 	uint32_t status = fn(cx);
+	if (cx->replay)
+		return status;
 	if (status != NFS4_OK && !cx->keep_body)
 		o->len = st + 4;
 	xdr_patch_u32(o, st, status);
@@ -259,13 +324,76 @@ static uint32_t compound_op(struct nfs_cx *cx, uint32_t op)
 	return status;
 }
 
+/* Ops that run outside a session, each alone in its COMPOUND (RFC 8881 2.10.6.4). */
+static bool sessionless(uint32_t op)
+{
+	return op == OP_EXCHANGE_ID || op == OP_CREATE_SESSION || op == OP_DESTROY_SESSION ||
+	       op == OP_DESTROY_CLIENTID || op == OP_BIND_CONN_TO_SESSION;
+}
+
+/* 4.1: where an op may stand; an error is the op's result and ends the COMPOUND. */
+static uint32_t session_gate(const struct nfs_cx *cx, uint32_t i, uint32_t op)
+{
+	if (i == 0 && op == OP_SEQUENCE)
+		return NFS4_OK;
+	if (op == OP_SEQUENCE)
+		return NFS4ERR_SEQUENCE_POS;
+	if (i == 0 && sessionless(op))
+		return cx->nops == 1 ? NFS4_OK : NFS4ERR_NOT_ONLY_OP;
+	if (i == 0)
+		return NFS4ERR_OP_NOT_IN_SESSION;
+	if (op == OP_EXCHANGE_ID || op == OP_CREATE_SESSION || op == OP_BIND_CONN_TO_SESSION)
+		return NFS4ERR_NOT_ONLY_OP;
+	return NFS4_OK;
+}
+
+static uint32_t compound_ops(struct nfs_cx *cx, uint32_t *done, size_t *first_end)
+{
+	uint32_t status = NFS4_OK;
+
+	for (uint32_t i = 0; status == NFS4_OK && i < cx->nops; i++) {
+		uint32_t op = xdr_u32(cx->in);
+		if (!xdr_ok(cx->in))
+			return NFS4ERR_BADXDR;
+		uint32_t gate = cx->minor ? session_gate(cx, i, op) : NFS4_OK;
+		if (gate != NFS4_OK) {
+			xdr_put_u32(cx->out, op_table(op, cx->minor) == op_illegal ? OP_ILLEGAL : op);
+			xdr_put_u32(cx->out, gate);
+			(*done)++;
+			return gate;
+		}
+		cx->op = op;
+		status = compound_op(cx, op);
+		if (cx->replay)
+			return status;
+		(*done)++;
+		if (i == 0)
+			*first_end = cx->out->len;
+		if (cx->out->err)
+			break;
+	}
+	return status;
+}
+
+/* The reply a new request on a slot made is the slot's answer to its retries. */
+static void slot_keep(struct nfs_slot *sl, const uint8_t *p, size_t len)
+{
+	if (len > NFS_SLOT_CACHE || !(sl->reply = malloc(len)))
+		return; /* a retry gets RETRY_UNCACHED_REP: reads are the large ones */
+	memcpy(sl->reply, p, len);
+	sl->reply_len = (uint32_t)len;
+}
+
 static void compound(struct nfs_srv *s, const struct rpc_cred *cred, struct xdr_in *x,
 		     struct xdr_out *o)
 {
 	const uint8_t *tag;
 	uint32_t taglen, minor, nops, status = NFS4_OK, done = 0;
 	struct nfs_cx cx = { .s = s, .cred = cred, .in = x, .out = o };
+	size_t first_end = 0;
 
+	cx.args = x->buf + x->off;
+	cx.args_len = xdr_left(x);
 	xdr_opaque_ref(x, TAG_MAX, &tag, &taglen);
 	minor = xdr_u32(x);
 	nops = xdr_u32(x);
@@ -274,31 +402,41 @@ static void compound(struct nfs_srv *s, const struct rpc_cred *cred, struct xdr_
 	size_t cnt = xdr_reserve(o);
 	if (!xdr_ok(x)) {
 		status = NFS4ERR_BADXDR;
-	} else if (minor != 0) {
+	} else if (minor > 2) {
 		status = NFS4ERR_MINOR_VERS_MISMATCH;
-	} else if (nops > COMPOUND_OPS_MAX) {
+	} else if (nops > NFS_COMPOUND_OPS_MAX) {
 		status = NFS4ERR_RESOURCE;
 	}
-	for (uint32_t i = 0; status == NFS4_OK && i < nops; i++) {
-		uint32_t op = xdr_u32(x);
-		if (!xdr_ok(x)) {
-			status = NFS4ERR_BADXDR;
-			break;
-		}
-		status = compound_op(&cx, op);
-		done++;
-		if (o->err)
-			break;
+	if (status == NFS4_OK) {
+		cx.minor = s->minor = minor;
+		cx.nops = nops;
+		nfs_lease_check(s);
+		uint64_t t0 = nfs_now(s);
+		status = compound_ops(&cx, &done, &first_end);
+		nfs_srv_worked(s, t0);
+	}
+	if (cx.replay) {
+		/* a retry: the first reply, byte for byte, nothing run again */
+		o->len = st;
+		xdr_put_fixed(o, cx.replay->reply, cx.replay->reply_len);
+		return;
 	}
 	if (o->err) {
-		/* the reply outgrew its buffer: a short reply saying so */
+		/* the reply outgrew its buffer: a short reply saying so (after SEQUENCE's result) */
 		o->err = false;
-		o->len = cnt + 4;
-		done = 0;
-		status = NFS4ERR_RESOURCE;
+		o->len = cx.slot ? first_end : cnt + 4;
+		done = cx.slot ? 1 : 0;
+		status = cx.slot ? NFS4ERR_REP_TOO_BIG : NFS4ERR_RESOURCE;
+		if (cx.slot && cx.op != OP_SEQUENCE) {
+			xdr_put_u32(o, cx.op); /* the op whose result did not fit */
+			xdr_put_u32(o, status);
+			done++;
+		}
 	}
 	xdr_patch_u32(o, st, status);
 	xdr_patch_u32(o, cnt, done);
+	if (cx.slot)
+		slot_keep(cx.slot, o->buf + st, o->len - st);
 }
 
 int nfs_srv_rpc(struct nfs_srv *s, const uint8_t *rec, size_t len, struct xdr_out *out)

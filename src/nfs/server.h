@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The NFSv4.0 server over the storage core: RPC records in, replies out, and its TCP loop. */
+/* The NFSv4 server (4.0, 4.1, 4.2) over the storage core: RPC records in, replies out, and its TCP loop. */
 #ifndef KILN_NFS_SERVER_H
 #define KILN_NFS_SERVER_H
 
@@ -30,6 +30,17 @@ int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
 		const uint8_t volid[NFS_VOLID_LEN], struct nfs_srv **out) KILN_MUST;
 void nfs_srv_free(struct nfs_srv *s);
 struct kfs *nfs_srv_fs(struct nfs_srv *s);
+/*
+ * The clock leases are measured with, in seconds (default: CLOCK_MONOTONIC);
+ * tests drive it. Setting it renews the client's lease.
+ */
+void nfs_srv_set_clock(struct nfs_srv *s, uint64_t (*now)(void *arg), void *arg);
+uint64_t nfs_srv_now(struct nfs_srv *s);
+/*
+ * The server worked (a commit, a slow store) from since (nfs_srv_now) until
+ * now: requests waited unread, so that time is not held against the lease.
+ */
+void nfs_srv_worked(struct nfs_srv *s, uint64_t since);
 
 /*
  * One RPC call record in; a complete reply (with its record mark) in out,

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* NFSv4.0 state: the client id, open- and lock-owners with seqids, stateids, byte-range locks. */
+/* NFSv4 state: the client id and its lease, open- and lock-owners with seqids, stateids, byte-range locks. */
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "nfs/internal.h"
 
@@ -17,7 +18,58 @@ uint32_t nfs_clientid_check(struct nfs_srv *s, uint64_t clientid)
 {
 	if (!s->confirmed || clientid != s->clientid)
 		return NFS4ERR_STALE_CLIENTID;
+	nfs_lease_renew(s); /* RFC 7530 9.5: any use of the client id renews its lease */
 	return NFS4_OK;
+}
+
+uint64_t nfs_now(struct nfs_srv *s)
+{
+	struct timespec ts;
+
+	if (s->clock)
+		return s->clock(s->clock_arg);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+void nfs_lease_renew(struct nfs_srv *s)
+{
+	s->renewed = nfs_now(s);
+	s->busy = 0;
+}
+
+uint64_t nfs_srv_now(struct nfs_srv *s)
+{
+	return nfs_now(s);
+}
+
+void nfs_srv_worked(struct nfs_srv *s, uint64_t since)
+{
+	uint64_t now = nfs_now(s);
+
+	if (now > since)
+		s->busy += now - since;
+}
+
+/*
+ * A client silent for longer than its lease loses everything: its opens,
+ * locks, session and client id (RFC 8881 8.3, RFC 7530 9.6). Its stateids
+ * then get NFS4ERR_EXPIRED, its session NFS4ERR_BADSESSION and its client
+ * id NFS4ERR_STALE_CLIENTID, and it starts again with a new client id.
+ * Silence is measured while the server listened: time it spent working
+ * (requests queued unread behind a slow commit) is the server's, not the
+ * client's.
+ */
+void nfs_lease_check(struct nfs_srv *s)
+{
+	if (!s->confirmed || nfs_now(s) - s->renewed <= NFS_LEASE + s->busy)
+		return;
+	nfs_state_drop_client(s);
+	nfs_session_free(s);
+	s->expired_from = s->client_from;
+	s->expired_below = s->next_state;
+	s->confirmed = false;
+	s->has_unconf = false;
 }
 
 void nfs_state_drop_client(struct nfs_srv *s)
@@ -64,6 +116,7 @@ uint32_t nfs_op_setclientid(struct nfs_cx *cx)
 	s->unconf_namelen = idlen;
 	memcpy(s->unconf_cverf, verf, sizeof(verf));
 	s->has_unconf = true;
+	s->unconf_v41 = false;
 	xdr_put_u64(cx->out, s->unconf_clientid);
 	xdr_put_fixed(cx->out, s->unconf_verf, sizeof(s->unconf_verf));
 	return NFS4_OK;
@@ -78,16 +131,23 @@ uint32_t nfs_op_setclientid_confirm(struct nfs_cx *cx)
 	xdr_fixed(cx->in, verf, sizeof(verf));
 	if (!xdr_ok(cx->in))
 		return NFS4ERR_BADXDR;
-	if (s->has_unconf && id == s->unconf_clientid && !memcmp(verf, s->unconf_verf, 8)) {
-		if (s->confirmed && s->clientid != id)
+	if (s->has_unconf && !s->unconf_v41 && id == s->unconf_clientid &&
+	    !memcmp(verf, s->unconf_verf, 8)) {
+		if (!s->confirmed || s->clientid != id)
+			s->client_from = s->next_state; /* a new client: its state ids from here */
+		if (s->confirmed && s->clientid != id) {
 			nfs_state_drop_client(s); /* a new client instance: its old state goes */
+			nfs_session_free(s);
+		}
 		s->clientid = id;
 		memcpy(s->conf_verf, verf, 8);
 		memcpy(s->client_name, s->unconf_name, s->unconf_namelen);
 		s->client_namelen = s->unconf_namelen;
 		memcpy(s->client_cverf, s->unconf_cverf, 8);
 		s->confirmed = true;
+		s->v41 = false;
 		s->has_unconf = false;
+		nfs_lease_renew(s);
 		return NFS4_OK;
 	}
 	if (s->confirmed && id == s->clientid && !memcmp(verf, s->conf_verf, 8))
@@ -192,6 +252,8 @@ static uint32_t seq_begin(struct nfs_cx *cx, struct nfs_owner *w, uint32_t seqid
 			  int *what)
 {
 	*what = SEQ_GO;
+	if (cx->minor)
+		return NFS4_OK; /* 4.1 ignores seqids: SEQUENCE's slots order and replay requests */
 	if (!w->seen || seqid == w->seqid + 1) {
 		closed_gc(cx->s, w);
 		return NFS4_OK;
@@ -225,7 +287,8 @@ static uint32_t seq_end(struct nfs_cx *cx, struct nfs_owner *w, uint32_t seqid, 
 	default:
 		w->seqid = seqid;
 		w->seen = true;
-		cx->seq_owner = w;
+		if (!cx->minor)
+			cx->seq_owner = w;
 		return st;
 	}
 }
@@ -259,9 +322,8 @@ static bool sid_special(const struct nfs_sid *sid)
 	       (sid->seqid == UINT32_MAX && !memcmp(sid->other, ones, 12));
 }
 
-/* The state a stateid names, with the precise error when there is none. */
-static uint32_t state_find(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino,
-			   struct nfs_state **out)
+uint32_t nfs_state_find(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino,
+			struct nfs_state **out)
 {
 	if (be32(sid->other) != s->boot)
 		return sid_special(sid) ? NFS4ERR_BAD_STATEID : NFS4ERR_STALE_STATEID;
@@ -272,14 +334,18 @@ static uint32_t state_find(struct nfs_srv *s, const struct nfs_sid *sid, uint64_
 			continue;
 		if (ino && st->ino != ino)
 			return NFS4ERR_BAD_STATEID;
-		if (sid->seqid < st->seqid)
+		/* 4.1: seqid 0 names the state as it is now (RFC 8881 8.2.2) */
+		bool current = s->minor && sid->seqid == 0;
+		if (!current && sid->seqid < st->seqid)
 			return NFS4ERR_OLD_STATEID;
-		if (sid->seqid > st->seqid)
+		if (!current && sid->seqid > st->seqid)
 			return NFS4ERR_BAD_STATEID;
+		nfs_lease_renew(s);
 		*out = st;
 		return NFS4_OK;
 	}
-	return NFS4ERR_BAD_STATEID;
+	bool lapsed = id >= s->expired_from && id < s->expired_below;
+	return lapsed ? NFS4ERR_EXPIRED : NFS4ERR_BAD_STATEID;
 }
 
 uint32_t nfs_stateid_io(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino, uint32_t want)
@@ -288,7 +354,7 @@ uint32_t nfs_stateid_io(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t i
 
 	if (sid_special(sid))
 		return NFS4_OK; /* anonymous and read-bypass stateids */
-	uint32_t rc = state_find(s, sid, ino, &st);
+	uint32_t rc = nfs_state_find(s, sid, ino, &st);
 	if (rc != NFS4_OK)
 		return rc;
 	uint32_t access = st->lock ? st->open->access : st->access;
@@ -316,7 +382,7 @@ static struct nfs_state *state_new(struct nfs_srv *s, bool lock, struct nfs_owne
 	return st;
 }
 
-static void state_free(struct nfs_srv *s, struct nfs_state *st)
+void nfs_state_free(struct nfs_srv *s, struct nfs_state *st)
 {
 	slot_del((void **)s->states, s->nstates, st);
 	free(st);
@@ -334,7 +400,12 @@ struct open_arg {
 	uint32_t name_st;
 };
 
-static uint32_t open_decode(struct xdr_in *x, struct open_arg *a)
+static bool exclusive(uint32_t how)
+{
+	return how == EXCLUSIVE4 || how == EXCLUSIVE4_1;
+}
+
+static uint32_t open_decode(struct xdr_in *x, uint32_t minor, struct open_arg *a)
 {
 	struct nfs_sid sid;
 
@@ -350,7 +421,10 @@ static uint32_t open_decode(struct xdr_in *x, struct open_arg *a)
 			a->sa_st = nfs_sattr_get(x, &a->sa);
 		else if (a->how == EXCLUSIVE4)
 			xdr_fixed(x, a->verf, sizeof(a->verf));
-		else
+		else if (a->how == EXCLUSIVE4_1 && minor) {
+			xdr_fixed(x, a->verf, sizeof(a->verf));
+			a->sa_st = nfs_sattr_get(x, &a->sa);
+		} else
 			return NFS4ERR_BADXDR;
 	} else if (a->opentype != OPEN4_NOCREATE) {
 		return NFS4ERR_BADXDR;
@@ -370,6 +444,16 @@ static uint32_t open_decode(struct xdr_in *x, struct open_arg *a)
 	case CLAIM_DELEGATE_CUR:
 		nfs_stateid_get(x, &sid);
 		a->name_st = nfs_name(x, a->name);
+		break;
+	case CLAIM_FH:
+	case CLAIM_DELEG_PREV_FH:
+		if (!minor)
+			return NFS4ERR_BADXDR;
+		break;
+	case CLAIM_DELEG_CUR_FH:
+		if (!minor)
+			return NFS4ERR_BADXDR;
+		nfs_stateid_get(x, &sid);
 		break;
 	default:
 		return NFS4ERR_BADXDR;
@@ -393,14 +477,19 @@ static bool share_conflict(struct nfs_srv *s, uint64_t ino, struct nfs_owner *w,
 	return false;
 }
 
+static uint32_t open_check(struct nfs_cx *cx, struct open_arg *a, const struct kfs_attr *f);
+
 /* Find or create the file an OPEN names; *created when this call made it. */
 static uint32_t open_file(struct nfs_cx *cx, struct open_arg *a, struct kfs_attr *f,
 			  bool *created)
 {
 	struct kfs *fs = cx->s->fs;
-	int rc = kfs_lookup(fs, cx->cur, a->name, f);
 
 	*created = false;
+	if (a->claim == CLAIM_FH) /* 4.1: the current filehandle is the file */
+		return nfs_getattr_cur(cx, f) == NFS4_OK ? open_check(cx, a, f) : NFS4ERR_STALE;
+	int rc = kfs_lookup(fs, cx->cur, a->name, f);
+
 	if (rc < 0 && rc != -ENOENT)
 		return nfs_errno(rc);
 	if (rc == -ENOENT) {
@@ -412,17 +501,24 @@ static uint32_t open_file(struct nfs_cx *cx, struct open_arg *a, struct kfs_attr
 		if (rc < 0)
 			return nfs_errno(rc);
 		*created = true;
-		if (a->how == EXCLUSIVE4) {
+		if (exclusive(a->how)) {
 			/* the verifier lives in atime until the client's SETATTR (attrset says so) */
-			struct kfs_attr v = { 0 };
+			struct kfs_attr v = a->sa.a;
 			memcpy(&v.atime_ns, a->verf, 8);
-			rc = kfs_setattr(fs, f->ino, KFS_SET_ATIME, &v, f);
+			unsigned more = a->sa.mask & ~(unsigned)(KFS_SET_MODE | KFS_SET_SIZE | KFS_SET_ATIME);
+			rc = kfs_setattr(fs, f->ino, KFS_SET_ATIME | more, &v, f);
 		} else if (a->sa.mask & ~(unsigned)(KFS_SET_MODE | KFS_SET_SIZE)) {
 			rc = kfs_setattr(fs, f->ino, a->sa.mask & ~(unsigned)(KFS_SET_MODE | KFS_SET_SIZE),
 					 &a->sa.a, f);
 		}
 		return nfs_errno(rc);
 	}
+	return open_check(cx, a, f);
+}
+
+/* An existing file: its type, the create mode's rules, and the caller's access. */
+static uint32_t open_check(struct nfs_cx *cx, struct open_arg *a, const struct kfs_attr *f)
+{
 	if (S_ISDIR(f->mode))
 		return NFS4ERR_ISDIR;
 	if (S_ISLNK(f->mode))
@@ -431,7 +527,7 @@ static uint32_t open_file(struct nfs_cx *cx, struct open_arg *a, struct kfs_attr
 		return NFS4ERR_INVAL;
 	if (a->opentype == OPEN4_CREATE && a->how == GUARDED4)
 		return NFS4ERR_EXIST;
-	if (a->opentype == OPEN4_CREATE && a->how == EXCLUSIVE4) {
+	if (a->opentype == OPEN4_CREATE && exclusive(a->how)) {
 		int64_t v;
 		memcpy(&v, a->verf, 8);
 		return f->atime_ns == v ? NFS4_OK : NFS4ERR_EXIST; /* a retransmission, or not */
@@ -451,11 +547,12 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 
 	if (a->claim == CLAIM_PREVIOUS)
 		return NFS4ERR_NO_GRACE; /* no reclaims: the client restarts with the server */
-	if (a->claim == CLAIM_DELEGATE_CUR)
+	if (a->claim == CLAIM_DELEGATE_CUR || a->claim == CLAIM_DELEG_CUR_FH)
 		return NFS4ERR_BAD_STATEID; /* no delegations are ever granted */
-	if (a->claim == CLAIM_DELEGATE_PREV)
+	if (a->claim == CLAIM_DELEGATE_PREV || a->claim == CLAIM_DELEG_PREV_FH)
 		return NFS4ERR_NOTSUPP;
-	uint32_t st = nfs_cur_dir(cx);
+	bool by_fh = a->claim == CLAIM_FH;
+	uint32_t st = by_fh ? NFS4_OK : nfs_cur_dir(cx);
 	if (st != NFS4_OK)
 		return st;
 	if (a->name_st != NFS4_OK)
@@ -464,8 +561,8 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 		return a->sa_st;
 	if (a->access < 1 || a->access > 3 || a->deny > 3)
 		return NFS4ERR_INVAL;
-	uint64_t dir = cx->cur;
-	uint64_t before = kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(&d) : 0;
+	uint64_t dir = by_fh ? 0 : cx->cur; /* by handle: no directory changes */
+	uint64_t before = dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(&d) : 0;
 	st = open_file(cx, a, &f, &created);
 	if (st != NFS4_OK)
 		return st;
@@ -486,7 +583,7 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 			return NFS4ERR_RESOURCE;
 		int rc = kfs_open(s->fs, f.ino);
 		if (rc < 0) {
-			state_free(s, os);
+			nfs_state_free(s, os);
 			return nfs_errno(rc);
 		}
 		os->access = a->access;
@@ -501,12 +598,13 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 			return nfs_errno(rc);
 	}
 	uint32_t attrset[NFS_BITMAP_WORDS] = { 0 };
-	if (created && a->how == EXCLUSIVE4)
-		attrset[FA_TIME_ACCESS / 32] |= 1u << (FA_TIME_ACCESS % 32);
-	else if (created)
+	if (created)
 		memcpy(attrset, a->sa.set, sizeof(attrset));
+	if (created && exclusive(a->how)) /* the verifier's home, for the client to set again */
+		attrset[FA_TIME_ACCESS / 32] |= 1u << (FA_TIME_ACCESS % 32);
 	nfs_stateid_put(cx->out, s, os);
-	nfs_change(cx->out, true, before, kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(&d) : 0);
+	nfs_change(cx->out, true, before,
+		   dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(&d) : 0);
 	xdr_put_u32(cx->out, OPEN4_RESULT_LOCKTYPE_POSIX);
 	nfs_bitmap_put(cx->out, attrset);
 	xdr_put_u32(cx->out, OPEN_DELEGATE_NONE);
@@ -520,8 +618,13 @@ uint32_t nfs_op_open(struct nfs_cx *cx)
 	int what;
 
 	memset(&a, 0, sizeof(a));
-	if (open_decode(cx->in, &a) != NFS4_OK)
+	if (open_decode(cx->in, cx->minor, &a) != NFS4_OK)
 		return NFS4ERR_BADXDR;
+	if (cx->minor) {
+		/* 4.1: the session names the client; delegation wants are no access bits */
+		a.owner.clientid = cx->s->clientid;
+		a.access &= ~OPEN4_SHARE_WANT_MASK;
+	}
 	uint32_t st = nfs_clientid_check(cx->s, a.owner.clientid);
 	if (st != NFS4_OK)
 		return st;
@@ -542,7 +645,7 @@ static uint32_t open_state(struct nfs_cx *cx, const struct nfs_sid *sid, bool lo
 {
 	if (!cx->cur)
 		return NFS4ERR_NOFILEHANDLE;
-	uint32_t st = state_find(cx->s, sid, cx->cur, out);
+	uint32_t st = nfs_state_find(cx->s, sid, cx->cur, out);
 	if (st == NFS4_OK && (*out)->lock != lock)
 		return NFS4ERR_BAD_STATEID;
 	return st;
@@ -630,7 +733,7 @@ uint32_t nfs_op_open_downgrade(struct nfs_cx *cx)
 	return seq_end(cx, w, seqid, st);
 }
 
-static bool owner_has_locks(struct nfs_srv *s, struct nfs_owner *w, uint64_t ino)
+bool nfs_owner_has_locks(struct nfs_srv *s, struct nfs_owner *w, uint64_t ino)
 {
 	for (uint32_t i = 0; i < s->nlocks; i++)
 		if (s->locks[i].owner == w && (!ino || s->locks[i].ino == ino))
@@ -656,20 +759,63 @@ uint32_t nfs_op_close(struct nfs_cx *cx)
 	if (st == NFS4_OK) {
 		for (uint32_t i = 0; i < s->nstates; i++) {
 			struct nfs_state *l = s->states[i];
-			if (l && l->lock && l->open == os && owner_has_locks(s, l->owner, os->ino))
+			if (l && l->lock && l->open == os && nfs_owner_has_locks(s, l->owner, os->ino))
 				st = NFS4ERR_LOCKS_HELD;
 		}
 	}
 	if (st == NFS4_OK) {
 		os->seqid++;
 		nfs_stateid_put(cx->out, s, os);
-		for (uint32_t i = 0; i < s->nstates; i++)
-			if (s->states[i] && s->states[i]->lock && s->states[i]->open == os)
-				state_free(s, s->states[i]);
+		for (uint32_t i = 0; i < s->nstates; i++) {
+			struct nfs_state *l = s->states[i];
+			if (l && l->lock && l->open == os) {
+				struct nfs_owner *lw = l->owner;
+				nfs_state_free(s, l);
+				nfs_owner_gc(s, lw);
+			}
+		}
 		(void)kfs_release(s->fs, os->ino);
 		os->closed = true;
 	}
-	return seq_end(cx, w, seqid, st);
+	st = seq_end(cx, w, seqid, st);
+	if (st == NFS4_OK && cx->minor) {
+		/* 4.1: no seqid replay to answer, the state and an idle owner go now */
+		nfs_state_free(s, os);
+		nfs_owner_gc(s, w);
+	}
+	return st;
+}
+
+void nfs_owner_gc(struct nfs_srv *s, struct nfs_owner *w)
+{
+	if (!w || !s->minor || nfs_owner_has_locks(s, w, 0))
+		return;
+	for (uint32_t i = 0; i < s->nstates; i++)
+		if (s->states[i] && s->states[i]->owner == w)
+			return;
+	slot_del((void **)s->owners, s->nowners, w);
+	free(w);
+}
+
+/* 4.1: a lock stateid whose locks are gone; open stateids go with CLOSE. */
+uint32_t nfs_op_free_stateid(struct nfs_cx *cx)
+{
+	struct nfs_srv *s = cx->s;
+	struct nfs_sid sid;
+	struct nfs_state *st;
+
+	nfs_stateid_get(cx->in, &sid);
+	if (!xdr_ok(cx->in))
+		return NFS4ERR_BADXDR;
+	uint32_t rc = nfs_state_find(s, &sid, 0, &st);
+	if (rc != NFS4_OK)
+		return rc;
+	if (!st->lock || nfs_owner_has_locks(s, st->owner, st->ino))
+		return NFS4ERR_LOCKS_HELD;
+	struct nfs_owner *w = st->owner;
+	nfs_state_free(s, st);
+	nfs_owner_gc(s, w);
+	return NFS4_OK;
 }
 
 uint32_t nfs_op_delegreturn(struct nfs_cx *cx)
@@ -840,7 +986,7 @@ static uint32_t lock_new_owner(struct nfs_cx *cx, struct lock_arg *a)
 			ls->seqid--; /* the first LOCK result carries seqid 1 */
 		st = lock_apply(cx, a, ls);
 		if (fresh && st != NFS4_OK)
-			state_free(s, ls);
+			nfs_state_free(s, ls);
 		lw->seqid = a->lock_seqid;
 		lw->seen = true;
 	}
@@ -871,6 +1017,8 @@ uint32_t nfs_op_lock(struct nfs_cx *cx)
 	}
 	if (!xdr_ok(x))
 		return NFS4ERR_BADXDR;
+	if (a.new_owner && cx->minor)
+		a.owner.clientid = cx->s->clientid; /* 4.1: the session's client */
 	if (a.new_owner)
 		return lock_new_owner(cx, &a);
 	struct nfs_owner *w;
@@ -893,6 +1041,8 @@ uint32_t nfs_op_lockt(struct nfs_cx *cx)
 	if (!xdr_ok(cx->in))
 		return NFS4ERR_BADXDR;
 	NEED_CUR(cx);
+	if (cx->minor)
+		oa.clientid = cx->s->clientid;
 	uint32_t st = nfs_clientid_check(cx->s, oa.clientid);
 	if (st != NFS4_OK)
 		return st;
@@ -955,11 +1105,11 @@ uint32_t nfs_op_release_lockowner(struct nfs_cx *cx)
 	struct nfs_owner *w = owner_find(s, true, &oa);
 	if (!w)
 		return NFS4_OK;
-	if (owner_has_locks(s, w, 0))
+	if (nfs_owner_has_locks(s, w, 0))
 		return NFS4ERR_LOCKS_HELD;
 	for (uint32_t i = 0; i < s->nstates; i++)
 		if (s->states[i] && s->states[i]->owner == w)
-			state_free(s, s->states[i]);
+			nfs_state_free(s, s->states[i]);
 	slot_del((void **)s->owners, s->nowners, w);
 	free(w);
 	return NFS4_OK;

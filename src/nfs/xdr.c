@@ -174,6 +174,13 @@ uint8_t *xdr_put_space(struct xdr_out *o, size_t len)
 	return p;
 }
 
+void xdr_opaque_trim(struct xdr_out *o, size_t lenat, size_t n)
+{
+	o->len = lenat + 4 + PAD4(n);
+	memset(o->buf + lenat + 4 + n, 0, PAD4(n) - n);
+	xdr_patch_u32(o, lenat, (uint32_t)n);
+}
+
 void xdr_put_fixed(struct xdr_out *o, const void *p, size_t len)
 {
 	uint8_t *d = xdr_put_space(o, len);

@@ -67,5 +67,10 @@ size_t xdr_reserve(struct xdr_out *o);
 void xdr_patch_u32(struct xdr_out *o, size_t at, uint32_t v);
 /* Reserve len bytes (plus padding) and return where to write them, or NULL. */
 uint8_t *xdr_put_space(struct xdr_out *o, size_t len);
+/*
+ * An opaque written in place: lenat is its reserved length word, followed
+ * by a larger xdr_put_space(); keep n bytes of it, zero their padding.
+ */
+void xdr_opaque_trim(struct xdr_out *o, size_t lenat, size_t n);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the NFSv4.0 server: COMPOUNDs driven in-process against the core on a memory store. */
+/* Unit tests of the NFSv4 server (4.0, 4.1 sessions, 4.2 xattrs): COMPOUNDs run in-process on a memory store. */
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -17,6 +17,12 @@ struct tc {
 	uint32_t nops, uid, minor;
 	uint64_t clientid;
 	uint32_t oseq; /* the open-owner's next seqid */
+	bool session;  /* 4.1: every COMPOUND starts with SEQUENCE on slot 0 */
+	bool seq_sent; /* this one did */
+	uint8_t sessid[NFS4_SESSIONID_SIZE];
+	uint32_t slotseq;
+	uint64_t now; /* the server's clock, in seconds */
+	uint8_t cverf; /* the 4.1 client's verifier (its boot) */
 };
 
 static uint8_t key[NFS_FH_KEY_LEN] = { 1, 2, 3 }, volid[NFS_VOLID_LEN] = { 9 };
@@ -52,6 +58,16 @@ static void tc_begin(struct tc *t)
 	xdr_put_u32(&t->call, t->minor);
 	t->nops_at = xdr_reserve(&t->call);
 	t->nops = 0;
+	t->seq_sent = t->session;
+	if (t->session) {
+		xdr_put_u32(&t->call, OP_SEQUENCE);
+		t->nops++;
+		xdr_put_fixed(&t->call, t->sessid, sizeof(t->sessid));
+		xdr_put_u32(&t->call, ++t->slotseq);
+		xdr_put_u32(&t->call, 0);
+		xdr_put_u32(&t->call, 0);
+		xdr_put_u32(&t->call, 1);
+	}
 }
 
 static void op(struct tc *t, uint32_t o)
@@ -91,6 +107,10 @@ static uint32_t tc_send(struct tc *t)
 	uint32_t st = xdr_u32(&t->r);
 	xdr_opaque_ref(&t->r, 1024, &p, &n);
 	(void)xdr_u32(&t->r);
+	if (t->seq_sent && xdr_u32(&t->r) == OP_SEQUENCE && xdr_u32(&t->r) == NFS4_OK) {
+		uint8_t skip[NFS4_SESSIONID_SIZE + 20];
+		xdr_fixed(&t->r, skip, sizeof(skip));
+	}
 	return st;
 }
 
@@ -154,12 +174,23 @@ static void put_bitmap(struct tc *t, uint32_t w0, uint32_t w1)
 	xdr_put_u32(&t->call, w1);
 }
 
+/* CREATE of a directory, no attributes, in the current one. */
+static void put_mkdir(struct tc *t, const char *name)
+{
+	op(t, OP_CREATE);
+	xdr_put_u32(&t->call, NF4DIR);
+	xdr_put_string(&t->call, name);
+	put_bitmap(t, 0, 0);
+	xdr_put_u32(&t->call, 0);
+}
+
 static void tc_setup(struct tc *t)
 {
 	struct kfs_store *st;
 	struct kfs_keywrap *kw;
 
 	memset(t, 0, sizeof(*t));
+	t->cverf = 7;
 	CHECK(kfs_store_mem(&st) == 0 && kfs_keywrap_sim(NULL, &kw) == 0);
 	CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &t->fs) == 0);
 	CHECK(nfs_srv_new(t->fs, key, volid, &t->s) == 0);
@@ -250,6 +281,14 @@ static uint32_t tc_close(struct tc *t, const uint8_t fh[NFS_FH_LEN], struct nfs_
 	if (st != NFS4ERR_BAD_SEQID && st != NFS4ERR_BAD_STATEID)
 		t->oseq++;
 	return st;
+}
+
+static uint32_t tc_renew(struct tc *t, uint64_t clientid)
+{
+	tc_begin(t);
+	op(t, OP_RENEW);
+	xdr_put_u64(&t->call, clientid);
+	return tc_send(t);
 }
 
 static uint32_t tc_write(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid,
@@ -564,11 +603,7 @@ TEST(open_truncate_and_share)
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4_OK);
 	tc_begin(&t);
 	op(&t, OP_PUTROOTFH);
-	op(&t, OP_CREATE);
-	xdr_put_u32(&t.call, NF4DIR);
-	xdr_put_string(&t.call, "d");
-	put_bitmap(&t, 0, 0);
-	xdr_put_u32(&t.call, 0);
+	put_mkdir(&t, "d");
 	CHECK(tc_send(&t) == NFS4_OK);
 	CHECK(tc_open(&t, NULL, "d", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4ERR_ISDIR);
 	tc_free(&t);
@@ -1192,14 +1227,8 @@ TEST(state_errors)
 	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &s3, f2) == NFS4_OK);
 	CHECK(!memcmp(&s2, &s3, sizeof(s2))); /* the same stateid, not an upgrade */
 	/* an unknown client id */
-	tc_begin(&t);
-	op(&t, OP_RENEW);
-	xdr_put_u64(&t.call, t.clientid + 1);
-	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
-	tc_begin(&t);
-	op(&t, OP_RENEW);
-	xdr_put_u64(&t.call, t.clientid);
-	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_renew(&t, t.clientid + 1) == NFS4ERR_STALE_CLIENTID);
+	CHECK(tc_renew(&t, t.clientid) == NFS4_OK);
 	/* DELEGRETURN: nothing was delegated */
 	tc_begin(&t);
 	put_fh(&t, f, NFS_FH_LEN);
@@ -1274,13 +1303,21 @@ TEST(compound_errors)
 	op(&t, OP_OPENATTR);
 	xdr_put_u32(&t.call, 0);
 	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
-	/* minor version 1 */
-	t.minor = 1;
+	/* minor version 3 does not exist; 4.1 wants a session first */
+	t.minor = 3;
 	tc_begin(&t);
 	op(&t, OP_PUTROOTFH);
 	CHECK(tc_send(&t) == NFS4ERR_MINOR_VERS_MISMATCH);
 	CHECK(xdr_left(&t.r) == 0);
+	t.minor = 1;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_OP_NOT_IN_SESSION && res(&t, OP_PUTROOTFH) == NFS4ERR_OP_NOT_IN_SESSION);
 	t.minor = 0;
+	/* 4.1 operations are illegal in 4.0 */
+	tc_begin(&t);
+	op(&t, OP_SEQUENCE);
+	CHECK(tc_send(&t) == NFS4ERR_OP_ILLEGAL);
 	/* truncated arguments: BADXDR */
 	tc_begin(&t);
 	op(&t, OP_PUTROOTFH);
@@ -1315,6 +1352,596 @@ TEST(compound_errors)
 	tc_free(&t);
 }
 
+/* ---- 4.1 sessions, 4.2 xattrs, leases ---- */
+
+static uint64_t fake_now(void *arg)
+{
+	return *(uint64_t *)arg;
+}
+
+static void put_exchange_id(struct tc *t, uint8_t verf, const char *owner, uint32_t flags)
+{
+	uint8_t v[8] = { verf };
+
+	op(t, OP_EXCHANGE_ID);
+	xdr_put_fixed(&t->call, v, 8);
+	xdr_put_string(&t->call, owner);
+	xdr_put_u32(&t->call, flags);
+	xdr_put_u32(&t->call, SP4_NONE);
+	xdr_put_u32(&t->call, 0); /* no implementation id */
+}
+
+/* EXCHANGE_ID; returns the status, the client id and sequence id in *id, *seq. */
+static uint32_t tc_exchange(struct tc *t, uint8_t verf, uint64_t *id, uint32_t *seq, uint32_t *flags)
+{
+	const uint8_t *p;
+	uint32_t n;
+	bool session = t->session;
+
+	t->session = false;
+	tc_begin(t);
+	t->session = session;
+	put_exchange_id(t, verf, "Linux NFSv4.1 test", 0);
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK)
+		return st;
+	CHECK(res(t, OP_EXCHANGE_ID) == NFS4_OK);
+	*id = xdr_u64(&t->r);
+	*seq = xdr_u32(&t->r);
+	*flags = xdr_u32(&t->r);
+	CHECK(xdr_u32(&t->r) == SP4_NONE);
+	(void)xdr_u64(&t->r);
+	xdr_opaque_ref(&t->r, 1024, &p, &n);
+	xdr_opaque_ref(&t->r, 1024, &p, &n);
+	CHECK(xdr_u32(&t->r) == 0 && xdr_ok(&t->r) && xdr_left(&t->r) == 0);
+	return st;
+}
+
+static void put_chan(struct tc *t, uint32_t ops, uint32_t reqs)
+{
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u32(&t->call, 1 << 20);
+	xdr_put_u32(&t->call, 1 << 20);
+	xdr_put_u32(&t->call, 4096);
+	xdr_put_u32(&t->call, ops);
+	xdr_put_u32(&t->call, reqs);
+	xdr_put_u32(&t->call, 0);
+}
+
+static void tc_create_session_call(struct tc *t, uint64_t id, uint32_t seq)
+{
+	bool session = t->session;
+
+	t->session = false;
+	tc_begin(t);
+	t->session = session;
+	op(t, OP_CREATE_SESSION);
+	xdr_put_u64(&t->call, id);
+	xdr_put_u32(&t->call, seq);
+	xdr_put_u32(&t->call, 0x2); /* asks for a back channel: refused */
+	put_chan(t, 8, 64);
+	put_chan(t, 2, 16);
+	xdr_put_u32(&t->call, 0x40000000);
+	xdr_put_u32(&t->call, 1);
+	xdr_put_u32(&t->call, RPC_AUTH_NONE);
+}
+
+/* A 4.1 (or 4.2) client with a session; later COMPOUNDs start with SEQUENCE. */
+static void tc_session(struct tc *t, uint32_t minor)
+{
+	uint32_t seq, flags;
+
+	t->minor = minor;
+	t->session = false;
+	CHECK(tc_exchange(t, t->cverf, &t->clientid, &seq, &flags) == NFS4_OK);
+	CHECK(flags == EXCHGID4_FLAG_USE_NON_PNFS && seq == 1);
+	tc_create_session_call(t, t->clientid, seq);
+	CHECK(tc_send(t) == NFS4_OK && res(t, OP_CREATE_SESSION) == NFS4_OK);
+	xdr_fixed(&t->r, t->sessid, sizeof(t->sessid));
+	CHECK(xdr_u32(&t->r) == seq);
+	CHECK(xdr_u32(&t->r) == 0); /* no back channel, not persistent */
+	uint32_t fore[7], back[7];
+	for (int i = 0; i < 7; i++)
+		fore[i] = xdr_u32(&t->r);
+	for (int i = 0; i < 7; i++)
+		back[i] = xdr_u32(&t->r);
+	CHECK(fore[1] == 1 << 20 && fore[2] == 1 << 20 && fore[3] == 4096);
+	CHECK(fore[4] == 8 && fore[5] == NFS_SLOTS && back[4] == 2);
+	CHECK(xdr_ok(&t->r) && xdr_left(&t->r) == 0);
+	t->session = true;
+	t->slotseq = 0;
+}
+
+/* A SEQUENCE-led call on any slot and sequence id, then REMOVE name from the root. */
+static void seq_call(struct tc *t, const uint8_t *sessid, uint32_t slot, uint32_t seq)
+{
+	bool session = t->session;
+
+	t->session = false;
+	tc_begin(t);
+	t->session = session;
+	op(t, OP_SEQUENCE);
+	xdr_put_fixed(&t->call, sessid, NFS4_SESSIONID_SIZE);
+	xdr_put_u32(&t->call, seq);
+	xdr_put_u32(&t->call, slot);
+	xdr_put_u32(&t->call, slot);
+	xdr_put_u32(&t->call, 1);
+}
+
+static uint32_t tc_destroy_clientid(struct tc *t, uint64_t clientid)
+{
+	tc_begin(t);
+	op(t, OP_DESTROY_CLIENTID);
+	xdr_put_u64(&t->call, clientid);
+	return tc_send(t);
+}
+
+TEST(session_setup)
+{
+	struct tc t;
+	uint64_t id;
+	uint32_t seq, flags;
+
+	tc_setup(&t);
+	tc_session(&t, 1);
+	/* EXCHANGE_ID again from the same client instance: the same, now confirmed, record */
+	CHECK(tc_exchange(&t, 7, &id, &seq, &flags) == NFS4_OK);
+	CHECK(id == t.clientid && seq == 2);
+	CHECK(flags == (EXCHGID4_FLAG_USE_NON_PNFS | EXCHGID4_FLAG_CONFIRMED_R));
+	/* CREATE_SESSION retried with its sequence id: the first result again */
+	size_t first_len = t.reply.len;
+	(void)first_len;
+	t.session = false;
+	tc_create_session_call(&t, t.clientid, 1);
+	CHECK(tc_send(&t) == NFS4_OK && res(&t, OP_CREATE_SESSION) == NFS4_OK);
+	uint8_t again[NFS4_SESSIONID_SIZE];
+	xdr_fixed(&t.r, again, sizeof(again));
+	CHECK(!memcmp(again, t.sessid, sizeof(again)));
+	tc_create_session_call(&t, t.clientid, 5);
+	CHECK(tc_send(&t) == NFS4ERR_SEQ_MISORDERED);
+	tc_create_session_call(&t, 0x1234, 1);
+	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
+	/* session-less ops stand alone; everything else needs SEQUENCE first */
+	tc_begin(&t);
+	put_exchange_id(&t, 7, "x", 0);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_NOT_ONLY_OP);
+	tc_begin(&t);
+	put_exchange_id(&t, 7, "x", 0x8);
+	CHECK(tc_send(&t) == NFS4ERR_INVAL); /* flags it may not send */
+	t.session = true;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_SEQUENCE);
+	CHECK(tc_send(&t) == NFS4ERR_SEQUENCE_POS);
+	/* 4.0's client-id and seqid ops are gone */
+	CHECK(tc_renew(&t, t.clientid) == NFS4ERR_NOTSUPP);
+	tc_begin(&t);
+	op(&t, OP_RECLAIM_COMPLETE);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4_OK);
+	tc_begin(&t);
+	op(&t, OP_RECLAIM_COMPLETE);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4ERR_COMPLETE_ALREADY);
+	/* SECINFO_NO_NAME answers AUTH_SYS and consumes the filehandle */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_SECINFO_NO_NAME);
+	xdr_put_u32(&t.call, SECINFO_STYLE4_CURRENT_FH);
+	op(&t, OP_GETFH);
+	CHECK(tc_send(&t) == NFS4ERR_NOFILEHANDLE);
+	CHECK(res(&t, OP_PUTROOTFH) == NFS4_OK && res(&t, OP_SECINFO_NO_NAME) == NFS4_OK);
+	CHECK(xdr_u32(&t.r) == 1 && xdr_u32(&t.r) == RPC_AUTH_SYS);
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_SECINFO_NO_NAME);
+	xdr_put_u32(&t.call, SECINFO_STYLE4_PARENT);
+	CHECK(tc_send(&t) == NFS4ERR_NOENT);
+	/* BIND_CONN_TO_SESSION: the fore channel */
+	t.session = false;
+	for (int bogus = 0; bogus < 2; bogus++) {
+		tc_begin(&t);
+		op(&t, OP_BIND_CONN_TO_SESSION);
+		uint8_t sess[NFS4_SESSIONID_SIZE];
+		memcpy(sess, t.sessid, sizeof(sess));
+		sess[0] ^= (uint8_t)bogus;
+		xdr_put_fixed(&t.call, sess, sizeof(sess));
+		xdr_put_u32(&t.call, 3); /* fore or both */
+		xdr_put_u32(&t.call, 0);
+		CHECK(tc_send(&t) == (bogus ? NFS4ERR_BADSESSION : NFS4_OK));
+		if (!bogus) {
+			CHECK(res(&t, OP_BIND_CONN_TO_SESSION) == NFS4_OK);
+			xdr_fixed(&t.r, sess, sizeof(sess));
+			CHECK(!memcmp(sess, t.sessid, sizeof(sess)) && xdr_u32(&t.r) == CDFS4_FORE);
+		}
+	}
+	/* DESTROY_CLIENTID while a session lives: busy; after DESTROY_SESSION: gone */
+	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4ERR_CLIENTID_BUSY);
+	tc_begin(&t);
+	op(&t, OP_DESTROY_SESSION);
+	xdr_put_fixed(&t.call, t.sessid, sizeof(t.sessid));
+	CHECK(tc_send(&t) == NFS4_OK);
+	t.session = true;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_BADSESSION);
+	t.session = false;
+	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4_OK);
+	tc_create_session_call(&t, t.clientid, 2);
+	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
+	tc_free(&t);
+}
+
+/* The whole reply record of the last call, to compare a retry's with. */
+static size_t reply_copy(struct tc *t, uint8_t *buf, size_t cap)
+{
+	size_t n = t->reply.len < cap ? t->reply.len : cap;
+
+	memcpy(buf, t->reply.buf, n);
+	return n;
+}
+
+TEST(session_replay)
+{
+	struct tc t;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN], first[512], second[512];
+
+	tc_setup(&t);
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	/* REMOVE on slot 3, sequence 1 */
+	t.session = false;
+	seq_call(&t, t.sessid, 3, 1);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_REMOVE, "f");
+	CHECK(tc_send(&t) == NFS4_OK);
+	size_t n1 = reply_copy(&t, first, sizeof(first));
+	/* resent (a reconnect): the cached reply byte for byte, not NOENT from a second run */
+	CHECK(tc_send(&t) == NFS4_OK);
+	size_t n2 = reply_copy(&t, second, sizeof(second));
+	CHECK(n1 == n2 && !memcmp(first, second, n1));
+	/* the same slot and sequence id with another request: a false retry */
+	seq_call(&t, t.sessid, 3, 1);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_REMOVE, "g");
+	CHECK(tc_send(&t) == NFS4ERR_SEQ_FALSE_RETRY);
+	CHECK(res(&t, OP_SEQUENCE) == NFS4ERR_SEQ_FALSE_RETRY && xdr_left(&t.r) == 0);
+	/* skipping ahead, or a stale sequence id: misordered */
+	seq_call(&t, t.sessid, 3, 3);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_SEQ_MISORDERED);
+	seq_call(&t, t.sessid, 3, 0);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_SEQ_MISORDERED);
+	/* a fresh slot starts at 1; 0 is misordered there too */
+	seq_call(&t, t.sessid, 4, 0);
+	CHECK(tc_send(&t) == NFS4ERR_SEQ_MISORDERED);
+	seq_call(&t, t.sessid, NFS_SLOTS, 1);
+	CHECK(tc_send(&t) == NFS4ERR_BADSLOT);
+	uint8_t bogus[NFS4_SESSIONID_SIZE] = { 1 };
+	seq_call(&t, bogus, 0, 1);
+	CHECK(tc_send(&t) == NFS4ERR_BADSESSION);
+	/* the next sequence id runs: now the file is gone */
+	seq_call(&t, t.sessid, 3, 2);
+	op(&t, OP_PUTROOTFH);
+	put_name(&t, OP_REMOVE, "f");
+	CHECK(tc_send(&t) == NFS4ERR_NOENT);
+	/* more ops than the session's max_ops (8) */
+	seq_call(&t, t.sessid, 3, 3);
+	for (int i = 0; i < 8; i++)
+		op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_TOO_MANY_OPS);
+	/* a MKDIR retried after its reply was lost: OK again, not EXIST */
+	seq_call(&t, t.sessid, 5, 1);
+	op(&t, OP_PUTROOTFH);
+	put_mkdir(&t, "d");
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_send(&t) == NFS4_OK);
+	tc_free(&t);
+}
+
+/* A client that restarts (a new verifier) gets a new client id; confirming it drops the old state. */
+TEST(session_client_restart)
+{
+	struct tc t;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN];
+	uint64_t id;
+	uint32_t seq, flags;
+
+	tc_setup(&t);
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(tc_exchange(&t, 8, &id, &seq, &flags) == NFS4_OK);
+	CHECK(id != t.clientid && seq == 1 && flags == EXCHGID4_FLAG_USE_NON_PNFS);
+	/* until it is confirmed, the old client keeps its session and state */
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
+	t.cverf = 8;
+	tc_session(&t, 1);
+	CHECK(t.clientid == id);
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4ERR_BAD_STATEID);
+	tc_free(&t);
+}
+
+TEST(session_state)
+{
+	struct tc t;
+	struct nfs_sid sid, cur, lsid;
+	uint8_t fh[NFS_FH_LEN];
+
+	tc_setup(&t);
+	tc_session(&t, 1);
+	/* seqids are ignored in 4.1: any value opens */
+	t.oseq = 77;
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	t.oseq = 3;
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) == NFS4_OK);
+	CHECK(sid.seqid == 2);
+	/* seqid 0: the state as it is now */
+	cur = sid;
+	cur.seqid = 0;
+	CHECK(tc_write(&t, fh, &cur, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
+	cur.seqid = 1;
+	CHECK(tc_write(&t, fh, &cur, 0, "abc", 3, FILE_SYNC4) == NFS4ERR_OLD_STATEID);
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	op(&t, OP_OPEN_CONFIRM);
+	put_sid(&t, &sid);
+	xdr_put_u32(&t.call, 1);
+	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
+	/* a lock, then TEST_STATEID and FREE_STATEID */
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	op(&t, OP_LOCK);
+	xdr_put_u32(&t.call, WRITE_LT);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u64(&t.call, 0);
+	xdr_put_u64(&t.call, 10);
+	xdr_put_u32(&t.call, 1);
+	xdr_put_u32(&t.call, 0);
+	put_sid(&t, &sid);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u64(&t.call, 0xdead); /* ignored: the session names the client */
+	xdr_put_string(&t.call, "lockowner");
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(res(&t, OP_PUTFH) == NFS4_OK && res(&t, OP_LOCK) == NFS4_OK);
+	get_sid(&t, &lsid);
+	struct nfs_sid bad = sid;
+	bad.other[11] ^= 1;
+	tc_begin(&t);
+	op(&t, OP_TEST_STATEID);
+	xdr_put_u32(&t.call, 3);
+	put_sid(&t, &sid);
+	put_sid(&t, &lsid);
+	put_sid(&t, &bad);
+	CHECK(tc_send(&t) == NFS4_OK && res(&t, OP_TEST_STATEID) == NFS4_OK);
+	CHECK(xdr_u32(&t.r) == 3 && xdr_u32(&t.r) == NFS4_OK && xdr_u32(&t.r) == NFS4_OK);
+	CHECK(xdr_u32(&t.r) == NFS4ERR_BAD_STATEID);
+	tc_begin(&t);
+	op(&t, OP_FREE_STATEID);
+	put_sid(&t, &lsid);
+	CHECK(tc_send(&t) == NFS4ERR_LOCKS_HELD); /* its lock is still held */
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	op(&t, OP_LOCKU);
+	xdr_put_u32(&t.call, WRITE_LT);
+	xdr_put_u32(&t.call, 0);
+	put_sid(&t, &lsid);
+	xdr_put_u64(&t.call, 0);
+	xdr_put_u64(&t.call, 10);
+	CHECK(tc_send(&t) == NFS4_OK);
+	lsid.seqid = 0;
+	tc_begin(&t);
+	op(&t, OP_FREE_STATEID);
+	put_sid(&t, &lsid);
+	CHECK(tc_send(&t) == NFS4_OK);
+	tc_begin(&t);
+	op(&t, OP_FREE_STATEID);
+	put_sid(&t, &sid);
+	CHECK(tc_send(&t) == NFS4ERR_LOCKS_HELD); /* an open goes with CLOSE */
+	cur.seqid = 0;
+	CHECK(tc_close(&t, fh, &cur) == NFS4_OK);
+	CHECK(tc_write(&t, fh, &cur, 0, "abc", 3, FILE_SYNC4) == NFS4ERR_BAD_STATEID);
+	tc_free(&t);
+}
+
+static uint32_t tc_setxattr(struct tc *t, const uint8_t fh[NFS_FH_LEN], uint32_t how,
+			    const char *name, const char *val)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_SETXATTR);
+	xdr_put_u32(&t->call, how);
+	xdr_put_string(&t->call, name);
+	xdr_put_string(&t->call, val);
+	return tc_send(t);
+}
+
+static uint32_t tc_getxattr(struct tc *t, const uint8_t fh[NFS_FH_LEN], const char *name,
+			    char *val, size_t cap)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	put_name(t, OP_GETXATTR, name);
+	uint32_t st = tc_send(t);
+	if (st == NFS4_OK) {
+		(void)res(t, OP_PUTFH);
+		(void)res(t, OP_GETXATTR);
+		xdr_string(&t->r, val, cap - 1);
+	}
+	return st;
+}
+
+/* LISTXATTRS: names joined by spaces into out; returns the status. */
+static uint32_t tc_listxattrs(struct tc *t, const uint8_t fh[NFS_FH_LEN], uint64_t *cookie,
+			      uint32_t max, char *out, bool *eof)
+{
+	char n[64];
+
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_LISTXATTRS);
+	xdr_put_u64(&t->call, *cookie);
+	xdr_put_u32(&t->call, max);
+	uint32_t st = tc_send(t);
+	out[0] = '\0';
+	if (st != NFS4_OK)
+		return st;
+	(void)res(t, OP_PUTFH);
+	(void)res(t, OP_LISTXATTRS);
+	*cookie = xdr_u64(&t->r);
+	uint32_t cnt = xdr_u32(&t->r);
+	for (uint32_t i = 0; i < cnt && i < 16; i++) {
+		xdr_string(&t->r, n, sizeof(n) - 1);
+		strcat(out, n);
+		strcat(out, " ");
+	}
+	*eof = xdr_bool(&t->r);
+	CHECK(xdr_ok(&t->r) && xdr_left(&t->r) == 0);
+	return st;
+}
+
+TEST(xattrs)
+{
+	struct tc t;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN];
+	char val[64], names[256];
+	uint64_t cookie = 0;
+	bool eof;
+
+	tc_setup(&t);
+	tc_session(&t, 2);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_CREATE, "colour", "blue") == NFS4_OK);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_CREATE, "colour", "red") == NFS4ERR_EXIST);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_REPLACE, "size", "9") == NFS4ERR_NOXATTR);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "size", "9") == NFS4_OK);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_REPLACE, "colour", "green") == NFS4_OK);
+	CHECK(tc_getxattr(&t, fh, "colour", val, sizeof(val)) == NFS4_OK && !strcmp(val, "green"));
+	CHECK(tc_getxattr(&t, fh, "shape", val, sizeof(val)) == NFS4ERR_NOXATTR);
+	/* stored in the core's user namespace */
+	ssize_t n = kfs_getxattr(t.fs, 2, "user.colour", val, sizeof(val));
+	CHECK(n == 5 && !memcmp(val, "green", 5));
+	CHECK(kfs_setxattr(t.fs, 2, "trusted.hidden", "x", 1, 0) == 0);
+	CHECK(tc_listxattrs(&t, fh, &cookie, 4096, names, &eof) == NFS4_OK);
+	CHECK(!strcmp(names, "colour size ") && eof && cookie == 2);
+	/* room for one name per call: the cookie walks on */
+	cookie = 0;
+	CHECK(tc_listxattrs(&t, fh, &cookie, 8 + 4 + 12 + 4, names, &eof) == NFS4_OK);
+	CHECK(!strcmp(names, "colour ") && !eof && cookie == 1);
+	CHECK(tc_listxattrs(&t, fh, &cookie, 8 + 4 + 12 + 4, names, &eof) == NFS4_OK);
+	CHECK(!strcmp(names, "size ") && eof && cookie == 2);
+	cookie = 0;
+	CHECK(tc_listxattrs(&t, fh, &cookie, 16, names, &eof) == NFS4ERR_TOOSMALL);
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	put_name(&t, OP_REMOVEXATTR, "colour");
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_send(&t) == NFS4_OK); /* the same slot and sequence id: the cached reply */
+	CHECK(tc_getxattr(&t, fh, "colour", val, sizeof(val)) == NFS4ERR_NOXATTR);
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	put_name(&t, OP_REMOVEXATTR, "colour");
+	CHECK(tc_send(&t) == NFS4ERR_NOXATTR); /* a new request runs, and finds nothing */
+	/* names: no empty one, none too long for the core with its prefix */
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "", "1") == NFS4ERR_INVAL);
+	char longname[KFS_XATTR_NAME_MAX];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, longname, "1") == NFS4ERR_NAMETOOLONG);
+	/* another user may read but not write (mode 0644) */
+	t.uid = 1000;
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "size", "1") == NFS4ERR_ACCESS);
+	CHECK(tc_getxattr(&t, fh, "size", val, sizeof(val)) == NFS4_OK && !strcmp(val, "9"));
+	t.uid = 0;
+	/* ACCESS answers the xattr bits in 4.2; GETATTR says xattrs are supported */
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	op(&t, OP_ACCESS);
+	xdr_put_u32(&t.call, ACCESS4_XAREAD | ACCESS4_XAWRITE | ACCESS4_XALIST);
+	op(&t, OP_GETATTR);
+	xdr_put_u32(&t.call, 3);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u32(&t.call, 1u << (FA_XATTR_SUPPORT - 64));
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(res(&t, OP_PUTFH) == NFS4_OK && res(&t, OP_ACCESS) == NFS4_OK);
+	CHECK(xdr_u32(&t.r) == 0x1c0 && xdr_u32(&t.r) == 0x1c0);
+	CHECK(res(&t, OP_GETATTR) == NFS4_OK);
+	CHECK(xdr_u32(&t.r) == 3 && xdr_u32(&t.r) == 0 && xdr_u32(&t.r) == 0);
+	CHECK(xdr_u32(&t.r) == 1u << (FA_XATTR_SUPPORT - 64));
+	CHECK(xdr_u32(&t.r) == 4 && xdr_u32(&t.r) == 1);
+	/* a 4.1 session has no xattr ops */
+	t.minor = 1;
+	CHECK(tc_getxattr(&t, fh, "size", val, sizeof(val)) == NFS4ERR_OP_ILLEGAL);
+	tc_free(&t);
+}
+
+TEST(lease_expiry)
+{
+	struct tc t;
+	struct nfs_sid sid, old;
+	uint8_t fh[NFS_FH_LEN];
+	uint64_t id;
+	uint32_t seq, flags;
+
+	/* 4.1: SEQUENCE renews; silence past the lease loses the session and the state */
+	tc_setup(&t);
+	t.now = 1000;
+	nfs_srv_set_clock(t.s, fake_now, &t.now);
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	t.now += NFS_LEASE - 1;
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
+	t.now += NFS_LEASE; /* renewed by that SEQUENCE: still within the lease */
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
+	/* a server busy for most of a lease (a slow commit) holds that time against itself */
+	uint64_t t0 = t.now;
+	t.now += NFS_LEASE - 10;
+	nfs_srv_worked(t.s, t0);
+	t.now += 20;
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
+	t.now += NFS_LEASE + 1;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_BADSESSION);
+	uint64_t old_id = t.clientid;
+	t.session = false;
+	tc_create_session_call(&t, old_id, 2);
+	CHECK(tc_send(&t) == NFS4ERR_STALE_CLIENTID);
+	/* the client starts over; its old stateid is expired, the file no longer open */
+	tc_session(&t, 1);
+	CHECK(t.clientid != old_id);
+	tc_begin(&t);
+	op(&t, OP_TEST_STATEID);
+	xdr_put_u32(&t.call, 1);
+	put_sid(&t, &sid);
+	CHECK(tc_send(&t) == NFS4_OK && res(&t, OP_TEST_STATEID) == NFS4_OK);
+	CHECK(xdr_u32(&t.r) == 1 && xdr_u32(&t.r) == NFS4ERR_EXPIRED);
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4ERR_EXPIRED);
+	(void)tc_exchange(&t, 7, &id, &seq, &flags);
+	tc_free(&t);
+
+	/* 4.0: RENEW and stateid use renew; after the lease the client id is stale */
+	tc_setup(&t);
+	t.now = 50;
+	nfs_srv_set_clock(t.s, fake_now, &t.now);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	t.now += NFS_LEASE;
+	CHECK(tc_renew(&t, t.clientid) == NFS4_OK);
+	t.now += NFS_LEASE;
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
+	old = sid;
+	t.now += NFS_LEASE + 1;
+	CHECK(tc_write(&t, fh, &old, 0, "abc", 3, FILE_SYNC4) == NFS4ERR_EXPIRED);
+	CHECK(tc_renew(&t, t.clientid) == NFS4ERR_STALE_CLIENTID);
+	tc_free(&t);
+}
+
 int main(void)
 {
 	RUN(mount_sequence);
@@ -1329,5 +1956,11 @@ int main(void)
 	RUN(handles_across_remount);
 	RUN(state_errors);
 	RUN(compound_errors);
+	RUN(session_setup);
+	RUN(session_replay);
+	RUN(session_state);
+	RUN(session_client_restart);
+	RUN(xattrs);
+	RUN(lease_expiry);
 	return t_done();
 }
