@@ -112,8 +112,35 @@ TEST(open_keeps_cache)
 	kfs_unmount(fs);
 }
 
+static int stub_open(void *ctx, uint64_t ino)
+{
+	return 0;
+}
+
+static int stub_unmount(void *ctx)
+{
+	return 0;
+}
+
+/* A plain volume (the host writes it too) keeps no page cache across opens. */
+TEST(plain_open_drops_cache)
+{
+	static const struct kfs_alt_ops ops = { .open = stub_open, .unmount = stub_unmount };
+	struct fuse_open_in o = { .flags = 0 };
+	struct fuse_open_out *oo = (struct fuse_open_out *)reply;
+	struct kfs *fs = NULL;
+
+	CHECK(kfs_alt_new(&ops, NULL, &fs) == 0);
+	if (!fs)
+		return;
+	memset(reply, 0xff, sizeof(reply));
+	CHECK(call(fs, FUSE_OPEN, 2, &o, sizeof(o)) == 0 && oo->open_flags == 0);
+	kfs_unmount(fs);
+}
+
 int main(void)
 {
+	RUN(plain_open_drops_cache);
 	RUN(open_keeps_cache);
 	RUN(setattr_huge_time_clamped);
 	RUN(malformed_and_unknown);
