@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "build/ociout.h"
+#include "eif/ingress.h"
 #include "util/cleanup.h"
 #include "util/io.h"
 
@@ -236,7 +237,32 @@ static void pcr_hex(const uint8_t *p, char out[97])
 		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
-/* The labels/annotations: PCRs, the memory the EIF needs, its default CPUs. */
+/* KILN_ANN_STORAGE: kiln.yaml's storage paths, comma-separated (none: no label). */
+static int storage_label(json_t *labels, int fd, const struct eif_info *info)
+{
+	json_t *md = eif_read_metadata(fd, info), *v;
+	char paths[4096] = "";
+	size_t i, o = 0;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(json_object_get(md, "KilnConfig"), "storage"), i, v) {
+		const char *p = json_string_value(json_object_get(v, "path"));
+		int n = p ? snprintf(paths + o, sizeof(paths) - o, "%s%s", o ? "," : "", p) : 0;
+
+		if (n < 0 || (size_t)n >= sizeof(paths) - o) {
+			rc = kiln_err(E2BIG, "storage paths: over %zu bytes for the %s label",
+				      sizeof(paths), KILN_ANN_STORAGE);
+			break;
+		}
+		o += (size_t)n;
+	}
+	json_decref(md);
+	if (rc == 0 && o && set_str(labels, KILN_ANN_STORAGE, paths))
+		rc = kiln_err(ENOMEM, "out of memory");
+	return rc;
+}
+
+/* The labels/annotations: PCRs, the memory the EIF needs, its default CPUs, storage paths. */
 static int make_labels(struct img *m)
 {
 	_cleanup_close_ int fd = open(m->o->eif_path, O_RDONLY | O_CLOEXEC);
@@ -275,7 +301,9 @@ static int make_labels(struct img *m)
 	rc |= set_str(m->labels, KILN_ANN_CPUS, n);
 	rfc3339(m->o->epoch, n);
 	rc |= set_str(m->labels, "org.opencontainers.image.created", n);
-	return rc ? kiln_err(ENOMEM, "out of memory") : 0;
+	if (rc)
+		return kiln_err(ENOMEM, "out of memory");
+	return storage_label(m->labels, fd, &info);
 }
 
 #if defined(__aarch64__)

@@ -19,6 +19,7 @@
 #define KILN_ANN_MEMORY "enclave.kiln/memory"         /* MiB kiln run uses by default */
 #define KILN_ANN_MIN_MEMORY "enclave.kiln/min-memory" /* MiB: 4 x EIF size, even */
 #define KILN_ANN_CPUS "enclave.kiln/cpus"
+#define KILN_ANN_STORAGE "enclave.kiln/storage" /* kiln.yaml's storage paths, comma-separated */
 
 struct kiln_oci_out {
 	const char *dest;      /* docker-archive:FILE[:NAME[:TAG]] or oci:DIR[:TAG] */

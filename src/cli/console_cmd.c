@@ -32,25 +32,6 @@ static int console_usage(FILE *f)
 	return f == stderr ? 2 : 0;
 }
 
-static int copy_out(int fd)
-{
-	char buf[16384];
-
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return kiln_err(errno, "console: %s", strerror(errno));
-		if (n == 0)
-			return 0;
-		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-			return kiln_err(EIO, "stdout: write failed");
-		fflush(stdout);
-	}
-}
-
 static int nitro_console(json_t *e)
 {
 	json_t *cid = json_object_get(e, "cid");
@@ -62,7 +43,7 @@ static int nitro_console(json_t *e)
 					&fd);
 	if (rc < 0)
 		return rc;
-	rc = copy_out(fd);
+	rc = kiln_nitro_console_copy(fd, stdout);
 	close(fd);
 	return rc;
 }

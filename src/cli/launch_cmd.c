@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kiln launch: the entrypoint of `kiln build --output-image` images (Kubernetes Pods). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -9,13 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "build/ociout.h"
 #include "cli/cli.h"
+#include "eif/ingress.h"
 #include "sim/sim.h"
+#include "util/cleanup.h"
 
 /*
  * How this works: the launcher is the container's PID 1. It runs
@@ -28,13 +33,26 @@
  * with 137 and kiln's cleanup done rather than by the kubelet's SIGKILL. As
  * PID 1 it also reaps orphans (kilnd detaches). The exit code is kiln run's:
  * the app's, 128 + signal, or 125 when kiln itself failed.
+ *
+ * Before that it reads the EIF (the parent's copy: this only decides where
+ * things go, the enclave enforces its measured config either way): every
+ * `storage` entry of its kiln.yaml at /PATH must have a volume mounted at
+ * /PATH in this container (the Pod's volumeMounts: a PersistentVolumeClaim),
+ * which becomes `-v /PATH:/PATH`, so kilnd keeps the encrypted volume on
+ * the PV; and the Pod's hugepages must hold the enclave's memory. Either
+ * failing is refused here, at start, with what to change in the Pod.
  */
 
 #define DEFAULT_GRACE 25 /* Kubernetes' default grace period is 30 s */
+#define MAX_VOLS 16      /* kiln run's -v limit */
+#define MIB (1ull << 20)
 
 struct launch {
-	const char *mode, *eif, *cpus, *memory, *state_dir, *name;
+	const char *mode, *eif, *cpus, *memory, *state_dir, *name, *mount_root, *hugepages;
 	long grace;
+	bool ephemeral;
+	size_t n_vols;
+	char vols[MAX_VOLS][2 * PATH_MAX + 2]; /* -v HOST:/PATH */
 };
 
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -52,7 +70,18 @@ static int launch_usage(FILE *f)
 	      "  --grace S         seconds from SIGTERM to killing the enclave\n"
 	      "                    (default $KILN_GRACE_SECONDS, else 25)\n"
 	      "  --state-dir DIR   kilnd's state (default $KILN_STATE_DIR, else " KILN_IMG_STATE ")\n"
-	      "  --name NAME       enclave name (default $HOSTNAME: the Pod's name)\n",
+	      "  --name NAME       enclave name (default $HOSTNAME: the Pod's name)\n"
+	      "  --hugepages MIB   the Pod's hugepages: refuse to start when they cannot hold\n"
+	      "                    the enclave's memory (default $KILN_HUGEPAGES_MIB, else\n"
+	      "                    the container's hugetlb cgroup limits, else unchecked)\n"
+	      "  --ephemeral-storage\n"
+	      "                    a storage entry with no volume mounted at its path is\n"
+	      "                    kept in --state-dir (lost with the Pod) with a warning,\n"
+	      "                    instead of refused ($KILN_EPHEMERAL_STORAGE=1)\n"
+	      "  --mount-root DIR  where this container's volume mounts are seen (default\n"
+	      "                    $KILN_MOUNT_ROOT, else /; for tests)\n"
+	      "Each storage entry of the EIF's kiln.yaml at /PATH is kept on the volume\n"
+	      "mounted at /PATH in this container (kiln run -v /PATH:/PATH).\n",
 	      f);
 	return f == stderr ? 2 : 0;
 }
@@ -86,15 +115,25 @@ static int parse_args(int argc, char **argv, struct launch *l)
 		{ "memory", required_argument, NULL, 'm' }, { "grace", required_argument, NULL, 'g' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },  { "help", no_argument, NULL, 'h' },
+		{ "hugepages", required_argument, NULL, 'H' },
+		{ "ephemeral-storage", no_argument, NULL, 'E' },
+		{ "mount-root", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *grace = env_or("KILN_GRACE_SECONDS", NULL);
 	int c;
 
-	*l = (struct launch){ env_or("KILN_LAUNCH_MODE", "nitro"), env_or("KILN_EIF", KILN_IMG_EIF),
-			      env_or("KILN_CPUS", NULL), env_or("KILN_MEMORY_MIB", NULL),
-			      env_or("KILN_STATE_DIR", KILN_IMG_STATE), env_or("HOSTNAME", NULL),
-			      DEFAULT_GRACE };
+	memset(l, 0, sizeof(*l));
+	l->mode = env_or("KILN_LAUNCH_MODE", "nitro");
+	l->eif = env_or("KILN_EIF", KILN_IMG_EIF);
+	l->cpus = env_or("KILN_CPUS", NULL);
+	l->memory = env_or("KILN_MEMORY_MIB", NULL);
+	l->state_dir = env_or("KILN_STATE_DIR", KILN_IMG_STATE);
+	l->name = env_or("HOSTNAME", NULL);
+	l->mount_root = env_or("KILN_MOUNT_ROOT", "/");
+	l->hugepages = env_or("KILN_HUGEPAGES_MIB", NULL);
+	l->grace = DEFAULT_GRACE;
+	l->ephemeral = !strcmp(env_or("KILN_EPHEMERAL_STORAGE", "0"), "1");
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -106,6 +145,9 @@ static int parse_args(int argc, char **argv, struct launch *l)
 		case 'g': grace = optarg; break;
 		case 's': l->state_dir = optarg; break;
 		case 'n': l->name = optarg; break;
+		case 'H': l->hugepages = optarg; break;
+		case 'E': l->ephemeral = true; break;
+		case 'r': l->mount_root = optarg; break;
 		case 'h': return 1;
 		default: return 2; /* getopt said why */
 		}
@@ -118,11 +160,172 @@ static int parse_args(int argc, char **argv, struct launch *l)
 	return grace ? parse_grace(grace, &l->grace) : 0;
 }
 
+/* ---- before the start: the EIF against the Pod ---- */
+
+/* 1: dir is the root of a mount (one of the Pod's volumes), 0: it is not, or -errno. */
+static int is_mount_root(const char *dir)
+{
+	struct statx sx;
+	struct stat self, up;
+	char parent[PATH_MAX + 4];
+
+	if (statx(AT_FDCWD, dir, 0, STATX_TYPE, &sx) < 0)
+		return -errno;
+	if (!S_ISDIR(sx.stx_mode))
+		return -ENOTDIR;
+	if (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+		return !!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+	/* before Linux 5.8: another filesystem mounted there has another device */
+	snprintf(parent, sizeof(parent), "%s/..", dir);
+	if (stat(dir, &self) < 0 || stat(parent, &up) < 0)
+		return -errno;
+	return self.st_dev != up.st_dev;
+}
+
+/* The storage entry at path: -v HOST:PATH onto its volume, or the refusal (or a warning). */
+static int place_volume(struct launch *l, const char *path, size_t idx)
+{
+	char host[PATH_MAX];
+	struct statvfs vfs;
+	int rc;
+
+	if (snprintf(host, sizeof(host), "%s%s", strcmp(l->mount_root, "/") ? l->mount_root : "",
+		     path) >= (int)sizeof(host) || strchr(host, ':'))
+		return kiln_err(EINVAL, "storage %s: the path %s is too long or has a ':'", path,
+				host);
+	rc = is_mount_root(host);
+	if (rc == 1 && statvfs(host, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+		return kiln_err(EROFS, "storage %s (kiln.yaml storage[%zu]): the volume mounted "
+				"there is read-only: remove readOnly from its volumeMount", path, idx);
+	if (rc == 1) {
+		if (l->n_vols == MAX_VOLS)
+			return kiln_err(E2BIG, "more than %d storage entries", MAX_VOLS);
+		snprintf(l->vols[l->n_vols++], sizeof(l->vols[0]), "%s:%s", host, path);
+		return 0;
+	}
+	if (!l->ephemeral)
+		return kiln_err(ENOENT, "storage %s (kiln.yaml storage[%zu]) has no volume mounted "
+				"at %s in this container: mount a PersistentVolumeClaim there "
+				"(volumeMounts), or set KILN_EPHEMERAL_STORAGE=1 to keep it in the Pod's "
+				"emptyDir, lost with the Pod", path, idx, path);
+	fprintf(stderr, "kiln: launch: WARNING: storage %s has no volume mounted at %s: it is "
+		"kept under %s and LOST when the Pod goes (KILN_EPHEMERAL_STORAGE=1)\n", path, path,
+		l->state_dir);
+	return 0;
+}
+
+static int place_volumes(struct launch *l, int fd, const struct eif_info *info)
+{
+	json_t *md = eif_read_metadata(fd, info), *v;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(json_object_get(md, "KilnConfig"), "storage"), i, v) {
+		const char *path = json_string_value(json_object_get(v, "path"));
+
+		rc = path && path[0] == '/' ? place_volume(l, path, i)
+					    : kiln_err(EINVAL, "EIF %s: storage[%zu] has no absolute "
+						       "path", l->eif, i);
+		if (rc < 0)
+			break;
+	}
+	json_decref(md);
+	return rc;
+}
+
+/* A whole number of MiB in [0, 2^40): 0 and *out, else -EINVAL. */
+static int parse_mib(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v >= (1ull << 40))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/*
+ * The container's hugetlb limits (cgroup v2, else v1), summed over page
+ * sizes, in MiB; -ENOENT when none is set (no file, or unlimited). The
+ * kubelet sets them from the Pod's hugepages-* limits, 0 for the others.
+ */
+static int cgroup_hugepages(uint64_t *mib)
+{
+	static const char *const files[] = {
+		"/sys/fs/cgroup/hugetlb.2MB.max", "/sys/fs/cgroup/hugetlb.1GB.max",
+		"/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes",
+		"/sys/fs/cgroup/hugetlb/hugetlb.1GB.limit_in_bytes",
+	};
+	int found = 0;
+
+	*mib = 0;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		_cleanup_fclose_ FILE *f = fopen(files[i], "re");
+		unsigned long long v;
+
+		if (f && fscanf(f, "%llu", &v) == 1 && v < (1ull << 50)) {
+			*mib += v / MIB;
+			found = 1;
+		}
+	}
+	return found ? 0 : -ENOENT;
+}
+
+/* The enclave's memory (as kiln run picks it) must fit in the Pod's hugepages. */
+static int check_hugepages(const struct launch *l, const struct eif_info *info)
+{
+	uint64_t min = (4 * info->file_size + MIB - 1) / MIB, mem = 0, pages;
+	const char *from = "KILN_HUGEPAGES_MIB (the Pod's hugepages limit)";
+
+	min += min & 1;
+	if (l->hugepages && parse_mib(l->hugepages, &pages) < 0)
+		return kiln_err(EINVAL, "KILN_HUGEPAGES_MIB / --hugepages \"%s\": not a number of "
+				"MiB", l->hugepages);
+	if (!l->hugepages && cgroup_hugepages(&pages) < 0)
+		return 0; /* nothing says: kiln run and the allocator decide */
+	if (!l->hugepages)
+		from = "the container's hugetlb cgroup limit";
+	if (l->memory && parse_mib(l->memory, &mem) < 0)
+		return 0; /* kiln run refuses it with its own message */
+	if (!mem)
+		mem = info->default_mem / MIB ? info->default_mem / MIB : (min > 512 ? min : 512);
+	mem += mem & 1;
+	if (mem < min)
+		mem = min;
+	if (pages < mem)
+		return kiln_err(ENOMEM, "the Pod's hugepages (%llu MiB, %s) cannot hold the "
+				"enclave's memory (%llu MiB: --memory, else the EIF's default; the "
+				"EIF needs at least %llu MiB, 4 x its size): raise the annotation "
+				"enclave.kiln/memory or the container's hugepages limit",
+				(unsigned long long)pages, from, (unsigned long long)mem,
+				(unsigned long long)min);
+	return 0;
+}
+
+static int preflight(struct launch *l)
+{
+	_cleanup_close_ int fd = open(l->eif, O_RDONLY | O_CLOEXEC);
+	struct eif_info info;
+	int rc;
+
+	if (fd < 0)
+		return kiln_err(errno, "EIF %s: %s", l->eif,
+				errno == ENOENT ? "not found" : strerror(errno));
+	rc = eif_read_layout(fd, &info);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "EIF %s", l->eif);
+	rc = check_hugepages(l, &info);
+	return rc < 0 ? rc : place_volumes(l, fd, &info);
+}
+
 /* The child: kiln run MODE EIF ... with the signals unblocked. */
 static void exec_run(const struct launch *l, const sigset_t *old)
 {
 	char mode[16];
-	const char *argv[16];
+	const char *argv[16 + 2 * MAX_VOLS];
 	int n = 0;
 
 	snprintf(mode, sizeof(mode), "--%s", l->mode);
@@ -143,6 +346,10 @@ static void exec_run(const struct launch *l, const sigset_t *old)
 	if (l->memory) {
 		argv[n++] = "--memory";
 		argv[n++] = l->memory;
+	}
+	for (size_t i = 0; i < l->n_vols; i++) {
+		argv[n++] = "-v";
+		argv[n++] = l->vols[i];
 	}
 	argv[n] = NULL;
 	sigprocmask(SIG_SETMASK, old, NULL);
@@ -219,6 +426,8 @@ int kiln_cmd_launch(int argc, char **argv)
 
 	if (rc > 0)
 		return launch_usage(rc == 1 ? stdout : stderr);
+	if (rc == 0)
+		rc = preflight(&l);
 	if (rc < 0) {
 		fprintf(stderr, "kiln: launch: %s\n", kiln_errmsg());
 		return 125;

@@ -43,10 +43,11 @@ static int run_usage(FILE *f)
 	      "  --state-dir DIR   runtime state (default /run/kiln as root,\n"
 	      "                    else $XDG_RUNTIME_DIR/kiln; or $KILN_STATE_DIR)\n"
 	      "  --no-kilnd        neither start nor register with kilnd\n"
-	      "  -v, --volume HOSTDIR:/PATH\n"
+	      "  -v, --volume HOSTDIR:/PATH[:plain]\n"
 	      "                    keep the encrypted storage volume the EIF's config\n"
 	      "                    mounts at PATH in HOSTDIR (sim and --nitro; default:\n"
-	      "                    STATE/volumes/NAME/VOLUME)\n"
+	      "                    STATE/volumes/NAME/VOLUME); :plain for a mode: plain\n"
+	      "                    volume (ordinary files, not protected)\n"
 	      "  -p, --publish [HOSTIP:]HOSTPORT:ENCLAVEPORT\n"
 	      "                    kilnd listens on HOSTPORT and forwards each connection to\n"
 	      "                    ENCLAVEPORT inside (repeatable; default HOSTIP: all;\n"
@@ -116,15 +117,17 @@ static int add_port(struct kiln_sim_opts *o, const char *spec)
 }
 
 /*
- * -v HOSTDIR:PATH[:encrypted]: where the volume the EIF's config mounts at
+ * -v HOSTDIR:PATH[:encrypted|:plain]: where the volume the EIF's config mounts at
  * PATH lives on this host (made when missing). The list of mounts is the
  * measured config's storage entries: the parent places volumes, it never
- * chooses what the enclave mounts. ":plain" is not available yet.
+ * chooses what the enclave mounts. ":plain" says HOSTDIR holds the plain
+ * volume's ordinary files; kilnd refuses to serve it in the other mode.
  */
 static int add_volume(struct kiln_sim_opts *o, const char *spec)
 {
 	static char names[16][KFS_ID_MAX + 1], hosts[16][4096];
 	static const char *np[16], *hp[16];
+	static bool plain[16];
 	char host[4096], *path, *mode, cwd[2048];
 	size_t i = o->n_volumes;
 
@@ -142,10 +145,6 @@ static int add_volume(struct kiln_sim_opts *o, const char *spec)
 			path && path[0] == '/' ? kiln_errmsg() : "");
 		return -1;
 	}
-	if (mode && !strcmp(mode, "plain")) {
-		fprintf(stderr, "kiln: run: -v %s: plain volumes are not available yet\n", spec);
-		return -1;
-	}
 	if (i == 16) {
 		fprintf(stderr, "kiln: run: -v: at most 16 volumes\n");
 		return -1;
@@ -156,6 +155,8 @@ static int add_volume(struct kiln_sim_opts *o, const char *spec)
 		snprintf(hosts[i], sizeof(hosts[i]), "%.2047s/%.2000s", cwd, host);
 	np[i] = names[i];
 	hp[i] = hosts[i];
+	plain[i] = mode && !strcmp(mode, "plain");
+	o->vol_plain = plain;
 	o->vol_names = np;
 	o->vol_hosts = hp;
 	o->n_volumes++;
@@ -349,6 +350,7 @@ static int run_nitro(const struct kiln_sim_opts *o, uint64_t cid)
 				    .memory_mib = o->memory_mib, .cpus = o->cpus, .cid = cid,
 				    .debug = o->debug, .ports = o->ports, .n_ports = o->n_ports,
 				    .vol_names = o->vol_names, .vol_hosts = o->vol_hosts,
+				    .vol_plain = o->vol_plain,
 				    .n_volumes = o->n_volumes, .report_fd = -1 };
 	char name[64], state[4200];
 	bool use_kilnd;

@@ -9,6 +9,7 @@
 
 #include "config/schema.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -258,8 +259,13 @@ static int check_semantics(const char *name, json_t *cfg)
 			json_object_set(v, "host_port", json_object_get(v, "port"));
 	}
 	json_array_foreach(json_object_get(cfg, "storage"), i, v) {
+		const char *mode = json_string_value(json_object_get(v, "mode"));
+		const char *fe = json_string_value(json_object_get(v, "frontend"));
 		if (json_string_value(json_object_get(v, "path"))[0] != '/')
 			return kiln_err(EINVAL, "%s: storage[%zu].path: must be absolute", name, i);
+		if (mode && !strcmp(mode, "plain") && fe && !strcmp(fe, "nfs"))
+			return kiln_err(EINVAL, "%s: storage[%zu]: mode: plain is served by the FUSE "
+					"frontend only (frontend: nfs is not supported for it)", name, i);
 	}
 	json_array_foreach(json_object_get(json_object_get(cfg, "app"), "env"), i, v) {
 		if (!strchr(json_string_value(v), '=') || json_string_value(v)[0] == '=')
@@ -305,20 +311,12 @@ int kiln_config_parse(const char *text, size_t len, const char *name, json_t **o
 
 int kiln_config_load(const char *path, json_t **out)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	_cleanup_free_ char *buf = NULL;
 	size_t n;
+	int rc = kiln_read_file(path, CONFIG_MAX_BYTES, &buf, &n);
 
-	if (!f)
-		return kiln_err(errno, "%s: %s", path, strerror(errno));
-	buf = malloc(CONFIG_MAX_BYTES + 1);
-	if (!buf)
-		return kiln_err(ENOMEM, "out of memory");
-	n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-	if (ferror(f))
-		return kiln_err(EIO, "%s: read error", path);
-	if (n > CONFIG_MAX_BYTES)
-		return kiln_err(EFBIG, "%s: larger than 1 MiB", path);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "%s", path);
 	return kiln_config_parse(buf, n, path, out);
 }
 

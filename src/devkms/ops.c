@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +33,23 @@ static const char default_policy_fmt[] =
 	"    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::%s:root\"\n    },\n"
 	"    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}";
 
+/* The request's fields, as the operation's field list (ops[] below) read them. */
+struct args {
+	const char *key_id, *description, *policy, *policy_name, *marker, *key_spec;
+	uint8_t *blob;		/* Plaintext or CiphertextBlob, decoded; wiped when freed */
+	size_t blob_len;
+	long limit, number_of_bytes; /* -1: absent */
+	size_t data_key_len;	/* from KeySpec or NumberOfBytes */
+	char *aad;		/* the EncryptionContext, canonical */
+	size_t aad_len;
+};
+
 struct op {
 	struct kiln_devkms *d;
 	const char *region;
 	json_t *req;
 	json_t *resp;
+	struct args a;
 	struct kiln_devkms_key key;   /* the key the operation names, once loaded */
 	char arn[160];
 	struct kiln_attest_doc *doc;  /* the verified Recipient document, if any */
@@ -162,6 +175,80 @@ static int context_aad(struct op *o, char **aad, size_t *len)
 	return 0;
 }
 
+/*
+ * A field an operation reads (a string, a base64 blob, an integer in a
+ * range, an enum with the one value dev-kms supports, the encryption
+ * context) or a step checking fields read before it. An operation's list
+ * is read in order and the first error is the answer: the list's order is
+ * the order in which errors are reported.
+ */
+enum field_kind { F_STR, F_BLOB, F_INT, F_ONLY, F_CONTEXT, F_STEP };
+
+struct field {
+	enum field_kind kind;
+	const char *name;
+	bool required;	     /* F_STR, F_BLOB */
+	size_t off;	     /* F_STR, F_BLOB, F_INT: where in struct args */
+	long lo, hi;	     /* F_INT: the range; F_BLOB: hi is the largest length */
+	const char *value;   /* F_ONLY */
+	int (*check)(struct op *o);
+};
+
+#define STR(n, req, m) { .kind = F_STR, .name = n, .required = req, .off = offsetof(struct args, m) }
+#define BLOB(n, max) { .kind = F_BLOB, .name = n, .required = true, .off = offsetof(struct args, blob), .hi = max }
+#define INT(n, l, h, m) { .kind = F_INT, .name = n, .off = offsetof(struct args, m), .lo = l, .hi = h }
+#define ONLY(n, v) { .kind = F_ONLY, .name = n, .value = v }
+#define CONTEXT { .kind = F_CONTEXT }
+#define STEP(fn) { .kind = F_STEP, .check = fn }
+
+/* Optional enum field that dev-kms supports with one value only. */
+static int only_value(struct op *o, const char *field, const char *value)
+{
+	const char *s;
+	int rc = get_str(o, field, false, &s);
+	if (rc == 0 && s && strcmp(s, value))
+		rc = kiln_err(EOPNOTSUPP, "dev-kms supports only %s %s", field, value);
+	return rc;
+}
+
+static int read_field(struct op *o, const struct field *f)
+{
+	void *at = (char *)&o->a + f->off;
+
+	switch (f->kind) {
+	case F_STR:
+		return get_str(o, f->name, f->required, at);
+	case F_BLOB:
+		return get_blob(o, f->name, f->required, (size_t)f->hi, at, &o->a.blob_len);
+	case F_INT:
+		return get_int(o, f->name, f->lo, f->hi, at);
+	case F_ONLY:
+		return only_value(o, f->name, f->value);
+	case F_CONTEXT:
+		return context_aad(o, &o->a.aad, &o->a.aad_len);
+	case F_STEP:
+		return f->check(o);
+	default:
+		return kiln_err(EINVAL, "internal: bad field kind");
+	}
+}
+
+static int read_fields(struct op *o, const struct field *f, size_t n)
+{
+	int rc = 0;
+
+	o->a.limit = o->a.number_of_bytes = -1;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = read_field(o, &f[i]);
+	return rc;
+}
+
+static void args_free(struct args *a)
+{
+	kiln_free_secret(a->blob, a->blob_len);
+	free(a->aad);
+}
+
 /* ---- keys, policy, recipient ---- */
 
 static void make_arn(struct op *o, const char *id, char *buf, size_t size)
@@ -257,36 +344,22 @@ static json_t *key_metadata(struct op *o, const struct kiln_devkms_key *k)
 			 "SYMMETRIC_DEFAULT", "MultiRegion", 0);
 }
 
-/* Optional enum field that dev-kms supports with one value only. */
-static int only_value(struct op *o, const char *field, const char *value)
+/* A key policy's text: within the size KMS allows, and one the evaluator understands. */
+static int policy_text(const char *policy)
 {
-	const char *s;
-	int rc = get_str(o, field, false, &s);
-	if (rc == 0 && s && strcmp(s, value))
-		rc = kiln_err(EOPNOTSUPP, "dev-kms supports only %s %s", field, value);
-	return rc;
+	if (strlen(policy) > KILN_DEVKMS_MAX_POLICY)
+		return kiln_err(EINVAL, "Policy is longer than %d characters", KILN_DEVKMS_MAX_POLICY);
+	return kiln_devkms_policy_check(policy);
 }
 
 static int op_create_key(struct op *o)
 {
-	const char *desc, *policy;
-	int rc = get_str(o, "Description", false, &desc);
-	if (rc == 0)
-		rc = get_str(o, "Policy", false, &policy);
-	if (rc == 0)
-		rc = only_value(o, "KeyUsage", "ENCRYPT_DECRYPT");
-	if (rc == 0)
-		rc = only_value(o, "KeySpec", "SYMMETRIC_DEFAULT");
-	if (rc == 0)
-		rc = only_value(o, "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT");
-	if (rc == 0)
-		rc = only_value(o, "Origin", "AWS_KMS");
-	if (rc == 0 && desc && strlen(desc) > KILN_DEVKMS_MAX_DESC)
+	const char *desc = o->a.description, *policy = o->a.policy;
+	int rc = 0;
+	if (desc && strlen(desc) > KILN_DEVKMS_MAX_DESC)
 		rc = kiln_err(EINVAL, "Description is longer than %d characters", KILN_DEVKMS_MAX_DESC);
-	if (rc == 0 && policy && strlen(policy) > KILN_DEVKMS_MAX_POLICY)
-		rc = kiln_err(EINVAL, "Policy is longer than %d characters", KILN_DEVKMS_MAX_POLICY);
 	if (rc == 0 && policy)
-		rc = kiln_devkms_policy_check(policy);
+		rc = policy_text(policy);
 	if (rc == 0)
 		rc = kiln_devkms_store_create(o->d, desc, policy, &o->key);
 	if (rc == 0 && json_object_set_new(o->resp, "KeyMetadata", key_metadata(o, &o->key)))
@@ -296,10 +369,7 @@ static int op_create_key(struct op *o)
 
 static int op_describe_key(struct op *o)
 {
-	const char *id;
-	int rc = get_str(o, "KeyId", true, &id);
-	if (rc == 0)
-		rc = load_key(o, id, false, "kms:DescribeKey");
+	int rc = load_key(o, o->a.key_id, false, "kms:DescribeKey");
 	if (rc == 0 && json_object_set_new(o->resp, "KeyMetadata", key_metadata(o, &o->key)))
 		rc = kiln_err(ENOMEM, "out of memory");
 	return rc;
@@ -308,14 +378,10 @@ static int op_describe_key(struct op *o)
 static int op_list_keys(struct op *o)
 {
 	char(*ids)[KILN_DEVKMS_KEY_ID_LEN + 1] = NULL;
-	const char *marker;
+	const char *marker = o->a.marker;
 	size_t n = 0, i = 0, shown = 0;
-	long limit;
-	int rc = get_int(o, "Limit", 1, 1000, &limit);
-	if (rc == 0)
-		rc = get_str(o, "Marker", false, &marker);
-	if (rc == 0)
-		rc = kiln_devkms_store_list(o->d, &ids, &n);
+	long limit = o->a.limit;
+	int rc = kiln_devkms_store_list(o->d, &ids, &n);
 	if (rc < 0)
 		return rc;
 	if (limit < 0)
@@ -336,50 +402,38 @@ static int op_list_keys(struct op *o)
 	return 0;
 }
 
-static int op_encrypt(struct op *o)
+/* Seal pt under the loaded key with the request's context: CiphertextBlob. */
+static int seal(struct op *o, const uint8_t *pt, size_t len)
 {
-	const char *id;
-	uint8_t *pt = NULL, *blob = NULL;
-	size_t pt_len = 0, blob_len = 0, aad_len = 0;
-	char *aad = NULL;
-	int rc = get_str(o, "KeyId", true, &id);
-	if (rc == 0)
-		rc = get_blob(o, "Plaintext", true, MAX_PLAINTEXT, &pt, &pt_len);
-	if (rc == 0)
-		rc = only_value(o, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-	if (rc == 0)
-		rc = context_aad(o, &aad, &aad_len);
-	if (rc == 0)
-		rc = load_key(o, id, true, "kms:Encrypt");
-	if (rc == 0)
-		rc = kiln_devkms_ct_seal(&o->key, (uint8_t *)aad, aad_len, pt, pt_len, &blob, &blob_len);
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	int rc = kiln_devkms_ct_seal(&o->key, (uint8_t *)o->a.aad, o->a.aad_len, pt, len, &blob,
+				     &blob_len);
 	if (rc == 0)
 		rc = set_b64(o, "CiphertextBlob", blob, blob_len);
+	free(blob);
+	return rc;
+}
+
+static int op_encrypt(struct op *o)
+{
+	int rc = load_key(o, o->a.key_id, true, "kms:Encrypt");
+	if (rc == 0)
+		rc = seal(o, o->a.blob, o->a.blob_len);
 	if (rc == 0)
 		rc = set_str(o, "KeyId", o->arn);
 	if (rc == 0)
 		rc = set_str(o, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-	kiln_free_secret(pt, pt_len);
-	free(blob);
-	free(aad);
 	return rc;
 }
 
 static int op_decrypt(struct op *o)
 {
-	const char *id;
-	uint8_t *blob = NULL, *pt = NULL;
-	size_t blob_len = 0, pt_len = 0, aad_len = 0;
-	char blob_key[KILN_DEVKMS_KEY_ID_LEN + 1], *aad = NULL;
-	int rc = get_str(o, "KeyId", false, &id);
-	if (rc == 0)
-		rc = get_blob(o, "CiphertextBlob", true, MAX_BLOB, &blob, &blob_len);
-	if (rc == 0)
-		rc = only_value(o, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-	if (rc == 0)
-		rc = context_aad(o, &aad, &aad_len);
-	if (rc == 0)
-		rc = kiln_devkms_ct_key_id(blob, blob_len, blob_key);
+	const char *id = o->a.key_id;
+	uint8_t *pt = NULL;
+	size_t pt_len = 0;
+	char blob_key[KILN_DEVKMS_KEY_ID_LEN + 1];
+	int rc = kiln_devkms_ct_key_id(o->a.blob, o->a.blob_len, blob_key);
 	if (rc == 0)
 		rc = load_recipient(o);
 	if (rc == 0)
@@ -387,7 +441,8 @@ static int op_decrypt(struct op *o)
 	if (rc == 0 && strcmp(o->key.id, blob_key))
 		rc = kiln_err(EXDEV, "The key ID in the request does not identify a CMK that can perform this operation.");
 	if (rc == 0)
-		rc = kiln_devkms_ct_open(&o->key, (uint8_t *)aad, aad_len, blob, blob_len, &pt, &pt_len);
+		rc = kiln_devkms_ct_open(&o->key, (uint8_t *)o->a.aad, o->a.aad_len, o->a.blob,
+					 o->a.blob_len, &pt, &pt_len);
 	if (rc == -EBADMSG)
 		rc = kiln_err(EBADMSG, "The ciphertext is invalid or its encryption context does not match.");
 	if (rc == 0)
@@ -397,57 +452,38 @@ static int op_decrypt(struct op *o)
 	if (rc == 0)
 		rc = set_str(o, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
 	kiln_free_secret(pt, pt_len);
-	free(blob);
-	free(aad);
 	return rc;
 }
 
 /* NumberOfBytes or KeySpec (AES_256, AES_128): exactly one. */
-static int data_key_len(struct op *o, size_t *n)
+static int data_key_len(struct op *o)
 {
-	const char *spec;
-	long bytes;
-	int rc = get_str(o, "KeySpec", false, &spec);
-	if (rc == 0)
-		rc = get_int(o, "NumberOfBytes", 1, 1024, &bytes);
-	if (rc < 0)
-		return rc;
+	const char *spec = o->a.key_spec;
+	long bytes = o->a.number_of_bytes;
 	if ((spec != NULL) == (bytes >= 0))
 		return kiln_err(EINVAL, "Please specify either number of bytes or key spec.");
 	if (spec && strcmp(spec, "AES_256") && strcmp(spec, "AES_128"))
 		return kiln_err(EINVAL, "1 validation error detected: Value '%s' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]", spec);
-	*n = spec ? (strcmp(spec, "AES_256") ? 16 : 32) : (size_t)bytes;
+	o->a.data_key_len = spec ? (strcmp(spec, "AES_256") ? 16 : 32) : (size_t)bytes;
 	return 0;
 }
 
 static int generate_data_key(struct op *o, bool with_plaintext)
 {
-	const char *id;
-	uint8_t pt[1024], *blob = NULL;
-	size_t n = 0, blob_len = 0, aad_len = 0;
-	char *aad = NULL;
-	int rc = get_str(o, "KeyId", true, &id);
+	uint8_t pt[1024];
+	size_t n = o->a.data_key_len;
+	int rc = with_plaintext ? load_recipient(o) : 0;
 	if (rc == 0)
-		rc = data_key_len(o, &n);
-	if (rc == 0)
-		rc = context_aad(o, &aad, &aad_len);
-	if (rc == 0 && with_plaintext)
-		rc = load_recipient(o);
-	if (rc == 0)
-		rc = load_key(o, id, true, with_plaintext ? "kms:GenerateDataKey" : "kms:GenerateDataKeyWithoutPlaintext");
+		rc = load_key(o, o->a.key_id, true, with_plaintext ? "kms:GenerateDataKey" : "kms:GenerateDataKeyWithoutPlaintext");
 	if (rc == 0 && RAND_bytes(pt, (int)n) != 1)
 		rc = kiln_err(EIO, "no randomness");
 	if (rc == 0)
-		rc = kiln_devkms_ct_seal(&o->key, (uint8_t *)aad, aad_len, pt, n, &blob, &blob_len);
-	if (rc == 0)
-		rc = set_b64(o, "CiphertextBlob", blob, blob_len);
+		rc = seal(o, pt, n);
 	if (rc == 0 && with_plaintext)
 		rc = give_plaintext(o, pt, n);
 	if (rc == 0)
 		rc = set_str(o, "KeyId", o->arn);
 	kiln_wipe(pt, sizeof(pt));
-	free(blob);
-	free(aad);
 	return rc;
 }
 
@@ -464,9 +500,9 @@ static int op_generate_data_key_wo(struct op *o)
 static int op_generate_random(struct op *o)
 {
 	uint8_t buf[1024];
-	long n;
-	int rc = get_int(o, "NumberOfBytes", 1, 1024, &n);
-	if (rc == 0 && n < 0)
+	long n = o->a.number_of_bytes;
+	int rc = 0;
+	if (n < 0)
 		rc = kiln_err(EINVAL, "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null");
 	if (rc == 0)
 		rc = load_recipient(o);
@@ -478,24 +514,19 @@ static int op_generate_random(struct op *o)
 	return rc;
 }
 
+/* PolicyName, when given, names the one policy a key has. */
 static int policy_name(struct op *o)
 {
-	const char *name;
-	int rc = get_str(o, "PolicyName", false, &name);
-	if (rc == 0 && name && strcmp(name, "default"))
-		rc = kiln_err(ENOENT, "Policy %s does not exist; a key has one policy, named default", name);
-	return rc;
+	const char *name = o->a.policy_name;
+	if (name && strcmp(name, "default"))
+		return kiln_err(ENOENT, "Policy %s does not exist; a key has one policy, named default", name);
+	return 0;
 }
 
 static int op_get_key_policy(struct op *o)
 {
-	const char *id;
 	char def[1024];
-	int rc = get_str(o, "KeyId", true, &id);
-	if (rc == 0)
-		rc = policy_name(o);
-	if (rc == 0)
-		rc = load_key(o, id, false, "kms:GetKeyPolicy");
+	int rc = load_key(o, o->a.key_id, false, "kms:GetKeyPolicy");
 	snprintf(def, sizeof(def), default_policy_fmt, KILN_DEVKMS_ACCOUNT);
 	if (rc == 0)
 		rc = set_str(o, "Policy", o->key.policy ? o->key.policy : def);
@@ -506,37 +537,63 @@ static int op_get_key_policy(struct op *o)
 
 static int op_put_key_policy(struct op *o)
 {
-	const char *id, *policy;
-	int rc = get_str(o, "KeyId", true, &id);
+	int rc = policy_text(o->a.policy);
 	if (rc == 0)
-		rc = get_str(o, "Policy", true, &policy);
+		rc = load_key(o, o->a.key_id, false, "kms:PutKeyPolicy");
 	if (rc == 0)
-		rc = policy_name(o);
-	if (rc == 0 && strlen(policy) > KILN_DEVKMS_MAX_POLICY)
-		rc = kiln_err(EINVAL, "Policy is longer than %d characters", KILN_DEVKMS_MAX_POLICY);
-	if (rc == 0)
-		rc = kiln_devkms_policy_check(policy);
-	if (rc == 0)
-		rc = load_key(o, id, false, "kms:PutKeyPolicy");
-	if (rc == 0)
-		rc = kiln_devkms_store_set_policy(o->d, o->key.id, policy);
+		rc = kiln_devkms_store_set_policy(o->d, o->key.id, o->a.policy);
 	return rc;
 }
+
+/* Each operation's fields, in the order KMS validates them. */
+static const struct field create_key_fields[] = {
+	STR("Description", false, description), STR("Policy", false, policy),
+	ONLY("KeyUsage", "ENCRYPT_DECRYPT"), ONLY("KeySpec", "SYMMETRIC_DEFAULT"),
+	ONLY("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"), ONLY("Origin", "AWS_KMS"),
+};
+static const struct field key_id_fields[] = { STR("KeyId", true, key_id) };
+static const struct field list_keys_fields[] = {
+	INT("Limit", 1, 1000, limit), STR("Marker", false, marker),
+};
+static const struct field encrypt_fields[] = {
+	STR("KeyId", true, key_id), BLOB("Plaintext", MAX_PLAINTEXT),
+	ONLY("EncryptionAlgorithm", "SYMMETRIC_DEFAULT"), CONTEXT,
+};
+static const struct field decrypt_fields[] = {
+	STR("KeyId", false, key_id), BLOB("CiphertextBlob", MAX_BLOB),
+	ONLY("EncryptionAlgorithm", "SYMMETRIC_DEFAULT"), CONTEXT,
+};
+static const struct field data_key_fields[] = {
+	STR("KeyId", true, key_id), STR("KeySpec", false, key_spec),
+	INT("NumberOfBytes", 1, 1024, number_of_bytes), STEP(data_key_len), CONTEXT,
+};
+static const struct field random_fields[] = { INT("NumberOfBytes", 1, 1024, number_of_bytes) };
+static const struct field get_policy_fields[] = {
+	STR("KeyId", true, key_id), STR("PolicyName", false, policy_name), STEP(policy_name),
+};
+static const struct field put_policy_fields[] = {
+	STR("KeyId", true, key_id), STR("Policy", true, policy),
+	STR("PolicyName", false, policy_name), STEP(policy_name),
+};
+
+#define FIELDS(list) list, sizeof(list) / sizeof(list[0])
 
 static const struct {
 	const char *name;
 	int (*fn)(struct op *o);
+	const struct field *fields;
+	size_t nfields;
 } ops[] = {
-	{ "CreateKey", op_create_key },
-	{ "DescribeKey", op_describe_key },
-	{ "ListKeys", op_list_keys },
-	{ "Encrypt", op_encrypt },
-	{ "Decrypt", op_decrypt },
-	{ "GenerateDataKey", op_generate_data_key },
-	{ "GenerateDataKeyWithoutPlaintext", op_generate_data_key_wo },
-	{ "GenerateRandom", op_generate_random },
-	{ "GetKeyPolicy", op_get_key_policy },
-	{ "PutKeyPolicy", op_put_key_policy },
+	{ "CreateKey", op_create_key, FIELDS(create_key_fields) },
+	{ "DescribeKey", op_describe_key, FIELDS(key_id_fields) },
+	{ "ListKeys", op_list_keys, FIELDS(list_keys_fields) },
+	{ "Encrypt", op_encrypt, FIELDS(encrypt_fields) },
+	{ "Decrypt", op_decrypt, FIELDS(decrypt_fields) },
+	{ "GenerateDataKey", op_generate_data_key, FIELDS(data_key_fields) },
+	{ "GenerateDataKeyWithoutPlaintext", op_generate_data_key_wo, FIELDS(data_key_fields) },
+	{ "GenerateRandom", op_generate_random, FIELDS(random_fields) },
+	{ "GetKeyPolicy", op_get_key_policy, FIELDS(get_policy_fields) },
+	{ "PutKeyPolicy", op_put_key_policy, FIELDS(put_policy_fields) },
 };
 
 /* ---- errors and responses ---- */
@@ -592,7 +649,10 @@ static int run(struct op *o, const char *target, const uint8_t *body, size_t len
 		if (!o->req || !json_is_object(o->req))
 			return kiln_err(EINVAL, "The request body is not a JSON object");
 		o->resp = json_object();
-		return o->resp ? ops[i].fn(o) : kiln_err(ENOMEM, "out of memory");
+		if (!o->resp)
+			return kiln_err(ENOMEM, "out of memory");
+		int rc = read_fields(o, ops[i].fields, ops[i].nfields);
+		return rc < 0 ? rc : ops[i].fn(o);
 	}
 	return kiln_err(ENOSYS, "Unknown operation %s", target);
 }
@@ -617,4 +677,5 @@ void kiln_devkms_handle(struct kiln_devkms *d, const char *target, const char *r
 	json_decref(o.resp);
 	kiln_devkms_key_clear(&o.key);
 	kiln_attest_doc_free(o.doc);
+	args_free(&o.a);
 }

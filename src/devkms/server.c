@@ -23,6 +23,7 @@
 
 #include "attest/attest.h"
 #include "devkms/devkms.h"
+#include "util/io.h"
 #include "util/secure.h"
 
 /*
@@ -56,21 +57,11 @@ static void wipe_free(void *p)
 
 static int read_pem(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "re");
-	char *b = malloc(65536);
-	size_t n = f && b ? fread(b, 1, 65535, f) : 0;
-	int rc = f && b && n > 0 && n < 65535 && !ferror(f) ? 0 : kiln_err(EINVAL, "--root %s: cannot read a PEM file", path);
-
-	if (f)
-		fclose(f);
-	if (rc < 0) {
-		free(b);
-		return rc;
-	}
-	b[n] = '\0';
-	*out = b;
-	*len = n;
-	return 0;
+	if (kiln_read_file(path, 65534, out, len) == 0 && *len > 0)
+		return 0;
+	free(*out);
+	*out = NULL;
+	return kiln_err(EINVAL, "--root %s: cannot read a PEM file", path);
 }
 
 int kiln_devkms_init(struct kiln_devkms *d, const char *state_dir, const char *access_key_id,

@@ -55,8 +55,6 @@ int kiln_doc_add(struct kiln_doc *d, const char *id, unsigned mode, enum kiln_do
 int kiln_doc_path(const struct kiln_doc *d, const char *abs, char *buf, size_t len) KILN_MUST;
 /* The first line of a file, without its newline; -errno when unreadable. */
 int kiln_doc_read_line(const char *path, char *buf, size_t len) KILN_MUST;
-/* A whole small file, NUL-terminated (-EFBIG beyond max bytes). */
-int kiln_doc_read_text(const char *path, size_t max, char **out) KILN_MUST;
 /* An unsigned decimal file (a sysfs counter). */
 int kiln_doc_read_u64(const char *path, uint64_t *v) KILN_MUST;
 /*

@@ -10,6 +10,7 @@
 
 #include "nitro/nitro.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 
 /*
  * nitro-cli's allocator service reads allocator.yaml, reserves memory_mib
@@ -99,7 +100,7 @@ int kiln_doc_nitro_allocator(struct kiln_doc *d)
 
 	if (kiln_doc_path(d, ALLOC_YAML, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
-	rc = kiln_doc_read_text(path, YAML_MAX, &text);
+	rc = kiln_read_file(path, YAML_MAX, &text, NULL);
 	if (rc < 0)
 		return kiln_doc_add(d, "nitro.allocator", KILN_DOC_NITRO, KILN_DOC_WARN,
 				    "install aws-nitro-enclaves-cli, then " FIX_ALLOC,

@@ -62,28 +62,6 @@ int kiln_doc_read_line(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-int kiln_doc_read_text(const char *path, size_t max, char **out)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	_cleanup_free_ char *buf = NULL;
-	size_t n;
-
-	*out = NULL;
-	if (!f)
-		return kiln_err(errno, "%s", strerror(errno));
-	buf = malloc(max + 1);
-	if (!buf)
-		return kiln_err(ENOMEM, "out of memory");
-	n = fread(buf, 1, max + 1, f);
-	if (ferror(f))
-		return kiln_err(EIO, "read error");
-	if (n > max)
-		return kiln_err(EFBIG, "larger than %zu bytes", max);
-	buf[n] = '\0';
-	*out = KILN_STEAL_PTR(buf);
-	return 0;
-}
-
 int kiln_doc_read_u64(const char *path, uint64_t *v)
 {
 	char line[64], *end;

@@ -17,7 +17,7 @@
  * here only makes a -p the enclave would refuse fail at once, before
  * anything starts, instead of as closed connections later.
  */
-static json_t *read_metadata(int fd, const struct eif_info *info)
+json_t *eif_read_metadata(int fd, const struct eif_info *info)
 {
 	json_t *md = NULL;
 
@@ -39,7 +39,7 @@ static json_t *read_metadata(int fd, const struct eif_info *info)
 size_t eif_ingress_ports(int fd, const struct eif_info *info, struct kiln_portmap *out,
 			 size_t max)
 {
-	json_t *md = read_metadata(fd, info), *v;
+	json_t *md = eif_read_metadata(fd, info), *v;
 	size_t i, n = 0;
 
 	json_array_foreach(json_object_get(json_object_get(json_object_get(md, "KilnConfig"),
@@ -67,7 +67,7 @@ int eif_ingress_check(int fd, const struct eif_info *info, const struct kiln_por
 
 	if (!n)
 		return 0;
-	md = read_metadata(fd, info);
+	md = eif_read_metadata(fd, info);
 	if (!md || !json_object_get(md, "KilnConfig"))
 		rc = kiln_err(EINVAL, "-p: the EIF records no kiln config (built by another tool?); "
 			      "its ingress ports are unknown");

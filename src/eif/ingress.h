@@ -5,8 +5,13 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "eif/eif.h"
 #include "net/portmap.h"
+
+/* The metadata section as JSON (KilnConfig: the measured kiln.yaml), or NULL. */
+json_t *eif_read_metadata(int fd, const struct eif_info *info);
 
 /* Up to max mappings HOSTPORT -> PORT (every address) into out; how many. */
 size_t eif_ingress_ports(int fd, const struct eif_info *info, struct kiln_portmap *out,

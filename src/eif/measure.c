@@ -25,32 +25,55 @@ int eif_measure_init(struct eif_measure *m)
 	return 0;
 }
 
-void eif_measure_begin(struct eif_measure *m, uint16_t type)
+static unsigned section_mask(const struct eif_measure *m, uint16_t type)
 {
 	switch (type) {
 	case EIF_SECTION_KERNEL:
 	case EIF_SECTION_CMDLINE:
-		m->mask = mask_boot;
-		break;
+		return mask_boot;
 	case EIF_SECTION_RAMDISK:
-		m->mask = m->ramdisks++ == 0 ? mask_boot
-					     : mask_app;
-		break;
+		return m->ramdisks == 0 ? mask_boot : mask_app;
 	default:
-		m->mask = 0;
-		break;
+		return 0;
 	}
+}
+
+bool eif_measure_forks(const struct eif_measure *m, uint16_t type)
+{
+	return !m->forked && (section_mask(m, type) & 4u);
+}
+
+int eif_measure_begin(struct eif_measure *m, uint16_t type)
+{
+	bool fork = eif_measure_forks(m, type);
+
+	m->mask = section_mask(m, type);
+	m->ramdisks += type == EIF_SECTION_RAMDISK;
+	if (!fork)
+		return 0;
+	if (EVP_MD_CTX_copy_ex(m->ctx[1], m->ctx[0]) != 1)
+		return kiln_err(EIO, "SHA-384 copy failed");
+	m->forked = true;
+	return 0;
+}
+
+/* PCR1's own context, once forked; before that ctx[0] stands for it. */
+static EVP_MD_CTX *second_ctx(const struct eif_measure *m)
+{
+	if ((m->mask & 2u) && m->forked)
+		return m->ctx[1];
+	return (m->mask & 4u) ? m->ctx[2] : NULL;
 }
 
 void eif_measure_route(const struct eif_measure *m, EVP_MD_CTX **pcr0, EVP_MD_CTX **other)
 {
 	*pcr0 = (m->mask & 1u) ? m->ctx[0] : NULL;
-	*other = (m->mask & 2u) ? m->ctx[1] : (m->mask & 4u) ? m->ctx[2] : NULL;
+	*other = second_ctx(m);
 }
 
 int eif_measure_update(struct eif_measure *m, const void *buf, size_t len, uLong *crc)
 {
-	EVP_MD_CTX *second = (m->mask & 2u) ? m->ctx[1] : (m->mask & 4u) ? m->ctx[2] : NULL;
+	EVP_MD_CTX *second = second_ctx(m);
 
 	/* PCR0 inline; PCR1 or PCR2 (whichever is live) and the CRC on the worker. */
 	if ((m->mask & 1u) && EVP_DigestUpdate(m->ctx[0], buf, len) != 1)
@@ -100,7 +123,7 @@ int eif_measure_final(struct eif_measure *m, struct eif_pcrs *pcrs)
 		rc = final_copy(m->ctx[0], pcrs->pcr0);
 
 	if (rc == 0)
-		rc = final_copy(m->ctx[1], pcrs->pcr1);
+		rc = final_copy(m->ctx[m->forked ? 1 : 0], pcrs->pcr1);
 	if (rc == 0)
 		rc = final_copy(m->ctx[2], pcrs->pcr2);
 	return rc;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/crc32.h"
+
 /*
  * 8 x 256 KiB: small enough that a buffer is still in cache when the
  * second worker and write() read it, large enough that the hand-offs
@@ -144,7 +146,7 @@ static int seal(struct eif_pipe *p)
 	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->lock);
 	if (p->crc)
-		*p->crc = crc32_z(*p->crc, s->buf, s->len);
+		*p->crc = kiln_crc32((uint32_t)*p->crc, s->buf, s->len);
 	rc = write_all(p->fd, s->buf, s->len);
 	if (rc < 0) {
 		p->failed = true;

@@ -175,8 +175,10 @@ static int stream_section(struct pass *p, const struct eif_section *s)
 			return kiln_err(ENOMEM, "out of memory reading the signature section");
 		p->sig_len = (size_t)s->size;
 	}
-	if (p->measure)
-		eif_measure_begin(&p->m, s->type);
+	/* PCR0 is hashed on this thread, so it is current for a fork of PCR1. */
+	rc = p->measure ? eif_measure_begin(&p->m, s->type) : 0;
+	if (rc < 0)
+		return rc;
 	while (left) {
 		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
 

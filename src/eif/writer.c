@@ -5,7 +5,9 @@
  * header, then each section as a placeholder section header followed by its
  * data. Data passes through the pipe (pipe.h): buffers that file data is
  * read straight into, hashed into the section's two PCRs on two threads,
- * CRC'd and written by the caller. When a section ends its real header is
+ * CRC'd and written by the caller. The boot sections (kernel, cmdline,
+ * ramdisk 0) open both PCR0 and PCR1, so they are hashed once, into PCR0,
+ * and PCR1 starts as a copy of that state when the first app ramdisk begins. When a section ends its real header is
  * patched in (in the open buffer, or with pwrite if already written) and
  * its CRC is folded into the
  * running CRC with crc32_combine(); at commit the same is done for the
@@ -218,10 +220,15 @@ static int begin(struct eif_writer *w, uint16_t type)
 	rc = emit(w, placeholder, sizeof(placeholder));
 	if (rc < 0)
 		return rc;
-	eif_measure_begin(&w->m, type);
-	rc = route(w);
+	/* A fork copies PCR0's state: the hashing threads must have caught up. */
+	if (eif_measure_forks(&w->m, type))
+		rc = eif_pipe_sync(w->pipe);
+	if (rc == 0)
+		rc = eif_measure_begin(&w->m, type);
+	if (rc == 0)
+		rc = route(w);
 	if (rc < 0)
-		return rc;
+		return fail(w, rc);
 	w->in_section = true;
 	return 0;
 }

@@ -270,6 +270,8 @@ static int put_root(struct kfs *fs, uint64_t live)
  */
 int kfs_sync(struct kfs *fs)
 {
+	if (fs->alt)
+		return fs->alt->sync(fs->alt_ctx);
 	uint64_t live;
 	int rc = flush_inodes(fs, &live);
 
@@ -288,6 +290,8 @@ int kfs_sync(struct kfs *fs)
 
 bool kfs_dirty(struct kfs *fs)
 {
+	if (fs->alt)
+		return false; /* plain volumes keep nothing back */
 	if (fs->next_ver != fs->commit_ver || fs->ngarbage)
 		return true;
 	for (size_t b = 0; b < KFS_BUCKETS; b++)
@@ -399,6 +403,9 @@ static void kfs_free(struct kfs *fs)
 	if (fs->kw && fs->kw->free)
 		fs->kw->free(fs->kw);
 	free(fs->garbage);
+	if (fs->cache)
+		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
+	free(fs->cache);
 	OPENSSL_cleanse(fs, sizeof(*fs));
 	free(fs);
 }
@@ -439,6 +446,8 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 
 int kfs_unmount(struct kfs *fs)
 {
+	if (fs->alt)
+		return kfs_alt_free(fs);
 	int rc = kfs_sync(fs);
 
 	kfs_free(fs);
@@ -447,6 +456,7 @@ int kfs_unmount(struct kfs *fs)
 
 int kfs_statfs(struct kfs *fs, struct kfs_statfs *s)
 {
+	KFS_ALT(fs, statfs, s);
 	s->inodes = fs->ninodes;
 	s->bytes = 0;
 	for (size_t b = 0; b < KFS_BUCKETS; b++)

@@ -149,4 +149,41 @@ struct kfs_statfs {
 };
 int kfs_statfs(struct kfs *fs, struct kfs_statfs *s) KILN_MUST;
 
+/*
+ * A volume that is not the encrypted core (plain volumes, fs/plain.h):
+ * every kfs_* call above on a kfs made by kfs_alt_new goes to these, with
+ * the same arguments and contract; ctx is ops' own. unmount frees ctx.
+ */
+struct kfs_alt_ops {
+	int (*getattr)(void *ctx, uint64_t ino, struct kfs_attr *a);
+	int (*setattr)(void *ctx, uint64_t ino, unsigned mask, const struct kfs_attr *in,
+		       struct kfs_attr *out);
+	int (*lookup)(void *ctx, uint64_t dir, const char *name, struct kfs_attr *a);
+	int (*mknod)(void *ctx, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
+		     uint32_t gid, struct kfs_attr *a);
+	int (*symlink)(void *ctx, uint64_t dir, const char *name, const char *target, uint32_t uid,
+		       uint32_t gid, struct kfs_attr *a);
+	int (*readlink)(void *ctx, uint64_t ino, char *buf, size_t len);
+	int (*link)(void *ctx, uint64_t ino, uint64_t dir, const char *name, struct kfs_attr *a);
+	int (*remove)(void *ctx, uint64_t dir, const char *name, bool is_dir);
+	int (*rename)(void *ctx, uint64_t odir, const char *oname, uint64_t ndir, const char *nname,
+		      unsigned flags);
+	int (*open)(void *ctx, uint64_t ino);
+	int (*release)(void *ctx, uint64_t ino);
+	ssize_t (*read)(void *ctx, uint64_t ino, uint64_t off, void *buf, size_t len);
+	ssize_t (*write)(void *ctx, uint64_t ino, uint64_t off, const void *buf, size_t len);
+	int (*readdir)(void *ctx, uint64_t dir, uint64_t cookie, kfs_fill_fn fill, void *fctx);
+	int (*parent)(void *ctx, uint64_t dir, uint64_t *parent);
+	int (*statfs)(void *ctx, struct kfs_statfs *s);
+	int (*sync)(void *ctx);
+	int (*unmount)(void *ctx);
+};
+int kfs_alt_new(const struct kfs_alt_ops *ops, void *ctx, struct kfs **out) KILN_MUST;
+/*
+ * Can the volume change without the frontend (a plain volume, which the
+ * parent writes too)? Then a frontend must not keep file sizes or data as
+ * its own (no FUSE writeback cache): the host's attributes are the truth.
+ */
+bool kfs_changes_behind(const struct kfs *fs);
+
 #endif

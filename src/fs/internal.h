@@ -39,7 +39,21 @@ struct kfs_inode {
 
 #define KFS_BUCKETS 4096
 
+/*
+ * Decrypted blocks kept in the enclave (bounded: KFS_CACHE_BLOCKS of
+ * them), keyed by version: a version names one block's content for good,
+ * so an entry is never stale, only unreachable once the block is
+ * rewritten. Direct-mapped by version; ver 0 is an empty slot.
+ */
+#define KFS_CACHE_BLOCKS 128
+struct kfs_cblk {
+	uint64_t ino, blk, ver;
+	uint8_t data[KFS_BLOCK];
+};
+
 struct kfs {
+	const struct kfs_alt_ops *alt; /* set: not the encrypted core (kfs_alt_new) */
+	void *alt_ctx;
 	struct kfs_store *st;
 	struct kfs_keywrap *kw;
 	kfs_log_fn log;
@@ -51,6 +65,7 @@ struct kfs {
 	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
 	struct kfs_inode *tab[KFS_BUCKETS];
 	uint64_t ninodes;
+	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots, made at the first use */
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
 };
@@ -95,5 +110,15 @@ int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id);
 int64_t kfs_now(void);
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size) KILN_MUST;
 void kfs_touch(struct kfs_inode *n, bool m, bool c);
+
+/* Unmount a kfs_alt_new volume and free it (fs/alt.c). */
+int kfs_alt_free(struct kfs *fs);
+
+/* At the top of each public kfs_* call: a kfs_alt_new volume goes to its ops. */
+#define KFS_ALT(fs, fn, ...)                                                   \
+	do {                                                                   \
+		if ((fs)->alt)                                                 \
+			return (fs)->alt->fn((fs)->alt_ctx, __VA_ARGS__);      \
+	} while (0)
 
 #endif

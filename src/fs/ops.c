@@ -74,6 +74,7 @@ static void dent_del(struct kfs_inode *d, struct kfs_dent *e)
 
 int kfs_getattr(struct kfs *fs, uint64_t ino, struct kfs_attr *a)
 {
+	KFS_ALT(fs, getattr, ino, a);
 	struct kfs_inode *n;
 	int rc = kfs_iget(fs, ino, &n);
 
@@ -84,6 +85,7 @@ int kfs_getattr(struct kfs *fs, uint64_t ino, struct kfs_attr *a)
 
 int kfs_lookup(struct kfs *fs, uint64_t dir, const char *name, struct kfs_attr *a)
 {
+	KFS_ALT(fs, lookup, dir, name, a);
 	struct kfs_inode *d;
 	struct kfs_dent *e;
 	int rc = get_dir(fs, dir, &d);
@@ -127,6 +129,7 @@ static int make_node(struct kfs *fs, uint64_t dir, const char *name, uint32_t mo
 int kfs_mknod(struct kfs *fs, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
 	      uint32_t gid, struct kfs_attr *a)
 {
+	KFS_ALT(fs, mknod, dir, name, mode, uid, gid, a);
 	struct kfs_inode *n;
 	int rc;
 
@@ -141,6 +144,7 @@ int kfs_mknod(struct kfs *fs, uint64_t dir, const char *name, uint32_t mode, uin
 int kfs_mkdir(struct kfs *fs, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
 	      uint32_t gid, struct kfs_attr *a)
 {
+	KFS_ALT(fs, mknod, dir, name, S_IFDIR | (mode & 07777), uid, gid, a);
 	struct kfs_inode *n;
 	int rc = make_node(fs, dir, name, S_IFDIR | (mode & 07777), uid, gid, &n);
 
@@ -152,6 +156,7 @@ int kfs_mkdir(struct kfs *fs, uint64_t dir, const char *name, uint32_t mode, uin
 int kfs_symlink(struct kfs *fs, uint64_t dir, const char *name, const char *target, uint32_t uid,
 		uint32_t gid, struct kfs_attr *a)
 {
+	KFS_ALT(fs, symlink, dir, name, target, uid, gid, a);
 	struct kfs_inode *n;
 	size_t tl = strlen(target);
 	int rc;
@@ -171,6 +176,7 @@ int kfs_symlink(struct kfs *fs, uint64_t dir, const char *name, const char *targ
 
 int kfs_readlink(struct kfs *fs, uint64_t ino, char *buf, size_t len)
 {
+	KFS_ALT(fs, readlink, ino, buf, len);
 	struct kfs_inode *n;
 	int rc = kfs_iget(fs, ino, &n);
 
@@ -186,6 +192,7 @@ int kfs_readlink(struct kfs *fs, uint64_t ino, char *buf, size_t len)
 
 int kfs_link(struct kfs *fs, uint64_t ino, uint64_t dir, const char *name, struct kfs_attr *a)
 {
+	KFS_ALT(fs, link, ino, dir, name, a);
 	struct kfs_inode *n, *d;
 	int rc = name_ok(name);
 
@@ -256,6 +263,7 @@ static int named_child(struct kfs *fs, uint64_t dir, const char *name, struct kf
 
 int kfs_unlink(struct kfs *fs, uint64_t dir, const char *name)
 {
+	KFS_ALT(fs, remove, dir, name, false);
 	struct kfs_inode *d, *n;
 	struct kfs_dent *e;
 	int rc = named_child(fs, dir, name, &d, &e, &n);
@@ -269,6 +277,7 @@ int kfs_unlink(struct kfs *fs, uint64_t dir, const char *name)
 
 int kfs_rmdir(struct kfs *fs, uint64_t dir, const char *name)
 {
+	KFS_ALT(fs, remove, dir, name, true);
 	struct kfs_inode *d, *n;
 	struct kfs_dent *e;
 	int rc = named_child(fs, dir, name, &d, &e, &n);
@@ -327,6 +336,7 @@ static int check_target(struct kfs *fs, struct kfs_inode *src, struct kfs_dent *
 int kfs_rename(struct kfs *fs, uint64_t odir, const char *oname, uint64_t ndir, const char *nname,
 	       unsigned flags)
 {
+	KFS_ALT(fs, rename, odir, oname, ndir, nname, flags);
 	struct kfs_inode *od, *nd, *n, *tn;
 	struct kfs_dent *e, *te;
 	bool below;
@@ -370,6 +380,7 @@ int kfs_rename(struct kfs *fs, uint64_t odir, const char *oname, uint64_t ndir, 
 
 int kfs_parent(struct kfs *fs, uint64_t dir, uint64_t *parent)
 {
+	KFS_ALT(fs, parent, dir, parent);
 	struct kfs_inode *d;
 	int rc = get_dir(fs, dir, &d);
 
@@ -380,6 +391,7 @@ int kfs_parent(struct kfs *fs, uint64_t dir, uint64_t *parent)
 
 int kfs_readdir(struct kfs *fs, uint64_t dir, uint64_t cookie, kfs_fill_fn fill, void *ctx)
 {
+	KFS_ALT(fs, readdir, dir, cookie, fill, ctx);
 	struct kfs_inode *d;
 	uint32_t lo = 0, hi;
 	int rc = get_dir(fs, dir, &d);
@@ -403,6 +415,7 @@ int kfs_readdir(struct kfs *fs, uint64_t dir, uint64_t cookie, kfs_fill_fn fill,
 
 int kfs_open(struct kfs *fs, uint64_t ino)
 {
+	KFS_ALT(fs, open, ino);
 	struct kfs_inode *n;
 	int rc = kfs_iget(fs, ino, &n);
 
@@ -413,6 +426,7 @@ int kfs_open(struct kfs *fs, uint64_t ino)
 
 int kfs_release(struct kfs *fs, uint64_t ino)
 {
+	KFS_ALT(fs, release, ino);
 	struct kfs_inode *n;
 	int rc = kfs_iget(fs, ino, &n);
 
@@ -426,6 +440,7 @@ int kfs_release(struct kfs *fs, uint64_t ino)
 int kfs_setattr(struct kfs *fs, uint64_t ino, unsigned mask, const struct kfs_attr *in,
 		struct kfs_attr *out)
 {
+	KFS_ALT(fs, setattr, ino, mask, in, out);
 	struct kfs_inode *n;
 	int rc = kfs_iget(fs, ino, &n);
 

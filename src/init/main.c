@@ -300,6 +300,7 @@ int kiln_init_main(int argc, char **argv)
 	}
 	kiln_init_attest_start(cfg.kiln, sim, dir, started_rd);
 	/* Volumes before secrets, which may be written into one; no app without its volumes. */
+	kiln_init_storage_owner(user.uid, user.gid);
 	if (kiln_init_storage_start(cfg.kiln, dir, &storage) < 0) {
 		console_stderr(&so);
 		die("storage");

@@ -15,6 +15,7 @@
 #include "aws/kms.h"
 #include "chan/addr.h"
 #include "fs/fs.h"
+#include "fs/plain.h"
 #include "fs/wire.h"
 #include "init/storage_fuse.h"
 #include "init/secrets.h"
@@ -29,6 +30,15 @@ struct vol {
 	bool serving;
 	int rc;
 };
+
+/* Who the files of plain volumes belong to, as the app sees them (kiln_init_storage_owner). */
+static uint32_t owner_uid, owner_gid;
+
+void kiln_init_storage_owner(uint32_t uid, uint32_t gid)
+{
+	owner_uid = uid;
+	owner_gid = gid;
+}
 
 struct kiln_storage {
 	struct vol v[KILN_STORAGE_MAX];
@@ -143,6 +153,23 @@ static int open_volume(struct vol *v, const json_t *e, struct kms_ctx *k, const 
 	return kfs_mount(st, kw, KFS_MOUNT_CREATE, on_log, v, &v->fs);
 }
 
+/* mode: plain: the parent's directory as ordinary files, over the same channel (fs/plain.h). */
+static int open_plain(struct vol *v, const char *dir)
+{
+	struct kiln_chan_addr a;
+	char name[KFS_ID_MAX + 1];
+	int rc = kfs_volume_name(v->path, name, sizeof(name)), fd;
+
+	if (rc == 0)
+		rc = kiln_chan_parent_addr(dir, KILN_PORT_STORAGE, &a);
+	fd = rc < 0 ? rc : kiln_chan_connect(&a, 10000, 0);
+	if (fd < 0)
+		return kiln_err_wrap(fd, "storage channel");
+	fprintf(stderr, "kiln-init: WARNING: storage %s: mode: plain: the parent reads and changes "
+			"these files at will; nothing in it is encrypted or authenticated.\n", v->path);
+	return kfs_plain_mount(fd, name, owner_uid, owner_gid, &v->fs);
+}
+
 static int start_thread(struct vol *v)
 {
 	sigset_t all, old;
@@ -171,9 +198,14 @@ static int mount_one(struct vol *v, json_t *e, struct kms_ctx *k, const char *di
 		return kiln_err(EINVAL, "storage: path missing, relative or too long");
 	snprintf(v->path, sizeof(v->path), "%s", path);
 	v->fuse_fd = -1;
-	if (mode && strcmp(mode, "encrypted"))
-		return kiln_err(ENOTSUP, "storage %s: mode: %s is not supported yet", path, mode);
-	rc = open_volume(v, e, k, dir);
+	bool plain = mode && !strcmp(mode, "plain");
+	if (mode && !plain && strcmp(mode, "encrypted"))
+		return kiln_err(EINVAL, "storage %s: mode: %s is not encrypted or plain", path, mode);
+	if (plain && nfs)
+		return kiln_err(ENOTSUP, "storage %s: mode: plain needs the FUSE frontend (%s); "
+				"plain volumes are not served over NFS", path,
+				fe ? "frontend: nfs was asked" : "/dev/fuse does not work here");
+	rc = plain ? open_plain(v, dir) : open_volume(v, e, k, dir);
 	if (rc == 0 && mkdir(path, 0755) < 0 && errno != EEXIST)
 		rc = kiln_err(errno, "mkdir %s: %s", path, strerror(errno));
 	if (rc == 0 && nfs)
@@ -182,7 +214,9 @@ static int mount_one(struct vol *v, json_t *e, struct kms_ctx *k, const char *di
 		rc = v->fuse_fd;
 	if (rc == 0 && !nfs)
 		rc = start_thread(v);
-	if (rc == 0)
+	if (rc == 0 && plain)
+		fprintf(stderr, "kiln-init: storage %s: mounted (plain, fuse)\n", path);
+	else if (rc == 0)
 		fprintf(stderr, "kiln-init: storage %s: mounted (encrypted, key: %s, %s)\n", path,
 			key ? key : "kms", nfs ? "nfs" : "fuse");
 	return rc < 0 ? kiln_err_wrap(rc, "storage %s", path) : 0;

@@ -4,6 +4,7 @@
 #define KILN_INIT_STORAGE_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -20,6 +21,8 @@ struct kiln_storage;
  * is an error naming the path: the app must not start.
  */
 int kiln_init_storage_start(json_t *config, const char *dir, struct kiln_storage **out) KILN_MUST;
+/* The uid and gid the app sees as the owner of plain volumes' files (default 0:0). */
+void kiln_init_storage_owner(uint32_t uid, uint32_t gid);
 /* Unmount every volume (final commit first); NULL is fine. Logs failures. */
 void kiln_init_storage_stop(struct kiln_storage *s);
 

@@ -11,7 +11,7 @@
 #define KILND_LOG_MAX_DEFAULT (16u << 20)
 
 struct kilnd_opts {
-	const char *state_dir;	/* NULL: kilnd_default_state_dir() */
+	const char *state_dir;	/* NULL: kiln_state_dir_default() */
 	const char *socket;	/* NULL: STATE/kilnd.sock */
 	uint64_t log_max;	/* per-enclave log cap in bytes (0: default) */
 	int ready_fd;		/* >= 0: one byte written here once serving, then closed */
@@ -20,8 +20,6 @@ struct kilnd_opts {
 	const char *egress_deny; /* --egress-deny RULE[,RULE...]: refused for every enclave */
 };
 
-/* /run/kiln as root, else $XDG_RUNTIME_DIR/kiln; written into buf. */
-int kilnd_default_state_dir(char *buf, size_t len) KILN_MUST;
 /* Serve until SIGTERM/SIGINT; 0 on a clean shutdown. */
 int kilnd_run(const struct kilnd_opts *opts) KILN_MUST;
 /* no_new_privs and a capability set cut to what kilnd uses. */

@@ -17,26 +17,36 @@
 #include "kilnd/shed.h"
 #include "util/cleanup.h"
 #include "util/io.h"
+#include "util/state_dir.h"
 
 #define TICK_MS 250
 
-void kd_log(const char *fmt, ...)
+void kd_vlog(const char *topic, const char *fmt, va_list ap)
 {
 	char line[1200];
-	va_list ap;
-	int n;
+	int n = snprintf(line, sizeof(line), "kilnd: %s", topic), m;
 
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (n < 0 || (size_t)n > sizeof(line) - 2)
 		return;
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m < 0)
+		return;
+	n += m;
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* One write: lines from kilnd never interleave in the journal. */
-	if (write(STDERR_FILENO, "kilnd: ", 7) < 0 || write(STDERR_FILENO, line, (size_t)n) < 0)
+	/* One write: lines from kilnd's threads never interleave in the journal. */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void kd_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kd_vlog("", fmt, ap);
+	va_end(ap);
 }
 
 uint64_t kd_now_ns(void)
@@ -249,7 +259,7 @@ static int init(struct kd *d, const struct kilnd_opts *o)
 	if (o->state_dir)
 		n = snprintf(d->state_dir, sizeof(d->state_dir), "%s", o->state_dir);
 	else
-		n = kilnd_default_state_dir(d->state_dir, sizeof(d->state_dir)) < 0 ? -1 : 0;
+		n = kiln_state_dir_default(d->state_dir, sizeof(d->state_dir)) < 0 ? -1 : 0;
 	if (n < 0 || (size_t)n >= sizeof(d->state_dir))
 		return kiln_err(ENAMETOOLONG, "state directory: %s", kiln_errmsg());
 	if (o->socket)
@@ -332,20 +342,4 @@ int kilnd_run(const struct kilnd_opts *opts)
 	}
 	shutdown_all(&d);
 	return rc;
-}
-
-int kilnd_default_state_dir(char *buf, size_t len)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
-
-	if (geteuid() == 0)
-		n = snprintf(buf, len, "/run/kiln");
-	else if (xdg && xdg[0] == '/')
-		n = snprintf(buf, len, "%s/kiln", xdg);
-	else
-		return kiln_err(ENOENT, "XDG_RUNTIME_DIR is not set; pass --state-dir");
-	if (n < 0 || (size_t)n >= len)
-		return kiln_err(ENAMETOOLONG, "state directory path too long");
-	return 0;
 }

@@ -23,20 +23,11 @@
 
 void kd_net_log(const char *fmt, ...)
 {
-	char line[900];
 	va_list ap;
-	int n = snprintf(line, sizeof(line), "kilnd: net: ");
 
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	kd_vlog("net: ", fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0) /* one write: lines never interleave */
-		return;
 }
 
 static void loop_log(void *ctx, const char *line)

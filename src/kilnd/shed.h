@@ -3,6 +3,7 @@
 #ifndef KILN_KILND_SHED_H
 #define KILN_KILND_SHED_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 
@@ -39,6 +40,8 @@ void kd_accept_spare_init(void);
 /* Connections shed so far (for tests and the log). */
 unsigned long kd_accept_shed_count(void);
 
+/* One line "kilnd: TOPICMESSAGE" on stderr in one write (kd_log: topic ""; kd_net_log: "net: "). */
+void kd_vlog(const char *topic, const char *fmt, va_list ap) KILN_PRINTF(2, 0);
 /* kd_log() for lines a peer can trigger: at most 10 a second per call site. */
 void kd_log_rl(struct kiln_ratelimit *rl, const char *fmt, ...) KILN_PRINTF(2, 3);
 #define KD_LOG_RL(...)                                                              \

@@ -5,27 +5,24 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "chan/addr.h"
 #include "eif/eif.h"
+#include "kilnd/conn_slots.h"
 #include "kilnd/internal.h"
 #include "kilnd/shed.h"
 #include "nsm/sim.h"
 #include "util/cleanup.h"
+#include "util/thread.h"
 
 struct kd_sim_nsm {
-	pthread_mutex_t lock;
-	int refs;			/* the acceptor, each live connection, the owner */
-	bool stopping;
-	int conns[KD_SIM_NSM_CONNS];	/* live connection fds, -1: free slot */
+	struct kd_conn_slots slots;	/* live connections; the owner's references */
 	int listen_fd, stop_fd;
 	pthread_t acceptor;
 	struct kiln_nsm_sim *sim;	/* set by the acceptor before its first accept */
@@ -35,47 +32,17 @@ struct kd_sim_nsm {
 	char name[KILN_NAME_MAX + 1];
 };
 
-struct conn {
-	struct kd_sim_nsm *n;
-	int fd;
-	int slot;
-};
-
-static void unref(struct kd_sim_nsm *n)
+static void nsm_free(void *owner)
 {
-	bool last;
+	struct kd_sim_nsm *n = owner;
 
-	pthread_mutex_lock(&n->lock);
-	last = --n->refs == 0;
-	pthread_mutex_unlock(&n->lock);
-	if (!last)
-		return;
 	kiln_nsm_sim_free(n->sim);
 	if (n->listen_fd >= 0)
 		close(n->listen_fd);
 	if (n->stop_fd >= 0)
 		close(n->stop_fd);
-	pthread_mutex_destroy(&n->lock);
 	free(n->eif);
 	free(n);
-}
-
-/* Threads never take signals: kilnd reads them from its signalfd. */
-static int spawn(pthread_t *t, bool detached, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	pthread_attr_t attr;
-	int rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_attr_init(&attr);
-	if (detached)
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(t, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc ? kiln_err(rc, "pthread_create: %s", strerror(rc)) : 0;
 }
 
 /* PCR0/1/2/8 of the registered EIF; false (zero PCRs) when there is none or it is unreadable. */
@@ -101,76 +68,28 @@ static bool measure(const struct kd_sim_nsm *n, struct eif_pcrs *pcrs)
 	return true;
 }
 
-
-static void *serve_conn(void *arg)
+static void serve(void *owner, int fd)
 {
-	struct conn *c = arg;
-	struct kd_sim_nsm *n = c->n;
+	struct kd_sim_nsm *n = owner;
 
-	if (kiln_nsm_sim_serve(n->sim, c->fd, KD_SIM_NSM_TIMEOUT_MS) < 0)
+	if (kiln_nsm_sim_serve(n->sim, fd, KD_SIM_NSM_TIMEOUT_MS) < 0)
 		KD_LOG_RL("enclave %s: sim NSM: %s", n->name, kiln_errmsg());
-	pthread_mutex_lock(&n->lock);
-	n->conns[c->slot] = -1;
-	pthread_mutex_unlock(&n->lock);
-	close(c->fd);
-	free(c);
-	unref(n);
-	return NULL;
 }
 
-/* Take a slot and a reference for fd; -1 when stopping or full. */
-static int claim(struct kd_sim_nsm *n, int fd)
-{
-	int slot = -1;
-
-	pthread_mutex_lock(&n->lock);
-	for (int i = 0; !n->stopping && slot < 0 && i < KD_SIM_NSM_CONNS; i++)
-		if (n->conns[i] < 0)
-			slot = i;
-	if (slot >= 0) {
-		n->conns[slot] = fd;
-		n->refs++;
-	}
-	pthread_mutex_unlock(&n->lock);
-	return slot;
-}
-
-static void release(struct kd_sim_nsm *n, int slot)
-{
-	pthread_mutex_lock(&n->lock);
-	n->conns[slot] = -1;
-	n->refs--; /* the acceptor still holds one: never the last */
-	pthread_mutex_unlock(&n->lock);
-}
+static const struct kd_conn_ops conn_ops = { .serve = serve, .free = nsm_free };
+_Static_assert(KD_SIM_NSM_CONNS <= KD_CONN_SLOTS_MAX, "sim NSM connections fit the table");
 
 /* A connection from kd_accept_loop: a slot and a thread, or closed. */
-static void take(void *ctx, int fd_in)
+static void take(void *ctx, int fd)
 {
 	struct kd_sim_nsm *n = ctx;
-	_cleanup_close_ int fd = fd_in;
-	struct conn *c;
-	pthread_t t;
-	int slot = claim(n, fd);
+	int rc = kd_conn_slots_adopt(&n->slots, fd);
 
-	if (slot < 0) {
+	if (rc == -EBUSY)
 		KD_LOG_RL("enclave %s: sim NSM: more than %d connections; one refused", n->name,
 			  KD_SIM_NSM_CONNS);
-		return;
-	}
-	c = malloc(sizeof(*c));
-	if (!c) {
-		KD_LOG_RL("enclave %s: sim NSM: out of memory", n->name);
-		release(n, slot);
-		return;
-	}
-	*c = (struct conn){ .n = n, .fd = fd, .slot = slot };
-	if (spawn(&t, true, serve_conn, c) < 0) {
+	else if (rc < 0)
 		KD_LOG_RL("enclave %s: sim NSM: %s", n->name, kiln_errmsg());
-		free(c);
-		release(n, slot);
-		return;
-	}
-	fd = -1; /* the connection thread owns it */
 }
 
 static void log_failure(void *ctx, const char *msg)
@@ -195,7 +114,7 @@ static void *acceptor(void *arg)
 	snprintf(what, sizeof(what), "enclave %s: sim NSM", n->name);
 	kd_accept_loop(n->listen_fd, n->stop_fd, what, take, n);
 out:
-	unref(n);
+	kd_conn_slots_unref(&n->slots);
 	return NULL;
 }
 
@@ -208,11 +127,8 @@ int kd_sim_nsm_start(const char *state_dir, const char *chan_dir, const char *ei
 
 	if (!n)
 		return kiln_err(ENOMEM, "out of memory");
-	pthread_mutex_init(&n->lock, NULL);
-	n->refs = 1; /* the owner's */
+	kd_conn_slots_init(&n->slots, KD_SIM_NSM_CONNS, &conn_ops, n);
 	n->stop_fd = -1;
-	for (int i = 0; i < KD_SIM_NSM_CONNS; i++)
-		n->conns[i] = -1;
 	snprintf(n->state_dir, sizeof(n->state_dir), "%s", state_dir);
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->eif = eif ? strdup(eif) : NULL;
@@ -236,15 +152,15 @@ int kd_sim_nsm_start(const char *state_dir, const char *chan_dir, const char *ei
 		rc = kiln_err(ENOMEM, "out of memory");
 		goto out;
 	}
-	n->refs++; /* the acceptor's */
-	rc = spawn(&n->acceptor, false, acceptor, n);
+	kd_conn_slots_ref(&n->slots); /* the acceptor's */
+	rc = kiln_thread_start_quiet_joinable(&n->acceptor, acceptor, n);
 	if (rc < 0)
-		n->refs--;
+		kd_conn_slots_unref(&n->slots); /* the owner's remains */
 out:
 	if (rc < 0) {
 		if (n->path[0])
 			unlink(n->path);
-		unref(n);
+		kd_conn_slots_unref(&n->slots);
 		return kiln_err_wrap(rc, "sim NSM channel");
 	}
 	*out = n;
@@ -257,16 +173,11 @@ void kd_sim_nsm_stop(struct kd_sim_nsm *n)
 
 	if (!n)
 		return;
-	pthread_mutex_lock(&n->lock);
-	n->stopping = true;
-	for (int i = 0; i < KD_SIM_NSM_CONNS; i++)
-		if (n->conns[i] >= 0)
-			shutdown(n->conns[i], SHUT_RDWR);
-	pthread_mutex_unlock(&n->lock);
+	kd_conn_slots_stop(&n->slots, true);
 	if (write(n->stop_fd, &one, sizeof(one)) < 0)
 		kd_log("enclave %s: sim NSM: eventfd: %s", n->name, strerror(errno));
 	pthread_join(n->acceptor, NULL);
 	if (n->path[0])
 		unlink(n->path);
-	unref(n);
+	kd_conn_slots_unref(&n->slots);
 }

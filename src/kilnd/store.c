@@ -15,6 +15,7 @@
 #include "fs/wire.h"
 #include "kilnd/internal.h"
 #include "kilnd/store_int.h"
+#include "kilnd/store_plain.h"
 
 int kd_store_cfg_parse(json_t *vols, const char *state_dir, const char *enclave,
 		       struct kd_store_cfg *cfg)
@@ -29,6 +30,10 @@ int kd_store_cfg_parse(json_t *vols, const char *state_dir, const char *enclave,
 	json_array_foreach(vols, i, v) {
 		const char *name = json_string_value(json_object_get(v, "name"));
 		const char *host = json_string_value(json_object_get(v, "host"));
+		const char *mode = json_string_value(json_object_get(v, "mode"));
+		if (mode && strcmp(mode, "plain") && strcmp(mode, "encrypted"))
+			return kiln_err(EINVAL, "register: volumes[%zu]: mode must be plain or encrypted", i);
+		cfg->vol[i].plain = mode && !strcmp(mode, "plain");
 		if (!name || kfs_id_check(name, strlen(name)) < 0 || !host || host[0] != '/' ||
 		    strlen(host) >= PATH_MAX)
 			return kiln_err(EINVAL, "register: volumes[%zu]: needs a valid name and an absolute host path", i);
@@ -49,10 +54,8 @@ int kd_store_new(const char *enclave, const struct kd_store_cfg *cfg, struct kd_
 	if (!s)
 		return kiln_err(ENOMEM, "storage channel: out of memory");
 	pthread_mutex_init(&s->lock, NULL);
-	s->refs = 1;
+	kd_conn_slots_init(&s->slots, KD_STORE_CONNS, &kd_store_conn_ops, s);
 	s->listen_fd = s->stop_fd = -1;
-	for (int i = 0; i < KD_STORE_CONNS; i++)
-		s->conns[i] = -1;
 	s->cfg = *cfg;
 	snprintf(s->name, sizeof(s->name), "%s", enclave);
 	*out = s;
@@ -130,6 +133,26 @@ static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r)
 	return rc;
 }
 
+static void prefetch_get(void *ctx, const struct kfs_wire_req *r)
+{
+	if (r->op == KFS_OP_GET)
+		kfs_store_dir_prefetch(ctx, r->id);
+}
+
+/*
+ * Before answering a GET, start the disk reads of the GETs already queued
+ * behind it (a batch: the enclave's readahead). Each object is a file of
+ * its own, which the kernel would otherwise read only when asked, one at a
+ * time. Returns how many requests were looked at (not to be looked at again).
+ */
+static size_t read_ahead(int fd, struct kfs_store *st)
+{
+	uint8_t peek[4096];
+	ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
+
+	return n > 0 ? kfs_wire_frames(peek, (size_t)n, prefetch_get, st) : 0;
+}
+
 /* The volume named id: listed, or added under the default root while there is room. */
 static int find_vol(struct kd_store *s, const char *id, size_t *vi)
 {
@@ -144,9 +167,44 @@ static int find_vol(struct kd_store *s, const char *id, size_t *vi)
 		snprintf(s->cfg.vol[*vi].name, sizeof(s->cfg.vol[*vi].name), "%s", id);
 		snprintf(s->cfg.vol[*vi].root, sizeof(s->cfg.vol[*vi].root), "%.*s/%s",
 			 PATH_MAX - KFS_ID_MAX - 2, s->cfg.default_root, id);
+		s->cfg.vol[*vi].any_mode = true;
 		s->cfg.n++;
 	}
 	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/*
+ * A connection whose first request is PLAIN_VOLUME: the named volume's
+ * directory as ordinary files. A volume listed as encrypted is refused,
+ * as is an encrypted OPEN of one listed as plain (serve_vol): the mode is
+ * the enclave's measured config's, the parent only says where.
+ */
+static int serve_plain(struct kd_store *s, int fd, const uint8_t *buf, size_t len)
+{
+	struct kfs_plain_req *r = malloc(sizeof(*r));
+	struct kd_plain *p = NULL;
+	size_t vi = SIZE_MAX;
+	int rc = r ? kfs_plain_req_decode(buf, len, r) : kiln_err(ENOMEM, "out of memory");
+
+	if (rc == 0 && (rc = find_vol(s, r->s1, &vi)) == 0 && vi < s->cfg.n && !s->cfg.vol[vi].plain &&
+	    !s->cfg.vol[vi].any_mode)
+		rc = kiln_err(EMEDIUMTYPE, "volume %s is registered encrypted (kiln run -v DIR:/PATH "
+					   "without :plain)", r->s1);
+	if (rc == 0 && !vol_take(s, vi, true))
+		rc = kiln_err(EBUSY, "volume %s is in use", r->s1);
+	if (rc == 0 && (rc = kd_plain_open(s->cfg.vol[vi].root, s->cfg.caps.max_bytes, &p)) < 0)
+		vol_take(s, vi, false);
+	if (rc < 0 && rc != -ENOENT)
+		kd_log("enclave %s: storage: %s", s->name, kiln_errmsg());
+	free(r);
+	rc = kfs_wire_send(fd, (uint8_t[]){ (uint8_t)(rc < 0 ? (-rc < 256 ? -rc : EIO) : 0) }, 1,
+			   NULL, 0) < 0 ? -EPIPE : rc;
+	if (rc < 0)
+		return rc == -EPIPE ? rc : 0;
+	rc = kd_plain_serve(p, fd);
+	kd_plain_close(p);
+	vol_take(s, vi, false);
 	return rc;
 }
 
@@ -155,7 +213,7 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 {
 	struct kfs_wire_req r;
 	uint8_t *buf = NULL;
-	size_t len;
+	size_t len, ahead = 0;
 	int rc;
 
 	/*
@@ -166,12 +224,19 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 		rc = kfs_wire_recv(fd, &buf, &len);
 		if (rc == -EPIPE && !strcmp(kiln_errmsg(), "storage channel: closed"))
 			return 0;
+		if (rc == 0 && !*st && kfs_plain_is_volume_req(buf, len)) {
+			rc = serve_plain(s, fd, buf, len);
+			free(buf);
+			return rc;
+		}
 		if (rc == 0)
 			rc = kfs_wire_req_decode(buf, len, &r);
 		if (rc == 0 && !*st && r.op != KFS_OP_OPEN)
 			rc = kiln_err(EPROTO, "storage request before OPEN");
 		if (rc == 0 && r.op == KFS_OP_OPEN && !*st) {
 			rc = find_vol(s, r.id, vi);
+			if (rc == 0 && s->cfg.vol[*vi].plain)
+				rc = kiln_err(EMEDIUMTYPE, "volume %s is registered plain", r.id);
 			if (rc < 0)
 				rc = reply(fd, rc, NULL, 0);
 			else if (!vol_take(s, *vi, true))
@@ -185,6 +250,10 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 				rc = reply(fd, 0, NULL, 0);
 			}
 		} else if (rc == 0) {
+			if (ahead)
+				ahead--;
+			else if (r.op == KFS_OP_GET)
+				ahead = read_ahead(fd, *st);
 			rc = handle(fd, *st, &r);
 		}
 		free(buf);

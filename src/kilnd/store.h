@@ -4,6 +4,7 @@
 #define KILN_KILND_STORE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fs/store.h"
@@ -24,6 +25,8 @@
 struct kd_store_vol {
 	char name[KFS_ID_MAX + 1]; /* what the enclave OPENs, e.g. "data" */
 	char root[PATH_MAX];	   /* the host directory (made 0700 if missing) */
+	bool plain;		   /* "mode": "plain": ordinary files (kilnd/store_plain.h) */
+	bool any_mode;		   /* not listed: under the default root, either mode */
 };
 
 struct kd_store_cfg {
@@ -34,8 +37,10 @@ struct kd_store_cfg {
 };
 
 /*
- * The register request's "volumes": [{"name": "data", "host": "/abs/dir"}]
- * (NULL: none). Other volume names go to STATE/volumes/ENCLAVE/NAME.
+ * The register request's "volumes": [{"name": "data", "host": "/abs/dir",
+ * "mode": "plain"}] (NULL: none; mode absent: encrypted). A listed volume
+ * is served only in its mode. Other volume names go to
+ * STATE/volumes/ENCLAVE/NAME, in whichever mode the enclave asks.
  */
 #include <jansson.h>
 int kd_store_cfg_parse(json_t *vols, const char *state_dir, const char *enclave,

@@ -8,14 +8,13 @@
 
 #include "chan/addr.h"
 #include "chan/frame.h"
+#include "kilnd/conn_slots.h"
 #include "kilnd/store.h"
 
 struct kd_store {
-	pthread_mutex_t lock;
-	int refs;			 /* the owner, the acceptor, each live connection */
-	bool stopping;
+	pthread_mutex_t lock;		 /* busy[] and cfg */
 	bool busy[KD_STORE_VOLS];	 /* volume served to a connection */
-	int conns[KD_STORE_CONNS];	 /* live connection fds, -1: free slot */
+	struct kd_conn_slots slots;	 /* live connections; the owner's references */
 	int listen_fd, stop_fd;
 	bool listening;
 	pthread_t acceptor;
@@ -24,6 +23,7 @@ struct kd_store {
 	struct kd_store_cfg cfg;
 };
 
-void kd_store_unref(struct kd_store *s);
+/* The storage channel's connections: kd_store_serve each, and freeing the store. */
+extern const struct kd_conn_ops kd_store_conn_ops;
 
 #endif

@@ -378,7 +378,7 @@ static int add_vcpus(struct kiln_nitro_enclave *enc, const struct kiln_nitro_lau
 	return 0;
 }
 
-static int listen_heartbeat(const struct kiln_nitro_ops *ops, int *fd)
+int kiln_nitro_heartbeat_listen(const struct kiln_nitro_ops *ops, int *fd)
 {
 	int rc = ops->vsock_listen(ops->ctx, VMADDR_CID_ANY, KILN_NITRO_HEARTBEAT_PORT, fd);
 
@@ -425,9 +425,8 @@ static int left_ms(const struct kiln_nitro_ops *ops, uint64_t deadline)
 }
 
 /* The enclave's init sends 0xB7 and waits for it back. */
-static int echo_heartbeat(const struct kiln_nitro_enclave *enc, int fd, uint64_t deadline)
+static int echo_heartbeat(const struct kiln_nitro_ops *ops, int fd, uint64_t deadline)
 {
-	const struct kiln_nitro_ops *ops = enc->ops;
 	uint8_t b = 0;
 	ssize_t n = ops->read(ops->ctx, fd, &b, 1, left_ms(ops, deadline));
 
@@ -452,9 +451,9 @@ static int echo_heartbeat(const struct kiln_nitro_enclave *enc, int fd, uint64_t
  * or the deadline passes. A connection from another CID (a stray enclave) is
  * closed and remembered for the timeout message.
  */
-static int wait_heartbeat(const struct kiln_nitro_enclave *enc, int lfd, uint32_t timeout_ms)
+int kiln_nitro_heartbeat_wait(const struct kiln_nitro_ops *ops, int lfd, uint64_t cid,
+			       uint32_t timeout_ms)
 {
-	const struct kiln_nitro_ops *ops = enc->ops;
 	uint64_t deadline = ops->now_ms(ops->ctx) + timeout_ms;
 	char stray[96] = "";
 
@@ -471,14 +470,14 @@ static int wait_heartbeat(const struct kiln_nitro_enclave *enc, int lfd, uint32_
 					KILN_NITRO_HEARTBEAT_PORT, timeout_ms / 1000.0, stray);
 		if (rc < 0)
 			return kiln_err(-rc, "accepting the heartbeat: %s", strerror(-rc));
-		if (peer == enc->cid) {
-			rc = echo_heartbeat(enc, fd, deadline);
+		if (peer == cid) {
+			rc = echo_heartbeat(ops, fd, deadline);
 			ops->close(ops->ctx, fd);
 			return rc;
 		}
 		ops->close(ops->ctx, fd);
 		snprintf(stray, sizeof(stray), "; ignored a connection from CID %u, expected CID %"
-			 PRIu64, peer, enc->cid);
+			 PRIu64, peer, cid);
 	}
 }
 
@@ -510,7 +509,7 @@ int kiln_nitro_launch(const struct kiln_nitro_ops *ops, const struct kiln_nitro_
 	if (rc == 0)
 		rc = add_vcpus(&enc, req);
 	if (rc == 0)
-		rc = listen_heartbeat(ops, &lfd);
+		rc = kiln_nitro_heartbeat_listen(ops, &lfd);
 	if (rc == 0)
 		rc = start(&enc, req);
 	if (rc == 0 && req->started) {
@@ -523,7 +522,7 @@ int kiln_nitro_launch(const struct kiln_nitro_ops *ops, const struct kiln_nitro_
 						       : kiln_nitro_heartbeat_timeout_ms(
 							 eif_size, enc.memory_mib * MIB);
 
-		rc = wait_heartbeat(&enc, lfd, t);
+		rc = kiln_nitro_heartbeat_wait(ops, lfd, enc.cid, t);
 		if (rc < 0)
 			kiln_err_wrap(rc, "enclave CID %" PRIu64 " did not boot and was terminated",
 				      enc.cid);
@@ -556,29 +555,4 @@ int kiln_nitro_available(void)
 		return dev_open_err(rc);
 	close(fd);
 	return 0;
-}
-
-int kiln_nitro_console_connect(const struct kiln_nitro_ops *ops, uint64_t cid, int *fd)
-{
-	uint64_t port = cid + KILN_NITRO_CONSOLE_PORT_OFFSET;
-	int rc;
-
-	if (cid <= 3 || port > UINT32_MAX)
-		return kiln_err(EINVAL, "enclave CID %" PRIu64 " has no console port", cid);
-	/* nitro-cli (src/utils.rs, Console::new) waits 20 s for the hypervisor
-	 * to accept; the kernel's default would fail after 2 s. */
-	rc = ops->vsock_connect(ops->ctx, VMADDR_CID_HYPERVISOR, (uint32_t)port,
-				KILN_NITRO_CONSOLE_CONNECT_TIMEOUT_MS, fd);
-	switch (-rc) {
-	case 0:
-		return 0;
-	case ECONNREFUSED:
-	case ECONNRESET:
-		return kiln_err(-rc, "console of enclave CID %" PRIu64 " (vsock 0:%" PRIu64 "): "
-				"refused: the enclave is not running or was not started with "
-				"--debug", cid, port);
-	default:
-		return kiln_err(-rc, "console of enclave CID %" PRIu64 " (vsock 0:%" PRIu64 "): %s",
-				cid, port, strerror(-rc));
-	}
 }

@@ -144,6 +144,22 @@ int kiln_nitro_terminate(struct kiln_nitro_enclave *enc);
  * waiting up to KILN_NITRO_CONSOLE_CONNECT_TIMEOUT_MS as nitro-cli does. */
 int kiln_nitro_console_connect(const struct kiln_nitro_ops *ops, uint64_t cid, int *fd) KILN_MUST;
 
+/* Copy a console connection to out until the enclave closes it (0) or an
+ * error (-errno, message set); out is flushed after every read. */
+int kiln_nitro_console_copy(int fd, FILE *out) KILN_MUST;
+
+/*
+ * The heartbeat half of a launch, on its own so that a test drives it over
+ * any vsock (the guest lab's loopback, where the enclave is CID 1):
+ * listen on vsock ANY:9000 (an error naming why: port in use, no AF_VSOCK),
+ * then accept connections until one from cid arrives, read its 0xB7 and echo
+ * it, within timeout_ms. A connection from another CID is closed and named in
+ * the timeout's message. kiln_nitro_launch() applies its CID rule before.
+ */
+int kiln_nitro_heartbeat_listen(const struct kiln_nitro_ops *ops, int *fd) KILN_MUST;
+int kiln_nitro_heartbeat_wait(const struct kiln_nitro_ops *ops, int lfd, uint64_t cid,
+			      uint32_t timeout_ms) KILN_MUST;
+
 /* Set SO_VM_SOCKETS_CONNECT_TIMEOUT (a struct timeval, level AF_VSOCK) on a
  * vsock socket: 0 or -errno (no message). The real vsock_connect's seam. */
 int kiln_nitro_vsock_connect_timeout(int fd, int timeout_ms);
@@ -185,6 +201,7 @@ struct kiln_nitro_run {
 	/* -v: volume name -> host directory, sent to kilnd as "volumes" (it
 	 * serves them on vsock port 7003 by CID). Need kilnd. */
 	const char *const *vol_names, *const *vol_hosts;
+	const bool *vol_plain; /* -v ...:plain (NULL: none) */
 	size_t n_volumes;
 	/* Foreground: the app's stdout and stderr lines (from kilnd's log of
 	 * the enclave) are written here; NULL: not shown. */

@@ -198,14 +198,15 @@ static int check_name(const struct nrun *n)
 
 /* ---- kilnd ---- */
 
-/* -v: [{name, host}], as the sim registers them (checked by the CLI). */
+/* -v: [{name, host, mode}], as the sim registers them (checked by the CLI). */
 static json_t *volumes_json(const struct kiln_nitro_run *r)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; a && i < r->n_volumes; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s}", "name", r->vol_names[i], "host",
-						   r->vol_hosts[i]));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", r->vol_names[i], "host",
+						   r->vol_hosts[i], "mode",
+						   r->vol_plain && r->vol_plain[i] ? "plain" : "encrypted"));
 	return a;
 }
 

@@ -78,14 +78,16 @@ static int add_ports(json_t *o, const struct kiln_sim_register *r)
 	return a ? json_object_set_new(o, "ports", a) : -ENOMEM;
 }
 
-/* "volumes": [{name, host}]; checked by the CLI. */
+/* "volumes": [{name, host, mode}]; checked by the CLI. */
 static int add_volumes(json_t *o, const struct kiln_sim_register *r)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; a && i < r->n_volumes; i++)
-		if (json_array_append_new(a, json_pack("{s:s,s:s}", "name", r->vol_names[i], "host",
-						       r->vol_hosts[i])) < 0) {
+		if (json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", r->vol_names[i], "host",
+						       r->vol_hosts[i], "mode",
+						       r->vol_plain && r->vol_plain[i] ? "plain"
+										: "encrypted")) < 0) {
 			json_decref(a);
 			return -ENOMEM;
 		}

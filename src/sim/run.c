@@ -260,7 +260,8 @@ static int kilnd_start(struct monitor *m)
 		.cpus = m->cpus, .memory_mib = m->memory_mib, .pid = getpid(),
 		.kill_signal = KILN_SIM_KILL_SIGNAL, .debug = m->o->debug,
 		.ports = m->ports, .n_ports = m->n_ports, .vol_names = m->o->vol_names,
-		.vol_hosts = m->o->vol_hosts, .n_volumes = m->o->n_volumes,
+		.vol_hosts = m->o->vol_hosts, .vol_plain = m->o->vol_plain,
+		.n_volumes = m->o->n_volumes,
 	};
 	char abs[4096];
 	int rc;

@@ -64,6 +64,7 @@ struct kiln_sim_opts {
 	size_t n_ports;
 	const char *const *vol_names; /* -v HOSTDIR:PATH: volume names (fs/wire.h) */
 	const char *const *vol_hosts; /* and their absolute host directories */
+	const bool *vol_plain;	      /* and whether -v said :plain (NULL: none did) */
 	size_t n_volumes;
 };
 
@@ -268,6 +269,7 @@ struct kiln_sim_register {
 	const char *const *ports; /* -p specs (net/portmap.h), sent as "ports" */
 	size_t n_ports;
 	const char *const *vol_names, *const *vol_hosts; /* -v, sent as "volumes" */
+	const bool *vol_plain; /* -v ...:plain (NULL: none) */
 	size_t n_volumes;
 	bool debug;
 };

@@ -16,6 +16,7 @@
 #include "util/cleanup.h"
 #include "util/dirtree.h"
 #include "util/lockfile.h"
+#include "util/state_dir.h"
 
 /*
  * STATE/sim/NAME/{lock, root/, chan/}. The monitor holds an exclusive
@@ -29,17 +30,11 @@
 int kiln_sim_state_dir(char *buf, size_t len)
 {
 	const char *env = getenv("KILN_STATE_DIR");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	int n;
 
-	if (env && *env)
-		n = snprintf(buf, len, "%s", env);
-	else if (geteuid() == 0)
-		n = snprintf(buf, len, "/run/kiln");
-	else if (xdg && *xdg)
-		n = snprintf(buf, len, "%s/kiln", xdg);
-	else
-		return kiln_err(ENOENT, "XDG_RUNTIME_DIR is not set; pass --state-dir");
+	if (!env || !*env)
+		return kiln_state_dir_default(buf, len); /* where kilnd is by default */
+	n = snprintf(buf, len, "%s", env);
 	if (n < 0 || (size_t)n >= len)
 		return kiln_err(ENAMETOOLONG, "state directory path too long");
 	return 0;

@@ -2,6 +2,8 @@
 /* A one-worker, double-buffered queue of EVP digest updates. */
 #include "util/async_digest.h"
 
+#include "util/crc32.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ static void *worker(void *arg)
 			  EVP_DigestUpdate(ad->job.ctx, ad->job.buf, ad->job.len) == 1;
 
 		if (ad->job.crc)
-			*ad->job.crc = crc32_z(*ad->job.crc, ad->job.buf, ad->job.len);
+			*ad->job.crc = kiln_crc32((uint32_t)*ad->job.crc, ad->job.buf, ad->job.len);
 		pthread_mutex_lock(&ad->lock);
 		ad->failed |= !ok;
 		ad->busy = false;

@@ -4,10 +4,14 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util/cleanup.h"
 
 int64_t kiln_now_ms(void)
 {
@@ -93,4 +97,28 @@ int kiln_read_exact(int fd, void *buf, size_t len, const char *what)
 	if (rc == 0 && got < len)
 		return kiln_err(EPIPE, "%s: %zu of %zu bytes before the end", what, got, len);
 	return rc;
+}
+
+int kiln_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *buf = NULL;
+	size_t n;
+
+	*out = NULL;
+	if (!f)
+		return kiln_err(errno, "%s", strerror(errno));
+	buf = malloc(max + 1);
+	if (!buf)
+		return kiln_err(ENOMEM, "out of memory");
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f))
+		return kiln_err(EIO, "read error");
+	if (n > max)
+		return kiln_err(EFBIG, "larger than %zu bytes", max);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	*out = KILN_STEAL_PTR(buf);
+	return 0;
 }

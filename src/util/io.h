@@ -25,5 +25,11 @@ int kiln_write_all(int fd, const void *buf, size_t len, int64_t deadline,
  */
 int kiln_read_upto(int fd, void *buf, size_t max, size_t *got, const char *what) KILN_MUST;
 int kiln_read_exact(int fd, void *buf, size_t len, const char *what) KILN_MUST;
+/*
+ * A whole small file, NUL-terminated, into *out (caller frees); *len its
+ * size (len may be NULL). -EFBIG beyond max bytes. The message does not
+ * name the file: callers add it.
+ */
+int kiln_read_file(const char *path, size_t max, char **out, size_t *len) KILN_MUST;
 
 #endif

@@ -14,7 +14,11 @@
  * as resources, the CPU count, `kiln launch` arguments (--nitro, --cpus,
  * --memory), an emptyDir for kilnd's state, and the node selector and
  * toleration of enclave nodes; the Pod is annotated so it is never mutated
- * twice. Every patch op is an RFC 6902 "add" of a member or an array
+ * twice. The Pod's own volumes and mounts are left as they are: `kiln
+ * launch` keeps each storage entry on the volume mounted at its path (a
+ * PersistentVolumeClaim); when the Pod carries the image's storage paths
+ * (enclave.kiln/storage) a missing or non-persistent mount is denied here
+ * instead of failing at start. Every patch op is an RFC 6902 "add" of a member or an array
  * element whose parent is known to exist (or is added whole), so the patch
  * applies to exactly the object reviewed. A Pod that would not run as an
  * enclave is denied with the reason instead (kubectl shows it).
@@ -299,6 +303,14 @@ static int plan_memory(const struct kw_config *cfg, const json_t *pod, struct pl
 	return 0;
 }
 
+/* path is kilnd's state directory or inside it (or NULL: no). */
+static bool under_state(const char *path)
+{
+	size_t n = strlen(KW_STATE_PATH);
+
+	return path && !strncmp(path, KW_STATE_PATH, n) && (!path[n] || path[n] == '/');
+}
+
 /* What the patch must not silently override. */
 static int check_conflicts(const struct kw_config *cfg, struct plan *pl, char *why, size_t len)
 {
@@ -319,6 +331,94 @@ static int check_conflicts(const struct kw_config *cfg, struct plan *pl, char *w
 		if (str_at(v, "name") && !strcmp(str_at(v, "name"), KW_STATE_VOLUME))
 			return deny(why, len, "the Pod already has a volume named %s (kiln's own)",
 				    KW_STATE_VOLUME);
+	json_array_foreach(json_object_get(pl->ctr, "volumeMounts"), i, v)
+		if (under_state(str_at(v, "mountPath")))
+			return deny(why, len, "container %s mounts a volume at %.128s, inside kilnd's "
+				    "state (%s, kiln's own emptyDir); mount storage volumes at the "
+				    "storage paths of kiln.yaml", pl->ctr_name, str_at(v, "mountPath"),
+				    KW_STATE_PATH);
+	return 0;
+}
+
+/* The container's volumeMount at path[0..n) (a trailing '/' ignored), or NULL. */
+static const json_t *mount_at(const json_t *ctr, const char *path, size_t n)
+{
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach(json_object_get(ctr, "volumeMounts"), i, m) {
+		const char *mp = str_at(m, "mountPath");
+		size_t ml = mp ? strlen(mp) : 0;
+
+		while (ml > 1 && mp[ml - 1] == '/')
+			ml--;
+		if (mp && ml == n && !memcmp(mp, path, n))
+			return m;
+	}
+	return NULL;
+}
+
+static const json_t *volume_named(const json_t *spec, const char *name)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "volumes"), i, v)
+		if (name && str_at(v, "name") && !strcmp(str_at(v, "name"), name))
+			return v;
+	return NULL;
+}
+
+/* One storage path of the annotation: a writable PVC (or generic ephemeral claim) mounted there. */
+static int check_storage_path(const struct plan *pl, const char *path, size_t n, char *why,
+			      size_t len)
+{
+	const json_t *m, *vol;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (!n || path[0] != '/' || n > 255)
+		return deny(why, len, "annotation %s: \"%.*s\" is not an absolute path",
+			    KW_ANN_STORAGE, (int)(n > 64 ? 64 : n), path);
+	m = mount_at(pl->ctr, path, n);
+	if (!m)
+		return deny(why, len, "annotation %s: container %s mounts no volume at %.*s: mount a "
+			    "persistentVolumeClaim there (volumeMounts) to keep the enclave's "
+			    "storage", KW_ANN_STORAGE, pl->ctr_name, (int)n, path);
+	if (json_is_true(json_object_get(m, "readOnly")))
+		return deny(why, len, "annotation %s: the volumeMount at %.*s is readOnly: kilnd "
+			    "writes the encrypted volume there", KW_ANN_STORAGE, (int)n, path);
+	vol = volume_named(pl->spec, str_at(m, "name"));
+	if (!json_object_get(vol, "persistentVolumeClaim") && !json_object_get(vol, "ephemeral"))
+		return deny(why, len, "annotation %s: volume %.64s at %.*s is not a "
+			    "persistentVolumeClaim: the enclave's storage would not outlive the Pod",
+			    KW_ANN_STORAGE, str_at(m, "name") ? str_at(m, "name") : "(unnamed)",
+			    (int)n, path);
+	return 0;
+}
+
+static int check_storage(const json_t *pod, const struct plan *pl, char *why, size_t len)
+{
+	const char *s = meta_str(pod, "annotations", KW_ANN_STORAGE);
+	unsigned count = 1;
+
+	for (const char *c = s; c && *c; c++)
+		count += *c == ',';
+	if (s && count > KW_MAX_STORAGE)
+		return deny(why, len, "annotation %s: more than %d paths", KW_ANN_STORAGE,
+			    KW_MAX_STORAGE);
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		const char *p = s;
+
+		s += n + (s[n] == ',');
+		while (n && *p == ' ')
+			p++, n--;
+		while (n && p[n - 1] == ' ')
+			n--;
+		if (n && check_storage_path(pl, p, n, why, len))
+			return 1;
+	}
 	return 0;
 }
 
@@ -337,17 +437,23 @@ static int plan_pod(const struct kw_config *cfg, const json_t *pod, struct plan 
 	if (pl->grace < 1)
 		pl->grace = 1;
 	if (pick_container(pod, pl, why, len) || plan_cpus(cfg, pl, why, len) ||
-	    plan_memory(cfg, pod, pl, why, len) || check_conflicts(cfg, pl, why, len))
+	    plan_memory(cfg, pod, pl, why, len) || check_conflicts(cfg, pl, why, len) ||
+	    check_storage(pod, pl, why, len))
 		return 1;
 	return 0;
 }
 
 /* ---- the patch ---- */
 
+static const char *pages_resource(const struct kw_config *cfg)
+{
+	return cfg->hugepages_1g ? "hugepages-1Gi" : "hugepages-2Mi";
+}
+
 static void patch_resources(struct patch *p, const struct kw_config *cfg, const struct plan *pl)
 {
 	const json_t *res = json_object_get(pl->ctr, "resources");
-	const char *hp = cfg->hugepages_1g ? "hugepages-1Gi" : "hugepages-2Mi";
+	const char *hp = pages_resource(cfg);
 	const char *sets[] = { "limits", "requests" };
 	char path[128], v[512];
 
@@ -385,8 +491,9 @@ static void patch_resources(struct patch *p, const struct kw_config *cfg, const 
 	}
 }
 
-static void patch_container(struct patch *p, const struct plan *pl)
+static void patch_container(struct patch *p, const struct kw_config *cfg, const struct plan *pl)
 {
+	const char *hp = pages_resource(cfg);
 	char path[128], v[256];
 
 	snprintf(path, sizeof(path), "%s/args", p->ctr);
@@ -396,6 +503,11 @@ static void patch_container(struct patch *p, const struct plan *pl)
 	snprintf(path, sizeof(path), "%s/env", p->ctr);
 	snprintf(v, sizeof(v), "{\"name\":\"KILN_GRACE_SECONDS\",\"value\":\"%ld\"}", pl->grace);
 	append(p, path, json_object_get(pl->ctr, "env"), v);
+	/* the Pod's hugepages as the kubelet grants them: kiln launch checks the EIF fits */
+	snprintf(v, sizeof(v), "{\"name\":\"KILN_HUGEPAGES_MIB\",\"valueFrom\":{\"resourceFieldRef\":"
+		 "{\"resource\":\"limits.%s\",\"divisor\":\"1Mi\"}}}", hp);
+	snprintf(path, sizeof(path), "%s/env/-", p->ctr); /* env exists now */
+	op_add(p, path, v);
 	snprintf(path, sizeof(path), "%s/volumeMounts", p->ctr);
 	append(p, path, json_object_get(pl->ctr, "volumeMounts"),
 	       "{\"name\":\"" KW_STATE_VOLUME "\",\"mountPath\":\"" KW_STATE_PATH "\"}");
@@ -441,7 +553,7 @@ int kw_mutate(const struct kw_config *cfg, const json_t *pod, char **patch, char
 	emit(&p, "[");
 	snprintf(p.ctr, sizeof(p.ctr), "/spec/containers/%zu", pl.ctr_index);
 	patch_resources(&p, cfg, &pl);
-	patch_container(&p, &pl);
+	patch_container(&p, cfg, &pl);
 	patch_pod(&p, cfg, pod, &pl);
 	emit(&p, "]");
 	if (p.bad) {
@@ -451,6 +563,6 @@ int kw_mutate(const struct kw_config *cfg, const json_t *pod, char **patch, char
 	*patch = p.buf;
 	snprintf(why, len, "container %s: %llu vCPUs, %llu MiB (%s %s)", pl.ctr_name,
 		 (unsigned long long)pl.cpus, (unsigned long long)pl.mib,
-		 cfg->hugepages_1g ? "hugepages-1Gi" : "hugepages-2Mi", pl.pages);
+		 pages_resource(cfg), pl.pages);
 	return 0;
 }

@@ -16,6 +16,8 @@
 #define KW_ANN_MEMORY "enclave.kiln/memory"   /* enclave memory (quantity) */
 #define KW_ANN_MIN_MEMORY "enclave.kiln/min-memory" /* the image label: 4 x EIF size */
 #define KW_ANN_CONTAINER "enclave.kiln/container"   /* which container; default first */
+#define KW_ANN_STORAGE "enclave.kiln/storage" /* the image label: storage paths, comma-separated */
+#define KW_MAX_STORAGE 16                     /* kiln run's -v limit */
 #define KW_NITRO_RESOURCE "aws.ec2.nitro/nitro_enclaves"
 #define KW_STATE_VOLUME "kiln-state"
 #define KW_STATE_PATH "/run/kiln"

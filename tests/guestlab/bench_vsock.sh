@@ -42,8 +42,15 @@ socat_egress() {
 kiln_ingress() { iperf3 -c 127.0.0.1 -p 28201 -t "$SECS" 2>/dev/null | mbps; }
 socat_ingress() { iperf3 -c 127.0.0.1 -p 6003 -t "$SECS" 2>/dev/null | mbps; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-for r in $(seq "$ROUNDS"); do # alternating rounds: a slow moment hits every path alike
-	for p in kiln_egress socat_egress kiln_ingress socat_ingress; do $p >>/tmp/b/$p; echo >>/tmp/b/$p; done
+# Alternating rounds, a slow moment hitting every path alike; each round starts one path later,
+# so no path always runs right after the same other one.
+PATHS="kiln_egress socat_egress kiln_ingress socat_ingress"
+for r in $(seq "$ROUNDS"); do
+	k=$(((r - 1) % 4 + 1))
+	for p in $(echo $PATHS $PATHS | cut -d' ' -f$k-$((k + 3))); do
+		$p >>/tmp/b/$p
+		echo >>/tmp/b/$p
+	done
 done
 for p in kiln_egress socat_egress kiln_ingress socat_ingress; do
 	grep . /tmp/b/$p | median >/tmp/b/$p.med

@@ -1,6 +1,6 @@
 #!/gl/bin/busybox sh
 # SPDX-License-Identifier: Apache-2.0
-# rdinit of tests/integration/guestlab_eif.sh: the parent's side in its own netns, then the EIF's /init as PID 1.
+# rdinit of the guest lab's EIF boots (guestlab_eif_lab): the parent's side in its own netns, then the EIF's /init as PID 1.
 B=/gl/bin/busybox
 $B mkdir -p /proc /dev
 $B mount -t devtmpfs dev /dev
@@ -14,8 +14,8 @@ done </gl/modules.list
 ip link set lo up
 echo "GL BOOTED $(uname -r)"
 unshare -n sh /gl/parent.sh &
-# The enclave boots once kilnd has registered it (as nitro-cli starts it after the listeners).
+# The enclave boots once the parent's side is ready (as nitro-cli starts it after the listeners).
 i=0
-while [ ! -e /gl/state/ready ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -e /gl/ready ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 umount /proc
 exec /init

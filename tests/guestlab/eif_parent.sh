@@ -18,7 +18,7 @@ gl_wait 20 test -S $S/kilnd.sock || gl_fail kilnd-up "no socket"
 echo '{"op":"register","name":"'$N'","mode":"sim","cid":1,"ports":[{"host_ip":"127.0.0.1","host_port":29001,"port":9001}]}' |
 	socat -t 5 - UNIX-CONNECT:$S/kilnd.sock >/gl/reg.out 2>&1
 if grep -q '"ok": *true' /gl/reg.out; then gl_pass registered; else gl_fail registered "$(cat /gl/reg.out)"; fi
-touch $S/ready
+touch /gl/ready
 logs() { kiln logs --stream all $N 2>&1; }
 has() { logs | grep -q "$1"; }
 if gl_wait 60 has 'kiln-init connected'; then gl_pass control-channel; else gl_fail control-channel "no HELLO"; fi

@@ -42,15 +42,8 @@ network:
 YAML
 kiln build -q -c "$T/kiln.yaml" "docker-archive:$T/glboot.tar" -o "$T/glboot.eif" >/dev/null
 
-# The test ramdisk: everything under /gl, so nothing of the EIF's is replaced.
 d=$T/lab
-mkdir -p "$d/gl/bin" "$d/gl/modules"
-cp "$GUESTLAB_BUSYBOX" "$d/gl/bin/busybox"
-guestlab_modules "$d/gl/modules" "$d/gl/modules.list"
-guestlab_lib "$d/gl/lib.sh"
-install -m 755 tests/guestlab/eif_init.sh "$d/gl/init"
-cp tests/guestlab/eif_parent.sh "$d/gl/parent.sh"
-for b in build/kiln build/kilnd "$(command -v socat)"; do guestlab_add_bin "$d" "$b" "/gl/bin/$(basename "$b")"; done
+guestlab_eif_lab "$d" tests/guestlab/eif_parent.sh build/kiln build/kilnd "$(command -v socat)"
 
 log=$KILN_ROOT/build/test-logs/guestlab_eif.console
 mkdir -p "$(dirname "$log")"

@@ -128,7 +128,9 @@ else
 fi
 # tampering on the parent: one byte of the file's block; the read is EIO, the log names it
 OBJ=$(cd /store && ls | grep "^b-$INO-0-")
-printf '\377' | dd of="/store/$OBJ" bs=1 seek=30 conv=notrunc 2>/dev/null
+# invert the byte: a fixed value could equal what was there
+B=$(od -An -tu1 -j 30 -N1 "/store/$OBJ" | tr -d ' ')
+printf "\\$(printf '%03o' $((B ^ 255)))" | dd of="/store/$OBJ" bs=1 seek=30 conv=notrunc 2>/dev/null
 if mnt; then
 	if cat /mnt/v/secret.txt >/tmp/cat.out 2>/tmp/cat.err; then
 		gl_fail tamper-eio "the tampered file was read: $(cat /tmp/cat.out)"

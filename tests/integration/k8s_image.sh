@@ -30,6 +30,7 @@ assert_eq "$(jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name
 size=$(stat -c %s "$T/app.eif")
 min=$(( (4 * size + 1048575) / 1048576 )); min=$(( min + min % 2 ))
 assert_eq "$(jq -r '.annotations["enclave.kiln/min-memory"]' "$man")" "${min}Mi" "min-memory annotation"
+assert_eq "$(jq -r '.annotations["enclave.kiln/storage"]' "$man")" null "no storage: no storage annotation"
 
 # skopeo reads both forms' config: entrypoint, labels.
 for ref in "oci:$T/oci1:v1" "docker-archive:$T/img1.tar"; do

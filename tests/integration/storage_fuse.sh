@@ -63,7 +63,7 @@ assert_contains "$(cat "$T/wrong.err")" "wrong key"
 
 # tampering: flip one byte of the file's block; reads fail with EIO and the log names it
 OBJ=$(cd "$S" && ls | grep "^b-$INO-0-")
-printf '\xff' | dd of="$S/$OBJ" bs=1 seek=30 conv=notrunc status=none
+flip_byte "$S/$OBJ" 30
 mnt || fail "mount after tampering"
 ! cat "$M/secret.txt" 2>"$T/cat.err" || fail "tampered file was read"
 assert_contains "$(cat "$T/cat.err")" "Input/output error"

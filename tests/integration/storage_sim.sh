@@ -9,13 +9,9 @@ source "$(dirname "$0")/../lib/common.sh"
 export KILN_STATE_DIR=$T/state
 MARKER=kiln-sim-marker-$RANDOM$RANDOM
 
-# The POSIX suite as a static program at a fixed path in the image.
-${CC:-gcc} -static -O2 -D_GNU_SOURCE -o "$T/posix_suite" "$KILN_ROOT/tests/tools/posix_suite.c" ||
-	fail "building the static POSIX suite"
-c=$(busybox_container)
+# The POSIX suite as a static program at a fixed path in the image (posix_suite_container).
+c=$(posix_suite_container)
 mnt=$(bah mount "$c")
-mkdir -p "$mnt/app" "$mnt/usr/local/bin"
-cp "$T/posix_suite" "$mnt/usr/local/bin/posix_suite"
 cat >"$mnt/app/run.sh" <<SH
 #!/bin/sh
 if [ ! -e /data/count ]; then
@@ -70,7 +66,7 @@ assert_contains "$out" "key: kms needs storage[].kms_key_id"
 [[ $out != *count=* ]] || fail "the app ran without its volume"
 
 # a tampered root: refused with the object named, the app never runs
-printf '\x00' | dd of="$V/root" bs=1 seek=20 conv=notrunc status=none
+flip_byte "$V/root" 20
 run "$T/st.eif"
 [ "$rc" != 0 ] || fail "tampered volume mounted"
 assert_contains "$out" "integrity failure: volume root (object root)"

@@ -25,6 +25,14 @@ skip() { echo "SKIP: $*"; exit 77; }
 assert_eq() { [ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"; }
 assert_contains() { grep -qF -- "$2" <<<"$1" || fail "${3:-missing text}: '$2' not in: $1"; }
 # Run a command that must fail; its stderr must contain $1.
+# flip_byte FILE OFFSET: invert every bit of one byte in place (a write of a
+# fixed value could equal what was there and tamper with nothing).
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	[ -n "$b" ] || fail "flip_byte: $1 has no byte at offset $2"
+	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 assert_fails_with() {
 	local want=$1; shift
 	local out rc=0
@@ -40,6 +48,19 @@ bah() {
 
 # A FROM scratch working container with busybox-static at /bin/busybox and
 # the usual applet links; prints the container name.
+# A busybox container with a static POSIX suite at /usr/local/bin/posix_suite and an empty /app.
+posix_suite_container() {
+	local c mnt
+	${CC:-gcc} -static -O2 -D_GNU_SOURCE -o "$T/posix_suite" "$KILN_ROOT/tests/tools/posix_suite.c" ||
+		fail "building the static POSIX suite"
+	c=$(busybox_container)
+	mnt=$(bah mount "$c")
+	mkdir -p "$mnt/app" "$mnt/usr/local/bin"
+	cp "$T/posix_suite" "$mnt/usr/local/bin/posix_suite"
+	bah umount "$c" >/dev/null
+	echo "$c"
+}
+
 busybox_container() {
 	local c
 	c=$(bah from scratch)

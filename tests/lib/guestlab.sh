@@ -202,6 +202,22 @@ guestlab_boot_eif() {
 	return $rc
 }
 
+# guestlab_eif_lab DIR PARENT PROGRAM...: the test ramdisk of guestlab_boot_eif, all under
+# DIR/gl so nothing of the EIF's is replaced: busybox, GUESTLAB_MODULES, lib.sh, the rdinit
+# (tests/guestlab/eif_init.sh: it runs PARENT, the parent's side, in a network namespace of
+# its own, and execs the EIF's /init once PARENT touched /gl/ready) and the PROGRAMs in /gl/bin.
+guestlab_eif_lab() {
+	local d=$1 parent=$2 b
+	shift 2
+	mkdir -p "$d/gl/bin" "$d/gl/modules" || return 1
+	cp "$GUESTLAB_BUSYBOX" "$d/gl/bin/busybox"
+	guestlab_modules "$d/gl/modules" "$d/gl/modules.list" || return 1
+	guestlab_lib "$d/gl/lib.sh"
+	install -m 755 "$KILN_ROOT/tests/guestlab/eif_init.sh" "$d/gl/init"
+	cp "$parent" "$d/gl/parent.sh"
+	for b; do guestlab_add_bin "$d" "$b" "/gl/bin/$(basename "$b")"; done
+}
+
 # guestlab_verdict LOG CHECK...: 0 when the guest ended its script, no
 # check failed and every named CHECK passed; prints each check's result.
 guestlab_verdict() {

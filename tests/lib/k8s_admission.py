@@ -159,13 +159,49 @@ check(r and r["allowed"] and p2, "deployment pod mutated")
 if p2:
     v = enclave_ok(p2, 0, "deployment pod", cpus="4")
     c = v.spec.containers[0]
-    check([e.name for e in c.env] == ["TZ", "KILN_GRACE_SECONDS"], f"env kept: {c.env}")
+    check([e.name for e in c.env] == ["TZ", "KILN_GRACE_SECONDS", "KILN_HUGEPAGES_MIB"],
+          f"env kept: {c.env}")
+    ref = c.env[2].value_from.resource_field_ref
+    check(ref.resource == "limits.hugepages-2Mi" and ref.divisor == "1Mi",
+          f"hugepages through the downward API: {ref}")
     check(c.env[1].value == "55", "grace period from terminationGracePeriodSeconds - 5")
     check(c.resources.limits["memory"] == "256Mi" and c.resources.requests["memory"] == "128Mi",
           "existing memory resources kept")
     check(len(v.spec.volumes) == 2 and len(v.spec.tolerations) == 2, "volumes/tolerations kept")
     check(v.spec.node_selector.get("kubernetes.io/os") == "linux", "node selector kept")
     check(v.metadata.generate_name == "nginx-7c5d8f9b4-", "generateName kept")
+
+# 2b. Storage on a PersistentVolumeClaim (a StatefulSet's Pod): the claim's volume and mount
+#     are kept as written, kiln-state is added beside them; the storage annotation is checked.
+sts = pod(name="db-0", ann={"enclave.kiln/memory": "1Gi", "enclave.kiln/storage": "/data"},
+          containers=[{"name": "db", "image": "registry.example/db-enclave:1",
+                       "resources": {"limits": {"cpu": "2"}},
+                       "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+          volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}])
+r, p4 = admit(sts, "pvc pod")
+check(r and r["allowed"] and p4, f"pvc pod mutated: {r}")
+if p4:
+    v = enclave_ok(p4, 0, "pvc pod", pages="1024Mi")
+    c = v.spec.containers[0]
+    check([(m.name, m.mount_path) for m in c.volume_mounts] ==
+          [("data", "/data"), ("kiln-state", "/run/kiln")], f"pvc mount kept: {c.volume_mounts}")
+    check(v.spec.volumes[0].persistent_volume_claim.claim_name == "data-db-0", "pvc volume kept")
+    check(p4["spec"]["volumes"][0] == sts["spec"]["volumes"][0], "pvc volume bytes unchanged")
+for what, mounts, vols, want in (
+        ("storage without a mount", [], [], "mounts no volume at /data"),
+        ("storage on an emptyDir", [{"name": "data", "mountPath": "/data"}],
+         [{"name": "data", "emptyDir": {}}], "is not a persistentVolumeClaim"),
+        ("storage read-only", [{"name": "data", "mountPath": "/data", "readOnly": True}],
+         [{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}], "is readOnly"),
+        ("mount over kiln-state", [{"name": "data", "mountPath": "/run/kiln"}],
+         [{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}], "inside kilnd's state")):
+    bad = copy.deepcopy(sts)
+    bad["spec"]["containers"][0]["volumeMounts"] = mounts
+    bad["spec"]["volumes"] = vols
+    st, body = post(review(bad))
+    r = json.loads(body)["response"] if st == 200 else {}
+    check(r.get("allowed") is False and want in r.get("status", {}).get("message", ""),
+          f"{what}: denied with '{want}': {st} {body}")
 
 # 3. Init containers and a sidecar: the annotated container is the enclave.
 side = pod(ann={"enclave.kiln/memory": "1Gi", "enclave.kiln/container": "app"}, containers=[

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Test tool: mount a storage-core volume kept in a local directory through the FUSE frontend. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +10,18 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/plain.h"
 #include "fs/wire.h"
 #include "init/storage_fuse.h"
 #include "kilnd/store.h"
 
 /*
- * kiln_fs_mount [--create] [--secret S] [--channel] STOREDIR MOUNTPOINT
+ * kiln_fs_mount [--create] [--secret S] [--channel | --plain] STOREDIR MOUNTPOINT
  * Prints "mounted" once the mount is up, serves until it is unmounted,
  * then commits and exits 0. Integrity failures are logged on stderr.
  * --channel: the objects go through the storage channel to kilnd's store
  * code (in a thread, over a socketpair), as from an enclave.
+ * --plain: a plain volume (ordinary files in STOREDIR) the same way.
  */
 static struct kd_store *chan_store;
 static int chan_fd;
@@ -30,8 +33,8 @@ static void *chan_main(void *arg)
 	return NULL;
 }
 
-/* A remote store for volume "vol" whose server keeps it in dir. */
-static int open_channel(const char *dir, struct kfs_store **st)
+/* A connection to kilnd's store code serving volume "vol" in dir; returns our end. */
+static int serve_dir(const char *dir, bool plain)
 {
 	struct kd_store_cfg cfg = { .n = 1 };
 	pthread_t t;
@@ -39,13 +42,29 @@ static int open_channel(const char *dir, struct kfs_store **st)
 
 	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "vol");
 	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s", dir);
+	cfg.vol[0].plain = plain;
 	if (kd_store_new("tool", &cfg, &chan_store) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	chan_fd = sv[1];
 	if (pthread_create(&t, NULL, chan_main, NULL))
 		return -1;
-	return kfs_store_remote(sv[0], "vol", st);
+	return sv[0];
+}
+
+static int open_channel(const char *dir, struct kfs_store **st)
+{
+	int fd = serve_dir(dir, false);
+
+	return fd < 0 ? fd : kfs_store_remote(fd, "vol", st);
+}
+
+/* A plain volume, its files owned (as the mount shows them) by our own uid. */
+static int open_plain(const char *dir, struct kfs **fs)
+{
+	int fd = serve_dir(dir, true);
+
+	return fd < 0 ? fd : kfs_plain_mount(fd, "vol", getuid(), getgid(), fs);
 }
 static void on_log(void *ctx, const char *line)
 {
@@ -59,25 +78,28 @@ int main(int argc, char **argv)
 	struct kfs_store *st;
 	struct kfs_keywrap *kw;
 	struct kfs *fs;
-	int i = 1, fd, rc, channel = 0;
+	int i = 1, fd, rc, channel = 0, plain = 0;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--create"))
 			flags |= KFS_MOUNT_CREATE;
 		else if (!strcmp(argv[i], "--channel"))
 			channel = 1;
+		else if (!strcmp(argv[i], "--plain"))
+			plain = 1;
 		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
 			secret = argv[++i];
 		else
 			break;
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: kiln_fs_mount [--create] [--secret S] [--channel] STOREDIR MOUNTPOINT\n");
+		fprintf(stderr, "usage: kiln_fs_mount [--create] [--secret S] [--channel | --plain] STOREDIR MOUNTPOINT\n");
 		return 2;
 	}
-	if ((channel ? open_channel(argv[i], &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
-	    kfs_keywrap_sim(secret, &kw) < 0 ||
-	    kfs_mount(st, kw, flags, on_log, NULL, &fs) < 0) {
+	if (plain ? open_plain(argv[i], &fs) < 0 :
+	    ((channel ? open_channel(argv[i], &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
+	     kfs_keywrap_sim(secret, &kw) < 0 ||
+	     kfs_mount(st, kw, flags, on_log, NULL, &fs) < 0)) {
 		fprintf(stderr, "kiln_fs_mount: %s\n", kiln_errmsg());
 		return 1;
 	}

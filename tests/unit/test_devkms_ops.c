@@ -128,6 +128,55 @@ TEST(validation)
 	free(out);
 }
 
+/* Requests with several bad fields: the answer is the first in each operation's field order. */
+TEST(first_error_wins)
+{
+	static const struct {
+		const char *op, *body, *type, *msg;
+	} cases[] = {
+		{ "Encrypt", "{\"KeyId\":5,\"Plaintext\":\"!!\"}", "ValidationException",
+		  "Start of structure or map found where not expected at 'KeyId'" },
+		{ "Encrypt", "{\"KeyId\":\"x\",\"Plaintext\":\"!!\",\"EncryptionContext\":5}",
+		  "ValidationException", "Value at 'Plaintext' is not valid base64" },
+		{ "Decrypt", "{\"CiphertextBlob\":\"QUJD\",\"EncryptionAlgorithm\":\"X\",\"EncryptionContext\":5}",
+		  "UnsupportedOperationException",
+		  "dev-kms supports only EncryptionAlgorithm SYMMETRIC_DEFAULT" },
+		{ "Decrypt", "{\"CiphertextBlob\":\"QUJD\",\"EncryptionContext\":5,\"Recipient\":5}",
+		  "ValidationException", "EncryptionContext must be a map of strings" },
+		{ "GenerateDataKey", "{\"KeyId\":\"x\",\"KeySpec\":\"AES_256\",\"NumberOfBytes\":16,\"EncryptionContext\":5}",
+		  "ValidationException", "Please specify either number of bytes or key spec." },
+		{ "GenerateDataKeyWithoutPlaintext", "{\"KeyId\":\"x\",\"KeySpec\":\"AES_9\",\"EncryptionContext\":5}",
+		  "ValidationException",
+		  "1 validation error detected: Value 'AES_9' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]" },
+		{ "CreateKey", "{\"Policy\":\"bad\",\"KeyUsage\":\"X\",\"Origin\":\"X\"}",
+		  "UnsupportedOperationException", "dev-kms supports only KeyUsage ENCRYPT_DECRYPT" },
+		{ "CreateKey", "{\"Policy\":\"bad\",\"Origin\":\"X\"}", "UnsupportedOperationException",
+		  "dev-kms supports only Origin AWS_KMS" },
+		{ "PutKeyPolicy", "{\"KeyId\":\"x\",\"Policy\":\"bad\",\"PolicyName\":\"other\"}",
+		  "NotFoundException", "Policy other does not exist; a key has one policy, named default" },
+		{ "PutKeyPolicy", "{\"KeyId\":\"x\",\"PolicyName\":\"other\"}", "ValidationException",
+		  "1 validation error detected: Value null at 'Policy' failed to satisfy constraint: Member must not be null" },
+		{ "GetKeyPolicy", "{\"PolicyName\":5}", "ValidationException",
+		  "1 validation error detected: Value null at 'KeyId' failed to satisfy constraint: Member must not be null" },
+		{ "ListKeys", "{\"Limit\":0,\"Marker\":5}", "ValidationException",
+		  "1 validation error detected: Value at 'Limit' failed to satisfy constraint: Member must have value between 1 and 1000" },
+		{ "GenerateRandom", "{\"Recipient\":5}", "ValidationException",
+		  "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st;
+		json_t *j = call(cases[i].op, cases[i].body, &st);
+		const char *msg = json_string_value(json_object_get(j, "message"));
+
+		CHECK(st == 400 && !strcmp(type_of(j) ?: "", cases[i].type));
+		CHECK(msg && !strcmp(msg, cases[i].msg));
+		if (!msg || strcmp(msg, cases[i].msg))
+			fprintf(stderr, "  %s %s: %s\n", cases[i].op, cases[i].body, msg ?: "(none)");
+		json_decref(j);
+	}
+}
+
 TEST(ciphertext_format)
 {
 	struct kiln_devkms_key k = { .id = "11111111-2222-4333-8444-555555555555" }, k2 = k;
@@ -253,6 +302,7 @@ int main(void)
 	RUN(create_and_files);
 	RUN(encrypt_decrypt);
 	RUN(validation);
+	RUN(first_error_wins);
 	RUN(ciphertext_format);
 	RUN(cms_parses_like_kms);
 	RUN(sigv4_checks);

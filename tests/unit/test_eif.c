@@ -13,6 +13,7 @@
 
 #include "eif/cbor_out.h"
 #include "eif/eif.h"
+#include "eif/measure.h"
 #include "eif/sign.h"
 #include "eif/writer.h"
 #include "t.h"
@@ -313,6 +314,88 @@ TEST(test_write_fd)
 	close(kfd);
 	close(rfd);
 	free(kfile);
+}
+
+/* Write sections of the given types and sizes (byte i of section j is (i * 7 + j) & 255). */
+static int write_sections(const char *path, int n, const uint16_t *types, const size_t *sizes,
+			  struct eif_pcrs *pcrs)
+{
+	struct eif_writer *w = NULL;
+	int rc = eif_writer_open(path, &w);
+
+	for (int j = 0; j < n && rc == 0; j++) {
+		uint8_t *d = malloc(sizes[j] ? sizes[j] : 1);
+
+		for (size_t i = 0; d && i < sizes[j]; i++)
+			d[i] = (uint8_t)(i * 7 + (size_t)j);
+		rc = d ? eif_writer_section(w, types[j], d, sizes[j]) : -ENOMEM;
+		free(d);
+	}
+	if (rc == 0)
+		rc = eif_writer_commit(w, 512ull << 20, 2, 0, pcrs);
+	eif_writer_free(w);
+	return rc;
+}
+
+/* The PCR over the sections whose bit is set in pick, in order. */
+static void pcr_over(int n, const size_t *sizes, unsigned pick, uint8_t out[KILN_SHA384_LEN])
+{
+	size_t total = 0, at = 0;
+	uint8_t *all;
+
+	for (int j = 0; j < n; j++)
+		total += (pick >> j & 1u) ? sizes[j] : 0;
+	all = malloc(total ? total : 1);
+	for (int j = 0; all && j < n; j++)
+		for (size_t i = 0; (pick >> j & 1u) && i < sizes[j]; i++)
+			all[at++] = (uint8_t)(i * 7 + (size_t)j);
+	CHECK(all && eif_pcr_of(all, total, out) == 0);
+	free(all);
+}
+
+/*
+ * Write sections n of t and sz to name; the writer's PCRs and the reader's
+ * must be those over the sections picked (bit j: section j) by pick[0..2].
+ */
+static void check_fork_case(const char *name, int n, const uint16_t *t, const size_t *sz,
+			    const unsigned pick[3])
+{
+	struct eif_pcrs wp, rp;
+	struct eif_info info;
+	uint8_t want[3][KILN_SHA384_LEN];
+	int fd;
+
+	CHECK(write_sections(tpath(name), n, t, sz, &wp) == 0);
+	for (int i = 0; i < 3; i++)
+		pcr_over(n, sz, pick[i], want[i]);
+	fd = open(tpath(name), O_RDONLY);
+	CHECK(fd >= 0 && eif_read_info(fd, &info, &rp) == 0);
+	close(fd);
+	CHECK(memcmp(wp.pcr0, want[0], KILN_SHA384_LEN) == 0);
+	CHECK(memcmp(wp.pcr1, want[1], KILN_SHA384_LEN) == 0);
+	CHECK(memcmp(wp.pcr2, want[2], KILN_SHA384_LEN) == 0);
+	CHECK(memcmp(&wp, &rp, sizeof(wp)) == 0);
+}
+
+/*
+ * PCR1 shares PCR0's hashing until the first app ramdisk forks it: the
+ * writer and the reader agree with PCRs computed over the concatenated
+ * sections, with boot sections before and after the fork (a later cmdline),
+ * large enough to cross the writer's buffers, and with no app ramdisk at all.
+ */
+TEST(test_pcr1_fork)
+{
+	/* kernel, metadata, ramdisk 0, ramdisk 1, cmdline, ramdisk 2 */
+	static const uint16_t t[] = { EIF_SECTION_KERNEL, EIF_SECTION_METADATA,
+				      EIF_SECTION_RAMDISK, EIF_SECTION_RAMDISK,
+				      EIF_SECTION_CMDLINE, EIF_SECTION_RAMDISK };
+	static const size_t sz[] = { 3u << 20, 10, 100000, 1u << 20, 5, 700000 };
+	static const unsigned forked[3] = { 1u | 4u | 8u | 16u | 32u, 1u | 4u | 16u, 8u | 32u };
+	/* one ramdisk only: PCR1 never forks and equals PCR0; PCR2 is of nothing */
+	static const unsigned unforked[3] = { 1u | 4u, 1u | 4u, 0 };
+
+	check_fork_case("fork.eif", 6, t, sz, forked);
+	check_fork_case("nofork.eif", 3, t, sz, unforked);
 }
 
 TEST(test_measurements_json)
@@ -826,6 +909,7 @@ int main(void)
 	make_data();
 	RUN(test_roundtrip);
 	RUN(test_write_fd);
+	RUN(test_pcr1_fork);
 	RUN(test_measurements_json);
 	RUN(test_corruption);
 	RUN(test_truncation_and_garbage);

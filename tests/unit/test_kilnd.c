@@ -4,11 +4,15 @@
 
 #include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "kd_fixture.h"
 #include "kilnd/internal.h"
+#include "kilnd/net.h"
+#include "sim/sim.h"
+#include "util/state_dir.h"
 
 static char tmp[64];
 
@@ -205,17 +209,22 @@ TEST(utf8_repair)
 
 TEST(default_state_dir)
 {
-	char buf[64];
+	char buf[64], small[8];
 
-	if (geteuid() == 0) {
-		CHECK(kilnd_default_state_dir(buf, sizeof(buf)) == 0 && !strcmp(buf, "/run/kiln"));
-		return;
-	}
-	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-	CHECK(kilnd_default_state_dir(buf, sizeof(buf)) == 0 &&
+	/* kilnd's default and the CLI's (without KILN_STATE_DIR) are one rule. */
+	unsetenv("KILN_STATE_DIR");
+	CHECK(kiln_state_dir_default(buf, sizeof(buf)) == 0);
+	CHECK(kiln_sim_state_dir(buf, sizeof(buf)) == 0);
+	if (geteuid() == 0)
+		CHECK(!strcmp(buf, "/run/kiln"));
+	CHECK(kiln_state_dir_for(true, NULL, buf, sizeof(buf)) == 0 && !strcmp(buf, "/run/kiln"));
+	CHECK(kiln_state_dir_for(false, "/run/user/1000", buf, sizeof(buf)) == 0 &&
 	      !strcmp(buf, "/run/user/1000/kiln"));
-	unsetenv("XDG_RUNTIME_DIR");
-	CHECK_ERR(kilnd_default_state_dir(buf, sizeof(buf)), "pass --state-dir");
+	CHECK_ERR(kiln_state_dir_for(false, NULL, buf, sizeof(buf)), "pass --state-dir");
+	CHECK_ERR(kiln_state_dir_for(false, "", buf, sizeof(buf)), "pass --state-dir");
+	/* A relative XDG_RUNTIME_DIR is invalid (XDG base directory rules): kilnd refused it, the CLI took it. */
+	CHECK_ERR(kiln_state_dir_for(false, "run/user", buf, sizeof(buf)), "not an absolute path");
+	CHECK_ERR(kiln_state_dir_for(false, "/run/user/1000", small, sizeof(small)), "too long");
 }
 
 /*
@@ -250,6 +259,39 @@ TEST(vsock_store_by_cid)
 	teardown(&d);
 }
 
+/* The next message written to a SOCK_SEQPACKET stderr: one write() each. */
+static ssize_t next_write(int fd, char *buf, size_t size)
+{
+	ssize_t n = recv(fd, buf, size - 1, MSG_DONTWAIT);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/* A log line is one write, prefix and all: kilnd's threads never interleave half lines. */
+TEST(log_one_write)
+{
+	char buf[4096], big[3000];
+	int sv[2], saved = dup(STDERR_FILENO);
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK(dup2(sv[1], STDERR_FILENO) == STDERR_FILENO);
+	kd_log("hello %d", 42);
+	kd_net_log("flow %s", "closed");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	kd_log("%s", big);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	CHECK(next_write(sv[0], buf, sizeof(buf)) > 0 && !strcmp(buf, "kilnd: hello 42\n"));
+	CHECK(next_write(sv[0], buf, sizeof(buf)) > 0 && !strcmp(buf, "kilnd: net: flow closed\n"));
+	CHECK(next_write(sv[0], buf, sizeof(buf)) == 1199 && !strncmp(buf, "kilnd: xxx", 10) &&
+	      buf[1198] == '\n');
+	CHECK(next_write(sv[0], buf, sizeof(buf)) < 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -264,6 +306,7 @@ int main(void)
 	RUN(vsock_store_by_cid);
 	RUN(utf8_repair);
 	RUN(default_state_dir);
+	RUN(log_one_write);
 	rc = t_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)

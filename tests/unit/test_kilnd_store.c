@@ -8,37 +8,10 @@
 #include "fs/wire.h"
 #include "kilnd/store.h"
 #include "kilnd/store_int.h"
+#include "store_srv.h"
 #include "t.h"
 
 static char base[] = "/tmp/kiln-store-XXXXXX";
-
-struct srv {
-	struct kd_store *s;
-	int fd;
-	pthread_t t;
-};
-
-static void *srv_main(void *arg)
-{
-	struct srv *v = arg;
-
-	kd_store_serve(v->s, v->fd);
-	close(v->fd);
-	return NULL;
-}
-
-/* A client fd connected to a serving thread of s. */
-static int connect_to(struct kd_store *s, struct srv *v)
-{
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -1;
-	v->s = s;
-	v->fd = sv[1];
-	pthread_create(&v->t, NULL, srv_main, v);
-	return sv[0];
-}
 
 static struct kd_store *make_store(uint64_t max_objects)
 {
@@ -89,10 +62,10 @@ static void wait_idle(struct kd_store *s)
 {
 	for (bool busy = true; busy; usleep(1000)) {
 		busy = false;
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->slots.lock);
 		for (int i = 0; i < KD_STORE_CONNS; i++)
-			busy |= s->conns[i] >= 0;
-		pthread_mutex_unlock(&s->lock);
+			busy |= s->slots.fd[i] >= 0;
+		pthread_mutex_unlock(&s->slots.lock);
 	}
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the NFS server's TCP side: record fragments over a socket, replacement, oversize, stop. */
+/* Unit tests of the NFS server's TCP side: record fragments, replacement, oversize, stop, a 4.1 retry after reconnecting. */
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -10,6 +10,7 @@
 #include "nfs/nfs4.h"
 #include "nfs/rpc.h"
 #include "nfs/server.h"
+#include "nfs/xdr.h"
 #include "t.h"
 
 static struct nfs_srv *srv;
@@ -85,6 +86,102 @@ static bool read_reply(int fd, uint32_t *xid, uint32_t *stat)
 	return ntohl(w[0]) == (0x80000000u | 24) && ntohl(w[2]) == RPC_REPLY;
 }
 
+/* A COMPOUND call (minor 1, AUTH_SYS root) with nops ops to follow in o. */
+static void call_head(struct xdr_out *o, uint32_t xid, uint32_t nops)
+{
+	const uint32_t h[] = { 0, xid, RPC_CALL, RPC_VERS, NFS4_PROGRAM, 4, NFS4_PROC_COMPOUND,
+			       RPC_AUTH_SYS, 20, 0, 0, 0, 0, 0, RPC_AUTH_NONE, 0, 0, 1, nops };
+
+	o->len = 0;
+	for (size_t i = 0; i < sizeof(h) / 4; i++)
+		xdr_put_u32(o, h[i]);
+}
+
+/*
+ * Send the call as one record and read the reply record into r (after its
+ * mark); returns the COMPOUND status, or 99999 on a short or odd reply.
+ */
+#define REPLY_BODY 24 /* xid, REPLY, accepted, null verifier, SUCCESS */
+static uint32_t call_rec(int fd, struct xdr_out *o, uint8_t *r, size_t cap, size_t *rlen)
+{
+	uint32_t mark = htonl(0x80000000u | (uint32_t)(o->len - 4)), len;
+
+	memcpy(o->buf, &mark, 4);
+	if (write(fd, o->buf, o->len) != (ssize_t)o->len || !read_full(fd, &len, 4))
+		return 99999;
+	*rlen = ntohl(len) & 0x7fffffffu;
+	if (*rlen > cap || *rlen < REPLY_BODY + 4 || !read_full(fd, r, *rlen))
+		return 99999;
+	return (uint32_t)r[REPLY_BODY] << 24 | (uint32_t)r[REPLY_BODY + 1] << 16 |
+	       (uint32_t)r[REPLY_BODY + 2] << 8 | r[REPLY_BODY + 3];
+}
+
+/* SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory "r". */
+static void mkdir_call(struct xdr_out *o, const uint8_t *sess, uint32_t seq)
+{
+	call_head(o, 300 + seq, 3);
+	xdr_put_u32(o, OP_SEQUENCE);
+	xdr_put_fixed(o, sess, NFS4_SESSIONID_SIZE);
+	xdr_put_u32(o, seq);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 1);
+	xdr_put_u32(o, OP_PUTROOTFH);
+	xdr_put_u32(o, OP_CREATE);
+	xdr_put_u32(o, NF4DIR);
+	xdr_put_string(o, "r");
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+}
+
+/* A 4.1 client's CREATE resent on a new connection is answered from its slot, not run again. */
+static void retry_after_reconnect(uint16_t port)
+{
+	struct xdr_out o;
+	uint8_t r[4096], first[4096], sess[NFS4_SESSIONID_SIZE];
+	size_t n, n1;
+	const size_t body = REPLY_BODY + 12 + 8; /* status, empty tag, count, op, status */
+
+	CHECK(xdr_out_init(&o, 1 << 16) == 0);
+	int c = dial(port, true);
+	CHECK(c >= 0);
+	call_head(&o, 200, 1);
+	xdr_put_u32(&o, OP_EXCHANGE_ID);
+	xdr_put_fixed(&o, "verifier", 8);
+	xdr_put_string(&o, "loop test");
+	xdr_put_u32(&o, 0);
+	xdr_put_u32(&o, 0);
+	xdr_put_u32(&o, 0);
+	CHECK(call_rec(c, &o, r, sizeof(r), &n) == NFS4_OK && n >= body + 12);
+	uint8_t cid[8];
+	memcpy(cid, r + body, 8);
+	call_head(&o, 201, 1);
+	xdr_put_u32(&o, OP_CREATE_SESSION);
+	xdr_put_fixed(&o, cid, 8);
+	xdr_put_u32(&o, 1);
+	xdr_put_u32(&o, 0);
+	for (int ch = 0; ch < 2; ch++) {
+		const uint32_t a[] = { 0, 1 << 20, 1 << 20, 0, 8, 4, 0 };
+		for (size_t i = 0; i < 7; i++)
+			xdr_put_u32(&o, a[i]);
+	}
+	xdr_put_u32(&o, 0);
+	xdr_put_u32(&o, 0);
+	CHECK(call_rec(c, &o, r, sizeof(r), &n) == NFS4_OK && n >= body + sizeof(sess));
+	memcpy(sess, r + body, sizeof(sess));
+	mkdir_call(&o, sess, 1);
+	CHECK(call_rec(c, &o, first, sizeof(first), &n1) == NFS4_OK);
+	close(c); /* the reply could have been lost with the connection */
+	int d = dial(port, true);
+	CHECK(d >= 0);
+	CHECK(call_rec(d, &o, r, sizeof(r), &n) == NFS4_OK);
+	CHECK(n == n1 && !memcmp(r, first, n));
+	mkdir_call(&o, sess, 2); /* a new request does run: the directory is there */
+	CHECK(call_rec(d, &o, r, sizeof(r), &n) == NFS4ERR_EXIST);
+	close(d);
+	xdr_out_free(&o);
+}
+
 TEST(tcp_loop)
 {
 	struct kfs_store *st;
@@ -147,6 +244,7 @@ TEST(tcp_loop)
 	send_null(d, 10, 48, RPC_CALL);
 	CHECK(read_reply(d, &xid, &stat) && xid == 10);
 	close(d);
+	retry_after_reconnect(port);
 	CHECK(write(stop[1], "x", 1) == 1);
 	pthread_join(th, NULL);
 	CHECK(serve_rc == 0);

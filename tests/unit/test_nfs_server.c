@@ -22,6 +22,7 @@ struct tc {
 	uint8_t sessid[NFS4_SESSIONID_SIZE];
 	uint32_t slotseq;
 	uint64_t now; /* the server's clock, in seconds */
+	uint8_t cverf; /* the 4.1 client's verifier (its boot) */
 };
 
 static uint8_t key[NFS_FH_KEY_LEN] = { 1, 2, 3 }, volid[NFS_VOLID_LEN] = { 9 };
@@ -173,12 +174,23 @@ static void put_bitmap(struct tc *t, uint32_t w0, uint32_t w1)
 	xdr_put_u32(&t->call, w1);
 }
 
+/* CREATE of a directory, no attributes, in the current one. */
+static void put_mkdir(struct tc *t, const char *name)
+{
+	op(t, OP_CREATE);
+	xdr_put_u32(&t->call, NF4DIR);
+	xdr_put_string(&t->call, name);
+	put_bitmap(t, 0, 0);
+	xdr_put_u32(&t->call, 0);
+}
+
 /* tc_setup on the store st (NULL: a memory store) */
 static void tc_setup_on(struct tc *t, struct kfs_store *st)
 {
 	struct kfs_keywrap *kw;
 
 	memset(t, 0, sizeof(*t));
+	t->cverf = 7;
 	CHECK((st || kfs_store_mem(&st) == 0) && kfs_keywrap_sim(NULL, &kw) == 0);
 	CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &t->fs) == 0);
 	CHECK(nfs_srv_new(t->fs, key, volid, &t->s) == 0);
@@ -596,11 +608,7 @@ TEST(open_truncate_and_share)
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4_OK);
 	tc_begin(&t);
 	op(&t, OP_PUTROOTFH);
-	op(&t, OP_CREATE);
-	xdr_put_u32(&t.call, NF4DIR);
-	xdr_put_string(&t.call, "d");
-	put_bitmap(&t, 0, 0);
-	xdr_put_u32(&t.call, 0);
+	put_mkdir(&t, "d");
 	CHECK(tc_send(&t) == NFS4_OK);
 	CHECK(tc_open(&t, NULL, "d", OPEN4_SHARE_ACCESS_READ, 0, "owner6", &s2, fh) == NFS4ERR_ISDIR);
 	tc_free(&t);
@@ -1546,7 +1554,7 @@ static void tc_session(struct tc *t, uint32_t minor)
 
 	t->minor = minor;
 	t->session = false;
-	CHECK(tc_exchange(t, 7, &t->clientid, &seq, &flags) == NFS4_OK);
+	CHECK(tc_exchange(t, t->cverf, &t->clientid, &seq, &flags) == NFS4_OK);
 	CHECK(flags == EXCHGID4_FLAG_USE_NON_PNFS && seq == 1);
 	tc_create_session_call(t, t->clientid, seq);
 	CHECK(tc_send(t) == NFS4_OK && res(t, OP_CREATE_SESSION) == NFS4_OK);
@@ -1620,7 +1628,7 @@ TEST(session_setup)
 	op(&t, OP_PUTROOTFH);
 	CHECK(tc_send(&t) == NFS4ERR_NOT_ONLY_OP);
 	tc_begin(&t);
-	put_exchange_id(&t, 7, "x", 0x7);
+	put_exchange_id(&t, 7, "x", 0x8);
 	CHECK(tc_send(&t) == NFS4ERR_INVAL); /* flags it may not send */
 	t.session = true;
 	tc_begin(&t);
@@ -1651,8 +1659,25 @@ TEST(session_setup)
 	op(&t, OP_SECINFO_NO_NAME);
 	xdr_put_u32(&t.call, SECINFO_STYLE4_PARENT);
 	CHECK(tc_send(&t) == NFS4ERR_NOENT);
-	/* DESTROY_CLIENTID while a session lives: busy; after DESTROY_SESSION: gone */
+	/* BIND_CONN_TO_SESSION: the fore channel */
 	t.session = false;
+	for (int bogus = 0; bogus < 2; bogus++) {
+		tc_begin(&t);
+		op(&t, OP_BIND_CONN_TO_SESSION);
+		uint8_t sess[NFS4_SESSIONID_SIZE];
+		memcpy(sess, t.sessid, sizeof(sess));
+		sess[0] ^= (uint8_t)bogus;
+		xdr_put_fixed(&t.call, sess, sizeof(sess));
+		xdr_put_u32(&t.call, 3); /* fore or both */
+		xdr_put_u32(&t.call, 0);
+		CHECK(tc_send(&t) == (bogus ? NFS4ERR_BADSESSION : NFS4_OK));
+		if (!bogus) {
+			CHECK(res(&t, OP_BIND_CONN_TO_SESSION) == NFS4_OK);
+			xdr_fixed(&t.r, sess, sizeof(sess));
+			CHECK(!memcmp(sess, t.sessid, sizeof(sess)) && xdr_u32(&t.r) == CDFS4_FORE);
+		}
+	}
+	/* DESTROY_CLIENTID while a session lives: busy; after DESTROY_SESSION: gone */
 	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4ERR_CLIENTID_BUSY);
 	tc_begin(&t);
 	op(&t, OP_DESTROY_SESSION);
@@ -1733,13 +1758,32 @@ TEST(session_replay)
 	/* a MKDIR retried after its reply was lost: OK again, not EXIST */
 	seq_call(&t, t.sessid, 5, 1);
 	op(&t, OP_PUTROOTFH);
-	op(&t, OP_CREATE);
-	xdr_put_u32(&t.call, NF4DIR);
-	xdr_put_string(&t.call, "d");
-	put_bitmap(&t, 0, 0);
-	xdr_put_u32(&t.call, 0);
+	put_mkdir(&t, "d");
 	CHECK(tc_send(&t) == NFS4_OK);
 	CHECK(tc_send(&t) == NFS4_OK);
+	tc_free(&t);
+}
+
+/* A client that restarts (a new verifier) gets a new client id; confirming it drops the old state. */
+TEST(session_client_restart)
+{
+	struct tc t;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN];
+	uint64_t id;
+	uint32_t seq, flags;
+
+	tc_setup(&t);
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(tc_exchange(&t, 8, &id, &seq, &flags) == NFS4_OK);
+	CHECK(id != t.clientid && seq == 1 && flags == EXCHGID4_FLAG_USE_NON_PNFS);
+	/* until it is confirmed, the old client keeps its session and state */
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4_OK);
+	t.cverf = 8;
+	tc_session(&t, 1);
+	CHECK(t.clientid == id);
+	CHECK(tc_write(&t, fh, &sid, 0, "abc", 3, FILE_SYNC4) == NFS4ERR_BAD_STATEID);
 	tc_free(&t);
 }
 
@@ -2070,6 +2114,7 @@ int main(void)
 	RUN(session_setup);
 	RUN(session_replay);
 	RUN(session_state);
+	RUN(session_client_restart);
 	RUN(xattrs);
 	RUN(lease_expiry);
 	RUN(commit_grouped);

@@ -1201,6 +1201,25 @@ TEST(test_console_connect)
 	CHECK_ERR(kiln_nitro_console_connect(&fake_ops, UINT32_MAX, &fd), "has no console port");
 }
 
+/* kiln console's reader: everything the console sends, until it closes. */
+TEST(test_console_copy)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	int p[2];
+
+	CHECK(out && pipe(p) == 0);
+	CHECK(write(p[1], "boot\nline 2", 11) == 11);
+	close(p[1]);
+	CHECK(kiln_nitro_console_copy(p[0], out) == 0);
+	CHECK(len == 11 && !memcmp(text, "boot\nline 2", 11));
+	CHECK_ERR(kiln_nitro_console_copy(p[1], out), "console: Bad file descriptor");
+	close(p[0]);
+	fclose(out);
+	free(text);
+}
+
 /* The real connect's socket option: SO_VM_SOCKETS_CONNECT_TIMEOUT, level
  * AF_VSOCK, a struct timeval of 20 s (the kernel's default is 2 s). */
 TEST(test_console_connect_timeout_sockopt)
@@ -1305,6 +1324,7 @@ int main(void)
 	RUN(test_heartbeat_wrong_cid);
 	RUN(test_heartbeat_timeout_rule);
 	RUN(test_console_connect);
+	RUN(test_console_copy);
 	RUN(test_console_connect_timeout_sockopt);
 	RUN(test_strerror_covers_every_code);
 	RUN(test_available_here);

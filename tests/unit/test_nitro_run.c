@@ -531,16 +531,18 @@ TEST(register_sends_volumes)
 {
 	static const char *const names[] = { "data", "var-lib" };
 	static const char *const hosts[] = { "/srv/a", "/srv/b" };
+	static const bool plain[] = { false, true };
 	struct kiln_nitro_run r = { .eif_path = eif_v_path, .name = "vol", .report_fd = -1,
-				    .vol_names = names, .vol_hosts = hosts, .n_volumes = 2 };
+				    .vol_names = names, .vol_hosts = hosts, .vol_plain = plain,
+				    .n_volumes = 2 };
 
 	fresh_with_kilnd(&r);
 	K.end_code = 0;
 	F.end_at_heartbeat = 1;
 	CHECK(kiln_nitro_run(&fake_ops, &r) == 0);
 	CHECK(json_eq_text(json_object_get(K.reg, "volumes"),
-			   "[{\"name\":\"data\",\"host\":\"/srv/a\"},"
-			   "{\"name\":\"var-lib\",\"host\":\"/srv/b\"}]"));
+			   "[{\"name\":\"data\",\"host\":\"/srv/a\",\"mode\":\"encrypted\"},"
+			   "{\"name\":\"var-lib\",\"host\":\"/srv/b\",\"mode\":\"plain\"}]"));
 	kilnd_stop();
 	/* Without kilnd nothing would serve them: refused before the launch. */
 	r.state_dir = NULL;

@@ -3,6 +3,7 @@
 #include "t.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "util/io.h"
@@ -44,9 +45,34 @@ TEST(read_exact_needs_every_byte)
 	close(p[0]);
 }
 
+/* Whole small files: at most max bytes, NUL-terminated, errors without the path. */
+TEST(read_file_bounded)
+{
+	char path[] = "/tmp/kiln-test-readfile-XXXXXX", *text = (char *)"x";
+	int fd = mkstemp(path);
+	size_t len = 99;
+
+	CHECK(fd >= 0);
+	CHECK(kiln_read_file(path, 4, &text, &len) == 0 && len == 0 && !strcmp(text, ""));
+	free(text);
+	CHECK(write(fd, "abcd", 4) == 4);
+	CHECK(kiln_read_file(path, 4, &text, &len) == 0 && len == 4 && !strcmp(text, "abcd"));
+	free(text);
+	CHECK(kiln_read_file(path, 4, &text, NULL) == 0 && !strcmp(text, "abcd"));
+	free(text);
+	CHECK_ERR(kiln_read_file(path, 3, &text, &len), "larger than 3 bytes");
+	CHECK(text == NULL);
+	close(fd);
+	unlink(path);
+	CHECK_ERR(kiln_read_file(path, 4, &text, &len), "No such file");
+	CHECK(text == NULL && !strstr(kiln_errmsg(), path));
+	CHECK_ERR(kiln_read_file("/", 4, &text, &len), "read error");
+}
+
 int main(void)
 {
 	RUN(read_upto_stops_at_eof_or_bound);
 	RUN(read_exact_needs_every_byte);
+	RUN(read_file_bounded);
 	return t_done();
 }

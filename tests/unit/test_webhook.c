@@ -154,6 +154,58 @@ TEST(policy)
 				"\"containers\":[{\"name\":\"a\"}]}}"), "/spec/nodeSelector/a~1b~0c") != NULL);
 }
 
+/* Storage: the Pod's mounts are kept; enclave.kiln/storage paths need a writable PVC mounted there. */
+#define STORAGE_POD(ann, mounts, vols)                                                         \
+	"{\"metadata\":{" LABELLED ",\"annotations\":{\"enclave.kiln/memory\":\"512Mi\"" ann "}},"  \
+	"\"spec\":{\"volumes\":[" vols "],\"containers\":[{\"name\":\"a\",\"volumeMounts\":[" mounts \
+	"]}]}}"
+#define PVC_VOL "{\"name\":\"d\",\"persistentVolumeClaim\":{\"claimName\":\"c\"}}"
+
+TEST(storage)
+{
+	struct kw_config c;
+	char *p;
+
+	kw_config_default(&c);
+	/* a PVC mount with no annotation: left alone, kiln-state appended after it */
+	p = mutate(&c, STORAGE_POD("", "{\"name\":\"d\",\"mountPath\":\"/data\"}", PVC_VOL));
+	CHECK(strstr(p, "\"path\":\"/spec/containers/0/volumeMounts/-\",\"value\":{\"name\":"
+			"\"kiln-state\",\"mountPath\":\"/run/kiln\"}") != NULL);
+	CHECK(!strstr(p, "claimName") && !strstr(p, "/data"));
+	/* the hugepages reach kiln launch through the downward API */
+	CHECK(strstr(p, "{\"name\":\"KILN_HUGEPAGES_MIB\",\"valueFrom\":{\"resourceFieldRef\":"
+			"{\"resource\":\"limits.hugepages-2Mi\",\"divisor\":\"1Mi\"}}}") != NULL);
+	/* annotated paths: each must be a writable PVC (or ephemeral claim) mount */
+	p = mutate(&c, STORAGE_POD(",\"enclave.kiln/storage\":\" /data/ , /logs\"",
+				   "{\"name\":\"d\",\"mountPath\":\"/data\"},"
+				   "{\"name\":\"e\",\"mountPath\":\"/logs/\"}",
+				   PVC_VOL ",{\"name\":\"e\",\"ephemeral\":{}}"));
+	CHECK(strncmp(p, "DENY", 4) != 0);
+	p = mutate(&c, STORAGE_POD(",\"enclave.kiln/storage\":\"/data,/logs\"",
+				   "{\"name\":\"d\",\"mountPath\":\"/data\"}", PVC_VOL));
+	CHECK(strstr(p, "DENY: annotation enclave.kiln/storage: container a mounts no volume at "
+			"/logs: mount a persistentVolumeClaim there") == p);
+	p = mutate(&c, STORAGE_POD(",\"enclave.kiln/storage\":\"/data\"",
+				   "{\"name\":\"d\",\"mountPath\":\"/data\"}",
+				   "{\"name\":\"d\",\"emptyDir\":{}}"));
+	CHECK(strstr(p, "volume d at /data is not a persistentVolumeClaim") != NULL);
+	p = mutate(&c, STORAGE_POD(",\"enclave.kiln/storage\":\"/data\"",
+				   "{\"name\":\"d\",\"mountPath\":\"/data\",\"readOnly\":true}",
+				   PVC_VOL));
+	CHECK(strstr(p, "the volumeMount at /data is readOnly") != NULL);
+	p = mutate(&c, STORAGE_POD(",\"enclave.kiln/storage\":\"data\"", "", ""));
+	CHECK(strstr(p, "\"data\" is not an absolute path") != NULL);
+	p = mutate(&c, STORAGE_POD(",\"enclave.kiln/storage\":\"/a,/b,/c,/d,/e,/f,/g,/h,/i,/j,"
+				   "/k,/l,/m,/n,/o,/p,/q\"", "", ""));
+	CHECK(strstr(p, "more than 16 paths") != NULL);
+	/* a mount over kilnd's state would hide it (or be hidden): denied */
+	p = mutate(&c, STORAGE_POD("", "{\"name\":\"d\",\"mountPath\":\"/run/kiln/store\"}",
+				   PVC_VOL));
+	CHECK(strstr(p, "mounts a volume at /run/kiln/store, inside kilnd's state") != NULL);
+	CHECK(strncmp(mutate(&c, STORAGE_POD("", "{\"name\":\"d\",\"mountPath\":\"/run/kilnx\"}",
+					     PVC_VOL)), "DENY", 4) != 0);
+}
+
 TEST(review)
 {
 	struct kw_config c;
@@ -176,6 +228,29 @@ TEST(review)
 	CHECK(kw_review(&c, "{\"apiVersion\":\"admission.k8s.io/v1beta1\"}", 41, false, &r) == 0);
 	CHECK(r.status == 400 && strstr(r.body, "v1beta1") != NULL);
 	free(r.body);
+	/* a review whose parse outgrows the stack arena (many labels): the rest is malloc'd */
+	{
+		size_t cap = 400000, n = 0;
+		char *big = malloc(cap);
+
+		n += (size_t)snprintf(big + n, cap - n, "{\"apiVersion\":\"admission.k8s.io/v1\","
+				      "\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"u2\","
+				      "\"kind\":{\"kind\":\"Pod\"},\"operation\":\"CREATE\","
+				      "\"object\":{\"metadata\":{\"annotations\":{\"enclave.kiln/"
+				      "memory\":\"512Mi\"},\"labels\":{\"enclave.kiln/managed\":\"true\"");
+		for (int i = 0; i < 5000; i++)
+			n += (size_t)snprintf(big + n, cap - n, ",\"l%d\":\"v%d\"", i, i);
+		n += (size_t)snprintf(big + n, cap - n, "}},\"spec\":{\"containers\":[{\"name\":"
+				      "\"a\"}]}}}}");
+		c.max_body = cap;
+		for (int round = 0; round < 3; round++) {
+			CHECK(kw_review(&c, big, n, false, &r) == 0);
+			CHECK(r.status == 200 && strstr(r.body, "\"uid\":\"u2\",\"allowed\":true,"
+							"\"patchType\":\"JSONPatch\"") != NULL);
+			free(r.body);
+		}
+		free(big);
+	}
 	c.max_body = 4;
 	CHECK(kw_review(&c, "{}   ", 5, false, &r) == 0 && r.status == 400);
 	free(r.body);
@@ -186,6 +261,7 @@ int main(void)
 	RUN(quantities);
 	RUN(http_head);
 	RUN(policy);
+	RUN(storage);
 	RUN(review);
 	return t_done();
 }

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kilnd's plain-volume handlers: files beneath the root only, no symlink followed, caps, modes, handles. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "fs/plain.h"
+#include "fs/wire.h"
+#include "kilnd/store.h"
+#include "kilnd/store_plain.h"
+#include "store_srv.h"
+#include "t.h"
+
+static char base[] = "/tmp/kiln-plain-XXXXXX";
+static char root[256], outside[256];
+static uint8_t out[KFS_PLAIN_IO_MAX + 64];
+static size_t olen;
+
+/* One request through the decoder (as kilnd gets it) and the handler. */
+static int req(struct kd_plain *p, struct kfs_plain_req r, const void *data, size_t len)
+{
+	static uint8_t buf[2 * KFS_PLAIN_PATH_MAX + 64 + 4096];
+	static struct kfs_plain_req d;
+	size_t hl;
+	int rc;
+
+	r.l1 = r.s1 ? strlen(r.s1) : 0;
+	r.l2 = r.s2 ? strlen(r.s2) : 0;
+	if (kfs_plain_req_encode(&r, buf, sizeof(buf), &hl) < 0 || hl + len > sizeof(buf))
+		return -EMSGSIZE;
+	memcpy(buf + hl, data, len);
+	rc = kfs_plain_req_decode(buf, hl + len, &d);
+	return rc < 0 ? rc : kd_plain_handle(p, &d, out, sizeof(out), &olen);
+}
+
+static uint64_t handle_of(void)
+{
+	uint64_t h = 0;
+
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | out[i];
+	return h;
+}
+
+static struct kd_plain *open_vol(void)
+{
+	struct kd_plain *p = NULL;
+
+	CHECK(kd_plain_open(root, 1 << 20, &p) == 0);
+	return p;
+}
+
+/* A shell command with two paths substituted (each %s in order). */
+static void sh2(const char *pre, const char *a, const char *mid, const char *b, const char *post)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s%s%s%s%s", pre, a, mid, b, post);
+	CHECK(system(cmd) == 0);
+}
+
+TEST(files_and_dirs)
+{
+	struct kd_plain *p = open_vol();
+	struct kfs_attr a;
+	uint64_t h;
+	char buf[300];
+	int fd;
+
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_MKDIR, .s1 = "d", .mode = 0750 }, NULL, 0) == 0);
+	CHECK(kfs_plain_attr_decode(out, olen, &a) == 0 && a.mode == (S_IFDIR | 0750));
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_OPEN, .s1 = "d/f", .mode = 06755,
+					     .flags = KFS_PF_CREATE | KFS_PF_EXCL | KFS_PF_WRITE |
+						      KFS_PF_DURABLE }, NULL, 0) == 0);
+	h = handle_of();
+	CHECK(olen == 8 + KFS_PLAIN_ATTR_LEN && kfs_plain_attr_decode(out + 8, olen - 8, &a) == 0);
+	CHECK(a.mode == (S_IFREG | 0755)); /* setuid and setgid dropped, the rest exact */
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_WRITE, .handle = h, .a = 0,
+					     .flags = KFS_PF_DURABLE }, "hello world", 11) == 0);
+	CHECK(olen == 4 && out[3] == 11);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READ, .handle = h, .a = 6, .b = 100 }, NULL, 0) == 0);
+	CHECK(olen == 5 && !memcmp(out, "world", 5));
+	/* an ordinary file on the host, with that content */
+	snprintf(buf, sizeof(buf), "%s/d/f", root);
+	fd = open(buf, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 11 && !memcmp(buf, "hello world", 11));
+	close(fd);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_CHMOD, .s1 = "d/f", .mode = 04600 }, NULL, 0) == 0);
+	CHECK(kfs_plain_attr_decode(out, olen, &a) == 0 && a.mode == (S_IFREG | 0600));
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_UTIMENS, .s1 = "d/f", .a = 0,
+					     .b = 1000000000ll * 86400 + 5, .flags = KFS_PF_MTIME }, NULL, 0) == 0);
+	CHECK(kfs_plain_attr_decode(out, olen, &a) == 0 && a.mtime_ns == 1000000000ll * 86400 + 5);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_TRUNCATE, .handle = h, .a = 5,
+					     .flags = KFS_PF_BY_HANDLE }, NULL, 0) == 0);
+	CHECK(kfs_plain_attr_decode(out, olen, &a) == 0 && a.size == 5);
+	/* caps: a write past the volume's file cap, a read larger than the message cap */
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_WRITE, .handle = h, .a = 1 << 20 }, "x", 1) == -EFBIG);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READ, .handle = h, .b = KFS_PLAIN_IO_MAX + 1 },
+		  NULL, 0) == -EMSGSIZE);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_SYMLINK, .s1 = "d/l", .s2 = "f" }, NULL, 0) == 0);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READLINK, .s1 = "d/l" }, NULL, 0) == 0);
+	CHECK(olen == 1 && out[0] == 'f');
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_RENAME, .s1 = "d/f", .s2 = "g",
+					     .flags = KFS_PF_NOREPLACE }, NULL, 0) == 0);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_LINK, .s1 = "g", .s2 = "d/g2" }, NULL, 0) == 0);
+	CHECK(kfs_plain_attr_decode(out, olen, &a) == 0 && a.nlink == 2);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_RENAME, .s1 = "g", .s2 = "d/g2",
+					     .flags = KFS_PF_NOREPLACE }, NULL, 0) == -EEXIST);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_RMDIR, .s1 = "d" }, NULL, 0) == -ENOTEMPTY);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_FSYNC }, NULL, 0) == 0);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_STATFS }, NULL, 0) == 0 && olen == KFS_PLAIN_STATFS_LEN);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_CLOSE, .handle = h }, NULL, 0) == 0);
+	kd_plain_close(p);
+}
+
+/* Handles are the enclave's word: unknown, stale (closed, reused slot) and forged ones are EBADF. */
+TEST(handles)
+{
+	struct kd_plain *p = open_vol();
+	struct kfs_plain_req o = { .op = KFS_POP_OPEN, .s1 = "h", .mode = 0600,
+				   .flags = KFS_PF_CREATE | KFS_PF_WRITE };
+	uint64_t h1, h2;
+	int n = 0;
+
+	CHECK(req(p, o, NULL, 0) == 0);
+	h1 = handle_of();
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_CLOSE, .handle = h1 }, NULL, 0) == 0);
+	CHECK(req(p, o, NULL, 0) == 0);
+	h2 = handle_of();
+	CHECK((uint32_t)h1 == (uint32_t)h2 && h1 != h2); /* same slot, new generation */
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READ, .handle = h1, .b = 1 }, NULL, 0) == -EBADF);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READ, .handle = (h2 & ~0xffffffffull) | 9999,
+					     .b = 1 }, NULL, 0) == -EBADF);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_CLOSE, .handle = h1 }, NULL, 0) == -EBADF);
+	while (req(p, o, NULL, 0) == 0)
+		n++;
+	CHECK(n == KD_PLAIN_HANDLES - 1); /* capped; the last one failed with EMFILE */
+	kd_plain_close(p);
+}
+
+/* Escapes: .., absolute names, symlinks planted by the parent, a directory swapped for a symlink. */
+TEST(escapes)
+{
+	struct kd_plain *p = open_vol();
+	struct kfs_plain_req o = { .op = KFS_POP_OPEN, .flags = KFS_PF_WRITE };
+	char path[512];
+
+	sh2("mkdir -p ", outside, " && echo secret >", outside, "/s.txt");
+	sh2("ln -s ", outside, " ", root, "/evil");
+	sh2("ln -s ", outside, "/s.txt ", root, "/evil-file");
+	o.s1 = "../outside/s.txt";
+	CHECK(req(p, o, NULL, 0) < 0);
+	o.s1 = "evil/s.txt";
+	CHECK(req(p, o, NULL, 0) == -ELOOP);
+	o.s1 = "evil-file";
+	CHECK(req(p, o, NULL, 0) == -ELOOP);
+	o.s1 = "evil-file";
+	o.flags |= KFS_PF_TRUNC;
+	CHECK(req(p, o, NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_GETATTR, .s1 = "evil/s.txt" }, NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_TRUNCATE, .s1 = "evil-file" }, NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_CHMOD, .s1 = "evil-file", .mode = 0777 },
+		  NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_UTIMENS, .s1 = "evil",
+					     .flags = KFS_PF_MTIME }, NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_MKDIR, .s1 = "evil/new", .mode = 0700 },
+		  NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_UNLINK, .s1 = "evil/s.txt" }, NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_RENAME, .s1 = "evil/s.txt", .s2 = "stolen" },
+		  NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_LINK, .s1 = "evil/s.txt", .s2 = "stolen" },
+		  NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READDIR, .s1 = "evil", .b = 4096 }, NULL, 0) == -ELOOP);
+	/* the links themselves are entries: their attributes and text, never their targets */
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_GETATTR, .s1 = "evil" }, NULL, 0) == 0);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_UNLINK, .s1 = "evil-file" }, NULL, 0) == 0);
+	/* a directory the enclave used, replaced by a symlink between two calls */
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_MKDIR, .s1 = "sw", .mode = 0700 }, NULL, 0) == 0);
+	o = (struct kfs_plain_req){ .op = KFS_POP_OPEN, .s1 = "sw/s.txt", .mode = 0600,
+				    .flags = KFS_PF_CREATE | KFS_PF_WRITE };
+	CHECK(req(p, o, NULL, 0) == 0);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_CLOSE, .handle = handle_of() }, NULL, 0) == 0);
+	sh2("mv ", root, "/sw ", root, "/sw-old");
+	sh2("ln -s ", outside, " ", root, "/sw");
+	CHECK(req(p, o, NULL, 0) == -ELOOP);
+	o.flags = KFS_PF_WRITE | KFS_PF_TRUNC;
+	CHECK(req(p, o, NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_UNLINK, .s1 = "sw/s.txt" }, NULL, 0) == -ELOOP);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_SYMLINK, .s1 = "sw/x", .s2 = "y" }, NULL, 0) == -ELOOP);
+	/* outside is untouched */
+	snprintf(path, sizeof(path), "%s/s.txt", outside);
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && st.st_size == 7);
+	snprintf(path, sizeof(path), "%s/x", outside);
+	CHECK(access(path, F_OK) < 0);
+	kd_plain_close(p);
+}
+
+/* Only regular files, directories and symlinks: a device node the parent planted is never opened. */
+TEST(special_files)
+{
+	struct kd_plain *p = open_vol();
+	char path[512];
+	bool seen = false;
+	size_t off = 0;
+	struct kfs_plain_dirent e;
+
+	snprintf(path, sizeof(path), "%s/null", root);
+	if (mknod(path, S_IFCHR | 0666, makedev(1, 3)) < 0) {
+		fprintf(stderr, "  (mknod: %s; device case skipped)\n", strerror(errno));
+		snprintf(path, sizeof(path), "%s/null", root);
+		CHECK(mkfifo(path, 0666) == 0);
+	}
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_OPEN, .s1 = "null" }, NULL, 0) == -EACCES);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_GETATTR, .s1 = "null" }, NULL, 0) == -EACCES);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READDIR, .b = 4096 }, NULL, 0) == 0);
+	while (kfs_plain_dirent_decode(out, olen, &off, &e) == 0)
+		seen |= !strcmp(e.name, "null");
+	CHECK(!seen);
+	/* never opened, so a FIFO without a reader is EACCES, not ENXIO from an open attempt */
+	snprintf(path, sizeof(path), "%s/fifo", root);
+	CHECK(mkfifo(path, 0666) == 0);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_TRUNCATE, .s1 = "fifo" }, NULL, 0) == -EACCES);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_OPEN, .s1 = "fifo", .flags = KFS_PF_CREATE |
+					     KFS_PF_WRITE, .mode = 0600 }, NULL, 0) == -EACCES);
+	CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_OPEN, .s1 = "fifo" }, NULL, 0) == -EACCES);
+	kd_plain_close(p);
+}
+
+/* Directory listing in small rounds resumes at each cookie: every name once. */
+TEST(readdir_rounds)
+{
+	struct kd_plain *p;
+	char name[300], sub[300];
+	int count = 0;
+	uint64_t cookie = 0;
+
+	snprintf(sub, sizeof(sub), "%s/many", root);
+	CHECK(mkdir(sub, 0700) == 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "%s/many/file-%03d", root, i);
+		close(open(name, O_CREAT | O_WRONLY, 0600));
+	}
+	p = open_vol();
+	for (;;) {
+		struct kfs_plain_dirent e;
+		size_t off = 0;
+		CHECK(req(p, (struct kfs_plain_req){ .op = KFS_POP_READDIR, .s1 = "many", .a = cookie,
+						     .b = 200 }, NULL, 0) == 0);
+		if (olen == 0)
+			break;
+		while (kfs_plain_dirent_decode(out, olen, &off, &e) == 0) {
+			count++;
+			cookie = e.cookie;
+		}
+	}
+	CHECK(count == 200);
+	kd_plain_close(p);
+}
+
+/* Through kilnd's channel dispatch: the mode is the registered one; the client over it. */
+TEST(channel_modes)
+{
+	struct kd_store_cfg cfg = { .n = 2 };
+	struct kd_store *s = NULL;
+	struct kfs_store *st = NULL;
+	struct kfs *fs = NULL;
+	struct kfs_attr a, b;
+	struct srv v;
+	char buf[16];
+
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "data");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s/chan-plain", base);
+	cfg.vol[0].plain = true;
+	snprintf(cfg.vol[1].name, sizeof(cfg.vol[1].name), "enc");
+	snprintf(cfg.vol[1].root, sizeof(cfg.vol[1].root), "%s/chan-enc", base);
+	CHECK(kd_store_new("t", &cfg, &s) == 0);
+
+	CHECK_ERR(kfs_store_remote(connect_to(s, &v), "data", &st), "the parent keeps this volume as plain files");
+	pthread_join(v.t, NULL);
+	CHECK_ERR(kfs_plain_mount(connect_to(s, &v), "enc", 0, 0, &fs), "the parent keeps this volume encrypted");
+	pthread_join(v.t, NULL);
+
+	CHECK(kfs_plain_mount(connect_to(s, &v), "data", 1000, 1001, &fs) == 0);
+	CHECK(kfs_mkdir(fs, KFS_ROOT_INO, "dir", 0755, 0, 0, &a) == 0);
+	CHECK(kfs_mknod(fs, a.ino, "f", S_IFREG | 0444, 0, 0, &b) == 0 && b.uid == 1000 && b.gid == 1001);
+	CHECK(kfs_open(fs, b.ino) == 0);
+	CHECK(kfs_write(fs, b.ino, 0, "via the channel", 15) == 15); /* 0444: the create's handle */
+	CHECK(kfs_release(fs, b.ino) == 0);
+	CHECK(kfs_rename(fs, a.ino, "f", KFS_ROOT_INO, "moved", 0) == 0);
+	CHECK(kfs_rename(fs, KFS_ROOT_INO, "dir", KFS_ROOT_INO, "dir2", 0) == 0);
+	CHECK(kfs_read(fs, b.ino, 0, buf, sizeof(buf)) == 15 && !memcmp(buf, "via the channel", 15));
+	CHECK(kfs_lookup(fs, a.ino, "f", &b) == -ENOENT);
+	CHECK(kfs_unlink(fs, KFS_ROOT_INO, "moved") == 0);
+	CHECK(kfs_setxattr(fs, a.ino, "user.x", "v", 1, 0) == -EOPNOTSUPP);
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "fifo", S_IFIFO | 0600, 0, 0, &b) == -EPERM);
+	/* the parent replaces a file by a directory: the name gets a new inode */
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "swap", S_IFREG | 0600, 0, 0, &a) == 0);
+	sh2("rm ", base, "/chan-plain/swap && mkdir ", base, "/chan-plain/swap");
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "swap", &b) == 0 && S_ISDIR(b.mode) && b.ino != a.ino);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "swap", &a) == 0 && a.ino == b.ino);
+	CHECK(kfs_unmount(fs) == 0);
+	pthread_join(v.t, NULL);
+	kd_store_stop(s);
+}
+
+TEST(register_modes)
+{
+	struct kd_store_cfg cfg;
+	json_t *v = json_loads("[{\"name\": \"data\", \"host\": \"/srv/a\", \"mode\": \"plain\"},"
+			       " {\"name\": \"enc\", \"host\": \"/srv/b\"}]", 0, NULL);
+
+	CHECK(kd_store_cfg_parse(v, NULL, "t", &cfg) == 0 && cfg.n == 2 && cfg.vol[0].plain &&
+	      !cfg.vol[1].plain);
+	json_object_set_new(json_array_get(v, 1), "mode", json_string("clear"));
+	CHECK_ERR(kd_store_cfg_parse(v, NULL, "t", &cfg), "mode must be plain or encrypted");
+	json_decref(v);
+}
+
+int main(void)
+{
+	if (!mkdtemp(base))
+		return 1;
+	snprintf(root, sizeof(root), "%s/vol", base);
+	snprintf(outside, sizeof(outside), "%s/outside", base);
+	RUN(files_and_dirs);
+	RUN(handles);
+	RUN(escapes);
+	RUN(special_files);
+	RUN(readdir_rounds);
+	RUN(channel_modes);
+	RUN(register_modes);
+	sh2("rm -rf ", base, "", "", "");
+	return t_done();
+}
