@@ -288,6 +288,11 @@ int kfs_sync(struct kfs *fs)
 	return 0;
 }
 
+bool kfs_synced(struct kfs *fs)
+{
+	return !fs->alt && !kfs_dirty(fs);
+}
+
 bool kfs_dirty(struct kfs *fs)
 {
 	if (fs->alt)

@@ -88,6 +88,12 @@ int kfs_unmount(struct kfs *fs);
 int kfs_sync(struct kfs *fs) KILN_MUST;
 /* Anything written or changed since the last kfs_sync()? */
 bool kfs_dirty(struct kfs *fs);
+/*
+ * Would kfs_sync() have nothing to make durable? True only for an
+ * encrypted volume with nothing uncommitted; never for a plain volume,
+ * whose sync is the parent's fsync of what was written through.
+ */
+bool kfs_synced(struct kfs *fs);
 
 int kfs_getattr(struct kfs *fs, uint64_t ino, struct kfs_attr *a) KILN_MUST;
 int kfs_setattr(struct kfs *fs, uint64_t ino, unsigned mask, const struct kfs_attr *in,

@@ -55,7 +55,7 @@ static void forget_replies(struct nfs_srv *s)
 
 int nfs_srv_commit(struct nfs_srv *s)
 {
-	int rc = kfs_dirty(s->fs) ? kfs_sync(s->fs) : 0;
+	int rc = kfs_synced(s->fs) ? 0 : kfs_sync(s->fs);
 
 	s->group_failed = rc < 0;
 	if (rc < 0 && s->group)
@@ -65,8 +65,8 @@ int nfs_srv_commit(struct nfs_srv *s)
 
 /*
  * What a stable WRITE or a COMMIT promises: the file's data and metadata
- * durable. The core's commit is volume wide and atomic, so a volume with
- * nothing uncommitted has nothing to do (the client's COMMIT after stable
+ * durable. The core's commit is volume wide and atomic, so an encrypted
+ * volume with nothing uncommitted has nothing to do (the client's COMMIT after stable
  * writes, a COMMIT of a file already committed in the background).
  * Grouped, the commit is owed: the loop holds the reply until it is done.
  */
@@ -74,7 +74,7 @@ static uint32_t durable(struct nfs_cx *cx)
 {
 	struct nfs_srv *s = cx->s;
 
-	if (!kfs_dirty(s->fs))
+	if (kfs_synced(s->fs))
 		return NFS4_OK;
 	if (s->group && !s->group_failed) {
 		s->owed = true;
