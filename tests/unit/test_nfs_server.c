@@ -1,17 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the NFSv4 server (4.0, 4.1 sessions, 4.2 xattrs): COMPOUNDs run in-process on a memory store. */
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "fs/fs.h"
 #include "fs/plain.h"
-#include "kilnd/store.h"
 #include "nfs/internal.h"
+#include "store_srv.h"
 #include "t.h"
 
 /* A test client: builds one COMPOUND call, runs it, and walks the reply. */
@@ -1962,24 +1959,15 @@ TEST(lease_expiry)
 struct host {
 	char dir[64];
 	struct kd_store *st;
-	pthread_t thread;
-	int fd;
+	struct srv v;
 };
-
-static void *host_main(void *arg)
-{
-	struct host *h = arg;
-
-	kd_store_serve(h->st, h->fd);
-	return NULL;
-}
 
 /* A plain volume "vol" on a new temporary directory, as kiln-init mounts it. */
 static struct kfs *plain_open(struct host *h)
 {
 	struct kd_store_cfg cfg = { .n = 1 };
 	struct kfs *fs = NULL;
-	int sv[2];
+	int fd;
 
 	snprintf(h->dir, sizeof(h->dir), "/tmp/kiln-nfs-plain-XXXXXX");
 	CHECK(mkdtemp(h->dir) != NULL);
@@ -1987,10 +1975,8 @@ static struct kfs *plain_open(struct host *h)
 	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s", h->dir);
 	cfg.vol[0].plain = true;
 	CHECK(kd_store_new("test", &cfg, &h->st) == 0);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	h->fd = sv[1];
-	CHECK(pthread_create(&h->thread, NULL, host_main, h) == 0);
-	CHECK(kfs_plain_mount(sv[0], "vol", 0, 0, &fs) == 0);
+	CHECK((fd = connect_to(h->st, &h->v)) >= 0);
+	CHECK(kfs_plain_mount(fd, "vol", 0, 0, &fs) == 0);
 	return fs;
 }
 
@@ -1999,8 +1985,7 @@ static void plain_close(struct host *h)
 {
 	char cmd[128];
 
-	pthread_join(h->thread, NULL);
-	close(h->fd);
+	pthread_join(h->v.t, NULL);
 	kd_store_stop(h->st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", h->dir);
 	CHECK(system(cmd) == 0);
