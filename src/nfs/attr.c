@@ -97,15 +97,18 @@ static void put_id(struct xdr_out *o, uint32_t id)
  * two writes of the parent: its size and mtime go in too (the client only
  * compares for equality: no change_attr_type is announced).
  */
+static uint64_t mix(uint64_t x)
+{
+	x = (x ^ (x >> 31)) * 0x9E3779B97F4A7C15ull;
+	return x ^ (x >> 29);
+}
+
 uint64_t nfs_change_of(const struct nfs_srv *s, const struct kfs_attr *a)
 {
-	uint64_t h = (uint64_t)a->ctime_ns;
-
 	if (!s->plain)
-		return h;
-	h = (h ^ (uint64_t)a->mtime_ns) * 0x9E3779B97F4A7C15ull;
-	h = (h ^ a->size) * 0xBF58476D1CE4E5B9ull;
-	return h ^ (h >> 31);
+		return (uint64_t)a->ctime_ns;
+	/* one after the other: a write sets ctime and mtime alike, which must not cancel out */
+	return mix(mix(mix((uint64_t)a->ctime_ns) ^ (uint64_t)a->mtime_ns) ^ a->size);
 }
 
 /* One attribute's value; false when it is not one we encode. */

@@ -130,6 +130,8 @@ fi
 gl_check plain-app-file sh -c "[ -f /volp/app.txt ] && [ \"\$(cat /volp/app.txt)\" = $(cat /guest/pmarker) ]"
 gl_check plain-parent-file grep -q "^parent says: hello from the parent" /tmp/prun.out
 gl_check plain-parent-change sh -c 'grep -q "^live0=one" /tmp/prun.out && grep -q "^live=two" /tmp/prun.out'
+grep -e '^live' /tmp/prun.out | sed 's/^/GL INFO plain /'
+grep -q "^live=two" /tmp/prun.out || gl_dump /tmp/prun.out
 SH
 
 tree=$T/tree

@@ -2130,6 +2130,10 @@ TEST(plain_change_attr)
 	b = a;
 	b.mtime_ns = 999;
 	CHECK(nfs_change_of(t.s, &a) != nfs_change_of(t.s, &b));
+	/* the usual rewrite: ctime and mtime move together, the size stays */
+	b = a;
+	b.ctime_ns = b.mtime_ns = 2000;
+	CHECK(nfs_change_of(t.s, &a) != nfs_change_of(t.s, &b));
 	t.s->plain = false;
 	tc_free(&t);
 }
