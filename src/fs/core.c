@@ -403,6 +403,9 @@ static void kfs_free(struct kfs *fs)
 	if (fs->kw && fs->kw->free)
 		fs->kw->free(fs->kw);
 	free(fs->garbage);
+	if (fs->cache)
+		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
+	free(fs->cache);
 	OPENSSL_cleanse(fs, sizeof(*fs));
 	free(fs);
 }

@@ -24,63 +24,170 @@ static void block_aad(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, 
 	a->ver = ver;
 }
 
-/* Read block blk into out (KFS_BLOCK bytes, zero-filled past what was stored). */
-static int read_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
-		      uint8_t *out)
+/* A batch through the store's putv/getv, or one call per object when it has none. */
+static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n)
 {
-	char id[KFS_ID_MAX + 1], what[80];
-	struct kfs_aad aad;
-	uint8_t *ct = NULL;
-	size_t len = 0;
-	int rc;
+	int first = 0;
 
-	memset(out, 0, KFS_BLOCK);
-	if (blk >= n->nblk || n->blk[blk] == 0)
-		return 0; /* a hole */
-	kfs_block_id(n->ino, blk, n->blk[blk], id);
+	if (put ? st->putv != NULL : st->getv != NULL)
+		return put ? st->putv(st, v, n) : st->getv(st, v, n);
+	for (size_t i = 0; i < n; i++) {
+		v[i].rc = put ? st->put(st, v[i].id, v[i].buf, v[i].len, 0)
+			      : st->get(st, v[i].id, &v[i].buf, &v[i].len);
+		if (v[i].rc < 0 && first == 0)
+			first = v[i].rc;
+	}
+	return first;
+}
+
+static struct kfs_cblk *cache_slot(struct kfs *fs, uint64_t ver)
+{
+	if (!fs->cache)
+		fs->cache = calloc(KFS_CACHE_BLOCKS, sizeof(*fs->cache));
+	return fs->cache ? &fs->cache[(ver * 0x9E3779B97F4A7C15ull) % KFS_CACHE_BLOCKS] : NULL;
+}
+
+/* Block blk at version ver from the cache into out; false when it is not there. */
+static bool cache_get(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, uint8_t *out)
+{
+	struct kfs_cblk *c = cache_slot(fs, ver);
+
+	if (!c || c->ver != ver || c->ino != ino || c->blk != blk)
+		return false;
+	memcpy(out, c->data, KFS_BLOCK);
+	return true;
+}
+
+/* Remember a block as read_blocks returns it: len bytes stored, zeros after. */
+static void cache_put(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver,
+		      const uint8_t *data, size_t len)
+{
+	struct kfs_cblk *c = cache_slot(fs, ver);
+
+	if (!c)
+		return; /* no memory for it: the cache is only an optimisation */
+	c->ino = ino;
+	c->blk = blk;
+	c->ver = ver;
+	memcpy(c->data, data, len);
+	memset(c->data + len, 0, KFS_BLOCK - len);
+}
+
+/* Authenticate block blk (fetched with result got) into out; KFS_BLOCK bytes, zero-filled. */
+static int open_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
+		      const struct kfs_obj *o, uint8_t *out)
+{
+	char what[80];
+	struct kfs_aad aad;
+	int rc = o->rc;
+
 	snprintf(what, sizeof(what), "block %llu of inode %llu", (unsigned long long)blk,
 		 (unsigned long long)n->ino);
-	rc = fs->st->get(fs->st, id, &ct, &len);
 	if (rc == -ENOENT)
-		return kfs_integrity(fs, rc, what, id);
+		return kfs_integrity(fs, rc, what, o->id);
 	if (rc < 0)
 		return rc;
 	block_aad(fs, n->ino, blk, n->blk[blk], &aad);
-	if (len < KFS_SEAL_OVERHEAD || len - KFS_SEAL_OVERHEAD > KFS_BLOCK)
+	if (o->len < KFS_SEAL_OVERHEAD || o->len - KFS_SEAL_OVERHEAD > KFS_BLOCK)
 		rc = -EBADMSG;
 	else
-		rc = kfs_open_sealed(key, &aad, ct, len, out);
-	free(ct);
-	return rc < 0 ? kfs_integrity(fs, rc, what, id) : 0;
+		rc = kfs_open_sealed(key, &aad, o->buf, o->len, out);
+	return rc < 0 ? kfs_integrity(fs, rc, what, o->id) : 0;
 }
 
-/* Store data (len <= KFS_BLOCK) as a new version of block blk; retire the old one. */
+/*
+ * Read blocks b0 .. b0+cnt-1 (cnt <= KFS_BATCH_MAX) into out, KFS_BLOCK
+ * bytes each, zero-filled past what was stored; holes read as zeros. The
+ * stored ones are fetched in one batch (one round trip to the parent).
+ */
+static int read_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+		       size_t cnt, uint8_t *out)
+{
+	struct kfs_obj v[KFS_BATCH_MAX];
+	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
+	size_t at[KFS_BATCH_MAX], m = 0;
+	int rc = 0;
+
+	memset(out, 0, cnt * KFS_BLOCK);
+	for (size_t i = 0; i < cnt; i++) {
+		uint64_t b = b0 + i;
+		if (b >= n->nblk || n->blk[b] == 0 ||
+		    cache_get(fs, n->ino, b, n->blk[b], out + i * KFS_BLOCK))
+			continue; /* a hole, or decrypted a moment ago */
+		kfs_block_id(n->ino, b, n->blk[b], ids[m]);
+		v[m] = (struct kfs_obj){ .id = ids[m] };
+		at[m++] = i;
+	}
+	if (m)
+		(void)store_batch(fs->st, false, v, m);
+	for (size_t j = 0; j < m; j++) {
+		if (rc == 0)
+			rc = open_block(fs, n, key, b0 + at[j], &v[j], out + at[j] * KFS_BLOCK);
+		if (rc == 0)
+			cache_put(fs, n->ino, b0 + at[j], n->blk[b0 + at[j]], out + at[j] * KFS_BLOCK,
+				  KFS_BLOCK);
+		free(v[j].buf);
+	}
+	return rc;
+}
+
+static int read_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
+		      uint8_t *out)
+{
+	return read_blocks(fs, n, key, blk, 1, out);
+}
+
+/* What write_blocks needs per batch: sealed copies, their ids and versions. */
+struct wbatch {
+	struct kfs_obj v[KFS_BATCH_MAX];
+	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
+	uint64_t ver[KFS_BATCH_MAX];
+};
+
+/*
+ * Store blocks b0 .. b0+cnt-1 (cnt <= KFS_BATCH_MAX; block i is data +
+ * i * KFS_BLOCK, lens[i] bytes) as new versions in one batch. All or none:
+ * if any put fails the others are deleted and the old versions stay.
+ */
+static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+			size_t cnt, const uint8_t *data, const size_t *lens)
+{
+	struct wbatch *w = malloc(sizeof(*w));
+	uint8_t *ct = malloc(cnt * (KFS_BLOCK + KFS_SEAL_OVERHEAD));
+	struct kfs_aad aad;
+	int rc = w && ct ? 0 : kiln_err(ENOMEM, "write: out of memory");
+
+	for (size_t i = 0; i < cnt && rc == 0; i++) {
+		w->ver[i] = fs->next_ver++;
+		block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
+		w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = ct + i * (KFS_BLOCK + KFS_SEAL_OVERHEAD),
+					    .len = lens[i] + KFS_SEAL_OVERHEAD };
+		kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
+		rc = kfs_seal(key, &aad, data + i * KFS_BLOCK, lens[i], w->v[i].buf);
+	}
+	if (rc == 0 && (rc = store_batch(fs->st, true, w->v, cnt)) < 0)
+		for (size_t i = 0; i < cnt; i++)
+			if (w->v[i].rc == 0)
+				(void)fs->st->del(fs->st, w->ids[i]);
+	for (size_t i = 0; i < cnt && rc == 0; i++) {
+		uint64_t b = b0 + i;
+		if (n->blk[b]) {
+			kfs_block_id(n->ino, b, n->blk[b], w->ids[i]);
+			rc = kfs_retire(fs, w->ids[i], n->blk[b]);
+		}
+		n->blk[b] = w->ver[i];
+		if (cnt == 1) /* a small write: the next one may well be to the same block */
+			cache_put(fs, n->ino, b, w->ver[i], data, lens[i]);
+	}
+	free(ct);
+	free(w);
+	return rc;
+}
+
 static int write_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
 		       const uint8_t *data, size_t len)
 {
-	char id[KFS_ID_MAX + 1];
-	struct kfs_aad aad;
-	uint8_t *ct = malloc(len + KFS_SEAL_OVERHEAD);
-	uint64_t ver = fs->next_ver;
-	int rc;
-
-	if (!ct)
-		return kiln_err(ENOMEM, "write: out of memory");
-	block_aad(fs, n->ino, blk, ver, &aad);
-	rc = kfs_seal(key, &aad, data, len, ct);
-	kfs_block_id(n->ino, blk, ver, id);
-	if (rc == 0)
-		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, 0);
-	free(ct);
-	if (rc < 0)
-		return rc;
-	fs->next_ver++;
-	if (n->blk[blk]) {
-		kfs_block_id(n->ino, blk, n->blk[blk], id);
-		rc = kfs_retire(fs, id, n->blk[blk]);
-	}
-	n->blk[blk] = ver;
-	return rc;
+	return write_blocks(fs, n, key, blk, 1, data, &len);
 }
 
 static int grow_blocks(struct kfs_inode *n, uint64_t size)
@@ -99,7 +206,12 @@ static int grow_blocks(struct kfs_inode *n, uint64_t size)
 	return 0;
 }
 
-/* Drop blocks past size; the block holding the new end is rewritten short. */
+/*
+ * Drop blocks past size; the block holding the new end is rewritten short,
+ * first: if that fails nothing has changed. The inode is marked dirty as
+ * soon as a block is retired, so a later failure still leaves it naming
+ * only blocks that stay (its size, and so its block count, unchanged).
+ */
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 {
 	char id[KFS_ID_MAX + 1];
@@ -109,25 +221,29 @@ int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 
 	if (size >= n->a.size)
 		return grow_blocks(n, size);
+	/* the tail past the new end must read as zeros if the file grows again */
+	if (size % KFS_BLOCK && keep - 1 < n->nblk && n->blk[keep - 1]) {
+		buf = malloc(KFS_BLOCK);
+		rc = buf ? file_key(fs, n->ino, key) : kiln_err(ENOMEM, "truncate: out of memory");
+		if (rc == 0)
+			rc = read_block(fs, n, key, keep - 1, buf);
+		if (rc == 0)
+			rc = write_block(fs, n, key, keep - 1, buf, size % KFS_BLOCK);
+		n->dirty |= rc == 0;
+		OPENSSL_cleanse(key, sizeof(key));
+		if (buf)
+			OPENSSL_cleanse(buf, KFS_BLOCK);
+		free(buf);
+	}
 	for (uint64_t b = keep; b < n->nblk && rc == 0; b++)
 		if (n->blk[b]) {
+			n->dirty = true;
 			kfs_block_id(n->ino, b, n->blk[b], id);
 			rc = kfs_retire(fs, id, n->blk[b]);
 			n->blk[b] = 0;
 		}
 	if (rc == 0 && n->nblk > keep)
 		n->nblk = (uint32_t)keep;
-	if (rc < 0 || size % KFS_BLOCK == 0 || n->blk[keep - 1] == 0)
-		return rc;
-	/* the tail past the new end must read as zeros if the file grows again */
-	buf = malloc(KFS_BLOCK);
-	rc = buf ? file_key(fs, n->ino, key) : kiln_err(ENOMEM, "truncate: out of memory");
-	if (rc == 0)
-		rc = read_block(fs, n, key, keep - 1, buf);
-	if (rc == 0)
-		rc = write_block(fs, n, key, keep - 1, buf, size % KFS_BLOCK);
-	OPENSSL_cleanse(key, sizeof(key));
-	free(buf);
 	return rc;
 }
 
@@ -141,33 +257,43 @@ static int get_file(struct kfs *fs, uint64_t ino, struct kfs_inode **n)
 	return rc;
 }
 
+/* Blocks in one batch from block b up to block last (inclusive). */
+static size_t batch_len(uint64_t b, uint64_t last)
+{
+	return last - b + 1 < KFS_BATCH_MAX ? (size_t)(last - b + 1) : KFS_BATCH_MAX;
+}
+
 ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t len)
 {
 	KFS_ALT(fs, read, ino, off, buf, len);
 	struct kfs_inode *n;
-	uint8_t key[KFS_KEY_LEN], *blk;
-	size_t done = 0;
+	uint8_t key[KFS_KEY_LEN], *blk = NULL;
+	size_t done = 0, cap = 0;
+	uint64_t last;
 	int rc = get_file(fs, ino, &n);
 
 	if (rc < 0)
 		return rc;
-	if (off >= n->a.size)
+	if (off >= n->a.size || len == 0)
 		return 0;
 	if (len > n->a.size - off)
 		len = (size_t)(n->a.size - off);
-	blk = malloc(KFS_BLOCK);
+	last = (off + len - 1) / KFS_BLOCK;
+	cap = batch_len(off / KFS_BLOCK, last) * KFS_BLOCK;
+	blk = malloc(cap);
 	rc = blk ? file_key(fs, ino, key) : kiln_err(ENOMEM, "read: out of memory");
 	while (rc == 0 && done < len) {
 		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
-		size_t chunk = KFS_BLOCK - in < len - done ? KFS_BLOCK - in : len - done;
-		rc = read_block(fs, n, key, b, blk);
+		size_t cnt = batch_len(b, last);
+		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
+		rc = read_blocks(fs, n, key, b, cnt, blk);
 		if (rc == 0)
 			memcpy((uint8_t *)buf + done, blk + in, chunk);
 		done += chunk;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
 	if (blk)
-		OPENSSL_cleanse(blk, KFS_BLOCK);
+		OPENSSL_cleanse(blk, cap);
 	free(blk);
 	return rc < 0 ? rc : (ssize_t)len;
 }
@@ -180,13 +306,39 @@ static size_t block_len(uint64_t b, uint64_t size)
 	return size <= start ? 0 : (size_t)(size - start < KFS_BLOCK ? size - start : KFS_BLOCK);
 }
 
+/*
+ * One batch of a write: len bytes at offset in of block b, over cnt
+ * blocks. Only the blocks at either end can be partly written: they are
+ * read first so that their other bytes stay.
+ */
+static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b,
+		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t *blk)
+{
+	size_t lens[KFS_BATCH_MAX], end = in + len;
+	int rc = 0;
+
+	if (in != 0)
+		rc = read_block(fs, n, key, b, blk);
+	if (rc == 0 && end % KFS_BLOCK && !(cnt == 1 && in != 0))
+		rc = read_block(fs, n, key, b + cnt - 1, blk + (cnt - 1) * KFS_BLOCK);
+	if (rc < 0)
+		return rc;
+	memcpy(blk + in, data, len);
+	for (size_t i = 0; i < cnt; i++) {
+		size_t wend = end - i * KFS_BLOCK < KFS_BLOCK ? end - i * KFS_BLOCK : KFS_BLOCK;
+		size_t keep = block_len(b + i, n->a.size);
+		lens[i] = wend > keep ? wend : keep;
+	}
+	return write_blocks(fs, n, key, b, cnt, blk, lens);
+}
+
 ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, size_t len)
 {
 	KFS_ALT(fs, write, ino, off, buf, len);
 	struct kfs_inode *n;
-	uint8_t key[KFS_KEY_LEN], *blk;
-	uint64_t end = off + len;
-	size_t done = 0;
+	uint8_t key[KFS_KEY_LEN], *blk = NULL;
+	uint64_t end = off + len, last;
+	size_t done = 0, cap = 0;
 	int rc = get_file(fs, ino, &n);
 
 	if (rc < 0)
@@ -197,31 +349,31 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 		return 0;
 	if ((rc = grow_blocks(n, end)) < 0)
 		return rc;
-	blk = malloc(KFS_BLOCK);
+	last = (end - 1) / KFS_BLOCK;
+	cap = batch_len(off / KFS_BLOCK, last) * KFS_BLOCK;
+	blk = malloc(cap);
 	rc = blk ? file_key(fs, ino, key) : kiln_err(ENOMEM, "write: out of memory");
 	while (rc == 0 && done < len) {
 		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
-		size_t chunk = KFS_BLOCK - in < len - done ? KFS_BLOCK - in : len - done;
-		size_t keep = block_len(b, n->a.size), blen;
-		if (in != 0 || chunk != KFS_BLOCK)
-			rc = read_block(fs, n, key, b, blk);
-		if (rc < 0)
-			break;
-		memcpy(blk + in, (const uint8_t *)buf + done, chunk);
-		blen = in + chunk > keep ? in + chunk : keep;
-		rc = write_block(fs, n, key, b, blk, blen);
-		done += chunk;
+		size_t cnt = batch_len(b, last);
+		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
+		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, blk);
+		done += rc == 0 ? chunk : 0;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
 	if (blk)
-		OPENSSL_cleanse(blk, KFS_BLOCK);
+		OPENSSL_cleanse(blk, cap);
 	free(blk);
-	if (rc < 0)
+	if (done == 0)
 		return rc;
-	if (end > n->a.size)
-		n->a.size = end;
+	/*
+	 * Batches already stored stay (a short write): the inode must record
+	 * them, or the next commit would delete the blocks it still names.
+	 */
+	if (off + done > n->a.size)
+		n->a.size = off + done;
 	kfs_touch(n, true, true);
-	return (ssize_t)len;
+	return (ssize_t)done;
 }
 
 static struct kfs_xattr *xa_find(struct kfs_inode *n, const char *name)

@@ -39,6 +39,18 @@ struct kfs_inode {
 
 #define KFS_BUCKETS 4096
 
+/*
+ * Decrypted blocks kept in the enclave (bounded: KFS_CACHE_BLOCKS of
+ * them), keyed by version: a version names one block's content for good,
+ * so an entry is never stale, only unreachable once the block is
+ * rewritten. Direct-mapped by version; ver 0 is an empty slot.
+ */
+#define KFS_CACHE_BLOCKS 128
+struct kfs_cblk {
+	uint64_t ino, blk, ver;
+	uint8_t data[KFS_BLOCK];
+};
+
 struct kfs {
 	const struct kfs_alt_ops *alt; /* set: not the encrypted core (kfs_alt_new) */
 	void *alt_ctx;
@@ -53,6 +65,7 @@ struct kfs {
 	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
 	struct kfs_inode *tab[KFS_BUCKETS];
 	uint64_t ninodes;
+	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots, made at the first use */
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
 };

@@ -20,6 +20,15 @@
 /* PUT flags. */
 #define KFS_PUT_DURABLE 0x01 /* fsync the object and its directory entry before answering */
 
+/* One object of a batch: put sends buf/len; get fills buf (malloc'd) and len. */
+struct kfs_obj {
+	const char *id;
+	uint8_t *buf;
+	size_t len;
+	int rc; /* this object's result */
+};
+#define KFS_BATCH_MAX 32 /* objects per putv/getv call */
+
 struct kfs_store {
 	/* *buf is malloc'd, caller frees. Missing object: -ENOENT. */
 	int (*get)(struct kfs_store *s, const char *id, uint8_t **buf, size_t *len);
@@ -30,6 +39,13 @@ struct kfs_store {
 	/* Every put before this call is durable when it returns. */
 	int (*sync)(struct kfs_store *s);
 	void (*close)(struct kfs_store *s);
+	/*
+	 * Optional batches of at most KFS_BATCH_MAX (NULL: one put or get
+	 * each): every v[i].rc is set; returns 0 or the first error. A
+	 * remote store sends the whole batch before it waits for an answer.
+	 */
+	int (*putv)(struct kfs_store *s, struct kfs_obj *v, size_t n);
+	int (*getv)(struct kfs_store *s, struct kfs_obj *v, size_t n);
 };
 
 /* 0 when id is a valid object id, else -EINVAL with a message quoting it. */
@@ -51,5 +67,7 @@ struct kfs_dir_caps {
 };
 int kfs_store_dir(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
 int kfs_store_dir_open(const char *path, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
+/* Start reading object id of a directory store from disk (a hint: errors are ignored). */
+void kfs_store_dir_prefetch(struct kfs_store *s, const char *id);
 
 #endif

@@ -119,7 +119,7 @@ int kfs_store_mem(struct kfs_store **out)
 
 	if (!m)
 		return kiln_err(ENOMEM, "memory store: out of memory");
-	m->ops = (struct kfs_store){ mem_get, mem_put, mem_del, mem_sync, mem_close };
+	m->ops = (struct kfs_store){ mem_get, mem_put, mem_del, mem_sync, mem_close, NULL, NULL };
 	*out = &m->ops;
 	return 0;
 }

@@ -160,3 +160,23 @@ int kfs_wire_recv(int fd, uint8_t **buf, size_t *len)
 	*len = n;
 	return 0;
 }
+
+size_t kfs_wire_frames(const uint8_t *buf, size_t len,
+		       void (*fn)(void *ctx, const struct kfs_wire_req *r), void *ctx)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+	struct kfs_wire_req r;
+	const uint8_t *body;
+	uint32_t n;
+	size_t frames = 0;
+
+	while (kiln_cursor_be32(&c, &n) == 0 && n > 0 && n <= KFS_WIRE_MAX &&
+	       kiln_cursor_bytes(&c, n, &body) == 0) {
+		frames++;
+		if (kfs_wire_req_decode(body, n, &r) < 0)
+			break;
+		fn(ctx, &r);
+	}
+	kiln_err_clear();
+	return frames;
+}

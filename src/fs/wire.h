@@ -17,8 +17,10 @@
  * The first request on a connection is OPEN naming the volume (an object
  * id); the parent answers 0 or an errno and serves that volume's objects
  * from then on. GET replies carry the object; PUT carries it in the request;
- * SYNC answers only when every earlier PUT is durable. One request in
- * flight per connection. Decoders reject unknown ops and flags, bad ids,
+ * SYNC answers only when every earlier PUT is durable. Requests are
+ * answered one at a time in the order they came, so the enclave may send
+ * several before it reads their replies (a batch of puts or gets, deletes
+ * it does not wait for). Decoders reject unknown ops and flags, bad ids,
  * data where none belongs and oversize lengths.
  */
 #define KFS_WIRE_MAX (KFS_OBJ_MAX + 8192)
@@ -50,6 +52,14 @@ int kfs_wire_rep_decode(const uint8_t *buf, size_t len, uint8_t *status, const u
 int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen) KILN_MUST;
 /* Read one message into buf (malloc, caller frees); -EPIPE at a clean EOF. */
 int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
+
+/*
+ * Walk the complete requests at the start of buf (bytes peeked from the
+ * channel, not consumed): fn gets each one that decodes; the walk stops at
+ * the first partial or malformed one. Returns how many complete frames.
+ */
+size_t kfs_wire_frames(const uint8_t *buf, size_t len,
+		       void (*fn)(void *ctx, const struct kfs_wire_req *r), void *ctx);
 
 /* The volume name for a mount path: "/data" -> "data", "/var/lib/pg" -> "var-lib-pg". */
 int kfs_volume_name(const char *path, char *out, size_t len) KILN_MUST;

@@ -206,6 +206,18 @@ static int do_make(struct req *r, uint32_t op)
 					  &a), &a);
 }
 
+/*
+ * An encrypted volume's files keep their page cache across opens
+ * (FOPEN_KEEP_CACHE): every change comes through this one mount, so what
+ * the kernel cached is never stale, and a file reopened (fio's layout then
+ * its run, a database reopening a table) is not read and decrypted again.
+ * A plain volume can change on the host: its cache goes at every open.
+ */
+static uint32_t open_flags(struct req *r, uint32_t op)
+{
+	return op == FUSE_OPENDIR || kfs_changes_behind(r->fs) ? 0 : FOPEN_KEEP_CACHE;
+}
+
 static int do_create(struct req *r)
 {
 	const struct fuse_create_in *c = in(r, sizeof(*c));
@@ -230,6 +242,7 @@ static int do_create(struct req *r)
 	out.e.entry_valid = out.e.attr_valid = ATTR_VALID_S;
 	fill_attr(&a, &out.e.attr);
 	out.o.fh = a.ino;
+	out.o.open_flags = open_flags(r, FUSE_CREATE);
 	return send_reply(r, 0, &out, sizeof(out));
 }
 
@@ -368,7 +381,7 @@ static int do_statfs(struct req *r)
 
 static int do_open(struct req *r, uint32_t op)
 {
-	struct fuse_open_out o = { .fh = r->h->nodeid };
+	struct fuse_open_out o = { .fh = r->h->nodeid, .open_flags = open_flags(r, op) };
 	int rc = op == FUSE_OPENDIR ? 0 : kfs_open(r->fs, r->h->nodeid);
 
 	return send_reply(r, rc, &o, sizeof(o));

@@ -9,6 +9,7 @@
 #include "t.h"
 
 static uint8_t out[KILN_FUSE_OUT_SIZE];
+static uint8_t reply[4096]; /* the last reply's body (what fits) */
 
 static struct kfs *mem_fs(void)
 {
@@ -42,6 +43,8 @@ static int call(struct kfs *fs, uint32_t op, uint64_t node, const void *body, si
 	rc = kiln_fuse_handle(p[1], fs, (const uint8_t *)req, h->len, out);
 	close(p[1]);
 	if (rc < 0 || read(p[0], &oh, sizeof(oh)) != sizeof(oh))
+		oh.error = 1;
+	else if (oh.len > sizeof(oh) && read(p[0], reply, sizeof(reply)) < 0)
 		oh.error = 1;
 	close(p[0]);
 	return oh.error;
@@ -80,8 +83,65 @@ TEST(malformed_and_unknown)
 	kfs_unmount(fs);
 }
 
+/*
+ * Files are opened with FOPEN_KEEP_CACHE (this mount is the only writer,
+ * so the page cache is never stale); directories are not.
+ */
+TEST(open_keeps_cache)
+{
+	struct kfs *fs = mem_fs();
+	struct fuse_open_in o = { .flags = 0 };
+	struct {
+		struct fuse_create_in c;
+		char name[2];
+	} cr = { .c = { .mode = S_IFREG | 0644 }, .name = "f" };
+	struct fuse_entry_out *e = (struct fuse_entry_out *)reply;
+	struct fuse_open_out *oo;
+	uint64_t ino;
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	CHECK(call(fs, FUSE_CREATE, KFS_ROOT_INO, &cr, sizeof(cr)) == 0);
+	ino = e->nodeid;
+	oo = (struct fuse_open_out *)(reply + sizeof(*e));
+	CHECK(oo->open_flags & FOPEN_KEEP_CACHE);
+	oo = (struct fuse_open_out *)reply;
+	CHECK(call(fs, FUSE_OPEN, ino, &o, sizeof(o)) == 0 && (oo->open_flags & FOPEN_KEEP_CACHE));
+	CHECK(call(fs, FUSE_OPENDIR, KFS_ROOT_INO, &o, sizeof(o)) == 0 && oo->open_flags == 0);
+	kfs_unmount(fs);
+}
+
+static int stub_open(void *ctx, uint64_t ino)
+{
+	return 0;
+}
+
+static int stub_unmount(void *ctx)
+{
+	return 0;
+}
+
+/* A plain volume (the host writes it too) keeps no page cache across opens. */
+TEST(plain_open_drops_cache)
+{
+	static const struct kfs_alt_ops ops = { .open = stub_open, .unmount = stub_unmount };
+	struct fuse_open_in o = { .flags = 0 };
+	struct fuse_open_out *oo = (struct fuse_open_out *)reply;
+	struct kfs *fs = NULL;
+
+	CHECK(kfs_alt_new(&ops, NULL, &fs) == 0);
+	if (!fs)
+		return;
+	memset(reply, 0xff, sizeof(reply));
+	CHECK(call(fs, FUSE_OPEN, 2, &o, sizeof(o)) == 0 && oo->open_flags == 0);
+	kfs_unmount(fs);
+}
+
 int main(void)
 {
+	RUN(plain_open_drops_cache);
+	RUN(open_keeps_cache);
 	RUN(setattr_huge_time_clamped);
 	RUN(malformed_and_unknown);
 	return t_done();
