@@ -259,13 +259,8 @@ static int check_semantics(const char *name, json_t *cfg)
 			json_object_set(v, "host_port", json_object_get(v, "port"));
 	}
 	json_array_foreach(json_object_get(cfg, "storage"), i, v) {
-		const char *mode = json_string_value(json_object_get(v, "mode"));
-		const char *fe = json_string_value(json_object_get(v, "frontend"));
 		if (json_string_value(json_object_get(v, "path"))[0] != '/')
 			return kiln_err(EINVAL, "%s: storage[%zu].path: must be absolute", name, i);
-		if (mode && !strcmp(mode, "plain") && fe && !strcmp(fe, "nfs"))
-			return kiln_err(EINVAL, "%s: storage[%zu]: mode: plain is served by the FUSE "
-					"frontend only (frontend: nfs is not supported for it)", name, i);
 	}
 	json_array_foreach(json_object_get(json_object_get(cfg, "app"), "env"), i, v) {
 		if (!strchr(json_string_value(v), '=') || json_string_value(v)[0] == '=')

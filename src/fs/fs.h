@@ -147,6 +147,7 @@ int kfs_removexattr(struct kfs *fs, uint64_t ino, const char *name) KILN_MUST;
  * A 32-byte key derived from the volume key under label (HKDF-SHA256 with
  * the volume uuid as salt), and that uuid (16 bytes): for frontends that
  * need a per-volume secret (the NFS file handle key), not the volume key.
+ * -ENOKEY for a volume without a volume key (kfs_alt_new: plain volumes).
  */
 int kfs_derive_key(struct kfs *fs, const char *label, uint8_t key[32], uint8_t uuid[16]) KILN_MUST;
 

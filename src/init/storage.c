@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kiln-init's encrypted storage: volumes from the parent's store, mounted with FUSE before the app. */
+/* kiln-init's storage: volumes from the parent's store, mounted with FUSE or NFS before the app. */
 #include "init/storage.h"
 
 #include <pthread.h>
@@ -201,10 +201,6 @@ static int mount_one(struct vol *v, json_t *e, struct kms_ctx *k, const char *di
 	bool plain = mode && !strcmp(mode, "plain");
 	if (mode && !plain && strcmp(mode, "encrypted"))
 		return kiln_err(EINVAL, "storage %s: mode: %s is not encrypted or plain", path, mode);
-	if (plain && nfs)
-		return kiln_err(ENOTSUP, "storage %s: mode: plain needs the FUSE frontend (%s); "
-				"plain volumes are not served over NFS", path,
-				fe ? "frontend: nfs was asked" : "/dev/fuse does not work here");
 	rc = plain ? open_plain(v, dir) : open_volume(v, e, k, dir);
 	if (rc == 0 && mkdir(path, 0755) < 0 && errno != EEXIST)
 		rc = kiln_err(errno, "mkdir %s: %s", path, strerror(errno));
@@ -215,7 +211,7 @@ static int mount_one(struct vol *v, json_t *e, struct kms_ctx *k, const char *di
 	if (rc == 0 && !nfs)
 		rc = start_thread(v);
 	if (rc == 0 && plain)
-		fprintf(stderr, "kiln-init: storage %s: mounted (plain, fuse)\n", path);
+		fprintf(stderr, "kiln-init: storage %s: mounted (plain, %s)\n", path, nfs ? "nfs" : "fuse");
 	else if (rc == 0)
 		fprintf(stderr, "kiln-init: storage %s: mounted (encrypted, key: %s, %s)\n", path,
 			key ? key : "kms", nfs ? "nfs" : "fuse");

@@ -19,7 +19,7 @@ struct kiln_nfs {
 	struct nfs_srv *srv;
 	int lfd, stop[2];
 	pthread_t thread;
-	bool serving, mounted;
+	bool serving, mounted, plain;
 	int rc;
 };
 
@@ -82,13 +82,19 @@ static int start(struct kiln_nfs *n)
  * transfers, AUTH_SYS with numeric owners. Locks go to the server; the
  * client makes flock() a whole-file POSIX lock, so flock and fcntl locks of
  * one process conflict (nfs(5); local_lock is not honoured for NFSv4 by the
- * 6.1 client: the guest lab showed local_lock=none). The enclave's kernel
- * is the server's only client and nothing else changes the volume (the
- * parent can only break it), so its caches cannot go stale: attributes are
- * kept NFS_ATTR_CACHE_S seconds and open() does not revalidate (nocto),
- * where the defaults (3-60 s, close-to-open) guard against other clients.
+ * 6.1 client: the guest lab showed local_lock=none). For an encrypted
+ * volume the enclave's kernel is the server's only client and nothing else
+ * changes the volume (the parent can only break it), so its caches cannot
+ * go stale: attributes are kept 600 seconds and open() does
+ * not revalidate (nocto), where the defaults (3-60 s, close-to-open) guard
+ * against other clients. A plain volume, which the parent changes too, keeps
+ * close-to-open and has its attributes cached for 1 s (as FUSE does): a
+ * change the parent makes is seen within a second (the client drops cached
+ * data when the change attribute differs).
  */
-#define NFS_ATTR_CACHE_S 600
+/* attribute caching for encrypted and for plain volumes (see above) */
+#define NFS_CACHE_ENCRYPTED "nocto,actimeo=600"
+#define NFS_CACHE_PLAIN "actimeo=1"
 
 static int mount_vers(struct kiln_nfs *n, uint16_t port, const char *vers)
 {
@@ -96,8 +102,9 @@ static int mount_vers(struct kiln_nfs *n, uint16_t port, const char *vers)
 
 	snprintf(opts, sizeof(opts),
 		 "vers=%s,addr=127.0.0.1,clientaddr=127.0.0.1,port=%u,proto=tcp,hard,"
-		 "timeo=600,retrans=2,rsize=%u,wsize=%u,sec=sys,nocto,actimeo=%u",
-		 vers, port, NFS_MAX_IO, NFS_MAX_IO, NFS_ATTR_CACHE_S);
+		 "timeo=600,retrans=2,rsize=%u,wsize=%u,sec=sys,%s",
+		 vers, port, NFS_MAX_IO, NFS_MAX_IO,
+		 n->plain ? NFS_CACHE_PLAIN : NFS_CACHE_ENCRYPTED);
 	return mount("127.0.0.1:/", n->path, "nfs4", MS_NOSUID | MS_NODEV, opts) < 0 ? -errno : 0;
 }
 
@@ -132,6 +139,7 @@ int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out)
 		return kiln_err(ENOMEM, "nfs: out of memory");
 	n->lfd = n->stop[0] = n->stop[1] = -1;
 	snprintf(n->path, sizeof(n->path), "%s", path);
+	n->plain = kfs_changes_behind(fs);
 	rc = nfs_fh_key(fs, key, volid);
 	if (rc == 0)
 		rc = nfs_srv_new(fs, key, volid, &n->srv);

@@ -91,10 +91,24 @@ static void put_id(struct xdr_out *o, uint32_t id)
 	xdr_put_string(o, b);
 }
 
-uint64_t nfs_change_of(const struct kfs_attr *a)
+/*
+ * ctime moves on every change of content or metadata the core makes. A
+ * plain volume's times are the host's, whose clock may tick coarser than
+ * two writes of the parent: its size and mtime go in too (the client only
+ * compares for equality: no change_attr_type is announced).
+ */
+static uint64_t mix(uint64_t x)
 {
-	/* ctime moves on every change of content or metadata */
-	return (uint64_t)a->ctime_ns;
+	x = (x ^ (x >> 31)) * 0x9E3779B97F4A7C15ull;
+	return x ^ (x >> 29);
+}
+
+uint64_t nfs_change_of(const struct nfs_srv *s, const struct kfs_attr *a)
+{
+	if (!s->plain)
+		return (uint64_t)a->ctime_ns;
+	/* one after the other: a write sets ctime and mtime alike, which must not cancel out */
+	return mix(mix(mix((uint64_t)a->ctime_ns) ^ (uint64_t)a->mtime_ns) ^ a->size);
 }
 
 /* One attribute's value; false when it is not one we encode. */
@@ -109,7 +123,7 @@ static bool put_one(struct nfs_srv *s, const struct kfs_attr *a, unsigned n, uin
 	case FA_SUPPORTED_ATTRS: supported(bm); nfs_bitmap_put(o, bm); break;
 	case FA_TYPE: xdr_put_u32(o, ftype(a->mode)); break;
 	case FA_FH_EXPIRE_TYPE: xdr_put_u32(o, 0); break; /* FH4_PERSISTENT */
-	case FA_CHANGE: xdr_put_u64(o, nfs_change_of(a)); break;
+	case FA_CHANGE: xdr_put_u64(o, nfs_change_of(s, a)); break;
 	case FA_SIZE: xdr_put_u64(o, a->size); break;
 	case FA_LINK_SUPPORT:
 	case FA_SYMLINK_SUPPORT:
@@ -180,7 +194,7 @@ static bool put_one(struct nfs_srv *s, const struct kfs_attr *a, unsigned n, uin
 		bm[1] = BIT(FA_MODE) | BIT(FA_OWNER) | BIT(FA_OWNER_GROUP) | BIT(FA_TIME_MODIFY_SET);
 		nfs_bitmap_put(o, bm);
 		break;
-	case FA_XATTR_SUPPORT: xdr_put_u32(o, 1); break;
+	case FA_XATTR_SUPPORT: xdr_put_u32(o, !s->plain); break;
 	default: return false; /* write-only (time_*_set) or unsupported: not returned */
 	}
 	return true;

@@ -78,6 +78,7 @@ struct nfs_srv {
 	struct kfs *fs;
 	uint8_t key[NFS_FH_KEY_LEN];
 	uint8_t volid[NFS_VOLID_LEN];
+	bool plain;	       /* kfs_changes_behind: the parent changes files too, no xattrs */
 	uint32_t boot;	       /* differs per server instance: stale client ids and stateids */
 	uint8_t writeverf[8];  /* changes when unstable writes could have been lost */
 	/* the one client */
@@ -153,13 +154,15 @@ struct nfs_sattr {
 };
 uint32_t nfs_sattr_get(struct xdr_in *x, struct nfs_sattr *sa);
 uint32_t nfs_access(const struct rpc_cred *c, const struct kfs_attr *a, uint32_t want);
-static inline void nfs_change(struct xdr_out *o, bool atomic, uint64_t before, uint64_t after)
+/* change_info4: not atomic on a plain volume, whose parent may change a directory in between. */
+static inline void nfs_change(struct xdr_out *o, const struct nfs_srv *s, uint64_t before,
+			      uint64_t after)
 {
-	xdr_put_u32(o, atomic);
+	xdr_put_u32(o, !s->plain);
 	xdr_put_u64(o, before);
 	xdr_put_u64(o, after);
 }
-uint64_t nfs_change_of(const struct kfs_attr *a);
+uint64_t nfs_change_of(const struct nfs_srv *s, const struct kfs_attr *a);
 uint32_t nfs_getattr_cur(struct nfs_cx *cx, struct kfs_attr *a);
 
 /* State (state.c). */

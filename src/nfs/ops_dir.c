@@ -11,7 +11,7 @@ static uint64_t dir_change(struct nfs_cx *cx, uint64_t dir)
 {
 	struct kfs_attr a;
 
-	return kfs_getattr(cx->s->fs, dir, &a) < 0 ? 0 : nfs_change_of(&a);
+	return kfs_getattr(cx->s->fs, dir, &a) < 0 ? 0 : nfs_change_of(cx->s, &a);
 }
 
 /* Apply the attributes a create carried that the core's create did not take. */
@@ -81,7 +81,7 @@ uint32_t nfs_op_create(struct nfs_cx *cx)
 		return nfs_errno(rc);
 	cx->cur = a.ino;
 	st = create_attrs(cx, a.ino, &sa);
-	nfs_change(cx->out, true, before, dir_change(cx, dir));
+	nfs_change(cx->out, cx->s, before, dir_change(cx, dir));
 	nfs_bitmap_put(cx->out, st == NFS4_OK ? sa.set : (uint32_t[NFS_BITMAP_WORDS]){ 0 });
 	return NFS4_OK;
 }
@@ -101,7 +101,7 @@ uint32_t nfs_op_remove(struct nfs_cx *cx)
 				     : kfs_unlink(cx->s->fs, cx->cur, name);
 	if (rc < 0)
 		return nfs_errno(rc);
-	nfs_change(cx->out, true, before, dir_change(cx, cx->cur));
+	nfs_change(cx->out, cx->s, before, dir_change(cx, cx->cur));
 	return NFS4_OK;
 }
 
@@ -134,8 +134,8 @@ uint32_t nfs_op_rename(struct nfs_cx *cx)
 	st = nfs_errno(kfs_rename(cx->s->fs, odir, oname, ndir, nname, 0));
 	if (st != NFS4_OK)
 		return st;
-	nfs_change(cx->out, true, ob, dir_change(cx, odir));
-	nfs_change(cx->out, true, nb, dir_change(cx, ndir));
+	nfs_change(cx->out, cx->s, ob, dir_change(cx, odir));
+	nfs_change(cx->out, cx->s, nb, dir_change(cx, ndir));
 	return NFS4_OK;
 }
 
@@ -160,7 +160,7 @@ uint32_t nfs_op_link(struct nfs_cx *cx)
 	st = nfs_errno(kfs_link(cx->s->fs, cx->saved, cx->cur, name, &a));
 	if (st != NFS4_OK)
 		return st;
-	nfs_change(cx->out, true, before, dir_change(cx, cx->cur));
+	nfs_change(cx->out, cx->s, before, dir_change(cx, cx->cur));
 	return NFS4_OK;
 }
 

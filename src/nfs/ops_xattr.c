@@ -47,6 +47,8 @@ static uint32_t xa_errno(int rc)
 static uint32_t xa_file(struct nfs_cx *cx, uint32_t want, struct kfs_attr *a)
 {
 	NEED_CUR(cx);
+	if (cx->s->plain)
+		return NFS4ERR_NOTSUPP; /* RFC 8276: xattr_support is false on this volume */
 	uint32_t st = nfs_getattr_cur(cx, a);
 	if (st != NFS4_OK)
 		return st;
@@ -84,7 +86,7 @@ static uint32_t xa_change(struct nfs_cx *cx, int rc, uint64_t before)
 	if (rc < 0)
 		return xa_errno(rc);
 	uint32_t st = nfs_getattr_cur(cx, &a);
-	nfs_change(cx->out, true, before, st == NFS4_OK ? nfs_change_of(&a) : before);
+	nfs_change(cx->out, cx->s, before, st == NFS4_OK ? nfs_change_of(cx->s, &a) : before);
 	return NFS4_OK;
 }
 
@@ -107,7 +109,7 @@ uint32_t nfs_op_setxattr(struct nfs_cx *cx)
 	if (len > KFS_XATTR_VALUE_MAX)
 		return NFS4ERR_XATTR2BIG;
 	int flags = how == SETXATTR4_CREATE ? XATTR_CREATE : how == SETXATTR4_REPLACE ? XATTR_REPLACE : 0;
-	return xa_change(cx, kfs_setxattr(cx->s->fs, cx->cur, name, val, len, flags), nfs_change_of(&a));
+	return xa_change(cx, kfs_setxattr(cx->s->fs, cx->cur, name, val, len, flags), nfs_change_of(cx->s, &a));
 }
 
 uint32_t nfs_op_removexattr(struct nfs_cx *cx)
@@ -120,7 +122,7 @@ uint32_t nfs_op_removexattr(struct nfs_cx *cx)
 		return st;
 	if ((st = xa_file(cx, ACCESS4_XAWRITE, &a)) != NFS4_OK)
 		return st;
-	return xa_change(cx, kfs_removexattr(cx->s->fs, cx->cur, name), nfs_change_of(&a));
+	return xa_change(cx, kfs_removexattr(cx->s->fs, cx->cur, name), nfs_change_of(cx->s, &a));
 }
 
 /*

@@ -20,6 +20,7 @@ int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
 	if (!s)
 		return kiln_err(ENOMEM, "nfs: out of memory");
 	s->fs = fs;
+	s->plain = kfs_changes_behind(fs);
 	memcpy(s->key, key, NFS_FH_KEY_LEN);
 	memcpy(s->volid, volid, NFS_VOLID_LEN);
 	/* a new boot verifier per instance: clients see stale ids after a restart */

@@ -25,7 +25,8 @@ struct nfs_srv;
 /*
  * key authenticates file handles (HMAC-SHA256): with a key derived from
  * the volume key, handles stay valid across restarts and cannot be forged.
- * The server does not own fs.
+ * The server does not own fs. A volume that changes behind the server
+ * (kfs_changes_behind: plain) has no xattrs and non-atomic change info.
  */
 int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
 		const uint8_t volid[NFS_VOLID_LEN], struct nfs_srv **out) KILN_MUST;
@@ -64,7 +65,7 @@ void nfs_srv_group(struct nfs_srv *s, bool on);
 bool nfs_srv_owed(struct nfs_srv *s);
 int nfs_srv_commit(struct nfs_srv *s) KILN_MUST;
 
-/* The handle key and volume id of a mounted volume (derived from its keys). */
+/* The handle key and volume id of a mounted volume (derived from its keys; random for a plain one). */
 int nfs_fh_key(struct kfs *fs, uint8_t key[NFS_FH_KEY_LEN], uint8_t volid[NFS_VOLID_LEN]) KILN_MUST;
 
 /* A TCP listener on 127.0.0.1:port (0: any free port, *port_out set). */

@@ -562,7 +562,7 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 	if (a->access < 1 || a->access > 3 || a->deny > 3)
 		return NFS4ERR_INVAL;
 	uint64_t dir = by_fh ? 0 : cx->cur; /* by handle: no directory changes */
-	uint64_t before = dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(&d) : 0;
+	uint64_t before = dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(s, &d) : 0;
 	st = open_file(cx, a, &f, &created);
 	if (st != NFS4_OK)
 		return st;
@@ -603,8 +603,8 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 	if (created && exclusive(a->how)) /* the verifier's home, for the client to set again */
 		attrset[FA_TIME_ACCESS / 32] |= 1u << (FA_TIME_ACCESS % 32);
 	nfs_stateid_put(cx->out, s, os);
-	nfs_change(cx->out, true, before,
-		   dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(&d) : 0);
+	nfs_change(cx->out, s, before,
+		   dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(s, &d) : 0);
 	xdr_put_u32(cx->out, OPEN4_RESULT_LOCKTYPE_POSIX);
 	nfs_bitmap_put(cx->out, attrset);
 	xdr_put_u32(cx->out, OPEN_DELEGATE_NONE);

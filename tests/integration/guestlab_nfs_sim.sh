@@ -4,13 +4,15 @@
 # no /dev/fuse there) mounts its encrypted volume with the kernel's NFSv4 client (frontend chosen
 # automatically), the app's data survives an enclave restart, the parent's directory holds no
 # plaintext. The same over `--channel vsock` (kilnd's storage listener on vsock 7003, the enclave
-# found by its CID, as on Nitro): written, restarted, read back. On this host (no NFS client) a
-# volume forced to `frontend: nfs` is refused before the app.
+# found by its CID, as on Nitro): written, restarted, read back. A plain volume (-v DIR:/data:plain)
+# goes to NFS too: the POSIX suite on it, the app's file an ordinary file in DIR, the parent's file
+# read, and a change the parent makes while the app holds the file open is seen. On this host (no
+# NFS client) a volume forced to `frontend: nfs` is refused before the app.
 # Env: QEMU_TIMEOUT, QEMU_MEM, GUESTLAB_SAVE=DIR (keep the guest tree).
 set -eu
 cd "$(dirname "$0")/../.."
 QEMU_MEM=${QEMU_MEM:-1024}
-QEMU_TIMEOUT=${QEMU_TIMEOUT:-300}
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-600}
 source tests/lib/qemu.sh
 source tests/lib/guestlab.sh
 source tests/lib/common.sh
@@ -19,6 +21,35 @@ GUESTLAB_MODULES="nfsv4 vsock_loopback"
 guestlab_require
 export KILN_STATE_DIR=$T/state
 MARKER=kiln-nfs-sim-marker-$RANDOM$RANDOM
+PMARKER=kiln-nfs-plain-marker-$RANDOM$RANDOM
+
+# The plain volume's app: the suite, its own file, the parent's file, then it holds live.txt open,
+# says ready and waits (bounded) for the parent's change to show.
+c=$(posix_suite_container)
+mnt=$(bah mount "$c")
+for a in grep cut sed; do ln -sf busybox "$mnt/bin/$a"; done
+cat >"$mnt/app/run.sh" <<SH
+#!/bin/sh
+echo "pmount=\$(grep ' /data ' /proc/mounts | cut -d' ' -f3)"
+mkdir /data/suite && /usr/local/bin/posix_suite /data/suite >/tmp/suite.log 2>&1
+grep -e '^FAIL' -e 'checks,' /tmp/suite.log | sed 's/^/suite: /'
+rm -rf /data/suite
+echo $PMARKER >/data/app.txt
+echo "parent says: \$(cat /data/from-parent.txt 2>&1)"
+exec 3</data/live.txt
+echo "live0=\$(cat /data/live.txt)"
+echo ready >/data/ready
+i=0
+while [ "\$(cat /data/live.txt)" != two ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
+echo "live=\$(cat /data/live.txt)"
+exec 3<&-
+SH
+chmod 755 "$mnt/app/run.sh"
+bah umount "$c" >/dev/null
+bah config --entrypoint '["/app/run.sh"]' --cmd '[]' "$c"
+save_image "$c" nfspl "$T/pl.tar" ""
+printf 'version: 1\nname: pl\nstorage:\n  - {path: /data, mode: plain}\n' >"$T/plain.yaml"
+kiln build -q -c "$T/plain.yaml" "docker-archive:$T/pl.tar" -o "$T/plain.eif" >/dev/null
 
 c=$(busybox_container)
 mnt=$(bah mount "$c")
@@ -77,13 +108,40 @@ if vrun; then gl_pass vsock-run2; else gl_fail vsock-run2 "$(tail -1 /tmp/vrun.o
 gl_check vsock-restart-count grep -q "^count=1" /tmp/vrun.out
 gl_check vsock-volume-on-parent test -s /volv/header -o -n "$(ls -A /volv)"
 if grep -rq "$(cat /guest/marker)" /volv; then gl_fail vsock-no-plaintext "marker in /volv"; else gl_pass vsock-no-plaintext; fi
+# A plain volume: NFS chosen for it too; the parent changes live.txt once the app holds it.
+mkdir -p /volp
+echo "hello from the parent" >/volp/from-parent.txt
+echo one >/volp/live.txt
+kiln run --sim --name pl -v /volp:/data:plain /guest/plain.eif >/tmp/prun.out 2>&1 &
+rp=$!
+# (the wait ends with the run too: a refused volume never says ready)
+gl_wait 600 sh -c "test -e /volp/ready || ! kill -0 $rp"
+[ ! -e /volp/ready ] || echo two >/volp/live.txt
+if wait $rp; then gl_pass plain-run; else gl_fail plain-run "$(tail -1 /tmp/prun.out)"; gl_dump /tmp/prun.out; fi
+gl_check plain-frontend-nfs grep -q "storage /data: mounted (plain, nfs)" /tmp/prun.out
+gl_check plain-app-sees-nfs4 grep -q "^pmount=nfs4" /tmp/prun.out
+grep '^suite: ' /tmp/prun.out | sed 's/^/GL INFO plain /'
+# unsupported on plain volumes: xattrs and chown; the NFS client's flock is a POSIX lock
+grep '^suite: FAIL' /tmp/prun.out | grep -v -e 't_xattr:' -e 'chown(' \
+	-e 't_locks:.*flock(fd, LOCK_EX | LOCK_NB) == 0' >/tmp/psuite.other || true
+if grep -q '^suite: posix_suite: ' /tmp/prun.out && [ ! -s /tmp/psuite.other ]; then
+	gl_pass plain-posix-suite
+else
+	gl_fail plain-posix-suite "$(head -1 /tmp/psuite.other)"
+fi
+gl_check plain-app-file sh -c "[ -f /volp/app.txt ] && [ \"\$(cat /volp/app.txt)\" = $(cat /guest/pmarker) ]"
+gl_check plain-parent-file grep -q "^parent says: hello from the parent" /tmp/prun.out
+gl_check plain-parent-change sh -c 'grep -q "^live0=one" /tmp/prun.out && grep -q "^live=two" /tmp/prun.out'
+grep -e '^live' /tmp/prun.out | sed 's/^/GL INFO plain /'
+grep -q "^live=two" /tmp/prun.out || gl_dump /tmp/prun.out
 SH
 
 tree=$T/tree
 guestlab_tree "$tree" "$T/test.sh"
 for b in build/kiln build/kilnd; do guestlab_add_bin "$tree" "$b"; done
-cp "$T/auto.eif" "$T/nfs.eif" "$tree/guest/"
+cp "$T/auto.eif" "$T/nfs.eif" "$T/plain.eif" "$tree/guest/"
 echo "$MARKER" >"$tree/guest/marker"
+echo "$PMARKER" >"$tree/guest/pmarker"
 [ -z "${GUESTLAB_SAVE:-}" ] || cp -a "$tree" "$GUESTLAB_SAVE"
 
 log=$KILN_ROOT/build/test-logs/guestlab_nfs_sim.console
@@ -91,5 +149,6 @@ mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
 guestlab_verdict "$log" run1 frontend-nfs app-sees-nfs4 first-count io run2 \
 	restart-count no-plaintext vsock-run1 vsock-first-count vsock-run2 vsock-restart-count \
-	vsock-volume-on-parent vsock-no-plaintext || fail "guest checks failed (console: $log)"
+	vsock-volume-on-parent vsock-no-plaintext plain-run plain-frontend-nfs plain-app-sees-nfs4 \
+	plain-posix-suite plain-app-file plain-parent-file plain-parent-change || fail "guest checks failed (console: $log)"
 echo "PASS: a sim enclave's volume over kiln-init's NFS frontend and the kernel's NFS client"

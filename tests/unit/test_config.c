@@ -77,6 +77,15 @@ TEST(full_example)
 	json_decref(cfg);
 }
 
+/* Plain volumes are served by both frontends: frontend: nfs is accepted for them. */
+TEST(plain_over_nfs)
+{
+	json_t *cfg = parse("version: 1\nstorage:\n  - {path: /data, mode: plain, frontend: nfs}\n");
+
+	CHECK(cfg);
+	json_decref(cfg);
+}
+
 TEST(canonical_is_stable)
 {
 	json_t *a = parse("version: 1\nname: x\nresources: {memory_mib: 512, cpus: 1}\n");
@@ -131,6 +140,7 @@ int main(void)
 {
 	RUN(defaults_filled);
 	RUN(full_example);
+	RUN(plain_over_nfs);
 	RUN(canonical_is_stable);
 	RUN(errors_name_line_and_key);
 	RUN(allow_vsock);

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the NFSv4 server (4.0, 4.1 sessions, 4.2 xattrs): COMPOUNDs run in-process on a memory store. */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "fs/fs.h"
+#include "fs/plain.h"
 #include "nfs/internal.h"
+#include "store_srv.h"
 #include "t.h"
 
 /* A test client: builds one COMPOUND call, runs it, and walks the reply. */
@@ -184,16 +188,13 @@ static void put_mkdir(struct tc *t, const char *name)
 	xdr_put_u32(&t->call, 0);
 }
 
-/* tc_setup on the store st (NULL: a memory store) */
-static void tc_setup_on(struct tc *t, struct kfs_store *st)
+/* A server on fs (taken: tc_free unmounts it) with handle key k, and a confirmed 4.0 client. */
+static void tc_setup_fs(struct tc *t, struct kfs *fs, const uint8_t k[NFS_FH_KEY_LEN])
 {
-	struct kfs_keywrap *kw;
-
 	memset(t, 0, sizeof(*t));
 	t->cverf = 7;
-	CHECK((st || kfs_store_mem(&st) == 0) && kfs_keywrap_sim(NULL, &kw) == 0);
-	CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &t->fs) == 0);
-	CHECK(nfs_srv_new(t->fs, key, volid, &t->s) == 0);
+	t->fs = fs;
+	CHECK(nfs_srv_new(t->fs, k, volid, &t->s) == 0);
 	CHECK(xdr_out_init(&t->call, NFS_MAX_RECORD) == 0);
 	CHECK(xdr_out_init(&t->reply, NFS_MAX_RECORD) == 0);
 	/* SETCLIENTID then its CONFIRM */
@@ -215,6 +216,17 @@ static void tc_setup_on(struct tc *t, struct kfs_store *st)
 	xdr_put_fixed(&t->call, conf, 8);
 	CHECK(tc_send(t) == NFS4_OK);
 	t->oseq = 1;
+}
+
+/* tc_setup on the store st (NULL: a memory store) */
+static void tc_setup_on(struct tc *t, struct kfs_store *st)
+{
+	struct kfs_keywrap *kw;
+	struct kfs *fs;
+
+	CHECK((st || kfs_store_mem(&st) == 0) && kfs_keywrap_sim(NULL, &kw) == 0);
+	CHECK(kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &fs) == 0);
+	tc_setup_fs(t, fs, key);
 }
 
 static void tc_setup(struct tc *t)
@@ -2097,6 +2109,190 @@ TEST(commit_grouped_session)
 	tc_free(&t);
 }
 
+/* ---- plain volumes: the parent's directory served by kilnd's code over a socketpair ---- */
+
+struct host {
+	char dir[64];
+	struct kd_store *st;
+	struct srv v;
+};
+
+/* A plain volume "vol" on a new temporary directory, as kiln-init mounts it. */
+static struct kfs *plain_open(struct host *h)
+{
+	struct kd_store_cfg cfg = { .n = 1 };
+	struct kfs *fs = NULL;
+	int fd;
+
+	snprintf(h->dir, sizeof(h->dir), "/tmp/kiln-nfs-plain-XXXXXX");
+	CHECK(mkdtemp(h->dir) != NULL);
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "vol");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s", h->dir);
+	cfg.vol[0].plain = true;
+	CHECK(kd_store_new("test", &cfg, &h->st) == 0);
+	CHECK((fd = connect_to(h->st, &h->v)) >= 0);
+	CHECK(kfs_plain_mount(fd, "vol", 0, 0, &fs) == 0);
+	return fs;
+}
+
+/* After the volume's unmount (its end of the channel closed). */
+static void plain_close(struct host *h)
+{
+	char cmd[128];
+
+	pthread_join(h->v.t, NULL);
+	kd_store_stop(h->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", h->dir);
+	CHECK(system(cmd) == 0);
+}
+
+/* The parent's side: write text to the volume's file name. */
+static void host_write(struct host *h, const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", h->dir, name);
+	CHECK((f = fopen(path, "w")) != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void host_read(struct host *h, const char *name, char *buf, size_t cap)
+{
+	char path[128];
+	FILE *f;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", h->dir, name);
+	if ((f = fopen(path, "r"))) {
+		n = fread(buf, 1, cap - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+/* GETATTR change and xattr_support (a 4.2 session); status. */
+static uint32_t tc_change(struct tc *t, const uint8_t fh[NFS_FH_LEN], uint64_t *change,
+			  uint32_t *xattr_support)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_GETATTR);
+	xdr_put_u32(&t->call, 3);
+	xdr_put_u32(&t->call, 1u << FA_CHANGE);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u32(&t->call, 1u << (FA_XATTR_SUPPORT - 64));
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK)
+		return st;
+	(void)res(t, OP_PUTFH);
+	(void)res(t, OP_GETATTR);
+	CHECK(xdr_u32(&t->r) == 3 && xdr_u32(&t->r) == 1u << FA_CHANGE && xdr_u32(&t->r) == 0);
+	CHECK(xdr_u32(&t->r) == 1u << (FA_XATTR_SUPPORT - 64));
+	CHECK(xdr_u32(&t->r) == 12);
+	*change = xdr_u64(&t->r);
+	*xattr_support = xdr_u32(&t->r);
+	CHECK(xdr_ok(&t->r) && xdr_left(&t->r) == 0);
+	return st;
+}
+
+TEST(plain_handle_key)
+{
+	uint8_t k1[NFS_FH_KEY_LEN], k2[NFS_FH_KEY_LEN], v1[NFS_VOLID_LEN], v2[NFS_VOLID_LEN];
+	uint8_t zero[NFS_FH_KEY_LEN] = { 0 };
+	struct host h;
+	struct kfs *fs = plain_open(&h);
+
+	/* no volume key to derive from: not a key computed from zeroes, a random one per boot */
+	CHECK_ERR(kfs_derive_key(fs, "kiln nfs file handles", k1, v1), "no volume key");
+	CHECK(nfs_fh_key(fs, k1, v1) == 0 && nfs_fh_key(fs, k2, v2) == 0);
+	CHECK(memcmp(k1, zero, sizeof(k1)) && memcmp(k1, k2, sizeof(k1)) && memcmp(v1, v2, sizeof(v1)));
+	CHECK(kfs_unmount(fs) == 0);
+	plain_close(&h);
+}
+
+TEST(plain_volume)
+{
+	struct tc t;
+	struct host h;
+	struct nfs_sid sid;
+	uint8_t fh[NFS_FH_LEN], fk[NFS_FH_KEY_LEN], fv[NFS_VOLID_LEN], root[NFS_FH_LEN];
+	char buf[64], names[64];
+	uint64_t c1, c2, cookie = 0;
+	uint32_t xs;
+	bool eof;
+	long n;
+
+	struct kfs *fs = plain_open(&h);
+	CHECK(nfs_fh_key(fs, fk, fv) == 0);
+	tc_setup_fs(&t, fs, fk);
+	tc_session(&t, 2);
+	/* the app's file is an ordinary file in the parent's directory */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(tc_write(&t, fh, &sid, 0, "from the app", 12, FILE_SYNC4) == NFS4_OK);
+	host_read(&h, "f", buf, sizeof(buf));
+	CHECK(!strcmp(buf, "from the app"));
+	/* no xattrs: the attribute says so and every xattr op is NOTSUPP */
+	CHECK(tc_change(&t, fh, &c1, &xs) == NFS4_OK && xs == 0);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "colour", "blue") == NFS4ERR_NOTSUPP);
+	CHECK(tc_getxattr(&t, fh, "colour", buf, sizeof(buf)) == NFS4ERR_NOTSUPP);
+	CHECK(tc_listxattrs(&t, fh, &cookie, 4096, names, &eof) == NFS4ERR_NOTSUPP);
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	put_name(&t, OP_REMOVEXATTR, "colour");
+	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
+	/* the parent rewrites the open file: a new change attribute, the new bytes */
+	host_write(&h, "f", "parent");
+	CHECK(tc_change(&t, fh, &c2, &xs) == NFS4_OK && c2 != c1);
+	n = tc_read(&t, fh, &sid, 0, sizeof(buf) - 1, buf, &eof);
+	CHECK(n == 6 && !memcmp(buf, "parent", 6) && eof);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	/* the parent's own file is read by the app */
+	host_write(&h, "g", "hello from the parent");
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) == NFS4_OK);
+	n = tc_read(&t, fh, &sid, 0, sizeof(buf) - 1, buf, &eof);
+	CHECK(n == 21 && !memcmp(buf, "hello from the parent", 21));
+	/* directory change info is not atomic: the parent may change it at the same time */
+	root_fh(&t, root);
+	tc_begin(&t);
+	put_fh(&t, root, NFS_FH_LEN);
+	put_mkdir(&t, "d");
+	CHECK(tc_send(&t) == NFS4_OK);
+	(void)res(&t, OP_PUTFH);
+	CHECK(res(&t, OP_CREATE) == NFS4_OK && xdr_u32(&t.r) == 0);
+	struct stat sb;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/d", h.dir);
+	CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+	tc_free(&t);
+	plain_close(&h);
+}
+
+/* A plain volume's change attribute follows size and mtime too: a host clock tick may hold two writes. */
+TEST(plain_change_attr)
+{
+	struct tc t;
+	struct kfs_attr a = { .ctime_ns = 1000, .mtime_ns = 1000, .size = 5 }, b = a;
+
+	tc_setup(&t);
+	b.size = 6;
+	CHECK(nfs_change_of(t.s, &a) == 1000 && nfs_change_of(t.s, &b) == 1000);
+	t.s->plain = true;
+	CHECK(nfs_change_of(t.s, &a) != nfs_change_of(t.s, &b));
+	b = a;
+	b.mtime_ns = 999;
+	CHECK(nfs_change_of(t.s, &a) != nfs_change_of(t.s, &b));
+	/* the usual rewrite: ctime and mtime move together, the size stays */
+	b = a;
+	b.ctime_ns = b.mtime_ns = 2000;
+	CHECK(nfs_change_of(t.s, &a) != nfs_change_of(t.s, &b));
+	t.s->plain = false;
+	tc_free(&t);
+}
+
 int main(void)
 {
 	RUN(mount_sequence);
@@ -2119,5 +2315,8 @@ int main(void)
 	RUN(lease_expiry);
 	RUN(commit_grouped);
 	RUN(commit_grouped_session);
+	RUN(plain_handle_key);
+	RUN(plain_volume);
+	RUN(plain_change_attr);
 	return t_done();
 }
