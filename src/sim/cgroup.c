@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,24 @@
 #define STALE_AFTER_S 60
 
 static const char *const v1_ctrls[] = { "cpu", "cpuset", "memory" };
+
+/*
+ * CPU weight. On Nitro an enclave's vCPUs are its own; in sim its
+ * processes share the host's cores, and a cgroup of the default weight
+ * counts as one busy task against everything else, so under load
+ * kiln-init and the app together got one task's share whatever the vCPU
+ * count. An enclave's group weighs what its vCPUs would as busy tasks
+ * (cpus x the default weight, clamped to the kernel's maximum), and the
+ * shared kiln/ parent weighs the sum of its children: kiln/ as a whole
+ * then takes what its enclaves would side by side at the top, neither one
+ * share for all of them nor more than their due.
+ */
+struct cg_weight {
+	const char *file;
+	unsigned long per_cpu, max;
+};
+static const struct cg_weight v2_weight = { "cpu.weight", 100, 10000 };
+static const struct cg_weight v1_weight = { "cpu.shares", 1024, 262144 };
 
 /* buf = a/b, or -ENAMETOOLONG. */
 static int join(char *buf, size_t len, const char *a, const char *b)
@@ -43,7 +62,7 @@ static int write_file(const char *dir, const char *file, const char *val)
 
 	if (join(path, sizeof(path), dir, file) < 0)
 		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC); /* a test's plain file, too */
 	if (fd < 0 || write(fd, val, len) != (ssize_t)len)
 		return kiln_err(errno, "write %s to %s: %s", val, path, strerror(errno));
 	return 0;
@@ -132,6 +151,82 @@ static void sweep_stale(const char *parent)
 	closedir(d);
 }
 
+static unsigned long weight_of(unsigned cpus, const struct cg_weight *w)
+{
+	unsigned long v = (unsigned long)cpus * w->per_cpu;
+
+	return v < w->max ? v : w->max;
+}
+
+/* The weight in dir/name/w->file, or 0 when it cannot be read. */
+static unsigned long child_weight(int dir, const char *name, const struct cg_weight *w)
+{
+	char path[512], buf[32];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (snprintf(path, sizeof(path), "%s/%s", name, w->file) >= (int)sizeof(path))
+		return 0;
+	fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtoul(buf, NULL, 10);
+}
+
+/* The sum of the weights of the groups in the open directory fd. */
+static unsigned long children_weight(int fd, const struct cg_weight *w)
+{
+	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unsigned long sum = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return 0;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+			sum += child_weight(dirfd(d), de->d_name, w);
+	closedir(d);
+	return sum;
+}
+
+/*
+ * Set parent's weight to the sum of its children's (the default when none
+ * is left), holding an exclusive flock on parent: monitors creating or
+ * removing enclaves at once would otherwise each write a sum missing the
+ * other's change.
+ */
+static int weigh_parent(const char *parent, const struct cg_weight *w)
+{
+	_cleanup_close_ int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unsigned long sum;
+	char v[32];
+
+	if (fd < 0 || flock(fd, LOCK_EX) < 0)
+		return kiln_err(errno, "cgroup %s: %s", parent, strerror(errno));
+	sum = children_weight(fd, w);
+	if (sum == 0)
+		sum = w->per_cpu;
+	snprintf(v, sizeof(v), "%lu", sum < w->max ? sum : w->max);
+	return write_file(parent, w->file, v); /* closing fd unlocks */
+}
+
+/* Give dir cpus' worth of weight, then its parent the sum of its children's. */
+static int weigh(const char *parent, const char *dir, unsigned cpus, const struct cg_weight *w)
+{
+	char v[32];
+	int rc;
+
+	snprintf(v, sizeof(v), "%lu", weight_of(cpus, w));
+	rc = write_file(dir, w->file, v);
+	return rc ? rc : weigh_parent(parent, w);
+}
+
 /* Make a directory of cg; recorded first so a later failure removes it. */
 static int cg_mkdir(struct kiln_sim_cgroup *cg, const char *base, const char *name)
 {
@@ -200,10 +295,16 @@ static int v1_limits(const char *ctrl, const char *base, const char *dir, unsign
 	int rc;
 
 	if (!strcmp(ctrl, "cpu")) {
+		char parent[sizeof(((struct kiln_sim_cgroup *)0)->dirs[0])];
+
 		snprintf(v, sizeof(v), "%llu", CFS_PERIOD_US);
 		rc = write_file(dir, "cpu.cfs_period_us", v);
 		snprintf(v, sizeof(v), "%llu", cpus * CFS_PERIOD_US);
-		return rc ? rc : write_file(dir, "cpu.cfs_quota_us", v);
+		if (rc == 0)
+			rc = write_file(dir, "cpu.cfs_quota_us", v);
+		if (rc == 0)
+			rc = join(parent, sizeof(parent), base, "kiln");
+		return rc ? rc : weigh(parent, dir, cpus, &v1_weight);
 	}
 	if (!strcmp(ctrl, "cpuset"))
 		return cpuset_init(base, dir, cpus);
@@ -221,6 +322,7 @@ int kiln_sim_cgroup_v1_at(const char *const base[KILN_SIM_CG_MAX], const char *n
 		if (!base[i][0])
 			continue;
 		rc = cg_mkdir(cg, base[i], name);
+		cg->weighted |= rc == 0 && i == 0; /* the cpu hierarchy comes first */
 		if (rc == 0)
 			rc = v1_limits(v1_ctrls[i], base[i], cg->dirs[cg->ndirs - 1], cpus,
 				       memory_mib);
@@ -259,6 +361,7 @@ int kiln_sim_cgroup_v2_at(const char *base, const char *name, unsigned cpus,
 	/* Already enabled is fine; a real failure shows when the limits are written. */
 	(void)!write_file(base, "cgroup.subtree_control", "+cpu +memory");
 	rc = cg_mkdir(cg, base, name);
+	cg->weighted = rc == 0;
 	if (rc == 0)
 		(void)!write_file(parent, "cgroup.subtree_control", "+cpu +memory");
 	if (rc == 0) {
@@ -269,7 +372,7 @@ int kiln_sim_cgroup_v2_at(const char *base, const char *name, unsigned cpus,
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)(memory_mib << 20));
 		rc = write_file(cg->dirs[0], "memory.max", v);
 	}
-	return rc;
+	return rc == 0 ? weigh(parent, cg->dirs[0], cpus, &v2_weight) : rc;
 }
 
 bool kiln_sim_cgroup_v2_here(char *base, size_t len)
@@ -341,5 +444,15 @@ void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg)
 		for (int tries = 0; rmdir(cg->dirs[i]) < 0 && errno == EBUSY && tries < 200;
 		     tries++)
 			nanosleep(&tick, NULL);
+	if (cg->weighted && cg->ndirs) {
+		char *slash = strrchr(cg->dirs[0], '/');
+
+		if (slash) {
+			*slash = '\0'; /* dirs[0] becomes the parent kiln/ */
+			(void)!weigh_parent(cg->dirs[0], cg->kind == KILN_SIM_CG_V1 ?
+								&v1_weight : &v2_weight);
+		}
+	}
+	cg->weighted = false;
 	cg->ndirs = 0;
 }

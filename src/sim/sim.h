@@ -167,6 +167,7 @@ struct kiln_sim_cgroup {
 	enum kiln_sim_cg_kind kind;
 	char dirs[KILN_SIM_CG_MAX][4200]; /* one per v1 controller, or one v2 dir */
 	unsigned ndirs;
+	bool weighted; /* dirs[0] has a cpu weight, which its parent kiln/ sums */
 };
 
 /*
@@ -176,7 +177,9 @@ struct kiln_sim_cgroup {
 bool kiln_sim_cgroup_v2_here(char *base, size_t len);
 /*
  * Create the cgroup child kiln/NAME with cpu.max = cpus x 100 ms per 100 ms
- * (v1: cfs_quota_us/cfs_period_us, cpuset of cpus CPUs) and memory.max =
+ * (v1: cfs_quota_us/cfs_period_us, cpuset of cpus CPUs), cpu.weight = cpus
+ * x 100 (v1: cpu.shares = cpus x 1024) with kiln/'s weight the sum of its
+ * children's (cgroup.c says why), and memory.max =
  * memory_mib (v1: memory.limit_in_bytes), under v2_base (what
  * kiln_sim_cgroup_v2_here found) or, when it is empty, the v1 hierarchies.
  * Fails (kind NONE, why in kiln_errmsg()) when that cannot be used; the
@@ -206,7 +209,7 @@ int kiln_sim_cgroup_add(const struct kiln_sim_cgroup *cg, pid_t pid) KILN_MUST;
 int kiln_sim_cgroup_join_self(const struct kiln_sim_cgroup *cg) KILN_MUST;
 /* v2: an O_DIRECTORY fd of the cgroup for clone3's CLONE_INTO_CGROUP, or -1. */
 int kiln_sim_cgroup_dirfd(const struct kiln_sim_cgroup *cg);
-/* rmdir every directory (retrying while the last tasks exit). */
+/* rmdir every directory (retrying while the last tasks exit), then reweigh kiln/. */
 void kiln_sim_cgroup_remove(struct kiln_sim_cgroup *cg);
 
 /* --- enclave.c: the process inside the namespaces --- */

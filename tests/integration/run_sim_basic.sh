@@ -94,7 +94,7 @@ assert_fails_with "/dev/nitro_enclaves" kiln run --nitro "$T/probe.eif"
 
 # -d prints the id; the name is then in use; limits are in the cgroup;
 # SIGTERM to the monitor reaches the app; everything goes away.
-id=$(sim -d --name busy --cpus 1 --memory 300 "$T/sleeper.eif")
+id=$(sim -d --name busy --cpus 2 --memory 300 "$T/sleeper.eif")
 [[ $id =~ ^[0-9a-f]{12}$ ]] || fail "-d printed '$id', not an id"
 lock=$KILN_STATE_DIR/sim/busy/lock
 [ -s "$lock" ] || fail "no lock file with the monitor's pid"
@@ -120,12 +120,19 @@ v1= v2=
 if [ -n "$v1" ]; then
 	leaf=${v1##*/}
 	assert_eq "$(cat "$v1/memory.limit_in_bytes")" 314572800 "v1 memory limit"
-	assert_eq "$(cat /sys/fs/cgroup/cpu/kiln/$leaf/cpu.cfs_quota_us)" 100000 "v1 cpu quota"
-	assert_eq "$(cat /sys/fs/cgroup/cpuset/kiln/$leaf/cpuset.cpus)" 0 "v1 cpuset"
+	assert_eq "$(cat /sys/fs/cgroup/cpu/kiln/$leaf/cpu.cfs_quota_us)" 200000 "v1 cpu quota"
+	assert_eq "$(cat /sys/fs/cgroup/cpuset/kiln/$leaf/cpuset.cpus)" 0-1 "v1 cpuset"
+	# The weight of 2 vCPUs; kiln/ weighs at least that (the sum over its enclaves,
+	# other runs' included), not one task's 1024 for all of them.
+	assert_eq "$(cat /sys/fs/cgroup/cpu/kiln/$leaf/cpu.shares)" 2048 "v1 cpu.shares"
+	[ "$(cat /sys/fs/cgroup/cpu/kiln/cpu.shares)" -ge 2048 ] ||
+		fail "kiln/ cpu.shares $(cat /sys/fs/cgroup/cpu/kiln/cpu.shares) < its enclave's 2048"
 	[ -n "$(cat "$v1/cgroup.procs")" ] || fail "enclave not in its cgroup"
 elif [ -n "$v2" ]; then
 	assert_eq "$(cat "$v2/memory.max")" 314572800 "v2 memory.max"
-	assert_eq "$(cat "$v2/cpu.max")" "100000 100000" "v2 cpu.max"
+	assert_eq "$(cat "$v2/cpu.max")" "200000 100000" "v2 cpu.max"
+	assert_eq "$(cat "$v2/cpu.weight")" 200 "v2 cpu.weight"
+	[ "$(cat "${v2%/*}/cpu.weight")" -ge 200 ] || fail "kiln/ cpu.weight < its enclave's 200"
 else
 	fail "no cgroup for the enclave (root should always get one here)"
 fi

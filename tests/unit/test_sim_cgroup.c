@@ -3,7 +3,8 @@
  * The sim's cgroup limits, v2 and v1, on a copy of the files the kernel
  * provides (this machine is a v1/hybrid host, so the v2 path cannot run on
  * the real hierarchy here): which files get which values, what a missing
- * file does, and that the enclave's pid lands in every controller.
+ * file does, that the enclave's pid lands in every controller, and that
+ * the enclaves' CPU weights add up in their shared parent kiln/.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -71,6 +72,21 @@ static void base(const char *rel, char *out, size_t len)
 	snprintf(out, len, "%s/%s", tmp, rel);
 }
 
+/* A child kiln/name of a cgroup2 mount without memory.max. */
+static void fake_v2_child(const char *root, const char *name)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/kiln/%s", root, name);
+	dir(p);
+	snprintf(p, sizeof(p), "%s/kiln/%s/cpu.max", root, name);
+	put(p, "");
+	snprintf(p, sizeof(p), "%s/kiln/%s/cpu.weight", root, name);
+	put(p, "100\n");
+	snprintf(p, sizeof(p), "%s/kiln/%s/cgroup.procs", root, name);
+	put(p, "");
+}
+
 /* A cgroup2 mount as the kernel shows it: control files appear with mkdir. */
 static void fake_v2(const char *root, const char *name, bool with_memory)
 {
@@ -83,12 +99,9 @@ static void fake_v2(const char *root, const char *name, bool with_memory)
 	dir(p);
 	snprintf(p, sizeof(p), "%s/kiln/cgroup.subtree_control", root);
 	put(p, "");
-	snprintf(p, sizeof(p), "%s/kiln/%s", root, name);
-	dir(p);
-	snprintf(p, sizeof(p), "%s/kiln/%s/cpu.max", root, name);
-	put(p, "");
-	snprintf(p, sizeof(p), "%s/kiln/%s/cgroup.procs", root, name);
-	put(p, "");
+	snprintf(p, sizeof(p), "%s/kiln/cpu.weight", root);
+	put(p, "100\n");
+	fake_v2_child(root, name);
 	if (with_memory) {
 		snprintf(p, sizeof(p), "%s/kiln/%s/memory.max", root, name);
 		put(p, "");
@@ -108,6 +121,8 @@ TEST(v2_limits_and_procs)
 	CHECK_STR(get("v2/kiln/cgroup.subtree_control"), "+cpu +memory");
 	CHECK_STR(get("v2/kiln/web.1/cpu.max"), "300000 100000"); /* 3 CPUs per 100 ms */
 	CHECK_STR(get("v2/kiln/web.1/memory.max"), "536870912");
+	CHECK_STR(get("v2/kiln/web.1/cpu.weight"), "300"); /* 3 x the default 100 */
+	CHECK_STR(get("v2/kiln/cpu.weight"), "300");	    /* kiln/: the sum of one */
 	CHECK(kiln_sim_cgroup_add(&cg, 4321) == 0);
 	CHECK_STR(get("v2/kiln/web.1/cgroup.procs"), "4321");
 }
@@ -140,7 +155,9 @@ static void fake_v1(const char *root)
 	dir(root);
 	sub(root, "cpu", NULL);
 	sub(root, "cpu/kiln", NULL);
+	sub(root, "cpu/kiln/cpu.shares", "1024\n");
 	sub(root, "cpu/kiln/e", NULL);
+	sub(root, "cpu/kiln/e/cpu.shares", "1024\n");
 	sub(root, "cpu/kiln/e/cpu.cfs_period_us", "");
 	sub(root, "cpu/kiln/e/cpu.cfs_quota_us", "");
 	sub(root, "cpu/kiln/e/cgroup.procs", "");
@@ -175,6 +192,8 @@ TEST(v1_limits_and_procs)
 	CHECK(cg.kind == KILN_SIM_CG_V1 && cg.ndirs == 3);
 	CHECK_STR(get("v1/cpu/kiln/e/cpu.cfs_period_us"), "100000");
 	CHECK_STR(get("v1/cpu/kiln/e/cpu.cfs_quota_us"), "500000");
+	CHECK_STR(get("v1/cpu/kiln/e/cpu.shares"), "5120"); /* 5 x the default 1024 */
+	CHECK_STR(get("v1/cpu/kiln/cpu.shares"), "5120");
 	CHECK_STR(get("v1/cpuset/kiln/cpuset.cpus"), "0-3,8"); /* the parent gets everything */
 	CHECK_STR(get("v1/cpuset/kiln/cpuset.mems"), "0");
 	CHECK_STR(get("v1/cpuset/kiln/e/cpuset.cpus"), "0,1,2,3,8"); /* the first 5 CPUs */
@@ -200,6 +219,75 @@ TEST(v1_without_cpuset)
 	CHECK_STR(get("v1b/cpu/kiln/e/cpu.cfs_quota_us"), "200000");
 	CHECK_STR(get("v1b/mem/kiln/e/memory.limit_in_bytes"), "67108864");
 	CHECK_STR(get("v1b/cpuset/kiln/e/cpuset.cpus"), ""); /* no cpuset hierarchy: untouched */
+}
+
+/* Empty the fake cgroup root/kiln/name of its files, as the kernel's has none to rmdir. */
+static void empty(const char *root, const char *name)
+{
+	static const char *const files[] = { "cpu.max",	   "cpu.weight",	"cgroup.procs",
+					     "memory.max", "cpu.cfs_period_us", "cpu.cfs_quota_us",
+					     "cpu.shares" };
+	char p[512];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s/kiln/%s/%s", tmp, root, name, files[i]);
+		(void)unlink(p);
+	}
+}
+
+/*
+ * kiln/ weighs the sum of its enclaves' weights as they come and go (back to
+ * the default with none left), so it neither caps them to one task's share
+ * nor outweighs them; an enclave's own weight stops at the kernel's maximum.
+ */
+TEST(v2_parent_weighs_its_enclaves)
+{
+	struct kiln_sim_cgroup a = { 0 }, b = { 0 }, big = { 0 };
+	char root[160];
+
+	fake_v2("v2w", "a", true);
+	base("v2w", root, sizeof(root));
+	CHECK(kiln_sim_cgroup_v2_at(root, "a", 2, 64, &a) == 0);
+	CHECK_STR(get("v2w/kiln/cpu.weight"), "200");
+	fake_v2_child("v2w", "b");
+	put("v2w/kiln/b/memory.max", "");
+	CHECK(kiln_sim_cgroup_v2_at(root, "b", 4, 64, &b) == 0);
+	CHECK_STR(get("v2w/kiln/b/cpu.weight"), "400");
+	CHECK_STR(get("v2w/kiln/cpu.weight"), "600");
+	empty("v2w", "a");
+	kiln_sim_cgroup_remove(&a);
+	CHECK_STR(get("v2w/kiln/cpu.weight"), "400");
+	empty("v2w", "b");
+	kiln_sim_cgroup_remove(&b);
+	CHECK_STR(get("v2w/kiln/cpu.weight"), "100");
+	fake_v2_child("v2w", "big");
+	put("v2w/kiln/big/memory.max", "");
+	CHECK(kiln_sim_cgroup_v2_at(root, "big", 1000, 64, &big) == 0);
+	CHECK_STR(get("v2w/kiln/big/cpu.weight"), "10000"); /* cgroup v2's maximum */
+	CHECK_STR(get("v2w/kiln/cpu.weight"), "10000");
+}
+
+/* v1: the same with cpu.shares in the cpu hierarchy. */
+TEST(v1_parent_weighs_its_enclaves)
+{
+	struct kiln_sim_cgroup e = { 0 }, f = { 0 };
+	char b[160];
+	const char *bases[KILN_SIM_CG_MAX] = { b, "", "" };
+
+	fake_v1("v1w");
+	sub("v1w", "cpu/kiln/f", NULL);
+	sub("v1w", "cpu/kiln/f/cpu.cfs_period_us", "");
+	sub("v1w", "cpu/kiln/f/cpu.cfs_quota_us", "");
+	sub("v1w", "cpu/kiln/f/cpu.shares", "1024\n");
+	base("v1w/cpu", b, sizeof(b));
+	CHECK(kiln_sim_cgroup_v1_at(bases, "e", 1, 64, &e) == 0);
+	CHECK_STR(get("v1w/cpu/kiln/cpu.shares"), "2048"); /* e's 1024 + f's default */
+	CHECK(kiln_sim_cgroup_v1_at(bases, "f", 3, 64, &f) == 0);
+	CHECK_STR(get("v1w/cpu/kiln/f/cpu.shares"), "3072");
+	CHECK_STR(get("v1w/cpu/kiln/cpu.shares"), "4096");
+	empty("v1w/cpu", "f");
+	kiln_sim_cgroup_remove(&f);
+	CHECK_STR(get("v1w/cpu/kiln/cpu.shares"), "1024");
 }
 
 /* Empty cgroups older than a minute under kiln/ go; busy or young ones stay. */
@@ -241,6 +329,8 @@ int main(void)
 	RUN(v2_missing_controller_is_an_error);
 	RUN(v1_limits_and_procs);
 	RUN(v1_without_cpuset);
+	RUN(v2_parent_weighs_its_enclaves);
+	RUN(v1_parent_weighs_its_enclaves);
 	RUN(stale_cgroups_are_swept);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)
