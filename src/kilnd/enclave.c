@@ -514,12 +514,26 @@ static int new_id(char id[13])
 	return 0;
 }
 
-static int nitro_cid_taken(struct kd *d, const struct kd_enclave *e)
+/*
+ * kilnd tells enclaves over vsock apart by the peer's CID alone (the
+ * control, heartbeat and storage listeners are shared), so two running
+ * with one CID would get each other's channels. On Nitro each enclave has
+ * its own CID; every sim over vsock is CID 1 (VMADDR_CID_LOCAL, the guest
+ * lab), so a second one is refused, saying why.
+ */
+static int cid_taken(struct kd *d, const struct kd_enclave *e)
 {
-	for (struct kd_enclave *o = d->enclaves; o; o = o->next)
-		if (!o->dead && o->vsock && o->cid == e->cid && !kd_state_final(o->state))
-			return kiln_err(EEXIST, "register: cid %u is in use by enclave %s", e->cid,
-					o->name);
+	for (struct kd_enclave *o = d->enclaves; o; o = o->next) {
+		if (o->dead || !o->vsock || o->cid != e->cid || kd_state_final(o->state))
+			continue;
+		if (!e->nitro)
+			return kiln_err(EEXIST, "register: cid %u is in use by enclave %s: kilnd "
+					"tells vsock enclaves apart by CID, and a sim over vsock "
+					"is always CID %u, so only one runs at a time",
+					e->cid, o->name, e->cid);
+		return kiln_err(EEXIST, "register: cid %u is in use by enclave %s", e->cid,
+				o->name);
+	}
 	return 0;
 }
 
@@ -535,7 +549,7 @@ int kd_enclave_register(struct kd *d, json_t *req, struct kd_enclave **out)
 	if (rc == 0)
 		rc = reg_fields(e, req);
 	if (rc == 0 && e->vsock)
-		rc = nitro_cid_taken(d, e);
+		rc = cid_taken(d, e);
 	if (rc == 0)
 		rc = new_id(e->id);
 	e->started_ns = kd_now_ns();

@@ -236,13 +236,23 @@ static void new_id(char id[KILN_SIM_ID_LEN + 1])
 		snprintf(id + 2 * i, 3, "%02x", r[i]);
 }
 
-/* A registration that failed: fatal with published ports or a name in use, else said. */
-static int kilnd_refused(struct monitor *m, int rc)
+/*
+ * What makes running without kilnd wrong, or NULL: published ports (nobody
+ * would listen), or channels over vsock: kiln-init would dial CID 1, where a
+ * kilnd serving another sim over vsock would take it for that enclave.
+ */
+static const char *kilnd_needed_for(const struct monitor *m)
 {
 	if (m->n_ports)
-		return rc; /* published ports need kilnd: "port 8080 already in use" */
-	if (rc == -EEXIST)
-		return kiln_err(EEXIST, "name %s is in use by a running enclave", m->name);
+		return "-p";
+	return m->o->vsock_cid ? "--channel vsock" : NULL;
+}
+
+/* A registration that failed: fatal when kilnd is needed or it is in use (kilnd says why), else said. */
+static int kilnd_refused(struct monitor *m, int rc)
+{
+	if (kilnd_needed_for(m) || rc == -EEXIST)
+		return rc; /* "port 8080 already in use", "name web is in use", "cid 1 ..." */
 	kiln_detach_say(m->report_fd, "kiln: notice: running without kilnd: %s", kiln_errmsg());
 	return 0;
 }
@@ -267,8 +277,8 @@ static int kilnd_start(struct monitor *m)
 	int rc;
 
 	new_id(m->id);
-	if (m->o->no_kilnd && m->n_ports)
-		return kiln_err(EINVAL, "-p needs kilnd (drop --no-kilnd)");
+	if (m->o->no_kilnd && kilnd_needed_for(m))
+		return kiln_err(EINVAL, "%s needs kilnd (drop --no-kilnd)", kilnd_needed_for(m));
 	if (m->o->no_kilnd && m->o->n_volumes)
 		return kiln_err(EINVAL, "-v needs kilnd, which serves the volumes (drop --no-kilnd)");
 	if (m->o->no_kilnd)
@@ -276,8 +286,9 @@ static int kilnd_start(struct monitor *m)
 	if (realpath(m->o->eif_path, abs))
 		req.eif = abs;
 	rc = kiln_sim_ensure_kilnd(m->state_dir, m->o->kilnd_path);
-	if (rc == -ENOENT && m->n_ports)
-		return kiln_err(ENOENT, "-p needs kilnd, and no kilnd executable was found");
+	if (rc == -ENOENT && kilnd_needed_for(m))
+		return kiln_err(ENOENT, "%s needs kilnd, and no kilnd executable was found",
+				kilnd_needed_for(m));
 	if (rc == -ENOENT) {
 		kiln_detach_say(m->report_fd, "kiln: notice: no kilnd found; running without logs or `kiln ps`");
 		return 0;

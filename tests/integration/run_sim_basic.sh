@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # kiln run --sim end to end: a buildah image -> EIF -> an enclave in namespaces:
 # output, exit codes, env, workdir, USER, lo only, hostname, /dev, channels,
-# cgroup limits, errors (memory, corrupt, name in use), signals, -d, an
-# ordinary user, kilnd registration, and 20 runs that leave nothing behind.
+# cgroup limits and weights, errors (memory, corrupt, name in use, vsock without kilnd),
+# signals, -d, an ordinary user, kilnd registration, and 20 runs that leave nothing behind.
 source "$(dirname "$0")/../lib/common.sh"
 
 kiln run --help >/dev/null 2>&1 || fail "kiln run is not in the command table"
@@ -91,6 +91,9 @@ assert_fails_with "corrupt EIF $T/bad.eif: CRC mismatch" sim "$T/bad.eif"
 assert_fails_with "EIF $T/none.eif: not found" sim "$T/none.eif"
 assert_fails_with "not allowed" sim --name 'a/b' "$T/probe.eif"
 assert_fails_with "/dev/nitro_enclaves" kiln run --nitro "$T/probe.eif"
+# Over vsock kiln-init dials CID 1, where a kilnd serving another enclave would take it
+# for that one: not without kilnd (the guest lab tests the second enclave with kilnd).
+assert_fails_with "--channel vsock needs kilnd (drop --no-kilnd)" sim --channel vsock "$T/probe.eif"
 
 # -d prints the id; the name is then in use; limits are in the cgroup;
 # SIGTERM to the monitor reaches the app; everything goes away.

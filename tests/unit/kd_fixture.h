@@ -40,7 +40,8 @@ static inline void kd_fixture_teardown(struct kd *d)
 		d->enclaves = e->next;
 		kd_enclave_free(d, e);
 	}
-	kd_watch_close(d, &d->vsock_ctl); /* a nitro registration's shared listeners */
+	kd_watch_close(d, &d->vsock_ctl); /* a vsock registration's shared listeners */
+	kd_watch_close(d, &d->vsock_hb);
 	kd_watch_close(d, &d->vsock_store);
 	close(d->epfd);
 }

@@ -259,6 +259,36 @@ TEST(vsock_store_by_cid)
 	teardown(&d);
 }
 
+/*
+ * Every sim over vsock is CID 1 and kilnd finds enclaves by CID: a second
+ * one while the first runs is refused, saying why; once the first has
+ * ended, the CID is free again.
+ */
+TEST(sim_by_cid_one_at_a_time)
+{
+	struct kd d;
+	struct kd_enclave *a = NULL, *b = NULL;
+	int rc;
+
+	setup(&d);
+	rc = reg(&d, &a, "{\"name\":\"a\",\"mode\":\"sim\",\"cid\":1}");
+	if (rc == -EAFNOSUPPORT) {
+		fprintf(stderr, "  (no AF_VSOCK here: %s)\n", kiln_errmsg());
+		teardown(&d);
+		return;
+	}
+	CHECK(rc == 0 && a);
+	CHECK_ERR(reg(&d, &b, "{\"name\":\"b\",\"mode\":\"sim\",\"cid\":1}"),
+		  "cid 1 is in use by enclave a: kilnd tells vsock enclaves apart by CID, and a "
+		  "sim over vsock is always CID 1, so only one runs at a time");
+	CHECK(kd_enclave_find(&d, "b") == NULL && kd_chan_by_cid(&d, 1) == a);
+	if (a)
+		kd_enclave_set_state(&d, a, KD_EXITED);
+	CHECK(reg(&d, &b, "{\"name\":\"b\",\"mode\":\"sim\",\"cid\":1}") == 0 && b);
+	CHECK(kd_chan_by_cid(&d, 1) == b);
+	teardown(&d);
+}
+
 /* The next message written to a SOCK_SEQPACKET stderr: one write() each. */
 static ssize_t next_write(int fd, char *buf, size_t size)
 {
@@ -304,6 +334,7 @@ int main(void)
 	RUN(state_roundtrip);
 	RUN(nitro_ports_roundtrip);
 	RUN(vsock_store_by_cid);
+	RUN(sim_by_cid_one_at_a_time);
 	RUN(utf8_repair);
 	RUN(default_state_dir);
 	RUN(log_one_write);
