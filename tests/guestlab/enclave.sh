@@ -50,6 +50,19 @@ else
 fi
 gl_check hello sh -c "kiln logs --stream kilnd $N 2>&1 | grep -q 'kiln-init connected'"
 
+# A second sim over vsock while $N runs: every one is CID 1, and kilnd tells vsock enclaves
+# apart by CID, so it is refused in one line saying so, before its kiln-init starts (its
+# channels would be $N's: the one "kiln-init connected" counted below would be two).
+if kiln run --sim --channel vsock --name gl2 -d /guest/glapp.eif >/tmp/gl/run2.out 2>&1; then
+	gl_fail second-vsock-refused "it started: $(tail -1 /tmp/gl/run2.out)"
+elif [ "$(wc -l </tmp/gl/run2.out)" = 1 ] && ! kiln ps --all 2>&1 | grep -q gl2 &&
+	grep -q "cid 1 is in use by enclave $N: kilnd tells vsock enclaves apart by CID" /tmp/gl/run2.out; then
+	gl_pass second-vsock-refused
+	sed 's/^/GL INFO /' /tmp/gl/run2.out
+else
+	gl_fail second-vsock-refused "$(tr '\n' '|' </tmp/gl/run2.out | head -c 400)"
+fi
+
 # The app cannot open AF_VSOCK (seccomp); kiln-init did (the lines above came over it).
 if has '^vsock=vsock: denied: '; then gl_pass seccomp-denies-app-vsock
 else gl_fail seccomp-denies-app-vsock "$(logs | grep '^vsock=')"; fi

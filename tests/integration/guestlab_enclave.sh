@@ -4,7 +4,8 @@
 # kilnd + `kiln run --sim --channel vsock` (kiln-init dials the parent at VMADDR_CID_LOCAL, kilnd
 # listens on vsock as on Nitro): the control channel and logs, egress through iptables-legacy
 # REDIRECT to a server in the guest (16 MB, sha256), DNS through the channel, an ingress port,
-# the sim NSM's attestation fetched by the app and verified, the app denied AF_VSOCK by seccomp
+# the sim NSM's attestation fetched by the app and verified, a second sim over vsock refused
+# (kilnd tells vsock enclaves apart by CID; all are CID 1), the app denied AF_VSOCK by seccomp
 # while kiln-init uses it, kilnd killed and restarted mid-stream (no log line lost), `kiln stop`.
 # Env: QEMU_TIMEOUT, QEMU_MEM, KEEP=1 (see tests/lib/qemu.sh).
 set -eu
@@ -76,7 +77,7 @@ log=$KILN_ROOT/build/test-logs/guestlab_enclave.console
 mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
 guestlab_verdict "$log" boot-vsock-loopback kilnd-up enclave-started control-channel-vsock \
-	registered-by-cid hello seccomp-denies-app-vsock dns egress-sha256 ingress attestation \
+	registered-by-cid hello second-vsock-refused seccomp-denies-app-vsock dns egress-sha256 ingress attestation \
 	kilnd-killed kilnd-restarted logs-lossless kiln-stop heartbeat-port-released ||
 	fail "guest lab checks failed; console: $log"
 echo "all guest lab checks passed"
