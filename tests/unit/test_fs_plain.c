@@ -107,14 +107,22 @@ TEST(replies)
 	struct kfs_plain_dirent e = { .cookie = 3, .ino = 4, .mode = S_IFDIR }, got;
 	size_t off = 0;
 
-	kfs_plain_attr_encode(&a, buf);
-	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b) == 0 && b.size == 5 &&
-	      b.mode == (S_IFREG | 0644) && b.mtime_ns == -3);
-	CHECK_ERR(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN - 1, &b), "attributes of 47 bytes");
-	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN + 1, &b) == -EIO);
-	a.mode = S_IFCHR | 0666;
-	kfs_plain_attr_encode(&a, buf);
-	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b) == -EIO);
+	uint64_t dev;
+
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == 0 && b.size == 5 &&
+	      b.mode == (S_IFREG | 0644) && b.mtime_ns == -3 && b.ino == 9 && dev == 77);
+	CHECK_ERR(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN - 1, &b, &dev), "attributes of 55 bytes");
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN + 1, &b, &dev) == -EIO);
+	a.mode = S_IFIFO | 0600; /* FIFOs are served */
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == 0 && S_ISFIFO(b.mode));
+	a.mode = S_IFCHR | 0666; /* devices and sockets are not */
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == -EIO);
+	a.mode = S_IFSOCK | 0666;
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == -EIO);
 
 	snprintf(e.name, sizeof(e.name), "sub");
 	CHECK(kfs_plain_dirent_encode(&e, dir, sizeof(dir), &off) == 0);
@@ -180,7 +188,7 @@ TEST(hostile_host)
 	canned_len = 1 + KFS_PLAIN_ATTR_LEN - 1; /* status 0, attributes one byte short */
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "f", &a) == -EIO);
 	a = (struct kfs_attr){ .mode = S_IFREG | 0644, .size = 10, .nlink = 1 };
-	kfs_plain_attr_encode(&a, rep + 1);
+	kfs_plain_attr_encode(&a, 1, rep + 1);
 	canned_len = 1 + KFS_PLAIN_ATTR_LEN;
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "f", &a) == 0 && a.uid == 1000 && a.size == 10 && a.ino > 1);
 	/* OPEN answered with bare attributes (no handle): EIO */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "fs/fs.h"
 #include "fs/plain.h"
@@ -2235,15 +2236,20 @@ TEST(plain_volume)
 	CHECK(tc_write(&t, fh, &sid, 0, "from the app", 12, FILE_SYNC4) == NFS4_OK);
 	host_read(&h, "f", buf, sizeof(buf));
 	CHECK(!strcmp(buf, "from the app"));
-	/* no xattrs: the attribute says so and every xattr op is NOTSUPP */
-	CHECK(tc_change(&t, fh, &c1, &xs) == NFS4_OK && xs == 0);
-	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "colour", "blue") == NFS4ERR_NOTSUPP);
-	CHECK(tc_getxattr(&t, fh, "colour", buf, sizeof(buf)) == NFS4ERR_NOTSUPP);
-	CHECK(tc_listxattrs(&t, fh, &cookie, 4096, names, &eof) == NFS4ERR_NOTSUPP);
+	/* user xattrs: the attribute says so, and they are the host file's user.* ones */
+	CHECK(tc_change(&t, fh, &c1, &xs) == NFS4_OK && xs == 1);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "colour", "blue") == NFS4_OK);
+	CHECK(tc_getxattr(&t, fh, "colour", buf, sizeof(buf)) == NFS4_OK && !strcmp(buf, "blue"));
+	CHECK(tc_listxattrs(&t, fh, &cookie, 4096, names, &eof) == NFS4_OK && !strcmp(names, "colour "));
+	char hpath[sizeof(h.dir) + 4];
+	snprintf(hpath, sizeof(hpath), "%s/f", h.dir);
+	CHECK(getxattr(hpath, "user.colour", buf, sizeof(buf)) == 4 && !memcmp(buf, "blue", 4));
 	tc_begin(&t);
 	put_fh(&t, fh, NFS_FH_LEN);
 	put_name(&t, OP_REMOVEXATTR, "colour");
-	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_getxattr(&t, fh, "colour", buf, sizeof(buf)) == NFS4ERR_NOXATTR);
+	CHECK(tc_change(&t, fh, &c1, &xs) == NFS4_OK);
 	/* the parent rewrites the open file: a new change attribute, the new bytes */
 	host_write(&h, "f", "parent");
 	CHECK(tc_change(&t, fh, &c2, &xs) == NFS4_OK && c2 != c1);
