@@ -90,6 +90,31 @@ TEST(requests)
 	CHECK(roundtrip(&r, &out) == 0); /* a target is text the host stores, never follows */
 	r = (struct kfs_plain_req){ .op = KFS_POP_VOLUME, .s1 = "../x" };
 	CHECK(roundtrip(&r, &out) < 0);
+	r = (struct kfs_plain_req){ .op = KFS_POP_RENAME, .s1 = "a", .s2 = "b", .flags = KFS_PF_EXCHANGE };
+	CHECK(roundtrip(&r, &out) == 0 && out.flags == KFS_PF_EXCHANGE);
+	r.flags = KFS_PF_EXCHANGE | KFS_PF_NOREPLACE;
+	CHECK_ERR(roundtrip(&r, &out), "both NOREPLACE and EXCHANGE");
+	r = (struct kfs_plain_req){ .op = KFS_POP_GETXATTR, .s1 = "a", .s2 = "user.k" };
+	CHECK(roundtrip(&r, &out) == 0 && !strcmp(out.s2, "user.k"));
+	r.s2 = "trusted.k"; /* only the user namespace reaches the parent */
+	CHECK_ERR(roundtrip(&r, &out), "user.*");
+	r.s2 = "user.";
+	CHECK_ERR(roundtrip(&r, &out), "user.*");
+	r = (struct kfs_plain_req){ .op = KFS_POP_LISTXATTR, .s1 = "a", .s2 = "user.k" };
+	CHECK_ERR(roundtrip(&r, &out), "unexpected name");
+	r = (struct kfs_plain_req){ .op = KFS_POP_MKFIFO, .s1 = "q", .mode = 0640 };
+	CHECK(roundtrip(&r, &out) == 0 && out.mode == 0640);
+	r.mode = S_IFCHR | 0640; /* the type is the op's, never the mode's */
+	CHECK_ERR(roundtrip(&r, &out), "bad mode");
+	{
+		static uint8_t big[64 + KFS_XATTR_VALUE_MAX + 1];
+		size_t hl;
+		r = (struct kfs_plain_req){ .op = KFS_POP_SETXATTR, .s1 = "a", .s2 = "user.k", .l1 = 1, .l2 = 6 };
+		CHECK(kfs_plain_req_encode(&r, big, sizeof(big), &hl) == 0);
+		CHECK(kfs_plain_req_decode(big, hl + KFS_XATTR_VALUE_MAX, &out) == 0 &&
+		      out.len == KFS_XATTR_VALUE_MAX);
+		CHECK_ERR(kfs_plain_req_decode(big, hl + KFS_XATTR_VALUE_MAX + 1, &out), "over the cap");
+	}
 
 	uint8_t raw[40] = { KFS_POP_STATFS };
 	CHECK(kfs_plain_req_decode(raw, 33, &out) < 0); /* truncated second string length */
@@ -138,6 +163,13 @@ TEST(replies)
 	kfs_plain_put_be64(dir, 2); /* cookies 0-2 belong to the frontend */
 	r = 0;
 	CHECK(kfs_plain_dirent_decode(dir, off, &r, &got) == -EIO);
+
+	/* xattr lists: NUL-terminated user.* names only */
+	CHECK(kfs_plain_xlist_check((const uint8_t *)"user.a\0user.bb\0", 15) == 0);
+	CHECK(kfs_plain_xlist_check((const uint8_t *)"", 0) == 0);
+	CHECK_ERR(kfs_plain_xlist_check((const uint8_t *)"user.a", 6), "unterminated");
+	CHECK_ERR(kfs_plain_xlist_check((const uint8_t *)"user.a\0\0", 8), "bad xattr name");
+	CHECK_ERR(kfs_plain_xlist_check((const uint8_t *)"security.selinux\0", 17), "bad xattr name");
 }
 
 /* A hostile host: answers VOLUME, then every request with the canned reply. */
@@ -214,6 +246,57 @@ TEST(hostile_host)
 	canned_len = 1;
 	CHECK(kfs_getattr(fs, a.ino, &a) == -ENOENT);
 	rep[0] = 0;
+	/* an xattr value over the cap, a list that is not user.* names */
+	canned_len = 1 + KFS_XATTR_VALUE_MAX + 1;
+	CHECK(kfs_getxattr(fs, a.ino, "user.k", NULL, 0) == -EIO);
+	memcpy(rep + 1, "trusted.x\0", 10);
+	canned_len = 11;
+	CHECK(kfs_listxattr(fs, a.ino, buf, sizeof(buf)) == -EIO);
+	memcpy(rep + 1, "user.x", 6);
+	canned_len = 7;
+	CHECK(kfs_listxattr(fs, a.ino, NULL, 0) == -EIO);
+	CHECK(kfs_unmount(fs) == 0);
+	pthread_join(t, NULL);
+}
+
+/*
+ * A host that lies about (st_dev, st_ino): every file the same one. Names
+ * merge into one inode, in this volume's view only: paths stay ones the
+ * enclave made, and the table stays bounded and consistent.
+ */
+TEST(lying_keys)
+{
+	static uint8_t rep[1 + KFS_PLAIN_ATTR_LEN];
+	struct kfs_attr a, b, d;
+	char name[16];
+	pthread_t t;
+	int srv;
+	struct kfs *fs = mount_liar(&t, &srv);
+
+	canned = rep;
+	canned_len = sizeof(rep);
+	a = (struct kfs_attr){ .mode = S_IFREG | 0644, .ino = 42, .nlink = 1 };
+	kfs_plain_attr_encode(&a, 7, rep + 1);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &a) == 0);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "y", &b) == 0 && b.ino == a.ino); /* merged: a lie believed */
+	/* a directory is known by its name, whatever key the host gives it */
+	d = (struct kfs_attr){ .mode = S_IFDIR | 0755, .ino = 42, .nlink = 2 };
+	kfs_plain_attr_encode(&d, 7, rep + 1);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &d) == 0 && d.ino != a.ino && S_ISDIR(d.mode));
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &b) == 0 && b.ino == d.ino);
+	/* a file under that directory with the same key: still one inode, many names */
+	kfs_plain_attr_encode(&(struct kfs_attr){ .mode = S_IFREG | 0644, .ino = 42, .nlink = 1 }, 7, rep + 1);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		CHECK(kfs_lookup(fs, d.ino, name, &b) == 0 && b.ino == a.ino);
+	}
+	CHECK(kfs_getattr(fs, a.ino, &b) == 0); /* by its newest name, "x/n99" */
+	CHECK(kfs_rename(fs, d.ino, "n5", d.ino, "n6", 0) == 0); /* two names of one file: nothing */
+	CHECK(kfs_unlink(fs, d.ino, "n99") == 0 && kfs_getattr(fs, a.ino, &b) == 0);
+	/* the directory's own inode given to a name under it: no loop, no crash */
+	kfs_plain_attr_encode(&(struct kfs_attr){ .mode = S_IFDIR | 0755, .ino = 42, .nlink = 2 }, 7, rep + 1);
+	CHECK(kfs_rename(fs, KFS_ROOT_INO, "x", d.ino, "loop", 0) == 0);
+	CHECK(kfs_getattr(fs, d.ino, &b) == -ENAMETOOLONG); /* loop/loop/...: bounded, no path */
 	CHECK(kfs_unmount(fs) == 0);
 	pthread_join(t, NULL);
 }
@@ -224,5 +307,6 @@ int main(void)
 	RUN(requests);
 	RUN(replies);
 	RUN(hostile_host);
+	RUN(lying_keys);
 	return t_done();
 }
