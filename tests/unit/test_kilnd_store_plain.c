@@ -326,46 +326,50 @@ static void *serve_plain(void *arg)
 	return NULL;
 }
 
-/* A plain volume through the client on kilnd's handlers (a socketpair, no channel). */
-static struct kfs *mount_plain(const char *dir, size_t max, pthread_t *t, struct kd_plain **p)
+/* A plain volume in base/NAME through the client on kilnd's handlers (a socketpair, no channel). */
+struct vol {
+	char dir[300];
+	struct kd_plain *p;
+	pthread_t t;
+	int srv;
+	struct kfs *fs;
+};
+
+static struct kfs *vol_up(struct vol *v, const char *name, size_t max)
 {
-	static int srv;
-	struct kfs *fs = NULL;
 	int sv[2];
 
-	CHECK(kd_plain_open(dir, 0, p) == 0);
+	snprintf(v->dir, sizeof(v->dir), "%s/%s", base, name);
+	v->fs = NULL;
+	CHECK(kd_plain_open(v->dir, 0, &v->p) == 0);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	srv = sv[1];
-	serve_p = *p;
-	pthread_create(t, NULL, serve_plain, &srv);
-	CHECK(kfs_plain_mount_max(sv[0], "data", 1000, 1000, max ? max : KFS_PLAIN_NODES_MAX, &fs) == 0);
-	return fs;
+	v->srv = sv[1];
+	serve_p = v->p;
+	pthread_create(&v->t, NULL, serve_plain, &v->srv);
+	CHECK(kfs_plain_mount_max(sv[0], "data", 1000, 1000, max ? max : KFS_PLAIN_NODES_MAX, &v->fs) == 0);
+	return v->fs;
 }
 
-static void umount_plain(struct kfs *fs, pthread_t t, struct kd_plain *p)
+static void vol_down(struct vol *v)
 {
-	CHECK(kfs_unmount(fs) == 0);
-	pthread_join(t, NULL);
-	kd_plain_close(p);
+	CHECK(kfs_unmount(v->fs) == 0);
+	pthread_join(v->t, NULL);
+	kd_plain_close(v->p);
 }
 
 /* user.* xattrs are the host file's; other namespaces, symlinks and FIFOs have none. */
 TEST(xattrs)
 {
-	char dir[300], path[320], buf[64];
-	struct kd_plain *p;
-	pthread_t t;
+	char path[320], buf[64];
 	struct kfs_attr f, l, q;
-	struct kfs *fs;
-
-	snprintf(dir, sizeof(dir), "%s/xa", base);
-	fs = mount_plain(dir, 0, &t, &p);
+	struct vol v;
+	struct kfs *fs = vol_up(&v, "xa", 0);
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0600, 0, 0, &f) == 0);
 	CHECK(kfs_setxattr(fs, f.ino, "user.colour", "blue", 4, XATTR_CREATE) == 0);
 	CHECK(kfs_setxattr(fs, f.ino, "user.colour", "red", 3, XATTR_CREATE) == -EEXIST);
 	CHECK(kfs_setxattr(fs, f.ino, "user.size", "9", 1, XATTR_REPLACE) == -ENODATA);
 	CHECK(kfs_setxattr(fs, KFS_ROOT_INO, "user.on-root", "1", 1, 0) == 0);
-	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(path, sizeof(path), "%s/f", v.dir);
 	CHECK(getxattr(path, "user.colour", buf, sizeof(buf)) == 4 && !memcmp(buf, "blue", 4));
 	CHECK(setxattr(path, "user.parent", "p", 1, 0) == 0); /* the parent's own */
 	CHECK(kfs_getxattr(fs, f.ino, "user.colour", NULL, 0) == 4);
@@ -385,45 +389,36 @@ TEST(xattrs)
 	CHECK(kfs_setxattr(fs, l.ino, "user.x", "1", 1, 0) == -EPERM);
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "q", S_IFIFO | 0640, 0, 0, &q) == 0);
 	CHECK(kfs_getxattr(fs, q.ino, "user.x", buf, sizeof(buf)) == -ENODATA);
-	umount_plain(fs, t, p);
+	vol_down(&v);
 }
 
 /* FIFOs are made on the parent (inert there); device nodes and sockets are refused. */
 TEST(fifos)
 {
-	char dir[300], path[320];
-	struct kd_plain *p;
-	pthread_t t;
+	char path[320];
 	struct kfs_attr q, a;
 	struct stat st;
-	struct kfs *fs;
-
-	snprintf(dir, sizeof(dir), "%s/fifo", base);
-	fs = mount_plain(dir, 0, &t, &p);
+	struct vol v;
+	struct kfs *fs = vol_up(&v, "fifo", 0);
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "q", S_IFIFO | 0640, 0, 0, &q) == 0 && S_ISFIFO(q.mode) &&
 	      (q.mode & 07777) == 0640);
-	snprintf(path, sizeof(path), "%s/q", dir);
+	snprintf(path, sizeof(path), "%s/q", v.dir);
 	CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode) && (st.st_mode & 07777) == 0640);
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "q", &a) == 0 && a.ino == q.ino && S_ISFIFO(a.mode));
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "d", S_IFBLK | 0600, 0, 0, &a) == -EPERM);
-	snprintf(path, sizeof(path), "%s/d", dir);
+	snprintf(path, sizeof(path), "%s/d", v.dir);
 	CHECK(lstat(path, &st) < 0 && errno == ENOENT);
 	CHECK(kfs_unlink(fs, KFS_ROOT_INO, "q") == 0);
-	umount_plain(fs, t, p);
+	vol_down(&v);
 }
 
 /* RENAME_EXCHANGE swaps two names on the parent, and their inodes in the enclave. */
 TEST(rename_exchange)
 {
-	char dir[300];
-	struct kd_plain *p;
-	pthread_t t;
 	struct kfs_attr a, b, x;
-	struct kfs *fs;
 	char buf[8];
-
-	snprintf(dir, sizeof(dir), "%s/xchg", base);
-	fs = mount_plain(dir, 0, &t, &p);
+	struct vol v;
+	struct kfs *fs = vol_up(&v, "xchg", 0);
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "a", S_IFREG | 0600, 0, 0, &a) == 0);
 	CHECK(kfs_open(fs, a.ino) == 0 && kfs_write(fs, a.ino, 0, "A", 1) == 1 &&
 	      kfs_release(fs, a.ino) == 0);
@@ -435,20 +430,16 @@ TEST(rename_exchange)
 	CHECK(kfs_rename(fs, KFS_ROOT_INO, "a", KFS_ROOT_INO, "none", RENAME_EXCHANGE) == -ENOENT);
 	CHECK(kfs_rename(fs, KFS_ROOT_INO, "a", KFS_ROOT_INO, "b",
 			 RENAME_EXCHANGE | RENAME_NOREPLACE) == -EINVAL);
-	umount_plain(fs, t, p);
+	vol_down(&v);
 }
 
 /* Two names of one host file are one inode with the host's link count, made here or by the parent. */
 TEST(hard_links)
 {
-	char dir[300];
-	struct kd_plain *p;
-	pthread_t t;
 	struct kfs_attr a, b, c, x;
-	struct kfs *fs;
-
-	snprintf(dir, sizeof(dir), "%s/links", base);
-	fs = mount_plain(dir, 0, &t, &p);
+	struct vol v;
+	struct kfs *fs = vol_up(&v, "links", 0);
+	const char *dir = v.dir;
 	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "a", S_IFREG | 0600, 0, 0, &a) == 0 && a.nlink == 1);
 	CHECK(kfs_mkdir(fs, KFS_ROOT_INO, "sub", 0700, 0, 0, &x) == 0);
 	CHECK(kfs_link(fs, a.ino, x.ino, "b", &b) == 0 && b.ino == a.ino && b.nlink == 2);
@@ -468,7 +459,7 @@ TEST(hard_links)
 	/* a file the parent puts in place of a name is a new inode */
 	sh2("rm ", dir, "/d && echo new >", dir, "/d");
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "d", &c) == 0 && c.ino != a.ino && c.nlink == 1);
-	umount_plain(fs, t, p);
+	vol_down(&v);
 }
 
 /*
@@ -478,15 +469,11 @@ TEST(hard_links)
  */
 TEST(table_churn)
 {
-	char dir[300], name[32];
-	struct kd_plain *p;
-	pthread_t t;
+	char name[32];
 	struct kfs_attr a, x;
-	struct kfs *fs;
 	uint64_t first = 0;
-
-	snprintf(dir, sizeof(dir), "%s/churn", base);
-	fs = mount_plain(dir, 64, &t, &p);
+	struct vol v;
+	struct kfs *fs = vol_up(&v, "churn", 64);
 	kfs_count_lookups(fs);
 	for (int i = 0; i < 64 * 20; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
@@ -512,7 +499,7 @@ TEST(table_churn)
 			break;
 	}
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "k0", &x) == 0); /* trimmed, then known again */
-	umount_plain(fs, t, p);
+	vol_down(&v);
 }
 
 TEST(register_modes)
