@@ -161,7 +161,7 @@ static int slot_new(struct pn_table *t, uint32_t type, uint64_t keep, uint32_t *
 			t->cap = cap;
 		}
 		*slot = (uint32_t)t->nn++;
-		t->n[*slot].gen = 1;
+		t->n[*slot].gen = 0; /* a slot's first inode number is small: slot + 1 */
 	}
 	t->n[*slot] = (struct pn_node){ .gen = t->n[*slot].gen, .type = type };
 	t->live++;

@@ -11,7 +11,9 @@
 
 /*
  * How this works. An inode number is a slot and that slot's generation
- * (gen << 32 | slot + 1; the root is 1). A node has the names (parent
+ * (gen << 32 | slot + 1; the root is 1). A slot's first use has gen 0
+ * (a small number), each reuse a new one, so a number once freed names no
+ * other file until 2^31 reuses of its slot. A node has the names (parent
  * inode, name) it was last seen under, the first being the one requests
  * use. Directories are known by name only (they have no hard links);
  * other files also by the host's (st_dev, st_ino), so two names of one
