@@ -144,9 +144,17 @@ static int trim(struct pn_table *t, uint64_t keep)
 	return gone ? 0 : kiln_err(ENFILE, "plain volume: more than %zu files in use", t->max);
 }
 
+/* Room for one more node and name (a lying host can give one node any number of names). */
+static int room(struct pn_table *t, uint64_t keep)
+{
+	if (t->live < t->max && t->names < t->max)
+		return 0;
+	return trim(t, keep) < 0 || t->names >= t->max ? -ENFILE : 0;
+}
+
 static int slot_new(struct pn_table *t, uint32_t type, uint64_t keep, uint32_t *slot)
 {
-	if ((t->live >= t->max || t->names >= t->max) && trim(t, keep) < 0)
+	if (room(t, keep) < 0)
 		return -ENFILE;
 	if (t->free_head) {
 		*slot = t->free_head - 1;
@@ -243,11 +251,14 @@ int pn_resolve(struct pn_table *t, uint64_t parent, const char *name, uint32_t t
 	       uint64_t hino, uint64_t *ino)
 {
 	uint64_t old = 0;
-	int rc = node_for(t, name_find(t, parent, name), parent, type, dev, hino, ino);
-	struct pn_name *m = name_find(t, parent, name); /* again: trimming may have taken it */
+	struct pn_name *m = name_find(t, parent, name);
+	int rc = m ? 0 : room(t, parent); /* a new name */
 
+	if (rc == 0)
+		rc = node_for(t, m, parent, type, dev, hino, ino);
 	if (rc < 0)
 		return rc;
+	m = name_find(t, parent, name); /* again: trimming may have taken it */
 	if (m && m->ino == *ino && pn_get(t, *ino)->names == m)
 		return 0;
 	if (m) {

@@ -194,7 +194,7 @@ static void *liar(void *arg)
 	return NULL;
 }
 
-static struct kfs *mount_liar(pthread_t *t, int *srv)
+static struct kfs *mount_liar_max(pthread_t *t, int *srv, size_t max)
 {
 	int sv[2];
 	struct kfs *fs = NULL;
@@ -202,8 +202,13 @@ static struct kfs *mount_liar(pthread_t *t, int *srv)
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	*srv = sv[1];
 	pthread_create(t, NULL, liar, srv);
-	CHECK(kfs_plain_mount(sv[0], "data", 1000, 1000, &fs) == 0);
+	CHECK(kfs_plain_mount_max(sv[0], "data", 1000, 1000, max, &fs) == 0);
 	return fs;
+}
+
+static struct kfs *mount_liar(pthread_t *t, int *srv)
+{
+	return mount_liar_max(t, srv, KFS_PLAIN_NODES_MAX);
 }
 
 /* Sizes and types that disagree with the request are EIO, never trusted or a crash. */
@@ -301,6 +306,33 @@ TEST(lying_keys)
 	pthread_join(t, NULL);
 }
 
+/* Names count against the table too: one file given every name by the host is bounded as well. */
+TEST(lying_keys_bounded)
+{
+	static uint8_t rep[1 + KFS_PLAIN_ATTR_LEN];
+	struct kfs_attr a, b;
+	char name[16];
+	pthread_t t;
+	int srv, ok = 0, full = 0;
+	struct kfs *fs = mount_liar_max(&t, &srv, 8);
+
+	canned = rep;
+	canned_len = sizeof(rep);
+	kfs_plain_attr_encode(&(struct kfs_attr){ .mode = S_IFREG | 0644, .ino = 42, .nlink = 1 }, 7, rep + 1);
+	kfs_count_lookups(fs); /* FUSE's way: the kernel holds every entry until it forgets */
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		int rc = kfs_lookup(fs, KFS_ROOT_INO, name, i ? &b : &a);
+		ok += rc == 0;
+		full += rc == -ENFILE;
+	}
+	CHECK(ok == 8 && full == 92);
+	kfs_forget(fs, a.ino, 8); /* given back: the node and its names can go */
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "again", &b) == 0);
+	CHECK(kfs_unmount(fs) == 0);
+	pthread_join(t, NULL);
+}
+
 int main(void)
 {
 	RUN(paths);
@@ -308,5 +340,6 @@ int main(void)
 	RUN(replies);
 	RUN(hostile_host);
 	RUN(lying_keys);
+	RUN(lying_keys_bounded);
 	return t_done();
 }
