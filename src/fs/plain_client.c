@@ -617,7 +617,7 @@ static ssize_t xattr_out(int rc, const uint8_t *d, size_t dl, void *buf, size_t 
 		return rc;
 	if (len && dl > len)
 		return -ERANGE;
-	if (len)
+	if (len && dl) /* none (a symlink's list) comes with no data */
 		memcpy(buf, d, dl);
 	return (ssize_t)dl;
 }
