@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "fs/plain_wire.h"
 
 static uint8_t out[2 * KFS_PLAIN_PATH_MAX + 64];
@@ -19,20 +21,30 @@ static void request(const uint8_t *data, size_t size)
 	if (kfs_plain_req_encode(&r, out, sizeof(out), &len) < 0 || len + r.len != size ||
 	    memcmp(out, data, len) || strlen(r.s1) != r.l1 || strlen(r.s2) != r.l2)
 		abort();
-	if (r.op != KFS_POP_VOLUME && r.op != KFS_POP_SYMLINK && r.l2 &&
-	    kfs_plain_path_check(r.s2, r.l2, false) < 0)
+	if (r.op >= KFS_POP_GETXATTR && r.op <= KFS_POP_REMOVEXATTR) {
+		if ((r.l2 && kfs_plain_xattr_name_check(r.s2, r.l2) < 0) || r.len > KFS_XATTR_VALUE_MAX)
+			abort();
+	} else if (r.op != KFS_POP_VOLUME && r.op != KFS_POP_SYMLINK && r.l2 &&
+		   kfs_plain_path_check(r.s2, r.l2, false) < 0) {
+		abort();
+	}
+	if (r.op == KFS_POP_RENAME && (r.flags & KFS_PF_EXCHANGE) && (r.flags & KFS_PF_NOREPLACE))
 		abort();
 }
 
 static void replies(const uint8_t *data, size_t size)
 {
 	struct kfs_attr a;
+	uint64_t dev;
 	struct kfs_plain_statfs s;
 	struct kfs_plain_dirent e;
 	size_t off = 0;
 	int rc;
 
-	if (kfs_plain_attr_decode(data, size, &a) == 0 && size != KFS_PLAIN_ATTR_LEN)
+	if (kfs_plain_attr_decode(data, size, &a, &dev) == 0 &&
+	    (size != KFS_PLAIN_ATTR_LEN || S_ISCHR(a.mode) || S_ISBLK(a.mode) || S_ISSOCK(a.mode)))
+		abort();
+	if (kfs_plain_xlist_check(data, size) == 0 && size && (data[size - 1] || memcmp(data, "user.", 5)))
 		abort();
 	if (kfs_plain_statfs_decode(data, size, &s) == 0 && size != KFS_PLAIN_STATFS_LEN)
 		abort();

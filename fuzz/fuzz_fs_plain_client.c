@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the enclave's plain-volume client fed hostile host replies for a run of file calls. */
+#include <stdio.h> /* RENAME_EXCHANGE */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ static int queue_replies(int fd, const uint8_t *data, size_t size)
 {
 	size_t off = 0;
 
-	for (int n = 0; n < 40 && off + 2 <= size; n++) {
+	for (int n = 0; n < 60 && off + 2 <= size; n++) {
 		size_t len = (size_t)data[off] << 8 | data[off + 1];
 		off += 2;
 		len = len < size - off ? len : size - off;
@@ -52,8 +53,17 @@ static void calls(struct kfs *fs)
 	(void)kfs_setattr(fs, ino, KFS_SET_SIZE | KFS_SET_MODE, &b, &a);
 	(void)kfs_rename(fs, KFS_ROOT_INO, "f", KFS_ROOT_INO, "h", 0);
 	(void)kfs_statfs(fs, &st);
+	(void)kfs_link(fs, ino, KFS_ROOT_INO, "l", &a); /* the host's key may merge or split them */
+	(void)kfs_lookup(fs, KFS_ROOT_INO, "l", &a);
+	(void)kfs_rename(fs, KFS_ROOT_INO, "h", KFS_ROOT_INO, "l", RENAME_EXCHANGE);
+	(void)kfs_getxattr(fs, ino, "user.k", buf, sizeof(buf));
+	(void)kfs_listxattr(fs, ino, buf, sizeof(buf));
+	(void)kfs_setxattr(fs, ino, "user.k", "v", 1, 0);
+	(void)kfs_mknod(fs, KFS_ROOT_INO, "q", S_IFIFO | 0600, 0, 0, &a);
 	(void)kfs_unlink(fs, KFS_ROOT_INO, "h");
 	(void)kfs_release(fs, ino);
+	kfs_forget(fs, a.ino, 1);
+	kfs_forget(fs, ino, 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -65,8 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (queue_replies(sv[1], data, size) < 0)
 		close(sv[0]);
-	else if (kfs_plain_mount(sv[0], "data", 0, 0, &fs) == 0) { /* it owns sv[0] */
-		calls(fs);
+	else if (kfs_plain_mount_max(sv[0], "data", 0, 0, 4, &fs) == 0) { /* it owns sv[0] */
+		kfs_count_lookups(fs);
+		calls(fs); /* a table of 4: trimming runs too */
 		(void)kfs_unmount(fs);
 	}
 	close(sv[1]);

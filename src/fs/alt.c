@@ -28,3 +28,16 @@ bool kfs_changes_behind(const struct kfs *fs)
 {
 	return fs->alt != NULL;
 }
+
+/* The encrypted core's inodes are in the volume: nothing to count or forget. */
+void kfs_count_lookups(struct kfs *fs)
+{
+	if (fs->alt && fs->alt->count_lookups)
+		fs->alt->count_lookups(fs->alt_ctx);
+}
+
+void kfs_forget(struct kfs *fs, uint64_t ino, uint64_t nlookup)
+{
+	if (fs->alt && fs->alt->forget)
+		fs->alt->forget(fs->alt_ctx, ino, nlookup);
+}

@@ -387,8 +387,7 @@ static struct kfs_xattr *xa_find(struct kfs_inode *n, const char *name)
 int kfs_setxattr(struct kfs *fs, uint64_t ino, const char *name, const void *val, size_t len,
 		 int flags)
 {
-	if (fs->alt)
-		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
+	KFS_ALT(fs, setxattr, ino, name, val, len, flags);
 	struct kfs_inode *n;
 	struct kfs_xattr *x;
 	uint8_t *copy;
@@ -434,8 +433,7 @@ int kfs_setxattr(struct kfs *fs, uint64_t ino, const char *name, const void *val
 
 ssize_t kfs_getxattr(struct kfs *fs, uint64_t ino, const char *name, void *buf, size_t len)
 {
-	if (fs->alt)
-		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
+	KFS_ALT(fs, getxattr, ino, name, buf, len);
 	struct kfs_inode *n;
 	struct kfs_xattr *x;
 	int rc = kfs_iget(fs, ino, &n);
@@ -454,8 +452,7 @@ ssize_t kfs_getxattr(struct kfs *fs, uint64_t ino, const char *name, void *buf, 
 
 ssize_t kfs_listxattr(struct kfs *fs, uint64_t ino, char *buf, size_t len)
 {
-	if (fs->alt)
-		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
+	KFS_ALT(fs, listxattr, ino, buf, len);
 	struct kfs_inode *n;
 	size_t need = 0;
 	int rc = kfs_iget(fs, ino, &n);
@@ -478,8 +475,7 @@ ssize_t kfs_listxattr(struct kfs *fs, uint64_t ino, char *buf, size_t len)
 
 int kfs_removexattr(struct kfs *fs, uint64_t ino, const char *name)
 {
-	if (fs->alt)
-		return kiln_err(EOPNOTSUPP, "extended attributes: not on a plain volume");
+	KFS_ALT(fs, removexattr, ino, name);
 	struct kfs_inode *n;
 	struct kfs_xattr *x;
 	int rc = kfs_iget(fs, ino, &n);

@@ -115,6 +115,18 @@ int kfs_rmdir(struct kfs *fs, uint64_t dir, const char *name) KILN_MUST;
 int kfs_rename(struct kfs *fs, uint64_t odir, const char *oname, uint64_t ndir,
 	       const char *nname, unsigned flags) KILN_MUST;
 
+/*
+ * Lookup counting, for a volume whose inode numbers live only in memory
+ * (plain volumes): after kfs_count_lookups, every entry a lookup, mknod,
+ * mkdir, symlink or link returned counts once, and the frontend gives
+ * the counts back with kfs_forget (FUSE FORGET) before the number may
+ * go. Without it (NFS) numbers go when the table needs room and the
+ * frontend sees -ENOENT for them. The encrypted core keeps its inodes in
+ * the volume: both are no-ops there.
+ */
+void kfs_count_lookups(struct kfs *fs);
+void kfs_forget(struct kfs *fs, uint64_t ino, uint64_t nlookup);
+
 /* Open handles keep an unlinked inode alive until the last kfs_release(). */
 int kfs_open(struct kfs *fs, uint64_t ino) KILN_MUST;
 int kfs_release(struct kfs *fs, uint64_t ino);
@@ -184,6 +196,13 @@ struct kfs_alt_ops {
 	int (*statfs)(void *ctx, struct kfs_statfs *s);
 	int (*sync)(void *ctx);
 	int (*unmount)(void *ctx);
+	ssize_t (*getxattr)(void *ctx, uint64_t ino, const char *name, void *buf, size_t len);
+	int (*setxattr)(void *ctx, uint64_t ino, const char *name, const void *val, size_t len,
+			int flags);
+	ssize_t (*listxattr)(void *ctx, uint64_t ino, char *buf, size_t len);
+	int (*removexattr)(void *ctx, uint64_t ino, const char *name);
+	void (*forget)(void *ctx, uint64_t ino, uint64_t nlookup);
+	void (*count_lookups)(void *ctx);
 };
 int kfs_alt_new(const struct kfs_alt_ops *ops, void *ctx, struct kfs **out) KILN_MUST;
 /*

@@ -7,131 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fs/plain_nodes.h"
 #include "fs/plain_wire.h"
 
-#define BUCKETS 65536
 #define HDR_MAX (32 + 2 * (KFS_PLAIN_PATH_MAX + 2))
-
-struct node {
-	uint64_t parent; /* 0: gone (unlinked or replaced); the root is its own parent */
-	char *name;
-	uint64_t handle; /* the host's, while open */
-	uint32_t opens;
-	uint32_t type;	 /* S_IFMT bits when last seen */
-	uint64_t hnext;	 /* hash chain of (parent, name) */
-};
 
 struct plain {
 	pthread_mutex_t lock;
 	int fd;
 	uint32_t uid, gid;
-	struct node *n; /* inode i is n[i - 1] */
-	size_t nn, cap;
-	uint64_t hash[BUCKETS];
+	struct pn_table t;
 	uint8_t hdr[HDR_MAX];
 	uint8_t *rep;
 	char p1[KFS_PLAIN_PATH_MAX + 1], p2[KFS_PLAIN_PATH_MAX + 1];
 };
 
-static struct node *N(struct plain *p, uint64_t ino)
+static struct pn_node *N(struct plain *p, uint64_t ino)
 {
-	return ino >= 1 && ino <= p->nn ? &p->n[ino - 1] : NULL;
+	return pn_get(&p->t, ino);
 }
 
-static uint64_t *bucket(struct plain *p, uint64_t parent, const char *name)
-{
-	uint64_t h = parent * 0x9E3779B97F4A7C15ull;
-
-	for (const char *c = name; *c; c++)
-		h = (h ^ (uint8_t)*c) * 0x100000001B3ull;
-	return &p->hash[h % BUCKETS];
-}
-
-static uint64_t find(struct plain *p, uint64_t parent, const char *name)
-{
-	uint64_t i = *bucket(p, parent, name);
-
-	while (i && (p->n[i - 1].parent != parent || strcmp(p->n[i - 1].name, name)))
-		i = p->n[i - 1].hnext;
-	return i;
-}
-
-static void unhash(struct plain *p, uint64_t ino)
-{
-	struct node *x = N(p, ino);
-	uint64_t *l;
-
-	if (!x || !x->parent || ino == KFS_ROOT_INO)
-		return;
-	for (l = bucket(p, x->parent, x->name); *l && *l != ino; l = &p->n[*l - 1].hnext)
-		;
-	if (*l)
-		*l = x->hnext;
-	x->parent = 0;
-}
-
-static int hash_in(struct plain *p, uint64_t ino, uint64_t parent, const char *name)
-{
-	struct node *x = N(p, ino);
-	char *copy = strdup(name);
-	uint64_t *b;
-
-	if (!copy)
-		return kiln_err(ENOMEM, "plain volume: out of memory");
-	free(x->name);
-	x->name = copy;
-	x->parent = parent;
-	b = bucket(p, parent, name);
-	x->hnext = *b;
-	*b = ino;
-	return 0;
-}
-
-/* The inode for parent/name: the one known, else a new one. */
-static int node_for(struct plain *p, uint64_t parent, const char *name, uint64_t *ino)
-{
-	if ((*ino = find(p, parent, name)))
-		return 0;
-	if (p->nn == KFS_PLAIN_NODES_MAX)
-		return kiln_err(ENFILE, "plain volume: more than %u files seen", KFS_PLAIN_NODES_MAX);
-	if (p->nn == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 1024;
-		struct node *n = realloc(p->n, cap * sizeof(*n));
-		if (!n)
-			return kiln_err(ENOMEM, "plain volume: out of memory");
-		p->n = n;
-		p->cap = cap;
-	}
-	p->n[p->nn++] = (struct node){ 0 };
-	*ino = p->nn;
-	return hash_in(p, *ino, parent, name);
-}
-
-/* The volume-relative path of ino into out ("" for the root). */
 static int path_of(struct plain *p, uint64_t ino, char *out)
 {
-	size_t end = KFS_PLAIN_PATH_MAX, steps = 0;
-	char tmp[KFS_PLAIN_PATH_MAX + 1];
-
-	tmp[end] = '\0';
-	while (ino != KFS_ROOT_INO) {
-		struct node *x = N(p, ino);
-		size_t l;
-		if (!x || !x->parent || ++steps > KFS_PLAIN_PATH_MAX / 2)
-			return kiln_err(ENOENT, "plain volume: inode %llu is gone", (unsigned long long)ino);
-		l = strlen(x->name);
-		if (l + (end < KFS_PLAIN_PATH_MAX) > end)
-			return kiln_err(ENAMETOOLONG, "plain volume: path too long");
-		if (end < KFS_PLAIN_PATH_MAX)
-			tmp[--end] = '/';
-		end -= l;
-		memcpy(tmp + end, x->name, l);
-		ino = x->parent;
-	}
-	memcpy(out, tmp + end, KFS_PLAIN_PATH_MAX + 1 - end);
-	return 0;
+	return pn_path(&p->t, ino, out);
 }
 
 /* dir's path, then "/name" (checked) into out. */
@@ -184,8 +85,10 @@ static int call(struct plain *p, struct kfs_plain_req *r, const void *data, size
 static int attr_reply(struct plain *p, int rc, const uint8_t *d, size_t dl, uint64_t ino,
 		      struct kfs_attr *a)
 {
+	uint64_t dev;
+
 	if (rc == 0)
-		rc = kfs_plain_attr_decode(d, dl, a);
+		rc = kfs_plain_attr_decode(d, dl, a, &dev);
 	if (rc < 0)
 		return rc;
 	a->ino = ino;
@@ -197,7 +100,7 @@ static int attr_reply(struct plain *p, int rc, const uint8_t *d, size_t dl, uint
 static int getattr_locked(struct plain *p, uint64_t ino, struct kfs_attr *a)
 {
 	struct kfs_plain_req r = { .op = KFS_POP_GETATTR, .s1 = p->p1 };
-	struct node *x = N(p, ino);
+	struct pn_node *x = N(p, ino);
 	const uint8_t *d;
 	size_t dl;
 	int rc;
@@ -226,52 +129,45 @@ static int pl_getattr(void *ctx, uint64_t ino, struct kfs_attr *a)
 	return LOCKED((struct plain *)ctx, getattr_locked(ctx, ino, a));
 }
 
+/*
+ * An entry the host answered for dir/name (a lookup, or a file just made):
+ * its inode (the one known by that name, or for a file that is not a
+ * directory the one of the same host file), counted as one more lookup.
+ */
+static int entry_reply(struct plain *p, int rc, const uint8_t *d, size_t dl, uint64_t dir,
+		       const char *name, struct kfs_attr *a, uint64_t *out)
+{
+	uint64_t dev, ino = 0;
+
+	if (rc == 0)
+		rc = kfs_plain_attr_decode(d, dl, a, &dev);
+	if (rc == 0)
+		rc = pn_resolve(&p->t, dir, name, a->mode & S_IFMT, dev, a->ino, &ino);
+	if (rc < 0)
+		return rc;
+	pn_ref(&p->t, ino);
+	if (out)
+		*out = ino;
+	return attr_reply(p, 0, d, dl, ino, a);
+}
+
 static int lookup_locked(struct plain *p, uint64_t dir, const char *name, struct kfs_attr *a)
 {
 	struct kfs_plain_req r = { .op = KFS_POP_GETATTR, .s1 = p->p1 };
 	const uint8_t *d;
 	size_t dl;
-	uint64_t ino;
 	int rc = path_in(p, dir, name, p->p1);
 
 	if (rc == 0)
 		rc = call(p, &r, NULL, 0, &d, &dl);
 	if (rc == -ENOENT)
-		unhash(p, find(p, dir, name));
-	if (rc == 0)
-		rc = kfs_plain_attr_decode(d, dl, a);
-	/* the parent replaced it with another type: a new inode, as the kernel expects */
-	if (rc == 0 && (ino = find(p, dir, name)) && N(p, ino)->type != (a->mode & S_IFMT))
-		unhash(p, ino);
-	if (rc == 0)
-		rc = node_for(p, dir, name, &ino);
-	if (rc == 0)
-		N(p, ino)->type = a->mode & S_IFMT;
-	return rc < 0 ? rc : attr_reply(p, 0, d, dl, ino, a);
+		pn_unname(&p->t, dir, name);
+	return entry_reply(p, rc, d, dl, dir, name, a, NULL);
 }
 
 static int pl_lookup(void *ctx, uint64_t dir, const char *name, struct kfs_attr *a)
 {
 	return LOCKED((struct plain *)ctx, lookup_locked(ctx, dir, name, a));
-}
-
-/* A new entry's reply: its inode (replacing any stale one of that name) and attributes. */
-static int made(struct plain *p, int rc, const uint8_t *d, size_t dl, uint64_t dir,
-		const char *name, struct kfs_attr *a, uint64_t *out)
-{
-	uint64_t ino = 0;
-
-	if (rc == 0)
-		rc = kfs_plain_attr_decode(d, dl, a);
-	if (rc == 0) {
-		unhash(p, find(p, dir, name));
-		rc = node_for(p, dir, name, &ino);
-	}
-	if (rc == 0)
-		N(p, ino)->type = a->mode & S_IFMT;
-	if (out)
-		*out = ino;
-	return rc < 0 ? rc : attr_reply(p, 0, d, dl, ino, a);
 }
 
 static int mknod_locked(struct plain *p, uint64_t dir, const char *name, uint32_t mode,
@@ -283,9 +179,12 @@ static int mknod_locked(struct plain *p, uint64_t dir, const char *name, uint32_
 	uint64_t ino, h = 0;
 	int rc;
 
-	if (!S_ISREG(mode) && !S_ISDIR(mode))
-		return kiln_err(EPERM, "plain volume: only regular files, directories and symlinks");
+	/* a device node would be the parent's device, a socket there serves nothing */
+	if (!S_ISREG(mode) && !S_ISDIR(mode) && !S_ISFIFO(mode))
+		return kiln_err(EPERM, "plain volume: no device nodes or sockets (the parent's files)");
 	rc = path_in(p, dir, name, p->p1);
+	if (S_ISFIFO(mode))
+		r.op = KFS_POP_MKFIFO;
 	if (rc == 0 && S_ISREG(mode)) {
 		r.op = KFS_POP_OPEN;
 		r.mode = mode & 0777;
@@ -302,7 +201,7 @@ static int mknod_locked(struct plain *p, uint64_t dir, const char *name, uint32_
 		d += 8;
 		dl -= 8;
 	}
-	rc = made(p, rc, d, dl, dir, name, a, &ino);
+	rc = entry_reply(p, rc, d, dl, dir, name, a, &ino);
 	if (rc == 0 && h)
 		N(p, ino)->handle = h;
 	return rc;
@@ -328,7 +227,7 @@ static int symlink_locked(struct plain *p, uint64_t dir, const char *name, const
 		rc = kiln_err(ENAMETOOLONG, "plain volume: symlink target empty or too long");
 	if (rc == 0)
 		rc = call(p, &r, NULL, 0, &d, &dl);
-	return made(p, rc, d, dl, dir, name, a, NULL);
+	return entry_reply(p, rc, d, dl, dir, name, a, NULL);
 }
 
 static int pl_symlink(void *ctx, uint64_t dir, const char *name, const char *target, uint32_t uid,
@@ -376,7 +275,7 @@ static int link_locked(struct plain *p, uint64_t ino, uint64_t dir, const char *
 		rc = path_in(p, dir, name, p->p2);
 	if (rc == 0)
 		rc = call(p, &r, NULL, 0, &d, &dl);
-	return made(p, rc, d, dl, dir, name, a, NULL);
+	return entry_reply(p, rc, d, dl, dir, name, a, NULL);
 }
 
 static int pl_link(void *ctx, uint64_t ino, uint64_t dir, const char *name, struct kfs_attr *a)
@@ -394,7 +293,7 @@ static int remove_locked(struct plain *p, uint64_t dir, const char *name, bool i
 	if (rc == 0)
 		rc = call(p, &r, NULL, 0, &d, &dl);
 	if (rc == 0 || rc == -ENOENT)
-		unhash(p, find(p, dir, name));
+		pn_unname(&p->t, dir, name);
 	return rc;
 }
 
@@ -409,26 +308,19 @@ static int rename_locked(struct plain *p, uint64_t odir, const char *oname, uint
 	struct kfs_plain_req r = { .op = KFS_POP_RENAME, .s1 = p->p1, .s2 = p->p2 };
 	const uint8_t *d;
 	size_t dl;
-	uint64_t ino;
 	int rc;
 
-	if (flags & ~(unsigned)RENAME_NOREPLACE)
+	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
+	    flags == (RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return kiln_err(EINVAL, "plain volume: rename flags 0x%x not supported", flags);
-	r.flags = flags ? KFS_PF_NOREPLACE : 0;
+	r.flags = (flags & RENAME_NOREPLACE ? KFS_PF_NOREPLACE : 0) |
+		  (flags & RENAME_EXCHANGE ? KFS_PF_EXCHANGE : 0);
 	rc = path_in(p, odir, oname, p->p1);
 	if (rc == 0)
 		rc = path_in(p, ndir, nname, p->p2);
 	if (rc == 0)
 		rc = call(p, &r, NULL, 0, &d, &dl);
-	if (rc < 0)
-		return rc;
-	unhash(p, find(p, ndir, nname));
-	ino = find(p, odir, oname);
-	if (ino) {
-		unhash(p, ino);
-		rc = hash_in(p, ino, ndir, nname);
-	}
-	return rc;
+	return rc < 0 ? rc : pn_rename(&p->t, odir, oname, ndir, nname, flags & RENAME_EXCHANGE);
 }
 
 static int pl_rename(void *ctx, uint64_t odir, const char *oname, uint64_t ndir, const char *nname,
@@ -441,7 +333,7 @@ static int pl_rename(void *ctx, uint64_t odir, const char *oname, uint64_t ndir,
 static int open_locked(struct plain *p, uint64_t ino)
 {
 	struct kfs_plain_req r = { .op = KFS_POP_OPEN, .s1 = p->p1, .flags = KFS_PF_WRITE };
-	struct node *x = N(p, ino);
+	struct pn_node *x = N(p, ino);
 	const uint8_t *d;
 	size_t dl;
 	int rc;
@@ -474,7 +366,7 @@ static int pl_open(void *ctx, uint64_t ino)
 	return LOCKED((struct plain *)ctx, open_locked(ctx, ino));
 }
 
-static int close_handle(struct plain *p, struct node *x)
+static int close_handle(struct plain *p, struct pn_node *x)
 {
 	struct kfs_plain_req r = { .op = KFS_POP_CLOSE, .handle = x->handle };
 	const uint8_t *d;
@@ -486,13 +378,18 @@ static int close_handle(struct plain *p, struct node *x)
 
 static int release_locked(struct plain *p, uint64_t ino)
 {
-	struct node *x = N(p, ino);
+	struct pn_node *x = N(p, ino);
+	int rc;
 
 	if (!x)
 		return kiln_err(ENOENT, "plain volume: no inode %llu", (unsigned long long)ino);
 	if (x->opens)
 		x->opens--;
-	return x->opens ? 0 : close_handle(p, x);
+	if (x->opens)
+		return 0;
+	rc = close_handle(p, x);
+	pn_collect(&p->t, ino); /* unlinked while open: its last use */
+	return rc;
 }
 
 static int pl_release(void *ctx, uint64_t ino)
@@ -505,7 +402,7 @@ static ssize_t io_locked(struct plain *p, uint64_t ino, uint64_t off, void *buf,
 			 bool wr)
 {
 	struct kfs_plain_req r = { .op = wr ? KFS_POP_WRITE : KFS_POP_READ, .a = off };
-	struct node *x = N(p, ino);
+	struct pn_node *x = N(p, ino);
 	bool temp = x && !x->handle;
 	const uint8_t *d;
 	size_t dl, n = len < KFS_PLAIN_IO_MAX ? len : KFS_PLAIN_IO_MAX;
@@ -559,7 +456,7 @@ static ssize_t pl_write(void *ctx, uint64_t ino, uint64_t off, const void *buf, 
 /* One setattr change (op) to ino, by its handle when open. */
 static int set_one(struct plain *p, uint64_t ino, struct kfs_plain_req *r)
 {
-	struct node *x = N(p, ino);
+	struct pn_node *x = N(p, ino);
 	const uint8_t *d;
 	size_t dl;
 	int rc = 0;
@@ -616,7 +513,7 @@ static int readdir_round(struct plain *p, uint64_t dir, uint64_t *cookie, kfs_fi
 		return rc;
 	*end = dl == 0;
 	while ((rc = kfs_plain_dirent_decode(d, dl, &off, &e)) == 0) {
-		uint64_t known = find(p, dir, e.name);
+		uint64_t known = pn_find(&p->t, dir, e.name);
 		if (e.cookie == *cookie)
 			return kiln_err(EIO, "plain volume: the host repeated a directory cookie");
 		if (fill(fctx, e.name, known ? known : e.ino | 1ull << 63, e.mode, e.cookie)) {
@@ -642,12 +539,7 @@ static int pl_readdir(void *ctx, uint64_t dir, uint64_t cookie, kfs_fill_fn fill
 
 static int parent_locked(struct plain *p, uint64_t dir, uint64_t *parent)
 {
-	struct node *x = N(p, dir);
-
-	if (!x || !x->parent)
-		return kiln_err(ENOENT, "plain volume: directory %llu is gone", (unsigned long long)dir);
-	*parent = x->parent;
-	return 0;
+	return pn_parent(&p->t, dir, parent);
 }
 
 static int pl_parent(void *ctx, uint64_t dir, uint64_t *parent)
@@ -691,11 +583,120 @@ static int pl_sync(void *ctx)
 	return LOCKED((struct plain *)ctx, sync_locked(ctx));
 }
 
+/*
+ * user.* extended attributes, asked of the host by path. Other namespaces
+ * are not the app's to keep on the parent's files: none to read,
+ * EOPNOTSUPP to write. A symlink or FIFO has none (as on Linux).
+ */
+static int xattr_call(struct plain *p, uint8_t op, uint64_t ino, const char *name,
+		      const void *val, size_t len, uint8_t flags, const uint8_t **d, size_t *dl)
+{
+	struct kfs_plain_req r = { .op = op, .s1 = p->p1, .s2 = name, .flags = flags };
+	struct pn_node *x = N(p, ino);
+	bool get = op == KFS_POP_GETXATTR || op == KFS_POP_LISTXATTR;
+	int rc;
+
+	if (name && kfs_plain_xattr_name_check(name, strlen(name)) < 0)
+		return get ? -ENODATA : kiln_err(EOPNOTSUPP, "plain volume: only user.* extended attributes");
+	if (!x)
+		return kiln_err(ENOENT, "plain volume: no inode %#llx", (unsigned long long)ino);
+	if (x->type != S_IFREG && x->type != S_IFDIR) {
+		*dl = 0;
+		return op == KFS_POP_LISTXATTR ? 0 : get ? -ENODATA : -EPERM;
+	}
+	if (len > KFS_XATTR_VALUE_MAX)
+		return kiln_err(E2BIG, "plain volume: xattr value over %d bytes", KFS_XATTR_VALUE_MAX);
+	rc = path_of(p, ino, p->p1);
+	return rc < 0 ? rc : call(p, &r, val, len, d, dl);
+}
+
+/* A value or a list the host sent, as getxattr(2) and listxattr(2) return it. */
+static ssize_t xattr_out(int rc, const uint8_t *d, size_t dl, void *buf, size_t len)
+{
+	if (rc < 0)
+		return rc;
+	if (len && dl > len)
+		return -ERANGE;
+	if (len && dl) /* none (a symlink's list) comes with no data */
+		memcpy(buf, d, dl);
+	return (ssize_t)dl;
+}
+
+static ssize_t getxattr_locked(struct plain *p, uint64_t ino, const char *name, void *buf, size_t len)
+{
+	const uint8_t *d;
+	size_t dl;
+	int rc = xattr_call(p, KFS_POP_GETXATTR, ino, name, NULL, 0, 0, &d, &dl);
+
+	if (rc == 0 && dl > KFS_XATTR_VALUE_MAX)
+		rc = kiln_err(EIO, "plain volume: the host sent an xattr value of %zu bytes", dl);
+	return xattr_out(rc, d, dl, buf, len);
+}
+
+static ssize_t pl_getxattr(void *ctx, uint64_t ino, const char *name, void *buf, size_t len)
+{
+	return LOCKED((struct plain *)ctx, getxattr_locked(ctx, ino, name, buf, len));
+}
+
+static ssize_t listxattr_locked(struct plain *p, uint64_t ino, char *buf, size_t len)
+{
+	const uint8_t *d = NULL;
+	size_t dl;
+	int rc = xattr_call(p, KFS_POP_LISTXATTR, ino, NULL, NULL, 0, 0, &d, &dl);
+
+	if (rc == 0 && dl)
+		rc = kfs_plain_xlist_check(d, dl);
+	return xattr_out(rc, d, dl, buf, len);
+}
+
+static ssize_t pl_listxattr(void *ctx, uint64_t ino, char *buf, size_t len)
+{
+	return LOCKED((struct plain *)ctx, listxattr_locked(ctx, ino, buf, len));
+}
+
+static int pl_setxattr(void *ctx, uint64_t ino, const char *name, const void *val, size_t len,
+		       int flags)
+{
+	uint8_t f = (flags & XATTR_CREATE ? KFS_PF_XCREATE : 0) | (flags & XATTR_REPLACE ? KFS_PF_XREPLACE : 0);
+	const uint8_t *d;
+	size_t dl;
+
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+		return kiln_err(EINVAL, "plain volume: setxattr flags 0x%x", flags);
+	return LOCKED((struct plain *)ctx,
+		      xattr_call(ctx, KFS_POP_SETXATTR, ino, name, val, len, f, &d, &dl));
+}
+
+static int pl_removexattr(void *ctx, uint64_t ino, const char *name)
+{
+	const uint8_t *d;
+	size_t dl;
+
+	return LOCKED((struct plain *)ctx,
+		      xattr_call(ctx, KFS_POP_REMOVEXATTR, ino, name, NULL, 0, 0, &d, &dl));
+}
+
+static void pl_forget(void *ctx, uint64_t ino, uint64_t n)
+{
+	struct plain *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	pn_forget(&p->t, ino, n);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void pl_count_lookups(void *ctx)
+{
+	struct plain *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	pn_count_lookups(&p->t);
+	pthread_mutex_unlock(&p->lock);
+}
+
 static void plain_free(struct plain *p)
 {
-	for (size_t i = 0; i < p->nn; i++)
-		free(p->n[i].name);
-	free(p->n);
+	pn_free(&p->t);
 	free(p->rep);
 	close(p->fd);
 	pthread_mutex_destroy(&p->lock);
@@ -716,16 +717,23 @@ static const struct kfs_alt_ops plain_ops = {
 	.symlink = pl_symlink, .readlink = pl_readlink, .link = pl_link, .remove = pl_remove,
 	.rename = pl_rename, .open = pl_open, .release = pl_release, .read = pl_read,
 	.write = pl_write, .readdir = pl_readdir, .parent = pl_parent, .statfs = pl_statfs,
-	.sync = pl_sync, .unmount = pl_unmount,
+	.sync = pl_sync, .unmount = pl_unmount, .getxattr = pl_getxattr, .setxattr = pl_setxattr,
+	.listxattr = pl_listxattr, .removexattr = pl_removexattr, .forget = pl_forget,
+	.count_lookups = pl_count_lookups,
 };
 
 int kfs_plain_mount(int fd, const char *volume, uint32_t uid, uint32_t gid, struct kfs **out)
+{
+	return kfs_plain_mount_max(fd, volume, uid, gid, KFS_PLAIN_NODES_MAX, out);
+}
+
+int kfs_plain_mount_max(int fd, const char *volume, uint32_t uid, uint32_t gid, size_t max,
+			struct kfs **out)
 {
 	struct plain *p = calloc(1, sizeof(*p));
 	struct kfs_plain_req r = { .op = KFS_POP_VOLUME, .s1 = volume };
 	const uint8_t *d;
 	size_t dl;
-	uint64_t root;
 	int rc;
 
 	if (!p) {
@@ -736,19 +744,16 @@ int kfs_plain_mount(int fd, const char *volume, uint32_t uid, uint32_t gid, stru
 	p->fd = fd;
 	p->uid = uid;
 	p->gid = gid;
-	rc = kfs_id_check(volume, strlen(volume));
+	rc = pn_init(&p->t, max);
+	if (rc == 0)
+		rc = kfs_id_check(volume, strlen(volume));
 	if (rc == 0)
 		rc = call(p, &r, NULL, 0, &d, &dl);
 	if (rc == -EMEDIUMTYPE)
 		rc = kiln_err(EMEDIUMTYPE, "the parent keeps this volume encrypted (kiln run -v "
 					   "HOSTDIR:/PATH:plain serves a plain one)");
 	if (rc == 0)
-		rc = node_for(p, 0, "/", &root); /* the root: inode 1, its own parent */
-	if (rc == 0) {
-		unhash(p, root);
-		p->n[0].parent = KFS_ROOT_INO;
 		rc = kfs_alt_new(&plain_ops, p, out);
-	}
 	if (rc < 0) {
 		plain_free(p);
 		return kiln_err_wrap(rc, "volume %s", volume);

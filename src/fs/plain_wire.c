@@ -9,7 +9,7 @@
 
 #define REQ_FIXED 32
 
-enum { S_NONE, S_PATH, S_PATH_OR_ROOT, S_VOLUME, S_TARGET };
+enum { S_NONE, S_PATH, S_PATH_OR_ROOT, S_VOLUME, S_TARGET, S_XATTR };
 
 struct rule {
 	uint8_t s1, s2, flags;
@@ -28,7 +28,8 @@ static const struct rule rules[KFS_POP_LAST - KFS_POP_FIRST + 1] = {
 	[KFS_POP_READ - KFS_POP_FIRST] = { S_NONE, S_NONE, 0, false, true, false },
 	[KFS_POP_WRITE - KFS_POP_FIRST] = { S_NONE, S_NONE, D, false, true, true },
 	[KFS_POP_TRUNCATE - KFS_POP_FIRST] = { S_PATH, S_NONE, D | H, false, false, false },
-	[KFS_POP_RENAME - KFS_POP_FIRST] = { S_PATH, S_PATH, D | KFS_PF_NOREPLACE, false, false, false },
+	[KFS_POP_RENAME - KFS_POP_FIRST] = { S_PATH, S_PATH, D | KFS_PF_NOREPLACE | KFS_PF_EXCHANGE,
+					     false, false, false },
 	[KFS_POP_UNLINK - KFS_POP_FIRST] = { S_PATH, S_NONE, D, false, false, false },
 	[KFS_POP_MKDIR - KFS_POP_FIRST] = { S_PATH, S_NONE, D, true, false, false },
 	[KFS_POP_RMDIR - KFS_POP_FIRST] = { S_PATH, S_NONE, D, false, false, false },
@@ -40,6 +41,12 @@ static const struct rule rules[KFS_POP_LAST - KFS_POP_FIRST + 1] = {
 	[KFS_POP_FSYNC - KFS_POP_FIRST] = { S_NONE, S_NONE, 0, false, false, false },
 	[KFS_POP_STATFS - KFS_POP_FIRST] = { S_NONE, S_NONE, 0, false, false, false },
 	[KFS_POP_LINK - KFS_POP_FIRST] = { S_PATH, S_PATH, D, false, false, false },
+	[KFS_POP_MKFIFO - KFS_POP_FIRST] = { S_PATH, S_NONE, D, true, false, false },
+	[KFS_POP_GETXATTR - KFS_POP_FIRST] = { S_PATH_OR_ROOT, S_XATTR, 0, false, false, false },
+	[KFS_POP_SETXATTR - KFS_POP_FIRST] = { S_PATH_OR_ROOT, S_XATTR, KFS_PF_XCREATE | KFS_PF_XREPLACE,
+					       false, false, true },
+	[KFS_POP_LISTXATTR - KFS_POP_FIRST] = { S_PATH_OR_ROOT, S_NONE, 0, false, false, false },
+	[KFS_POP_REMOVEXATTR - KFS_POP_FIRST] = { S_PATH_OR_ROOT, S_XATTR, 0, false, false, false },
 };
 #undef D
 #undef H
@@ -83,6 +90,14 @@ int kfs_plain_path_check(const char *p, size_t len, bool allow_root)
 	return 0;
 }
 
+int kfs_plain_xattr_name_check(const char *n, size_t len)
+{
+	if (len <= 5 || len > KFS_XATTR_NAME_MAX || memcmp(n, "user.", 5) || memchr(n, 0, len))
+		return kiln_err(EINVAL, "plain volume: extended attribute names are user.* of at most %d bytes",
+				KFS_XATTR_NAME_MAX);
+	return 0;
+}
+
 static int str_check(uint8_t kind, const char *s, size_t len)
 {
 	switch (kind) {
@@ -96,6 +111,8 @@ static int str_check(uint8_t kind, const char *s, size_t len)
 	case S_TARGET:
 		return len == 0 || len > KFS_SYMLINK_MAX || memchr(s, 0, len)
 			       ? kiln_err(EINVAL, "plain request: bad symlink target") : 0;
+	case S_XATTR:
+		return kfs_plain_xattr_name_check(s, len);
 	default:
 		return kiln_err(EBADMSG, "plain request: bad rule");
 	}
@@ -151,7 +168,10 @@ static int check_fields(const struct kfs_plain_req *r, const struct rule *u)
 		return kiln_err(EBADMSG, "plain request: handle missing or unexpected");
 	if (!u->data && r->len)
 		return kiln_err(EBADMSG, "plain request: trailing bytes");
-	if (r->len > KFS_PLAIN_IO_MAX || (r->op == KFS_POP_READ && r->b > KFS_PLAIN_IO_MAX) ||
+	if (r->op == KFS_POP_RENAME && (r->flags & KFS_PF_EXCHANGE) && (r->flags & KFS_PF_NOREPLACE))
+		return kiln_err(EBADMSG, "plain request: both NOREPLACE and EXCHANGE");
+	if (r->len > KFS_PLAIN_IO_MAX || (r->op == KFS_POP_SETXATTR && r->len > KFS_XATTR_VALUE_MAX) ||
+	    (r->op == KFS_POP_READ && r->b > KFS_PLAIN_IO_MAX) ||
 	    (r->op == KFS_POP_READDIR && r->b > KFS_PLAIN_DIR_MAX))
 		return kiln_err(EMSGSIZE, "plain request: size over the cap");
 	if (by_handle && r->l1)
@@ -187,7 +207,7 @@ bool kfs_plain_is_volume_req(const uint8_t *buf, size_t len)
 	return len > 0 && buf[0] == KFS_POP_VOLUME;
 }
 
-void kfs_plain_attr_encode(const struct kfs_attr *a, uint8_t out[KFS_PLAIN_ATTR_LEN])
+void kfs_plain_attr_encode(const struct kfs_attr *a, uint64_t dev, uint8_t out[KFS_PLAIN_ATTR_LEN])
 {
 	kfs_plain_put_be32(out, a->mode);
 	kfs_plain_put_be32(out + 4, a->nlink);
@@ -196,15 +216,16 @@ void kfs_plain_attr_encode(const struct kfs_attr *a, uint8_t out[KFS_PLAIN_ATTR_
 	kfs_plain_put_be64(out + 24, (uint64_t)a->atime_ns);
 	kfs_plain_put_be64(out + 32, (uint64_t)a->mtime_ns);
 	kfs_plain_put_be64(out + 40, (uint64_t)a->ctime_ns);
+	kfs_plain_put_be64(out + 48, dev);
 }
 
 /* Only the types a plain volume serves; anything else from the host is EIO. */
 static bool plain_type(uint32_t mode)
 {
-	return S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode);
+	return S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode) || S_ISFIFO(mode);
 }
 
-int kfs_plain_attr_decode(const uint8_t *d, size_t len, struct kfs_attr *a)
+int kfs_plain_attr_decode(const uint8_t *d, size_t len, struct kfs_attr *a, uint64_t *dev)
 {
 	struct kiln_cursor c = kiln_cursor_make(d, len);
 	uint64_t at, mt, ct;
@@ -213,7 +234,7 @@ int kfs_plain_attr_decode(const uint8_t *d, size_t len, struct kfs_attr *a)
 	if (len != KFS_PLAIN_ATTR_LEN || kiln_cursor_be32(&c, &a->mode) < 0 ||
 	    kiln_cursor_be32(&c, &a->nlink) < 0 || kiln_cursor_be64(&c, &a->size) < 0 ||
 	    kiln_cursor_be64(&c, &a->ino) < 0 || kiln_cursor_be64(&c, &at) < 0 ||
-	    kiln_cursor_be64(&c, &mt) < 0 || kiln_cursor_be64(&c, &ct) < 0)
+	    kiln_cursor_be64(&c, &mt) < 0 || kiln_cursor_be64(&c, &ct) < 0 || kiln_cursor_be64(&c, dev) < 0)
 		return kiln_err(EIO, "plain volume: the host sent attributes of %zu bytes", len);
 	if (!plain_type(a->mode) || (a->mode & ~(uint32_t)(S_IFMT | 07777)) ||
 	    a->size > (uint64_t)INT64_MAX)
@@ -242,6 +263,22 @@ int kfs_plain_statfs_decode(const uint8_t *d, size_t len, struct kfs_plain_statf
 	for (int i = 0; i < 6; i++)
 		if (kiln_cursor_be64(&c, v[i]) < 0)
 			return kiln_err(EIO, "plain volume: short statfs");
+	return 0;
+}
+
+int kfs_plain_xlist_check(const uint8_t *d, size_t len)
+{
+	size_t start = 0;
+
+	if (len > KFS_PLAIN_XLIST_MAX || (len && d[len - 1]))
+		return kiln_err(EIO, "plain volume: the host sent an xattr list of %zu bytes, unterminated", len);
+	for (size_t i = 0; i < len; i++) {
+		if (d[i])
+			continue;
+		if (kfs_plain_xattr_name_check((const char *)d + start, i - start) < 0)
+			return kiln_err(EIO, "plain volume: the host listed a bad xattr name");
+		start = i + 1;
+	}
 	return 0;
 }
 

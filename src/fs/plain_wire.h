@@ -26,7 +26,8 @@
 #define KFS_PLAIN_PATH_MAX 4095
 #define KFS_PLAIN_IO_MAX (1u << 20)	 /* READ and WRITE sizes */
 #define KFS_PLAIN_DIR_MAX (64u << 10)	 /* a READDIR reply */
-#define KFS_PLAIN_ATTR_LEN 48
+#define KFS_PLAIN_ATTR_LEN 56	 /* kfs_attr and the host's st_dev */
+#define KFS_PLAIN_XLIST_MAX (64u << 10) /* a LISTXATTR reply */
 #define KFS_PLAIN_STATFS_LEN 48
 
 enum kfs_plain_op {
@@ -49,9 +50,14 @@ enum kfs_plain_op {
 	KFS_POP_FSYNC = 48,    /* handle (0: every file of the volume) */
 	KFS_POP_STATFS = 49,   /* -> statfs */
 	KFS_POP_LINK = 50,     /* s1: existing file, s2: new name -> attr */
+	KFS_POP_MKFIFO = 51,   /* s1, mode -> attr (no device nodes: the parent's, not the app's) */
+	KFS_POP_GETXATTR = 52, /* s1, s2: a user.* name -> the value (at most KFS_XATTR_VALUE_MAX) */
+	KFS_POP_SETXATTR = 53, /* s1, s2: a user.* name, data: the value, flags XCREATE|XREPLACE */
+	KFS_POP_LISTXATTR = 54, /* s1 -> the user.* names, each NUL-terminated */
+	KFS_POP_REMOVEXATTR = 55, /* s1, s2: a user.* name */
 };
 #define KFS_POP_FIRST KFS_POP_VOLUME
-#define KFS_POP_LAST KFS_POP_LINK
+#define KFS_POP_LAST KFS_POP_REMOVEXATTR
 
 /* Request flags (which ones an op takes is checked by the decoder). */
 #define KFS_PF_DURABLE 0x01   /* fsync the change (and its directory) before answering */
@@ -61,6 +67,9 @@ enum kfs_plain_op {
 #define KFS_PF_TRUNC 0x10
 #define KFS_PF_WRITE 0x20     /* OPEN for writing (else read only) */
 #define KFS_PF_NOREPLACE 0x04 /* RENAME */
+#define KFS_PF_EXCHANGE 0x08  /* RENAME: swap the two (never with NOREPLACE) */
+#define KFS_PF_XCREATE 0x04   /* SETXATTR: fail if it exists */
+#define KFS_PF_XREPLACE 0x08  /* SETXATTR: fail unless it exists */
 #define KFS_PF_ATIME 0x04     /* UTIMENS: set atime */
 #define KFS_PF_MTIME 0x08     /* UTIMENS: set mtime */
 
@@ -98,9 +107,18 @@ int kfs_plain_req_decode(const uint8_t *buf, size_t len, struct kfs_plain_req *r
 /* The first request of a connection is PLAIN_VOLUME? (a cheap peek, no validation) */
 bool kfs_plain_is_volume_req(const uint8_t *buf, size_t len);
 
-/* Reply payloads: encoders for the host, exact-length decoders for the enclave. */
-void kfs_plain_attr_encode(const struct kfs_attr *a, uint8_t out[KFS_PLAIN_ATTR_LEN]);
-int kfs_plain_attr_decode(const uint8_t *d, size_t len, struct kfs_attr *a) KILN_MUST;
+/* An extended attribute name a plain volume serves: "user." and 1..250 more bytes, no NUL. */
+int kfs_plain_xattr_name_check(const char *n, size_t len) KILN_MUST;
+
+/*
+ * Reply payloads: encoders for the host, exact-length decoders for the
+ * enclave. Attributes carry the host's st_dev (dev) beside its st_ino
+ * (a->ino): the enclave's hint that two names are one file (hard links).
+ */
+void kfs_plain_attr_encode(const struct kfs_attr *a, uint64_t dev, uint8_t out[KFS_PLAIN_ATTR_LEN]);
+int kfs_plain_attr_decode(const uint8_t *d, size_t len, struct kfs_attr *a, uint64_t *dev) KILN_MUST;
+/* A LISTXATTR reply: NUL-terminated user.* names, none empty; -EIO otherwise. */
+int kfs_plain_xlist_check(const uint8_t *d, size_t len) KILN_MUST;
 void kfs_plain_statfs_encode(const struct kfs_plain_statfs *s, uint8_t out[KFS_PLAIN_STATFS_LEN]);
 int kfs_plain_statfs_decode(const uint8_t *d, size_t len, struct kfs_plain_statfs *s) KILN_MUST;
 /* A directory entry appended at *off (cap bytes); 1 when it does not fit. */

@@ -141,6 +141,7 @@ static int do_init(struct req *r)
 	o.max_write = KILN_FUSE_MAX_WRITE;
 	o.time_gran = 1;
 	o.max_pages = KILN_FUSE_MAX_WRITE / 4096;
+	kfs_count_lookups(r->fs); /* the kernel FORGETs every entry it was given */
 	return send_reply(r, 0, &o, sizeof(o));
 }
 
@@ -233,8 +234,8 @@ static int do_create(struct req *r)
 		return send_reply(r, -EINVAL, NULL, 0);
 	rc = kfs_mknod(r->fs, r->h->nodeid, name, S_IFREG | (c->mode & 07777), r->h->uid, r->h->gid,
 		       &a);
-	if (rc == 0)
-		rc = kfs_open(r->fs, a.ino);
+	if (rc == 0 && (rc = kfs_open(r->fs, a.ino)) < 0)
+		kfs_forget(r->fs, a.ino, 1); /* the kernel never got this entry */
 	if (rc < 0)
 		return send_reply(r, rc, NULL, 0);
 	memset(&out, 0, sizeof(out));
@@ -387,6 +388,23 @@ static int do_open(struct req *r, uint32_t op)
 	return send_reply(r, rc, &o, sizeof(o));
 }
 
+/* The kernel drops lookups it counted (one node, or a batch of them). */
+static void do_forget(struct req *r, uint32_t op)
+{
+	const struct fuse_forget_in *f = in(r, sizeof(*f));
+	const struct fuse_batch_forget_in *b = in(r, sizeof(*b));
+	const struct fuse_forget_one *one = (const void *)(r->body + sizeof(*b));
+
+	if (op == FUSE_FORGET && f) {
+		kfs_forget(r->fs, r->h->nodeid, f->nlookup);
+		return;
+	}
+	if (op != FUSE_BATCH_FORGET || !b || b->count > (r->len - sizeof(*b)) / sizeof(*one))
+		return;
+	for (uint32_t i = 0; i < b->count; i++)
+		kfs_forget(r->fs, one[i].nodeid, one[i].nlookup);
+}
+
 static int dispatch_names(struct req *r, uint32_t op)
 {
 	const char *name = str_at(r, op == FUSE_LINK ? sizeof(struct fuse_link_in) : 0, NULL);
@@ -426,8 +444,10 @@ static int dispatch(struct req *r)
 		return dispatch_names(r, op);
 	case FUSE_FORGET:
 	case FUSE_BATCH_FORGET:
-	case FUSE_INTERRUPT:
+		do_forget(r, op);
 		return 0; /* no reply */
+	case FUSE_INTERRUPT:
+		return 0;
 	case FUSE_GETATTR:
 		return reply_attr(r, kfs_getattr(r->fs, r->h->nodeid, &a), &a);
 	case FUSE_SETATTR:

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define DIRBUF 32768
@@ -86,9 +87,10 @@ static int parent_of(struct kd_plain *p, const char *path, char *dir, const char
 	return beneath(p, dir, O_RDONLY | O_DIRECTORY, 0);
 }
 
+/* FIFOs too: one made here is inert (a pipe in the enclave is the enclave kernel's own). */
 static bool served_type(mode_t m)
 {
-	return S_ISREG(m) || S_ISDIR(m) || S_ISLNK(m);
+	return S_ISREG(m) || S_ISDIR(m) || S_ISLNK(m) || S_ISFIFO(m);
 }
 
 static int attr_out(const struct stat *st, uint8_t *out, size_t *olen)
@@ -102,8 +104,8 @@ static int attr_out(const struct stat *st, uint8_t *out, size_t *olen)
 	};
 
 	if (!served_type(st->st_mode))
-		return -EACCES; /* a FIFO, socket or device: not a plain volume's file */
-	kfs_plain_attr_encode(&a, out);
+		return -EACCES; /* a socket or device: not a plain volume's file */
+	kfs_plain_attr_encode(&a, (uint64_t)st->st_dev, out);
 	*olen = KFS_PLAIN_ATTR_LEN;
 	return 0;
 }
@@ -374,7 +376,7 @@ static int fill_dir(int fd, uint64_t budget, uint8_t *out, size_t *olen)
 				continue;
 			if (d->type == DT_UNKNOWN && fstatat(fd, d->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				d->type = (uint8_t)IFTODT(st.st_mode);
-			if (d->type != DT_REG && d->type != DT_DIR && d->type != DT_LNK)
+			if (d->type != DT_REG && d->type != DT_DIR && d->type != DT_LNK && d->type != DT_FIFO)
 				continue;
 			e.mode = DTTOIF(d->type);
 			snprintf(e.name, sizeof(e.name), "%s", d->name);
@@ -403,23 +405,32 @@ static int op_readdir(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t
 	return rc;
 }
 
-/* A change to the entry named by path's last component: mkdir, rmdir, unlink, symlink, readlink. */
+/* mkdir and mkfifo: made owner-only, then given exactly the enclave's bits (not kilnd's umask's). */
+static int make_node(struct kd_plain *p, const struct kfs_plain_req *r, int d, const char *name)
+{
+	int rc = r->op == KFS_POP_MKDIR ? mkdirat(d, name, 0700) : mknodat(d, name, S_IFIFO | 0600, 0);
+	int fd = rc < 0 ? -errno : beneath(p, r->s1, O_PATH, 0);
+
+	rc = fd < 0 ? fd : fd_chmod(fd, r->mode);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* A change to the entry named by path's last component: mkdir, mkfifo, rmdir, unlink, symlink, readlink. */
 static int op_entry(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *out, size_t *olen)
 {
 	char dir[KFS_PLAIN_PATH_MAX + 1];
 	const char *name;
 	ssize_t n;
-	int d = parent_of(p, r->s1, dir, &name), rc, fd;
+	int d = parent_of(p, r->s1, dir, &name), rc;
 
 	if (d < 0)
 		return d;
 	switch (r->op) {
 	case KFS_POP_MKDIR:
-		rc = mkdirat(d, name, 0700) < 0 ? -errno : 0;
-		fd = rc < 0 ? rc : beneath(p, r->s1, O_PATH | O_DIRECTORY, 0);
-		rc = fd < 0 ? fd : fd_chmod(fd, r->mode);
-		if (fd >= 0)
-			close(fd);
+	case KFS_POP_MKFIFO:
+		rc = make_node(p, r, d, name);
 		break;
 	case KFS_POP_RMDIR:
 	case KFS_POP_UNLINK:
@@ -440,7 +451,7 @@ static int op_entry(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *
 	if (rc == 0)
 		rc = sync_if(d, r);
 	close(d);
-	if (rc == 0 && (r->op == KFS_POP_MKDIR || r->op == KFS_POP_SYMLINK))
+	if (rc == 0 && (r->op == KFS_POP_MKDIR || r->op == KFS_POP_MKFIFO || r->op == KFS_POP_SYMLINK))
 		rc = path_attr(p, r->s1, out, olen);
 	return rc;
 }
@@ -454,8 +465,8 @@ static int op_two(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *ou
 
 	rc = d1 < 0 ? d1 : d2 < 0 ? d2 : 0;
 	if (rc == 0 && r->op == KFS_POP_RENAME)
-		rc = renameat2(d1, n1, d2, n2, r->flags & KFS_PF_NOREPLACE ? RENAME_NOREPLACE : 0) < 0
-			     ? -errno : 0;
+		rc = renameat2(d1, n1, d2, n2, (r->flags & KFS_PF_NOREPLACE ? RENAME_NOREPLACE : 0) |
+				       (r->flags & KFS_PF_EXCHANGE ? RENAME_EXCHANGE : 0)) < 0 ? -errno : 0;
 	else if (rc == 0)
 		rc = linkat(d1, n1, d2, n2, 0) < 0 ? -errno : 0;
 	if (rc == 0)
@@ -469,6 +480,59 @@ static int op_two(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *ou
 	if (rc == 0 && r->op == KFS_POP_LINK)
 		rc = path_attr(p, r->s2, out, olen);
 	return rc;
+}
+
+/* Of a listxattr list (NUL-terminated names), the user.* ones into out; their length. */
+static size_t user_names(const char *names, size_t len, uint8_t *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len;) {
+		size_t l = strnlen(names + i, len - i);
+		if (i + l < len && kfs_plain_xattr_name_check(names + i, l) == 0) {
+			memcpy(out + o, names + i, l + 1);
+			o += l + 1;
+		}
+		i += l + 1;
+	}
+	return o;
+}
+
+/*
+ * The user.* extended attributes of a regular file or directory, reached
+ * through the O_PATH descriptor openat2 resolved (its /proc link names that
+ * inode, no path is looked up again). Linux keeps user.* off other types.
+ */
+static int op_xattr(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *out, size_t *olen)
+{
+	static __thread char names[KFS_PLAIN_XLIST_MAX];
+	char link[64];
+	struct stat st;
+	ssize_t n = 0;
+	int fd = beneath(p, r->s1, O_PATH, 0);
+
+	if (fd < 0)
+		return fd;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if (fstat(fd, &st) < 0)
+		n = -errno;
+	else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		n = r->op == KFS_POP_LISTXATTR ? 0 : r->op == KFS_POP_GETXATTR ? -ENODATA : -EPERM;
+	else if (r->op == KFS_POP_GETXATTR)
+		n = getxattr(link, r->s2, out, KFS_XATTR_VALUE_MAX);
+	else if (r->op == KFS_POP_LISTXATTR)
+		n = listxattr(link, names, sizeof(names));
+	else if (r->op == KFS_POP_SETXATTR)
+		n = setxattr(link, r->s2, r->data, r->len, (r->flags & KFS_PF_XCREATE ? XATTR_CREATE : 0) |
+			     (r->flags & KFS_PF_XREPLACE ? XATTR_REPLACE : 0));
+	else
+		n = removexattr(link, r->s2);
+	n = n == -1 ? (errno == ERANGE ? -E2BIG : -errno) : n;
+	close(fd);
+	if (n > 0 && r->op == KFS_POP_LISTXATTR)
+		n = (ssize_t)user_names(names, (size_t)n, out);
+	*olen = n > 0 && r->op != KFS_POP_SETXATTR && r->op != KFS_POP_REMOVEXATTR ? (size_t)n : 0;
+	return n < 0 ? (int)n : 0;
 }
 
 static int op_statfs(struct kd_plain *p, uint8_t *out, size_t *olen)
@@ -525,6 +589,7 @@ int kd_plain_handle(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *
 	case KFS_POP_UTIMENS:
 		return op_chmod_utimens(p, r, out, olen);
 	case KFS_POP_MKDIR:
+	case KFS_POP_MKFIFO:
 	case KFS_POP_RMDIR:
 	case KFS_POP_UNLINK:
 	case KFS_POP_SYMLINK:
@@ -535,6 +600,11 @@ int kd_plain_handle(struct kd_plain *p, const struct kfs_plain_req *r, uint8_t *
 		return op_two(p, r, out, olen);
 	case KFS_POP_STATFS:
 		return op_statfs(p, out, olen);
+	case KFS_POP_GETXATTR:
+	case KFS_POP_SETXATTR:
+	case KFS_POP_LISTXATTR:
+	case KFS_POP_REMOVEXATTR:
+		return op_xattr(p, r, out, olen);
 	case KFS_POP_FSYNC:
 		return op_fsync(p, r);
 	default:

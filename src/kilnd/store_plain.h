@@ -14,7 +14,9 @@
  * and the last component is used only with *at calls that do not follow
  * it, so a symlink (planted by the parent, made by the enclave, or
  * swapped in for a directory between two calls) is never followed. Only
- * regular files, directories and symlinks are served. Files are made
+ * regular files, directories, symlinks and FIFOs are served (a FIFO is
+ * made and listed, never opened; no device node is ever made or opened),
+ * and only user.* xattrs, of regular files and directories. Files are made
  * with the requested permission bits (setuid and setgid dropped) and are
  * owned by kilnd's user. A SYNC (FSYNC with handle 0) returns once the
  * volume's filesystem is synced; DURABLE requests fsync their file and

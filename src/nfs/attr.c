@@ -194,7 +194,7 @@ static bool put_one(struct nfs_srv *s, const struct kfs_attr *a, unsigned n, uin
 		bm[1] = BIT(FA_MODE) | BIT(FA_OWNER) | BIT(FA_OWNER_GROUP) | BIT(FA_TIME_MODIFY_SET);
 		nfs_bitmap_put(o, bm);
 		break;
-	case FA_XATTR_SUPPORT: xdr_put_u32(o, !s->plain); break;
+	case FA_XATTR_SUPPORT: xdr_put_u32(o, 1); break;
 	default: return false; /* write-only (time_*_set) or unsupported: not returned */
 	}
 	return true;

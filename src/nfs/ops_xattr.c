@@ -47,8 +47,6 @@ static uint32_t xa_errno(int rc)
 static uint32_t xa_file(struct nfs_cx *cx, uint32_t want, struct kfs_attr *a)
 {
 	NEED_CUR(cx);
-	if (cx->s->plain)
-		return NFS4ERR_NOTSUPP; /* RFC 8276: xattr_support is false on this volume */
 	uint32_t st = nfs_getattr_cur(cx, a);
 	if (st != NFS4_OK)
 		return st;

@@ -90,6 +90,31 @@ TEST(requests)
 	CHECK(roundtrip(&r, &out) == 0); /* a target is text the host stores, never follows */
 	r = (struct kfs_plain_req){ .op = KFS_POP_VOLUME, .s1 = "../x" };
 	CHECK(roundtrip(&r, &out) < 0);
+	r = (struct kfs_plain_req){ .op = KFS_POP_RENAME, .s1 = "a", .s2 = "b", .flags = KFS_PF_EXCHANGE };
+	CHECK(roundtrip(&r, &out) == 0 && out.flags == KFS_PF_EXCHANGE);
+	r.flags = KFS_PF_EXCHANGE | KFS_PF_NOREPLACE;
+	CHECK_ERR(roundtrip(&r, &out), "both NOREPLACE and EXCHANGE");
+	r = (struct kfs_plain_req){ .op = KFS_POP_GETXATTR, .s1 = "a", .s2 = "user.k" };
+	CHECK(roundtrip(&r, &out) == 0 && !strcmp(out.s2, "user.k"));
+	r.s2 = "trusted.k"; /* only the user namespace reaches the parent */
+	CHECK_ERR(roundtrip(&r, &out), "user.*");
+	r.s2 = "user.";
+	CHECK_ERR(roundtrip(&r, &out), "user.*");
+	r = (struct kfs_plain_req){ .op = KFS_POP_LISTXATTR, .s1 = "a", .s2 = "user.k" };
+	CHECK_ERR(roundtrip(&r, &out), "unexpected name");
+	r = (struct kfs_plain_req){ .op = KFS_POP_MKFIFO, .s1 = "q", .mode = 0640 };
+	CHECK(roundtrip(&r, &out) == 0 && out.mode == 0640);
+	r.mode = S_IFCHR | 0640; /* the type is the op's, never the mode's */
+	CHECK_ERR(roundtrip(&r, &out), "bad mode");
+	{
+		static uint8_t big[64 + KFS_XATTR_VALUE_MAX + 1];
+		size_t hl;
+		r = (struct kfs_plain_req){ .op = KFS_POP_SETXATTR, .s1 = "a", .s2 = "user.k", .l1 = 1, .l2 = 6 };
+		CHECK(kfs_plain_req_encode(&r, big, sizeof(big), &hl) == 0);
+		CHECK(kfs_plain_req_decode(big, hl + KFS_XATTR_VALUE_MAX, &out) == 0 &&
+		      out.len == KFS_XATTR_VALUE_MAX);
+		CHECK_ERR(kfs_plain_req_decode(big, hl + KFS_XATTR_VALUE_MAX + 1, &out), "over the cap");
+	}
 
 	uint8_t raw[40] = { KFS_POP_STATFS };
 	CHECK(kfs_plain_req_decode(raw, 33, &out) < 0); /* truncated second string length */
@@ -107,14 +132,22 @@ TEST(replies)
 	struct kfs_plain_dirent e = { .cookie = 3, .ino = 4, .mode = S_IFDIR }, got;
 	size_t off = 0;
 
-	kfs_plain_attr_encode(&a, buf);
-	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b) == 0 && b.size == 5 &&
-	      b.mode == (S_IFREG | 0644) && b.mtime_ns == -3);
-	CHECK_ERR(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN - 1, &b), "attributes of 47 bytes");
-	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN + 1, &b) == -EIO);
-	a.mode = S_IFCHR | 0666;
-	kfs_plain_attr_encode(&a, buf);
-	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b) == -EIO);
+	uint64_t dev;
+
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == 0 && b.size == 5 &&
+	      b.mode == (S_IFREG | 0644) && b.mtime_ns == -3 && b.ino == 9 && dev == 77);
+	CHECK_ERR(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN - 1, &b, &dev), "attributes of 55 bytes");
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN + 1, &b, &dev) == -EIO);
+	a.mode = S_IFIFO | 0600; /* FIFOs are served */
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == 0 && S_ISFIFO(b.mode));
+	a.mode = S_IFCHR | 0666; /* devices and sockets are not */
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == -EIO);
+	a.mode = S_IFSOCK | 0666;
+	kfs_plain_attr_encode(&a, 77, buf);
+	CHECK(kfs_plain_attr_decode(buf, KFS_PLAIN_ATTR_LEN, &b, &dev) == -EIO);
 
 	snprintf(e.name, sizeof(e.name), "sub");
 	CHECK(kfs_plain_dirent_encode(&e, dir, sizeof(dir), &off) == 0);
@@ -130,6 +163,13 @@ TEST(replies)
 	kfs_plain_put_be64(dir, 2); /* cookies 0-2 belong to the frontend */
 	r = 0;
 	CHECK(kfs_plain_dirent_decode(dir, off, &r, &got) == -EIO);
+
+	/* xattr lists: NUL-terminated user.* names only */
+	CHECK(kfs_plain_xlist_check((const uint8_t *)"user.a\0user.bb\0", 15) == 0);
+	CHECK(kfs_plain_xlist_check((const uint8_t *)"", 0) == 0);
+	CHECK_ERR(kfs_plain_xlist_check((const uint8_t *)"user.a", 6), "unterminated");
+	CHECK_ERR(kfs_plain_xlist_check((const uint8_t *)"user.a\0\0", 8), "bad xattr name");
+	CHECK_ERR(kfs_plain_xlist_check((const uint8_t *)"security.selinux\0", 17), "bad xattr name");
 }
 
 /* A hostile host: answers VOLUME, then every request with the canned reply. */
@@ -154,7 +194,7 @@ static void *liar(void *arg)
 	return NULL;
 }
 
-static struct kfs *mount_liar(pthread_t *t, int *srv)
+static struct kfs *mount_liar_max(pthread_t *t, int *srv, size_t max)
 {
 	int sv[2];
 	struct kfs *fs = NULL;
@@ -162,8 +202,13 @@ static struct kfs *mount_liar(pthread_t *t, int *srv)
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	*srv = sv[1];
 	pthread_create(t, NULL, liar, srv);
-	CHECK(kfs_plain_mount(sv[0], "data", 1000, 1000, &fs) == 0);
+	CHECK(kfs_plain_mount_max(sv[0], "data", 1000, 1000, max, &fs) == 0);
 	return fs;
+}
+
+static struct kfs *mount_liar(pthread_t *t, int *srv)
+{
+	return mount_liar_max(t, srv, KFS_PLAIN_NODES_MAX);
 }
 
 /* Sizes and types that disagree with the request are EIO, never trusted or a crash. */
@@ -180,7 +225,7 @@ TEST(hostile_host)
 	canned_len = 1 + KFS_PLAIN_ATTR_LEN - 1; /* status 0, attributes one byte short */
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "f", &a) == -EIO);
 	a = (struct kfs_attr){ .mode = S_IFREG | 0644, .size = 10, .nlink = 1 };
-	kfs_plain_attr_encode(&a, rep + 1);
+	kfs_plain_attr_encode(&a, 1, rep + 1);
 	canned_len = 1 + KFS_PLAIN_ATTR_LEN;
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "f", &a) == 0 && a.uid == 1000 && a.size == 10 && a.ino > 1);
 	/* OPEN answered with bare attributes (no handle): EIO */
@@ -206,6 +251,84 @@ TEST(hostile_host)
 	canned_len = 1;
 	CHECK(kfs_getattr(fs, a.ino, &a) == -ENOENT);
 	rep[0] = 0;
+	/* an xattr value over the cap, a list that is not user.* names */
+	canned_len = 1 + KFS_XATTR_VALUE_MAX + 1;
+	CHECK(kfs_getxattr(fs, a.ino, "user.k", NULL, 0) == -EIO);
+	memcpy(rep + 1, "trusted.x\0", 10);
+	canned_len = 11;
+	CHECK(kfs_listxattr(fs, a.ino, buf, sizeof(buf)) == -EIO);
+	memcpy(rep + 1, "user.x", 6);
+	canned_len = 7;
+	CHECK(kfs_listxattr(fs, a.ino, NULL, 0) == -EIO);
+	CHECK(kfs_unmount(fs) == 0);
+	pthread_join(t, NULL);
+}
+
+/*
+ * A host that lies about (st_dev, st_ino): every file the same one. Names
+ * merge into one inode, in this volume's view only: paths stay ones the
+ * enclave made, and the table stays bounded and consistent.
+ */
+TEST(lying_keys)
+{
+	static uint8_t rep[1 + KFS_PLAIN_ATTR_LEN];
+	struct kfs_attr a, b, d;
+	char name[16];
+	pthread_t t;
+	int srv;
+	struct kfs *fs = mount_liar(&t, &srv);
+
+	canned = rep;
+	canned_len = sizeof(rep);
+	a = (struct kfs_attr){ .mode = S_IFREG | 0644, .ino = 42, .nlink = 1 };
+	kfs_plain_attr_encode(&a, 7, rep + 1);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &a) == 0);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "y", &b) == 0 && b.ino == a.ino); /* merged: a lie believed */
+	/* a directory is known by its name, whatever key the host gives it */
+	d = (struct kfs_attr){ .mode = S_IFDIR | 0755, .ino = 42, .nlink = 2 };
+	kfs_plain_attr_encode(&d, 7, rep + 1);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &d) == 0 && d.ino != a.ino && S_ISDIR(d.mode));
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &b) == 0 && b.ino == d.ino);
+	/* a file under that directory with the same key: still one inode, many names */
+	kfs_plain_attr_encode(&(struct kfs_attr){ .mode = S_IFREG | 0644, .ino = 42, .nlink = 1 }, 7, rep + 1);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		CHECK(kfs_lookup(fs, d.ino, name, &b) == 0 && b.ino == a.ino);
+	}
+	CHECK(kfs_getattr(fs, a.ino, &b) == 0); /* by its newest name, "x/n99" */
+	CHECK(kfs_rename(fs, d.ino, "n5", d.ino, "n6", 0) == 0); /* two names of one file: nothing */
+	CHECK(kfs_unlink(fs, d.ino, "n99") == 0 && kfs_getattr(fs, a.ino, &b) == 0);
+	/* the directory's own inode given to a name under it: no loop, no crash */
+	kfs_plain_attr_encode(&(struct kfs_attr){ .mode = S_IFDIR | 0755, .ino = 42, .nlink = 2 }, 7, rep + 1);
+	CHECK(kfs_rename(fs, KFS_ROOT_INO, "x", d.ino, "loop", 0) == 0);
+	CHECK(kfs_getattr(fs, d.ino, &b) == -ENAMETOOLONG); /* loop/loop/...: bounded, no path */
+	CHECK(kfs_unmount(fs) == 0);
+	pthread_join(t, NULL);
+}
+
+/* Names count against the table too: one file given every name by the host is bounded as well. */
+TEST(lying_keys_bounded)
+{
+	static uint8_t rep[1 + KFS_PLAIN_ATTR_LEN];
+	struct kfs_attr a, b;
+	char name[16];
+	pthread_t t;
+	int srv, ok = 0, full = 0;
+	struct kfs *fs = mount_liar_max(&t, &srv, 8);
+
+	canned = rep;
+	canned_len = sizeof(rep);
+	kfs_plain_attr_encode(&(struct kfs_attr){ .mode = S_IFREG | 0644, .ino = 42, .nlink = 1 }, 7, rep + 1);
+	kfs_count_lookups(fs); /* FUSE's way: the kernel holds every entry until it forgets */
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		int rc = kfs_lookup(fs, KFS_ROOT_INO, name, i ? &b : &a);
+		ok += rc == 0;
+		full += rc == -ENFILE;
+	}
+	CHECK(ok == 8 && full == 92);
+	kfs_forget(fs, a.ino, 8); /* given back: the node and its names can go */
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "again", &b) == 0);
 	CHECK(kfs_unmount(fs) == 0);
 	pthread_join(t, NULL);
 }
@@ -216,5 +339,7 @@ int main(void)
 	RUN(requests);
 	RUN(replies);
 	RUN(hostile_host);
+	RUN(lying_keys);
+	RUN(lying_keys_bounded);
 	return t_done();
 }

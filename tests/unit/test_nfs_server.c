@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "fs/fs.h"
 #include "fs/plain.h"
@@ -2117,8 +2118,8 @@ struct host {
 	struct srv v;
 };
 
-/* A plain volume "vol" on a new temporary directory, as kiln-init mounts it. */
-static struct kfs *plain_open(struct host *h)
+/* A plain volume "vol" on a new temporary directory, as kiln-init mounts it (an inode table of max). */
+static struct kfs *plain_open_max(struct host *h, size_t max)
 {
 	struct kd_store_cfg cfg = { .n = 1 };
 	struct kfs *fs = NULL;
@@ -2131,8 +2132,13 @@ static struct kfs *plain_open(struct host *h)
 	cfg.vol[0].plain = true;
 	CHECK(kd_store_new("test", &cfg, &h->st) == 0);
 	CHECK((fd = connect_to(h->st, &h->v)) >= 0);
-	CHECK(kfs_plain_mount(fd, "vol", 0, 0, &fs) == 0);
+	CHECK(kfs_plain_mount_max(fd, "vol", 0, 0, max, &fs) == 0);
 	return fs;
+}
+
+static struct kfs *plain_open(struct host *h)
+{
+	return plain_open_max(h, KFS_PLAIN_NODES_MAX);
 }
 
 /* After the volume's unmount (its end of the channel closed). */
@@ -2214,6 +2220,40 @@ TEST(plain_handle_key)
 	plain_close(&h);
 }
 
+/*
+ * NFS never forgets a handle, so a full inode table trims entries nothing
+ * holds: their handles go stale (the slot's generation moved on, never
+ * another file's) and a new LOOKUP of the name gives a working one.
+ */
+TEST(plain_handle_expiry)
+{
+	struct tc t;
+	struct host h;
+	struct nfs_sid sid;
+	struct ga g;
+	uint8_t first[NFS_FH_LEN], fh[NFS_FH_LEN], fk[NFS_FH_KEY_LEN], fv[NFS_VOLID_LEN];
+	char name[16];
+	struct kfs *fs = plain_open_max(&h, 16);
+
+	CHECK(nfs_fh_key(fs, fk, fv) == 0);
+	tc_setup_fs(&t, fs, fk);
+	tc_session(&t, 2);
+	for (int i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		CHECK(tc_open(&t, NULL, name, OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+		CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+		if (i == 0)
+			memcpy(first, fh, sizeof(fh));
+	}
+	CHECK(tc_getattr(&t, first, &g) == NFS4ERR_STALE);
+	CHECK(tc_getattr(&t, fh, &g) == NFS4_OK); /* the newest is still there */
+	CHECK(tc_open(&t, NULL, "f0", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) == NFS4_OK);
+	CHECK(tc_getattr(&t, fh, &g) == NFS4_OK && g.type == NF4REG);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	tc_free(&t);
+	plain_close(&h);
+}
+
 TEST(plain_volume)
 {
 	struct tc t;
@@ -2235,15 +2275,20 @@ TEST(plain_volume)
 	CHECK(tc_write(&t, fh, &sid, 0, "from the app", 12, FILE_SYNC4) == NFS4_OK);
 	host_read(&h, "f", buf, sizeof(buf));
 	CHECK(!strcmp(buf, "from the app"));
-	/* no xattrs: the attribute says so and every xattr op is NOTSUPP */
-	CHECK(tc_change(&t, fh, &c1, &xs) == NFS4_OK && xs == 0);
-	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "colour", "blue") == NFS4ERR_NOTSUPP);
-	CHECK(tc_getxattr(&t, fh, "colour", buf, sizeof(buf)) == NFS4ERR_NOTSUPP);
-	CHECK(tc_listxattrs(&t, fh, &cookie, 4096, names, &eof) == NFS4ERR_NOTSUPP);
+	/* user xattrs: the attribute says so, and they are the host file's user.* ones */
+	CHECK(tc_change(&t, fh, &c1, &xs) == NFS4_OK && xs == 1);
+	CHECK(tc_setxattr(&t, fh, SETXATTR4_EITHER, "colour", "blue") == NFS4_OK);
+	CHECK(tc_getxattr(&t, fh, "colour", buf, sizeof(buf)) == NFS4_OK && !strcmp(buf, "blue"));
+	CHECK(tc_listxattrs(&t, fh, &cookie, 4096, names, &eof) == NFS4_OK && !strcmp(names, "colour "));
+	char hpath[sizeof(h.dir) + 4];
+	snprintf(hpath, sizeof(hpath), "%s/f", h.dir);
+	CHECK(getxattr(hpath, "user.colour", buf, sizeof(buf)) == 4 && !memcmp(buf, "blue", 4));
 	tc_begin(&t);
 	put_fh(&t, fh, NFS_FH_LEN);
 	put_name(&t, OP_REMOVEXATTR, "colour");
-	CHECK(tc_send(&t) == NFS4ERR_NOTSUPP);
+	CHECK(tc_send(&t) == NFS4_OK);
+	CHECK(tc_getxattr(&t, fh, "colour", buf, sizeof(buf)) == NFS4ERR_NOXATTR);
+	CHECK(tc_change(&t, fh, &c1, &xs) == NFS4_OK);
 	/* the parent rewrites the open file: a new change attribute, the new bytes */
 	host_write(&h, "f", "parent");
 	CHECK(tc_change(&t, fh, &c2, &xs) == NFS4_OK && c2 != c1);
@@ -2317,6 +2362,7 @@ int main(void)
 	RUN(commit_grouped_session);
 	RUN(plain_handle_key);
 	RUN(plain_volume);
+	RUN(plain_handle_expiry);
 	RUN(plain_change_attr);
 	return t_done();
 }
