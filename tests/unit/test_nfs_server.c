@@ -27,6 +27,10 @@ struct tc {
 	uint32_t slotseq;
 	uint64_t now; /* the server's clock, in seconds */
 	uint8_t cverf; /* the 4.1 client's verifier (its boot) */
+	bool no_back; /* CREATE_SESSION offers no back channel */
+	uint32_t want; /* OPEN's 4.1 delegation wants */
+	uint32_t deleg; /* the last OPEN's delegation type, and its stateid */
+	struct nfs_sid dsid;
 };
 
 static uint8_t key[NFS_FH_KEY_LEN] = { 1, 2, 3 }, volid[NFS_VOLID_LEN] = { 9 };
@@ -242,6 +246,26 @@ static void tc_free(struct tc *t)
 	xdr_out_free(&t->reply);
 }
 
+/* OPEN's open_delegation4: none, or a write delegation (the only kind granted). */
+static void get_deleg(struct tc *t)
+{
+	const uint8_t *p;
+	uint32_t n;
+
+	t->deleg = xdr_u32(&t->r);
+	if (t->deleg != OPEN_DELEGATE_WRITE) {
+		CHECK(t->deleg == OPEN_DELEGATE_NONE);
+		return;
+	}
+	get_sid(t, &t->dsid);
+	CHECK(xdr_u32(&t->r) == 0); /* recall */
+	CHECK(xdr_u32(&t->r) == NFS_LIMIT_SIZE && xdr_u64(&t->r) == 1 << 20);
+	CHECK(xdr_u32(&t->r) == ACE4_ACCESS_ALLOWED_ACE_TYPE);
+	CHECK(xdr_u32(&t->r) == 0 && xdr_u32(&t->r) == 0);
+	xdr_opaque_ref(&t->r, 1024, &p, &n);
+	CHECK(n == 0 && xdr_ok(&t->r));
+}
+
 /* OPEN (create when mode != 0) name in the directory fh; returns the status. */
 static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint32_t access,
 			uint32_t mode, const char *owner, struct nfs_sid *sid, uint8_t fh[NFS_FH_LEN])
@@ -253,7 +277,7 @@ static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint
 		op(t, OP_PUTROOTFH);
 	op(t, OP_OPEN);
 	xdr_put_u32(&t->call, t->oseq);
-	xdr_put_u32(&t->call, access);
+	xdr_put_u32(&t->call, access | t->want);
 	xdr_put_u32(&t->call, OPEN4_SHARE_DENY_NONE);
 	xdr_put_u64(&t->call, t->clientid);
 	xdr_put_string(&t->call, owner ? owner : "owner1");
@@ -281,7 +305,7 @@ static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint
 	(void)xdr_u32(&t->r); /* rflags */
 	uint32_t bm[NFS_BITMAP_WORDS];
 	nfs_bitmap_get(&t->r, bm);
-	CHECK(xdr_u32(&t->r) == OPEN_DELEGATE_NONE);
+	get_deleg(t);
 	CHECK(res(t, OP_GETFH) == NFS4_OK);
 	get_fh(t, fh);
 	return st;
@@ -1551,7 +1575,7 @@ static void tc_create_session_call(struct tc *t, uint64_t id, uint32_t seq)
 	op(t, OP_CREATE_SESSION);
 	xdr_put_u64(&t->call, id);
 	xdr_put_u32(&t->call, seq);
-	xdr_put_u32(&t->call, 0x2); /* asks for a back channel: refused */
+	xdr_put_u32(&t->call, t->no_back ? 0 : CREATE_SESSION4_FLAG_CONN_BACK_CHAN);
 	put_chan(t, 8, 64);
 	put_chan(t, 2, 16);
 	xdr_put_u32(&t->call, 0x40000000);
@@ -1572,7 +1596,7 @@ static void tc_session(struct tc *t, uint32_t minor)
 	CHECK(tc_send(t) == NFS4_OK && res(t, OP_CREATE_SESSION) == NFS4_OK);
 	xdr_fixed(&t->r, t->sessid, sizeof(t->sessid));
 	CHECK(xdr_u32(&t->r) == seq);
-	CHECK(xdr_u32(&t->r) == 0); /* no back channel, not persistent */
+	CHECK(xdr_u32(&t->r) == (t->no_back ? 0 : CREATE_SESSION4_FLAG_CONN_BACK_CHAN));
 	uint32_t fore[7], back[7];
 	for (int i = 0; i < 7; i++)
 		fore[i] = xdr_u32(&t->r);
@@ -1686,7 +1710,7 @@ TEST(session_setup)
 		if (!bogus) {
 			CHECK(res(&t, OP_BIND_CONN_TO_SESSION) == NFS4_OK);
 			xdr_fixed(&t.r, sess, sizeof(sess));
-			CHECK(!memcmp(sess, t.sessid, sizeof(sess)) && xdr_u32(&t.r) == CDFS4_FORE);
+			CHECK(!memcmp(sess, t.sessid, sizeof(sess)) && xdr_u32(&t.r) == CDFS4_BOTH);
 		}
 	}
 	/* DESTROY_CLIENTID while a session lives: busy; after DESTROY_SESSION: gone */
