@@ -2038,6 +2038,221 @@ TEST(xattrs)
 	tc_free(&t);
 }
 
+static uint32_t tc_delegreturn(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_DELEGRETURN);
+	put_sid(t, sid);
+	return tc_send(t);
+}
+
+/* A one-stateid FREE_STATEID or TEST_STATEID; returns the op's (or the stateid's) status. */
+static uint32_t tc_stateid_op(struct tc *t, uint32_t o, const struct nfs_sid *sid)
+{
+	tc_begin(t);
+	op(t, o);
+	if (o == OP_TEST_STATEID)
+		xdr_put_u32(&t->call, 1);
+	put_sid(t, sid);
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK || o != OP_TEST_STATEID)
+		return st;
+	CHECK(res(t, OP_TEST_STATEID) == NFS4_OK && xdr_u32(&t->r) == 1);
+	return xdr_u32(&t->r);
+}
+
+/* SETATTR of the size under a stateid. */
+static uint32_t tc_truncate(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid,
+			    uint64_t size)
+{
+	uint8_t v[8];
+
+	for (int i = 0; i < 8; i++)
+		v[i] = (uint8_t)(size >> (56 - 8 * i));
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_SETATTR);
+	put_sid(t, sid);
+	put_bitmap(t, 1u << FA_SIZE, 0);
+	xdr_put_opaque(&t->call, v, sizeof(v));
+	return tc_send(t);
+}
+
+/* OPEN (no create) under a delegation: by name (CLAIM_DELEGATE_CUR) or by handle (CLAIM_DELEG_CUR_FH). */
+static uint32_t tc_open_deleg_cur(struct tc *t, const uint8_t fh[NFS_FH_LEN], const char *name,
+				  const struct nfs_sid *dsid, struct nfs_sid *sid)
+{
+	tc_begin(t);
+	if (name)
+		op(t, OP_PUTROOTFH);
+	else
+		put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_OPEN);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u32(&t->call, OPEN4_SHARE_ACCESS_BOTH);
+	xdr_put_u32(&t->call, OPEN4_SHARE_DENY_NONE);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_string(&t->call, "owner-cur");
+	xdr_put_u32(&t->call, OPEN4_NOCREATE);
+	xdr_put_u32(&t->call, name ? CLAIM_DELEGATE_CUR : CLAIM_DELEG_CUR_FH);
+	put_sid(t, dsid);
+	if (name)
+		xdr_put_string(&t->call, name);
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK)
+		return st;
+	CHECK(res(t, name ? OP_PUTROOTFH : OP_PUTFH) == NFS4_OK && res(t, OP_OPEN) == NFS4_OK);
+	get_sid(t, sid);
+	skip_cinfo(t);
+	uint32_t bm[NFS_BITMAP_WORDS];
+	(void)xdr_u32(&t->r);
+	nfs_bitmap_get(&t->r, bm);
+	get_deleg(t);
+	CHECK(t->deleg == OPEN_DELEGATE_NONE); /* the client has one already */
+	return st;
+}
+
+/* Write delegations: granted to a 4.1 client with a back channel, never recalled. */
+TEST(delegations)
+{
+	struct tc t;
+	struct nfs_sid sid, sid2, osid, d;
+	uint8_t fh[NFS_FH_LEN], fh2[NFS_FH_LEN], buf[16];
+	bool eof;
+
+	tc_setup(&t);
+	tc_session(&t, 2);
+	/* a create for writing gets a write delegation; its stateid reads, writes, truncates */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_WRITE);
+	d = t.dsid;
+	CHECK(memcmp(d.other, sid.other, sizeof(d.other)) != 0);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	CHECK(tc_write(&t, fh, &d, 0, "hello", 5, UNSTABLE4) == NFS4_OK);
+	CHECK(tc_read(&t, fh, &d, 0, sizeof(buf), buf, &eof) == 5 && !memcmp(buf, "hello", 5));
+	CHECK(tc_truncate(&t, fh, &d, 4) == NFS4_OK);
+	CHECK(tc_read(&t, fh, &d, 0, sizeof(buf), buf, &eof) == 4 && eof);
+	/* a stable write under it is still durable */
+	CHECK(tc_write(&t, fh, &d, 4, "o", 1, FILE_SYNC4) == NFS4_OK && kfs_synced(t.fs));
+	CHECK(tc_stateid_op(&t, OP_TEST_STATEID, &d) == NFS4_OK);
+	/* not a seqid state: no CLOSE, OPEN_DOWNGRADE or LOCK with it */
+	CHECK(tc_close(&t, fh, &d) == NFS4ERR_BAD_STATEID);
+	tc_begin(&t);
+	put_fh(&t, fh, NFS_FH_LEN);
+	op(&t, OP_LOCK);
+	xdr_put_u32(&t.call, WRITE_LT);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u64(&t.call, 0);
+	xdr_put_u64(&t.call, 10);
+	xdr_put_u32(&t.call, 1);
+	xdr_put_u32(&t.call, 0);
+	put_sid(&t, &d);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u64(&t.call, 0);
+	xdr_put_string(&t.call, "lockowner");
+	CHECK(tc_send(&t) == NFS4ERR_BAD_STATEID);
+	/* another owner of the same client opens it too: no conflict, no second delegation */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_WRITE, 0, "owner2", &sid2, fh2) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	/* deny modes of the client's other owners ignore its delegation */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_OPEN);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u32(&t.call, OPEN4_SHARE_ACCESS_READ);
+	xdr_put_u32(&t.call, OPEN4_SHARE_DENY_NONE | 2);
+	xdr_put_u64(&t.call, t.clientid);
+	xdr_put_string(&t.call, "owner3");
+	xdr_put_u32(&t.call, OPEN4_NOCREATE);
+	xdr_put_u32(&t.call, CLAIM_NULL);
+	xdr_put_string(&t.call, "f");
+	CHECK(tc_send(&t) == NFS4ERR_SHARE_DENIED); /* owner2's write open denies it, not the delegation */
+	CHECK(tc_close(&t, fh2, &sid2) == NFS4_OK);
+	/* opens under the delegation (the client returning it): by handle and by name */
+	CHECK(tc_open_deleg_cur(&t, fh, NULL, &d, &osid) == NFS4_OK);
+	CHECK(tc_close(&t, fh, &osid) == NFS4_OK);
+	CHECK(tc_open_deleg_cur(&t, NULL, "f", &d, &osid) == NFS4_OK);
+	CHECK(tc_close(&t, fh, &osid) == NFS4_OK);
+	CHECK(tc_open_deleg_cur(&t, fh, NULL, &sid, &osid) == NFS4ERR_BAD_STATEID); /* closed open */
+	/* FREE_STATEID keeps a live delegation; DELEGRETURN ends it */
+	CHECK(tc_stateid_op(&t, OP_FREE_STATEID, &d) == NFS4ERR_LOCKS_HELD);
+	struct nfs_sid old = d, bad = d;
+	old.seqid = 2;
+	bad.other[11] ^= 0x40;
+	CHECK(tc_delegreturn(&t, fh, &old) == NFS4ERR_BAD_STATEID); /* from the future */
+	CHECK(tc_delegreturn(&t, fh, &bad) == NFS4ERR_BAD_STATEID);
+	bad = d;
+	bad.other[0] ^= 1;
+	CHECK(tc_delegreturn(&t, fh, &bad) == NFS4ERR_STALE_STATEID);
+	CHECK(tc_delegreturn(&t, fh2 /* same file */, &osid) == NFS4ERR_BAD_STATEID); /* an open's */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_DELEGRETURN);
+	put_sid(&t, &d);
+	CHECK(tc_send(&t) == NFS4ERR_BAD_STATEID); /* another file */
+	CHECK(tc_delegreturn(&t, fh, &d) == NFS4_OK);
+	CHECK(tc_delegreturn(&t, fh, &d) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_write(&t, fh, &d, 0, "x", 1, UNSTABLE4) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_open_deleg_cur(&t, fh, NULL, &d, &osid) == NFS4ERR_BAD_STATEID);
+	/* read-only opens, NO_DELEG wants and a plain volume get none */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	t.want = 0x0400; /* OPEN4_SHARE_ACCESS_WANT_NO_DELEG */
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	t.want = 0;
+	t.s->plain = true;
+	CHECK(tc_open(&t, NULL, "h", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	t.s->plain = false;
+	/* a new file again: a delegation; DESTROY_CLIENTID ends it with the client */
+	CHECK(tc_open(&t, NULL, "i", OPEN4_SHARE_ACCESS_WRITE, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_WRITE);
+	d = t.dsid;
+	tc_begin(&t);
+	op(&t, OP_DESTROY_SESSION);
+	xdr_put_fixed(&t.call, t.sessid, sizeof(t.sessid));
+	CHECK(tc_send(&t) == NFS4_OK);
+	t.session = false;
+	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4_OK);
+	tc_session(&t, 2);
+	CHECK(tc_stateid_op(&t, OP_TEST_STATEID, &d) == NFS4ERR_BAD_STATEID);
+	tc_free(&t);
+
+	/* a lapsed lease takes the delegation with it */
+	tc_setup(&t);
+	t.now = 1000;
+	nfs_srv_set_clock(t.s, fake_now, &t.now);
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_WRITE);
+	d = t.dsid;
+	t.now += 2 * NFS_LEASE + 1;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_BADSESSION);
+	tc_session(&t, 1);
+	CHECK(tc_write(&t, fh, &d, 0, "x", 1, UNSTABLE4) == NFS4ERR_EXPIRED);
+	tc_free(&t);
+
+	/* no back channel offered: no delegation */
+	tc_setup(&t);
+	t.no_back = true;
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	tc_free(&t);
+
+	/* 4.0 (a separate callback connection): none, and DELEGRETURN knows no such stateid */
+	tc_setup(&t);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	CHECK(tc_delegreturn(&t, fh, &sid) == NFS4ERR_BAD_STATEID);
+	tc_free(&t);
+}
+
 TEST(lease_expiry)
 {
 	struct tc t;
@@ -2336,6 +2551,7 @@ int main(void)
 	RUN(session_state);
 	RUN(session_client_restart);
 	RUN(xattrs);
+	RUN(delegations);
 	RUN(lease_expiry);
 	RUN(commit_grouped);
 	RUN(commit_grouped_session);
