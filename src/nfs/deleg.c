@@ -52,7 +52,7 @@ static bool deleg_safe(const struct nfs_cx *cx, uint64_t ino, uint32_t access, u
 {
 	const struct nfs_srv *s = cx->s;
 
-	if (!cx->minor || !s->sess || !s->sess->back || s->plain)
+	if (!s->delegations || !cx->minor || !s->sess || !s->sess->back || s->plain)
 		return false;
 	if (!(access & OPEN4_SHARE_ACCESS_WRITE))
 		return false;

@@ -20,6 +20,7 @@
 #define NFS_SLOTS 32		   /* a 4.1 session's slots, at most */
 #define NFS_SLOT_CACHE (64u << 10) /* replies up to this size are cached per slot */
 #define NFS_CS_REPLY_MAX 128	   /* a CREATE_SESSION result */
+#define NFS_EXCL_RECENT 256	   /* EXCLUSIVE4_1 verifiers kept: several times the slots in flight */
 
 /*
  * A 4.1 slot (RFC 8881 2.10.6): the last sequence id, a digest of that
@@ -81,6 +82,7 @@ struct nfs_srv {
 	uint8_t key[NFS_FH_KEY_LEN];
 	uint8_t volid[NFS_VOLID_LEN];
 	bool plain;	       /* kfs_changes_behind: the parent changes files too, no xattrs */
+	bool delegations;      /* nfs_srv_set_delegations */
 	uint32_t boot;	       /* differs per server instance: stale client ids and stateids */
 	uint8_t writeverf[8];  /* changes when unstable writes could have been lost */
 	/* the one client */
@@ -114,6 +116,12 @@ struct nfs_srv {
 	uint32_t nlocks;
 	/* group commit (nfs_srv_group): a commit owed by the last call; the last grouped one failed */
 	bool group, owed, group_failed;
+	/* EXCLUSIVE4_1 creates of this instance: file and verifier, for a retried OPEN (state.c) */
+	struct nfs_excl {
+		uint64_t ino;
+		uint8_t verf[8];
+	} excl[NFS_EXCL_RECENT];
+	uint32_t excl_next;
 };
 
 struct nfs_cx {

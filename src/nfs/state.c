@@ -402,9 +402,30 @@ struct open_arg {
 	uint32_t name_st;
 };
 
-static bool exclusive(uint32_t how)
+/*
+ * Where an exclusive create's verifier lives, for a retried OPEN to find.
+ * EXCLUSIVE4 (4.0) keeps it in atime, which the client then sets with a
+ * SETATTR (attrset says so). EXCLUSIVE4_1 keeps it in the server's memory
+ * instead, so the create costs no SETATTR round trip: a 4.1 retry reaches
+ * this server instance (the client and the server live and die together
+ * in the enclave, nothing remounts a live client on a new server), and
+ * within it a retry comes while its request is one of the session's
+ * slots in flight, far fewer than the verifiers kept.
+ */
+static void excl_remember(struct nfs_srv *s, uint64_t ino, const uint8_t verf[8])
 {
-	return how == EXCLUSIVE4 || how == EXCLUSIVE4_1;
+	struct nfs_excl *e = &s->excl[s->excl_next++ % NFS_EXCL_RECENT];
+
+	e->ino = ino;
+	memcpy(e->verf, verf, 8);
+}
+
+static bool excl_match(const struct nfs_srv *s, uint64_t ino, const uint8_t verf[8])
+{
+	for (uint32_t i = 0; i < NFS_EXCL_RECENT; i++)
+		if (s->excl[i].ino == ino && !memcmp(s->excl[i].verf, verf, 8))
+			return true;
+	return false;
 }
 
 static uint32_t open_decode(struct xdr_in *x, uint32_t minor, struct open_arg *a)
@@ -513,7 +534,12 @@ static uint32_t open_file(struct nfs_cx *cx, struct open_arg *a, struct kfs_attr
 		if (rc < 0)
 			return nfs_errno(rc);
 		*created = true;
-		if (exclusive(a->how)) {
+		if (a->how == EXCLUSIVE4_1) {
+			excl_remember(cx->s, f->ino, a->verf);
+			unsigned more = a->sa.mask & ~(unsigned)(KFS_SET_MODE | KFS_SET_SIZE);
+			if (more)
+				rc = kfs_setattr(fs, f->ino, more, &a->sa.a, f);
+		} else if (a->how == EXCLUSIVE4) {
 			/* the verifier lives in atime until the client's SETATTR (attrset says so) */
 			struct kfs_attr v = a->sa.a;
 			memcpy(&v.atime_ns, a->verf, 8);
@@ -539,7 +565,9 @@ static uint32_t open_check(struct nfs_cx *cx, struct open_arg *a, const struct k
 		return NFS4ERR_INVAL;
 	if (a->opentype == OPEN4_CREATE && a->how == GUARDED4)
 		return NFS4ERR_EXIST;
-	if (a->opentype == OPEN4_CREATE && exclusive(a->how)) {
+	if (a->opentype == OPEN4_CREATE && a->how == EXCLUSIVE4_1)
+		return excl_match(cx->s, f->ino, a->verf) ? NFS4_OK : NFS4ERR_EXIST;
+	if (a->opentype == OPEN4_CREATE && a->how == EXCLUSIVE4) {
 		int64_t v;
 		memcpy(&v, a->verf, 8);
 		return f->atime_ns == v ? NFS4_OK : NFS4ERR_EXIST; /* a retransmission, or not */
@@ -615,7 +643,7 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 	uint32_t attrset[NFS_BITMAP_WORDS] = { 0 };
 	if (created)
 		memcpy(attrset, a->sa.set, sizeof(attrset));
-	if (created && exclusive(a->how)) /* the verifier's home, for the client to set again */
+	if (created && a->how == EXCLUSIVE4) /* the verifier's home, for the client to set again */
 		attrset[FA_TIME_ACCESS / 32] |= 1u << (FA_TIME_ACCESS % 32);
 	nfs_stateid_put(cx->out, s, os);
 	nfs_change(cx->out, s, before,

@@ -527,6 +527,7 @@ static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, ui
 			     struct nfs_sid *sid)
 {
 	uint8_t verf[8] = { v, 2, 3, 4, 5, 6, 7, 8 };
+	bool v41 = t->minor > 0; /* EXCLUSIVE4_1 with a mode */
 
 	tc_begin(t);
 	op(t, OP_PUTROOTFH);
@@ -537,8 +538,13 @@ static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, ui
 	xdr_put_u64(&t->call, t->clientid);
 	xdr_put_string(&t->call, owner);
 	xdr_put_u32(&t->call, OPEN4_CREATE);
-	xdr_put_u32(&t->call, EXCLUSIVE4);
+	xdr_put_u32(&t->call, v41 ? EXCLUSIVE4_1 : EXCLUSIVE4);
 	xdr_put_fixed(&t->call, verf, 8);
+	if (v41) {
+		put_bitmap(t, 0, 1u << (FA_MODE - 32));
+		xdr_put_u32(&t->call, 4);
+		xdr_put_u32(&t->call, 0600);
+	}
 	xdr_put_u32(&t->call, CLAIM_NULL);
 	xdr_put_string(&t->call, "x");
 	uint32_t st = tc_send(t);
@@ -550,7 +556,10 @@ static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, ui
 		skip_cinfo(t);
 		(void)xdr_u32(&t->r);
 		nfs_bitmap_get(&t->r, bm);
-		CHECK(bm[1] == 1u << (FA_TIME_ACCESS - 32) || (bm[0] == 0 && bm[1] == 0));
+		if (v41) /* the mode was set, the verifier needs no SETATTR */
+			CHECK(bm[0] == 0 && (bm[1] == 1u << (FA_MODE - 32) || bm[1] == 0));
+		else
+			CHECK(bm[1] == 1u << (FA_TIME_ACCESS - 32) || (bm[0] == 0 && bm[1] == 0));
 	}
 	return st;
 }
@@ -569,6 +578,7 @@ TEST(open_exclusive)
 	/* another verifier: someone else's file */
 	CHECK(tc_open_excl(&t, "ex3", 1, 9, &b) == NFS4ERR_EXIST);
 	tc_free(&t);
+
 }
 
 TEST(open_truncate_and_share)
@@ -2038,6 +2048,28 @@ TEST(xattrs)
 	tc_free(&t);
 }
 
+/* EXCLUSIVE4_1: the verifier is kept by the server (no SETATTR to follow), atime is the file's own */
+TEST(open_exclusive41)
+{
+	struct tc t;
+	struct nfs_sid a, b;
+	struct ga g;
+	uint8_t fh[NFS_FH_LEN];
+	tc_setup(&t);
+	tc_session(&t, 1);
+	CHECK(tc_open_excl(&t, "ex1", 0, 1, &a) == NFS4_OK);
+	CHECK(tc_open_excl(&t, "ex2", 0, 1, &b) == NFS4_OK); /* a retry on a new slot sequence */
+	CHECK(tc_open_excl(&t, "ex3", 0, 9, &b) == NFS4ERR_EXIST);
+	CHECK(tc_open(&t, NULL, "x", OPEN4_SHARE_ACCESS_READ, 0, NULL, &b, fh) == NFS4_OK);
+	CHECK(tc_getattr(&t, fh, &g) == NFS4_OK && g.mode == 0600);
+	struct kfs_attr ka;
+	int64_t v;
+	uint8_t verf[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	memcpy(&v, verf, 8);
+	CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "x", &ka) == 0 && ka.atime_ns != v);
+	tc_free(&t);
+}
+
 static uint32_t tc_delegreturn(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid)
 {
 	tc_begin(t);
@@ -2121,7 +2153,15 @@ TEST(delegations)
 	uint8_t fh[NFS_FH_LEN], fh2[NFS_FH_LEN], buf[16];
 	bool eof;
 
+	/* off by default */
 	tc_setup(&t);
+	tc_session(&t, 2);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	tc_free(&t);
+
+	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
 	tc_session(&t, 2);
 	/* a create for writing gets a write delegation; its stateid reads, writes, truncates */
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
@@ -2223,6 +2263,7 @@ TEST(delegations)
 
 	/* a lapsed lease takes the delegation with it */
 	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
 	t.now = 1000;
 	nfs_srv_set_clock(t.s, fake_now, &t.now);
 	tc_session(&t, 1);
@@ -2239,6 +2280,7 @@ TEST(delegations)
 
 	/* no back channel offered: no delegation */
 	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
 	t.no_back = true;
 	tc_session(&t, 1);
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
@@ -2247,6 +2289,7 @@ TEST(delegations)
 
 	/* 4.0 (a separate callback connection): none, and DELEGRETURN knows no such stateid */
 	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
 	CHECK(t.deleg == OPEN_DELEGATE_NONE);
 	CHECK(tc_delegreturn(&t, fh, &sid) == NFS4ERR_BAD_STATEID);
@@ -2551,6 +2594,7 @@ int main(void)
 	RUN(session_state);
 	RUN(session_client_restart);
 	RUN(xattrs);
+	RUN(open_exclusive41);
 	RUN(delegations);
 	RUN(lease_expiry);
 	RUN(commit_grouped);
