@@ -2178,20 +2178,7 @@ TEST(delegations)
 	CHECK(tc_stateid_op(&t, OP_TEST_STATEID, &d) == NFS4_OK);
 	/* not a seqid state: no CLOSE, OPEN_DOWNGRADE or LOCK with it */
 	CHECK(tc_close(&t, fh, &d) == NFS4ERR_BAD_STATEID);
-	tc_begin(&t);
-	put_fh(&t, fh, NFS_FH_LEN);
-	op(&t, OP_LOCK);
-	xdr_put_u32(&t.call, WRITE_LT);
-	xdr_put_u32(&t.call, 0);
-	xdr_put_u64(&t.call, 0);
-	xdr_put_u64(&t.call, 10);
-	xdr_put_u32(&t.call, 1);
-	xdr_put_u32(&t.call, 0);
-	put_sid(&t, &d);
-	xdr_put_u32(&t.call, 0);
-	xdr_put_u64(&t.call, 0);
-	xdr_put_string(&t.call, "lockowner");
-	CHECK(tc_send(&t) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_lock_new(&t, fh, &d, "lockowner", WRITE_LT, 0, 10, &osid) == NFS4ERR_BAD_STATEID);
 	/* another owner of the same client opens it too: no conflict, no second delegation */
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_WRITE, 0, "owner2", &sid2, fh2) == NFS4_OK);
 	CHECK(t.deleg == OPEN_DELEGATE_NONE);
