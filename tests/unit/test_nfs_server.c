@@ -1723,6 +1723,13 @@ TEST(session_setup)
 			CHECK(!memcmp(sess, t.sessid, sizeof(sess)) && xdr_u32(&t.r) == CDFS4_BOTH);
 		}
 	}
+	/* a direction that is none of channel_dir_from_client4's */
+	tc_begin(&t);
+	op(&t, OP_BIND_CONN_TO_SESSION);
+	xdr_put_fixed(&t.call, t.sessid, sizeof(t.sessid));
+	xdr_put_u32(&t.call, 5);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4ERR_INVAL);
 	/* DESTROY_CLIENTID while a session lives: busy; after DESTROY_SESSION: gone */
 	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4ERR_CLIENTID_BUSY);
 	tc_begin(&t);
