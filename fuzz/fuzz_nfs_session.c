@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: NFSv4.1/4.2 COMPOUNDs: session ops, SEQUENCE's slots and replays, xattr and stateid ops. */
+/* libFuzzer target: NFSv4.1/4.2 COMPOUNDs: session ops, SEQUENCE's slots and replays, xattr, stateid and delegation ops. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +52,7 @@ static void session(void)
 	xdr_put_u32(&call, OP_CREATE_SESSION);
 	xdr_put_u64(&call, srv->has_unconf ? srv->unconf_clientid : srv->clientid);
 	xdr_put_u32(&call, srv->has_unconf ? srv->unconf_cs_seq : srv->cs_seq);
-	xdr_put_u32(&call, 0);
+	xdr_put_u32(&call, CREATE_SESSION4_FLAG_CONN_BACK_CHAN); /* so OPENs get delegations to use */
 	for (int c = 0; c < 2; c++) {
 		const uint32_t ch[] = { 0, 1 << 20, 1 << 20, 4096, 16, 8, 0 };
 		for (size_t i = 0; i < 7; i++)

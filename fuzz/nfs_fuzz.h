@@ -23,6 +23,7 @@ static inline struct nfs_srv *nfs_fuzz_server(struct xdr_out *call, struct xdr_o
 	    xdr_out_init(reply, NFS_MAX_RECORD) < 0)
 		abort();
 	srv->boot = 0x11111111; /* fixed: inputs can name client ids and stateids */
+	nfs_srv_set_delegations(srv, true); /* 4.1 OPENs with a back channel get some */
 	return srv;
 }
 

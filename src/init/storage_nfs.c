@@ -2,6 +2,7 @@
 /* The NFSv4 frontend: serve the core on loopback from a thread and mount it with mount(2). */
 #include "init/storage_nfs.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -129,6 +130,11 @@ static int do_mount(struct kiln_nfs *n, uint16_t port)
 
 int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out)
 {
+	return kiln_nfs_mount_opts(fs, path, 0, out);
+}
+
+int kiln_nfs_mount_opts(struct kfs *fs, const char *path, unsigned opts, struct kiln_nfs **out)
+{
 	uint8_t key[NFS_FH_KEY_LEN], volid[NFS_VOLID_LEN];
 	struct kiln_nfs *n = calloc(1, sizeof(*n));
 	uint16_t port;
@@ -144,6 +150,8 @@ int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out)
 	if (rc == 0)
 		rc = nfs_srv_new(fs, key, volid, &n->srv);
 	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0)
+		nfs_srv_set_delegations(n->srv, opts & KILN_NFS_DELEGATIONS);
 	if (rc == 0 && pipe2(n->stop, O_CLOEXEC) < 0)
 		rc = kiln_err(errno, "nfs: pipe: %s", strerror(errno));
 	if (rc == 0)
@@ -160,12 +168,34 @@ int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out)
 	return 0;
 }
 
+/*
+ * umount(2) can return before the client has flushed: open contexts that
+ * async writes or CLOSEs still hold keep the superblock alive, and its
+ * shutdown (the last writeback) happens when they drop, after the server
+ * is gone. Under write delegations close() does not wait for its flush,
+ * and a file written just before the unmount was seen lost this way. So
+ * write everything back while the server still answers: syncfs waits for
+ * the writes in flight and COMMITs them.
+ */
+static void client_flush(struct kiln_nfs *n)
+{
+	int fd = open(n->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return; /* umount2 then flushes what it can */
+	if (syncfs(fd) < 0)
+		fprintf(stderr, "kiln-init: storage %s: nfs: syncfs: %s\n", n->path, strerror(errno));
+	close(fd);
+}
+
 int kiln_nfs_unmount(struct kiln_nfs *n)
 {
 	int rc = 0;
 
 	if (!n)
 		return 0;
+	if (n->mounted)
+		client_flush(n);
 	/* a plain umount first: the client flushes and COMMITs while the server still runs */
 	if (n->mounted && umount2(n->path, 0) < 0) {
 		rc = kiln_err(errno, "nfs: umount %s: %s", n->path, strerror(errno));

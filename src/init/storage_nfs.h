@@ -16,9 +16,13 @@
 struct kiln_nfs;
 
 int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out) KILN_MUST;
+/* kiln_nfs_mount with options: KILN_NFS_DELEGATIONS grants write delegations (docs/storage.md). */
+#define KILN_NFS_DELEGATIONS 0x1
+int kiln_nfs_mount_opts(struct kfs *fs, const char *path, unsigned opts, struct kiln_nfs **out) KILN_MUST;
 /*
- * Unmount (the client writes back and COMMITs what it holds first), then
- * stop the server. fs stays the caller's: kfs_unmount() is the final commit.
+ * syncfs, then unmount (the client writes back and COMMITs what it holds
+ * first), then stop the server. fs stays the caller's: kfs_unmount() is the
+ * final commit.
  */
 int kiln_nfs_unmount(struct kiln_nfs *n);
 

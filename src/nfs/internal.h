@@ -20,6 +20,7 @@
 #define NFS_SLOTS 32		   /* a 4.1 session's slots, at most */
 #define NFS_SLOT_CACHE (64u << 10) /* replies up to this size are cached per slot */
 #define NFS_CS_REPLY_MAX 128	   /* a CREATE_SESSION result */
+#define NFS_EXCL_RECENT 256	   /* EXCLUSIVE4_1 verifiers kept: several times the slots in flight */
 
 /*
  * A 4.1 slot (RFC 8881 2.10.6): the last sequence id, a digest of that
@@ -39,6 +40,7 @@ struct nfs_session {
 	uint8_t id[NFS4_SESSIONID_SIZE];
 	uint64_t clientid;
 	uint32_t nslots, max_ops, max_rqst, max_resp, max_cached;
+	bool back; /* the client's back channel was accepted (CREATE_SESSION): delegations may be granted */
 	struct nfs_slot slots[NFS_SLOTS];
 };
 
@@ -55,9 +57,10 @@ struct nfs_owner {
 	uint8_t replay[NFS_REPLAY_MAX];
 };
 
-/* An open (share reservation) or a lock-owner's state on one file. */
+/* An open (share reservation), a lock-owner's state, or a write delegation on one file. */
 struct nfs_state {
 	bool lock;
+	bool deleg; /* a write delegation (deleg.c): the client's, no owner, no open of the core */
 	uint64_t id; /* the stateid's other field, after the boot verifier */
 	uint32_t seqid;
 	struct nfs_owner *owner;
@@ -79,6 +82,7 @@ struct nfs_srv {
 	uint8_t key[NFS_FH_KEY_LEN];
 	uint8_t volid[NFS_VOLID_LEN];
 	bool plain;	       /* kfs_changes_behind: the parent changes files too, no xattrs */
+	bool delegations;      /* nfs_srv_set_delegations */
 	uint32_t boot;	       /* differs per server instance: stale client ids and stateids */
 	uint8_t writeverf[8];  /* changes when unstable writes could have been lost */
 	/* the one client */
@@ -112,6 +116,12 @@ struct nfs_srv {
 	uint32_t nlocks;
 	/* group commit (nfs_srv_group): a commit owed by the last call; the last grouped one failed */
 	bool group, owed, group_failed;
+	/* EXCLUSIVE4_1 creates of this instance: file and verifier, for a retried OPEN (state.c) */
+	struct nfs_excl {
+		uint64_t ino;
+		uint8_t verf[8];
+	} excl[NFS_EXCL_RECENT];
+	uint32_t excl_next;
 };
 
 struct nfs_cx {
@@ -184,6 +194,14 @@ uint64_t nfs_now(struct nfs_srv *s);
 uint32_t nfs_state_find(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino,
 			struct nfs_state **out);
 void nfs_state_free(struct nfs_srv *s, struct nfs_state *st);
+/* A new state of w (NULL for a delegation) on ino; NULL when out of room. */
+struct nfs_state *nfs_state_new(struct nfs_srv *s, bool lock, struct nfs_owner *w, uint64_t ino);
+
+/* Delegations (deleg.c). */
+/* Append OPEN's open_delegation4: a write delegation when one is safe, else none. */
+void nfs_deleg_open_result(struct nfs_cx *cx, uint64_t ino, uint32_t access, uint32_t want);
+/* CLAIM_DELEGATE_CUR / CLAIM_DELEG_CUR_FH: sid must be a delegation of the client on ino. */
+uint32_t nfs_deleg_check(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t ino);
 bool nfs_owner_has_locks(struct nfs_srv *s, struct nfs_owner *w, uint64_t ino);
 /* 4.1: drop an owner once no state names it (no seqid replies to keep). */
 void nfs_owner_gc(struct nfs_srv *s, struct nfs_owner *w);

@@ -54,6 +54,11 @@ struct kfs *nfs_srv_fs(struct nfs_srv *s)
 	return s->fs;
 }
 
+void nfs_srv_set_delegations(struct nfs_srv *s, bool on)
+{
+	s->delegations = on;
+}
+
 void nfs_srv_set_clock(struct nfs_srv *s, uint64_t (*now)(void *arg), void *arg)
 {
 	s->clock = now;

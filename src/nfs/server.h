@@ -37,6 +37,11 @@ struct kfs *nfs_srv_fs(struct nfs_srv *s);
  * tests drive it. Setting it renews the client's lease.
  */
 void nfs_srv_set_clock(struct nfs_srv *s, uint64_t (*now)(void *arg), void *arg);
+/*
+ * Grant write delegations to a 4.1 client with a back channel (off by
+ * default; src/nfs/deleg.c says why and when one is safe).
+ */
+void nfs_srv_set_delegations(struct nfs_srv *s, bool on);
 uint64_t nfs_srv_now(struct nfs_srv *s);
 /*
  * The server worked (a commit, a slow store) from since (nfs_srv_now) until

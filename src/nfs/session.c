@@ -67,7 +67,7 @@ static void skip_opaque(struct xdr_in *x, size_t max)
 	xdr_opaque_ref(x, max, &p, &n);
 }
 
-/* callback_sec_parms4<>: decoded only to be skipped, there is no back channel. */
+/* callback_sec_parms4<>: decoded only to be skipped, the server never calls back (deleg.c). */
 static void sec_parms_skip(struct xdr_in *x)
 {
 	uint32_t n = xdr_u32(x);
@@ -223,7 +223,7 @@ static void confirm_unconf(struct nfs_srv *s)
 	nfs_lease_renew(s);
 }
 
-static uint32_t session_new(struct nfs_srv *s, const struct chan *fore, struct chan *got)
+static uint32_t session_new(struct nfs_srv *s, const struct chan *fore, bool back, struct chan *got)
 {
 	struct nfs_session *ss = calloc(1, sizeof(*ss));
 
@@ -245,6 +245,7 @@ static uint32_t session_new(struct nfs_srv *s, const struct chan *fore, struct c
 	ss->max_rqst = got->rqst;
 	ss->max_resp = got->resp;
 	ss->max_cached = got->cached;
+	ss->back = back;
 	/* one session per client: a new one replaces the old (the client made it so) */
 	nfs_session_free(s);
 	s->sess = ss;
@@ -254,13 +255,14 @@ static uint32_t session_new(struct nfs_srv *s, const struct chan *fore, struct c
 uint32_t nfs_op_create_session(struct nfs_cx *cx)
 {
 	struct nfs_srv *s = cx->s;
-	struct chan fore, back, got;
+	struct chan fore, bc, got;
 
 	uint64_t id = xdr_u64(cx->in);
 	uint32_t seq = xdr_u32(cx->in);
-	(void)xdr_u32(cx->in); /* flags: no persistence, no back channel is granted */
+	/* flags: never persistent; the back channel this connection offers is taken */
+	uint32_t flags = xdr_u32(cx->in);
 	chan_get(cx->in, &fore);
-	chan_get(cx->in, &back);
+	chan_get(cx->in, &bc);
 	(void)xdr_u32(cx->in); /* cb_program */
 	sec_parms_skip(cx->in);
 	if (!xdr_ok(cx->in))
@@ -277,15 +279,16 @@ uint32_t nfs_op_create_session(struct nfs_cx *cx)
 		return NFS4ERR_SEQ_MISORDERED;
 	if (unconf && !conf)
 		confirm_unconf(s);
-	uint32_t st = session_new(s, &fore, &got);
+	bool back = flags & CREATE_SESSION4_FLAG_CONN_BACK_CHAN;
+	uint32_t st = session_new(s, &fore, back, &got);
 	if (st != NFS4_OK)
 		return st;
 	size_t at = cx->out->len;
 	xdr_put_fixed(cx->out, s->sess->id, NFS4_SESSIONID_SIZE);
 	xdr_put_u32(cx->out, seq);
-	xdr_put_u32(cx->out, 0); /* flags: neither persistent nor a back channel */
+	xdr_put_u32(cx->out, back ? CREATE_SESSION4_FLAG_CONN_BACK_CHAN : 0);
 	chan_put(cx->out, &got);
-	chan_put(cx->out, &back); /* unused: echoed as asked */
+	chan_put(cx->out, &bc); /* never used (no callbacks): taken as asked */
 	s->cs_seq = seq + 1;
 	s->cs_reply_len = 0;
 	if (!cx->out->err && cx->out->len - at <= sizeof(s->cs_reply)) {
@@ -422,19 +425,38 @@ uint32_t nfs_op_destroy_clientid(struct nfs_cx *cx)
 	return NFS4_OK;
 }
 
+/* The directions a connection gets: the back channel only for a session that took one. */
+static uint32_t bind_dir(const struct nfs_session *ss, uint32_t asked)
+{
+	switch (asked) {
+	case CDFC4_FORE:
+		return CDFS4_FORE;
+	case CDFC4_BACK:
+		return ss->back ? CDFS4_BACK : 0;
+	case CDFC4_FORE_OR_BOTH:
+	case CDFC4_BACK_OR_BOTH:
+		return ss->back ? CDFS4_BOTH : CDFS4_FORE;
+	default:
+		return 0;
+	}
+}
+
 uint32_t nfs_op_bind_conn_to_session(struct nfs_cx *cx)
 {
 	struct nfs_session *ss;
 
 	uint32_t st = session_get(cx, &ss);
-	(void)xdr_u32(cx->in); /* direction: the fore channel is all there is */
+	uint32_t asked = xdr_u32(cx->in);
 	(void)xdr_bool(cx->in);
 	if (!xdr_ok(cx->in))
 		return NFS4ERR_BADXDR;
 	if (st != NFS4_OK)
 		return st;
+	uint32_t dir = bind_dir(ss, asked);
+	if (!dir)
+		return NFS4ERR_INVAL;
 	xdr_put_fixed(cx->out, ss->id, sizeof(ss->id));
-	xdr_put_u32(cx->out, CDFS4_FORE);
+	xdr_put_u32(cx->out, dir);
 	xdr_put_u32(cx->out, 0);
 	return NFS4_OK;
 }

@@ -76,7 +76,7 @@ void nfs_state_drop_client(struct nfs_srv *s)
 {
 	for (uint32_t i = 0; i < s->nstates; i++) {
 		struct nfs_state *st = s->states[i];
-		if (st && !st->lock && !st->closed)
+		if (st && !st->lock && !st->deleg && !st->closed)
 			(void)kfs_release(s->fs, st->ino);
 		free(st);
 		s->states[i] = NULL;
@@ -364,7 +364,7 @@ uint32_t nfs_stateid_io(struct nfs_srv *s, const struct nfs_sid *sid, uint64_t i
 	return NFS4_OK;
 }
 
-static struct nfs_state *state_new(struct nfs_srv *s, bool lock, struct nfs_owner *w, uint64_t ino)
+struct nfs_state *nfs_state_new(struct nfs_srv *s, bool lock, struct nfs_owner *w, uint64_t ino)
 {
 	struct nfs_state *st = calloc(1, sizeof(*st));
 
@@ -392,6 +392,8 @@ void nfs_state_free(struct nfs_srv *s, struct nfs_state *st)
 
 struct open_arg {
 	uint32_t seqid, access, deny, opentype, how, claim;
+	uint32_t want; /* 4.1: the delegation wants beside the access bits */
+	struct nfs_sid dsid; /* CLAIM_DELEGATE_CUR, CLAIM_DELEG_CUR_FH: the delegation */
 	struct owner_arg owner;
 	struct nfs_sattr sa;
 	uint32_t sa_st;
@@ -400,15 +402,34 @@ struct open_arg {
 	uint32_t name_st;
 };
 
-static bool exclusive(uint32_t how)
+/*
+ * Where an exclusive create's verifier lives, for a retried OPEN to find.
+ * EXCLUSIVE4 (4.0) keeps it in atime, which the client then sets with a
+ * SETATTR (attrset says so). EXCLUSIVE4_1 keeps it in the server's memory
+ * instead, so the create costs no SETATTR round trip: a 4.1 retry reaches
+ * this server instance (the client and the server live and die together
+ * in the enclave, nothing remounts a live client on a new server), and
+ * within it a retry comes while its request is one of the session's
+ * slots in flight, far fewer than the verifiers kept.
+ */
+static void excl_remember(struct nfs_srv *s, uint64_t ino, const uint8_t verf[8])
 {
-	return how == EXCLUSIVE4 || how == EXCLUSIVE4_1;
+	struct nfs_excl *e = &s->excl[s->excl_next++ % NFS_EXCL_RECENT];
+
+	e->ino = ino;
+	memcpy(e->verf, verf, 8);
+}
+
+static bool excl_match(const struct nfs_srv *s, uint64_t ino, const uint8_t verf[8])
+{
+	for (uint32_t i = 0; i < NFS_EXCL_RECENT; i++)
+		if (s->excl[i].ino == ino && !memcmp(s->excl[i].verf, verf, 8))
+			return true;
+	return false;
 }
 
 static uint32_t open_decode(struct xdr_in *x, uint32_t minor, struct open_arg *a)
 {
-	struct nfs_sid sid;
-
 	a->seqid = xdr_u32(x);
 	a->access = xdr_u32(x);
 	a->deny = xdr_u32(x);
@@ -442,7 +463,7 @@ static uint32_t open_decode(struct xdr_in *x, uint32_t minor, struct open_arg *a
 		(void)xdr_u32(x);
 		break;
 	case CLAIM_DELEGATE_CUR:
-		nfs_stateid_get(x, &sid);
+		nfs_stateid_get(x, &a->dsid);
 		a->name_st = nfs_name(x, a->name);
 		break;
 	case CLAIM_FH:
@@ -453,7 +474,7 @@ static uint32_t open_decode(struct xdr_in *x, uint32_t minor, struct open_arg *a
 	case CLAIM_DELEG_CUR_FH:
 		if (!minor)
 			return NFS4ERR_BADXDR;
-		nfs_stateid_get(x, &sid);
+		nfs_stateid_get(x, &a->dsid);
 		break;
 	default:
 		return NFS4ERR_BADXDR;
@@ -469,7 +490,8 @@ static bool share_conflict(struct nfs_srv *s, uint64_t ino, struct nfs_owner *w,
 {
 	for (uint32_t i = 0; i < s->nstates; i++) {
 		struct nfs_state *st = s->states[i];
-		if (!st || st->closed || st->lock || st->ino != ino || st->owner == w)
+		/* delegations are the one client's: never in its own way */
+		if (!st || st->closed || st->lock || st->deleg || st->ino != ino || st->owner == w)
 			continue;
 		if ((access & st->deny) || (deny & st->access))
 			return true;
@@ -479,6 +501,17 @@ static bool share_conflict(struct nfs_srv *s, uint64_t ino, struct nfs_owner *w,
 
 static uint32_t open_check(struct nfs_cx *cx, struct open_arg *a, const struct kfs_attr *f);
 
+/* OPEN by the current filehandle (4.1), not by a name in the current directory. */
+static bool by_handle(uint32_t claim)
+{
+	return claim == CLAIM_FH || claim == CLAIM_DELEG_CUR_FH;
+}
+
+static bool deleg_claim(uint32_t claim)
+{
+	return claim == CLAIM_DELEGATE_CUR || claim == CLAIM_DELEG_CUR_FH;
+}
+
 /* Find or create the file an OPEN names; *created when this call made it. */
 static uint32_t open_file(struct nfs_cx *cx, struct open_arg *a, struct kfs_attr *f,
 			  bool *created)
@@ -486,7 +519,7 @@ static uint32_t open_file(struct nfs_cx *cx, struct open_arg *a, struct kfs_attr
 	struct kfs *fs = cx->s->fs;
 
 	*created = false;
-	if (a->claim == CLAIM_FH) /* 4.1: the current filehandle is the file */
+	if (by_handle(a->claim)) /* 4.1: the current filehandle is the file */
 		return nfs_getattr_cur(cx, f) == NFS4_OK ? open_check(cx, a, f) : NFS4ERR_STALE;
 	int rc = kfs_lookup(fs, cx->cur, a->name, f);
 
@@ -501,7 +534,12 @@ static uint32_t open_file(struct nfs_cx *cx, struct open_arg *a, struct kfs_attr
 		if (rc < 0)
 			return nfs_errno(rc);
 		*created = true;
-		if (exclusive(a->how)) {
+		if (a->how == EXCLUSIVE4_1) {
+			excl_remember(cx->s, f->ino, a->verf);
+			unsigned more = a->sa.mask & ~(unsigned)(KFS_SET_MODE | KFS_SET_SIZE);
+			if (more)
+				rc = kfs_setattr(fs, f->ino, more, &a->sa.a, f);
+		} else if (a->how == EXCLUSIVE4) {
 			/* the verifier lives in atime until the client's SETATTR (attrset says so) */
 			struct kfs_attr v = a->sa.a;
 			memcpy(&v.atime_ns, a->verf, 8);
@@ -527,7 +565,9 @@ static uint32_t open_check(struct nfs_cx *cx, struct open_arg *a, const struct k
 		return NFS4ERR_INVAL;
 	if (a->opentype == OPEN4_CREATE && a->how == GUARDED4)
 		return NFS4ERR_EXIST;
-	if (a->opentype == OPEN4_CREATE && exclusive(a->how)) {
+	if (a->opentype == OPEN4_CREATE && a->how == EXCLUSIVE4_1)
+		return excl_match(cx->s, f->ino, a->verf) ? NFS4_OK : NFS4ERR_EXIST;
+	if (a->opentype == OPEN4_CREATE && a->how == EXCLUSIVE4) {
 		int64_t v;
 		memcpy(&v, a->verf, 8);
 		return f->atime_ns == v ? NFS4_OK : NFS4ERR_EXIST; /* a retransmission, or not */
@@ -547,11 +587,12 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 
 	if (a->claim == CLAIM_PREVIOUS)
 		return NFS4ERR_NO_GRACE; /* no reclaims: the client restarts with the server */
-	if (a->claim == CLAIM_DELEGATE_CUR || a->claim == CLAIM_DELEG_CUR_FH)
-		return NFS4ERR_BAD_STATEID; /* no delegations are ever granted */
 	if (a->claim == CLAIM_DELEGATE_PREV || a->claim == CLAIM_DELEG_PREV_FH)
-		return NFS4ERR_NOTSUPP;
-	bool by_fh = a->claim == CLAIM_FH;
+		return NFS4ERR_NOTSUPP; /* no delegation outlives a server instance */
+	/* an open under a delegation the client holds (it is returning it): the file exists */
+	if (deleg_claim(a->claim) && a->opentype != OPEN4_NOCREATE)
+		return NFS4ERR_INVAL;
+	bool by_fh = by_handle(a->claim);
 	uint32_t st = by_fh ? NFS4_OK : nfs_cur_dir(cx);
 	if (st != NFS4_OK)
 		return st;
@@ -564,6 +605,8 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 	uint64_t dir = by_fh ? 0 : cx->cur; /* by handle: no directory changes */
 	uint64_t before = dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(s, &d) : 0;
 	st = open_file(cx, a, &f, &created);
+	if (st == NFS4_OK && deleg_claim(a->claim))
+		st = nfs_deleg_check(s, &a->dsid, f.ino);
 	if (st != NFS4_OK)
 		return st;
 	if (share_conflict(s, f.ino, w, a->access, a->deny))
@@ -579,7 +622,7 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 		os->deny |= a->deny;
 		os->seqid++;
 	} else {
-		if (!(os = state_new(s, false, w, f.ino)))
+		if (!(os = nfs_state_new(s, false, w, f.ino)))
 			return NFS4ERR_RESOURCE;
 		int rc = kfs_open(s->fs, f.ino);
 		if (rc < 0) {
@@ -600,14 +643,17 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 	uint32_t attrset[NFS_BITMAP_WORDS] = { 0 };
 	if (created)
 		memcpy(attrset, a->sa.set, sizeof(attrset));
-	if (created && exclusive(a->how)) /* the verifier's home, for the client to set again */
+	if (created && a->how == EXCLUSIVE4) /* the verifier's home, for the client to set again */
 		attrset[FA_TIME_ACCESS / 32] |= 1u << (FA_TIME_ACCESS % 32);
 	nfs_stateid_put(cx->out, s, os);
 	nfs_change(cx->out, s, before,
 		   dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(s, &d) : 0);
 	xdr_put_u32(cx->out, OPEN4_RESULT_LOCKTYPE_POSIX);
 	nfs_bitmap_put(cx->out, attrset);
-	xdr_put_u32(cx->out, OPEN_DELEGATE_NONE);
+	if (deleg_claim(a->claim))
+		xdr_put_u32(cx->out, OPEN_DELEGATE_NONE); /* it has one */
+	else
+		nfs_deleg_open_result(cx, f.ino, a->access, a->want);
 	cx->cur = f.ino;
 	return NFS4_OK;
 }
@@ -623,6 +669,7 @@ uint32_t nfs_op_open(struct nfs_cx *cx)
 	if (cx->minor) {
 		/* 4.1: the session names the client; delegation wants are no access bits */
 		a.owner.clientid = cx->s->clientid;
+		a.want = a.access & OPEN4_SHARE_WANT_MASK;
 		a.access &= ~OPEN4_SHARE_WANT_MASK;
 	}
 	uint32_t st = nfs_clientid_check(cx->s, a.owner.clientid);
@@ -671,7 +718,7 @@ static uint32_t seq_state(struct nfs_cx *cx, const struct nfs_sid *sid, uint32_t
 	for (uint32_t i = 0; i < cx->s->nstates; i++)
 		if (cx->s->states[i] && cx->s->states[i]->id == id)
 			found = cx->s->states[i];
-	if (!found)
+	if (!found || found->deleg) /* a delegation has no owner and no seqid ops */
 		return NFS4ERR_BAD_STATEID;
 	struct nfs_owner *ow = found->owner; /* found may be a closed state seq_begin frees */
 	uint32_t st = seq_begin(cx, ow, seqid, op, what);
@@ -797,7 +844,11 @@ void nfs_owner_gc(struct nfs_srv *s, struct nfs_owner *w)
 	free(w);
 }
 
-/* 4.1: a lock stateid whose locks are gone; open stateids go with CLOSE. */
+/*
+ * 4.1: a lock stateid whose locks are gone. Open stateids go with CLOSE; a
+ * live delegation is a lock too (LOCKS_HELD, RFC 8881 18.38.3) and goes with
+ * DELEGRETURN.
+ */
 uint32_t nfs_op_free_stateid(struct nfs_cx *cx)
 {
 	struct nfs_srv *s = cx->s;
@@ -816,19 +867,6 @@ uint32_t nfs_op_free_stateid(struct nfs_cx *cx)
 	nfs_state_free(s, st);
 	nfs_owner_gc(s, w);
 	return NFS4_OK;
-}
-
-uint32_t nfs_op_delegreturn(struct nfs_cx *cx)
-{
-	struct nfs_sid sid;
-
-	nfs_stateid_get(cx->in, &sid);
-	if (!xdr_ok(cx->in))
-		return NFS4ERR_BADXDR;
-	NEED_CUR(cx);
-	if (!sid_special(&sid) && be32(sid.other) != cx->s->boot)
-		return NFS4ERR_STALE_STATEID;
-	return NFS4ERR_BAD_STATEID; /* no delegation was ever granted */
 }
 
 /* ---- byte-range locks ---- */
@@ -974,7 +1012,7 @@ static uint32_t lock_new_owner(struct nfs_cx *cx, struct lock_arg *a)
 			if (s->states[i] && s->states[i]->lock && s->states[i]->owner == lw &&
 			    s->states[i]->ino == os->ino)
 				ls = s->states[i];
-		if (!ls && (ls = state_new(s, true, lw, os->ino))) {
+		if (!ls && (ls = nfs_state_new(s, true, lw, os->ino))) {
 			ls->open = os;
 			fresh = true;
 		}

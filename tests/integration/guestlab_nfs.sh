@@ -5,7 +5,9 @@
 # sessions and user xattrs); a POSIX smoke test (create, write, read, rename, readdir, unlink, links,
 # chmod, 8 MiB of I/O), the storage POSIX suite (fsync, mmap, locks, xattrs, ...; less flock), a
 # model test, SQLite's write-heavy script and integrity_check, a clean unmount, no plaintext in the
-# store, the data back after a remount, a wrong key refused, a tampered block read as EIO and logged.
+# store, the data back after a remount, a wrong key refused, a tampered block read as EIO and logged;
+# with write delegations on (--delegations): granted and returned, fsync still durable, files closed
+# just before the unmount intact after it.
 # Env: QEMU_TIMEOUT, QEMU_MEM, GUESTLAB_SAVE=DIR (keep the guest tree).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -143,6 +145,51 @@ else
 	gl_fail tamper-eio "the mount after tampering failed"
 	gl_dump /tmp/m.err
 fi
+# Write delegations (kiln_nfs_mount --delegations, a volume of their own): the client returns one
+# before unlinking the file it holds it on; fsync still commits (a copy of the store taken right
+# after it, the file still open, has the data); files closed just before the unmount, whose
+# flushes close() no longer waits for, are all in the store after it
+mkdir -p /store2 /mnt/w
+kiln_nfs_mount --create --delegations /store2 /mnt/w >/tmp/w.out 2>/tmp/w.err &
+wpid=$!
+if gl_wait 60 grep -q mounted /tmp/w.out; then
+	delegreturns() { awk '$1 == "DELEGRETURN:" { n += $2 } END { print n + 0 }' /proc/self/mountstats; }
+	d0=$(delegreturns)
+	echo x >/mnt/w/dg && rm /mnt/w/dg
+	echo "GL INFO DELEGRETURN: $d0 before, $(delegreturns) after"
+	gl_check deleg-granted test "$(delegreturns)" -gt "$d0"
+	exec 3>/mnt/w/synced
+	echo "synced data" | dd of=/mnt/w/synced conv=notrunc,fsync 2>/dev/null
+	cp -a /store2 /snap
+	exec 3>&-
+	for i in $(seq 20); do echo "small $i" >/mnt/w/small.$i; done
+	kill -TERM $wpid
+	wait $wpid || gl_fail deleg-persisted "unmount: $(tail -1 /tmp/w.err)"
+	mnt2() {
+		rm -f /tmp/w.out
+		kiln_nfs_mount "$1" /mnt/w >/tmp/w.out 2>/tmp/w.err &
+		wpid=$!
+		gl_wait 60 grep -q mounted /tmp/w.out
+	}
+	if mnt2 /store2; then
+		gl_check deleg-persisted sh -c 'for i in $(seq 20); do [ "$(cat /mnt/w/small.$i)" = "small $i" ] || exit 1; done'
+		kill -TERM $wpid
+		wait $wpid
+	else
+		gl_fail deleg-persisted "the remount failed"
+	fi
+	if mnt2 /snap; then
+		gl_check fsync-durable test "$(cat /mnt/w/synced)" = "synced data"
+		kill -TERM $wpid
+		wait $wpid
+	else
+		gl_fail fsync-durable "the store copied after fsync did not mount"
+		gl_dump /tmp/w.err
+	fi
+else
+	gl_fail deleg-granted "no mount with delegations"
+	gl_dump /tmp/w.err
+fi
 SH
 
 tree=$T/tree
@@ -158,6 +205,6 @@ mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
 guestlab_verdict "$log" nfs-mounted nfs-attr-cache create-write-read rename readdir unlink big-io link-symlink \
 	chmod posix-suite sqlite-integrity model unmount-clean store-ciphertext persisted \
-	sqlite-after-remount wrong-key tamper-eio tamper-logged ||
+	sqlite-after-remount wrong-key tamper-eio tamper-logged deleg-granted deleg-persisted fsync-durable ||
 	fail "guest checks failed (console: $log)"
 echo "PASS: the kernel's NFSv4 client on kiln's NFS frontend"

@@ -9,7 +9,7 @@
 #include "init/storage_nfs.h"
 
 /*
- * kiln_nfs_mount [--create] [--secret S] STOREDIR MOUNTPOINT
+ * kiln_nfs_mount [--create] [--secret S] [--delegations] STOREDIR MOUNTPOINT
  * Serves the volume on 127.0.0.1 and mounts it with the kernel's NFSv4.0
  * client, prints "mounted", waits for SIGTERM or SIGINT, then unmounts
  * (the client's last COMMITs), commits and exits 0.
@@ -21,7 +21,7 @@ static void on_log(void *ctx, const char *line)
 
 int main(int argc, char **argv)
 {
-	unsigned flags = 0;
+	unsigned flags = 0, opts = 0;
 	const char *secret = NULL;
 	struct kfs_store *st;
 	struct kfs_keywrap *kw;
@@ -33,13 +33,15 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--create"))
 			flags |= KFS_MOUNT_CREATE;
+		else if (!strcmp(argv[i], "--delegations"))
+			opts |= KILN_NFS_DELEGATIONS;
 		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
 			secret = argv[++i];
 		else
 			break;
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: kiln_nfs_mount [--create] [--secret S] STOREDIR MOUNTPOINT\n");
+		fprintf(stderr, "usage: kiln_nfs_mount [--create] [--secret S] [--delegations] STOREDIR MOUNTPOINT\n");
 		return 2;
 	}
 	sigemptyset(&set);
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kiln_nfs_mount: %s\n", kiln_errmsg());
 		return 1;
 	}
-	if (kiln_nfs_mount(fs, argv[i + 1], &n) < 0) {
+	if (kiln_nfs_mount_opts(fs, argv[i + 1], opts, &n) < 0) {
 		fprintf(stderr, "kiln_nfs_mount: %s\n", kiln_errmsg());
 		(void)kfs_unmount(fs);
 		return 1;

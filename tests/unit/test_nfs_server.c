@@ -28,6 +28,10 @@ struct tc {
 	uint32_t slotseq;
 	uint64_t now; /* the server's clock, in seconds */
 	uint8_t cverf; /* the 4.1 client's verifier (its boot) */
+	bool no_back; /* CREATE_SESSION offers no back channel */
+	uint32_t want; /* OPEN's 4.1 delegation wants */
+	uint32_t deleg; /* the last OPEN's delegation type, and its stateid */
+	struct nfs_sid dsid;
 };
 
 static uint8_t key[NFS_FH_KEY_LEN] = { 1, 2, 3 }, volid[NFS_VOLID_LEN] = { 9 };
@@ -243,6 +247,26 @@ static void tc_free(struct tc *t)
 	xdr_out_free(&t->reply);
 }
 
+/* OPEN's open_delegation4: none, or a write delegation (the only kind granted). */
+static void get_deleg(struct tc *t)
+{
+	const uint8_t *p;
+	uint32_t n;
+
+	t->deleg = xdr_u32(&t->r);
+	if (t->deleg != OPEN_DELEGATE_WRITE) {
+		CHECK(t->deleg == OPEN_DELEGATE_NONE);
+		return;
+	}
+	get_sid(t, &t->dsid);
+	CHECK(xdr_u32(&t->r) == 0); /* recall */
+	CHECK(xdr_u32(&t->r) == NFS_LIMIT_SIZE && xdr_u64(&t->r) == 1 << 20);
+	CHECK(xdr_u32(&t->r) == ACE4_ACCESS_ALLOWED_ACE_TYPE);
+	CHECK(xdr_u32(&t->r) == 0 && xdr_u32(&t->r) == 0);
+	xdr_opaque_ref(&t->r, 1024, &p, &n);
+	CHECK(n == 0 && xdr_ok(&t->r));
+}
+
 /* OPEN (create when mode != 0) name in the directory fh; returns the status. */
 static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint32_t access,
 			uint32_t mode, const char *owner, struct nfs_sid *sid, uint8_t fh[NFS_FH_LEN])
@@ -254,7 +278,7 @@ static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint
 		op(t, OP_PUTROOTFH);
 	op(t, OP_OPEN);
 	xdr_put_u32(&t->call, t->oseq);
-	xdr_put_u32(&t->call, access);
+	xdr_put_u32(&t->call, access | t->want);
 	xdr_put_u32(&t->call, OPEN4_SHARE_DENY_NONE);
 	xdr_put_u64(&t->call, t->clientid);
 	xdr_put_string(&t->call, owner ? owner : "owner1");
@@ -282,7 +306,7 @@ static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint
 	(void)xdr_u32(&t->r); /* rflags */
 	uint32_t bm[NFS_BITMAP_WORDS];
 	nfs_bitmap_get(&t->r, bm);
-	CHECK(xdr_u32(&t->r) == OPEN_DELEGATE_NONE);
+	get_deleg(t);
 	CHECK(res(t, OP_GETFH) == NFS4_OK);
 	get_fh(t, fh);
 	return st;
@@ -504,6 +528,7 @@ static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, ui
 			     struct nfs_sid *sid)
 {
 	uint8_t verf[8] = { v, 2, 3, 4, 5, 6, 7, 8 };
+	bool v41 = t->minor > 0; /* EXCLUSIVE4_1 with a mode */
 
 	tc_begin(t);
 	op(t, OP_PUTROOTFH);
@@ -514,8 +539,13 @@ static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, ui
 	xdr_put_u64(&t->call, t->clientid);
 	xdr_put_string(&t->call, owner);
 	xdr_put_u32(&t->call, OPEN4_CREATE);
-	xdr_put_u32(&t->call, EXCLUSIVE4);
+	xdr_put_u32(&t->call, v41 ? EXCLUSIVE4_1 : EXCLUSIVE4);
 	xdr_put_fixed(&t->call, verf, 8);
+	if (v41) {
+		put_bitmap(t, 0, 1u << (FA_MODE - 32));
+		xdr_put_u32(&t->call, 4);
+		xdr_put_u32(&t->call, 0600);
+	}
 	xdr_put_u32(&t->call, CLAIM_NULL);
 	xdr_put_string(&t->call, "x");
 	uint32_t st = tc_send(t);
@@ -527,7 +557,10 @@ static uint32_t tc_open_excl(struct tc *t, const char *owner, uint32_t seqid, ui
 		skip_cinfo(t);
 		(void)xdr_u32(&t->r);
 		nfs_bitmap_get(&t->r, bm);
-		CHECK(bm[1] == 1u << (FA_TIME_ACCESS - 32) || (bm[0] == 0 && bm[1] == 0));
+		if (v41) /* the mode was set, the verifier needs no SETATTR */
+			CHECK(bm[0] == 0 && (bm[1] == 1u << (FA_MODE - 32) || bm[1] == 0));
+		else
+			CHECK(bm[1] == 1u << (FA_TIME_ACCESS - 32) || (bm[0] == 0 && bm[1] == 0));
 	}
 	return st;
 }
@@ -546,6 +579,7 @@ TEST(open_exclusive)
 	/* another verifier: someone else's file */
 	CHECK(tc_open_excl(&t, "ex3", 1, 9, &b) == NFS4ERR_EXIST);
 	tc_free(&t);
+
 }
 
 TEST(open_truncate_and_share)
@@ -1552,7 +1586,7 @@ static void tc_create_session_call(struct tc *t, uint64_t id, uint32_t seq)
 	op(t, OP_CREATE_SESSION);
 	xdr_put_u64(&t->call, id);
 	xdr_put_u32(&t->call, seq);
-	xdr_put_u32(&t->call, 0x2); /* asks for a back channel: refused */
+	xdr_put_u32(&t->call, t->no_back ? 0 : CREATE_SESSION4_FLAG_CONN_BACK_CHAN);
 	put_chan(t, 8, 64);
 	put_chan(t, 2, 16);
 	xdr_put_u32(&t->call, 0x40000000);
@@ -1573,7 +1607,7 @@ static void tc_session(struct tc *t, uint32_t minor)
 	CHECK(tc_send(t) == NFS4_OK && res(t, OP_CREATE_SESSION) == NFS4_OK);
 	xdr_fixed(&t->r, t->sessid, sizeof(t->sessid));
 	CHECK(xdr_u32(&t->r) == seq);
-	CHECK(xdr_u32(&t->r) == 0); /* no back channel, not persistent */
+	CHECK(xdr_u32(&t->r) == (t->no_back ? 0 : CREATE_SESSION4_FLAG_CONN_BACK_CHAN));
 	uint32_t fore[7], back[7];
 	for (int i = 0; i < 7; i++)
 		fore[i] = xdr_u32(&t->r);
@@ -1687,9 +1721,16 @@ TEST(session_setup)
 		if (!bogus) {
 			CHECK(res(&t, OP_BIND_CONN_TO_SESSION) == NFS4_OK);
 			xdr_fixed(&t.r, sess, sizeof(sess));
-			CHECK(!memcmp(sess, t.sessid, sizeof(sess)) && xdr_u32(&t.r) == CDFS4_FORE);
+			CHECK(!memcmp(sess, t.sessid, sizeof(sess)) && xdr_u32(&t.r) == CDFS4_BOTH);
 		}
 	}
+	/* a direction that is none of channel_dir_from_client4's */
+	tc_begin(&t);
+	op(&t, OP_BIND_CONN_TO_SESSION);
+	xdr_put_fixed(&t.call, t.sessid, sizeof(t.sessid));
+	xdr_put_u32(&t.call, 5);
+	xdr_put_u32(&t.call, 0);
+	CHECK(tc_send(&t) == NFS4ERR_INVAL);
 	/* DESTROY_CLIENTID while a session lives: busy; after DESTROY_SESSION: gone */
 	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4ERR_CLIENTID_BUSY);
 	tc_begin(&t);
@@ -2012,6 +2053,241 @@ TEST(xattrs)
 	/* a 4.1 session has no xattr ops */
 	t.minor = 1;
 	CHECK(tc_getxattr(&t, fh, "size", val, sizeof(val)) == NFS4ERR_OP_ILLEGAL);
+	tc_free(&t);
+}
+
+/* EXCLUSIVE4_1: the verifier is kept by the server (no SETATTR to follow), atime is the file's own */
+TEST(open_exclusive41)
+{
+	struct tc t;
+	struct nfs_sid a, b;
+	struct ga g;
+	uint8_t fh[NFS_FH_LEN];
+	tc_setup(&t);
+	tc_session(&t, 1);
+	CHECK(tc_open_excl(&t, "ex1", 0, 1, &a) == NFS4_OK);
+	CHECK(tc_open_excl(&t, "ex2", 0, 1, &b) == NFS4_OK); /* a retry on a new slot sequence */
+	CHECK(tc_open_excl(&t, "ex3", 0, 9, &b) == NFS4ERR_EXIST);
+	CHECK(tc_open(&t, NULL, "x", OPEN4_SHARE_ACCESS_READ, 0, NULL, &b, fh) == NFS4_OK);
+	CHECK(tc_getattr(&t, fh, &g) == NFS4_OK && g.mode == 0600);
+	struct kfs_attr ka;
+	int64_t v;
+	uint8_t verf[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	memcpy(&v, verf, 8);
+	CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "x", &ka) == 0 && ka.atime_ns != v);
+	tc_free(&t);
+}
+
+static uint32_t tc_delegreturn(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid)
+{
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_DELEGRETURN);
+	put_sid(t, sid);
+	return tc_send(t);
+}
+
+/* A one-stateid FREE_STATEID or TEST_STATEID; returns the op's (or the stateid's) status. */
+static uint32_t tc_stateid_op(struct tc *t, uint32_t o, const struct nfs_sid *sid)
+{
+	tc_begin(t);
+	op(t, o);
+	if (o == OP_TEST_STATEID)
+		xdr_put_u32(&t->call, 1);
+	put_sid(t, sid);
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK || o != OP_TEST_STATEID)
+		return st;
+	CHECK(res(t, OP_TEST_STATEID) == NFS4_OK && xdr_u32(&t->r) == 1);
+	return xdr_u32(&t->r);
+}
+
+/* SETATTR of the size under a stateid. */
+static uint32_t tc_truncate(struct tc *t, const uint8_t fh[NFS_FH_LEN], const struct nfs_sid *sid,
+			    uint64_t size)
+{
+	uint8_t v[8];
+
+	for (int i = 0; i < 8; i++)
+		v[i] = (uint8_t)(size >> (56 - 8 * i));
+	tc_begin(t);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_SETATTR);
+	put_sid(t, sid);
+	put_bitmap(t, 1u << FA_SIZE, 0);
+	xdr_put_opaque(&t->call, v, sizeof(v));
+	return tc_send(t);
+}
+
+/* OPEN (no create) under a delegation: by name (CLAIM_DELEGATE_CUR) or by handle (CLAIM_DELEG_CUR_FH). */
+static uint32_t tc_open_deleg_cur(struct tc *t, const uint8_t fh[NFS_FH_LEN], const char *name,
+				  const struct nfs_sid *dsid, struct nfs_sid *sid)
+{
+	tc_begin(t);
+	if (name)
+		op(t, OP_PUTROOTFH);
+	else
+		put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_OPEN);
+	xdr_put_u32(&t->call, 0);
+	xdr_put_u32(&t->call, OPEN4_SHARE_ACCESS_BOTH);
+	xdr_put_u32(&t->call, OPEN4_SHARE_DENY_NONE);
+	xdr_put_u64(&t->call, t->clientid);
+	xdr_put_string(&t->call, "owner-cur");
+	xdr_put_u32(&t->call, OPEN4_NOCREATE);
+	xdr_put_u32(&t->call, name ? CLAIM_DELEGATE_CUR : CLAIM_DELEG_CUR_FH);
+	put_sid(t, dsid);
+	if (name)
+		xdr_put_string(&t->call, name);
+	uint32_t st = tc_send(t);
+	if (st != NFS4_OK)
+		return st;
+	CHECK(res(t, name ? OP_PUTROOTFH : OP_PUTFH) == NFS4_OK && res(t, OP_OPEN) == NFS4_OK);
+	get_sid(t, sid);
+	skip_cinfo(t);
+	uint32_t bm[NFS_BITMAP_WORDS];
+	(void)xdr_u32(&t->r);
+	nfs_bitmap_get(&t->r, bm);
+	get_deleg(t);
+	CHECK(t->deleg == OPEN_DELEGATE_NONE); /* the client has one already */
+	return st;
+}
+
+/* Write delegations: granted to a 4.1 client with a back channel, never recalled. */
+TEST(delegations)
+{
+	struct tc t;
+	struct nfs_sid sid, sid2, osid, d;
+	uint8_t fh[NFS_FH_LEN], fh2[NFS_FH_LEN], buf[16];
+	bool eof;
+
+	/* off by default */
+	tc_setup(&t);
+	tc_session(&t, 2);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	tc_free(&t);
+
+	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
+	tc_session(&t, 2);
+	/* a create for writing gets a write delegation; its stateid reads, writes, truncates */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_WRITE);
+	d = t.dsid;
+	CHECK(memcmp(d.other, sid.other, sizeof(d.other)) != 0);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	CHECK(tc_write(&t, fh, &d, 0, "hello", 5, UNSTABLE4) == NFS4_OK);
+	CHECK(tc_read(&t, fh, &d, 0, sizeof(buf), buf, &eof) == 5 && !memcmp(buf, "hello", 5));
+	CHECK(tc_truncate(&t, fh, &d, 4) == NFS4_OK);
+	CHECK(tc_read(&t, fh, &d, 0, sizeof(buf), buf, &eof) == 4 && eof);
+	/* a stable write under it is still durable */
+	CHECK(tc_write(&t, fh, &d, 4, "o", 1, FILE_SYNC4) == NFS4_OK && kfs_synced(t.fs));
+	CHECK(tc_stateid_op(&t, OP_TEST_STATEID, &d) == NFS4_OK);
+	/* not a seqid state: no CLOSE, OPEN_DOWNGRADE or LOCK with it */
+	CHECK(tc_close(&t, fh, &d) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_lock_new(&t, fh, &d, "lockowner", WRITE_LT, 0, 10, &osid) == NFS4ERR_BAD_STATEID);
+	/* another owner of the same client opens it too: no conflict, no second delegation */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_WRITE, 0, "owner2", &sid2, fh2) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	/* deny modes of the client's other owners ignore its delegation */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_OPEN);
+	xdr_put_u32(&t.call, 0);
+	xdr_put_u32(&t.call, OPEN4_SHARE_ACCESS_READ);
+	xdr_put_u32(&t.call, OPEN4_SHARE_DENY_NONE | 2);
+	xdr_put_u64(&t.call, t.clientid);
+	xdr_put_string(&t.call, "owner3");
+	xdr_put_u32(&t.call, OPEN4_NOCREATE);
+	xdr_put_u32(&t.call, CLAIM_NULL);
+	xdr_put_string(&t.call, "f");
+	CHECK(tc_send(&t) == NFS4ERR_SHARE_DENIED); /* owner2's write open denies it, not the delegation */
+	CHECK(tc_close(&t, fh2, &sid2) == NFS4_OK);
+	/* opens under the delegation (the client returning it): by handle and by name */
+	CHECK(tc_open_deleg_cur(&t, fh, NULL, &d, &osid) == NFS4_OK);
+	CHECK(tc_close(&t, fh, &osid) == NFS4_OK);
+	CHECK(tc_open_deleg_cur(&t, NULL, "f", &d, &osid) == NFS4_OK);
+	CHECK(tc_close(&t, fh, &osid) == NFS4_OK);
+	CHECK(tc_open_deleg_cur(&t, fh, NULL, &sid, &osid) == NFS4ERR_BAD_STATEID); /* closed open */
+	/* FREE_STATEID keeps a live delegation; DELEGRETURN ends it */
+	CHECK(tc_stateid_op(&t, OP_FREE_STATEID, &d) == NFS4ERR_LOCKS_HELD);
+	struct nfs_sid old = d, bad = d;
+	old.seqid = 2;
+	bad.other[11] ^= 0x40;
+	CHECK(tc_delegreturn(&t, fh, &old) == NFS4ERR_BAD_STATEID); /* from the future */
+	CHECK(tc_delegreturn(&t, fh, &bad) == NFS4ERR_BAD_STATEID);
+	bad = d;
+	bad.other[0] ^= 1;
+	CHECK(tc_delegreturn(&t, fh, &bad) == NFS4ERR_STALE_STATEID);
+	CHECK(tc_delegreturn(&t, fh2 /* same file */, &osid) == NFS4ERR_BAD_STATEID); /* an open's */
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	op(&t, OP_DELEGRETURN);
+	put_sid(&t, &d);
+	CHECK(tc_send(&t) == NFS4ERR_BAD_STATEID); /* another file */
+	CHECK(tc_delegreturn(&t, fh, &d) == NFS4_OK);
+	CHECK(tc_delegreturn(&t, fh, &d) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_write(&t, fh, &d, 0, "x", 1, UNSTABLE4) == NFS4ERR_BAD_STATEID);
+	CHECK(tc_open_deleg_cur(&t, fh, NULL, &d, &osid) == NFS4ERR_BAD_STATEID);
+	/* read-only opens, NO_DELEG wants and a plain volume get none */
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	t.want = 0x0400; /* OPEN4_SHARE_ACCESS_WANT_NO_DELEG */
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	t.want = 0;
+	t.s->plain = true;
+	CHECK(tc_open(&t, NULL, "h", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	t.s->plain = false;
+	/* a new file again: a delegation; DESTROY_CLIENTID ends it with the client */
+	CHECK(tc_open(&t, NULL, "i", OPEN4_SHARE_ACCESS_WRITE, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_WRITE);
+	d = t.dsid;
+	tc_begin(&t);
+	op(&t, OP_DESTROY_SESSION);
+	xdr_put_fixed(&t.call, t.sessid, sizeof(t.sessid));
+	CHECK(tc_send(&t) == NFS4_OK);
+	t.session = false;
+	CHECK(tc_destroy_clientid(&t, t.clientid) == NFS4_OK);
+	tc_session(&t, 2);
+	CHECK(tc_stateid_op(&t, OP_TEST_STATEID, &d) == NFS4ERR_BAD_STATEID);
+	tc_free(&t);
+
+	/* a lapsed lease takes the delegation with it */
+	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
+	t.now = 1000;
+	nfs_srv_set_clock(t.s, fake_now, &t.now);
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_WRITE);
+	d = t.dsid;
+	t.now += 2 * NFS_LEASE + 1;
+	tc_begin(&t);
+	op(&t, OP_PUTROOTFH);
+	CHECK(tc_send(&t) == NFS4ERR_BADSESSION);
+	tc_session(&t, 1);
+	CHECK(tc_write(&t, fh, &d, 0, "x", 1, UNSTABLE4) == NFS4ERR_EXPIRED);
+	tc_free(&t);
+
+	/* no back channel offered: no delegation */
+	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
+	t.no_back = true;
+	tc_session(&t, 1);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	tc_free(&t);
+
+	/* 4.0 (a separate callback connection): none, and DELEGRETURN knows no such stateid */
+	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_NONE);
+	CHECK(tc_delegreturn(&t, fh, &sid) == NFS4ERR_BAD_STATEID);
 	tc_free(&t);
 }
 
@@ -2357,6 +2633,8 @@ int main(void)
 	RUN(session_state);
 	RUN(session_client_restart);
 	RUN(xattrs);
+	RUN(open_exclusive41);
+	RUN(delegations);
 	RUN(lease_expiry);
 	RUN(commit_grouped);
 	RUN(commit_grouped_session);
