@@ -126,12 +126,11 @@ int kfs_seg_compact_some(struct kfs_seg_store *s)
 	return rc == -ECANCELED ? rc : 0; /* a failed compaction is logged, the write stands */
 }
 
-int kfs_seg_reclaim(struct kfs_seg_store *s, uint64_t need)
+int kfs_seg_reclaim(struct kfs_seg_store *s)
 {
-	for (size_t tries = s->nsegs + 1; tries && s->disk + need > s->caps.max_bytes; tries--) {
+	for (size_t tries = s->nsegs + 1; tries && s->disk > s->caps.max_bytes; tries--) {
 		struct kfs_seg *best = NULL;
 		uint64_t num;
-		int rc;
 		for (size_t i = 0; i < s->nsegs; i++)
 			if (!s->segs[i].stuck && garbage(&s->segs[i]) &&
 			    (!best || garbage(&s->segs[i]) > garbage(best)))
@@ -139,10 +138,12 @@ int kfs_seg_reclaim(struct kfs_seg_store *s, uint64_t need)
 		if (!best)
 			break;
 		num = best->num;
-		if (best == kfs_seg_active(s) && (rc = kfs_seg_create(s)) < 0)
-			return rc;
-		if ((rc = compact(s, num)) == -ECANCELED)
-			return rc;
+		if (best == kfs_seg_active(s) && kfs_seg_create(s) < 0) {
+			kfs_seg_log("sealing the active segment: %s", kiln_errmsg());
+			return 0; /* the write stands; the next one tries again */
+		}
+		if (compact(s, num) == -ECANCELED)
+			return -ECANCELED;
 	}
-	return s->disk + need > s->caps.max_bytes ? -ENOSPC : 0;
+	return 0;
 }

@@ -60,10 +60,12 @@ void kfs_seg_log(const char *fmt, ...) KILN_PRINTF(1, 2);
 /*
  * Compaction (seg_compact.c). kfs_seg_compact_some: after a write, compact
  * one sealed segment whose live bytes are under half its size.
- * kfs_seg_reclaim: until need more bytes fit under the byte cap, compact the
- * segments with the most garbage; -ENOSPC when they do not.
+ * kfs_seg_reclaim: while the segments' bytes are over the byte cap,
+ * compact the segment with the most garbage (sealing the active one first
+ * when it is that one). A failed compaction is logged and the write that
+ * called stands: both return 0 but for a simulated crash (tests).
  */
 int kfs_seg_compact_some(struct kfs_seg_store *s) KILN_MUST;
-int kfs_seg_reclaim(struct kfs_seg_store *s, uint64_t need) KILN_MUST;
+int kfs_seg_reclaim(struct kfs_seg_store *s) KILN_MUST;
 
 #endif

@@ -211,14 +211,23 @@ static void seg_prefetch(struct kfs_store *st, const char *id)
 				    (off_t)kfs_seg_ent_size(e), POSIX_FADV_WILLNEED);
 }
 
-/* The caps count what is on disk: every segment byte, garbage included, and live objects. */
-static int seg_caps_ok(struct kfs_seg_store *s, const char *id, uint64_t rec, bool new_obj)
+/*
+ * The caps: objects, and the bytes of the records in force (a replacement
+ * counts the difference, so a full volume can still rewrite its root and
+ * delete). Garbage on top is compacted away after the write (seg_put).
+ */
+static int seg_caps_ok(struct kfs_seg_store *s, const char *id, uint64_t rec,
+		       const struct kfs_seg_ent *old)
 {
-	if (s->caps.max_objects && new_obj && s->objects + 1 > s->caps.max_objects)
+	uint64_t live = 0;
+
+	for (size_t i = 0; i < s->nsegs; i++)
+		live += s->segs[i].live;
+	live -= old ? kfs_seg_ent_size(old) : 0;
+	if (s->caps.max_objects && (!old || old->del) && s->objects + 1 > s->caps.max_objects)
 		return kiln_err(ENOSPC, "object %s: volume object cap %llu reached", id,
 				(unsigned long long)s->caps.max_objects);
-	if (s->caps.max_bytes && s->disk + rec > s->caps.max_bytes &&
-	    kfs_seg_reclaim(s, rec) < 0)
+	if (s->caps.max_bytes && live + rec > s->caps.max_bytes)
 		return kiln_err(ENOSPC, "object %s: volume byte cap %llu reached", id,
 				(unsigned long long)s->caps.max_bytes);
 	return 0;
@@ -260,7 +269,7 @@ static int seg_put(struct kfs_store *st, const char *id, const void *buf, size_t
 		return kiln_err(EFBIG, "object %s: %zu bytes is over the object limit", id, len);
 	e = kfs_seg_index_find(&s->idx, id);
 	new_obj = !e || e->del;
-	rc = seg_caps_ok(s, id, KFS_SEG_HDR + idlen + len, new_obj);
+	rc = seg_caps_ok(s, id, KFS_SEG_HDR + idlen + len, e);
 	if (rc == 0)
 		rc = kfs_seg_index_get(&s->idx, id, &e);
 	if (rc == 0)
@@ -273,6 +282,8 @@ static int seg_put(struct kfs_store *st, const char *id, const void *buf, size_t
 	s->objects += new_obj;
 	if ((flags & KFS_PUT_DURABLE) && (rc = kfs_seg_flush(s)) < 0)
 		return rc;
+	if (s->caps.max_bytes && s->disk > s->caps.max_bytes)
+		return kfs_seg_reclaim(s);
 	return kfs_seg_compact_some(s);
 }
 
