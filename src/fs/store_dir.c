@@ -29,6 +29,21 @@ void kfs_seg_name(uint64_t num, char out[KFS_SEG_NAME_LEN + 1])
 	snprintf(out, KFS_SEG_NAME_LEN + 1, "seg_%016llx", (unsigned long long)num);
 }
 
+int kfs_dir_list(int dirfd, DIR **out)
+{
+	int fd = dup(dirfd);
+
+	*out = fd < 0 ? NULL : fdopendir(fd);
+	if (!*out) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return kiln_err(e, "object store: opendir: %s", strerror(e));
+	}
+	rewinddir(*out); /* the dup shares the offset of an earlier listing */
+	return 0;
+}
+
 /*
  * A directory that holds objects as files and no segment stays on that
  * layout (volumes made before segments existed); every other one, new and
@@ -36,18 +51,14 @@ void kfs_seg_name(uint64_t num, char out[KFS_SEG_NAME_LEN + 1])
  */
 static int has_object_files(int dirfd, bool *files)
 {
-	int fd = dup(dirfd);
-	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 	bool segs = false;
 	uint64_t num;
+	DIR *dir;
+	int rc = kfs_dir_list(dirfd, &dir);
 
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
-		return kiln_err(errno, "object store: opendir: %s", strerror(errno));
-	}
-	rewinddir(dir); /* the dup shares the offset of an earlier listing */
+	if (rc < 0)
+		return rc;
 	*files = false;
 	while ((e = readdir(dir))) {
 		if (kfs_seg_name_parse(e->d_name, &num))

@@ -239,16 +239,12 @@ static void dir_close(struct kfs_store *s)
 /* Count what is there (for the caps) and drop temp files a crash left behind. */
 static int dir_scan(struct dir_store *d)
 {
-	int fd = dup(d->dirfd);
-	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
+	DIR *dir;
+	int rc = kfs_dir_list(d->dirfd, &dir);
 
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
-		return kiln_err(errno, "object store: opendir: %s", strerror(errno));
-	}
-	rewinddir(dir); /* the dup shares the offset of an earlier listing */
+	if (rc < 0)
+		return rc;
 	while ((e = readdir(dir))) {
 		int64_t sz;
 		if (!strncmp(e->d_name, ".tmp.", 5)) {

@@ -3,6 +3,7 @@
 #ifndef KILN_FS_STORE_LOCAL_H
 #define KILN_FS_STORE_LOCAL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +24,9 @@ int kfs_store_seg(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 #define KFS_SEG_NAME_LEN 20
 bool kfs_seg_name_parse(const char *name, uint64_t *num);
 void kfs_seg_name(uint64_t num, char out[KFS_SEG_NAME_LEN + 1]);
+
+/* A listing of dirfd from its start (closedir it). */
+int kfs_dir_list(int dirfd, DIR **out) KILN_MUST;
 
 /* Open name beneath dirfd only: no "..", no absolute paths, no symlinks. */
 int kfs_open_beneath(int dirfd, const char *name, int flags, mode_t mode);

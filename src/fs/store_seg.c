@@ -177,17 +177,27 @@ void kfs_seg_repoint(struct kfs_seg_store *s, struct kfs_seg_ent *e, bool del, u
 	a->live += kfs_seg_ent_size(e);
 }
 
+/* The index entry of object id when it exists (*e NULL when it does not); -EINVAL for a bad id. */
+static int seg_lookup(struct kfs_seg_store *s, const char *id, struct kfs_seg_ent **e)
+{
+	int rc = kfs_id_check(id, strlen(id));
+
+	*e = rc < 0 ? NULL : kfs_seg_index_find(&s->idx, id);
+	if (*e && (*e)->del)
+		*e = NULL;
+	return rc;
+}
+
 static int seg_get(struct kfs_store *st, const char *id, uint8_t **buf, size_t *len)
 {
 	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
 	char name[KFS_SEG_NAME_LEN + 1];
 	struct kfs_seg_ent *e;
-	int rc = kfs_id_check(id, strlen(id));
+	int rc = seg_lookup(s, id, &e);
 
 	if (rc < 0)
 		return rc;
-	e = kfs_seg_index_find(&s->idx, id);
-	if (!e || e->del)
+	if (!e)
 		return kiln_err(ENOENT, "object %s: no such object", id);
 	rc = kfs_seg_read(kfs_seg_find(s, e->seg)->fd, e->off, id, e->len, buf);
 	if (rc == -EBADMSG) {
@@ -204,9 +214,9 @@ static int seg_get(struct kfs_store *st, const char *id, uint8_t **buf, size_t *
 static void seg_prefetch(struct kfs_store *st, const char *id)
 {
 	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
-	struct kfs_seg_ent *e = kfs_seg_index_find(&s->idx, id);
+	struct kfs_seg_ent *e;
 
-	if (e && !e->del)
+	if (seg_lookup(s, id, &e) == 0 && e)
 		(void)posix_fadvise(kfs_seg_find(s, e->seg)->fd, (off_t)e->off,
 				    (off_t)kfs_seg_ent_size(e), POSIX_FADV_WILLNEED);
 }
@@ -291,13 +301,10 @@ static int seg_del(struct kfs_store *st, const char *id)
 {
 	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
 	struct kfs_seg_ent *e;
-	int rc = kfs_id_check(id, strlen(id));
+	int rc = seg_lookup(s, id, &e);
 
-	if (rc < 0)
+	if (rc < 0 || !e)
 		return rc;
-	e = kfs_seg_index_find(&s->idx, id);
-	if (!e || e->del)
-		return 0;
 	/* a tombstone, so that the next open does not bring the old record back */
 	rc = seg_write(s, e, NULL, 0);
 	if (rc < 0)
@@ -399,21 +406,16 @@ static int cmp_u64(const void *a, const void *b)
 /* The numbers of the segment files in the directory, sorted. */
 static int seg_list(int dirfd, uint64_t **nums, size_t *n)
 {
-	int fd = dup(dirfd);
-	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
 	size_t cap = 0;
 	struct dirent *e;
 	uint64_t num;
-	int rc = 0;
+	DIR *dir;
+	int rc = kfs_dir_list(dirfd, &dir);
 
 	*nums = NULL;
 	*n = 0;
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
-		return kiln_err(errno, "object store: opendir: %s", strerror(errno));
-	}
-	rewinddir(dir); /* the dup shares the offset of an earlier listing */
+	if (rc < 0)
+		return rc;
 	while (rc == 0 && (e = readdir(dir))) {
 		if (!kfs_seg_name_parse(e->d_name, &num))
 			continue;
