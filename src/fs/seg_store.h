@@ -11,6 +11,7 @@
 #include "fs/store_local.h"
 
 #define KFS_SEG_MAX_DEFAULT (64ull << 20) /* a segment is sealed past this size */
+#define KFS_SEG_KICK (4ull << 20)	  /* start writeback of the active one every this much */
 
 struct kfs_seg {
 	uint64_t num; /* from its name; higher is newer */
@@ -18,6 +19,7 @@ struct kfs_seg {
 	uint64_t size; /* bytes of records (what the scan accepted, then appends) */
 	uint64_t live; /* bytes of the records the index points at */
 	bool stuck;    /* compacting it failed: not tried again */
+	uint64_t kicked; /* writeback started up to here (the active one) */
 };
 
 struct kfs_seg_store {

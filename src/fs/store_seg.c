@@ -159,6 +159,16 @@ int kfs_seg_append(struct kfs_seg_store *s, const struct iovec *iov, int n, uint
 	a->size += len;
 	s->disk += len;
 	s->dirty = true;
+	/*
+	 * Start writing the appends out now, without waiting: the flush at a
+	 * commit or when the segment is sealed then finds little left to do,
+	 * instead of stalling the writer while all of it goes out at once.
+	 */
+	if (a->size - a->kicked >= KFS_SEG_KICK) {
+		(void)sync_file_range(a->fd, (off_t)a->kicked, (off_t)(a->size - a->kicked),
+				      SYNC_FILE_RANGE_WRITE);
+		a->kicked = a->size;
+	}
 	return 0;
 }
 
