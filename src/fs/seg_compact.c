@@ -113,7 +113,7 @@ int kfs_seg_compact_some(struct kfs_seg_store *s)
 	struct kfs_seg *best = NULL;
 	int rc;
 
-	for (size_t i = 0; i + 1 < s->nsegs; i++) {
+	for (size_t i = 0; i + s->appendable < s->nsegs; i++) {
 		struct kfs_seg *g = &s->segs[i];
 		if (g->stuck || g->live * 2 >= g->size)
 			continue;
@@ -138,7 +138,7 @@ int kfs_seg_reclaim(struct kfs_seg_store *s)
 		if (!best)
 			break;
 		num = best->num;
-		if (best == kfs_seg_active(s) && kfs_seg_create(s) < 0) {
+		if (s->appendable && best == kfs_seg_active(s) && kfs_seg_create(s) < 0) {
 			kfs_seg_log("sealing the active segment: %s", kiln_errmsg());
 			return 0; /* the write stands; the next one tries again */
 		}

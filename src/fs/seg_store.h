@@ -26,7 +26,7 @@ struct kfs_seg_store {
 	struct kfs_store_local ops;
 	int dirfd;
 	struct kfs_dir_caps caps;
-	struct kfs_seg *segs; /* by number; the last one is the active one, appended to */
+	struct kfs_seg *segs; /* by number; the last one is appended to, when appendable */
 	size_t nsegs, cap;
 	uint64_t next_num;    /* the next segment's number */
 	struct kfs_seg_index idx;
@@ -35,7 +35,7 @@ struct kfs_seg_store {
 	uint64_t seg_max;
 	bool dirty;	      /* the active segment has appends not yet fdatasync'd */
 	bool dir_dirty;	      /* a segment was created since the directory's last fsync */
-	bool sealed;	      /* opening: the newest segment ends in bytes no scan can pass */
+	bool appendable;      /* the last segment is the active one (else the next append makes one) */
 	char scanning[KFS_SEG_NAME_LEN + 1]; /* opening: the segment being scanned (logs) */
 };
 

@@ -107,14 +107,15 @@ int kfs_seg_create(struct kfs_seg_store *s)
 		return rc;
 	}
 	s->dir_dirty = true;
+	s->appendable = true;
 	return 0;
 }
 
 int kfs_seg_room(struct kfs_seg_store *s, uint64_t len)
 {
-	struct kfs_seg *a = kfs_seg_active(s);
+	struct kfs_seg *a = s->appendable ? kfs_seg_active(s) : NULL;
 
-	return a->size && a->size + len > s->seg_max ? kfs_seg_create(s) : 0;
+	return !a || (a->size && a->size + len > s->seg_max) ? kfs_seg_create(s) : 0;
 }
 
 /* Drop the first k bytes of v[0..n): the pieces a short write did not reach. */
@@ -398,7 +399,7 @@ static int seg_load(struct kfs_seg_store *s, uint64_t num, bool newest)
 	} else if (end.off < (uint64_t)st.st_size) {
 		kfs_seg_log("%s: %s: the %llu bytes from there on are skipped", s->scanning,
 			    kiln_errmsg(), (unsigned long long)(st.st_size - end.off));
-		s->sealed = true; /* never append after bytes a scan cannot pass */
+		s->appendable = false; /* never append after bytes a scan cannot pass */
 	}
 	kiln_err_clear();
 	kfs_seg_active(s)->size = (uint64_t)st.st_size;
@@ -454,12 +455,15 @@ static int seg_open_all(struct kfs_seg_store *s)
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (nums[i] >= s->next_num)
 			s->next_num = nums[i] + 1;
+		s->appendable = true;
 		rc = seg_load(s, nums[i], i + 1 == n);
 	}
-	/* append to the newest segment only when it is the newest file and has room */
-	if (rc == 0 && (!s->nsegs || s->sealed || kfs_seg_active(s)->num + 1 != s->next_num ||
-			kfs_seg_active(s)->size >= s->seg_max))
-		rc = kfs_seg_create(s);
+	/*
+	 * Append to the newest segment only when it is the newest file and
+	 * scanned to its end; else the first write makes a new one (opening
+	 * writes nothing).
+	 */
+	s->appendable = s->appendable && s->nsegs && kfs_seg_active(s)->num + 1 == s->next_num;
 	free(nums);
 	return rc;
 }
