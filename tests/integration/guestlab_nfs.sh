@@ -20,7 +20,7 @@ source tests/lib/common.sh
 GUESTLAB_MODULES="nfsv4"
 guestlab_require
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed (scripts/deps)"
-for b in kiln_nfs_mount posix_suite fs_model_dirs; do
+for b in kiln_nfs_mount posix_suite fs_model_dirs kiln_seg; do
 	[ -x "build/tools/$b" ] || fail "build/tools/$b missing (make)"
 done
 
@@ -128,11 +128,13 @@ if kiln_nfs_mount --secret not-the-key /store /mnt/v >/dev/null 2>/tmp/wrong.err
 else
 	gl_check wrong-key grep -q "wrong key" /tmp/wrong.err
 fi
-# tampering on the parent: one byte of the file's block; the read is EIO, the log names it
-OBJ=$(cd /store && ls | grep "^b-$INO-0-")
+# tampering on the parent: one byte of the file's block (its record's data in a segment); the
+# read is EIO, the log names it
+set -- $(kiln_seg /store | grep "^b-$INO-0-")
+OBJ=$1 AT=$(($3 + 30))
 # invert the byte: a fixed value could equal what was there
-B=$(od -An -tu1 -j 30 -N1 "/store/$OBJ" | tr -d ' ')
-printf "\\$(printf '%03o' $((B ^ 255)))" | dd of="/store/$OBJ" bs=1 seek=30 conv=notrunc 2>/dev/null
+B=$(od -An -tu1 -j $AT -N1 "/store/$2" | tr -d ' ')
+printf "\\$(printf '%03o' $((B ^ 255)))" | dd of="/store/$2" bs=1 seek=$AT conv=notrunc 2>/dev/null
 if mnt; then
 	if cat /mnt/v/secret.txt >/tmp/cat.out 2>/tmp/cat.err; then
 		gl_fail tamper-eio "the tampered file was read: $(cat /tmp/cat.out)"
@@ -194,7 +196,7 @@ SH
 
 tree=$T/tree
 guestlab_tree "$tree" "$T/test.sh"
-for b in build/tools/kiln_nfs_mount build/tools/posix_suite build/tools/fs_model_dirs \
+for b in build/tools/kiln_nfs_mount build/tools/posix_suite build/tools/fs_model_dirs build/tools/kiln_seg \
 	"$(command -v sqlite3)"; do
 	guestlab_add_bin "$tree" "$b"
 done

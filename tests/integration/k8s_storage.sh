@@ -67,7 +67,7 @@ stop "$pid"
 assert_contains "$(cat "$T/pod1.out")" "storage /data: committed and unmounted" "committed at stop"
 kp=$(ss -xlpn 2>/dev/null | grep -F "$T/pod1/kilnd.sock" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
 [ -z "$kp" ] || kill "$kp" # the Pod's kilnd goes with the Pod
-[ -f "$PV/hdr" ] || fail "the volume is not on the PV: $(ls -A "$PV")"
+[ -n "$("$KILN_ROOT/build/tools/kiln_seg" "$PV" | grep '^hdr ')" ] || fail "the volume is not on the PV: $(ls -A "$PV")"
 pod pod2
 wait_for_line "$T/pod2.out" ready
 assert_contains "$(cat "$T/pod2.out")" "found: $MARKER" "data back in a new Pod"

@@ -61,9 +61,9 @@ unmnt
 ! "$B/kiln_fs_mount" --secret not-the-key "$S" "$M" 2>"$T/wrong.err" || fail "wrong key mounted"
 assert_contains "$(cat "$T/wrong.err")" "wrong key"
 
-# tampering: flip one byte of the file's block; reads fail with EIO and the log names it
-OBJ=$(cd "$S" && ls | grep "^b-$INO-0-")
-flip_byte "$S/$OBJ" 30
+# tampering: flip one byte of the file's block in its segment; reads fail with EIO and the log names it
+OBJ=$(seg_object "$S" "b-$INO-0-" | cut -d' ' -f1)
+flip_object "$S" "$OBJ" 30
 mnt || fail "mount after tampering"
 ! cat "$M/secret.txt" 2>"$T/cat.err" || fail "tampered file was read"
 assert_contains "$(cat "$T/cat.err")" "Input/output error"

@@ -108,7 +108,7 @@ echo "ok   a one-byte change is refused: $(grep -m1 'PCR0 mismatch' <<<"$out")"
 
 # 4. The header holds the CiphertextBlob; its plaintext (which the admin may now learn) is
 # nowhere on the parent, nor is the app's data.
-[ -f "$V/hdr" ] || fail "no volume header in $V"
+object_data "$V" hdr >"$T/hdr" && [ -s "$T/hdr" ] || fail "no volume header in $V"
 ! grep -rqa "$MARKER" "$V" "$KILN_STATE_DIR" || fail "plaintext marker on the parent"
 ! grep -rqaF "$value" "$V" "$KILN_STATE_DIR" "$DEVKMS_LOG" || fail "the secret on the parent"
 policy ', "kms:Decrypt"'
@@ -117,7 +117,7 @@ import base64, sys
 h = open(sys.argv[1], "rb").read()
 i = h.index(b"\x03kms") + 4
 n = int.from_bytes(h[i:i + 4], "big")
-print(base64.b64encode(h[i + 4:i + 4 + n]).decode())' "$V/hdr")
+print(base64.b64encode(h[i + 4:i + 4 + n]).decode())' "$T/hdr")
 printf %s "$blob" | base64 -d >"$T/blob.bin"
 key=$("$DEVKMS_AWS" kms decrypt --endpoint-url "$DEVKMS_URL" --ciphertext-blob "fileb://$T/blob.bin" \
 	--query Plaintext --output text)

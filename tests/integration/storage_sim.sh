@@ -52,7 +52,7 @@ run "$T/st.eif"
 assert_contains "$out" "count=2" "data back after a kilnd restart"
 
 ! grep -rqa "$MARKER" "$V" || fail "plaintext marker found in the volume directory"
-[ -f "$V/hdr" ] && [ -f "$V/root" ] || fail "the volume is not in the -v directory"
+seg_object "$V" "hdr " >/dev/null && seg_object "$V" "root " >/dev/null # the volume is in the -v directory
 
 # -v for a path the config does not mount: a clear error before anything starts
 rc=0; out=$(kiln run --sim --name st3 -v "$T/other:/other" "$T/st.eif" 2>&1) || rc=$?
@@ -66,7 +66,7 @@ assert_contains "$out" "key: kms needs storage[].kms_key_id"
 [[ $out != *count=* ]] || fail "the app ran without its volume"
 
 # a tampered root: refused with the object named, the app never runs
-flip_byte "$V/root" 20
+flip_object "$V" root 20
 run "$T/st.eif"
 [ "$rc" != 0 ] || fail "tampered volume mounted"
 assert_contains "$out" "integrity failure: volume root (object root)"

@@ -33,6 +33,29 @@ flip_byte() {
 	[ -n "$b" ] || fail "flip_byte: $1 has no byte at offset $2"
 	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
+# seg_object DIR PREFIX: "ID SEGMENT DATA_OFFSET DATA_LENGTH" of the one live object of the
+# segment-store volume DIR whose id starts with PREFIX (build/tools/kiln_seg lists them).
+seg_object() {
+	local l
+	l=$("$KILN_ROOT/build/tools/kiln_seg" "$1" | grep "^$2" | cut -d' ' -f1-4)
+	[ -n "$l" ] && [ "$(wc -l <<<"$l")" = 1 ] || fail "seg_object: not one object $2 in $1"
+	echo "$l"
+}
+# flip_object DIR ID OFFSET: flip_byte at OFFSET of object ID's data in its segment.
+flip_object() {
+	local l id seg off len
+	l=$(seg_object "$1" "$2 ")
+	read -r id seg off len <<<"$l"
+	[ "$3" -lt "$len" ] || fail "flip_object: $id has $len bytes"
+	flip_byte "$1/$seg" $((off + $3))
+}
+# object_data DIR ID: object ID's data bytes (as its record in a segment holds them) on stdout.
+object_data() {
+	local l id seg off len
+	l=$(seg_object "$1" "$2 ")
+	read -r id seg off len <<<"$l"
+	tail -c +$((off + 1)) "$1/$seg" | head -c "$len"
+}
 assert_fails_with() {
 	local want=$1; shift
 	local out rc=0

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the storage core's store traffic: batched puts and gets, the block cache, pipelining. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -324,13 +325,19 @@ TEST(remote_pipelined)
 	alarm(0);
 }
 
-/* The directory store's sync: objects deleted before it, and past the few it syncs one by one. */
+/*
+ * The sync of a directory with a file per object (a volume from before
+ * segments, which keeps that layout): objects deleted before it, and past
+ * the few it syncs one by one.
+ */
 TEST(dir_sync_few_and_many)
 {
 	char dir[] = "/tmp/kiln-fs-batch-XXXXXX", id[64];
 	struct kfs_store *st;
 
 	CHECK(mkdtemp(dir) != NULL);
+	snprintf(id, sizeof(id), "%s/hdr", dir);
+	CHECK(close(open(id, O_WRONLY | O_CREAT, 0600)) == 0);
 	CHECK(kfs_store_dir_open(dir, NULL, &st) == 0);
 	CHECK(st->put(st, "b-1-0-1", "a", 1, 0) == 0);
 	CHECK(st->put(st, "b-1-1-2", "b", 1, 0) == 0);
@@ -344,6 +351,8 @@ TEST(dir_sync_few_and_many)
 	CHECK(st->put(st, "b-3-0-200", "d", 1, 0) == 0);
 	CHECK(st->sync(st) == 0);
 	st->close(st);
+	snprintf(id, sizeof(id), "%s/b-3-0-200", dir);
+	CHECK(access(id, F_OK) == 0); /* still a file per object */
 	snprintf(id, sizeof(id), "rm -rf %s", dir);
 	CHECK(system(id) == 0);
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Tampering with a volume's objects on the parent: every case is EIO (never wrong data) and logged. */
-#include <dirent.h>
+/* Tampering with a volume's records on the parent: every case is EIO (never wrong data) and logged. */
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include "fs/fs.h"
+#include "seg_util.h"
 #include "t.h"
 
 #define MARKER "KILN-PLAINTEXT-MARKER-7f3a"
@@ -32,9 +32,18 @@ static struct kfs *mnt(unsigned flags)
 	return fs;
 }
 
-static void path(const char *id, char *out, size_t len)
+/* The volume's store as the parent has it: it can put, get and delete anything. */
+static struct kfs_store *raw(void)
 {
-	snprintf(out, len, "%s/%s", dir, id);
+	struct kfs_store *st = NULL;
+
+	CHECK(kfs_store_dir_open(dir, NULL, &st) == 0);
+	return st;
+}
+
+static void seg_path(const struct t_rec *r, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", dir, r->seg);
 }
 
 static int run(const char *cmd)
@@ -43,12 +52,14 @@ static int run(const char *cmd)
 }
 
 /* A fresh volume: files a and b (a holds the marker) and directory d with one entry. */
-static void fresh(void)
+/* seg_max 1 puts every record in a segment of its own (as the first layout had a file each). */
+static void fresh(uint64_t seg_max)
 {
 	char cmd[128], buf[4096];
 	struct kfs_attr a;
 	struct kfs *fs;
 
+	kfs_seg_tuning.seg_max = seg_max;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", dir);
 	CHECK(run(cmd) == 0);
 	fs = mnt(KFS_MOUNT_CREATE);
@@ -69,37 +80,34 @@ static void fresh(void)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
-/* The id of the one object whose name starts with prefix. */
-static int find_obj(const char *prefix, char *id, size_t len)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int found = 0;
-
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
-			snprintf(id, len, "%s", e->d_name);
-			found++;
-		}
-	if (d)
-		closedir(d);
-	return found == 1 ? 0 : -1;
-}
-
-static void block_of(uint64_t ino, char *id, size_t len)
+static void block_of(uint64_t ino, struct t_rec *r)
 {
 	char prefix[64];
 
 	snprintf(prefix, sizeof(prefix), "b-%llx-0-", (unsigned long long)ino);
-	CHECK(find_obj(prefix, id, len) == 0);
+	CHECK(t_seg_find(dir, prefix, r) == 0);
 }
 
-static void inode_of(uint64_t ino, char *id, size_t len)
+static void inode_of(uint64_t ino, struct t_rec *r)
 {
 	char prefix[64];
 
 	snprintf(prefix, sizeof(prefix), "i-%llx-", (unsigned long long)ino);
-	CHECK(find_obj(prefix, id, len) == 0);
+	CHECK(t_seg_find(dir, prefix, r) == 0);
+}
+
+static void flip(const struct t_rec *r, uint64_t at)
+{
+	char p[600];
+	int fd;
+	uint8_t c = 0;
+
+	seg_path(r, p, sizeof(p));
+	fd = open(p, O_RDWR);
+	CHECK(fd >= 0 && pread(fd, &c, 1, (off_t)at) == 1);
+	c ^= 1;
+	CHECK(pwrite(fd, &c, 1, (off_t)at) == 1);
+	close(fd);
 }
 
 /* Reading a's content must fail with EIO and log the object named. */
@@ -116,144 +124,200 @@ static void expect_read_eio(const char *id)
 	kfs_unmount(fs);
 }
 
+/* A byte of a record's data flipped, in the segment being appended to and in a sealed one. */
 TEST(flip_byte)
 {
-	char id[256], p[600];
-	int fd;
+	struct t_rec r;
 
-	fresh();
-	block_of(ino_a, id, sizeof(id));
-	path(id, p, sizeof(p));
-	fd = open(p, O_RDWR);
-	uint8_t c;
-	CHECK(pread(fd, &c, 1, 40) == 1);
-	c ^= 1;
-	CHECK(pwrite(fd, &c, 1, 40) == 1);
-	close(fd);
-	expect_read_eio(id);
+	for (int sealed = 0; sealed < 2; sealed++) {
+		fresh(sealed ? 1 : 0);
+		block_of(ino_a, &r);
+		flip(&r, r.data_off + 40);
+		expect_read_eio(r.id);
+	}
 }
 
-TEST(truncate_object)
+/* A segment cut in the middle of a record. */
+TEST(truncate_record)
 {
-	char id[256], p[600];
+	char p[600];
+	struct t_rec r;
 
-	fresh();
-	block_of(ino_a, id, sizeof(id));
-	path(id, p, sizeof(p));
-	CHECK(truncate(p, 100) == 0);
-	expect_read_eio(id);
+	fresh(1);
+	block_of(ino_a, &r);
+	seg_path(&r, p, sizeof(p));
+	CHECK(truncate(p, (off_t)(r.off + r.size / 2)) == 0);
+	expect_read_eio(r.id);
 }
 
-TEST(swap_files)
+/* Two files' blocks swapped: each id's record now holds the other's data. */
+TEST(swap_records)
 {
-	char ida[256], idb[256], pa[600], pb[600], pt[700];
+	struct t_rec ra, rb;
+	uint8_t *da = NULL, *db = NULL;
+	size_t la = 0, lb = 0;
+	struct kfs_store *st;
 
-	fresh();
-	block_of(ino_a, ida, sizeof(ida));
-	block_of(ino_b, idb, sizeof(idb));
-	path(ida, pa, sizeof(pa));
-	path(idb, pb, sizeof(pb));
-	snprintf(pt, sizeof(pt), "%s.swap", pa);
-	CHECK(rename(pa, pt) == 0 && rename(pb, pa) == 0 && rename(pt, pb) == 0);
-	expect_read_eio(ida);
+	fresh(0);
+	block_of(ino_a, &ra);
+	block_of(ino_b, &rb);
+	st = raw();
+	CHECK(st->get(st, ra.id, &da, &la) == 0 && st->get(st, rb.id, &db, &lb) == 0);
+	CHECK(st->put(st, ra.id, db, lb, KFS_PUT_DURABLE) == 0);
+	CHECK(st->put(st, rb.id, da, la, KFS_PUT_DURABLE) == 0);
+	st->close(st);
+	free(da);
+	free(db);
+	expect_read_eio(ra.id);
 }
 
-TEST(delete_object)
+/* A record deleted: by a tombstone, and by dropping the segment that holds it. */
+TEST(delete_record)
 {
-	char id[256], p[600];
+	struct kfs_store *st;
+	struct t_rec r;
+	char p[600];
 
-	fresh();
-	block_of(ino_a, id, sizeof(id));
-	path(id, p, sizeof(p));
+	fresh(0);
+	block_of(ino_a, &r);
+	st = raw();
+	CHECK(st->del(st, r.id) == 0 && st->sync(st) == 0);
+	st->close(st);
+	expect_read_eio(r.id);
+
+	fresh(1);
+	block_of(ino_a, &r);
+	seg_path(&r, p, sizeof(p));
 	CHECK(unlink(p) == 0);
-	expect_read_eio(id);
+	expect_read_eio(r.id);
 }
 
+/* A block moved to another id (block 1 of the same file). */
 TEST(rename_object)
 {
-	char id[256], p[600], q[600];
+	char q[KFS_ID_MAX + 1];
+	struct kfs_store *st;
+	uint8_t *d = NULL;
+	struct t_rec r;
+	size_t l = 0;
 
-	fresh();
-	block_of(ino_a, id, sizeof(id));
-	path(id, p, sizeof(p));
-	snprintf(q, sizeof(q), "%s/b-%llx-1-1", dir, (unsigned long long)ino_a);
-	CHECK(rename(p, q) == 0);
-	expect_read_eio(id);
+	fresh(0);
+	block_of(ino_a, &r);
+	snprintf(q, sizeof(q), "b-%llx-1-1", (unsigned long long)ino_a);
+	st = raw();
+	CHECK(st->get(st, r.id, &d, &l) == 0);
+	CHECK(st->put(st, q, d, l, 0) == 0 && st->del(st, r.id) == 0 && st->sync(st) == 0);
+	st->close(st);
+	free(d);
+	expect_read_eio(r.id);
 }
 
-/* Keep a copy of an object as it is now, to put back later (a rollback). */
-static void save(const char *id)
+/* Write "new!" to a; the old block's record and data come back in *old, *data. */
+static void rewrite_a(struct t_rec *old, uint8_t **data, size_t *len, struct t_rec *cur)
 {
-	char cmd[2048];
-
-	snprintf(cmd, sizeof(cmd), "cp %s/%s %s/saved.copy", dir, id, dir);
-	CHECK(run(cmd) == 0);
-}
-
-TEST(rollback_file)
-{
-	char old[256], cur[256], cmd[2048];
+	struct kfs_store *st;
 	struct kfs *fs;
 
-	fresh();
-	block_of(ino_a, old, sizeof(old));
-	save(old);
+	block_of(ino_a, old);
+	st = raw();
+	CHECK(st->get(st, old->id, data, len) == 0);
+	st->close(st);
 	fs = mnt(0);
 	CHECK(fs && kfs_write(fs, ino_a, 0, "new!", 4) == 4);
 	if (fs)
 		CHECK(kfs_unmount(fs) == 0);
-	block_of(ino_a, cur, sizeof(cur));
-	CHECK(strcmp(old, cur) != 0);
-	snprintf(cmd, sizeof(cmd), "cp %s/saved.copy %s/%s && cp %s/saved.copy %s/%s", dir, dir, cur,
-		 dir, dir, old);
-	CHECK(run(cmd) == 0);
-	expect_read_eio(cur);
+	block_of(ino_a, cur);
+	CHECK(strcmp(old->id, cur->id) != 0);
 }
 
+/* The old block's content put back under the current id (and the old one). */
+TEST(rollback_file)
+{
+	struct t_rec old, cur;
+	struct kfs_store *st;
+	uint8_t *d = NULL;
+	size_t l = 0;
+
+	fresh(0);
+	rewrite_a(&old, &d, &l, &cur);
+	st = raw();
+	CHECK(st->put(st, cur.id, d, l, 0) == 0 && st->put(st, old.id, d, l, 0) == 0);
+	CHECK(st->sync(st) == 0);
+	st->close(st);
+	free(d);
+	expect_read_eio(cur.id);
+}
+
+/* An older copy of a segment put back over the one that holds the current block. */
+TEST(rollback_segment)
+{
+	char cmd[2048], p[600];
+	struct t_rec old, cur;
+	uint8_t *d = NULL;
+	size_t l = 0;
+
+	fresh(1);
+	block_of(ino_a, &old);
+	seg_path(&old, p, sizeof(p));
+	snprintf(cmd, sizeof(cmd), "cp %s %s/saved.copy", p, dir);
+	CHECK(run(cmd) == 0);
+	rewrite_a(&old, &d, &l, &cur);
+	free(d);
+	seg_path(&cur, p, sizeof(p));
+	snprintf(cmd, sizeof(cmd), "cp %s/saved.copy %s", dir, p);
+	CHECK(run(cmd) == 0);
+	expect_read_eio(cur.id);
+}
+
+/* Directory d's older inode (with "inside") put back under its current id. */
 TEST(rollback_directory)
 {
-	char old[256], cur[256], cmd[2048];
+	struct t_rec old, cur;
+	struct kfs_store *st;
 	struct kfs_attr a;
+	uint8_t *d = NULL;
+	size_t l = 0;
 	struct kfs *fs;
 
-	fresh();
-	inode_of(ino_d, old, sizeof(old));
-	save(old);
+	fresh(0);
+	inode_of(ino_d, &old);
+	st = raw();
+	CHECK(st->get(st, old.id, &d, &l) == 0);
+	st->close(st);
 	fs = mnt(0);
 	CHECK(fs && kfs_unlink(fs, ino_d, "inside") == 0);
 	if (fs)
 		CHECK(kfs_unmount(fs) == 0);
-	inode_of(ino_d, cur, sizeof(cur));
-	snprintf(cmd, sizeof(cmd), "cp %s/saved.copy %s/%s", dir, dir, cur);
-	CHECK(run(cmd) == 0);
+	inode_of(ino_d, &cur);
+	st = raw();
+	CHECK(st->put(st, cur.id, d, l, 0) == 0 && st->sync(st) == 0);
+	st->close(st);
+	free(d);
 	fs = mnt(0);
 	CHECK(fs);
 	if (!fs)
 		return;
 	CHECK(kfs_lookup(fs, ino_d, "inside", &a) == -EIO);
-	CHECK(strstr(logline, cur) && strstr(logline, "inode"));
+	CHECK(strstr(logline, cur.id) && strstr(logline, "inode"));
 	kfs_unmount(fs);
 }
 
 TEST(root_tamper_refuses_mount)
 {
-	char p[600];
-	int fd;
+	struct t_rec r;
 
-	fresh();
-	path("root", p, sizeof(p));
-	fd = open(p, O_RDWR);
-	CHECK(fd >= 0 && pwrite(fd, "X", 1, 20) == 1);
-	close(fd);
+	fresh(0);
+	CHECK(t_seg_find(dir, "root", &r) == 0);
+	flip(&r, r.data_off + 20);
 	CHECK(mnt(0) == NULL);
-	CHECK(strstr(kiln_errmsg(), "volume root") && strstr(kiln_errmsg(), "authentication failed"));
+	CHECK(strstr(kiln_errmsg(), "volume root") && strstr(kiln_errmsg(), "integrity failure"));
 }
 
 TEST(no_plaintext_in_store)
 {
 	char cmd[256];
 
-	fresh();
+	fresh(0);
 	snprintf(cmd, sizeof(cmd), "grep -rq %s %s", MARKER, dir);
 	CHECK(run(cmd) != 0); /* grep exits non-zero: not found */
 	snprintf(cmd, sizeof(cmd), "grep -rq inside %s", dir);
@@ -267,11 +331,12 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	RUN(flip_byte);
-	RUN(truncate_object);
-	RUN(swap_files);
-	RUN(delete_object);
+	RUN(truncate_record);
+	RUN(swap_records);
+	RUN(delete_record);
 	RUN(rename_object);
 	RUN(rollback_file);
+	RUN(rollback_segment);
 	RUN(rollback_directory);
 	RUN(root_tamper_refuses_mount);
 	RUN(no_plaintext_in_store);

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The segment store's state, shared by its layout code and its compaction. */
+#ifndef KILN_FS_SEG_STORE_H
+#define KILN_FS_SEG_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "fs/seg_index.h"
+#include "fs/store_local.h"
+
+#define KFS_SEG_MAX_DEFAULT (64ull << 20) /* a segment is sealed past this size */
+#define KFS_SEG_KICK (4ull << 20)	  /* start writeback of the active one every this much */
+
+struct kfs_seg {
+	uint64_t num; /* from its name; higher is newer */
+	int fd;
+	uint64_t size; /* bytes of records (what the scan accepted, then appends) */
+	uint64_t live; /* bytes of the records the index points at */
+	bool stuck;    /* compacting it failed: not tried again */
+	uint64_t kicked; /* writeback started up to here (the active one) */
+};
+
+struct kfs_seg_store {
+	struct kfs_store_local ops;
+	int dirfd;
+	struct kfs_dir_caps caps;
+	struct kfs_seg *segs; /* by number; the last one is appended to, when appendable */
+	size_t nsegs, cap;
+	uint64_t next_num;    /* the next segment's number */
+	struct kfs_seg_index idx;
+	uint64_t objects;     /* index entries that are not tombstones */
+	uint64_t disk;        /* bytes of all segments */
+	uint64_t seg_max;
+	bool dirty;	      /* the active segment has appends not yet fdatasync'd */
+	bool dir_dirty;	      /* a segment was created since the directory's last fsync */
+	bool appendable;      /* the last segment is the active one (else the next append makes one) */
+	char scanning[KFS_SEG_NAME_LEN + 1]; /* opening: the segment being scanned (logs) */
+};
+
+/* The segment numbered num, or NULL. */
+struct kfs_seg *kfs_seg_find(struct kfs_seg_store *s, uint64_t num);
+static inline struct kfs_seg *kfs_seg_active(struct kfs_seg_store *s)
+{
+	return &s->segs[s->nsegs - 1];
+}
+/* Make room for a record of len bytes in the active segment (sealing it when full). */
+int kfs_seg_room(struct kfs_seg_store *s, uint64_t len) KILN_MUST;
+/* Append len raw bytes (iov) to the active segment at its end; *off where they went. */
+int kfs_seg_append(struct kfs_seg_store *s, const struct iovec *iov, int n, uint64_t len,
+		   uint64_t *off) KILN_MUST;
+/* Point e (seg 0: a new entry) at a record appended at off of the active segment. */
+void kfs_seg_repoint(struct kfs_seg_store *s, struct kfs_seg_ent *e, bool del, uint32_t len,
+		     uint64_t off);
+/* A new, empty active segment (the old one made durable first). */
+int kfs_seg_create(struct kfs_seg_store *s) KILN_MUST;
+/* fdatasync the active segment and fsync the directory, where needed. */
+int kfs_seg_flush(struct kfs_seg_store *s) KILN_MUST;
+void kfs_seg_log(const char *fmt, ...) KILN_PRINTF(1, 2);
+
+/*
+ * Compaction (seg_compact.c). kfs_seg_compact_some: after a write, compact
+ * one sealed segment whose live bytes are under half its size.
+ * kfs_seg_reclaim: while the segments' bytes are over the byte cap,
+ * compact the segment with the most garbage (sealing the active one first
+ * when it is that one). A failed compaction is logged and the write that
+ * called stands: both return 0 but for a simulated crash (tests).
+ */
+int kfs_seg_compact_some(struct kfs_seg_store *s) KILN_MUST;
+int kfs_seg_reclaim(struct kfs_seg_store *s) KILN_MUST;
+
+#endif
