@@ -411,6 +411,7 @@ static void kfs_free(struct kfs *fs)
 	if (fs->cache)
 		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);
+	free(fs->sealed);
 	OPENSSL_cleanse(fs, sizeof(*fs));
 	free(fs);
 }
@@ -431,6 +432,13 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 	}
 	fs->st = store;
 	fs->kw = kw;
+	/* pages untouched until used: the cache costs memory as it fills */
+	fs->cache = calloc(KFS_CACHE_BLOCKS, sizeof(*fs->cache));
+	fs->sealed = malloc(KFS_BATCH_MAX * (KFS_BLOCK + KFS_SEAL_OVERHEAD));
+	if (!fs->cache || !fs->sealed) {
+		kfs_free(fs);
+		return kiln_err(ENOMEM, "mount: out of memory");
+	}
 	fs->log = log;
 	fs->log_ctx = log_ctx;
 	rc = store->get(store, HDR_ID, &buf, &len);

@@ -222,6 +222,67 @@ TEST(failures_leave_a_consistent_volume)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
+/* Write 2 MiB of a known pattern to a's file, then remount cold (nothing cached). */
+static struct kfs *two_mib_cold(struct kfs_attr *a, uint8_t *buf)
+{
+	struct kfs *fs = new_volume(a);
+
+	for (size_t i = 0; i < (2u << 20); i++)
+		buf[i] = (uint8_t)(i * 7 + (i >> 15));
+	if (!fs || kfs_write(fs, a->ino, 0, buf, 2u << 20) != 2 << 20 || kfs_unmount(fs) < 0)
+		return NULL;
+	fs = mount_counting(0);
+	if (fs && kfs_getattr(fs, a->ino, a) < 0) {
+		kfs_unmount(fs);
+		return NULL;
+	}
+	counts_reset();
+	return fs;
+}
+
+/*
+ * 128 KiB reads in order (the kernel's readahead requests) fetch the blocks
+ * ahead of the reader in a growing window: far fewer round trips than
+ * reads, and every block fetched once.
+ */
+TEST(sequential_reads_fetch_ahead)
+{
+	static uint8_t buf[2 << 20], back[2 << 20];
+	struct kfs_attr a;
+	struct kfs *fs = two_mib_cold(&a, buf);
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	for (size_t off = 0; off < sizeof(back); off += 128 << 10)
+		CHECK(kfs_read(fs, a.ino, off, back + off, 128 << 10) == 128 << 10);
+	CHECK(!memcmp(buf, back, sizeof(buf)));
+	CHECK(cs.getv_objs == 64 && cs.gets == 0);
+	CHECK(cs.getv_calls <= 6); /* 16 reads */
+	CHECK(kfs_unmount(fs) == 0);
+}
+
+/* Reads here and there fetch only the block each asks for. */
+TEST(random_reads_fetch_no_more)
+{
+	static uint8_t buf[2 << 20];
+	static const uint32_t at[] = { 40, 7, 23, 51, 12, 60 };
+	uint8_t back[4096];
+	struct kfs_attr a;
+	struct kfs *fs = two_mib_cold(&a, buf);
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		uint64_t off = (uint64_t)at[i] * KFS_BLOCK + 4096;
+		CHECK(kfs_read(fs, a.ino, off, back, sizeof(back)) == sizeof(back));
+		CHECK(!memcmp(back, buf + off, sizeof(back)));
+	}
+	CHECK(cs.getv_objs + cs.gets == 6);
+	CHECK(kfs_unmount(fs) == 0);
+}
+
 /*
  * 4 KiB writes and reads next to the last one (the kernel's writeback
  * sends dirty pages in order) need no get: the block is in the cache.
@@ -382,6 +443,8 @@ int main(void)
 	RUN(one_batch_per_mib);
 	RUN(failed_batch_keeps_old_blocks);
 	RUN(failures_leave_a_consistent_volume);
+	RUN(sequential_reads_fetch_ahead);
+	RUN(random_reads_fetch_no_more);
 	RUN(small_io_from_cache);
 	RUN(remote_pipelined);
 	RUN(dir_sync_few_and_many);
