@@ -9,6 +9,8 @@
 
 #include "fs/internal.h"
 
+#define SEALED_BLOCK (KFS_BLOCK + KFS_SEAL_OVERHEAD)
+
 static int file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 {
 	return kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs file", ino, key);
@@ -24,6 +26,23 @@ static void block_aad(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, 
 	a->ver = ver;
 }
 
+/* One get into the caller's buffer when o->cap says so (a store without getv). */
+static int get_one(struct kfs_store *st, struct kfs_obj *o)
+{
+	uint8_t *buf = NULL;
+	int rc;
+
+	if (!o->cap)
+		return st->get(st, o->id, &o->buf, &o->len);
+	rc = st->get(st, o->id, &buf, &o->len);
+	if (rc == 0 && o->len > o->cap)
+		rc = kiln_err(EMSGSIZE, "object %s: %zu bytes, more than it can be", o->id, o->len);
+	if (rc == 0)
+		memcpy(o->buf, buf, o->len);
+	free(buf);
+	return rc;
+}
+
 /* A batch through the store's putv/getv, or one call per object when it has none. */
 static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n)
 {
@@ -32,8 +51,7 @@ static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t
 	if (put ? st->putv != NULL : st->getv != NULL)
 		return put ? st->putv(st, v, n) : st->getv(st, v, n);
 	for (size_t i = 0; i < n; i++) {
-		v[i].rc = put ? st->put(st, v[i].id, v[i].buf, v[i].len, 0)
-			      : st->get(st, v[i].id, &v[i].buf, &v[i].len);
+		v[i].rc = put ? st->put(st, v[i].id, v[i].buf, v[i].len, 0) : get_one(st, &v[i]);
 		if (v[i].rc < 0 && first == 0)
 			first = v[i].rc;
 	}
@@ -68,7 +86,7 @@ static int open_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, u
 	return 0;
 }
 
-/* One round trip: fetch v[0..m-1] (blocks at[]) and decrypt them into the cache. */
+/* One round trip: fetch v[0..m-1] (blocks at[], into fs->sealed) and decrypt them into the cache. */
 static int fetch_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, struct kfs_obj *v,
 		       const uint64_t *at, size_t m, uint64_t want_end)
 {
@@ -80,13 +98,13 @@ static int fetch_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 		brc = v[j].rc;
 		if (rc == 0 && brc == 0)
 			brc = open_block(fs, n, key, at[j], &v[j]);
-		free(v[j].buf);
 		if (rc < 0 || brc == 0 || at[j] >= want_end)
 			continue;
-		/* missing or forged is an integrity failure; the channel's errors are its own */
+		/* missing, oversize or forged is an integrity failure; the channel's errors are its own */
 		snprintf(what, sizeof(what), "block %llu of inode %llu", (unsigned long long)at[j],
 			 (unsigned long long)n->ino);
-		rc = brc == -ENOENT || v[j].rc == 0 ? kfs_integrity(fs, brc, what, v[j].id) : brc;
+		rc = brc == -ENOENT || brc == -EMSGSIZE || v[j].rc == 0 ? kfs_integrity(fs, brc, what, v[j].id)
+									: brc;
 	}
 	return rc;
 }
@@ -111,7 +129,8 @@ static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 	for (uint64_t b = b0; b < end && rc == 0; b++) {
 		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b])) {
 			kfs_block_id(n->ino, b, n->blk[b], ids[m]);
-			v[m] = (struct kfs_obj){ .id = ids[m] };
+			v[m] = (struct kfs_obj){ .id = ids[m], .cap = SEALED_BLOCK,
+						 .buf = fs->sealed + m * SEALED_BLOCK };
 			at[m++] = b;
 		}
 		if (m == KFS_BATCH_MAX || (m && b + 1 == end)) {
@@ -170,7 +189,7 @@ static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 		w->ver[i] = fs->next_ver++;
 		block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
 		w->v[i] = (struct kfs_obj){ .id = w->ids[i],
-					    .buf = fs->sealed + i * (KFS_BLOCK + KFS_SEAL_OVERHEAD),
+					    .buf = fs->sealed + i * SEALED_BLOCK,
 					    .len = lens[i] + KFS_SEAL_OVERHEAD };
 		kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
 		rc = kfs_seal(key, &aad, pt[i], lens[i], w->v[i].buf);

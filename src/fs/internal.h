@@ -72,7 +72,7 @@ struct kfs {
 	struct kfs_inode *tab[KFS_BUCKETS];
 	uint64_t ninodes;
 	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots */
-	uint8_t *sealed;	 /* KFS_BATCH_MAX sealed blocks: the batch being put */
+	uint8_t *sealed;	 /* KFS_BATCH_MAX sealed blocks: the batch being put or got */
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
 };

@@ -20,11 +20,15 @@
 /* PUT flags. */
 #define KFS_PUT_DURABLE 0x01 /* fsync the object and its directory entry before answering */
 
-/* One object of a batch: put sends buf/len; get fills buf (malloc'd) and len. */
+/*
+ * One object of a batch: put sends buf/len; get fills buf and len: when
+ * cap is 0 buf is malloc'd for the caller, else buf is the caller's (cap
+ * bytes) and is filled in place (a larger object: rc -EMSGSIZE).
+ */
 struct kfs_obj {
 	const char *id;
 	uint8_t *buf;
-	size_t len;
+	size_t len, cap;
 	int rc; /* this object's result */
 };
 #define KFS_BATCH_MAX 32 /* objects per putv/getv call */
