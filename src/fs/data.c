@@ -109,6 +109,15 @@ static int fetch_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 	return rc;
 }
 
+/* Whether blocks b0 .. end-1 are all holes or cached. */
+static bool all_cached(struct kfs *fs, struct kfs_inode *n, uint64_t b0, uint64_t end)
+{
+	for (uint64_t b = b0; b < end; b++)
+		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b]))
+			return false;
+	return true;
+}
+
 /*
  * Bring the stored blocks among b0 .. end-1 that are not cached into the
  * cache, up to KFS_BATCH_MAX per round trip to the parent. Blocks from
@@ -126,6 +135,9 @@ static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 
 	if (end > n->nblk)
 		end = n->nblk;
+	/* a get must not overtake the answer of a put it reads (fs/pipeline.c) */
+	if (fs->nflight && !all_cached(fs, n, b0, end) && (rc = kfs_puts_reap(fs, fs->nflight)) < 0)
+		return rc;
 	for (uint64_t b = b0; b < end && rc == 0; b++) {
 		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b])) {
 			kfs_block_id(n->ino, b, n->blk[b], ids[m]);
@@ -173,6 +185,54 @@ struct wbatch {
 	uint64_t ver[KFS_BATCH_MAX];
 };
 
+/* Seal block b0 + i (len bytes at pt) as a new version, into slot i of fs->sealed and of w. */
+static int seal_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, struct wbatch *w,
+		      uint64_t b0, size_t i, const uint8_t *pt, size_t len)
+{
+	struct kfs_aad aad;
+
+	w->ver[i] = fs->next_ver++;
+	block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
+	w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = fs->sealed + i * SEALED_BLOCK,
+				    .len = len + KFS_SEAL_OVERHEAD };
+	kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
+	return kfs_seal(key, &aad, pt, len, w->v[i].buf);
+}
+
+/* The inode names version ver for block b from now on; the one it replaces is retired. */
+static int name_block(struct kfs *fs, struct kfs_inode *n, uint64_t b, uint64_t ver)
+{
+	char id[KFS_ID_MAX + 1];
+	int rc = 0;
+
+	if (n->blk[b]) {
+		kfs_block_id(n->ino, b, n->blk[b], id);
+		rc = kfs_retire(fs, id, n->blk[b]);
+	}
+	n->blk[b] = ver;
+	return rc;
+}
+
+/*
+ * The same over a pipelined store: each block is sent as soon as it is
+ * sealed and named at once; the put's answer comes later (fs/pipeline.c).
+ */
+static int write_blocks_piped(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
+			      struct wbatch *w, uint64_t b0, size_t cnt, const uint8_t *const *pt,
+			      const size_t *lens)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < cnt && rc == 0; i++) {
+		rc = seal_block(fs, n, key, w, b0, i, pt[i], lens[i]);
+		if (rc == 0)
+			rc = kfs_put_block(fs, &w->v[i], n->ino, b0 + i, w->ver[i], n->blk[b0 + i]);
+		if (rc == 0)
+			rc = name_block(fs, n, b0 + i, w->ver[i]);
+	}
+	return rc;
+}
+
 /*
  * Store blocks b0 .. b0+cnt-1 (cnt <= KFS_BATCH_MAX; block i is pt[i],
  * lens[i] bytes) as new versions in one batch, sealed into fs->sealed. All
@@ -182,32 +242,24 @@ static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 			size_t cnt, const uint8_t *const *pt, const size_t *lens)
 {
 	struct wbatch *w = malloc(sizeof(*w));
-	struct kfs_aad aad;
 	int rc = w ? 0 : kiln_err(ENOMEM, "write: out of memory");
 
-	for (size_t i = 0; i < cnt && rc == 0; i++) {
-		w->ver[i] = fs->next_ver++;
-		block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
-		w->v[i] = (struct kfs_obj){ .id = w->ids[i],
-					    .buf = fs->sealed + i * SEALED_BLOCK,
-					    .len = lens[i] + KFS_SEAL_OVERHEAD };
-		kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
-		rc = kfs_seal(key, &aad, pt[i], lens[i], w->v[i].buf);
+	if (rc == 0 && fs->pipe) {
+		rc = write_blocks_piped(fs, n, key, w, b0, cnt, pt, lens);
+		goto out;
 	}
+	for (size_t i = 0; i < cnt && rc == 0; i++)
+		rc = seal_block(fs, n, key, w, b0, i, pt[i], lens[i]);
 	if (rc == 0 && (rc = store_batch(fs->st, true, w->v, cnt)) < 0)
 		for (size_t i = 0; i < cnt; i++)
 			if (w->v[i].rc == 0)
 				(void)fs->st->del(fs->st, w->ids[i]);
-	for (size_t i = 0; i < cnt && rc == 0; i++) {
-		uint64_t b = b0 + i;
-		if (n->blk[b]) {
-			kfs_block_id(n->ino, b, n->blk[b], w->ids[i]);
-			rc = kfs_retire(fs, w->ids[i], n->blk[b]);
-		}
-		n->blk[b] = w->ver[i];
-		if (cnt == 1) /* a small write: the next one may well be to the same block */
-			kfs_cache_put(fs, n->ino, b, w->ver[i], pt[i], lens[i]);
-	}
+	for (size_t i = 0; i < cnt && rc == 0; i++)
+		rc = name_block(fs, n, b0 + i, w->ver[i]);
+out:
+	/* a small write: the next one may well be to the same block */
+	if (rc == 0 && cnt == 1)
+		kfs_cache_put(fs, n->ino, b0, n->blk[b0], pt[0], lens[0]);
 	free(w);
 	return rc;
 }

@@ -57,6 +57,11 @@ struct kfs_cblk {
 	uint8_t data[KFS_BLOCK];
 };
 
+/* A block put in flight (fs/pipeline.c): its block, its version and the one it replaced. */
+struct kfs_flight {
+	uint64_t ino, blk, ver, old;
+};
+
 struct kfs {
 	const struct kfs_alt_ops *alt; /* set: not the encrypted core (kfs_alt_new) */
 	void *alt_ctx;
@@ -73,6 +78,10 @@ struct kfs {
 	uint64_t ninodes;
 	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots */
 	uint8_t *sealed;	 /* KFS_BATCH_MAX sealed blocks: the batch being put or got */
+	const struct kfs_put_pipe *pipe; /* set: block puts do not wait (fs/pipeline.c) */
+	struct kfs_flight flight[KFS_PUT_AHEAD]; /* oldest first */
+	size_t nflight;
+	int put_err; /* the first put that failed since the last commit, for the next one */
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
 };
@@ -113,6 +122,10 @@ int kfs_inode_new(struct kfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n);
 /* Forget object (id at version ver): now if uncommitted, else after the next commit. */
 int kfs_retire(struct kfs *fs, const char *id, uint64_t ver) KILN_MUST;
+/* Keep object id after all: true when it was waiting for the next commit to go. */
+bool kfs_unretire(struct kfs *fs, const char *id);
+/* The inode ino if it is in the table (loaded or not), else NULL. */
+struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino);
 int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id);
 int64_t kfs_now(void);
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size) KILN_MUST;
@@ -125,6 +138,17 @@ const uint8_t *kfs_cache_find(struct kfs *fs, uint64_t ino, uint64_t blk, uint64
 void kfs_cache_put(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, const uint8_t *data,
 		   size_t len);
 void kfs_cache_forget(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver);
+
+/*
+ * Pipelined block puts (fs/pipeline.c; only when fs->pipe is set). Put one
+ * sealed block (version ver of block blk, replacing old) without waiting;
+ * reap the answers of the oldest cnt in flight (a failed one is repaired
+ * and remembered); settle: reap all, then the remembered failure, once.
+ */
+int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_t blk,
+		  uint64_t ver, uint64_t old) KILN_MUST;
+int kfs_puts_reap(struct kfs *fs, size_t cnt) KILN_MUST;
+int kfs_puts_settle(struct kfs *fs) KILN_MUST;
 
 /* Unmount a kfs_alt_new volume and free it (fs/alt.c). */
 int kfs_alt_free(struct kfs *fs);

@@ -52,6 +52,23 @@ struct kfs_store {
 	int (*getv)(struct kfs_store *s, struct kfs_obj *v, size_t n);
 };
 
+/*
+ * Pipelined puts, a second table beside the one every store fills (only
+ * the remote store has them; kfs_store_put_pipe is NULL for the others):
+ * send puts without waiting for the answer, which reap returns later: it
+ * waits for the oldest n puts sent and not reaped and sets rc[i] for
+ * each. Every other call keeps the order: the parent sees a get or delete
+ * after the puts sent before it. The caller reaps so that at most
+ * KFS_PUT_AHEAD are unreaped. Both return a channel failure (reap: then
+ * also in every rc[i]).
+ */
+struct kfs_put_pipe {
+	int (*send)(struct kfs_store *s, const struct kfs_obj *o);
+	int (*reap)(struct kfs_store *s, int *rc, size_t n);
+};
+const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s);
+#define KFS_PUT_AHEAD 64 /* puts in flight at most: 2 MiB of blocks */
+
 /* 0 when id is a valid object id, else -EINVAL with a message quoting it. */
 int kfs_id_check(const char *id, size_t len) KILN_MUST;
 

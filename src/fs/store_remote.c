@@ -8,21 +8,28 @@
 
 #include "fs/wire.h"
 
+/*
+ * Requests are answered in order, so several can be in flight: a batch is
+ * sent whole before its replies are read, and DEL and put_send do not wait
+ * for their replies at all (they are read before the next one waited for,
+ * a put's answer kept for put_reap). While we send, unread replies stay
+ * few and small (PENDING_MAX of them, then a batch of puts): they must fit
+ * in the socket buffer, or the parent, blocked on a reply, would stop
+ * reading while we are blocked sending.
+ */
+#define PENDING_MAX 64
+#define RING 128 /* a power of two above PENDING_MAX + KFS_PUT_AHEAD */
+
 struct remote {
 	struct kfs_store ops;
 	int fd;
-	unsigned pending; /* DEL replies not read yet */
+	/* requests sent whose replies are unread, oldest first: true for a put_send */
+	bool sent_put[RING];
+	unsigned sent_at, nsent;
+	/* answers to put_sends read but not reaped yet, oldest first */
+	int done[RING];
+	unsigned done_at, ndone;
 };
-
-/*
- * Requests are answered in order, so several can be in flight: a batch is
- * sent whole before its replies are read, and DEL does not wait for its
- * reply at all (its answer is read before the next one waited for). While
- * we send, unread replies stay few and small (PENDING_MAX deletes and a
- * batch of puts): they must fit in the socket buffer, or the parent,
- * blocked on a reply, would stop reading while we are blocked sending.
- */
-#define PENDING_MAX 32
 
 static int send_req(struct remote *r, uint8_t op, uint8_t flags, const char *id, const void *data,
 		    size_t len)
@@ -92,14 +99,38 @@ static int recv_rep(struct remote *r, struct kfs_obj *o, bool get)
 	return st ? 0 : get ? reply_data(r, o, n - 1) : skip(r, n - 1);
 }
 
-/* Read the replies of the deletes sent without waiting (a failed delete only leaks). */
+/* Read the reply of the oldest request sent without waiting: a put's answer is kept. */
+static int read_one(struct remote *r)
+{
+	bool put = r->sent_put[r->sent_at];
+	struct kfs_obj o = { .id = put ? "(put)" : "(delete)" };
+	int rc = recv_rep(r, &o, false);
+
+	r->sent_at = (r->sent_at + 1) % RING;
+	r->nsent--;
+	if (put)
+		r->done[(r->done_at + r->ndone++) % RING] = rc < 0 ? rc : o.rc;
+	return rc;
+}
+
+/* Read the replies of the requests sent without waiting (a failed delete only leaks). */
 static int drain(struct remote *r)
 {
-	struct kfs_obj o = { .id = "(delete)" };
 	int rc = 0;
 
-	for (; r->pending && rc == 0; r->pending--)
-		rc = recv_rep(r, &o, false);
+	while (r->nsent && rc == 0)
+		rc = read_one(r);
+	return rc;
+}
+
+/* Note a request sent without waiting; past PENDING_MAX unread, the oldest reply is read. */
+static int sent_nowait(struct remote *r, bool put)
+{
+	int rc = 0;
+
+	r->sent_put[(r->sent_at + r->nsent++) % RING] = put;
+	while (r->nsent > PENDING_MAX && rc == 0)
+		rc = read_one(r);
 	return rc;
 }
 
@@ -169,13 +200,44 @@ static int r_getv(struct kfs_store *s, struct kfs_obj *v, size_t n)
 static int r_del(struct kfs_store *s, const char *id)
 {
 	struct remote *r = (struct remote *)s;
-	int rc = r->pending >= PENDING_MAX ? drain(r) : 0;
+	int rc = send_req(r, KFS_OP_DEL, 0, id, NULL, 0);
 
-	if (rc == 0)
-		rc = send_req(r, KFS_OP_DEL, 0, id, NULL, 0);
-	if (rc == 0)
-		r->pending++;
-	return rc;
+	return rc < 0 ? rc : sent_nowait(r, false);
+}
+
+static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
+{
+	struct remote *r = (struct remote *)s;
+	int rc = r->ndone + r->nsent >= RING - 1
+			 ? kiln_err(ENOBUFS, "object %s: too many puts not reaped", o->id)
+			 : send_req(r, KFS_OP_PUT, 0, o->id, o->buf, o->len);
+
+	return rc < 0 ? rc : sent_nowait(r, true);
+}
+
+static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
+{
+	struct remote *r = (struct remote *)s;
+	int crc = 0;
+
+	while (r->ndone < n && r->nsent && crc == 0)
+		crc = read_one(r);
+	if (crc == 0 && r->ndone < n)
+		return kiln_err(EINVAL, "reaping %zu puts, only %u sent", n, r->ndone);
+	for (size_t i = 0; i < n; i++) {
+		rc[i] = i < r->ndone ? r->done[(r->done_at + i) % RING] : crc;
+	}
+	n = n < r->ndone ? n : r->ndone;
+	r->done_at = (r->done_at + (unsigned)n) % RING;
+	r->ndone -= (unsigned)n;
+	return crc;
+}
+
+static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap };
+
+const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s)
+{
+	return s->putv == r_putv ? &remote_pipe : NULL;
 }
 
 static int r_sync(struct kfs_store *s)
