@@ -7,24 +7,16 @@
 #include <unistd.h>
 
 #include "fs/wire.h"
+#include "replies_fuzz.h"
 
-/* The input: replies, each a be16 length then its bytes, queued (framed) before the calls run. */
+/* The OPEN's answer, then the fuzzed replies. */
 static int queue_replies(int fd, const uint8_t *data, size_t size)
 {
 	static const uint8_t ok = 0;
-	size_t off = 0;
 
-	if (kfs_wire_send(fd, &ok, 1, NULL, 0) < 0) /* the OPEN */
+	if (kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
 		return -1;
-	for (int n = 0; n < 24 && off + 2 <= size; n++) {
-		size_t len = (size_t)data[off] << 8 | data[off + 1];
-		off += 2;
-		len = len < size - off ? len : size - off;
-		if (len == 0 || kfs_wire_send(fd, data + off, len, NULL, 0) < 0)
-			return -1;
-		off += len;
-	}
-	return shutdown(fd, SHUT_WR); /* more calls than replies: EOF, an error */
+	return fuzz_queue_replies(fd, data, size, 24);
 }
 
 static void calls(struct kfs_store *st)
@@ -46,7 +38,14 @@ static void calls(struct kfs_store *st)
 		if (!v[i].cap)
 			free(v[i].buf);
 	}
-	(void)st->del(st, "b-1-0-1");
+	const struct kfs_put_pipe *pp = kfs_store_put_pipe(st);
+	struct kfs_obj p = { .id = "b-1-6-7", .buf = place[0], .len = 8 };
+	int rcs[2];
+
+	if (!pp)
+		abort();
+	if (pp->send(st, &p) == 0 && st->del(st, "b-1-0-1") == 0 && pp->send(st, &p) == 0)
+		(void)pp->reap(st, rcs, 2);
 	if (st->get(st, "i-1-7", &buf, &len) == 0)
 		free(buf);
 	(void)st->put(st, "i-1-8", "x", 1, 0);

@@ -224,9 +224,8 @@ static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
 		crc = read_one(r);
 	if (crc == 0 && r->ndone < n)
 		return kiln_err(EINVAL, "reaping %zu puts, only %u sent", n, r->ndone);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		rc[i] = i < r->ndone ? r->done[(r->done_at + i) % RING] : crc;
-	}
 	n = n < r->ndone ? n : r->ndone;
 	r->done_at = (r->done_at + (unsigned)n) % RING;
 	r->ndone -= (unsigned)n;
