@@ -301,9 +301,25 @@ int kfs_sync(struct kfs *fs)
 	return 0;
 }
 
+int kfs_sync_background(struct kfs *fs)
+{
+	int rc, err;
+
+	if (fs->alt)
+		return fs->alt->sync(fs->alt_ctx);
+	rc = fs->pipe ? kfs_puts_reap(fs, fs->nflight) : 0;
+	err = fs->put_err;
+	fs->put_err = 0; /* the repaired blocks are committed now; the error waits */
+	if (rc == 0)
+		rc = kfs_sync(fs);
+	if (fs->put_err == 0)
+		fs->put_err = err;
+	return rc;
+}
+
 bool kfs_synced(struct kfs *fs)
 {
-	return !fs->alt && !kfs_dirty(fs);
+	return !fs->alt && !kfs_dirty(fs) && !fs->put_err;
 }
 
 bool kfs_dirty(struct kfs *fs)

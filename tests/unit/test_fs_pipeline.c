@@ -189,9 +189,40 @@ TEST(late_put_failure_fails_the_commit)
 	par.mem = NULL;
 }
 
+/* The background commit stores the repaired volume but leaves the error to the app's fsync. */
+TEST(background_commit_leaves_the_error)
+{
+	uint8_t a4[4 * KFS_BLOCK], b4[4 * KFS_BLOCK];
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	alarm(60);
+	par.hold = 0;
+	fs = mount_remote(KFS_MOUNT_CREATE);
+	CHECK(fs);
+	if (!fs)
+		return;
+	memset(a4, 'a', sizeof(a4));
+	memset(b4, 'b', sizeof(b4));
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
+	CHECK(kfs_write(fs, a.ino, 0, a4, sizeof(a4)) == (ssize_t)sizeof(a4));
+	CHECK(kfs_sync(fs) == 0);
+	par.fail_in = 2;
+	CHECK(kfs_write(fs, a.ino, 0, b4, sizeof(b4)) == (ssize_t)sizeof(b4));
+	CHECK(kfs_sync_background(fs) == 0);
+	CHECK(!kfs_dirty(fs) && !kfs_synced(fs)); /* committed, an error to tell */
+	CHECK_ERR(kfs_sync(fs), "No space left");
+	CHECK(kfs_synced(fs) && kfs_sync(fs) == 0);
+	CHECK(unmount_remote(fs) == 0);
+	alarm(0);
+	par.mem->close(par.mem);
+	par.mem = NULL;
+}
+
 int main(void)
 {
 	RUN(puts_do_not_wait);
 	RUN(late_put_failure_fails_the_commit);
+	RUN(background_commit_leaves_the_error);
 	return t_done();
 }
