@@ -140,6 +140,32 @@ TEST(puts_do_not_wait)
 }
 
 /*
+ * A new volume (answers at once) with a file of four committed blocks of
+ * 'a' (a), then four of 'b' written over them whose put number fail_in is
+ * refused after the write returned.
+ */
+static struct kfs *rewritten_with_a_failure(struct kfs_attr *a, int fail_in)
+{
+	uint8_t a4[4 * KFS_BLOCK], b4[4 * KFS_BLOCK];
+	struct kfs *fs;
+
+	par.hold = 0;
+	fs = mount_remote(KFS_MOUNT_CREATE);
+	if (!fs)
+		return NULL;
+	memset(a4, 'a', sizeof(a4));
+	memset(b4, 'b', sizeof(b4));
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, a) == 0);
+	CHECK(kfs_write(fs, a->ino, 0, a4, sizeof(a4)) == (ssize_t)sizeof(a4));
+	/* the second commit waits on the parent, which has then done the first's deletes */
+	CHECK(kfs_sync(fs) == 0 && kfs_sync(fs) == 0);
+	par.fail_in = fail_in;
+	par.dels = 0;
+	CHECK(kfs_write(fs, a->ino, 0, b4, sizeof(b4)) == (ssize_t)sizeof(b4)); /* not answered yet */
+	return fs;
+}
+
+/*
  * A block put refused after its write returned: the commit fails with the
  * parent's error and deletes nothing; the block names its committed
  * version again; the next commit stores that, and the volume reads back
@@ -147,26 +173,17 @@ TEST(puts_do_not_wait)
  */
 TEST(late_put_failure_fails_the_commit)
 {
-	uint8_t a4[4 * KFS_BLOCK], b4[4 * KFS_BLOCK], back[4 * KFS_BLOCK], want[4 * KFS_BLOCK];
+	uint8_t back[4 * KFS_BLOCK], want[4 * KFS_BLOCK];
 	struct kfs_attr a;
 	struct kfs *fs;
 
 	alarm(60);
-	par.hold = 0; /* every answer at once */
-	fs = mount_remote(KFS_MOUNT_CREATE);
+	fs = rewritten_with_a_failure(&a, 3);
 	CHECK(fs);
 	if (!fs)
 		return;
-	memset(a4, 'a', sizeof(a4));
-	memset(b4, 'b', sizeof(b4));
-	memcpy(want, b4, sizeof(want));
+	memset(want, 'b', sizeof(want));
 	memset(want + 2 * KFS_BLOCK, 'a', KFS_BLOCK);
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
-	CHECK(kfs_write(fs, a.ino, 0, a4, sizeof(a4)) == (ssize_t)sizeof(a4));
-	CHECK(kfs_sync(fs) == 0);
-	par.fail_in = 3;
-	par.dels = 0;
-	CHECK(kfs_write(fs, a.ino, 0, b4, sizeof(b4)) == (ssize_t)sizeof(b4)); /* not answered yet */
 	CHECK_ERR(kfs_sync(fs), "No space left");
 	CHECK(kfs_read(fs, a.ino, 0, back, KFS_BLOCK) == KFS_BLOCK); /* a round trip: the parent is done */
 	CHECK(par.dels == 0); /* the committed blocks all stay */
@@ -192,23 +209,14 @@ TEST(late_put_failure_fails_the_commit)
 /* The background commit stores the repaired volume but leaves the error to the app's fsync. */
 TEST(background_commit_leaves_the_error)
 {
-	uint8_t a4[4 * KFS_BLOCK], b4[4 * KFS_BLOCK];
 	struct kfs_attr a;
 	struct kfs *fs;
 
 	alarm(60);
-	par.hold = 0;
-	fs = mount_remote(KFS_MOUNT_CREATE);
+	fs = rewritten_with_a_failure(&a, 2);
 	CHECK(fs);
 	if (!fs)
 		return;
-	memset(a4, 'a', sizeof(a4));
-	memset(b4, 'b', sizeof(b4));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
-	CHECK(kfs_write(fs, a.ino, 0, a4, sizeof(a4)) == (ssize_t)sizeof(a4));
-	CHECK(kfs_sync(fs) == 0);
-	par.fail_in = 2;
-	CHECK(kfs_write(fs, a.ino, 0, b4, sizeof(b4)) == (ssize_t)sizeof(b4));
 	CHECK(kfs_sync_background(fs) == 0);
 	CHECK(!kfs_dirty(fs) && !kfs_synced(fs)); /* committed, an error to tell */
 	CHECK_ERR(kfs_sync(fs), "No space left");
