@@ -109,6 +109,15 @@ static int unmount_remote(struct kfs *fs)
 	return rc;
 }
 
+/* Unmount, and drop the volume from the parent's memory. */
+static void end_volume(struct kfs *fs)
+{
+	CHECK(unmount_remote(fs) == 0);
+	alarm(0);
+	par.mem->close(par.mem);
+	par.mem = NULL;
+}
+
 /*
  * Writes of 32 then 48 blocks to a new file while the parent answers block
  * puts 40 at a time: the second write is sent before the first's answers.
@@ -133,10 +142,7 @@ TEST(puts_do_not_wait)
 	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
 	CHECK(!memcmp(buf, back, sizeof(buf)));
 	CHECK(kfs_sync(fs) == 0);
-	CHECK(unmount_remote(fs) == 0);
-	alarm(0);
-	par.mem->close(par.mem);
-	par.mem = NULL;
+	end_volume(fs);
 }
 
 /*
@@ -200,10 +206,7 @@ TEST(late_put_failure_fails_the_commit)
 	memset(back, 0, sizeof(back));
 	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
 	CHECK(!memcmp(back, want, sizeof(want)));
-	CHECK(unmount_remote(fs) == 0);
-	alarm(0);
-	par.mem->close(par.mem);
-	par.mem = NULL;
+	end_volume(fs);
 }
 
 /* The background commit stores the repaired volume but leaves the error to the app's fsync. */
@@ -221,10 +224,7 @@ TEST(background_commit_leaves_the_error)
 	CHECK(!kfs_dirty(fs) && !kfs_synced(fs)); /* committed, an error to tell */
 	CHECK_ERR(kfs_sync(fs), "No space left");
 	CHECK(kfs_synced(fs) && kfs_sync(fs) == 0);
-	CHECK(unmount_remote(fs) == 0);
-	alarm(0);
-	par.mem->close(par.mem);
-	par.mem = NULL;
+	end_volume(fs);
 }
 
 int main(void)
