@@ -52,7 +52,7 @@ static struct kfs_inode **bucket(struct kfs *fs, uint64_t ino)
 	return &fs->tab[(ino * 0x9E3779B97F4A7C15ull) >> 52];
 }
 
-static struct kfs_inode *tab_find(struct kfs *fs, uint64_t ino)
+struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino)
 {
 	struct kfs_inode *n = *bucket(fs, ino);
 
@@ -122,7 +122,7 @@ static int load_inode(struct kfs *fs, struct kfs_inode *n)
 
 int kfs_iget(struct kfs *fs, uint64_t ino, struct kfs_inode **out)
 {
-	struct kfs_inode *n = tab_find(fs, ino);
+	struct kfs_inode *n = kfs_ifind(fs, ino);
 	int rc;
 
 	if (!n)
@@ -171,6 +171,16 @@ int kfs_retire(struct kfs *fs, const char *id, uint64_t ver)
 	}
 	snprintf(fs->garbage[fs->ngarbage++], KFS_ID_MAX + 1, "%s", id);
 	return 0;
+}
+
+bool kfs_unretire(struct kfs *fs, const char *id)
+{
+	for (size_t i = 0; i < fs->ngarbage; i++)
+		if (!strcmp(fs->garbage[i], id)) {
+			memmove(fs->garbage[i], fs->garbage[--fs->ngarbage], sizeof(*fs->garbage));
+			return true;
+		}
+	return false;
 }
 
 /* Seal and put one dirty inode as a new version; the old one is retired. */
@@ -264,7 +274,8 @@ static int put_root(struct kfs *fs, uint64_t live)
 }
 
 /*
- * The commit: new inode versions, then everything durable, then the root
+ * The commit: the answers of the block puts still in flight (any failed:
+ * the commit fails, fs/pipeline.c), new inode versions, then everything durable, then the root
  * that names them (one durable atomic put), and only then the objects the
  * old root named are deleted. A crash anywhere leaves the old or new root.
  */
@@ -273,8 +284,10 @@ int kfs_sync(struct kfs *fs)
 	if (fs->alt)
 		return fs->alt->sync(fs->alt_ctx);
 	uint64_t live;
-	int rc = flush_inodes(fs, &live);
+	int rc = kfs_puts_settle(fs);
 
+	if (rc == 0)
+		rc = flush_inodes(fs, &live);
 	if (rc == 0)
 		rc = fs->st->sync(fs->st);
 	if (rc == 0)
@@ -288,9 +301,25 @@ int kfs_sync(struct kfs *fs)
 	return 0;
 }
 
+int kfs_sync_background(struct kfs *fs)
+{
+	int rc, err;
+
+	if (fs->alt)
+		return fs->alt->sync(fs->alt_ctx);
+	rc = fs->pipe ? kfs_puts_reap(fs, fs->nflight) : 0;
+	err = fs->put_err;
+	fs->put_err = 0; /* the repaired blocks are committed now; the error waits */
+	if (rc == 0)
+		rc = kfs_sync(fs);
+	if (fs->put_err == 0)
+		fs->put_err = err;
+	return rc;
+}
+
 bool kfs_synced(struct kfs *fs)
 {
-	return !fs->alt && !kfs_dirty(fs);
+	return !fs->alt && !kfs_dirty(fs) && !fs->put_err;
 }
 
 bool kfs_dirty(struct kfs *fs)
@@ -330,13 +359,13 @@ static int load_root(struct kfs *fs)
 	fs->next_ino = r.next_ino;
 	fs->next_ver = fs->commit_ver = r.next_ver;
 	for (uint64_t i = 0; i < r.n && rc == 0; i++) {
-		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || tab_find(fs, r.map[2 * i]))
+		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || kfs_ifind(fs, r.map[2 * i]))
 			rc = kfs_integrity(fs, -EBADMSG, "volume root", ROOT_ID);
 		else
 			rc = tab_add(fs, r.map[2 * i], r.map[2 * i + 1], &n);
 	}
 	free(r.map);
-	if (rc == 0 && !tab_find(fs, KFS_ROOT_INO))
+	if (rc == 0 && !kfs_ifind(fs, KFS_ROOT_INO))
 		rc = kfs_integrity(fs, -EBADMSG, "volume root (no root directory)", ROOT_ID);
 	return rc;
 }
@@ -411,6 +440,7 @@ static void kfs_free(struct kfs *fs)
 	if (fs->cache)
 		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);
+	free(fs->sealed);
 	OPENSSL_cleanse(fs, sizeof(*fs));
 	free(fs);
 }
@@ -431,8 +461,16 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 	}
 	fs->st = store;
 	fs->kw = kw;
+	/* pages untouched until used: the cache costs memory as it fills */
+	fs->cache = calloc(KFS_CACHE_BLOCKS, sizeof(*fs->cache));
+	fs->sealed = malloc(KFS_BATCH_MAX * (KFS_BLOCK + KFS_SEAL_OVERHEAD));
+	if (!fs->cache || !fs->sealed) {
+		kfs_free(fs);
+		return kiln_err(ENOMEM, "mount: out of memory");
+	}
 	fs->log = log;
 	fs->log_ctx = log_ctx;
+	fs->pipe = kfs_store_put_pipe(store);
 	rc = store->get(store, HDR_ID, &buf, &len);
 	if (rc == -ENOENT && (flags & KFS_MOUNT_CREATE))
 		rc = create_volume(fs);

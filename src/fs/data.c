@@ -9,6 +9,8 @@
 
 #include "fs/internal.h"
 
+#define SEALED_BLOCK (KFS_BLOCK + KFS_SEAL_OVERHEAD)
+
 static int file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 {
 	return kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs file", ino, key);
@@ -24,6 +26,23 @@ static void block_aad(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, 
 	a->ver = ver;
 }
 
+/* One get into the caller's buffer when o->cap says so (a store without getv). */
+static int get_one(struct kfs_store *st, struct kfs_obj *o)
+{
+	uint8_t *buf = NULL;
+	int rc;
+
+	if (!o->cap)
+		return st->get(st, o->id, &o->buf, &o->len);
+	rc = st->get(st, o->id, &buf, &o->len);
+	if (rc == 0 && o->len > o->cap)
+		rc = kiln_err(EMSGSIZE, "object %s: %zu bytes, more than it can be", o->id, o->len);
+	if (rc == 0)
+		memcpy(o->buf, buf, o->len);
+	free(buf);
+	return rc;
+}
+
 /* A batch through the store's putv/getv, or one call per object when it has none. */
 static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n)
 {
@@ -32,154 +51,215 @@ static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t
 	if (put ? st->putv != NULL : st->getv != NULL)
 		return put ? st->putv(st, v, n) : st->getv(st, v, n);
 	for (size_t i = 0; i < n; i++) {
-		v[i].rc = put ? st->put(st, v[i].id, v[i].buf, v[i].len, 0)
-			      : st->get(st, v[i].id, &v[i].buf, &v[i].len);
+		v[i].rc = put ? st->put(st, v[i].id, v[i].buf, v[i].len, 0) : get_one(st, &v[i]);
 		if (v[i].rc < 0 && first == 0)
 			first = v[i].rc;
 	}
 	return first;
 }
 
-static struct kfs_cblk *cache_slot(struct kfs *fs, uint64_t ver)
-{
-	if (!fs->cache)
-		fs->cache = calloc(KFS_CACHE_BLOCKS, sizeof(*fs->cache));
-	return fs->cache ? &fs->cache[(ver * 0x9E3779B97F4A7C15ull) % KFS_CACHE_BLOCKS] : NULL;
-}
-
-/* Block blk at version ver from the cache into out; false when it is not there. */
-static bool cache_get(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, uint8_t *out)
-{
-	struct kfs_cblk *c = cache_slot(fs, ver);
-
-	if (!c || c->ver != ver || c->ino != ino || c->blk != blk)
-		return false;
-	memcpy(out, c->data, KFS_BLOCK);
-	return true;
-}
-
-/* Remember a block as read_blocks returns it: len bytes stored, zeros after. */
-static void cache_put(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver,
-		      const uint8_t *data, size_t len)
-{
-	struct kfs_cblk *c = cache_slot(fs, ver);
-
-	if (!c)
-		return; /* no memory for it: the cache is only an optimisation */
-	c->ino = ino;
-	c->blk = blk;
-	c->ver = ver;
-	memcpy(c->data, data, len);
-	memset(c->data + len, 0, KFS_BLOCK - len);
-}
-
-/* Authenticate block blk (fetched with result got) into out; KFS_BLOCK bytes, zero-filled. */
+/*
+ * Authenticate stored block blk (fetched as o) into its cache slot, zeros
+ * past what was stored; -EBADMSG when it does not. No log line here: a
+ * block read ahead that fails is only reported if it is asked for.
+ */
 static int open_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
-		      const struct kfs_obj *o, uint8_t *out)
+		      const struct kfs_obj *o)
 {
-	char what[80];
+	struct kfs_cblk *c = kfs_cache_slot(fs, n->ino, blk);
 	struct kfs_aad aad;
-	int rc = o->rc;
+	size_t len;
+	int rc;
 
-	snprintf(what, sizeof(what), "block %llu of inode %llu", (unsigned long long)blk,
-		 (unsigned long long)n->ino);
-	if (rc == -ENOENT)
-		return kfs_integrity(fs, rc, what, o->id);
+	if (o->len < KFS_SEAL_OVERHEAD || o->len - KFS_SEAL_OVERHEAD > KFS_BLOCK)
+		return -EBADMSG;
+	len = o->len - KFS_SEAL_OVERHEAD;
+	block_aad(fs, n->ino, blk, n->blk[blk], &aad);
+	c->ver = 0; /* the slot is being overwritten */
+	rc = kfs_open_sealed(key, &aad, o->buf, o->len, c->data);
 	if (rc < 0)
 		return rc;
-	block_aad(fs, n->ino, blk, n->blk[blk], &aad);
-	if (o->len < KFS_SEAL_OVERHEAD || o->len - KFS_SEAL_OVERHEAD > KFS_BLOCK)
-		rc = -EBADMSG;
-	else
-		rc = kfs_open_sealed(key, &aad, o->buf, o->len, out);
-	return rc < 0 ? kfs_integrity(fs, rc, what, o->id) : 0;
+	memset(c->data + len, 0, KFS_BLOCK - len);
+	c->ino = n->ino;
+	c->blk = blk;
+	c->ver = n->blk[blk];
+	return 0;
 }
 
-/*
- * Read blocks b0 .. b0+cnt-1 (cnt <= KFS_BATCH_MAX) into out, KFS_BLOCK
- * bytes each, zero-filled past what was stored; holes read as zeros. The
- * stored ones are fetched in one batch (one round trip to the parent).
- */
-static int read_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
-		       size_t cnt, uint8_t *out)
+/* One round trip: fetch v[0..m-1] (blocks at[], into fs->sealed) and decrypt them into the cache. */
+static int fetch_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, struct kfs_obj *v,
+		       const uint64_t *at, size_t m, uint64_t want_end)
 {
-	struct kfs_obj v[KFS_BATCH_MAX];
-	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
-	size_t at[KFS_BATCH_MAX], m = 0;
-	int rc = 0;
+	char what[80];
+	int rc = 0, brc;
 
-	memset(out, 0, cnt * KFS_BLOCK);
-	for (size_t i = 0; i < cnt; i++) {
-		uint64_t b = b0 + i;
-		if (b >= n->nblk || n->blk[b] == 0 ||
-		    cache_get(fs, n->ino, b, n->blk[b], out + i * KFS_BLOCK))
-			continue; /* a hole, or decrypted a moment ago */
-		kfs_block_id(n->ino, b, n->blk[b], ids[m]);
-		v[m] = (struct kfs_obj){ .id = ids[m] };
-		at[m++] = i;
-	}
-	if (m)
-		(void)store_batch(fs->st, false, v, m);
+	(void)store_batch(fs->st, false, v, m); /* each v[j].rc says */
 	for (size_t j = 0; j < m; j++) {
-		if (rc == 0)
-			rc = open_block(fs, n, key, b0 + at[j], &v[j], out + at[j] * KFS_BLOCK);
-		if (rc == 0)
-			cache_put(fs, n->ino, b0 + at[j], n->blk[b0 + at[j]], out + at[j] * KFS_BLOCK,
-				  KFS_BLOCK);
-		free(v[j].buf);
+		brc = v[j].rc;
+		if (rc == 0 && brc == 0)
+			brc = open_block(fs, n, key, at[j], &v[j]);
+		if (rc < 0 || brc == 0 || at[j] >= want_end)
+			continue;
+		/* missing, oversize or forged is an integrity failure; the channel's errors are its own */
+		snprintf(what, sizeof(what), "block %llu of inode %llu", (unsigned long long)at[j],
+			 (unsigned long long)n->ino);
+		rc = brc == -ENOENT || brc == -EMSGSIZE || v[j].rc == 0 ? kfs_integrity(fs, brc, what, v[j].id)
+									: brc;
 	}
 	return rc;
 }
 
+/* Whether blocks b0 .. end-1 are all holes or cached. */
+static bool all_cached(struct kfs *fs, struct kfs_inode *n, uint64_t b0, uint64_t end)
+{
+	for (uint64_t b = b0; b < end; b++)
+		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b]))
+			return false;
+	return true;
+}
+
+/*
+ * Bring the stored blocks among b0 .. end-1 that are not cached into the
+ * cache, up to KFS_BATCH_MAX per round trip to the parent. Blocks from
+ * want_end on are read ahead: their failures are left for when they are
+ * read.
+ */
+static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+			uint64_t want_end, uint64_t end)
+{
+	struct kfs_obj v[KFS_BATCH_MAX];
+	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
+	uint64_t at[KFS_BATCH_MAX];
+	size_t m = 0;
+	int rc = 0;
+
+	if (end > n->nblk)
+		end = n->nblk;
+	/* a get must not overtake the answer of a put it reads (fs/pipeline.c) */
+	if (fs->nflight && !all_cached(fs, n, b0, end) && (rc = kfs_puts_reap(fs, fs->nflight)) < 0)
+		return rc;
+	for (uint64_t b = b0; b < end && rc == 0; b++) {
+		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b])) {
+			kfs_block_id(n->ino, b, n->blk[b], ids[m]);
+			v[m] = (struct kfs_obj){ .id = ids[m], .cap = SEALED_BLOCK,
+						 .buf = fs->sealed + m * SEALED_BLOCK };
+			at[m++] = b;
+		}
+		if (m == KFS_BATCH_MAX || (m && b + 1 == end)) {
+			rc = fetch_batch(fs, n, key, v, at, m, want_end);
+			m = 0;
+		}
+	}
+	return rc;
+}
+
+/* Block b's plaintext (KFS_BLOCK bytes) once fetched: the cache's copy, or zeros for a hole. */
+static const uint8_t *block_data(struct kfs *fs, struct kfs_inode *n, uint64_t b)
+{
+	static const uint8_t zeros[KFS_BLOCK];
+
+	if (b >= n->nblk || n->blk[b] == 0)
+		return zeros;
+	return kfs_cache_find(fs, n->ino, b, n->blk[b]);
+}
+
+/* Block blk into out, KFS_BLOCK bytes, zero-filled past what was stored. */
 static int read_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
 		      uint8_t *out)
 {
-	return read_blocks(fs, n, key, blk, 1, out);
+	const uint8_t *d;
+	int rc = fetch_blocks(fs, n, key, blk, blk + 1, blk + 1);
+
+	if (rc == 0 && !(d = block_data(fs, n, blk)))
+		rc = kiln_err(EIO, "block %llu: not in the cache after its fetch",
+			      (unsigned long long)blk);
+	if (rc == 0)
+		memcpy(out, d, KFS_BLOCK);
+	return rc;
 }
 
-/* What write_blocks needs per batch: sealed copies, their ids and versions. */
+/* What write_blocks needs per batch: the objects, their ids and versions. */
 struct wbatch {
 	struct kfs_obj v[KFS_BATCH_MAX];
 	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
 	uint64_t ver[KFS_BATCH_MAX];
 };
 
-/*
- * Store blocks b0 .. b0+cnt-1 (cnt <= KFS_BATCH_MAX; block i is data +
- * i * KFS_BLOCK, lens[i] bytes) as new versions in one batch. All or none:
- * if any put fails the others are deleted and the old versions stay.
- */
-static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
-			size_t cnt, const uint8_t *data, const size_t *lens)
+/* Seal block b0 + i (len bytes at pt) as a new version, into slot i of fs->sealed and of w. */
+static int seal_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, struct wbatch *w,
+		      uint64_t b0, size_t i, const uint8_t *pt, size_t len)
 {
-	struct wbatch *w = malloc(sizeof(*w));
-	uint8_t *ct = malloc(cnt * (KFS_BLOCK + KFS_SEAL_OVERHEAD));
 	struct kfs_aad aad;
-	int rc = w && ct ? 0 : kiln_err(ENOMEM, "write: out of memory");
+
+	w->ver[i] = fs->next_ver++;
+	block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
+	w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = fs->sealed + i * SEALED_BLOCK,
+				    .len = len + KFS_SEAL_OVERHEAD };
+	kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
+	return kfs_seal(key, &aad, pt, len, w->v[i].buf);
+}
+
+/* The inode names version ver for block b from now on; the one it replaces is retired. */
+static int name_block(struct kfs *fs, struct kfs_inode *n, uint64_t b, uint64_t ver)
+{
+	char id[KFS_ID_MAX + 1];
+	int rc = 0;
+
+	if (n->blk[b]) {
+		kfs_block_id(n->ino, b, n->blk[b], id);
+		rc = kfs_retire(fs, id, n->blk[b]);
+	}
+	n->blk[b] = ver;
+	return rc;
+}
+
+/*
+ * The same over a pipelined store: each block is sent as soon as it is
+ * sealed and named at once; the put's answer comes later (fs/pipeline.c).
+ */
+static int write_blocks_piped(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
+			      struct wbatch *w, uint64_t b0, size_t cnt, const uint8_t *const *pt,
+			      const size_t *lens)
+{
+	int rc = 0;
 
 	for (size_t i = 0; i < cnt && rc == 0; i++) {
-		w->ver[i] = fs->next_ver++;
-		block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
-		w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = ct + i * (KFS_BLOCK + KFS_SEAL_OVERHEAD),
-					    .len = lens[i] + KFS_SEAL_OVERHEAD };
-		kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
-		rc = kfs_seal(key, &aad, data + i * KFS_BLOCK, lens[i], w->v[i].buf);
+		rc = seal_block(fs, n, key, w, b0, i, pt[i], lens[i]);
+		if (rc == 0)
+			rc = kfs_put_block(fs, &w->v[i], n->ino, b0 + i, w->ver[i], n->blk[b0 + i]);
+		if (rc == 0)
+			rc = name_block(fs, n, b0 + i, w->ver[i]);
 	}
+	return rc;
+}
+
+/*
+ * Store blocks b0 .. b0+cnt-1 (cnt <= KFS_BATCH_MAX; block i is pt[i],
+ * lens[i] bytes) as new versions in one batch, sealed into fs->sealed. All
+ * or none: if any put fails the others are deleted and the old versions stay.
+ */
+static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+			size_t cnt, const uint8_t *const *pt, const size_t *lens)
+{
+	struct wbatch *w = malloc(sizeof(*w));
+	int rc = w ? 0 : kiln_err(ENOMEM, "write: out of memory");
+
+	if (rc == 0 && fs->pipe) {
+		rc = write_blocks_piped(fs, n, key, w, b0, cnt, pt, lens);
+		goto out;
+	}
+	for (size_t i = 0; i < cnt && rc == 0; i++)
+		rc = seal_block(fs, n, key, w, b0, i, pt[i], lens[i]);
 	if (rc == 0 && (rc = store_batch(fs->st, true, w->v, cnt)) < 0)
 		for (size_t i = 0; i < cnt; i++)
 			if (w->v[i].rc == 0)
 				(void)fs->st->del(fs->st, w->ids[i]);
-	for (size_t i = 0; i < cnt && rc == 0; i++) {
-		uint64_t b = b0 + i;
-		if (n->blk[b]) {
-			kfs_block_id(n->ino, b, n->blk[b], w->ids[i]);
-			rc = kfs_retire(fs, w->ids[i], n->blk[b]);
-		}
-		n->blk[b] = w->ver[i];
-		if (cnt == 1) /* a small write: the next one may well be to the same block */
-			cache_put(fs, n->ino, b, w->ver[i], data, lens[i]);
-	}
-	free(ct);
+	for (size_t i = 0; i < cnt && rc == 0; i++)
+		rc = name_block(fs, n, b0 + i, w->ver[i]);
+out:
+	/* a small write: the next one may well be to the same block */
+	if (rc == 0 && cnt == 1)
+		kfs_cache_put(fs, n->ino, b0, n->blk[b0], pt[0], lens[0]);
 	free(w);
 	return rc;
 }
@@ -187,7 +267,7 @@ static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 static int write_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
 		       const uint8_t *data, size_t len)
 {
-	return write_blocks(fs, n, key, blk, 1, data, &len);
+	return write_blocks(fs, n, key, blk, 1, &data, &len);
 }
 
 static int grow_blocks(struct kfs_inode *n, uint64_t size)
@@ -263,13 +343,50 @@ static size_t batch_len(uint64_t b, uint64_t last)
 	return last - b + 1 < KFS_BATCH_MAX ? (size_t)(last - b + 1) : KFS_BATCH_MAX;
 }
 
+/*
+ * How many blocks past block last to read ahead, for a read of blocks
+ * first .. last. A read that starts where the last one ended (or in its
+ * last block) is sequential: the window starts at KFS_RA_MIN blocks and
+ * doubles up to KFS_RA_MAX; any other read closes it, so random reads
+ * fetch only what they ask for. The window is fetched again once the
+ * block a quarter into it is no longer cached, so each round trip brings
+ * most of a window.
+ */
+static uint64_t readahead(struct kfs *fs, struct kfs_inode *n, uint64_t first, uint64_t last)
+{
+	bool seq = first == n->ra_next || first + 1 == n->ra_next;
+	uint64_t probe;
+
+	n->ra_next = last + 1;
+	if (!seq) {
+		n->ra_win = 0;
+		return 0;
+	}
+	n->ra_win = n->ra_win == 0 ? KFS_RA_MIN : n->ra_win * 2 > KFS_RA_MAX ? KFS_RA_MAX : n->ra_win * 2;
+	probe = last + 1 + n->ra_win / 4;
+	if (probe >= n->nblk)
+		probe = n->nblk - 1;
+	if (last + 1 >= n->nblk || block_data(fs, n, probe))
+		return 0;
+	return n->ra_win;
+}
+
+/* Copy the bytes of block b that lie in [off, off + len) to buf (which holds from off). */
+static void copy_out(const uint8_t *d, uint64_t b, uint64_t off, size_t len, uint8_t *buf)
+{
+	uint64_t start = b * KFS_BLOCK, from = start > off ? start : off;
+	uint64_t to = off + len < start + KFS_BLOCK ? off + len : start + KFS_BLOCK;
+
+	memcpy(buf + (from - off), d + (from - start), (size_t)(to - from));
+}
+
 ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t len)
 {
 	KFS_ALT(fs, read, ino, off, buf, len);
 	struct kfs_inode *n;
-	uint8_t key[KFS_KEY_LEN], *blk = NULL;
-	size_t done = 0, cap = 0;
-	uint64_t last;
+	uint8_t key[KFS_KEY_LEN];
+	const uint8_t *d;
+	uint64_t first, last, ahead;
 	int rc = get_file(fs, ino, &n);
 
 	if (rc < 0)
@@ -278,23 +395,22 @@ ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t l
 		return 0;
 	if (len > n->a.size - off)
 		len = (size_t)(n->a.size - off);
+	first = off / KFS_BLOCK;
 	last = (off + len - 1) / KFS_BLOCK;
-	cap = batch_len(off / KFS_BLOCK, last) * KFS_BLOCK;
-	blk = malloc(cap);
-	rc = blk ? file_key(fs, ino, key) : kiln_err(ENOMEM, "read: out of memory");
-	while (rc == 0 && done < len) {
-		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
-		size_t cnt = batch_len(b, last);
-		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
-		rc = read_blocks(fs, n, key, b, cnt, blk);
-		if (rc == 0)
-			memcpy((uint8_t *)buf + done, blk + in, chunk);
-		done += chunk;
+	ahead = readahead(fs, n, first, last);
+	rc = file_key(fs, ino, key);
+	for (uint64_t b = first; rc == 0 && b <= last;) {
+		uint64_t end = b + KFS_BATCH_MAX < last + 1 ? b + KFS_BATCH_MAX : last + 1;
+		rc = fetch_blocks(fs, n, key, b, end, end == last + 1 ? end + ahead : end);
+		for (; rc == 0 && b < end; b++) {
+			if (!(d = block_data(fs, n, b)))
+				rc = kiln_err(EIO, "block %llu: not in the cache after its fetch",
+					      (unsigned long long)b);
+			else
+				copy_out(d, b, off, len, buf);
+		}
 	}
 	OPENSSL_cleanse(key, sizeof(key));
-	if (blk)
-		OPENSSL_cleanse(blk, cap);
-	free(blk);
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
@@ -308,37 +424,43 @@ static size_t block_len(uint64_t b, uint64_t size)
 
 /*
  * One batch of a write: len bytes at offset in of block b, over cnt
- * blocks. Only the blocks at either end can be partly written: they are
- * read first so that their other bytes stay.
+ * blocks. Whole blocks are sealed straight from data; only the blocks at
+ * either end can be partly written: they are read into edge (two blocks)
+ * first so that their other bytes stay.
  */
 static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b,
-		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t *blk)
+		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t *edge)
 {
+	const uint8_t *pt[KFS_BATCH_MAX];
 	size_t lens[KFS_BATCH_MAX], end = in + len;
 	int rc = 0;
 
-	if (in != 0)
-		rc = read_block(fs, n, key, b, blk);
-	if (rc == 0 && end % KFS_BLOCK && !(cnt == 1 && in != 0))
-		rc = read_block(fs, n, key, b + cnt - 1, blk + (cnt - 1) * KFS_BLOCK);
-	if (rc < 0)
-		return rc;
-	memcpy(blk + in, data, len);
-	for (size_t i = 0; i < cnt; i++) {
-		size_t wend = end - i * KFS_BLOCK < KFS_BLOCK ? end - i * KFS_BLOCK : KFS_BLOCK;
+	for (size_t i = 0; i < cnt && rc == 0; i++) {
+		size_t start = i * KFS_BLOCK, from = start > in ? start : in;
+		size_t to = end < start + KFS_BLOCK ? end : start + KFS_BLOCK;
 		size_t keep = block_len(b + i, n->a.size);
-		lens[i] = wend > keep ? wend : keep;
+		uint8_t *e = edge + (i ? KFS_BLOCK : 0);
+
+		lens[i] = to - start > keep ? to - start : keep;
+		if (from == start && to == start + KFS_BLOCK) {
+			pt[i] = data + (start - in);
+			continue;
+		}
+		rc = read_block(fs, n, key, b + i, e);
+		if (rc == 0)
+			memcpy(e + (from - start), data + (from - in), to - from);
+		pt[i] = e;
 	}
-	return write_blocks(fs, n, key, b, cnt, blk, lens);
+	return rc < 0 ? rc : write_blocks(fs, n, key, b, cnt, pt, lens);
 }
 
 ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, size_t len)
 {
 	KFS_ALT(fs, write, ino, off, buf, len);
 	struct kfs_inode *n;
-	uint8_t key[KFS_KEY_LEN], *blk = NULL;
+	uint8_t key[KFS_KEY_LEN], *edge = NULL;
 	uint64_t end = off + len, last;
-	size_t done = 0, cap = 0;
+	size_t done = 0;
 	int rc = get_file(fs, ino, &n);
 
 	if (rc < 0)
@@ -350,20 +472,19 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 	if ((rc = grow_blocks(n, end)) < 0)
 		return rc;
 	last = (end - 1) / KFS_BLOCK;
-	cap = batch_len(off / KFS_BLOCK, last) * KFS_BLOCK;
-	blk = malloc(cap);
-	rc = blk ? file_key(fs, ino, key) : kiln_err(ENOMEM, "write: out of memory");
+	edge = malloc(2 * KFS_BLOCK);
+	rc = edge ? file_key(fs, ino, key) : kiln_err(ENOMEM, "write: out of memory");
 	while (rc == 0 && done < len) {
 		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
 		size_t cnt = batch_len(b, last);
 		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
-		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, blk);
+		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, edge);
 		done += rc == 0 ? chunk : 0;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
-	if (blk)
-		OPENSSL_cleanse(blk, cap);
-	free(blk);
+	if (edge)
+		OPENSSL_cleanse(edge, 2 * KFS_BLOCK);
+	free(edge);
 	if (done == 0)
 		return rc;
 	/*

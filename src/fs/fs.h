@@ -86,11 +86,18 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 /* Final kfs_sync() then free everything; returns the sync's result. */
 int kfs_unmount(struct kfs *fs);
 int kfs_sync(struct kfs *fs) KILN_MUST;
+/*
+ * The commit nobody waits for (a frontend's background commit): as
+ * kfs_sync(), but a block put that the parent refused after its write
+ * returned is left for the next kfs_sync() to report, so the app's fsync
+ * still sees it.
+ */
+int kfs_sync_background(struct kfs *fs) KILN_MUST;
 /* Anything written or changed since the last kfs_sync()? */
 bool kfs_dirty(struct kfs *fs);
 /*
- * Would kfs_sync() have nothing to make durable? True only for an
- * encrypted volume with nothing uncommitted; never for a plain volume,
+ * Would kfs_sync() have nothing to make durable (and no error to report)?
+ * True only for an encrypted volume with nothing uncommitted; never for a plain volume,
  * whose sync is the parent's fsync of what was written through.
  */
 bool kfs_synced(struct kfs *fs);

@@ -29,6 +29,9 @@ struct kfs_inode {
 	/* regular files: version of each block, 0 for a hole */
 	uint64_t *blk;
 	uint32_t nblk;
+	/* read-ahead: the block after the last read, the window (blocks; 0: not sequential) */
+	uint64_t ra_next;
+	uint32_t ra_win;
 	/* directories */
 	struct kfs_dent *ents;
 	uint32_t nent, entcap;
@@ -40,15 +43,23 @@ struct kfs_inode {
 #define KFS_BUCKETS 4096
 
 /*
- * Decrypted blocks kept in the enclave (bounded: KFS_CACHE_BLOCKS of
- * them), keyed by version: a version names one block's content for good,
- * so an entry is never stale, only unreachable once the block is
- * rewritten. Direct-mapped by version; ver 0 is an empty slot.
+ * Decrypted blocks kept in the enclave (bounded: KFS_CACHE_BLOCKS of them,
+ * 8 MiB, made at mount), in slots by (inode, block), checked by version
+ * (fs/cache.c); ver 0 is an empty slot. Reading an inode in order fills it
+ * ahead of the reader by a window of KFS_RA_MIN doubling to KFS_RA_MAX
+ * blocks (1 MiB).
  */
-#define KFS_CACHE_BLOCKS 128
+#define KFS_CACHE_BLOCKS 256
+#define KFS_RA_MIN 4
+#define KFS_RA_MAX 32
 struct kfs_cblk {
 	uint64_t ino, blk, ver;
 	uint8_t data[KFS_BLOCK];
+};
+
+/* A block put in flight (fs/pipeline.c): its block, its version and the one it replaced. */
+struct kfs_flight {
+	uint64_t ino, blk, ver, old;
 };
 
 struct kfs {
@@ -65,7 +76,12 @@ struct kfs {
 	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
 	struct kfs_inode *tab[KFS_BUCKETS];
 	uint64_t ninodes;
-	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots, made at the first use */
+	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots */
+	uint8_t *sealed;	 /* KFS_BATCH_MAX sealed blocks: the batch being put or got */
+	const struct kfs_put_pipe *pipe; /* set: block puts do not wait (fs/pipeline.c) */
+	struct kfs_flight flight[KFS_PUT_AHEAD]; /* oldest first */
+	size_t nflight;
+	int put_err; /* the first put that failed since the last commit, for the next one */
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
 };
@@ -106,10 +122,33 @@ int kfs_inode_new(struct kfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n);
 /* Forget object (id at version ver): now if uncommitted, else after the next commit. */
 int kfs_retire(struct kfs *fs, const char *id, uint64_t ver) KILN_MUST;
+/* Keep object id after all: true when it was waiting for the next commit to go. */
+bool kfs_unretire(struct kfs *fs, const char *id);
+/* The inode ino if it is in the table (loaded or not), else NULL. */
+struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino);
 int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id);
 int64_t kfs_now(void);
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size) KILN_MUST;
 void kfs_touch(struct kfs_inode *n, bool m, bool c);
+
+/* The block cache (fs/cache.c): the slot of a position, a lookup (NULL: not there), a fill. */
+struct kfs_cblk *kfs_cache_slot(struct kfs *fs, uint64_t ino, uint64_t blk);
+const uint8_t *kfs_cache_find(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver);
+/* len bytes of data, zeros after. */
+void kfs_cache_put(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, const uint8_t *data,
+		   size_t len);
+void kfs_cache_forget(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver);
+
+/*
+ * Pipelined block puts (fs/pipeline.c; only when fs->pipe is set). Put one
+ * sealed block (version ver of block blk, replacing old) without waiting;
+ * reap the answers of the oldest cnt in flight (a failed one is repaired
+ * and remembered); settle: reap all, then the remembered failure, once.
+ */
+int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_t blk,
+		  uint64_t ver, uint64_t old) KILN_MUST;
+int kfs_puts_reap(struct kfs *fs, size_t cnt) KILN_MUST;
+int kfs_puts_settle(struct kfs *fs) KILN_MUST;
 
 /* Unmount a kfs_alt_new volume and free it (fs/alt.c). */
 int kfs_alt_free(struct kfs *fs);

@@ -20,11 +20,15 @@
 /* PUT flags. */
 #define KFS_PUT_DURABLE 0x01 /* fsync the object and its directory entry before answering */
 
-/* One object of a batch: put sends buf/len; get fills buf (malloc'd) and len. */
+/*
+ * One object of a batch: put sends buf/len; get fills buf and len: when
+ * cap is 0 buf is malloc'd for the caller, else buf is the caller's (cap
+ * bytes) and is filled in place (a larger object: rc -EMSGSIZE).
+ */
 struct kfs_obj {
 	const char *id;
 	uint8_t *buf;
-	size_t len;
+	size_t len, cap;
 	int rc; /* this object's result */
 };
 #define KFS_BATCH_MAX 32 /* objects per putv/getv call */
@@ -47,6 +51,23 @@ struct kfs_store {
 	int (*putv)(struct kfs_store *s, struct kfs_obj *v, size_t n);
 	int (*getv)(struct kfs_store *s, struct kfs_obj *v, size_t n);
 };
+
+/*
+ * Pipelined puts, a second table beside the one every store fills (only
+ * the remote store has them; kfs_store_put_pipe is NULL for the others):
+ * send puts without waiting for the answer, which reap returns later: it
+ * waits for the oldest n puts sent and not reaped and sets rc[i] for
+ * each. Every other call keeps the order: the parent sees a get or delete
+ * after the puts sent before it. The caller reaps so that at most
+ * KFS_PUT_AHEAD are unreaped. Both return a channel failure (reap: then
+ * also in every rc[i]).
+ */
+struct kfs_put_pipe {
+	int (*send)(struct kfs_store *s, const struct kfs_obj *o);
+	int (*reap)(struct kfs_store *s, int *rc, size_t n);
+};
+const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s);
+#define KFS_PUT_AHEAD 64 /* puts in flight at most: 2 MiB of blocks */
 
 /* 0 when id is a valid object id, else -EINVAL with a message quoting it. */
 int kfs_id_check(const char *id, size_t len) KILN_MUST;

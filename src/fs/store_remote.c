@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The enclave side of the storage channel: the object API as requests to kilnd. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,21 +8,28 @@
 
 #include "fs/wire.h"
 
+/*
+ * Requests are answered in order, so several can be in flight: a batch is
+ * sent whole before its replies are read, and DEL and put_send do not wait
+ * for their replies at all (they are read before the next one waited for,
+ * a put's answer kept for put_reap). While we send, unread replies stay
+ * few and small (PENDING_MAX of them, then a batch of puts): they must fit
+ * in the socket buffer, or the parent, blocked on a reply, would stop
+ * reading while we are blocked sending.
+ */
+#define PENDING_MAX 64
+#define RING 128 /* a power of two above PENDING_MAX + KFS_PUT_AHEAD */
+
 struct remote {
 	struct kfs_store ops;
 	int fd;
-	unsigned pending; /* DEL replies not read yet */
+	/* requests sent whose replies are unread, oldest first: true for a put_send */
+	bool sent_put[RING];
+	unsigned sent_at, nsent;
+	/* answers to put_sends read but not reaped yet, oldest first */
+	int done[RING];
+	unsigned done_at, ndone;
 };
-
-/*
- * Requests are answered in order, so several can be in flight: a batch is
- * sent whole before its replies are read, and DEL does not wait for its
- * reply at all (its answer is read before the next one waited for). While
- * we send, unread replies stay few and small (PENDING_MAX deletes and a
- * batch of puts): they must fit in the socket buffer, or the parent,
- * blocked on a reply, would stop reading while we are blocked sending.
- */
-#define PENDING_MAX 32
 
 static int send_req(struct remote *r, uint8_t op, uint8_t flags, const char *id, const void *data,
 		    size_t len)
@@ -38,57 +46,104 @@ static int send_req(struct remote *r, uint8_t op, uint8_t flags, const char *id,
 	return kfs_wire_send(r->fd, hdr, 3 + il, data, len);
 }
 
-/*
- * One reply. Returns a channel failure (the connection is then useless);
- * the parent's answer for this object goes to *st_rc. *out (when given)
- * receives the reply data (malloc'd).
- */
-static int recv_rep(struct remote *r, const char *id, int *st_rc, uint8_t **out, size_t *olen)
+/* Read and drop len bytes of a reply nobody wants (they must leave the channel). */
+static int skip(struct remote *r, size_t len)
 {
-	uint8_t *rep = NULL, st;
-	size_t rlen = 0, dlen;
-	const uint8_t *d;
-	int rc = kfs_wire_recv(r->fd, &rep, &rlen);
+	uint8_t junk[4096];
+	int rc = 0;
+
+	for (size_t k; rc == 0 && len; len -= k) {
+		k = len < sizeof(junk) ? len : sizeof(junk);
+		rc = kfs_wire_read(r->fd, junk, k);
+	}
+	return rc;
+}
+
+/* A reply's data (dlen bytes) into o: in place when o->cap says so, else into a malloc'd buffer. */
+static int reply_data(struct remote *r, struct kfs_obj *o, size_t dlen)
+{
+	if (o->cap && dlen > o->cap) {
+		o->rc = kiln_err(EMSGSIZE, "object %s: %zu bytes, more than it can be", o->id, dlen);
+		return skip(r, dlen);
+	}
+	if (!o->cap && !(o->buf = malloc(dlen ? dlen : 1))) {
+		o->rc = kiln_err(ENOMEM, "object %s: out of memory", o->id);
+		return skip(r, dlen);
+	}
+	o->len = dlen;
+	return kfs_wire_read(r->fd, o->buf, dlen);
+}
+
+/*
+ * One reply, read straight into place (a 32 KiB block is not copied on
+ * its way). Returns a channel failure (the connection is then useless);
+ * the parent's answer for this object goes to o->rc, and for a GET (get)
+ * its data to o->buf.
+ */
+static int recv_rep(struct remote *r, struct kfs_obj *o, bool get)
+{
+	uint8_t st = 0;
+	size_t n = 0;
+	int rc = kfs_wire_recv_len(r->fd, &n);
 
 	if (rc == 0)
-		rc = kfs_wire_rep_decode(rep, rlen, &st, &d, &dlen);
-	*st_rc = 0;
-	if (rc == 0 && st)
-		*st_rc = kiln_err(st, "object %s: the parent's store answered: %s",
-				  id[0] ? id : "(sync)", strerror(st));
-	if (rc == 0 && !st && out) {
-		*out = malloc(dlen ? dlen : 1);
-		if (!*out)
-			*st_rc = kiln_err(ENOMEM, "object %s: out of memory", id);
-		else
-			memcpy(*out, d, dlen);
-		*olen = dlen;
-	}
-	free(rep);
+		rc = kfs_wire_read(r->fd, &st, 1);
+	o->rc = 0;
+	if (rc < 0)
+		return rc;
+	if (st && n > 1)
+		return kiln_err(EBADMSG, "storage reply: data with an error status");
+	if (st)
+		o->rc = kiln_err(st, "object %s: the parent's store answered: %s",
+				 o->id[0] ? o->id : "(sync)", strerror(st));
+	return st ? 0 : get ? reply_data(r, o, n - 1) : skip(r, n - 1);
+}
+
+/* Read the reply of the oldest request sent without waiting: a put's answer is kept. */
+static int read_one(struct remote *r)
+{
+	bool put = r->sent_put[r->sent_at];
+	struct kfs_obj o = { .id = put ? "(put)" : "(delete)" };
+	int rc = recv_rep(r, &o, false);
+
+	r->sent_at = (r->sent_at + 1) % RING;
+	r->nsent--;
+	if (put)
+		r->done[(r->done_at + r->ndone++) % RING] = rc < 0 ? rc : o.rc;
 	return rc;
 }
 
-/* Read the replies of the deletes sent without waiting (a failed delete only leaks). */
+/* Read the replies of the requests sent without waiting (a failed delete only leaks). */
 static int drain(struct remote *r)
 {
-	int st, rc = 0;
+	int rc = 0;
 
-	for (; r->pending && rc == 0; r->pending--)
-		rc = recv_rep(r, "(delete)", &st, NULL, NULL);
+	while (r->nsent && rc == 0)
+		rc = read_one(r);
 	return rc;
 }
 
-/* One round trip (the replies to deletes sent before it come first). */
-static int call(struct remote *r, uint8_t op, uint8_t flags, const char *id, const void *data,
-		size_t len, uint8_t **out, size_t *olen)
+/* Note a request sent without waiting; past PENDING_MAX unread, the oldest reply is read. */
+static int sent_nowait(struct remote *r, bool put)
 {
-	int rc = send_req(r, op, flags, id, data, len), st = 0;
+	int rc = 0;
+
+	r->sent_put[(r->sent_at + r->nsent++) % RING] = put;
+	while (r->nsent > PENDING_MAX && rc == 0)
+		rc = read_one(r);
+	return rc;
+}
+
+/* One round trip (the replies to deletes sent before it come first); o gets the answer. */
+static int call(struct remote *r, uint8_t op, uint8_t flags, struct kfs_obj *o)
+{
+	int rc = send_req(r, op, flags, o->id, o->buf, op == KFS_OP_PUT ? o->len : 0);
 
 	if (rc == 0)
 		rc = drain(r);
 	if (rc == 0)
-		rc = recv_rep(r, id, &st, out, olen);
-	return rc < 0 ? rc : st;
+		rc = recv_rep(r, o, op == KFS_OP_GET);
+	return rc < 0 ? rc : o->rc;
 }
 
 /* Send every request of a batch, then read every reply. */
@@ -104,8 +159,7 @@ static int batch(struct remote *r, uint8_t op, struct kfs_obj *v, size_t n)
 		rc = drain(r);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0 && i < sent)
-			rc = recv_rep(r, v[i].id, &v[i].rc, op == KFS_OP_GET ? &v[i].buf : NULL,
-				      &v[i].len);
+			rc = recv_rep(r, &v[i], op == KFS_OP_GET);
 		if (rc < 0)
 			v[i].rc = rc;
 		if (v[i].rc < 0 && first == 0)
@@ -116,13 +170,21 @@ static int batch(struct remote *r, uint8_t op, struct kfs_obj *v, size_t n)
 
 static int r_get(struct kfs_store *s, const char *id, uint8_t **buf, size_t *len)
 {
-	return call((struct remote *)s, KFS_OP_GET, 0, id, NULL, 0, buf, len);
+	struct kfs_obj o = { .id = id };
+	int rc = call((struct remote *)s, KFS_OP_GET, 0, &o);
+
+	if (rc < 0)
+		free(o.buf);
+	*buf = rc < 0 ? NULL : o.buf;
+	*len = o.len;
+	return rc;
 }
 
 static int r_put(struct kfs_store *s, const char *id, const void *buf, size_t len, unsigned flags)
 {
-	return call((struct remote *)s, KFS_OP_PUT, (uint8_t)(flags & KFS_PUT_DURABLE), id, buf, len,
-		    NULL, NULL);
+	struct kfs_obj o = { .id = id, .buf = (uint8_t *)buf, .len = len };
+
+	return call((struct remote *)s, KFS_OP_PUT, (uint8_t)(flags & KFS_PUT_DURABLE), &o);
 }
 
 static int r_putv(struct kfs_store *s, struct kfs_obj *v, size_t n)
@@ -138,18 +200,50 @@ static int r_getv(struct kfs_store *s, struct kfs_obj *v, size_t n)
 static int r_del(struct kfs_store *s, const char *id)
 {
 	struct remote *r = (struct remote *)s;
-	int rc = r->pending >= PENDING_MAX ? drain(r) : 0;
+	int rc = send_req(r, KFS_OP_DEL, 0, id, NULL, 0);
 
-	if (rc == 0)
-		rc = send_req(r, KFS_OP_DEL, 0, id, NULL, 0);
-	if (rc == 0)
-		r->pending++;
-	return rc;
+	return rc < 0 ? rc : sent_nowait(r, false);
+}
+
+static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
+{
+	struct remote *r = (struct remote *)s;
+	int rc = r->ndone + r->nsent >= RING - 1
+			 ? kiln_err(ENOBUFS, "object %s: too many puts not reaped", o->id)
+			 : send_req(r, KFS_OP_PUT, 0, o->id, o->buf, o->len);
+
+	return rc < 0 ? rc : sent_nowait(r, true);
+}
+
+static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
+{
+	struct remote *r = (struct remote *)s;
+	int crc = 0;
+
+	while (r->ndone < n && r->nsent && crc == 0)
+		crc = read_one(r);
+	if (crc == 0 && r->ndone < n)
+		return kiln_err(EINVAL, "reaping %zu puts, only %u sent", n, r->ndone);
+	for (size_t i = 0; i < n; i++)
+		rc[i] = i < r->ndone ? r->done[(r->done_at + i) % RING] : crc;
+	n = n < r->ndone ? n : r->ndone;
+	r->done_at = (r->done_at + (unsigned)n) % RING;
+	r->ndone -= (unsigned)n;
+	return crc;
+}
+
+static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap };
+
+const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s)
+{
+	return s->putv == r_putv ? &remote_pipe : NULL;
 }
 
 static int r_sync(struct kfs_store *s)
 {
-	return call((struct remote *)s, KFS_OP_SYNC, 0, "", NULL, 0, NULL, NULL);
+	struct kfs_obj o = { .id = "" };
+
+	return call((struct remote *)s, KFS_OP_SYNC, 0, &o);
 }
 
 static void r_close(struct kfs_store *s)
@@ -174,7 +268,7 @@ int kfs_store_remote(int fd, const char *volume, struct kfs_store **out)
 	r->fd = fd;
 	rc = kfs_id_check(volume, strlen(volume));
 	if (rc == 0)
-		rc = call(r, KFS_OP_OPEN, 0, volume, NULL, 0, NULL, NULL);
+		rc = call(r, KFS_OP_OPEN, 0, &(struct kfs_obj){ .id = volume });
 	if (rc == -EMEDIUMTYPE)
 		rc = kiln_err(EMEDIUMTYPE, "the parent keeps this volume as plain files (kiln run -v "
 					   "HOSTDIR:/PATH:plain) but the config mounts it encrypted");

@@ -137,7 +137,7 @@ static int read_full(int fd, uint8_t *p, size_t n, int first)
 	return 0;
 }
 
-int kfs_wire_recv(int fd, uint8_t **buf, size_t *len)
+int kfs_wire_recv_len(int fd, size_t *len)
 {
 	uint8_t pre[4];
 	uint32_t n;
@@ -148,6 +148,22 @@ int kfs_wire_recv(int fd, uint8_t **buf, size_t *len)
 	n = (uint32_t)pre[0] << 24 | (uint32_t)pre[1] << 16 | (uint32_t)pre[2] << 8 | pre[3];
 	if (n == 0 || n > KFS_WIRE_MAX)
 		return kiln_err(EMSGSIZE, "storage channel: message of %u bytes refused", n);
+	*len = n;
+	return 0;
+}
+
+int kfs_wire_read(int fd, void *buf, size_t len)
+{
+	return read_full(fd, buf, len, 0);
+}
+
+int kfs_wire_recv(int fd, uint8_t **buf, size_t *len)
+{
+	size_t n;
+	int rc = kfs_wire_recv_len(fd, &n);
+
+	if (rc < 0)
+		return rc;
 	*buf = malloc(n);
 	if (!*buf)
 		return kiln_err(ENOMEM, "storage channel: out of memory");

@@ -52,6 +52,13 @@ int kfs_wire_rep_decode(const uint8_t *buf, size_t len, uint8_t *status, const u
 int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen) KILN_MUST;
 /* Read one message into buf (malloc, caller frees); -EPIPE at a clean EOF. */
 int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
+/*
+ * Or in parts, to read a body straight into place: the length of the next
+ * message (1 .. KFS_WIRE_MAX, checked), then exactly that many bytes in
+ * reads of any sizes.
+ */
+int kfs_wire_recv_len(int fd, size_t *len) KILN_MUST;
+int kfs_wire_read(int fd, void *buf, size_t len) KILN_MUST;
 
 /*
  * Walk the complete requests at the start of buf (bytes peeked from the

@@ -504,7 +504,7 @@ static int dispatch(struct req *r)
 /* A failed background commit is retried at the next one; fsync reports it to the app. */
 static void background_commit(struct kfs *fs)
 {
-	if (kfs_dirty(fs) && kfs_sync(fs) < 0)
+	if (kfs_dirty(fs) && kfs_sync_background(fs) < 0)
 		fprintf(stderr, "kiln-init: storage: background commit: %s\n", kiln_errmsg());
 }
 

@@ -144,7 +144,7 @@ static void background_commit(struct nfs_srv *s)
 	struct kfs *fs = nfs_srv_fs(s);
 	uint64_t t0 = nfs_srv_now(s);
 
-	if (kfs_dirty(fs) && kfs_sync(fs) < 0)
+	if (kfs_dirty(fs) && kfs_sync_background(fs) < 0)
 		fprintf(stderr, "kiln-init: storage: background commit: %s\n", kiln_errmsg());
 	nfs_srv_worked(s, t0); /* a slow store's time is not the client's silence */
 }

@@ -73,7 +73,13 @@ static int c_getv(struct kfs_store *s, struct kfs_obj *v, size_t n)
 	cs.getv_calls++;
 	cs.getv_objs += (int)n;
 	for (size_t i = 0; i < n; i++) {
-		v[i].rc = cs.in->get(cs.in, v[i].id, &v[i].buf, &v[i].len);
+		uint8_t *buf = NULL;
+		v[i].rc = cs.in->get(cs.in, v[i].id, v[i].cap ? &buf : &v[i].buf, &v[i].len);
+		if (v[i].rc == 0 && v[i].cap)
+			v[i].rc = v[i].len <= v[i].cap ? 0 : -EMSGSIZE;
+		if (v[i].rc == 0 && v[i].cap)
+			memcpy(v[i].buf, buf, v[i].len);
+		free(buf);
 		first = first ? first : v[i].rc;
 	}
 	return first;
@@ -223,6 +229,67 @@ TEST(failures_leave_a_consistent_volume)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
+/* Write 2 MiB of a known pattern to a's file, then remount cold (nothing cached). */
+static struct kfs *two_mib_cold(struct kfs_attr *a, uint8_t *buf)
+{
+	struct kfs *fs = new_volume(a);
+
+	for (size_t i = 0; i < (2u << 20); i++)
+		buf[i] = (uint8_t)(i * 7 + (i >> 15));
+	if (!fs || kfs_write(fs, a->ino, 0, buf, 2u << 20) != 2 << 20 || kfs_unmount(fs) < 0)
+		return NULL;
+	fs = mount_counting(0);
+	if (fs && kfs_getattr(fs, a->ino, a) < 0) {
+		kfs_unmount(fs);
+		return NULL;
+	}
+	counts_reset();
+	return fs;
+}
+
+/*
+ * 128 KiB reads in order (the kernel's readahead requests) fetch the blocks
+ * ahead of the reader in a growing window: far fewer round trips than
+ * reads, and every block fetched once.
+ */
+TEST(sequential_reads_fetch_ahead)
+{
+	static uint8_t buf[2 << 20], back[2 << 20];
+	struct kfs_attr a;
+	struct kfs *fs = two_mib_cold(&a, buf);
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	for (size_t off = 0; off < sizeof(back); off += 128 << 10)
+		CHECK(kfs_read(fs, a.ino, off, back + off, 128 << 10) == 128 << 10);
+	CHECK(!memcmp(buf, back, sizeof(buf)));
+	CHECK(cs.getv_objs == 64 && cs.gets == 0);
+	CHECK(cs.getv_calls <= 6); /* 16 reads */
+	CHECK(kfs_unmount(fs) == 0);
+}
+
+/* Reads here and there fetch only the block each asks for. */
+TEST(random_reads_fetch_no_more)
+{
+	static uint8_t buf[2 << 20];
+	static const uint32_t at[] = { 40, 7, 23, 51, 12, 60 };
+	uint8_t back[4096];
+	struct kfs_attr a;
+	struct kfs *fs = two_mib_cold(&a, buf);
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		uint64_t off = (uint64_t)at[i] * KFS_BLOCK + 4096;
+		CHECK(kfs_read(fs, a.ino, off, back, sizeof(back)) == sizeof(back));
+		CHECK(!memcmp(back, buf + off, sizeof(back)));
+	}
+	CHECK(cs.getv_objs + cs.gets == 6);
+	CHECK(kfs_unmount(fs) == 0);
+}
+
 /*
  * 4 KiB writes and reads next to the last one (the kernel's writeback
  * sends dirty pages in order) need no get: the block is in the cache.
@@ -325,6 +392,66 @@ TEST(remote_pipelined)
 	alarm(0);
 }
 
+/* Replies to a getv read in place, one too large for its room, then a hostile one. */
+static void *inplace_server(void *arg)
+{
+	int fd = *(int *)arg;
+	uint8_t *req;
+	size_t len;
+	uint8_t ok = 0, noent = ENOENT, big[21] = { 0 }, bad[2] = { ENOSPC, 'x' };
+
+	if (kfs_wire_recv(fd, &req, &len) < 0 || kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+		return NULL; /* OPEN */
+	free(req);
+	for (int i = 0; i < 3; i++) { /* the three GETs of the batch */
+		if (kfs_wire_recv(fd, &req, &len) < 0)
+			return NULL;
+		free(req);
+	}
+	memset(big + 1, 'b', 20);
+	if (kfs_wire_send(fd, &ok, 1, "0123456789", 10) < 0 || kfs_wire_send(fd, big, 21, NULL, 0) < 0 ||
+	    kfs_wire_send(fd, &noent, 1, NULL, 0) < 0)
+		return NULL;
+	if (kfs_wire_recv(fd, &req, &len) < 0)
+		return NULL;
+	free(req);
+	if (kfs_wire_send(fd, &ok, 1, "hello", 5) < 0 || kfs_wire_recv(fd, &req, &len) < 0)
+		return NULL;
+	free(req);
+	(void)!kfs_wire_send(fd, bad, sizeof(bad), NULL, 0);
+	return NULL;
+}
+
+TEST(remote_gets_in_place)
+{
+	uint8_t room[2][16];
+	struct kfs_obj v[3] = { { .id = "b-1-0-1", .buf = room[0], .cap = 16 },
+				{ .id = "b-1-1-2", .buf = room[1], .cap = 16 },
+				{ .id = "b-1-2-3", .buf = room[1], .cap = 16 } };
+	struct kfs_store *st;
+	pthread_t t;
+	uint8_t *got = NULL;
+	size_t glen = 0;
+	int sv[2];
+
+	alarm(60);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(pthread_create(&t, NULL, inplace_server, &sv[1]) == 0);
+	CHECK(kfs_store_remote(sv[0], "vol", &st) == 0);
+	CHECK(st->getv(st, v, 3) == -EMSGSIZE);
+	CHECK(v[0].rc == 0 && v[0].len == 10 && v[0].buf == room[0] && !memcmp(room[0], "0123456789", 10));
+	CHECK(v[1].rc == -EMSGSIZE && v[2].rc == -ENOENT && v[1].buf == room[1]);
+	/* the oversize reply left the channel whole: the next one reads right */
+	CHECK(st->get(st, "b-1-3-4", &got, &glen) == 0 && glen == 5 && !memcmp(got, "hello", 5));
+	free(got);
+	got = NULL;
+	CHECK(st->get(st, "b-1-4-5", &got, &glen) == -EBADMSG && got == NULL); /* status and data */
+	st->close(st);
+	pthread_join(t, NULL);
+	close(sv[1]);
+	alarm(0);
+}
+
 /*
  * The sync of a directory with a file per object (a volume from before
  * segments, which keeps that layout): objects deleted before it, and past
@@ -391,8 +518,11 @@ int main(void)
 	RUN(one_batch_per_mib);
 	RUN(failed_batch_keeps_old_blocks);
 	RUN(failures_leave_a_consistent_volume);
+	RUN(sequential_reads_fetch_ahead);
+	RUN(random_reads_fetch_no_more);
 	RUN(small_io_from_cache);
 	RUN(remote_pipelined);
+	RUN(remote_gets_in_place);
 	RUN(dir_sync_few_and_many);
 	return t_done();
 }

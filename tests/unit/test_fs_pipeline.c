@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of pipelined block puts: the core over the storage channel to a parent in a thread. */
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "fs/internal.h"
+#include "fs/wire.h"
+#include "t.h"
+
+/*
+ * The parent: a memory store behind the wire. It holds the answers to
+ * block puts until hold of them wait or another request comes (answers
+ * stay in order): with hold above KFS_BATCH_MAX, a client that waited for
+ * a batch of puts before sending the next would wait for ever. fail_in >
+ * 0: that block put (counting from when it was set) fails with ENOSPC.
+ */
+#define HOLD_MAX 64
+static struct {
+	struct kfs_store *mem;
+	int hold, fail_in, dels, held;
+	uint8_t status[HOLD_MAX];
+} par;
+
+static void flush_held(int fd)
+{
+	for (int i = 0; i < par.held; i++)
+		(void)!kfs_wire_send(fd, &par.status[i], 1, NULL, 0);
+	par.held = 0;
+}
+
+static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
+{
+	switch (r->op) {
+	case KFS_OP_GET:
+		return par.mem->get(par.mem, r->id, data, len);
+	case KFS_OP_PUT:
+		if (r->id[0] == 'b' && par.fail_in > 0 && --par.fail_in == 0)
+			return -ENOSPC;
+		return par.mem->put(par.mem, r->id, r->data, r->len, 0);
+	case KFS_OP_DEL:
+		par.dels++;
+		return par.mem->del(par.mem, r->id);
+	default:
+		return 0; /* OPEN, SYNC */
+	}
+}
+
+static void *parent(void *arg)
+{
+	int fd = *(int *)arg;
+	struct kfs_wire_req r;
+	uint8_t *req, *data, st;
+	size_t len, dlen;
+
+	while (kfs_wire_recv(fd, &req, &len) == 0) {
+		int rc;
+		data = NULL;
+		dlen = 0;
+		rc = kfs_wire_req_decode(req, len, &r) == 0 ? handle(&r, &data, &dlen) : -EPROTO;
+		st = (uint8_t)(rc < 0 ? -rc : 0);
+		if (r.op == KFS_OP_PUT && r.id[0] == 'b') {
+			par.status[par.held++] = st;
+			if (par.held >= par.hold)
+				flush_held(fd);
+		} else {
+			flush_held(fd);
+			(void)!kfs_wire_send(fd, &st, 1, data, rc < 0 ? 0 : dlen);
+		}
+		free(data);
+		free(req);
+	}
+	flush_held(fd);
+	close(fd);
+	return NULL;
+}
+
+static pthread_t thread;
+static int parent_fd;
+
+/* Mount the volume in par.mem over a new channel to the parent thread. */
+static struct kfs *mount_remote(unsigned flags)
+{
+	struct kfs_keywrap *kw;
+	struct kfs_store *st;
+	struct kfs *fs = NULL;
+	int sv[2];
+
+	if (!par.mem && kfs_store_mem(&par.mem) < 0)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return NULL;
+	parent_fd = sv[1];
+	if (pthread_create(&thread, NULL, parent, &parent_fd) != 0 ||
+	    kfs_store_remote(sv[0], "vol", &st) < 0)
+		return NULL;
+	if (kfs_keywrap_sim(NULL, &kw) < 0 || kfs_mount(st, kw, flags, NULL, NULL, &fs) < 0)
+		return NULL;
+	return fs;
+}
+
+static int unmount_remote(struct kfs *fs)
+{
+	int rc = kfs_unmount(fs); /* closes the channel: the parent thread ends */
+
+	pthread_join(thread, NULL);
+	return rc;
+}
+
+/* Unmount, and drop the volume from the parent's memory. */
+static void end_volume(struct kfs *fs)
+{
+	CHECK(unmount_remote(fs) == 0);
+	alarm(0);
+	par.mem->close(par.mem);
+	par.mem = NULL;
+}
+
+/*
+ * Writes of 32 then 48 blocks to a new file while the parent answers block
+ * puts 40 at a time: the second write is sent before the first's answers.
+ */
+TEST(puts_do_not_wait)
+{
+	static uint8_t buf[80 * KFS_BLOCK], back[80 * KFS_BLOCK];
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	alarm(60); /* a client that waits for each batch of puts never gets its answers */
+	par.hold = 40;
+	fs = mount_remote(KFS_MOUNT_CREATE);
+	CHECK(fs);
+	if (!fs)
+		return;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 11 + (i >> 15));
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
+	CHECK(kfs_write(fs, a.ino, 0, buf, 32 * KFS_BLOCK) == 32 * KFS_BLOCK);
+	CHECK(kfs_write(fs, a.ino, 32 * KFS_BLOCK, buf + 32 * KFS_BLOCK, 48 * KFS_BLOCK) == 48 * KFS_BLOCK);
+	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
+	CHECK(!memcmp(buf, back, sizeof(buf)));
+	CHECK(kfs_sync(fs) == 0);
+	end_volume(fs);
+}
+
+/*
+ * A new volume (answers at once) with a file of four committed blocks of
+ * 'a' (a), then four of 'b' written over them whose put number fail_in is
+ * refused after the write returned.
+ */
+static struct kfs *rewritten_with_a_failure(struct kfs_attr *a, int fail_in)
+{
+	uint8_t a4[4 * KFS_BLOCK], b4[4 * KFS_BLOCK];
+	struct kfs *fs;
+
+	par.hold = 0;
+	fs = mount_remote(KFS_MOUNT_CREATE);
+	if (!fs)
+		return NULL;
+	memset(a4, 'a', sizeof(a4));
+	memset(b4, 'b', sizeof(b4));
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, a) == 0);
+	CHECK(kfs_write(fs, a->ino, 0, a4, sizeof(a4)) == (ssize_t)sizeof(a4));
+	/* the second commit waits on the parent, which has then done the first's deletes */
+	CHECK(kfs_sync(fs) == 0 && kfs_sync(fs) == 0);
+	par.fail_in = fail_in;
+	par.dels = 0;
+	CHECK(kfs_write(fs, a->ino, 0, b4, sizeof(b4)) == (ssize_t)sizeof(b4)); /* not answered yet */
+	return fs;
+}
+
+/*
+ * A block put refused after its write returned: the commit fails with the
+ * parent's error and deletes nothing; the block names its committed
+ * version again; the next commit stores that, and the volume reads back
+ * whole (before, a commit could name a block that was never stored).
+ */
+TEST(late_put_failure_fails_the_commit)
+{
+	uint8_t back[4 * KFS_BLOCK], want[4 * KFS_BLOCK];
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	alarm(60);
+	fs = rewritten_with_a_failure(&a, 3);
+	CHECK(fs);
+	if (!fs)
+		return;
+	memset(want, 'b', sizeof(want));
+	memset(want + 2 * KFS_BLOCK, 'a', KFS_BLOCK);
+	CHECK_ERR(kfs_sync(fs), "No space left");
+	CHECK(kfs_read(fs, a.ino, 0, back, KFS_BLOCK) == KFS_BLOCK); /* a round trip: the parent is done */
+	CHECK(par.dels == 0); /* the committed blocks all stay */
+	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
+	CHECK(!memcmp(back, want, sizeof(want)));
+	CHECK(kfs_sync(fs) == 0); /* reported once; this one stores the repaired inode */
+	CHECK(unmount_remote(fs) == 0); /* and the parent has seen every request */
+	CHECK(par.dels == 4); /* then: the replaced blocks 0, 1 and 3 and the inode's last version */
+
+	fs = mount_remote(0);
+	CHECK(fs);
+	if (!fs)
+		return;
+	memset(back, 0, sizeof(back));
+	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
+	CHECK(!memcmp(back, want, sizeof(want)));
+	end_volume(fs);
+}
+
+/* The background commit stores the repaired volume but leaves the error to the app's fsync. */
+TEST(background_commit_leaves_the_error)
+{
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	alarm(60);
+	fs = rewritten_with_a_failure(&a, 2);
+	CHECK(fs);
+	if (!fs)
+		return;
+	CHECK(kfs_sync_background(fs) == 0);
+	CHECK(!kfs_dirty(fs) && !kfs_synced(fs)); /* committed, an error to tell */
+	CHECK_ERR(kfs_sync(fs), "No space left");
+	CHECK(kfs_synced(fs) && kfs_sync(fs) == 0);
+	end_volume(fs);
+}
+
+int main(void)
+{
+	RUN(puts_do_not_wait);
+	RUN(late_put_failure_fails_the_commit);
+	RUN(background_commit_leaves_the_error);
+	return t_done();
+}
