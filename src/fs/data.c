@@ -13,7 +13,17 @@
 
 static int file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 {
-	return kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs file", ino, key);
+	size_t slot = ino % (sizeof(fs->fkey) / sizeof(fs->fkey[0]));
+	int rc = 0;
+
+	if (ino == 0 || fs->fkey[slot].ino != ino) {
+		rc = kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs file", ino,
+			      fs->fkey[slot].key);
+		fs->fkey[slot].ino = rc == 0 ? ino : 0;
+	}
+	if (rc == 0)
+		memcpy(key, fs->fkey[slot].key, KFS_KEY_LEN);
+	return rc;
 }
 
 static void block_aad(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, struct kfs_aad *a)
