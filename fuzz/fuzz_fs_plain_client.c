@@ -10,22 +10,7 @@
 
 #include "fs/plain.h"
 #include "fs/wire.h"
-
-/* The input: replies, each a be16 length then its bytes, queued (framed) before the calls run. */
-static int queue_replies(int fd, const uint8_t *data, size_t size)
-{
-	size_t off = 0;
-
-	for (int n = 0; n < 60 && off + 2 <= size; n++) {
-		size_t len = (size_t)data[off] << 8 | data[off + 1];
-		off += 2;
-		len = len < size - off ? len : size - off;
-		if (len == 0 || kfs_wire_send(fd, data + off, len, NULL, 0) < 0)
-			return -1;
-		off += len;
-	}
-	return shutdown(fd, SHUT_WR); /* more calls than replies: EOF, an error */
-}
+#include "replies_fuzz.h"
 
 static int fill(void *ctx, const char *name, uint64_t ino, uint32_t mode, uint64_t cookie)
 {
@@ -73,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	if (queue_replies(sv[1], data, size) < 0)
+	if (fuzz_queue_replies(sv[1], data, size, 60) < 0)
 		close(sv[0]);
 	else if (kfs_plain_mount_max(sv[0], "data", 0, 0, 4, &fs) == 0) { /* it owns sv[0] */
 		kfs_count_lookups(fs);
