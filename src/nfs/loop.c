@@ -15,7 +15,6 @@
 #include "nfs/rpc.h"
 #include "nfs/server.h"
 #include "util/bytebuf.h"
-#include "util/io.h"
 
 int nfs_listen(uint16_t port, int *fd, uint16_t *port_out)
 {
@@ -40,26 +39,27 @@ int nfs_listen(uint16_t port, int *fd, uint16_t *port_out)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return kiln_err(EPIPE, "nfs: client write: %s", strerror(errno));
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
+/*
+ * One client connection. The socket is non-blocking: a reply it does not
+ * take at once waits in outq, so a client that stops reading never blocks
+ * the server (the stop request and a replacing connection are still
+ * served). Past OUTQ_HIGH bytes waiting, no further call is read or run
+ * until the client takes some; no reply is ever dropped while the
+ * connection lives.
+ */
+#define OUTQ_HIGH (2u << 20)
 /*
  * Replies that wait for an owed commit (nfs_srv_group): the stable WRITEs
  * and COMMITs of one burst of pipelined calls share one commit. Bounded:
  * past HELD_MAX bytes of them the commit is done at once.
  */
 #define HELD_MAX (256u << 10)
+
+struct conn {
+	int fd;
+	struct rpc_rx rx;
+	struct kiln_bytebuf outq, held;
+};
 
 static bool readable(int fd)
 {
@@ -68,12 +68,29 @@ static bool readable(int fd)
 	return poll(&p, 1, 0) > 0;
 }
 
+/* Send what the socket takes now, queue the rest behind what already waits. */
+static int conn_send(struct conn *c, const uint8_t *p, size_t n)
+{
+	ssize_t w = 0;
+
+	if (!c->outq.len) {
+		do
+			w = send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN)
+			return kiln_err(EPIPE, "nfs: client write: %s", strerror(errno));
+		if (w < 0)
+			w = 0;
+	}
+	return kiln_bytebuf_add(&c->outq, p + w, n - (size_t)w, SIZE_MAX);
+}
+
 /*
  * Commit, then send the held replies. A failed commit must not send them
  * (they say "durable"): the connection is dropped, the client reconnects
  * and resends, and those calls, committing at once now, answer the error.
  */
-static int release(struct nfs_srv *s, int cfd, struct kiln_bytebuf *h)
+static int release(struct nfs_srv *s, struct conn *c)
 {
 	int rc = nfs_srv_commit(s);
 
@@ -81,44 +98,93 @@ static int release(struct nfs_srv *s, int cfd, struct kiln_bytebuf *h)
 		fprintf(stderr, "kiln-init: storage: nfs: commit: %s (the client will resend)\n",
 			kiln_errmsg());
 	if (rc == 0)
-		rc = write_all(cfd, h->p, h->len);
-	h->len = 0;
+		rc = conn_send(c, c->held.p, c->held.len);
+	c->held.len = 0;
 	return rc;
 }
 
-/* Bytes from the client: whole records are answered in order. 1: connection done. */
-static int on_data(struct nfs_srv *s, int cfd, struct rpc_rec *rec, struct xdr_out *out,
-		   uint8_t *buf, size_t bufsz, struct kiln_bytebuf *h)
+/* One call record: its reply is sent, or held for the owed commit. */
+static int on_record(struct nfs_srv *s, struct conn *c, const uint8_t *rec, size_t len,
+		     struct xdr_out *out)
 {
-	ssize_t n = read(cfd, buf, bufsz);
+	int rc = nfs_srv_rpc(s, rec, len, out);
+	bool owed = nfs_srv_owed(s);
 
-	if (n < 0 && errno == EINTR)
+	if (rc == 0 && out->len)
+		rc = owed ? kiln_bytebuf_add(&c->held, out->buf, out->len, SIZE_MAX)
+			  : conn_send(c, out->buf, out->len);
+	if (rc == 0 && c->held.len > HELD_MAX)
+		rc = release(s, c);
+	return rc;
+}
+
+/* Answer, in order, the calls already received, while the client takes the replies. 1: drop it. */
+static int conn_calls(struct nfs_srv *s, struct conn *c, struct xdr_out *out)
+{
+	const uint8_t *rec;
+	size_t len;
+
+	while (c->outq.len <= OUTQ_HIGH) {
+		int rc = rpc_rx_next(&c->rx, &rec, &len);
+		if (rc < 0)
+			return 1; /* an oversized record: no way to resynchronise */
+		if (rc == 0)
+			break;
+		if (on_record(s, c, rec, len, out) < 0)
+			return 1;
+	}
+	/* more calls already queued may join this commit (not while the client is not reading) */
+	bool blocked = c->outq.len > OUTQ_HIGH;
+	if (c->held.len && (blocked || !readable(c->fd)) && release(s, c) < 0)
+		return 1;
+	return 0;
+}
+
+/* Receive what the client has sent (as much as fits in one call) and answer it. 1: done. */
+static int conn_recv(struct nfs_srv *s, struct conn *c, struct xdr_out *out)
+{
+	uint8_t *p;
+	size_t room;
+
+	if (rpc_rx_space(&c->rx, &p, &room) < 0)
+		return 1;
+	ssize_t n = recv(c->fd, p, room, MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
 	if (n <= 0)
 		return 1;
-	for (size_t off = 0; off < (size_t)n;) {
-		size_t used;
-		int rc = rpc_rec_feed(rec, buf + off, (size_t)n - off, &used);
-		if (rc < 0)
-			return 1; /* an oversized record: no way to resynchronise */
-		off += used;
-		if (rc == 0)
-			continue;
-		rc = nfs_srv_rpc(s, rec->buf, rec->len, out);
-		rpc_rec_reset(rec);
-		bool owed = nfs_srv_owed(s);
-		if (rc == 0 && out->len)
-			rc = owed ? kiln_bytebuf_add(h, out->buf, out->len, SIZE_MAX)
-				  : write_all(cfd, out->buf, out->len);
-		if (rc == 0 && h->len > HELD_MAX)
-			rc = release(s, cfd, h);
-		if (rc < 0)
-			return 1;
-	}
-	/* more calls already queued may join this commit */
-	if (h->len && !readable(cfd) && release(s, cfd, h) < 0)
+	rpc_rx_got(&c->rx, (size_t)n);
+	return conn_calls(s, c, out);
+}
+
+/* What the connection waits for: calls while the client takes its replies, room for queued replies. */
+static short conn_events(const struct conn *c)
+{
+	return (short)((c->outq.len <= OUTQ_HIGH ? POLLIN : 0) | (c->outq.len ? POLLOUT : 0));
+}
+
+/* The connection's poll result. 1: it is done (closed, broken, or hostile). */
+static int conn_ready(struct nfs_srv *s, struct conn *c, struct xdr_out *out, short revents)
+{
+	if (c->outq.len && kiln_bytebuf_flush(&c->outq, c->fd) < 0)
 		return 1;
-	return 0;
+	if (c->outq.len > OUTQ_HIGH)
+		return 0; /* still waiting for the client to read */
+	if (conn_calls(s, c, out)) /* calls that waited for the client to read */
+		return 1;
+	if (c->outq.len > OUTQ_HIGH || !(revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	return conn_recv(s, c, out);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	rpc_rx_reset(&c->rx);
+	c->outq.len = 0;
+	c->held.len = 0; /* the client resends what had no reply */
 }
 
 /*
@@ -149,70 +215,74 @@ static void background_commit(struct nfs_srv *s)
 	nfs_srv_worked(s, t0); /* a slow store's time is not the client's silence */
 }
 
+/*
+ * CLOCK_MONOTONIC_COARSE: the commit timer needs no precision, and the vDSO
+ * serves this clock without a system call even where the clocksource has
+ * no vDSO mapping (HPET in the guest lab: every other read a syscall).
+ */
+static int64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new connection from the kernel's client replaces the current one. */
+static void conn_accept(struct conn *c, int lfd)
+{
+	int one = 1, nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (nfd >= 0 && !peer_ok(nfd)) {
+		close(nfd);
+		return;
+	}
+	if (nfd < 0)
+		return;
+	conn_close(c);
+	c->fd = nfd;
+	(void)setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 {
-	struct rpc_rec rec;
+	struct conn c = { .fd = -1 };
 	struct xdr_out out;
-	struct kiln_bytebuf held = { 0 };
-	size_t bufsz = 256 << 10;
-	uint8_t *buf = malloc(bufsz);
-	int cfd = -1, rc = 0;
+	int rc = 0;
 
-	if (!buf || xdr_out_init(&out, NFS_MAX_RECORD) < 0) {
-		free(buf);
+	if (xdr_out_init(&out, NFS_MAX_RECORD) < 0)
 		return kiln_err(ENOMEM, "nfs: out of memory");
-	}
-	rpc_rec_init(&rec, NFS_MAX_RECORD);
+	rpc_rx_init(&c.rx, NFS_MAX_RECORD);
 	nfs_srv_group(s, true);
-	int64_t due = kiln_now_ms() + NFS_COMMIT_MS;
+	int64_t due = coarse_ms() + NFS_COMMIT_MS;
 	for (;;) {
-		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
-		int64_t wait = due - kiln_now_ms();
-		int n = wait <= 0 ? 0 : poll(p, cfd >= 0 ? 3 : 2, (int)wait);
+		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 },
+				       { c.fd, conn_events(&c), 0 } };
+		int64_t wait = due - coarse_ms();
+		int n = wait <= 0 ? 0 : poll(p, c.fd >= 0 ? 3 : 2, (int)wait);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			rc = kiln_err(errno, "nfs: poll: %s", strerror(errno));
 			break;
 		}
 		if (n == 0) {
 			background_commit(s);
-			due = kiln_now_ms() + NFS_COMMIT_MS;
+			due = coarse_ms() + NFS_COMMIT_MS;
 			continue;
 		}
 		if (p[0].revents)
 			break;
-		if (p[1].revents & POLLIN) {
-			int nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (nfd >= 0 && !peer_ok(nfd)) {
-				close(nfd);
-				nfd = -1;
-			}
-			if (nfd >= 0) {
-				/* the kernel client reconnects on a new socket: it replaces the old */
-				if (cfd >= 0)
-					close(cfd);
-				cfd = nfd;
-				held.len = 0; /* the client resends what had no reply */
-				int one = 1;
-				(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-				rpc_rec_reset(&rec);
-				continue;
-			}
-		}
-		if (cfd >= 0 && p[2].revents && on_data(s, cfd, &rec, &out, buf, bufsz, &held)) {
-			close(cfd);
-			cfd = -1;
-			held.len = 0;
-			rpc_rec_reset(&rec);
-		}
+		if (p[1].revents & POLLIN)
+			conn_accept(&c, lfd);
+		else if (c.fd >= 0 && p[2].revents && conn_ready(s, &c, &out, p[2].revents))
+			conn_close(&c);
 	}
-	if (cfd >= 0)
-		close(cfd);
+	conn_close(&c);
 	nfs_srv_group(s, false);
-	rpc_rec_free(&rec);
+	rpc_rx_free(&c.rx);
 	xdr_out_free(&out);
-	free(held.p);
-	free(buf);
+	free(c.outq.p);
+	free(c.held.p);
 	return rc;
 }

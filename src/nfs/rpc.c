@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ONC RPC record reassembly, call header and credential decoding, reply headers. */
+/* ONC RPC records parsed in place, call header and credential decoding, reply headers. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,85 +7,127 @@
 
 #define LAST_FRAG 0x80000000u
 
-void rpc_rec_init(struct rpc_rec *r, size_t max)
+void rpc_rx_init(struct rpc_rx *r, size_t max)
 {
 	memset(r, 0, sizeof(*r));
 	r->max = max;
 }
 
-void rpc_rec_free(struct rpc_rec *r)
+void rpc_rx_free(struct rpc_rx *r)
 {
 	free(r->buf);
 	memset(r, 0, sizeof(*r));
 }
 
-void rpc_rec_reset(struct rpc_rec *r)
+void rpc_rx_reset(struct rpc_rx *r)
 {
-	r->len = 0;
-	r->hdr_have = 0;
+	r->rec = r->dst = r->src = r->end = 0;
 	r->frag_left = 0;
-	r->in_frag = r->last = r->done = false;
+	r->in_rec = r->in_frag = r->last = false;
 }
 
-static int rec_room(struct rpc_rec *r, size_t need)
+/* Keep only what is still needed, at the front: this record's data, then the unparsed bytes. */
+static void rx_compact(struct rpc_rx *r)
 {
-	if (need <= r->alloc)
-		return 0;
-	size_t a = r->alloc ? r->alloc : 4096;
-	while (a < need)
-		a *= 2;
-	if (a > r->max)
-		a = r->max;
-	uint8_t *b = realloc(r->buf, a);
-	if (!b)
-		return kiln_err(ENOMEM, "rpc: out of memory for a %zu-byte record", need);
-	r->buf = b;
-	r->alloc = a;
+	size_t keep = r->in_rec ? r->dst - r->rec : 0, rest = r->end - r->src;
+
+	if (keep && r->rec)
+		memmove(r->buf, r->buf + r->rec, keep);
+	if (rest && r->src != keep)
+		memmove(r->buf + keep, r->buf + r->src, rest);
+	r->rec = 0;
+	r->dst = r->src = keep;
+	r->end = keep + rest;
+}
+
+/*
+ * After rpc_rx_next() said 0, at most 3 bytes of a header are unparsed, so
+ * the record's data (at most max) and those fit below max + RPC_RX_CHUNK
+ * with room to spare: the buffer never grows past that.
+ */
+int rpc_rx_space(struct rpc_rx *r, uint8_t **p, size_t *room)
+{
+	/* a big fragment's rest is received in place, in as few calls as the socket allows */
+	size_t want = r->in_frag && r->frag_left > RPC_RX_CHUNK ? r->frag_left : RPC_RX_CHUNK;
+	size_t cap = r->max + RPC_RX_CHUNK;
+
+	if (!r->in_rec && r->src == r->end)
+		r->src = r->end = 0; /* all parsed: start over at the front, nothing to move */
+	if (r->alloc - r->end < want)
+		rx_compact(r);
+	if (r->alloc - r->end < want && r->alloc < cap) {
+		size_t a = r->end + want < cap ? r->end + want : cap;
+		uint8_t *b = realloc(r->buf, a);
+		if (!b)
+			return kiln_err(ENOMEM, "rpc: out of memory for a %zu-byte receive buffer", a);
+		r->buf = b;
+		r->alloc = a;
+	}
+	if (r->alloc == r->end)
+		return kiln_err(ENOBUFS, "rpc: receive buffer full"); /* records left unparsed */
+	*p = r->buf + r->end;
+	*room = r->alloc - r->end;
 	return 0;
 }
 
-/* A fragment header: its length must keep the record within max. */
-static int rec_header(struct rpc_rec *r)
+void rpc_rx_got(struct rpc_rx *r, size_t n)
 {
-	uint32_t h = (uint32_t)r->hdr[0] << 24 | (uint32_t)r->hdr[1] << 16 |
-		     (uint32_t)r->hdr[2] << 8 | r->hdr[3];
-
-	r->hdr_have = 0;
-	r->last = h & LAST_FRAG;
-	r->frag_left = h & ~LAST_FRAG;
-	if (r->frag_left > r->max - r->len)
-		return kiln_err(EMSGSIZE, "rpc: record over %zu bytes", r->max);
-	r->in_frag = true;
-	return rec_room(r, r->len + r->frag_left);
+	r->end += n;
 }
 
-int rpc_rec_feed(struct rpc_rec *r, const uint8_t *p, size_t n, size_t *used)
+/* Take what has come of the current fragment; true when the fragment is complete. */
+static bool rx_frag_data(struct rpc_rx *r)
 {
-	size_t i = 0;
+	size_t k = r->end - r->src < r->frag_left ? r->end - r->src : r->frag_left;
+
+	if (k && r->dst != r->src)
+		memmove(r->buf + r->dst, r->buf + r->src, k);
+	r->dst += k;
+	r->src += k;
+	r->frag_left -= (uint32_t)k;
+	return r->frag_left == 0;
+}
+
+/* A fragment header at src: its length must keep the record within max. */
+static int rx_frag_header(struct rpc_rx *r)
+{
+	const uint8_t *h = r->buf + r->src;
+	uint32_t v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+
+	r->src += 4;
+	if (!r->in_rec) {
+		r->in_rec = true;
+		r->rec = r->dst = r->src;
+	}
+	r->last = v & LAST_FRAG;
+	r->frag_left = v & ~LAST_FRAG;
+	if (r->frag_left > r->max - (r->dst - r->rec))
+		return kiln_err(EMSGSIZE, "rpc: record over %zu bytes", r->max);
+	r->in_frag = true;
+	return 0;
+}
+
+int rpc_rx_next(struct rpc_rx *r, const uint8_t **rec, size_t *len)
+{
 	int rc;
 
-	*used = 0;
-	while (!r->done && i < n) {
-		if (!r->in_frag) {
-			r->hdr[r->hdr_have++] = p[i++];
-			if (r->hdr_have == 4 && (rc = rec_header(r)) < 0)
-				return rc;
-		} else {
-			size_t k = n - i < r->frag_left ? n - i : r->frag_left;
-			memcpy(r->buf + r->len, p + i, k);
-			r->len += k;
-			r->frag_left -= (uint32_t)k;
-			i += k;
+	for (;;) {
+		if (r->in_frag) {
+			if (!rx_frag_data(r))
+				return 0;
+			r->in_frag = false; /* an empty fragment completes here too */
+			if (r->last) {
+				r->in_rec = false;
+				*rec = r->buf + r->rec;
+				*len = r->dst - r->rec;
+				return 1;
+			}
 		}
-		/* an empty fragment completes here too */
-		if (r->in_frag && r->frag_left == 0) {
-			r->in_frag = false;
-			if (r->last)
-				r->done = true;
-		}
+		if (r->end - r->src < 4)
+			return 0;
+		if ((rc = rx_frag_header(r)) < 0)
+			return rc;
 	}
-	*used = i;
-	return r->done ? 1 : 0;
 }
 
 int rpc_auth_sys_decode(const uint8_t *p, size_t len, struct rpc_cred *c)

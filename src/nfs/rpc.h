@@ -33,28 +33,43 @@
 
 /*
  * Record marking (RFC 5531 11): fragments of a 4-byte header (top bit: last
- * fragment, 31 bits of length) and data. The reassembler takes bytes as they
- * come off the socket and hands out whole records of at most max bytes.
+ * fragment, 31 bits of length) and data. The connection's bytes are received
+ * into one buffer and parsed where they lie: a record in one fragment (all
+ * the Linux client sends) is handed out in place, never copied, and a big
+ * one is received straight into its place. The data of any later fragment
+ * is moved down over the headers before it, each byte once.
+ *
+ *   [done records][rec .. dst: this record's data][gap: headers][src .. end: not parsed][free]
  */
-struct rpc_rec {
-	uint8_t *buf; /* the record so far */
-	size_t len, alloc, max;
-	uint8_t hdr[4];
-	size_t hdr_have;
+struct rpc_rx {
+	uint8_t *buf;
+	size_t alloc, max; /* max: a record's data */
+	size_t rec, dst;   /* the record being parsed: its data so far */
+	size_t src, end;   /* bytes received but not yet parsed */
 	uint32_t frag_left; /* bytes of the current fragment still to come */
-	bool in_frag, last, done;
+	bool in_rec, in_frag, last;
 };
 
-void rpc_rec_init(struct rpc_rec *r, size_t max);
-void rpc_rec_free(struct rpc_rec *r);
+void rpc_rx_init(struct rpc_rx *r, size_t max);
+void rpc_rx_free(struct rpc_rx *r);
+/* Forget every byte (a new connection). */
+void rpc_rx_reset(struct rpc_rx *r);
 /*
- * Feed n bytes; *used says how many were taken (it stops after a complete
- * record). Returns 1 when a record is complete (r->buf, r->len), 0 when more
- * is needed, or -EMSGSIZE for a record over max (the connection is then
- * unusable). rpc_rec_reset() before feeding the next record.
+ * Where the next bytes go (*room of them, at least 1): call only after
+ * rpc_rx_next() said 0, since it may move the bytes (and the records
+ * handed out) to the front of the buffer, or grow it, up to max plus
+ * RPC_RX_CHUNK. -ENOMEM.
  */
-int rpc_rec_feed(struct rpc_rec *r, const uint8_t *p, size_t n, size_t *used) KILN_MUST;
-void rpc_rec_reset(struct rpc_rec *r);
+#define RPC_RX_CHUNK (64u << 10)
+int rpc_rx_space(struct rpc_rx *r, uint8_t **p, size_t *room) KILN_MUST;
+/* n bytes were received at rpc_rx_space()'s place. */
+void rpc_rx_got(struct rpc_rx *r, size_t n);
+/*
+ * The next complete record: 1 with *rec and *len (valid until the next
+ * rpc_rx_space or rpc_rx_reset), 0 when more bytes are needed, or
+ * -EMSGSIZE for a record over max (the connection is then unusable).
+ */
+int rpc_rx_next(struct rpc_rx *r, const uint8_t **rec, size_t *len) KILN_MUST;
 
 struct rpc_cred {
 	uint32_t flavor;

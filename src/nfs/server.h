@@ -33,7 +33,7 @@ int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
 void nfs_srv_free(struct nfs_srv *s);
 struct kfs *nfs_srv_fs(struct nfs_srv *s);
 /*
- * The clock leases are measured with, in seconds (default: CLOCK_MONOTONIC);
+ * The clock leases are measured with, in seconds (default: CLOCK_MONOTONIC_COARSE);
  * tests drive it. Setting it renews the client's lease.
  */
 void nfs_srv_set_clock(struct nfs_srv *s, uint64_t (*now)(void *arg), void *arg);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the NFS server's TCP side: record fragments, replacement, oversize, stop, a 4.1 retry after reconnecting. */
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -72,6 +73,75 @@ static bool read_full(int fd, void *buf, size_t n)
 		got += (size_t)r;
 	}
 	return true;
+}
+
+/* NULL call number i (xid 1000 + i), one record of NULL_LEN bytes, into p. */
+#define NULL_LEN 44
+static void null_call(uint8_t *p, uint32_t i)
+{
+	const uint32_t w[11] = { htonl(0x80000000u | 40), htonl(1000 + i), htonl(RPC_CALL), htonl(2),
+				 htonl(NFS4_PROGRAM), htonl(4), htonl(0), 0, 0, 0, 0 };
+
+	memcpy(p, w, NULL_LEN);
+}
+
+/*
+ * NULL calls on fd without ever reading a reply, until the server takes no
+ * more: a second without room to write. (Its replies cannot all be
+ * buffered, so the server must come to that; the second only decides when
+ * to look, nothing passes or fails on it.) Returns the bytes sent: whole
+ * calls and maybe the start of one more.
+ */
+static size_t flood(int fd)
+{
+	uint8_t batch[NULL_LEN * 512];
+	size_t sent = 0;
+
+	for (;;) {
+		size_t at = sent % sizeof(batch);
+		for (uint32_t i = 0; i < 512; i++)
+			null_call(batch + NULL_LEN * i, (uint32_t)(sent / sizeof(batch) * 512 + i));
+		ssize_t w = send(fd, batch + at, sizeof(batch) - at, MSG_DONTWAIT);
+		if (w > 0) {
+			sent += (size_t)w;
+			continue;
+		}
+		struct pollfd p = { fd, POLLOUT, 0 };
+		if (poll(&p, 1, 1000) == 0)
+			return sent;
+	}
+}
+
+/* Read the replies to calls [from, to) and check they come in order. */
+static bool null_replies(int fd, uint32_t from, uint32_t to)
+{
+	static uint32_t w[7 * 1024];
+
+	while (from < to) {
+		uint32_t k = to - from < 1024 ? to - from : 1024;
+		if (!read_full(fd, w, 28 * (size_t)k))
+			return false;
+		for (uint32_t i = 0; i < k; i++)
+			if (ntohl(w[7 * i + 1]) != 1000 + from + i || ntohl(w[7 * i + 6]) != RPC_SUCCESS)
+				return false;
+		from += k;
+	}
+	return true;
+}
+
+/* Send the rest of a call flood() began, and read every reply: none lost, in order. */
+static bool flood_answered(int fd, size_t sent)
+{
+	uint32_t whole = (uint32_t)(sent / NULL_LEN), part = (uint32_t)(sent % NULL_LEN);
+	uint8_t last[NULL_LEN];
+
+	if (!null_replies(fd, 0, whole))
+		return false;
+	if (!part)
+		return true;
+	null_call(last, whole);
+	return write(fd, last + part, NULL_LEN - part) == (ssize_t)(NULL_LEN - part) &&
+	       null_replies(fd, whole, whole + 1);
 }
 
 /* The reply's xid and accept_stat (a NULL reply is 24 bytes after the mark). */
@@ -238,15 +308,34 @@ TEST(tcp_loop)
 	CHECK(write(b, &big, 4) == 4);
 	CHECK(read(b, &c, 1) == 0);
 	close(b);
-	/* still serving new connections; then stopped */
+	/* still serving new connections */
 	int d = dial(port, true);
 	CHECK(d >= 0);
 	send_null(d, 10, 48, RPC_CALL);
 	CHECK(read_reply(d, &xid, &stat) && xid == 10);
 	close(d);
 	retry_after_reconnect(port);
+	/*
+	 * A client that sends calls but does not read: the server stops
+	 * taking them, loses no reply (all come, in order, once it reads),
+	 * still lets a new connection replace it, and still stops.
+	 */
+	int e = dial(port, true);
+	CHECK(e >= 0);
+	CHECK(flood_answered(e, flood(e)));
+	(void)flood(e);
+	int g = dial(port, true);
+	CHECK(g >= 0);
+	send_null(g, 11, 48, RPC_CALL);
+	CHECK(read_reply(g, &xid, &stat) && xid == 11);
+	close(e);
+	(void)flood(g);
 	CHECK(write(stop[1], "x", 1) == 1);
-	pthread_join(th, NULL);
+	struct timespec limit; /* only against a hang: a bug, not a timing check */
+	clock_gettime(CLOCK_REALTIME, &limit);
+	limit.tv_sec += 60;
+	CHECK(pthread_timedjoin_np(th, NULL, &limit) == 0);
+	close(g);
 	CHECK(serve_rc == 0);
 	close(lfd);
 	nfs_srv_free(srv);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the NFS server's XDR cursor, RPC record marking and call/credential decoding. */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "nfs/rpc.h"
 #include "nfs/xdr.h"
@@ -86,57 +88,176 @@ TEST(xdr_out_cap)
 	xdr_out_free(&o);
 }
 
-static int feed_all(struct rpc_rec *r, const uint8_t *p, size_t n, size_t step)
+/* The records found, each followed by '|' (a record's bytes are letters here). */
+struct found {
+	char s[256];
+	size_t n;
+};
+
+static int next_all(struct rpc_rx *r, struct found *f)
+{
+	const uint8_t *rec;
+	size_t len;
+	int rc;
+
+	while ((rc = rpc_rx_next(r, &rec, &len)) == 1) {
+		CHECK(f->n + len + 1 < sizeof(f->s));
+		memcpy(f->s + f->n, rec, len);
+		f->n += len;
+		f->s[f->n++] = '|';
+		f->s[f->n] = 0;
+	}
+	return rc;
+}
+
+/* Receive n bytes as recv would, at most step at a time, parsing after each; the last rpc_rx_next result. */
+static int rx_feed(struct rpc_rx *r, const uint8_t *p, size_t n, size_t step, struct found *f)
 {
 	int rc = 0;
 
-	for (size_t off = 0; off < n && rc == 0;) {
-		size_t used, k = n - off < step ? n - off : step;
-		rc = rpc_rec_feed(r, p + off, k, &used);
-		off += used;
+	for (size_t off = 0; off < n && rc >= 0;) {
+		uint8_t *dst;
+		size_t room;
+		CHECK(rpc_rx_space(r, &dst, &room) == 0 && room > 0);
+		size_t k = n - off < step ? n - off : step;
+		k = k < room ? k : room;
+		memcpy(dst, p + off, k);
+		rpc_rx_got(r, k);
+		off += k;
+		rc = next_all(r, f);
 	}
 	return rc;
 }
 
 TEST(record_marking)
 {
-	/* two fragments "abc" + "defg" (last), then the start of a next record */
+	/* two fragments "abc" + "defg" (last), a record "z", and the start of a next header */
 	const uint8_t s[] = { 0, 0, 0, 3, 'a', 'b', 'c', 0x80, 0, 0, 4, 'd', 'e', 'f', 'g',
-			      0x80, 0, 0, 1, 'z' };
-	struct rpc_rec r;
-	size_t used;
+			      0x80, 0, 0, 1, 'z', 0x80, 0 };
+	struct rpc_rx r;
+	struct found f;
 
+	/* split anywhere, several in one receive: the same records, in order */
 	for (size_t step = 1; step <= sizeof(s); step++) {
-		rpc_rec_init(&r, 64);
-		CHECK(feed_all(&r, s, 15, step) == 1);
-		CHECK(r.len == 7 && !memcmp(r.buf, "abcdefg", 7));
-		rpc_rec_reset(&r);
-		CHECK(rpc_rec_feed(&r, s + 15, 5, &used) == 1 && used == 5 && r.len == 1);
-		rpc_rec_free(&r);
+		memset(&f, 0, sizeof(f));
+		rpc_rx_init(&r, 64);
+		CHECK(rx_feed(&r, s, sizeof(s), step, &f) == 0);
+		CHECK(!strcmp(f.s, "abcdefg|z|"));
+		rpc_rx_free(&r);
 	}
-	/* a complete record stops the feed: the rest stays with the caller */
-	rpc_rec_init(&r, 64);
-	CHECK(rpc_rec_feed(&r, s + 7, sizeof(s) - 7, &used) == 1 && used == 8);
-	rpc_rec_free(&r);
 	/* a fragment over the maximum, and fragments adding up over it */
 	const uint8_t big[] = { 0x80, 0, 1, 0 };
-	rpc_rec_init(&r, 64);
-	CHECK_ERR(rpc_rec_feed(&r, big, 4, &used), "record over 64 bytes");
-	rpc_rec_free(&r);
+	memset(&f, 0, sizeof(f));
+	rpc_rx_init(&r, 64);
+	CHECK_ERR(rx_feed(&r, big, 4, 4, &f), "record over 64 bytes");
+	rpc_rx_free(&r);
 	uint8_t frags[3 * 44];
 	for (int i = 0; i < 3; i++) {
 		memset(frags + 44 * i, 'x', 44);
 		frags[44 * i + 3] = 40;
 		frags[44 * i] = frags[44 * i + 1] = frags[44 * i + 2] = 0;
 	}
-	rpc_rec_init(&r, 64);
-	CHECK_ERR(feed_all(&r, frags, sizeof(frags), 7), "record over");
-	rpc_rec_free(&r);
-	/* an empty last fragment ends a record */
+	rpc_rx_init(&r, 64);
+	CHECK_ERR(rx_feed(&r, frags, sizeof(frags), 7, &f), "record over");
+	rpc_rx_free(&r);
+	/* an empty last fragment is an empty record */
 	const uint8_t empty[] = { 0x80, 0, 0, 0 };
-	rpc_rec_init(&r, 64);
-	CHECK(rpc_rec_feed(&r, empty, 4, &used) == 1 && r.len == 0);
-	rpc_rec_free(&r);
+	memset(&f, 0, sizeof(f));
+	rpc_rx_init(&r, 64);
+	CHECK(rx_feed(&r, empty, 4, 4, &f) == 0 && !strcmp(f.s, "|"));
+	rpc_rx_free(&r);
+}
+
+/* A record in one fragment is handed out where it was received; a big one is received in place. */
+TEST(record_in_place)
+{
+	const size_t max = 3 * RPC_RX_CHUNK, n = 2 * RPC_RX_CHUNK + 5;
+	uint8_t *msg = malloc(4 + n), *dst;
+	struct rpc_rx r;
+	const uint8_t *rec;
+	size_t room, len;
+
+	CHECK(msg != NULL);
+	memset(msg + 4, 'q', n);
+	msg[0] = 0x80;
+	msg[1] = (uint8_t)(n >> 16);
+	msg[2] = (uint8_t)(n >> 8);
+	msg[3] = (uint8_t)n;
+	rpc_rx_init(&r, max);
+	/* a small record: handed out at its place in the receive buffer */
+	const uint8_t z[] = { 0x80, 0, 0, 1, 'z' };
+	CHECK(rpc_rx_space(&r, &dst, &room) == 0 && room == RPC_RX_CHUNK);
+	memcpy(dst, z, sizeof(z));
+	rpc_rx_got(&r, sizeof(z));
+	CHECK(rpc_rx_next(&r, &rec, &len) == 1 && len == 1 && rec == dst + 4);
+	CHECK(rpc_rx_next(&r, &rec, &len) == 0);
+	/* a big one: its first 100 bytes, then room for all the rest in one receive */
+	CHECK(rpc_rx_space(&r, &dst, &room) == 0 && room == RPC_RX_CHUNK);
+	memcpy(dst, msg, 100);
+	rpc_rx_got(&r, 100);
+	CHECK(rpc_rx_next(&r, &rec, &len) == 0);
+	CHECK(rpc_rx_space(&r, &dst, &room) == 0 && room >= 4 + n - 100 && dst == r.buf + 96);
+	memcpy(dst, msg + 100, 4 + n - 100);
+	rpc_rx_got(&r, 4 + n - 100);
+	CHECK(rpc_rx_next(&r, &rec, &len) == 1 && len == n && rec == r.buf);
+	CHECK(rec[0] == 'q' && rec[n - 1] == 'q');
+	rpc_rx_free(&r);
+	free(msg);
+}
+
+/*
+ * Hostile streams stay within max + RPC_RX_CHUNK of buffer: many records
+ * received in odd pieces (the buffer is reused, a partial record moved to
+ * its front), and a record of 100000 empty fragments (their headers are
+ * dropped, not kept).
+ */
+TEST(record_bounded)
+{
+	const size_t max = 64, nrec = 30000;
+	uint8_t *s = malloc(nrec * 8);
+	struct rpc_rx r;
+	const uint8_t *rec;
+	size_t len, seen = 0;
+
+	CHECK(s != NULL);
+	for (size_t i = 0; i < nrec; i++) {
+		const uint8_t m[8] = { 0x80, 0, 0, 4, 'a' + i % 26, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+				       (uint8_t)i };
+		memcpy(s + 8 * i, m, 8);
+	}
+	rpc_rx_init(&r, max);
+	for (size_t off = 0; off < nrec * 8;) {
+		uint8_t *dst;
+		size_t room;
+		CHECK(rpc_rx_space(&r, &dst, &room) == 0);
+		size_t k = nrec * 8 - off < 997 ? nrec * 8 - off : 997;
+		k = k < room ? k : room;
+		memcpy(dst, s + off, k);
+		rpc_rx_got(&r, k);
+		off += k;
+		while (rpc_rx_next(&r, &rec, &len) == 1) {
+			CHECK(len == 4 && rec[0] == 'a' + seen % 26 &&
+			      (size_t)(rec[1] << 16 | rec[2] << 8 | rec[3]) == seen);
+			seen++;
+		}
+		CHECK(r.alloc <= max + RPC_RX_CHUNK);
+	}
+	CHECK(seen == nrec);
+	rpc_rx_free(&r);
+	/* 100000 empty fragments, then the last one with "x" */
+	const size_t nfrag = 100000;
+	uint8_t *e = calloc(nfrag + 2, 4);
+	CHECK(e != NULL);
+	e[4 * nfrag] = 0x80;
+	e[4 * nfrag + 3] = 1;
+	e[4 * nfrag + 4] = 'x';
+	struct found f = { .n = 0 };
+	rpc_rx_init(&r, max);
+	CHECK(rx_feed(&r, e, 4 * nfrag + 5, 4096, &f) == 0 && !strcmp(f.s, "x|"));
+	CHECK(r.alloc <= max + RPC_RX_CHUNK);
+	rpc_rx_free(&r);
+	free(e);
+	free(s);
 }
 
 static void call_head(struct xdr_out *o, uint32_t rpcvers, uint32_t flavor, const void *cred,
@@ -254,6 +375,8 @@ int main(void)
 	RUN(xdr_malformed);
 	RUN(xdr_out_cap);
 	RUN(record_marking);
+	RUN(record_in_place);
+	RUN(record_bounded);
 	RUN(call_decode);
 	RUN(reply_headers);
 	return t_done();
