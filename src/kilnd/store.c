@@ -140,17 +140,23 @@ static void prefetch_get(void *ctx, const struct kfs_wire_req *r)
 }
 
 /*
- * Before answering a GET, start the disk reads of the GETs already queued
- * behind it (a batch: the enclave's readahead). Each object is a file of
- * its own, which the kernel would otherwise read only when asked, one at a
- * time. Returns how many requests were looked at (not to be looked at again).
+ * Before answering GET id, start the disk reads of the GETs already queued
+ * behind it (a batch: the enclave's readahead), which the kernel would
+ * otherwise read only when asked, one at a time. A GET with nothing behind
+ * it is a random read: its own record is asked for exactly, so that the
+ * pread finds it on its way in and the kernel adds no read-ahead of its
+ * own (which a cold pread would wait for, and which a random reader never
+ * uses). Returns how many requests were looked at (not to be looked at again).
  */
-static size_t read_ahead(int fd, struct kfs_store *st)
+static size_t read_ahead(int fd, struct kfs_store *st, const char *id)
 {
 	uint8_t peek[4096];
 	ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
+	size_t queued = n > 0 ? kfs_wire_frames(peek, (size_t)n, prefetch_get, st) : 0;
 
-	return n > 0 ? kfs_wire_frames(peek, (size_t)n, prefetch_get, st) : 0;
+	if (queued == 0)
+		kfs_store_dir_prefetch(st, id);
+	return queued;
 }
 
 /* The volume named id: listed, or added under the default root while there is room. */
@@ -253,7 +259,7 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 			if (ahead)
 				ahead--;
 			else if (r.op == KFS_OP_GET)
-				ahead = read_ahead(fd, *st);
+				ahead = read_ahead(fd, *st, r.id);
 			rc = handle(fd, *st, &r);
 		}
 		free(buf);
