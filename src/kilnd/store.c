@@ -14,6 +14,7 @@
 
 #include "fs/wire.h"
 #include "kilnd/internal.h"
+#include "kilnd/store_in.h"
 #include "kilnd/store_int.h"
 #include "kilnd/store_plain.h"
 
@@ -148,12 +149,16 @@ static void prefetch_get(void *ctx, const struct kfs_wire_req *r)
  * own (which a cold pread would wait for, and which a random reader never
  * uses). Returns how many requests were looked at (not to be looked at again).
  */
-static size_t read_ahead(int fd, struct kfs_store *st, const char *id)
+static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st, const char *id)
 {
-	uint8_t peek[4096];
-	ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
-	size_t queued = n > 0 ? kfs_wire_frames(peek, (size_t)n, prefetch_get, st) : 0;
+	size_t n;
+	const uint8_t *rest = kd_store_in_rest(in, &n);
+	size_t queued = kfs_wire_frames(rest, n, prefetch_get, st);
 
+	if (queued == 0 && kd_store_in_top_up(in, fd) > 0) {
+		rest = kd_store_in_rest(in, &n);
+		queued = kfs_wire_frames(rest, n, prefetch_get, st);
+	}
 	if (queued == 0)
 		kfs_store_dir_prefetch(st, id);
 	return queued;
@@ -215,10 +220,11 @@ static int serve_plain(struct kd_store *s, int fd, const uint8_t *buf, size_t le
 }
 
 /* Read requests until EOF; the first must OPEN one of this enclave's volumes. */
-static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **st)
+static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t *vi,
+		     struct kfs_store **st)
 {
 	struct kfs_wire_req r;
-	uint8_t *buf = NULL;
+	const uint8_t *buf;
 	size_t len, ahead = 0;
 	int rc;
 
@@ -227,14 +233,12 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 	 * enclave, which may be idle for days; it ends at the enclave's EOF.
 	 */
 	for (;;) {
-		rc = kfs_wire_recv(fd, &buf, &len);
+		in->exact = !*st; /* until OPEN, the connection may become a plain volume's */
+		rc = kd_store_in_next(in, fd, &buf, &len);
 		if (rc == -EPIPE && !strcmp(kiln_errmsg(), "storage channel: closed"))
 			return 0;
-		if (rc == 0 && !*st && kfs_plain_is_volume_req(buf, len)) {
-			rc = serve_plain(s, fd, buf, len);
-			free(buf);
-			return rc;
-		}
+		if (rc == 0 && !*st && kfs_plain_is_volume_req(buf, len))
+			return serve_plain(s, fd, buf, len);
 		if (rc == 0)
 			rc = kfs_wire_req_decode(buf, len, &r);
 		if (rc == 0 && !*st && r.op != KFS_OP_OPEN)
@@ -259,11 +263,9 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 			if (ahead)
 				ahead--;
 			else if (r.op == KFS_OP_GET)
-				ahead = read_ahead(fd, *st, r.id);
+				ahead = read_ahead(in, fd, *st, r.id);
 			rc = handle(fd, *st, &r);
 		}
-		free(buf);
-		buf = NULL;
 		if (rc < 0)
 			return rc;
 	}
@@ -271,9 +273,10 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 
 int kd_store_serve(struct kd_store *s, int fd)
 {
+	struct kd_store_in in = { 0 };
 	struct kfs_store *st = NULL;
 	size_t vi = SIZE_MAX;
-	int rc = serve_vol(s, fd, &vi, &st);
+	int rc = serve_vol(s, fd, &in, &vi, &st);
 
 	if (rc < 0)
 		kd_log("enclave %s: storage channel: %s; connection closed", s->name, kiln_errmsg());
@@ -281,5 +284,6 @@ int kd_store_serve(struct kd_store *s, int fd)
 		st->close(st);
 		vol_take(s, vi, false);
 	}
+	kd_store_in_free(&in);
 	return rc;
 }

@@ -5,10 +5,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "fs/fs.h"
 #include "fs/wire.h"
 #include "kilnd/store.h"
+#include "kilnd/store_in.h"
 #include "kilnd/store_int.h"
 #include "store_srv.h"
 #include "t.h"
@@ -260,6 +262,105 @@ TEST(lone_get_reads_its_record)
 	kd_store_stop(s);
 }
 
+/* Read syscalls (read, pread, readv; not recv) the process has made, this call's own not yet counted. */
+static long read_calls(void)
+{
+	char text[512];
+	int fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	const char *at;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	at = strstr(text, "syscr: ");
+	return at ? atol(at + 7) : -1;
+}
+
+/*
+ * Requests that arrive together are read together: a batch of 8 GETs in one
+ * write costs kilnd one read (and its 8 preads), not two reads per request.
+ */
+TEST(batch_read_at_once)
+{
+	struct kd_store *s = make_lone_store();
+	uint8_t frames[8 * 9], rep[5], obj[LONE_LEN], want[LONE_LEN], status;
+	struct srv sv;
+	long before, reads;
+	int fd = connect_to(s, &sv);
+
+	CHECK(raw_call(fd, "\x01\x00\x04" "lone", 7, &status) == 0 && status == 0);
+	for (int i = 0; i < 8; i++)
+		memcpy(frames + 9 * i, (uint8_t[]){ 0, 0, 0, 5, KFS_OP_GET, 0, 2, 'b', (uint8_t)('0' + i) }, 9);
+	before = read_calls();
+	CHECK(write(fd, frames, sizeof(frames)) == (ssize_t)sizeof(frames));
+	for (int i = 0; i < 8; i++) {
+		memset(want, 'a' + i, LONE_LEN);
+		CHECK(recv(fd, rep, sizeof(rep), MSG_WAITALL) == 5 && rep[3] == 1 && rep[4] == 0);
+		CHECK(recv(fd, obj, LONE_LEN, MSG_WAITALL) == LONE_LEN && !memcmp(obj, want, LONE_LEN));
+	}
+	reads = read_calls() - before - 1; /* less the first read_calls' own read */
+	CHECK(before >= 0 && reads <= 8 + 2);
+	if (reads > 8 + 2)
+		fprintf(stderr, "  %ld reads for 8 GETs sent at once\n", reads);
+	close(fd);
+	pthread_join(sv.t, NULL);
+	kd_store_stop(s);
+}
+
+/* The request reader against lying lengths, a message cut short, one of the largest size, exact reads. */
+TEST(store_in_hostile)
+{
+	static uint8_t big[4 + KFS_WIRE_MAX];
+	struct kd_store_in in = { 0 };
+	const uint8_t *msg;
+	size_t len;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	/* exact: the message and not a byte more is read; then two at once; then a zero length */
+	CHECK(write(sv[0], "\0\0\0\2hi\0\0\0\1a\0\0\0\1b\0\0\0\0", 20) == 20);
+	in.exact = true;
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 2 && !memcmp(msg, "hi", 2));
+	CHECK(kd_store_in_rest(&in, &len) && len == 0);
+	in.exact = false;
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 1 && msg[0] == 'a');
+	CHECK(kd_store_in_rest(&in, &len) && len == 9); /* "b" and the bad prefix came with it */
+	CHECK(kd_store_in_top_up(&in, sv[1]) == 0);
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 1 && msg[0] == 'b');
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "message of 0 bytes refused");
+	kd_store_in_free(&in);
+	/* over the limit: refused before anything is allocated for it */
+	CHECK(write(sv[0], "\x00\x10\x20\x01", 4) == 4);
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "refused");
+	CHECK(in.cap <= KD_STORE_IN_ROOM);
+	kd_store_in_free(&in);
+	/* the largest message, behind a small one: the buffer grows for it */
+	big[0] = (uint8_t)(KFS_WIRE_MAX >> 24);
+	big[1] = (uint8_t)(KFS_WIRE_MAX >> 16);
+	big[2] = (uint8_t)(KFS_WIRE_MAX >> 8);
+	big[3] = (uint8_t)KFS_WIRE_MAX;
+	big[4 + KFS_WIRE_MAX - 1] = 'z';
+	CHECK(write(sv[0], "\0\0\0\1x", 5) == 5);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(write(sv[0], big, sizeof(big)) == (ssize_t)sizeof(big) ? 0 : 1);
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 1 && msg[0] == 'x');
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == KFS_WIRE_MAX &&
+	      msg[len - 1] == 'z');
+	CHECK(waitpid(pid, NULL, 0) == pid);
+	/* cut short: the sender goes away mid-message, then between messages */
+	CHECK(write(sv[0], "\0\0\0\5ab", 6) == 6);
+	close(sv[0]);
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "closed mid-message");
+	kd_store_in_free(&in);
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "storage channel: closed");
+	kd_store_in_free(&in);
+	close(sv[1]);
+}
+
 TEST(vol_names)
 {
 	char n[KFS_ID_MAX + 1];
@@ -296,6 +397,8 @@ int main(void)
 	RUN(adopted_connection);
 	RUN(refusals);
 	RUN(lone_get_reads_its_record);
+	RUN(batch_read_at_once);
+	RUN(store_in_hostile);
 	RUN(vol_names);
 	RUN(wire_decode);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
