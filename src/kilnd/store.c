@@ -144,10 +144,10 @@ static void prefetch_get(void *ctx, const struct kfs_wire_req *r)
  * Before answering GET id, start the disk reads of the GETs already queued
  * behind it (a batch: the enclave's readahead), which the kernel would
  * otherwise read only when asked, one at a time. A GET with nothing behind
- * it is a random read: its own record is asked for exactly, so that the
- * pread finds it on its way in and the kernel adds no read-ahead of its
- * own (which a cold pread would wait for, and which a random reader never
- * uses). Returns how many requests were looked at (not to be looked at again).
+ * it (even after a look at what has come since) is a random read unless it
+ * continues the last one: the store reads just its record
+ * (kfs_store_dir_prefetch_alone). Returns how many requests were looked at
+ * (not to be looked at again).
  */
 static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st, const char *id)
 {
@@ -160,7 +160,7 @@ static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st, c
 		queued = kfs_wire_frames(rest, n, prefetch_get, st);
 	}
 	if (queued == 0)
-		kfs_store_dir_prefetch(st, id);
+		kfs_store_dir_prefetch_alone(st, id);
 	return queued;
 }
 

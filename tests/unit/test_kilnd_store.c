@@ -206,7 +206,8 @@ static void drop_cache(const char *path)
 
 /*
  * A GET with nothing queued behind it (a random read) reads its record
- * from disk and nothing past it; a batch of GETs is answered whole and in
+ * from disk and nothing past it, one that continues the last GET's record
+ * keeps the kernel's read-ahead; a batch of GETs is answered whole and in
  * order; a hostile GET still ends the connection.
  */
 TEST(lone_get_reads_its_record)
@@ -240,6 +241,10 @@ TEST(lone_get_reads_its_record)
 		CHECK(pages == 9);
 		if (pages != 9)
 			fprintf(stderr, "  %d pages of the first 64 were read for one 32 KiB record\n", pages);
+		free(obj);
+		/* b1 continues b0: a stream, which keeps the kernel's read-ahead (pages past b1, 18 on) */
+		CHECK(st->get(st, ids[1], &obj, &len) == 0 && len == LONE_LEN && !memcmp(obj, data[1], len));
+		CHECK(resident(seg, 18, 64) > 0);
 		free(obj);
 	}
 	/* a batch: every GET answered, each with its own object */
