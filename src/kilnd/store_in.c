@@ -3,7 +3,8 @@
 /*
  * Every length comes from the enclave: it is checked against KFS_WIRE_MAX
  * before the buffer grows for it, so a connection holds at most one
- * message's worth (1 MiB and a bit) however it lies.
+ * message's worth (1 MiB and a bit) however it lies, and only until that
+ * message has been served.
  */
 #include "kilnd/store_in.h"
 
@@ -72,8 +73,27 @@ static int fill(struct kd_store_in *in, int fd, size_t want)
 	return 0;
 }
 
+/* Give back the room a large message took, once it has been served and what is left fits. */
+static void shrink(struct kd_store_in *in)
+{
+	size_t have = in->end - in->start;
+	uint8_t *b;
+
+	if (in->cap <= KD_STORE_IN_ROOM || have > KD_STORE_IN_ROOM)
+		return;
+	memmove(in->buf, in->buf + in->start, have);
+	in->start = 0;
+	in->end = have;
+	b = realloc(in->buf, KD_STORE_IN_ROOM);
+	if (b) {
+		in->buf = b;
+		in->cap = KD_STORE_IN_ROOM;
+	}
+}
+
 int kd_store_in_next(struct kd_store_in *in, int fd, const uint8_t **msg, size_t *len)
 {
+	shrink(in);
 	for (;;) {
 		size_t n = 0;
 		int rc = in->buf ? frame_len(in, &n) : 1;

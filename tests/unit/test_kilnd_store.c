@@ -360,6 +360,7 @@ TEST(store_in_hostile)
 	CHECK(write(sv[0], "\0\0\0\5ab", 6) == 6);
 	close(sv[0]);
 	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "closed mid-message");
+	CHECK(in.cap == KD_STORE_IN_ROOM); /* the largest message's room given back */
 	kd_store_in_free(&in);
 	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "storage channel: closed");
 	kd_store_in_free(&in);
