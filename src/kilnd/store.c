@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/wire.h"
 #include "kilnd/internal.h"
+#include "kilnd/store_in.h"
 #include "kilnd/store_int.h"
 #include "kilnd/store_plain.h"
 
@@ -140,17 +140,27 @@ static void prefetch_get(void *ctx, const struct kfs_wire_req *r)
 }
 
 /*
- * Before answering a GET, start the disk reads of the GETs already queued
- * behind it (a batch: the enclave's readahead). Each object is a file of
- * its own, which the kernel would otherwise read only when asked, one at a
- * time. Returns how many requests were looked at (not to be looked at again).
+ * Before answering GET id, start the disk reads of the GETs already queued
+ * behind it (a batch: the enclave's readahead), which the kernel would
+ * otherwise read only when asked, one at a time. A GET with nothing behind
+ * it (even after a look at what has come since) is a random read unless it
+ * continues the last one: the store reads just its record
+ * (kfs_store_dir_prefetch_alone). Returns how many requests were looked at
+ * (not to be looked at again).
  */
-static size_t read_ahead(int fd, struct kfs_store *st)
+static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st, const char *id)
 {
-	uint8_t peek[4096];
-	ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
+	size_t n;
+	const uint8_t *rest = kd_store_in_rest(in, &n);
+	size_t queued = kfs_wire_frames(rest, n, prefetch_get, st);
 
-	return n > 0 ? kfs_wire_frames(peek, (size_t)n, prefetch_get, st) : 0;
+	if (queued == 0 && kd_store_in_top_up(in, fd) > 0) {
+		rest = kd_store_in_rest(in, &n);
+		queued = kfs_wire_frames(rest, n, prefetch_get, st);
+	}
+	if (queued == 0)
+		kfs_store_dir_prefetch_alone(st, id);
+	return queued;
 }
 
 /* The volume named id: listed, or added under the default root while there is room. */
@@ -209,10 +219,11 @@ static int serve_plain(struct kd_store *s, int fd, const uint8_t *buf, size_t le
 }
 
 /* Read requests until EOF; the first must OPEN one of this enclave's volumes. */
-static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **st)
+static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t *vi,
+		     struct kfs_store **st)
 {
 	struct kfs_wire_req r;
-	uint8_t *buf = NULL;
+	const uint8_t *buf;
 	size_t len, ahead = 0;
 	int rc;
 
@@ -221,14 +232,12 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 	 * enclave, which may be idle for days; it ends at the enclave's EOF.
 	 */
 	for (;;) {
-		rc = kfs_wire_recv(fd, &buf, &len);
+		in->exact = !*st; /* until OPEN, the connection may become a plain volume's */
+		rc = kd_store_in_next(in, fd, &buf, &len);
 		if (rc == -EPIPE && !strcmp(kiln_errmsg(), "storage channel: closed"))
 			return 0;
-		if (rc == 0 && !*st && kfs_plain_is_volume_req(buf, len)) {
-			rc = serve_plain(s, fd, buf, len);
-			free(buf);
-			return rc;
-		}
+		if (rc == 0 && !*st && kfs_plain_is_volume_req(buf, len))
+			return serve_plain(s, fd, buf, len);
 		if (rc == 0)
 			rc = kfs_wire_req_decode(buf, len, &r);
 		if (rc == 0 && !*st && r.op != KFS_OP_OPEN)
@@ -253,11 +262,9 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 			if (ahead)
 				ahead--;
 			else if (r.op == KFS_OP_GET)
-				ahead = read_ahead(fd, *st);
+				ahead = read_ahead(in, fd, *st, r.id);
 			rc = handle(fd, *st, &r);
 		}
-		free(buf);
-		buf = NULL;
 		if (rc < 0)
 			return rc;
 	}
@@ -265,9 +272,10 @@ static int serve_vol(struct kd_store *s, int fd, size_t *vi, struct kfs_store **
 
 int kd_store_serve(struct kd_store *s, int fd)
 {
+	struct kd_store_in in = { 0 };
 	struct kfs_store *st = NULL;
 	size_t vi = SIZE_MAX;
-	int rc = serve_vol(s, fd, &vi, &st);
+	int rc = serve_vol(s, fd, &in, &vi, &st);
 
 	if (rc < 0)
 		kd_log("enclave %s: storage channel: %s; connection closed", s->name, kiln_errmsg());
@@ -275,5 +283,6 @@ int kd_store_serve(struct kd_store *s, int fd)
 		st->close(st);
 		vol_take(s, vi, false);
 	}
+	kd_store_in_free(&in);
 	return rc;
 }

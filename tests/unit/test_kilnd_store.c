@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kilnd's storage channel: volumes per enclave, roots kept apart, caps, bad requests, the core over it. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "fs/fs.h"
 #include "fs/wire.h"
 #include "kilnd/store.h"
+#include "kilnd/store_in.h"
 #include "kilnd/store_int.h"
 #include "store_srv.h"
 #include "t.h"
@@ -156,6 +160,213 @@ TEST(refusals)
 	kd_store_stop(s);
 }
 
+/* A store serving one volume, "lone", of its own (base/lone). */
+static struct kd_store *make_lone_store(void)
+{
+	struct kd_store_cfg cfg = { .n = 1 };
+	struct kd_store *s = NULL;
+
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "lone");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s/lone", base);
+	CHECK(kd_store_new("t", &cfg, &s) == 0);
+	return s;
+}
+
+/* Pages [first, end) of the file at path that are in the page cache (-1 on error). */
+static int resident(const char *path, size_t first, size_t end)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), n = 0;
+	unsigned char vec[256];
+	void *m;
+
+	if (fd < 0 || end > sizeof(vec))
+		return -1;
+	m = mmap(NULL, end * (size_t)pg, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED || mincore(m, end * (size_t)pg, vec) < 0)
+		return -1;
+	munmap(m, end * (size_t)pg);
+	for (size_t i = first; i < end; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/* Drop the page cache of the file at path (its pages are clean: written and synced). */
+static void drop_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	CHECK(fd >= 0 && posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	close(fd);
+}
+
+#define LONE_OBJS 8
+#define LONE_LEN 32768
+
+/*
+ * A GET with nothing queued behind it (a random read) reads its record
+ * from disk and nothing past it, one that continues the last GET's record
+ * keeps the kernel's read-ahead; a batch of GETs is answered whole and in
+ * order; a hostile GET still ends the connection.
+ */
+TEST(lone_get_reads_its_record)
+{
+	struct kd_store *s = make_lone_store();
+	struct kfs_obj v[4];
+	struct kfs_store *st;
+	uint8_t *obj = NULL, status;
+	char ids[LONE_OBJS][8], seg[256];
+	static uint8_t data[LONE_OBJS][LONE_LEN];
+	struct srv sv;
+	size_t len = 0;
+	int fd = connect_to(s, &sv), pages;
+
+	CHECK(kfs_store_remote(fd, "lone", &st) == 0);
+	for (int i = 0; i < LONE_OBJS; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "b%d", i);
+		memset(data[i], 'a' + i, LONE_LEN);
+		CHECK(st->put(st, ids[i], data[i], LONE_LEN, 0) == 0);
+	}
+	CHECK(st->sync(st) == 0);
+	snprintf(seg, sizeof(seg), "%s/lone/seg_0000000000000001", base);
+	drop_cache(seg);
+	if (resident(seg, 0, 1) != 0) {
+		fprintf(stderr, "  note: the page cache of %s cannot be dropped: lone GET not checked\n", seg);
+	} else {
+		/* b0's record: 20 header bytes, its id, 32 KiB: pages 0 to 8; the kernel's read-ahead would take more */
+		CHECK(st->get(st, ids[0], &obj, &len) == 0 && len == LONE_LEN && !memcmp(obj, data[0], len));
+		pages = resident(seg, 0, 64);
+		CHECK(resident(seg, 0, 9) == 9);
+		CHECK(pages == 9);
+		if (pages != 9)
+			fprintf(stderr, "  %d pages of the first 64 were read for one 32 KiB record\n", pages);
+		free(obj);
+		/* b1 continues b0: a stream, which keeps the kernel's read-ahead (pages past b1, 18 on) */
+		CHECK(st->get(st, ids[1], &obj, &len) == 0 && len == LONE_LEN && !memcmp(obj, data[1], len));
+		CHECK(resident(seg, 18, 64) > 0);
+		free(obj);
+	}
+	/* a batch: every GET answered, each with its own object */
+	for (int i = 0; i < 4; i++)
+		v[i] = (struct kfs_obj){ .id = ids[3 + i] };
+	CHECK(st->getv(st, v, 4) == 0);
+	for (int i = 0; i < 4; i++) {
+		CHECK(v[i].rc == 0 && v[i].len == LONE_LEN && !memcmp(v[i].buf, data[3 + i], LONE_LEN));
+		free(v[i].buf);
+	}
+	CHECK_ERR(st->get(st, "missing", &obj, &len), "No such file");
+	st->close(st);
+	pthread_join(sv.t, NULL);
+	/* a GET of an id escaping the root, alone on the channel: the connection is dropped */
+	fd = connect_to(s, &sv);
+	CHECK(raw_call(fd, "\x01\x00\x04" "lone", 7, &status) == 0 && status == 0);
+	CHECK(raw_call(fd, "\x02\x00\x05../b0", 8, &status) < 0);
+	close(fd);
+	pthread_join(sv.t, NULL);
+	kd_store_stop(s);
+}
+
+/* Read syscalls (read, pread, readv; not recv) the process has made, this call's own not yet counted. */
+static long read_calls(void)
+{
+	char text[512];
+	int fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	const char *at;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	at = strstr(text, "syscr: ");
+	return at ? atol(at + 7) : -1;
+}
+
+/*
+ * Requests that arrive together are read together: a batch of 8 GETs in one
+ * write costs kilnd one read (and its 8 preads), not two reads per request.
+ */
+TEST(batch_read_at_once)
+{
+	struct kd_store *s = make_lone_store();
+	uint8_t frames[8 * 9], rep[5], obj[LONE_LEN], want[LONE_LEN], status;
+	struct srv sv;
+	long before, reads;
+	int fd = connect_to(s, &sv);
+
+	CHECK(raw_call(fd, "\x01\x00\x04" "lone", 7, &status) == 0 && status == 0);
+	for (int i = 0; i < 8; i++)
+		memcpy(frames + 9 * i, (uint8_t[]){ 0, 0, 0, 5, KFS_OP_GET, 0, 2, 'b', (uint8_t)('0' + i) }, 9);
+	before = read_calls();
+	CHECK(write(fd, frames, sizeof(frames)) == (ssize_t)sizeof(frames));
+	for (int i = 0; i < 8; i++) {
+		memset(want, 'a' + i, LONE_LEN);
+		CHECK(recv(fd, rep, sizeof(rep), MSG_WAITALL) == 5 && rep[3] == 1 && rep[4] == 0);
+		CHECK(recv(fd, obj, LONE_LEN, MSG_WAITALL) == LONE_LEN && !memcmp(obj, want, LONE_LEN));
+	}
+	reads = read_calls() - before - 1; /* less the first read_calls' own read */
+	CHECK(before >= 0 && reads <= 8 + 2);
+	if (reads > 8 + 2)
+		fprintf(stderr, "  %ld reads for 8 GETs sent at once\n", reads);
+	close(fd);
+	pthread_join(sv.t, NULL);
+	kd_store_stop(s);
+}
+
+/* The request reader against lying lengths, a message cut short, one of the largest size, exact reads. */
+TEST(store_in_hostile)
+{
+	static uint8_t big[4 + KFS_WIRE_MAX];
+	struct kd_store_in in = { 0 };
+	const uint8_t *msg;
+	size_t len;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	/* exact: the message and not a byte more is read; then two at once; then a zero length */
+	CHECK(write(sv[0], "\0\0\0\2hi\0\0\0\1a\0\0\0\1b\0\0\0\0", 20) == 20);
+	in.exact = true;
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 2 && !memcmp(msg, "hi", 2));
+	CHECK(kd_store_in_rest(&in, &len) && len == 0);
+	in.exact = false;
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 1 && msg[0] == 'a');
+	CHECK(kd_store_in_rest(&in, &len) && len == 9); /* "b" and the bad prefix came with it */
+	CHECK(kd_store_in_top_up(&in, sv[1]) == 0);
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 1 && msg[0] == 'b');
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "message of 0 bytes refused");
+	kd_store_in_free(&in);
+	/* over the limit: refused before anything is allocated for it */
+	CHECK(write(sv[0], "\x00\x10\x20\x01", 4) == 4);
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "refused");
+	CHECK(in.cap <= KD_STORE_IN_ROOM);
+	kd_store_in_free(&in);
+	/* the largest message, behind a small one: the buffer grows for it */
+	big[0] = (uint8_t)(KFS_WIRE_MAX >> 24);
+	big[1] = (uint8_t)(KFS_WIRE_MAX >> 16);
+	big[2] = (uint8_t)(KFS_WIRE_MAX >> 8);
+	big[3] = (uint8_t)KFS_WIRE_MAX;
+	big[4 + KFS_WIRE_MAX - 1] = 'z';
+	CHECK(write(sv[0], "\0\0\0\1x", 5) == 5);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(write(sv[0], big, sizeof(big)) == (ssize_t)sizeof(big) ? 0 : 1);
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == 1 && msg[0] == 'x');
+	CHECK(kd_store_in_next(&in, sv[1], &msg, &len) == 0 && len == KFS_WIRE_MAX &&
+	      msg[len - 1] == 'z');
+	CHECK(waitpid(pid, NULL, 0) == pid);
+	/* cut short: the sender goes away mid-message, then between messages */
+	CHECK(write(sv[0], "\0\0\0\5ab", 6) == 6);
+	close(sv[0]);
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "closed mid-message");
+	CHECK(in.cap == KD_STORE_IN_ROOM); /* the largest message's room given back */
+	kd_store_in_free(&in);
+	CHECK_ERR(kd_store_in_next(&in, sv[1], &msg, &len), "storage channel: closed");
+	kd_store_in_free(&in);
+	close(sv[1]);
+}
+
 TEST(vol_names)
 {
 	char n[KFS_ID_MAX + 1];
@@ -191,6 +402,9 @@ int main(void)
 	RUN(core_over_channel);
 	RUN(adopted_connection);
 	RUN(refusals);
+	RUN(lone_get_reads_its_record);
+	RUN(batch_read_at_once);
+	RUN(store_in_hostile);
 	RUN(vol_names);
 	RUN(wire_decode);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
