@@ -52,12 +52,52 @@ static struct kfs_inode **bucket(struct kfs *fs, uint64_t ino)
 	return &fs->tab[(ino * 0x9E3779B97F4A7C15ull) >> 52];
 }
 
-struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino)
+static struct kfs_inode *find(struct kfs *fs, uint64_t ino)
 {
 	struct kfs_inode *n = *bucket(fs, ino);
 
 	while (n && n->ino != ino)
 		n = n->next;
+	return n;
+}
+
+/* Whoever gets an inode may change it: the next commit looks at it. */
+static void touch(struct kfs *fs, struct kfs_inode *n)
+{
+	if (n->touched || fs->touched_all)
+		return;
+	if (fs->ntouched == fs->touchedcap) {
+		size_t cap = fs->touchedcap ? fs->touchedcap * 2 : 64;
+		uint64_t *p = realloc(fs->touched, cap * sizeof(*p));
+		if (!p) {
+			fs->touched_all = true; /* correct, only slower */
+			return;
+		}
+		fs->touched = p;
+		fs->touchedcap = cap;
+	}
+	fs->touched[fs->ntouched++] = n->ino;
+	n->touched = true;
+}
+
+/* After a commit stored them all: nothing is touched. */
+static void untouch_all(struct kfs *fs)
+{
+	for (size_t i = 0; i < fs->ntouched; i++) {
+		struct kfs_inode *n = find(fs, fs->touched[i]);
+		if (n)
+			n->touched = false;
+	}
+	fs->ntouched = 0;
+	fs->touched_all = false;
+}
+
+struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino)
+{
+	struct kfs_inode *n = find(fs, ino);
+
+	if (n)
+		touch(fs, n);
 	return n;
 }
 
@@ -153,6 +193,7 @@ int kfs_inode_new(struct kfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 	n->a.atime_ns = n->a.mtime_ns = n->a.ctime_ns = kfs_now();
 	n->next_cookie = 3;
 	n->dirty = true;
+	touch(fs, n);
 	*out = n;
 	return 0;
 }
@@ -213,33 +254,46 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 	return rc;
 }
 
-/* Unlinked inodes are not in the root; their stored inode object goes. */
-static int flush_inodes(struct kfs *fs, uint64_t *live)
+/* One touched inode: an unlinked one's stored object goes (it leaves the root), a dirty one is stored. */
+static int flush_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1];
 	int rc;
 
-	*live = 0;
-	for (size_t b = 0; b < KFS_BUCKETS; b++)
-		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next) {
-			if (n->loaded && n->a.nlink == 0) {
-				if (n->ver) {
-					kfs_inode_id(n->ino, n->ver, id);
-					rc = kfs_retire(fs, id, n->ver);
-					if (rc < 0)
-						return rc;
-					n->ver = 0;
-				}
-				continue;
-			}
-			if (n->dirty && (rc = store_inode(fs, n)) < 0)
-				return rc;
-			(*live)++;
-		}
-	return 0;
+	if (n->loaded && n->a.nlink == 0) {
+		if (!n->ver)
+			return 0;
+		kfs_inode_id(n->ino, n->ver, id);
+		rc = kfs_retire(fs, id, n->ver);
+		if (rc == 0)
+			n->ver = 0;
+		return rc;
+	}
+	return n->dirty ? store_inode(fs, n) : 0;
 }
 
-static int put_root(struct kfs *fs, uint64_t live)
+/* The inodes touched since the last commit, or all of them when the list overflowed. */
+static int flush_inodes(struct kfs *fs)
+{
+	int rc = 0;
+
+	if (fs->touched_all) {
+		for (size_t b = 0; b < KFS_BUCKETS && rc == 0; b++)
+			for (struct kfs_inode *n = fs->tab[b]; n && rc == 0; n = n->next)
+				rc = flush_inode(fs, n);
+	} else {
+		for (size_t i = 0; i < fs->ntouched && rc == 0; i++) {
+			struct kfs_inode *n = find(fs, fs->touched[i]);
+			if (n) /* else dropped since: ops.c retired its object */
+				rc = flush_inode(fs, n);
+		}
+	}
+	if (rc == 0)
+		untouch_all(fs);
+	return rc;
+}
+
+static int put_root(struct kfs *fs)
 {
 	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0 };
 	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
@@ -247,12 +301,12 @@ static int put_root(struct kfs *fs, uint64_t live)
 	size_t len;
 	int rc;
 
-	r.map = malloc(live ? live * 16 : 1);
+	r.map = malloc(fs->ninodes ? fs->ninodes * 16 : 1);
 	if (!r.map)
 		return kiln_err(ENOMEM, "volume root: out of memory");
 	for (size_t b = 0; b < KFS_BUCKETS; b++)
 		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
-			if (n->ver && !(n->loaded && n->a.nlink == 0) && r.n < live) {
+			if (n->ver && !(n->loaded && n->a.nlink == 0) && r.n < fs->ninodes) {
 				r.map[2 * r.n] = n->ino;
 				r.map[2 * r.n++ + 1] = n->ver;
 			}
@@ -283,15 +337,14 @@ int kfs_sync(struct kfs *fs)
 {
 	if (fs->alt)
 		return fs->alt->sync(fs->alt_ctx);
-	uint64_t live;
 	int rc = kfs_puts_settle(fs);
 
 	if (rc == 0)
-		rc = flush_inodes(fs, &live);
+		rc = flush_inodes(fs);
 	if (rc == 0)
 		rc = fs->st->sync(fs->st);
 	if (rc == 0)
-		rc = put_root(fs, live);
+		rc = put_root(fs);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "storage commit");
 	fs->commit_ver = fs->next_ver;
@@ -328,10 +381,18 @@ bool kfs_dirty(struct kfs *fs)
 		return false; /* plain volumes keep nothing back */
 	if (fs->next_ver != fs->commit_ver || fs->ngarbage)
 		return true;
-	for (size_t b = 0; b < KFS_BUCKETS; b++)
-		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
-			if (n->dirty)
-				return true;
+	if (fs->touched_all) {
+		for (size_t b = 0; b < KFS_BUCKETS; b++)
+			for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
+				if (n->dirty)
+					return true;
+		return false;
+	}
+	for (size_t i = 0; i < fs->ntouched; i++) {
+		struct kfs_inode *n = find(fs, fs->touched[i]);
+		if (n && n->dirty)
+			return true;
+	}
 	return false;
 }
 
@@ -359,13 +420,13 @@ static int load_root(struct kfs *fs)
 	fs->next_ino = r.next_ino;
 	fs->next_ver = fs->commit_ver = r.next_ver;
 	for (uint64_t i = 0; i < r.n && rc == 0; i++) {
-		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || kfs_ifind(fs, r.map[2 * i]))
+		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || find(fs, r.map[2 * i]))
 			rc = kfs_integrity(fs, -EBADMSG, "volume root", ROOT_ID);
 		else
 			rc = tab_add(fs, r.map[2 * i], r.map[2 * i + 1], &n);
 	}
 	free(r.map);
-	if (rc == 0 && !kfs_ifind(fs, KFS_ROOT_INO))
+	if (rc == 0 && !find(fs, KFS_ROOT_INO))
 		rc = kfs_integrity(fs, -EBADMSG, "volume root (no root directory)", ROOT_ID);
 	return rc;
 }
@@ -437,6 +498,7 @@ static void kfs_free(struct kfs *fs)
 	if (fs->kw && fs->kw->free)
 		fs->kw->free(fs->kw);
 	free(fs->garbage);
+	free(fs->touched);
 	if (fs->cache)
 		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);

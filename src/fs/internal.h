@@ -22,6 +22,7 @@ struct kfs_inode {
 	uint64_t ino;
 	uint64_t ver;		/* version of the stored inode object; 0: none yet */
 	bool loaded, dirty;
+	bool touched; /* in kfs.touched: handed out since the last commit */
 	uint32_t opens;
 	struct kfs_attr a;
 	struct kfs_xattr *xa;
@@ -76,6 +77,15 @@ struct kfs {
 	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
 	struct kfs_inode *tab[KFS_BUCKETS];
 	uint64_t ninodes;
+	/*
+	 * The inodes handed out since the last commit (every change goes
+	 * through kfs_ifind, kfs_iget or kfs_inode_new): a commit looks at
+	 * these, not at every inode of the volume. touched_all: the list could
+	 * not grow, so the next commit walks them all.
+	 */
+	uint64_t *touched;
+	size_t ntouched, touchedcap;
+	bool touched_all;
 	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots */
 	/*
 	 * Per-file keys derived lately, direct-mapped by inode (ino 0: empty).
