@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: the storage core's header, root and inode decoders (what a key holder could forge). */
+/* libFuzzer target: the storage core's header, root, journal record and inode decoders (what a key holder could forge). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 /*
  * Sealed objects authenticate before they are decoded, so only a holder of
  * the volume key can reach these decoders with chosen bytes; they are still
- * bounds-checked, and a decoded inode or root must re-encode to the input.
+ * bounds-checked, and a decoded inode, root or record must re-encode to the input.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		memset(&n, 0, sizeof(n));
 		if (kfs_inode_decode(data + 1, size - 1, &n) == 0) {
@@ -34,6 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1:
 		if (kfs_root_decode(data + 1, size - 1, &r) == 0) {
 			if (kfs_root_encode(&r, &out, &len) < 0 || len != size - 1 ||
+			    memcmp(out, data + 1, len))
+				abort();
+		}
+		free(r.map);
+		break;
+	case 2:
+		if (kfs_journal_decode(data + 1, size - 1, &r) == 0) {
+			if (kfs_journal_encode(&r, &out, &len) < 0 || len != size - 1 ||
 			    memcmp(out, data + 1, len))
 				abort();
 		}

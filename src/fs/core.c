@@ -120,6 +120,8 @@ void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n)
 {
 	struct kfs_inode **p = bucket(fs, n->ino);
 
+	if (n->ver)
+		kfs_journal_change(fs, n->ino, 0); /* it leaves the version map */
 	while (*p && *p != n)
 		p = &(*p)->next;
 	if (*p)
@@ -129,27 +131,52 @@ void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n)
 	free(n);
 }
 
+int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
+		 size_t len, unsigned flags)
+{
+	uint8_t *ct = malloc(len + KFS_SEAL_OVERHEAD);
+	int rc = ct ? kfs_seal(fs->mkey, aad, pt, len, ct) : kiln_err(ENOMEM, "object %s: out of memory", id);
+
+	if (rc == 0)
+		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, flags);
+	free(ct);
+	return rc;
+}
+
+int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
+		   size_t *len)
+{
+	uint8_t *ct = NULL;
+	size_t cl = 0;
+	int rc = fs->st->get(fs->st, id, &ct, &cl);
+
+	if (rc < 0)
+		return rc;
+	*pt = malloc(cl > KFS_SEAL_OVERHEAD ? cl - KFS_SEAL_OVERHEAD : 1);
+	rc = *pt ? kfs_open_sealed(fs->mkey, aad, ct, cl, *pt) : kiln_err(ENOMEM, "object %s: out of memory", id);
+	free(ct);
+	*len = rc == 0 ? cl - KFS_SEAL_OVERHEAD : 0;
+	return rc;
+}
+
 static int load_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1], what[64];
 	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = n->ver };
-	uint8_t *ct = NULL, *pt;
+	uint8_t *pt = NULL;
 	size_t len = 0;
 	int rc;
 
 	kfs_inode_id(n->ino, n->ver, id);
 	snprintf(what, sizeof(what), "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	rc = fs->st->get(fs->st, id, &ct, &len);
-	if (rc == -ENOENT)
-		return kfs_integrity(fs, rc, what, id);
-	if (rc < 0)
-		return rc;
-	pt = malloc(len > KFS_SEAL_OVERHEAD ? len - KFS_SEAL_OVERHEAD : 1);
-	rc = pt ? kfs_open_sealed(fs->mkey, &aad, ct, len, pt) : -ENOMEM;
+	rc = kfs_get_opened(fs, &aad, id, &pt, &len);
+	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG && rc != -ENOMEM) {
+		free(pt);
+		return rc; /* the store's own failure */
+	}
 	if (rc == 0)
-		rc = kfs_inode_decode(pt, len - KFS_SEAL_OVERHEAD, n);
-	free(ct);
+		rc = kfs_inode_decode(pt, len, n);
 	free(pt);
 	if (rc == -ENOMEM)
 		return kiln_err(ENOMEM, "%s: out of memory", what);
@@ -158,6 +185,22 @@ static int load_inode(struct kfs *fs, struct kfs_inode *n)
 	n->a.ino = n->ino;
 	n->loaded = true;
 	return 0;
+}
+
+int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver)
+{
+	struct kfs_inode *n = find(fs, ino);
+
+	if (n && ver) {
+		n->ver = ver;
+		return 0;
+	}
+	if (n) {
+		n->ver = 0; /* gone: nothing to record */
+		kfs_inode_drop(fs, n);
+		return 0;
+	}
+	return ver ? tab_add(fs, ino, ver, &n) : 0;
 }
 
 int kfs_iget(struct kfs *fs, uint64_t ino, struct kfs_inode **out)
@@ -229,20 +272,16 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1];
 	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = fs->next_ver };
-	uint8_t *pt = NULL, *ct;
+	uint8_t *pt = NULL;
 	size_t len;
 	int rc = kfs_inode_encode(n, &pt, &len);
 
 	if (rc < 0)
 		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	ct = malloc(len + KFS_SEAL_OVERHEAD);
-	rc = ct ? kfs_seal(fs->mkey, &aad, pt, len, ct) : kiln_err(ENOMEM, "inode: out of memory");
-	free(pt);
 	kfs_inode_id(n->ino, aad.ver, id);
-	if (rc == 0)
-		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, 0);
-	free(ct);
+	rc = kfs_seal_put(fs, &aad, id, pt, len, 0);
+	free(pt);
 	if (rc < 0)
 		return rc;
 	if (n->ver) {
@@ -251,6 +290,7 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 	}
 	n->ver = fs->next_ver++;
 	n->dirty = false;
+	kfs_journal_change(fs, n->ino, n->ver);
 	return rc;
 }
 
@@ -265,8 +305,10 @@ static int flush_inode(struct kfs *fs, struct kfs_inode *n)
 			return 0;
 		kfs_inode_id(n->ino, n->ver, id);
 		rc = kfs_retire(fs, id, n->ver);
-		if (rc == 0)
+		if (rc == 0) {
 			n->ver = 0;
+			kfs_journal_change(fs, n->ino, 0);
+		}
 		return rc;
 	}
 	return n->dirty ? store_inode(fs, n) : 0;
@@ -297,7 +339,7 @@ static int put_root(struct kfs *fs)
 {
 	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0 };
 	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
-	uint8_t *pt = NULL, *ct = NULL;
+	uint8_t *pt = NULL;
 	size_t len;
 	int rc;
 
@@ -314,17 +356,26 @@ static int put_root(struct kfs *fs)
 	rc = kfs_root_encode(&r, &pt, &len);
 	free(r.map);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	if (rc == 0 && !(ct = malloc(len + KFS_SEAL_OVERHEAD)))
-		rc = kiln_err(ENOMEM, "volume root: out of memory");
 	if (rc == 0)
-		rc = kfs_seal(fs->mkey, &aad, pt, len, ct);
-	if (rc == 0)
-		rc = fs->st->put(fs->st, ROOT_ID, ct, len + KFS_SEAL_OVERHEAD, KFS_PUT_DURABLE);
+		rc = kfs_seal_put(fs, &aad, ROOT_ID, pt, len, KFS_PUT_DURABLE);
 	free(pt);
-	free(ct);
 	if (rc == 0)
 		fs->gen++;
 	return rc;
+}
+
+/* A new root (a new gen); the old root's journal records then go. */
+static int fold(struct kfs *fs)
+{
+	uint64_t gen = fs->gen, upto = fs->jseq;
+	int rc = put_root(fs);
+
+	if (rc < 0)
+		return rc;
+	kfs_journal_retire(fs, gen, upto);
+	fs->jseq = 0;
+	fs->jok = true;
+	return 0;
 }
 
 /*
@@ -344,9 +395,10 @@ int kfs_sync(struct kfs *fs)
 	if (rc == 0)
 		rc = fs->st->sync(fs->st);
 	if (rc == 0)
-		rc = put_root(fs);
+		rc = kfs_journal_fits(fs) ? kfs_journal_put(fs) : fold(fs);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "storage commit");
+	kfs_journal_committed(fs);
 	fs->commit_ver = fs->next_ver;
 	for (size_t i = 0; i < fs->ngarbage; i++)
 		(void)fs->st->del(fs->st, fs->garbage[i]);
@@ -401,18 +453,18 @@ static int load_root(struct kfs *fs)
 	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
 	struct kfs_root r;
 	struct kfs_inode *n;
-	uint8_t *ct = NULL, *pt = NULL;
+	uint8_t *pt = NULL;
 	size_t len = 0;
-	int rc = fs->st->get(fs->st, ROOT_ID, &ct, &len);
+	int rc;
 
-	if (rc < 0)
-		return rc == -ENOENT ? kfs_integrity(fs, rc, "volume root", ROOT_ID) : rc;
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	pt = malloc(len > KFS_SEAL_OVERHEAD ? len - KFS_SEAL_OVERHEAD : 1);
-	rc = pt ? kfs_open_sealed(fs->mkey, &aad, ct, len, pt) : -ENOMEM;
-	free(ct);
+	rc = kfs_get_opened(fs, &aad, ROOT_ID, &pt, &len);
+	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG) {
+		free(pt);
+		return rc;
+	}
 	if (rc == 0)
-		rc = kfs_root_decode(pt, len - KFS_SEAL_OVERHEAD, &r);
+		rc = kfs_root_decode(pt, len, &r);
 	free(pt);
 	if (rc < 0)
 		return kfs_integrity(fs, rc, "volume root", ROOT_ID);
@@ -426,6 +478,8 @@ static int load_root(struct kfs *fs)
 			rc = tab_add(fs, r.map[2 * i], r.map[2 * i + 1], &n);
 	}
 	free(r.map);
+	if (rc == 0)
+		rc = kfs_journal_replay(fs);
 	if (rc == 0 && !find(fs, KFS_ROOT_INO))
 		rc = kfs_integrity(fs, -EBADMSG, "volume root (no root directory)", ROOT_ID);
 	return rc;
@@ -499,6 +553,7 @@ static void kfs_free(struct kfs *fs)
 		fs->kw->free(fs->kw);
 	free(fs->garbage);
 	free(fs->touched);
+	free(fs->chg);
 	if (fs->cache)
 		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);
