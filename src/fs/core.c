@@ -131,20 +131,32 @@ void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n)
 	free(n);
 }
 
+/* The first 8 bytes of a sealed object's random nonce (after its format byte): unique per write. */
+static uint64_t nonce_stamp(const uint8_t *ct)
+{
+	uint64_t v = 0;
+
+	for (int i = 1; i <= 8; i++)
+		v = v << 8 | ct[i];
+	return v;
+}
+
 int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
-		 size_t len, unsigned flags)
+		 size_t len, unsigned flags, uint64_t *stamp)
 {
 	uint8_t *ct = malloc(len + KFS_SEAL_OVERHEAD);
 	int rc = ct ? kfs_seal(fs->mkey, aad, pt, len, ct) : kiln_err(ENOMEM, "object %s: out of memory", id);
 
 	if (rc == 0)
 		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, flags);
+	if (rc == 0 && stamp)
+		*stamp = nonce_stamp(ct);
 	free(ct);
 	return rc;
 }
 
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
-		   size_t *len)
+		   size_t *len, uint64_t *stamp)
 {
 	uint8_t *ct = NULL;
 	size_t cl = 0;
@@ -154,6 +166,8 @@ int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, ui
 		return rc;
 	*pt = malloc(cl > KFS_SEAL_OVERHEAD ? cl - KFS_SEAL_OVERHEAD : 1);
 	rc = *pt ? kfs_open_sealed(fs->mkey, aad, ct, cl, *pt) : kiln_err(ENOMEM, "object %s: out of memory", id);
+	if (rc == 0 && stamp)
+		*stamp = nonce_stamp(ct);
 	free(ct);
 	*len = rc == 0 ? cl - KFS_SEAL_OVERHEAD : 0;
 	return rc;
@@ -170,7 +184,7 @@ static int load_inode(struct kfs *fs, struct kfs_inode *n)
 	kfs_inode_id(n->ino, n->ver, id);
 	snprintf(what, sizeof(what), "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	rc = kfs_get_opened(fs, &aad, id, &pt, &len);
+	rc = kfs_get_opened(fs, &aad, id, &pt, &len, NULL);
 	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG && rc != -ENOMEM) {
 		free(pt);
 		return rc; /* the store's own failure */
@@ -280,7 +294,7 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
 	kfs_inode_id(n->ino, aad.ver, id);
-	rc = kfs_seal_put(fs, &aad, id, pt, len, 0);
+	rc = kfs_seal_put(fs, &aad, id, pt, len, 0, NULL);
 	free(pt);
 	if (rc < 0)
 		return rc;
@@ -357,7 +371,7 @@ static int put_root(struct kfs *fs)
 	free(r.map);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
 	if (rc == 0)
-		rc = kfs_seal_put(fs, &aad, ROOT_ID, pt, len, KFS_PUT_DURABLE);
+		rc = kfs_seal_put(fs, &aad, ROOT_ID, pt, len, KFS_PUT_DURABLE, &fs->root_stamp);
 	free(pt);
 	if (rc == 0)
 		fs->gen++;
@@ -445,6 +459,7 @@ bool kfs_dirty(struct kfs *fs)
 		if (n && n->dirty)
 			return true;
 	}
+	untouch_all(fs); /* all clean: a read-only stretch does not grow the list for ever */
 	return false;
 }
 
@@ -458,7 +473,7 @@ static int load_root(struct kfs *fs)
 	int rc;
 
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	rc = kfs_get_opened(fs, &aad, ROOT_ID, &pt, &len);
+	rc = kfs_get_opened(fs, &aad, ROOT_ID, &pt, &len, &fs->root_stamp);
 	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG) {
 		free(pt);
 		return rc;

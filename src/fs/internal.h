@@ -93,6 +93,7 @@ struct kfs {
 	 * last commit (chg_lost: one could not be kept, so a root is written).
 	 */
 	uint64_t jseq;
+	uint64_t root_stamp; /* the root's nonce stamp: bound into its records */
 	bool jok, chg_lost;
 	uint64_t *chg;
 	size_t nchg, chgcap;
@@ -156,12 +157,13 @@ void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX +
 /*
  * Sealed metadata (fs/core.c): seal pt under the metadata key and put it as
  * id; get id and open it (-ENOENT missing, -EBADMSG not authentic, else the
- * store's error; *pt is freed by the caller).
+ * store's error; *pt is freed by the caller). stamp, if not NULL: the
+ * first 8 bytes of the object's random nonce, unique per write.
  */
 int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
-		 size_t len, unsigned flags) KILN_MUST;
+		 size_t len, unsigned flags, uint64_t *stamp) KILN_MUST;
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
-		   size_t *len) KILN_MUST;
+		   size_t *len, uint64_t *stamp) KILN_MUST;
 /* Mount: the stored version of ino is ver (0: the inode is gone). */
 int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver) KILN_MUST;
 

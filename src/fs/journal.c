@@ -9,8 +9,10 @@
  * as the volume is large. A commit that changed a few inodes instead
  * writes one record of the (ino, ver) pairs it changed. Record seq after
  * the root of generation gen is the object j-<gen>-<seq>, sealed with
- * (gen, seq) in its associated data: it cannot be moved to another place
- * in the chain or behind another root. Mount replays records 1, 2, ...
+ * gen, seq and the root's own random nonce (its stamp) in its associated
+ * data: it cannot be moved to another place in the chain, nor behind
+ * another root, even one of the same generation (after a rollback the
+ * same generation is written again, by another history). Mount replays records 1, 2, ...
  * up to the first missing one. A dropped record ends the chain there,
  * which is a rollback of the whole volume to that commit, as the parent
  * could always do; and the first commit of every mount writes a new root
@@ -47,7 +49,7 @@ int kfs_journal_put(struct kfs *fs)
 {
 	struct kfs_root r = { .gen = fs->gen, .seq = fs->jseq + 1, .next_ino = fs->next_ino,
 			      .next_ver = fs->next_ver, .n = fs->nchg, .map = fs->chg };
-	struct kfs_aad aad = { .kind = KFS_OBJ_JOURNAL, .ino = r.gen, .ver = r.seq };
+	struct kfs_aad aad = { .kind = KFS_OBJ_JOURNAL, .ino = r.gen, .blk = fs->root_stamp, .ver = r.seq };
 	char id[KFS_ID_MAX + 1];
 	uint8_t *pt = NULL;
 	size_t len;
@@ -55,7 +57,7 @@ int kfs_journal_put(struct kfs *fs)
 
 	kfs_journal_id(r.gen, r.seq, id);
 	if (rc == 0)
-		rc = kfs_seal_put(fs, &aad, id, pt, len, KFS_PUT_DURABLE);
+		rc = kfs_seal_put(fs, &aad, id, pt, len, KFS_PUT_DURABLE, NULL);
 	free(pt);
 	if (rc == 0)
 		fs->jseq = r.seq;
@@ -102,7 +104,7 @@ static int apply(struct kfs *fs, const struct kfs_root *r, const char *id)
 /* Record seq of the current root: 0, -ENOENT at the end of the chain, or -errno. */
 static int replay_one(struct kfs *fs, uint64_t seq)
 {
-	struct kfs_aad aad = { .kind = KFS_OBJ_JOURNAL, .ino = fs->gen, .ver = seq };
+	struct kfs_aad aad = { .kind = KFS_OBJ_JOURNAL, .ino = fs->gen, .blk = fs->root_stamp, .ver = seq };
 	struct kfs_root r = { 0 };
 	char id[KFS_ID_MAX + 1];
 	uint8_t *pt = NULL;
@@ -110,7 +112,7 @@ static int replay_one(struct kfs *fs, uint64_t seq)
 	int rc;
 
 	kfs_journal_id(fs->gen, seq, id);
-	rc = kfs_get_opened(fs, &aad, id, &pt, &len);
+	rc = kfs_get_opened(fs, &aad, id, &pt, &len, NULL);
 	if (rc == -ENOENT || (rc < 0 && rc != -EBADMSG))
 		return rc;
 	if (rc == 0)

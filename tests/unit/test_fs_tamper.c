@@ -326,17 +326,15 @@ TEST(no_plaintext_in_store)
 }
 
 /*
- * fresh()'s volume, then one mount of three commits after its first (the
+ * On fresh()'s volume, one mount of three commits after its first (the
  * root of gen 2): records j-2-1 (c1), j-2-2 (c2), j-2-3 (c3), j-2-4 (the
  * unmount's).
  */
-static void journal_chain(void)
+static void chain_on(void)
 {
 	struct kfs_attr a;
-	struct kfs *fs;
+	struct kfs *fs = mnt(0);
 
-	fresh(0);
-	fs = mnt(0);
 	CHECK(fs && kfs_sync(fs) == 0 && fs->gen == 2);
 	if (!fs)
 		return;
@@ -345,6 +343,12 @@ static void journal_chain(void)
 	CHECK(kfs_mknod(fs, 1, "c3", S_IFREG | 0600, 0, 0, &a) == 0 && kfs_sync(fs) == 0);
 	CHECK(fs->jseq == 3);
 	CHECK(kfs_unmount(fs) == 0);
+}
+
+static void journal_chain(void)
+{
+	fresh(0);
+	chain_on();
 }
 
 static void expect_mount_refused(const char *id)
@@ -403,6 +407,42 @@ TEST(journal_other_root)
 }
 
 /*
+ * After a rollback (the older root put back) the same generation is written
+ * again by another history: a record of the first history put behind the
+ * second's root of that generation is refused, not mixed in.
+ */
+TEST(journal_other_history)
+{
+	uint8_t *root1 = NULL, *rec = NULL;
+	size_t l1 = 0, lr = 0;
+	struct kfs_store *st;
+	struct kfs *fs;
+
+	fresh(0); /* the root of gen 1 */
+	st = raw();
+	CHECK(st->get(st, "root", &root1, &l1) == 0);
+	st->close(st);
+	chain_on(); /* history A: the root of gen 2 and its records */
+	st = raw();
+	CHECK(st->get(st, "j-2-1", &rec, &lr) == 0);
+	CHECK(st->put(st, "root", root1, l1, KFS_PUT_DURABLE) == 0); /* the rollback */
+	st->close(st);
+	fs = mnt(0);
+	CHECK(fs && fs->gen == 1);
+	if (!fs)
+		return;
+	CHECK(kfs_sync(fs) == 0 && fs->gen == 2); /* history B: another root of gen 2 */
+	CHECK(kfs_sync(fs) == 0 && fs->jseq == 1); /* its record 1 */
+	CHECK(kfs_unmount(fs) == 0);
+	st = raw();
+	CHECK(st->put(st, "j-2-1", rec, lr, KFS_PUT_DURABLE) == 0);
+	st->close(st);
+	free(root1);
+	free(rec);
+	expect_mount_refused("j-2-1");
+}
+
+/*
  * A record dropped from the middle: the chain ends there, and what the
  * mount sees is the volume after record 1 as the parent kept it (what
  * record 2's commit deleted is gone: EIO, as with an older root put
@@ -457,6 +497,7 @@ int main(void)
 	RUN(no_plaintext_in_store);
 	RUN(journal_swap_or_flip);
 	RUN(journal_other_root);
+	RUN(journal_other_history);
 	RUN(journal_gap_is_a_rollback);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (run(cmd) != 0)
