@@ -11,6 +11,7 @@
 #define HDR_MAGIC "KILNFS01"
 #define ROOT_MAGIC 0x4b524f54u  /* "KROT" */
 #define INODE_MAGIC 0x4b494e4fu /* "KINO" */
+#define JRNL_MAGIC 0x4b4a524eu  /* "KJRN" */
 #define MAX_ENTRIES (1u << 20)
 #define MAX_XATTRS 1024
 
@@ -97,41 +98,68 @@ int kfs_hdr_decode(const uint8_t *buf, size_t len, struct kfs_hdr *h)
 	return 0;
 }
 
-int kfs_root_encode(const struct kfs_root *r, uint8_t **out, size_t *len)
+/* The root and a journal record share a layout; a record adds its sequence number after gen. */
+static int map_encode(const struct kfs_root *r, uint32_t magic, uint8_t **out, size_t *len,
+		      const char *what)
 {
 	struct wbuf w = { 0 };
 
-	w_be(&w, ROOT_MAGIC, 4);
+	w_be(&w, magic, 4);
 	w_be(&w, r->gen, 8);
+	if (magic == JRNL_MAGIC)
+		w_be(&w, r->seq, 8);
 	w_be(&w, r->next_ino, 8);
 	w_be(&w, r->next_ver, 8);
 	w_be(&w, r->n, 8);
 	for (uint64_t i = 0; i < 2 * r->n; i++)
 		w_be(&w, r->map[i], 8);
-	return w_done(&w, out, len, "volume root");
+	return w_done(&w, out, len, what);
 }
 
-int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r)
+static int map_decode(const uint8_t *buf, size_t len, uint32_t want, struct kfs_root *r,
+		      const char *what)
 {
 	struct kiln_cursor c = kiln_cursor_make(buf, len);
 	uint32_t magic;
 
 	memset(r, 0, sizeof(*r));
-	if (kiln_cursor_be32(&c, &magic) < 0 || magic != ROOT_MAGIC ||
-	    kiln_cursor_be64(&c, &r->gen) < 0 || kiln_cursor_be64(&c, &r->next_ino) < 0 ||
+	if (kiln_cursor_be32(&c, &magic) < 0 || magic != want ||
+	    kiln_cursor_be64(&c, &r->gen) < 0 ||
+	    (want == JRNL_MAGIC && kiln_cursor_be64(&c, &r->seq) < 0) ||
+	    kiln_cursor_be64(&c, &r->next_ino) < 0 ||
 	    kiln_cursor_be64(&c, &r->next_ver) < 0 || kiln_cursor_be64(&c, &r->n) < 0 ||
 	    r->n > kiln_cursor_left(&c) / 16 || kiln_cursor_left(&c) != r->n * 16)
-		return kiln_err(EBADMSG, "volume root: malformed");
+		return kiln_err(EBADMSG, "%s: malformed", what);
 	r->map = malloc(r->n ? r->n * 16 : 1);
 	if (!r->map)
-		return kiln_err(ENOMEM, "volume root: out of memory");
+		return kiln_err(ENOMEM, "%s: out of memory", what);
 	for (uint64_t i = 0; i < 2 * r->n; i++)
 		if (kiln_cursor_be64(&c, &r->map[i]) < 0) {
 			free(r->map);
 			r->map = NULL;
-			return kiln_err(EBADMSG, "volume root: malformed");
+			return kiln_err(EBADMSG, "%s: malformed", what);
 		}
 	return 0;
+}
+
+int kfs_root_encode(const struct kfs_root *r, uint8_t **out, size_t *len)
+{
+	return map_encode(r, ROOT_MAGIC, out, len, "volume root");
+}
+
+int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r)
+{
+	return map_decode(buf, len, ROOT_MAGIC, r, "volume root");
+}
+
+int kfs_journal_encode(const struct kfs_root *r, uint8_t **out, size_t *len)
+{
+	return map_encode(r, JRNL_MAGIC, out, len, "journal record");
+}
+
+int kfs_journal_decode(const uint8_t *buf, size_t len, struct kfs_root *r)
+{
+	return map_decode(buf, len, JRNL_MAGIC, r, "journal record");
 }
 
 static void enc_xattrs(struct wbuf *w, const struct kfs_inode *n)
@@ -333,4 +361,9 @@ void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX +
 {
 	snprintf(id, KFS_ID_MAX + 1, "b-%llx-%llx-%llx", (unsigned long long)ino,
 		 (unsigned long long)blk, (unsigned long long)ver);
+}
+
+void kfs_journal_id(uint64_t gen, uint64_t seq, char id[KFS_ID_MAX + 1])
+{
+	snprintf(id, KFS_ID_MAX + 1, "j-%llx-%llx", (unsigned long long)gen, (unsigned long long)seq);
 }

@@ -52,12 +52,52 @@ static struct kfs_inode **bucket(struct kfs *fs, uint64_t ino)
 	return &fs->tab[(ino * 0x9E3779B97F4A7C15ull) >> 52];
 }
 
-struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino)
+static struct kfs_inode *find(struct kfs *fs, uint64_t ino)
 {
 	struct kfs_inode *n = *bucket(fs, ino);
 
 	while (n && n->ino != ino)
 		n = n->next;
+	return n;
+}
+
+/* Whoever gets an inode may change it: the next commit looks at it. */
+static void touch(struct kfs *fs, struct kfs_inode *n)
+{
+	if (n->touched || fs->touched_all)
+		return;
+	if (fs->ntouched == fs->touchedcap) {
+		size_t cap = fs->touchedcap ? fs->touchedcap * 2 : 64;
+		uint64_t *p = realloc(fs->touched, cap * sizeof(*p));
+		if (!p) {
+			fs->touched_all = true; /* correct, only slower */
+			return;
+		}
+		fs->touched = p;
+		fs->touchedcap = cap;
+	}
+	fs->touched[fs->ntouched++] = n->ino;
+	n->touched = true;
+}
+
+/* After a commit stored them all: nothing is touched. */
+static void untouch_all(struct kfs *fs)
+{
+	for (size_t i = 0; i < fs->ntouched; i++) {
+		struct kfs_inode *n = find(fs, fs->touched[i]);
+		if (n)
+			n->touched = false;
+	}
+	fs->ntouched = 0;
+	fs->touched_all = false;
+}
+
+struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino)
+{
+	struct kfs_inode *n = find(fs, ino);
+
+	if (n)
+		touch(fs, n);
 	return n;
 }
 
@@ -80,6 +120,8 @@ void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n)
 {
 	struct kfs_inode **p = bucket(fs, n->ino);
 
+	if (n->ver)
+		kfs_journal_change(fs, n->ino, 0); /* it leaves the version map */
 	while (*p && *p != n)
 		p = &(*p)->next;
 	if (*p)
@@ -89,27 +131,66 @@ void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n)
 	free(n);
 }
 
+/* The first 8 bytes of a sealed object's random nonce (after its format byte): unique per write. */
+static uint64_t nonce_stamp(const uint8_t *ct)
+{
+	uint64_t v = 0;
+
+	for (int i = 1; i <= 8; i++)
+		v = v << 8 | ct[i];
+	return v;
+}
+
+int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
+		 size_t len, unsigned flags, uint64_t *stamp)
+{
+	uint8_t *ct = malloc(len + KFS_SEAL_OVERHEAD);
+	int rc = ct ? kfs_seal(fs->mkey, aad, pt, len, ct) : kiln_err(ENOMEM, "object %s: out of memory", id);
+
+	if (rc == 0)
+		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, flags);
+	if (rc == 0 && stamp)
+		*stamp = nonce_stamp(ct);
+	free(ct);
+	return rc;
+}
+
+int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
+		   size_t *len, uint64_t *stamp)
+{
+	uint8_t *ct = NULL;
+	size_t cl = 0;
+	int rc = fs->st->get(fs->st, id, &ct, &cl);
+
+	if (rc < 0)
+		return rc;
+	*pt = malloc(cl > KFS_SEAL_OVERHEAD ? cl - KFS_SEAL_OVERHEAD : 1);
+	rc = *pt ? kfs_open_sealed(fs->mkey, aad, ct, cl, *pt) : kiln_err(ENOMEM, "object %s: out of memory", id);
+	if (rc == 0 && stamp)
+		*stamp = nonce_stamp(ct);
+	free(ct);
+	*len = rc == 0 ? cl - KFS_SEAL_OVERHEAD : 0;
+	return rc;
+}
+
 static int load_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1], what[64];
 	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = n->ver };
-	uint8_t *ct = NULL, *pt;
+	uint8_t *pt = NULL;
 	size_t len = 0;
 	int rc;
 
 	kfs_inode_id(n->ino, n->ver, id);
 	snprintf(what, sizeof(what), "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	rc = fs->st->get(fs->st, id, &ct, &len);
-	if (rc == -ENOENT)
-		return kfs_integrity(fs, rc, what, id);
-	if (rc < 0)
-		return rc;
-	pt = malloc(len > KFS_SEAL_OVERHEAD ? len - KFS_SEAL_OVERHEAD : 1);
-	rc = pt ? kfs_open_sealed(fs->mkey, &aad, ct, len, pt) : -ENOMEM;
+	rc = kfs_get_opened(fs, &aad, id, &pt, &len, NULL);
+	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG && rc != -ENOMEM) {
+		free(pt);
+		return rc; /* the store's own failure */
+	}
 	if (rc == 0)
-		rc = kfs_inode_decode(pt, len - KFS_SEAL_OVERHEAD, n);
-	free(ct);
+		rc = kfs_inode_decode(pt, len, n);
 	free(pt);
 	if (rc == -ENOMEM)
 		return kiln_err(ENOMEM, "%s: out of memory", what);
@@ -118,6 +199,22 @@ static int load_inode(struct kfs *fs, struct kfs_inode *n)
 	n->a.ino = n->ino;
 	n->loaded = true;
 	return 0;
+}
+
+int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver)
+{
+	struct kfs_inode *n = find(fs, ino);
+
+	if (n && ver) {
+		n->ver = ver;
+		return 0;
+	}
+	if (n) {
+		n->ver = 0; /* gone: nothing to record */
+		kfs_inode_drop(fs, n);
+		return 0;
+	}
+	return ver ? tab_add(fs, ino, ver, &n) : 0;
 }
 
 int kfs_iget(struct kfs *fs, uint64_t ino, struct kfs_inode **out)
@@ -153,6 +250,7 @@ int kfs_inode_new(struct kfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 	n->a.atime_ns = n->a.mtime_ns = n->a.ctime_ns = kfs_now();
 	n->next_cookie = 3;
 	n->dirty = true;
+	touch(fs, n);
 	*out = n;
 	return 0;
 }
@@ -188,20 +286,16 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1];
 	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = fs->next_ver };
-	uint8_t *pt = NULL, *ct;
+	uint8_t *pt = NULL;
 	size_t len;
 	int rc = kfs_inode_encode(n, &pt, &len);
 
 	if (rc < 0)
 		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	ct = malloc(len + KFS_SEAL_OVERHEAD);
-	rc = ct ? kfs_seal(fs->mkey, &aad, pt, len, ct) : kiln_err(ENOMEM, "inode: out of memory");
-	free(pt);
 	kfs_inode_id(n->ino, aad.ver, id);
-	if (rc == 0)
-		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, 0);
-	free(ct);
+	rc = kfs_seal_put(fs, &aad, id, pt, len, 0, NULL);
+	free(pt);
 	if (rc < 0)
 		return rc;
 	if (n->ver) {
@@ -210,49 +304,65 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 	}
 	n->ver = fs->next_ver++;
 	n->dirty = false;
+	kfs_journal_change(fs, n->ino, n->ver);
 	return rc;
 }
 
-/* Unlinked inodes are not in the root; their stored inode object goes. */
-static int flush_inodes(struct kfs *fs, uint64_t *live)
+/* One touched inode: an unlinked one's stored object goes (it leaves the root), a dirty one is stored. */
+static int flush_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1];
 	int rc;
 
-	*live = 0;
-	for (size_t b = 0; b < KFS_BUCKETS; b++)
-		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next) {
-			if (n->loaded && n->a.nlink == 0) {
-				if (n->ver) {
-					kfs_inode_id(n->ino, n->ver, id);
-					rc = kfs_retire(fs, id, n->ver);
-					if (rc < 0)
-						return rc;
-					n->ver = 0;
-				}
-				continue;
-			}
-			if (n->dirty && (rc = store_inode(fs, n)) < 0)
-				return rc;
-			(*live)++;
+	if (n->loaded && n->a.nlink == 0) {
+		if (!n->ver)
+			return 0;
+		kfs_inode_id(n->ino, n->ver, id);
+		rc = kfs_retire(fs, id, n->ver);
+		if (rc == 0) {
+			n->ver = 0;
+			kfs_journal_change(fs, n->ino, 0);
 		}
-	return 0;
+		return rc;
+	}
+	return n->dirty ? store_inode(fs, n) : 0;
 }
 
-static int put_root(struct kfs *fs, uint64_t live)
+/* The inodes touched since the last commit, or all of them when the list overflowed. */
+static int flush_inodes(struct kfs *fs)
+{
+	int rc = 0;
+
+	if (fs->touched_all) {
+		for (size_t b = 0; b < KFS_BUCKETS && rc == 0; b++)
+			for (struct kfs_inode *n = fs->tab[b]; n && rc == 0; n = n->next)
+				rc = flush_inode(fs, n);
+	} else {
+		for (size_t i = 0; i < fs->ntouched && rc == 0; i++) {
+			struct kfs_inode *n = find(fs, fs->touched[i]);
+			if (n) /* else dropped since: ops.c retired its object */
+				rc = flush_inode(fs, n);
+		}
+	}
+	if (rc == 0)
+		untouch_all(fs);
+	return rc;
+}
+
+static int put_root(struct kfs *fs)
 {
 	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0 };
 	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
-	uint8_t *pt = NULL, *ct = NULL;
+	uint8_t *pt = NULL;
 	size_t len;
 	int rc;
 
-	r.map = malloc(live ? live * 16 : 1);
+	r.map = malloc(fs->ninodes ? fs->ninodes * 16 : 1);
 	if (!r.map)
 		return kiln_err(ENOMEM, "volume root: out of memory");
 	for (size_t b = 0; b < KFS_BUCKETS; b++)
 		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
-			if (n->ver && !(n->loaded && n->a.nlink == 0) && r.n < live) {
+			if (n->ver && !(n->loaded && n->a.nlink == 0) && r.n < fs->ninodes) {
 				r.map[2 * r.n] = n->ino;
 				r.map[2 * r.n++ + 1] = n->ver;
 			}
@@ -260,17 +370,26 @@ static int put_root(struct kfs *fs, uint64_t live)
 	rc = kfs_root_encode(&r, &pt, &len);
 	free(r.map);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	if (rc == 0 && !(ct = malloc(len + KFS_SEAL_OVERHEAD)))
-		rc = kiln_err(ENOMEM, "volume root: out of memory");
 	if (rc == 0)
-		rc = kfs_seal(fs->mkey, &aad, pt, len, ct);
-	if (rc == 0)
-		rc = fs->st->put(fs->st, ROOT_ID, ct, len + KFS_SEAL_OVERHEAD, KFS_PUT_DURABLE);
+		rc = kfs_seal_put(fs, &aad, ROOT_ID, pt, len, KFS_PUT_DURABLE, &fs->root_stamp);
 	free(pt);
-	free(ct);
 	if (rc == 0)
 		fs->gen++;
 	return rc;
+}
+
+/* A new root (a new gen); the old root's journal records then go. */
+static int fold(struct kfs *fs)
+{
+	uint64_t gen = fs->gen, upto = fs->jseq;
+	int rc = put_root(fs);
+
+	if (rc < 0)
+		return rc;
+	kfs_journal_retire(fs, gen, upto);
+	fs->jseq = 0;
+	fs->jok = true;
+	return 0;
 }
 
 /*
@@ -283,17 +402,17 @@ int kfs_sync(struct kfs *fs)
 {
 	if (fs->alt)
 		return fs->alt->sync(fs->alt_ctx);
-	uint64_t live;
 	int rc = kfs_puts_settle(fs);
 
 	if (rc == 0)
-		rc = flush_inodes(fs, &live);
+		rc = flush_inodes(fs);
 	if (rc == 0)
 		rc = fs->st->sync(fs->st);
 	if (rc == 0)
-		rc = put_root(fs, live);
+		rc = kfs_journal_fits(fs) ? kfs_journal_put(fs) : fold(fs);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "storage commit");
+	kfs_journal_committed(fs);
 	fs->commit_ver = fs->next_ver;
 	for (size_t i = 0; i < fs->ngarbage; i++)
 		(void)fs->st->del(fs->st, fs->garbage[i]);
@@ -328,10 +447,19 @@ bool kfs_dirty(struct kfs *fs)
 		return false; /* plain volumes keep nothing back */
 	if (fs->next_ver != fs->commit_ver || fs->ngarbage)
 		return true;
-	for (size_t b = 0; b < KFS_BUCKETS; b++)
-		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
-			if (n->dirty)
-				return true;
+	if (fs->touched_all) {
+		for (size_t b = 0; b < KFS_BUCKETS; b++)
+			for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
+				if (n->dirty)
+					return true;
+		return false;
+	}
+	for (size_t i = 0; i < fs->ntouched; i++) {
+		struct kfs_inode *n = find(fs, fs->touched[i]);
+		if (n && n->dirty)
+			return true;
+	}
+	untouch_all(fs); /* all clean: a read-only stretch does not grow the list for ever */
 	return false;
 }
 
@@ -340,18 +468,18 @@ static int load_root(struct kfs *fs)
 	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
 	struct kfs_root r;
 	struct kfs_inode *n;
-	uint8_t *ct = NULL, *pt = NULL;
+	uint8_t *pt = NULL;
 	size_t len = 0;
-	int rc = fs->st->get(fs->st, ROOT_ID, &ct, &len);
+	int rc;
 
-	if (rc < 0)
-		return rc == -ENOENT ? kfs_integrity(fs, rc, "volume root", ROOT_ID) : rc;
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	pt = malloc(len > KFS_SEAL_OVERHEAD ? len - KFS_SEAL_OVERHEAD : 1);
-	rc = pt ? kfs_open_sealed(fs->mkey, &aad, ct, len, pt) : -ENOMEM;
-	free(ct);
+	rc = kfs_get_opened(fs, &aad, ROOT_ID, &pt, &len, &fs->root_stamp);
+	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG) {
+		free(pt);
+		return rc;
+	}
 	if (rc == 0)
-		rc = kfs_root_decode(pt, len - KFS_SEAL_OVERHEAD, &r);
+		rc = kfs_root_decode(pt, len, &r);
 	free(pt);
 	if (rc < 0)
 		return kfs_integrity(fs, rc, "volume root", ROOT_ID);
@@ -359,13 +487,15 @@ static int load_root(struct kfs *fs)
 	fs->next_ino = r.next_ino;
 	fs->next_ver = fs->commit_ver = r.next_ver;
 	for (uint64_t i = 0; i < r.n && rc == 0; i++) {
-		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || kfs_ifind(fs, r.map[2 * i]))
+		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || find(fs, r.map[2 * i]))
 			rc = kfs_integrity(fs, -EBADMSG, "volume root", ROOT_ID);
 		else
 			rc = tab_add(fs, r.map[2 * i], r.map[2 * i + 1], &n);
 	}
 	free(r.map);
-	if (rc == 0 && !kfs_ifind(fs, KFS_ROOT_INO))
+	if (rc == 0)
+		rc = kfs_journal_replay(fs);
+	if (rc == 0 && !find(fs, KFS_ROOT_INO))
 		rc = kfs_integrity(fs, -EBADMSG, "volume root (no root directory)", ROOT_ID);
 	return rc;
 }
@@ -437,6 +567,8 @@ static void kfs_free(struct kfs *fs)
 	if (fs->kw && fs->kw->free)
 		fs->kw->free(fs->kw);
 	free(fs->garbage);
+	free(fs->touched);
+	free(fs->chg);
 	if (fs->cache)
 		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);

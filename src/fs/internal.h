@@ -22,6 +22,7 @@ struct kfs_inode {
 	uint64_t ino;
 	uint64_t ver;		/* version of the stored inode object; 0: none yet */
 	bool loaded, dirty;
+	bool touched; /* in kfs.touched: handed out since the last commit */
 	uint32_t opens;
 	struct kfs_attr a;
 	struct kfs_xattr *xa;
@@ -76,6 +77,26 @@ struct kfs {
 	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
 	struct kfs_inode *tab[KFS_BUCKETS];
 	uint64_t ninodes;
+	/*
+	 * The inodes handed out since the last commit (every change goes
+	 * through kfs_ifind, kfs_iget or kfs_inode_new): a commit looks at
+	 * these, not at every inode of the volume. touched_all: the list could
+	 * not grow, so the next commit walks them all.
+	 */
+	uint64_t *touched;
+	size_t ntouched, touchedcap;
+	bool touched_all;
+	/*
+	 * The journal (fs/journal.c): records written after the root of gen
+	 * (jseq of them), whether this mount wrote that root (jok: only then
+	 * may records follow it), and the (ino, ver) pairs changed since the
+	 * last commit (chg_lost: one could not be kept, so a root is written).
+	 */
+	uint64_t jseq;
+	uint64_t root_stamp; /* the root's nonce stamp: bound into its records */
+	bool jok, chg_lost;
+	uint64_t *chg;
+	size_t nchg, chgcap;
 	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots */
 	/*
 	 * Per-file keys derived lately, direct-mapped by inode (ino 0: empty).
@@ -107,14 +128,22 @@ struct kfs_hdr {
 int kfs_hdr_encode(const struct kfs_hdr *h, uint8_t **out, size_t *len) KILN_MUST;
 int kfs_hdr_decode(const uint8_t *buf, size_t len, struct kfs_hdr *h) KILN_MUST;
 
-/* Root plaintext: counters and the version map of every live inode. */
+/*
+ * Root plaintext: counters and the version map of every live inode. A
+ * journal record (fs/journal.c) has the same shape plus its sequence
+ * number: the counters after its commit and the pairs that commit changed
+ * (ver 0: the inode is gone).
+ */
 struct kfs_root {
-	uint64_t gen, next_ino, next_ver;
+	uint64_t gen, seq, next_ino, next_ver;
 	uint64_t n;
 	uint64_t *map; /* n pairs: ino, ver */
 };
 int kfs_root_encode(const struct kfs_root *r, uint8_t **out, size_t *len) KILN_MUST;
 int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r) KILN_MUST;
+int kfs_journal_encode(const struct kfs_root *r, uint8_t **out, size_t *len) KILN_MUST;
+int kfs_journal_decode(const uint8_t *buf, size_t len, struct kfs_root *r) KILN_MUST;
+void kfs_journal_id(uint64_t gen, uint64_t seq, char id[KFS_ID_MAX + 1]);
 
 /* Inode plaintext; decode fills a zeroed inode (ino and ver set by the caller). */
 int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len) KILN_MUST;
@@ -124,6 +153,29 @@ void kfs_inode_free_fields(struct kfs_inode *n);
 /* Object ids. */
 void kfs_inode_id(uint64_t ino, uint64_t ver, char id[KFS_ID_MAX + 1]);
 void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX + 1]);
+
+/*
+ * Sealed metadata (fs/core.c): seal pt under the metadata key and put it as
+ * id; get id and open it (-ENOENT missing, -EBADMSG not authentic, else the
+ * store's error; *pt is freed by the caller). stamp, if not NULL: the
+ * first 8 bytes of the object's random nonce, unique per write.
+ */
+int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
+		 size_t len, unsigned flags, uint64_t *stamp) KILN_MUST;
+int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
+		   size_t *len, uint64_t *stamp) KILN_MUST;
+/* Mount: the stored version of ino is ver (0: the inode is gone). */
+int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver) KILN_MUST;
+
+/* The journal (fs/journal.c). */
+#define KFS_JOURNAL_MAX 64	   /* records before they are folded into a new root */
+#define KFS_JOURNAL_PAIRS 4096 /* a commit that changed more writes a root */
+void kfs_journal_change(struct kfs *fs, uint64_t ino, uint64_t ver);
+bool kfs_journal_fits(const struct kfs *fs);
+int kfs_journal_put(struct kfs *fs) KILN_MUST;
+void kfs_journal_retire(struct kfs *fs, uint64_t gen, uint64_t upto);
+int kfs_journal_replay(struct kfs *fs) KILN_MUST;
+void kfs_journal_committed(struct kfs *fs);
 
 /* Core helpers. */
 int kfs_iget(struct kfs *fs, uint64_t ino, struct kfs_inode **out) KILN_MUST;

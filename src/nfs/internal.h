@@ -3,6 +3,7 @@
 #ifndef KILN_NFS_INTERNAL_H
 #define KILN_NFS_INTERNAL_H
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -80,6 +81,9 @@ struct nfs_lock {
 struct nfs_srv {
 	struct kfs *fs;
 	uint8_t key[NFS_FH_KEY_LEN];
+	EVP_MAC_CTX *fh_mac; /* HMAC-SHA256 keyed with key: handles (server.c) */
+	EVP_MD *sha256;	     /* and a digest context: 4.1 slot request digests (session.c) */
+	EVP_MD_CTX *md;
 	uint8_t volid[NFS_VOLID_LEN];
 	bool plain;	       /* kfs_changes_behind: the parent changes files too, no xattrs */
 	bool delegations;      /* nfs_srv_set_delegations */

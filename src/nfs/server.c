@@ -2,7 +2,8 @@
 /* The NFSv4 server: RPC dispatch, COMPOUND (with 4.1 sessions), file handles, names and error mapping. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,36 @@
 #include "nfs/internal.h"
 
 #define TAG_MAX 1024
+
+/*
+ * Every PUTFH checks a handle's HMAC, and every reply naming a file makes
+ * one: HMAC() looks the digest up and keys a new context each time (under
+ * the guest lab's TCG, a PUTFH cost as much as a small WRITE). One keyed
+ * context per server, re-initialised with its key for each MAC; a fetched
+ * SHA-256 and one digest context for the 4.1 slots' request digests.
+ */
+static int crypto_new(struct nfs_srv *s)
+{
+	OSSL_PARAM p[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+			   OSSL_PARAM_construct_end() };
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+	s->fh_mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac); /* the context holds its own reference */
+	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	s->md = EVP_MD_CTX_new();
+	if (!s->fh_mac || !s->sha256 || !s->md ||
+	    EVP_MAC_init(s->fh_mac, s->key, NFS_FH_KEY_LEN, p) != 1)
+		return kiln_err(ENOMEM, "nfs: no HMAC-SHA256 or SHA-256 context");
+	return 0;
+}
+
+static void crypto_free(struct nfs_srv *s)
+{
+	EVP_MAC_CTX_free(s->fh_mac); /* cleanses the key it holds */
+	EVP_MD_CTX_free(s->md);
+	EVP_MD_free(s->sha256);
+}
 
 int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
 		const uint8_t volid[NFS_VOLID_LEN], struct nfs_srv **out)
@@ -32,6 +63,10 @@ int nfs_srv_new(struct kfs *fs, const uint8_t key[NFS_FH_KEY_LEN],
 	s->boot |= 1; /* never 0: zero stateids are the special ones */
 	s->next_client = 1;
 	s->next_state = 1;
+	if (crypto_new(s) < 0) {
+		nfs_srv_free(s);
+		return -ENOMEM;
+	}
 	*out = s;
 	return 0;
 }
@@ -41,6 +76,7 @@ void nfs_srv_free(struct nfs_srv *s)
 	if (!s)
 		return;
 	OPENSSL_cleanse(s->key, sizeof(s->key));
+	crypto_free(s);
 	nfs_state_drop_client(s);
 	nfs_session_free(s);
 	free(s->owners);
@@ -117,11 +153,16 @@ uint32_t nfs_errno(int rc)
 	}
 }
 
-static void fh_mac(struct nfs_srv *s, const uint8_t *msg, size_t len, uint8_t mac[32])
+/* False (and a MAC of zeros) if OpenSSL failed: a handle is then refused, never accepted. */
+static bool fh_mac(struct nfs_srv *s, const uint8_t *msg, size_t len, uint8_t mac[32])
 {
-	unsigned mlen = 32;
+	size_t mlen = 0;
 
-	HMAC(EVP_sha256(), s->key, NFS_FH_KEY_LEN, msg, len, mac, &mlen);
+	if (EVP_MAC_init(s->fh_mac, NULL, 0, NULL) == 1 && EVP_MAC_update(s->fh_mac, msg, len) == 1 &&
+	    EVP_MAC_final(s->fh_mac, mac, &mlen, 32) == 1 && mlen == 32)
+		return true;
+	memset(mac, 0, 32);
+	return false;
 }
 
 /* Layout: "kfh1" | inode (8, big-endian) | HMAC(key, volid | first 12 bytes)[0..16). */
@@ -133,14 +174,21 @@ static void fh_body(struct nfs_srv *s, uint64_t ino, uint8_t b[NFS_VOLID_LEN + 1
 		b[NFS_VOLID_LEN + 4 + i] = (uint8_t)(ino >> (56 - 8 * i));
 }
 
-void nfs_fh_make(struct nfs_srv *s, uint64_t ino, uint8_t fh[NFS_FH_LEN])
+static bool fh_make(struct nfs_srv *s, uint64_t ino, uint8_t fh[NFS_FH_LEN])
 {
 	uint8_t b[NFS_VOLID_LEN + 12], mac[32];
+	bool ok;
 
 	fh_body(s, ino, b);
-	fh_mac(s, b, sizeof(b), mac);
+	ok = fh_mac(s, b, sizeof(b), mac);
 	memcpy(fh, b + NFS_VOLID_LEN, 12);
 	memcpy(fh + 12, mac, 16);
+	return ok;
+}
+
+void nfs_fh_make(struct nfs_srv *s, uint64_t ino, uint8_t fh[NFS_FH_LEN])
+{
+	(void)fh_make(s, ino, fh);
 }
 
 uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64_t *ino)
@@ -153,8 +201,7 @@ uint32_t nfs_fh_check(struct nfs_srv *s, const uint8_t *fh, uint32_t len, uint64
 		return NFS4ERR_BADHANDLE;
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | fh[4 + i];
-	nfs_fh_make(s, v, want);
-	if (CRYPTO_memcmp(want, fh, NFS_FH_LEN) || v == 0)
+	if (!fh_make(s, v, want) || CRYPTO_memcmp(want, fh, NFS_FH_LEN) || v == 0)
 		return NFS4ERR_BADHANDLE;
 	int rc = kfs_getattr(s->fs, v, &a);
 	if (rc == -ENOENT)

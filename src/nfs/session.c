@@ -319,20 +319,16 @@ static uint32_t session_get(struct nfs_cx *cx, struct nfs_session **out)
 static void request_digest(const struct nfs_cx *cx, uint8_t d[32])
 {
 	uint8_t len[8];
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	EVP_MD_CTX *m = cx->s->md;
 	unsigned dl = 32;
 
 	for (int i = 0; i < 8; i++)
 		len[i] = (uint8_t)((uint64_t)cx->args_len >> (56 - 8 * i));
-	memset(d, 0, 32);
-	if (!m)
-		return;
-	if (EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 ||
+	if (EVP_DigestInit_ex2(m, cx->s->sha256, NULL) != 1 ||
 	    EVP_DigestUpdate(m, len, sizeof(len)) != 1 ||
 	    EVP_DigestUpdate(m, cx->args, cx->args_len < DIGEST_SPAN ? cx->args_len : DIGEST_SPAN) != 1 ||
 	    EVP_DigestFinal_ex(m, d, &dl) != 1)
 		memset(d, 0, 32);
-	EVP_MD_CTX_free(m);
 }
 
 /* RFC 8881 2.10.6.1: the slot's next sequence id runs, the same one is a retry. */

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "fs/fs.h"
+#include "fs/internal.h"
 #include "seg_util.h"
 #include "t.h"
 
@@ -324,6 +325,160 @@ TEST(no_plaintext_in_store)
 	CHECK(run(cmd) != 0); /* names are encrypted too */
 }
 
+/*
+ * On fresh()'s volume, one mount of three commits after its first (the
+ * root of gen 2): records j-2-1 (c1), j-2-2 (c2), j-2-3 (c3), j-2-4 (the
+ * unmount's).
+ */
+static void chain_on(void)
+{
+	struct kfs_attr a;
+	struct kfs *fs = mnt(0);
+
+	CHECK(fs && kfs_sync(fs) == 0 && fs->gen == 2);
+	if (!fs)
+		return;
+	CHECK(kfs_mknod(fs, 1, "c1", S_IFREG | 0600, 0, 0, &a) == 0 && kfs_sync(fs) == 0);
+	CHECK(kfs_mknod(fs, 1, "c2", S_IFREG | 0600, 0, 0, &a) == 0 && kfs_sync(fs) == 0);
+	CHECK(kfs_mknod(fs, 1, "c3", S_IFREG | 0600, 0, 0, &a) == 0 && kfs_sync(fs) == 0);
+	CHECK(fs->jseq == 3);
+	CHECK(kfs_unmount(fs) == 0);
+}
+
+static void journal_chain(void)
+{
+	fresh(0);
+	chain_on();
+}
+
+static void expect_mount_refused(const char *id)
+{
+	CHECK(mnt(0) == NULL);
+	CHECK(strstr(kiln_errmsg(), "journal record") && strstr(kiln_errmsg(), id) &&
+	      strstr(kiln_errmsg(), "integrity failure"));
+}
+
+/* Two records swapped, and one with a byte flipped: the mount is refused. */
+TEST(journal_swap_or_flip)
+{
+	uint8_t *d1 = NULL, *d2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	struct kfs_store *st;
+
+	journal_chain();
+	st = raw();
+	CHECK(st->get(st, "j-2-1", &d1, &l1) == 0 && st->get(st, "j-2-2", &d2, &l2) == 0);
+	CHECK(st->put(st, "j-2-1", d2, l2, KFS_PUT_DURABLE) == 0);
+	CHECK(st->put(st, "j-2-2", d1, l1, KFS_PUT_DURABLE) == 0);
+	st->close(st);
+	expect_mount_refused("j-2-1");
+
+	journal_chain();
+	st = raw();
+	CHECK(st->put(st, "j-2-2", d2, l2, KFS_PUT_DURABLE) == 0); /* j-2-2 of the other chain: same place */
+	d1[l1 / 2] ^= 1;
+	CHECK(st->put(st, "j-2-1", d1, l1, KFS_PUT_DURABLE) == 0);
+	st->close(st);
+	expect_mount_refused("j-2-1");
+	free(d1);
+	free(d2);
+}
+
+/* A record of an older root put where a record of the current one would be. */
+TEST(journal_other_root)
+{
+	struct kfs_store *st;
+	uint8_t *d = NULL;
+	size_t l = 0;
+	struct kfs *fs;
+
+	journal_chain();
+	st = raw();
+	CHECK(st->get(st, "j-2-1", &d, &l) == 0);
+	st->close(st);
+	fs = mnt(0);
+	CHECK(fs && kfs_unmount(fs) == 0); /* its only commit: the root of gen 3 */
+	st = raw();
+	CHECK(st->get(st, "j-3-1", &(uint8_t *){ NULL }, &(size_t){ 0 }) == -ENOENT);
+	CHECK(st->put(st, "j-3-1", d, l, KFS_PUT_DURABLE) == 0);
+	st->close(st);
+	free(d);
+	expect_mount_refused("j-3-1");
+}
+
+/*
+ * After a rollback (the older root put back) the same generation is written
+ * again by another history: a record of the first history put behind the
+ * second's root of that generation is refused, not mixed in.
+ */
+TEST(journal_other_history)
+{
+	uint8_t *root1 = NULL, *rec = NULL;
+	size_t l1 = 0, lr = 0;
+	struct kfs_store *st;
+	struct kfs *fs;
+
+	fresh(0); /* the root of gen 1 */
+	st = raw();
+	CHECK(st->get(st, "root", &root1, &l1) == 0);
+	st->close(st);
+	chain_on(); /* history A: the root of gen 2 and its records */
+	st = raw();
+	CHECK(st->get(st, "j-2-1", &rec, &lr) == 0);
+	CHECK(st->put(st, "root", root1, l1, KFS_PUT_DURABLE) == 0); /* the rollback */
+	st->close(st);
+	fs = mnt(0);
+	CHECK(fs && fs->gen == 1);
+	if (!fs)
+		return;
+	CHECK(kfs_sync(fs) == 0 && fs->gen == 2); /* history B: another root of gen 2 */
+	CHECK(kfs_sync(fs) == 0 && fs->jseq == 1); /* its record 1 */
+	CHECK(kfs_unmount(fs) == 0);
+	st = raw();
+	CHECK(st->put(st, "j-2-1", rec, lr, KFS_PUT_DURABLE) == 0);
+	st->close(st);
+	free(root1);
+	free(rec);
+	expect_mount_refused("j-2-1");
+}
+
+/*
+ * A record dropped from the middle: the chain ends there, and what the
+ * mount sees is the volume after record 1 as the parent kept it (what
+ * record 2's commit deleted is gone: EIO, as with an older root put
+ * back). Never c2 or c3, and the records past the gap are never read
+ * again, even put back: the mount's commit wrote a new root.
+ */
+TEST(journal_gap_is_a_rollback)
+{
+	struct kfs_store *st;
+	struct kfs_attr a;
+	uint8_t *d = NULL;
+	size_t l = 0;
+	struct kfs *fs;
+
+	journal_chain();
+	st = raw();
+	CHECK(st->get(st, "j-2-2", &d, &l) == 0);
+	CHECK(st->del(st, "j-2-2") == 0 && st->sync(st) == 0);
+	st->close(st);
+	fs = mnt(0);
+	CHECK(fs && fs->gen == 2 && fs->jseq == 1);
+	if (!fs)
+		return;
+	CHECK(kfs_lookup(fs, 1, "c2", &a) == -EIO && strstr(logline, "integrity failure"));
+	CHECK(kfs_lookup(fs, 1, "c3", &a) == -EIO);
+	CHECK(kfs_unmount(fs) == 0);
+	st = raw();
+	CHECK(st->put(st, "j-2-2", d, l, KFS_PUT_DURABLE) == 0);
+	st->close(st);
+	free(d);
+	fs = mnt(0);
+	CHECK(fs && fs->gen == 3 && fs->jseq == 0);
+	if (fs)
+		CHECK(kfs_lookup(fs, 1, "c2", &a) == -EIO && kfs_unmount(fs) == 0);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -340,6 +495,10 @@ int main(void)
 	RUN(rollback_directory);
 	RUN(root_tamper_refuses_mount);
 	RUN(no_plaintext_in_store);
+	RUN(journal_swap_or_flip);
+	RUN(journal_other_root);
+	RUN(journal_other_history);
+	RUN(journal_gap_is_a_rollback);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (run(cmd) != 0)
 		return 1;
