@@ -9,7 +9,14 @@
 #include "util/cursor.h"
 
 #define HDR_MAGIC "KILNFS01"
-#define ROOT_MAGIC 0x4b524f54u  /* "KROT" */
+/*
+ * Roots are written as "KRTJ": records may follow them (fs/journal.c). A
+ * kiln from before the journal reads only "KROT" and so refuses such a
+ * volume instead of mounting it without its records; "KROT" roots (volumes
+ * made before) are still read: no records follow them.
+ */
+#define ROOT_MAGIC 0x4b52544au     /* "KRTJ" */
+#define ROOT_MAGIC_OLD 0x4b524f54u /* "KROT" */
 #define INODE_MAGIC 0x4b494e4fu /* "KINO" */
 #define JRNL_MAGIC 0x4b4a524eu  /* "KJRN" */
 #define MAX_ENTRIES (1u << 20)
@@ -123,7 +130,8 @@ static int map_decode(const uint8_t *buf, size_t len, uint32_t want, struct kfs_
 	uint32_t magic;
 
 	memset(r, 0, sizeof(*r));
-	if (kiln_cursor_be32(&c, &magic) < 0 || magic != want ||
+	if (kiln_cursor_be32(&c, &magic) < 0 ||
+	    (magic != want && !(want == ROOT_MAGIC && magic == ROOT_MAGIC_OLD)) ||
 	    kiln_cursor_be64(&c, &r->gen) < 0 ||
 	    (want == JRNL_MAGIC && kiln_cursor_be64(&c, &r->seq) < 0) ||
 	    kiln_cursor_be64(&c, &r->next_ino) < 0 ||
