@@ -11,7 +11,10 @@
  * the volume key can reach these decoders with chosen bytes; they are still
  * bounds-checked, and a decoded inode, root or record must re-encode to the input.
  */
-/* A root or a journal record: what decodes must encode to the same bytes. */
+/*
+ * A root or a journal record: what decodes must encode to the same bytes,
+ * past the magic (an old "KROT" root is written back as "KRTJ").
+ */
 static void map_round_trip(int (*dec)(const uint8_t *, size_t, struct kfs_root *),
 			   int (*enc)(const struct kfs_root *, uint8_t **, size_t *),
 			   const uint8_t *data, size_t size)
@@ -21,7 +24,7 @@ static void map_round_trip(int (*dec)(const uint8_t *, size_t, struct kfs_root *
 	size_t len;
 
 	if (dec(data, size, &r) == 0 &&
-	    (enc(&r, &out, &len) < 0 || len != size || memcmp(out, data, len)))
+	    (enc(&r, &out, &len) < 0 || len != size || memcmp(out + 4, data + 4, len - 4)))
 		abort();
 	free(r.map);
 	free(out);
