@@ -281,16 +281,16 @@ TEST(background_commit_leaves_the_error)
  * A new volume with a file of 64 blocks (2 MiB) of a known pattern (buf),
  * remounted cold: nothing cached.
  */
-static struct kfs *two_mib_cold(struct kfs_attr *a, uint8_t *buf)
+static struct kfs *two_mib_cold(struct kfs_attr *a, uint8_t *pattern)
 {
 	struct kfs *fs;
 
 	par.hold = 0;
 	fs = mount_remote(KFS_MOUNT_CREATE);
 	for (size_t i = 0; i < (2u << 20); i++)
-		buf[i] = (uint8_t)(i * 7 + (i >> 15));
+		pattern[i] = (uint8_t)(i * 7 + (i >> 15));
 	if (!fs || kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, a) < 0 ||
-	    kfs_write(fs, a->ino, 0, buf, 2u << 20) != 2 << 20 || unmount_remote(fs) < 0)
+	    kfs_write(fs, a->ino, 0, pattern, 2u << 20) != 2 << 20 || unmount_remote(fs) < 0)
 		return NULL;
 	fs = mount_remote(0);
 	if (fs && kfs_getattr(fs, a->ino, a) < 0)
@@ -299,10 +299,24 @@ static struct kfs *two_mib_cold(struct kfs_attr *a, uint8_t *buf)
 	return fs;
 }
 
-/* Read 128 KiB at block b of ino into buf (which holds the file from 0). */
-static ssize_t read4(struct kfs *fs, uint64_t ino, uint64_t b, uint8_t *buf)
+static uint8_t buf[2 << 20], back[2 << 20]; /* the file as written, as read back */
+
+/* Under alarm (a client that waits for ever fails), a cold file in buf (two_mib_cold). */
+static struct kfs *cold_file(struct kfs_attr *a)
 {
-	return kfs_read(fs, ino, b * KFS_BLOCK, buf + b * KFS_BLOCK, 4 * KFS_BLOCK);
+	struct kfs *fs;
+
+	alarm(60);
+	fs = two_mib_cold(a, buf);
+	CHECK(fs);
+	memset(back, 0, sizeof(back));
+	return fs;
+}
+
+/* Read 128 KiB at block b of ino into to (which holds the file from 0). */
+static ssize_t read4(struct kfs *fs, uint64_t ino, uint64_t b, uint8_t *to)
+{
+	return kfs_read(fs, ino, b * KFS_BLOCK, to + b * KFS_BLOCK, 4 * KFS_BLOCK);
 }
 
 /*
@@ -314,14 +328,10 @@ static ssize_t read4(struct kfs *fs, uint64_t ino, uint64_t b, uint8_t *buf)
  */
 TEST(readahead_does_not_wait)
 {
-	static uint8_t buf[2 << 20], back[2 << 20];
 	struct kfs_attr a;
 	struct kfs *fs;
 
-	alarm(60);
-	fs = two_mib_cold(&a, buf);
-	CHECK(fs);
-	if (!fs)
+	if (!(fs = cold_file(&a)))
 		return;
 	par.gate = 8 + 1;
 	CHECK(read4(fs, a.ino, 0, back) == 4 * KFS_BLOCK);
@@ -341,17 +351,13 @@ TEST(readahead_does_not_wait)
  */
 TEST(readahead_failure_only_when_read)
 {
-	static uint8_t buf[2 << 20], back[2 << 20];
 	char id[2][KFS_ID_MAX + 1];
 	struct kfs_attr a;
 	struct kfs *fs;
 	uint8_t *obj;
 	size_t *len;
 
-	alarm(60);
-	fs = two_mib_cold(&a, buf);
-	CHECK(fs);
-	if (!fs)
+	if (!(fs = cold_file(&a)))
 		return;
 	kfs_block_id(a.ino, 10, kfs_ifind(fs, a.ino)->blk[10], id[0]);
 	CHECK(kfs_store_mem_raw(par.mem, id[0], &obj, &len) == 0 && *len > 40);
@@ -382,15 +388,11 @@ TEST(readahead_failure_only_when_read)
  */
 TEST(gets_in_flight_never_older)
 {
-	static uint8_t buf[2 << 20], back[2 << 20];
 	struct kfs_attr a;
 	struct kfs_inode *n;
 	struct kfs *fs;
 
-	alarm(60);
-	fs = two_mib_cold(&a, buf);
-	CHECK(fs);
-	if (!fs)
+	if (!(fs = cold_file(&a)))
 		return;
 	n = kfs_ifind(fs, a.ino);
 	CHECK(read4(fs, a.ino, 0, back) == 4 * KFS_BLOCK && read4(fs, a.ino, 4, back) == 4 * KFS_BLOCK);
@@ -416,15 +418,11 @@ TEST(gets_in_flight_never_older)
  */
 TEST(gets_in_flight_bounded)
 {
-	static uint8_t buf[2 << 20], back[2 << 20];
 	struct kfs_span s[4];
 	struct kfs_attr a;
 	struct kfs *fs;
 
-	alarm(60);
-	fs = two_mib_cold(&a, buf);
-	CHECK(fs);
-	if (!fs)
+	if (!(fs = cold_file(&a)))
 		return;
 	for (int i = 0; i < 4; i++)
 		s[i] = (struct kfs_span){ a.ino, (uint64_t)i << 19, 1 << 20, false };
