@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The storage core's block gets in flight: sent ahead of need, their answers taken in channel order. */
+/* The storage core's block gets in flight: sent ahead of need, answers taken in channel order. */
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +149,9 @@ static size_t span_blocks(struct kfs_inode *n, const struct kfs_span *s, struct 
 	uint64_t first = s->off / KFS_BLOCK, last = (s->off + s->len - 1) / KFS_BLOCK;
 	size_t m = 0;
 
+	if (last >= n->nblk) /* nothing is stored past the last block */
+		last = n->nblk - 1;
+
 	for (uint64_t b = first; b <= last && m < room; b++) {
 		bool whole = s->off <= b * KFS_BLOCK && s->off + s->len >= (b + 1) * KFS_BLOCK;
 		if (!s->write || !whole)
@@ -168,7 +171,7 @@ void kfs_prefetch(struct kfs *fs, const struct kfs_span *s, size_t n)
 		return; /* plain volumes keep no blocks */
 	for (size_t i = 0; i < n && i < KFS_PREFETCH_SPANS && m < KFS_GET_AHEAD; i++) {
 		struct kfs_inode *in = kfs_ifind(fs, s[i].ino);
-		if (!in || !in->loaded || !S_ISREG(in->a.mode) || s[i].len == 0 ||
+		if (!in || !in->loaded || !S_ISREG(in->a.mode) || s[i].len == 0 || in->nblk == 0 ||
 		    s[i].off >= in->a.size || s[i].off + s[i].len < s[i].off)
 			continue;
 		m += span_blocks(in, &s[i], w + m, KFS_GET_AHEAD - m);

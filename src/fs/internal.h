@@ -194,7 +194,10 @@ void kfs_gets_send(struct kfs *fs, const struct kfs_want *w, size_t cnt);
 void kfs_gets_take(struct kfs *fs, uint64_t ino, uint64_t b0, uint64_t end);
 bool kfs_get_in_flight(const struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver);
 
-/* Shared by fs/data.c and fs/inflight.c: the per-file key, a batch of gets or puts, a block opened into its cache slot. */
+/*
+ * Shared by fs/data.c and fs/inflight.c: the per-file key, a batch of
+ * gets or puts, a block opened into its cache slot.
+ */
 int kfs_file_key(struct kfs *fs, uint64_t ino, uint8_t *key) KILN_MUST;
 int kfs_store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n);
 int kfs_open_block(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, const uint8_t *key,

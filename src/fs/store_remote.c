@@ -259,7 +259,8 @@ static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
 static int r_get_send(struct kfs_store *s, struct kfs_obj *o)
 {
 	struct remote *r = (struct remote *)s;
-	int rc = o->cap ? room(r, o->id) : kiln_err(EINVAL, "object %s: a get in flight needs room", o->id);
+	int rc = o->cap ? room(r, o->id)
+			: kiln_err(EINVAL, "object %s: a get in flight needs its room", o->id);
 
 	if (rc == 0)
 		rc = send_req(r, KFS_OP_GET, 0, o->id, NULL, 0);

@@ -352,6 +352,69 @@ TEST(remote_gets_in_place)
 	alarm(0);
 }
 
+/* Gets in flight answered too large, then well, then a put; then a get answered with status and data. */
+static void *inflight_server(void *arg)
+{
+	int fd = *(int *)arg;
+	uint8_t *req;
+	size_t len;
+	uint8_t ok = 0, big[21] = { 0 }, bad[2] = { ENOSPC, 'x' };
+
+	if (kfs_wire_recv(fd, &req, &len) < 0 || kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+		return NULL; /* OPEN */
+	free(req);
+	for (int i = 0; i < 2; i++) { /* the two GETs sent without waiting */
+		if (kfs_wire_recv(fd, &req, &len) < 0)
+			return NULL;
+		free(req);
+	}
+	if (kfs_wire_send(fd, big, sizeof(big), NULL, 0) < 0 || kfs_wire_send(fd, &ok, 1, "hello", 5) < 0)
+		return NULL;
+	for (int i = 0; i < 2; i++) { /* the PUT, then one more GET */
+		if (kfs_wire_recv(fd, &req, &len) < 0)
+			return NULL;
+		free(req);
+		if (kfs_wire_send(fd, i ? bad : &ok, i ? sizeof(bad) : 1, NULL, 0) < 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * Gets in flight read hostile replies into their own room: one too large
+ * (refused, the channel whole), then one that fits; a put with data reads
+ * them before it is sent; a reply with both an error and data fails the
+ * channel for the get waited for.
+ */
+TEST(remote_gets_in_flight)
+{
+	uint8_t room[3][16];
+	struct kfs_obj g[3] = { { .id = "b-1-0-1", .buf = room[0], .cap = 16 },
+				{ .id = "b-1-1-2", .buf = room[1], .cap = 16 },
+				{ .id = "b-1-2-3", .buf = room[2], .cap = 16 } };
+	struct kfs_obj p = { .id = "b-1-3-4", .buf = (uint8_t *)"x", .len = 1 };
+	const struct kfs_put_pipe *pp;
+	struct kfs_store *st;
+	pthread_t t;
+	int sv[2], rc = 1;
+
+	alarm(60);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(pthread_create(&t, NULL, inflight_server, &sv[1]) == 0);
+	CHECK(kfs_store_remote(sv[0], "vol", &st) == 0 && (pp = kfs_store_put_pipe(st)) != NULL);
+	CHECK(pp->get_send(st, &g[0]) == 0 && pp->get_send(st, &g[1]) == 0);
+	CHECK(g[0].rc == KFS_OBJ_IN_FLIGHT && g[1].rc == KFS_OBJ_IN_FLIGHT);
+	CHECK(pp->send(st, &p) == 0); /* read both answers first */
+	CHECK(g[0].rc == -EMSGSIZE && g[1].rc == 0 && g[1].len == 5 && !memcmp(room[1], "hello", 5));
+	CHECK(pp->reap(st, &rc, 1) == 0 && rc == 0);
+	CHECK(pp->get_send(st, &g[2]) == 0);
+	CHECK(pp->get_wait(st, &g[2]) == -EBADMSG && g[2].rc == -EBADMSG);
+	st->close(st);
+	pthread_join(t, NULL);
+	close(sv[1]);
+	alarm(0);
+}
+
 /*
  * The sync of a directory with a file per object (a volume from before
  * segments, which keeps that layout): objects deleted before it, and past
@@ -423,6 +486,7 @@ int main(void)
 	RUN(small_io_from_cache);
 	RUN(remote_pipelined);
 	RUN(remote_gets_in_place);
+	RUN(remote_gets_in_flight);
 	RUN(dir_sync_few_and_many);
 	return t_done();
 }
