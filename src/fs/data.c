@@ -9,8 +9,6 @@
 
 #include "fs/internal.h"
 
-#define SEALED_BLOCK KFS_SEALED_BLOCK
-
 int kfs_file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 {
 	size_t slot = ino % (sizeof(fs->fkey) / sizeof(fs->fkey[0]));
@@ -153,8 +151,8 @@ static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 	for (uint64_t b = b0; b < end && rc == 0; b++) {
 		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b])) {
 			kfs_block_id(n->ino, b, n->blk[b], ids[m]);
-			v[m] = (struct kfs_obj){ .id = ids[m], .cap = SEALED_BLOCK,
-						 .buf = fs->sealed + m * SEALED_BLOCK };
+			v[m] = (struct kfs_obj){ .id = ids[m], .cap = KFS_SEALED_BLOCK,
+						 .buf = fs->sealed + m * KFS_SEALED_BLOCK };
 			at[m++] = b;
 		}
 		if (m == KFS_BATCH_MAX || (m && b + 1 == end)) {
@@ -205,7 +203,7 @@ static int seal_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, s
 
 	w->ver[i] = fs->next_ver++;
 	block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
-	w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = fs->sealed + i * SEALED_BLOCK,
+	w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = fs->sealed + i * KFS_SEALED_BLOCK,
 				    .len = len + KFS_SEAL_OVERHEAD };
 	kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
 	return kfs_seal(key, &aad, pt, len, w->v[i].buf);
@@ -316,7 +314,8 @@ int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 	/* the tail past the new end must read as zeros if the file grows again */
 	if (size % KFS_BLOCK && keep - 1 < n->nblk && n->blk[keep - 1]) {
 		buf = malloc(KFS_BLOCK);
-		rc = buf ? kfs_file_key(fs, n->ino, key) : kiln_err(ENOMEM, "truncate: out of memory");
+		rc = buf ? kfs_file_key(fs, n->ino, key)
+			 : kiln_err(ENOMEM, "truncate: out of memory");
 		if (rc == 0)
 			rc = read_block(fs, n, key, keep - 1, buf);
 		if (rc == 0)

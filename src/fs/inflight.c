@@ -60,7 +60,8 @@ static void take_oldest(struct kfs *fs)
 		g->o.rc = -EIO; /* the channel failed: whoever reads next will say so */
 	if (g->o.rc == 0 && still_named(fs, g) && !kfs_cache_find(fs, g->ino, g->blk, g->ver) &&
 	    kfs_file_key(fs, g->ino, key) == 0) {
-		(void)!kfs_open_block(fs, g->ino, g->blk, g->ver, key, &g->o); /* a failure: not cached */
+		/* a failure leaves the block out of the cache */
+		(void)!kfs_open_block(fs, g->ino, g->blk, g->ver, key, &g->o);
 		OPENSSL_cleanse(key, sizeof(key));
 	}
 	fs->getf_at = ring_at(fs, 1);
@@ -108,8 +109,9 @@ static bool send_one(struct kfs *fs, const struct kfs_want *w)
 	fs->ngetf++;
 	if (!fs->pipe || fs->pipe->get_send(fs->st, &g->o) == 0)
 		return true;
+	/* one sent stays until its answer (or the channel's failure) is read */
 	if (g->o.rc != KFS_OBJ_IN_FLIGHT)
-		fs->ngetf--; /* never sent; one sent stays until its answer (or the failure) is read */
+		fs->ngetf--;
 	return false;
 }
 

@@ -104,7 +104,7 @@ struct kfs {
 	struct kfs_flight flight[KFS_PUT_AHEAD]; /* oldest first */
 	size_t nflight;
 	int put_err; /* the first put that failed since the last commit, for the next one */
-	uint8_t *ahead;			     /* KFS_GET_AHEAD sealed blocks, made at first use */
+	uint8_t *ahead; /* KFS_GET_AHEAD sealed blocks, made at first use */
 	struct kfs_getf getf[KFS_GET_AHEAD]; /* a ring, oldest at getf_at */
 	size_t getf_at, ngetf;
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */

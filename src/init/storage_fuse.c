@@ -584,8 +584,9 @@ static size_t read_queued(int fd, uint8_t *arena, size_t first, uint8_t **req, s
 
 int kiln_fuse_serve(int fd, struct kfs *fs)
 {
-	uint8_t *buf = malloc(ARENA_SIZE), *out = malloc(KILN_FUSE_OUT_SIZE), *req[KFS_PREFETCH_SPANS];
-	size_t len[KFS_PREFETCH_SPANS];
+	uint8_t *buf = malloc(ARENA_SIZE), *out = malloc(KILN_FUSE_OUT_SIZE);
+	uint8_t *req[KFS_PREFETCH_SPANS];
+	size_t len[KFS_PREFETCH_SPANS], cnt;
 	int fl = fcntl(fd, F_GETFL);
 	int rc = buf && out ? 0 : kiln_err(ENOMEM, "FUSE: out of memory");
 	int64_t due = kiln_now_ms() + KILN_FUSE_COMMIT_MS;
@@ -611,8 +612,8 @@ int kiln_fuse_serve(int fd, struct kfs *fs)
 			rc = kiln_err(errno, "FUSE: read /dev/fuse: %s", strerror(errno));
 			break;
 		}
-		rc = kiln_fuse_handle_queued(fd, fs, req, len, read_queued(fd, buf, (size_t)n, req, len),
-					     out);
+		cnt = read_queued(fd, buf, (size_t)n, req, len);
+		rc = kiln_fuse_handle_queued(fd, fs, req, len, cnt, out);
 	}
 	free(buf);
 	free(out);
