@@ -108,6 +108,23 @@ static int recv_rep(struct remote *r, struct kfs_obj *o, bool get)
 }
 
 /*
+ * The channel failed: no reply can be trusted to be where it should, so
+ * every get in flight fails now and its object is let go (the caller may
+ * reuse it at once).
+ */
+static void fail_gets(struct remote *r, int rc)
+{
+	for (unsigned i = 0; i < r->nsent; i++) {
+		struct sent *s = &r->sent[(r->sent_at + i) % RING];
+		if (s->kind == SENT_GET) {
+			s->get->rc = rc;
+			*s = (struct sent){ SENT_DEL, NULL };
+		}
+	}
+	r->ngets = 0;
+}
+
+/*
  * Read the reply of the oldest request sent without waiting: a put's
  * answer is kept, a get's goes to its object (a channel failure too).
  */
@@ -125,6 +142,8 @@ static int read_one(struct remote *r)
 		r->ngets--;
 		s.get->rc = rc < 0 ? rc : s.get->rc;
 	}
+	if (rc < 0)
+		fail_gets(r, rc);
 	return rc;
 }
 
