@@ -186,7 +186,6 @@ static int call(struct remote *r, uint8_t op, uint8_t flags, struct kfs_obj *o)
 
 	if (rc == 0)
 		rc = send_req(r, op, flags, o->id, o->buf, op == KFS_OP_PUT ? o->len : 0);
-
 	if (rc == 0)
 		rc = drain(r);
 	if (rc == 0)
@@ -256,7 +255,7 @@ static int r_del(struct kfs_store *s, const char *id)
 }
 
 /* Room for one more request sent without waiting? */
-static int room(struct remote *r, const char *id)
+static int room_to_send(struct remote *r, const char *id)
 {
 	if (r->ndone + r->nsent < RING - 1)
 		return 0;
@@ -266,7 +265,7 @@ static int room(struct remote *r, const char *id)
 static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
 {
 	struct remote *r = (struct remote *)s;
-	int rc = room(r, o->id);
+	int rc = room_to_send(r, o->id);
 
 	if (rc == 0)
 		rc = gets_in(r);
@@ -278,7 +277,7 @@ static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
 static int r_get_send(struct kfs_store *s, struct kfs_obj *o)
 {
 	struct remote *r = (struct remote *)s;
-	int rc = o->cap ? room(r, o->id)
+	int rc = o->cap ? room_to_send(r, o->id)
 			: kiln_err(EINVAL, "object %s: a get in flight needs its room", o->id);
 
 	if (rc == 0)
