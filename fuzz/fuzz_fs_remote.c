@@ -46,6 +46,18 @@ static void calls(struct kfs_store *st)
 		abort();
 	if (pp->send(st, &p) == 0 && st->del(st, "b-1-0-1") == 0 && pp->send(st, &p) == 0)
 		(void)pp->reap(st, rcs, 2);
+	/* gets in flight: answered in place by a put's send, or waited for */
+	struct kfs_obj g[2] = { { .id = "b-1-7-8", .buf = place[1], .cap = sizeof(place[1]) },
+				{ .id = "b-1-8-9", .buf = place[2], .cap = 2 } };
+	if (pp->get_send(st, &g[0]) == 0 && pp->get_send(st, &g[1]) == 0 && pp->send(st, &p) == 0)
+		(void)pp->reap(st, rcs, 1);
+	for (int i = 0; i < 2; i++) {
+		if (g[i].rc == KFS_OBJ_IN_FLIGHT)
+			(void)pp->get_wait(st, &g[i]);
+		if (g[i].rc == 0 && g[i].len > g[i].cap)
+			abort();
+	}
+	(void)pp->get_send(st, &g[0]); /* left in flight: the close reads it */
 	if (st->get(st, "i-1-7", &buf, &len) == 0)
 		free(buf);
 	(void)st->put(st, "i-1-8", "x", 1, 0);

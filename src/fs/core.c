@@ -573,6 +573,7 @@ static void kfs_free(struct kfs *fs)
 		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);
 	free(fs->sealed);
+	free(fs->ahead); /* after the store's close, which may read answers into it */
 	OPENSSL_cleanse(fs, sizeof(*fs));
 	free(fs);
 }

@@ -9,9 +9,7 @@
 
 #include "fs/internal.h"
 
-#define SEALED_BLOCK (KFS_BLOCK + KFS_SEAL_OVERHEAD)
-
-static int file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
+int kfs_file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 {
 	size_t slot = ino % (sizeof(fs->fkey) / sizeof(fs->fkey[0]));
 	int rc = 0;
@@ -54,7 +52,7 @@ static int get_one(struct kfs_store *st, struct kfs_obj *o)
 }
 
 /* A batch through the store's putv/getv, or one call per object when it has none. */
-static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n)
+int kfs_store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n)
 {
 	int first = 0;
 
@@ -69,14 +67,15 @@ static int store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t
 }
 
 /*
- * Authenticate stored block blk (fetched as o) into its cache slot, zeros
- * past what was stored; -EBADMSG when it does not. No log line here: a
- * block read ahead that fails is only reported if it is asked for.
+ * Authenticate version ver of stored block blk (fetched as o) into its
+ * cache slot, zeros past what was stored; -EBADMSG when it does not. No
+ * log line here: a block read ahead that fails is only reported if it is
+ * asked for.
  */
-static int open_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
-		      const struct kfs_obj *o)
+int kfs_open_block(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, const uint8_t *key,
+		   const struct kfs_obj *o)
 {
-	struct kfs_cblk *c = kfs_cache_slot(fs, n->ino, blk);
+	struct kfs_cblk *c = kfs_cache_slot(fs, ino, blk);
 	struct kfs_aad aad;
 	size_t len;
 	int rc;
@@ -84,31 +83,31 @@ static int open_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, u
 	if (o->len < KFS_SEAL_OVERHEAD || o->len - KFS_SEAL_OVERHEAD > KFS_BLOCK)
 		return -EBADMSG;
 	len = o->len - KFS_SEAL_OVERHEAD;
-	block_aad(fs, n->ino, blk, n->blk[blk], &aad);
+	block_aad(fs, ino, blk, ver, &aad);
 	c->ver = 0; /* the slot is being overwritten */
 	rc = kfs_open_sealed(key, &aad, o->buf, o->len, c->data);
 	if (rc < 0)
 		return rc;
 	memset(c->data + len, 0, KFS_BLOCK - len);
-	c->ino = n->ino;
+	c->ino = ino;
 	c->blk = blk;
-	c->ver = n->blk[blk];
+	c->ver = ver;
 	return 0;
 }
 
 /* One round trip: fetch v[0..m-1] (blocks at[], into fs->sealed) and decrypt them into the cache. */
 static int fetch_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, struct kfs_obj *v,
-		       const uint64_t *at, size_t m, uint64_t want_end)
+		       const uint64_t *at, size_t m)
 {
 	char what[80];
 	int rc = 0, brc;
 
-	(void)store_batch(fs->st, false, v, m); /* each v[j].rc says */
+	(void)kfs_store_batch(fs->st, false, v, m); /* each v[j].rc says */
 	for (size_t j = 0; j < m; j++) {
 		brc = v[j].rc;
 		if (rc == 0 && brc == 0)
-			brc = open_block(fs, n, key, at[j], &v[j]);
-		if (rc < 0 || brc == 0 || at[j] >= want_end)
+			brc = kfs_open_block(fs, n->ino, at[j], n->blk[at[j]], key, &v[j]);
+		if (rc < 0 || brc == 0)
 			continue;
 		/* missing, oversize or forged is an integrity failure; the channel's errors are its own */
 		snprintf(what, sizeof(what), "block %llu of inode %llu", (unsigned long long)at[j],
@@ -130,12 +129,11 @@ static bool all_cached(struct kfs *fs, struct kfs_inode *n, uint64_t b0, uint64_
 
 /*
  * Bring the stored blocks among b0 .. end-1 that are not cached into the
- * cache, up to KFS_BATCH_MAX per round trip to the parent. Blocks from
- * want_end on are read ahead: their failures are left for when they are
- * read.
+ * cache: first the answers of their gets in flight, then the rest, up to
+ * KFS_BATCH_MAX per round trip to the parent.
  */
 static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
-			uint64_t want_end, uint64_t end)
+			uint64_t end)
 {
 	struct kfs_obj v[KFS_BATCH_MAX];
 	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
@@ -145,18 +143,20 @@ static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 
 	if (end > n->nblk)
 		end = n->nblk;
+	if (fs->ngetf && !all_cached(fs, n, b0, end))
+		kfs_gets_take(fs, n->ino, b0, end);
 	/* a get must not overtake the answer of a put it reads (fs/pipeline.c) */
 	if (fs->nflight && !all_cached(fs, n, b0, end) && (rc = kfs_puts_reap(fs, fs->nflight)) < 0)
 		return rc;
 	for (uint64_t b = b0; b < end && rc == 0; b++) {
 		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b])) {
 			kfs_block_id(n->ino, b, n->blk[b], ids[m]);
-			v[m] = (struct kfs_obj){ .id = ids[m], .cap = SEALED_BLOCK,
-						 .buf = fs->sealed + m * SEALED_BLOCK };
+			v[m] = (struct kfs_obj){ .id = ids[m], .cap = KFS_SEALED_BLOCK,
+						 .buf = fs->sealed + m * KFS_SEALED_BLOCK };
 			at[m++] = b;
 		}
 		if (m == KFS_BATCH_MAX || (m && b + 1 == end)) {
-			rc = fetch_batch(fs, n, key, v, at, m, want_end);
+			rc = fetch_batch(fs, n, key, v, at, m);
 			m = 0;
 		}
 	}
@@ -178,7 +178,7 @@ static int read_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, u
 		      uint8_t *out)
 {
 	const uint8_t *d;
-	int rc = fetch_blocks(fs, n, key, blk, blk + 1, blk + 1);
+	int rc = fetch_blocks(fs, n, key, blk, blk + 1);
 
 	if (rc == 0 && !(d = block_data(fs, n, blk)))
 		rc = kiln_err(EIO, "block %llu: not in the cache after its fetch",
@@ -203,7 +203,7 @@ static int seal_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, s
 
 	w->ver[i] = fs->next_ver++;
 	block_aad(fs, n->ino, b0 + i, w->ver[i], &aad);
-	w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = fs->sealed + i * SEALED_BLOCK,
+	w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = fs->sealed + i * KFS_SEALED_BLOCK,
 				    .len = len + KFS_SEAL_OVERHEAD };
 	kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
 	return kfs_seal(key, &aad, pt, len, w->v[i].buf);
@@ -260,7 +260,7 @@ static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 	}
 	for (size_t i = 0; i < cnt && rc == 0; i++)
 		rc = seal_block(fs, n, key, w, b0, i, pt[i], lens[i]);
-	if (rc == 0 && (rc = store_batch(fs->st, true, w->v, cnt)) < 0)
+	if (rc == 0 && (rc = kfs_store_batch(fs->st, true, w->v, cnt)) < 0)
 		for (size_t i = 0; i < cnt; i++)
 			if (w->v[i].rc == 0)
 				(void)fs->st->del(fs->st, w->ids[i]);
@@ -314,7 +314,8 @@ int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 	/* the tail past the new end must read as zeros if the file grows again */
 	if (size % KFS_BLOCK && keep - 1 < n->nblk && n->blk[keep - 1]) {
 		buf = malloc(KFS_BLOCK);
-		rc = buf ? file_key(fs, n->ino, key) : kiln_err(ENOMEM, "truncate: out of memory");
+		rc = buf ? kfs_file_key(fs, n->ino, key)
+			 : kiln_err(ENOMEM, "truncate: out of memory");
 		if (rc == 0)
 			rc = read_block(fs, n, key, keep - 1, buf);
 		if (rc == 0)
@@ -353,14 +354,21 @@ static size_t batch_len(uint64_t b, uint64_t last)
 	return last - b + 1 < KFS_BATCH_MAX ? (size_t)(last - b + 1) : KFS_BATCH_MAX;
 }
 
+/* Block b cached (or a hole) or its get in flight? */
+static bool coming(struct kfs *fs, struct kfs_inode *n, uint64_t b)
+{
+	return block_data(fs, n, b) || kfs_get_in_flight(fs, n->ino, b, n->blk[b]);
+}
+
 /*
  * How many blocks past block last to read ahead, for a read of blocks
  * first .. last. A read that starts where the last one ended (or in its
  * last block) is sequential: the window starts at KFS_RA_MIN blocks and
  * doubles up to KFS_RA_MAX; any other read closes it, so random reads
- * fetch only what they ask for. The window is fetched again once the
- * block a quarter into it is no longer cached, so each round trip brings
- * most of a window.
+ * fetch only what they ask for. The window's gets are sent again once
+ * the block half-way into it is neither cached nor in flight, so each
+ * batch is half a window or more and the reader stays half a window
+ * behind what was asked for.
  */
 static uint64_t readahead(struct kfs *fs, struct kfs_inode *n, uint64_t first, uint64_t last)
 {
@@ -373,12 +381,35 @@ static uint64_t readahead(struct kfs *fs, struct kfs_inode *n, uint64_t first, u
 		return 0;
 	}
 	n->ra_win = n->ra_win == 0 ? KFS_RA_MIN : n->ra_win * 2 > KFS_RA_MAX ? KFS_RA_MAX : n->ra_win * 2;
-	probe = last + 1 + n->ra_win / 4;
+	probe = last + 1 + n->ra_win / 2;
 	if (probe >= n->nblk)
 		probe = n->nblk - 1;
-	if (last + 1 >= n->nblk || block_data(fs, n, probe))
+	if (last + 1 >= n->nblk || coming(fs, n, probe))
 		return 0;
 	return n->ra_win;
+}
+
+/*
+ * Put the gets of blocks from..from+cnt-1 in flight: kilnd reads and
+ * sends them while this read and the next are copied to the app.
+ */
+static void read_ahead(struct kfs *fs, struct kfs_inode *n, uint64_t from, uint64_t cnt)
+{
+	struct kfs_want w[KFS_RA_MAX];
+	size_t m = 0;
+
+	for (uint64_t b = from; b < from + cnt && b < n->nblk && m < KFS_RA_MAX; b++)
+		w[m++] = (struct kfs_want){ n, b };
+	kfs_gets_send(fs, w, m);
+}
+
+/* Are blocks first .. last all cached, holes or in flight (no round trip of their own)? */
+static bool all_coming(struct kfs *fs, struct kfs_inode *n, uint64_t first, uint64_t last)
+{
+	for (uint64_t b = first; b <= last; b++)
+		if (!coming(fs, n, b))
+			return false;
+	return true;
 }
 
 /* Copy the bytes of block b that lie in [off, off + len) to buf (which holds from off). */
@@ -408,10 +439,15 @@ ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t l
 	first = off / KFS_BLOCK;
 	last = (off + len - 1) / KFS_BLOCK;
 	ahead = readahead(fs, n, first, last);
-	rc = file_key(fs, ino, key);
+	/* behind what this read waits for, unless it has a round trip of its own to make first */
+	if (ahead && all_coming(fs, n, first, last)) {
+		read_ahead(fs, n, last + 1, ahead);
+		ahead = 0;
+	}
+	rc = kfs_file_key(fs, ino, key);
 	for (uint64_t b = first; rc == 0 && b <= last;) {
 		uint64_t end = b + KFS_BATCH_MAX < last + 1 ? b + KFS_BATCH_MAX : last + 1;
-		rc = fetch_blocks(fs, n, key, b, end, end == last + 1 ? end + ahead : end);
+		rc = fetch_blocks(fs, n, key, b, end);
 		for (; rc == 0 && b < end; b++) {
 			if (!(d = block_data(fs, n, b)))
 				rc = kiln_err(EIO, "block %llu: not in the cache after its fetch",
@@ -420,6 +456,8 @@ ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t l
 				copy_out(d, b, off, len, buf);
 		}
 	}
+	if (rc == 0 && ahead)
+		read_ahead(fs, n, last + 1, ahead);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc < 0 ? rc : (ssize_t)len;
 }
@@ -483,7 +521,7 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 		return rc;
 	last = (end - 1) / KFS_BLOCK;
 	edge = malloc(2 * KFS_BLOCK);
-	rc = edge ? file_key(fs, ino, key) : kiln_err(ENOMEM, "write: out of memory");
+	rc = edge ? kfs_file_key(fs, ino, key) : kiln_err(ENOMEM, "write: out of memory");
 	while (rc == 0 && done < len) {
 		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
 		size_t cnt = batch_len(b, last);

@@ -138,6 +138,21 @@ void kfs_forget(struct kfs *fs, uint64_t ino, uint64_t nlookup);
 int kfs_open(struct kfs *fs, uint64_t ino) KILN_MUST;
 int kfs_release(struct kfs *fs, uint64_t ino);
 
+/*
+ * A hint from a frontend holding requests it will serve next (n spans of
+ * at most KFS_PREFETCH_SPANS): the gets of the stored blocks they will
+ * need are put in flight now, in one batch, so that serving the requests
+ * in order waits for one round trip instead of one each. A read needs
+ * every block of its span, a write only the blocks it covers in part.
+ * Nothing changes but the cache; failures are left to the requests.
+ */
+struct kfs_span {
+	uint64_t ino, off, len;
+	bool write;
+};
+#define KFS_PREFETCH_SPANS 16
+void kfs_prefetch(struct kfs *fs, const struct kfs_span *s, size_t n);
+
 /* Returns bytes read (short only at end of file) or -errno. */
 ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t len);
 ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, size_t len);

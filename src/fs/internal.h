@@ -63,6 +63,18 @@ struct kfs_flight {
 	uint64_t ino, blk, ver, old;
 };
 
+/*
+ * A block get in flight (fs/inflight.c): which version of which block,
+ * and the object its answer goes to (its room is its slot of fs->ahead).
+ * At most KFS_GET_AHEAD: their answers, 1 MiB, wait in fs->ahead.
+ */
+#define KFS_GET_AHEAD 32
+struct kfs_getf {
+	uint64_t ino, blk, ver;
+	char id[KFS_ID_MAX + 1];
+	struct kfs_obj o;
+};
+
 struct kfs {
 	const struct kfs_alt_ops *alt; /* set: not the encrypted core (kfs_alt_new) */
 	void *alt_ctx;
@@ -113,6 +125,9 @@ struct kfs {
 	struct kfs_flight flight[KFS_PUT_AHEAD]; /* oldest first */
 	size_t nflight;
 	int put_err; /* the first put that failed since the last commit, for the next one */
+	uint8_t *ahead; /* KFS_GET_AHEAD sealed blocks, made at first use */
+	struct kfs_getf getf[KFS_GET_AHEAD]; /* a ring, oldest at getf_at */
+	size_t getf_at, ngetf;
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
 };
@@ -211,6 +226,35 @@ int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_
 		  uint64_t ver, uint64_t old) KILN_MUST;
 int kfs_puts_reap(struct kfs *fs, size_t cnt) KILN_MUST;
 int kfs_puts_settle(struct kfs *fs) KILN_MUST;
+
+/*
+ * Block gets in flight (fs/inflight.c), a hint that only warms the cache.
+ * kfs_gets_send puts the gets of the given blocks (stored, not cached,
+ * not in flight yet; at most KFS_GET_AHEAD) in flight in one batch, first
+ * taking the oldest in flight when there is no room. kfs_gets_take takes,
+ * in channel order, every get in flight up to the last one for blocks b0
+ * .. end-1 of ino: waits for its answer and authenticates it into the
+ * cache if the inode still names that version; a failure is not reported
+ * (the block is then fetched, and its failure reported, when it is read).
+ * Over a store without a pipe, kfs_gets_send is one getv round trip.
+ */
+struct kfs_want {
+	struct kfs_inode *n;
+	uint64_t blk;
+};
+void kfs_gets_send(struct kfs *fs, const struct kfs_want *w, size_t cnt);
+void kfs_gets_take(struct kfs *fs, uint64_t ino, uint64_t b0, uint64_t end);
+bool kfs_get_in_flight(const struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver);
+
+/*
+ * Shared by fs/data.c and fs/inflight.c: the per-file key, a batch of
+ * gets or puts, a block opened into its cache slot.
+ */
+int kfs_file_key(struct kfs *fs, uint64_t ino, uint8_t *key) KILN_MUST;
+int kfs_store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n);
+int kfs_open_block(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, const uint8_t *key,
+		   const struct kfs_obj *o) KILN_MUST;
+#define KFS_SEALED_BLOCK (KFS_BLOCK + KFS_SEAL_OVERHEAD)
 
 /* Unmount a kfs_alt_new volume and free it (fs/alt.c). */
 int kfs_alt_free(struct kfs *fs);

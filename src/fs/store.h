@@ -53,19 +53,28 @@ struct kfs_store {
 };
 
 /*
- * Pipelined puts, a second table beside the one every store fills (only
- * the remote store has them; kfs_store_put_pipe is NULL for the others):
- * send puts without waiting for the answer, which reap returns later: it
- * waits for the oldest n puts sent and not reaped and sets rc[i] for
- * each. Every other call keeps the order: the parent sees a get or delete
- * after the puts sent before it. The caller reaps so that at most
- * KFS_PUT_AHEAD are unreaped. Both return a channel failure (reap: then
- * also in every rc[i]).
+ * Pipelined puts and gets, a second table beside the one every store
+ * fills (only the remote store has them; kfs_store_put_pipe is NULL for
+ * the others): send puts without waiting for the answer, which reap
+ * returns later: it waits for the oldest n puts sent and not reaped and
+ * sets rc[i] for each. Every other call keeps the order: the parent sees
+ * a get or delete after the puts sent before it. The caller reaps so that
+ * at most KFS_PUT_AHEAD are unreaped. Both return a channel failure
+ * (reap: then also in every rc[i]).
+ *
+ * get_send sends a get without waiting: o (cap set) must stay where it is
+ * until its answer is in, which is when o->rc is no longer
+ * KFS_OBJ_IN_FLIGHT: read by get_wait, or earlier by any call that reads
+ * the replies before it (every put with data reads them first, so the
+ * parent never blocks on a large reply while we block on a large request).
  */
 struct kfs_put_pipe {
 	int (*send)(struct kfs_store *s, const struct kfs_obj *o);
 	int (*reap)(struct kfs_store *s, int *rc, size_t n);
+	int (*get_send)(struct kfs_store *s, struct kfs_obj *o);
+	int (*get_wait)(struct kfs_store *s, struct kfs_obj *o);
 };
+#define KFS_OBJ_IN_FLIGHT 1 /* kfs_obj.rc of a get sent and not answered yet */
 const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s);
 #define KFS_PUT_AHEAD 64 /* puts in flight at most: 2 MiB of blocks */
 

@@ -10,22 +10,30 @@
 
 /*
  * Requests are answered in order, so several can be in flight: a batch is
- * sent whole before its replies are read, and DEL and put_send do not wait
- * for their replies at all (they are read before the next one waited for,
- * a put's answer kept for put_reap). While we send, unread replies stay
- * few and small (PENDING_MAX of them, then a batch of puts): they must fit
- * in the socket buffer, or the parent, blocked on a reply, would stop
- * reading while we are blocked sending.
+ * sent whole before its replies are read, and DEL, put_send and get_send
+ * do not wait for their replies at all (they are read before the next one
+ * waited for, a put's answer kept for put_reap, a get's read into the
+ * caller's room). While we send, unread replies stay few and small
+ * (PENDING_MAX of them, then a batch of puts): they must fit in the
+ * socket buffer, or the parent, blocked on a reply, would stop reading
+ * while we are blocked sending. A get's reply is a block, not small: the
+ * replies of gets in flight are read before any put with data is sent.
  */
 #define PENDING_MAX 64
 #define RING 128 /* a power of two above PENDING_MAX + KFS_PUT_AHEAD */
 
+/* What a request sent without waiting was: its reply is read accordingly. */
+struct sent {
+	enum { SENT_DEL, SENT_PUT, SENT_GET } kind;
+	struct kfs_obj *get; /* SENT_GET: where its answer goes */
+};
+
 struct remote {
 	struct kfs_store ops;
 	int fd;
-	/* requests sent whose replies are unread, oldest first: true for a put_send */
-	bool sent_put[RING];
-	unsigned sent_at, nsent;
+	/* requests sent whose replies are unread, oldest first; ngets of them gets */
+	struct sent sent[RING];
+	unsigned sent_at, nsent, ngets;
 	/* answers to put_sends read but not reaped yet, oldest first */
 	int done[RING];
 	unsigned done_at, ndone;
@@ -99,17 +107,53 @@ static int recv_rep(struct remote *r, struct kfs_obj *o, bool get)
 	return st ? 0 : get ? reply_data(r, o, n - 1) : skip(r, n - 1);
 }
 
-/* Read the reply of the oldest request sent without waiting: a put's answer is kept. */
+/*
+ * The channel failed: no reply can be trusted to be where it should, so
+ * every get in flight fails now and its object is let go (the caller may
+ * reuse it at once).
+ */
+static void fail_gets(struct remote *r, int rc)
+{
+	for (unsigned i = 0; i < r->nsent; i++) {
+		struct sent *s = &r->sent[(r->sent_at + i) % RING];
+		if (s->kind == SENT_GET) {
+			s->get->rc = rc;
+			*s = (struct sent){ SENT_DEL, NULL };
+		}
+	}
+	r->ngets = 0;
+}
+
+/*
+ * Read the reply of the oldest request sent without waiting: a put's
+ * answer is kept, a get's goes to its object (a channel failure too).
+ */
 static int read_one(struct remote *r)
 {
-	bool put = r->sent_put[r->sent_at];
-	struct kfs_obj o = { .id = put ? "(put)" : "(delete)" };
-	int rc = recv_rep(r, &o, false);
+	struct sent s = r->sent[r->sent_at];
+	struct kfs_obj o = { .id = s.kind == SENT_PUT ? "(put)" : "(delete)" };
+	int rc = recv_rep(r, s.kind == SENT_GET ? s.get : &o, s.kind == SENT_GET);
 
 	r->sent_at = (r->sent_at + 1) % RING;
 	r->nsent--;
-	if (put)
+	if (s.kind == SENT_PUT)
 		r->done[(r->done_at + r->ndone++) % RING] = rc < 0 ? rc : o.rc;
+	if (s.kind == SENT_GET) {
+		r->ngets--;
+		s.get->rc = rc < 0 ? rc : s.get->rc;
+	}
+	if (rc < 0)
+		fail_gets(r, rc);
+	return rc;
+}
+
+/* Read the replies up to the last get sent without waiting, before a request with data. */
+static int gets_in(struct remote *r)
+{
+	int rc = 0;
+
+	while (r->ngets && rc == 0)
+		rc = read_one(r);
 	return rc;
 }
 
@@ -124,21 +168,24 @@ static int drain(struct remote *r)
 }
 
 /* Note a request sent without waiting; past PENDING_MAX unread, the oldest reply is read. */
-static int sent_nowait(struct remote *r, bool put)
+static int sent_nowait(struct remote *r, struct sent s)
 {
 	int rc = 0;
 
-	r->sent_put[(r->sent_at + r->nsent++) % RING] = put;
+	r->sent[(r->sent_at + r->nsent++) % RING] = s;
+	r->ngets += s.kind == SENT_GET;
 	while (r->nsent > PENDING_MAX && rc == 0)
 		rc = read_one(r);
 	return rc;
 }
 
-/* One round trip (the replies to deletes sent before it come first); o gets the answer. */
+/* One round trip (the replies to requests sent before it come first); o gets the answer. */
 static int call(struct remote *r, uint8_t op, uint8_t flags, struct kfs_obj *o)
 {
-	int rc = send_req(r, op, flags, o->id, o->buf, op == KFS_OP_PUT ? o->len : 0);
+	int rc = op == KFS_OP_PUT ? gets_in(r) : 0;
 
+	if (rc == 0)
+		rc = send_req(r, op, flags, o->id, o->buf, op == KFS_OP_PUT ? o->len : 0);
 	if (rc == 0)
 		rc = drain(r);
 	if (rc == 0)
@@ -152,6 +199,8 @@ static int batch(struct remote *r, uint8_t op, struct kfs_obj *v, size_t n)
 	size_t sent = 0;
 	int rc = n > KFS_BATCH_MAX ? kiln_err(E2BIG, "object batch of %zu", n) : 0, first = 0;
 
+	if (rc == 0 && op == KFS_OP_PUT)
+		rc = gets_in(r);
 	for (; rc == 0 && sent < n; sent++)
 		rc = send_req(r, op, 0, v[sent].id, op == KFS_OP_PUT ? v[sent].buf : NULL,
 			      op == KFS_OP_PUT ? v[sent].len : 0);
@@ -202,17 +251,53 @@ static int r_del(struct kfs_store *s, const char *id)
 	struct remote *r = (struct remote *)s;
 	int rc = send_req(r, KFS_OP_DEL, 0, id, NULL, 0);
 
-	return rc < 0 ? rc : sent_nowait(r, false);
+	return rc < 0 ? rc : sent_nowait(r, (struct sent){ SENT_DEL, NULL });
+}
+
+/* Room for one more request sent without waiting? */
+static int room_to_send(struct remote *r, const char *id)
+{
+	if (r->ndone + r->nsent < RING - 1)
+		return 0;
+	return kiln_err(ENOBUFS, "object %s: too many requests in flight", id);
 }
 
 static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
 {
 	struct remote *r = (struct remote *)s;
-	int rc = r->ndone + r->nsent >= RING - 1
-			 ? kiln_err(ENOBUFS, "object %s: too many puts not reaped", o->id)
-			 : send_req(r, KFS_OP_PUT, 0, o->id, o->buf, o->len);
+	int rc = room_to_send(r, o->id);
 
-	return rc < 0 ? rc : sent_nowait(r, true);
+	if (rc == 0)
+		rc = gets_in(r);
+	if (rc == 0)
+		rc = send_req(r, KFS_OP_PUT, 0, o->id, o->buf, o->len);
+	return rc < 0 ? rc : sent_nowait(r, (struct sent){ SENT_PUT, NULL });
+}
+
+static int r_get_send(struct kfs_store *s, struct kfs_obj *o)
+{
+	struct remote *r = (struct remote *)s;
+	int rc = o->cap ? room_to_send(r, o->id)
+			: kiln_err(EINVAL, "object %s: a get in flight needs its room", o->id);
+
+	if (rc == 0)
+		rc = send_req(r, KFS_OP_GET, 0, o->id, NULL, 0);
+	if (rc < 0)
+		return rc;
+	o->rc = KFS_OBJ_IN_FLIGHT;
+	return sent_nowait(r, (struct sent){ SENT_GET, o });
+}
+
+static int r_get_wait(struct kfs_store *s, struct kfs_obj *o)
+{
+	struct remote *r = (struct remote *)s;
+	int rc = 0;
+
+	while (o->rc == KFS_OBJ_IN_FLIGHT && r->nsent && rc == 0)
+		rc = read_one(r);
+	if (rc == 0 && o->rc == KFS_OBJ_IN_FLIGHT)
+		rc = o->rc = kiln_err(EINVAL, "object %s: waited for, never sent", o->id);
+	return rc;
 }
 
 static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
@@ -232,7 +317,7 @@ static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
 	return crc;
 }
 
-static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap };
+static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap, r_get_send, r_get_wait };
 
 const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s)
 {

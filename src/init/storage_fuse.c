@@ -18,6 +18,13 @@
 
 #define ATTR_VALID_S 1
 #define BUF_SIZE (KILN_FUSE_MAX_WRITE + 65536)
+/*
+ * Requests read at once: as many as are queued, up to KFS_PREFETCH_SPANS
+ * (the kernel's max_background below), while the arena still has room
+ * for the largest (a read of /dev/fuse needs that much): one 1 MiB write
+ * and many small ones.
+ */
+#define ARENA_SIZE (2 * BUF_SIZE)
 _Static_assert(KILN_FUSE_OUT_SIZE >= KILN_FUSE_MAX_WRITE + 4096, "reply buffer");
 
 struct req {
@@ -508,6 +515,40 @@ static void background_commit(struct kfs *fs)
 		fprintf(stderr, "kiln-init: storage: background commit: %s\n", kiln_errmsg());
 }
 
+/* The bytes a READ or WRITE will touch; false for any other request or a short one. */
+static bool req_span(const uint8_t *req, size_t n, struct kfs_span *s)
+{
+	const struct fuse_in_header *h = (const struct fuse_in_header *)req;
+	const struct fuse_read_in *ri = (const void *)(h + 1);
+	const struct fuse_write_in *wi = (const void *)(h + 1);
+
+	if (n < sizeof(*h) || h->len != n)
+		return false;
+	if (h->opcode == FUSE_READ && n - sizeof(*h) >= sizeof(*ri))
+		*s = (struct kfs_span){ h->nodeid, ri->offset, ri->size, false };
+	else if (h->opcode == FUSE_WRITE && n - sizeof(*h) >= sizeof(*wi))
+		*s = (struct kfs_span){ h->nodeid, wi->offset, wi->size, true };
+	else
+		return false;
+	return true;
+}
+
+int kiln_fuse_handle_queued(int fd, struct kfs *fs, uint8_t *const *req, const size_t *n,
+			    size_t cnt, uint8_t *out)
+{
+	struct kfs_span s[KFS_PREFETCH_SPANS];
+	size_t m = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < cnt && m < KFS_PREFETCH_SPANS; i++)
+		m += req_span(req[i], n[i], &s[m]);
+	if (m > 1) /* one alone gains nothing from it */
+		kfs_prefetch(fs, s, m);
+	for (size_t i = 0; i < cnt && rc == 0; i++)
+		rc = kiln_fuse_handle(fd, fs, req[i], n[i], out);
+	return rc;
+}
+
 int kiln_fuse_handle(int fd, struct kfs *fs, const uint8_t *req, size_t n, uint8_t *out)
 {
 	struct req r = { .fs = fs, .fd = fd, .out = out, .h = (const struct fuse_in_header *)req };
@@ -520,12 +561,39 @@ int kiln_fuse_handle(int fd, struct kfs *fs, const uint8_t *req, size_t n, uint8
 	return dispatch(&r);
 }
 
+/*
+ * After a request at the start of arena, the requests queued behind it
+ * (fd is non-blocking: EAGAIN ends them; another error is left for the
+ * next blocking read to see). Returns how many there are in all.
+ */
+static size_t read_queued(int fd, uint8_t *arena, size_t first, uint8_t **req, size_t *len)
+{
+	size_t cnt = 1, used = (first + 7) & ~(size_t)7;
+	ssize_t n;
+
+	req[0] = arena;
+	len[0] = first;
+	while (cnt < KFS_PREFETCH_SPANS && ARENA_SIZE - used >= BUF_SIZE &&
+	       (n = read(fd, arena + used, BUF_SIZE)) > 0) {
+		req[cnt] = arena + used;
+		len[cnt++] = (size_t)n;
+		used += ((size_t)n + 7) & ~(size_t)7; /* requests stay 8-byte aligned */
+	}
+	return cnt;
+}
+
 int kiln_fuse_serve(int fd, struct kfs *fs)
 {
-	uint8_t *buf = malloc(BUF_SIZE), *out = malloc(KILN_FUSE_OUT_SIZE);
+	uint8_t *buf = malloc(ARENA_SIZE), *out = malloc(KILN_FUSE_OUT_SIZE);
+	uint8_t *req[KFS_PREFETCH_SPANS];
+	size_t len[KFS_PREFETCH_SPANS], cnt;
+	int fl = fcntl(fd, F_GETFL);
 	int rc = buf && out ? 0 : kiln_err(ENOMEM, "FUSE: out of memory");
-
 	int64_t due = kiln_now_ms() + KILN_FUSE_COMMIT_MS;
+
+	/* poll says when to read; reads past it must not wait */
+	if (rc == 0 && (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		rc = kiln_err(errno, "FUSE: make the device non-blocking: %s", strerror(errno));
 
 	while (rc == 0) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -544,7 +612,8 @@ int kiln_fuse_serve(int fd, struct kfs *fs)
 			rc = kiln_err(errno, "FUSE: read /dev/fuse: %s", strerror(errno));
 			break;
 		}
-		rc = kiln_fuse_handle(fd, fs, buf, (size_t)n, out);
+		cnt = read_queued(fd, buf, (size_t)n, req, len);
+		rc = kiln_fuse_handle_queued(fd, fs, req, len, cnt, out);
 	}
 	free(buf);
 	free(out);

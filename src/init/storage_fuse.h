@@ -8,8 +8,9 @@
 /*
  * kiln-init is a static binary and Debian ships no static libfuse3, so this
  * speaks the kernel's FUSE protocol (linux/fuse.h) on /dev/fuse directly:
- * one thread per mount reads a request, calls the core and writes the
- * reply. Locks (fcntl, flock) stay in the kernel (POSIX_LOCKS is not
+ * one thread per mount reads the requests queued, asks the core for the
+ * blocks they need in one batch, then calls the core and writes the reply
+ * for each in turn. Locks (fcntl, flock) stay in the kernel (POSIX_LOCKS is not
  * claimed): with one mount per volume that is exact. Writes are large
  * (1 MiB) and cached by the kernel (writeback cache); fsync commits.
  */
@@ -30,6 +31,14 @@ int kiln_fuse_mount(const char *path) KILN_MUST;
  */
 #define KILN_FUSE_OUT_SIZE (KILN_FUSE_MAX_WRITE + 65536)
 int kiln_fuse_handle(int fd, struct kfs *fs, const uint8_t *req, size_t n, uint8_t *out);
+/*
+ * Requests read together (cnt of them, each as for kiln_fuse_handle): the
+ * blocks their READs and WRITEs will need are asked for at once
+ * (kfs_prefetch), then each is handled in order, as one at a time would
+ * be. Stops at the first that returns non-zero and returns that.
+ */
+int kiln_fuse_handle_queued(int fd, struct kfs *fs, uint8_t *const *req, const size_t *n,
+			    size_t cnt, uint8_t *out);
 /*
  * Serve requests until the kernel says the mount is gone (unmounted) or
  * DESTROY; fs stays the caller's. Returns 0 or -errno.

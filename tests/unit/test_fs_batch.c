@@ -11,107 +11,7 @@
 #include "fs/wire.h"
 #include "t.h"
 
-/* A memory store that counts the calls the core makes and can refuse the k-th block put. */
-struct counting {
-	struct kfs_store ops;
-	struct kfs_store *in;
-	int gets, getv_calls, getv_objs, puts, putv_calls, putv_objs, dels;
-	int fail_in; /* > 0: the fail_in-th block put from now on fails with ENOSPC */
-};
-
-static struct counting cs;
-
-static bool refuse(const char *id)
-{
-	return id[0] == 'b' && cs.fail_in > 0 && --cs.fail_in == 0;
-}
-
-static int c_get(struct kfs_store *s, const char *id, uint8_t **buf, size_t *len)
-{
-	cs.gets++;
-	return cs.in->get(cs.in, id, buf, len);
-}
-
-static int c_put(struct kfs_store *s, const char *id, const void *buf, size_t len, unsigned fl)
-{
-	cs.puts++;
-	return refuse(id) ? kiln_err(ENOSPC, "refused") : cs.in->put(cs.in, id, buf, len, fl);
-}
-
-static int c_del(struct kfs_store *s, const char *id)
-{
-	cs.dels++;
-	return cs.in->del(cs.in, id);
-}
-
-static int c_sync(struct kfs_store *s)
-{
-	return cs.in->sync(cs.in);
-}
-
-static void c_close(struct kfs_store *s)
-{
-}
-
-static int c_putv(struct kfs_store *s, struct kfs_obj *v, size_t n)
-{
-	int first = 0;
-
-	cs.putv_calls++;
-	cs.putv_objs += (int)n;
-	for (size_t i = 0; i < n; i++) {
-		v[i].rc = refuse(v[i].id) ? -ENOSPC : cs.in->put(cs.in, v[i].id, v[i].buf, v[i].len, 0);
-		first = first ? first : v[i].rc;
-	}
-	return first;
-}
-
-static int c_getv(struct kfs_store *s, struct kfs_obj *v, size_t n)
-{
-	int first = 0;
-
-	cs.getv_calls++;
-	cs.getv_objs += (int)n;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *buf = NULL;
-		v[i].rc = cs.in->get(cs.in, v[i].id, v[i].cap ? &buf : &v[i].buf, &v[i].len);
-		if (v[i].rc == 0 && v[i].cap)
-			v[i].rc = v[i].len <= v[i].cap ? 0 : -EMSGSIZE;
-		if (v[i].rc == 0 && v[i].cap)
-			memcpy(v[i].buf, buf, v[i].len);
-		free(buf);
-		first = first ? first : v[i].rc;
-	}
-	return first;
-}
-
-static void counts_reset(void)
-{
-	cs.gets = cs.getv_calls = cs.getv_objs = cs.puts = cs.putv_calls = cs.putv_objs = 0;
-	cs.dels = cs.fail_in = 0;
-}
-
-/* Mount (or remount) the volume in the memory store behind the counting one. */
-static struct kfs *mount_counting(unsigned flags)
-{
-	struct kfs_keywrap *kw;
-	struct kfs *fs = NULL;
-
-	if (!cs.in && kfs_store_mem(&cs.in) < 0)
-		return NULL;
-	cs.ops = (struct kfs_store){ c_get, c_put, c_del, c_sync, c_close, c_putv, c_getv };
-	if (kfs_keywrap_sim(NULL, &kw) < 0 || kfs_mount(&cs.ops, kw, flags, NULL, NULL, &fs) < 0)
-		return NULL;
-	counts_reset();
-	return fs;
-}
-
-static void fresh_store(void)
-{
-	if (cs.in)
-		cs.in->close(cs.in);
-	cs.in = NULL;
-}
+#include "counting_store.h"
 
 /* A new volume in a fresh memory store, with one empty file "f" (a). */
 static struct kfs *new_volume(struct kfs_attr *a)
@@ -452,6 +352,71 @@ TEST(remote_gets_in_place)
 	alarm(0);
 }
 
+/* Gets in flight answered too large, then well; a put; two gets, the first answered with status and data. */
+static void *inflight_server(void *arg)
+{
+	int fd = *(int *)arg;
+	uint8_t *req;
+	size_t len;
+	uint8_t ok = 0, big[21] = { 0 }, bad[2] = { ENOSPC, 'x' };
+
+	if (kfs_wire_recv(fd, &req, &len) < 0 || kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+		return NULL; /* OPEN */
+	free(req);
+	for (int i = 0; i < 2; i++) { /* the two GETs sent without waiting */
+		if (kfs_wire_recv(fd, &req, &len) < 0)
+			return NULL;
+		free(req);
+	}
+	if (kfs_wire_send(fd, big, sizeof(big), NULL, 0) < 0 || kfs_wire_send(fd, &ok, 1, "hello", 5) < 0)
+		return NULL;
+	for (int i = 0; i < 3; i++) { /* the PUT (answered), then two GETs */
+		if (kfs_wire_recv(fd, &req, &len) < 0)
+			return NULL;
+		free(req);
+		if (i == 0 && kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+			return NULL;
+	}
+	(void)!kfs_wire_send(fd, bad, sizeof(bad), NULL, 0);
+	return NULL;
+}
+
+/*
+ * Gets in flight read hostile replies into their own room: one too large
+ * (refused, the channel whole), then one that fits; a put with data reads
+ * them before it is sent; a reply with both an error and data fails the
+ * channel for the get waited for and lets go of the one behind it.
+ */
+TEST(remote_gets_in_flight)
+{
+	uint8_t room[3][16];
+	struct kfs_obj g[3] = { { .id = "b-1-0-1", .buf = room[0], .cap = 16 },
+				{ .id = "b-1-1-2", .buf = room[1], .cap = 16 },
+				{ .id = "b-1-2-3", .buf = room[2], .cap = 16 } };
+	struct kfs_obj p = { .id = "b-1-3-4", .buf = (uint8_t *)"x", .len = 1 };
+	const struct kfs_put_pipe *pp;
+	struct kfs_store *st;
+	pthread_t t;
+	int sv[2], rc = 1;
+
+	alarm(60);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(pthread_create(&t, NULL, inflight_server, &sv[1]) == 0);
+	CHECK(kfs_store_remote(sv[0], "vol", &st) == 0 && (pp = kfs_store_put_pipe(st)) != NULL);
+	CHECK(pp->get_send(st, &g[0]) == 0 && pp->get_send(st, &g[1]) == 0);
+	CHECK(g[0].rc == KFS_OBJ_IN_FLIGHT && g[1].rc == KFS_OBJ_IN_FLIGHT);
+	CHECK(pp->send(st, &p) == 0); /* read both answers first */
+	CHECK(g[0].rc == -EMSGSIZE && g[1].rc == 0 && g[1].len == 5 && !memcmp(room[1], "hello", 5));
+	CHECK(pp->reap(st, &rc, 1) == 0 && rc == 0);
+	CHECK(pp->get_send(st, &g[2]) == 0 && pp->get_send(st, &g[0]) == 0);
+	CHECK(pp->get_wait(st, &g[2]) == -EBADMSG && g[2].rc == -EBADMSG);
+	CHECK(g[0].rc == -EBADMSG); /* not waited for, never to be written to */
+	pthread_join(t, NULL);
+	close(sv[1]); /* the channel is out of step: the close must not wait for more */
+	st->close(st);
+	alarm(0);
+}
+
 /*
  * The sync of a directory with a file per object (a volume from before
  * segments, which keeps that layout): objects deleted before it, and past
@@ -523,6 +488,7 @@ int main(void)
 	RUN(small_io_from_cache);
 	RUN(remote_pipelined);
 	RUN(remote_gets_in_place);
+	RUN(remote_gets_in_flight);
 	RUN(dir_sync_few_and_many);
 	return t_done();
 }

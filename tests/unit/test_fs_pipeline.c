@@ -16,13 +16,55 @@
  * stay in order): with hold above KFS_BATCH_MAX, a client that waited for
  * a batch of puts before sending the next would wait for ever. fail_in >
  * 0: that block put (counting from when it was set) fails with ENOSPC.
+ * gate > 0: a get of a block from gate - 1 on stops the parent (gated is
+ * then set) until the test sets gate to 0. block_gets counts block gets.
  */
 #define HOLD_MAX 64
 static struct {
 	struct kfs_store *mem;
 	int hold, fail_in, dels, held;
 	uint8_t status[HOLD_MAX];
-} par;
+	int gate, block_gets;
+	bool gated;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int logs;
+	char log[256];
+} par = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* A get of a block past the gate waits for the test to open it. */
+static void gate(const char *id)
+{
+	unsigned long long ino, blk, ver;
+
+	if (sscanf(id, "b-%llx-%llx-%llx", &ino, &blk, &ver) != 3)
+		return;
+	pthread_mutex_lock(&par.mu);
+	par.block_gets++;
+	if (par.gate && blk + 1 >= (unsigned long long)par.gate) {
+		par.gated = true;
+		pthread_cond_broadcast(&par.cv);
+		while (par.gate)
+			pthread_cond_wait(&par.cv, &par.mu);
+	}
+	pthread_mutex_unlock(&par.mu);
+}
+
+/* The test: wait until the parent is stopped at the gate, then open it. */
+static bool gate_reached_then_open(void)
+{
+	bool was;
+
+	pthread_mutex_lock(&par.mu);
+	while (!par.gated)
+		pthread_cond_wait(&par.cv, &par.mu); /* a client that waits here never returns: alarm */
+	was = par.gated;
+	par.gate = 0;
+	par.gated = false;
+	pthread_cond_broadcast(&par.cv);
+	pthread_mutex_unlock(&par.mu);
+	return was;
+}
 
 static void flush_held(int fd)
 {
@@ -35,6 +77,7 @@ static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
 {
 	switch (r->op) {
 	case KFS_OP_GET:
+		gate(r->id);
 		return par.mem->get(par.mem, r->id, data, len);
 	case KFS_OP_PUT:
 		if (r->id[0] == 'b' && par.fail_in > 0 && --par.fail_in == 0)
@@ -80,6 +123,13 @@ static void *parent(void *arg)
 static pthread_t thread;
 static int parent_fd;
 
+/* The core's integrity log: counted, the last line kept. */
+static void log_line(void *ctx, const char *line)
+{
+	par.logs++;
+	snprintf(par.log, sizeof(par.log), "%s", line);
+}
+
 /* Mount the volume in par.mem over a new channel to the parent thread. */
 static struct kfs *mount_remote(unsigned flags)
 {
@@ -96,7 +146,7 @@ static struct kfs *mount_remote(unsigned flags)
 	if (pthread_create(&thread, NULL, parent, &parent_fd) != 0 ||
 	    kfs_store_remote(sv[0], "vol", &st) < 0)
 		return NULL;
-	if (kfs_keywrap_sim(NULL, &kw) < 0 || kfs_mount(st, kw, flags, NULL, NULL, &fs) < 0)
+	if (kfs_keywrap_sim(NULL, &kw) < 0 || kfs_mount(st, kw, flags, log_line, NULL, &fs) < 0)
 		return NULL;
 	return fs;
 }
@@ -227,10 +277,173 @@ TEST(background_commit_leaves_the_error)
 	end_volume(fs);
 }
 
+/*
+ * A new volume with a file of 64 blocks (2 MiB) of a known pattern (buf),
+ * remounted cold: nothing cached.
+ */
+static struct kfs *two_mib_cold(struct kfs_attr *a, uint8_t *pattern)
+{
+	struct kfs *fs;
+
+	par.hold = 0;
+	fs = mount_remote(KFS_MOUNT_CREATE);
+	for (size_t i = 0; i < (2u << 20); i++)
+		pattern[i] = (uint8_t)(i * 7 + (i >> 15));
+	if (!fs || kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, a) < 0 ||
+	    kfs_write(fs, a->ino, 0, pattern, 2u << 20) != 2 << 20 || unmount_remote(fs) < 0)
+		return NULL;
+	fs = mount_remote(0);
+	if (fs && kfs_getattr(fs, a->ino, a) < 0)
+		return NULL;
+	par.logs = par.block_gets = 0;
+	return fs;
+}
+
+static uint8_t buf[2 << 20], back[2 << 20]; /* the file as written, as read back */
+
+/* Under alarm (a client that waits for ever fails), a cold file in buf (two_mib_cold). */
+static struct kfs *cold_file(struct kfs_attr *a)
+{
+	struct kfs *fs;
+
+	alarm(60);
+	fs = two_mib_cold(a, buf);
+	CHECK(fs);
+	memset(back, 0, sizeof(back));
+	return fs;
+}
+
+/* Read 128 KiB at block b of ino into to (which holds the file from 0). */
+static ssize_t read4(struct kfs *fs, uint64_t ino, uint64_t b, uint8_t *to)
+{
+	return kfs_read(fs, ino, b * KFS_BLOCK, to + b * KFS_BLOCK, 4 * KFS_BLOCK);
+}
+
+/*
+ * In-order reads: a read served from the cache sends the next window's
+ * gets and returns without their answers. The parent stops at the first
+ * get of block 8: the read of blocks 4-7 returns all the same (before, it
+ * fetched blocks 8-15 in its own round trip and waited for ever), and the
+ * parent has the get of block 8. Every block is fetched once.
+ */
+TEST(readahead_does_not_wait)
+{
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	if (!(fs = cold_file(&a)))
+		return;
+	par.gate = 8 + 1;
+	CHECK(read4(fs, a.ino, 0, back) == 4 * KFS_BLOCK);
+	CHECK(read4(fs, a.ino, 4, back) == 4 * KFS_BLOCK);
+	CHECK(gate_reached_then_open());
+	for (uint64_t b = 8; b < 64; b += 4)
+		CHECK(read4(fs, a.ino, b, back) == 4 * KFS_BLOCK);
+	CHECK(!memcmp(buf, back, sizeof(buf)));
+	CHECK(fs->ngetf == 0 && par.block_gets == 64);
+	end_volume(fs);
+}
+
+/*
+ * Blocks read ahead that were tampered with (10) or are missing (21): the
+ * reads before them succeed and log nothing; the read of each is EIO and
+ * names it; the reads after succeed again.
+ */
+TEST(readahead_failure_only_when_read)
+{
+	char id[2][KFS_ID_MAX + 1];
+	struct kfs_attr a;
+	struct kfs *fs;
+	uint8_t *obj;
+	size_t *len;
+
+	if (!(fs = cold_file(&a)))
+		return;
+	kfs_block_id(a.ino, 10, kfs_ifind(fs, a.ino)->blk[10], id[0]);
+	CHECK(kfs_store_mem_raw(par.mem, id[0], &obj, &len) == 0 && *len > 40);
+	obj[40] ^= 1;
+	kfs_block_id(a.ino, 21, kfs_ifind(fs, a.ino)->blk[21], id[1]);
+	CHECK(par.mem->del(par.mem, id[1]) == 0);
+	for (uint64_t b = 0; b < 64; b += 4) {
+		bool bad = b == 8 || b == 20;
+		int logs = par.logs;
+		CHECK(read4(fs, a.ino, b, back) == (bad ? -EIO : 4 * KFS_BLOCK));
+		CHECK(par.logs == logs + bad); /* nothing said about a block read ahead */
+		if (bad)
+			CHECK(strstr(par.log, id[b == 20]) != NULL);
+		else
+			CHECK(!memcmp(buf + b * KFS_BLOCK, back + b * KFS_BLOCK, 4 * KFS_BLOCK));
+	}
+	CHECK(par.block_gets > 64); /* the bad ones were asked for again when read */
+	end_volume(fs);
+}
+
+/*
+ * A get in flight never answers with data older than a put sent before
+ * it, nor does one sent before a put: blocks 10-11 are rewritten while
+ * the gets of 8-15 are in flight, 16-23 while the gets of 12-27 are
+ * (their answers, the old versions, are not cached), and 16-23 are read
+ * ahead again while their puts are not answered (the gets name the new
+ * versions).
+ */
+TEST(gets_in_flight_never_older)
+{
+	struct kfs_attr a;
+	struct kfs_inode *n;
+	struct kfs *fs;
+
+	if (!(fs = cold_file(&a)))
+		return;
+	n = kfs_ifind(fs, a.ino);
+	CHECK(read4(fs, a.ino, 0, back) == 4 * KFS_BLOCK && read4(fs, a.ino, 4, back) == 4 * KFS_BLOCK);
+	CHECK(kfs_get_in_flight(fs, a.ino, 10, n->blk[10]));
+	memset(buf + 10 * KFS_BLOCK, 'C', 2 * KFS_BLOCK);
+	CHECK(kfs_write(fs, a.ino, 10 * KFS_BLOCK, buf + 10 * KFS_BLOCK, 2 * KFS_BLOCK) == 2 * KFS_BLOCK);
+	CHECK(read4(fs, a.ino, 8, back) == 4 * KFS_BLOCK);
+	CHECK(kfs_get_in_flight(fs, a.ino, 16, n->blk[16]));
+	memset(buf + 16 * KFS_BLOCK, 'B', 8 * KFS_BLOCK);
+	CHECK(kfs_write(fs, a.ino, 16 * KFS_BLOCK, buf + 16 * KFS_BLOCK, 8 * KFS_BLOCK) == 8 * KFS_BLOCK);
+	CHECK(read4(fs, a.ino, 12, back) == 4 * KFS_BLOCK);
+	CHECK(fs->nflight == 8 && kfs_get_in_flight(fs, a.ino, 16, n->blk[16]));
+	for (uint64_t b = 16; b < 64; b += 4)
+		CHECK(read4(fs, a.ino, b, back) == 4 * KFS_BLOCK);
+	CHECK(!memcmp(buf, back, sizeof(buf)));
+	CHECK(kfs_sync(fs) == 0);
+	end_volume(fs);
+}
+
+/*
+ * However much is asked for, at most KFS_GET_AHEAD gets (1 MiB of
+ * answers) are in flight: a prefetch of 4 MiB of spans sends 32.
+ */
+TEST(gets_in_flight_bounded)
+{
+	struct kfs_span s[4];
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	if (!(fs = cold_file(&a)))
+		return;
+	for (int i = 0; i < 4; i++)
+		s[i] = (struct kfs_span){ a.ino, (uint64_t)i << 19, 1 << 20, false };
+	kfs_prefetch(fs, s, 4);
+	CHECK(fs->ngetf == KFS_GET_AHEAD);
+	CHECK(kfs_sync(fs) == 0); /* a round trip behind them: the parent has seen them all */
+	CHECK(par.block_gets == KFS_GET_AHEAD);
+	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
+	CHECK(!memcmp(buf, back, sizeof(buf)) && fs->ngetf <= KFS_GET_AHEAD);
+	CHECK(par.block_gets == 64); /* the 32 prefetched were not asked for again */
+	end_volume(fs);
+}
+
 int main(void)
 {
 	RUN(puts_do_not_wait);
 	RUN(late_put_failure_fails_the_commit);
 	RUN(background_commit_leaves_the_error);
+	RUN(readahead_does_not_wait);
+	RUN(readahead_failure_only_when_read);
+	RUN(gets_in_flight_never_older);
+	RUN(gets_in_flight_bounded);
 	return t_done();
 }

@@ -2,11 +2,14 @@
 /* The FUSE frontend's request handling, driven directly (no mount): replies and edge values. */
 #include <linux/fuse.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "fs/fs.h"
 #include "init/storage_fuse.h"
 #include "t.h"
+
+#include "counting_store.h"
 
 static uint8_t out[KILN_FUSE_OUT_SIZE];
 static uint8_t reply[4096]; /* the last reply's body (what fits) */
@@ -138,8 +141,83 @@ TEST(plain_open_drops_cache)
 	kfs_unmount(fs);
 }
 
+/* A FUSE request as the kernel queues it: header, fixed part, data. */
+static size_t fuse_req(uint64_t *req, uint32_t op, uint64_t node, const void *fixed, size_t flen,
+		       const void *data, size_t dlen)
+{
+	struct fuse_in_header *h = (struct fuse_in_header *)req;
+
+	memset(h, 0, sizeof(*h));
+	h->len = (uint32_t)(sizeof(*h) + flen + dlen);
+	h->opcode = op;
+	h->unique = node + op;
+	h->nodeid = node;
+	memcpy(h + 1, fixed, flen);
+	memcpy((uint8_t *)(h + 1) + flen, data, dlen);
+	return h->len;
+}
+
+/*
+ * 4 KiB writes into 8 different blocks of a file, queued together (as the
+ * kernel's writeback sends them) on a device that keeps message
+ * boundaries as /dev/fuse does: the serving loop reads them all, their
+ * read-modify-write gets go in one batch, and the writes land as if
+ * served one by one (before, a get per write).
+ */
+TEST(queued_writes_one_batch)
+{
+	static uint8_t file[16 * KFS_BLOCK], page[4096], back[16 * KFS_BLOCK];
+	static uint64_t req[(sizeof(page) + 256) / 8];
+	struct fuse_write_in wi = { .size = sizeof(page) };
+	struct fuse_out_header oh;
+	struct kfs_attr a;
+	struct kfs *fs;
+	int sv[2];
+	size_t len;
+
+	fresh_store();
+	fs = mount_counting(KFS_MOUNT_CREATE);
+	CHECK(fs && socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	if (!fs)
+		return;
+	for (size_t i = 0; i < sizeof(file); i++)
+		file[i] = (uint8_t)(i * 5 + (i >> 15));
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
+	CHECK(kfs_write(fs, a.ino, 0, file, sizeof(file)) == (ssize_t)sizeof(file));
+	CHECK(kfs_unmount(fs) == 0);
+	fs = mount_counting(0); /* cold */
+	CHECK(fs && kfs_getattr(fs, a.ino, &a) == 0);
+	if (!fs)
+		return;
+	for (int i = 0; i < 8; i++) {
+		wi.offset = (uint64_t)(15 - 2 * i) * KFS_BLOCK + 4096;
+		memset(page, 'a' + i, sizeof(page));
+		memcpy(file + wi.offset, page, sizeof(page));
+		len = fuse_req(req, FUSE_WRITE, a.ino, &wi, sizeof(wi), page, sizeof(page));
+		CHECK(write(sv[1], req, len) == (ssize_t)len);
+	}
+	len = fuse_req(req, FUSE_DESTROY, KFS_ROOT_INO, NULL, 0, NULL, 0);
+	CHECK(write(sv[1], req, len) == (ssize_t)len);
+	counts_reset();
+	CHECK(kiln_fuse_serve(sv[0], fs) == 0);
+	CHECK(cs.getv_calls == 1 && cs.getv_objs == 8 && cs.gets == 0);
+	for (int i = 0; i < 9; i++) /* every request answered, in order, without an error */
+		CHECK(read(sv[1], &oh, sizeof(oh)) >= (ssize_t)sizeof(oh) && oh.error == 0 &&
+		      oh.unique == (i < 8 ? a.ino + FUSE_WRITE : KFS_ROOT_INO + FUSE_DESTROY));
+	CHECK(kfs_unmount(fs) == 0);
+	fs = mount_counting(0);
+	CHECK(fs && kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
+	CHECK(!memcmp(back, file, sizeof(file)));
+	if (fs)
+		CHECK(kfs_unmount(fs) == 0);
+	close(sv[0]);
+	close(sv[1]);
+	fresh_store();
+}
+
 int main(void)
 {
+	RUN(queued_writes_one_batch);
 	RUN(plain_open_drops_cache);
 	RUN(open_keeps_cache);
 	RUN(setattr_huge_time_clamped);
