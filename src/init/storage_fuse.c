@@ -612,8 +612,18 @@ int kiln_fuse_serve(int fd, struct kfs *fs)
 			rc = kiln_err(errno, "FUSE: read /dev/fuse: %s", strerror(errno));
 			break;
 		}
-		cnt = read_queued(fd, buf, (size_t)n, req, len);
-		rc = kiln_fuse_handle_queued(fd, fs, req, len, cnt, out);
+		/*
+		 * Only a READ or WRITE can gain from the requests behind it; after
+		 * any other (a create is four or five requests in a row) looking for
+		 * them would be one more read(2) that finds nothing, per request.
+		 */
+		struct kfs_span s;
+		if (req_span(buf, (size_t)n, &s)) {
+			cnt = read_queued(fd, buf, (size_t)n, req, len);
+			rc = kiln_fuse_handle_queued(fd, fs, req, len, cnt, out);
+		} else {
+			rc = kiln_fuse_handle(fd, fs, buf, (size_t)n, out);
+		}
 	}
 	free(buf);
 	free(out);
