@@ -30,6 +30,9 @@
  * accepted only because the client needs it to expect delegations at all.
  * A delegation ends by DELEGRETURN, by the client's lease lapsing, by
  * DESTROY_CLIENTID or by a new client record (nfs_state_drop_client).
+ * Like an open, it holds an open of the core (kfs_open) while it lives:
+ * OPEN says PRESERVE_UNLINKED, so a file the client removes while it holds
+ * the delegation must stay readable and writable under it.
  * FREE_STATEID refuses a live one (LOCKS_HELD, RFC 8881 18.38.3): only a
  * revoked delegation can be freed, and this server revokes none.
  *
@@ -76,6 +79,11 @@ void nfs_deleg_open_result(struct nfs_cx *cx, uint64_t ino, uint32_t access, uin
 
 	if (deleg_safe(cx, ino, access, want))
 		d = nfs_state_new(cx->s, false, NULL, ino);
+	/* the delegation keeps the file as an open does (PRESERVE_UNLINKED, state.c) */
+	if (d && kfs_open(cx->s->fs, ino) < 0) {
+		nfs_state_free(cx->s, d);
+		d = NULL;
+	}
 	if (!d) {
 		xdr_put_u32(o, OPEN_DELEGATE_NONE);
 		return;
@@ -124,6 +132,7 @@ uint32_t nfs_op_delegreturn(struct nfs_cx *cx)
 	uint32_t st = deleg_find(cx->s, &sid, cx->cur, &d);
 	if (st != NFS4_OK)
 		return st;
+	(void)kfs_release(cx->s->fs, d->ino);
 	nfs_state_free(cx->s, d);
 	return NFS4_OK;
 }

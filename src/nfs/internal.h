@@ -61,7 +61,7 @@ struct nfs_owner {
 /* An open (share reservation), a lock-owner's state, or a write delegation on one file. */
 struct nfs_state {
 	bool lock;
-	bool deleg; /* a write delegation (deleg.c): the client's, no owner, no open of the core */
+	bool deleg; /* a write delegation (deleg.c): the client's, no owner, an open of the core */
 	uint64_t id; /* the stateid's other field, after the boot verifier */
 	uint32_t seqid;
 	struct nfs_owner *owner;

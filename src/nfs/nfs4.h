@@ -127,6 +127,7 @@ enum {
 #define OPEN4_SHARE_WANT_MASK 0xffff00u /* 4.1 delegation wants, beside the access bits */
 #define OPEN4_RESULT_CONFIRM 2
 #define OPEN4_RESULT_LOCKTYPE_POSIX 4
+#define OPEN4_RESULT_PRESERVE_UNLINKED 8 /* 4.1: a removed file lives while open */
 #define OPEN_DELEGATE_NONE 0
 #define OPEN_DELEGATE_READ 1
 #define OPEN_DELEGATE_WRITE 2

@@ -77,7 +77,7 @@ void nfs_state_drop_client(struct nfs_srv *s)
 {
 	for (uint32_t i = 0; i < s->nstates; i++) {
 		struct nfs_state *st = s->states[i];
-		if (st && !st->lock && !st->deleg && !st->closed)
+		if (st && !st->lock && !st->closed) /* opens and delegations */
 			(void)kfs_release(s->fs, st->ino);
 		free(st);
 		s->states[i] = NULL;
@@ -404,6 +404,25 @@ struct open_arg {
 };
 
 /*
+ * PRESERVE_UNLINKED (4.1, RFC 8881 18.16.4): a file removed while the
+ * client holds it open (an open or a delegation) lives on until the last
+ * is gone, because each holds an open of the core (kfs_open). Told so, the
+ * Linux client (6.0 on) sends REMOVE for a file it still holds instead of
+ * renaming it to .nfsXXXX: under a write delegation that is every file
+ * whose flush close() started and did not wait for, and the rename left
+ * the directory not empty for the rmdir after it. Not on a plain volume:
+ * its parent may remove the file behind the server.
+ */
+static uint32_t open_rflags(const struct nfs_cx *cx)
+{
+	uint32_t f = OPEN4_RESULT_LOCKTYPE_POSIX;
+
+	if (cx->minor && !cx->s->plain)
+		f |= OPEN4_RESULT_PRESERVE_UNLINKED;
+	return f;
+}
+
+/*
  * Where an exclusive create's verifier lives, for a retried OPEN to find.
  * EXCLUSIVE4 (4.0) keeps it in atime, which the client then sets with a
  * SETATTR (attrset says so). EXCLUSIVE4_1 keeps it in the server's memory
@@ -649,7 +668,7 @@ static uint32_t open_do(struct nfs_cx *cx, struct open_arg *a, struct nfs_owner 
 	nfs_stateid_put(cx->out, s, os);
 	nfs_change(cx->out, s, before,
 		   dir && kfs_getattr(s->fs, dir, &d) == 0 ? nfs_change_of(s, &d) : 0);
-	xdr_put_u32(cx->out, OPEN4_RESULT_LOCKTYPE_POSIX);
+	xdr_put_u32(cx->out, open_rflags(cx));
 	nfs_bitmap_put(cx->out, attrset);
 	if (deleg_claim(a->claim))
 		xdr_put_u32(cx->out, OPEN_DELEGATE_NONE); /* it has one */

@@ -32,6 +32,7 @@ struct tc {
 	uint32_t want; /* OPEN's 4.1 delegation wants */
 	uint32_t deleg; /* the last OPEN's delegation type, and its stateid */
 	struct nfs_sid dsid;
+	uint32_t rflags; /* the last OPEN's */
 };
 
 static uint8_t key[NFS_FH_KEY_LEN] = { 1, 2, 3 }, volid[NFS_VOLID_LEN] = { 9 };
@@ -303,7 +304,7 @@ static uint32_t tc_open(struct tc *t, const uint8_t *dir, const char *name, uint
 		return st;
 	get_sid(t, sid);
 	skip_cinfo(t);
-	(void)xdr_u32(&t->r); /* rflags */
+	t->rflags = xdr_u32(&t->r);
 	uint32_t bm[NFS_BITMAP_WORDS];
 	nfs_bitmap_get(&t->r, bm);
 	get_deleg(t);
@@ -2291,6 +2292,63 @@ TEST(delegations)
 	tc_free(&t);
 }
 
+static uint32_t tc_remove(struct tc *t, const char *name)
+{
+	tc_begin(t);
+	op(t, OP_PUTROOTFH);
+	put_name(t, OP_REMOVE, name);
+	return tc_send(t);
+}
+
+/*
+ * OPEN says PRESERVE_UNLINKED (4.1, encrypted volume) and keeps its word
+ * under a delegation: the holder's own REMOVE is served at once (nothing
+ * to recall), and the file lives on for the delegation until DELEGRETURN.
+ */
+TEST(deleg_preserve_unlinked)
+{
+	struct tc t;
+	struct nfs_sid sid, d;
+	struct kfs_attr ka;
+	uint8_t fh[NFS_FH_LEN], buf[16];
+	bool eof;
+
+	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
+	tc_session(&t, 2);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.deleg == OPEN_DELEGATE_WRITE);
+	CHECK(t.rflags == (OPEN4_RESULT_LOCKTYPE_POSIX | OPEN4_RESULT_PRESERVE_UNLINKED));
+	d = t.dsid;
+	CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "f", &ka) == 0);
+	uint64_t ino = ka.ino;
+	/* closed: only the delegation holds the file when its holder removes it */
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	CHECK(tc_remove(&t, "f") == NFS4_OK);
+	CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "f", &ka) == -ENOENT);
+	CHECK(tc_write(&t, fh, &d, 0, "kept", 4, FILE_SYNC4) == NFS4_OK);
+	CHECK(tc_read(&t, fh, &d, 0, sizeof(buf), buf, &eof) == 4 && !memcmp(buf, "kept", 4));
+	CHECK(tc_delegreturn(&t, fh, &d) == NFS4_OK);
+	CHECK(kfs_getattr(t.fs, ino, &ka) < 0); /* the last holder gone, so is the file */
+	/* an open keeps it the same way */
+	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_READ, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.rflags & OPEN4_RESULT_PRESERVE_UNLINKED);
+	CHECK(tc_remove(&t, "g") == NFS4_OK);
+	CHECK(tc_read(&t, fh, &sid, 0, sizeof(buf), buf, &eof) == 0 && eof);
+	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
+	/* never promised on a plain volume (its parent removes files behind the server) */
+	t.s->plain = true;
+	CHECK(tc_open(&t, NULL, "h", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(t.rflags == OPEN4_RESULT_LOCKTYPE_POSIX);
+	tc_free(&t);
+
+	/* nor in 4.0, which does not define it */
+	tc_setup(&t);
+	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	CHECK(!(t.rflags & OPEN4_RESULT_PRESERVE_UNLINKED));
+	tc_free(&t);
+}
+
 TEST(lease_expiry)
 {
 	struct tc t;
@@ -2635,6 +2693,7 @@ int main(void)
 	RUN(xattrs);
 	RUN(open_exclusive41);
 	RUN(delegations);
+	RUN(deleg_preserve_unlinked);
 	RUN(lease_expiry);
 	RUN(commit_grouped);
 	RUN(commit_grouped_session);
