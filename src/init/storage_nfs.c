@@ -161,7 +161,7 @@ static void delegations_return_on_close(const struct kiln_nfs *n)
 
 int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out)
 {
-	return kiln_nfs_mount_opts(fs, path, 0, out);
+	return kiln_nfs_mount_opts(fs, path, KILN_NFS_DELEGATIONS, out); /* docs/storage.md */
 }
 
 int kiln_nfs_mount_opts(struct kfs *fs, const char *path, unsigned opts, struct kiln_nfs **out)

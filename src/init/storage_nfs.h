@@ -16,7 +16,10 @@
 struct kiln_nfs;
 
 int kiln_nfs_mount(struct kfs *fs, const char *path, struct kiln_nfs **out) KILN_MUST;
-/* kiln_nfs_mount with options: KILN_NFS_DELEGATIONS grants write delegations (docs/storage.md). */
+/*
+ * kiln_nfs_mount grants write delegations (docs/storage.md); kiln_nfs_mount_opts
+ * grants them only with KILN_NFS_DELEGATIONS in opts.
+ */
 #define KILN_NFS_DELEGATIONS 0x1
 int kiln_nfs_mount_opts(struct kfs *fs, const char *path, unsigned opts, struct kiln_nfs **out) KILN_MUST;
 /*

@@ -9,9 +9,9 @@
  * it holds a write delegation (then it only starts the flush), so a closed
  * small file would otherwise cost one stable WRITE round trip the caller
  * waits for. OPEN for writing grants a write delegation when:
- *  - the server was told to (nfs_srv_set_delegations): off by default;
- *    the Linux 6.1 client needs PRESERVE_UNLINKED (state.c) and its
- *    delegation_watermark at 0 (init/storage_nfs.c) to gain from one
+ *  - the server was told to (nfs_srv_set_delegations; kiln_nfs_mount
+ *    does): the Linux 6.1 client needs PRESERVE_UNLINKED (state.c) and
+ *    its delegation_watermark at 0 (init/storage_nfs.c) to gain from one
  *    without losing elsewhere (docs/storage.md, "Write delegations");
  *  - the client speaks 4.1 or later and CREATE_SESSION accepted its back
  *    channel (4.0 has a separate callback connection: never);

@@ -38,8 +38,8 @@ struct kfs *nfs_srv_fs(struct nfs_srv *s);
  */
 void nfs_srv_set_clock(struct nfs_srv *s, uint64_t (*now)(void *arg), void *arg);
 /*
- * Grant write delegations to a 4.1 client with a back channel (off by
- * default; src/nfs/deleg.c says why and when one is safe).
+ * Grant write delegations to a 4.1 client with a back channel (off
+ * until set; kiln_nfs_mount sets it; src/nfs/deleg.c says when one is safe).
  */
 void nfs_srv_set_delegations(struct nfs_srv *s, bool on);
 uint64_t nfs_srv_now(struct nfs_srv *s);

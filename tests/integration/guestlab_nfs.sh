@@ -6,7 +6,8 @@
 # chmod, 8 MiB of I/O), the storage POSIX suite (fsync, mmap, locks, xattrs, ...; less flock), a
 # model test, SQLite's write-heavy script and integrity_check, a clean unmount, no plaintext in the
 # store, the data back after a remount, a wrong key refused, a tampered block read as EIO and logged;
-# with write delegations on (--delegations): granted and returned after the last close, so a stat of
+# all of it with write delegations (kiln_nfs_mount grants them as kiln-init does); on a volume of their
+# own: granted and returned after the last close, so a stat of
 # just-written files sends no GETATTR and their unlink no DELEGRETURN (counted in mountstats), rm -rf of
 # a tree just written works (no .nfsXXXX left behind), the POSIX suite passes, fsync still durable,
 # files closed just before the unmount intact after it.
@@ -149,12 +150,12 @@ else
 	gl_fail tamper-eio "the mount after tampering failed"
 	gl_dump /tmp/m.err
 fi
-# Write delegations (kiln_nfs_mount --delegations, a volume of their own): the client returns one
-# before unlinking the file it holds it on; fsync still commits (a copy of the store taken right
+# Write delegations (on in every mount here, as in kiln-init; a volume of their own): one is granted
+# and returned; fsync still commits (a copy of the store taken right
 # after it, the file still open, has the data); files closed just before the unmount, whose
 # flushes close() no longer waits for, are all in the store after it
 mkdir -p /store2 /mnt/w
-kiln_nfs_mount --create --delegations /store2 /mnt/w >/tmp/w.out 2>/tmp/w.err &
+kiln_nfs_mount --create /store2 /mnt/w >/tmp/w.out 2>/tmp/w.err &
 wpid=$!
 if gl_wait 60 grep -q mounted /tmp/w.out; then
 	# ops NAME: how many NAME calls the client sent (this mount is the only nfs4 one then)

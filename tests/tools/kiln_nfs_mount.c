@@ -9,10 +9,11 @@
 #include "init/storage_nfs.h"
 
 /*
- * kiln_nfs_mount [--create] [--secret S] [--delegations] STOREDIR MOUNTPOINT
+ * kiln_nfs_mount [--create] [--secret S] [--no-delegations] STOREDIR MOUNTPOINT
  * Serves the volume on 127.0.0.1 and mounts it with the kernel's NFSv4.0
  * client, prints "mounted", waits for SIGTERM or SIGINT, then unmounts
- * (the client's last COMMITs), commits and exits 0.
+ * (the client's last COMMITs), commits and exits 0. Write delegations are
+ * granted as kiln-init grants them, unless --no-delegations.
  */
 static void on_log(void *ctx, const char *line)
 {
@@ -21,7 +22,7 @@ static void on_log(void *ctx, const char *line)
 
 int main(int argc, char **argv)
 {
-	unsigned flags = 0, opts = 0;
+	unsigned flags = 0, opts = KILN_NFS_DELEGATIONS; /* as kiln-init mounts */
 	const char *secret = NULL;
 	struct kfs_store *st;
 	struct kfs_keywrap *kw;
@@ -35,13 +36,15 @@ int main(int argc, char **argv)
 			flags |= KFS_MOUNT_CREATE;
 		else if (!strcmp(argv[i], "--delegations"))
 			opts |= KILN_NFS_DELEGATIONS;
+		else if (!strcmp(argv[i], "--no-delegations"))
+			opts &= ~KILN_NFS_DELEGATIONS;
 		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
 			secret = argv[++i];
 		else
 			break;
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: kiln_nfs_mount [--create] [--secret S] [--delegations] STOREDIR MOUNTPOINT\n");
+		fprintf(stderr, "usage: kiln_nfs_mount [--create] [--secret S] [--no-delegations] STOREDIR MOUNTPOINT\n");
 		return 2;
 	}
 	sigemptyset(&set);
