@@ -406,12 +406,13 @@ struct open_arg {
 /*
  * PRESERVE_UNLINKED (4.1, RFC 8881 18.16.4): a file removed while the
  * client holds it open (an open or a delegation) lives on until the last
- * is gone, because each holds an open of the core (kfs_open). Told so, the
- * Linux client (6.0 on) sends REMOVE for a file it still holds instead of
- * renaming it to .nfsXXXX: under a write delegation that is every file
- * whose flush close() started and did not wait for, and the rename left
- * the directory not empty for the rmdir after it. Not on a plain volume:
- * its parent may remove the file behind the server.
+ * is gone, because each holds an open of the core (kfs_open). Told so,
+ * the Linux client (6.1 in the guest lab) sends REMOVE for a file it
+ * still holds instead of renaming it to .nfsXXXX: under a write
+ * delegation that is every file whose flush close() started and did not
+ * wait for, and the rename left the directory not empty for the rmdir
+ * after it. Not on a plain volume: its parent may remove the file behind
+ * the server.
  */
 static uint32_t open_rflags(const struct nfs_cx *cx)
 {
