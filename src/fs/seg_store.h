@@ -36,7 +36,6 @@ struct kfs_seg_store {
 	bool dirty;	      /* the active segment has appends not yet fdatasync'd */
 	bool dir_dirty;	      /* a segment was created since the directory's last fsync */
 	bool appendable;      /* the last segment is the active one (else the next append makes one) */
-	uint64_t read_seg, read_end; /* where the last GET's record ended (a stream reads on from there) */
 	char scanning[KFS_SEG_NAME_LEN + 1]; /* opening: the segment being scanned (logs) */
 };
 

@@ -99,11 +99,5 @@ int kfs_store_dir(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 int kfs_store_dir_open(const char *path, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
 /* Start reading object id of a directory store from disk (a hint: errors are ignored). */
 void kfs_store_dir_prefetch(struct kfs_store *s, const char *id);
-/*
- * The same for a get with none queued behind it, just before it: a random
- * read has its own bytes read and nothing past them, a read continuing the
- * last get keeps the kernel's read-ahead.
- */
-void kfs_store_dir_prefetch_alone(struct kfs_store *s, const char *id);
 
 #endif

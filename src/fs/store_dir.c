@@ -103,14 +103,3 @@ void kfs_store_dir_prefetch(struct kfs_store *s, const char *id)
 	}
 	l->prefetch(s, id);
 }
-
-void kfs_store_dir_prefetch_alone(struct kfs_store *s, const char *id)
-{
-	struct kfs_store_local *l = (struct kfs_store_local *)s;
-
-	if (kfs_id_check(id, strlen(id)) < 0) {
-		kiln_err_clear();
-		return;
-	}
-	(l->prefetch_alone ? l->prefetch_alone : l->prefetch)(s, id);
-}

@@ -9,11 +9,10 @@
 
 #include "fs/store.h"
 
-/* What both layouts start with: the store, and its read-ahead hints (prefetch_alone: NULL, prefetch). */
+/* What both layouts start with: the store, and its read-ahead hints. */
 struct kfs_store_local {
 	struct kfs_store ops;
 	void (*prefetch)(struct kfs_store *s, const char *id);
-	void (*prefetch_alone)(struct kfs_store *s, const char *id);
 };
 
 /* The original layout: one file per object (volumes created before segments). */

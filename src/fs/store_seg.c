@@ -217,11 +217,8 @@ static int seg_get(struct kfs_store *st, const char *id, uint8_t **buf, size_t *
 		kfs_seg_log("%s: %s", name, kiln_errmsg());
 		return kiln_err(ENOENT, "object %s: its record in %s is damaged", id, name);
 	}
-	if (rc == 0) {
+	if (rc == 0)
 		*len = e->len;
-		s->read_seg = e->seg;
-		s->read_end = e->off + kfs_seg_ent_size(e);
-	}
 	return rc;
 }
 
@@ -233,22 +230,6 @@ static void seg_prefetch(struct kfs_store *st, const char *id)
 	if (seg_lookup(s, id, &e) == 0 && e)
 		(void)posix_fadvise(kfs_seg_find(s, e->seg)->fd, (off_t)e->off,
 				    (off_t)kfs_seg_ent_size(e), POSIX_FADV_WILLNEED);
-}
-
-/*
- * A get alone, just before it: asked for exactly, the record's pages are
- * read and the pread that follows finds them, so the kernel adds none of
- * its read-ahead (which a cold pread waits for and a random reader never
- * uses). A record that continues the last one read is left to the
- * kernel: that is a stream, whose read-ahead pays.
- */
-static void seg_prefetch_alone(struct kfs_store *st, const char *id)
-{
-	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
-	struct kfs_seg_ent *e;
-
-	if (seg_lookup(s, id, &e) == 0 && e && (e->seg != s->read_seg || e->off != s->read_end))
-		seg_prefetch(st, id);
 }
 
 /*
@@ -498,7 +479,6 @@ int kfs_store_seg(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 	}
 	s->ops.ops = (struct kfs_store){ seg_get, seg_put, seg_del, seg_sync, seg_close, NULL, NULL };
 	s->ops.prefetch = seg_prefetch;
-	s->ops.prefetch_alone = seg_prefetch_alone;
 	s->dirfd = dirfd;
 	s->next_num = 1;
 	s->seg_max = kfs_seg_tuning.seg_max ? kfs_seg_tuning.seg_max : KFS_SEG_MAX_DEFAULT;

@@ -140,15 +140,15 @@ static void prefetch_get(void *ctx, const struct kfs_wire_req *r)
 }
 
 /*
- * Before answering GET id, start the disk reads of the GETs already queued
+ * Before answering a GET, start the disk reads of the GETs already queued
  * behind it (a batch: the enclave's readahead), which the kernel would
- * otherwise read only when asked, one at a time. A GET with nothing behind
- * it (even after a look at what has come since) is a random read unless it
- * continues the last one: the store reads just its record
- * (kfs_store_dir_prefetch_alone). Returns how many requests were looked at
- * (not to be looked at again).
+ * otherwise read only when asked, one at a time; what has come since the
+ * last read is looked at too. A GET alone is left to the kernel: advising
+ * just its record (no read-ahead past it) was measured slower on random
+ * reads (bench/README.md, "One cold 4 KiB random read"). Returns how many
+ * requests were looked at (not to be looked at again).
  */
-static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st, const char *id)
+static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st)
 {
 	size_t n;
 	const uint8_t *rest = kd_store_in_rest(in, &n);
@@ -158,8 +158,6 @@ static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st, c
 		rest = kd_store_in_rest(in, &n);
 		queued = kfs_wire_frames(rest, n, prefetch_get, st);
 	}
-	if (queued == 0)
-		kfs_store_dir_prefetch_alone(st, id);
 	return queued;
 }
 
@@ -262,7 +260,7 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 			if (ahead)
 				ahead--;
 			else if (r.op == KFS_OP_GET)
-				ahead = read_ahead(in, fd, *st, r.id);
+				ahead = read_ahead(in, fd, *st);
 			rc = handle(fd, *st, &r);
 		}
 		if (rc < 0)

@@ -375,7 +375,6 @@ TEST(old_layout_kept)
 	CHECK(st && holds(st, "hdr", "header"));
 	CHECK(st->put(st, "root", "r", 1, KFS_PUT_DURABLE) == 0);
 	kfs_store_dir_prefetch(st, "root");
-	kfs_store_dir_prefetch_alone(st, "root");
 	st->close(st);
 	snprintf(p, sizeof(p), "%s/root", dir);
 	CHECK(file_size(p) == 1 && file_size(seg_file(1)) < 0);
@@ -391,9 +390,6 @@ TEST(prefetch_is_a_hint)
 	kfs_store_dir_prefetch(st, "a");
 	kfs_store_dir_prefetch(st, "missing");
 	kfs_store_dir_prefetch(st, "../bad");
-	kfs_store_dir_prefetch_alone(st, "a");
-	kfs_store_dir_prefetch_alone(st, "missing");
-	kfs_store_dir_prefetch_alone(st, "../bad");
 	CHECK(holds(st, "a", "1"));
 	st->close(st);
 }
