@@ -137,19 +137,24 @@ static int read_full(int fd, uint8_t *p, size_t n, int first)
 	return 0;
 }
 
-int kfs_wire_recv_len(int fd, size_t *len)
+int kfs_wire_len(const uint8_t pre[4], size_t *len)
 {
-	uint8_t pre[4];
-	uint32_t n;
-	int rc = read_full(fd, pre, 4, 1);
+	uint32_t n = (uint32_t)pre[0] << 24 | (uint32_t)pre[1] << 16 | (uint32_t)pre[2] << 8 | pre[3];
 
-	if (rc < 0)
-		return rc == -EPIPE ? kiln_err(EPIPE, "storage channel: closed") : rc;
-	n = (uint32_t)pre[0] << 24 | (uint32_t)pre[1] << 16 | (uint32_t)pre[2] << 8 | pre[3];
 	if (n == 0 || n > KFS_WIRE_MAX)
 		return kiln_err(EMSGSIZE, "storage channel: message of %u bytes refused", n);
 	*len = n;
 	return 0;
+}
+
+int kfs_wire_recv_len(int fd, size_t *len)
+{
+	uint8_t pre[4];
+	int rc = read_full(fd, pre, 4, 1);
+
+	if (rc < 0)
+		return rc == -EPIPE ? kiln_err(EPIPE, "storage channel: closed") : rc;
+	return kfs_wire_len(pre, len);
 }
 
 int kfs_wire_read(int fd, void *buf, size_t len)

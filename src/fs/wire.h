@@ -58,6 +58,8 @@ int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
  * reads of any sizes.
  */
 int kfs_wire_recv_len(int fd, size_t *len) KILN_MUST;
+/* The length a message's 4-byte prefix gives, checked the same way (for readers with their own buffer). */
+int kfs_wire_len(const uint8_t pre[4], size_t *len) KILN_MUST;
 int kfs_wire_read(int fd, void *buf, size_t len) KILN_MUST;
 
 /*

@@ -18,16 +18,7 @@
 /* 0 and *n when a whole length prefix is buffered, 1 when not yet, or an error. */
 static int frame_len(const struct kd_store_in *in, size_t *n)
 {
-	const uint8_t *p = in->buf + in->start;
-	uint32_t v;
-
-	if (in->end - in->start < 4)
-		return 1;
-	v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-	if (v == 0 || v > KFS_WIRE_MAX)
-		return kiln_err(EMSGSIZE, "storage channel: message of %u bytes refused", v);
-	*n = v;
-	return 0;
+	return in->end - in->start < 4 ? 1 : kfs_wire_len(in->buf + in->start, n);
 }
 
 /* Room for want bytes from the first unread one: moved to the front, grown when short. */
