@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +14,7 @@
 #include "nfs/rpc.h"
 #include "nfs/server.h"
 #include "util/bytebuf.h"
+#include "util/io.h"
 
 int nfs_listen(uint16_t port, int *fd, uint16_t *port_out)
 {
@@ -215,19 +215,6 @@ static void background_commit(struct nfs_srv *s)
 	nfs_srv_worked(s, t0); /* a slow store's time is not the client's silence */
 }
 
-/*
- * CLOCK_MONOTONIC_COARSE: the commit timer needs no precision, and the vDSO
- * serves this clock without a system call even where the clocksource has
- * no vDSO mapping (HPET in the guest lab: every other read a syscall).
- */
-static int64_t coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A new connection from the kernel's client replaces the current one. */
 static void conn_accept(struct conn *c, int lfd)
 {
@@ -254,11 +241,11 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 		return kiln_err(ENOMEM, "nfs: out of memory");
 	rpc_rx_init(&c.rx, NFS_MAX_RECORD);
 	nfs_srv_group(s, true);
-	int64_t due = coarse_ms() + NFS_COMMIT_MS;
+	int64_t due = kiln_now_coarse_ms() + NFS_COMMIT_MS;
 	for (;;) {
 		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 },
 				       { c.fd, conn_events(&c), 0 } };
-		int64_t wait = due - coarse_ms();
+		int64_t wait = due - kiln_now_coarse_ms();
 		int n = wait <= 0 ? 0 : poll(p, c.fd >= 0 ? 3 : 2, (int)wait);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -268,7 +255,7 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 		}
 		if (n == 0) {
 			background_commit(s);
-			due = coarse_ms() + NFS_COMMIT_MS;
+			due = kiln_now_coarse_ms() + NFS_COMMIT_MS;
 			continue;
 		}
 		if (p[0].revents)

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "nfs/internal.h"
+#include "util/io.h"
 
 #define OWNERS_MAX 4096
 #define STATES_MAX 65536
@@ -24,13 +24,9 @@ uint32_t nfs_clientid_check(struct nfs_srv *s, uint64_t clientid)
 
 uint64_t nfs_now(struct nfs_srv *s)
 {
-	struct timespec ts;
-
 	if (s->clock)
 		return s->clock(s->clock_arg);
-	/* whole seconds: the coarse clock, which the vDSO serves without a syscall on any clocksource */
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec;
+	return (uint64_t)(kiln_now_coarse_ms() / 1000); /* whole seconds need no precise clock */
 }
 
 void nfs_lease_renew(struct nfs_srv *s)

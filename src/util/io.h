@@ -10,6 +10,13 @@
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t kiln_now_ms(void);
+/*
+ * CLOCK_MONOTONIC_COARSE in milliseconds (a tick, 1-4 ms, of precision):
+ * for timers that need no more. The vDSO serves it without a system call
+ * even where the clocksource has no vDSO mapping (HPET in the guest lab,
+ * where every CLOCK_MONOTONIC read is a syscall).
+ */
+int64_t kiln_now_coarse_ms(void);
 /* now + timeout_ms, or -1 (no deadline) when timeout_ms < 0. */
 int64_t kiln_deadline(int timeout_ms);
 /* Wait for poll events on fd until deadline (< 0: forever); -ETIMEDOUT after. */
