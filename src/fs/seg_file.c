@@ -2,6 +2,7 @@
 /* Reading a segment file: the scan that rebuilds the index, and one record's data. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -112,6 +113,43 @@ int kfs_seg_scan(int fd, uint64_t size, bool verify_data, kfs_seg_visit visit, v
 	return rc < 0 ? rc : 0;
 }
 
+/*
+ * Whether the header and id read at off (got bytes of hdr; more is fine)
+ * are id's PUT record of len data bytes, decoded into r.
+ */
+static int head_is(const uint8_t *hdr, size_t got, uint64_t off, const char *id, uint32_t len,
+		   struct kfs_seg_rec *r)
+{
+	size_t idlen = strlen(id);
+
+	if (got < KFS_SEG_HDR + idlen || kfs_seg_rec_decode(hdr, KFS_SEG_HDR + idlen, r) < 0 ||
+	    r->kind != KFS_SEG_PUT || strcmp(r->id, id) || r->len != len)
+		return kiln_err(EBADMSG, "object %s: its record at offset %llu is short, overwritten "
+					 "or fails its CRC", id, (unsigned long long)off);
+	return 0;
+}
+
+int kfs_seg_check_head(int fd, uint64_t off, const char *id, uint32_t len, uint64_t *data)
+{
+	uint8_t hdr[KFS_SEG_HDR + KFS_ID_MAX];
+	size_t want = KFS_SEG_HDR + strlen(id), got;
+	struct kfs_seg_rec r;
+	struct stat st;
+	int rc = read_at(fd, hdr, want, off, &got);
+
+	if (rc < 0)
+		return rc;
+	if (fstat(fd, &st) < 0)
+		return kiln_err(errno, "object %s: fstat: %s", id, strerror(errno));
+	rc = head_is(hdr, got, off, id, len, &r);
+	if (rc == 0 && (uint64_t)st.st_size < off + want + len)
+		rc = kiln_err(EBADMSG, "object %s: its record at offset %llu is cut short", id,
+			      (unsigned long long)off);
+	if (rc == 0)
+		*data = off + want;
+	return rc;
+}
+
 int kfs_seg_read(int fd, uint64_t off, const char *id, uint32_t len, uint8_t **buf)
 {
 	uint8_t hdr[KFS_SEG_HDR + KFS_ID_MAX];
@@ -120,6 +158,7 @@ int kfs_seg_read(int fd, uint64_t off, const char *id, uint32_t len, uint8_t **b
 	ssize_t n;
 	uint8_t *data = malloc(len ? len : 1);
 	struct iovec iov[2] = { { hdr, KFS_SEG_HDR + idlen }, { data, len } };
+	int rc;
 
 	if (!data)
 		return kiln_err(ENOMEM, "object %s: out of memory", id);
@@ -131,12 +170,14 @@ int kfs_seg_read(int fd, uint64_t off, const char *id, uint32_t len, uint8_t **b
 		free(data);
 		return kiln_err(e, "object %s: read: %s", id, strerror(e));
 	}
-	if ((size_t)n != KFS_SEG_HDR + idlen + len || kfs_seg_rec_decode(hdr, KFS_SEG_HDR + idlen, &r) < 0 ||
-	    r.kind != KFS_SEG_PUT || strcmp(r.id, id) || r.len != len ||
-	    kiln_crc32(0, data, len) != r.data_crc) {
+	rc = head_is(hdr, (size_t)n, off, id, len, &r);
+	if (rc == 0 && ((size_t)n != KFS_SEG_HDR + idlen + len ||
+			kiln_crc32(0, data, len) != r.data_crc))
+		rc = kiln_err(EBADMSG, "object %s: its record at offset %llu is short, overwritten "
+				       "or fails its CRC", id, (unsigned long long)off);
+	if (rc < 0) {
 		free(data);
-		return kiln_err(EBADMSG, "object %s: its record at offset %llu is short, overwritten "
-					 "or fails its CRC", id, (unsigned long long)off);
+		return rc;
 	}
 	*buf = data;
 	return 0;

@@ -38,4 +38,13 @@ int kfs_seg_scan(int fd, uint64_t size, bool verify_data, kfs_seg_visit visit, v
  */
 int kfs_seg_read(int fd, uint64_t off, const char *id, uint32_t len, uint8_t **buf) KILN_MUST;
 
+/*
+ * Check, without reading its data, that the record at off is id's PUT
+ * record of len data bytes and that the file holds all of it; *data is
+ * then where its data starts. -EBADMSG as kfs_seg_read. The data's CRC is
+ * not checked: for a reader that sends the bytes on unread (kilnd's GET),
+ * the enclave's authentication is the check.
+ */
+int kfs_seg_check_head(int fd, uint64_t off, const char *id, uint32_t len, uint64_t *data) KILN_MUST;
+
 #endif

@@ -99,5 +99,17 @@ int kfs_store_dir(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 int kfs_store_dir_open(const char *path, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
 /* Start reading object id of a directory store from disk (a hint: errors are ignored). */
 void kfs_store_dir_prefetch(struct kfs_store *s, const char *id);
+/*
+ * Where the data of object id of a directory store lies: len bytes at off
+ * of fd (the store's; valid until its next call), for a reader that sends
+ * them on unread. The record's header is checked, its data's CRC is not.
+ * -ENOENT as get; -EOPNOTSUPP for the layout with a file per object.
+ */
+struct kfs_extent {
+	int fd;
+	uint64_t off;
+	uint32_t len;
+};
+int kfs_store_dir_locate(struct kfs_store *s, const char *id, struct kfs_extent *x) KILN_MUST;
 
 #endif

@@ -103,3 +103,12 @@ void kfs_store_dir_prefetch(struct kfs_store *s, const char *id)
 	}
 	l->prefetch(s, id);
 }
+
+int kfs_store_dir_locate(struct kfs_store *s, const char *id, struct kfs_extent *x)
+{
+	struct kfs_store_local *l = (struct kfs_store_local *)s;
+
+	if (!l->locate)
+		return kiln_err(EOPNOTSUPP, "object %s: this layout keeps a file per object", id);
+	return l->locate(s, id, x);
+}

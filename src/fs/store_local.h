@@ -9,10 +9,11 @@
 
 #include "fs/store.h"
 
-/* What both layouts start with: the store, and its read-ahead hints. */
+/* What both layouts start with: the store, its read-ahead hints, where an object's bytes lie (or NULL). */
 struct kfs_store_local {
 	struct kfs_store ops;
 	void (*prefetch)(struct kfs_store *s, const char *id);
+	int (*locate)(struct kfs_store *s, const char *id, struct kfs_extent *x);
 };
 
 /* The original layout: one file per object (volumes created before segments). */

@@ -92,10 +92,8 @@ static int recv_rep(struct remote *r, struct kfs_obj *o, bool get)
 {
 	uint8_t st = 0;
 	size_t n = 0;
-	int rc = kfs_wire_recv_len(r->fd, &n);
+	int rc = kfs_wire_recv_head(r->fd, &n, &st);
 
-	if (rc == 0)
-		rc = kfs_wire_read(r->fd, &st, 1);
 	o->rc = 0;
 	if (rc < 0)
 		return rc;

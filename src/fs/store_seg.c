@@ -199,26 +199,58 @@ static int seg_lookup(struct kfs_seg_store *s, const char *id, struct kfs_seg_en
 	return rc;
 }
 
+/*
+ * The answer for object id (entry e) given what reading its record found
+ * (check): a record found damaged is logged and answered as missing,
+ * detection, never wrong data.
+ */
+static int seg_damaged(struct kfs_seg_ent *e, const char *id, int check)
+{
+	char name[KFS_SEG_NAME_LEN + 1];
+
+	if (check != -EBADMSG)
+		return check;
+	/* the enclave reports the object missing (EIO) */
+	kfs_seg_name(e->seg, name);
+	kfs_seg_log("%s: %s", name, kiln_errmsg());
+	return kiln_err(ENOENT, "object %s: its record in %s is damaged", id, name);
+}
+
+/* Index entry of an object that exists, or -ENOENT (-EINVAL for a bad id). */
+static int seg_existing(struct kfs_seg_store *s, const char *id, struct kfs_seg_ent **e)
+{
+	int rc = seg_lookup(s, id, e);
+
+	if (rc == 0 && !*e)
+		rc = kiln_err(ENOENT, "object %s: no such object", id);
+	return rc;
+}
+
 static int seg_get(struct kfs_store *st, const char *id, uint8_t **buf, size_t *len)
 {
 	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
-	char name[KFS_SEG_NAME_LEN + 1];
 	struct kfs_seg_ent *e;
-	int rc = seg_lookup(s, id, &e);
+	int rc = seg_existing(s, id, &e);
 
-	if (rc < 0)
-		return rc;
-	if (!e)
-		return kiln_err(ENOENT, "object %s: no such object", id);
-	rc = kfs_seg_read(kfs_seg_find(s, e->seg)->fd, e->off, id, e->len, buf);
-	if (rc == -EBADMSG) {
-		/* detection, never wrong data: the enclave reports the object missing (EIO) */
-		kfs_seg_name(e->seg, name);
-		kfs_seg_log("%s: %s", name, kiln_errmsg());
-		return kiln_err(ENOENT, "object %s: its record in %s is damaged", id, name);
-	}
+	if (rc == 0)
+		rc = seg_damaged(e, id, kfs_seg_read(kfs_seg_find(s, e->seg)->fd, e->off, id, e->len, buf));
 	if (rc == 0)
 		*len = e->len;
+	return rc;
+}
+
+/* A GET that kilnd sends from the page cache: the header is checked here, the data by the enclave. */
+static int seg_locate(struct kfs_store *st, const char *id, struct kfs_extent *x)
+{
+	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
+	struct kfs_seg_ent *e;
+	int rc = seg_existing(s, id, &e);
+
+	if (rc == 0) {
+		x->fd = kfs_seg_find(s, e->seg)->fd;
+		x->len = e->len;
+		rc = seg_damaged(e, id, kfs_seg_check_head(x->fd, e->off, id, e->len, &x->off));
+	}
 	return rc;
 }
 
@@ -479,6 +511,7 @@ int kfs_store_seg(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 	}
 	s->ops.ops = (struct kfs_store){ seg_get, seg_put, seg_del, seg_sync, seg_close, NULL, NULL };
 	s->ops.prefetch = seg_prefetch;
+	s->ops.locate = seg_locate;
 	s->dirfd = dirfd;
 	s->next_num = 1;
 	s->seg_max = kfs_seg_tuning.seg_max ? kfs_seg_tuning.seg_max : KFS_SEG_MAX_DEFAULT;

@@ -2,6 +2,7 @@
 /* The storage channel wire format: encoding, bounds-checked decoding and blocking message I/O. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -91,10 +92,12 @@ int kfs_wire_rep_decode(const uint8_t *buf, size_t len, uint8_t *status, const u
 	return 0;
 }
 
-int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen)
+/* The length prefix of a message of hlen + blen bytes, then hdr and body (flags: MSG_MORE when more follows). */
+static int send_msg(int fd, const void *hdr, size_t hlen, const void *body, size_t blen,
+		    size_t total, int flags)
 {
 	uint8_t pre[4];
-	uint32_t n = (uint32_t)(hlen + blen);
+	uint32_t n = (uint32_t)total;
 	struct iovec iov[3] = { { pre, 4 }, { (void *)hdr, hlen }, { (void *)body, blen } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
 
@@ -103,7 +106,7 @@ int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t
 	pre[2] = (uint8_t)(n >> 8);
 	pre[3] = (uint8_t)n;
 	while (m.msg_iovlen) {
-		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | flags);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
@@ -119,6 +122,50 @@ int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t
 		}
 	}
 	return 0;
+}
+
+int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen)
+{
+	return send_msg(fd, hdr, hlen, body, blen, hlen + blen, 0);
+}
+
+/* Send len zero bytes: the rest of a message whose file ended early. */
+static int send_zeros(int sock, size_t len)
+{
+	static const uint8_t zeros[4096];
+
+	while (len) {
+		ssize_t w = send(sock, zeros, len < sizeof(zeros) ? len : sizeof(zeros), MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return kiln_err(errno, "storage channel: send: %s", strerror(errno));
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * The body after hdr goes from the file to the socket in the kernel: the
+ * page cache's pages are handed to the socket (AF_UNIX takes them as they
+ * are, vsock copies them once), never copied into this process.
+ */
+int kfs_wire_send_file(int sock, const void *hdr, size_t hlen, int fd, uint64_t off, size_t len)
+{
+	off_t at = (off_t)off;
+	int rc = send_msg(sock, hdr, hlen, NULL, 0, hlen + len, len ? MSG_MORE : 0);
+
+	while (rc == 0 && len) {
+		ssize_t w = sendfile(sock, fd, &at, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return kiln_err(errno, "storage channel: sendfile: %s", strerror(errno));
+		if (w == 0) /* the file was cut short since it was checked: keep the framing */
+			return send_zeros(sock, len) < 0 ? -EPIPE : 1;
+		len -= (size_t)w;
+	}
+	return rc;
 }
 
 static int read_full(int fd, uint8_t *p, size_t n, int first)
@@ -157,6 +204,17 @@ int kfs_wire_recv_len(int fd, size_t *len)
 	return kfs_wire_len(pre, len);
 }
 
+int kfs_wire_recv_head(int fd, size_t *len, uint8_t *first)
+{
+	uint8_t pre[5];
+	int rc = read_full(fd, pre, 5, 1);
+
+	if (rc < 0)
+		return rc == -EPIPE ? kiln_err(EPIPE, "storage channel: closed") : rc;
+	*first = pre[4];
+	return kfs_wire_len(pre, len);
+}
+
 int kfs_wire_read(int fd, void *buf, size_t len)
 {
 	return read_full(fd, buf, len, 0);
@@ -164,7 +222,7 @@ int kfs_wire_read(int fd, void *buf, size_t len)
 
 int kfs_wire_recv(int fd, uint8_t **buf, size_t *len)
 {
-	size_t n;
+	size_t n = 0;
 	int rc = kfs_wire_recv_len(fd, &n);
 
 	if (rc < 0)

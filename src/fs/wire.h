@@ -50,6 +50,14 @@ int kfs_wire_rep_decode(const uint8_t *buf, size_t len, uint8_t *status, const u
 
 /* Blocking message I/O on a stream socket: a length prefix then the body. */
 int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen) KILN_MUST;
+/*
+ * A message of hdr then len bytes of file fd from off, sent by the kernel
+ * from the page cache (sendfile): 0, 1 when the file ended early (the rest
+ * was sent as zeros, so the framing holds and the reader's check fails),
+ * or a send failure.
+ */
+int kfs_wire_send_file(int sock, const void *hdr, size_t hlen, int fd, uint64_t off,
+		       size_t len) KILN_MUST;
 /* Read one message into buf (malloc, caller frees); -EPIPE at a clean EOF. */
 int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
 /*
@@ -60,6 +68,12 @@ int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
 int kfs_wire_recv_len(int fd, size_t *len) KILN_MUST;
 /* The length a message's 4-byte prefix gives, checked the same way (for readers with their own buffer). */
 int kfs_wire_len(const uint8_t pre[4], size_t *len) KILN_MUST;
+/*
+ * kfs_wire_recv_len and the body's first byte (a reply's status) in one read: a
+ * body is never empty. A prefix of 0 then waits for a byte that may never
+ * come, as a parent that does not answer would make us wait anyway.
+ */
+int kfs_wire_recv_head(int fd, size_t *len, uint8_t *first) KILN_MUST;
 int kfs_wire_read(int fd, void *buf, size_t len) KILN_MUST;
 
 /*

@@ -5,7 +5,10 @@
 
 #include "fs/fs.h"
 #include "fs/internal.h"
+#include "fs/wire.h"
+#include "kilnd/store.h"
 #include "seg_util.h"
+#include "store_srv.h"
 #include "t.h"
 
 #define MARKER "KILN-PLAINTEXT-MARKER-7f3a"
@@ -136,6 +139,37 @@ TEST(flip_byte)
 		flip(&r, r.data_off + 40);
 		expect_read_eio(r.id);
 	}
+}
+
+/*
+ * The same through kilnd's storage channel, which sends a record's data
+ * unread (its CRC unchecked): the enclave's authentication finds it.
+ */
+TEST(flip_byte_over_channel)
+{
+	struct kd_store_cfg cfg = { .n = 1 };
+	struct kd_store *s = NULL;
+	struct kfs_store *st;
+	struct kfs_keywrap *kw;
+	struct kfs *fs = NULL;
+	struct t_rec r;
+	struct srv v;
+	char buf[64];
+
+	fresh(0);
+	block_of(ino_a, &r);
+	flip(&r, r.data_off + 40);
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "vol");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s", dir);
+	CHECK(kd_store_new("t", &cfg, &s) == 0);
+	logline[0] = '\0';
+	CHECK(kfs_store_remote(connect_to(s, &v), "vol", &st) == 0);
+	CHECK(kfs_keywrap_sim(NULL, &kw) == 0 && kfs_mount(st, kw, 0, on_log, NULL, &fs) == 0);
+	CHECK(kfs_read(fs, ino_a, 0, buf, sizeof(buf)) == -EIO);
+	CHECK(strstr(logline, r.id) && strstr(logline, "integrity failure"));
+	CHECK(kfs_unmount(fs) == 0);
+	pthread_join(v.t, NULL);
+	kd_store_stop(s);
 }
 
 /* A segment cut in the middle of a record. */
@@ -486,6 +520,7 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	RUN(flip_byte);
+	RUN(flip_byte_over_channel);
 	RUN(truncate_record);
 	RUN(swap_records);
 	RUN(delete_record);
