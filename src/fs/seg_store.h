@@ -22,6 +22,12 @@ struct kfs_seg {
 	uint64_t kicked; /* writeback started up to here (the active one) */
 };
 
+/* Read-ahead advice not given yet: len bytes at off of fd (records that follow each other). */
+struct kfs_seg_advice {
+	int fd;
+	uint64_t off, len;
+};
+
 struct kfs_seg_store {
 	struct kfs_store_local ops;
 	int dirfd;
@@ -37,6 +43,7 @@ struct kfs_seg_store {
 	bool dir_dirty;	      /* a segment was created since the directory's last fsync */
 	bool appendable;      /* the last segment is the active one (else the next append makes one) */
 	char scanning[KFS_SEG_NAME_LEN + 1]; /* opening: the segment being scanned (logs) */
+	struct kfs_seg_advice advice;		     /* prefetch: the range still to advise */
 };
 
 /* The segment numbered num, or NULL. */

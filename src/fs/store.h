@@ -97,7 +97,11 @@ struct kfs_dir_caps {
 };
 int kfs_store_dir(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
 int kfs_store_dir_open(const char *path, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
-/* Start reading object id of a directory store from disk (a hint: errors are ignored). */
+/*
+ * Start reading object id of a directory store from disk (a hint: errors
+ * are ignored). Objects stored one after the other may be advised together
+ * once the next is not: id NULL ends a run of prefetches.
+ */
 void kfs_store_dir_prefetch(struct kfs_store *s, const char *id);
 /*
  * Where the data of object id of a directory store lies: len bytes at off

@@ -97,7 +97,7 @@ void kfs_store_dir_prefetch(struct kfs_store *s, const char *id)
 {
 	struct kfs_store_local *l = (struct kfs_store_local *)s;
 
-	if (kfs_id_check(id, strlen(id)) < 0) {
+	if (id && kfs_id_check(id, strlen(id)) < 0) {
 		kiln_err_clear();
 		return;
 	}

@@ -79,7 +79,7 @@ static int dir_get(struct kfs_store *s, const char *id, uint8_t **buf, size_t *l
 static void dir_prefetch(struct kfs_store *s, const char *id)
 {
 	struct dir_store *d = (struct dir_store *)s;
-	int fd = dir_open(d, id, O_RDONLY, 0);
+	int fd = id ? dir_open(d, id, O_RDONLY, 0) : -1;
 
 	if (fd < 0)
 		return;

@@ -254,14 +254,28 @@ static int seg_locate(struct kfs_store *st, const char *id, struct kfs_extent *x
 	return rc;
 }
 
+/*
+ * Records one after the other (a stream's blocks, written in order) are
+ * advised as one range: one call, and the disk reads them in few large
+ * requests instead of one per record. id NULL advises what is pending.
+ */
 static void seg_prefetch(struct kfs_store *st, const char *id)
 {
 	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
-	struct kfs_seg_ent *e;
+	struct kfs_seg_advice *a = &s->advice;
+	struct kfs_seg_ent *e = NULL;
+	int fd = -1;
 
-	if (seg_lookup(s, id, &e) == 0 && e)
-		(void)posix_fadvise(kfs_seg_find(s, e->seg)->fd, (off_t)e->off,
-				    (off_t)kfs_seg_ent_size(e), POSIX_FADV_WILLNEED);
+	if (id && (seg_lookup(s, id, &e) < 0 || !e))
+		return;
+	fd = e ? kfs_seg_find(s, e->seg)->fd : -1;
+	if (e && a->len && fd == a->fd && e->off == a->off + a->len) {
+		a->len += kfs_seg_ent_size(e);
+		return;
+	}
+	if (a->len)
+		(void)posix_fadvise(a->fd, (off_t)a->off, (off_t)a->len, POSIX_FADV_WILLNEED);
+	*a = e ? (struct kfs_seg_advice){ fd, e->off, kfs_seg_ent_size(e) } : (struct kfs_seg_advice){ -1, 0, 0 };
 }
 
 /*

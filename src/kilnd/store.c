@@ -179,6 +179,7 @@ static size_t read_ahead(struct kd_store_in *in, int fd, struct kfs_store *st)
 		rest = kd_store_in_rest(in, &n);
 		queued = kfs_wire_frames(rest, n, prefetch_get, st);
 	}
+	kfs_store_dir_prefetch(st, NULL);
 	return queued;
 }
 

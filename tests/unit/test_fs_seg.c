@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "fs/seg_file.h"
+#include "fs/seg_store.h"
 #include "fs/store.h"
 #include "fs/store_local.h"
 #include "seg_util.h"
@@ -394,6 +395,33 @@ TEST(prefetch_is_a_hint)
 	st->close(st);
 }
 
+/*
+ * Records that follow each other in a segment (a stream's blocks) are
+ * advised as one range, given when the run breaks or ends (id NULL).
+ */
+TEST(prefetch_runs_advised_together)
+{
+	struct kfs_seg_store *s;
+	struct kfs_store *st;
+	uint64_t rec = KFS_SEG_HDR + 2 + 100;
+	char data[100] = { 0 };
+
+	wipe();
+	st = open_store();
+	s = (struct kfs_seg_store *)st;
+	for (char id[3] = "x0"; id[1] < '4'; id[1]++)
+		CHECK(st->put(st, id, data, sizeof(data), 0) == 0);
+	kfs_store_dir_prefetch(st, "x1");
+	kfs_store_dir_prefetch(st, "x2");
+	kfs_store_dir_prefetch(st, "x3");
+	CHECK(s->advice.off == rec && s->advice.len == 3 * rec);
+	kfs_store_dir_prefetch(st, "x0"); /* not next: x1..x3 advised, x0 begins a run */
+	CHECK(s->advice.off == 0 && s->advice.len == rec);
+	kfs_store_dir_prefetch(st, NULL);
+	CHECK(s->advice.len == 0);
+	st->close(st);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -410,6 +438,7 @@ int main(void)
 	RUN(caps);
 	RUN(old_layout_kept);
 	RUN(prefetch_is_a_hint);
+	RUN(prefetch_runs_advised_together);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		return 1;
