@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -295,7 +296,16 @@ int kd_store_serve(struct kd_store *s, int fd)
 	struct kd_store_in in = { 0 };
 	struct kfs_store *st = NULL;
 	size_t vi = SIZE_MAX;
-	int rc = serve_vol(s, fd, &in, &vi, &st);
+	int rc;
+
+	/*
+	 * Room for the answers of all the gets kiln-init may have sent ahead
+	 * (32 in flight and a batch, with the kernel's overhead), so that
+	 * answering them never blocks kilnd, woken by each answer read; the
+	 * kernel caps it at net.core.wmem_max (and vsock has credit instead).
+	 */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ KD_STORE_SNDBUF }, sizeof(int));
+	rc = serve_vol(s, fd, &in, &vi, &st);
 
 	if (rc < 0)
 		kd_log("enclave %s: storage channel: %s; connection closed", s->name, kiln_errmsg());
