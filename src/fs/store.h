@@ -99,8 +99,8 @@ int kfs_store_dir(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 int kfs_store_dir_open(const char *path, const struct kfs_dir_caps *caps, struct kfs_store **out) KILN_MUST;
 /*
  * Start reading object id of a directory store from disk (a hint: errors
- * are ignored). Objects stored one after the other may be advised together
- * once the next is not: id NULL ends a run of prefetches.
+ * are ignored). Objects stored one after the other are advised as one
+ * range, once a prefetch of another object or of id NULL ends the run.
  */
 void kfs_store_dir_prefetch(struct kfs_store *s, const char *id);
 /*

@@ -264,7 +264,7 @@ static void seg_prefetch(struct kfs_store *st, const char *id)
 	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
 	struct kfs_seg_advice *a = &s->advice;
 	struct kfs_seg_ent *e = NULL;
-	int fd = -1;
+	int fd;
 
 	if (id && (seg_lookup(s, id, &e) < 0 || !e))
 		return;
