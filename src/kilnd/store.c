@@ -300,9 +300,11 @@ int kd_store_serve(struct kd_store *s, int fd)
 
 	/*
 	 * Room for the answers of all the gets kiln-init may have sent ahead
-	 * (32 in flight and a batch, with the kernel's overhead), so that
-	 * answering them never blocks kilnd, woken by each answer read; the
-	 * kernel caps it at net.core.wmem_max (and vsock has credit instead).
+	 * (32 in flight and a batch; the kernel doubles it for its overhead),
+	 * so that answering them does not block kilnd, woken by each answer
+	 * read; the kernel caps it at net.core.wmem_max (vsock has credit
+	 * instead). An enclave that stops reading holds that much of kilnd's
+	 * memory (the answers' pages) per connection.
 	 */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ KD_STORE_SNDBUF }, sizeof(int));
 	rc = serve_vol(s, fd, &in, &vi, &st);

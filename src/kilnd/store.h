@@ -21,7 +21,7 @@
  */
 #define KD_STORE_VOLS 16
 #define KD_STORE_CONNS 8
-#define KD_STORE_SNDBUF (4 << 20) /* a connection's send buffer: every answer kiln-init may await, queued */
+#define KD_STORE_SNDBUF (2 << 20) /* a connection's send buffer (the kernel doubles it): every answer kiln-init may await */
 
 struct kd_store_vol {
 	char name[KFS_ID_MAX + 1]; /* what the enclave OPENs, e.g. "data" */
