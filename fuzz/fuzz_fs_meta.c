@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: the storage core's header, root, root part, journal record and inode decoders (what a key holder could forge). */
+/* libFuzzer target: the storage core's header, root, root part, journal record, inode and object-part head decoders (what a key holder could forge). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,9 @@ static void map_round_trip(int (*dec)(const uint8_t *, size_t, struct kfs_root *
 	uint8_t *out = NULL;
 	size_t len;
 
-	if (dec(data, size, &r) == 0 && (size < 4 || memcmp(data, "KRT", 3) || data[3] == '2') &&
+	bool older = size >= 4 && (!memcmp(data, "KROT", 4) || !memcmp(data, "KRTJ", 4));
+
+	if (dec(data, size, &r) == 0 && !older &&
 	    (enc(&r, &out, &len) < 0 || len != size || memcmp(out, data, len)))
 		abort();
 	free(r.map);
@@ -56,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0:
 		memset(&n, 0, sizeof(n));
 		if (kfs_inode_decode(data + 1, size - 1, &n) == 0) {
@@ -75,6 +78,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3:
 		part_round_trip(data + 1, size - 1);
 		break;
+	case 4: {
+		uint64_t total, pid;
+		uint32_t parts;
+		if (kfs_meta_head_parse(data + 1, size - 1, &total, &parts, &pid) == 1 &&
+		    (total <= KFS_OBJ_MAX || total > KFS_INODE_MAX || parts < 2))
+			abort();
+		break;
+	}
 	default:
 		if (kfs_hdr_decode(data + 1, size - 1, &h) == 0 &&
 		    (kfs_hdr_encode(&h, &out, &len) < 0 || len != size - 1 || memcmp(out, data + 1, len)))

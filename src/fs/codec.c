@@ -60,15 +60,21 @@ static void w_be(struct wbuf *w, uint64_t v, int bytes)
 	w_add(w, b, (size_t)bytes);
 }
 
-static int w_done(struct wbuf *w, uint8_t **out, size_t *len, const char *what)
+/* An object's plaintext, at most max bytes (one store object's worth, or an inode's in parts). */
+static int w_done_max(struct wbuf *w, size_t max, uint8_t **out, size_t *len, const char *what)
 {
-	if (w->err || w->len > KFS_OBJ_MAX - KFS_SEAL_OVERHEAD) {
+	if (w->err || w->len > max) {
 		free(w->p);
 		return kiln_err(w->err ? ENOMEM : EFBIG, "%s: too large to store", what);
 	}
 	*out = w->p;
 	*len = w->len;
 	return 0;
+}
+
+static int w_done(struct wbuf *w, uint8_t **out, size_t *len, const char *what)
+{
+	return w_done_max(w, KFS_OBJ_MAX - KFS_SEAL_OVERHEAD, out, len, what);
 }
 
 int kfs_hdr_encode(const struct kfs_hdr *h, uint8_t **out, size_t *len)
@@ -273,7 +279,7 @@ int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len)
 		w_be(&w, tl, 2);
 		w_add(&w, n->target, tl);
 	}
-	return w_done(&w, out, len, "inode");
+	return w_done_max(&w, KFS_INODE_MAX, out, len, "inode");
 }
 
 /* A NUL-terminated copy of a length-prefixed string: no NUL or '/' when name. */

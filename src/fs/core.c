@@ -183,10 +183,10 @@ static int load_inode(struct kfs *fs, struct kfs_inode *n)
 	kfs_inode_id(n->ino, n->ver, id);
 	snprintf(what, sizeof(what), "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	rc = kfs_get_opened(fs, &aad, id, &pt, &len, NULL);
+	rc = kfs_meta_get(fs, &aad, id, &pt, &len, &n->parts);
 	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG && rc != -ENOMEM) {
 		free(pt);
-		return rc; /* the store's own failure */
+		return rc; /* the store's own failure, or a part's (logged) */
 	}
 	if (rc == 0)
 		rc = kfs_inode_decode(pt, len, n);
@@ -287,20 +287,22 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = fs->next_ver };
 	uint8_t *pt = NULL;
 	size_t len;
+	uint32_t parts;
 	int rc = kfs_inode_encode(n, &pt, &len);
 
 	if (rc < 0)
 		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
 	kfs_inode_id(n->ino, aad.ver, id);
-	rc = kfs_seal_put(fs, &aad, id, pt, len, 0, NULL);
+	rc = kfs_meta_put(fs, &aad, id, pt, len, &parts);
 	free(pt);
 	if (rc < 0)
 		return rc;
 	if (n->ver) {
 		kfs_inode_id(n->ino, n->ver, id);
-		rc = kfs_retire(fs, id, n->ver);
+		rc = kfs_meta_retire(fs, id, n->ver, n->parts);
 	}
+	n->parts = parts;
 	n->ver = fs->next_ver++;
 	n->dirty = false;
 	kfs_journal_change(fs, n->ino, n->ver);
@@ -317,7 +319,7 @@ static int flush_inode(struct kfs *fs, struct kfs_inode *n)
 		if (!n->ver)
 			return 0;
 		kfs_inode_id(n->ino, n->ver, id);
-		rc = kfs_retire(fs, id, n->ver);
+		rc = kfs_meta_retire(fs, id, n->ver, n->parts);
 		if (rc == 0) {
 			n->ver = 0;
 			kfs_journal_change(fs, n->ino, 0);

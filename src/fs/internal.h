@@ -39,6 +39,7 @@ struct kfs_inode {
 	uint64_t parent, next_cookie;
 	/* symlinks */
 	char *target;
+	uint32_t parts; /* objects beyond the first that the stored version takes (fs/meta_parts.c) */
 };
 
 #define KFS_BUCKETS 4096
@@ -212,6 +213,22 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 		 size_t len, unsigned flags, uint64_t *stamp) KILN_MUST;
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
 		   size_t *len, uint64_t *stamp) KILN_MUST;
+/*
+ * An inode's plaintext may outgrow one object (a directory of some 25 000
+ * entries, a file's block list): fs/meta_parts.c puts the rest in parts,
+ * ID.K. put and get as kfs_seal_put and kfs_get_opened, with the number of
+ * parts; a part that fails is logged by name and gives -EIO. retire: the
+ * object and its parts.
+ */
+#define KFS_INODE_MAX (64u << 20)
+int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
+		 size_t len, uint32_t *parts) KILN_MUST;
+int kfs_meta_get(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
+		 size_t *len, uint32_t *parts) KILN_MUST;
+int kfs_meta_retire(struct kfs *fs, const char *id, uint64_t ver, uint32_t parts) KILN_MUST;
+/* A head's fields: 1 when buf is a head, 0 when it is a whole object, -EBADMSG when malformed. */
+int kfs_meta_head_parse(const uint8_t *buf, size_t len, uint64_t *total, uint32_t *parts,
+			uint64_t *pid) KILN_MUST;
 /* Mount: the stored version of ino is ver (0: the inode is gone). */
 int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver) KILN_MUST;
 

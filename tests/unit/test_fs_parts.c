@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the volume root in parts: volumes past one object's worth of inodes, tampering, leftovers. */
+/* Unit tests of objects in parts: roots past one object's worth of inodes, directories past one object's worth of entries, tampering, leftovers. */
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -332,6 +332,128 @@ TEST(volume_past_one_object)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
+/* A directory of `count` entries in the root directory, committed; its inode's id. */
+static void big_dir(int count, char id[KFS_ID_MAX + 1])
+{
+	struct kfs_attr a;
+	struct kfs *fs;
+	char name[64];
+
+	fresh_store();
+	fs = mnt(KFS_MOUNT_CREATE, 0);
+	CHECK(fs);
+	if (!fs)
+		return;
+	for (int i = 0; i < count; i++) {
+		snprintf(name, sizeof(name), "entry-with-a-longer-name-%d", i);
+		if (kfs_mknod(fs, KFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, &a) < 0) {
+			CHECK(!"mknod");
+			break;
+		}
+	}
+	CHECK(kfs_sync(fs) == 0);
+	struct kfs_inode *d = kfs_ifind(fs, KFS_ROOT_INO);
+	CHECK(d && d->parts == 1);
+	if (d)
+		kfs_inode_id(d->ino, d->ver, id);
+	CHECK(kfs_unmount(fs) == 0);
+}
+
+static int count_entry(void *ctx, const char *name, uint64_t ino, uint32_t mode, uint64_t cookie)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* 30 000 entries of 30-byte names (1.5 MiB): the directory takes a part; after removals, none. */
+TEST(directory_past_one_object)
+{
+	char id[KFS_ID_MAX + 1] = "", part[KFS_ID_MAX + 4];
+	struct kfs_attr a;
+	struct kfs *fs;
+	char name[64];
+	int n = 0;
+
+	big_dir(30000, id);
+	snprintf(part, sizeof(part), "%s.1", id);
+	CHECK(exists(id) && exists(part));
+	fs = mnt(0, 0);
+	CHECK(fs);
+	if (!fs)
+		return;
+	CHECK(kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 30000);
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-29999", &a) == 0);
+	for (int i = 100; i < 30000; i++) {
+		snprintf(name, sizeof(name), "entry-with-a-longer-name-%d", i);
+		if (kfs_unlink(fs, KFS_ROOT_INO, name) < 0) {
+			CHECK(!"unlink");
+			break;
+		}
+	}
+	CHECK(kfs_sync(fs) == 0);
+	CHECK(kfs_ifind(fs, KFS_ROOT_INO)->parts == 0);
+	CHECK(!exists(id) && !exists(part));
+	CHECK(kfs_unmount(fs) == 0);
+	fs = mnt(0, 0);
+	n = 0;
+	CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 100);
+	if (fs)
+		CHECK(kfs_unmount(fs) == 0);
+}
+
+/* A directory's part flipped, missing, or from another version: EIO naming the part. */
+TEST(directory_part_tampered)
+{
+	char id[KFS_ID_MAX + 1] = "", part[KFS_ID_MAX + 4], other[KFS_ID_MAX + 4];
+	uint8_t *buf, *saved;
+	size_t *len, saved_len;
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	big_dir(30000, id);
+	snprintf(part, sizeof(part), "%s.1", id);
+	CHECK(kfs_store_mem_raw(keep.mem, part, &buf, &len) == 0);
+	if (!exists(part))
+		return;
+	buf[100] ^= 1;
+	fs = mnt(0, 0); /* the mount reads only the root: the directory fails when it is used */
+	CHECK(fs);
+	if (!fs)
+		return;
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-5", &a) == -EIO);
+	CHECK(strstr(logline, part) && strstr(logline, "authentication failed"));
+	kfs_unmount(fs);
+	buf[100] ^= 1;
+	/* another version of the directory (one more entry) and its part put under this one's name */
+	saved = malloc(*len);
+	memcpy(saved, buf, *len);
+	saved_len = *len;
+	fs = mnt(0, 0);
+	CHECK(fs && kfs_mknod(fs, KFS_ROOT_INO, "one-more", S_IFREG | 0644, 0, 0, &a) == 0);
+	CHECK(fs && kfs_sync(fs) == 0);
+	struct kfs_inode *d = fs ? kfs_ifind(fs, KFS_ROOT_INO) : NULL;
+	if (d) {
+		char nid[KFS_ID_MAX + 1];
+		kfs_inode_id(d->ino, d->ver, nid);
+		snprintf(other, sizeof(other), "%s.1", nid);
+	}
+	if (fs)
+		CHECK(kfs_unmount(fs) == 0);
+	CHECK(keep.mem->put(keep.mem, other, saved, saved_len, 0) == 0);
+	fs = mnt(0, 0);
+	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "one-more", &a) == -EIO);
+	CHECK(strstr(logline, other) != NULL);
+	if (fs)
+		kfs_unmount(fs);
+	CHECK(keep.mem->del(keep.mem, other) == 0);
+	fs = mnt(0, 0);
+	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "one-more", &a) == -EIO);
+	CHECK(strstr(logline, other) && strstr(logline, "missing"));
+	if (fs)
+		kfs_unmount(fs);
+	free(saved);
+}
+
 int main(void)
 {
 	RUN(parts_round_trip);
@@ -340,6 +462,8 @@ int main(void)
 	RUN(part_of_other_history);
 	RUN(leftovers_deleted_by_next_mount);
 	RUN(volume_past_one_object);
+	RUN(directory_past_one_object);
+	RUN(directory_part_tampered);
 	if (keep.mem)
 		keep.mem->close(keep.mem);
 	return t_done();
