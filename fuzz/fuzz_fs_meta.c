@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: the storage core's header, root, journal record and inode decoders (what a key holder could forge). */
+/* libFuzzer target: the storage core's header, root, root part, journal record, inode and object-part head decoders (what a key holder could forge). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,9 @@
  * bounds-checked, and a decoded inode, root or record must re-encode to the input.
  */
 /*
- * A root or a journal record: what decodes must encode to the same bytes,
- * past the magic (an old "KROT" root is written back as "KRTJ").
+ * A root or a journal record: what decodes must encode to the same bytes
+ * (older roots, "KROT" and "KRTJ", are written back as "KRT2": only
+ * decoded).
  */
 static void map_round_trip(int (*dec)(const uint8_t *, size_t, struct kfs_root *),
 			   int (*enc)(const struct kfs_root *, uint8_t **, size_t *),
@@ -23,10 +25,28 @@ static void map_round_trip(int (*dec)(const uint8_t *, size_t, struct kfs_root *
 	uint8_t *out = NULL;
 	size_t len;
 
-	if (dec(data, size, &r) == 0 &&
-	    (enc(&r, &out, &len) < 0 || len != size || memcmp(out + 4, data + 4, len - 4)))
+	bool older = size >= 4 && (!memcmp(data, "KROT", 4) || !memcmp(data, "KRTJ", 4));
+
+	if (dec(data, size, &r) == 0 && !older &&
+	    (enc(&r, &out, &len) < 0 || len != size || memcmp(out, data, len)))
 		abort();
 	free(r.map);
+	free(out);
+}
+
+/* A root part: decoded into room for as many pairs as the input could hold, then encoded back. */
+static void part_round_trip(const uint8_t *data, size_t size)
+{
+	uint64_t *pairs = malloc(size / 16 * 16 + 16);
+	uint8_t *out = NULL;
+	uint32_t count;
+	size_t len;
+
+	if (pairs && kfs_root_part_decode(data, size, pairs, (uint32_t)(size / 16), &count) == 0 &&
+	    (kfs_root_part_encode(pairs, count, &out, &len) < 0 || len != size ||
+	     memcmp(out, data, len)))
+		abort();
+	free(pairs);
 	free(out);
 }
 
@@ -39,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 6) {
 	case 0:
 		memset(&n, 0, sizeof(n));
 		if (kfs_inode_decode(data + 1, size - 1, &n) == 0) {
@@ -55,6 +75,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		map_round_trip(kfs_journal_decode, kfs_journal_encode, data + 1, size - 1);
 		break;
+	case 3:
+		part_round_trip(data + 1, size - 1);
+		break;
+	case 4: {
+		uint64_t total, pid;
+		uint32_t parts;
+		if (kfs_meta_head_parse(data + 1, size - 1, &total, &parts, &pid) == 1 &&
+		    (total <= KFS_OBJ_MAX || total > KFS_INODE_MAX || parts < 2))
+			abort();
+		break;
+	}
 	default:
 		if (kfs_hdr_decode(data + 1, size - 1, &h) == 0 &&
 		    (kfs_hdr_encode(&h, &out, &len) < 0 || len != size - 1 || memcmp(out, data + 1, len)))

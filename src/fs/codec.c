@@ -10,13 +10,16 @@
 
 #define HDR_MAGIC "KILNFS01"
 /*
- * Roots are written as "KRTJ": records may follow them (fs/journal.c). A
- * kiln from before the journal reads only "KROT" and so refuses such a
- * volume instead of mounting it without its records; "KROT" roots (volumes
- * made before) are still read: no records follow them.
+ * Roots are written as "KRT2": records may follow them (fs/journal.c) and
+ * the map may be in parts (fs/root.c). A kiln from before reads only
+ * "KROT" or "KRTJ" and so refuses such a volume instead of mounting it
+ * without its records or parts. Both older roots are still read: they
+ * have the map inline and say nothing of their predecessor.
  */
-#define ROOT_MAGIC 0x4b52544au     /* "KRTJ" */
-#define ROOT_MAGIC_OLD 0x4b524f54u /* "KROT" */
+#define ROOT_MAGIC 0x4b525432u	    /* "KRT2" */
+#define ROOT_MAGIC_JRNL 0x4b52544au /* "KRTJ" */
+#define ROOT_MAGIC_OLD 0x4b524f54u  /* "KROT" */
+#define PART_MAGIC 0x4b525054u	    /* "KRPT" */
 #define INODE_MAGIC 0x4b494e4fu /* "KINO" */
 #define JRNL_MAGIC 0x4b4a524eu  /* "KJRN" */
 #define MAX_ENTRIES (1u << 20)
@@ -57,15 +60,21 @@ static void w_be(struct wbuf *w, uint64_t v, int bytes)
 	w_add(w, b, (size_t)bytes);
 }
 
-static int w_done(struct wbuf *w, uint8_t **out, size_t *len, const char *what)
+/* An object's plaintext, at most max bytes (one store object's worth, or an inode's in parts). */
+static int w_done_max(struct wbuf *w, size_t max, uint8_t **out, size_t *len, const char *what)
 {
-	if (w->err || w->len > KFS_OBJ_MAX - KFS_SEAL_OVERHEAD) {
+	if (w->err || w->len > max) {
 		free(w->p);
 		return kiln_err(w->err ? ENOMEM : EFBIG, "%s: too large to store", what);
 	}
 	*out = w->p;
 	*len = w->len;
 	return 0;
+}
+
+static int w_done(struct wbuf *w, uint8_t **out, size_t *len, const char *what)
+{
+	return w_done_max(w, KFS_OBJ_MAX - KFS_SEAL_OVERHEAD, out, len, what);
 }
 
 int kfs_hdr_encode(const struct kfs_hdr *h, uint8_t **out, size_t *len)
@@ -105,7 +114,11 @@ int kfs_hdr_decode(const uint8_t *buf, size_t len, struct kfs_hdr *h)
 	return 0;
 }
 
-/* The root and a journal record share a layout; a record adds its sequence number after gen. */
+/*
+ * The root and a journal record share a layout; a record adds its sequence
+ * number after gen, a root (KRT2) what its predecessor left and its parts
+ * after the counters, then the pairs unless they are in parts.
+ */
 static int map_encode(const struct kfs_root *r, uint32_t magic, uint8_t **out, size_t *len,
 		      const char *what)
 {
@@ -118,9 +131,26 @@ static int map_encode(const struct kfs_root *r, uint32_t magic, uint8_t **out, s
 	w_be(&w, r->next_ino, 8);
 	w_be(&w, r->next_ver, 8);
 	w_be(&w, r->n, 8);
-	for (uint64_t i = 0; i < 2 * r->n; i++)
+	if (magic == ROOT_MAGIC) {
+		w_be(&w, r->prev_jseq, 8);
+		w_be(&w, r->prev_parts, 4);
+		w_be(&w, r->nparts, 4);
+		w_be(&w, r->pid, 8);
+	}
+	for (uint64_t i = 0; r->nparts == 0 && i < 2 * r->n; i++)
 		w_be(&w, r->map[i], 8);
 	return w_done(&w, out, len, what);
+}
+
+static int root_tail_decode(struct kiln_cursor *c, struct kfs_root *r)
+{
+	return kiln_cursor_be64(c, &r->prev_jseq) < 0 || kiln_cursor_be32(c, &r->prev_parts) < 0 ||
+			       kiln_cursor_be32(c, &r->nparts) < 0 || kiln_cursor_be64(c, &r->pid) < 0 ||
+			       r->nparts > KFS_ROOT_PARTS_MAX || r->prev_parts > KFS_ROOT_PARTS_MAX ||
+			       (r->nparts && (r->n > (uint64_t)r->nparts * KFS_ROOT_PART_PAIRS ||
+					      kiln_cursor_left(c)))
+		       ? -EBADMSG
+		       : 0;
 }
 
 static int map_decode(const uint8_t *buf, size_t len, uint32_t want, struct kfs_root *r,
@@ -128,15 +158,20 @@ static int map_decode(const uint8_t *buf, size_t len, uint32_t want, struct kfs_
 {
 	struct kiln_cursor c = kiln_cursor_make(buf, len);
 	uint32_t magic;
+	bool root = want == ROOT_MAGIC;
 
 	memset(r, 0, sizeof(*r));
 	if (kiln_cursor_be32(&c, &magic) < 0 ||
-	    (magic != want && !(want == ROOT_MAGIC && magic == ROOT_MAGIC_OLD)) ||
+	    (magic != want && !(root && (magic == ROOT_MAGIC_JRNL || magic == ROOT_MAGIC_OLD))) ||
 	    kiln_cursor_be64(&c, &r->gen) < 0 ||
 	    (want == JRNL_MAGIC && kiln_cursor_be64(&c, &r->seq) < 0) ||
 	    kiln_cursor_be64(&c, &r->next_ino) < 0 ||
 	    kiln_cursor_be64(&c, &r->next_ver) < 0 || kiln_cursor_be64(&c, &r->n) < 0 ||
-	    r->n > kiln_cursor_left(&c) / 16 || kiln_cursor_left(&c) != r->n * 16)
+	    (magic == ROOT_MAGIC && root_tail_decode(&c, r) < 0))
+		return kiln_err(EBADMSG, "%s: malformed", what);
+	if (r->nparts)
+		return 0; /* the pairs are in the parts: fs/root.c */
+	if (r->n > kiln_cursor_left(&c) / 16 || kiln_cursor_left(&c) != r->n * 16)
 		return kiln_err(EBADMSG, "%s: malformed", what);
 	r->map = malloc(r->n ? r->n * 16 : 1);
 	if (!r->map)
@@ -158,6 +193,33 @@ int kfs_root_encode(const struct kfs_root *r, uint8_t **out, size_t *len)
 int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r)
 {
 	return map_decode(buf, len, ROOT_MAGIC, r, "volume root");
+}
+
+int kfs_root_part_encode(const uint64_t *pairs, uint32_t count, uint8_t **out, size_t *len)
+{
+	struct wbuf w = { 0 };
+
+	w_be(&w, PART_MAGIC, 4);
+	w_be(&w, count, 4);
+	for (uint64_t i = 0; i < 2 * (uint64_t)count; i++)
+		w_be(&w, pairs[i], 8);
+	return w_done(&w, out, len, "volume root part");
+}
+
+int kfs_root_part_decode(const uint8_t *buf, size_t len, uint64_t *dst, uint32_t max,
+			 uint32_t *count)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+	uint32_t magic;
+
+	if (kiln_cursor_be32(&c, &magic) < 0 || magic != PART_MAGIC ||
+	    kiln_cursor_be32(&c, count) < 0 || *count > max ||
+	    kiln_cursor_left(&c) != (size_t)*count * 16)
+		return kiln_err(EBADMSG, "volume root part: malformed");
+	for (uint64_t i = 0; i < 2 * (uint64_t)*count; i++)
+		if (kiln_cursor_be64(&c, &dst[i]) < 0)
+			return kiln_err(EBADMSG, "volume root part: malformed");
+	return 0;
 }
 
 int kfs_journal_encode(const struct kfs_root *r, uint8_t **out, size_t *len)
@@ -217,7 +279,7 @@ int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len)
 		w_be(&w, tl, 2);
 		w_add(&w, n->target, tl);
 	}
-	return w_done(&w, out, len, "inode");
+	return w_done_max(&w, KFS_INODE_MAX, out, len, "inode");
 }
 
 /* A NUL-terminated copy of a length-prefixed string: no NUL or '/' when name. */
@@ -374,4 +436,9 @@ void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX +
 void kfs_journal_id(uint64_t gen, uint64_t seq, char id[KFS_ID_MAX + 1])
 {
 	snprintf(id, KFS_ID_MAX + 1, "j-%llx-%llx", (unsigned long long)gen, (unsigned long long)seq);
+}
+
+void kfs_root_part_id(uint64_t gen, uint32_t k, char id[KFS_ID_MAX + 1])
+{
+	snprintf(id, KFS_ID_MAX + 1, "r-%llx-%x", (unsigned long long)gen, k);
 }

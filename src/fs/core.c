@@ -10,7 +10,6 @@
 
 #include "fs/internal.h"
 
-#define ROOT_ID "root"
 #define HDR_ID "hdr"
 
 int64_t kfs_now(void)
@@ -184,10 +183,10 @@ static int load_inode(struct kfs *fs, struct kfs_inode *n)
 	kfs_inode_id(n->ino, n->ver, id);
 	snprintf(what, sizeof(what), "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	rc = kfs_get_opened(fs, &aad, id, &pt, &len, NULL);
+	rc = kfs_meta_get(fs, &aad, id, &pt, &len, &n->parts);
 	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG && rc != -ENOMEM) {
 		free(pt);
-		return rc; /* the store's own failure */
+		return rc; /* the store's own failure, or a part's (logged) */
 	}
 	if (rc == 0)
 		rc = kfs_inode_decode(pt, len, n);
@@ -288,20 +287,22 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = fs->next_ver };
 	uint8_t *pt = NULL;
 	size_t len;
+	uint32_t parts;
 	int rc = kfs_inode_encode(n, &pt, &len);
 
 	if (rc < 0)
 		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
 	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
 	kfs_inode_id(n->ino, aad.ver, id);
-	rc = kfs_seal_put(fs, &aad, id, pt, len, 0, NULL);
+	rc = kfs_meta_put(fs, &aad, id, pt, len, &parts);
 	free(pt);
 	if (rc < 0)
 		return rc;
 	if (n->ver) {
 		kfs_inode_id(n->ino, n->ver, id);
-		rc = kfs_retire(fs, id, n->ver);
+		rc = kfs_meta_retire(fs, id, n->ver, n->parts);
 	}
+	n->parts = parts;
 	n->ver = fs->next_ver++;
 	n->dirty = false;
 	kfs_journal_change(fs, n->ino, n->ver);
@@ -318,7 +319,7 @@ static int flush_inode(struct kfs *fs, struct kfs_inode *n)
 		if (!n->ver)
 			return 0;
 		kfs_inode_id(n->ino, n->ver, id);
-		rc = kfs_retire(fs, id, n->ver);
+		rc = kfs_meta_retire(fs, id, n->ver, n->parts);
 		if (rc == 0) {
 			n->ver = 0;
 			kfs_journal_change(fs, n->ino, 0);
@@ -351,10 +352,8 @@ static int flush_inodes(struct kfs *fs)
 
 static int put_root(struct kfs *fs)
 {
-	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0 };
-	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
-	uint8_t *pt = NULL;
-	size_t len;
+	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0,
+			      .prev_jseq = fs->jseq, .prev_parts = fs->root_parts };
 	int rc;
 
 	r.map = malloc(fs->ninodes ? fs->ninodes * 16 : 1);
@@ -367,12 +366,8 @@ static int put_root(struct kfs *fs)
 				r.map[2 * r.n++ + 1] = n->ver;
 			}
 	r.next_ver = fs->next_ver;
-	rc = kfs_root_encode(&r, &pt, &len);
+	rc = kfs_root_store(fs, &r);
 	free(r.map);
-	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	if (rc == 0)
-		rc = kfs_seal_put(fs, &aad, ROOT_ID, pt, len, KFS_PUT_DURABLE, &fs->root_stamp);
-	free(pt);
 	if (rc == 0)
 		fs->gen++;
 	return rc;
@@ -387,6 +382,7 @@ static int fold(struct kfs *fs)
 	if (rc < 0)
 		return rc;
 	kfs_journal_retire(fs, gen, upto);
+	kfs_root_retire_leftovers(fs);
 	fs->jseq = 0;
 	fs->jok = true;
 	return 0;
@@ -465,30 +461,18 @@ bool kfs_dirty(struct kfs *fs)
 
 static int load_root(struct kfs *fs)
 {
-	struct kfs_aad aad = { .kind = KFS_OBJ_ROOT };
 	struct kfs_root r;
 	struct kfs_inode *n;
-	uint8_t *pt = NULL;
-	size_t len = 0;
-	int rc;
+	int rc = kfs_root_fetch(fs, &r);
 
-	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
-	rc = kfs_get_opened(fs, &aad, ROOT_ID, &pt, &len, &fs->root_stamp);
-	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG) {
-		free(pt);
-		return rc;
-	}
-	if (rc == 0)
-		rc = kfs_root_decode(pt, len, &r);
-	free(pt);
 	if (rc < 0)
-		return kfs_integrity(fs, rc, "volume root", ROOT_ID);
+		return rc;
 	fs->gen = r.gen;
 	fs->next_ino = r.next_ino;
 	fs->next_ver = fs->commit_ver = r.next_ver;
 	for (uint64_t i = 0; i < r.n && rc == 0; i++) {
 		if (r.map[2 * i + 1] >= r.next_ver || r.map[2 * i] >= r.next_ino || find(fs, r.map[2 * i]))
-			rc = kfs_integrity(fs, -EBADMSG, "volume root", ROOT_ID);
+			rc = kfs_integrity(fs, -EBADMSG, "volume root", KFS_ROOT_ID);
 		else
 			rc = tab_add(fs, r.map[2 * i], r.map[2 * i + 1], &n);
 	}
@@ -496,7 +480,7 @@ static int load_root(struct kfs *fs)
 	if (rc == 0)
 		rc = kfs_journal_replay(fs);
 	if (rc == 0 && !find(fs, KFS_ROOT_INO))
-		rc = kfs_integrity(fs, -EBADMSG, "volume root (no root directory)", ROOT_ID);
+		rc = kfs_integrity(fs, -EBADMSG, "volume root (no root directory)", KFS_ROOT_ID);
 	return rc;
 }
 
@@ -594,6 +578,7 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 	}
 	fs->st = store;
 	fs->kw = kw;
+	fs->part_pairs = KFS_ROOT_PART_PAIRS;
 	/* pages untouched until used: the cache costs memory as it fills */
 	fs->cache = calloc(KFS_CACHE_BLOCKS, sizeof(*fs->cache));
 	fs->sealed = malloc(KFS_BATCH_MAX * (KFS_BLOCK + KFS_SEAL_OVERHEAD));

@@ -39,6 +39,7 @@ struct kfs_inode {
 	uint64_t parent, next_cookie;
 	/* symlinks */
 	char *target;
+	uint32_t parts; /* objects beyond the first that the stored version takes (fs/meta_parts.c) */
 };
 
 #define KFS_BUCKETS 4096
@@ -106,6 +107,10 @@ struct kfs {
 	 */
 	uint64_t jseq;
 	uint64_t root_stamp; /* the root's nonce stamp: bound into its records */
+	uint32_t root_parts;  /* how many parts the current root has (fs/root.c) */
+	uint32_t part_pairs;  /* pairs per part: KFS_ROOT_PART_PAIRS (tests make it small) */
+	uint64_t left_gen, left_jseq; /* what the loaded root's predecessor may have left */
+	uint32_t left_parts;
 	bool jok, chg_lost;
 	uint64_t *chg;
 	size_t nchg, chgcap;
@@ -152,13 +157,42 @@ int kfs_hdr_decode(const uint8_t *buf, size_t len, struct kfs_hdr *h) KILN_MUST;
 struct kfs_root {
 	uint64_t gen, seq, next_ino, next_ver;
 	uint64_t n;
-	uint64_t *map; /* n pairs: ino, ver */
+	uint64_t *map; /* n pairs: ino, ver (NULL from decode when they are in parts) */
+	/*
+	 * Roots only (fs/root.c): the map is in nparts objects of their own
+	 * when it is too large for one (0: inline), sealed with pid; and what
+	 * the root before this one may have left on the parent (its records
+	 * and parts), to delete again should a crash have kept them.
+	 */
+	uint32_t nparts, prev_parts;
+	uint64_t pid, prev_jseq;
 };
 int kfs_root_encode(const struct kfs_root *r, uint8_t **out, size_t *len) KILN_MUST;
 int kfs_root_decode(const uint8_t *buf, size_t len, struct kfs_root *r) KILN_MUST;
+/* A root part: count pairs; decode refuses more than max (dst has room for max pairs). */
+int kfs_root_part_encode(const uint64_t *pairs, uint32_t count, uint8_t **out, size_t *len) KILN_MUST;
+int kfs_root_part_decode(const uint8_t *buf, size_t len, uint64_t *dst, uint32_t max,
+			 uint32_t *count) KILN_MUST;
 int kfs_journal_encode(const struct kfs_root *r, uint8_t **out, size_t *len) KILN_MUST;
 int kfs_journal_decode(const uint8_t *buf, size_t len, struct kfs_root *r) KILN_MUST;
 void kfs_journal_id(uint64_t gen, uint64_t seq, char id[KFS_ID_MAX + 1]);
+void kfs_root_part_id(uint64_t gen, uint32_t k, char id[KFS_ID_MAX + 1]);
+
+/*
+ * The root on the parent (fs/root.c). A map of up to KFS_ROOT_PART_PAIRS
+ * inodes is inside the root object; a larger one is in parts (at most
+ * KFS_ROOT_PARTS_MAX), each an object of its own, written and made durable
+ * before the root that names them. fetch: the root and its whole map (the
+ * caller frees r->map); store: r (gen, counters, map) with its parts, then
+ * the root, durable; the old root's parts are retired.
+ */
+#define KFS_ROOT_ID "root"
+#define KFS_ROOT_PART_PAIRS 65528u
+#define KFS_ROOT_PARTS_MAX 1024u
+int kfs_root_fetch(struct kfs *fs, struct kfs_root *r) KILN_MUST;
+int kfs_root_store(struct kfs *fs, struct kfs_root *r) KILN_MUST;
+/* After the first new root of a mount: what the loaded root said its predecessor may have left. */
+void kfs_root_retire_leftovers(struct kfs *fs);
 
 /* Inode plaintext; decode fills a zeroed inode (ino and ver set by the caller). */
 int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len) KILN_MUST;
@@ -179,6 +213,22 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 		 size_t len, unsigned flags, uint64_t *stamp) KILN_MUST;
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
 		   size_t *len, uint64_t *stamp) KILN_MUST;
+/*
+ * An inode's plaintext may outgrow one object (a directory of some 25 000
+ * entries, a file's block list): fs/meta_parts.c puts the rest in parts,
+ * ID.K. put and get as kfs_seal_put and kfs_get_opened, with the number of
+ * parts; a part that fails is logged by name and gives -EIO. retire: the
+ * object and its parts.
+ */
+#define KFS_INODE_MAX (64u << 20)
+int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
+		 size_t len, uint32_t *parts) KILN_MUST;
+int kfs_meta_get(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
+		 size_t *len, uint32_t *parts) KILN_MUST;
+int kfs_meta_retire(struct kfs *fs, const char *id, uint64_t ver, uint32_t parts) KILN_MUST;
+/* A head's fields: 1 when buf is a head, 0 when it is a whole object, -EBADMSG when malformed. */
+int kfs_meta_head_parse(const uint8_t *buf, size_t len, uint64_t *total, uint32_t *parts,
+			uint64_t *pid) KILN_MUST;
 /* Mount: the stored version of ino is ver (0: the inode is gone). */
 int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver) KILN_MUST;
 

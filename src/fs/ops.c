@@ -228,7 +228,7 @@ static int maybe_destroy(struct kfs *fs, struct kfs_inode *n)
 	if (n->ver) {
 		kfs_inode_id(n->ino, n->ver, id);
 		if (rc == 0)
-			rc = kfs_retire(fs, id, n->ver);
+			rc = kfs_meta_retire(fs, id, n->ver, n->parts);
 	}
 	kfs_inode_drop(fs, n);
 	return rc;

@@ -329,23 +329,43 @@ TEST(journal_crash_keeps_records)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
-/* New roots say "KRTJ" (a kiln without the journal refuses them); "KROT" roots still read. */
+/* New roots say "KRT2" (a kiln without parts or the journal refuses them); "KRTJ" and "KROT" roots still read. */
 TEST(root_magic)
 {
 	uint64_t map[2] = { KFS_ROOT_INO, 3 };
 	struct kfs_root r = { .gen = 5, .next_ino = 9, .next_ver = 4, .n = 1, .map = map }, back;
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, old[4 + 4 * 8 + 16];
 	size_t len = 0;
 
 	CHECK(kfs_root_encode(&r, &buf, &len) == 0);
 	if (!buf)
 		return;
-	CHECK(len > 4 && !memcmp(buf, "KRTJ", 4));
-	memcpy(buf, "KROT", 4);
+	CHECK(len == 4 + 4 * 8 + 24 + 16 && !memcmp(buf, "KRT2", 4));
 	CHECK(kfs_root_decode(buf, len, &back) == 0 && back.gen == 5 && back.n == 1 &&
+	      back.map[1] == 3 && back.nparts == 0);
+	free(back.map);
+	/* the older layout: no predecessor or parts between the counters and the pairs */
+	memcpy(old, buf, 4 + 4 * 8);
+	memcpy(old + 4 + 4 * 8, buf + len - 16, 16);
+	memcpy(old, "KRTJ", 4);
+	CHECK(kfs_root_decode(old, sizeof(old), &back) == 0 && back.gen == 5 && back.n == 1 &&
 	      back.map[1] == 3);
 	free(back.map);
-	memcpy(buf, "KJRN", 4);
+	memcpy(old, "KROT", 4);
+	CHECK(kfs_root_decode(old, sizeof(old), &back) == 0 && back.next_ino == 9);
+	free(back.map);
+	memcpy(old, "KJRN", 4);
+	CHECK_ERR(kfs_root_decode(old, sizeof(old), &back), "volume root: malformed");
+	/* a root in parts carries no pairs, and names no more inodes than its parts can hold */
+	r.nparts = 1;
+	r.pid = 7;
+	free(buf);
+	CHECK(kfs_root_encode(&r, &buf, &len) == 0 && len == 4 + 4 * 8 + 24);
+	CHECK(buf && kfs_root_decode(buf, len, &back) == 0 && back.nparts == 1 && !back.map &&
+	      back.pid == 7);
+	r.n = (uint64_t)KFS_ROOT_PART_PAIRS + 1;
+	free(buf);
+	CHECK(kfs_root_encode(&r, &buf, &len) == 0);
 	CHECK_ERR(kfs_root_decode(buf, len, &back), "volume root: malformed");
 	free(buf);
 }
