@@ -319,6 +319,19 @@ static ssize_t read4(struct kfs *fs, uint64_t ino, uint64_t b, uint8_t *to)
 	return kfs_read(fs, ino, b * KFS_BLOCK, to + b * KFS_BLOCK, 4 * KFS_BLOCK);
 }
 
+/* Flip a byte of the stored object of block b of ino (its id into id). */
+static bool flip_block(struct kfs *fs, uint64_t ino, uint64_t b, char *id)
+{
+	uint8_t *obj;
+	size_t *len;
+
+	kfs_block_id(ino, b, kfs_ifind(fs, ino)->blk[b], id);
+	if (kfs_store_mem_raw(par.mem, id, &obj, &len) < 0 || *len <= 40)
+		return false;
+	obj[40] ^= 1;
+	return true;
+}
+
 /*
  * In-order reads: a read served from the cache sends the next window's
  * gets and returns without their answers. The parent stops at the first
@@ -354,14 +367,10 @@ TEST(readahead_failure_only_when_read)
 	char id[2][KFS_ID_MAX + 1];
 	struct kfs_attr a;
 	struct kfs *fs;
-	uint8_t *obj;
-	size_t *len;
 
 	if (!(fs = cold_file(&a)))
 		return;
-	kfs_block_id(a.ino, 10, kfs_ifind(fs, a.ino)->blk[10], id[0]);
-	CHECK(kfs_store_mem_raw(par.mem, id[0], &obj, &len) == 0 && *len > 40);
-	obj[40] ^= 1;
+	CHECK(flip_block(fs, a.ino, 10, id[0]));
 	kfs_block_id(a.ino, 21, kfs_ifind(fs, a.ino)->blk[21], id[1]);
 	CHECK(par.mem->del(par.mem, id[1]) == 0);
 	for (uint64_t b = 0; b < 64; b += 4) {
@@ -428,14 +437,10 @@ TEST(deferred_write_over_tampered_block)
 	uint8_t page[4096];
 	struct kfs_attr a;
 	struct kfs *fs;
-	uint8_t *obj;
-	size_t *len;
 
 	if (!(fs = cold_file(&a)))
 		return;
-	kfs_block_id(a.ino, 10, kfs_ifind(fs, a.ino)->blk[10], id);
-	CHECK(kfs_store_mem_raw(par.mem, id, &obj, &len) == 0 && *len > 40);
-	obj[40] ^= 1;
+	CHECK(flip_block(fs, a.ino, 10, id));
 	memset(page, 'N', sizeof(page));
 	memcpy(buf + 11 * KFS_BLOCK + 4096, page, sizeof(page));
 	CHECK(kfs_write(fs, a.ino, 10 * KFS_BLOCK + 4096, page, sizeof(page)) == sizeof(page));
