@@ -518,12 +518,13 @@ size_t kfs_block_len(uint64_t b, uint64_t size)
 /*
  * One batch of a write: len bytes at offset in of block b, over cnt
  * blocks. Whole blocks are sealed straight from data; only the blocks at
- * either end can be partly written: they are read into edge (two blocks)
+ * either end can be partly written: they are read into *edge (two blocks,
+ * made at first need: a deferred write needs none)
  * first so that their other bytes stay, unless the write is within one
  * block and can wait in the cache for its old block (fs/rmw.c).
  */
 static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b,
-		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t *edge)
+		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t **edge)
 {
 	const uint8_t *pt[KFS_BATCH_MAX];
 	size_t lens[KFS_BATCH_MAX], end = in + len;
@@ -535,13 +536,16 @@ static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 		size_t start = i * KFS_BLOCK, from = start > in ? start : in;
 		size_t to = end < start + KFS_BLOCK ? end : start + KFS_BLOCK;
 		size_t keep = kfs_block_len(b + i, n->a.size);
-		uint8_t *e = edge + (i ? KFS_BLOCK : 0);
+		uint8_t *e;
 
 		lens[i] = to - start > keep ? to - start : keep;
 		if (from == start && to == start + KFS_BLOCK) {
 			pt[i] = data + (start - in);
 			continue;
 		}
+		if (!*edge && !(*edge = malloc(2 * KFS_BLOCK)))
+			return kiln_err(ENOMEM, "write: out of memory");
+		e = *edge + (i ? KFS_BLOCK : 0);
 		rc = read_block(fs, n, key, b + i, e);
 		if (rc == 0)
 			memcpy(e + (from - start), data + (from - in), to - from);
@@ -568,13 +572,12 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 	if ((rc = grow_blocks(n, end)) < 0)
 		return rc;
 	last = (end - 1) / KFS_BLOCK;
-	edge = malloc(2 * KFS_BLOCK);
-	rc = edge ? kfs_file_key(fs, ino, key) : kiln_err(ENOMEM, "write: out of memory");
+	rc = kfs_file_key(fs, ino, key);
 	while (rc == 0 && done < len) {
 		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
 		size_t cnt = batch_len(b, last);
 		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
-		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, edge);
+		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, &edge);
 		done += rc == 0 ? chunk : 0;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
