@@ -122,6 +122,46 @@ TEST(eviction_seals_a_batch)
 }
 
 /*
+ * Block 3's stored object is tampered with: the eviction that seals the
+ * ten deferred blocks seals the nine good ones and not block 3, and the
+ * write that evicted them still succeeds; the next commit fails with EIO
+ * (once), block 3 reads EIO (its old version, never laundered by the new
+ * page), the others have their new pages.
+ */
+TEST(eviction_keeps_a_forged_block_out)
+{
+	char id[KFS_ID_MAX + 1];
+	struct kfs_attr a;
+	struct kfs *fs = cold_file(&a, BIG);
+	uint8_t *obj;
+	size_t *len;
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	kfs_block_id(a.ino, 3, kfs_ifind(fs, a.ino)->blk[3], id);
+	CHECK(kfs_store_mem_raw(cs.in, id, &obj, &len) == 0 && *len > 40);
+	obj[40] ^= 1;
+	for (uint64_t b = 0; b < 10; b++)
+		CHECK(write_page(fs, a.ino, b, 0, 'k') == PAGE);
+	CHECK(write_page(fs, a.ino, 256, 0, 'z') == PAGE);
+	CHECK(cs.putv_objs + cs.puts == 9);
+	CHECK_ERR(kfs_sync(fs), "Input/output error");
+	CHECK(kfs_sync(fs) == 0);
+	CHECK(kfs_read(fs, a.ino, 3 * KFS_BLOCK, back, PAGE) == -EIO);
+	CHECK(kfs_unmount(fs) == 0);
+	fs = mount_counting(0);
+	CHECK(fs && kfs_read(fs, a.ino, 0, back, 3 * KFS_BLOCK) == 3 * KFS_BLOCK);
+	CHECK(!memcmp(back, file, 3 * KFS_BLOCK));
+	CHECK(fs && kfs_read(fs, a.ino, 4 * KFS_BLOCK, back, 6 * KFS_BLOCK) == 6 * KFS_BLOCK);
+	CHECK(!memcmp(back, file + 4 * KFS_BLOCK, 6 * KFS_BLOCK));
+	CHECK(fs && kfs_read(fs, a.ino, 3 * KFS_BLOCK, back, PAGE) == -EIO);
+	if (fs)
+		CHECK(kfs_unmount(fs) == 0);
+	fresh_store();
+}
+
+/*
  * No get where the old bytes are known: a hole, a block past the end, and
  * the pages of the last block past the end of the file, so that the
  * pages of a short last block written in order are sealed without one.
@@ -185,6 +225,7 @@ int main(void)
 {
 	RUN(deferred_writes_then_batched);
 	RUN(eviction_seals_a_batch);
+	RUN(eviction_keeps_a_forged_block_out);
 	RUN(holes_and_the_end_need_no_get);
 	RUN(mixed_writes_over_deferred);
 	fresh_store();
