@@ -398,6 +398,8 @@ int kfs_sync(struct kfs *fs)
 {
 	if (fs->alt)
 		return fs->alt->sync(fs->alt_ctx);
+	/* deferred writes sealed first; a block that cannot be is kept for settle to report */
+	(void)!kfs_flush_deferred(fs);
 	int rc = kfs_puts_settle(fs);
 
 	if (rc == 0)
@@ -422,6 +424,7 @@ int kfs_sync_background(struct kfs *fs)
 
 	if (fs->alt)
 		return fs->alt->sync(fs->alt_ctx);
+	(void)!kfs_flush_deferred(fs); /* its failure, like a put's, waits for the next fsync */
 	rc = fs->pipe ? kfs_puts_reap(fs, fs->nflight) : 0;
 	err = fs->put_err;
 	fs->put_err = 0; /* the repaired blocks are committed now; the error waits */
@@ -441,7 +444,7 @@ bool kfs_dirty(struct kfs *fs)
 {
 	if (fs->alt)
 		return false; /* plain volumes keep nothing back */
-	if (fs->next_ver != fs->commit_ver || fs->ngarbage)
+	if (fs->next_ver != fs->commit_ver || fs->ngarbage || kfs_deferred(fs))
 		return true;
 	if (fs->touched_all) {
 		for (size_t b = 0; b < KFS_BUCKETS; b++)
@@ -556,6 +559,9 @@ static void kfs_free(struct kfs *fs)
 	if (fs->cache)
 		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);
+	if (fs->merge)
+		OPENSSL_cleanse(fs->merge, KFS_BLOCK);
+	free(fs->merge);
 	free(fs->sealed);
 	free(fs->ahead); /* after the store's close, which may read answers into it */
 	OPENSSL_cleanse(fs, sizeof(*fs));
@@ -582,7 +588,8 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 	/* pages untouched until used: the cache costs memory as it fills */
 	fs->cache = calloc(KFS_CACHE_BLOCKS, sizeof(*fs->cache));
 	fs->sealed = malloc(KFS_BATCH_MAX * (KFS_BLOCK + KFS_SEAL_OVERHEAD));
-	if (!fs->cache || !fs->sealed) {
+	fs->merge = malloc(KFS_BLOCK);
+	if (!fs->cache || !fs->sealed || !fs->merge) {
 		kfs_free(fs);
 		return kiln_err(ENOMEM, "mount: out of memory");
 	}

@@ -66,32 +66,54 @@ int kfs_store_batch(struct kfs_store *st, bool put, struct kfs_obj *v, size_t n)
 	return first;
 }
 
+/* The old block (KFS_BLOCK bytes at old) goes under the pieces a deferred write left in c. */
+static void merge_under(struct kfs_cblk *c, const uint8_t *old)
+{
+	for (size_t p = 0; p < KFS_PIECES; p++)
+		if (!(c->valid & (1u << p)))
+			memcpy(c->data + p * KFS_PIECE, old + p * KFS_PIECE, KFS_PIECE);
+	c->valid = KFS_PIECES_ALL;
+}
+
 /*
  * Authenticate version ver of stored block blk (fetched as o) into its
- * cache slot, zeros past what was stored; -EBADMSG when it does not. No
- * log line here: a block read ahead that fails is only reported if it is
- * asked for.
+ * cache slot, zeros past what was stored; -EBADMSG when it does not. A
+ * slot holding a deferred write over that version gets the old bytes
+ * under its new ones; one holding another block's is left alone
+ * (-EBUSY). No log line here: a block read ahead that fails is only
+ * reported if it is asked for.
  */
 int kfs_open_block(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, const uint8_t *key,
 		   const struct kfs_obj *o)
 {
 	struct kfs_cblk *c = kfs_cache_slot(fs, ino, blk);
+	bool under = c->dirty && c->ino == ino && c->blk == blk && c->ver == ver;
+	uint8_t *out = under ? fs->merge : c->data;
 	struct kfs_aad aad;
 	size_t len;
 	int rc;
 
 	if (o->len < KFS_SEAL_OVERHEAD || o->len - KFS_SEAL_OVERHEAD > KFS_BLOCK)
 		return -EBADMSG;
+	if (under ? c->valid == KFS_PIECES_ALL : kfs_cache_taken(fs, ino, blk))
+		return under ? 0 : -EBUSY;
 	len = o->len - KFS_SEAL_OVERHEAD;
 	block_aad(fs, ino, blk, ver, &aad);
-	c->ver = 0; /* the slot is being overwritten */
-	rc = kfs_open_sealed(key, &aad, o->buf, o->len, c->data);
+	if (!under)
+		c->ver = 0; /* the slot is being overwritten */
+	rc = kfs_open_sealed(key, &aad, o->buf, o->len, out);
 	if (rc < 0)
 		return rc;
-	memset(c->data + len, 0, KFS_BLOCK - len);
+	memset(out + len, 0, KFS_BLOCK - len);
+	if (under) {
+		merge_under(c, out);
+		return 0;
+	}
 	c->ino = ino;
 	c->blk = blk;
 	c->ver = ver;
+	c->valid = KFS_PIECES_ALL;
+	c->dirty = false;
 	return 0;
 }
 
@@ -118,38 +140,58 @@ static int fetch_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 	return rc;
 }
 
-/* Whether blocks b0 .. end-1 are all holes or cached. */
-static bool all_cached(struct kfs *fs, struct kfs_inode *n, uint64_t b0, uint64_t end)
+/* Does block b hold what bytes [off, off + len) need of it: a hole, or those pieces cached? */
+static bool ready(struct kfs *fs, struct kfs_inode *n, uint64_t b, uint64_t off, size_t len)
 {
+	return b >= n->nblk || !n->blk[b] ||
+	       kfs_cache_pieces(fs, n->ino, b, n->blk[b], kfs_pieces(b, off, len));
+}
+
+/* Whether blocks b0 .. end-1 all hold what the bytes need; taken: one's slot holds another's deferred write. */
+static bool all_ready(struct kfs *fs, struct kfs_inode *n, uint64_t b0, uint64_t end, uint64_t off,
+		      size_t len, bool *taken)
+{
+	bool all = true;
+
 	for (uint64_t b = b0; b < end; b++)
-		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b]))
-			return false;
-	return true;
+		if (!ready(fs, n, b, off, len)) {
+			all = false;
+			*taken = *taken || kfs_cache_taken(fs, n->ino, b);
+		}
+	return all;
 }
 
 /*
- * Bring the stored blocks among b0 .. end-1 that are not cached into the
- * cache: first the answers of their gets in flight, then the rest, up to
- * KFS_BATCH_MAX per round trip to the parent.
+ * Bring what bytes [off, off + len) need of the stored blocks among b0 ..
+ * end-1 into the cache: first the answers of their gets in flight, then
+ * the rest, up to KFS_BATCH_MAX per round trip to the parent. A slot
+ * holding another block's deferred write is sealed first, with all the
+ * others (a failure there is that block's, kept for the next commit).
  */
-static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
-			uint64_t end)
+int kfs_fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+		     uint64_t end, uint64_t off, size_t len)
 {
 	struct kfs_obj v[KFS_BATCH_MAX];
 	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
 	uint64_t at[KFS_BATCH_MAX];
+	bool taken = false;
 	size_t m = 0;
 	int rc = 0;
 
 	if (end > n->nblk)
 		end = n->nblk;
-	if (fs->ngetf && !all_cached(fs, n, b0, end))
+	if (all_ready(fs, n, b0, end, off, len, &taken))
+		return 0;
+	if (fs->ngetf)
 		kfs_gets_take(fs, n->ino, b0, end);
+	if (taken)
+		(void)!kfs_flush_deferred(fs);
 	/* a get must not overtake the answer of a put it reads (fs/pipeline.c) */
-	if (fs->nflight && !all_cached(fs, n, b0, end) && (rc = kfs_puts_reap(fs, fs->nflight)) < 0)
+	if (fs->nflight && !all_ready(fs, n, b0, end, off, len, &taken) &&
+	    (rc = kfs_puts_reap(fs, fs->nflight)) < 0)
 		return rc;
 	for (uint64_t b = b0; b < end && rc == 0; b++) {
-		if (n->blk[b] && !kfs_cache_find(fs, n->ino, b, n->blk[b])) {
+		if (!ready(fs, n, b, off, len)) {
 			kfs_block_id(n->ino, b, n->blk[b], ids[m]);
 			v[m] = (struct kfs_obj){ .id = ids[m], .cap = KFS_SEALED_BLOCK,
 						 .buf = fs->sealed + m * KFS_SEALED_BLOCK };
@@ -163,14 +205,17 @@ static int fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key,
 	return rc;
 }
 
-/* Block b's plaintext (KFS_BLOCK bytes) once fetched: the cache's copy, or zeros for a hole. */
-static const uint8_t *block_data(struct kfs *fs, struct kfs_inode *n, uint64_t b)
+/*
+ * Block b's plaintext (KFS_BLOCK bytes, of which the pieces in need are
+ * sure) once fetched: the cache's copy, or zeros for a hole.
+ */
+static const uint8_t *block_data(struct kfs *fs, struct kfs_inode *n, uint64_t b, uint8_t need)
 {
 	static const uint8_t zeros[KFS_BLOCK];
 
 	if (b >= n->nblk || n->blk[b] == 0)
 		return zeros;
-	return kfs_cache_find(fs, n->ino, b, n->blk[b]);
+	return kfs_cache_pieces(fs, n->ino, b, n->blk[b], need);
 }
 
 /* Block blk into out, KFS_BLOCK bytes, zero-filled past what was stored. */
@@ -178,9 +223,9 @@ static int read_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, u
 		      uint8_t *out)
 {
 	const uint8_t *d;
-	int rc = fetch_blocks(fs, n, key, blk, blk + 1);
+	int rc = kfs_fetch_blocks(fs, n, key, blk, blk + 1, blk * KFS_BLOCK, KFS_BLOCK);
 
-	if (rc == 0 && !(d = block_data(fs, n, blk)))
+	if (rc == 0 && !(d = block_data(fs, n, blk, KFS_PIECES_ALL)))
 		rc = kiln_err(EIO, "block %llu: not in the cache after its fetch",
 			      (unsigned long long)blk);
 	if (rc == 0)
@@ -248,8 +293,8 @@ static int write_blocks_piped(struct kfs *fs, struct kfs_inode *n, const uint8_t
  * lens[i] bytes) as new versions in one batch, sealed into fs->sealed. All
  * or none: if any put fails the others are deleted and the old versions stay.
  */
-static int write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
-			size_t cnt, const uint8_t *const *pt, const size_t *lens)
+int kfs_write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+		     size_t cnt, const uint8_t *const *pt, const size_t *lens)
 {
 	struct wbatch *w = malloc(sizeof(*w));
 	int rc = w ? 0 : kiln_err(ENOMEM, "write: out of memory");
@@ -277,7 +322,7 @@ out:
 static int write_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
 		       const uint8_t *data, size_t len)
 {
-	return write_blocks(fs, n, key, blk, 1, &data, &len);
+	return kfs_write_blocks(fs, n, key, blk, 1, &data, &len);
 }
 
 static int grow_blocks(struct kfs_inode *n, uint64_t size)
@@ -357,7 +402,7 @@ static size_t batch_len(uint64_t b, uint64_t last)
 /* Block b cached (or a hole) or its get in flight? */
 static bool coming(struct kfs *fs, struct kfs_inode *n, uint64_t b)
 {
-	return block_data(fs, n, b) || kfs_get_in_flight(fs, n->ino, b, n->blk[b]);
+	return block_data(fs, n, b, KFS_PIECES_ALL) || kfs_get_in_flight(fs, n->ino, b, n->blk[b]);
 }
 
 /*
@@ -447,9 +492,9 @@ ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t l
 	rc = kfs_file_key(fs, ino, key);
 	for (uint64_t b = first; rc == 0 && b <= last;) {
 		uint64_t end = b + KFS_BATCH_MAX < last + 1 ? b + KFS_BATCH_MAX : last + 1;
-		rc = fetch_blocks(fs, n, key, b, end);
+		rc = kfs_fetch_blocks(fs, n, key, b, end, off, len);
 		for (; rc == 0 && b < end; b++) {
-			if (!(d = block_data(fs, n, b)))
+			if (!(d = block_data(fs, n, b, kfs_pieces(b, off, len))))
 				rc = kiln_err(EIO, "block %llu: not in the cache after its fetch",
 					      (unsigned long long)b);
 			else
@@ -463,7 +508,7 @@ ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t l
 }
 
 /* Bytes of block b that exist in a file of the given size (stored length). */
-static size_t block_len(uint64_t b, uint64_t size)
+size_t kfs_block_len(uint64_t b, uint64_t size)
 {
 	uint64_t start = b * KFS_BLOCK;
 
@@ -473,33 +518,40 @@ static size_t block_len(uint64_t b, uint64_t size)
 /*
  * One batch of a write: len bytes at offset in of block b, over cnt
  * blocks. Whole blocks are sealed straight from data; only the blocks at
- * either end can be partly written: they are read into edge (two blocks)
- * first so that their other bytes stay.
+ * either end can be partly written: they are read into *edge (two blocks,
+ * made at first need: a deferred write needs none)
+ * first so that their other bytes stay, unless the write is within one
+ * block and can wait in the cache for its old block (fs/rmw.c).
  */
 static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b,
-		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t *edge)
+		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t **edge)
 {
 	const uint8_t *pt[KFS_BATCH_MAX];
 	size_t lens[KFS_BATCH_MAX], end = in + len;
-	int rc = 0;
+	int rc = cnt == 1 && len < KFS_BLOCK ? kfs_write_defer(fs, n, key, b, in, data, len) : 0;
 
+	if (rc != 0) /* deferred (fs/rmw.c), or failed */
+		return rc < 0 ? rc : 0;
 	for (size_t i = 0; i < cnt && rc == 0; i++) {
 		size_t start = i * KFS_BLOCK, from = start > in ? start : in;
 		size_t to = end < start + KFS_BLOCK ? end : start + KFS_BLOCK;
-		size_t keep = block_len(b + i, n->a.size);
-		uint8_t *e = edge + (i ? KFS_BLOCK : 0);
+		size_t keep = kfs_block_len(b + i, n->a.size);
+		uint8_t *e;
 
 		lens[i] = to - start > keep ? to - start : keep;
 		if (from == start && to == start + KFS_BLOCK) {
 			pt[i] = data + (start - in);
 			continue;
 		}
+		if (!*edge && !(*edge = malloc(2 * KFS_BLOCK)))
+			return kiln_err(ENOMEM, "write: out of memory");
+		e = *edge + (i ? KFS_BLOCK : 0);
 		rc = read_block(fs, n, key, b + i, e);
 		if (rc == 0)
 			memcpy(e + (from - start), data + (from - in), to - from);
 		pt[i] = e;
 	}
-	return rc < 0 ? rc : write_blocks(fs, n, key, b, cnt, pt, lens);
+	return rc < 0 ? rc : kfs_write_blocks(fs, n, key, b, cnt, pt, lens);
 }
 
 ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, size_t len)
@@ -520,13 +572,12 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 	if ((rc = grow_blocks(n, end)) < 0)
 		return rc;
 	last = (end - 1) / KFS_BLOCK;
-	edge = malloc(2 * KFS_BLOCK);
-	rc = edge ? kfs_file_key(fs, ino, key) : kiln_err(ENOMEM, "write: out of memory");
+	rc = kfs_file_key(fs, ino, key);
 	while (rc == 0 && done < len) {
 		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
 		size_t cnt = batch_len(b, last);
 		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
-		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, edge);
+		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, &edge);
 		done += rc == 0 ? chunk : 0;
 	}
 	OPENSSL_cleanse(key, sizeof(key));

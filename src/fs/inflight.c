@@ -144,12 +144,20 @@ void kfs_gets_send(struct kfs *fs, const struct kfs_want *w, size_t cnt)
 		get_now(fs, sent);
 }
 
-/* The blocks a span needs fetched: all of a read's, the partly covered ends of a write's. */
-static size_t span_blocks(struct kfs_inode *n, const struct kfs_span *s, struct kfs_want *w,
-			  size_t room)
+/*
+ * The blocks a span needs fetched: all of a read's, the partly covered
+ * ends of a write's, unless the write will not wait for its block
+ * (fs/rmw.c).
+ */
+static size_t span_blocks(struct kfs *fs, struct kfs_inode *n, const struct kfs_span *s,
+			  struct kfs_want *w, size_t room)
 {
 	uint64_t first = s->off / KFS_BLOCK, last = (s->off + s->len - 1) / KFS_BLOCK;
 	size_t m = 0;
+
+	if (s->write && first == last &&
+	    kfs_write_defers(fs, n, first, (size_t)(s->off % KFS_BLOCK), s->len))
+		return 0;
 
 	if (last >= n->nblk) /* nothing is stored past the last block */
 		last = n->nblk - 1;
@@ -176,7 +184,7 @@ void kfs_prefetch(struct kfs *fs, const struct kfs_span *s, size_t n)
 		if (!in || !in->loaded || !S_ISREG(in->a.mode) || s[i].len == 0 || in->nblk == 0 ||
 		    s[i].off >= in->a.size || s[i].off + s[i].len < s[i].off)
 			continue;
-		m += span_blocks(in, &s[i], w + m, KFS_GET_AHEAD - m);
+		m += span_blocks(fs, in, &s[i], w + m, KFS_GET_AHEAD - m);
 	}
 	kfs_gets_send(fs, w, m);
 }

@@ -54,8 +54,20 @@ struct kfs_inode {
 #define KFS_CACHE_BLOCKS 256
 #define KFS_RA_MIN 4
 #define KFS_RA_MAX 32
+/*
+ * A slot is whole (every piece valid: the content of version ver) or, once
+ * a write was deferred into it (fs/rmw.c), dirty: the new bytes of the
+ * pieces in valid over version ver, the one the inode still names, which
+ * is fetched and merged under them when the block is sealed.
+ */
+#define KFS_PIECE 4096
+#define KFS_PIECES (KFS_BLOCK / KFS_PIECE)
+#define KFS_PIECES_ALL ((uint8_t)((1u << KFS_PIECES) - 1))
+_Static_assert(KFS_PIECES == 8, "a block's pieces fit the 8-bit valid map");
 struct kfs_cblk {
 	uint64_t ino, blk, ver;
+	uint8_t valid; /* the pieces that hold this block's bytes */
+	bool dirty;    /* written since ver: to be sealed as a new version */
 	uint8_t data[KFS_BLOCK];
 };
 
@@ -115,6 +127,7 @@ struct kfs {
 	uint64_t *chg;
 	size_t nchg, chgcap;
 	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots */
+	uint8_t *merge;		 /* KFS_BLOCK: an old block opened to go under a dirty slot's pieces */
 	/*
 	 * Per-file keys derived lately, direct-mapped by inode (ino 0: empty).
 	 * A file key depends only on the volume key and the inode number, so an
@@ -258,13 +271,50 @@ int64_t kfs_now(void);
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size) KILN_MUST;
 void kfs_touch(struct kfs_inode *n, bool m, bool c);
 
-/* The block cache (fs/cache.c): the slot of a position, a lookup (NULL: not there), a fill. */
+/*
+ * The block cache (fs/cache.c): the slot of a position, a lookup (NULL:
+ * not there), a lookup of some pieces only (need: a piece map), a fill.
+ */
 struct kfs_cblk *kfs_cache_slot(struct kfs *fs, uint64_t ino, uint64_t blk);
 const uint8_t *kfs_cache_find(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver);
-/* len bytes of data, zeros after. */
+const uint8_t *kfs_cache_pieces(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver,
+				uint8_t need);
+/* len bytes of data, zeros after; skipped when the slot holds another block's deferred write. */
 void kfs_cache_put(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, const uint8_t *data,
 		   size_t len);
 void kfs_cache_forget(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver);
+/* Does slot c hold a deferred write still to be sealed (dirty, and its inode still names ver)? */
+bool kfs_cache_pending(struct kfs *fs, const struct kfs_cblk *c);
+/* Would filling the slot of (ino, blk) throw away another block's deferred write? */
+bool kfs_cache_taken(struct kfs *fs, uint64_t ino, uint64_t blk);
+/* The pieces of block blk that bytes [off, off + len) of the file touch. */
+uint8_t kfs_pieces(uint64_t blk, uint64_t off, size_t len);
+
+/*
+ * Deferred read-modify-write (fs/rmw.c). kfs_write_defer stores a write of
+ * len bytes at byte in of stored block blk (within the block) in its cache
+ * slot without the old block, when it can: 1 deferred, 0 not (the caller
+ * merges now), or an error. kfs_write_defers says whether it would.
+ * kfs_flush_deferred seals every deferred block: the gets of their old
+ * versions in batches, each merged under the new pieces, sealed as a new
+ * version and put. A block whose old version cannot be fetched or opened
+ * is logged, dropped, and its error kept for the next commit (as a failed
+ * put's is); the first such error is also returned.
+ */
+int kfs_write_defer(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
+		    size_t in, const uint8_t *data, size_t len) KILN_MUST;
+bool kfs_write_defers(struct kfs *fs, const struct kfs_inode *n, uint64_t blk, size_t in,
+		      size_t len);
+int kfs_flush_deferred(struct kfs *fs) KILN_MUST;
+/* Any deferred write waiting to be sealed? */
+bool kfs_deferred(struct kfs *fs);
+
+/* From fs/data.c for fs/rmw.c: fetch what bytes [off, off + len) of blocks b0 .. end-1 need; store blocks. */
+int kfs_fetch_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+		     uint64_t end, uint64_t off, size_t len) KILN_MUST;
+int kfs_write_blocks(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b0,
+		     size_t cnt, const uint8_t *const *pt, const size_t *lens) KILN_MUST;
+size_t kfs_block_len(uint64_t b, uint64_t size);
 
 /*
  * Pipelined block puts (fs/pipeline.c; only when fs->pipe is set). Put one

@@ -73,7 +73,8 @@ int kfs_puts_settle(struct kfs *fs)
 	int rc = fs->pipe ? kfs_puts_reap(fs, fs->nflight) : 0;
 
 	if (rc == 0 && fs->put_err) {
-		rc = kiln_err(-fs->put_err, "a block put answered later: %s", strerror(-fs->put_err));
+		rc = kiln_err(-fs->put_err, "a block written earlier could not be stored: %s",
+			      strerror(-fs->put_err));
 		fs->put_err = 0;
 	}
 	return rc;

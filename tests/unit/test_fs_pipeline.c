@@ -319,6 +319,19 @@ static ssize_t read4(struct kfs *fs, uint64_t ino, uint64_t b, uint8_t *to)
 	return kfs_read(fs, ino, b * KFS_BLOCK, to + b * KFS_BLOCK, 4 * KFS_BLOCK);
 }
 
+/* Flip a byte of the stored object of block b of ino (its id into id). */
+static bool flip_block(struct kfs *fs, uint64_t ino, uint64_t b, char *id)
+{
+	uint8_t *obj;
+	size_t *len;
+
+	kfs_block_id(ino, b, kfs_ifind(fs, ino)->blk[b], id);
+	if (kfs_store_mem_raw(par.mem, id, &obj, &len) < 0 || *len <= 40)
+		return false;
+	obj[40] ^= 1;
+	return true;
+}
+
 /*
  * In-order reads: a read served from the cache sends the next window's
  * gets and returns without their answers. The parent stops at the first
@@ -354,14 +367,10 @@ TEST(readahead_failure_only_when_read)
 	char id[2][KFS_ID_MAX + 1];
 	struct kfs_attr a;
 	struct kfs *fs;
-	uint8_t *obj;
-	size_t *len;
 
 	if (!(fs = cold_file(&a)))
 		return;
-	kfs_block_id(a.ino, 10, kfs_ifind(fs, a.ino)->blk[10], id[0]);
-	CHECK(kfs_store_mem_raw(par.mem, id[0], &obj, &len) == 0 && *len > 40);
-	obj[40] ^= 1;
+	CHECK(flip_block(fs, a.ino, 10, id[0]));
 	kfs_block_id(a.ino, 21, kfs_ifind(fs, a.ino)->blk[21], id[1]);
 	CHECK(par.mem->del(par.mem, id[1]) == 0);
 	for (uint64_t b = 0; b < 64; b += 4) {
@@ -413,6 +422,49 @@ TEST(gets_in_flight_never_older)
 }
 
 /*
+ * Deferred writes over the channel: 4 KiB writes into cold blocks 10 (its
+ * stored object tampered with) and 11 both return at once, without a
+ * get. A read of the page written is the new bytes, without a get. The
+ * commit fetches both old blocks: block 11 is sealed with the new page
+ * over the old bytes; block 10 is not (the new bytes must not launder a
+ * forged block): the background commit leaves the error to the next
+ * commit, which fails with EIO, once, and the log names the object.
+ * Block 10 still reads EIO; after a remount block 11 has the new page.
+ */
+TEST(deferred_write_over_tampered_block)
+{
+	char id[KFS_ID_MAX + 1];
+	uint8_t page[4096];
+	struct kfs_attr a;
+	struct kfs *fs;
+
+	if (!(fs = cold_file(&a)))
+		return;
+	CHECK(flip_block(fs, a.ino, 10, id));
+	memset(page, 'N', sizeof(page));
+	memcpy(buf + 11 * KFS_BLOCK + 4096, page, sizeof(page));
+	CHECK(kfs_write(fs, a.ino, 10 * KFS_BLOCK + 4096, page, sizeof(page)) == sizeof(page));
+	CHECK(kfs_write(fs, a.ino, 11 * KFS_BLOCK + 4096, page, sizeof(page)) == sizeof(page));
+	CHECK(kfs_read(fs, a.ino, 10 * KFS_BLOCK + 4096, back, sizeof(page)) == sizeof(page));
+	CHECK(!memcmp(back, page, sizeof(page)) && par.block_gets == 0 && par.logs == 0);
+	CHECK(kfs_sync_background(fs) == 0);
+	CHECK(par.block_gets >= 2 && par.logs == 1 && strstr(par.log, id) &&
+	      strstr(par.log, "integrity failure"));
+	CHECK_ERR(kfs_sync(fs), "Input/output error");
+	CHECK(kfs_sync(fs) == 0);
+	CHECK(kfs_read(fs, a.ino, 10 * KFS_BLOCK, back, KFS_BLOCK) == -EIO);
+	CHECK(unmount_remote(fs) == 0);
+	fs = mount_remote(0);
+	CHECK(fs);
+	if (!fs)
+		return;
+	CHECK(kfs_read(fs, a.ino, 11 * KFS_BLOCK, back, KFS_BLOCK) == KFS_BLOCK);
+	CHECK(!memcmp(back, buf + 11 * KFS_BLOCK, KFS_BLOCK));
+	CHECK(kfs_read(fs, a.ino, 10 * KFS_BLOCK, back, KFS_BLOCK) == -EIO);
+	end_volume(fs);
+}
+
+/*
  * However much is asked for, at most KFS_GET_AHEAD gets (1 MiB of
  * answers) are in flight: a prefetch of 4 MiB of spans sends 32.
  */
@@ -445,5 +497,6 @@ int main(void)
 	RUN(readahead_failure_only_when_read);
 	RUN(gets_in_flight_never_older);
 	RUN(gets_in_flight_bounded);
+	RUN(deferred_write_over_tampered_block);
 	return t_done();
 }

@@ -160,9 +160,10 @@ static size_t fuse_req(uint64_t *req, uint32_t op, uint64_t node, const void *fi
 /*
  * 4 KiB writes into 8 different blocks of a file, queued together (as the
  * kernel's writeback sends them) on a device that keeps message
- * boundaries as /dev/fuse does: the serving loop reads them all, their
- * read-modify-write gets go in one batch, and the writes land as if
- * served one by one (before, a get per write).
+ * boundaries as /dev/fuse does: the serving loop reads them all, the
+ * writes wait for no old block (fs/rmw.c: they are merged at the commit
+ * of FUSE_DESTROY, whose gets go in one batch), and they land as if
+ * served one by one (before the queued reads, a get per write).
  */
 TEST(queued_writes_one_batch)
 {
