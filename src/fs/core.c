@@ -46,6 +46,17 @@ int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id)
 	return kiln_err(EIO, "%s", line);
 }
 
+void kfs_aad_of(const struct kfs *fs, uint8_t kind, uint64_t ino, uint64_t blk, uint64_t ver,
+		struct kfs_aad *a)
+{
+	memset(a, 0, sizeof(*a));
+	memcpy(a->uuid, fs->uuid, KFS_UUID_LEN);
+	a->kind = kind;
+	a->ino = ino;
+	a->blk = blk;
+	a->ver = ver;
+}
+
 static struct kfs_inode **bucket(struct kfs *fs, uint64_t ino)
 {
 	return &fs->tab[(ino * 0x9E3779B97F4A7C15ull) >> 52];

@@ -26,12 +26,7 @@ int kfs_file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 
 static void block_aad(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, struct kfs_aad *a)
 {
-	memset(a, 0, sizeof(*a));
-	memcpy(a->uuid, fs->uuid, KFS_UUID_LEN);
-	a->kind = KFS_OBJ_BLOCK;
-	a->ino = ino;
-	a->blk = blk;
-	a->ver = ver;
+	kfs_aad_of(fs, KFS_OBJ_BLOCK, ino, blk, ver, a);
 }
 
 /* One get into the caller's buffer when o->cap says so (a store without getv). */

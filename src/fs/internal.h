@@ -267,6 +267,9 @@ bool kfs_unretire(struct kfs *fs, const char *id);
 /* The inode ino if it is in the table (loaded or not), else NULL. */
 struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino);
 int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id);
+/* The associated data of an object of this volume: kind and its three numbers. */
+void kfs_aad_of(const struct kfs *fs, uint8_t kind, uint64_t ino, uint64_t blk, uint64_t ver,
+		struct kfs_aad *a);
 int64_t kfs_now(void);
 int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size) KILN_MUST;
 void kfs_touch(struct kfs_inode *n, bool m, bool c);

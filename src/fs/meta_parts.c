@@ -39,12 +39,7 @@ static void part_id(const char *id, uint32_t k, char out[KFS_ID_MAX + 1])
 static void part_aad(const struct kfs *fs, uint64_t pid, uint32_t k, uint32_t parts,
 		     struct kfs_aad *aad)
 {
-	memset(aad, 0, sizeof(*aad));
-	memcpy(aad->uuid, fs->uuid, KFS_UUID_LEN);
-	aad->kind = KFS_OBJ_META_PART;
-	aad->ino = pid;
-	aad->blk = k;
-	aad->ver = parts;
+	kfs_aad_of(fs, KFS_OBJ_META_PART, pid, k, parts, aad);
 }
 
 static void be_put(uint8_t *p, uint64_t v, int bytes)

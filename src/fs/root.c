@@ -23,19 +23,12 @@
 static void part_aad(const struct kfs *fs, uint64_t gen, uint64_t pid, uint32_t k,
 		     struct kfs_aad *aad)
 {
-	memset(aad, 0, sizeof(*aad));
-	memcpy(aad->uuid, fs->uuid, KFS_UUID_LEN);
-	aad->kind = KFS_OBJ_ROOT_PART;
-	aad->ino = gen;
-	aad->blk = pid;
-	aad->ver = k;
+	kfs_aad_of(fs, KFS_OBJ_ROOT_PART, gen, pid, k, aad);
 }
 
 static void root_aad(const struct kfs *fs, struct kfs_aad *aad)
 {
-	memset(aad, 0, sizeof(*aad));
-	memcpy(aad->uuid, fs->uuid, KFS_UUID_LEN);
-	aad->kind = KFS_OBJ_ROOT;
+	kfs_aad_of(fs, KFS_OBJ_ROOT, 0, 0, 0, aad);
 }
 
 static void retire_parts(struct kfs *fs, uint64_t gen, uint32_t nparts)
