@@ -155,7 +155,7 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 		 size_t len, unsigned flags, uint64_t *stamp)
 {
 	uint8_t *ct = malloc(len + KFS_SEAL_OVERHEAD);
-	int rc = ct ? kfs_seal(fs->mkey, aad, pt, len, ct) : kiln_err(ENOMEM, "object %s: out of memory", id);
+	int rc = ct ? kfs_sealer_seal(fs->sealer, fs->mkey, aad, pt, len, ct) : kiln_err(ENOMEM, "object %s: out of memory", id);
 
 	if (rc == 0)
 		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, flags);
@@ -175,7 +175,7 @@ int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, ui
 	if (rc < 0)
 		return rc;
 	*pt = malloc(cl > KFS_SEAL_OVERHEAD ? cl - KFS_SEAL_OVERHEAD : 1);
-	rc = *pt ? kfs_open_sealed(fs->mkey, aad, ct, cl, *pt) : kiln_err(ENOMEM, "object %s: out of memory", id);
+	rc = *pt ? kfs_sealer_open(fs->sealer, fs->mkey, aad, ct, cl, *pt) : kiln_err(ENOMEM, "object %s: out of memory", id);
 	if (rc == 0 && stamp)
 		*stamp = nonce_stamp(ct);
 	free(ct);
@@ -498,6 +498,14 @@ static int load_root(struct kfs *fs)
 	return rc;
 }
 
+/* The volume key and uuid are known: the metadata key and the mount's sealer. */
+static int keys_ready(struct kfs *fs)
+{
+	int rc = kfs_sealer_new(fs->vkey, fs->uuid, &fs->sealer);
+
+	return rc < 0 ? rc : kfs_sealer_key(fs->sealer, "kiln-fs meta", 0, fs->mkey);
+}
+
 static int create_volume(struct kfs *fs)
 {
 	struct kfs_hdr h = { 0 };
@@ -528,7 +536,7 @@ static int create_volume(struct kfs *fs)
 		return rc;
 	fs->next_ino = KFS_ROOT_INO;
 	fs->next_ver = fs->commit_ver = 1;
-	rc = kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs meta", 0, fs->mkey);
+	rc = keys_ready(fs);
 	if (rc == 0)
 		rc = kfs_inode_new(fs, S_IFDIR | 0755, 0, 0, &root);
 	if (rc < 0)
@@ -551,7 +559,7 @@ static int open_volume(struct kfs *fs, uint8_t *buf, size_t len)
 	rc = fs->kw->unwrap(fs->kw, fs->uuid, h.wrapped, h.wrapped_len, fs->vkey);
 	if (rc < 0)
 		return rc;
-	rc = kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs meta", 0, fs->mkey);
+	rc = keys_ready(fs);
 	return rc < 0 ? rc : load_root(fs);
 }
 
@@ -564,6 +572,7 @@ static void kfs_free(struct kfs *fs)
 		fs->st->close(fs->st);
 	if (fs->kw && fs->kw->free)
 		fs->kw->free(fs->kw);
+	kfs_sealer_free(fs->sealer);
 	free(fs->garbage);
 	free(fs->touched);
 	free(fs->chg);

@@ -15,8 +15,7 @@ int kfs_file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 	int rc = 0;
 
 	if (ino == 0 || fs->fkey[slot].ino != ino) {
-		rc = kfs_hkdf(fs->vkey, fs->uuid, KFS_UUID_LEN, "kiln-fs file", ino,
-			      fs->fkey[slot].key);
+		rc = kfs_sealer_key(fs->sealer, "kiln-fs file", ino, fs->fkey[slot].key);
 		fs->fkey[slot].ino = rc == 0 ? ino : 0;
 	}
 	if (rc == 0)
@@ -96,7 +95,7 @@ int kfs_open_block(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, con
 	block_aad(fs, ino, blk, ver, &aad);
 	if (!under)
 		c->ver = 0; /* the slot is being overwritten */
-	rc = kfs_open_sealed(key, &aad, o->buf, o->len, out);
+	rc = kfs_sealer_open(fs->sealer, key, &aad, o->buf, o->len, out);
 	if (rc < 0)
 		return rc;
 	memset(out + len, 0, KFS_BLOCK - len);
@@ -246,7 +245,7 @@ static int seal_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, s
 	w->v[i] = (struct kfs_obj){ .id = w->ids[i], .buf = fs->sealed + i * KFS_SEALED_BLOCK,
 				    .len = len + KFS_SEAL_OVERHEAD };
 	kfs_block_id(n->ino, b0 + i, w->ver[i], w->ids[i]);
-	return kfs_seal(key, &aad, pt, len, w->v[i].buf);
+	return kfs_sealer_seal(fs->sealer, key, &aad, pt, len, w->v[i].buf);
 }
 
 /* The inode names version ver for block b from now on; the one it replaces is retired. */

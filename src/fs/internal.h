@@ -98,6 +98,7 @@ struct kfs {
 	uint8_t uuid[KFS_UUID_LEN];
 	uint8_t vkey[KFS_KEY_LEN];  /* the volume key */
 	uint8_t mkey[KFS_KEY_LEN];  /* metadata key: root and inodes */
+	struct kfs_sealer *sealer;  /* keys, cipher contexts, nonces: made once per mount (fs/seal.c) */
 	uint64_t gen, next_ino, next_ver;
 	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
 	struct kfs_inode *tab[KFS_BUCKETS];

@@ -36,6 +36,18 @@ struct kfs_aad {
 int kfs_hkdf(const uint8_t *ikm, const uint8_t *salt, size_t salt_len, const char *info,
 	     uint64_t ino, uint8_t *out) KILN_MUST;
 
+/*
+ * HKDF-SHA256 (RFC 5869) with its Extract step done once: an HMAC context
+ * keyed with the PRK, re-initialised for each Expand of one block
+ * (HMAC(PRK, info || 0x01), KFS_KEY_LEN bytes). One thread at a time.
+ */
+struct kfs_kdf;
+int kfs_kdf_new(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
+		struct kfs_kdf **out) KILN_MUST;
+int kfs_kdf_expand(struct kfs_kdf *k, const uint8_t *info, size_t info_len, uint8_t *out) KILN_MUST;
+/* Wipes the PRK; NULL is fine. */
+void kfs_kdf_free(struct kfs_kdf *k);
+
 /* Seal pt into out (pt_len + KFS_SEAL_OVERHEAD bytes) with a fresh random nonce. */
 int kfs_seal(const uint8_t *key, const struct kfs_aad *aad, const void *pt, size_t pt_len,
 	     uint8_t *out) KILN_MUST;
@@ -45,5 +57,24 @@ int kfs_seal(const uint8_t *key, const struct kfs_aad *aad, const void *pt, size
  */
 int kfs_open_sealed(const uint8_t *key, const struct kfs_aad *aad, const uint8_t *in,
 		    size_t in_len, uint8_t *out) KILN_MUST;
+
+/*
+ * A mount's sealing state, made once per mount instead of per object: the
+ * volume key's HKDF ready to expand, two AES-GCM contexts kept keyed (the
+ * metadata key's and the last file key's; another key re-keys the one used
+ * less lately) and nonces drawn in bulk (fs/nonces.h). Same bytes as the
+ * functions above: kfs_sealer_key(s, info, ino) is kfs_hkdf(vkey, uuid,
+ * KFS_UUID_LEN, info, ino), and what one seals the other opens. One thread
+ * at a time (the core's).
+ */
+struct kfs_sealer;
+int kfs_sealer_new(const uint8_t *vkey, const uint8_t *uuid, struct kfs_sealer **out) KILN_MUST;
+int kfs_sealer_key(struct kfs_sealer *s, const char *info, uint64_t ino, uint8_t *out) KILN_MUST;
+int kfs_sealer_seal(struct kfs_sealer *s, const uint8_t *key, const struct kfs_aad *aad,
+		    const void *pt, size_t pt_len, uint8_t *out) KILN_MUST;
+int kfs_sealer_open(struct kfs_sealer *s, const uint8_t *key, const struct kfs_aad *aad,
+		    const uint8_t *in, size_t in_len, uint8_t *out) KILN_MUST;
+/* Wipes the keys, the cipher contexts and the unused nonces; NULL is fine. */
+void kfs_sealer_free(struct kfs_sealer *s);
 
 #endif
