@@ -2235,7 +2235,7 @@ TEST(delegations)
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_READ, 0, NULL, &sid, fh) == NFS4_OK);
 	CHECK(t.deleg == OPEN_DELEGATE_NONE);
 	CHECK(tc_close(&t, fh, &sid) == NFS4_OK);
-	t.want = 0x0400; /* OPEN4_SHARE_ACCESS_WANT_NO_DELEG */
+	t.want = OPEN4_SHARE_ACCESS_WANT_NO_DELEG;
 	CHECK(tc_open(&t, NULL, "g", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
 	CHECK(t.deleg == OPEN_DELEGATE_NONE);
 	t.want = 0;
@@ -2346,6 +2346,82 @@ TEST(deleg_preserve_unlinked)
 	tc_setup(&t);
 	CHECK(tc_open(&t, NULL, "f", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
 	CHECK(!(t.rflags & OPEN4_RESULT_PRESERVE_UNLINKED));
+	tc_free(&t);
+}
+
+/* RENAME from over to in the root; status. */
+static uint32_t tc_rename(struct tc *t, const char *from, const char *to)
+{
+	tc_begin(t);
+	op(t, OP_PUTROOTFH);
+	op(t, OP_SAVEFH);
+	op(t, OP_PUTROOTFH);
+	op(t, OP_RENAME);
+	xdr_put_string(&t->call, from);
+	xdr_put_string(&t->call, to);
+	return tc_send(t);
+}
+
+/*
+ * PRESERVE_UNLINKED covers a file replaced by a RENAME as it covers one
+ * removed: a file held open (or by a delegation only) and renamed over
+ * stays readable through its holder, with its old content, the name shows
+ * the new file, and the old one goes with its last holder.
+ */
+TEST(rename_over_held_file)
+{
+	struct tc t;
+	struct nfs_sid held, src, fresh, d;
+	struct kfs_attr ka;
+	uint8_t hfh[NFS_FH_LEN], sfh[NFS_FH_LEN], nfh[NFS_FH_LEN], buf[16];
+	bool eof;
+
+	tc_setup(&t);
+	nfs_srv_set_delegations(t.s, true);
+	tc_session(&t, 2);
+	for (int by_deleg = 0; by_deleg < 2; by_deleg++) {
+		/* the held file: open (without a delegation), or only delegated (closed) */
+		t.want = by_deleg ? 0 : OPEN4_SHARE_ACCESS_WANT_NO_DELEG;
+		CHECK(tc_open(&t, NULL, "t", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &held, hfh) == NFS4_OK);
+		CHECK(t.rflags & OPEN4_RESULT_PRESERVE_UNLINKED);
+		CHECK(t.deleg == (by_deleg ? OPEN_DELEGATE_WRITE : OPEN_DELEGATE_NONE));
+		d = t.dsid;
+		CHECK(tc_write(&t, hfh, &held, 0, "old", 3, FILE_SYNC4) == NFS4_OK);
+		CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "t", &ka) == 0);
+		uint64_t old_ino = ka.ino;
+		if (by_deleg) {
+			CHECK(tc_close(&t, hfh, &held) == NFS4_OK);
+			held = d;
+		}
+		/* the new content, written and closed under another name, renamed over it */
+		t.want = OPEN4_SHARE_ACCESS_WANT_NO_DELEG;
+		CHECK(tc_open(&t, NULL, "s", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &src, sfh) == NFS4_OK);
+		CHECK(tc_write(&t, sfh, &src, 0, "newer", 5, FILE_SYNC4) == NFS4_OK);
+		CHECK(tc_close(&t, sfh, &src) == NFS4_OK);
+		CHECK(tc_rename(&t, "s", "t") == NFS4_OK);
+		CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "s", &ka) == -ENOENT);
+		CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "t", &ka) == 0 && ka.ino != old_ino);
+		/* the holder still reads (and writes) the replaced file */
+		memset(buf, 0, sizeof(buf));
+		CHECK(tc_read(&t, hfh, &held, 0, sizeof(buf), buf, &eof) == 3 && !memcmp(buf, "old", 3));
+		CHECK(tc_write(&t, hfh, &held, 3, "!", 1, FILE_SYNC4) == NFS4_OK);
+		CHECK(kfs_getattr(t.fs, old_ino, &ka) == 0 && ka.size == 4 && ka.nlink == 0);
+		/* the name opens the new content */
+		CHECK(tc_open(&t, NULL, "t", OPEN4_SHARE_ACCESS_READ, 0, NULL, &fresh, nfh) == NFS4_OK);
+		CHECK(memcmp(nfh, hfh, NFS_FH_LEN) != 0);
+		memset(buf, 0, sizeof(buf));
+		CHECK(tc_read(&t, nfh, &fresh, 0, sizeof(buf), buf, &eof) == 5 && !memcmp(buf, "newer", 5));
+		CHECK(tc_close(&t, nfh, &fresh) == NFS4_OK);
+		/* the last holder gone, so is the replaced file; the new one stays */
+		if (by_deleg)
+			CHECK(tc_delegreturn(&t, hfh, &held) == NFS4_OK);
+		else
+			CHECK(tc_close(&t, hfh, &held) == NFS4_OK);
+		CHECK(kfs_getattr(t.fs, old_ino, &ka) < 0);
+		CHECK(tc_getattr(&t, hfh, &(struct ga){ 0 }) == NFS4ERR_STALE);
+		CHECK(kfs_lookup(t.fs, KFS_ROOT_INO, "t", &ka) == 0 && ka.size == 5);
+		CHECK(tc_remove(&t, "t") == NFS4_OK);
+	}
 	tc_free(&t);
 }
 
@@ -2694,6 +2770,7 @@ int main(void)
 	RUN(open_exclusive41);
 	RUN(delegations);
 	RUN(deleg_preserve_unlinked);
+	RUN(rename_over_held_file);
 	RUN(lease_expiry);
 	RUN(commit_grouped);
 	RUN(commit_grouped_session);
