@@ -23,16 +23,20 @@
 #define NFS_CS_REPLY_MAX 128	   /* a CREATE_SESSION result */
 #define NFS_EXCL_RECENT 256	   /* EXCLUSIVE4_1 verifiers kept: several times the slots in flight */
 
+#define NFS_SLOT_REQ 4096	   /* bytes of a slot's last request kept to tell a retry from a false one */
+#define NFS_FH_SEEN 64		   /* handles made or checked lately (by inode): PUTFH compares them */
+
 /*
- * A 4.1 slot (RFC 8881 2.10.6): the last sequence id, a digest of that
- * request, and its whole COMPOUND reply. The cached reply is the
- * duplicate-request cache: a retry gets it back byte for byte and the
- * operations are not run again.
+ * A 4.1 slot (RFC 8881 2.10.6): the last sequence id, that request's
+ * length and first NFS_SLOT_REQ bytes, and its whole COMPOUND reply. The
+ * cached reply is the duplicate-request cache: a retry gets it back byte
+ * for byte and the operations are not run again.
  */
 struct nfs_slot {
 	uint32_t seq;
 	bool used;
-	uint8_t digest[32];
+	uint8_t *req; /* NFS_SLOT_REQ bytes, made at the slot's first request */
+	size_t req_len;
 	uint8_t *reply; /* NULL: too large to keep (a retry gets RETRY_UNCACHED_REP) */
 	uint32_t reply_len;
 };
@@ -82,8 +86,9 @@ struct nfs_srv {
 	struct kfs *fs;
 	uint8_t key[NFS_FH_KEY_LEN];
 	EVP_MAC_CTX *fh_mac; /* HMAC-SHA256 keyed with key: handles (server.c) */
-	EVP_MD *sha256;	     /* and a digest context: 4.1 slot request digests (session.c) */
-	EVP_MD_CTX *md;
+	/* handles this server made or checked, at inode % NFS_FH_SEEN; fh_macs: MACs computed */
+	uint8_t fh_seen[NFS_FH_SEEN][NFS_FH_LEN];
+	uint64_t fh_macs;
 	uint8_t volid[NFS_VOLID_LEN];
 	bool plain;	       /* kfs_changes_behind: the parent changes files too, no xattrs */
 	bool delegations;      /* nfs_srv_set_delegations */
@@ -137,7 +142,7 @@ struct nfs_cx {
 	bool keep_body;	     /* an error result that carries a body (DENIED, CLID_INUSE) */
 	struct nfs_owner *seq_owner; /* the seqid owner an op used (replay cache) */
 	uint32_t minor, nops, op; /* op: the one running */
-	const uint8_t *args; /* the COMPOUND's arguments, for the slot's request digest */
+	const uint8_t *args; /* the COMPOUND's arguments, kept by the slot to know a retry */
 	size_t args_len;
 	struct nfs_slot *slot;	 /* SEQUENCE began a new request on this slot */
 	struct nfs_slot *replay; /* SEQUENCE found a retry: send this slot's reply */

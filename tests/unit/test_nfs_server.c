@@ -1187,6 +1187,28 @@ TEST(handles)
 	memcpy(forged, f, NFS_FH_LEN);
 	memcpy(forged + 4, root + 4, 8);
 	CHECK(tc_getattr(&t, forged, &g) == NFS4ERR_BADHANDLE);
+	/* a handle the server made is compared with, not MACed again, while it is kept */
+	uint64_t macs = t.s->fh_macs;
+	for (int i = 0; i < 10; i++)
+		CHECK(tc_getattr(&t, f, &g) == NFS4_OK && tc_getattr(&t, root, &g) == NFS4_OK);
+	CHECK(t.s->fh_macs == macs);
+	/* files whose handles share an entry evict each other and stay valid */
+	uint8_t h[NFS_FH_SEEN + 1][NFS_FH_LEN];
+	char name[16];
+	for (int i = 0; i <= NFS_FH_SEEN; i++) {
+		snprintf(name, sizeof(name), "e%d", i);
+		CHECK(tc_open(&t, NULL, name, OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, h[i]) == NFS4_OK);
+		CHECK(tc_close(&t, h[i], &sid) == NFS4_OK);
+	}
+	macs = t.s->fh_macs;
+	for (int i = 0; i < 3; i++)
+		CHECK(tc_getattr(&t, h[0], &g) == NFS4_OK && tc_getattr(&t, h[NFS_FH_SEEN], &g) == NFS4_OK);
+	CHECK(t.s->fh_macs == macs + 6);
+	for (size_t i = 0; i < NFS_FH_LEN; i++) {
+		memcpy(forged, h[0], NFS_FH_LEN);
+		forged[i] ^= 0x01;
+		CHECK(tc_getattr(&t, forged, &g) == NFS4ERR_BADHANDLE);
+	}
 	/* wrong length */
 	tc_begin(&t);
 	put_fh(&t, f, NFS_FH_LEN - 1);
@@ -1816,6 +1838,32 @@ TEST(session_replay)
 	put_mkdir(&t, "d");
 	CHECK(tc_send(&t) == NFS4_OK);
 	CHECK(tc_send(&t) == NFS4_OK);
+	/*
+	 * A retry is told from a false one by the request's length and its
+	 * first NFS_SLOT_REQ bytes: a WRITE of 6000 bytes resent runs once, one
+	 * changed in its first bytes or of another length is a false retry; a
+	 * change past them is not seen (the bytes the slot keeps).
+	 */
+	static uint8_t data[6000];
+	t.session = true; /* slot 0 for the calls around */
+	CHECK(tc_open(&t, NULL, "w", OPEN4_SHARE_ACCESS_BOTH, 0644, NULL, &sid, fh) == NFS4_OK);
+	for (int v = 0; v < 5; v++) {
+		size_t len = v == 3 ? sizeof(data) - 4 : sizeof(data);
+		memset(data, 'a', sizeof(data));
+		data[100] = v == 2 ? 'b' : 'a';
+		data[5000] = v == 4 ? 'c' : 'a';
+		seq_call(&t, t.sessid, 6, 1);
+		put_fh(&t, fh, NFS_FH_LEN);
+		op(&t, OP_WRITE);
+		put_sid(&t, &sid);
+		xdr_put_u64(&t.call, 0);
+		xdr_put_u32(&t.call, UNSTABLE4);
+		xdr_put_opaque(&t.call, data, len);
+		CHECK(tc_send(&t) == (v == 2 || v == 3 ? NFS4ERR_SEQ_FALSE_RETRY : NFS4_OK));
+	}
+	bool eof;
+	CHECK(tc_read(&t, fh, &sid, 0, sizeof(data), data, &eof) == sizeof(data));
+	CHECK(data[100] == 'a' && data[5000] == 'a'); /* the last one was answered from the cache */
 	tc_free(&t);
 }
 
