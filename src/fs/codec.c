@@ -31,10 +31,11 @@ struct wbuf {
 	int err;
 };
 
-static void w_add(struct wbuf *w, const void *p, size_t n)
+/* Room for n more bytes (grown by doubling); false once out of memory. */
+static bool w_room(struct wbuf *w, size_t n)
 {
 	if (w->err)
-		return;
+		return false;
 	if (w->len + n > w->cap) {
 		size_t cap = w->cap ? w->cap : 256;
 		while (cap < w->len + n)
@@ -42,22 +43,30 @@ static void w_add(struct wbuf *w, const void *p, size_t n)
 		uint8_t *np = realloc(w->p, cap);
 		if (!np) {
 			w->err = -ENOMEM;
-			return;
+			return false;
 		}
 		w->p = np;
 		w->cap = cap;
 	}
+	return true;
+}
+
+static void w_add(struct wbuf *w, const void *p, size_t n)
+{
+	if (!w_room(w, n))
+		return;
 	memcpy(w->p + w->len, p, n);
 	w->len += n;
 }
 
+/* Stored in place, not through a memcpy call: a directory's inode is mostly these (its entries). */
 static void w_be(struct wbuf *w, uint64_t v, int bytes)
 {
-	uint8_t b[8];
-
+	if (!w_room(w, (size_t)bytes))
+		return;
 	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
-	w_add(w, b, (size_t)bytes);
+		w->p[w->len + (size_t)i] = (uint8_t)v;
+	w->len += (size_t)bytes;
 }
 
 /* An object's plaintext, at most max bytes (one store object's worth, or an inode's in parts). */
