@@ -1659,6 +1659,19 @@ static void seq_call(struct tc *t, const uint8_t *sessid, uint32_t slot, uint32_
 	xdr_put_u32(&t->call, 1);
 }
 
+/* A SEQUENCE on slot, seq then PUTFH fh, WRITE at 0: built, not sent. */
+static void seq_write_call(struct tc *t, uint32_t slot, uint32_t seq, const uint8_t *fh,
+			   const struct nfs_sid *sid, uint32_t stable, const void *data, size_t len)
+{
+	seq_call(t, t->sessid, slot, seq);
+	put_fh(t, fh, NFS_FH_LEN);
+	op(t, OP_WRITE);
+	put_sid(t, sid);
+	xdr_put_u64(&t->call, 0);
+	xdr_put_u32(&t->call, stable);
+	xdr_put_opaque(&t->call, data, len);
+}
+
 static uint32_t tc_destroy_clientid(struct tc *t, uint64_t clientid)
 {
 	tc_begin(t);
@@ -1852,13 +1865,7 @@ TEST(session_replay)
 		memset(data, 'a', sizeof(data));
 		data[100] = v == 2 ? 'b' : 'a';
 		data[5000] = v == 4 ? 'c' : 'a';
-		seq_call(&t, t.sessid, 6, 1);
-		put_fh(&t, fh, NFS_FH_LEN);
-		op(&t, OP_WRITE);
-		put_sid(&t, &sid);
-		xdr_put_u64(&t.call, 0);
-		xdr_put_u32(&t.call, UNSTABLE4);
-		xdr_put_opaque(&t.call, data, len);
+		seq_write_call(&t, 6, 1, fh, &sid, UNSTABLE4, data, len);
 		CHECK(tc_send(&t) == (v == 2 || v == 3 ? NFS4ERR_SEQ_FALSE_RETRY : NFS4_OK));
 	}
 	bool eof;
@@ -2553,13 +2560,7 @@ TEST(commit_grouped_session)
 	nfs_srv_group(t.s, true);
 	cs.fail = 1;
 	t.session = false;
-	seq_call(&t, t.sessid, 6, 1);
-	put_fh(&t, fh, NFS_FH_LEN);
-	op(&t, OP_WRITE);
-	put_sid(&t, &sid);
-	xdr_put_u64(&t.call, 0);
-	xdr_put_u32(&t.call, FILE_SYNC4);
-	xdr_put_opaque(&t.call, "x", 1);
+	seq_write_call(&t, 6, 1, fh, &sid, FILE_SYNC4, "x", 1);
 	CHECK(tc_send(&t) == NFS4_OK && nfs_srv_owed(t.s));
 	CHECK(nfs_srv_commit(t.s) < 0);
 	CHECK(tc_send(&t) == NFS4ERR_RETRY_UNCACHED_REP);
