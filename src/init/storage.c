@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "aws/creds.h"
 #include "aws/kms.h"
 #include "chan/addr.h"
+#include "chan/vsock_buf.h"
 #include "fs/fs.h"
 #include "fs/plain.h"
 #include "fs/wire.h"
@@ -125,9 +127,26 @@ static int keywrap(const json_t *e, const char *path, struct kms_ctx *k, struct 
 	return rc < 0 ? rc : kfs_keywrap_kms(k->kms, id, k->r, kw);
 }
 
+/*
+ * Over vsock the buffer of kiln-init's end is the credit kilnd answers
+ * against: at the default 256 KiB, kilnd stops after a few of the gets in
+ * flight and waits for each read. Without it the volume still works.
+ */
+int kiln_init_storage_dial(const char *dir)
+{
+	static atomic_flag said = ATOMIC_FLAG_INIT;
+	struct kiln_chan_addr a;
+	int rc = kiln_chan_parent_addr(dir, KILN_PORT_STORAGE, &a);
+	int fd = rc < 0 ? rc : kiln_chan_connect(&a, 10000, 0);
+
+	if (fd >= 0 && kiln_chan_vsock_buf(fd, KILN_STORAGE_VSOCK_BUF) < 0 &&
+	    !atomic_flag_test_and_set(&said))
+		fprintf(stderr, "kiln-init: storage channel: %s; kept the kernel's\n", kiln_errmsg());
+	return fd;
+}
+
 static int open_volume(struct vol *v, const json_t *e, struct kms_ctx *k, const char *dir)
 {
-	struct kiln_chan_addr a;
 	struct kfs_keywrap *kw = NULL;
 	struct kfs_store *st;
 	char name[KFS_ID_MAX + 1];
@@ -137,8 +156,7 @@ static int open_volume(struct vol *v, const json_t *e, struct kms_ctx *k, const 
 		rc = keywrap(e, v->path, k, &kw);
 	if (rc < 0)
 		return rc;
-	rc = kiln_chan_parent_addr(dir, KILN_PORT_STORAGE, &a);
-	fd = rc < 0 ? rc : kiln_chan_connect(&a, 10000, 0);
+	fd = kiln_init_storage_dial(dir);
 	if (fd < 0) {
 		if (kw->free)
 			kw->free(kw);
@@ -156,13 +174,10 @@ static int open_volume(struct vol *v, const json_t *e, struct kms_ctx *k, const 
 /* mode: plain: the parent's directory as ordinary files, over the same channel (fs/plain.h). */
 static int open_plain(struct vol *v, const char *dir)
 {
-	struct kiln_chan_addr a;
 	char name[KFS_ID_MAX + 1];
 	int rc = kfs_volume_name(v->path, name, sizeof(name)), fd;
 
-	if (rc == 0)
-		rc = kiln_chan_parent_addr(dir, KILN_PORT_STORAGE, &a);
-	fd = rc < 0 ? rc : kiln_chan_connect(&a, 10000, 0);
+	fd = rc < 0 ? rc : kiln_init_storage_dial(dir);
 	if (fd < 0)
 		return kiln_err_wrap(fd, "storage channel");
 	fprintf(stderr, "kiln-init: WARNING: storage %s: mode: plain: the parent reads and changes "

@@ -23,6 +23,12 @@ struct kiln_storage;
 int kiln_init_storage_start(json_t *config, const char *dir, struct kiln_storage **out) KILN_MUST;
 /* The uid and gid the app sees as the owner of plain volumes' files (default 0:0). */
 void kiln_init_storage_owner(uint32_t uid, uint32_t gid);
+/*
+ * A connection to the parent's storage channel (dir: the sim channel
+ * directory, NULL over vsock), its vsock buffer set (chan/vsock_buf.h; a
+ * kernel that refuses is said once and kept). The fd, or -errno.
+ */
+int kiln_init_storage_dial(const char *dir) KILN_MUST;
 /* Unmount every volume (final commit first); NULL is fine. Logs failures. */
 void kiln_init_storage_stop(struct kiln_storage *s);
 

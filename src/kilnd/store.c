@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chan/vsock_buf.h"
 #include "fs/wire.h"
 #include "kilnd/internal.h"
 #include "kilnd/store_in.h"
@@ -291,6 +293,28 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 	}
 }
 
+_Static_assert(KILN_STORAGE_VSOCK_BUF == 2ull * KD_STORE_SNDBUF,
+	       "vsock gets what AF_UNIX gets after the kernel's doubling");
+
+/*
+ * Room for the answers of all the gets kiln-init may have sent ahead (32 in
+ * flight and a batch; the kernel doubles it for its overhead), so that
+ * answering them does not block kilnd, woken by each answer read; the
+ * kernel caps it at net.core.wmem_max. An enclave that stops reading holds
+ * that much of kilnd's memory (the answers' pages) per connection. vsock
+ * has credit instead: kiln-init's buffer bounds the answers, kilnd's (set
+ * here) the requests kiln-init may send ahead, puts included. An old
+ * kernel that refuses it only costs speed, said once.
+ */
+static void tune_conn(int fd)
+{
+	static atomic_flag said = ATOMIC_FLAG_INIT;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ KD_STORE_SNDBUF }, sizeof(int));
+	if (kiln_chan_vsock_buf(fd, KILN_STORAGE_VSOCK_BUF) < 0 && !atomic_flag_test_and_set(&said))
+		kd_log("storage channel: %s; kept the kernel's", kiln_errmsg());
+}
+
 int kd_store_serve(struct kd_store *s, int fd)
 {
 	struct kd_store_in in = { 0 };
@@ -298,15 +322,7 @@ int kd_store_serve(struct kd_store *s, int fd)
 	size_t vi = SIZE_MAX;
 	int rc;
 
-	/*
-	 * Room for the answers of all the gets kiln-init may have sent ahead
-	 * (32 in flight and a batch; the kernel doubles it for its overhead),
-	 * so that answering them does not block kilnd, woken by each answer
-	 * read; the kernel caps it at net.core.wmem_max (vsock has credit
-	 * instead). An enclave that stops reading holds that much of kilnd's
-	 * memory (the answers' pages) per connection.
-	 */
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ KD_STORE_SNDBUF }, sizeof(int));
+	tune_conn(fd);
 	rc = serve_vol(s, fd, &in, &vi, &st);
 
 	if (rc < 0)

@@ -4,7 +4,8 @@
 # no /dev/fuse there) mounts its encrypted volume with the kernel's NFSv4 client (frontend chosen
 # automatically), the app's data survives an enclave restart, the parent's directory holds no
 # plaintext. The same over `--channel vsock` (kilnd's storage listener on vsock 7003, the enclave
-# found by its CID, as on Nitro): written, restarted, read back. A plain volume (-v DIR:/data:plain)
+# found by its CID, as on Nitro): written, restarted, read back; first, test_chan_vsock_buf on the
+# guest's real AF_VSOCK (the storage channel's buffer on both ends, the receiver's is the credit). A plain volume (-v DIR:/data:plain)
 # goes to NFS too: the POSIX suite on it, the app's file an ordinary file in DIR, the parent's file
 # read, and a change the parent makes while the app holds the file open is seen. On this host (no
 # NFS client) a volume forced to `frontend: nfs` is refused before the app.
@@ -88,6 +89,13 @@ cat >"$T/test.sh" <<'SH'
 export KILN_STATE_DIR=/run/kiln KILN_CACHE_DIR=/run/kiln-cache
 mkdir -p /run/kiln /vol
 [ -e /dev/fuse ] && gl_fail no-fuse "/dev/fuse exists: the automatic choice would be FUSE"
+# The storage channel's vsock buffer on kilnd's and kiln-init's ends, over real AF_VSOCK
+# (the loopback transport), before anything listens on 7003
+if KILN_TEST_VSOCK=1 /usr/local/bin/test_chan_vsock_buf >/tmp/vbuf.out 2>&1; then
+	gl_pass vsock-buffer
+else
+	gl_fail vsock-buffer "$(grep -m1 FAIL /tmp/vbuf.out)"; gl_dump /tmp/vbuf.out
+fi
 # kiln-init's words after the app (the final commit) go to the sim's console, which is
 # /dev/null without a terminal; a second run opening the volume shows the first let go of it
 run() { kiln run --sim --name st -v /vol:/data "$1" >/tmp/run.out 2>&1; }
@@ -139,7 +147,7 @@ SH
 
 tree=$T/tree
 guestlab_tree "$tree" "$T/test.sh"
-for b in build/kiln build/kilnd; do guestlab_add_bin "$tree" "$b"; done
+for b in build/kiln build/kilnd build/tests/test_chan_vsock_buf; do guestlab_add_bin "$tree" "$b"; done
 cp "$T/auto.eif" "$T/nfs.eif" "$T/plain.eif" "$tree/guest/"
 echo "$MARKER" >"$tree/guest/marker"
 echo "$PMARKER" >"$tree/guest/pmarker"
@@ -148,7 +156,7 @@ echo "$PMARKER" >"$tree/guest/pmarker"
 log=$KILN_ROOT/build/test-logs/guestlab_nfs_sim.console
 mkdir -p "$(dirname "$log")"
 guestlab_boot "$tree" "$log" || echo "guestlab: the boot did not end cleanly (see $log)"
-guestlab_verdict "$log" run1 frontend-nfs app-sees-nfs4 first-count io run2 \
+guestlab_verdict "$log" vsock-buffer run1 frontend-nfs app-sees-nfs4 first-count io run2 \
 	restart-count no-plaintext vsock-run1 vsock-first-count vsock-run2 vsock-restart-count \
 	vsock-volume-on-parent vsock-no-plaintext plain-run plain-frontend-nfs plain-app-sees-nfs4 \
 	plain-posix-suite plain-app-file plain-parent-file plain-parent-change || fail "guest checks failed (console: $log)"

@@ -9,18 +9,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
+#include "chan/addr.h"
 #include "fs/fs.h"
 #include "fs/plain.h"
 #include "fs/wire.h"
+#include "init/storage.h"
 #include "init/storage_fuse.h"
 #include "kilnd/store.h"
 
 /*
- * kiln_fs_mount [--create] [--secret S] [--channel | --plain] STOREDIR MOUNTPOINT
+ * kiln_fs_mount [--create] [--secret S] [--channel | --vsock | --plain] STOREDIR MOUNTPOINT
  * Prints "mounted" once the mount is up, serves until it is unmounted,
  * then commits and exits 0. Integrity failures are logged on stderr.
  * --channel: the objects go through the storage channel to kilnd's store
  * code (in a thread, over a socketpair), as from an enclave.
+ * --vsock: the same over vsock (the loopback transport, port 7003), each
+ * end made as kiln-init and kilnd make theirs.
  * --plain: a plain volume (ordinary files in STOREDIR) the same way.
  */
 static struct kd_store *chan_store;
@@ -33,8 +39,28 @@ static void *chan_main(void *arg)
 	return NULL;
 }
 
+/*
+ * --vsock: kiln-init's dial of port 7003 over the loopback transport
+ * (vsock_loopback), accepted here: both ends as kiln-init and kilnd make
+ * them. sv[0] is ours, sv[1] the store's; -1 without vsock.
+ */
+static int vsock_pair(int sv[2])
+{
+	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY,
+				    .port = KILN_PORT_STORAGE };
+	int l = kiln_chan_listen(&a, 1);
+
+	if (l < 0)
+		return -1;
+	kiln_chan_set_parent_cid(VMADDR_CID_LOCAL);
+	sv[0] = kiln_init_storage_dial(NULL);
+	sv[1] = sv[0] < 0 ? -1 : accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	close(l);
+	return sv[1] < 0 ? -1 : 0;
+}
+
 /* A connection to kilnd's store code serving volume "vol" in dir; returns our end. */
-static int serve_dir(const char *dir, bool plain)
+static int serve_dir(const char *dir, bool plain, bool vsock)
 {
 	struct kd_store_cfg cfg = { .n = 1 };
 	pthread_t t;
@@ -44,7 +70,7 @@ static int serve_dir(const char *dir, bool plain)
 	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s", dir);
 	cfg.vol[0].plain = plain;
 	if (kd_store_new("tool", &cfg, &chan_store) < 0 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	    (vsock ? vsock_pair(sv) : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) < 0)
 		return -1;
 	chan_fd = sv[1];
 	if (pthread_create(&t, NULL, chan_main, NULL))
@@ -52,9 +78,9 @@ static int serve_dir(const char *dir, bool plain)
 	return sv[0];
 }
 
-static int open_channel(const char *dir, struct kfs_store **st)
+static int open_channel(const char *dir, bool vsock, struct kfs_store **st)
 {
-	int fd = serve_dir(dir, false);
+	int fd = serve_dir(dir, false, vsock);
 
 	return fd < 0 ? fd : kfs_store_remote(fd, "vol", st);
 }
@@ -62,7 +88,7 @@ static int open_channel(const char *dir, struct kfs_store **st)
 /* A plain volume, its files owned (as the mount shows them) by our own uid. */
 static int open_plain(const char *dir, struct kfs **fs)
 {
-	int fd = serve_dir(dir, true);
+	int fd = serve_dir(dir, true, false);
 
 	return fd < 0 ? fd : kfs_plain_mount(fd, "vol", getuid(), getgid(), fs);
 }
@@ -85,6 +111,8 @@ int main(int argc, char **argv)
 			flags |= KFS_MOUNT_CREATE;
 		else if (!strcmp(argv[i], "--channel"))
 			channel = 1;
+		else if (!strcmp(argv[i], "--vsock"))
+			channel = 2;
 		else if (!strcmp(argv[i], "--plain"))
 			plain = 1;
 		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
@@ -93,11 +121,11 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: kiln_fs_mount [--create] [--secret S] [--channel | --plain] STOREDIR MOUNTPOINT\n");
+		fprintf(stderr, "usage: kiln_fs_mount [--create] [--secret S] [--channel | --vsock | --plain] STOREDIR MOUNTPOINT\n");
 		return 2;
 	}
 	if (plain ? open_plain(argv[i], &fs) < 0 :
-	    ((channel ? open_channel(argv[i], &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
+	    ((channel ? open_channel(argv[i], channel == 2, &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
 	     kfs_keywrap_sim(secret, &kw) < 0 ||
 	     kfs_mount(st, kw, flags, on_log, NULL, &fs) < 0)) {
 		fprintf(stderr, "kiln_fs_mount: %s\n", kiln_errmsg());
