@@ -109,8 +109,10 @@ stress: deps all
 	@tests/run --stress
 
 # libFuzzer targets, built with clang and ASan/UBSan over the library sources.
+# -MMD: a header change rebuilds the objects that include it (a stale object
+# linked against a changed struct shows up as a false sanitizer report).
 FUZZ_CFLAGS := -g -O1 -std=gnu17 -D_GNU_SOURCE -DKILN_VERSION=\"$(VERSION)\" -Isrc \
-	       -fsanitize=address,undefined -fno-sanitize-recover=undefined
+	       -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
 # (kiln-init links kiln-bootstrap's cmdline parser too: see $(B)/kiln-init.)
 FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzz-obj/%.o) $(B)/fuzz-obj/src/boot/parse.o
 FUZZERS  := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)

@@ -427,7 +427,7 @@ static int build_enclave(const struct kiln_sim_enclave *e, struct kiln_sim_lines
 	if (rc == 0)
 		rc = populate_dev(e, root);
 	if (rc == 0 && !e->vsock_cid)
-		rc = mount_beneath(root, KILN_SIM_CHAN_MOUNT + 1, true, e->chan, NULL, MS_BIND, NULL);
+		rc = mount_beneath(root, &KILN_SIM_CHAN_MOUNT[1], true, e->chan, NULL, MS_BIND, NULL);
 	if (rc == 0)
 		rc = join_cgroup(e); /* while the host's cgroup mounts are still in view */
 	step(e, "pivot_root");
