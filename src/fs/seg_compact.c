@@ -108,22 +108,53 @@ static uint64_t garbage(const struct kfs_seg *g)
 	return g->size - g->live;
 }
 
-int kfs_seg_compact_some(struct kfs_seg_store *s)
+/* The sealed segment with the smallest share of live bytes under half; *n: how many are under half. */
+static struct kfs_seg *worth_compacting(struct kfs_seg_store *s, size_t *n)
 {
 	struct kfs_seg *best = NULL;
-	int rc;
 
+	*n = 0;
 	for (size_t i = 0; i + s->appendable < s->nsegs; i++) {
 		struct kfs_seg *g = &s->segs[i];
 		if (g->stuck || g->live * 2 >= g->size)
 			continue;
+		(*n)++;
 		if (!best || g->live * best->size < best->live * g->size)
 			best = g;
 	}
+	return best;
+}
+
+int kfs_seg_compact_some(struct kfs_seg_store *s)
+{
+	size_t n;
+	struct kfs_seg *best = worth_compacting(s, &n);
+	int rc;
+
 	if (!best)
 		return 0;
+	if (s->idle_compaction && n < KFS_SEG_BACKLOG) {
+		s->idle_work = true; /* left for a quiet moment (kfs_seg_compact_idle) */
+		return 0;
+	}
 	rc = compact(s, best->num);
 	return rc == -ECANCELED ? rc : 0; /* a failed compaction is logged, the write stands */
+}
+
+int kfs_seg_compact_idle(struct kfs_seg_store *s)
+{
+	size_t n;
+	struct kfs_seg *best = worth_compacting(s, &n);
+	int rc;
+
+	if (!best) {
+		s->idle_work = false;
+		return 0;
+	}
+	rc = compact(s, best->num);
+	if (rc == -ECANCELED)
+		return rc;
+	return rc < 0 ? 0 : 1; /* a failure is logged and the segment marked stuck: not tried again */
 }
 
 int kfs_seg_reclaim(struct kfs_seg_store *s)

@@ -44,6 +44,8 @@ struct kfs_seg_store {
 	bool appendable;      /* the last segment is the active one (else the next append makes one) */
 	char scanning[KFS_SEG_NAME_LEN + 1]; /* opening: the segment being scanned (logs) */
 	struct kfs_seg_advice advice;		     /* prefetch: the range still to advise */
+	bool idle_compaction; /* writes leave compaction to kfs_seg_compact_idle, up to a backlog */
+	bool idle_work;	      /* a write left a segment to compact */
 };
 
 /* The segment numbered num, or NULL. */
@@ -75,6 +77,14 @@ void kfs_seg_log(const char *fmt, ...) KILN_PRINTF(1, 2);
  * called stands: both return 0 but for a simulated crash (tests).
  */
 int kfs_seg_compact_some(struct kfs_seg_store *s) KILN_MUST;
+/*
+ * With idle_compaction (kilnd's channel), a write compacts only once
+ * KFS_SEG_BACKLOG segments are under half live; below that the work waits
+ * for kfs_seg_compact_idle, called when the channel has nothing to read:
+ * one segment per call, 1 when it compacted one (call again), 0 when none.
+ */
+#define KFS_SEG_BACKLOG 8
+int kfs_seg_compact_idle(struct kfs_seg_store *s) KILN_MUST;
 int kfs_seg_reclaim(struct kfs_seg_store *s) KILN_MUST;
 
 #endif

@@ -116,4 +116,19 @@ struct kfs_extent {
 };
 int kfs_store_dir_locate(struct kfs_store *s, const char *id, struct kfs_extent *x) KILN_MUST;
 
+/*
+ * A segment store compacts a segment that is mostly garbage inside the
+ * write that finds it (up to 32 MiB copied while that write waits). Once
+ * deferred, writes leave that to kfs_store_dir_idle, which the server
+ * calls while the channel has nothing to read, unless garbage piles up
+ * (then writes compact again). idle: one step of it; 1 when it did one
+ * (call again while still idle), 0 when there is nothing to do, -errno
+ * only for a simulated crash (tests). Both do nothing on the layout with a
+ * file per object.
+ */
+void kfs_store_dir_defer_compaction(struct kfs_store *s);
+int kfs_store_dir_idle(struct kfs_store *s) KILN_MUST;
+/* Whether a write left compaction for kfs_store_dir_idle (cheap: no system call). */
+bool kfs_store_dir_idle_pending(struct kfs_store *s);
+
 #endif

@@ -112,3 +112,25 @@ int kfs_store_dir_locate(struct kfs_store *s, const char *id, struct kfs_extent 
 		return kiln_err(EOPNOTSUPP, "object %s: this layout keeps a file per object", id);
 	return l->locate(s, id, x);
 }
+
+void kfs_store_dir_defer_compaction(struct kfs_store *s)
+{
+	struct kfs_store_local *l = (struct kfs_store_local *)s;
+
+	if (l->defer_compaction)
+		l->defer_compaction(s);
+}
+
+int kfs_store_dir_idle(struct kfs_store *s)
+{
+	struct kfs_store_local *l = (struct kfs_store_local *)s;
+
+	return l->idle ? l->idle(s) : 0;
+}
+
+bool kfs_store_dir_idle_pending(struct kfs_store *s)
+{
+	struct kfs_store_local *l = (struct kfs_store_local *)s;
+
+	return l->idle_pending && l->idle_pending(s);
+}

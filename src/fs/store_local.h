@@ -14,6 +14,10 @@ struct kfs_store_local {
 	struct kfs_store ops;
 	void (*prefetch)(struct kfs_store *s, const char *id);
 	int (*locate)(struct kfs_store *s, const char *id, struct kfs_extent *x);
+	/* compaction when idle (segments only; NULL otherwise): see kfs_store_dir_idle */
+	void (*defer_compaction)(struct kfs_store *s);
+	int (*idle)(struct kfs_store *s);
+	bool (*idle_pending)(struct kfs_store *s);
 };
 
 /* The original layout: one file per object (volumes created before segments). */

@@ -370,6 +370,21 @@ static int seg_del(struct kfs_store *st, const char *id)
 	return kfs_seg_compact_some(s);
 }
 
+static void seg_defer_compaction(struct kfs_store *st)
+{
+	((struct kfs_seg_store *)st)->idle_compaction = true;
+}
+
+static int seg_idle(struct kfs_store *st)
+{
+	return kfs_seg_compact_idle((struct kfs_seg_store *)st);
+}
+
+static bool seg_idle_pending(struct kfs_store *st)
+{
+	return ((struct kfs_seg_store *)st)->idle_work;
+}
+
 static int seg_sync(struct kfs_store *st)
 {
 	return kfs_seg_flush((struct kfs_seg_store *)st);
@@ -526,6 +541,9 @@ int kfs_store_seg(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 	s->ops.ops = (struct kfs_store){ seg_get, seg_put, seg_del, seg_sync, seg_close, NULL, NULL };
 	s->ops.prefetch = seg_prefetch;
 	s->ops.locate = seg_locate;
+	s->ops.defer_compaction = seg_defer_compaction;
+	s->ops.idle = seg_idle;
+	s->ops.idle_pending = seg_idle_pending;
 	s->dirfd = dirfd;
 	s->next_num = 1;
 	s->seg_max = kfs_seg_tuning.seg_max ? kfs_seg_tuning.seg_max : KFS_SEG_MAX_DEFAULT;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,25 @@ static int serve_plain(struct kd_store *s, int fd, const uint8_t *buf, size_t le
 	return rc;
 }
 
+/*
+ * While the enclave sends nothing, compact what its writes left, a segment
+ * at a time, each after IDLE_MS of quiet: a write then no longer waits for
+ * up to 32 MiB of copying (only once garbage piles up does a write compact
+ * again). A request that comes ends the wait at once; one that comes
+ * during a step waits for that step only.
+ */
+#define IDLE_MS 50
+static void compact_while_idle(const struct kd_store_in *in, int fd, struct kfs_store *st)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t queued;
+
+	kd_store_in_rest(in, &queued);
+	while (queued == 0 && kfs_store_dir_idle_pending(st) && poll(&p, 1, IDLE_MS) == 0)
+		if (kfs_store_dir_idle(st) < 0)
+			break;
+}
+
 /* Read requests until EOF; the first must OPEN one of this enclave's volumes. */
 static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t *vi,
 		     struct kfs_store **st)
@@ -256,6 +276,8 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 	 */
 	for (;;) {
 		in->exact = !*st; /* until OPEN, the connection may become a plain volume's */
+		if (*st)
+			compact_while_idle(in, fd, *st);
 		rc = kd_store_in_next(in, fd, &buf, &len);
 		if (rc == -EPIPE && !strcmp(kiln_errmsg(), "storage channel: closed"))
 			return 0;
@@ -279,6 +301,7 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 				*vi = SIZE_MAX;
 				rc = reply(fd, rc, NULL, 0);
 			} else {
+				kfs_store_dir_defer_compaction(*st);
 				rc = reply(fd, 0, NULL, 0);
 			}
 		} else if (rc == 0) {

@@ -288,6 +288,69 @@ TEST(compaction)
 	st->close(st);
 }
 
+/*
+ * Deferred (kilnd's channel): the write that leaves segment 2 under half
+ * live does not compact it; the next idle step does, and then there is
+ * nothing left to do.
+ */
+TEST(compaction_when_idle)
+{
+	struct kfs_store *st;
+	char v[V + 1];
+
+	st = compaction_volume(v);
+	kfs_store_dir_defer_compaction(st);
+	CHECK(!kfs_store_dir_idle_pending(st));
+	CHECK(st->put(st, "b2", v, V, 0) == 0);
+	CHECK(file_size(seg_file(2)) > 0 && kfs_store_dir_idle_pending(st));
+	check_compacted_volume(st, v);
+	CHECK(kfs_store_dir_idle(st) == 1);
+	CHECK(file_size(seg_file(2)) < 0 && file_size(seg_file(1)) > 0);
+	CHECK(kfs_store_dir_idle(st) == 0 && !kfs_store_dir_idle_pending(st));
+	check_compacted_volume(st, v);
+	st->close(st);
+	st = open_store();
+	check_compacted_volume(st, v);
+	st->close(st);
+}
+
+/* Deferred, but KFS_SEG_BACKLOG segments under half live: a write compacts again. */
+TEST(compaction_backlog)
+{
+	struct kfs_store *st;
+	char v[V + 1], id[16];
+
+	wipe();
+	kfs_seg_tuning.seg_max = 4096;
+	memset(v, 'v', V);
+	v[V] = '\0';
+	st = open_store();
+	kfs_store_dir_defer_compaction(st);
+	/* segments of three objects; deleting two of each leaves it under half live */
+	for (int i = 0; i < 3 * (KFS_SEG_BACKLOG + 1); i++) {
+		snprintf(id, sizeof(id), "o%d", i);
+		CHECK(st->put(st, id, v, V, 0) == 0);
+	}
+	for (int g = 0; g < KFS_SEG_BACKLOG - 1; g++)
+		for (int k = 0; k < 2; k++) {
+			snprintf(id, sizeof(id), "o%d", 3 * g + k);
+			CHECK(st->del(st, id) == 0);
+		}
+	CHECK(file_size(seg_file(1)) > 0 && kfs_store_dir_idle_pending(st));
+	/* one more segment under half live: the backlog is reached, the delete compacts one */
+	for (int k = 0; k < 2; k++) {
+		snprintf(id, sizeof(id), "o%d", 3 * (KFS_SEG_BACKLOG - 1) + k);
+		CHECK(st->del(st, id) == 0);
+	}
+	CHECK(file_size(seg_file(1)) < 0);
+	while (kfs_store_dir_idle(st) == 1)
+		;
+	CHECK(!kfs_store_dir_idle_pending(st));
+	snprintf(id, sizeof(id), "o%d", 3 * KFS_SEG_BACKLOG + 2);
+	CHECK(holds(st, id, v));
+	st->close(st);
+}
+
 /* The process dies after each step of compacting segment 2: the volume reopens the same. */
 TEST(compaction_crash)
 {
@@ -439,6 +502,8 @@ int main(void)
 	RUN(old_layout_kept);
 	RUN(prefetch_is_a_hint);
 	RUN(prefetch_runs_advised_together);
+	RUN(compaction_when_idle);
+	RUN(compaction_backlog);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		return 1;

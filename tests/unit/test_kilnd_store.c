@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "fs/fs.h"
+#include "fs/store_local.h"
 #include "fs/wire.h"
 #include "kilnd/store.h"
 #include "kilnd/store_in.h"
@@ -441,6 +442,50 @@ TEST(store_in_hostile)
 	close(sv[1]);
 }
 
+/*
+ * Over the channel, compaction waits for a quiet moment: a segment left
+ * mostly garbage by the enclave's deletes goes once the enclave sends
+ * nothing (waited for up to 20 s: a bound, not a timing), and every
+ * object still reads back.
+ */
+TEST(compaction_while_idle)
+{
+	struct kd_store *s = make_lone_store();
+	static uint8_t data[6][1200];
+	struct kfs_store *st;
+	char id[8], path[256];
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	struct srv sv;
+	int fd, gone = 0;
+
+	kfs_seg_tuning.seg_max = 4096; /* three objects of 1200 bytes per segment */
+	fd = connect_to(s, &sv);
+	CHECK(kfs_store_remote(fd, "lone", &st) == 0);
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		memset(data[i], 'a' + i, sizeof(data[i]));
+		CHECK(st->put(st, id, data[i], sizeof(data[i]), 0) == 0);
+	}
+	CHECK(st->del(st, "c0") == 0 && st->del(st, "c1") == 0);
+	CHECK(st->sync(st) == 0);
+	snprintf(path, sizeof(path), "%s/lone/seg_0000000000000001", base);
+	for (int i = 0; i < 2000 && !gone; i++, usleep(10000))
+		gone = access(path, F_OK) < 0;
+	CHECK(gone);
+	for (int i = 2; i < 6; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		CHECK(st->get(st, id, &obj, &len) == 0 && len == sizeof(data[i]) &&
+		      !memcmp(obj, data[i], len));
+		free(obj);
+		obj = NULL;
+	}
+	st->close(st);
+	pthread_join(sv.t, NULL);
+	kd_store_stop(s);
+	kfs_seg_tuning.seg_max = 0;
+}
+
 TEST(vol_names)
 {
 	char n[KFS_ID_MAX + 1];
@@ -481,6 +526,7 @@ int main(void)
 	RUN(gets_from_the_page_cache);
 	RUN(wire_send_file);
 	RUN(store_in_hostile);
+	RUN(compaction_while_idle);
 	RUN(vol_names);
 	RUN(wire_decode);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
