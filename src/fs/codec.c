@@ -231,6 +231,34 @@ int kfs_root_part_decode(const uint8_t *buf, size_t len, uint64_t *dst, uint32_t
 	return 0;
 }
 
+/* The head of an inode object in parts (fs/meta_parts.c): "KPRT", total, parts, part id. */
+#define META_HEAD_MAGIC 0x4b505254u /* "KPRT" */
+
+int kfs_meta_head_encode(uint64_t total, uint32_t parts, uint64_t pid, uint8_t **out, size_t *len)
+{
+	struct wbuf w = { 0 };
+
+	w_be(&w, META_HEAD_MAGIC, 4);
+	w_be(&w, total, 8);
+	w_be(&w, parts, 4);
+	w_be(&w, pid, 8);
+	return w_done(&w, out, len, "object head");
+}
+
+int kfs_meta_head_decode(const uint8_t *buf, size_t len, uint64_t *total, uint32_t *parts,
+			 uint64_t *pid)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+	uint32_t magic;
+
+	if (kiln_cursor_be32(&c, &magic) < 0 || magic != META_HEAD_MAGIC)
+		return 0;
+	if (kiln_cursor_be64(&c, total) < 0 || kiln_cursor_be32(&c, parts) < 0 ||
+	    kiln_cursor_be64(&c, pid) < 0)
+		return -EBADMSG;
+	return 1;
+}
+
 int kfs_journal_encode(const struct kfs_root *r, uint8_t **out, size_t *len)
 {
 	return map_encode(r, JRNL_MAGIC, out, len, "journal record");

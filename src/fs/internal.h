@@ -240,7 +240,13 @@ int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 int kfs_meta_get(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
 		 size_t *len, uint32_t *parts) KILN_MUST;
 int kfs_meta_retire(struct kfs *fs, const char *id, uint64_t ver, uint32_t parts) KILN_MUST;
-/* A head's fields: 1 when buf is a head, 0 when it is a whole object, -EBADMSG when malformed. */
+/* A head's 24 bytes (fs/codec.c); decode: 1 a head, 0 not one (a whole object), -EBADMSG cut short. */
+#define KFS_META_HEAD_LEN 24
+int kfs_meta_head_encode(uint64_t total, uint32_t parts, uint64_t pid, uint8_t **out,
+			 size_t *len) KILN_MUST;
+int kfs_meta_head_decode(const uint8_t *buf, size_t len, uint64_t *total, uint32_t *parts,
+			 uint64_t *pid) KILN_MUST;
+/* A head's fields, checked against its size: 1 when buf is a head, 0 when it is a whole object, -EBADMSG when malformed. */
 int kfs_meta_head_parse(const uint8_t *buf, size_t len, uint64_t *total, uint32_t *parts,
 			uint64_t *pid) KILN_MUST;
 /* Mount: the stored version of ino is ver (0: the inode is gone). */

@@ -21,8 +21,7 @@
  * new, so parts are never overwritten in place, and they are put before
  * the head, in the same commit as it.
  */
-#define HEAD_MAGIC "KPRT"
-#define HEAD_LEN 24
+#define HEAD_LEN KFS_META_HEAD_LEN
 #define CHUNK ((size_t)KFS_OBJ_MAX - KFS_SEAL_OVERHEAD)
 #define FIRST (CHUNK - HEAD_LEN)
 
@@ -42,28 +41,14 @@ static void part_aad(const struct kfs *fs, uint64_t pid, uint32_t k, uint32_t pa
 	kfs_aad_of(fs, KFS_OBJ_META_PART, pid, k, parts, aad);
 }
 
-static void be_put(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t be_get(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
 		 size_t len, uint32_t *parts)
 {
 	char pidstr[KFS_ID_MAX + 1];
 	struct kfs_aad pa;
 	uint64_t pid;
-	uint8_t *head;
+	uint8_t *head, *fields = NULL;
+	size_t fl;
 	int rc = 0;
 
 	*parts = 0;
@@ -79,17 +64,17 @@ int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 		part_aad(fs, pid, k, n, &pa);
 		rc = kfs_seal_put(fs, &pa, pidstr, pt + at, len - at < CHUNK ? len - at : CHUNK, 0, NULL);
 	}
+	if (rc == 0)
+		rc = kfs_meta_head_encode(len, n, pid, &fields, &fl);
 	head = rc == 0 ? malloc(CHUNK) : NULL;
 	if (rc == 0 && !head)
 		rc = kiln_err(ENOMEM, "object %s: out of memory", id);
 	if (rc < 0) {
-		free(head);
+		free(fields);
 		return rc; /* parts already put are left for a sweep, as any object of a failed commit */
 	}
-	memcpy(head, HEAD_MAGIC, 4);
-	be_put(head + 4, len, 8);
-	be_put(head + 12, n, 4);
-	memcpy(head + 16, &pid, 8);
+	memcpy(head, fields, HEAD_LEN);
+	free(fields);
 	memcpy(head + HEAD_LEN, pt, FIRST);
 	rc = kfs_seal_put(fs, aad, id, head, CHUNK, 0, NULL);
 	free(head);
@@ -124,11 +109,10 @@ static int get_part(struct kfs *fs, const char *id, uint64_t pid, uint32_t k, ui
 int kfs_meta_head_parse(const uint8_t *head, size_t len, uint64_t *total, uint32_t *parts,
 			uint64_t *pid)
 {
-	if (len < HEAD_LEN || memcmp(head, HEAD_MAGIC, 4))
-		return 0;
-	*total = be_get(head + 4, 8);
-	*parts = (uint32_t)be_get(head + 12, 4);
-	memcpy(pid, head + 16, 8);
+	int rc = kfs_meta_head_decode(head, len, total, parts, pid);
+
+	if (rc <= 0)
+		return rc;
 	if (len != CHUNK || *total <= CHUNK || *total > KFS_INODE_MAX || *parts != parts_for(*total))
 		return -EBADMSG;
 	return 1;
@@ -171,8 +155,11 @@ int kfs_meta_get(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint
 	size_t hl = 0;
 	int rc = kfs_get_opened(fs, aad, id, &head, &hl, NULL);
 
+	uint64_t t, pid;
+	uint32_t n;
+
 	*parts = 0;
-	if (rc < 0 || hl < HEAD_LEN || memcmp(head, HEAD_MAGIC, 4)) { /* one object: as it is */
+	if (rc < 0 || kfs_meta_head_decode(head, hl, &t, &n, &pid) == 0) { /* one object: as it is */
 		*pt = head;
 		*len = hl;
 		return rc;
