@@ -13,9 +13,9 @@ gl_check boot-vsock-loopback vsock_probe dial 1 5999 over-vsock
 # What this kernel does with splice on vsock (the relays fall back to copies on EINVAL).
 vsock_probe splice 5998 2>&1 | sed 's/^/GL INFO /'
 
-# The parent's side: 198.18.0.1 on lo serving 16 MB, dnsmasq for one name, kilnd.
+# The parent's side: 198.18.0.1 on lo serving 100 MB, dnsmasq for one name, kilnd.
 ip addr add 198.18.0.1/32 dev lo
-dd if=/dev/urandom of=/www/big.bin bs=1M count=16 2>/dev/null
+dd if=/dev/urandom of=/www/big.bin bs=1M count=100 2>/dev/null
 want=$(sha256sum /www/big.bin | cut -d' ' -f1)
 httpd -p 198.18.0.1:80 -h /www
 dnsmasq --keep-in-foreground --port=5353 --listen-address=127.0.0.1 --bind-interfaces \

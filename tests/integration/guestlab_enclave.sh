@@ -3,7 +3,7 @@
 # The Nitro half over real vsock on Debian's 6.1 kernel, in one guest-lab boot (tests/lib/guestlab.sh):
 # kilnd + `kiln run --sim --channel vsock` (kiln-init dials the parent at VMADDR_CID_LOCAL, kilnd
 # listens on vsock as on Nitro): the control channel and logs, egress through iptables-legacy
-# REDIRECT to a server in the guest (16 MB, sha256), DNS through the channel, an ingress port,
+# REDIRECT to a server in the guest (100 MB, sha256), DNS through the channel, an ingress port,
 # the sim NSM's attestation fetched by the app and verified, a second sim over vsock refused
 # (kilnd tells vsock enclaves apart by CID; all are CID 1), the app denied AF_VSOCK by seccomp
 # while kiln-init uses it, kilnd killed and restarted mid-stream (no log line lost), `kiln stop`.
