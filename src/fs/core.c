@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The storage core's volume: mount, the inode table, atomic commits of the authenticated root. */
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <time.h>
 
 #include "fs/internal.h"
+#include "util/secure.h"
 
 #define HDR_ID "hdr"
 
@@ -577,14 +577,14 @@ static void kfs_free(struct kfs *fs)
 	free(fs->touched);
 	free(fs->chg);
 	if (fs->cache)
-		OPENSSL_cleanse(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
+		kiln_wipe(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
 	free(fs->cache);
 	if (fs->merge)
-		OPENSSL_cleanse(fs->merge, KFS_BLOCK);
+		kiln_wipe(fs->merge, KFS_BLOCK);
 	free(fs->merge);
 	free(fs->sealed);
 	free(fs->ahead); /* after the store's close, which may read answers into it */
-	OPENSSL_cleanse(fs, sizeof(*fs));
+	kiln_wipe(fs, sizeof(*fs));
 	free(fs);
 }
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The storage core's file content: sealed fixed-size blocks, copy-on-write versions, and xattrs. */
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include <sys/xattr.h>
 
 #include "fs/internal.h"
+#include "util/secure.h"
 
 int kfs_file_key(struct kfs *fs, uint64_t ino, uint8_t *key)
 {
@@ -360,9 +360,9 @@ int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 		if (rc == 0)
 			rc = write_block(fs, n, key, keep - 1, buf, size % KFS_BLOCK);
 		n->dirty |= rc == 0;
-		OPENSSL_cleanse(key, sizeof(key));
+		kiln_wipe(key, sizeof(key));
 		if (buf)
-			OPENSSL_cleanse(buf, KFS_BLOCK);
+			kiln_wipe(buf, KFS_BLOCK);
 		free(buf);
 	}
 	for (uint64_t b = keep; b < n->nblk && rc == 0; b++)
@@ -497,7 +497,7 @@ ssize_t kfs_read(struct kfs *fs, uint64_t ino, uint64_t off, void *buf, size_t l
 	}
 	if (rc == 0 && ahead)
 		read_ahead(fs, n, last + 1, ahead);
-	OPENSSL_cleanse(key, sizeof(key));
+	kiln_wipe(key, sizeof(key));
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
@@ -574,9 +574,9 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, &edge);
 		done += rc == 0 ? chunk : 0;
 	}
-	OPENSSL_cleanse(key, sizeof(key));
+	kiln_wipe(key, sizeof(key));
 	if (edge)
-		OPENSSL_cleanse(edge, 2 * KFS_BLOCK);
+		kiln_wipe(edge, 2 * KFS_BLOCK);
 	free(edge);
 	if (done == 0)
 		return rc;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The storage core's block gets in flight: sent ahead of need, answers taken in channel order. */
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "fs/internal.h"
+#include "util/secure.h"
 
 /*
  * How this works. A get sent ahead (read-ahead, a frontend's prefetch)
@@ -62,7 +62,7 @@ static void take_oldest(struct kfs *fs)
 	    kfs_file_key(fs, g->ino, key) == 0) {
 		/* a failure leaves the block out of the cache */
 		(void)!kfs_open_block(fs, g->ino, g->blk, g->ver, key, &g->o);
-		OPENSSL_cleanse(key, sizeof(key));
+		kiln_wipe(key, sizeof(key));
 	}
 	fs->getf_at = ring_at(fs, 1);
 	fs->ngetf--;

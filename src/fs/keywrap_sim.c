@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The sim key wrap: AES-GCM under a key every kiln build can compute (not secret; sim only). */
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs.h"
+#include "util/secure.h"
 
 struct sim_wrap {
 	struct kfs_keywrap ops;
@@ -41,7 +41,7 @@ static int sim_unwrap(struct kfs_keywrap *w, const uint8_t *uuid, const uint8_t 
 	wrap_aad(uuid, &aad);
 	if (in_len != KFS_KEY_LEN + KFS_SEAL_OVERHEAD ||
 	    kfs_open_sealed(((struct sim_wrap *)w)->kek, &aad, in, in_len, key) < 0) {
-		OPENSSL_cleanse(key, KFS_KEY_LEN);
+		kiln_wipe(key, KFS_KEY_LEN);
 		return kiln_err(EKEYREJECTED,
 				"volume key: cannot unwrap with the sim key (wrong key for this volume)");
 	}
@@ -50,7 +50,7 @@ static int sim_unwrap(struct kfs_keywrap *w, const uint8_t *uuid, const uint8_t 
 
 static void sim_free(struct kfs_keywrap *w)
 {
-	OPENSSL_cleanse(w, sizeof(struct sim_wrap));
+	kiln_wipe(w, sizeof(struct sim_wrap));
 	free(w);
 }
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The storage core's deferred read-modify-write: a small write waits in the cache for its old block. */
-#include <openssl/crypto.h>
 #include <string.h>
 
 #include "fs/internal.h"
+#include "util/secure.h"
 
 /*
  * How this works. A write of part of a 32 KiB block must keep the block's
@@ -160,7 +160,7 @@ static int flush_one(struct kfs *fs, struct kfs_cblk *c)
 			      (unsigned long long)c->blk, (unsigned long long)c->ino);
 	if (rc == 0)
 		rc = seal_slot(fs, n, key, c, 0);
-	OPENSSL_cleanse(key, sizeof(key));
+	kiln_wipe(key, sizeof(key));
 	return rc < 0 ? drop(fs, c, rc) : 0;
 }
 
