@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -549,6 +550,14 @@ int kiln_fuse_handle_queued(int fd, struct kfs *fs, uint8_t *const *req, const s
 	return rc;
 }
 
+static _Atomic uint64_t requests[KILN_FUSE_OPS]; /* kiln_fuse_counts */
+
+void kiln_fuse_counts(uint64_t counts[KILN_FUSE_OPS])
+{
+	for (size_t i = 0; i < KILN_FUSE_OPS; i++)
+		counts[i] = atomic_load_explicit(&requests[i], memory_order_relaxed);
+}
+
 int kiln_fuse_handle(int fd, struct kfs *fs, const uint8_t *req, size_t n, uint8_t *out)
 {
 	struct req r = { .fs = fs, .fd = fd, .out = out, .h = (const struct fuse_in_header *)req };
@@ -557,6 +566,8 @@ int kiln_fuse_handle(int fd, struct kfs *fs, const uint8_t *req, size_t n, uint8
 		return kiln_err(EPROTO, "FUSE: malformed request of %zu bytes", n);
 	r.body = req + sizeof(*r.h);
 	r.len = n - sizeof(*r.h);
+	atomic_fetch_add_explicit(&requests[r.h->opcode < KILN_FUSE_OPS ? r.h->opcode : KILN_FUSE_OPS - 1],
+				  1, memory_order_relaxed);
 	kiln_err_clear();
 	return dispatch(&r);
 }

@@ -44,5 +44,14 @@ int kiln_fuse_handle_queued(int fd, struct kfs *fs, uint8_t *const *req, const s
  * DESTROY; fs stays the caller's. Returns 0 or -errno.
  */
 int kiln_fuse_serve(int fd, struct kfs *fs) KILN_MUST;
+/*
+ * Requests handled by kiln_fuse_handle in this process since it started,
+ * by opcode (all mounts together; opcodes at or past KILN_FUSE_OPS in the
+ * last slot): what each app operation costs, for benches
+ * (bench/guestlab_fs KILN_BENCH_COUNT=1). Read while serving: each count
+ * is exact, a set of them is not one instant's.
+ */
+#define KILN_FUSE_OPS 64
+void kiln_fuse_counts(uint64_t counts[KILN_FUSE_OPS]);
 
 #endif

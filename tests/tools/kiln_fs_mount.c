@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@
  * --vsock: the same over vsock (the loopback transport, port 7003), each
  * end made as kiln-init and kilnd make theirs.
  * --plain: a plain volume (ordinary files in STOREDIR) the same way.
+ * With KILN_FUSE_COUNT=FILE in the environment, each SIGUSR1 writes the
+ * requests served so far to FILE, one "OPNAME N" line per opcode seen
+ * (written aside and renamed: FILE appears complete).
  */
 static struct kd_store *chan_store;
 static int chan_fd;
@@ -92,6 +96,70 @@ static int open_plain(const char *dir, struct kfs **fs)
 
 	return fd < 0 ? fd : kfs_plain_mount(fd, "vol", getuid(), getgid(), fs);
 }
+/* The opcodes of linux/fuse.h by number, for the counts' names. */
+static const char *const op_names[] = {
+	[1] = "LOOKUP", [2] = "FORGET", [3] = "GETATTR", [4] = "SETATTR", [5] = "READLINK",
+	[6] = "SYMLINK", [8] = "MKNOD", [9] = "MKDIR", [10] = "UNLINK", [11] = "RMDIR",
+	[12] = "RENAME", [13] = "LINK", [14] = "OPEN", [15] = "READ", [16] = "WRITE",
+	[17] = "STATFS", [18] = "RELEASE", [20] = "FSYNC", [21] = "SETXATTR", [22] = "GETXATTR",
+	[23] = "LISTXATTR", [24] = "REMOVEXATTR", [25] = "FLUSH", [26] = "INIT", [27] = "OPENDIR",
+	[28] = "READDIR", [29] = "RELEASEDIR", [30] = "FSYNCDIR", [34] = "ACCESS", [35] = "CREATE",
+	[36] = "INTERRUPT", [38] = "DESTROY", [42] = "BATCH_FORGET", [43] = "FALLOCATE",
+	[44] = "READDIRPLUS", [45] = "RENAME2", [46] = "LSEEK",
+};
+
+static void write_counts(const char *path)
+{
+	uint64_t c[KILN_FUSE_OPS];
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	kiln_fuse_counts(c);
+	for (size_t op = 0; op < KILN_FUSE_OPS; op++) {
+		const char *name = op < sizeof(op_names) / sizeof(op_names[0]) ? op_names[op] : NULL;
+		if (!c[op])
+			continue;
+		if (name)
+			fprintf(f, "%s %llu\n", name, (unsigned long long)c[op]);
+		else
+			fprintf(f, "OP%zu %llu\n", op, (unsigned long long)c[op]);
+	}
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+/* KILN_FUSE_COUNT: a thread that writes the counts at each SIGUSR1 (blocked in every thread). */
+static void *count_main(void *arg)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	while (sigwait(&set, &sig) == 0)
+		write_counts(arg);
+	return NULL;
+}
+
+static void start_counts(void)
+{
+	char *path = getenv("KILN_FUSE_COUNT");
+	sigset_t set;
+	pthread_t t;
+
+	if (!path || !*path)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&t, NULL, count_main, path) == 0)
+		pthread_detach(t);
+}
+
 static void on_log(void *ctx, const char *line)
 {
 	fprintf(stderr, "kiln_fs_mount: %s\n", line);
@@ -124,6 +192,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kiln_fs_mount [--create] [--secret S] [--channel | --vsock | --plain] STOREDIR MOUNTPOINT\n");
 		return 2;
 	}
+	start_counts();
 	if (plain ? open_plain(argv[i], &fs) < 0 :
 	    ((channel ? open_channel(argv[i], channel == 2, &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
 	     kfs_keywrap_sim(secret, &kw) < 0 ||

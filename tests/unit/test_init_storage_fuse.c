@@ -86,6 +86,33 @@ TEST(malformed_and_unknown)
 	kfs_unmount(fs);
 }
 
+/* Every request counts under its opcode (an unknown or huge one in the last slot); a malformed one does not. */
+TEST(requests_counted)
+{
+	struct kfs *fs = mem_fs();
+	uint64_t before[KILN_FUSE_OPS], after[KILN_FUSE_OPS];
+	uint8_t shortreq[16] = { 16 };
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	kiln_fuse_counts(before);
+	CHECK(call(fs, FUSE_LOOKUP, KFS_ROOT_INO, "nope", 5) == -ENOENT);
+	CHECK(call(fs, FUSE_LOOKUP, KFS_ROOT_INO, "nada", 5) == -ENOENT);
+	CHECK(call(fs, FUSE_GETATTR, KFS_ROOT_INO, NULL, 0) == 0);
+	CHECK(call(fs, 9999, KFS_ROOT_INO, NULL, 0) == -ENOSYS);
+	CHECK(kiln_fuse_handle(-1, fs, shortreq, sizeof(shortreq), out) < 0);
+	kiln_fuse_counts(after);
+	CHECK(after[FUSE_LOOKUP] - before[FUSE_LOOKUP] == 2);
+	CHECK(after[FUSE_GETATTR] - before[FUSE_GETATTR] == 1);
+	CHECK(after[KILN_FUSE_OPS - 1] - before[KILN_FUSE_OPS - 1] == 1);
+	uint64_t total = 0;
+	for (size_t i = 0; i < KILN_FUSE_OPS; i++)
+		total += after[i] - before[i];
+	CHECK(total == 4);
+	kfs_unmount(fs);
+}
+
 /*
  * Files are opened with FOPEN_KEEP_CACHE (this mount is the only writer,
  * so the page cache is never stale); directories are not.
@@ -223,5 +250,6 @@ int main(void)
 	RUN(open_keeps_cache);
 	RUN(setattr_huge_time_clamped);
 	RUN(malformed_and_unknown);
+	RUN(requests_counted);
 	return t_done();
 }
