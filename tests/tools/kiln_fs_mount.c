@@ -7,18 +7,12 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <linux/vm_sockets.h>
-
-#include "chan/addr.h"
 #include "fs/fs.h"
 #include "fs/plain.h"
-#include "fs/wire.h"
-#include "init/storage.h"
 #include "init/storage_fuse.h"
-#include "kilnd/store.h"
+#include "tool_store.h"
 
 /*
  * kiln_fs_mount [--create] [--secret S] [--channel | --vsock | --plain] STOREDIR MOUNTPOINT
@@ -33,66 +27,10 @@
  * requests served so far to FILE, one "OPNAME N" line per opcode seen
  * (written aside and renamed: FILE appears complete).
  */
-static struct kd_store *chan_store;
-static int chan_fd;
-
-static void *chan_main(void *arg)
-{
-	kd_store_serve(chan_store, chan_fd);
-	close(chan_fd);
-	return NULL;
-}
-
-/*
- * --vsock: kiln-init's dial of port 7003 over the loopback transport
- * (vsock_loopback), accepted here: both ends as kiln-init and kilnd make
- * them. sv[0] is ours, sv[1] the store's; -1 without vsock.
- */
-static int vsock_pair(int sv[2])
-{
-	struct kiln_chan_addr a = { .family = KILN_CHAN_VSOCK, .cid = KILN_CID_ANY,
-				    .port = KILN_PORT_STORAGE };
-	int l = kiln_chan_listen(&a, 1);
-
-	if (l < 0)
-		return -1;
-	kiln_chan_set_parent_cid(VMADDR_CID_LOCAL);
-	sv[0] = kiln_init_storage_dial(NULL);
-	sv[1] = sv[0] < 0 ? -1 : accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	return sv[1] < 0 ? -1 : 0;
-}
-
-/* A connection to kilnd's store code serving volume "vol" in dir; returns our end. */
-static int serve_dir(const char *dir, bool plain, bool vsock)
-{
-	struct kd_store_cfg cfg = { .n = 1 };
-	pthread_t t;
-	int sv[2];
-
-	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "vol");
-	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s", dir);
-	cfg.vol[0].plain = plain;
-	if (kd_store_new("tool", &cfg, &chan_store) < 0 ||
-	    (vsock ? vsock_pair(sv) : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) < 0)
-		return -1;
-	chan_fd = sv[1];
-	if (pthread_create(&t, NULL, chan_main, NULL))
-		return -1;
-	return sv[0];
-}
-
-static int open_channel(const char *dir, bool vsock, struct kfs_store **st)
-{
-	int fd = serve_dir(dir, false, vsock);
-
-	return fd < 0 ? fd : kfs_store_remote(fd, "vol", st);
-}
-
 /* A plain volume, its files owned (as the mount shows them) by our own uid. */
 static int open_plain(const char *dir, struct kfs **fs)
 {
-	int fd = serve_dir(dir, true, false);
+	int fd = tool_store_serve(dir, true, false);
 
 	return fd < 0 ? fd : kfs_plain_mount(fd, "vol", getuid(), getgid(), fs);
 }
@@ -194,7 +132,7 @@ int main(int argc, char **argv)
 	}
 	start_counts();
 	if (plain ? open_plain(argv[i], &fs) < 0 :
-	    ((channel ? open_channel(argv[i], channel == 2, &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
+	    ((channel ? tool_store_channel(argv[i], channel == 2, &st) : kfs_store_dir_open(argv[i], NULL, &st)) < 0 ||
 	     kfs_keywrap_sim(secret, &kw) < 0 ||
 	     kfs_mount(st, kw, flags, on_log, NULL, &fs) < 0)) {
 		fprintf(stderr, "kiln_fs_mount: %s\n", kiln_errmsg());
