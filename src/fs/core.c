@@ -186,14 +186,14 @@ int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, ui
 static int load_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1], what[64];
-	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = n->ver };
+	struct kfs_aad aad;
 	uint8_t *pt = NULL;
 	size_t len = 0;
 	int rc;
 
 	kfs_inode_id(n->ino, n->ver, id);
 	snprintf(what, sizeof(what), "inode %llu", (unsigned long long)n->ino);
-	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
+	kfs_aad_of(fs, KFS_OBJ_INODE, n->ino, 0, n->ver, &aad);
 	rc = kfs_meta_get(fs, &aad, id, &pt, &len, &n->parts);
 	if (rc < 0 && rc != -ENOENT && rc != -EBADMSG && rc != -ENOMEM) {
 		free(pt);
@@ -295,7 +295,7 @@ bool kfs_unretire(struct kfs *fs, const char *id)
 static int store_inode(struct kfs *fs, struct kfs_inode *n)
 {
 	char id[KFS_ID_MAX + 1];
-	struct kfs_aad aad = { .kind = KFS_OBJ_INODE, .ino = n->ino, .ver = fs->next_ver };
+	struct kfs_aad aad;
 	uint8_t *pt = NULL;
 	size_t len;
 	uint32_t parts;
@@ -303,7 +303,7 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 
 	if (rc < 0)
 		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
-	memcpy(aad.uuid, fs->uuid, KFS_UUID_LEN);
+	kfs_aad_of(fs, KFS_OBJ_INODE, n->ino, 0, fs->next_ver, &aad);
 	kfs_inode_id(n->ino, aad.ver, id);
 	rc = kfs_meta_put(fs, &aad, id, pt, len, &parts);
 	free(pt);
