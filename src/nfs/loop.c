@@ -85,6 +85,17 @@ static int conn_send(struct conn *c, const uint8_t *p, size_t n)
 	return kiln_bytebuf_add(&c->outq, p + w, n - (size_t)w, SIZE_MAX);
 }
 
+/* The commit the held replies wait for. */
+static int commit_held(struct nfs_srv *s)
+{
+	int rc = nfs_srv_commit(s);
+
+	if (rc < 0)
+		fprintf(stderr, "kiln-init: storage: nfs: commit: %s (the client will resend)\n",
+			kiln_errmsg());
+	return rc;
+}
+
 /*
  * Commit, then send the held replies. A failed commit must not send them
  * (they say "durable"): the connection is dropped, the client reconnects
@@ -92,11 +103,8 @@ static int conn_send(struct conn *c, const uint8_t *p, size_t n)
  */
 static int release(struct nfs_srv *s, struct conn *c)
 {
-	int rc = nfs_srv_commit(s);
+	int rc = commit_held(s);
 
-	if (rc < 0)
-		fprintf(stderr, "kiln-init: storage: nfs: commit: %s (the client will resend)\n",
-			kiln_errmsg());
 	if (rc == 0)
 		rc = conn_send(c, c->held.p, c->held.len);
 	c->held.len = 0;
@@ -177,14 +185,22 @@ static int conn_ready(struct nfs_srv *s, struct conn *c, struct xdr_out *out, sh
 	return conn_recv(s, c, out);
 }
 
-static void conn_close(struct conn *c)
+/*
+ * The held replies are not sent, but the commit they wait for is done: a
+ * 4.1 client resends them on its next connection and gets them back from
+ * their slots, saying "durable". A failed commit forgets those slots
+ * (nfs_srv_commit), so the resends are answered RETRY_UNCACHED_REP.
+ */
+static void conn_close(struct nfs_srv *s, struct conn *c)
 {
+	if (c->held.len)
+		(void)commit_held(s);
+	c->held.len = 0;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	rpc_rx_reset(&c->rx);
 	c->outq.len = 0;
-	c->held.len = 0; /* the client resends what had no reply */
 }
 
 /*
@@ -216,7 +232,7 @@ static void background_commit(struct nfs_srv *s)
 }
 
 /* A new connection from the kernel's client replaces the current one. */
-static void conn_accept(struct conn *c, int lfd)
+static void conn_accept(struct nfs_srv *s, struct conn *c, int lfd)
 {
 	int one = 1, nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -226,7 +242,7 @@ static void conn_accept(struct conn *c, int lfd)
 	}
 	if (nfd < 0)
 		return;
-	conn_close(c);
+	conn_close(s, c);
 	c->fd = nfd;
 	(void)setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
@@ -261,11 +277,11 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 		if (p[0].revents)
 			break;
 		if (p[1].revents & POLLIN)
-			conn_accept(&c, lfd);
+			conn_accept(s, &c, lfd);
 		else if (c.fd >= 0 && p[2].revents && conn_ready(s, &c, &out, p[2].revents))
-			conn_close(&c);
+			conn_close(s, &c);
 	}
-	conn_close(&c);
+	conn_close(s, &c);
 	nfs_srv_group(s, false);
 	rpc_rx_free(&c.rx);
 	xdr_out_free(&out);

@@ -9,8 +9,9 @@
 struct counting {
 	struct kfs_store ops;
 	struct kfs_store *in;
-	int gets, getv_calls, getv_objs, puts, putv_calls, putv_objs, dels;
+	int gets, getv_calls, getv_objs, puts, putv_calls, putv_objs, dels, syncs;
 	int fail_in; /* > 0: the fail_in-th block put from now on fails with ENOSPC */
+	bool fail_sync; /* every sync fails with EIO */
 };
 
 static struct counting cs;
@@ -40,7 +41,8 @@ static int c_del(struct kfs_store *s, const char *id)
 
 static int c_sync(struct kfs_store *s)
 {
-	return cs.in->sync(cs.in);
+	cs.syncs++;
+	return cs.fail_sync ? kiln_err(EIO, "sync refused") : cs.in->sync(cs.in);
 }
 
 static void c_close(struct kfs_store *s)
@@ -82,7 +84,8 @@ static int c_getv(struct kfs_store *s, struct kfs_obj *v, size_t n)
 static void counts_reset(void)
 {
 	cs.gets = cs.getv_calls = cs.getv_objs = cs.puts = cs.putv_calls = cs.putv_objs = 0;
-	cs.dels = cs.fail_in = 0;
+	cs.dels = cs.fail_in = cs.syncs = 0;
+	cs.fail_sync = false;
 }
 
 /* Mount (or remount) the volume in the memory store behind the counting one. */
@@ -100,7 +103,7 @@ static struct kfs *mount_counting(unsigned flags)
 	return fs;
 }
 
-static void fresh_store(void)
+static inline void fresh_store(void)
 {
 	if (cs.in)
 		cs.in->close(cs.in);

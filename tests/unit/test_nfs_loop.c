@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the NFS server's TCP side: record fragments, replacement, oversize, stop, a 4.1 retry after reconnecting. */
+/* Unit tests of the NFS server's TCP side: record fragments, replacement, oversize, stop, a 4.1 retry after reconnecting, held replies on a drop. */
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <stdbool.h>
 
@@ -13,6 +14,8 @@
 #include "nfs/server.h"
 #include "nfs/xdr.h"
 #include "t.h"
+
+#include "counting_store.h"
 
 static struct nfs_srv *srv;
 static int lfd, stop[2], serve_rc = 1;
@@ -204,41 +207,50 @@ static void mkdir_call(struct xdr_out *o, const uint8_t *sess, uint32_t seq)
 	xdr_put_u32(o, 0);
 }
 
+/* A new connection with a 4.1 session: EXCHANGE_ID, CREATE_SESSION; its id in sess. */
+static int session(uint16_t port, struct xdr_out *o, uint8_t sess[NFS4_SESSIONID_SIZE])
+{
+	uint8_t r[4096], cid[8];
+	size_t n;
+	const size_t body = REPLY_BODY + 12 + 8; /* status, empty tag, count, op, status */
+	int c = dial(port, true);
+
+	CHECK(c >= 0);
+	call_head(o, 200, 1);
+	xdr_put_u32(o, OP_EXCHANGE_ID);
+	xdr_put_fixed(o, "verifier", 8);
+	xdr_put_string(o, "loop test");
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+	CHECK(call_rec(c, o, r, sizeof(r), &n) == NFS4_OK && n >= body + 12);
+	memcpy(cid, r + body, 8);
+	call_head(o, 201, 1);
+	xdr_put_u32(o, OP_CREATE_SESSION);
+	xdr_put_fixed(o, cid, 8);
+	xdr_put_u32(o, 1);
+	xdr_put_u32(o, 0);
+	for (int ch = 0; ch < 2; ch++) {
+		const uint32_t a[] = { 0, 1 << 20, 1 << 20, 0, 8, 4, 0 };
+		for (size_t i = 0; i < 7; i++)
+			xdr_put_u32(o, a[i]);
+	}
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+	CHECK(call_rec(c, o, r, sizeof(r), &n) == NFS4_OK && n >= body + NFS4_SESSIONID_SIZE);
+	memcpy(sess, r + body, NFS4_SESSIONID_SIZE);
+	return c;
+}
+
 /* A 4.1 client's CREATE resent on a new connection is answered from its slot, not run again. */
 static void retry_after_reconnect(uint16_t port)
 {
 	struct xdr_out o;
 	uint8_t r[4096], first[4096], sess[NFS4_SESSIONID_SIZE];
 	size_t n, n1;
-	const size_t body = REPLY_BODY + 12 + 8; /* status, empty tag, count, op, status */
 
 	CHECK(xdr_out_init(&o, 1 << 16) == 0);
-	int c = dial(port, true);
-	CHECK(c >= 0);
-	call_head(&o, 200, 1);
-	xdr_put_u32(&o, OP_EXCHANGE_ID);
-	xdr_put_fixed(&o, "verifier", 8);
-	xdr_put_string(&o, "loop test");
-	xdr_put_u32(&o, 0);
-	xdr_put_u32(&o, 0);
-	xdr_put_u32(&o, 0);
-	CHECK(call_rec(c, &o, r, sizeof(r), &n) == NFS4_OK && n >= body + 12);
-	uint8_t cid[8];
-	memcpy(cid, r + body, 8);
-	call_head(&o, 201, 1);
-	xdr_put_u32(&o, OP_CREATE_SESSION);
-	xdr_put_fixed(&o, cid, 8);
-	xdr_put_u32(&o, 1);
-	xdr_put_u32(&o, 0);
-	for (int ch = 0; ch < 2; ch++) {
-		const uint32_t a[] = { 0, 1 << 20, 1 << 20, 0, 8, 4, 0 };
-		for (size_t i = 0; i < 7; i++)
-			xdr_put_u32(&o, a[i]);
-	}
-	xdr_put_u32(&o, 0);
-	xdr_put_u32(&o, 0);
-	CHECK(call_rec(c, &o, r, sizeof(r), &n) == NFS4_OK && n >= body + sizeof(sess));
-	memcpy(sess, r + body, sizeof(sess));
+	int c = session(port, &o, sess);
 	mkdir_call(&o, sess, 1);
 	CHECK(call_rec(c, &o, first, sizeof(first), &n1) == NFS4_OK);
 	close(c); /* the reply could have been lost with the connection */
@@ -250,6 +262,120 @@ static void retry_after_reconnect(uint16_t port)
 	CHECK(call_rec(d, &o, r, sizeof(r), &n) == NFS4ERR_EXIST);
 	close(d);
 	xdr_out_free(&o);
+}
+
+/* SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory dir (the volume is dirty), COMMIT of file "f". */
+static void commit_call(struct xdr_out *o, const uint8_t *sess, uint32_t seq, const char *dir)
+{
+	call_head(o, 400 + seq, 6);
+	xdr_put_u32(o, OP_SEQUENCE);
+	xdr_put_fixed(o, sess, NFS4_SESSIONID_SIZE);
+	xdr_put_u32(o, seq);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 1);
+	xdr_put_u32(o, OP_PUTROOTFH);
+	xdr_put_u32(o, OP_CREATE);
+	xdr_put_u32(o, NF4DIR);
+	xdr_put_string(o, dir);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, OP_PUTROOTFH);
+	xdr_put_u32(o, OP_LOOKUP);
+	xdr_put_string(o, "f");
+	xdr_put_u32(o, OP_COMMIT);
+	xdr_put_u64(o, 0);
+	xdr_put_u32(o, 0);
+}
+
+/*
+ * Send the call and, in the same write, the mark of a record over the
+ * maximum: the server runs the call, then drops the connection before it
+ * could release the reply. True once the server has closed it unanswered.
+ */
+static bool send_and_drop(int fd, struct xdr_out *o)
+{
+	uint32_t mark = htonl(0x80000000u | (uint32_t)(o->len - 4));
+	uint32_t big = htonl(0x80000000u | (NFS_MAX_RECORD + 1));
+	char c;
+
+	memcpy(o->buf, &mark, 4);
+	xdr_put_fixed(o, &big, 4);
+	bool ok = write(fd, o->buf, o->len) == (ssize_t)o->len && read(fd, &c, 1) == 0;
+	o->len -= 4;
+	close(fd);
+	return ok;
+}
+
+/* Start serving fs on a loopback port. */
+static uint16_t serve_start(struct kfs *fs, pthread_t *th)
+{
+	uint8_t key[NFS_FH_KEY_LEN] = { 1 }, volid[NFS_VOLID_LEN] = { 2 };
+	uint16_t port = 0;
+
+	CHECK(nfs_srv_new(fs, key, volid, &srv) == 0);
+	CHECK(nfs_listen(0, &lfd, &port) == 0 && port != 0);
+	CHECK(pipe(stop) == 0);
+	CHECK(pthread_create(th, NULL, serve, NULL) == 0);
+	return port;
+}
+
+static void serve_stop(struct kfs *fs, pthread_t th)
+{
+	CHECK(write(stop[1], "x", 1) == 1);
+	pthread_join(th, NULL);
+	CHECK(serve_rc == 0);
+	close(lfd);
+	close(stop[0]);
+	close(stop[1]);
+	nfs_srv_free(srv);
+	CHECK(kfs_unmount(fs) == 0);
+}
+
+/*
+ * A COMMIT whose reply waits for the owed commit, on a connection the
+ * client ends before the reply: the commit is done all the same, since the
+ * 4.1 slot keeps that reply ("durable") and the client's resend on its next
+ * connection gets it back. When that commit fails, the slot forgets the
+ * reply: the resend is answered RETRY_UNCACHED_REP, not a false promise.
+ */
+TEST(held_replies_on_drop)
+{
+	struct kfs *fs = mount_counting(KFS_MOUNT_CREATE);
+	struct kfs_attr a;
+	struct xdr_out o;
+	uint8_t r[4096], sess[NFS4_SESSIONID_SIZE];
+	size_t n;
+	pthread_t th;
+
+	CHECK(fs && kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
+	CHECK(kfs_sync(fs) == 0);
+	uint16_t port = serve_start(fs, &th);
+	if (geteuid() != 0) {
+		fprintf(stderr, "  (not root: no reserved source port, skipped)\n");
+		serve_stop(fs, th);
+		return;
+	}
+	CHECK(xdr_out_init(&o, 1 << 16) == 0);
+	int c = session(port, &o, sess);
+	int synced = cs.syncs;
+	commit_call(&o, sess, 1, "d");
+	CHECK(send_and_drop(c, &o));
+	CHECK(cs.syncs == synced + 1 && !kfs_dirty(fs));
+	int d = dial(port, true);
+	CHECK(d >= 0 && call_rec(d, &o, r, sizeof(r), &n) == NFS4_OK && cs.syncs == synced + 1);
+	/* the commit fails: the slot's reply is forgotten */
+	cs.fail_sync = true;
+	commit_call(&o, sess, 2, "e");
+	CHECK(send_and_drop(d, &o));
+	int e = dial(port, true);
+	CHECK(e >= 0 && call_rec(e, &o, r, sizeof(r), &n) == NFS4ERR_RETRY_UNCACHED_REP);
+	cs.fail_sync = false;
+	commit_call(&o, sess, 3, "g");
+	CHECK(call_rec(e, &o, r, sizeof(r), &n) == NFS4_OK && !kfs_dirty(fs));
+	close(e);
+	xdr_out_free(&o);
+	serve_stop(fs, th);
 }
 
 TEST(tcp_loop)
@@ -362,5 +488,6 @@ int main(void)
 {
 	RUN(tcp_loop);
 	RUN(listen_loopback_only);
+	RUN(held_replies_on_drop);
 	return t_done();
 }
