@@ -157,7 +157,9 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 	uint8_t *ct = malloc(len + KFS_SEAL_OVERHEAD);
 	int rc = ct ? kfs_sealer_seal(fs->sealer, fs->mkey, aad, pt, len, ct) : kiln_err(ENOMEM, "object %s: out of memory", id);
 
-	if (rc == 0)
+	if (rc == 0 && (flags & KFS_SEAL_META))
+		rc = kfs_put_meta(fs, id, ct, len + KFS_SEAL_OVERHEAD);
+	else if (rc == 0)
 		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, flags);
 	if (rc == 0 && stamp)
 		*stamp = nonce_stamp(ct);
@@ -340,23 +342,53 @@ static int flush_inode(struct kfs *fs, struct kfs_inode *n)
 	return n->dirty ? store_inode(fs, n) : 0;
 }
 
-/* The inodes touched since the last commit, or all of them when the list overflowed. */
-static int flush_inodes(struct kfs *fs)
+/* Each inode touched since the last commit, or each of them when the list overflowed. */
+static int each_touched(struct kfs *fs, int (*fn)(struct kfs *fs, struct kfs_inode *n))
 {
 	int rc = 0;
 
 	if (fs->touched_all) {
 		for (size_t b = 0; b < KFS_BUCKETS && rc == 0; b++)
 			for (struct kfs_inode *n = fs->tab[b]; n && rc == 0; n = n->next)
-				rc = flush_inode(fs, n);
+				rc = fn(fs, n);
 	} else {
 		for (size_t i = 0; i < fs->ntouched && rc == 0; i++) {
 			struct kfs_inode *n = find(fs, fs->touched[i]);
 			if (n) /* else dropped since: ops.c retired its object */
-				rc = flush_inode(fs, n);
+				rc = fn(fs, n);
 		}
 	}
+	return rc;
+}
+
+/*
+ * A touched inode whose new version may not be stored (its put, sent
+ * without waiting, failed; which one is not known): stored again by the
+ * next commit. The failed commit wrote no record naming any of them.
+ */
+static int restore_dirty(struct kfs *fs, struct kfs_inode *n)
+{
+	if (n->loaded && n->a.nlink > 0 && n->ver)
+		n->dirty = true;
+	return 0;
+}
+
+/*
+ * The touched inodes' new versions: put (over the channel without
+ * waiting), then made durable, then their answers reaped. On a failure the
+ * touched ones stay touched and dirty for the next commit.
+ */
+static int flush_inodes(struct kfs *fs)
+{
+	int rc = each_touched(fs, flush_inode);
+
 	if (rc == 0)
+		rc = fs->st->sync(fs->st); /* its reply comes after the puts' answers */
+	int mrc = kfs_meta_settle(fs);
+	rc = rc < 0 ? rc : mrc;
+	if (rc < 0)
+		(void)each_touched(fs, restore_dirty);
+	else
 		untouch_all(fs);
 	return rc;
 }
@@ -414,9 +446,7 @@ int kfs_sync(struct kfs *fs)
 	int rc = kfs_puts_settle(fs);
 
 	if (rc == 0)
-		rc = flush_inodes(fs);
-	if (rc == 0)
-		rc = fs->st->sync(fs->st);
+		rc = flush_inodes(fs); /* and everything durable */
 	if (rc == 0)
 		rc = kfs_journal_fits(fs) ? kfs_journal_put(fs) : fold(fs);
 	if (rc < 0)

@@ -143,6 +143,7 @@ struct kfs {
 	const struct kfs_put_pipe *pipe; /* set: block puts do not wait (fs/pipeline.c) */
 	struct kfs_flight flight[KFS_PUT_AHEAD]; /* oldest first */
 	size_t nflight;
+	size_t nmeta; /* inode objects put without waiting, not reaped yet */
 	int put_err; /* the first put that failed since the last commit, for the next one */
 	uint8_t *ahead; /* KFS_GET_AHEAD sealed blocks, made at first use */
 	struct kfs_getf getf[KFS_GET_AHEAD]; /* a ring, oldest at getf_at */
@@ -225,14 +226,16 @@ void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX +
  */
 int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
 		 size_t len, unsigned flags, uint64_t *stamp) KILN_MUST;
+#define KFS_SEAL_META 0x100 /* kfs_seal_put's flags: an inode object of the commit (kfs_put_meta) */
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
 		   size_t *len, uint64_t *stamp) KILN_MUST;
 /*
  * An inode's plaintext may outgrow one object (a directory of some 25 000
  * entries, a file's block list): fs/meta_parts.c puts the rest in parts,
  * ID.K. put and get as kfs_seal_put and kfs_get_opened, with the number of
- * parts; a part that fails is logged by name and gives -EIO. retire: the
- * object and its parts.
+ * parts; a part that fails is logged by name and gives -EIO. put is a
+ * commit's: through kfs_put_meta, so kfs_meta_settle has its answers.
+ * retire: the object and its parts.
  */
 #define KFS_INODE_MAX (64u << 20)
 int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
@@ -336,6 +339,15 @@ int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_
 		  uint64_t ver, uint64_t old) KILN_MUST;
 int kfs_puts_reap(struct kfs *fs, size_t cnt) KILN_MUST;
 int kfs_puts_settle(struct kfs *fs) KILN_MUST;
+/*
+ * A commit's inode objects (fs/pipeline.c): put without waiting when
+ * fs->pipe is set (no block put may be in flight: the commit settles them
+ * first), at once otherwise; settle: reap their answers, the first
+ * failure as the error. The commit's SYNC, sent after them, reads their
+ * answers in on its way: the puts and the SYNC cost one round trip.
+ */
+int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len) KILN_MUST;
+int kfs_meta_settle(struct kfs *fs) KILN_MUST;
 
 /*
  * Block gets in flight (fs/inflight.c), a hint that only warms the cache.

@@ -53,7 +53,7 @@ int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 
 	*parts = 0;
 	if (len <= CHUNK)
-		return kfs_seal_put(fs, aad, id, pt, len, 0, NULL);
+		return kfs_seal_put(fs, aad, id, pt, len, KFS_SEAL_META, NULL);
 	uint32_t n = parts_for(len);
 	if (len > KFS_INODE_MAX || RAND_bytes((uint8_t *)&pid, sizeof(pid)) != 1)
 		return kiln_err(len > KFS_INODE_MAX ? EFBIG : EIO, "object %s: %s", id,
@@ -62,7 +62,8 @@ int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 		size_t at = FIRST + (size_t)(k - 1) * CHUNK;
 		part_id(id, k, pidstr);
 		part_aad(fs, pid, k, n, &pa);
-		rc = kfs_seal_put(fs, &pa, pidstr, pt + at, len - at < CHUNK ? len - at : CHUNK, 0, NULL);
+		rc = kfs_seal_put(fs, &pa, pidstr, pt + at, len - at < CHUNK ? len - at : CHUNK,
+				  KFS_SEAL_META, NULL);
 	}
 	if (rc == 0)
 		rc = kfs_meta_head_encode(len, n, pid, &fields, &fl);
@@ -76,7 +77,7 @@ int kfs_meta_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 	memcpy(head, fields, HEAD_LEN);
 	free(fields);
 	memcpy(head + HEAD_LEN, pt, FIRST);
-	rc = kfs_seal_put(fs, aad, id, head, CHUNK, 0, NULL);
+	rc = kfs_seal_put(fs, aad, id, head, CHUNK, KFS_SEAL_META, NULL);
 	free(head);
 	if (rc == 0)
 		*parts = n - 1;

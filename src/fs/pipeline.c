@@ -68,6 +68,45 @@ int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_
 	return 0;
 }
 
+/* Reap the oldest cnt inode puts; a failure, or the first put that failed. */
+static int meta_reap(struct kfs *fs, size_t cnt)
+{
+	int rcs[KFS_PUT_AHEAD], rc, first = 0;
+
+	if (cnt == 0)
+		return 0;
+	rc = fs->pipe->reap(fs->st, rcs, cnt);
+	fs->nmeta -= cnt;
+	for (size_t i = 0; i < cnt && !first; i++)
+		first = rcs[i] < 0 ? rcs[i] : 0;
+	if (rc == 0 && first)
+		rc = kiln_err(-first, "an inode could not be stored: %s", strerror(-first));
+	return rc;
+}
+
+int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len)
+{
+	struct kfs_obj o = { .id = id, .buf = (uint8_t *)buf, .len = len };
+	int rc = 0;
+
+	if (!fs->pipe)
+		return fs->st->put(fs->st, id, buf, len, 0);
+	if (fs->nflight)
+		return kiln_err(EINVAL, "object %s: put behind blocks in flight", id);
+	if (fs->nmeta == KFS_PUT_AHEAD)
+		rc = meta_reap(fs, KFS_PUT_AHEAD / 2);
+	if (rc == 0)
+		rc = fs->pipe->send(fs->st, &o);
+	if (rc == 0)
+		fs->nmeta++;
+	return rc;
+}
+
+int kfs_meta_settle(struct kfs *fs)
+{
+	return fs->pipe ? meta_reap(fs, fs->nmeta) : 0;
+}
+
 int kfs_puts_settle(struct kfs *fs)
 {
 	int rc = fs->pipe ? kfs_puts_reap(fs, fs->nflight) : 0;

@@ -18,11 +18,14 @@
  * 0: that block put (counting from when it was set) fails with ENOSPC.
  * gate > 0: a get of a block from gate - 1 on stops the parent (gated is
  * then set) until the test sets gate to 0. block_gets counts block gets.
+ * hold_inodes: answers to inode puts are held until another request
+ * comes. fail_inode_in > 0: that inode put fails with ENOSPC.
  */
 #define HOLD_MAX 64
 static struct {
 	struct kfs_store *mem;
-	int hold, fail_in, dels, held;
+	int hold, fail_in, dels, held, fail_inode_in;
+	bool hold_inodes;
 	uint8_t status[HOLD_MAX];
 	int gate, block_gets;
 	bool gated;
@@ -82,6 +85,8 @@ static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
 	case KFS_OP_PUT:
 		if (r->id[0] == 'b' && par.fail_in > 0 && --par.fail_in == 0)
 			return -ENOSPC;
+		if (r->id[0] == 'i' && par.fail_inode_in > 0 && --par.fail_inode_in == 0)
+			return -ENOSPC;
 		return par.mem->put(par.mem, r->id, r->data, r->len, 0);
 	case KFS_OP_DEL:
 		par.dels++;
@@ -104,9 +109,10 @@ static void *parent(void *arg)
 		dlen = 0;
 		rc = kfs_wire_req_decode(req, len, &r) == 0 ? handle(&r, &data, &dlen) : -EPROTO;
 		st = (uint8_t)(rc < 0 ? -rc : 0);
-		if (r.op == KFS_OP_PUT && r.id[0] == 'b') {
+		bool inode = r.op == KFS_OP_PUT && r.id[0] == 'i' && par.hold_inodes;
+		if ((r.op == KFS_OP_PUT && r.id[0] == 'b') || inode) {
 			par.status[par.held++] = st;
-			if (par.held >= par.hold)
+			if (par.held >= (inode ? HOLD_MAX : par.hold))
 				flush_held(fd);
 		} else {
 			flush_held(fd);
@@ -192,6 +198,51 @@ TEST(puts_do_not_wait)
 	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
 	CHECK(!memcmp(buf, back, sizeof(buf)));
 	CHECK(kfs_sync(fs) == 0);
+	end_volume(fs);
+}
+
+/*
+ * A commit's inode puts do not wait for their answers: the parent holds
+ * them until the commit's SYNC comes (a commit that waited for each would
+ * never get it). When one of them fails, the commit fails and the next
+ * stores every inode again: the volume remounts whole.
+ */
+TEST(inode_puts_do_not_wait)
+{
+	struct kfs_attr a[6];
+	char name[8], back[16], want[16];
+	struct kfs *fs;
+
+	alarm(60);
+	par.hold = 0;
+	fs = mount_remote(KFS_MOUNT_CREATE);
+	CHECK(fs);
+	if (!fs)
+		return;
+	par.hold_inodes = true;
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		CHECK(kfs_mknod(fs, KFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, &a[i]) == 0);
+		CHECK(kfs_write(fs, a[i].ino, 0, name, 2) == 2);
+	}
+	CHECK(kfs_sync(fs) == 0);
+	for (int i = 0; i < 6; i++)
+		CHECK(kfs_write(fs, a[i].ino, 8, "more", 4) == 4);
+	par.fail_inode_in = 4;
+	CHECK_ERR(kfs_sync(fs), "an inode could not be stored: No space left");
+	CHECK(kfs_sync(fs) == 0);
+	par.hold_inodes = false;
+	CHECK(unmount_remote(fs) == 0);
+	fs = mount_remote(0);
+	CHECK(fs);
+	if (!fs)
+		return;
+	for (int i = 0; i < 6; i++) {
+		memset(want, 0, sizeof(want));
+		snprintf(want, sizeof(want), "f%d", i);
+		memcpy(want + 8, "more", 4);
+		CHECK(kfs_read(fs, a[i].ino, 0, back, sizeof(back)) == 12 && !memcmp(back, want, 12));
+	}
 	end_volume(fs);
 }
 
@@ -492,6 +543,7 @@ int main(void)
 {
 	RUN(puts_do_not_wait);
 	RUN(late_put_failure_fails_the_commit);
+	RUN(inode_puts_do_not_wait);
 	RUN(background_commit_leaves_the_error);
 	RUN(readahead_does_not_wait);
 	RUN(readahead_failure_only_when_read);
