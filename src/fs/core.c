@@ -375,8 +375,9 @@ static int restore_dirty(struct kfs *fs, struct kfs_inode *n)
 
 /*
  * The touched inodes' new versions: put (over the channel without
- * waiting), then made durable, then their answers reaped. On a failure the
- * touched ones stay touched and dirty for the next commit.
+ * waiting, behind the blocks still in flight), then everything made
+ * durable, then every put's answer reaped (a failed block is repaired).
+ * On a failure the touched ones stay touched and dirty for the next commit.
  */
 static int flush_inodes(struct kfs *fs)
 {
@@ -384,8 +385,8 @@ static int flush_inodes(struct kfs *fs)
 
 	if (rc == 0)
 		rc = fs->st->sync(fs->st); /* its reply comes after the puts' answers */
-	int mrc = kfs_meta_settle(fs);
-	rc = rc < 0 ? rc : mrc;
+	int src = kfs_puts_settle(fs);
+	rc = rc < 0 ? rc : src;
 	if (rc < 0)
 		(void)each_touched(fs, restore_dirty);
 	else
@@ -443,10 +444,10 @@ int kfs_sync(struct kfs *fs)
 		return fs->alt->sync(fs->alt_ctx);
 	/* deferred writes sealed first; a block that cannot be is kept for settle to report */
 	(void)!kfs_flush_deferred(fs);
-	int rc = kfs_puts_settle(fs);
+	int rc = fs->put_err ? kfs_puts_settle(fs) : 0; /* a failure known already */
 
 	if (rc == 0)
-		rc = flush_inodes(fs); /* and everything durable */
+		rc = flush_inodes(fs); /* the blocks' puts settled, and everything durable */
 	if (rc == 0)
 		rc = kfs_journal_fits(fs) ? kfs_journal_put(fs) : fold(fs);
 	if (rc < 0)

@@ -71,7 +71,7 @@ struct kfs_cblk {
 	uint8_t data[KFS_BLOCK];
 };
 
-/* A block put in flight (fs/pipeline.c): its block, its version and the one it replaced. */
+/* A put in flight (fs/pipeline.c): its block, its version and the one it replaced; ino 0: an inode object. */
 struct kfs_flight {
 	uint64_t ino, blk, ver, old;
 };
@@ -143,7 +143,7 @@ struct kfs {
 	const struct kfs_put_pipe *pipe; /* set: block puts do not wait (fs/pipeline.c) */
 	struct kfs_flight flight[KFS_PUT_AHEAD]; /* oldest first */
 	size_t nflight;
-	size_t nmeta; /* inode objects put without waiting, not reaped yet */
+	int meta_err; /* the first inode object put of this commit that failed */
 	int put_err; /* the first put that failed since the last commit, for the next one */
 	uint8_t *ahead; /* KFS_GET_AHEAD sealed blocks, made at first use */
 	struct kfs_getf getf[KFS_GET_AHEAD]; /* a ring, oldest at getf_at */
@@ -333,21 +333,21 @@ size_t kfs_block_len(uint64_t b, uint64_t size);
  * Pipelined block puts (fs/pipeline.c; only when fs->pipe is set). Put one
  * sealed block (version ver of block blk, replacing old) without waiting;
  * reap the answers of the oldest cnt in flight (a failed one is repaired
- * and remembered); settle: reap all, then the remembered failure, once.
+ * and remembered); settle: reap all, then the remembered failure, once
+ * (a failed block put, else a failed inode object put).
  */
 int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_t blk,
 		  uint64_t ver, uint64_t old) KILN_MUST;
 int kfs_puts_reap(struct kfs *fs, size_t cnt) KILN_MUST;
 int kfs_puts_settle(struct kfs *fs) KILN_MUST;
 /*
- * A commit's inode objects (fs/pipeline.c): put without waiting when
- * fs->pipe is set (no block put may be in flight: the commit settles them
- * first), at once otherwise; settle: reap their answers, the first
- * failure as the error. The commit's SYNC, sent after them, reads their
- * answers in on its way: the puts and the SYNC cost one round trip.
+ * A commit's inode objects (fs/pipeline.c): put without waiting, behind
+ * the block puts in flight, when fs->pipe is set; at once otherwise. The
+ * commit's SYNC, sent after them, reads all their answers in on its way
+ * (the blocks', the inodes' and the SYNC's: one round trip); then
+ * kfs_puts_settle reaps them.
  */
 int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len) KILN_MUST;
-int kfs_meta_settle(struct kfs *fs) KILN_MUST;
 
 /*
  * Block gets in flight (fs/inflight.c), a hint that only warms the cache.

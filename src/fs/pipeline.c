@@ -27,6 +27,10 @@ static void repair(struct kfs *fs, const struct kfs_flight *f, int rc)
 	struct kfs_inode *n = kfs_ifind(fs, f->ino);
 	char id[KFS_ID_MAX + 1];
 
+	if (f->ino == 0) { /* an inode object: its commit fails (kfs_puts_settle) */
+		fs->meta_err = fs->meta_err ? fs->meta_err : rc;
+		return;
+	}
 	if (fs->put_err == 0)
 		fs->put_err = rc;
 	kfs_cache_forget(fs, f->ino, f->blk, f->ver);
@@ -68,22 +72,6 @@ int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_
 	return 0;
 }
 
-/* Reap the oldest cnt inode puts; a failure, or the first put that failed. */
-static int meta_reap(struct kfs *fs, size_t cnt)
-{
-	int rcs[KFS_PUT_AHEAD], rc, first = 0;
-
-	if (cnt == 0)
-		return 0;
-	rc = fs->pipe->reap(fs->st, rcs, cnt);
-	fs->nmeta -= cnt;
-	for (size_t i = 0; i < cnt && !first; i++)
-		first = rcs[i] < 0 ? rcs[i] : 0;
-	if (rc == 0 && first)
-		rc = kiln_err(-first, "an inode could not be stored: %s", strerror(-first));
-	return rc;
-}
-
 int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len)
 {
 	struct kfs_obj o = { .id = id, .buf = (uint8_t *)buf, .len = len };
@@ -91,20 +79,14 @@ int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len)
 
 	if (!fs->pipe)
 		return fs->st->put(fs->st, id, buf, len, 0);
-	if (fs->nflight)
-		return kiln_err(EINVAL, "object %s: put behind blocks in flight", id);
-	if (fs->nmeta == KFS_PUT_AHEAD)
-		rc = meta_reap(fs, KFS_PUT_AHEAD / 2);
+	if (fs->nflight == KFS_PUT_AHEAD)
+		rc = kfs_puts_reap(fs, KFS_PUT_AHEAD / 2);
 	if (rc == 0)
 		rc = fs->pipe->send(fs->st, &o);
-	if (rc == 0)
-		fs->nmeta++;
-	return rc;
-}
-
-int kfs_meta_settle(struct kfs *fs)
-{
-	return fs->pipe ? meta_reap(fs, fs->nmeta) : 0;
+	if (rc < 0)
+		return rc;
+	fs->flight[fs->nflight++] = (struct kfs_flight){ 0 }; /* ino 0: an inode object */
+	return 0;
 }
 
 int kfs_puts_settle(struct kfs *fs)
@@ -116,5 +98,8 @@ int kfs_puts_settle(struct kfs *fs)
 			      strerror(-fs->put_err));
 		fs->put_err = 0;
 	}
+	if (rc == 0 && fs->meta_err)
+		rc = kiln_err(-fs->meta_err, "an inode could not be stored: %s", strerror(-fs->meta_err));
+	fs->meta_err = 0;
 	return rc;
 }
