@@ -373,27 +373,6 @@ static int restore_dirty(struct kfs *fs, struct kfs_inode *n)
 	return 0;
 }
 
-/*
- * The touched inodes' new versions: put (over the channel without
- * waiting, behind the blocks still in flight), then everything made
- * durable, then every put's answer reaped (a failed block is repaired).
- * On a failure the touched ones stay touched and dirty for the next commit.
- */
-static int flush_inodes(struct kfs *fs)
-{
-	int rc = each_touched(fs, flush_inode);
-
-	if (rc == 0)
-		rc = fs->st->sync(fs->st); /* its reply comes after the puts' answers */
-	int src = kfs_puts_settle(fs);
-	rc = rc < 0 ? rc : src;
-	if (rc < 0)
-		(void)each_touched(fs, restore_dirty);
-	else
-		untouch_all(fs);
-	return rc;
-}
-
 static int put_root(struct kfs *fs)
 {
 	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0,
@@ -433,10 +412,48 @@ static int fold(struct kfs *fs)
 }
 
 /*
- * The commit: the answers of the block puts still in flight (any failed:
- * the commit fails, fs/pipeline.c), new inode versions, then everything durable, then the root
- * that names them (one durable atomic put), and only then the objects the
- * old root named are deleted. A crash anywhere leaves the old or new root.
+ * The commit's objects, then its record: the touched inodes' new versions
+ * put (over the channel without waiting, behind the blocks still in
+ * flight), everything made durable, every put's answer reaped (a failed
+ * block is repaired), and the record that names them (a journal record or
+ * a new root). To a parent that takes commit points the journal record
+ * goes right behind the puts as one (KFS_PUT_BARRIER): stored only if all
+ * of them were, once they are durable; the commit is one round trip.
+ * Otherwise SYNC, whose reply follows the puts' answers, then the record:
+ * two. On a failure the touched inodes stay touched and dirty for the next
+ * commit.
+ */
+static int commit_objects(struct kfs *fs)
+{
+	bool point = fs->pipe && fs->pipe->barriers(fs->st) && kfs_journal_fits(fs);
+	int rc = each_touched(fs, flush_inode), prc = 0;
+
+	if (rc == 0 && point)
+		prc = kfs_journal_put(fs, KFS_PUT_BARRIER);
+	else if (rc == 0)
+		rc = fs->st->sync(fs->st);
+	int src = kfs_puts_settle(fs);
+	rc = rc < 0 ? rc : src;
+	if (rc == 0 && prc < 0) {
+		/* refused, yet every put stored: for a failure before this commit (or its own) */
+		point = false;
+		rc = fs->st->sync(fs->st);
+	}
+	if (rc == 0 && !point)
+		rc = kfs_journal_fits(fs) ? kfs_journal_put(fs, 0) : fold(fs);
+	if (rc < 0)
+		(void)each_touched(fs, restore_dirty);
+	else
+		untouch_all(fs);
+	return rc;
+}
+
+/*
+ * The commit: new inode versions behind the block puts still in flight,
+ * everything durable and every put answered (any failed: the commit fails,
+ * fs/pipeline.c), then the record that names them (a journal record or a
+ * new root: one durable atomic put), and only then the objects the old
+ * ones named are deleted. A crash anywhere leaves the old or new state.
  */
 int kfs_sync(struct kfs *fs)
 {
@@ -447,9 +464,7 @@ int kfs_sync(struct kfs *fs)
 	int rc = fs->put_err ? kfs_puts_settle(fs) : 0; /* a failure known already */
 
 	if (rc == 0)
-		rc = flush_inodes(fs); /* the blocks' puts settled, and everything durable */
-	if (rc == 0)
-		rc = kfs_journal_fits(fs) ? kfs_journal_put(fs) : fold(fs);
+		rc = commit_objects(fs);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "storage commit");
 	kfs_journal_committed(fs);

@@ -260,7 +260,7 @@ int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver) KILN_MUST;
 #define KFS_JOURNAL_PAIRS 4096 /* a commit that changed more writes a root */
 void kfs_journal_change(struct kfs *fs, uint64_t ino, uint64_t ver);
 bool kfs_journal_fits(const struct kfs *fs);
-int kfs_journal_put(struct kfs *fs) KILN_MUST;
+int kfs_journal_put(struct kfs *fs, unsigned flags) KILN_MUST;
 void kfs_journal_retire(struct kfs *fs, uint64_t gen, uint64_t upto);
 int kfs_journal_replay(struct kfs *fs) KILN_MUST;
 void kfs_journal_committed(struct kfs *fs);

@@ -44,8 +44,8 @@ bool kfs_journal_fits(const struct kfs *fs)
 	return fs->jok && !fs->chg_lost && fs->jseq < KFS_JOURNAL_MAX;
 }
 
-/* The commit's record, durable: then the changes it lists are committed. */
-int kfs_journal_put(struct kfs *fs)
+/* The commit's record, durable (flags: KFS_PUT_BARRIER or 0): then the changes it lists are committed. */
+int kfs_journal_put(struct kfs *fs, unsigned flags)
 {
 	struct kfs_root r = { .gen = fs->gen, .seq = fs->jseq + 1, .next_ino = fs->next_ino,
 			      .next_ver = fs->next_ver, .n = fs->nchg, .map = fs->chg };
@@ -57,7 +57,7 @@ int kfs_journal_put(struct kfs *fs)
 
 	kfs_journal_id(r.gen, r.seq, id);
 	if (rc == 0)
-		rc = kfs_seal_put(fs, &aad, id, pt, len, KFS_PUT_DURABLE, NULL);
+		rc = kfs_seal_put(fs, &aad, id, pt, len, KFS_PUT_DURABLE | flags, NULL);
 	free(pt);
 	if (rc == 0)
 		fs->jseq = r.seq;

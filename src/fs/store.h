@@ -19,6 +19,14 @@
 
 /* PUT flags. */
 #define KFS_PUT_DURABLE 0x01 /* fsync the object and its directory entry before answering */
+/*
+ * A commit point (the storage channel only, when the parent offers it:
+ * kfs_put_pipe.barriers): stored only if every PUT since the last SYNC or
+ * commit point succeeded, and only once they are durable (as SYNC); else
+ * answered with the first failure's errno. So a commit's record can follow
+ * its objects without waiting for their answers.
+ */
+#define KFS_PUT_BARRIER 0x02
 
 /*
  * One object of a batch: put sends buf/len; get fills buf and len: when
@@ -73,6 +81,7 @@ struct kfs_put_pipe {
 	int (*reap)(struct kfs_store *s, int *rc, size_t n);
 	int (*get_send)(struct kfs_store *s, struct kfs_obj *o);
 	int (*get_wait)(struct kfs_store *s, struct kfs_obj *o);
+	bool (*barriers)(struct kfs_store *s); /* the parent takes KFS_PUT_BARRIER */
 };
 #define KFS_OBJ_IN_FLIGHT 1 /* kfs_obj.rc of a get sent and not answered yet */
 const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s);

@@ -37,6 +37,7 @@ struct remote {
 	/* answers to put_sends read but not reaped yet, oldest first */
 	int done[RING];
 	unsigned done_at, ndone;
+	bool barriers; /* the parent said so in its OPEN reply */
 };
 
 static int send_req(struct remote *r, uint8_t op, uint8_t flags, const char *id, const void *data,
@@ -187,7 +188,7 @@ static int call(struct remote *r, uint8_t op, uint8_t flags, struct kfs_obj *o)
 	if (rc == 0)
 		rc = drain(r);
 	if (rc == 0)
-		rc = recv_rep(r, o, op == KFS_OP_GET);
+		rc = recv_rep(r, o, op == KFS_OP_GET || op == KFS_OP_OPEN);
 	return rc < 0 ? rc : o->rc;
 }
 
@@ -231,7 +232,11 @@ static int r_put(struct kfs_store *s, const char *id, const void *buf, size_t le
 {
 	struct kfs_obj o = { .id = id, .buf = (uint8_t *)buf, .len = len };
 
-	return call((struct remote *)s, KFS_OP_PUT, (uint8_t)(flags & KFS_PUT_DURABLE), &o);
+	struct remote *r = (struct remote *)s;
+
+	if ((flags & KFS_PUT_BARRIER) && !r->barriers)
+		return kiln_err(EOPNOTSUPP, "object %s: the parent takes no commit points", id);
+	return call(r, KFS_OP_PUT, (uint8_t)(flags & (KFS_PUT_DURABLE | KFS_PUT_BARRIER)), &o);
 }
 
 static int r_putv(struct kfs_store *s, struct kfs_obj *v, size_t n)
@@ -315,7 +320,13 @@ static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
 	return crc;
 }
 
-static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap, r_get_send, r_get_wait };
+static bool r_barriers(struct kfs_store *s)
+{
+	return ((struct remote *)s)->barriers;
+}
+
+static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap, r_get_send, r_get_wait,
+						 r_barriers };
 
 const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s)
 {
@@ -349,9 +360,13 @@ int kfs_store_remote(int fd, const char *volume, struct kfs_store **out)
 	}
 	r->ops = (struct kfs_store){ r_get, r_put, r_del, r_sync, r_close, r_putv, r_getv };
 	r->fd = fd;
+	struct kfs_obj o = { .id = volume };
 	rc = kfs_id_check(volume, strlen(volume));
 	if (rc == 0)
-		rc = call(r, KFS_OP_OPEN, 0, &(struct kfs_obj){ .id = volume });
+		rc = call(r, KFS_OP_OPEN, 0, &o);
+	/* its data: the parent's features (none from an older kilnd) */
+	r->barriers = rc == 0 && o.len >= 1 && (o.buf[0] & KFS_WIRE_BARRIERS);
+	free(o.buf);
 	if (rc == -EMEDIUMTYPE)
 		rc = kiln_err(EMEDIUMTYPE, "the parent keeps this volume as plain files (kiln run -v "
 					   "HOSTDIR:/PATH:plain) but the config mounts it encrypted");

@@ -16,14 +16,18 @@
  *   u8 status (0, or a positive errno < 256) | data (the rest).
  * The first request on a connection is OPEN naming the volume (an object
  * id); the parent answers 0 or an errno and serves that volume's objects
- * from then on. GET replies carry the object; PUT carries it in the request;
- * SYNC answers only when every earlier PUT is durable. Requests are
+ * from then on, its reply's data a byte of features (KFS_WIRE_BARRIERS:
+ * PUT takes KFS_PUT_BARRIER; a parent without any sends none, and an
+ * enclave that knows none skips it). GET replies carry the object; PUT
+ * carries it in the request; SYNC answers only when every earlier PUT is
+ * durable. Requests are
  * answered one at a time in the order they came, so the enclave may send
  * several before it reads their replies (a batch of puts or gets, deletes
  * it does not wait for). Decoders reject unknown ops and flags, bad ids,
  * data where none belongs and oversize lengths.
  */
 #define KFS_WIRE_MAX (KFS_OBJ_MAX + 8192)
+#define KFS_WIRE_BARRIERS 0x01 /* OPEN reply's features */
 
 enum kfs_wire_op {
 	KFS_OP_OPEN = 1,

@@ -134,8 +134,24 @@ static int send_get(int fd, struct kfs_store *st, const char *id)
 	return rc;
 }
 
-/* One request against the opened volume; the reply is sent here. */
-static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r)
+/*
+ * A commit point (KFS_PUT_BARRIER): refused with the first failure of a
+ * PUT since the last SYNC or commit point (failed, then cleared), else
+ * stored once everything before it is durable.
+ */
+static int put_barrier(struct kfs_store *st, const struct kfs_wire_req *r, int *failed)
+{
+	int rc = *failed;
+
+	*failed = 0;
+	if (rc < 0)
+		return kiln_err(-rc, "object %s: a put before it failed", r->id);
+	rc = st->sync(st);
+	return rc < 0 ? rc : st->put(st, r->id, r->data, r->len, r->flags & KFS_PUT_DURABLE);
+}
+
+/* One request against the opened volume; the reply is sent here. failed: see put_barrier. */
+static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r, int *failed)
 {
 	int rc;
 
@@ -143,13 +159,18 @@ static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r)
 	case KFS_OP_GET:
 		return send_get(fd, st, r->id);
 	case KFS_OP_PUT:
+		if (r->flags & KFS_PUT_BARRIER)
+			return reply(fd, put_barrier(st, r, failed), NULL, 0);
 		rc = st->put(st, r->id, r->data, r->len, r->flags);
+		if (rc < 0 && *failed == 0)
+			*failed = rc;
 		break;
 	case KFS_OP_DEL:
 		rc = st->del(st, r->id);
 		break;
 	case KFS_OP_SYNC:
 		rc = st->sync(st);
+		*failed = 0;
 		break;
 	default:
 		rc = kiln_err(EPROTO, "storage request: OPEN twice");
@@ -268,7 +289,7 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 	struct kfs_wire_req r;
 	const uint8_t *buf;
 	size_t len, ahead = 0;
-	int rc;
+	int rc, failed = 0;
 
 	/*
 	 * No idle timeout: the connection is the mounted volume of a live
@@ -302,14 +323,14 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 				rc = reply(fd, rc, NULL, 0);
 			} else {
 				kfs_store_dir_defer_compaction(*st);
-				rc = reply(fd, 0, NULL, 0);
+				rc = reply(fd, 0, (uint8_t[]){ KFS_WIRE_BARRIERS }, 1);
 			}
 		} else if (rc == 0) {
 			if (ahead)
 				ahead--;
 			else if (r.op == KFS_OP_GET)
 				ahead = read_ahead(in, fd, *st);
-			rc = handle(fd, *st, &r);
+			rc = handle(fd, *st, &r, &failed);
 		}
 		if (rc < 0)
 			return rc;

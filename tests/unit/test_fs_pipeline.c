@@ -20,12 +20,16 @@
  * then set) until the test sets gate to 0. block_gets counts block gets.
  * hold_inodes: answers to inode puts are held until another request
  * comes. fail_inode_in > 0: that inode put fails with ENOSPC.
+ * points: it takes commit points (KFS_PUT_BARRIER) as kilnd does:
+ * refused (counted in refused) after a put that failed since the last
+ * SYNC or commit point, stored otherwise. syncs counts SYNCs.
  */
 #define HOLD_MAX 64
 static struct {
 	struct kfs_store *mem;
 	int hold, fail_in, dels, held, fail_inode_in;
-	bool hold_inodes;
+	bool hold_inodes, points;
+	int failed, refused, syncs;
 	uint8_t status[HOLD_MAX];
 	int gate, block_gets;
 	bool gated;
@@ -76,6 +80,23 @@ static void flush_held(int fd)
 	par.held = 0;
 }
 
+static int put(const struct kfs_wire_req *r)
+{
+	if (r->flags & KFS_PUT_BARRIER) {
+		int f = par.failed;
+		par.failed = 0;
+		par.refused += f < 0;
+		return f < 0 ? f : par.mem->put(par.mem, r->id, r->data, r->len, 0);
+	}
+	int rc = (r->id[0] == 'b' && par.fail_in > 0 && --par.fail_in == 0) ||
+			 (r->id[0] == 'i' && par.fail_inode_in > 0 && --par.fail_inode_in == 0)
+		 ? -ENOSPC
+		 : par.mem->put(par.mem, r->id, r->data, r->len, 0);
+	if (rc < 0 && !par.failed)
+		par.failed = rc;
+	return rc;
+}
+
 static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
 {
 	switch (r->op) {
@@ -83,16 +104,21 @@ static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
 		gate(r->id);
 		return par.mem->get(par.mem, r->id, data, len);
 	case KFS_OP_PUT:
-		if (r->id[0] == 'b' && par.fail_in > 0 && --par.fail_in == 0)
-			return -ENOSPC;
-		if (r->id[0] == 'i' && par.fail_inode_in > 0 && --par.fail_inode_in == 0)
-			return -ENOSPC;
-		return par.mem->put(par.mem, r->id, r->data, r->len, 0);
+		return put(r);
 	case KFS_OP_DEL:
 		par.dels++;
 		return par.mem->del(par.mem, r->id);
-	default:
-		return 0; /* OPEN, SYNC */
+	case KFS_OP_SYNC:
+		par.syncs++;
+		par.failed = 0;
+		return 0;
+	default: /* OPEN: the features */
+		par.failed = 0;
+		*data = malloc(1);
+		if (*data && par.points)
+			**data = KFS_WIRE_BARRIERS;
+		*len = *data && par.points ? 1 : 0;
+		return 0;
 	}
 }
 
@@ -204,10 +230,12 @@ TEST(puts_do_not_wait)
 /*
  * A commit's inode puts wait neither for their answers nor for those of
  * the block puts before them: the parent holds all until the commit's
- * SYNC comes (a commit that waited would never get them). When one of them fails, the commit fails and the next
- * stores every inode again: the volume remounts whole.
+ * SYNC, or its commit point, comes (a commit that waited would never get
+ * them). When one of them fails, the commit fails and the next stores
+ * every inode again: the volume remounts whole. With commit points, no
+ * commit sends a SYNC, and the failed one's record is refused.
  */
-TEST(inode_puts_do_not_wait)
+static void inode_puts(bool points)
 {
 	struct kfs_attr a[6];
 	char name[8], back[16], want[16];
@@ -215,10 +243,12 @@ TEST(inode_puts_do_not_wait)
 
 	alarm(60);
 	par.hold = 0;
+	par.points = points;
 	fs = mount_remote(KFS_MOUNT_CREATE);
 	CHECK(fs);
 	if (!fs)
 		return;
+	par.syncs = par.refused = 0;
 	par.hold_inodes = true;
 	par.hold = HOLD_MAX; /* the blocks' answers too: the commit sends its inodes before them */
 	for (int i = 0; i < 6; i++) {
@@ -234,6 +264,7 @@ TEST(inode_puts_do_not_wait)
 	CHECK_ERR(kfs_sync(fs), "an inode could not be stored: No space left");
 	CHECK(kfs_sync(fs) == 0);
 	par.hold_inodes = false;
+	CHECK(points ? par.syncs == 0 && par.refused == 1 : par.syncs == 3 && par.refused == 0);
 	CHECK(unmount_remote(fs) == 0);
 	fs = mount_remote(0);
 	CHECK(fs);
@@ -246,6 +277,13 @@ TEST(inode_puts_do_not_wait)
 		CHECK(kfs_read(fs, a[i].ino, 0, back, sizeof(back)) == 12 && !memcmp(back, want, 12));
 	}
 	end_volume(fs);
+	par.points = false;
+}
+
+TEST(inode_puts_do_not_wait)
+{
+	inode_puts(false);
+	inode_puts(true);
 }
 
 /*
@@ -253,12 +291,13 @@ TEST(inode_puts_do_not_wait)
  * 'a' (a), then four of 'b' written over them whose put number fail_in is
  * refused after the write returned.
  */
-static struct kfs *rewritten_with_a_failure(struct kfs_attr *a, int fail_in)
+static struct kfs *rewritten_with_a_failure(struct kfs_attr *a, int fail_in, bool points)
 {
 	uint8_t a4[4 * KFS_BLOCK], b4[4 * KFS_BLOCK];
 	struct kfs *fs;
 
 	par.hold = 0;
+	par.points = points;
 	fs = mount_remote(KFS_MOUNT_CREATE);
 	if (!fs)
 		return NULL;
@@ -279,21 +318,24 @@ static struct kfs *rewritten_with_a_failure(struct kfs_attr *a, int fail_in)
  * parent's error and deletes nothing; the block names its committed
  * version again; the next commit stores that, and the volume reads back
  * whole (before, a commit could name a block that was never stored).
+ * With commit points, the parent refuses the failed commit's record.
  */
-TEST(late_put_failure_fails_the_commit)
+static void late_put_failure(bool points)
 {
 	uint8_t back[4 * KFS_BLOCK], want[4 * KFS_BLOCK];
 	struct kfs_attr a;
 	struct kfs *fs;
 
 	alarm(60);
-	fs = rewritten_with_a_failure(&a, 3);
+	fs = rewritten_with_a_failure(&a, 3, points);
 	CHECK(fs);
 	if (!fs)
 		return;
 	memset(want, 'b', sizeof(want));
 	memset(want + 2 * KFS_BLOCK, 'a', KFS_BLOCK);
+	par.refused = 0;
 	CHECK_ERR(kfs_sync(fs), "No space left");
+	CHECK(par.refused == points);
 	CHECK(kfs_read(fs, a.ino, 0, back, KFS_BLOCK) == KFS_BLOCK); /* a round trip: the parent is done */
 	CHECK(par.dels == 0); /* the committed blocks all stay */
 	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
@@ -315,24 +357,48 @@ TEST(late_put_failure_fails_the_commit)
 	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
 	CHECK(!memcmp(back, want, sizeof(want)));
 	end_volume(fs);
+	par.points = false;
 }
 
-/* The background commit stores the repaired volume but leaves the error to the app's fsync. */
-TEST(background_commit_leaves_the_error)
+TEST(late_put_failure_fails_the_commit)
+{
+	late_put_failure(false);
+	late_put_failure(true);
+}
+
+/*
+ * The background commit stores the repaired volume but leaves the error to
+ * the app's fsync. With commit points, the parent refuses that commit's
+ * record for the failure it saw before (the enclave has repaired it): the
+ * commit then makes its puts durable by SYNC and puts the record again.
+ */
+static void background_commit(bool points)
 {
 	struct kfs_attr a;
 	struct kfs *fs;
 
 	alarm(60);
-	fs = rewritten_with_a_failure(&a, 2);
+	fs = rewritten_with_a_failure(&a, 2, points);
 	CHECK(fs);
 	if (!fs)
 		return;
+	par.refused = par.syncs = 0;
 	CHECK(kfs_sync_background(fs) == 0);
+	CHECK(par.refused == points && par.syncs == 1);
 	CHECK(!kfs_dirty(fs) && !kfs_synced(fs)); /* committed, an error to tell */
 	CHECK_ERR(kfs_sync(fs), "No space left");
 	CHECK(kfs_synced(fs) && kfs_sync(fs) == 0);
+	CHECK(unmount_remote(fs) == 0);
+	fs = mount_remote(0); /* what was committed reads back */
+	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "f", &a) == 0);
 	end_volume(fs);
+	par.points = false;
+}
+
+TEST(background_commit_leaves_the_error)
+{
+	background_commit(false);
+	background_commit(true);
 }
 
 /*

@@ -161,6 +161,52 @@ TEST(refusals)
 	kd_store_stop(s);
 }
 
+/* Whether id can be read back (1), is missing (0), or the get failed otherwise (-1). */
+static int stored(struct kfs_store *st, const char *id)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc = st->get(st, id, &buf, &len);
+
+	free(buf);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : -1;
+}
+
+/*
+ * Commit points (KFS_PUT_BARRIER), offered in OPEN's reply: one is refused
+ * after a put that failed since the last SYNC or commit point, even with
+ * room again, and stored otherwise; a refusal, like a SYNC, starts the
+ * count again. The volume holds at most 3 objects.
+ */
+TEST(commit_points)
+{
+	struct kd_store_cfg cfg = { .n = 1, .caps = { .max_objects = 3 } };
+	struct kd_store *s = NULL;
+	struct kfs_store *st;
+	struct srv v;
+	const unsigned point = KFS_PUT_DURABLE | KFS_PUT_BARRIER;
+
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "points");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s/points", base);
+	CHECK(kd_store_new("t", &cfg, &s) == 0);
+	CHECK(kfs_store_remote(connect_to(s, &v), "points", &st) == 0);
+	const struct kfs_put_pipe *p = kfs_store_put_pipe(st);
+	CHECK(p && p->barriers(st));
+	CHECK(st->put(st, "o1", "x", 1, 0) == 0 && st->put(st, "o2", "x", 1, 0) == 0);
+	CHECK(st->put(st, "j1", "r", 1, point) == 0 && stored(st, "j1") == 1);
+	CHECK_ERR(st->put(st, "o3", "x", 1, 0), "No space");
+	CHECK(st->del(st, "o2") == 0); /* room again */
+	CHECK_ERR(st->put(st, "j2", "r", 1, point), "No space"); /* o3's failure */
+	CHECK(stored(st, "j2") == 0);
+	CHECK(st->put(st, "j2", "r", 1, point) == 0 && stored(st, "j2") == 1);
+	CHECK_ERR(st->put(st, "o3", "x", 1, 0), "No space");
+	CHECK(st->sync(st) == 0 && st->del(st, "j2") == 0);
+	CHECK(st->put(st, "j3", "r", 1, point) == 0 && stored(st, "j3") == 1);
+	st->close(st);
+	pthread_join(v.t, NULL);
+	kd_store_stop(s);
+}
+
 /* A store serving one volume, "lone", of its own (base/lone). */
 static struct kd_store *make_lone_store(void)
 {
@@ -508,6 +554,9 @@ TEST(wire_decode)
 	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x02\x00\x02" "abX", 6, &r), "trailing");
 	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x09\x00\x00", 3, &r), "unknown op");
 	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x02\x01\x01" "a", 4, &r), "bad flags");
+	CHECK(kfs_wire_req_decode((const uint8_t *)"\x03\x03\x01" "aD", 5, &r) == 0 && r.flags == 3);
+	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x03\x04\x01" "aD", 5, &r), "bad flags");
+	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x05\x02\x00", 3, &r), "bad flags");
 	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x02\x00\x05" "a", 4, &r), "truncated");
 	CHECK_ERR(kfs_wire_req_decode((const uint8_t *)"\x05\x00\x01" "a", 4, &r), "bad object id");
 }
@@ -521,6 +570,7 @@ int main(void)
 	RUN(core_over_channel);
 	RUN(adopted_connection);
 	RUN(refusals);
+	RUN(commit_points);
 	RUN(gets_alone_and_batched);
 	RUN(batch_read_at_once);
 	RUN(gets_from_the_page_cache);
