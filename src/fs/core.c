@@ -425,8 +425,9 @@ static int fold(struct kfs *fs)
  */
 static int commit_objects(struct kfs *fs)
 {
-	bool point = fs->pipe && fs->pipe->barriers(fs->st) && kfs_journal_fits(fs);
 	int rc = each_touched(fs, flush_inode), prc = 0;
+	/* after the inodes: their changes may be too many for a record */
+	bool point = fs->pipe && fs->pipe->barriers(fs->st) && kfs_journal_fits(fs);
 
 	if (rc == 0 && point)
 		prc = kfs_journal_put(fs, KFS_PUT_BARRIER);

@@ -287,6 +287,40 @@ TEST(inode_puts_do_not_wait)
 }
 
 /*
+ * A commit of more changes than a journal record takes (KFS_JOURNAL_PAIRS)
+ * writes a root, also to a parent that takes commit points: whether the
+ * record fits is known only once the inodes are put.
+ */
+TEST(many_changes_write_a_root)
+{
+	enum { FILES = KFS_JOURNAL_PAIRS + 100 };
+	struct kfs_attr a;
+	char name[16];
+	struct kfs *fs;
+
+	alarm(120);
+	par.hold = 0;
+	par.points = true;
+	fs = mount_remote(KFS_MOUNT_CREATE);
+	CHECK(fs && kfs_sync(fs) == 0); /* the mount's first commit: a root; then records */
+	for (int i = 0; fs && i < FILES; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		CHECK(kfs_mknod(fs, KFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, &a) == 0);
+	}
+	CHECK(fs && kfs_sync(fs) == 0);
+	CHECK(fs && unmount_remote(fs) == 0);
+	fs = mount_remote(0);
+	CHECK(fs);
+	for (int i = 0; fs && i < FILES; i += FILES / 7) {
+		snprintf(name, sizeof(name), "f%d", i);
+		CHECK(kfs_lookup(fs, KFS_ROOT_INO, name, &a) == 0);
+	}
+	if (fs)
+		end_volume(fs);
+	par.points = false;
+}
+
+/*
  * A new volume (answers at once) with a file of four committed blocks of
  * 'a' (a), then four of 'b' written over them whose put number fail_in is
  * refused after the write returned.
@@ -617,6 +651,7 @@ int main(void)
 	RUN(puts_do_not_wait);
 	RUN(late_put_failure_fails_the_commit);
 	RUN(inode_puts_do_not_wait);
+	RUN(many_changes_write_a_root);
 	RUN(background_commit_leaves_the_error);
 	RUN(readahead_does_not_wait);
 	RUN(readahead_failure_only_when_read);
