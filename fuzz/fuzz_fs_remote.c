@@ -9,14 +9,15 @@
 #include "fs/wire.h"
 #include "replies_fuzz.h"
 
-/* The OPEN's answer, then the fuzzed replies. */
+/* The OPEN's answer (its features: none, or the first byte), then the fuzzed replies. */
 static int queue_replies(int fd, const uint8_t *data, size_t size)
 {
 	static const uint8_t ok = 0;
+	size_t nf = size && (data[0] & 0x80) ? 1 : 0;
 
-	if (kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+	if (kfs_wire_send(fd, &ok, 1, data, nf) < 0)
 		return -1;
-	return fuzz_queue_replies(fd, data, size, 24);
+	return fuzz_queue_replies(fd, data + nf, size - nf, 24);
 }
 
 static void calls(struct kfs_store *st)
@@ -61,6 +62,7 @@ static void calls(struct kfs_store *st)
 	if (st->get(st, "i-1-7", &buf, &len) == 0)
 		free(buf);
 	(void)st->put(st, "i-1-8", "x", 1, 0);
+	(void)st->put(st, "j-1-1", "r", 1, KFS_PUT_DURABLE | KFS_PUT_BARRIER); /* if offered */
 	(void)st->sync(st);
 }
 
