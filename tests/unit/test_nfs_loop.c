@@ -189,10 +189,11 @@ static uint32_t call_rec(int fd, struct xdr_out *o, uint8_t *r, size_t cap, size
 	       (uint32_t)r[REPLY_BODY + 2] << 8 | r[REPLY_BODY + 3];
 }
 
-/* SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory "r". */
-static void mkdir_call(struct xdr_out *o, const uint8_t *sess, uint32_t seq)
+/* A call of nops ops: SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory dir, then the rest. */
+static void seq_mkdir(struct xdr_out *o, uint32_t xid, uint32_t nops, const uint8_t *sess,
+		      uint32_t seq, const char *dir)
 {
-	call_head(o, 300 + seq, 3);
+	call_head(o, xid, nops);
 	xdr_put_u32(o, OP_SEQUENCE);
 	xdr_put_fixed(o, sess, NFS4_SESSIONID_SIZE);
 	xdr_put_u32(o, seq);
@@ -202,9 +203,15 @@ static void mkdir_call(struct xdr_out *o, const uint8_t *sess, uint32_t seq)
 	xdr_put_u32(o, OP_PUTROOTFH);
 	xdr_put_u32(o, OP_CREATE);
 	xdr_put_u32(o, NF4DIR);
-	xdr_put_string(o, "r");
+	xdr_put_string(o, dir);
 	xdr_put_u32(o, 0);
 	xdr_put_u32(o, 0);
+}
+
+/* SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory "r". */
+static void mkdir_call(struct xdr_out *o, const uint8_t *sess, uint32_t seq)
+{
+	seq_mkdir(o, 300 + seq, 3, sess, seq, "r");
 }
 
 /* A new connection with a 4.1 session: EXCHANGE_ID, CREATE_SESSION; its id in sess. */
@@ -267,19 +274,7 @@ static void retry_after_reconnect(uint16_t port)
 /* SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory dir (the volume is dirty), COMMIT of file "f". */
 static void commit_call(struct xdr_out *o, const uint8_t *sess, uint32_t seq, const char *dir)
 {
-	call_head(o, 400 + seq, 6);
-	xdr_put_u32(o, OP_SEQUENCE);
-	xdr_put_fixed(o, sess, NFS4_SESSIONID_SIZE);
-	xdr_put_u32(o, seq);
-	xdr_put_u32(o, 0);
-	xdr_put_u32(o, 0);
-	xdr_put_u32(o, 1);
-	xdr_put_u32(o, OP_PUTROOTFH);
-	xdr_put_u32(o, OP_CREATE);
-	xdr_put_u32(o, NF4DIR);
-	xdr_put_string(o, dir);
-	xdr_put_u32(o, 0);
-	xdr_put_u32(o, 0);
+	seq_mkdir(o, 400 + seq, 6, sess, seq, dir);
 	xdr_put_u32(o, OP_PUTROOTFH);
 	xdr_put_u32(o, OP_LOOKUP);
 	xdr_put_string(o, "f");
