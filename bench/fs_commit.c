@@ -2,6 +2,7 @@
 /* bench/fs_commit's program: CPU of a small commit of the storage core, by volume size. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -22,10 +23,11 @@ static int fail(const char *what)
 }
 
 /*
- * fs_commit DIR N FILES: a new volume in DIR holding N empty files (in
- * directories of 200, one commit), then FILES files created in a new
- * directory, each written (1 byte) and committed. Prints
- * "commit US create US": CPU microseconds per commit and per create+write.
+ * fs_commit DIR N FILES [one]: a new volume in DIR holding N empty files
+ * (in directories of 200, one commit; "one": all in the directory the
+ * creates go to), then FILES files created in a new directory, each
+ * written (1 byte) and committed. Prints "commit US create US": CPU
+ * microseconds per commit and per create+write.
  */
 int main(int argc, char **argv)
 {
@@ -36,20 +38,20 @@ int main(int argc, char **argv)
 	double tw = 0, tc = 0, t;
 	char name[32];
 
-	if (argc != 4)
-		return fprintf(stderr, "usage: fs_commit DIR N FILES\n"), 2;
-	int pre = atoi(argv[2]), n = atoi(argv[3]);
+	if (argc != 4 && (argc != 5 || strcmp(argv[4], "one")))
+		return fprintf(stderr, "usage: fs_commit DIR N FILES [one]\n"), 2;
+	int pre = atoi(argv[2]), n = atoi(argv[3]), per_dir = argc == 5 ? pre + 1 : 200;
 	if (kfs_store_dir_open(argv[1], NULL, &st) < 0 || kfs_keywrap_sim(NULL, &kw) < 0 ||
 	    kfs_mount(st, kw, KFS_MOUNT_CREATE, NULL, NULL, &fs) < 0)
 		return fail("mount");
 	for (int i = 0; i < pre; i++) {
 		snprintf(name, sizeof(name), "p%d", i);
-		if (i % 200 == 0 && kfs_mkdir(fs, KFS_ROOT_INO, name, 0755, 0, 0, &d) < 0)
+		if (i % per_dir == 0 && kfs_mkdir(fs, KFS_ROOT_INO, argc == 5 ? "d" : name, 0755, 0, 0, &d) < 0)
 			return fail("mkdir");
 		if (kfs_mknod(fs, d.ino, name, S_IFREG | 0644, 0, 0, &a) < 0)
 			return fail("mknod");
 	}
-	if (kfs_mkdir(fs, KFS_ROOT_INO, "d", 0755, 0, 0, &d) < 0 || kfs_sync(fs) < 0)
+	if ((!(argc == 5 && pre) && kfs_mkdir(fs, KFS_ROOT_INO, "d", 0755, 0, 0, &d) < 0) || kfs_sync(fs) < 0)
 		return fail("filling the volume");
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "f%d", i);

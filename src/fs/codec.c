@@ -449,6 +449,7 @@ void kfs_inode_free_fields(struct kfs_inode *n)
 	for (uint32_t i = 0; i < n->nent; i++)
 		free(n->ents[i].name);
 	free(n->ents);
+	kfs_dix_free(n);
 	free(n->blk);
 	free(n->target);
 	n->xa = NULL;

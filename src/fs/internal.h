@@ -36,11 +36,24 @@ struct kfs_inode {
 	/* directories */
 	struct kfs_dent *ents;
 	uint32_t nent, entcap;
+	struct kfs_dix *dix; /* names to entries, in a large directory (fs/dir_index.c) */
 	uint64_t parent, next_cookie;
 	/* symlinks */
 	char *target;
 	uint32_t parts; /* objects beyond the first that the stored version takes (fs/meta_parts.c) */
 };
+
+/*
+ * A directory's name index (fs/dir_index.c), from KFS_DIX_MIN entries on.
+ * find: the entry named name, or NULL. added: after an entry was appended;
+ * removing: before entry idx is freed and the ones after it moved down;
+ * free: with the inode's fields.
+ */
+#define KFS_DIX_MIN 32
+struct kfs_dent *kfs_dent_find(struct kfs_inode *d, const char *name);
+void kfs_dix_added(struct kfs_inode *d);
+void kfs_dix_removing(struct kfs_inode *d, uint32_t idx);
+void kfs_dix_free(struct kfs_inode *d);
 
 #define KFS_BUCKETS 4096
 

@@ -30,14 +30,6 @@ static int get_dir(struct kfs *fs, uint64_t ino, struct kfs_inode **d)
 	return rc;
 }
 
-static struct kfs_dent *dent_find(struct kfs_inode *d, const char *name)
-{
-	for (uint32_t i = 0; i < d->nent; i++)
-		if (!strcmp(d->ents[i].name, name))
-			return &d->ents[i];
-	return NULL;
-}
-
 static int dent_add(struct kfs_inode *d, const char *name, uint64_t ino, uint32_t mode)
 {
 	struct kfs_dent *e;
@@ -58,6 +50,7 @@ static int dent_add(struct kfs_inode *d, const char *name, uint64_t ino, uint32_
 	e->mode = mode & S_IFMT;
 	e->cookie = d->next_cookie++;
 	d->nent++;
+	kfs_dix_added(d);
 	kfs_touch(d, true, true);
 	return 0;
 }
@@ -66,6 +59,7 @@ static void dent_del(struct kfs_inode *d, struct kfs_dent *e)
 {
 	size_t i = (size_t)(e - d->ents);
 
+	kfs_dix_removing(d, (uint32_t)i);
 	free(e->name);
 	memmove(e, e + 1, (d->nent - i - 1) * sizeof(*e));
 	d->nent--;
@@ -92,7 +86,7 @@ int kfs_lookup(struct kfs *fs, uint64_t dir, const char *name, struct kfs_attr *
 
 	if (rc < 0)
 		return rc;
-	e = dent_find(d, name);
+	e = kfs_dent_find(d, name);
 	if (!e)
 		return -ENOENT; /* the common case: no message needed */
 	return kfs_getattr(fs, e->ino, a);
@@ -108,7 +102,7 @@ static int make_node(struct kfs *fs, uint64_t dir, const char *name, uint32_t mo
 		rc = get_dir(fs, dir, &d);
 	if (rc < 0)
 		return rc;
-	if (dent_find(d, name))
+	if (kfs_dent_find(d, name))
 		return kiln_err(EEXIST, "\"%s\": exists", name);
 	rc = kfs_inode_new(fs, mode, uid, gid, &n);
 	if (rc < 0)
@@ -204,7 +198,7 @@ int kfs_link(struct kfs *fs, uint64_t ino, uint64_t dir, const char *name, struc
 		return rc;
 	if (S_ISDIR(n->a.mode))
 		return kiln_err(EPERM, "link \"%s\": cannot hard-link a directory", name);
-	if (dent_find(d, name))
+	if (kfs_dent_find(d, name))
 		return kiln_err(EEXIST, "\"%s\": exists", name);
 	rc = dent_add(d, name, ino, n->a.mode);
 	if (rc < 0)
@@ -256,7 +250,7 @@ static int named_child(struct kfs *fs, uint64_t dir, const char *name, struct kf
 
 	if (rc < 0)
 		return rc;
-	if (!(*e = dent_find(*d, name)))
+	if (!(*e = kfs_dent_find(*d, name)))
 		return kiln_err(ENOENT, "\"%s\": no such entry", name);
 	return kfs_iget(fs, (*e)->ino, n);
 }
@@ -347,11 +341,11 @@ int kfs_rename(struct kfs *fs, uint64_t odir, const char *oname, uint64_t ndir, 
 	if ((rc = name_ok(nname)) < 0 || (rc = get_dir(fs, odir, &od)) < 0 ||
 	    (rc = get_dir(fs, ndir, &nd)) < 0)
 		return rc;
-	if (!(e = dent_find(od, oname)))
+	if (!(e = kfs_dent_find(od, oname)))
 		return kiln_err(ENOENT, "rename \"%s\": no such entry", oname);
 	if ((rc = kfs_iget(fs, e->ino, &n)) < 0)
 		return rc;
-	te = dent_find(nd, nname);
+	te = kfs_dent_find(nd, nname);
 	if (te && (flags & RENAME_NOREPLACE))
 		return kiln_err(EEXIST, "rename: \"%s\" exists", nname);
 	if (te && te->ino == n->ino)
@@ -368,7 +362,7 @@ int kfs_rename(struct kfs *fs, uint64_t odir, const char *oname, uint64_t ndir, 
 		return rc;
 	if ((rc = dent_add(nd, nname, n->ino, n->a.mode)) < 0)
 		return rc;
-	dent_del(od, dent_find(od, oname));
+	dent_del(od, kfs_dent_find(od, oname));
 	if (S_ISDIR(n->a.mode) && od != nd) {
 		od->a.nlink--;
 		nd->a.nlink++;
