@@ -20,11 +20,10 @@
  * PUT takes KFS_PUT_BARRIER; a parent without any sends none, and an
  * enclave that knows none skips it). GET replies carry the object; PUT
  * carries it in the request; SYNC answers only when every earlier PUT is
- * durable. Requests are
- * answered one at a time in the order they came, so the enclave may send
- * several before it reads their replies (a batch of puts or gets, deletes
- * it does not wait for). Decoders reject unknown ops and flags, bad ids,
- * data where none belongs and oversize lengths.
+ * durable. Requests are answered one at a time in the order they came, so
+ * the enclave may send several before it reads their replies (a batch of
+ * puts or gets, deletes it does not wait for). Decoders reject unknown ops
+ * and flags, bad ids, data where none belongs and oversize lengths.
  */
 #define KFS_WIRE_MAX (KFS_OBJ_MAX + 8192)
 #define KFS_WIRE_BARRIERS 0x01 /* OPEN reply's features */
