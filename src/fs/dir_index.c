@@ -105,10 +105,10 @@ void kfs_dix_added(struct kfs_inode *d)
 void kfs_dix_removing(struct kfs_inode *d, uint32_t idx)
 {
 	struct kfs_dix *x = d->dix;
-	int64_t s = x ? dix_slot(d, d->ents[idx].name) : -1;
 
 	if (!x)
 		return;
+	int64_t s = dix_slot(d, d->ents[idx].name);
 	if (s < 0) { /* not indexed: cannot happen, but a stale index must not stay */
 		kfs_dix_free(d);
 		return;

@@ -247,7 +247,7 @@ int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, ui
  * entries, a file's block list): fs/meta_parts.c puts the rest in parts,
  * ID.K. put and get as kfs_seal_put and kfs_get_opened, with the number of
  * parts; a part that fails is logged by name and gives -EIO. put is a
- * commit's: through kfs_put_meta, so kfs_meta_settle has its answers.
+ * commit's: through kfs_put_meta, so kfs_puts_settle has its answers.
  * retire: the object and its parts.
  */
 #define KFS_INODE_MAX (64u << 20)
@@ -355,10 +355,10 @@ int kfs_puts_reap(struct kfs *fs, size_t cnt) KILN_MUST;
 int kfs_puts_settle(struct kfs *fs) KILN_MUST;
 /*
  * A commit's inode objects (fs/pipeline.c): put without waiting, behind
- * the block puts in flight, when fs->pipe is set; at once otherwise. The
- * commit's SYNC, sent after them, reads all their answers in on its way
- * (the blocks', the inodes' and the SYNC's: one round trip); then
- * kfs_puts_settle reaps them.
+ * the block puts in flight (in their window, as an entry of ino 0), when
+ * fs->pipe is set; at once otherwise. The commit's SYNC or commit point,
+ * sent after them, reads all their answers in on its way (one round
+ * trip); then kfs_puts_settle reaps them.
  */
 int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len) KILN_MUST;
 

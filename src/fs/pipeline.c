@@ -75,18 +75,10 @@ int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_
 int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len)
 {
 	struct kfs_obj o = { .id = id, .buf = (uint8_t *)buf, .len = len };
-	int rc = 0;
 
 	if (!fs->pipe)
 		return fs->st->put(fs->st, id, buf, len, 0);
-	if (fs->nflight == KFS_PUT_AHEAD)
-		rc = kfs_puts_reap(fs, KFS_PUT_AHEAD / 2);
-	if (rc == 0)
-		rc = fs->pipe->send(fs->st, &o);
-	if (rc < 0)
-		return rc;
-	fs->flight[fs->nflight++] = (struct kfs_flight){ 0 }; /* ino 0: an inode object */
-	return 0;
+	return kfs_put_block(fs, &o, 0, 0, 0, 0); /* ino 0: an inode object (repair) */
 }
 
 int kfs_puts_settle(struct kfs *fs)

@@ -231,7 +231,6 @@ static int r_get(struct kfs_store *s, const char *id, uint8_t **buf, size_t *len
 static int r_put(struct kfs_store *s, const char *id, const void *buf, size_t len, unsigned flags)
 {
 	struct kfs_obj o = { .id = id, .buf = (uint8_t *)buf, .len = len };
-
 	struct remote *r = (struct remote *)s;
 
 	if ((flags & KFS_PUT_BARRIER) && !r->barriers)

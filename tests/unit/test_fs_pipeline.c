@@ -112,12 +112,12 @@ static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
 		par.syncs++;
 		par.failed = 0;
 		return 0;
-	default: /* OPEN: the features */
+	default: /* OPEN: the features, when it takes commit points */
 		par.failed = 0;
-		*data = malloc(1);
-		if (*data && par.points)
+		if (par.points && (*data = malloc(1))) {
 			**data = KFS_WIRE_BARRIERS;
-		*len = *data && par.points ? 1 : 0;
+			*len = 1;
+		}
 		return 0;
 	}
 }
