@@ -52,19 +52,13 @@ int nfs_listen(uint16_t port, int *fd, uint16_t *port_out)
  * Replies that wait for an owed commit (nfs_srv_group): the stable WRITEs
  * and COMMITs of one burst of pipelined calls share one commit. Bounded:
  * past HELD_MAX bytes of them the commit is done at once.
- *
- * Over the storage channel the commit is sent (nfs_srv_commit_send) and
- * its replies move to sent: they go when its answer comes, and meanwhile
- * the calls that follow are served; the stable ones among them are held
- * for the next commit, sent once this one has ended. So the client's next
- * OPEN does not wait behind kilnd's write and fsync.
  */
 #define HELD_MAX (256u << 10)
 
 struct conn {
 	int fd;
 	struct rpc_rx rx;
-	struct kiln_bytebuf outq, held, sent;
+	struct kiln_bytebuf outq, held;
 };
 
 static bool readable(int fd)
@@ -91,9 +85,11 @@ static int conn_send(struct conn *c, const uint8_t *p, size_t n)
 	return kiln_bytebuf_add(&c->outq, p + w, n - (size_t)w, SIZE_MAX);
 }
 
-/* A commit held replies waited for: its failure is said once, here. */
-static int logged(int rc)
+/* The commit the held replies wait for. */
+static int commit_held(struct nfs_srv *s)
 {
+	int rc = nfs_srv_commit(s);
+
 	if (rc < 0)
 		fprintf(stderr, "kiln-init: storage: nfs: commit: %s (the client will resend)\n",
 			kiln_errmsg());
@@ -101,65 +97,18 @@ static int logged(int rc)
 }
 
 /*
- * The sent commit's end: its replies go. A failed commit must not send
- * them (they say "durable"): the connection is dropped, the client
- * reconnects and resends, and those calls, committing at once now, answer
- * the error.
+ * Commit, then send the held replies. A failed commit must not send them
+ * (they say "durable"): the connection is dropped, the client reconnects
+ * and resends, and those calls, committing at once now, answer the error.
  */
-static int sent_end(struct nfs_srv *s, struct conn *c)
+static int release(struct nfs_srv *s, struct conn *c)
 {
-	int rc = logged(nfs_srv_commit_wait(s));
+	int rc = commit_held(s);
 
-	if (rc == 0)
-		rc = conn_send(c, c->sent.p, c->sent.len);
-	c->sent.len = 0;
-	return rc;
-}
-
-/* Commit for the held replies: sent, they wait for its answer; done whole, they go now. */
-static int held_commit(struct nfs_srv *s, struct conn *c)
-{
-	int rc = logged(nfs_srv_commit_send(s));
-
-	if (rc == 0 && nfs_srv_commit_out(s)) {
-		struct kiln_bytebuf t = c->sent; /* empty: one commit is out at a time */
-		c->sent = c->held;
-		c->held = t;
-		return 0;
-	}
 	if (rc == 0)
 		rc = conn_send(c, c->held.p, c->held.len);
 	c->held.len = 0;
 	return rc;
-}
-
-/* Everything held committed now, in order: the sent commit's end, then one for the rest. */
-static int release(struct nfs_srv *s, struct conn *c)
-{
-	int rc = nfs_srv_commit_out(s) ? sent_end(s, c) : 0;
-
-	if (rc == 0 && c->held.len)
-		rc = held_commit(s, c);
-	if (rc == 0 && nfs_srv_commit_out(s))
-		rc = sent_end(s, c);
-	return rc;
-}
-
-/*
- * Between calls: a sent commit that is answered ends, and held replies get
- * their commit once none is out and the client has nothing more queued
- * (more calls may join it), or is not reading.
- */
-static int commit_step(struct nfs_srv *s, struct conn *c, bool blocked)
-{
-	int rc = 0;
-
-	/* (no call commits at once while one is out: that is only after a failed one) */
-	if (nfs_srv_commit_out(s) && (rc = nfs_srv_commit_ready(s)) != 0)
-		rc = rc < 0 ? rc : sent_end(s, c);
-	if (rc >= 0 && c->held.len && !nfs_srv_commit_out(s) && (blocked || !readable(c->fd)))
-		rc = held_commit(s, c);
-	return rc < 0 ? rc : 0;
 }
 
 /* One call record: its reply is sent, or held for the owed commit. */
@@ -192,7 +141,11 @@ static int conn_calls(struct nfs_srv *s, struct conn *c, struct xdr_out *out)
 		if (on_record(s, c, rec, len, out) < 0)
 			return 1;
 	}
-	return commit_step(s, c, c->outq.len > OUTQ_HIGH) < 0;
+	/* more calls already queued may join this commit (not while the client is not reading) */
+	bool blocked = c->outq.len > OUTQ_HIGH;
+	if (c->held.len && (blocked || !readable(c->fd)) && release(s, c) < 0)
+		return 1;
+	return 0;
 }
 
 /* Receive what the client has sent (as much as fits in one call) and answer it. 1: done. */
@@ -233,18 +186,16 @@ static int conn_ready(struct nfs_srv *s, struct conn *c, struct xdr_out *out, sh
 }
 
 /*
- * The held replies are not sent, but the commits they wait for are done: a
+ * The held replies are not sent, but the commit they wait for is done: a
  * 4.1 client resends them on its next connection and gets them back from
  * their slots, saying "durable". A failed commit forgets those slots
  * (nfs_srv_commit), so the resends are answered RETRY_UNCACHED_REP.
  */
 static void conn_close(struct nfs_srv *s, struct conn *c)
 {
-	if (nfs_srv_commit_out(s))
-		(void)logged(nfs_srv_commit_wait(s));
 	if (c->held.len)
-		(void)logged(nfs_srv_commit(s));
-	c->held.len = c->sent.len = 0;
+		(void)commit_held(s);
+	c->held.len = 0;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -308,12 +259,10 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 	nfs_srv_group(s, true);
 	int64_t due = kiln_now_coarse_ms() + NFS_COMMIT_MS;
 	for (;;) {
-		struct pollfd p[4] = { { stopfd, POLLIN, 0 },
-				       { lfd, POLLIN, 0 },
-				       { c.fd, conn_events(&c), 0 },
-				       { nfs_srv_commit_fd(s), POLLIN, 0 } }; /* -1s are skipped */
+		struct pollfd p[3] = { { stopfd, POLLIN, 0 }, { lfd, POLLIN, 0 },
+				       { c.fd, conn_events(&c), 0 } };
 		int64_t wait = due - kiln_now_coarse_ms();
-		int n = wait <= 0 ? 0 : poll(p, 4, (int)wait);
+		int n = wait <= 0 ? 0 : poll(p, c.fd >= 0 ? 3 : 2, (int)wait);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -321,8 +270,6 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 			break;
 		}
 		if (n == 0) {
-			if (nfs_srv_commit_out(s) && sent_end(s, &c) < 0) /* its replies, before more commits */
-				conn_close(s, &c);
 			background_commit(s);
 			due = kiln_now_coarse_ms() + NFS_COMMIT_MS;
 			continue;
@@ -333,8 +280,6 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 			conn_accept(s, &c, lfd);
 		else if (c.fd >= 0 && p[2].revents && conn_ready(s, &c, &out, p[2].revents))
 			conn_close(s, &c);
-		else if (p[3].revents && commit_step(s, &c, c.outq.len > OUTQ_HIGH) < 0)
-			conn_close(s, &c);
 	}
 	conn_close(s, &c);
 	nfs_srv_group(s, false);
@@ -342,6 +287,5 @@ int nfs_serve(struct nfs_srv *s, int lfd, int stopfd)
 	xdr_out_free(&out);
 	free(c.outq.p);
 	free(c.held.p);
-	free(c.sent.p);
 	return rc;
 }

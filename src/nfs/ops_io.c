@@ -53,45 +53,14 @@ static void forget_replies(struct nfs_srv *s)
 	}
 }
 
-/* A commit's result: after a failed one, the next calls commit at once and no cached reply says "durable". */
-static int committed(struct nfs_srv *s, int rc)
+int nfs_srv_commit(struct nfs_srv *s)
 {
+	int rc = kfs_synced(s->fs) ? 0 : kfs_sync(s->fs);
+
 	s->group_failed = rc < 0;
 	if (rc < 0 && s->group)
 		forget_replies(s);
 	return rc;
-}
-
-int nfs_srv_commit(struct nfs_srv *s)
-{
-	return committed(s, kfs_synced(s->fs) ? 0 : kfs_sync(s->fs));
-}
-
-int nfs_srv_commit_send(struct nfs_srv *s)
-{
-	int rc = kfs_synced(s->fs) ? 0 : kfs_commit_send(s->fs);
-
-	return rc == 0 && kfs_commit_sent(s->fs) ? 0 : committed(s, rc);
-}
-
-bool nfs_srv_commit_out(struct nfs_srv *s)
-{
-	return kfs_commit_sent(s->fs);
-}
-
-int nfs_srv_commit_fd(struct nfs_srv *s)
-{
-	return kfs_commit_fd(s->fs);
-}
-
-int nfs_srv_commit_ready(struct nfs_srv *s)
-{
-	return kfs_commit_ready(s->fs);
-}
-
-int nfs_srv_commit_wait(struct nfs_srv *s)
-{
-	return committed(s, kfs_commit_wait(s->fs));
 }
 
 /*

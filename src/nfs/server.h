@@ -69,19 +69,6 @@ int nfs_srv_rpc(struct nfs_srv *s, const uint8_t *rec, size_t len, struct xdr_ou
 void nfs_srv_group(struct nfs_srv *s, bool on);
 bool nfs_srv_owed(struct nfs_srv *s);
 int nfs_srv_commit(struct nfs_srv *s) KILN_MUST;
-/*
- * The owed commit in two halves (kfs_commit_send): nfs_srv_commit_send
- * starts it; when nfs_srv_commit_out() then says true, the held replies
- * wait for nfs_srv_commit_wait while later calls are served (their stable
- * replies are owed to the next commit). Both fail as nfs_srv_commit does.
- * nfs_srv_commit_fd: what to poll for its answer (-1: none out);
- * nfs_srv_commit_ready: 1 when nfs_srv_commit_wait would not wait.
- */
-int nfs_srv_commit_send(struct nfs_srv *s) KILN_MUST;
-bool nfs_srv_commit_out(struct nfs_srv *s);
-int nfs_srv_commit_fd(struct nfs_srv *s);
-int nfs_srv_commit_ready(struct nfs_srv *s) KILN_MUST;
-int nfs_srv_commit_wait(struct nfs_srv *s) KILN_MUST;
 
 /* The handle key and volume id of a mounted volume (derived from its keys; random for a plain one). */
 int nfs_fh_key(struct kfs *fs, uint8_t key[NFS_FH_KEY_LEN], uint8_t volid[NFS_VOLID_LEN]) KILN_MUST;

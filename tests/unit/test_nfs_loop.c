@@ -16,7 +16,6 @@
 #include "t.h"
 
 #include "counting_store.h"
-#include "wire_parent.h"
 
 static struct nfs_srv *srv;
 static int lfd, stop[2], serve_rc = 1;
@@ -176,20 +175,12 @@ static void call_head(struct xdr_out *o, uint32_t xid, uint32_t nops)
  * mark); returns the COMPOUND status, or 99999 on a short or odd reply.
  */
 #define REPLY_BODY 24 /* xid, REPLY, accepted, null verifier, SUCCESS */
-static bool send_rec(int fd, struct xdr_out *o)
+static uint32_t call_rec(int fd, struct xdr_out *o, uint8_t *r, size_t cap, size_t *rlen)
 {
-	uint32_t mark = htonl(0x80000000u | (uint32_t)(o->len - 4));
+	uint32_t mark = htonl(0x80000000u | (uint32_t)(o->len - 4)), len;
 
 	memcpy(o->buf, &mark, 4);
-	return write(fd, o->buf, o->len) == (ssize_t)o->len;
-}
-
-/* The next reply record into r (after its mark); its COMPOUND status, or 99999. */
-static uint32_t read_rec(int fd, uint8_t *r, size_t cap, size_t *rlen)
-{
-	uint32_t len;
-
-	if (!read_full(fd, &len, 4))
+	if (write(fd, o->buf, o->len) != (ssize_t)o->len || !read_full(fd, &len, 4))
 		return 99999;
 	*rlen = ntohl(len) & 0x7fffffffu;
 	if (*rlen > cap || *rlen < REPLY_BODY + 4 || !read_full(fd, r, *rlen))
@@ -198,21 +189,16 @@ static uint32_t read_rec(int fd, uint8_t *r, size_t cap, size_t *rlen)
 	       (uint32_t)r[REPLY_BODY + 2] << 8 | r[REPLY_BODY + 3];
 }
 
-static uint32_t call_rec(int fd, struct xdr_out *o, uint8_t *r, size_t cap, size_t *rlen)
-{
-	return send_rec(fd, o) ? read_rec(fd, r, cap, rlen) : 99999;
-}
-
-/* A call of nops ops: SEQUENCE on slot with seq, PUTROOTFH, CREATE of directory dir, then the rest. */
-static void slot_mkdir(struct xdr_out *o, uint32_t xid, uint32_t nops, const uint8_t *sess,
-		       uint32_t slot, uint32_t seq, const char *dir)
+/* A call of nops ops: SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory dir, then the rest. */
+static void seq_mkdir(struct xdr_out *o, uint32_t xid, uint32_t nops, const uint8_t *sess,
+		      uint32_t seq, const char *dir)
 {
 	call_head(o, xid, nops);
 	xdr_put_u32(o, OP_SEQUENCE);
 	xdr_put_fixed(o, sess, NFS4_SESSIONID_SIZE);
 	xdr_put_u32(o, seq);
-	xdr_put_u32(o, slot);
-	xdr_put_u32(o, slot);
+	xdr_put_u32(o, 0);
+	xdr_put_u32(o, 0);
 	xdr_put_u32(o, 1);
 	xdr_put_u32(o, OP_PUTROOTFH);
 	xdr_put_u32(o, OP_CREATE);
@@ -220,12 +206,6 @@ static void slot_mkdir(struct xdr_out *o, uint32_t xid, uint32_t nops, const uin
 	xdr_put_string(o, dir);
 	xdr_put_u32(o, 0);
 	xdr_put_u32(o, 0);
-}
-
-static void seq_mkdir(struct xdr_out *o, uint32_t xid, uint32_t nops, const uint8_t *sess,
-		      uint32_t seq, const char *dir)
-{
-	slot_mkdir(o, xid, nops, sess, 0, seq, dir);
 }
 
 /* SEQUENCE on slot 0 with seq, PUTROOTFH, CREATE of directory "r". */
@@ -335,7 +315,7 @@ static uint16_t serve_start(struct kfs *fs, pthread_t *th)
 	return port;
 }
 
-static void serve_halt(pthread_t th)
+static void serve_stop(struct kfs *fs, pthread_t th)
 {
 	CHECK(write(stop[1], "x", 1) == 1);
 	pthread_join(th, NULL);
@@ -344,11 +324,6 @@ static void serve_halt(pthread_t th)
 	close(stop[0]);
 	close(stop[1]);
 	nfs_srv_free(srv);
-}
-
-static void serve_stop(struct kfs *fs, pthread_t th)
-{
-	serve_halt(th);
 	CHECK(kfs_unmount(fs) == 0);
 }
 
@@ -396,72 +371,6 @@ TEST(held_replies_on_drop)
 	close(e);
 	xdr_out_free(&o);
 	serve_stop(fs, th);
-}
-
-/*
- * Over the storage channel the owed commit is sent, and the server serves
- * on while the parent writes: a COMMIT's reply waits for the answer to its
- * commit point, which the parent holds, while a call on another slot is
- * answered; then the COMMIT's comes. When a sent commit fails (the parent
- * refuses an inode), its reply is never sent: the connection is dropped
- * and the resend gets RETRY_UNCACHED_REP; the next commit stores it all.
- */
-TEST(calls_served_while_a_commit_is_out)
-{
-	struct kfs_attr a;
-	struct xdr_out o, o2;
-	uint8_t r[4096], sess[NFS4_SESSIONID_SIZE];
-	size_t n;
-	pthread_t th;
-
-	alarm(120); /* only against a hang: a server that waits for the point never answers */
-	par.points = true;
-	struct kfs *fs = mount_remote(KFS_MOUNT_CREATE);
-	CHECK(fs && kfs_mknod(fs, KFS_ROOT_INO, "f", S_IFREG | 0644, 0, 0, &a) == 0);
-	CHECK(fs && kfs_sync(fs) == 0);
-	if (!fs)
-		return;
-	uint16_t port = serve_start(fs, &th);
-	if (geteuid() != 0) {
-		fprintf(stderr, "  (not root: no reserved source port, skipped)\n");
-		serve_halt(th);
-		end_volume(fs);
-		return;
-	}
-	CHECK(xdr_out_init(&o, 1 << 16) == 0 && xdr_out_init(&o2, 1 << 16) == 0);
-	int c = session(port, &o, sess);
-	par.hold_point = true;
-	commit_call(&o, sess, 1, "d");
-	CHECK(send_rec(c, &o));
-	gate_reached(); /* the commit is sent, its point held */
-	slot_mkdir(&o2, 501, 3, sess, 1, 1, "e");
-	CHECK(send_rec(c, &o2));
-	CHECK(read_rec(c, r, sizeof(r), &n) == NFS4_OK && ntohl(*(uint32_t *)r) == 501);
-	CHECK(gate_reached_then_open()); /* (the point was held till now) */
-	CHECK(read_rec(c, r, sizeof(r), &n) == NFS4_OK && ntohl(*(uint32_t *)r) == 401);
-	par.fail_inode_in = 1;
-	commit_call(&o, sess, 2, "g");
-	char ch;
-	CHECK(send_rec(c, &o) && read(c, &ch, 1) == 0); /* dropped unanswered */
-	close(c);
-	int d = dial(port, true);
-	CHECK(d >= 0 && call_rec(d, &o, r, sizeof(r), &n) == NFS4ERR_RETRY_UNCACHED_REP);
-	commit_call(&o, sess, 3, "h");
-	CHECK(call_rec(d, &o, r, sizeof(r), &n) == NFS4_OK && !kfs_dirty(fs));
-	close(d);
-	xdr_out_free(&o);
-	xdr_out_free(&o2);
-	serve_halt(th);
-	CHECK(unmount_remote(fs) == 0);
-	fs = mount_remote(0); /* everything made, once, is there */
-	CHECK(fs);
-	if (!fs)
-		return;
-	const char *names[] = { "d", "e", "g", "h" };
-	for (size_t i = 0; i < 4; i++)
-		CHECK(kfs_lookup(fs, KFS_ROOT_INO, names[i], &a) == 0);
-	end_volume(fs);
-	par.points = false;
 }
 
 TEST(tcp_loop)
@@ -575,6 +484,5 @@ int main(void)
 	RUN(tcp_loop);
 	RUN(listen_loopback_only);
 	RUN(held_replies_on_drop);
-	RUN(calls_served_while_a_commit_is_out);
 	return t_done();
 }
