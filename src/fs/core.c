@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The storage core's volume: mount, the inode table, sealed objects (the commit is fs/commit.c). */
+/* The storage core's volume: mount, the inode table, atomic commits of the authenticated root. */
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,13 +71,8 @@ static struct kfs_inode *find(struct kfs *fs, uint64_t ino)
 	return n;
 }
 
-struct kfs_inode *kfs_itab_find(struct kfs *fs, uint64_t ino)
-{
-	return find(fs, ino);
-}
-
 /* Whoever gets an inode may change it: the next commit looks at it. */
-void kfs_touched_add(struct kfs *fs, struct kfs_inode *n)
+static void touch(struct kfs *fs, struct kfs_inode *n)
 {
 	if (n->touched || fs->touched_all)
 		return;
@@ -96,7 +91,7 @@ void kfs_touched_add(struct kfs *fs, struct kfs_inode *n)
 }
 
 /* After a commit stored them all: nothing is touched. */
-void kfs_touched_clear(struct kfs *fs)
+static void untouch_all(struct kfs *fs)
 {
 	for (size_t i = 0; i < fs->ntouched; i++) {
 		struct kfs_inode *n = find(fs, fs->touched[i]);
@@ -107,33 +102,12 @@ void kfs_touched_clear(struct kfs *fs)
 	fs->touched_all = false;
 }
 
-void kfs_touched_take(struct kfs *fs, struct kfs_sent *to)
-{
-	uint64_t *inos = to->inos;
-	size_t cap = to->cap;
-	bool all = fs->touched_all;
-
-	for (size_t i = 0; i < fs->ntouched; i++) { /* as kfs_touched_clear, keeping the list */
-		struct kfs_inode *n = find(fs, fs->touched[i]);
-		if (n)
-			n->touched = false;
-	}
-	to->inos = fs->touched;
-	to->cap = fs->touchedcap;
-	to->ninos = fs->ntouched;
-	to->all = all;
-	fs->touched = inos;
-	fs->touchedcap = cap;
-	fs->ntouched = 0;
-	fs->touched_all = false;
-}
-
 struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino)
 {
 	struct kfs_inode *n = find(fs, ino);
 
 	if (n)
-		kfs_touched_add(fs, n);
+		touch(fs, n);
 	return n;
 }
 
@@ -185,8 +159,6 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 
 	if (rc == 0 && (flags & KFS_SEAL_META))
 		rc = kfs_put_meta(fs, id, ct, len + KFS_SEAL_OVERHEAD);
-	else if (rc == 0 && (flags & KFS_SEAL_RECORD))
-		rc = kfs_put_record(fs, id, ct, len + KFS_SEAL_OVERHEAD);
 	else if (rc == 0)
 		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, flags);
 	if (rc == 0 && stamp)
@@ -290,11 +262,263 @@ int kfs_inode_new(struct kfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 	n->a.atime_ns = n->a.mtime_ns = n->a.ctime_ns = kfs_now();
 	n->next_cookie = 3;
 	n->dirty = true;
-	kfs_touched_add(fs, n);
+	touch(fs, n);
 	*out = n;
 	return 0;
 }
 
+int kfs_retire(struct kfs *fs, const char *id, uint64_t ver)
+{
+	if (ver >= fs->commit_ver)
+		return fs->st->del(fs->st, id);
+	if (fs->ngarbage == fs->garbagecap) {
+		size_t cap = fs->garbagecap ? fs->garbagecap * 2 : 64;
+		void *p = realloc(fs->garbage, cap * sizeof(*fs->garbage));
+		if (!p)
+			return kiln_err(ENOMEM, "object %s: out of memory", id);
+		fs->garbage = p;
+		fs->garbagecap = cap;
+	}
+	snprintf(fs->garbage[fs->ngarbage++], KFS_ID_MAX + 1, "%s", id);
+	return 0;
+}
+
+bool kfs_unretire(struct kfs *fs, const char *id)
+{
+	for (size_t i = 0; i < fs->ngarbage; i++)
+		if (!strcmp(fs->garbage[i], id)) {
+			memmove(fs->garbage[i], fs->garbage[--fs->ngarbage], sizeof(*fs->garbage));
+			return true;
+		}
+	return false;
+}
+
+/* Seal and put one dirty inode as a new version; the old one is retired. */
+static int store_inode(struct kfs *fs, struct kfs_inode *n)
+{
+	char id[KFS_ID_MAX + 1];
+	struct kfs_aad aad;
+	uint8_t *pt = NULL;
+	size_t len;
+	uint32_t parts;
+	int rc = kfs_inode_encode(n, &pt, &len);
+
+	if (rc < 0)
+		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
+	kfs_aad_of(fs, KFS_OBJ_INODE, n->ino, 0, fs->next_ver, &aad);
+	kfs_inode_id(n->ino, aad.ver, id);
+	rc = kfs_meta_put(fs, &aad, id, pt, len, &parts);
+	free(pt);
+	if (rc < 0)
+		return rc;
+	if (n->ver) {
+		kfs_inode_id(n->ino, n->ver, id);
+		rc = kfs_meta_retire(fs, id, n->ver, n->parts);
+	}
+	n->parts = parts;
+	n->ver = fs->next_ver++;
+	n->dirty = false;
+	kfs_journal_change(fs, n->ino, n->ver);
+	return rc;
+}
+
+/* One touched inode: an unlinked one's stored object goes (it leaves the root), a dirty one is stored. */
+static int flush_inode(struct kfs *fs, struct kfs_inode *n)
+{
+	char id[KFS_ID_MAX + 1];
+	int rc;
+
+	if (n->loaded && n->a.nlink == 0) {
+		if (!n->ver)
+			return 0;
+		kfs_inode_id(n->ino, n->ver, id);
+		rc = kfs_meta_retire(fs, id, n->ver, n->parts);
+		if (rc == 0) {
+			n->ver = 0;
+			kfs_journal_change(fs, n->ino, 0);
+		}
+		return rc;
+	}
+	return n->dirty ? store_inode(fs, n) : 0;
+}
+
+/* Each inode touched since the last commit, or each of them when the list overflowed. */
+static int each_touched(struct kfs *fs, int (*fn)(struct kfs *fs, struct kfs_inode *n))
+{
+	int rc = 0;
+
+	if (fs->touched_all) {
+		for (size_t b = 0; b < KFS_BUCKETS && rc == 0; b++)
+			for (struct kfs_inode *n = fs->tab[b]; n && rc == 0; n = n->next)
+				rc = fn(fs, n);
+	} else {
+		for (size_t i = 0; i < fs->ntouched && rc == 0; i++) {
+			struct kfs_inode *n = find(fs, fs->touched[i]);
+			if (n) /* else dropped since: ops.c retired its object */
+				rc = fn(fs, n);
+		}
+	}
+	return rc;
+}
+
+/*
+ * A touched inode whose new version may not be stored (its put, sent
+ * without waiting, failed; which one is not known): stored again by the
+ * next commit. The failed commit wrote no record naming any of them.
+ */
+static int restore_dirty(struct kfs *fs, struct kfs_inode *n)
+{
+	if (n->loaded && n->a.nlink > 0 && n->ver)
+		n->dirty = true;
+	return 0;
+}
+
+static int put_root(struct kfs *fs)
+{
+	struct kfs_root r = { .gen = fs->gen + 1, .next_ino = fs->next_ino, .n = 0,
+			      .prev_jseq = fs->jseq, .prev_parts = fs->root_parts };
+	int rc;
+
+	r.map = malloc(fs->ninodes ? fs->ninodes * 16 : 1);
+	if (!r.map)
+		return kiln_err(ENOMEM, "volume root: out of memory");
+	for (size_t b = 0; b < KFS_BUCKETS; b++)
+		for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
+			if (n->ver && !(n->loaded && n->a.nlink == 0) && r.n < fs->ninodes) {
+				r.map[2 * r.n] = n->ino;
+				r.map[2 * r.n++ + 1] = n->ver;
+			}
+	r.next_ver = fs->next_ver;
+	rc = kfs_root_store(fs, &r);
+	free(r.map);
+	if (rc == 0)
+		fs->gen++;
+	return rc;
+}
+
+/* A new root (a new gen); the old root's journal records then go. */
+static int fold(struct kfs *fs)
+{
+	uint64_t gen = fs->gen, upto = fs->jseq;
+	int rc = put_root(fs);
+
+	if (rc < 0)
+		return rc;
+	kfs_journal_retire(fs, gen, upto);
+	kfs_root_retire_leftovers(fs);
+	fs->jseq = 0;
+	fs->jok = true;
+	return 0;
+}
+
+/*
+ * The commit's objects, then its record: the touched inodes' new versions
+ * put (over the channel without waiting, behind the blocks still in
+ * flight), everything made durable, every put's answer reaped (a failed
+ * block is repaired), and the record that names them (a journal record or
+ * a new root). To a parent that takes commit points the journal record
+ * goes right behind the puts as one (KFS_PUT_BARRIER): stored only if all
+ * of them were, once they are durable; the commit is one round trip.
+ * Otherwise SYNC, whose reply follows the puts' answers, then the record:
+ * two. On a failure the touched inodes stay touched and dirty for the next
+ * commit.
+ */
+static int commit_objects(struct kfs *fs)
+{
+	int rc = each_touched(fs, flush_inode), prc = 0;
+	/* after the inodes: their changes may be too many for a record */
+	bool point = fs->pipe && fs->pipe->barriers(fs->st) && kfs_journal_fits(fs);
+
+	if (rc == 0 && point)
+		prc = kfs_journal_put(fs, KFS_PUT_BARRIER);
+	else if (rc == 0)
+		rc = fs->st->sync(fs->st);
+	int src = kfs_puts_settle(fs);
+	rc = rc < 0 ? rc : src;
+	if (rc == 0 && prc < 0) {
+		/* refused, yet every put stored: for a failure before this commit (or its own) */
+		point = false;
+		rc = fs->st->sync(fs->st);
+	}
+	if (rc == 0 && !point)
+		rc = kfs_journal_fits(fs) ? kfs_journal_put(fs, 0) : fold(fs);
+	if (rc < 0)
+		(void)each_touched(fs, restore_dirty);
+	else
+		untouch_all(fs);
+	return rc;
+}
+
+/*
+ * The commit: new inode versions behind the block puts still in flight,
+ * everything durable and every put answered (any failed: the commit fails,
+ * fs/pipeline.c), then the record that names them (a journal record or a
+ * new root: one durable atomic put), and only then the objects the old
+ * ones named are deleted. A crash anywhere leaves the old or new state.
+ */
+int kfs_sync(struct kfs *fs)
+{
+	if (fs->alt)
+		return fs->alt->sync(fs->alt_ctx);
+	/* deferred writes sealed first; a block that cannot be is kept for settle to report */
+	(void)!kfs_flush_deferred(fs);
+	int rc = fs->put_err ? kfs_puts_settle(fs) : 0; /* a failure known already */
+
+	if (rc == 0)
+		rc = commit_objects(fs);
+	if (rc < 0)
+		return kiln_err_wrap(rc, "storage commit");
+	kfs_journal_committed(fs);
+	fs->commit_ver = fs->next_ver;
+	for (size_t i = 0; i < fs->ngarbage; i++)
+		(void)fs->st->del(fs->st, fs->garbage[i]);
+	fs->ngarbage = 0;
+	return 0;
+}
+
+int kfs_sync_background(struct kfs *fs)
+{
+	int rc, err;
+
+	if (fs->alt)
+		return fs->alt->sync(fs->alt_ctx);
+	(void)!kfs_flush_deferred(fs); /* its failure, like a put's, waits for the next fsync */
+	rc = fs->pipe ? kfs_puts_reap(fs, fs->nflight) : 0;
+	err = fs->put_err;
+	fs->put_err = 0; /* the repaired blocks are committed now; the error waits */
+	if (rc == 0)
+		rc = kfs_sync(fs);
+	if (fs->put_err == 0)
+		fs->put_err = err;
+	return rc;
+}
+
+bool kfs_synced(struct kfs *fs)
+{
+	return !fs->alt && !kfs_dirty(fs) && !fs->put_err;
+}
+
+bool kfs_dirty(struct kfs *fs)
+{
+	if (fs->alt)
+		return false; /* plain volumes keep nothing back */
+	if (fs->next_ver != fs->commit_ver || fs->ngarbage || kfs_deferred(fs))
+		return true;
+	if (fs->touched_all) {
+		for (size_t b = 0; b < KFS_BUCKETS; b++)
+			for (struct kfs_inode *n = fs->tab[b]; n; n = n->next)
+				if (n->dirty)
+					return true;
+		return false;
+	}
+	for (size_t i = 0; i < fs->ntouched; i++) {
+		struct kfs_inode *n = find(fs, fs->touched[i]);
+		if (n && n->dirty)
+			return true;
+	}
+	untouch_all(fs); /* all clean: a read-only stretch does not grow the list for ever */
+	return false;
+}
 
 static int load_root(struct kfs *fs)
 {
@@ -398,7 +622,6 @@ static void kfs_free(struct kfs *fs)
 	kfs_sealer_free(fs->sealer);
 	free(fs->garbage);
 	free(fs->touched);
-	free(fs->sent.inos);
 	free(fs->chg);
 	if (fs->cache)
 		kiln_wipe(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));

@@ -87,34 +87,17 @@ int kfs_mount(struct kfs_store *store, struct kfs_keywrap *kw, unsigned flags, k
 int kfs_unmount(struct kfs *fs);
 int kfs_sync(struct kfs *fs) KILN_MUST;
 /*
- * kfs_sync() in two halves, for a frontend that serves other calls while
- * the parent writes. kfs_commit_send starts a commit; to a parent that
- * takes commit points its last request goes without waiting and
- * kfs_commit_sent() is then true (otherwise the commit is already whole,
- * or failed). kfs_commit_wait ends it: 0 when it is durable, or its
- * failure (the next commit stores its changes again); 0 at once when none
- * is out. Changes made in between are the next commit's; a commit sent
- * ends before the next starts. kfs_commit_ready: 1 when its answer is in
- * (kfs_commit_wait will not wait), 0 when not yet (poll kfs_commit_fd for
- * it), or the channel's failure.
- */
-int kfs_commit_send(struct kfs *fs) KILN_MUST;
-bool kfs_commit_sent(const struct kfs *fs);
-int kfs_commit_ready(struct kfs *fs) KILN_MUST;
-int kfs_commit_fd(const struct kfs *fs);
-int kfs_commit_wait(struct kfs *fs) KILN_MUST;
-/*
  * The commit nobody waits for (a frontend's background commit): as
  * kfs_sync(), but a block put that the parent refused after its write
  * returned is left for the next kfs_sync() to report, so the app's fsync
  * still sees it.
  */
 int kfs_sync_background(struct kfs *fs) KILN_MUST;
-/* Anything written or changed since the last commit (sent or whole)? */
+/* Anything written or changed since the last kfs_sync()? */
 bool kfs_dirty(struct kfs *fs);
 /*
  * Would kfs_sync() have nothing to make durable (and no error to report)?
- * False while a commit is sent and not waited for. True only for an encrypted volume with nothing uncommitted; never for a plain volume,
+ * True only for an encrypted volume with nothing uncommitted; never for a plain volume,
  * whose sync is the parent's fsync of what was written through.
  */
 bool kfs_synced(struct kfs *fs);

@@ -84,31 +84,9 @@ struct kfs_cblk {
 	uint8_t data[KFS_BLOCK];
 };
 
-/*
- * A put in flight (fs/pipeline.c): a block (its inode, its version and the
- * one it replaced), an inode object of the commit, or the commit's record.
- */
-enum kfs_flight_kind { KFS_FLIGHT_BLOCK, KFS_FLIGHT_INODE, KFS_FLIGHT_RECORD };
+/* A put in flight (fs/pipeline.c): its block, its version and the one it replaced; ino 0: an inode object. */
 struct kfs_flight {
-	enum kfs_flight_kind kind;
 	uint64_t ino, blk, ver, old;
-};
-
-/*
- * A commit whose record went as a commit point without waiting
- * (fs/commit.c, kfs_commit_send): on until kfs_commit_wait. garbage[0,
- * ngarbage) is what it retired, deleted once its record is stored, and
- * chg's first nchg pairs what its record lists; inos (all: every inode)
- * what it stored, dirty again should it fail. When its record's answer is
- * reaped (answered), the first failures of the puts before it are moved
- * here from struct kfs: they are this commit's.
- */
-struct kfs_sent {
-	bool on, answered, all;
-	int point_rc, put_err, meta_err;
-	size_t ngarbage, nchg;
-	uint64_t *inos;
-	size_t ninos, cap;
 };
 
 /*
@@ -135,7 +113,7 @@ struct kfs {
 	uint8_t mkey[KFS_KEY_LEN];  /* metadata key: root and inodes */
 	struct kfs_sealer *sealer;  /* keys, cipher contexts, nonces: made once per mount (fs/seal.c) */
 	uint64_t gen, next_ino, next_ver;
-	uint64_t commit_ver;	    /* versions below this may be named by a stored root or record */
+	uint64_t commit_ver;	    /* versions below this are referenced by the stored root */
 	struct kfs_inode *tab[KFS_BUCKETS];
 	uint64_t ninodes;
 	/*
@@ -185,7 +163,6 @@ struct kfs {
 	size_t getf_at, ngetf;
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
-	struct kfs_sent sent;
 };
 
 /* The volume header (plaintext): magic, uuid, wrap name, wrapped key. */
@@ -263,7 +240,6 @@ void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX +
 int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *pt,
 		 size_t len, unsigned flags, uint64_t *stamp) KILN_MUST;
 #define KFS_SEAL_META 0x100 /* kfs_seal_put's flags: an inode object of the commit (kfs_put_meta) */
-#define KFS_SEAL_RECORD 0x200 /* the commit's journal record, sent as a commit point (kfs_put_record) */
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
 		   size_t *len, uint64_t *stamp) KILN_MUST;
 /*
@@ -297,11 +273,10 @@ int kfs_iset(struct kfs *fs, uint64_t ino, uint64_t ver) KILN_MUST;
 #define KFS_JOURNAL_PAIRS 4096 /* a commit that changed more writes a root */
 void kfs_journal_change(struct kfs *fs, uint64_t ino, uint64_t ver);
 bool kfs_journal_fits(const struct kfs *fs);
-int kfs_journal_put(struct kfs *fs, bool point, size_t n) KILN_MUST;
+int kfs_journal_put(struct kfs *fs, unsigned flags) KILN_MUST;
 void kfs_journal_retire(struct kfs *fs, uint64_t gen, uint64_t upto);
 int kfs_journal_replay(struct kfs *fs) KILN_MUST;
-/* The first n changes are committed (all: every change so far, even one that could not be kept). */
-void kfs_journal_committed(struct kfs *fs, size_t n, bool all);
+void kfs_journal_committed(struct kfs *fs);
 
 /* Core helpers. */
 int kfs_iget(struct kfs *fs, uint64_t ino, struct kfs_inode **out) KILN_MUST;
@@ -312,17 +287,8 @@ void kfs_inode_drop(struct kfs *fs, struct kfs_inode *n);
 int kfs_retire(struct kfs *fs, const char *id, uint64_t ver) KILN_MUST;
 /* Keep object id after all: true when it was waiting for the next commit to go. */
 bool kfs_unretire(struct kfs *fs, const char *id);
-/* The inode ino if it is in the table (loaded or not), else NULL; the next commit looks at it. */
+/* The inode ino if it is in the table (loaded or not), else NULL. */
 struct kfs_inode *kfs_ifind(struct kfs *fs, uint64_t ino);
-/*
- * The touched list (fs/core.c) for the commit (fs/commit.c): an inode in
- * the table without touching it; add one; clear the list. kfs_touched_take
- * clears it into a sent commit's (kfs_sent.inos, whose old array it reuses).
- */
-struct kfs_inode *kfs_itab_find(struct kfs *fs, uint64_t ino);
-void kfs_touched_add(struct kfs *fs, struct kfs_inode *n);
-void kfs_touched_clear(struct kfs *fs);
-void kfs_touched_take(struct kfs *fs, struct kfs_sent *to);
 int kfs_integrity(struct kfs *fs, int rc, const char *what, const char *id);
 /* The associated data of an object of this volume: kind and its three numbers. */
 void kfs_aad_of(const struct kfs *fs, uint8_t kind, uint64_t ino, uint64_t blk, uint64_t ver,
@@ -395,16 +361,6 @@ int kfs_puts_settle(struct kfs *fs) KILN_MUST;
  * trip); then kfs_puts_settle reaps them.
  */
 int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len) KILN_MUST;
-/*
- * A commit's journal record as a commit point (KFS_PUT_BARRIER), without
- * waiting, behind its inode objects; its answer, reaped like the others,
- * ends that commit (kfs_sent). kfs_record_in_flight: how many puts in
- * flight up to and including it (0: none is). kfs_puts_failed: the error
- * for a commit whose puts failed so (0: none did).
- */
-int kfs_put_record(struct kfs *fs, const char *id, const uint8_t *buf, size_t len) KILN_MUST;
-size_t kfs_record_in_flight(const struct kfs *fs);
-int kfs_puts_failed(int put_err, int meta_err) KILN_MUST;
 
 /*
  * Block gets in flight (fs/inflight.c), a hint that only warms the cache.

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The storage core's journal: small sealed records of what each commit changed, after the root. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "fs/internal.h"
 
@@ -45,15 +44,11 @@ bool kfs_journal_fits(const struct kfs *fs)
 	return fs->jok && !fs->chg_lost && fs->jseq < KFS_JOURNAL_MAX;
 }
 
-/*
- * The commit's record of the first n changes: then they are committed.
- * Put durable (jseq counts it at once), or, point, sent as a commit point
- * without waiting (the commit counts it once it is stored, fs/commit.c).
- */
-int kfs_journal_put(struct kfs *fs, bool point, size_t n)
+/* The commit's record, durable (flags: KFS_PUT_BARRIER or 0): then the changes it lists are committed. */
+int kfs_journal_put(struct kfs *fs, unsigned flags)
 {
 	struct kfs_root r = { .gen = fs->gen, .seq = fs->jseq + 1, .next_ino = fs->next_ino,
-			      .next_ver = fs->next_ver, .n = n, .map = fs->chg };
+			      .next_ver = fs->next_ver, .n = fs->nchg, .map = fs->chg };
 	struct kfs_aad aad = { .kind = KFS_OBJ_JOURNAL, .ino = r.gen, .blk = fs->root_stamp, .ver = r.seq };
 	char id[KFS_ID_MAX + 1];
 	uint8_t *pt = NULL;
@@ -62,9 +57,9 @@ int kfs_journal_put(struct kfs *fs, bool point, size_t n)
 
 	kfs_journal_id(r.gen, r.seq, id);
 	if (rc == 0)
-		rc = kfs_seal_put(fs, &aad, id, pt, len, point ? KFS_SEAL_RECORD : KFS_PUT_DURABLE, NULL);
+		rc = kfs_seal_put(fs, &aad, id, pt, len, KFS_PUT_DURABLE | flags, NULL);
 	free(pt);
-	if (rc == 0 && !point)
+	if (rc == 0)
 		fs->jseq = r.seq;
 	return rc;
 }
@@ -81,11 +76,10 @@ void kfs_journal_retire(struct kfs *fs, uint64_t gen, uint64_t upto)
 	}
 }
 
-void kfs_journal_committed(struct kfs *fs, size_t n, bool all)
+void kfs_journal_committed(struct kfs *fs)
 {
-	memmove(fs->chg, fs->chg + 2 * n, (fs->nchg - n) * 16);
-	fs->nchg -= n;
-	fs->chg_lost = fs->chg_lost && !all;
+	fs->nchg = 0;
+	fs->chg_lost = false;
 }
 
 /* A record's counters only grow, and its pairs stay below them; the root directory never goes. */

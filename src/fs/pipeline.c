@@ -21,26 +21,16 @@
  * stores the repaired inode.
  */
 
-/*
- * A sent commit's record answered: it and the failures of the puts before
- * it are that commit's (kfs_commit_wait reports them); later ones are the
- * next commit's.
- */
-static void record_answered(struct kfs *fs, int rc)
-{
-	fs->sent.answered = true;
-	fs->sent.point_rc = rc;
-	fs->sent.put_err = fs->put_err;
-	fs->sent.meta_err = fs->meta_err;
-	fs->put_err = fs->meta_err = 0;
-}
-
-/* A block put that failed with rc: the block gets back what it was, or a hole. */
+/* A put that failed with rc: the block gets back what it was, or a hole. */
 static void repair(struct kfs *fs, const struct kfs_flight *f, int rc)
 {
 	struct kfs_inode *n = kfs_ifind(fs, f->ino);
 	char id[KFS_ID_MAX + 1];
 
+	if (f->ino == 0) { /* an inode object: its commit fails (kfs_puts_settle) */
+		fs->meta_err = fs->meta_err ? fs->meta_err : rc;
+		return;
+	}
 	if (fs->put_err == 0)
 		fs->put_err = rc;
 	kfs_cache_forget(fs, f->ino, f->blk, f->ver);
@@ -59,39 +49,27 @@ int kfs_puts_reap(struct kfs *fs, size_t cnt)
 	if (cnt == 0)
 		return 0;
 	rc = fs->pipe->reap(fs->st, rcs, cnt);
-	for (size_t i = 0; i < cnt; i++) {
-		const struct kfs_flight *f = &fs->flight[i];
-		if (f->kind == KFS_FLIGHT_RECORD)
-			record_answered(fs, rcs[i]);
-		else if (rcs[i] < 0 && f->kind == KFS_FLIGHT_INODE) /* its commit fails */
-			fs->meta_err = fs->meta_err ? fs->meta_err : rcs[i];
-		else if (rcs[i] < 0)
-			repair(fs, f, rcs[i]);
-	}
+	for (size_t i = 0; i < cnt; i++)
+		if (rcs[i] < 0)
+			repair(fs, &fs->flight[i], rcs[i]);
 	fs->nflight -= cnt;
 	memmove(fs->flight, fs->flight + cnt, fs->nflight * sizeof(*fs->flight));
 	return rc;
 }
 
-/* Send o without waiting (flags: the wire's), and remember what it was; half the window reaped when full. */
-static int put_flight(struct kfs *fs, const struct kfs_obj *o, unsigned flags, struct kfs_flight f)
+int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_t blk,
+		  uint64_t ver, uint64_t old)
 {
 	int rc = 0;
 
 	if (fs->nflight == KFS_PUT_AHEAD)
 		rc = kfs_puts_reap(fs, KFS_PUT_AHEAD / 2);
 	if (rc == 0)
-		rc = fs->pipe->send(fs->st, o, flags);
+		rc = fs->pipe->send(fs->st, o);
 	if (rc < 0)
 		return rc;
-	fs->flight[fs->nflight++] = f;
+	fs->flight[fs->nflight++] = (struct kfs_flight){ ino, blk, ver, old };
 	return 0;
-}
-
-int kfs_put_block(struct kfs *fs, const struct kfs_obj *o, uint64_t ino, uint64_t blk,
-		  uint64_t ver, uint64_t old)
-{
-	return put_flight(fs, o, 0, (struct kfs_flight){ KFS_FLIGHT_BLOCK, ino, blk, ver, old });
 }
 
 int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len)
@@ -100,41 +78,20 @@ int kfs_put_meta(struct kfs *fs, const char *id, const uint8_t *buf, size_t len)
 
 	if (!fs->pipe)
 		return fs->st->put(fs->st, id, buf, len, 0);
-	return put_flight(fs, &o, 0, (struct kfs_flight){ .kind = KFS_FLIGHT_INODE });
-}
-
-int kfs_put_record(struct kfs *fs, const char *id, const uint8_t *buf, size_t len)
-{
-	struct kfs_obj o = { .id = id, .buf = (uint8_t *)buf, .len = len };
-
-	return put_flight(fs, &o, KFS_PUT_DURABLE | KFS_PUT_BARRIER,
-			  (struct kfs_flight){ .kind = KFS_FLIGHT_RECORD });
-}
-
-size_t kfs_record_in_flight(const struct kfs *fs)
-{
-	for (size_t i = 0; i < fs->nflight; i++)
-		if (fs->flight[i].kind == KFS_FLIGHT_RECORD)
-			return i + 1;
-	return 0;
-}
-
-int kfs_puts_failed(int put_err, int meta_err)
-{
-	if (put_err)
-		return kiln_err(-put_err, "a block written earlier could not be stored: %s",
-				strerror(-put_err));
-	if (meta_err)
-		return kiln_err(-meta_err, "an inode could not be stored: %s", strerror(-meta_err));
-	return 0;
+	return kfs_put_block(fs, &o, 0, 0, 0, 0); /* ino 0: an inode object (repair) */
 }
 
 int kfs_puts_settle(struct kfs *fs)
 {
 	int rc = fs->pipe ? kfs_puts_reap(fs, fs->nflight) : 0;
 
-	if (rc == 0)
-		rc = kfs_puts_failed(fs->put_err, fs->meta_err);
-	fs->put_err = fs->meta_err = 0;
+	if (rc == 0 && fs->put_err) {
+		rc = kiln_err(-fs->put_err, "a block written earlier could not be stored: %s",
+			      strerror(-fs->put_err));
+		fs->put_err = 0;
+	}
+	if (rc == 0 && fs->meta_err)
+		rc = kiln_err(-fs->meta_err, "an inode could not be stored: %s", strerror(-fs->meta_err));
+	fs->meta_err = 0;
 	return rc;
 }

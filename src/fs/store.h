@@ -68,10 +68,7 @@ struct kfs_store {
  * sets rc[i] for each. Every other call keeps the order: the parent sees
  * a get or delete after the puts sent before it. The caller reaps so that
  * at most KFS_PUT_AHEAD are unreaped. Both return a channel failure
- * (reap: then also in every rc[i]). send's flags: KFS_PUT_DURABLE and KFS_PUT_BARRIER.
- * answered reads, without waiting, the replies already here and says how
- * many puts are answered and not reaped (reap of that many does not
- * wait); fd is the channel, to poll for more.
+ * (reap: then also in every rc[i]).
  *
  * get_send sends a get without waiting: o (cap set) must stay where it is
  * until its answer is in, which is when o->rc is no longer
@@ -80,10 +77,8 @@ struct kfs_store {
  * parent never blocks on a large reply while we block on a large request).
  */
 struct kfs_put_pipe {
-	int (*send)(struct kfs_store *s, const struct kfs_obj *o, unsigned flags);
+	int (*send)(struct kfs_store *s, const struct kfs_obj *o);
 	int (*reap)(struct kfs_store *s, int *rc, size_t n);
-	int (*answered)(struct kfs_store *s, size_t *n);
-	int (*fd)(struct kfs_store *s);
 	int (*get_send)(struct kfs_store *s, struct kfs_obj *o);
 	int (*get_wait)(struct kfs_store *s, struct kfs_obj *o);
 	bool (*barriers)(struct kfs_store *s); /* the parent takes KFS_PUT_BARRIER */

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The enclave side of the storage channel: the object API as requests to kilnd. */
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,14 +146,6 @@ static int read_one(struct remote *r)
 	return rc;
 }
 
-/* Has the parent's next reply begun to arrive? (It writes each whole: the rest follows.) */
-static bool readable(int fd)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-
-	return poll(&p, 1, 0) > 0;
-}
-
 /* Read the replies up to the last get sent without waiting, before a request with data. */
 static int gets_in(struct remote *r)
 {
@@ -273,18 +264,15 @@ static int room_to_send(struct remote *r, const char *id)
 	return kiln_err(ENOBUFS, "object %s: too many requests in flight", id);
 }
 
-static int r_put_send(struct kfs_store *s, const struct kfs_obj *o, unsigned flags)
+static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
 {
 	struct remote *r = (struct remote *)s;
 	int rc = room_to_send(r, o->id);
 
-	if (rc == 0 && (flags & KFS_PUT_BARRIER) && !r->barriers)
-		rc = kiln_err(EOPNOTSUPP, "object %s: the parent takes no commit points", o->id);
 	if (rc == 0)
 		rc = gets_in(r);
 	if (rc == 0)
-		rc = send_req(r, KFS_OP_PUT, (uint8_t)(flags & (KFS_PUT_DURABLE | KFS_PUT_BARRIER)), o->id,
-			      o->buf, o->len);
+		rc = send_req(r, KFS_OP_PUT, 0, o->id, o->buf, o->len);
 	return rc < 0 ? rc : sent_nowait(r, (struct sent){ SENT_PUT, NULL });
 }
 
@@ -331,32 +319,13 @@ static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
 	return crc;
 }
 
-/* The replies already here: read now, so a caller polling the channel sees only new ones. */
-static int r_put_answered(struct kfs_store *s, size_t *n)
-{
-	struct remote *r = (struct remote *)s;
-	int rc = 0;
-
-	while (rc == 0 && r->nsent && readable(r->fd))
-		rc = read_one(r);
-	*n = r->ndone;
-	return rc;
-}
-
-static int r_fd(struct kfs_store *s)
-{
-	return ((struct remote *)s)->fd;
-}
-
 static bool r_barriers(struct kfs_store *s)
 {
 	return ((struct remote *)s)->barriers;
 }
 
-static const struct kfs_put_pipe remote_pipe = {
-	.send = r_put_send, .reap = r_put_reap, .answered = r_put_answered, .fd = r_fd,
-	.get_send = r_get_send, .get_wait = r_get_wait, .barriers = r_barriers,
-};
+static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap, r_get_send, r_get_wait,
+						 r_barriers };
 
 const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s)
 {

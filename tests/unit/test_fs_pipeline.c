@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of pipelined block puts: the core over the storage channel to a parent in a thread. */
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -24,14 +23,12 @@
  * points: it takes commit points (KFS_PUT_BARRIER) as kilnd does:
  * refused (counted in refused) after a put that failed since the last
  * SYNC or commit point, stored otherwise. syncs counts SYNCs.
- * hold_point: a commit point stops the parent (gated is then set) until
- * the test clears it, before anything else is done with it.
  */
 #define HOLD_MAX 64
 static struct {
 	struct kfs_store *mem;
 	int hold, fail_in, dels, held, fail_inode_in;
-	bool hold_inodes, points, hold_point;
+	bool hold_inodes, points;
 	int failed, refused, syncs;
 	uint8_t status[HOLD_MAX];
 	int gate, block_gets;
@@ -60,20 +57,7 @@ static void gate(const char *id)
 	pthread_mutex_unlock(&par.mu);
 }
 
-/* A commit point waits while the test holds them. */
-static void point_gate(void)
-{
-	pthread_mutex_lock(&par.mu);
-	if (par.hold_point) {
-		par.gated = true;
-		pthread_cond_broadcast(&par.cv);
-		while (par.hold_point)
-			pthread_cond_wait(&par.cv, &par.mu);
-	}
-	pthread_mutex_unlock(&par.mu);
-}
-
-/* The test: wait until the parent is stopped at the gate (or a point), then open it. */
+/* The test: wait until the parent is stopped at the gate, then open it. */
 static bool gate_reached_then_open(void)
 {
 	bool was;
@@ -83,7 +67,6 @@ static bool gate_reached_then_open(void)
 		pthread_cond_wait(&par.cv, &par.mu); /* a client that waits here never returns: alarm */
 	was = par.gated;
 	par.gate = 0;
-	par.hold_point = false;
 	par.gated = false;
 	pthread_cond_broadcast(&par.cv);
 	pthread_mutex_unlock(&par.mu);
@@ -100,7 +83,6 @@ static void flush_held(int fd)
 static int put(const struct kfs_wire_req *r)
 {
 	if (r->flags & KFS_PUT_BARRIER) {
-		point_gate();
 		int f = par.failed;
 		par.failed = 0;
 		par.refused += f < 0;
@@ -454,158 +436,6 @@ TEST(background_commit_leaves_the_error)
 }
 
 /*
- * A sent commit (kfs_commit_send) to a parent that holds its commit point:
- * the enclave goes on meanwhile. Before it is sent: files a and x, one
- * block each, committed, and a's block rewritten ('a'). While the point is
- * held: b made, a's block rewritten again ('A': the version the sent
- * commit names is replaced), x unlinked. crash: the enclave stops once the
- * sent commit is answered; the volume remounts as that commit left it,
- * whole (the version it names was kept). Else the next commit stores the
- * rest, and the volume remounts with it, x gone from the inode table too.
- */
-static void changes_while_sent(bool crash)
-{
-	static uint8_t blk[KFS_BLOCK], back[KFS_BLOCK];
-	struct kfs_attr a, b, x;
-	struct kfs_statfs sf;
-	struct kfs *fs;
-
-	alarm(60);
-	par.hold = 0;
-	par.points = true;
-	fs = mount_remote(KFS_MOUNT_CREATE);
-	CHECK(fs);
-	if (!fs)
-		return;
-	memset(blk, 'x', sizeof(blk));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "x", S_IFREG | 0644, 0, 0, &x) == 0);
-	CHECK(kfs_write(fs, x.ino, 0, blk, KFS_BLOCK) == KFS_BLOCK);
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "a", S_IFREG | 0644, 0, 0, &a) == 0);
-	CHECK(kfs_sync(fs) == 0);
-	memset(blk, 'a', sizeof(blk));
-	CHECK(kfs_write(fs, a.ino, 0, blk, KFS_BLOCK) == KFS_BLOCK);
-	par.hold_point = true;
-	CHECK(kfs_commit_send(fs) == 0 && kfs_commit_sent(fs) && !kfs_synced(fs));
-	CHECK(kfs_commit_ready(fs) == 0); /* its answer is held */
-	CHECK(!kfs_dirty(fs));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "b", S_IFREG | 0644, 0, 0, &b) == 0);
-	memset(blk, 'A', sizeof(blk));
-	CHECK(kfs_write(fs, a.ino, 0, blk, KFS_BLOCK) == KFS_BLOCK);
-	CHECK(kfs_unlink(fs, KFS_ROOT_INO, "x") == 0);
-	CHECK(kfs_dirty(fs) && kfs_commit_ready(fs) == 0);
-	CHECK(gate_reached_then_open());
-	struct pollfd p = { kfs_commit_fd(fs), POLLIN, 0 };
-	int ready;
-	while ((ready = kfs_commit_ready(fs)) == 0 && poll(&p, 1, 10000) == 1)
-		; /* answers before the point's may come first */
-	CHECK(ready == 1);
-	CHECK(kfs_commit_wait(fs) == 0 && !kfs_commit_sent(fs));
-	CHECK(kfs_dirty(fs) && !kfs_synced(fs)); /* b, the rewrite, the unlink: the next commit's */
-	if (crash)
-		CHECK(fs->st->sync(fs->st) == 0); /* the parent has done what was sent; then the crash */
-	else
-		CHECK(unmount_remote(fs) == 0);
-	fs = mount_remote(0); /* a crash leaks the old mount on purpose */
-	CHECK(fs);
-	if (!fs)
-		return;
-	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "b", &b) == (crash ? -ENOENT : 0));
-	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &x) == (crash ? 0 : -ENOENT));
-	CHECK(kfs_read(fs, a.ino, 0, back, KFS_BLOCK) == KFS_BLOCK);
-	CHECK(back[0] == (crash ? 'a' : 'A') && back[KFS_BLOCK - 1] == back[0]);
-	if (crash) {
-		CHECK(kfs_read(fs, x.ino, 0, back, KFS_BLOCK) == KFS_BLOCK && back[9] == 'x');
-	}
-	CHECK(kfs_statfs(fs, &sf) == 0 && sf.inodes == 3); /* the root directory, a, and b or x */
-	CHECK(par.logs == 0);
-	end_volume(fs);
-	par.points = false;
-}
-
-TEST(sent_commit_does_not_wait)
-{
-	changes_while_sent(true);
-	changes_while_sent(false);
-}
-
-/*
- * A sent commit whose block put fails: kfs_commit_wait reports it, the
- * parent refused the point, and the next commit stores the repaired file
- * and what was made meanwhile.
- */
-TEST(sent_commit_failure)
-{
-	uint8_t back[4 * KFS_BLOCK], want[4 * KFS_BLOCK];
-	struct kfs_attr a, g;
-	struct kfs *fs;
-
-	alarm(60);
-	fs = rewritten_with_a_failure(&a, 3, true);
-	CHECK(fs);
-	if (!fs)
-		return;
-	memset(want, 'b', sizeof(want));
-	memset(want + 2 * KFS_BLOCK, 'a', KFS_BLOCK);
-	par.refused = 0;
-	par.hold_point = true;
-	CHECK(kfs_commit_send(fs) == 0 && kfs_commit_sent(fs));
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "g", S_IFREG | 0644, 0, 0, &g) == 0);
-	CHECK(gate_reached_then_open());
-	CHECK_ERR(kfs_commit_wait(fs), "No space left");
-	CHECK(par.refused == 1 && kfs_dirty(fs));
-	CHECK(kfs_sync(fs) == 0);
-	CHECK(unmount_remote(fs) == 0);
-	fs = mount_remote(0);
-	CHECK(fs);
-	if (!fs)
-		return;
-	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
-	CHECK(!memcmp(back, want, sizeof(want)));
-	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "g", &g) == 0);
-	end_volume(fs);
-	par.points = false;
-}
-
-/*
- * A point refused for a failure already reported (no SYNC or point since):
- * the sent commit makes its puts durable by SYNC and puts its record
- * again, listing its own changes only. x, unlinked while it was out, is
- * the next commit's: after a crash there x is still whole.
- */
-TEST(refused_point_records_only_its_changes)
-{
-	struct kfs_attr a, x;
-	uint8_t back[4 * KFS_BLOCK];
-	struct kfs *fs;
-
-	alarm(60);
-	fs = rewritten_with_a_failure(&a, 3, true);
-	CHECK(fs);
-	if (!fs)
-		return;
-	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "x", S_IFREG | 0644, 0, 0, &x) == 0);
-	CHECK(kfs_puts_reap(fs, fs->nflight) == 0); /* the parent has the failure; so have we */
-	CHECK_ERR(kfs_commit_send(fs), "No space left"); /* reported, no record sent */
-	par.refused = par.syncs = 0;
-	par.hold_point = true;
-	CHECK(kfs_commit_send(fs) == 0 && kfs_commit_sent(fs));
-	CHECK(kfs_unlink(fs, KFS_ROOT_INO, "x") == 0);
-	CHECK(gate_reached_then_open());
-	CHECK(kfs_commit_wait(fs) == 0);
-	CHECK(par.refused == 1 && par.syncs == 1);
-	CHECK(fs->st->sync(fs->st) == 0); /* then the crash */
-	fs = mount_remote(0);
-	CHECK(fs);
-	if (!fs)
-		return;
-	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "x", &x) == 0);
-	CHECK(kfs_read(fs, a.ino, 0, back, sizeof(back)) == (ssize_t)sizeof(back));
-	CHECK(par.logs == 0);
-	end_volume(fs);
-	par.points = false;
-}
-
-/*
  * A new volume with a file of 64 blocks (2 MiB) of a known pattern (buf),
  * remounted cold: nothing cached.
  */
@@ -823,9 +653,6 @@ int main(void)
 	RUN(inode_puts_do_not_wait);
 	RUN(many_changes_write_a_root);
 	RUN(background_commit_leaves_the_error);
-	RUN(sent_commit_does_not_wait);
-	RUN(sent_commit_failure);
-	RUN(refused_point_records_only_its_changes);
 	RUN(readahead_does_not_wait);
 	RUN(readahead_failure_only_when_read);
 	RUN(gets_in_flight_never_older);
