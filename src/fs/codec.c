@@ -60,13 +60,32 @@ static void w_add(struct wbuf *w, const void *p, size_t n)
 }
 
 /* Stored in place, not through a memcpy call: a directory's inode is mostly these (its entries). */
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
 static void w_be(struct wbuf *w, uint64_t v, int bytes)
 {
 	if (!w_room(w, (size_t)bytes))
 		return;
-	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-		w->p[w->len + (size_t)i] = (uint8_t)v;
+	put_be(w->p + w->len, v, bytes);
 	w->len += (size_t)bytes;
+}
+
+/* A directory entry: ino, cookie, type bits, name length, name; one room check for all of it. */
+static void w_dent(struct wbuf *w, const struct kfs_dent *e)
+{
+	if (!w_room(w, 22u + e->nlen))
+		return;
+	uint8_t *p = w->p + w->len;
+	put_be(p, e->ino, 8);
+	put_be(p + 8, e->cookie, 8);
+	put_be(p + 16, e->mode, 4);
+	put_be(p + 20, e->nlen, 2);
+	memcpy(p + 22, e->name, e->nlen);
+	w->len += 22u + e->nlen;
 }
 
 /* An object's plaintext, at most max bytes (one store object's worth, or an inode's in parts). */
@@ -303,14 +322,8 @@ int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len)
 		w_be(&w, n->parent, 8);
 		w_be(&w, n->next_cookie, 8);
 		w_be(&w, n->nent, 4);
-		for (uint32_t i = 0; i < n->nent; i++) {
-			size_t nl = strlen(n->ents[i].name);
-			w_be(&w, n->ents[i].ino, 8);
-			w_be(&w, n->ents[i].cookie, 8);
-			w_be(&w, n->ents[i].mode, 4);
-			w_be(&w, nl, 2);
-			w_add(&w, n->ents[i].name, nl);
-		}
+		for (uint32_t i = 0; i < n->nent; i++)
+			w_dent(&w, &n->ents[i]);
 	} else if (S_ISLNK(n->a.mode)) {
 		size_t tl = strlen(n->target);
 		w_be(&w, tl, 2);
@@ -383,6 +396,7 @@ static int dec_dir(struct kiln_cursor *c, struct kfs_inode *n)
 			return -EBADMSG;
 		if (dec_str(c, KFS_NAME_MAX, true, &e->name) < 0)
 			return -EBADMSG;
+		e->nlen = (uint16_t)strlen(e->name);
 	}
 	return 0;
 }

@@ -9,6 +9,7 @@ struct kfs_dent {
 	char *name;
 	uint64_t ino, cookie;
 	uint32_t mode; /* type bits of the target, for readdir */
+	uint16_t nlen; /* strlen(name): a commit encodes every entry of a changed directory */
 };
 
 struct kfs_xattr {

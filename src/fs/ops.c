@@ -46,6 +46,7 @@ static int dent_add(struct kfs_inode *d, const char *name, uint64_t ino, uint32_
 	e->name = strdup(name);
 	if (!e->name)
 		return kiln_err(ENOMEM, "directory: out of memory");
+	e->nlen = (uint16_t)strlen(name); /* name_ok: at most KFS_NAME_MAX */
 	e->ino = ino;
 	e->mode = mode & S_IFMT;
 	e->cookie = d->next_cookie++;
