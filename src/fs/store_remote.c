@@ -21,6 +21,14 @@
  */
 #define PENDING_MAX 64
 #define RING 128 /* a power of two above PENDING_MAX + KFS_PUT_AHEAD */
+/*
+ * A small put sent without waiting (an inode of the commit, a short
+ * block) is held in the cork, up to CORK_MAX bytes, and goes with the next
+ * request sent: a commit's puts and its record reach kilnd in one send,
+ * one wake-up of its reader. Nothing held is ever waited for: every read
+ * of a reply sends the cork first.
+ */
+#define CORK_MAX 4096
 
 /* What a request sent without waiting was: its reply is read accordingly. */
 struct sent {
@@ -38,10 +46,13 @@ struct remote {
 	int done[RING];
 	unsigned done_at, ndone;
 	bool barriers; /* the parent said so in its OPEN reply */
+	size_t corked;
+	uint8_t cork[CORK_MAX];
 };
 
+/* A request, after what the cork holds; hold: it may wait in the cork itself. */
 static int send_req(struct remote *r, uint8_t op, uint8_t flags, const char *id, const void *data,
-		    size_t len)
+		    size_t len, bool hold)
 {
 	uint8_t hdr[3 + KFS_ID_MAX];
 	size_t il = strlen(id);
@@ -52,7 +63,23 @@ static int send_req(struct remote *r, uint8_t op, uint8_t flags, const char *id,
 	hdr[1] = flags;
 	hdr[2] = (uint8_t)il;
 	memcpy(hdr + 3, id, il);
-	return kfs_wire_send(r->fd, hdr, 3 + il, data, len);
+	if (hold && r->corked + 4 + 3 + il + len <= CORK_MAX) {
+		r->corked += kfs_wire_frame(r->cork + r->corked, hdr, 3 + il, data, len);
+		return 0;
+	}
+	int rc = kfs_wire_send_after(r->fd, r->cork, r->corked, hdr, 3 + il, data, len);
+
+	r->corked = 0;
+	return rc;
+}
+
+/* Before a reply is waited for: it may be a held request's. */
+static int uncork(struct remote *r)
+{
+	int rc = r->corked ? kfs_wire_send_frames(r->fd, r->cork, r->corked) : 0;
+
+	r->corked = 0;
+	return rc;
 }
 
 /* Read and drop len bytes of a reply nobody wants (they must leave the channel). */
@@ -131,7 +158,10 @@ static int read_one(struct remote *r)
 {
 	struct sent s = r->sent[r->sent_at];
 	struct kfs_obj o = { .id = s.kind == SENT_PUT ? "(put)" : "(delete)" };
-	int rc = recv_rep(r, s.kind == SENT_GET ? s.get : &o, s.kind == SENT_GET);
+	int rc = uncork(r);
+
+	if (rc == 0)
+		rc = recv_rep(r, s.kind == SENT_GET ? s.get : &o, s.kind == SENT_GET);
 
 	r->sent_at = (r->sent_at + 1) % RING;
 	r->nsent--;
@@ -184,7 +214,7 @@ static int call(struct remote *r, uint8_t op, uint8_t flags, struct kfs_obj *o)
 	int rc = op == KFS_OP_PUT ? gets_in(r) : 0;
 
 	if (rc == 0)
-		rc = send_req(r, op, flags, o->id, o->buf, op == KFS_OP_PUT ? o->len : 0);
+		rc = send_req(r, op, flags, o->id, o->buf, op == KFS_OP_PUT ? o->len : 0, false);
 	if (rc == 0)
 		rc = drain(r);
 	if (rc == 0)
@@ -202,7 +232,7 @@ static int batch(struct remote *r, uint8_t op, struct kfs_obj *v, size_t n)
 		rc = gets_in(r);
 	for (; rc == 0 && sent < n; sent++)
 		rc = send_req(r, op, 0, v[sent].id, op == KFS_OP_PUT ? v[sent].buf : NULL,
-			      op == KFS_OP_PUT ? v[sent].len : 0);
+			      op == KFS_OP_PUT ? v[sent].len : 0, false);
 	if (rc == 0)
 		rc = drain(r);
 	for (size_t i = 0; i < n; i++) {
@@ -251,7 +281,7 @@ static int r_getv(struct kfs_store *s, struct kfs_obj *v, size_t n)
 static int r_del(struct kfs_store *s, const char *id)
 {
 	struct remote *r = (struct remote *)s;
-	int rc = send_req(r, KFS_OP_DEL, 0, id, NULL, 0);
+	int rc = send_req(r, KFS_OP_DEL, 0, id, NULL, 0, false);
 
 	return rc < 0 ? rc : sent_nowait(r, (struct sent){ SENT_DEL, NULL });
 }
@@ -272,7 +302,7 @@ static int r_put_send(struct kfs_store *s, const struct kfs_obj *o)
 	if (rc == 0)
 		rc = gets_in(r);
 	if (rc == 0)
-		rc = send_req(r, KFS_OP_PUT, 0, o->id, o->buf, o->len);
+		rc = send_req(r, KFS_OP_PUT, 0, o->id, o->buf, o->len, true);
 	return rc < 0 ? rc : sent_nowait(r, (struct sent){ SENT_PUT, NULL });
 }
 
@@ -283,7 +313,7 @@ static int r_get_send(struct kfs_store *s, struct kfs_obj *o)
 			: kiln_err(EINVAL, "object %s: a get in flight needs its room", o->id);
 
 	if (rc == 0)
-		rc = send_req(r, KFS_OP_GET, 0, o->id, NULL, 0);
+		rc = send_req(r, KFS_OP_GET, 0, o->id, NULL, 0, false);
 	if (rc < 0)
 		return rc;
 	o->rc = KFS_OBJ_IN_FLIGHT;

@@ -92,19 +92,39 @@ int kfs_wire_rep_decode(const uint8_t *buf, size_t len, uint8_t *status, const u
 	return 0;
 }
 
-/* The length prefix of a message of hlen + blen bytes, then hdr and body (flags: MSG_MORE when more follows). */
-static int send_msg(int fd, const void *hdr, size_t hlen, const void *body, size_t blen,
-		    size_t total, int flags)
+static void put_len(uint8_t pre[4], size_t total)
 {
-	uint8_t pre[4];
 	uint32_t n = (uint32_t)total;
-	struct iovec iov[3] = { { pre, 4 }, { (void *)hdr, hlen }, { (void *)body, blen } };
-	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
 
 	pre[0] = (uint8_t)(n >> 24);
 	pre[1] = (uint8_t)(n >> 16);
 	pre[2] = (uint8_t)(n >> 8);
 	pre[3] = (uint8_t)n;
+}
+
+size_t kfs_wire_frame(uint8_t *out, const void *hdr, size_t hlen, const void *body, size_t blen)
+{
+	put_len(out, hlen + blen);
+	memcpy(out + 4, hdr, hlen);
+	if (blen)
+		memcpy(out + 4 + hlen, body, blen);
+	return 4 + hlen + blen;
+}
+
+/*
+ * lead (bytes of whole messages), then the length prefix of a message of
+ * hlen + blen bytes (total: its length, which may go on past body), hdr
+ * and body (flags: MSG_MORE when more follows).
+ */
+static int send_msg(int fd, const void *lead, size_t llen, const void *hdr, size_t hlen,
+		    const void *body, size_t blen, size_t total, int flags)
+{
+	uint8_t pre[4];
+	struct iovec iov[4] = { { (void *)lead, llen }, { pre, 4 }, { (void *)hdr, hlen },
+				{ (void *)body, blen } };
+	struct msghdr m = { .msg_iov = iov + !llen, .msg_iovlen = 4 - !llen };
+
+	put_len(pre, total);
 	while (m.msg_iovlen) {
 		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | flags);
 		if (w < 0 && errno == EINTR)
@@ -126,7 +146,30 @@ static int send_msg(int fd, const void *hdr, size_t hlen, const void *body, size
 
 int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen)
 {
-	return send_msg(fd, hdr, hlen, body, blen, hlen + blen, 0);
+	return send_msg(fd, NULL, 0, hdr, hlen, body, blen, hlen + blen, 0);
+}
+
+int kfs_wire_send_frames(int fd, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	while (iov.iov_len) {
+		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return kiln_err(errno, "storage channel: send: %s", strerror(errno));
+		iov.iov_base = (uint8_t *)iov.iov_base + w;
+		iov.iov_len -= (size_t)w;
+	}
+	return 0;
+}
+
+int kfs_wire_send_after(int fd, const void *lead, size_t llen, const void *hdr, size_t hlen,
+			const void *body, size_t blen)
+{
+	return send_msg(fd, lead, llen, hdr, hlen, body, blen, hlen + blen, 0);
 }
 
 /* Send len zero bytes: the rest of a message whose file ended early. */
@@ -153,7 +196,7 @@ static int send_zeros(int sock, size_t len)
 int kfs_wire_send_file(int sock, const void *hdr, size_t hlen, int fd, uint64_t off, size_t len)
 {
 	off_t at = (off_t)off;
-	int rc = send_msg(sock, hdr, hlen, NULL, 0, hlen + len, len ? MSG_MORE : 0);
+	int rc = send_msg(sock, NULL, 0, hdr, hlen, NULL, 0, hlen + len, len ? MSG_MORE : 0);
 
 	while (rc == 0 && len) {
 		ssize_t w = sendfile(sock, fd, &at, len);

@@ -54,6 +54,18 @@ int kfs_wire_rep_decode(const uint8_t *buf, size_t len, uint8_t *status, const u
 /* Blocking message I/O on a stream socket: a length prefix then the body. */
 int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen) KILN_MUST;
 /*
+ * Messages held back to go with the next send, so that several go in one
+ * system call (and one wake-up of the reader): kfs_wire_frame writes a
+ * message's bytes (prefix, hdr, body; 4 + hlen + blen of them) to out;
+ * kfs_wire_send_frames sends such bytes; kfs_wire_send_after sends lead
+ * (such bytes, llen of them) then a message, in one send when the socket
+ * takes it.
+ */
+size_t kfs_wire_frame(uint8_t *out, const void *hdr, size_t hlen, const void *body, size_t blen);
+int kfs_wire_send_frames(int fd, const void *buf, size_t len) KILN_MUST;
+int kfs_wire_send_after(int fd, const void *lead, size_t llen, const void *hdr, size_t hlen,
+			const void *body, size_t blen) KILN_MUST;
+/*
  * A message of hdr then len bytes of file fd from off, sent by the kernel
  * from the page cache (sendfile): 0, 1 when the file ended early (the rest
  * was sent as zeros, so the framing holds and the reader's check fails),

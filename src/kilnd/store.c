@@ -101,11 +101,45 @@ static int open_root(const char *root, struct kfs_store **out, const struct kfs_
 	return kfs_store_dir_open(root, caps, out);
 }
 
-static int reply(int fd, int err, const void *data, size_t len)
+/*
+ * Answers wait here while more requests are already read in (at most
+ * OUT_HELD of them): the answers to requests the enclave sent together go
+ * back in one send, one wake-up of its reader. None is held while kilnd
+ * reads the socket (serve_vol sends them first) or sends an answer of its
+ * own (a GET's data goes after them).
+ */
+#define OUT_HELD 16
+#define OUT_ONE 8 /* an answer held: length, status, a byte or three of data */
+struct out {
+	int fd;
+	unsigned n;
+	size_t len;
+	uint8_t buf[OUT_HELD * OUT_ONE];
+};
+
+static int out_flush(struct out *o)
+{
+	int rc = o->len ? kfs_wire_send_frames(o->fd, o->buf, o->len) : 0;
+
+	o->len = 0;
+	o->n = 0;
+	return rc;
+}
+
+static int reply(struct out *o, int err, const void *data, size_t len)
 {
 	uint8_t st = (uint8_t)(err < 0 ? (-err < 256 ? -err : EIO) : 0);
 
-	return kfs_wire_send(fd, &st, 1, data, err < 0 ? 0 : len);
+	len = err < 0 ? 0 : len;
+	if (5 + len <= OUT_ONE) {
+		o->len += kfs_wire_frame(o->buf + o->len, &st, 1, data, len);
+		return ++o->n == OUT_HELD ? out_flush(o) : 0;
+	}
+	int rc = kfs_wire_send_after(o->fd, o->buf, o->len, &st, 1, data, len);
+
+	o->len = 0;
+	o->n = 0;
+	return rc;
 }
 
 /*
@@ -114,22 +148,22 @@ static int reply(int fd, int err, const void *data, size_t len)
  * the enclave authenticates every object (AES-GCM) and reports a damaged
  * one as it does a missing one. A layout without segments is read.
  */
-static int send_get(int fd, struct kfs_store *st, const char *id)
+static int send_get(struct out *o, struct kfs_store *st, const char *id)
 {
 	struct kfs_extent x;
 	uint8_t *obj = NULL;
 	size_t len = 0;
 	int rc = kfs_store_dir_locate(st, id, &x);
 
-	if (rc == 0) {
-		rc = kfs_wire_send_file(fd, (uint8_t[]){ 0 }, 1, x.fd, x.off, x.len);
+	if (rc == 0 && (rc = out_flush(o)) == 0) {
+		rc = kfs_wire_send_file(o->fd, (uint8_t[]){ 0 }, 1, x.fd, x.off, x.len);
 		if (rc > 0)
 			kd_log("storage: object %s: its segment was cut short while it was sent", id);
 		return rc < 0 ? rc : 0;
 	}
 	if (rc == -EOPNOTSUPP)
 		rc = st->get(st, id, &obj, &len);
-	rc = reply(fd, rc, obj, len);
+	rc = reply(o, rc, obj, len);
 	free(obj);
 	return rc;
 }
@@ -151,16 +185,16 @@ static int put_barrier(struct kfs_store *st, const struct kfs_wire_req *r, int *
 }
 
 /* One request against the opened volume; the reply is sent here. failed: see put_barrier. */
-static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r, int *failed)
+static int handle(struct out *o, struct kfs_store *st, const struct kfs_wire_req *r, int *failed)
 {
 	int rc;
 
 	switch (r->op) {
 	case KFS_OP_GET:
-		return send_get(fd, st, r->id);
+		return send_get(o, st, r->id);
 	case KFS_OP_PUT:
 		if (r->flags & KFS_PUT_BARRIER)
-			return reply(fd, put_barrier(st, r, failed), NULL, 0);
+			return reply(o, put_barrier(st, r, failed), NULL, 0);
 		rc = st->put(st, r->id, r->data, r->len, r->flags);
 		if (rc < 0 && *failed == 0)
 			*failed = rc;
@@ -176,7 +210,7 @@ static int handle(int fd, struct kfs_store *st, const struct kfs_wire_req *r, in
 		rc = kiln_err(EPROTO, "storage request: OPEN twice");
 		break;
 	}
-	return reply(fd, rc, NULL, 0);
+	return reply(o, rc, NULL, 0);
 }
 
 static void prefetch_get(void *ctx, const struct kfs_wire_req *r)
@@ -282,11 +316,24 @@ static void compact_while_idle(const struct kd_store_in *in, int fd, struct kfs_
 			break;
 }
 
+/* Is a whole request read in already (served without reading the socket)? */
+static bool request_in(const struct kd_store_in *in)
+{
+	size_t n, len;
+	const uint8_t *p = kd_store_in_rest(in, &n);
+
+	if (n < 4)
+		return false;
+	len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+	return len > 0 && len <= KFS_WIRE_MAX && n - 4 >= len;
+}
+
 /* Read requests until EOF; the first must OPEN one of this enclave's volumes. */
 static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t *vi,
 		     struct kfs_store **st)
 {
 	struct kfs_wire_req r;
+	struct out o = { .fd = fd };
 	const uint8_t *buf;
 	size_t len, ahead = 0;
 	int rc, failed = 0;
@@ -313,25 +360,27 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 			if (rc == 0 && s->cfg.vol[*vi].plain)
 				rc = kiln_err(EMEDIUMTYPE, "volume %s is registered plain", r.id);
 			if (rc < 0)
-				rc = reply(fd, rc, NULL, 0);
+				rc = reply(&o, rc, NULL, 0);
 			else if (!vol_take(s, *vi, true))
-				rc = reply(fd, -EBUSY, NULL, 0);
+				rc = reply(&o, -EBUSY, NULL, 0);
 			else if ((rc = open_root(s->cfg.vol[*vi].root, st, &s->cfg.caps)) < 0) {
 				kd_log("enclave %s: storage: %s", s->name, kiln_errmsg());
 				vol_take(s, *vi, false);
 				*vi = SIZE_MAX;
-				rc = reply(fd, rc, NULL, 0);
+				rc = reply(&o, rc, NULL, 0);
 			} else {
 				kfs_store_dir_defer_compaction(*st);
-				rc = reply(fd, 0, (uint8_t[]){ KFS_WIRE_BARRIERS }, 1);
+				rc = reply(&o, 0, (uint8_t[]){ KFS_WIRE_BARRIERS }, 1);
 			}
 		} else if (rc == 0) {
 			if (ahead)
 				ahead--;
 			else if (r.op == KFS_OP_GET)
 				ahead = read_ahead(in, fd, *st);
-			rc = handle(fd, *st, &r, &failed);
+			rc = handle(&o, *st, &r, &failed);
 		}
+		if (rc == 0 && !request_in(in))
+			rc = out_flush(&o); /* before the next read may wait */
 		if (rc < 0)
 			return rc;
 	}

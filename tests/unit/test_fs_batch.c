@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the storage core's store traffic: batched puts and gets, the block cache, pipelining. */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -418,6 +419,81 @@ TEST(remote_gets_in_flight)
 }
 
 /*
+ * The parent for corked_puts: answers OPEN, then waits for go before it
+ * reads anything more; then answers every request with 0 and notes its
+ * id, in the order they came.
+ */
+static struct {
+	int go[2];
+	char ids[8][KFS_ID_MAX + 1];
+	int n;
+} cork_par;
+
+static void *cork_server(void *arg)
+{
+	int fd = *(int *)arg;
+	struct kfs_wire_req r;
+	uint8_t *req, ok = 0, c;
+	size_t len;
+
+	if (kfs_wire_recv(fd, &req, &len) < 0 || kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+		return NULL; /* OPEN */
+	free(req);
+	if (read(cork_par.go[0], &c, 1) != 1)
+		return NULL;
+	while (kfs_wire_recv(fd, &req, &len) == 0) {
+		if (kfs_wire_req_decode(req, len, &r) == 0 && cork_par.n < 8)
+			snprintf(cork_par.ids[cork_par.n++], KFS_ID_MAX + 1, "%s", r.op == KFS_OP_SYNC ? "sync" : r.id);
+		free(req);
+		if (kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Small puts sent without waiting are held (nothing reaches the socket),
+ * and go, in order, with the next request sent or before any answer is
+ * waited for: a reap of held puts does not wait for ever, and a large put
+ * takes the held ones with it.
+ */
+TEST(corked_puts)
+{
+	static uint8_t large[64 << 10];
+	struct kfs_obj a = { .id = "i-1-1", .buf = (uint8_t *)"a", .len = 1 },
+		       b = { .id = "i-2-2", .buf = (uint8_t *)"b", .len = 1 },
+		       c = { .id = "i-3-3", .buf = (uint8_t *)"c", .len = 1 },
+		       d = { .id = "b-1-0-4", .buf = large, .len = sizeof(large) };
+	const struct kfs_put_pipe *pp;
+	struct kfs_store *st;
+	pthread_t t;
+	int sv[2], rc[2] = { 1, 1 };
+
+	alarm(60); /* a reap that waits for a held put never returns */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && pipe(cork_par.go) == 0);
+	CHECK(pthread_create(&t, NULL, cork_server, &sv[1]) == 0);
+	CHECK(kfs_store_remote(sv[0], "vol", &st) == 0 && (pp = kfs_store_put_pipe(st)) != NULL);
+	CHECK(pp->send(st, &a) == 0 && pp->send(st, &b) == 0);
+	struct pollfd p = { sv[1], POLLIN, 0 };
+	CHECK(poll(&p, 1, 0) == 0); /* held: nothing sent yet */
+	CHECK(write(cork_par.go[1], "g", 1) == 1);
+	CHECK(pp->reap(st, rc, 2) == 0 && rc[0] == 0 && rc[1] == 0);
+	CHECK(pp->send(st, &c) == 0 && pp->send(st, &d) == 0);
+	CHECK(pp->reap(st, rc, 2) == 0 && rc[0] == 0 && rc[1] == 0);
+	CHECK(st->sync(st) == 0);
+	st->close(st); /* the parent reads its EOF */
+	pthread_join(t, NULL);
+	const char *want[] = { "i-1-1", "i-2-2", "i-3-3", "b-1-0-4", "sync" };
+	CHECK(cork_par.n == 5);
+	for (int i = 0; i < 5 && i < cork_par.n; i++)
+		CHECK(!strcmp(cork_par.ids[i], want[i]));
+	close(sv[1]);
+	close(cork_par.go[0]);
+	close(cork_par.go[1]);
+	alarm(0);
+}
+
+/*
  * The sync of a directory with a file per object (a volume from before
  * segments, which keeps that layout): objects deleted before it, and past
  * the few it syncs one by one.
@@ -489,6 +565,7 @@ int main(void)
 	RUN(remote_pipelined);
 	RUN(remote_gets_in_place);
 	RUN(remote_gets_in_flight);
+	RUN(corked_puts);
 	RUN(dir_sync_few_and_many);
 	return t_done();
 }
