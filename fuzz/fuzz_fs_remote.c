@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the enclave's storage channel client reading hostile parent replies (in place and not). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,11 @@ static void calls(struct kfs_store *st)
 		free(buf);
 	(void)st->put(st, "i-1-8", "x", 1, 0);
 	(void)st->put(st, "j-1-1", "r", 1, KFS_PUT_DURABLE | KFS_PUT_BARRIER); /* if offered */
+	/* a commit's record with its deletes behind it (if offered) */
+	char dels[2][KFS_ID_MAX + 1] = { "i-1-7", "b-1-0-1" };
+	struct kfs_obj rec = { .id = "j-1-2", .buf = (uint8_t *)"r", .len = 1 };
+	bool deleted;
+	(void)pp->point(st, &rec, dels, 2, &deleted);
 	(void)st->sync(st);
 }
 

@@ -159,7 +159,10 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 
 	if (rc == 0 && (flags & KFS_SEAL_META))
 		rc = kfs_put_meta(fs, id, ct, len + KFS_SEAL_OVERHEAD);
-	else if (rc == 0)
+	else if (rc == 0 && (flags & KFS_PUT_BARRIER)) { /* a commit's record, its deletes behind it */
+		struct kfs_obj o = { .id = id, .buf = ct, .len = len + KFS_SEAL_OVERHEAD };
+		rc = fs->pipe->point(fs->st, &o, fs->garbage, fs->ngarbage, &fs->garbage_sent);
+	} else if (rc == 0)
 		rc = fs->st->put(fs->st, id, ct, len + KFS_SEAL_OVERHEAD, flags);
 	if (rc == 0 && stamp)
 		*stamp = nonce_stamp(ct);
@@ -429,10 +432,13 @@ static int commit_objects(struct kfs *fs)
 	/* after the inodes: their changes may be too many for a record */
 	bool point = fs->pipe && fs->pipe->barriers(fs->st) && kfs_journal_fits(fs);
 
+	fs->garbage_sent = false;
 	if (rc == 0 && point)
 		prc = kfs_journal_put(fs, KFS_PUT_BARRIER);
 	else if (rc == 0)
 		rc = fs->st->sync(fs->st);
+	if (prc < 0)
+		fs->garbage_sent = false; /* refused: the parent kept them */
 	int src = kfs_puts_settle(fs);
 	rc = rc < 0 ? rc : src;
 	if (rc == 0 && prc < 0) {
@@ -470,7 +476,7 @@ int kfs_sync(struct kfs *fs)
 		return kiln_err_wrap(rc, "storage commit");
 	kfs_journal_committed(fs);
 	fs->commit_ver = fs->next_ver;
-	for (size_t i = 0; i < fs->ngarbage; i++)
+	for (size_t i = 0; i < fs->ngarbage && !fs->garbage_sent; i++)
 		(void)fs->st->del(fs->st, fs->garbage[i]);
 	fs->ngarbage = 0;
 	return 0;

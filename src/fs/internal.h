@@ -164,6 +164,7 @@ struct kfs {
 	size_t getf_at, ngetf;
 	char (*garbage)[KFS_ID_MAX + 1]; /* objects to delete after the next root commit */
 	size_t ngarbage, garbagecap;
+	bool garbage_sent; /* this commit's record took their deletes with it (kfs_put_pipe.point) */
 };
 
 /* The volume header (plaintext): magic, uuid, wrap name, wrapped key. */

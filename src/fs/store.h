@@ -82,6 +82,16 @@ struct kfs_put_pipe {
 	int (*get_send)(struct kfs_store *s, struct kfs_obj *o);
 	int (*get_wait)(struct kfs_store *s, struct kfs_obj *o);
 	bool (*barriers)(struct kfs_store *s); /* the parent takes KFS_PUT_BARRIER */
+	/*
+	 * A commit's record (rec) as a commit point, durable, and right behind
+	 * it, in the same send, the deletes of dels (ndel ids) that only that
+	 * point makes safe: the parent does them only if it stored the record.
+	 * Waits for the record's answer only, which it returns; *deleted: the
+	 * deletes went (not when the parent takes no such deletes, or had no
+	 * room for them all).
+	 */
+	int (*point)(struct kfs_store *s, const struct kfs_obj *rec, char (*dels)[KFS_ID_MAX + 1],
+		     size_t ndel, bool *deleted);
 };
 #define KFS_OBJ_IN_FLIGHT 1 /* kfs_obj.rc of a get sent and not answered yet */
 const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s);

@@ -32,7 +32,7 @@
 
 /* What a request sent without waiting was: its reply is read accordingly. */
 struct sent {
-	enum { SENT_DEL, SENT_PUT, SENT_GET } kind;
+	enum { SENT_DEL, SENT_PUT, SENT_GET, SENT_POINT } kind;
 	struct kfs_obj *get; /* SENT_GET: where its answer goes */
 };
 
@@ -45,7 +45,8 @@ struct remote {
 	/* answers to put_sends read but not reaped yet, oldest first */
 	int done[RING];
 	unsigned done_at, ndone;
-	bool barriers; /* the parent said so in its OPEN reply */
+	bool barriers, del_after; /* the parent said so in its OPEN reply */
+	int point_rc; /* the answer to the commit point in flight (r_put_point) */
 	size_t corked;
 	uint8_t cork[CORK_MAX];
 };
@@ -157,7 +158,7 @@ static void fail_gets(struct remote *r, int rc)
 static int read_one(struct remote *r)
 {
 	struct sent s = r->sent[r->sent_at];
-	struct kfs_obj o = { .id = s.kind == SENT_PUT ? "(put)" : "(delete)" };
+	struct kfs_obj o = { .id = s.kind == SENT_PUT ? "(put)" : s.kind == SENT_POINT ? "(commit point)" : "(delete)" };
 	int rc = uncork(r);
 
 	if (rc == 0)
@@ -167,6 +168,8 @@ static int read_one(struct remote *r)
 	r->nsent--;
 	if (s.kind == SENT_PUT)
 		r->done[(r->done_at + r->ndone++) % RING] = rc < 0 ? rc : o.rc;
+	if (s.kind == SENT_POINT)
+		r->point_rc = rc < 0 ? rc : o.rc;
 	if (s.kind == SENT_GET) {
 		r->ngets--;
 		s.get->rc = rc < 0 ? rc : s.get->rc;
@@ -349,13 +352,47 @@ static int r_put_reap(struct kfs_store *s, int *rc, size_t n)
 	return crc;
 }
 
+static int r_put_point(struct kfs_store *s, const struct kfs_obj *rec, char (*dels)[KFS_ID_MAX + 1],
+		       size_t ndel, bool *deleted)
+{
+	struct remote *r = (struct remote *)s;
+	int rc = r->barriers ? room_to_send(r, rec->id)
+			     : kiln_err(EOPNOTSUPP, "object %s: the parent takes no commit points", rec->id);
+	size_t i = 0;
+
+	if (rc == 0)
+		rc = gets_in(r);
+	if (rc == 0)
+		rc = send_req(r, KFS_OP_PUT, KFS_PUT_DURABLE | KFS_PUT_BARRIER, rec->id, rec->buf,
+			      rec->len, true);
+	r->point_rc = KFS_OBJ_IN_FLIGHT;
+	if (rc == 0)
+		rc = sent_nowait(r, (struct sent){ SENT_POINT, NULL });
+	/* without room for one more, the rest wait for the next commit's ordinary deletes */
+	for (; rc == 0 && r->del_after && i < ndel && room_to_send(r, dels[i]) == 0; i++) {
+		rc = send_req(r, KFS_OP_DEL, KFS_DEL_AFTER_POINT, dels[i], NULL, 0, true);
+		if (rc == 0)
+			rc = sent_nowait(r, (struct sent){ SENT_DEL, NULL });
+	}
+	if (rc == 0)
+		kiln_err_clear(); /* a lack of room is no failure */
+	*deleted = rc == 0 && r->del_after && i == ndel;
+	while (rc == 0 && r->point_rc == KFS_OBJ_IN_FLIGHT && r->nsent)
+		rc = read_one(r); /* sends the cork first */
+	if (rc == 0 && r->point_rc == KFS_OBJ_IN_FLIGHT)
+		rc = kiln_err(EPROTO, "object %s: the commit point's answer never came", rec->id);
+	return rc < 0 ? rc : r->point_rc;
+}
+
 static bool r_barriers(struct kfs_store *s)
 {
 	return ((struct remote *)s)->barriers;
 }
 
-static const struct kfs_put_pipe remote_pipe = { r_put_send, r_put_reap, r_get_send, r_get_wait,
-						 r_barriers };
+static const struct kfs_put_pipe remote_pipe = {
+	.send = r_put_send, .reap = r_put_reap, .get_send = r_get_send, .get_wait = r_get_wait,
+	.barriers = r_barriers, .point = r_put_point,
+};
 
 const struct kfs_put_pipe *kfs_store_put_pipe(struct kfs_store *s)
 {
@@ -395,6 +432,7 @@ int kfs_store_remote(int fd, const char *volume, struct kfs_store **out)
 		rc = call(r, KFS_OP_OPEN, 0, &o);
 	/* its data: the parent's features (none from an older kilnd) */
 	r->barriers = rc == 0 && o.len >= 1 && (o.buf[0] & KFS_WIRE_BARRIERS);
+	r->del_after = r->barriers && (o.buf[0] & KFS_WIRE_DEL_AFTER);
 	free(o.buf);
 	if (rc == -EMEDIUMTYPE)
 		rc = kiln_err(EMEDIUMTYPE, "the parent keeps this volume as plain files (kiln run -v "

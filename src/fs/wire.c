@@ -66,7 +66,9 @@ int kfs_wire_req_decode(const uint8_t *buf, size_t len, struct kfs_wire_req *r)
 		return kiln_err(EBADMSG, "storage request: truncated or too large");
 	if (r->op < KFS_OP_OPEN || r->op > KFS_OP_SYNC)
 		return kiln_err(EBADMSG, "storage request: unknown op %u", r->op);
-	if (r->flags & ~(r->op == KFS_OP_PUT ? KFS_PUT_DURABLE | KFS_PUT_BARRIER : 0))
+	if (r->flags & ~(r->op == KFS_OP_PUT   ? KFS_PUT_DURABLE | KFS_PUT_BARRIER
+			 : r->op == KFS_OP_DEL ? KFS_DEL_AFTER_POINT
+					       : 0))
 		return kiln_err(EBADMSG, "storage request: bad flags 0x%x", r->flags);
 	if (op_has_id(r->op) ? kfs_id_check((const char *)id, il) < 0 : il != 0)
 		return kiln_err(EBADMSG, "storage request: bad object id");

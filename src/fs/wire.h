@@ -27,6 +27,13 @@
  */
 #define KFS_WIRE_MAX (KFS_OBJ_MAX + 8192)
 #define KFS_WIRE_BARRIERS 0x01 /* OPEN reply's features */
+/*
+ * and KFS_WIRE_DEL_AFTER: DEL takes KFS_DEL_AFTER_POINT, "only if the
+ * last commit point was stored" (else the object stays, answered
+ * ECANCELED): a commit's deletes go right behind its record, in its send.
+ */
+#define KFS_WIRE_DEL_AFTER 0x02
+#define KFS_DEL_AFTER_POINT 0x01
 
 enum kfs_wire_op {
 	KFS_OP_OPEN = 1,

@@ -184,8 +184,21 @@ static int put_barrier(struct kfs_store *st, const struct kfs_wire_req *r, int *
 	return rc < 0 ? rc : st->put(st, r->id, r->data, r->len, r->flags & KFS_PUT_DURABLE);
 }
 
-/* One request against the opened volume; the reply is sent here. failed: see put_barrier. */
-static int handle(struct out *o, struct kfs_store *st, const struct kfs_wire_req *r, int *failed)
+/*
+ * What a connection's requests leave for the ones after them: the first
+ * failed PUT since the last SYNC or commit point (put_barrier), and
+ * whether the last commit point was refused (a DEL flagged
+ * KFS_DEL_AFTER_POINT then deletes nothing: the commit it followed did
+ * not happen, and its old objects are still named).
+ */
+struct chan_state {
+	int failed;
+	bool refused;
+};
+
+/* One request against the opened volume; the reply is sent (or held) here. */
+static int handle(struct out *o, struct kfs_store *st, const struct kfs_wire_req *r,
+		  struct chan_state *cs)
 {
 	int rc;
 
@@ -193,18 +206,23 @@ static int handle(struct out *o, struct kfs_store *st, const struct kfs_wire_req
 	case KFS_OP_GET:
 		return send_get(o, st, r->id);
 	case KFS_OP_PUT:
-		if (r->flags & KFS_PUT_BARRIER)
-			return reply(o, put_barrier(st, r, failed), NULL, 0);
+		if (r->flags & KFS_PUT_BARRIER) {
+			rc = put_barrier(st, r, &cs->failed);
+			cs->refused = rc < 0;
+			return reply(o, rc, NULL, 0);
+		}
 		rc = st->put(st, r->id, r->data, r->len, r->flags);
-		if (rc < 0 && *failed == 0)
-			*failed = rc;
+		if (rc < 0 && cs->failed == 0)
+			cs->failed = rc;
 		break;
 	case KFS_OP_DEL:
+		if ((r->flags & KFS_DEL_AFTER_POINT) && cs->refused)
+			return reply(o, -ECANCELED, NULL, 0);
 		rc = st->del(st, r->id);
 		break;
 	case KFS_OP_SYNC:
 		rc = st->sync(st);
-		*failed = 0;
+		cs->failed = 0;
 		break;
 	default:
 		rc = kiln_err(EPROTO, "storage request: OPEN twice");
@@ -334,9 +352,10 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 {
 	struct kfs_wire_req r;
 	struct out o = { .fd = fd };
+	struct chan_state cs = { 0 };
 	const uint8_t *buf;
 	size_t len, ahead = 0;
-	int rc, failed = 0;
+	int rc;
 
 	/*
 	 * No idle timeout: the connection is the mounted volume of a live
@@ -370,14 +389,14 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 				rc = reply(&o, rc, NULL, 0);
 			} else {
 				kfs_store_dir_defer_compaction(*st);
-				rc = reply(&o, 0, (uint8_t[]){ KFS_WIRE_BARRIERS }, 1);
+				rc = reply(&o, 0, (uint8_t[]){ KFS_WIRE_BARRIERS | KFS_WIRE_DEL_AFTER }, 1);
 			}
 		} else if (rc == 0) {
 			if (ahead)
 				ahead--;
 			else if (r.op == KFS_OP_GET)
 				ahead = read_ahead(in, fd, *st);
-			rc = handle(&o, *st, &r, &failed);
+			rc = handle(&o, *st, &r, &cs);
 		}
 		if (rc == 0 && !request_in(in))
 			rc = out_flush(&o); /* before the next read may wait */

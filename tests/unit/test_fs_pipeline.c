@@ -22,13 +22,15 @@
  * comes. fail_inode_in > 0: that inode put fails with ENOSPC.
  * points: it takes commit points (KFS_PUT_BARRIER) as kilnd does:
  * refused (counted in refused) after a put that failed since the last
- * SYNC or commit point, stored otherwise. syncs counts SYNCs.
+ * SYNC or commit point, stored otherwise; a delete flagged
+ * KFS_DEL_AFTER_POINT is then done only if the last point was stored.
+ * syncs counts SYNCs.
  */
 #define HOLD_MAX 64
 static struct {
 	struct kfs_store *mem;
 	int hold, fail_in, dels, held, fail_inode_in;
-	bool hold_inodes, points;
+	bool hold_inodes, points, point_refused;
 	int failed, refused, syncs;
 	uint8_t status[HOLD_MAX];
 	int gate, block_gets;
@@ -86,6 +88,7 @@ static int put(const struct kfs_wire_req *r)
 		int f = par.failed;
 		par.failed = 0;
 		par.refused += f < 0;
+		par.point_refused = f < 0;
 		return f < 0 ? f : par.mem->put(par.mem, r->id, r->data, r->len, 0);
 	}
 	int rc = (r->id[0] == 'b' && par.fail_in > 0 && --par.fail_in == 0) ||
@@ -106,6 +109,8 @@ static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
 	case KFS_OP_PUT:
 		return put(r);
 	case KFS_OP_DEL:
+		if ((r->flags & KFS_DEL_AFTER_POINT) && par.point_refused)
+			return -ECANCELED; /* the commit it followed did not happen */
 		par.dels++;
 		return par.mem->del(par.mem, r->id);
 	case KFS_OP_SYNC:
@@ -115,7 +120,7 @@ static int handle(const struct kfs_wire_req *r, uint8_t **data, size_t *len)
 	default: /* OPEN: the features, when it takes commit points */
 		par.failed = 0;
 		if (par.points && (*data = malloc(1))) {
-			**data = KFS_WIRE_BARRIERS;
+			**data = KFS_WIRE_BARRIERS | KFS_WIRE_DEL_AFTER;
 			*len = 1;
 		}
 		return 0;
@@ -419,6 +424,8 @@ static void background_commit(bool points)
 	par.refused = par.syncs = 0;
 	CHECK(kfs_sync_background(fs) == 0);
 	CHECK(par.refused == points && par.syncs == 1);
+	/* what the commit replaced goes (with points, not behind the refused record) */
+	CHECK(fs->st->sync(fs->st) == 0 && par.dels == 4); /* blocks 0, 1, 3 and the inode */
 	CHECK(!kfs_dirty(fs) && !kfs_synced(fs)); /* committed, an error to tell */
 	CHECK_ERR(kfs_sync(fs), "No space left");
 	CHECK(kfs_synced(fs) && kfs_sync(fs) == 0);

@@ -207,6 +207,43 @@ TEST(commit_points)
 	kd_store_stop(s);
 }
 
+/*
+ * A commit's deletes behind its record (kfs_put_pipe.point): kilnd does
+ * them only if it stored the record. Refused (a put failed before it): the
+ * objects stay (ECANCELED, and point says the record's refusal); stored:
+ * they go. The volume holds at most 4 objects.
+ */
+TEST(deletes_after_a_point)
+{
+	struct kd_store_cfg cfg = { .n = 1, .caps = { .max_objects = 4 } };
+	struct kd_store *s = NULL;
+	struct kfs_store *st;
+	struct srv v;
+	char dels[2][KFS_ID_MAX + 1] = { "o1", "o2" };
+	struct kfs_obj rec = { .id = "j1", .buf = (uint8_t *)"r", .len = 1 };
+	bool deleted = false;
+
+	snprintf(cfg.vol[0].name, sizeof(cfg.vol[0].name), "dels");
+	snprintf(cfg.vol[0].root, sizeof(cfg.vol[0].root), "%s/dels", base);
+	CHECK(kd_store_new("t", &cfg, &s) == 0);
+	CHECK(kfs_store_remote(connect_to(s, &v), "dels", &st) == 0);
+	const struct kfs_put_pipe *p = kfs_store_put_pipe(st);
+	CHECK(p && p->point);
+	CHECK(st->put(st, "o1", "x", 1, 0) == 0 && st->put(st, "o2", "x", 1, 0) == 0);
+	CHECK(st->put(st, "o3", "x", 1, 0) == 0 && st->put(st, "o4", "x", 1, 0) == 0);
+	CHECK_ERR(st->put(st, "o5", "x", 1, 0), "No space");
+	CHECK_ERR(p->point(st, &rec, dels, 2, &deleted), "No space"); /* o5's failure: refused */
+	CHECK(deleted); /* they went, and were refused */
+	CHECK(stored(st, "j1") == 0 && stored(st, "o1") == 1 && stored(st, "o2") == 1);
+	CHECK(st->del(st, "o3") == 0);
+	deleted = false;
+	CHECK(p->point(st, &rec, dels, 2, &deleted) == 0 && deleted);
+	CHECK(stored(st, "j1") == 1 && stored(st, "o1") == 0 && stored(st, "o2") == 0);
+	st->close(st);
+	pthread_join(v.t, NULL);
+	kd_store_stop(s);
+}
+
 /* A store serving one volume, "lone", of its own (base/lone). */
 static struct kd_store *make_lone_store(void)
 {
@@ -571,6 +608,7 @@ int main(void)
 	RUN(adopted_connection);
 	RUN(refusals);
 	RUN(commit_points);
+	RUN(deletes_after_a_point);
 	RUN(gets_alone_and_batched);
 	RUN(batch_read_at_once);
 	RUN(gets_from_the_page_cache);
