@@ -158,7 +158,9 @@ static void fail_gets(struct remote *r, int rc)
 static int read_one(struct remote *r)
 {
 	struct sent s = r->sent[r->sent_at];
-	struct kfs_obj o = { .id = s.kind == SENT_PUT ? "(put)" : s.kind == SENT_POINT ? "(commit point)" : "(delete)" };
+	struct kfs_obj o = { .id = s.kind == SENT_PUT	 ? "(put)"
+				   : s.kind == SENT_POINT ? "(commit point)"
+							  : "(delete)" };
 	int rc = uncork(r);
 
 	if (rc == 0)
