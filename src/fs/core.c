@@ -437,8 +437,6 @@ static int commit_objects(struct kfs *fs)
 		prc = kfs_journal_put(fs, KFS_PUT_BARRIER);
 	else if (rc == 0)
 		rc = fs->st->sync(fs->st);
-	if (prc < 0)
-		fs->garbage_sent = false; /* refused: the parent kept them */
 	int src = kfs_puts_settle(fs);
 	rc = rc < 0 ? rc : src;
 	if (rc == 0 && prc < 0) {

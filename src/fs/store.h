@@ -87,8 +87,8 @@ struct kfs_put_pipe {
 	 * it, in the same send, the deletes of dels (ndel ids) that only that
 	 * point makes safe: the parent does them only if it stored the record.
 	 * Waits for the record's answer only, which it returns; *deleted: the
-	 * deletes went (not when the parent takes no such deletes, or had no
-	 * room for them all).
+	 * record was stored and the deletes went with it (not when the parent
+	 * takes no such deletes, or there was no room for them all).
 	 */
 	int (*point)(struct kfs_store *s, const struct kfs_obj *rec, char (*dels)[KFS_ID_MAX + 1],
 		     size_t ndel, bool *deleted);

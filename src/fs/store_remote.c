@@ -378,12 +378,14 @@ static int r_put_point(struct kfs_store *s, const struct kfs_obj *rec, char (*de
 	}
 	if (rc == 0)
 		kiln_err_clear(); /* a lack of room is no failure */
-	*deleted = rc == 0 && r->del_after && i == ndel;
+	bool all = r->del_after && i == ndel;
 	while (rc == 0 && r->point_rc == KFS_OBJ_IN_FLIGHT && r->nsent)
 		rc = read_one(r); /* sends the cork first */
 	if (rc == 0 && r->point_rc == KFS_OBJ_IN_FLIGHT)
 		rc = kiln_err(EPROTO, "object %s: the commit point's answer never came", rec->id);
-	return rc < 0 ? rc : r->point_rc;
+	rc = rc < 0 ? rc : r->point_rc;
+	*deleted = rc == 0 && all; /* a refused point's deletes were not done */
+	return rc;
 }
 
 static bool r_barriers(struct kfs_store *s)

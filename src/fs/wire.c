@@ -113,6 +113,28 @@ size_t kfs_wire_frame(uint8_t *out, const void *hdr, size_t hlen, const void *bo
 	return 4 + hlen + blen;
 }
 
+/* Every byte of m's iovecs (which it advances), however many sends it takes. */
+static int send_all(int fd, struct msghdr *m, int flags)
+{
+	while (m->msg_iovlen) {
+		ssize_t w = sendmsg(fd, m, MSG_NOSIGNAL | flags);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return kiln_err(errno, "storage channel: send: %s", strerror(errno));
+		while (m->msg_iovlen && (size_t)w >= m->msg_iov->iov_len) {
+			w -= (ssize_t)m->msg_iov->iov_len;
+			m->msg_iov++;
+			m->msg_iovlen--;
+		}
+		if (m->msg_iovlen) {
+			m->msg_iov->iov_base = (uint8_t *)m->msg_iov->iov_base + w;
+			m->msg_iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 /*
  * lead (bytes of whole messages), then the length prefix of a message of
  * hlen + blen bytes (total: its length, which may go on past body), hdr
@@ -127,23 +149,7 @@ static int send_msg(int fd, const void *lead, size_t llen, const void *hdr, size
 	struct msghdr m = { .msg_iov = iov + !llen, .msg_iovlen = 4 - !llen };
 
 	put_len(pre, total);
-	while (m.msg_iovlen) {
-		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | flags);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return kiln_err(errno, "storage channel: send: %s", strerror(errno));
-		while (m.msg_iovlen && (size_t)w >= m.msg_iov->iov_len) {
-			w -= (ssize_t)m.msg_iov->iov_len;
-			m.msg_iov++;
-			m.msg_iovlen--;
-		}
-		if (m.msg_iovlen) {
-			m.msg_iov->iov_base = (uint8_t *)m.msg_iov->iov_base + w;
-			m.msg_iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
+	return send_all(fd, &m, flags);
 }
 
 int kfs_wire_send(int fd, const void *hdr, size_t hlen, const void *body, size_t blen)
@@ -156,16 +162,7 @@ int kfs_wire_send_frames(int fd, const void *buf, size_t len)
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	while (iov.iov_len) {
-		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return kiln_err(errno, "storage channel: send: %s", strerror(errno));
-		iov.iov_base = (uint8_t *)iov.iov_base + w;
-		iov.iov_len -= (size_t)w;
-	}
-	return 0;
+	return send_all(fd, &m, 0);
 }
 
 int kfs_wire_send_after(int fd, const void *lead, size_t llen, const void *hdr, size_t hlen,

@@ -334,18 +334,6 @@ static void compact_while_idle(const struct kd_store_in *in, int fd, struct kfs_
 			break;
 }
 
-/* Is a whole request read in already (served without reading the socket)? */
-static bool request_in(const struct kd_store_in *in)
-{
-	size_t n, len;
-	const uint8_t *p = kd_store_in_rest(in, &n);
-
-	if (n < 4)
-		return false;
-	len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-	return len > 0 && len <= KFS_WIRE_MAX && n - 4 >= len;
-}
-
 /* Read requests until EOF; the first must OPEN one of this enclave's volumes. */
 static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t *vi,
 		     struct kfs_store **st)
@@ -398,7 +386,7 @@ static int serve_vol(struct kd_store *s, int fd, struct kd_store_in *in, size_t 
 				ahead = read_ahead(in, fd, *st);
 			rc = handle(&o, *st, &r, &cs);
 		}
-		if (rc == 0 && !request_in(in))
+		if (rc == 0 && !kd_store_in_ready(in))
 			rc = out_flush(&o); /* before the next read may wait */
 		if (rc < 0)
 			return rc;

@@ -21,6 +21,13 @@ static int frame_len(const struct kd_store_in *in, size_t *n)
 	return in->end - in->start < 4 ? 1 : kfs_wire_len(in->buf + in->start, n);
 }
 
+bool kd_store_in_ready(const struct kd_store_in *in)
+{
+	size_t n;
+
+	return frame_len(in, &n) == 0 && in->end - in->start - 4 >= n;
+}
+
 /* Room for want bytes from the first unread one: moved to the front, grown when short. */
 static int make_room(struct kd_store_in *in, size_t want)
 {

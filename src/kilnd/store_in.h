@@ -43,6 +43,8 @@ static inline const uint8_t *kd_store_in_rest(const struct kd_store_in *in, size
  * are left for the next kd_store_in_next.
  */
 size_t kd_store_in_top_up(struct kd_store_in *in, int fd);
+/* Is the next message read in whole (kd_store_in_next will not read)? */
+bool kd_store_in_ready(const struct kd_store_in *in);
 void kd_store_in_free(struct kd_store_in *in);
 
 #endif
