@@ -29,6 +29,12 @@
  * of a reply sends the cork first.
  */
 #define CORK_MAX 4096
+/*
+ * Replies are read through a small buffer: a commit's answers, which
+ * kilnd sends together, cost one read instead of one each. A block's
+ * data goes straight into place past what the buffer already holds.
+ */
+#define INBUF 1024
 
 /* What a request sent without waiting was: its reply is read accordingly. */
 struct sent {
@@ -49,6 +55,8 @@ struct remote {
 	int point_rc; /* the answer to the commit point in flight (r_put_point) */
 	size_t corked;
 	uint8_t cork[CORK_MAX];
+	size_t in_at, in_len; /* unread reply bytes: in[in_at, in_len) */
+	uint8_t in[INBUF];
 };
 
 /* A request, after what the cork holds; hold: it may wait in the cork itself. */
@@ -83,6 +91,31 @@ static int uncork(struct remote *r)
 	return rc;
 }
 
+/* len bytes of the replies into dst: what the buffer holds, then the socket. */
+static int in_read(struct remote *r, uint8_t *dst, size_t len)
+{
+	size_t k = r->in_len - r->in_at < len ? r->in_len - r->in_at : len;
+
+	memcpy(dst, r->in + r->in_at, k);
+	r->in_at += k;
+	dst += k;
+	len -= k;
+	if (len >= INBUF) /* a block: into place, not through the buffer */
+		return kfs_wire_read(r->fd, dst, len);
+	if (len == 0)
+		return 0;
+	int rc = kfs_wire_read_some(r->fd, r->in, len, INBUF, &r->in_len);
+
+	r->in_at = 0;
+	if (rc < 0) {
+		r->in_len = 0;
+		return rc;
+	}
+	memcpy(dst, r->in, len);
+	r->in_at = len;
+	return 0;
+}
+
 /* Read and drop len bytes of a reply nobody wants (they must leave the channel). */
 static int skip(struct remote *r, size_t len)
 {
@@ -91,7 +124,7 @@ static int skip(struct remote *r, size_t len)
 
 	for (size_t k; rc == 0 && len; len -= k) {
 		k = len < sizeof(junk) ? len : sizeof(junk);
-		rc = kfs_wire_read(r->fd, junk, k);
+		rc = in_read(r, junk, k);
 	}
 	return rc;
 }
@@ -108,7 +141,7 @@ static int reply_data(struct remote *r, struct kfs_obj *o, size_t dlen)
 		return skip(r, dlen);
 	}
 	o->len = dlen;
-	return kfs_wire_read(r->fd, o->buf, dlen);
+	return in_read(r, o->buf, dlen);
 }
 
 /*
@@ -119,13 +152,17 @@ static int reply_data(struct remote *r, struct kfs_obj *o, size_t dlen)
  */
 static int recv_rep(struct remote *r, struct kfs_obj *o, bool get)
 {
-	uint8_t st = 0;
+	/* the length and the status byte together: a body is never empty */
+	uint8_t head[5];
 	size_t n = 0;
-	int rc = kfs_wire_recv_head(r->fd, &n, &st);
+	int rc = in_read(r, head, sizeof(head));
 
 	o->rc = 0;
+	if (rc == 0)
+		rc = kfs_wire_len(head, &n);
 	if (rc < 0)
 		return rc;
+	uint8_t st = head[4];
 	if (st && n > 1)
 		return kiln_err(EBADMSG, "storage reply: data with an error status");
 	if (st)

@@ -210,20 +210,28 @@ int kfs_wire_send_file(int sock, const void *hdr, size_t hlen, int fd, uint64_t 
 	return rc;
 }
 
-static int read_full(int fd, uint8_t *p, size_t n, int first)
+/* At least min bytes into p, at most cap; first: an EOF before any byte is a clean close (-EPIPE). */
+static int read_between(int fd, uint8_t *p, size_t min, size_t cap, size_t *got, int first)
 {
-	for (size_t got = 0; got < n;) {
-		ssize_t r = read(fd, p + got, n - got);
+	for (*got = 0; *got < min;) {
+		ssize_t r = read(fd, p + *got, cap - *got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return kiln_err(errno, "storage channel: read: %s", strerror(errno));
 		if (r == 0)
-			return first && got == 0 ? -EPIPE
-						 : kiln_err(EPIPE, "storage channel: closed mid-message");
-		got += (size_t)r;
+			return first && *got == 0 ? -EPIPE
+						  : kiln_err(EPIPE, "storage channel: closed mid-message");
+		*got += (size_t)r;
 	}
 	return 0;
+}
+
+static int read_full(int fd, uint8_t *p, size_t n, int first)
+{
+	size_t got;
+
+	return read_between(fd, p, n, n, &got, first);
 }
 
 int kfs_wire_len(const uint8_t pre[4], size_t *len)
@@ -246,20 +254,16 @@ int kfs_wire_recv_len(int fd, size_t *len)
 	return kfs_wire_len(pre, len);
 }
 
-int kfs_wire_recv_head(int fd, size_t *len, uint8_t *first)
-{
-	uint8_t pre[5];
-	int rc = read_full(fd, pre, 5, 1);
-
-	if (rc < 0)
-		return rc == -EPIPE ? kiln_err(EPIPE, "storage channel: closed") : rc;
-	*first = pre[4];
-	return kfs_wire_len(pre, len);
-}
-
 int kfs_wire_read(int fd, void *buf, size_t len)
 {
 	return read_full(fd, buf, len, 0);
+}
+
+int kfs_wire_read_some(int fd, void *buf, size_t min, size_t cap, size_t *got)
+{
+	int rc = read_between(fd, buf, min, cap, got, 1);
+
+	return rc == -EPIPE ? kiln_err(EPIPE, "storage channel: closed") : rc;
 }
 
 int kfs_wire_recv(int fd, uint8_t **buf, size_t *len)

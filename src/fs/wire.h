@@ -90,13 +90,13 @@ int kfs_wire_recv(int fd, uint8_t **buf, size_t *len) KILN_MUST;
 int kfs_wire_recv_len(int fd, size_t *len) KILN_MUST;
 /* The length a message's 4-byte prefix gives, checked the same way (for readers with their own buffer). */
 int kfs_wire_len(const uint8_t pre[4], size_t *len) KILN_MUST;
-/*
- * kfs_wire_recv_len and the body's first byte (a reply's status) in one read: a
- * body is never empty. A prefix of 0 then waits for a byte that may never
- * come, as a parent that does not answer would make us wait anyway.
- */
-int kfs_wire_recv_head(int fd, size_t *len, uint8_t *first) KILN_MUST;
 int kfs_wire_read(int fd, void *buf, size_t len) KILN_MUST;
+/*
+ * For a reader with its own buffer: at least min bytes (min >= 1) and at
+ * most cap, as many as the socket holds (*got of them), so several small
+ * messages that arrived together cost one system call.
+ */
+int kfs_wire_read_some(int fd, void *buf, size_t min, size_t cap, size_t *got) KILN_MUST;
 
 /*
  * Walk the complete requests at the start of buf (bytes peeked from the

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -494,6 +495,82 @@ TEST(corked_puts)
 }
 
 /*
+ * The parent for replies_read_together: after OPEN it reads four
+ * requests (two puts, two gets), then answers all of them in one write
+ * (a short block and one larger than the reader's buffer), and answers a
+ * SYNC after that.
+ */
+static uint8_t together_small[3000], together_big[40000];
+
+static void *together_server(void *arg)
+{
+	static uint8_t out[5 * 4 + sizeof(together_small) + sizeof(together_big)];
+	int fd = *(int *)arg;
+	uint8_t *req, ok = 0;
+	size_t len, at = 0;
+
+	if (kfs_wire_recv(fd, &req, &len) < 0 || kfs_wire_send(fd, &ok, 1, NULL, 0) < 0)
+		return NULL; /* OPEN */
+	free(req);
+	for (int i = 0; i < 4; i++) {
+		if (kfs_wire_recv(fd, &req, &len) < 0)
+			return NULL;
+		free(req);
+	}
+	at += kfs_wire_frame(out + at, &ok, 1, NULL, 0);
+	at += kfs_wire_frame(out + at, &ok, 1, NULL, 0);
+	at += kfs_wire_frame(out + at, &ok, 1, together_small, sizeof(together_small));
+	at += kfs_wire_frame(out + at, &ok, 1, together_big, sizeof(together_big));
+	if (kfs_wire_send_frames(fd, out, at) < 0 || kfs_wire_recv(fd, &req, &len) < 0)
+		return NULL;
+	free(req);
+	(void)!kfs_wire_send(fd, &ok, 1, NULL, 0); /* the SYNC */
+	return NULL;
+}
+
+/*
+ * Answers sent together are taken in together (not one read each): the
+ * first reap leaves less in the socket than the answers behind its own,
+ * and every reply still lands whole where it belongs, a block partly from
+ * what was read ahead, one too large for that buffer straight into place.
+ */
+TEST(replies_read_together)
+{
+	static uint8_t room[2][sizeof(together_big)];
+	struct kfs_obj a = { .id = "i-1-1", .buf = (uint8_t *)"a", .len = 1 },
+		       b = { .id = "i-2-2", .buf = (uint8_t *)"b", .len = 1 },
+		       g[2] = { { .id = "b-1-0-1", .buf = room[0], .cap = sizeof(room[0]) },
+				{ .id = "b-1-1-2", .buf = room[1], .cap = sizeof(room[1]) } };
+	const struct kfs_put_pipe *pp;
+	struct kfs_store *st;
+	pthread_t t;
+	int sv[2], rc[2] = { 1, 1 }, queued = -1;
+
+	alarm(60);
+	for (size_t i = 0; i < sizeof(together_big); i++)
+		together_big[i] = (uint8_t)(i * 7 + 1);
+	memset(together_small, 's', sizeof(together_small));
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(pthread_create(&t, NULL, together_server, &sv[1]) == 0);
+	CHECK(kfs_store_remote(sv[0], "vol", &st) == 0 && (pp = kfs_store_put_pipe(st)) != NULL);
+	CHECK(pp->send(st, &a) == 0 && pp->send(st, &b) == 0);
+	CHECK(pp->get_send(st, &g[0]) == 0 && pp->get_send(st, &g[1]) == 0);
+	CHECK(pp->reap(st, rc, 2) == 0 && rc[0] == 0 && rc[1] == 0);
+	CHECK(ioctl(sv[0], FIONREAD, &queued) == 0);
+	/* what is left of the two gets' replies (length, status, data) */
+	CHECK(queued >= 0 && (size_t)queued < 2 * 5 + sizeof(together_small) + sizeof(together_big));
+	CHECK(pp->get_wait(st, &g[0]) == 0 && g[0].len == sizeof(together_small));
+	CHECK(!memcmp(room[0], together_small, sizeof(together_small)));
+	CHECK(pp->get_wait(st, &g[1]) == 0 && g[1].len == sizeof(together_big));
+	CHECK(!memcmp(room[1], together_big, sizeof(together_big)));
+	CHECK(st->sync(st) == 0); /* the channel is in step after them */
+	st->close(st);
+	pthread_join(t, NULL);
+	close(sv[1]);
+	alarm(0);
+}
+
+/*
  * The sync of a directory with a file per object (a volume from before
  * segments, which keeps that layout): objects deleted before it, and past
  * the few it syncs one by one.
@@ -566,6 +643,7 @@ int main(void)
 	RUN(remote_gets_in_place);
 	RUN(remote_gets_in_flight);
 	RUN(corked_puts);
+	RUN(replies_read_together);
 	RUN(dir_sync_few_and_many);
 	return t_done();
 }
