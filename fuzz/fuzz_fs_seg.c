@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: the segment store's record decoder and segment scan on hostile segment bytes. */
+/*
+ * libFuzzer target: the segment store's record decoder and segment scan on
+ * hostile segment bytes, then a store opened on them as its newest segment
+ * (commit point marks, torn tails, a cut at a mark) and used.
+ */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "fs/seg_file.h"
+#include "fs/seg_record.h"
+#include "fs/store.h"
 #include "util/crc32.h"
 
 struct fuzz_ctx {
@@ -68,6 +76,37 @@ static void fix_crcs(uint8_t *b, size_t size)
 	}
 }
 
+/*
+ * The bytes as the only segment of a store (a directory made once, the
+ * file rewritten per input): opening must index only what lies inside the
+ * file, and the store must take a commit point after it.
+ */
+static void open_as_store(const uint8_t *data, size_t size)
+{
+	static char dir[] = "/tmp/fuzz-fs-seg-XXXXXX", path[64];
+	struct kfs_store *st;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int fd;
+
+	if (!path[0] && (!mkdtemp(dir) ||
+			 snprintf(path, sizeof(path), "%s/seg_0000000000000001", dir) < 0))
+		abort();
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		abort();
+	close(fd);
+	if (kfs_store_dir_open(dir, NULL, &st) < 0)
+		return;
+	if (st->get(st, KFS_SEG_MARK_ID, &buf, &len) == 0) /* never an object */
+		abort();
+	if (st->get(st, "j", &buf, &len) == 0)
+		free(buf);
+	(void)!kfs_store_dir_put_point(st, "j", "point", 5);
+	st->close(st);
+	kiln_err_clear();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
 	static uint8_t data[1 << 20];
@@ -94,5 +133,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 			abort();
 	}
 	close(fd);
+	open_as_store(data, size);
 	return 0;
 }

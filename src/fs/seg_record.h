@@ -28,6 +28,20 @@
 
 enum kfs_seg_kind { KFS_SEG_PUT = 1, KFS_SEG_DEL = 2 };
 
+/*
+ * A commit point's mark: a PUT of this id is no object (object ids never
+ * start with '-', and the store refuses them) but says that the records
+ * from offset "since" (its data, 8 bytes big-endian) of the same segment
+ * up to the mark were appended after the segment's last flush, and that
+ * the record behind the mark (the commit point) went to disk with them in
+ * one flush. A scan of the newest segment that finds one of those records
+ * damaged knows that flush never finished: it ends before the mark, so
+ * the commit point is not in force without everything it names. A kiln
+ * from before marks indexes one as an object of its own, harmlessly.
+ */
+#define KFS_SEG_MARK_ID "-mark"
+#define KFS_SEG_MARK_LEN 8
+
 struct kfs_seg_rec {
 	enum kfs_seg_kind kind;
 	char id[KFS_ID_MAX + 1];

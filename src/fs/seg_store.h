@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "fs/seg_index.h"
+#include "fs/seg_record.h"
 #include "fs/store_local.h"
 
 #define KFS_SEG_MAX_DEFAULT (64ull << 20) /* a segment is sealed past this size */
@@ -20,12 +21,30 @@ struct kfs_seg {
 	uint64_t live; /* bytes of the records the index points at */
 	bool stuck;    /* compacting it failed: not tried again */
 	uint64_t kicked; /* writeback started up to here (the active one) */
+	uint64_t flushed; /* the active one: its records before this offset are durable */
 };
 
 /* Read-ahead advice not given yet: len bytes at off of fd (records that follow each other). */
 struct kfs_seg_advice {
 	int fd;
 	uint64_t off, len;
+};
+
+/*
+ * Opening: what the scan of the newest segment knows of its commit point
+ * marks (seg_record.h). Only the last point can have been cut short by a
+ * crash: nothing is appended after a point until its flush is done. So
+ * the record after a mark whose flush covered a damaged record is held,
+ * not indexed, until something follows it.
+ */
+struct kfs_seg_scan_marks {
+	bool newest, damaged;
+	uint64_t damaged_at; /* the last damaged record */
+	bool suspect;	     /* a mark over a damaged record, at mark_at */
+	uint64_t mark_at;
+	bool held; /* the record after it (its point), at held_at */
+	uint64_t held_at;
+	struct kfs_seg_rec held_rec;
 };
 
 struct kfs_seg_store {
@@ -42,7 +61,9 @@ struct kfs_seg_store {
 	bool dirty;	      /* the active segment has appends not yet fdatasync'd */
 	bool dir_dirty;	      /* a segment was created since the directory's last fsync */
 	bool appendable;      /* the last segment is the active one (else the next append makes one) */
+	bool unsure;	      /* opened: the newest segment's records may not all be durable yet */
 	char scanning[KFS_SEG_NAME_LEN + 1]; /* opening: the segment being scanned (logs) */
+	struct kfs_seg_scan_marks marks; /* opening: the newest segment's commit point marks */
 	struct kfs_seg_advice advice;		     /* prefetch: the range still to advise */
 	bool idle_compaction; /* writes leave compaction to kfs_seg_compact_idle, up to a backlog */
 	bool idle_work;	      /* a write left a segment to compact */

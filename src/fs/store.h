@@ -134,6 +134,15 @@ struct kfs_extent {
 	uint32_t len;
 };
 int kfs_store_dir_locate(struct kfs_store *s, const char *id, struct kfs_extent *x) KILN_MUST;
+/*
+ * A commit point put to a directory store: object id is durable when this
+ * returns, and so is everything put before it. The segment layout does
+ * that in one flush (a mark before the record tells a later scan what the
+ * flush covered: fs/seg_record.h); the layout with a file per object syncs
+ * first, then puts.
+ */
+int kfs_store_dir_put_point(struct kfs_store *s, const char *id, const void *buf,
+			    size_t len) KILN_MUST;
 
 /*
  * A segment store compacts a segment that is mostly garbage inside the

@@ -113,6 +113,15 @@ int kfs_store_dir_locate(struct kfs_store *s, const char *id, struct kfs_extent 
 	return l->locate(s, id, x);
 }
 
+int kfs_store_dir_put_point(struct kfs_store *s, const char *id, const void *buf, size_t len)
+{
+	struct kfs_store_local *l = (struct kfs_store_local *)s;
+	int rc = l->marks ? 0 : s->sync(s);
+
+	return rc < 0 ? rc
+		      : s->put(s, id, buf, len, KFS_PUT_DURABLE | (l->marks ? KFS_PUT_BARRIER : 0));
+}
+
 void kfs_store_dir_defer_compaction(struct kfs_store *s)
 {
 	struct kfs_store_local *l = (struct kfs_store_local *)s;

@@ -18,6 +18,8 @@ struct kfs_store_local {
 	void (*defer_compaction)(struct kfs_store *s);
 	int (*idle)(struct kfs_store *s);
 	bool (*idle_pending)(struct kfs_store *s);
+	/* a put of KFS_PUT_DURABLE | KFS_PUT_BARRIER makes what came before durable with it */
+	bool marks;
 };
 
 /* The original layout: one file per object (volumes created before segments). */

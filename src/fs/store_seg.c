@@ -82,6 +82,10 @@ int kfs_seg_flush(struct kfs_seg_store *s)
 	if (s->dirty && fdatasync(kfs_seg_active(s)->fd) < 0)
 		return kiln_err(errno, "object store: fdatasync segment: %s", strerror(errno));
 	s->dirty = false;
+	if (s->nsegs) {
+		kfs_seg_active(s)->flushed = kfs_seg_active(s)->size;
+		s->unsure = false;
+	}
 	if (s->dir_dirty && fsync(s->dirfd) < 0)
 		return kiln_err(errno, "object store: fsync directory: %s", strerror(errno));
 	s->dir_dirty = false;
@@ -188,10 +192,20 @@ void kfs_seg_repoint(struct kfs_seg_store *s, struct kfs_seg_ent *e, bool del, u
 	a->live += kfs_seg_ent_size(e);
 }
 
+/* Ids from '-' on are the store's own records (the mark), never objects. */
+static int seg_id_ok(const char *id, size_t idlen)
+{
+	int rc = kfs_id_check(id, idlen);
+
+	if (rc == 0 && id[0] == '-')
+		rc = kiln_err(EINVAL, "object id \"%s\": reserved for the store", id);
+	return rc;
+}
+
 /* The index entry of object id when it exists (*e NULL when it does not); -EINVAL for a bad id. */
 static int seg_lookup(struct kfs_seg_store *s, const char *id, struct kfs_seg_ent **e)
 {
-	int rc = kfs_id_check(id, strlen(id));
+	int rc = seg_id_ok(id, strlen(id));
 
 	*e = rc < 0 ? NULL : kfs_seg_index_find(&s->idx, id);
 	if (*e && (*e)->del)
@@ -300,35 +314,64 @@ static int seg_caps_ok(struct kfs_seg_store *s, const char *id, uint64_t rec,
 	return 0;
 }
 
-/* Append a PUT (data) or a DEL (data NULL) record of id and point the index at it. */
+/* be64 v at p */
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/*
+ * Append a PUT (data) or a DEL (data NULL) record of id and point the
+ * index at it; marked: a commit point's mark goes right before it, in the
+ * same write (seg_record.h), naming where the active segment's last flush
+ * left off.
+ */
 static int seg_write(struct kfs_seg_store *s, struct kfs_seg_ent *e, const void *data,
-		     size_t len)
+		     size_t len, bool marked)
 {
 	struct kfs_seg_rec r = { .kind = data ? KFS_SEG_PUT : KFS_SEG_DEL, .idlen = e->idlen,
-				 .len = (uint32_t)len };
-	uint8_t hdr[KFS_SEG_HDR + KFS_ID_MAX];
-	struct iovec iov[2] = { { hdr, KFS_SEG_HDR + r.idlen }, { (void *)data, len } };
-	uint64_t off;
-	int rc = kfs_seg_room(s, kfs_seg_rec_size(&r));
+				 .len = (uint32_t)len },
+			   m = { .kind = KFS_SEG_PUT, .idlen = strlen(KFS_SEG_MARK_ID),
+				 .len = KFS_SEG_MARK_LEN };
+	uint8_t hdr[KFS_SEG_HDR + KFS_ID_MAX], mhdr[KFS_SEG_HDR + sizeof(KFS_SEG_MARK_ID)],
+		since[KFS_SEG_MARK_LEN];
+	struct iovec iov[4] = { { mhdr, KFS_SEG_HDR + m.idlen }, { since, sizeof(since) },
+				{ hdr, KFS_SEG_HDR + r.idlen }, { (void *)data, len } };
+	uint64_t msize = marked ? kfs_seg_rec_size(&m) : 0, off;
+	int rc = kfs_seg_room(s, msize + kfs_seg_rec_size(&r));
 
 	memcpy(r.id, e->id, (size_t)e->idlen + 1);
 	r.data_crc = kiln_crc32(0, data, len);
 	kfs_seg_rec_encode(&r, hdr);
+	if (rc == 0 && marked) {
+		memcpy(m.id, KFS_SEG_MARK_ID, sizeof(KFS_SEG_MARK_ID));
+		put_be64(since, kfs_seg_active(s)->flushed);
+		m.data_crc = kiln_crc32(0, since, sizeof(since));
+		kfs_seg_rec_encode(&m, mhdr);
+	}
 	if (rc == 0)
-		rc = kfs_seg_append(s, iov, data ? 2 : 1, kfs_seg_rec_size(&r), &off);
+		rc = kfs_seg_append(s, iov + (marked ? 0 : 2), (marked ? 2 : 0) + (data ? 2 : 1),
+				    msize + kfs_seg_rec_size(&r), &off);
 	if (rc == 0)
-		kfs_seg_repoint(s, e, !data, (uint32_t)len, off);
+		kfs_seg_repoint(s, e, !data, (uint32_t)len, off + msize);
 	return rc;
 }
 
+/*
+ * A put; KFS_PUT_DURABLE: durable when this returns. KFS_PUT_BARRIER with
+ * it, a commit point: everything appended before is made durable in the
+ * same flush, the mark before it telling a scan what that flush covered,
+ * where a point without marks would need a flush of its own first.
+ */
 static int seg_put(struct kfs_store *st, const char *id, const void *buf, size_t len,
 		   unsigned flags)
 {
 	struct kfs_seg_store *s = (struct kfs_seg_store *)st;
 	size_t idlen = strlen(id);
 	struct kfs_seg_ent *e;
-	bool new_obj;
-	int rc = kfs_id_check(id, idlen);
+	bool new_obj, point = (flags & KFS_PUT_BARRIER) && (flags & KFS_PUT_DURABLE);
+	int rc = seg_id_ok(id, idlen);
 
 	if (rc < 0)
 		return rc;
@@ -339,8 +382,11 @@ static int seg_put(struct kfs_store *st, const char *id, const void *buf, size_t
 	rc = seg_caps_ok(s, id, KFS_SEG_HDR + idlen + len, e);
 	if (rc == 0)
 		rc = kfs_seg_index_get(&s->idx, id, &e);
+	/* records a process before us left may not be on disk: they get a flush of their own */
+	if (rc == 0 && point && s->unsure)
+		rc = kfs_seg_flush(s);
 	if (rc == 0)
-		rc = seg_write(s, e, buf ? buf : "", len);
+		rc = seg_write(s, e, buf ? buf : "", len, point);
 	if (rc < 0) {
 		if (e && !e->seg)
 			kfs_seg_index_drop(&s->idx, id); /* created above, never written */
@@ -363,7 +409,7 @@ static int seg_del(struct kfs_store *st, const char *id)
 	if (rc < 0 || !e)
 		return rc;
 	/* a tombstone, so that the next open does not bring the old record back */
-	rc = seg_write(s, e, NULL, 0);
+	rc = seg_write(s, e, NULL, 0, false);
 	if (rc < 0)
 		return rc;
 	s->objects--;
@@ -402,22 +448,99 @@ static void seg_close(struct kfs_store *st)
 	free(s);
 }
 
-static int scan_visit(void *ctx, const struct kfs_seg_rec *r, uint64_t off)
+/* Point the index at the record r at off of the segment being scanned. */
+static int scan_index(struct kfs_seg_store *s, const struct kfs_seg_rec *r, uint64_t off)
 {
-	struct kfs_seg_store *s = ctx;
 	struct kfs_seg_ent *e;
 	bool was_obj;
 	int rc = kfs_seg_index_get(&s->idx, r->id, &e);
 
 	if (rc < 0)
 		return rc;
-	if (r->damaged) /* indexed all the same: a GET reports it, no older record stands in */
-		kfs_seg_log("%s: record of %s at offset %llu fails its data CRC", s->scanning, r->id,
-			    (unsigned long long)off);
 	was_obj = e->seg && !e->del;
 	kfs_seg_repoint(s, e, r->kind == KFS_SEG_DEL, r->len, off);
 	s->objects += (uint64_t)(r->kind == KFS_SEG_PUT) - was_obj;
 	return 0;
+}
+
+static bool is_mark(const struct kfs_seg_rec *r)
+{
+	return r->idlen == strlen(KFS_SEG_MARK_ID) && !strcmp(r->id, KFS_SEG_MARK_ID);
+}
+
+/*
+ * A commit point's mark at off, in the newest segment: suspect when a
+ * record between where its flush began (its data: since) and the mark is
+ * damaged. A mark that cannot say where its flush began is taken to cover
+ * everything before it.
+ */
+static void scan_mark(struct kfs_seg_store *s, const struct kfs_seg_rec *r, uint64_t off)
+{
+	struct kfs_seg_scan_marks *m = &s->marks;
+	uint8_t *since = NULL;
+	uint64_t from = 0;
+
+	if (!m->newest || !m->damaged)
+		return;
+	if (r->len == KFS_SEG_MARK_LEN && !r->damaged &&
+	    kfs_seg_read(kfs_seg_active(s)->fd, off, r->id, r->len, &since) == 0)
+		for (int i = 0; i < KFS_SEG_MARK_LEN; i++)
+			from = from << 8 | since[i];
+	kiln_err_clear();
+	free(since);
+	m->suspect = m->damaged_at >= from;
+	m->mark_at = off;
+}
+
+static int scan_visit(void *ctx, const struct kfs_seg_rec *r, uint64_t off)
+{
+	struct kfs_seg_store *s = ctx;
+	struct kfs_seg_scan_marks *m = &s->marks;
+	int rc = 0;
+
+	if (m->held) { /* a record after the point: its flush was done */
+		rc = scan_index(s, &m->held_rec, m->held_at);
+		m->held = m->suspect = false;
+	} else if (m->suspect && !is_mark(r)) { /* the point after a suspect mark: held */
+		m->held_rec = *r;
+		m->held_at = off;
+		m->held = true;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (is_mark(r)) { /* not an object: never indexed */
+		scan_mark(s, r, off);
+		return 0;
+	}
+	if (r->damaged) { /* indexed all the same: a GET reports it, no older record stands in */
+		kfs_seg_log("%s: record of %s at offset %llu fails its data CRC", s->scanning, r->id,
+			    (unsigned long long)off);
+		m->damaged = true;
+		m->damaged_at = off;
+	}
+	return scan_index(s, r, off);
+}
+
+/*
+ * After the newest segment's scan (up to scanned, of size bytes): whether
+ * its last commit point was cut short by a crash (a suspect mark whose
+ * point is the last thing in the file, or missing). If so the segment is
+ * to end at the mark; else the held point is indexed.
+ */
+static int scan_marks_end(struct kfs_seg_store *s, uint64_t scanned, uint64_t size, bool *cut)
+{
+	struct kfs_seg_scan_marks *m = &s->marks;
+
+	*cut = m->suspect &&
+	       (!m->held || (m->held_at + kfs_seg_rec_size(&m->held_rec) == scanned && scanned == size));
+	if (*cut) {
+		kiln_err(EBADMSG, "the record at offset %llu is damaged, and the flush of the commit "
+				  "point marked at %llu after it never finished",
+			 (unsigned long long)m->damaged_at, (unsigned long long)m->mark_at);
+		return 0;
+	}
+	return m->held ? scan_index(s, &m->held_rec, m->held_at) : 0;
 }
 
 /*
@@ -430,6 +553,7 @@ static int seg_load(struct kfs_seg_store *s, uint64_t num, bool newest)
 {
 	struct kfs_seg_end end;
 	struct stat st;
+	bool cut = false;
 	int fd, rc;
 
 	kfs_seg_name(num, s->scanning);
@@ -448,9 +572,16 @@ static int seg_load(struct kfs_seg_store *s, uint64_t num, bool newest)
 		close(fd);
 		return rc;
 	}
+	s->marks = (struct kfs_seg_scan_marks){ .newest = newest };
 	rc = kfs_seg_scan(fd, (uint64_t)st.st_size, newest, scan_visit, s, &end);
+	if (rc == 0)
+		rc = scan_marks_end(s, end.off, (uint64_t)st.st_size, &cut);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "%s", s->scanning);
+	if (cut) { /* as a torn tail, from the mark on */
+		end.off = s->marks.mark_at;
+		end.torn = true;
+	}
 	if (end.off < (uint64_t)st.st_size && newest && end.torn) {
 		kfs_seg_log("%s: %s: torn tail of %llu bytes cut off", s->scanning, kiln_errmsg(),
 			    (unsigned long long)(st.st_size - end.off));
@@ -525,6 +656,12 @@ static int seg_open_all(struct kfs_seg_store *s)
 	 * writes nothing).
 	 */
 	s->appendable = s->appendable && s->nsegs && kfs_seg_active(s)->num + 1 == s->next_num;
+	/*
+	 * What the scan found may be a process's appends that never reached
+	 * the disk: the first commit point flushes it before its own mark, so
+	 * that no mark covers it (seg_put).
+	 */
+	s->unsure = s->dirty = s->nsegs > 0;
 	free(nums);
 	return rc;
 }
@@ -544,6 +681,7 @@ int kfs_store_seg(int dirfd, const struct kfs_dir_caps *caps, struct kfs_store *
 	s->ops.defer_compaction = seg_defer_compaction;
 	s->ops.idle = seg_idle;
 	s->ops.idle_pending = seg_idle_pending;
+	s->ops.marks = true;
 	s->dirfd = dirfd;
 	s->next_num = 1;
 	s->seg_max = kfs_seg_tuning.seg_max ? kfs_seg_tuning.seg_max : KFS_SEG_MAX_DEFAULT;

@@ -180,8 +180,7 @@ static int put_barrier(struct kfs_store *st, const struct kfs_wire_req *r, int *
 	*failed = 0;
 	if (rc < 0)
 		return kiln_err(-rc, "object %s: a put before it failed", r->id);
-	rc = st->sync(st);
-	return rc < 0 ? rc : st->put(st, r->id, r->data, r->len, r->flags & KFS_PUT_DURABLE);
+	return kfs_store_dir_put_point(st, r->id, r->data, r->len);
 }
 
 /*

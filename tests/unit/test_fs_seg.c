@@ -147,6 +147,116 @@ TEST(torn_tail)
 	}
 }
 
+/* Overwrite len bytes at off of segment file num with zeros (pages a crash never wrote). */
+static void zero_at(uint64_t num, uint64_t off, size_t len)
+{
+	uint8_t z[64] = { 0 };
+	int fd = open(seg_file(num), O_WRONLY);
+
+	CHECK(fd >= 0 && len <= sizeof(z) && pwrite(fd, z, len, (off_t)off) == (ssize_t)len);
+	close(fd);
+}
+
+/* The records of the directory, and among them the last one of id (NULL: none). */
+static struct t_rec *last_rec(const char *id, struct t_rec *v, size_t *n)
+{
+	struct t_rec *found = NULL;
+
+	*n = t_seg_records(dir, v, 64);
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(v[i].id, id))
+			found = &v[i];
+	return found;
+}
+
+/* The offset a commit point's mark names: where the flush it rode on began. */
+static uint64_t mark_since(const struct t_rec *m)
+{
+	uint8_t b[KFS_SEG_MARK_LEN];
+	uint64_t v = 0;
+	int fd = open(seg_file(1), O_RDONLY);
+
+	CHECK(fd >= 0 && pread(fd, b, sizeof(b), (off_t)m->data_off) == (ssize_t)sizeof(b));
+	close(fd);
+	for (int i = 0; i < KFS_SEG_MARK_LEN; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/*
+ * A commit point goes to disk in the flush that makes the records before
+ * it durable, a mark before it naming where that flush began. A crash
+ * that left one of those records damaged (its pages never written) and
+ * nothing after the point ends the newest segment's scan at the mark: the
+ * point is not in force without what it names, the one before it is.
+ * Damage to a record of an earlier point's flush (how 0), or under a point
+ * that something was appended after (how 2: its flush had finished), is
+ * not a torn flush: the points stand, the damaged record reads as missing.
+ */
+TEST(commit_point_one_flush)
+{
+	static const char *damage[] = { "a", "b", "b" }, *want_j[] = { "J1", "J0", "J1" };
+	struct t_rec v[64], *d, *m;
+	struct kfs_store *st;
+	size_t n;
+
+	for (int how = 0; how < 3; how++) {
+		wipe();
+		st = open_store();
+		CHECK(st->put(st, "a", "A0", 2, 0) == 0);
+		CHECK(kfs_store_dir_put_point(st, "j", "J0", 2) == 0);
+		CHECK(st->put(st, "b", "B1 data", 7, 0) == 0);
+		CHECK(kfs_store_dir_put_point(st, "j", "J1", 2) == 0);
+		if (how == 2)
+			CHECK(st->put(st, "c", "C2", 2, 0) == 0);
+		st->close(st);
+		m = last_rec(KFS_SEG_MARK_ID, v, &n);
+		CHECK(m && m->kind == KFS_SEG_PUT && m->len == KFS_SEG_MARK_LEN);
+		CHECK(mark_since(m) == last_rec("b", v, &n)->off); /* the flush began after J0 */
+		d = last_rec(damage[how], v, &n);
+		zero_at(1, d->data_off, d->len);
+		st = open_store();
+		CHECK(holds(st, "j", want_j[how]));
+		CHECK(holds(st, damage[how], NULL)); /* damaged: answered as missing */
+		CHECK(holds(st, how ? "a" : "b", how ? "A0" : "B1 data"));
+		CHECK(how < 2 || holds(st, "c", "C2"));
+		/* the volume goes on from there: the next point is in force */
+		CHECK(kfs_store_dir_put_point(st, "j", "J3", 2) == 0 && reopened_holds(&st, "j", "J3"));
+		st->close(st);
+	}
+}
+
+/*
+ * What the scan at open found may not be on disk yet (a process that died
+ * between its appends and its flush): the first point after an open
+ * flushes first, so its mark names nothing from before; a mark is never
+ * an object.
+ */
+TEST(commit_point_after_open)
+{
+	struct t_rec v[64], *m;
+	struct kfs_store *st;
+	size_t n;
+
+	wipe();
+	st = open_store();
+	CHECK(st->put(st, "a", "A0", 2, 0) == 0);
+	st->close(st); /* no flush: as if the process had died here */
+	st = open_store();
+	CHECK(st->put(st, "b", "B0", 2, 0) == 0);
+	CHECK(kfs_store_dir_put_point(st, "j", "J0", 2) == 0);
+	m = last_rec(KFS_SEG_MARK_ID, v, &n);
+	CHECK(m && mark_since(m) == m->off);
+	CHECK(st->put(st, "c", "C0", 2, 0) == 0);
+	CHECK(kfs_store_dir_put_point(st, "j", "J1", 2) == 0);
+	m = last_rec(KFS_SEG_MARK_ID, v, &n);
+	CHECK(m && mark_since(m) == last_rec("c", v, &n)->off);
+	CHECK_ERR(st->put(st, KFS_SEG_MARK_ID, "x", 1, 0), "reserved");
+	CHECK_ERR(st->get(st, KFS_SEG_MARK_ID, &(uint8_t *){ NULL }, &(size_t){ 0 }), "reserved");
+	CHECK(reopened_holds(&st, "j", "J1") && holds(st, "a", "A0"));
+	st->close(st);
+}
+
 /* Append a record with the given header fields (a valid header CRC: the parent can compute one). */
 static void append_rec(const char *path, int kind, const char *id, size_t idlen, uint32_t len,
 		       const void *data, size_t dlen)
@@ -494,6 +604,8 @@ int main(void)
 	RUN(put_get_replace_del);
 	RUN(segments_roll);
 	RUN(torn_tail);
+	RUN(commit_point_one_flush);
+	RUN(commit_point_after_open);
 	RUN(hostile_records);
 	RUN(symlinked_segment);
 	RUN(compaction);
