@@ -23,6 +23,13 @@
 #define INODE_MAGIC 0x4b494e4fu /* "KINO" */
 #define JRNL_MAGIC 0x4b4a524eu  /* "KJRN" */
 #define MAX_ENTRIES (1u << 20)
+/*
+ * A directory in pages says so where the count of its entries would be:
+ * a kiln from before takes it for a count over MAX_ENTRIES and reports the
+ * directory damaged instead of reading it without its entries.
+ */
+#define DIR_IN_PAGES 0xffffffffu
+#define DPAGE_MAGIC 0x4b445047u /* "KDPG" */
 #define MAX_XATTRS 1024
 
 struct wbuf {
@@ -321,9 +328,20 @@ int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len)
 	} else if (S_ISDIR(n->a.mode)) {
 		w_be(&w, n->parent, 8);
 		w_be(&w, n->next_cookie, 8);
-		w_be(&w, n->nent, 4);
-		for (uint32_t i = 0; i < n->nent; i++)
-			w_dent(&w, &n->ents[i]);
+		if (n->npages) {
+			w_be(&w, DIR_IN_PAGES, 4);
+			w_be(&w, n->page_cookies, 4);
+			w_be(&w, n->npages, 4);
+			for (uint32_t i = 0; i < n->npages; i++) {
+				w_be(&w, n->pages[i].key, 8);
+				w_be(&w, n->pages[i].ver, 8);
+				w_be(&w, n->pages[i].count, 4);
+			}
+		} else {
+			w_be(&w, n->nent, 4);
+			for (uint32_t i = 0; i < n->nent; i++)
+				w_dent(&w, &n->ents[i]);
+		}
 	} else if (S_ISLNK(n->a.mode)) {
 		size_t tl = strlen(n->target);
 		w_be(&w, tl, 2);
@@ -374,30 +392,107 @@ static int dec_xattrs(struct kiln_cursor *c, struct kfs_inode *n)
 	return 0;
 }
 
+/*
+ * A directory's list of pages: how many cookies a page takes, then the
+ * pages, keys ascending, each holding 1 to that many entries below the
+ * next cookie, at most MAX_ENTRIES in all. The entries come from the pages
+ * (kfs_dpages_load).
+ */
+static int dec_pages(struct kiln_cursor *c, struct kfs_inode *n)
+{
+	uint32_t cnt, w;
+	uint64_t total = 0;
+
+	if (kiln_cursor_be32(c, &w) < 0 || w == 0 || w > KFS_DPAGE_COOKIES_MAX ||
+	    kiln_cursor_be32(c, &cnt) < 0 || cnt == 0 || cnt > kiln_cursor_left(c) / 20)
+		return -EBADMSG;
+	n->page_cookies = w;
+	n->pages = calloc(cnt, sizeof(*n->pages));
+	if (!n->pages)
+		return -ENOMEM;
+	for (; n->npages < cnt; n->npages++) {
+		struct kfs_dpage *p = &n->pages[n->npages];
+		if (kiln_cursor_be64(c, &p->key) < 0 || kiln_cursor_be64(c, &p->ver) < 0 ||
+		    kiln_cursor_be32(c, &p->count) < 0 || p->ver == 0 || p->count == 0 ||
+		    p->count > w || p->key >= n->next_cookie / w + 1 ||
+		    (n->npages && p->key <= n->pages[n->npages - 1].key))
+			return -EBADMSG;
+		total += p->count;
+	}
+	return total > MAX_ENTRIES ? -EBADMSG : 0;
+}
+
+/* One entry at c into e: cookies ascend after prev (0: the first), below next. */
+static int dec_dent(struct kiln_cursor *c, struct kfs_dent *e, uint64_t prev, uint64_t next)
+{
+	if (kiln_cursor_be64(c, &e->ino) < 0 || kiln_cursor_be64(c, &e->cookie) < 0 ||
+	    kiln_cursor_be32(c, &e->mode) < 0)
+		return -EBADMSG;
+	/* cookies ascend (readdir's order and resume point) */
+	if ((prev && e->cookie <= prev) || e->cookie < 3 || e->cookie >= next)
+		return -EBADMSG;
+	if (dec_str(c, KFS_NAME_MAX, true, &e->name) < 0)
+		return -EBADMSG;
+	e->nlen = (uint16_t)strlen(e->name);
+	return 0;
+}
+
 static int dec_dir(struct kiln_cursor *c, struct kfs_inode *n)
 {
 	uint32_t cnt;
 
 	if (kiln_cursor_be64(c, &n->parent) < 0 || kiln_cursor_be64(c, &n->next_cookie) < 0 ||
-	    kiln_cursor_be32(c, &cnt) < 0 || cnt > MAX_ENTRIES || cnt > kiln_cursor_left(c) / 23)
+	    kiln_cursor_be32(c, &cnt) < 0)
+		return -EBADMSG;
+	if (cnt == DIR_IN_PAGES)
+		return dec_pages(c, n);
+	if (cnt > MAX_ENTRIES || cnt > kiln_cursor_left(c) / 23)
 		return -EBADMSG;
 	n->ents = calloc(cnt ? cnt : 1, sizeof(*n->ents));
 	if (!n->ents)
 		return -ENOMEM;
 	n->entcap = cnt ? cnt : 1;
-	for (; n->nent < cnt; n->nent++) {
+	for (; n->nent < cnt; n->nent++)
+		if (dec_dent(c, &n->ents[n->nent], n->nent ? n->ents[n->nent - 1].cookie : 0,
+			     n->next_cookie) < 0)
+			return -EBADMSG;
+	return 0;
+}
+
+int kfs_dpage_encode(const struct kfs_dent *ents, uint32_t count, uint8_t **out, size_t *len)
+{
+	struct wbuf w = { 0 };
+
+	w_be(&w, DPAGE_MAGIC, 4);
+	w_be(&w, count, 4);
+	for (uint32_t i = 0; i < count; i++)
+		w_dent(&w, &ents[i]);
+	return w_done(&w, out, len, "directory page");
+}
+
+int kfs_dpage_decode(const uint8_t *buf, size_t len, uint64_t key, uint32_t count,
+		     struct kfs_inode *n)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+	uint64_t w = n->page_cookies ? n->page_cookies : KFS_DPAGE_COOKIES, lo = key * w,
+		 prev = n->nent ? n->ents[n->nent - 1].cookie : 0,
+		 next = lo + w < n->next_cookie ? lo + w : n->next_cookie;
+	uint32_t magic, cnt, i;
+
+	if (lo && prev < lo - 1) /* the page's cookies are its key's */
+		prev = lo - 1;
+
+	if (kiln_cursor_be32(&c, &magic) < 0 || magic != DPAGE_MAGIC ||
+	    kiln_cursor_be32(&c, &cnt) < 0 || cnt != count || n->nent + cnt > n->entcap)
+		return kiln_err(EBADMSG, "directory page %llu: malformed", (unsigned long long)key);
+	for (i = 0; i < cnt; i++, n->nent++) {
 		struct kfs_dent *e = &n->ents[n->nent];
-		if (kiln_cursor_be64(c, &e->ino) < 0 || kiln_cursor_be64(c, &e->cookie) < 0 ||
-		    kiln_cursor_be32(c, &e->mode) < 0)
-			return -EBADMSG;
-		/* cookies ascend (readdir's order and resume point) */
-		if ((n->nent && e->cookie <= n->ents[n->nent - 1].cookie) || e->cookie < 3 ||
-		    e->cookie >= n->next_cookie)
-			return -EBADMSG;
-		if (dec_str(c, KFS_NAME_MAX, true, &e->name) < 0)
-			return -EBADMSG;
-		e->nlen = (uint16_t)strlen(e->name);
+		if (dec_dent(&c, e, prev, next) < 0)
+			break;
+		prev = e->cookie;
 	}
+	if (i < cnt || kiln_cursor_left(&c))
+		return kiln_err(EBADMSG, "directory page %llu: malformed entry", (unsigned long long)key);
 	return 0;
 }
 
@@ -466,11 +561,23 @@ void kfs_inode_free_fields(struct kfs_inode *n)
 	kfs_dix_free(n);
 	free(n->blk);
 	free(n->target);
+	free(n->pages);
+	free(n->dirty_keys);
+	n->pages = NULL;
+	n->dirty_keys = NULL;
+	n->npages = n->ndirty = n->dirtycap = n->page_cookies = 0;
+	n->all_dirty = false;
 	n->xa = NULL;
 	n->ents = NULL;
 	n->blk = NULL;
 	n->target = NULL;
 	n->nxa = n->nent = n->entcap = n->nblk = 0;
+}
+
+void kfs_dpage_id(uint64_t ino, uint64_t key, uint64_t ver, char id[KFS_ID_MAX + 1])
+{
+	snprintf(id, KFS_ID_MAX + 1, "d-%llx-%llx-%llx", (unsigned long long)ino,
+		 (unsigned long long)key, (unsigned long long)ver);
 }
 
 void kfs_inode_id(uint64_t ino, uint64_t ver, char id[KFS_ID_MAX + 1])

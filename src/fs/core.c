@@ -211,6 +211,10 @@ static int load_inode(struct kfs *fs, struct kfs_inode *n)
 		return kiln_err(ENOMEM, "%s: out of memory", what);
 	if (rc < 0)
 		return kfs_integrity(fs, rc, what, id);
+	if (S_ISDIR(n->a.mode) && n->npages && (rc = kfs_dpages_load(fs, n)) < 0) {
+		kfs_inode_free_fields(n); /* a page's failure was logged by name */
+		return rc;
+	}
 	n->a.ino = n->ino;
 	n->loaded = true;
 	return 0;
@@ -304,8 +308,11 @@ static int store_inode(struct kfs *fs, struct kfs_inode *n)
 	uint8_t *pt = NULL;
 	size_t len;
 	uint32_t parts;
-	int rc = kfs_inode_encode(n, &pt, &len);
+	/* a large directory's changed pages first, under the version the inode takes */
+	int rc = S_ISDIR(n->a.mode) ? kfs_dpages_store(fs, n, fs->next_ver) : 0;
 
+	if (rc == 0)
+		rc = kfs_inode_encode(n, &pt, &len);
 	if (rc < 0)
 		return kiln_err_wrap(rc, "inode %llu", (unsigned long long)n->ino);
 	kfs_aad_of(fs, KFS_OBJ_INODE, n->ino, 0, fs->next_ver, &aad);
@@ -336,6 +343,8 @@ static int flush_inode(struct kfs *fs, struct kfs_inode *n)
 			return 0;
 		kfs_inode_id(n->ino, n->ver, id);
 		rc = kfs_meta_retire(fs, id, n->ver, n->parts);
+		if (rc == 0 && S_ISDIR(n->a.mode))
+			rc = kfs_dpages_retire(fs, n);
 		if (rc == 0) {
 			n->ver = 0;
 			kfs_journal_change(fs, n->ino, 0);
@@ -371,6 +380,8 @@ static int each_touched(struct kfs *fs, int (*fn)(struct kfs *fs, struct kfs_ino
  */
 static int restore_dirty(struct kfs *fs, struct kfs_inode *n)
 {
+	if (n->loaded && n->npages)
+		n->all_dirty = true; /* its pages' puts may have failed too: none is kept */
 	if (n->loaded && n->a.nlink > 0 && n->ver)
 		n->dirty = true;
 	return 0;

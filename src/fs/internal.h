@@ -18,6 +18,12 @@ struct kfs_xattr {
 	size_t len;
 };
 
+/* A stored page of a large directory (fs/dir_pages.c): the entries whose cookies are key's. */
+struct kfs_dpage {
+	uint64_t key, ver;
+	uint32_t count;
+};
+
 struct kfs_inode {
 	struct kfs_inode *next; /* hash chain */
 	uint64_t ino;
@@ -39,6 +45,12 @@ struct kfs_inode {
 	uint32_t nent, entcap;
 	struct kfs_dix *dix; /* names to entries, in a large directory (fs/dir_index.c) */
 	uint64_t parent, next_cookie;
+	/* a large directory's stored pages, by key, and the keys changed since (fs/dir_pages.c) */
+	struct kfs_dpage *pages;
+	uint32_t npages, ndirty, dirtycap;
+	uint32_t page_cookies; /* cookies per stored page (when npages) */
+	uint64_t *dirty_keys;
+	bool all_dirty;
 	/* symlinks */
 	char *target;
 	uint32_t parts; /* objects beyond the first that the stored version takes (fs/meta_parts.c) */
@@ -229,7 +241,39 @@ int kfs_inode_encode(const struct kfs_inode *n, uint8_t **out, size_t *len) KILN
 int kfs_inode_decode(const uint8_t *buf, size_t len, struct kfs_inode *n) KILN_MUST;
 void kfs_inode_free_fields(struct kfs_inode *n);
 
+/*
+ * A large directory in pages (fs/dir_pages.c): from KFS_DPAGE_MIN entries
+ * on, the inode lists pages (key, version, count) instead of its entries,
+ * and page key holds the entries whose cookies are in [key, key + 1) *
+ * cookies (the inode says how many: KFS_DPAGE_COOKIES when written here),
+ * each its own object: a commit rewrites only the pages whose entries
+ * changed. encode: entries [0, count) of ents, in page key; decode: a
+ * page's entries appended to n->ents (room made by the caller), checked
+ * against its key, its count and the directory's next cookie. Tests may
+ * set smaller pages (kfs_dpage_tuning; 0: the defaults).
+ */
+#define KFS_DPAGE_MIN 256
+#define KFS_DPAGE_COOKIES 256
+#define KFS_DPAGE_COOKIES_MAX 65536
+struct kfs_dpage_tuning {
+	uint32_t min, cookies;
+};
+extern struct kfs_dpage_tuning kfs_dpage_tuning;
+int kfs_dpage_encode(const struct kfs_dent *ents, uint32_t count, uint8_t **out,
+		     size_t *len) KILN_MUST;
+int kfs_dpage_decode(const uint8_t *buf, size_t len, uint64_t key, uint32_t count,
+		     struct kfs_inode *n) KILN_MUST;
+/* A change to the entry with this cookie: its page is rewritten at the next commit. */
+void kfs_dpage_touch(struct kfs_inode *d, uint64_t cookie);
+/* At a commit, before the inode is encoded: its pages as of now, under version ver. */
+int kfs_dpages_store(struct kfs *fs, struct kfs_inode *d, uint64_t ver) KILN_MUST;
+/* After its inode decoded with pages: the entries, from the pages. */
+int kfs_dpages_load(struct kfs *fs, struct kfs_inode *d) KILN_MUST;
+/* The directory leaves the volume: its stored pages go with it. */
+int kfs_dpages_retire(struct kfs *fs, struct kfs_inode *d) KILN_MUST;
+
 /* Object ids. */
+void kfs_dpage_id(uint64_t ino, uint64_t key, uint64_t ver, char id[KFS_ID_MAX + 1]);
 void kfs_inode_id(uint64_t ino, uint64_t ver, char id[KFS_ID_MAX + 1]);
 void kfs_block_id(uint64_t ino, uint64_t blk, uint64_t ver, char id[KFS_ID_MAX + 1]);
 

@@ -51,6 +51,7 @@ static int dent_add(struct kfs_inode *d, const char *name, uint64_t ino, uint32_
 	e->mode = mode & S_IFMT;
 	e->cookie = d->next_cookie++;
 	d->nent++;
+	kfs_dpage_touch(d, e->cookie);
 	kfs_dix_added(d);
 	kfs_touch(d, true, true);
 	return 0;
@@ -61,6 +62,7 @@ static void dent_del(struct kfs_inode *d, struct kfs_dent *e)
 	size_t i = (size_t)(e - d->ents);
 
 	kfs_dix_removing(d, (uint32_t)i);
+	kfs_dpage_touch(d, e->cookie);
 	free(e->name);
 	memmove(e, e + 1, (d->nent - i - 1) * sizeof(*e));
 	d->nent--;

@@ -23,6 +23,7 @@ enum kfs_obj_kind {
 	KFS_OBJ_JOURNAL = 5, /* ino: the root's gen, blk: its nonce stamp, ver: the record's number */
 	KFS_OBJ_ROOT_PART = 6, /* ino: the root's gen, blk: its part id, ver: the part's number */
 	KFS_OBJ_META_PART = 7, /* ino: the object's random part id, blk: the part's number, ver: how many */
+	KFS_OBJ_DIR_PAGE = 8,  /* ino: the directory, blk: the page's key, ver: the page's version */
 };
 
 /* The associated data every sealed object carries (never stored: recomputed). */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "fs/internal.h"
 #include "t.h"
 
 #define STEPS 1500
@@ -215,7 +216,7 @@ static int count_kiln(uint64_t dir)
 	return n;
 }
 
-TEST(model)
+static void run_model(void)
 {
 	int entries;
 
@@ -246,6 +247,27 @@ TEST(model)
 		fprintf(stderr, "reproduce with KILN_FS_SEED=%u\n", seed);
 }
 
+TEST(model)
+{
+	run_model();
+}
+
+/*
+ * Again on a fresh volume, with directories in pages from 2 entries on
+ * and 2 cookies a page (the default is 256 and 256): every create, unlink
+ * and rename moves entries between pages, across commits and remounts.
+ */
+TEST(model_small_pages)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/* %s/*", store, plain);
+	CHECK(system(cmd) == 0);
+	kfs_dpage_tuning = (struct kfs_dpage_tuning){ 2, 2 };
+	run_model();
+	kfs_dpage_tuning = (struct kfs_dpage_tuning){ 0, 0 };
+}
+
 int main(void)
 {
 	const char *s = getenv("KILN_FS_SEED");
@@ -257,6 +279,7 @@ int main(void)
 	if (!mkdtemp(store) || !mkdtemp(plain))
 		return 1;
 	RUN(model);
+	RUN(model_small_pages);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", store, plain);
 	if (system(cmd) != 0)
 		return 1;

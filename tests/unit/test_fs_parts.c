@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of objects in parts: roots past one object's worth of inodes, directories past one object's worth of entries, tampering, leftovers. */
+/* Unit tests of objects in parts (roots past one object's worth of inodes) and of large directories in pages: tampering, leftovers. */
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -332,8 +332,8 @@ TEST(volume_past_one_object)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
-/* A directory of `count` entries in the root directory, committed; its inode's id. */
-static void big_dir(int count, char id[KFS_ID_MAX + 1])
+/* A directory of `count` entries in the root directory, committed. */
+static void big_dir(int count)
 {
 	struct kfs_attr a;
 	struct kfs *fs;
@@ -352,10 +352,6 @@ static void big_dir(int count, char id[KFS_ID_MAX + 1])
 		}
 	}
 	CHECK(kfs_sync(fs) == 0);
-	struct kfs_inode *d = kfs_ifind(fs, KFS_ROOT_INO);
-	CHECK(d && d->parts == 1);
-	if (d)
-		kfs_inode_id(d->ino, d->ver, id);
 	CHECK(kfs_unmount(fs) == 0);
 }
 
@@ -365,24 +361,61 @@ static int count_entry(void *ctx, const char *name, uint64_t ino, uint32_t mode,
 	return 0;
 }
 
-/* 30 000 entries of 30-byte names (1.5 MiB): the directory takes a part; after removals, none. */
-TEST(directory_past_one_object)
+/* The id of the root directory's stored page k (its k-th, in key order) in fs, or "" when none. */
+static void page_of(struct kfs *fs, uint32_t k, char id[KFS_ID_MAX + 1])
 {
-	char id[KFS_ID_MAX + 1] = "", part[KFS_ID_MAX + 4];
+	struct kfs_inode *d = fs ? kfs_ifind(fs, KFS_ROOT_INO) : NULL;
+
+	id[0] = '\0';
+	if (d && k < d->npages)
+		kfs_dpage_id(d->ino, d->pages[k].key, d->pages[k].ver, id);
+}
+
+/* Puts into the store while fn runs (a commit's objects), by kind of id. */
+static struct {
+	int inodes, pages;
+} seen;
+
+static int count_put(struct kfs_store *s, const char *id, const void *buf, size_t len,
+		     unsigned flags)
+{
+	seen.inodes += id[0] == 'i';
+	seen.pages += id[0] == 'd';
+	return k_put(s, id, buf, len, flags);
+}
+
+/*
+ * 30 000 entries of 30-byte names (1.5 MiB) are stored in pages, the inode
+ * one object listing them; a create then rewrites one page and the inode,
+ * not the directory; after removals below the threshold it is whole again
+ * and its pages are gone.
+ */
+TEST(directory_in_pages)
+{
+	char first[KFS_ID_MAX + 1], last[KFS_ID_MAX + 1];
 	struct kfs_attr a;
 	struct kfs *fs;
 	char name[64];
 	int n = 0;
 
-	big_dir(30000, id);
-	snprintf(part, sizeof(part), "%s.1", id);
-	CHECK(exists(id) && exists(part));
+	big_dir(30000);
 	fs = mnt(0, 0);
 	CHECK(fs);
 	if (!fs)
 		return;
 	CHECK(kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 30000);
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-29999", &a) == 0);
+	struct kfs_inode *d = kfs_ifind(fs, KFS_ROOT_INO);
+	CHECK(d && d->parts == 0 && d->npages >= 30000 / KFS_DPAGE_COOKIES);
+	page_of(fs, 0, first);
+	CHECK(exists(first));
+	keep.base.put = count_put;
+	seen.inodes = seen.pages = 0;
+	CHECK(kfs_mknod(fs, KFS_ROOT_INO, "one-more", S_IFREG | 0644, 0, 0, &a) == 0);
+	CHECK(kfs_sync(fs) == 0);
+	keep.base.put = k_put;
+	CHECK(seen.pages == 1 && seen.inodes == 2); /* the last page; the new file and the directory */
+	CHECK(exists(first)); /* kept as it was */
 	for (int i = 100; i < 30000; i++) {
 		snprintf(name, sizeof(name), "entry-with-a-longer-name-%d", i);
 		if (kfs_unlink(fs, KFS_ROOT_INO, name) < 0) {
@@ -390,65 +423,122 @@ TEST(directory_past_one_object)
 			break;
 		}
 	}
+	page_of(fs, kfs_ifind(fs, KFS_ROOT_INO)->npages - 1, last);
 	CHECK(kfs_sync(fs) == 0);
-	CHECK(kfs_ifind(fs, KFS_ROOT_INO)->parts == 0);
-	CHECK(!exists(id) && !exists(part));
+	CHECK(kfs_ifind(fs, KFS_ROOT_INO)->npages == 0);
+	CHECK(!exists(first) && !exists(last));
 	CHECK(kfs_unmount(fs) == 0);
 	fs = mnt(0, 0);
 	n = 0;
-	CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 100);
+	CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 101);
 	if (fs)
 		CHECK(kfs_unmount(fs) == 0);
 }
 
-/* A directory's part flipped, missing, or from another version: EIO naming the part. */
-TEST(directory_part_tampered)
+/* The next put of an id starting with fail_prefix fails (then puts go through again). */
+static const char *fail_prefix;
+
+static int failing_put(struct kfs_store *s, const char *id, const void *buf, size_t len,
+		       unsigned flags)
 {
-	char id[KFS_ID_MAX + 1] = "", part[KFS_ID_MAX + 4], other[KFS_ID_MAX + 4];
+	if (fail_prefix && !strncmp(id, fail_prefix, strlen(fail_prefix))) {
+		fail_prefix = NULL;
+		return kiln_err(ENOSPC, "object %s: refused (test)", id);
+	}
+	return k_put(s, id, buf, len, flags);
+}
+
+/*
+ * A commit that fails after a directory's pages were put (its inode's put
+ * refused) or while they were (a page's put refused): the next commit
+ * stores the directory whole again, keeping no page of the failed one, and
+ * the volume reads back whole, its replaced pages deleted.
+ */
+TEST(directory_pages_after_a_failed_commit)
+{
+	static const char *const kinds[] = { "i-1-", "d-" }; /* the directory's inode, a page */
+	char first[KFS_ID_MAX + 1], name[64];
+	struct kfs_attr a;
+	struct kfs *fs;
+	int n;
+
+	for (int k = 0; k < 2; k++) {
+		big_dir(1000);
+		fs = mnt(0, 0);
+		CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-1", &a) == 0);
+		page_of(fs, 0, first);
+		keep.base.put = failing_put;
+		for (int i = 0; i < 3 && fs; i++) {
+			snprintf(name, sizeof(name), "after-%d", i);
+			CHECK(kfs_mknod(fs, KFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, &a) == 0);
+			CHECK(kfs_unlink(fs, KFS_ROOT_INO, "entry-with-a-longer-name-1") == (i ? -ENOENT : 0));
+			fail_prefix = i == 0 ? kinds[k] : NULL;
+			CHECK(kfs_sync(fs) == (i == 0 ? -ENOSPC : 0));
+		}
+		keep.base.put = k_put;
+		CHECK(!exists(first)); /* rewritten after the failure, the old one deleted */
+		if (fs)
+			CHECK(kfs_unmount(fs) == 0);
+		fs = mnt(0, 0);
+		n = 0;
+		CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 1002);
+		CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "after-0", &a) == 0);
+		CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-1", &a) == -ENOENT);
+		CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-999", &a) == 0);
+		if (fs)
+			CHECK(kfs_unmount(fs) == 0);
+	}
+}
+
+/*
+ * A directory's page flipped, rolled back to an older version of itself,
+ * or missing: EIO naming the page, when the directory is used.
+ */
+TEST(directory_page_tampered)
+{
+	char page[KFS_ID_MAX + 1], newer[KFS_ID_MAX + 1];
 	uint8_t *buf, *saved;
 	size_t *len, saved_len;
 	struct kfs_attr a;
 	struct kfs *fs;
 
-	big_dir(30000, id);
-	snprintf(part, sizeof(part), "%s.1", id);
-	CHECK(kfs_store_mem_raw(keep.mem, part, &buf, &len) == 0);
-	if (!exists(part))
+	big_dir(1000);
+	fs = mnt(0, 0);
+	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-5", &a) == 0);
+	page_of(fs, fs ? kfs_ifind(fs, KFS_ROOT_INO)->npages - 1 : 0, page);
+	if (fs)
+		kfs_unmount(fs);
+	CHECK(kfs_store_mem_raw(keep.mem, page, &buf, &len) == 0);
+	if (!exists(page))
 		return;
-	buf[100] ^= 1;
+	buf[40] ^= 1;
 	fs = mnt(0, 0); /* the mount reads only the root: the directory fails when it is used */
-	CHECK(fs);
-	if (!fs)
-		return;
-	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-5", &a) == -EIO);
-	CHECK(strstr(logline, part) && strstr(logline, "authentication failed"));
-	kfs_unmount(fs);
-	buf[100] ^= 1;
-	/* another version of the directory (one more entry) and its part put under this one's name */
+	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-5", &a) == -EIO);
+	CHECK(strstr(logline, page) && strstr(logline, "authentication failed"));
+	if (fs)
+		kfs_unmount(fs);
+	buf[40] ^= 1;
+	/* the last page rewritten by one more entry; its older version put under the new name */
 	saved = malloc(*len);
 	memcpy(saved, buf, *len);
 	saved_len = *len;
 	fs = mnt(0, 0);
 	CHECK(fs && kfs_mknod(fs, KFS_ROOT_INO, "one-more", S_IFREG | 0644, 0, 0, &a) == 0);
 	CHECK(fs && kfs_sync(fs) == 0);
-	struct kfs_inode *d = fs ? kfs_ifind(fs, KFS_ROOT_INO) : NULL;
-	if (d) {
-		char nid[KFS_ID_MAX + 1];
-		kfs_inode_id(d->ino, d->ver, nid);
-		snprintf(other, sizeof(other), "%s.1", nid);
-	}
+	page_of(fs, fs ? kfs_ifind(fs, KFS_ROOT_INO)->npages - 1 : 0, newer);
+	CHECK(strcmp(newer, page) != 0);
 	if (fs)
 		CHECK(kfs_unmount(fs) == 0);
-	CHECK(keep.mem->put(keep.mem, other, saved, saved_len, 0) == 0);
+	CHECK(keep.mem->put(keep.mem, newer, saved, saved_len, 0) == 0);
 	fs = mnt(0, 0);
 	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "one-more", &a) == -EIO);
-	CHECK(strstr(logline, other) != NULL);
+	CHECK(strstr(logline, newer) != NULL);
 	if (fs)
 		kfs_unmount(fs);
-	CHECK(keep.mem->del(keep.mem, other) == 0);
+	CHECK(keep.mem->del(keep.mem, newer) == 0);
 	fs = mnt(0, 0);
 	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "one-more", &a) == -EIO);
-	CHECK(strstr(logline, other) && strstr(logline, "missing"));
+	CHECK(strstr(logline, newer) && strstr(logline, "missing"));
 	if (fs)
 		kfs_unmount(fs);
 	free(saved);
@@ -462,8 +552,9 @@ int main(void)
 	RUN(part_of_other_history);
 	RUN(leftovers_deleted_by_next_mount);
 	RUN(volume_past_one_object);
-	RUN(directory_past_one_object);
-	RUN(directory_part_tampered);
+	RUN(directory_in_pages);
+	RUN(directory_page_tampered);
+	RUN(directory_pages_after_a_failed_commit);
 	if (keep.mem)
 		keep.mem->close(keep.mem);
 	return t_done();
