@@ -184,7 +184,10 @@ int kfs_dpages_store(struct kfs *fs, struct kfs_inode *d, uint64_t ver)
 
 	if (d->nent < page_min())
 		return drop_pages(fs, d);
-	out = malloc(d->nent * sizeof(*out));
+	/* room for a page per key from the first entry's to the last's, or per entry if fewer */
+	uint64_t keys = d->ents[d->nent - 1].cookie / page_cookies() -
+			d->ents[0].cookie / page_cookies() + 1;
+	out = malloc((keys < d->nent ? keys : d->nent) * sizeof(*out));
 	if (!out)
 		return kiln_err(ENOMEM, "directory %llu: out of memory", (unsigned long long)d->ino);
 	rc = page_out(fs, d, ver, out, &n);
