@@ -72,21 +72,17 @@ static bool touched(const struct kfs_inode *d, uint64_t key)
 	return d->all_dirty;
 }
 
+static int cmp_key(const void *key, const void *page)
+{
+	uint64_t k = *(const uint64_t *)key, pk = ((const struct kfs_dpage *)page)->key;
+
+	return k < pk ? -1 : k > pk;
+}
+
 /* The stored page of key, or NULL (pages are sorted by key). */
 static const struct kfs_dpage *stored(const struct kfs_inode *d, uint64_t key)
 {
-	uint32_t lo = 0, hi = d->npages;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (d->pages[mid].key == key)
-			return &d->pages[mid];
-		if (d->pages[mid].key < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return d->npages ? bsearch(&key, d->pages, d->npages, sizeof(*d->pages), cmp_key) : NULL;
 }
 
 static int retire_page(struct kfs *fs, const struct kfs_inode *d, const struct kfs_dpage *p)
