@@ -170,6 +170,17 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 	return rc;
 }
 
+int kfs_open_meta(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *ct,
+		  size_t cl, uint8_t **pt, size_t *len)
+{
+	int rc;
+
+	*pt = malloc(cl > KFS_SEAL_OVERHEAD ? cl - KFS_SEAL_OVERHEAD : 1);
+	rc = *pt ? kfs_sealer_open(fs->sealer, fs->mkey, aad, ct, cl, *pt) : kiln_err(ENOMEM, "object %s: out of memory", id);
+	*len = rc == 0 ? cl - KFS_SEAL_OVERHEAD : 0;
+	return rc;
+}
+
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
 		   size_t *len, uint64_t *stamp)
 {
@@ -179,12 +190,10 @@ int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, ui
 
 	if (rc < 0)
 		return rc;
-	*pt = malloc(cl > KFS_SEAL_OVERHEAD ? cl - KFS_SEAL_OVERHEAD : 1);
-	rc = *pt ? kfs_sealer_open(fs->sealer, fs->mkey, aad, ct, cl, *pt) : kiln_err(ENOMEM, "object %s: out of memory", id);
+	rc = kfs_open_meta(fs, aad, id, ct, cl, pt, len);
 	if (rc == 0 && stamp)
 		*stamp = nonce_stamp(ct);
 	free(ct);
-	*len = rc == 0 ? cl - KFS_SEAL_OVERHEAD : 0;
 	return rc;
 }
 

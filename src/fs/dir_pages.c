@@ -202,27 +202,30 @@ int kfs_dpages_store(struct kfs *fs, struct kfs_inode *d, uint64_t ver)
 	return 0;
 }
 
-/* Page p of d: its entries appended to d's (-EIO once logged when it is missing or not authentic). */
-static int load_page(struct kfs *fs, struct kfs_inode *d, const struct kfs_dpage *p)
+/* Page p of d, got as o: its entries appended to d's (-EIO once logged when it is missing or not authentic). */
+static int open_page(struct kfs *fs, struct kfs_inode *d, const struct kfs_dpage *p,
+		     const struct kfs_obj *o)
 {
-	char id[KFS_ID_MAX + 1];
 	struct kfs_aad aad = page_aad(fs, d->ino, p->key, p->ver);
 	uint8_t *pt = NULL;
 	size_t len = 0;
-	int rc;
+	int rc = o->rc;
 
-	kfs_dpage_id(d->ino, p->key, p->ver, id);
-	rc = kfs_get_opened(fs, &aad, id, &pt, &len, NULL);
+	if (rc == 0)
+		rc = kfs_open_meta(fs, &aad, o->id, o->buf, o->len, &pt, &len);
 	if (rc == 0)
 		rc = kfs_dpage_decode(pt, len, p->key, p->count, d);
 	free(pt);
 	if (rc == -ENOENT || rc == -EBADMSG)
-		return kfs_integrity(fs, rc, "directory page", id);
+		return kfs_integrity(fs, rc, "directory page", o->id);
 	return rc;
 }
 
+/* The pages are fetched in batches (one round trip each over the storage channel), then opened in order. */
 int kfs_dpages_load(struct kfs *fs, struct kfs_inode *d)
 {
+	char ids[KFS_BATCH_MAX][KFS_ID_MAX + 1];
+	struct kfs_obj v[KFS_BATCH_MAX];
 	uint64_t total = 0;
 	int rc = 0;
 
@@ -232,7 +235,19 @@ int kfs_dpages_load(struct kfs *fs, struct kfs_inode *d)
 	if (!d->ents)
 		return kiln_err(ENOMEM, "directory %llu: out of memory", (unsigned long long)d->ino);
 	d->entcap = (uint32_t)(total ? total : 1);
-	for (uint32_t i = 0; i < d->npages && rc == 0; i++)
-		rc = load_page(fs, d, &d->pages[i]);
+	for (uint32_t i = 0; i < d->npages && rc == 0; i += KFS_BATCH_MAX) {
+		uint32_t m = d->npages - i < KFS_BATCH_MAX ? d->npages - i : KFS_BATCH_MAX;
+		for (uint32_t j = 0; j < m; j++) {
+			const struct kfs_dpage *p = &d->pages[i + j];
+			kfs_dpage_id(d->ino, p->key, p->ver, ids[j]);
+			v[j] = (struct kfs_obj){ .id = ids[j] };
+		}
+		(void)kfs_store_batch(fs->st, false, v, m); /* each v[j].rc says */
+		for (uint32_t j = 0; j < m; j++) {
+			if (rc == 0)
+				rc = open_page(fs, d, &d->pages[i + j], &v[j]);
+			free(v[j].buf);
+		}
+	}
 	return rc;
 }

@@ -288,6 +288,9 @@ int kfs_seal_put(struct kfs *fs, const struct kfs_aad *aad, const char *id, cons
 #define KFS_SEAL_META 0x100 /* kfs_seal_put's flags: an inode object of the commit (kfs_put_meta) */
 int kfs_get_opened(struct kfs *fs, const struct kfs_aad *aad, const char *id, uint8_t **pt,
 		   size_t *len, uint64_t *stamp) KILN_MUST;
+/* The same for object id's sealed bytes (cl of them) already got: *pt (caller frees), *len. */
+int kfs_open_meta(struct kfs *fs, const struct kfs_aad *aad, const char *id, const uint8_t *ct,
+		  size_t cl, uint8_t **pt, size_t *len) KILN_MUST;
 /*
  * An inode's plaintext may outgrow one object (a directory of some 25 000
  * entries, a file's block list): fs/meta_parts.c puts the rest in parts,
