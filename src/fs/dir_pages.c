@@ -111,7 +111,7 @@ static int put_page(struct kfs *fs, const struct kfs_inode *d, uint64_t key, uin
 }
 
 /* Every stored page of d retired and forgotten (the directory is stored whole, or gone). */
-static int drop_pages(struct kfs *fs, struct kfs_inode *d)
+int kfs_dpages_retire(struct kfs *fs, struct kfs_inode *d)
 {
 	int rc = 0;
 
@@ -124,11 +124,6 @@ static int drop_pages(struct kfs *fs, struct kfs_inode *d)
 	d->npages = d->ndirty = 0;
 	d->all_dirty = false;
 	return 0;
-}
-
-int kfs_dpages_retire(struct kfs *fs, struct kfs_inode *d)
-{
-	return drop_pages(fs, d);
 }
 
 /*
@@ -179,7 +174,7 @@ int kfs_dpages_store(struct kfs *fs, struct kfs_inode *d, uint64_t ver)
 	int rc;
 
 	if (d->nent < page_min())
-		return drop_pages(fs, d);
+		return kfs_dpages_retire(fs, d);
 	/* room for a page per key from the first entry's to the last's, or per entry if fewer */
 	uint64_t keys = d->ents[d->nent - 1].cookie / page_cookies() -
 			d->ents[0].cookie / page_cookies() + 1;

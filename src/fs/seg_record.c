@@ -33,6 +33,19 @@ void kfs_seg_rec_encode(const struct kfs_seg_rec *r, uint8_t *out)
 	memcpy(out + KFS_SEG_HDR, r->id, r->idlen);
 }
 
+void kfs_seg_mark_encode(uint64_t since, uint8_t out[KFS_SEG_MARK_LEN])
+{
+	put_be32(out, (uint32_t)(since >> 32));
+	put_be32(out + 4, (uint32_t)since);
+}
+
+int kfs_seg_mark_decode(const uint8_t *buf, size_t len, uint64_t *since)
+{
+	struct kiln_cursor c = kiln_cursor_make(buf, len);
+
+	return len == KFS_SEG_MARK_LEN && kiln_cursor_be64(&c, since) == 0 ? 0 : -EBADMSG;
+}
+
 int kfs_seg_rec_decode(const uint8_t *buf, size_t len, struct kfs_seg_rec *r)
 {
 	struct kiln_cursor c = kiln_cursor_make(buf, len);

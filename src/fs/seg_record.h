@@ -41,6 +41,9 @@ enum kfs_seg_kind { KFS_SEG_PUT = 1, KFS_SEG_DEL = 2 };
  */
 #define KFS_SEG_MARK_ID "-mark"
 #define KFS_SEG_MARK_LEN 8
+/* A mark's data: since into out; decode: -EBADMSG unless buf is KFS_SEG_MARK_LEN bytes. */
+void kfs_seg_mark_encode(uint64_t since, uint8_t out[KFS_SEG_MARK_LEN]);
+int kfs_seg_mark_decode(const uint8_t *buf, size_t len, uint64_t *since) KILN_MUST;
 
 struct kfs_seg_rec {
 	enum kfs_seg_kind kind;

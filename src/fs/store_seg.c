@@ -314,13 +314,6 @@ static int seg_caps_ok(struct kfs_seg_store *s, const char *id, uint64_t rec,
 	return 0;
 }
 
-/* be64 v at p */
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 /*
  * Append a PUT (data) or a DEL (data NULL) record of id and point the
  * index at it; marked: a commit point's mark goes right before it, in the
@@ -346,7 +339,7 @@ static int seg_write(struct kfs_seg_store *s, struct kfs_seg_ent *e, const void 
 	kfs_seg_rec_encode(&r, hdr);
 	if (rc == 0 && marked) {
 		memcpy(m.id, KFS_SEG_MARK_ID, sizeof(KFS_SEG_MARK_ID));
-		put_be64(since, kfs_seg_active(s)->flushed);
+		kfs_seg_mark_encode(kfs_seg_active(s)->flushed, since);
 		m.data_crc = kiln_crc32(0, since, sizeof(since));
 		kfs_seg_rec_encode(&m, mhdr);
 	}
@@ -482,10 +475,9 @@ static void scan_mark(struct kfs_seg_store *s, const struct kfs_seg_rec *r, uint
 
 	if (!m->newest || !m->damaged)
 		return;
-	if (r->len == KFS_SEG_MARK_LEN && !r->damaged &&
-	    kfs_seg_read(kfs_seg_active(s)->fd, off, r->id, r->len, &since) == 0)
-		for (int i = 0; i < KFS_SEG_MARK_LEN; i++)
-			from = from << 8 | since[i];
+	if (r->damaged || kfs_seg_read(kfs_seg_active(s)->fd, off, r->id, r->len, &since) < 0 ||
+	    kfs_seg_mark_decode(since, r->len, &from) < 0)
+		from = 0;
 	kiln_err_clear();
 	free(since);
 	m->suspect = m->damaged_at >= from;
