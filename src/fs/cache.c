@@ -79,7 +79,14 @@ void kfs_cache_put(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, con
 	c->dirty = false;
 	if (c->data != data) /* a dirty slot sealed from its own bytes */
 		memcpy(c->data, data, len);
-	memset(c->data + len, 0, KFS_BLOCK - len);
+	kfs_cache_zero_past(c, len);
+}
+
+void kfs_cache_zero_past(struct kfs_cblk *c, size_t len)
+{
+	if (c->zero_from > len)
+		memset(c->data + len, 0, c->zero_from - len);
+	c->zero_from = (uint32_t)len;
 }
 
 void kfs_cache_forget(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver)

@@ -647,12 +647,14 @@ static void kfs_free(struct kfs *fs)
 	free(fs->garbage);
 	free(fs->touched);
 	free(fs->chg);
-	if (fs->cache)
-		kiln_wipe(fs->cache, KFS_CACHE_BLOCKS * sizeof(*fs->cache));
+	/* past zero_from a slot holds zeros, or pages never touched */
+	for (size_t i = 0; fs->cache && i < KFS_CACHE_BLOCKS; i++)
+		kiln_wipe(fs->cache[i].data, fs->cache[i].zero_from);
 	free(fs->cache);
 	if (fs->merge)
 		kiln_wipe(fs->merge, KFS_BLOCK);
 	free(fs->merge);
+	free(fs->edge); /* wiped after each use */
 	free(fs->sealed);
 	free(fs->ahead); /* after the store's close, which may read answers into it */
 	kiln_wipe(fs, sizeof(*fs));

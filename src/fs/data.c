@@ -67,6 +67,7 @@ static void merge_under(struct kfs_cblk *c, const uint8_t *old)
 		if (!(c->valid & (1u << p)))
 			memcpy(c->data + p * KFS_PIECE, old + p * KFS_PIECE, KFS_PIECE);
 	c->valid = KFS_PIECES_ALL;
+	c->zero_from = KFS_BLOCK;
 }
 
 /*
@@ -93,16 +94,20 @@ int kfs_open_block(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, con
 		return under ? 0 : -EBUSY;
 	len = o->len - KFS_SEAL_OVERHEAD;
 	block_aad(fs, ino, blk, ver, &aad);
-	if (!under)
+	if (!under) {
 		c->ver = 0; /* the slot is being overwritten */
+		if (c->zero_from < len) /* a failed open may leave bytes there */
+			c->zero_from = (uint32_t)len;
+	}
 	rc = kfs_sealer_open(fs->sealer, key, &aad, o->buf, o->len, out);
 	if (rc < 0)
 		return rc;
-	memset(out + len, 0, KFS_BLOCK - len);
 	if (under) {
+		memset(out + len, 0, KFS_BLOCK - len);
 		merge_under(c, out);
 		return 0;
 	}
+	kfs_cache_zero_past(c, len);
 	c->ino = ino;
 	c->blk = blk;
 	c->ver = ver;
@@ -212,9 +217,13 @@ static const uint8_t *block_data(struct kfs *fs, struct kfs_inode *n, uint64_t b
 	return kfs_cache_pieces(fs, n->ino, b, n->blk[b], need);
 }
 
-/* Block blk into out, KFS_BLOCK bytes, zero-filled past what was stored. */
+/*
+ * The first len bytes of block blk into out (zeros past what was stored):
+ * a caller that seals len bytes copies no more, which for a small write
+ * into a new file is most of its cost.
+ */
 static int read_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t blk,
-		      uint8_t *out)
+		      uint8_t *out, size_t len)
 {
 	const uint8_t *d;
 	int rc = kfs_fetch_blocks(fs, n, key, blk, blk + 1, blk * KFS_BLOCK, KFS_BLOCK);
@@ -223,7 +232,7 @@ static int read_block(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, u
 		rc = kiln_err(EIO, "block %llu: not in the cache after its fetch",
 			      (unsigned long long)blk);
 	if (rc == 0)
-		memcpy(out, d, KFS_BLOCK);
+		memcpy(out, d, len);
 	return rc;
 }
 
@@ -356,13 +365,13 @@ int kfs_truncate_blocks(struct kfs *fs, struct kfs_inode *n, uint64_t size)
 		rc = buf ? kfs_file_key(fs, n->ino, key)
 			 : kiln_err(ENOMEM, "truncate: out of memory");
 		if (rc == 0)
-			rc = read_block(fs, n, key, keep - 1, buf);
+			rc = read_block(fs, n, key, keep - 1, buf, size % KFS_BLOCK);
 		if (rc == 0)
 			rc = write_block(fs, n, key, keep - 1, buf, size % KFS_BLOCK);
 		n->dirty |= rc == 0;
 		kiln_wipe(key, sizeof(key));
 		if (buf)
-			kiln_wipe(buf, KFS_BLOCK);
+			kiln_wipe(buf, size % KFS_BLOCK);
 		free(buf);
 	}
 	for (uint64_t b = keep; b < n->nblk && rc == 0; b++)
@@ -512,16 +521,17 @@ size_t kfs_block_len(uint64_t b, uint64_t size)
 /*
  * One batch of a write: len bytes at offset in of block b, over cnt
  * blocks. Whole blocks are sealed straight from data; only the blocks at
- * either end can be partly written: they are read into *edge (two blocks,
- * made at first need: a deferred write needs none)
- * first so that their other bytes stay, unless the write is within one
- * block and can wait in the cache for its old block (fs/rmw.c).
+ * either end can be partly written: they are read into fs->edge (two
+ * blocks, made at first need: a deferred write needs none) first so that
+ * their other bytes stay, unless the write is within one block and can wait
+ * in the cache for its old block (fs/rmw.c). Only the bytes to be sealed
+ * are filled, and wiped after.
  */
 static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uint64_t b,
-		       size_t cnt, size_t in, const uint8_t *data, size_t len, uint8_t **edge)
+		       size_t cnt, size_t in, const uint8_t *data, size_t len)
 {
 	const uint8_t *pt[KFS_BATCH_MAX];
-	size_t lens[KFS_BATCH_MAX], end = in + len;
+	size_t lens[KFS_BATCH_MAX], end = in + len, used[2] = { 0, 0 };
 	int rc = cnt == 1 && len < KFS_BLOCK ? kfs_write_defer(fs, n, key, b, in, data, len) : 0;
 
 	if (rc != 0) /* deferred (fs/rmw.c), or failed */
@@ -537,22 +547,29 @@ static int write_batch(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, 
 			pt[i] = data + (start - in);
 			continue;
 		}
-		if (!*edge && !(*edge = malloc(2 * KFS_BLOCK)))
+		if (!fs->edge && !(fs->edge = malloc(2 * KFS_BLOCK)))
 			return kiln_err(ENOMEM, "write: out of memory");
-		e = *edge + (i ? KFS_BLOCK : 0);
-		rc = read_block(fs, n, key, b + i, e);
+		e = fs->edge + (i ? KFS_BLOCK : 0);
+		used[i ? 1 : 0] = lens[i];
+		rc = read_block(fs, n, key, b + i, e, lens[i]);
 		if (rc == 0)
 			memcpy(e + (from - start), data + (from - in), to - from);
 		pt[i] = e;
 	}
-	return rc < 0 ? rc : kfs_write_blocks(fs, n, key, b, cnt, pt, lens);
+	if (rc == 0)
+		rc = kfs_write_blocks(fs, n, key, b, cnt, pt, lens);
+	if (fs->edge) {
+		kiln_wipe(fs->edge, used[0]);
+		kiln_wipe(fs->edge + KFS_BLOCK, used[1]);
+	}
+	return rc;
 }
 
 ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, size_t len)
 {
 	KFS_ALT(fs, write, ino, off, buf, len);
 	struct kfs_inode *n;
-	uint8_t key[KFS_KEY_LEN], *edge = NULL;
+	uint8_t key[KFS_KEY_LEN];
 	uint64_t end = off + len, last;
 	size_t done = 0;
 	int rc = get_file(fs, ino, &n);
@@ -571,13 +588,10 @@ ssize_t kfs_write(struct kfs *fs, uint64_t ino, uint64_t off, const void *buf, s
 		uint64_t b = (off + done) / KFS_BLOCK, in = (off + done) % KFS_BLOCK;
 		size_t cnt = batch_len(b, last);
 		size_t chunk = cnt * KFS_BLOCK - in < len - done ? cnt * KFS_BLOCK - in : len - done;
-		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk, &edge);
+		rc = write_batch(fs, n, key, b, cnt, (size_t)in, (const uint8_t *)buf + done, chunk);
 		done += rc == 0 ? chunk : 0;
 	}
 	kiln_wipe(key, sizeof(key));
-	if (edge)
-		kiln_wipe(edge, 2 * KFS_BLOCK);
-	free(edge);
 	if (done == 0)
 		return rc;
 	/*

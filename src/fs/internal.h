@@ -94,8 +94,16 @@ struct kfs_cblk {
 	uint64_t ino, blk, ver;
 	uint8_t valid; /* the pieces that hold this block's bytes */
 	bool dirty;    /* written since ver: to be sealed as a new version */
+	/*
+	 * data[zero_from..] are zeros: a small block put or opened zeroes only
+	 * what its slot held past it, not the whole 32 KiB (under QEMU's TCG
+	 * that memset was a tenth of a small write's cost).
+	 */
+	uint32_t zero_from;
 	uint8_t data[KFS_BLOCK];
 };
+/* Bytes len.. of slot c are zeros from now on (len: what was just written). */
+void kfs_cache_zero_past(struct kfs_cblk *c, size_t len);
 
 /* A put in flight (fs/pipeline.c): its block, its version and the one it replaced; ino 0: an inode object. */
 struct kfs_flight {
@@ -155,6 +163,7 @@ struct kfs {
 	size_t nchg, chgcap;
 	struct kfs_cblk *cache;	 /* KFS_CACHE_BLOCKS slots */
 	uint8_t *merge;		 /* KFS_BLOCK: an old block opened to go under a dirty slot's pieces */
+	uint8_t *edge;		 /* 2 * KFS_BLOCK: a write's partly written end blocks (fs/data.c) */
 	/*
 	 * Per-file keys derived lately, direct-mapped by inode (ino 0: empty).
 	 * A file key depends only on the volume key and the inode number, so an

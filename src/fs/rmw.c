@@ -115,7 +115,7 @@ int kfs_write_defer(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uin
 		if (kfs_cache_taken(fs, n->ino, blk))
 			(void)!kfs_flush_deferred(fs); /* a failure is that block's, kept for the commit */
 		/* zeros: the tail of a piece written up to the end of the file stays zero */
-		memset(c->data, 0, KFS_BLOCK);
+		kfs_cache_zero_past(c, 0);
 		c->ino = n->ino;
 		c->blk = blk;
 		c->ver = n->blk[blk];
@@ -123,6 +123,8 @@ int kfs_write_defer(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uin
 		c->dirty = true;
 	}
 	memcpy(c->data + in, data, len);
+	if (c->zero_from < in + len)
+		c->zero_from = (uint32_t)(in + len);
 	c->valid |= covered(n, blk, in, len);
 	if (c->valid != KFS_PIECES_ALL)
 		return 1;

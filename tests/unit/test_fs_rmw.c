@@ -47,9 +47,20 @@ static int gets(void)
 	return cs.gets + cs.getv_objs;
 }
 
+/* Every cache slot holds zeros from its zero_from on: a put or an open zeroes only up to there. */
+static bool slots_zero_past_mark(const struct kfs *fs)
+{
+	for (size_t i = 0; i < KFS_CACHE_BLOCKS; i++)
+		for (size_t j = fs->cache[i].zero_from; j < KFS_BLOCK; j++)
+			if (fs->cache[i].data[j])
+				return false;
+	return true;
+}
+
 /* Remount and compare the first size bytes of the file with what was written. */
 static void check_stored(struct kfs *fs, uint64_t ino, size_t size)
 {
+	CHECK(slots_zero_past_mark(fs));
 	CHECK(kfs_unmount(fs) == 0);
 	fs = mount_counting(0);
 	CHECK(fs && kfs_read(fs, ino, 0, back, size) == (ssize_t)size);
@@ -149,6 +160,7 @@ TEST(eviction_keeps_a_forged_block_out)
 	CHECK_ERR(kfs_sync(fs), "Input/output error");
 	CHECK(kfs_sync(fs) == 0);
 	CHECK(kfs_read(fs, a.ino, 3 * KFS_BLOCK, back, PAGE) == -EIO);
+	CHECK(slots_zero_past_mark(fs)); /* the failed open's bytes too */
 	CHECK(kfs_unmount(fs) == 0);
 	fs = mount_counting(0);
 	CHECK(fs && kfs_read(fs, a.ino, 0, back, 3 * KFS_BLOCK) == 3 * KFS_BLOCK);
@@ -221,6 +233,35 @@ TEST(mixed_writes_over_deferred)
 	check_stored(fs, a.ino, 4 * KFS_BLOCK + 100);
 }
 
+/*
+ * A slot zeroes only what it held past a block put in it: a deferred page
+ * (page 3), the old block merged under it by a read of page 0, then the
+ * file truncated to nothing and 1 byte written from the hole into the same
+ * slot, then grown again: the read past that byte must see zeros, not the
+ * slot's earlier bytes.
+ */
+TEST(a_reused_slot_reads_zeros)
+{
+	struct kfs_attr a;
+	struct kfs *fs = cold_file(&a, KFS_BLOCK);
+
+	CHECK(fs);
+	if (!fs)
+		return;
+	CHECK(write_page(fs, a.ino, 0, 3, 'z') == PAGE && kfs_deferred(fs));
+	CHECK(slots_zero_past_mark(fs));
+	CHECK(kfs_read(fs, a.ino, 0, back, PAGE) == PAGE && !memcmp(back, file, PAGE) && gets() == 1);
+	CHECK(slots_zero_past_mark(fs));
+	CHECK(kfs_setattr(fs, a.ino, KFS_SET_SIZE, &(struct kfs_attr){ .size = 0 }, NULL) == 0);
+	CHECK(kfs_write(fs, a.ino, 0, "x", 1) == 1);
+	CHECK(kfs_setattr(fs, a.ino, KFS_SET_SIZE, &(struct kfs_attr){ .size = KFS_BLOCK }, NULL) == 0);
+	memset(file, 0, KFS_BLOCK);
+	file[0] = 'x';
+	CHECK(kfs_read(fs, a.ino, 0, back, KFS_BLOCK) == KFS_BLOCK && !memcmp(back, file, KFS_BLOCK));
+	CHECK(slots_zero_past_mark(fs));
+	check_stored(fs, a.ino, KFS_BLOCK);
+}
+
 int main(void)
 {
 	RUN(deferred_writes_then_batched);
@@ -228,6 +269,7 @@ int main(void)
 	RUN(eviction_keeps_a_forged_block_out);
 	RUN(holes_and_the_end_need_no_get);
 	RUN(mixed_writes_over_deferred);
+	RUN(a_reused_slot_reads_zeros);
 	fresh_store();
 	return t_done();
 }
