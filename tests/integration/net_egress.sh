@@ -93,10 +93,12 @@ assert_contains "$out" "https_sha=$want" "100 MB over HTTPS through egress: sha2
 assert_contains "$out" "hello=hello from the parent" "small HTTP GET by name"
 grep -q "^rawip_allowed rc=0 " <<<"$out" || fail "raw IP of an allowed (resolved) name"
 # Denied by a name rule: the IP resolved to denied.kiln.test (deny wins over the IP allow rule).
-grep -Eq "^denied_name rc=(7|56) " <<<"$out" || fail "denied name not refused"
-grep -Eq "^denied_ip rc=(7|56) " <<<"$out" || fail "raw IP of a denied name not refused"
-grep -Eq "^not_allowed rc=(7|56) " <<<"$out" || fail "destination outside the allow list"
-grep -Eq "^refused rc=(7|56) " <<<"$out" || fail "refused port"
+# A refusal is a reset right after the connect: curl meets it in connect (7), in its
+# getpeername after connect (55, ENOTCONN: seen once in a clean-clone run) or in recv (56).
+grep -Eq "^denied_name rc=(7|55|56) " <<<"$out" || fail "denied name not refused"
+grep -Eq "^denied_ip rc=(7|55|56) " <<<"$out" || fail "raw IP of a denied name not refused"
+grep -Eq "^not_allowed rc=(7|55|56) " <<<"$out" || fail "destination outside the allow list"
+grep -Eq "^refused rc=(7|55|56) " <<<"$out" || fail "refused port"
 assert_contains "$out" "egress to 198.18.0.2:80 (denied.kiln.test): denied by rule" "deny log line"
 assert_contains "$out" "egress to 198.18.0.4:80: denied" "default-deny log line"
 assert_contains "$out" "the parent reports: connection refused" "refused log line"
