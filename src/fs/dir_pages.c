@@ -42,15 +42,22 @@ static struct kfs_aad page_aad(const struct kfs *fs, uint64_t ino, uint64_t key,
 	return a;
 }
 
+static bool touched(const struct kfs_inode *d, uint64_t key)
+{
+	for (uint32_t i = 0; i < d->ndirty; i++)
+		if (d->dirty_keys[i] == key)
+			return true;
+	return d->all_dirty;
+}
+
 void kfs_dpage_touch(struct kfs_inode *d, uint64_t cookie)
 {
-	if (!d->npages || d->all_dirty) /* nothing stored in pages, or all rewritten anyway */
+	if (!d->npages) /* nothing stored in pages */
 		return;
 	uint64_t key = cookie / d->page_cookies;
 
-	for (uint32_t i = 0; i < d->ndirty; i++)
-		if (d->dirty_keys[i] == key)
-			return;
+	if (touched(d, key)) /* already, or all of them are */
+		return;
 	if (d->ndirty == d->dirtycap) {
 		uint32_t cap = d->dirtycap ? d->dirtycap * 2 : 8;
 		uint64_t *p = realloc(d->dirty_keys, cap * sizeof(*p));
@@ -62,14 +69,6 @@ void kfs_dpage_touch(struct kfs_inode *d, uint64_t cookie)
 		d->dirtycap = cap;
 	}
 	d->dirty_keys[d->ndirty++] = key;
-}
-
-static bool touched(const struct kfs_inode *d, uint64_t key)
-{
-	for (uint32_t i = 0; i < d->ndirty; i++)
-		if (d->dirty_keys[i] == key)
-			return true;
-	return d->all_dirty;
 }
 
 static int cmp_key(const void *key, const void *page)
