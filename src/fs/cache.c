@@ -89,6 +89,12 @@ void kfs_cache_zero_past(struct kfs_cblk *c, size_t len)
 	c->zero_from = (uint32_t)len;
 }
 
+void kfs_cache_written_to(struct kfs_cblk *c, size_t end)
+{
+	if (c->zero_from < end)
+		c->zero_from = (uint32_t)end;
+}
+
 void kfs_cache_forget(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver)
 {
 	struct kfs_cblk *c = kfs_cache_slot(fs, ino, blk);

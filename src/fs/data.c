@@ -67,7 +67,7 @@ static void merge_under(struct kfs_cblk *c, const uint8_t *old)
 		if (!(c->valid & (1u << p)))
 			memcpy(c->data + p * KFS_PIECE, old + p * KFS_PIECE, KFS_PIECE);
 	c->valid = KFS_PIECES_ALL;
-	c->zero_from = KFS_BLOCK;
+	kfs_cache_written_to(c, KFS_BLOCK);
 }
 
 /*
@@ -96,8 +96,7 @@ int kfs_open_block(struct kfs *fs, uint64_t ino, uint64_t blk, uint64_t ver, con
 	block_aad(fs, ino, blk, ver, &aad);
 	if (!under) {
 		c->ver = 0; /* the slot is being overwritten */
-		if (c->zero_from < len) /* a failed open may leave bytes there */
-			c->zero_from = (uint32_t)len;
+		kfs_cache_written_to(c, len); /* a failed open may leave bytes there */
 	}
 	rc = kfs_sealer_open(fs->sealer, key, &aad, o->buf, o->len, out);
 	if (rc < 0)

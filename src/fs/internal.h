@@ -104,6 +104,8 @@ struct kfs_cblk {
 };
 /* Bytes len.. of slot c are zeros from now on (len: what was just written). */
 void kfs_cache_zero_past(struct kfs_cblk *c, size_t len);
+/* Bytes before end of slot c may be other than zeros now (written, or about to be). */
+void kfs_cache_written_to(struct kfs_cblk *c, size_t end);
 
 /* A put in flight (fs/pipeline.c): its block, its version and the one it replaced; ino 0: an inode object. */
 struct kfs_flight {

@@ -123,8 +123,7 @@ int kfs_write_defer(struct kfs *fs, struct kfs_inode *n, const uint8_t *key, uin
 		c->dirty = true;
 	}
 	memcpy(c->data + in, data, len);
-	if (c->zero_from < in + len)
-		c->zero_from = (uint32_t)(in + len);
+	kfs_cache_written_to(c, in + len);
 	c->valid |= covered(n, blk, in, len);
 	if (c->valid != KFS_PIECES_ALL)
 		return 1;
