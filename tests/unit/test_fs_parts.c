@@ -416,7 +416,8 @@ TEST(directory_in_pages)
 	keep.base.put = k_put;
 	CHECK(seen.pages == 1 && seen.inodes == 2); /* the last page; the new file and the directory */
 	CHECK(exists(first)); /* kept as it was */
-	for (int i = 100; i < 30000; i++) {
+	const int kept = KFS_DPAGE_MIN / 2; /* and "one-more": below the threshold */
+	for (int i = kept; i < 30000; i++) {
 		snprintf(name, sizeof(name), "entry-with-a-longer-name-%d", i);
 		if (kfs_unlink(fs, KFS_ROOT_INO, name) < 0) {
 			CHECK(!"unlink");
@@ -430,7 +431,7 @@ TEST(directory_in_pages)
 	CHECK(kfs_unmount(fs) == 0);
 	fs = mnt(0, 0);
 	n = 0;
-	CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 101);
+	CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == kept + 1);
 	if (fs)
 		CHECK(kfs_unmount(fs) == 0);
 }
