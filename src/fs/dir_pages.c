@@ -12,7 +12,7 @@
  * sealed and wrote all of them: over NFS, where each small file created is
  * a commit, n files in one directory cost n squared. From KFS_DPAGE_MIN
  * entries on, the inode instead lists pages: page key holds the entries
- * whose cookies are in [key, key + 1) * KFS_DPAGE_COOKIES, sealed as
+ * whose cookies are in [key, key + 1) * w (w: page_cookies), sealed as
  * object d-INO-KEY-VER with the directory, the key and the version in its
  * associated data. New names take new cookies, so they go to the last
  * page; a removal changes its own page. A commit writes the pages touched
@@ -29,9 +29,24 @@ static uint32_t page_min(void)
 	return kfs_dpage_tuning.min ? kfs_dpage_tuning.min : KFS_DPAGE_MIN;
 }
 
-static uint32_t page_cookies(void)
+/*
+ * How many cookies a page of d takes. A commit that adds a name seals the
+ * last page (on average half a page of entries of some 25 bytes each)
+ * and the inode, which lists 20 bytes a page: for a directory of n
+ * cookies about 12 w + 20 n / w bytes, least near w = sqrt(1.6 n). So
+ * pages start at KFS_DPAGE_COOKIES and double while w * w / 1.6 is below
+ * the directory's next cookie. The next cookie never falls, so the size
+ * never flaps; each doubling rewrites every page once (page_out).
+ */
+static uint32_t page_cookies(const struct kfs_inode *d)
 {
-	return kfs_dpage_tuning.cookies ? kfs_dpage_tuning.cookies : KFS_DPAGE_COOKIES;
+	uint64_t w = KFS_DPAGE_COOKIES;
+
+	if (kfs_dpage_tuning.cookies)
+		return kfs_dpage_tuning.cookies;
+	while (w < KFS_DPAGE_COOKIES_MAX && w * w * 5 / 8 < d->next_cookie)
+		w *= 2;
+	return (uint32_t)w;
 }
 
 static struct kfs_aad page_aad(const struct kfs *fs, uint64_t ino, uint64_t key, uint64_t ver)
@@ -131,10 +146,9 @@ int kfs_dpages_retire(struct kfs *fs, struct kfs_inode *d)
  * version ver and what they replace is retired, and stored pages left
  * with no entry are retired.
  */
-static int page_out(struct kfs *fs, struct kfs_inode *d, uint64_t ver, struct kfs_dpage *out,
-		    uint32_t *n)
+static int page_out(struct kfs *fs, struct kfs_inode *d, uint64_t ver, uint32_t w,
+		    struct kfs_dpage *out, uint32_t *n)
 {
-	uint32_t w = page_cookies();
 	int rc = 0;
 
 	*n = 0;
@@ -174,13 +188,13 @@ int kfs_dpages_store(struct kfs *fs, struct kfs_inode *d, uint64_t ver)
 
 	if (d->nent < page_min())
 		return kfs_dpages_retire(fs, d);
+	uint32_t w = page_cookies(d);
 	/* room for a page per key from the first entry's to the last's, or per entry if fewer */
-	uint64_t keys = d->ents[d->nent - 1].cookie / page_cookies() -
-			d->ents[0].cookie / page_cookies() + 1;
+	uint64_t keys = d->ents[d->nent - 1].cookie / w - d->ents[0].cookie / w + 1;
 	out = malloc((keys < d->nent ? keys : d->nent) * sizeof(*out));
 	if (!out)
 		return kiln_err(ENOMEM, "directory %llu: out of memory", (unsigned long long)d->ino);
-	rc = page_out(fs, d, ver, out, &n);
+	rc = page_out(fs, d, ver, w, out, &n);
 	if (rc < 0) {
 		/* some pages may have been retired: none of them may be kept by the next commit */
 		d->all_dirty = true;
@@ -190,7 +204,7 @@ int kfs_dpages_store(struct kfs *fs, struct kfs_inode *d, uint64_t ver)
 	free(d->pages);
 	d->pages = out;
 	d->npages = n;
-	d->page_cookies = page_cookies();
+	d->page_cookies = w;
 	d->ndirty = 0;
 	d->all_dirty = false;
 	return 0;

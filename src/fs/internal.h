@@ -262,11 +262,11 @@ void kfs_inode_free_fields(struct kfs_inode *n);
  * page's entries appended to n->ents (room made by the caller), checked
  * against its key, its count and the directory's next cookie. Tests may
  * set smaller pages (kfs_dpage_tuning; 0: the defaults).
- * Why 64: over NFS each small file created is a commit, which seals the
- * last page; at 256 cookies that page averaged 128 entries and was half
- * of what a create's commit sealed. Smaller pages lengthen the inode's
- * list instead, which costs a directory of 10 000 entries about what it
- * saves one of 300 (bench/README.md, "Thirteenth pass").
+ * KFS_DPAGE_COOKIES is the smallest page; a larger directory's pages
+ * are larger (dir_pages.c, page_cookies). Over NFS each small file
+ * created is a commit, which seals the last page: with pages of 256 from
+ * 256 entries on, that page averaged 128 entries, more than the rest of
+ * the commit together (bench/README.md, "Thirteenth pass").
  */
 #define KFS_DPAGE_MIN 64
 #define KFS_DPAGE_COOKIES 64

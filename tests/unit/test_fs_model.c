@@ -254,7 +254,7 @@ TEST(model)
 
 /*
  * Again on a fresh volume, with directories in pages from 2 entries on
- * and 2 cookies a page (the default is 256 and 256): every create, unlink
+ * and 2 cookies a page (the default: from 64 entries, 64 cookies and up): every create, unlink
  * and rename moves entries between pages, across commits and remounts.
  */
 TEST(model_small_pages)

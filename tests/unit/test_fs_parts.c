@@ -406,7 +406,8 @@ TEST(directory_in_pages)
 	CHECK(kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == 30000);
 	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-29999", &a) == 0);
 	struct kfs_inode *d = kfs_ifind(fs, KFS_ROOT_INO);
-	CHECK(d && d->parts == 0 && d->npages >= 30000 / KFS_DPAGE_COOKIES);
+	CHECK(d && d->parts == 0 && d->page_cookies > KFS_DPAGE_COOKIES &&
+	      d->npages >= 30000 / d->page_cookies);
 	page_of(fs, 0, first);
 	CHECK(exists(first));
 	keep.base.put = count_put;
@@ -432,6 +433,62 @@ TEST(directory_in_pages)
 	fs = mnt(0, 0);
 	n = 0;
 	CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == kept + 1);
+	if (fs)
+		CHECK(kfs_unmount(fs) == 0);
+}
+
+/* Names added to the root of fs from first to last - 1, then a commit; puts counted. */
+static void add_names(struct kfs *fs, int first, int last)
+{
+	struct kfs_attr a;
+	char name[64];
+
+	for (int i = first; i < last; i++) {
+		snprintf(name, sizeof(name), "entry-with-a-longer-name-%d", i);
+		if (kfs_mknod(fs, KFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, &a) < 0) {
+			CHECK(!"mknod");
+			break;
+		}
+	}
+	keep.base.put = count_put;
+	seen.inodes = seen.pages = 0;
+	CHECK(kfs_sync(fs) == 0);
+	keep.base.put = k_put;
+}
+
+/*
+ * Pages start at KFS_DPAGE_COOKIES cookies and double once the directory's
+ * cookies outgrow them (w * w / 1.6): the commit that crosses rewrites
+ * every page at the new size and retires the old ones; the next create
+ * rewrites one page again, and the directory reads back whole.
+ */
+TEST(page_size_grows_with_the_directory)
+{
+	const int small = 2000, w = KFS_DPAGE_COOKIES, big = w * 2 * w * 2 * 5 / 8 - 100;
+	char old[KFS_ID_MAX + 1];
+	struct kfs_attr a;
+	int n = 0;
+
+	big_dir(small);
+	struct kfs *fs = mnt(0, 0);
+	CHECK(fs);
+	if (!fs)
+		return;
+	CHECK(kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-0", &a) == 0);
+	struct kfs_inode *d = kfs_ifind(fs, KFS_ROOT_INO);
+	CHECK(d && d->page_cookies == (uint32_t)w && d->npages >= small / w);
+	page_of(fs, 0, old);
+	add_names(fs, small, big);
+	d = kfs_ifind(fs, KFS_ROOT_INO);
+	CHECK(d && d->page_cookies == (uint32_t)w * 2);
+	CHECK(d && seen.pages == (int)d->npages && d->npages <= (uint32_t)big / (w * 2) + 1);
+	CHECK(!exists(old)); /* retired with the old size */
+	add_names(fs, big, big + 1);
+	CHECK(seen.pages == 1 && seen.inodes == 2);
+	CHECK(kfs_unmount(fs) == 0);
+	fs = mnt(0, 0);
+	CHECK(fs && kfs_readdir(fs, KFS_ROOT_INO, 0, count_entry, &n) == 0 && n == big + 1);
+	CHECK(fs && kfs_lookup(fs, KFS_ROOT_INO, "entry-with-a-longer-name-0", &a) == 0);
 	if (fs)
 		CHECK(kfs_unmount(fs) == 0);
 }
@@ -554,6 +611,7 @@ int main(void)
 	RUN(leftovers_deleted_by_next_mount);
 	RUN(volume_past_one_object);
 	RUN(directory_in_pages);
+	RUN(page_size_grows_with_the_directory);
 	RUN(directory_page_tampered);
 	RUN(directory_pages_after_a_failed_commit);
 	if (keep.mem)
