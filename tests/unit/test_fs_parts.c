@@ -332,25 +332,32 @@ TEST(volume_past_one_object)
 	CHECK(kfs_unmount(fs) == 0);
 }
 
-/* A directory of `count` entries in the root directory, committed. */
-static void big_dir(int count)
+/* Entries first to last - 1 made in the root directory of fs, not committed. */
+static void make_names(struct kfs *fs, int first, int last)
 {
 	struct kfs_attr a;
-	struct kfs *fs;
 	char name[64];
 
-	fresh_store();
-	fs = mnt(KFS_MOUNT_CREATE, 0);
-	CHECK(fs);
-	if (!fs)
-		return;
-	for (int i = 0; i < count; i++) {
+	for (int i = first; i < last; i++) {
 		snprintf(name, sizeof(name), "entry-with-a-longer-name-%d", i);
 		if (kfs_mknod(fs, KFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, &a) < 0) {
 			CHECK(!"mknod");
 			break;
 		}
 	}
+}
+
+/* A directory of `count` entries in the root directory, committed. */
+static void big_dir(int count)
+{
+	struct kfs *fs;
+
+	fresh_store();
+	fs = mnt(KFS_MOUNT_CREATE, 0);
+	CHECK(fs);
+	if (!fs)
+		return;
+	make_names(fs, 0, count);
 	CHECK(kfs_sync(fs) == 0);
 	CHECK(kfs_unmount(fs) == 0);
 }
@@ -440,16 +447,7 @@ TEST(directory_in_pages)
 /* Names added to the root of fs from first to last - 1, then a commit; puts counted. */
 static void add_names(struct kfs *fs, int first, int last)
 {
-	struct kfs_attr a;
-	char name[64];
-
-	for (int i = first; i < last; i++) {
-		snprintf(name, sizeof(name), "entry-with-a-longer-name-%d", i);
-		if (kfs_mknod(fs, KFS_ROOT_INO, name, S_IFREG | 0644, 0, 0, &a) < 0) {
-			CHECK(!"mknod");
-			break;
-		}
-	}
+	make_names(fs, first, last);
 	keep.base.put = count_put;
 	seen.inodes = seen.pages = 0;
 	CHECK(kfs_sync(fs) == 0);
